@@ -1,0 +1,246 @@
+"""The application factory: ``create_app(test_config=None)``."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask, abort, current_app, g, request, send_from_directory
+from jinja2 import ChoiceLoader, FileSystemLoader
+from werkzeug.exceptions import HTTPException
+
+from kiosk import i18n, security
+from kiosk.auth import load_user, require_role
+from kiosk.config import configure
+from kiosk.db import Database, default_url
+from kiosk.plugins import KioskPlugins, PluginError
+
+log = logging.getLogger("kiosk")
+
+#: Where each area's blueprints are mounted, and the role they require.
+AREAS = {
+    "kiosk": ("/k", None),
+    "mobile": ("/m", None),
+    "api": ("/api", None),
+    "staff": ("/staff", "staff"),
+    "admin": ("/admin", "admin"),
+}
+
+
+def _instance_path() -> str | None:
+    return os.environ.get("KIOSK_INSTANCE_PATH") or None
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build a kiosk app: config, database, plugins, pages. No global state."""
+    instance = (test_config or {}).get("INSTANCE_PATH") or _instance_path()
+    app = Flask("kiosk", instance_path=instance, instance_relative_config=True)
+    configure(app, test_config)
+    for sub in ("", "receipts", "uploads"):
+        os.makedirs(os.path.join(app.instance_path, sub), exist_ok=True)
+    app.secret_key = app.config["SECRET_KEY"]
+
+    db = Database(app.config.get("DATABASE_URL") or default_url(app.instance_path))
+    db.init_app(app)
+
+    plugins = KioskPlugins(
+        disabled=app.config["PLUGINS"].get("disabled", []),
+        extra_modules=app.config.get("EXTRA_PLUGINS"),
+    )
+    app.extensions["kiosk_plugins"] = plugins
+    _collect_static_registrations(app, plugins)
+
+    i18n.init_app(app, [p for _, p in plugins.translation_paths])
+    security.init_app(app)
+    _template_loader(app, plugins)
+
+    from kiosk import admin, events, health, ime, printing, shell, staff
+    from kiosk.auth import bp as auth_bp
+
+    for bp in (shell.bp, auth_bp, staff.bp, admin.bp, health.bp, events.bp, ime.bp):
+        app.register_blueprint(bp)
+    ime.init_app(app)
+    _register_plugin_blueprints(app, plugins)
+    app.before_request(_before_request)
+    _error_handlers(app)
+
+    if app.config.get("AUTO_MIGRATE"):
+        from kiosk import migrate
+
+        migrate.upgrade(app)
+    from kiosk.stations import ensure_station
+
+    with app.app_context():
+        session = db.Session()
+        try:
+            app.extensions["kiosk_station_id"] = ensure_station(session, app.config).id
+        finally:
+            session.close()
+
+    printing.init_app(app)
+    events.init_app(app)
+    from kiosk import devices, jobs
+
+    devices.init_app(app)
+    jobs.init_app(app)
+    with app.app_context():
+        plugins.call_startup("kiosk_startup", app=app)
+    return app
+
+
+def _collect_static_registrations(app, plugins: KioskPlugins) -> None:
+    """Ask every plugin for what it contributes once, at start."""
+
+    def migrations(name):
+        def register(path):
+            if not os.path.isdir(path):
+                raise PluginError(f"migrations folder {path} does not exist")
+            plugins.migration_paths.append(path)
+
+        return {"register": register}
+
+    def translations(name):
+        def register(path):
+            plugins.translation_paths.append((name, path))
+
+        return {"register": register}
+
+    def layouts(name):
+        def register(layout, build):
+            if not callable(build):
+                raise PluginError(f"receipt layout {layout} needs a callable builder")
+            if layout in plugins.receipt_layouts:
+                raise PluginError(f"receipt layout {layout} is already registered")
+            plugins.receipt_layouts[layout] = (name, build)
+
+        return {"register": register}
+
+    def jobs(name):
+        def register(job_name, func, every=None, at=None):
+            if (every is None) == (at is None):
+                raise PluginError("a job needs exactly one of every= or at=")
+            plugins.jobs.append({"plugin": name, "name": f"{name}.{job_name}", "func": func,
+                                 "every": every, "at": at})
+
+        return {"register": register}
+
+    plugins.call_startup("register_migrations", per_plugin=migrations)
+    plugins.call_startup("register_translations", per_plugin=translations)
+    for name in plugins.enabled_names():
+        folder = os.path.join(plugins.infos[name].path, "translations")
+        if os.path.isdir(folder) and (name, folder) not in plugins.translation_paths:
+            plugins.translation_paths.append((name, folder))
+    plugins.call_startup("register_receipt_layouts", per_plugin=layouts)
+    plugins.call_startup("register_jobs", per_plugin=jobs)
+
+
+def _template_loader(app, plugins: KioskPlugins) -> None:
+    # Plugin templates live in templates/<plugin>/ inside the plugin package and
+    # come after the core's, so a plugin cannot replace a core page by accident.
+    folders = []
+    for name in plugins.enabled_names():
+        folder = os.path.join(plugins.infos[name].path, "templates")
+        if os.path.isdir(folder):
+            folders.append(FileSystemLoader(folder))
+    app.jinja_loader = ChoiceLoader([app.jinja_loader, *folders])
+
+    @app.route("/static/p/<plugin>/<path:filename>", endpoint="plugin_static")
+    def plugin_static(plugin, filename):
+        info = plugins.infos.get(plugin)
+        if info is None or info.state != "enabled" or not info.path:
+            abort(404)
+        return send_from_directory(os.path.join(info.path, "static"), filename, max_age=3600)
+
+
+def _register_plugin_blueprints(app, plugins: KioskPlugins) -> None:
+    areas = app.extensions.setdefault("blueprint_areas", {})
+
+    def per_plugin(name):
+        def register(blueprint, area="kiosk"):
+            if area not in AREAS:
+                raise PluginError(f"unknown area {area!r}; use one of {', '.join(AREAS)}")
+            if blueprint.name != name and not blueprint.name.startswith(name + "_"):
+                raise PluginError(f"blueprint {blueprint.name!r} of plugin {name} must be named {name}_<something>")
+            prefix = f"{AREAS[area][0]}/{name}"
+            app.register_blueprint(blueprint, url_prefix=prefix)
+            areas[blueprint.name] = (name, area)
+            if area == "api":
+                app.extensions["csrf_exempt_blueprints"].add(blueprint.name)
+
+        return {"register": register}
+
+    plugins.call_startup("register_blueprints", per_plugin=per_plugin)
+
+
+def _before_request():
+    load_user()
+    g.kiosk_plugins = current_app.extensions["kiosk_plugins"]
+    if not request.blueprint:
+        return None
+    owner = current_app.extensions["blueprint_areas"].get(request.blueprint.split(".")[0])
+    if owner is None:
+        return None
+    plugin, area = owner
+    role = AREAS[area][1]
+    if role:
+        denied = require_role(role)
+        if denied is not None:
+            return denied
+    from kiosk.stations import current_station
+
+    info = current_app.extensions["kiosk_plugins"].infos.get(plugin)
+    if info is None or info.state != "enabled" or not current_station().plugin_enabled(plugin):
+        abort(404)
+    return None
+
+
+def _error_handlers(app) -> None:
+    from flask import jsonify, render_template
+
+    from kiosk.i18n import N_, _
+
+    messages = {
+        400: N_("Something in the request was not right. Please go back and try again."),
+        401: N_("Please log in first."),
+        403: N_("You are not allowed to open this page."),
+        404: N_("This page does not exist."),
+        405: N_("This action is not available here."),
+        413: N_("The file is too large."),
+        429: N_("Too many requests. Please wait a moment and try again."),
+        500: N_("Something went wrong on our side. Please ask the staff for help."),
+        503: N_("This service is temporarily unavailable. Please try again later or ask the staff."),
+    }
+
+    def wants_json() -> bool:
+        return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+    def render_error(code: int, message: str):
+        if wants_json():
+            return jsonify({"error": message, "status": code}), code
+        return render_template("error.html", code=code, message=message), code
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        code = exc.code or 500
+        if code == 400 and g.get("csrf_failed"):
+            return render_error(400, _("This page has expired. Please go back and try again."))
+        if g.get("user_message"):
+            return render_error(code, g.user_message)
+        return render_error(code, _(messages.get(code, messages[500])))
+
+    @app.errorhandler(Exception)
+    def unhandled(exc):
+        # A plugin's page that crashes is reported by plugin name and answered
+        # with a friendly page; the rest of the kiosk keeps working.
+        plugins = current_app.extensions["kiosk_plugins"]
+        view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+        owner = plugins.plugin_of(getattr(view, "__module__", "")) if view else None
+        if owner:
+            plugins.record_fault(owner, f"view {request.endpoint}", exc)
+            return render_error(503, _(messages[503]))
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):
+            return render_error(503, _(messages[503]))
+        return render_error(500, _(messages[500]))

@@ -1,0 +1,223 @@
+"""The ``kiosk`` command: run, serve, db upgrade, users, plugins, demo, printer, doctor."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from kiosk.config import ConfigError
+
+
+def _create_app():
+    from kiosk.app import create_app
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        click.echo(f"kiosk: {exc}", err=True)
+        sys.exit(2)
+
+
+class KioskGroup(FlaskGroup):
+    """Flask's command group, plus the commands plugins register."""
+
+    def __init__(self, **kwargs):
+        super().__init__(create_app=_create_app, add_version_option=False, **kwargs)
+        self._plugin_commands_loaded = False
+
+    def _load_plugin_commands(self):
+        if self._plugin_commands_loaded:
+            return
+        self._plugin_commands_loaded = True
+        from kiosk.plugins import KioskPlugins
+
+        try:
+            plugins = KioskPlugins()
+            plugins.call_startup("register_commands", cli=self)
+        except Exception as exc:  # a broken plugin must not take the CLI down
+            click.echo(f"kiosk: could not load plugin commands: {exc}", err=True)
+
+    def list_commands(self, ctx):
+        self._load_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None:
+            self._load_plugin_commands()
+            command = super().get_command(ctx, name)
+        return command
+
+
+@click.group(cls=KioskGroup)
+def cli():
+    """Service-station kiosk (党群服务中心 / 暖蜂驿站)."""
+    logging.basicConfig(level=os.environ.get("KIOSK_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+# -- database -----------------------------------------------------------------
+@cli.group()
+def db():
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@with_appcontext
+def db_upgrade():
+    """Apply every pending migration of the core and the plugins (keeps data)."""
+    from kiosk import migrate
+
+    migrate.upgrade(current_app)
+    left = migrate.pending(current_app)
+    click.echo("database is up to date" if not left else f"still pending: {', '.join(left)}")
+
+
+# -- users --------------------------------------------------------------------
+@cli.group()
+def users():
+    """Staff and admin accounts."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["staff", "admin", "district"]), default="staff", show_default=True)
+@click.option("--name", "display_name", default="", help="Name shown in the staff console.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="At least 8 characters; asked for when not given.")
+@with_appcontext
+def users_create(username, role, display_name, password):
+    """Create an account. Staff and admins belong to this kiosk's station."""
+    from kiosk.auth import create_user
+    from kiosk.db import get_session
+
+    session = get_session()
+    try:
+        create_user(session, username, password, role=role,
+                    station_id=current_app.extensions["kiosk_station_id"], display_name=display_name)
+        session.commit()
+    except ValueError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"created {role} {username}")
+
+
+# -- plugins ------------------------------------------------------------------
+@cli.group()
+def plugins():
+    """Installed plugins."""
+
+
+@plugins.command("list")
+@with_appcontext
+def plugins_list():
+    """Show every installed plugin, its version and state."""
+    manager = current_app.extensions["kiosk_plugins"]
+    for info in manager.infos.values():
+        line = f"{info.name:<16} {info.version or '-':<10} {info.state:<12} {info.module}"
+        if info.error:
+            line += f"  ({info.error})"
+        click.echo(line)
+
+
+# -- serving ------------------------------------------------------------------
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Processes. More than one needs PostgreSQL; devices are opened only with one.")
+@click.option("--threads", default=16, show_default=True, type=int, help="Threads per worker (each push stream holds one).")
+def serve(host, port, workers, threads):
+    """Run the production server (gunicorn, threaded keep-alive workers)."""
+    from kiosk.server import run_server
+
+    run_server(host=host, port=port, workers=workers, threads=threads)
+
+
+# -- demo -----------------------------------------------------------------------
+DEMO_STATION = """# Written by `kiosk demo`: a demonstration station. Edit freely.
+demo = true
+secret_key = "{secret}"
+
+[station]
+code = "shuibei-demo"
+name = "水贝社区党群服务中心"
+kind = "party_service"
+languages = ["zh_Hans", "zh_Hant", "en"]
+timezone = "Asia/Shanghai"
+
+[devices.printer]
+type = "preview"
+profile = "80mm"
+"""
+
+DEMO_USERS = (("staff", "kiosk-staff-demo", "staff", "前台工作人员"), ("admin", "kiosk-admin-demo", "admin", "站点管理员"))
+
+
+@cli.command("demo")
+@click.pass_context
+def demo(ctx):
+    """Set up a demo station with sample data and demo accounts (then run `kiosk run`)."""
+    from flask import Flask
+
+    instance = Flask("kiosk", instance_path=os.environ.get("KIOSK_INSTANCE_PATH") or None).instance_path
+    os.makedirs(instance, exist_ok=True)
+    station_file = os.environ.get("KIOSK_STATION_FILE") or os.path.join(instance, "station.toml")
+    if not os.path.exists(station_file):
+        with open(station_file, "w", encoding="utf-8") as fh:
+            fh.write(DEMO_STATION.format(secret=secrets.token_hex(32)))
+        click.echo(f"wrote {station_file}")
+    app = _create_app()
+    with app.app_context():
+        from kiosk.demo import load_demo
+
+        created = load_demo(app, DEMO_USERS)
+    for username, password, role, _ in DEMO_USERS:
+        state = "created" if username in created else "exists"
+        click.echo(f"demo {role} account: {username} / {password} ({state})")
+    click.echo("demo station ready: run `kiosk run` and open http://127.0.0.1:5000")
+
+
+# -- printer ------------------------------------------------------------------
+@cli.group()
+def printer():
+    """The receipt printer."""
+
+
+@printer.command("test")
+@click.option("--wait", default=15.0, show_default=True, help="Seconds to wait for the printer.")
+@with_appcontext
+def printer_test(wait):
+    """Print a test page (station name, Chinese sample text, QR code, time)."""
+    from kiosk import printing
+
+    job = printing.print_test_page()
+    outcome = printing.wait_for(job, wait)
+    click.echo(f"printer: {printing.printer_status()['label']}")
+    if outcome["state"] != "done":
+        raise click.ClickException(f"the test page did not print: {outcome['error'] or outcome['state']}")
+    click.echo(f"test page printed ({outcome.get('where', '')})")
+
+
+@cli.command("doctor")
+@with_appcontext
+def doctor():
+    """Check the database, migrations, CJK font, devices and disk; say what to fix."""
+    from kiosk.doctor import run_checks
+
+    problems = 0
+    for check in run_checks(current_app):
+        mark = "ok " if check["ok"] else "FIX"
+        click.echo(f"[{mark}] {check['name']}: {check['detail']}")
+        problems += 0 if check["ok"] else 1
+    if problems:
+        raise click.ClickException(f"{problems} problem(s) to fix")
+
+
+def main():
+    cli(prog_name="kiosk")

@@ -1,0 +1,131 @@
+"""Where the kiosk's settings come from: defaults, then the station file, then ``KIOSK_*``.
+
+The station file is TOML (``instance/station.toml`` unless ``KIOSK_STATION_FILE``
+names another)::
+
+    [station]
+    code = "huangbei-001"
+    name = "黄贝街道党群服务中心"
+    kind = "party_service"            # or "courier_station"
+    languages = ["zh_Hans", "zh_Hant", "en"]
+    timezone = "Asia/Shanghai"
+
+    [plugins]
+    disabled = ["parking"]            # every installed plugin is on unless named here
+
+    [plugins.legal]                   # each plugin's own settings
+    counters = 3
+
+    [devices.printer]
+    type = "preview"
+
+    [devices.readers.card]
+    type = "pcsc"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+#: The secret key a fresh checkout has; refused outside debug or demo mode.
+DEFAULT_SECRET_KEY = "dev-only-change-me"
+
+STATION_KINDS = ("party_service", "courier_station")
+LANGUAGES = ("zh_Hans", "zh_Hant", "en")
+
+DEFAULTS: dict = {
+    "SECRET_KEY": DEFAULT_SECRET_KEY,
+    "DATABASE_URL": None,  # None: SQLite file in the instance folder
+    "DEMO": False,
+    "STATION": {
+        "code": "default",
+        "name": "党群服务中心",
+        "kind": "party_service",
+        "languages": list(LANGUAGES),
+        "timezone": "Asia/Shanghai",
+    },
+    "PLUGINS": {"disabled": []},
+    "DEVICES": {"printer": {"type": "preview"}, "readers": {}},
+    # Seconds without a touch before the "are you still there?" countdown shows,
+    # and how long the countdown lasts before the screen resets.
+    "IDLE_SECONDS": 60,
+    "IDLE_COUNTDOWN_SECONDS": 15,
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_LOCK_MINUTES": 10,
+    "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "RUN_JOBS": True,
+    "START_DEVICES": True,
+    "AUTO_MIGRATE": True,
+}
+
+
+class ConfigError(Exception):
+    """The station's configuration is wrong in a way the operator must fix."""
+
+
+def load_station_file(path: Path) -> dict:
+    """Read a station TOML file and map its tables onto config keys."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    mapped: dict = {}
+    for key, value in data.items():
+        mapped[key.upper()] = value
+    return mapped
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def configure(app, test_config: dict | None = None) -> None:
+    """Fill ``app.config``: defaults, station file, ``KIOSK_*`` environment, test config."""
+    app.config.from_mapping({k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()})
+    station_file = os.environ.get("KIOSK_STATION_FILE") or os.path.join(app.instance_path, "station.toml")
+    if test_config and "STATION_FILE" in test_config:
+        station_file = test_config["STATION_FILE"]
+    if station_file and os.path.exists(station_file):
+        for key, value in load_station_file(Path(station_file)).items():
+            current = app.config.get(key)
+            app.config[key] = _merge(current, value) if isinstance(current, dict) and isinstance(value, dict) else value
+        app.config["STATION_FILE"] = station_file
+    app.config.from_prefixed_env("KIOSK")
+    # Flask nests on a double underscore, so one kiosk of a fleet can be pointed at
+    # its station with KIOSK_STATION__code=futian-002 (the nested key keeps its case).
+    if test_config:
+        for key, value in test_config.items():
+            current = app.config.get(key)
+            app.config[key] = _merge(current, value) if isinstance(current, dict) and isinstance(value, dict) else value
+    validate(app.config)
+
+
+def validate(config) -> None:
+    """Refuse settings the kiosk cannot run with, saying what to change."""
+    station = config["STATION"]
+    if station.get("kind") not in STATION_KINDS:
+        raise ConfigError(
+            f"station.kind must be one of {', '.join(STATION_KINDS)}, not {station.get('kind')!r}"
+        )
+    langs = station.get("languages") or []
+    unknown = [lang for lang in langs if lang not in LANGUAGES]
+    if not langs or unknown:
+        raise ConfigError(f"station.languages must be a non-empty list drawn from {', '.join(LANGUAGES)}")
+    insecure = config["SECRET_KEY"] in (DEFAULT_SECRET_KEY, "", None)
+    if insecure and not (config.get("DEBUG") or config.get("DEMO") or config.get("TESTING")):
+        raise ConfigError(
+            "Refusing to start with the default secret key. Set KIOSK_SECRET_KEY to a long random "
+            "value (for example: python -c 'import secrets; print(secrets.token_hex(32))'), or put "
+            "secret_key = \"...\" at the top of the station file."
+        )

@@ -1,0 +1,215 @@
+"""Every hook a kiosk plugin can implement.
+
+The docstring of each hook is its user documentation: the plugin author's guide
+is generated from this module, and a test fails when a hook here is not
+documented there or has no ``test_hook_<name>`` test.
+
+Hooks named ``register_*`` receive a ``register(...)`` callback instead of
+returning loose lists, so the core validates what a plugin hands it and records
+which plugin registered what.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("kiosk")
+hookimpl = pluggy.HookimplMarker("kiosk")
+
+
+@hookspec
+def kiosk_startup(app):
+    """Called once when the application has been created and every plugin loaded.
+
+    A plugin that raises here is disabled for the station and reported on the
+    admin page; the rest of the kiosk starts.
+
+    :param app: the Flask application. Keep per-app state in
+        ``app.extensions``, never in module globals.
+    """
+
+
+@hookspec
+def register_blueprints(register):
+    """Add pages and endpoints.
+
+    Call ``register(blueprint, area)`` for each Flask blueprint. ``area`` decides
+    where it is mounted and who may reach it; the plugin never picks a bare URL,
+    so plugins cannot collide with each other or with the core:
+
+    - ``"kiosk"``  → ``/k/<plugin>/...``: screens on the touchscreen.
+    - ``"mobile"`` → ``/m/<plugin>/...``: pages opened on a resident's phone
+      from a QR code (no login).
+    - ``"api"``    → ``/api/<plugin>/...``: JSON endpoints (no login, CSRF-exempt;
+      protect them yourself if they change state).
+    - ``"staff"``  → ``/staff/<plugin>/...``: the core requires a staff login.
+    - ``"admin"``  → ``/admin/<plugin>/...``: the core requires an admin login.
+
+    :param register: ``register(blueprint, area="kiosk")``.
+    """
+
+
+@hookspec
+def register_tiles(register, station):
+    """Put tiles on the kiosk home screen.
+
+    Call ``register(key=..., label=..., endpoint=..., icon=..., order=...)`` once
+    per tile. ``label`` is either a dict of language → text
+    (``{"zh_Hans": "法律咨询", "zh_Hant": "法律諮詢", "en": "Legal advice"}``) or a
+    message id translated through the plugin's catalog. ``endpoint`` is a Flask
+    endpoint name (``"legal_kiosk.index"``); ``icon`` is a file name under the
+    plugin's ``static/`` folder or one of the core icons; tiles are sorted by
+    ``order`` then key.
+
+    :param register: the callback described above.
+    :param station: the :class:`kiosk.models.Station` the kiosk serves, so a
+        plugin can offer a tile only where it makes sense (e.g. by ``station.kind``).
+    """
+
+
+@hookspec
+def register_migrations(register):
+    """Declare the plugin's database tables by their Alembic migrations.
+
+    Call ``register(path)`` with the folder that holds the plugin's Alembic
+    revision files. The first revision must carry ``branch_labels = ("<plugin>",)``
+    and ``depends_on = "kiosk_core_0001"``; ``kiosk db upgrade`` upgrades every
+    branch. Models are ordinary SQLAlchemy classes on :class:`kiosk.db.Base`;
+    every table that holds station data has a ``station_id`` column.
+
+    :param register: ``register(path)``.
+    """
+
+
+@hookspec
+def register_receipt_layouts(register):
+    """Offer receipt layouts that the plugin (or another) can print by name.
+
+    Call ``register(name, build)`` where ``build(context) -> Receipt`` builds a
+    :class:`kiosk_hardware.receipt.Receipt` document from a dict. Print it with
+    ``kiosk.printing.print_receipt(name, context)``.
+
+    :param register: ``register(name, build)``.
+    """
+
+
+@hookspec
+def decorate_receipt(receipt, layout, station):
+    """Change any receipt before it is printed (e.g. add the station's footer).
+
+    :param receipt: the :class:`kiosk_hardware.receipt.Receipt` about to print;
+        modify it in place.
+    :param layout: the layout name it was built from.
+    :param station: the station printing it.
+    """
+
+
+@hookspec(firstresult=True)
+def handle_reader_event(event, screen, station):
+    """A card reader or scanner produced a read while a kiosk screen was open.
+
+    The first plugin that returns something other than ``None`` wins. Return a
+    dict that is pushed to the page, e.g. ``{"redirect": url}`` or
+    ``{"fill": {"field": "value"}}``. A read that no screen claims is dropped,
+    never kept for the next user.
+
+    :param event: a :class:`kiosk_hardware.readers.ReaderEvent` (``source``,
+        ``kind``: ``"card"``, ``"code"`` or ``"track"``, ``value``, ``at``).
+    :param screen: the screen id the open page declared, e.g. ``"courier_rest.checkin"``;
+        ``None`` on the home screen.
+    :param station: the station.
+    """
+
+
+@hookspec
+def register_staff_panels(register, station):
+    """Add panels to the staff console.
+
+    Call ``register(key=..., title=..., render=..., order=...)``; ``render()``
+    returns HTML (use ``render_template``) and runs inside the staff request.
+
+    :param register: the callback described above.
+    :param station: the station the staff member works at.
+    """
+
+
+@hookspec
+def kiosk_event(event):
+    """A domain event happened (ticket issued, petition submitted, rider checked in...).
+
+    Events are :class:`kiosk.events.Event` objects with ``name`` (dotted,
+    ``"legal.ticket_issued"``), ``station_id`` and a JSON-able ``payload`` that
+    holds no personal data. Use ``kiosk.events.emit(name, payload)`` to send one.
+    Every plugin receives every event; ignore the ones you do not know.
+
+    :param event: the event.
+    """
+
+
+@hookspec(firstresult=True)
+def request_service(kind, payload, station):
+    """Ask whichever plugin provides a service to perform it, without importing it.
+
+    For example the courier station asks for a legal-queue ticket with
+    ``kind="queue_ticket"`` and ``payload={"service": "legal_aid"}``. The first
+    plugin that returns something other than ``None`` handles it; ``None``
+    overall means no enabled plugin offers that service.
+
+    :param kind: the service asked for.
+    :param payload: a dict of arguments.
+    :param station: the station.
+    :returns: a dict describing the outcome (e.g. ``{"ticket": "F012", "url": ...}``).
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Add ``kiosk`` command-line commands.
+
+    :param cli: the root ``click`` group; add a sub-group named after the plugin.
+    """
+
+
+@hookspec
+def register_translations(register):
+    """Add message catalogs.
+
+    Call ``register(path)`` with a folder laid out as
+    ``<path>/<locale>/LC_MESSAGES/messages.po`` for ``zh_Hans``, ``zh_Hant`` and
+    ``en``. A plugin with a ``translations/`` folder next to its module is picked
+    up without implementing this hook.
+
+    :param register: ``register(path)``.
+    """
+
+
+@hookspec
+def register_jobs(register):
+    """Schedule background work.
+
+    Call ``register(name, func, every=seconds)`` or ``register(name, func, at="03:00")``.
+    ``func(app)`` runs inside an application context. In a fleet only one worker
+    runs a given job at a time.
+
+    :param register: the callback described above.
+    """
+
+
+@hookspec
+def health_check(station):
+    """Report the plugin's health for ``/healthz`` and the admin page.
+
+    :param station: the station.
+    :returns: ``{"ok": bool, "detail": str}`` or ``None`` for nothing to report.
+    """
+
+
+@hookspec
+def register_demo_data(station, session):
+    """Fill a new demo station with sample data (``kiosk demo``).
+
+    Use the real service names and places from the source documents.
+
+    :param station: the demo station.
+    :param session: an open SQLAlchemy session; the core commits it.
+    """

@@ -1,0 +1,144 @@
+"""Translations: Simplified Chinese first, then Traditional Chinese and English.
+
+Message ids are English. Catalogs are gettext ``.po`` files, read with Babel
+when the app starts: ``kiosk/translations/<locale>/LC_MESSAGES/messages.po``
+for the core and the same layout inside each plugin. Templates use
+``{{ _("...") }}`` and ``{% trans %}``; Python uses :func:`gettext` (``_``)
+inside a request and :func:`lazy_gettext` at import time.
+"""
+
+from __future__ import annotations
+
+import os
+
+from babel.messages.pofile import read_po
+from flask import current_app, g, has_request_context, session
+from markupsafe import Markup
+
+LOCALES = ("zh_Hans", "zh_Hant", "en")
+DEFAULT_LOCALE = "zh_Hans"
+#: The names shown on the language switch, each in its own language.
+LOCALE_NAMES = {"zh_Hans": "简体中文", "zh_Hant": "繁體中文", "en": "English"}
+#: For the <html lang> attribute and speech.
+HTML_LANG = {"zh_Hans": "zh-CN", "zh_Hant": "zh-HK", "en": "en"}
+
+CORE_TRANSLATIONS = os.path.join(os.path.dirname(__file__), "translations")
+
+
+class Catalogs:
+    """Every loaded catalog merged per locale (``app.extensions["i18n"]``)."""
+
+    def __init__(self):
+        self.messages: dict[str, dict[str, str]] = {loc: {} for loc in LOCALES}
+        self.sources: list[str] = []
+
+    def add_folder(self, path: str, override: bool = False) -> None:
+        """Load ``<path>/<locale>/LC_MESSAGES/messages.po`` for each locale present."""
+        for loc in LOCALES:
+            po = os.path.join(path, loc, "LC_MESSAGES", "messages.po")
+            if not os.path.exists(po):
+                continue
+            with open(po, "rb") as fh:
+                catalog = read_po(fh, locale=None)
+            table = self.messages[loc]
+            for message in catalog:
+                if not message.id or message.fuzzy or not message.string:
+                    continue
+                if isinstance(message.id, tuple):
+                    key, value = message.id[0], message.string[0]
+                else:
+                    key, value = message.id, message.string
+                if override or key not in table:
+                    table[key] = value
+        self.sources.append(path)
+
+    def gettext(self, locale: str, message: str) -> str:
+        return self.messages.get(locale, {}).get(message, message)
+
+
+def current_locale() -> str:
+    """The language of this request: the user's choice, else the station's first."""
+    if has_request_context():
+        loc = g.get("locale")
+        if loc:
+            return loc
+        loc = session.get("lang")
+        langs = current_app.config["STATION"]["languages"]
+        if loc not in langs:
+            loc = langs[0] if langs else DEFAULT_LOCALE
+        g.locale = loc
+        return loc
+    return DEFAULT_LOCALE
+
+
+def gettext(message: str, **variables) -> str:
+    """Translate ``message`` into the request's language; ``%(name)s`` filled from kwargs."""
+    text = current_app.extensions["i18n"].gettext(current_locale(), message)
+    return text % variables if variables else text
+
+
+_ = gettext
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction without translating it yet."""
+    return message
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    # Chinese has no plural forms; English picks by number.
+    variables.setdefault("num", num)
+    return gettext(singular if num == 1 else plural, **variables)
+
+
+class LazyString:
+    """A message translated when it is shown, for strings defined at import time."""
+
+    def __init__(self, message: str, **variables):
+        self.message = message
+        self.variables = variables
+
+    def __str__(self) -> str:
+        return gettext(self.message, **self.variables)
+
+    def __html__(self) -> str:
+        return str(Markup.escape(str(self)))
+
+    def __repr__(self) -> str:
+        return f"LazyString({self.message!r})"
+
+    def __eq__(self, other):
+        return str(self) == str(other)
+
+    def __hash__(self):
+        return hash(self.message)
+
+
+def lazy_gettext(message: str, **variables) -> LazyString:
+    return LazyString(message, **variables)
+
+
+def localized(value, locale: str | None = None) -> str:
+    """Text for a label given as a dict of locale → text, a message id, or a lazy string."""
+    locale = locale or current_locale()
+    if isinstance(value, dict):
+        return value.get(locale) or value.get(DEFAULT_LOCALE) or next(iter(value.values()), "")
+    if isinstance(value, str):
+        return gettext(value)
+    return str(value)
+
+
+def init_app(app, plugin_paths) -> None:
+    catalogs = Catalogs()
+    catalogs.add_folder(CORE_TRANSLATIONS)
+    for path in plugin_paths:
+        catalogs.add_folder(path)
+    app.extensions["i18n"] = catalogs
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True)
+    app.jinja_env.globals.update(
+        current_locale=current_locale,
+        localized=localized,
+        LOCALE_NAMES=LOCALE_NAMES,
+        HTML_LANG=HTML_LANG,
+    )

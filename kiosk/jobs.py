@@ -1,0 +1,103 @@
+"""Scheduled jobs from plugins (and the core), run by one worker at a time.
+
+Each job has a row in ``job_run`` holding a lease: the worker that takes the
+lease runs the job, so a fleet with many workers runs it once. Jobs run in a
+daemon thread started by ``kiosk serve``/``kiosk run`` (not in tests, which
+call :func:`run_due` directly).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from kiosk.db import utcnow
+from kiosk.models import JobRun
+
+log = logging.getLogger("kiosk.jobs")
+
+
+def _due(job: dict, last: datetime | None, now: datetime, tz: ZoneInfo) -> bool:
+    if job["every"] is not None:
+        return last is None or (now - last).total_seconds() >= job["every"]
+    hour, minute = (int(x) for x in job["at"].split(":"))
+    local_now = now.astimezone(tz)
+    today_at = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if local_now < today_at:
+        return False
+    return last is None or last.astimezone(tz) < today_at
+
+
+def _take_lease(session, name: str, now: datetime, seconds: int) -> JobRun | None:
+    row = session.get(JobRun, name, with_for_update=True)
+    if row is None:
+        row = JobRun(name=name, last_error="")
+        session.add(row)
+        session.flush()
+    if row.lease_until is not None and row.lease_until > now:
+        return None
+    row.lease_until = now + timedelta(seconds=seconds)
+    return row
+
+
+def run_due(app, now: datetime | None = None) -> list[str]:
+    """Run every job that is due now; returns the names that ran."""
+    now = now or utcnow()
+    tz = ZoneInfo(app.config["STATION"].get("timezone", "Asia/Shanghai"))
+    plugins = app.extensions["kiosk_plugins"]
+    ran = []
+    for job in app.extensions["kiosk_jobs"]:
+        if job["plugin"] != "kiosk" and plugins.infos.get(job["plugin"]).state != "enabled":
+            continue
+        db = app.extensions["db"]
+        with db.WriteSession() as session:
+            last = session.scalar(select(JobRun.last_run_at).where(JobRun.name == job["name"]))
+            if not _due(job, last, now, tz):
+                continue
+            row = _take_lease(session, job["name"], now, 300)
+            session.commit()
+        if row is None:
+            continue
+        error = ""
+        try:
+            with app.app_context():
+                job["func"](app)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if job["plugin"] != "kiosk":
+                plugins.record_fault(job["plugin"], f"job {job['name']}", exc)
+            else:
+                log.exception("core job %s failed", job["name"])
+        with db.WriteSession() as session:
+            row = session.get(JobRun, job["name"])
+            row.last_run_at, row.lease_until, row.last_error = now, None, error
+            session.commit()
+        ran.append(job["name"])
+    return ran
+
+
+def init_app(app) -> None:
+    from kiosk import events
+
+    jobs = [{"plugin": "kiosk", "name": "kiosk.prune_events", "func": events.prune, "every": 3600, "at": None}]
+    jobs += app.extensions["kiosk_plugins"].jobs
+    app.extensions["kiosk_jobs"] = jobs
+
+
+def start_scheduler(app, interval: float = 20.0) -> threading.Event:
+    """Run due jobs every ``interval`` seconds in a daemon thread; set the event to stop."""
+    stop = threading.Event()
+
+    def loop():
+        while not stop.wait(interval):
+            try:
+                run_due(app)
+            except Exception:
+                log.exception("scheduler pass failed; trying again next pass")
+
+    threading.Thread(target=loop, daemon=True, name="kiosk-jobs").start()
+    return stop

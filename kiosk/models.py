@@ -1,0 +1,119 @@
+"""The core's tables: stations, staff accounts, the audit trail, print jobs, push events."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kiosk.db import Base, UTCDateTime, utcnow
+
+ROLES = ("staff", "admin", "district")
+
+
+class Station(Base):
+    """One service station: a 党群服务中心 or a 暖蜂驿站. Every record belongs to one."""
+
+    __tablename__ = "station"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    # Plugins switched off for this station only (a fleet server hosts stations
+    # that offer different services from the same installed plugins).
+    disabled_plugins: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+    def plugin_enabled(self, name: str) -> bool:
+        return name not in (self.disabled_plugins or [])
+
+
+class User(Base):
+    """A staff member, a station admin, or a district admin (who sees every station)."""
+
+    __tablename__ = "kiosk_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), default="staff")
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("station.id"), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+    def can(self, role: str) -> bool:
+        """True when this user holds ``role`` or one above it."""
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+class LoginAttempt(Base):
+    """Failed logins, kept in the database so the limit holds across workers."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (Index("ix_login_attempt_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditLog(Base):
+    """Who did what and when: every staff action and every state change worth tracing."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_station_at", "station_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("station.id"), nullable=True)
+    at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("kiosk_user.id"), nullable=True)
+    action: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class PrintJob(Base):
+    """A receipt handed to the print queue; failed ones stay for staff to reprint."""
+
+    __tablename__ = "print_job"
+    __table_args__ = (Index("ix_print_job_station_state", "station_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    layout: Mapped[str] = mapped_column(String(100))
+    receipt: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class KioskEvent(Base):
+    """A pushed event (a ticket called, a slot freed), read by every worker's streams.
+
+    The table, not process memory, is the source of truth, so a display connected
+    to one worker sees what happened on another.
+    """
+
+    __tablename__ = "kiosk_event"
+    __table_args__ = (Index("ix_kiosk_event_station_id", "station_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    channel: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class JobRun(Base):
+    """When each scheduled job last ran, and the lease that keeps it to one worker."""
+
+    __tablename__ = "job_run"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_run_at: Mapped[object | None] = mapped_column(UTCDateTime, nullable=True)
+    lease_until: Mapped[object | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")

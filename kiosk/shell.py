@@ -1,0 +1,100 @@
+"""The touch UI shell: the home screen with plugin tiles, language, large text, reset."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+
+from kiosk.i18n import LOCALE_NAMES, localized
+from kiosk.plugins import PluginError, Tile
+from kiosk.stations import current_station
+
+bp = Blueprint("shell", __name__)
+
+ICONS = {"legal", "courier", "parking", "petition", "default"}
+
+
+def tiles_for(station) -> list[Tile]:
+    """The home tiles of ``station``, from every enabled plugin, in order."""
+    plugins = current_app.extensions["kiosk_plugins"]
+    collected: list[Tile] = []
+
+    def per_plugin(name):
+        def register(key, label, endpoint, icon="", order=100, **url_values):
+            if not key or not endpoint or not label:
+                raise PluginError("a tile needs key, label and endpoint")
+            collected.append(Tile(plugin=name, key=f"{name}.{key}", label=label, endpoint=endpoint,
+                                  icon=icon, order=int(order), url_values=url_values))
+
+        return {"register": register}
+
+    plugins.call("register_tiles", station=station, per_plugin=per_plugin)
+    good = []
+    for tile in collected:
+        try:
+            tile.url = url_for(tile.endpoint, **tile.url_values)
+        except Exception as exc:  # a tile pointing nowhere is the plugin's fault
+            plugins.record_fault(tile.plugin, "register_tiles", exc)
+            continue
+        tile.text = localized(tile.label)
+        tile.icon_url = _icon_url(tile)
+        good.append(tile)
+    return sorted(good, key=lambda t: (t.order, t.key))
+
+
+def _icon_url(tile: Tile) -> str:
+    if tile.icon in ICONS or not tile.icon:
+        return url_for("static", filename=f"icons/{tile.icon or 'default'}.svg")
+    return url_for("plugin_static", plugin=tile.plugin, filename=tile.icon)
+
+
+@bp.route("/")
+def home():
+    station = current_station()
+    return render_template("home.html", tiles=tiles_for(station), station=station, screen="home")
+
+
+@bp.route("/lang", methods=["POST"])
+def set_language():
+    lang = request.form.get("lang", "")
+    if lang in current_app.config["STATION"]["languages"]:
+        session["lang"] = lang
+        g.pop("locale", None)
+    return redirect(_back())
+
+
+@bp.route("/large-text", methods=["POST"])
+def toggle_large_text():
+    session["large_text"] = not session.get("large_text", False)
+    return redirect(_back())
+
+
+@bp.route("/reset", methods=["POST"])
+def reset():
+    """The idle timer's end: forget everything the last user entered or chose."""
+    station_code = session.get("station")
+    session.clear()
+    if station_code and current_app.config.get("FLEET"):
+        session["station"] = station_code
+    return redirect(url_for("shell.home"))
+
+
+def _back() -> str:
+    target = request.form.get("next", "")
+    if target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("shell.home")
+
+
+@bp.app_context_processor
+def shell_context():
+    try:
+        station = current_station()
+    except Exception:  # the database is down: error pages still render
+        station = None
+    return {
+        "station": station,
+        "large_text": session.get("large_text", False),
+        "station_languages": [(code, LOCALE_NAMES[code]) for code in current_app.config["STATION"]["languages"]],
+        "idle_seconds": current_app.config["IDLE_SECONDS"],
+        "idle_countdown": current_app.config["IDLE_COUNTDOWN_SECONDS"],
+    }

@@ -1,0 +1,59 @@
+"""The staff console: panels from every plugin, and the print jobs that failed."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, url_for
+from markupsafe import Markup
+
+from kiosk.auth import login_required
+from kiosk.i18n import _, localized
+from kiosk.plugins import PluginError, StaffPanel
+from kiosk.stations import current_station
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+def panels_for(station) -> list[dict]:
+    plugins = current_app.extensions["kiosk_plugins"]
+    collected: list[StaffPanel] = []
+
+    def per_plugin(name):
+        def register(key, title, render, order=100):
+            if not callable(render):
+                raise PluginError("a staff panel needs a callable render")
+            collected.append(StaffPanel(plugin=name, key=f"{name}.{key}", title=title, render=render, order=order))
+
+        return {"register": register}
+
+    plugins.call("register_staff_panels", station=station, per_plugin=per_plugin)
+    out = []
+    for panel in sorted(collected, key=lambda p: (p.order, p.key)):
+        try:
+            html = Markup(panel.render())
+        except Exception as exc:
+            plugins.record_fault(panel.plugin, f"staff panel {panel.key}", exc)
+            html = None
+        out.append({"key": panel.key, "title": localized(panel.title), "html": html, "plugin": panel.plugin})
+    return out
+
+
+@bp.route("/")
+@login_required("staff")
+def console():
+    from kiosk import printing
+
+    station = current_station()
+    return render_template("staff/console.html", panels=panels_for(station), station=station,
+                           failed_jobs=printing.failed_jobs(station.id), printer=printing.printer_status())
+
+
+@bp.route("/print-jobs/<int:job_id>/reprint", methods=["POST"])
+@login_required("staff")
+def reprint(job_id: int):
+    from kiosk import printing
+
+    if printing.reprint(job_id, current_station().id):
+        flash(_("The receipt was sent to the printer again."))
+    else:
+        flash(_("That print job was not found."))
+    return redirect(url_for("staff.console"))

@@ -1,0 +1,132 @@
+// The kiosk shell's behaviour: idle reset, card/scanner reads, small helpers.
+// Plain JavaScript, no libraries; the page's CSP forbids inline script.
+(function () {
+  "use strict";
+  var body = document.body;
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+  // POST helper for plugin scripts: sends the CSRF token, returns parsed JSON.
+  function post(url, data) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept": "application/json" },
+      body: JSON.stringify(data || {})
+    }).then(function (r) { return r.json().then(function (j) { j._status = r.status; return j; }); });
+  }
+
+  // ---- Idle reset -------------------------------------------------------
+  // After data-idle seconds without a touch, show a countdown with "I'm still
+  // here"; when it runs out, forget everything the last user entered.
+  var overlay = document.getElementById("idle-overlay");
+  var countEl = document.getElementById("idle-count");
+  var idleSeconds = parseInt(body.dataset.idle || "60", 10);
+  var countdownSeconds = parseInt(body.dataset.countdown || "15", 10);
+  var idleTimer = null, tickTimer = null, remaining = 0;
+  var onCleanHome = body.dataset.screen === "home" && body.dataset.dirty !== "yes";
+
+  function clearEverything() {
+    if (window.KioskOSK && window.KioskOSK.reset) { window.KioskOSK.reset(); }
+    document.querySelectorAll("form").forEach(function (f) { f.reset(); });
+    document.querySelectorAll("input:not([type=hidden]), textarea").forEach(function (el) { el.value = ""; });
+    try { sessionStorage.clear(); localStorage.clear(); } catch (e) { /* storage may be disabled */ }
+  }
+
+  function resetNow() {
+    clearEverything();
+    stopTimers();
+    var form = document.getElementById("idle-reset");
+    fetch(body.dataset.reset, {
+      method: "POST", credentials: "same-origin", redirect: "manual",
+      headers: { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": csrf },
+      body: "csrf_token=" + encodeURIComponent(csrf)
+    }).catch(function () {}).then(function () {
+      // replace(): the back button must not lead to the last user's screen.
+      window.location.replace(body.dataset.home);
+    });
+    if (form) { form.dataset.sent = "1"; }
+  }
+
+  function stopTimers() {
+    clearTimeout(idleTimer); clearInterval(tickTimer);
+    idleTimer = tickTimer = null;
+  }
+
+  function showCountdown() {
+    remaining = countdownSeconds;
+    countEl.textContent = String(remaining);
+    overlay.hidden = false;
+    document.getElementById("idle-stay").focus();
+    tickTimer = setInterval(function () {
+      remaining -= 1;
+      countEl.textContent = String(Math.max(remaining, 0));
+      if (remaining <= 0) { resetNow(); }
+    }, 1000);
+  }
+
+  function armIdle() {
+    if (onCleanHome || !overlay) { return; }
+    stopTimers();
+    overlay.hidden = true;
+    idleTimer = setTimeout(showCountdown, idleSeconds * 1000);
+  }
+
+  if (overlay) {
+    document.getElementById("idle-stay").addEventListener("click", armIdle);
+    document.getElementById("idle-reset").addEventListener("submit", function (ev) {
+      ev.preventDefault(); resetNow();
+    });
+    ["pointerdown", "keydown", "input", "touchstart"].forEach(function (type) {
+      document.addEventListener(type, function () { if (overlay.hidden) { armIdle(); } }, { passive: true, capture: true });
+    });
+    armIdle();
+  }
+
+  // Back from the browser's cache would show a stale screen: reload instead.
+  window.addEventListener("pageshow", function (ev) { if (ev.persisted) { window.location.reload(); } });
+  document.addEventListener("contextmenu", function (ev) { if (body.classList.contains("kiosk")) { ev.preventDefault(); } });
+
+  // ---- Card and scanner reads ------------------------------------------
+  // The server only sends reads that a plugin claimed for this screen.
+  var reader = null;
+  if (window.EventSource && body.classList.contains("kiosk") && !body.classList.contains("bare")) {
+    reader = new EventSource("/events/reader?screen=" + encodeURIComponent(body.dataset.screen || ""));
+    reader.addEventListener("reader", function (ev) {
+      var action;
+      try { action = JSON.parse(ev.data); } catch (e) { return; }
+      document.dispatchEvent(new CustomEvent("kiosk:reader", { detail: action }));
+      if (action.fill) {
+        Object.keys(action.fill).forEach(function (name) {
+          var el = document.querySelector('[name="' + CSS.escape(name) + '"]');
+          if (el) {
+            el.value = action.fill[name];
+            el.dispatchEvent(new Event("input", { bubbles: true }));
+          }
+        });
+      }
+      if (action.submit) {
+        var form = document.querySelector(action.submit);
+        if (form) { form.requestSubmit ? form.requestSubmit() : form.submit(); }
+      }
+      if (action.redirect) { window.location.assign(action.redirect); }
+    });
+  }
+  window.addEventListener("pagehide", function () { if (reader) { reader.close(); } });
+
+  // Buttons that toggle aria-pressed choices inside a group (one of many).
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest("[data-choice-group]");
+    if (!btn) { return; }
+    var group = btn.dataset.choiceGroup;
+    document.querySelectorAll('[data-choice-group="' + group + '"]').forEach(function (b) {
+      b.setAttribute("aria-pressed", b === btn ? "true" : "false");
+    });
+    var target = document.querySelector('input[name="' + group + '"]');
+    if (target) {
+      target.value = btn.dataset.value || "";
+      target.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+  });
+
+  window.Kiosk = { post: post, csrf: csrf, resetNow: resetNow, armIdle: armIdle };
+})();

@@ -1,0 +1,59 @@
+"""Which station a request belongs to.
+
+Every record belongs to a station. A single kiosk serves the station named in
+its config; on a fleet server (``FLEET = true``) each kiosk browser is pointed
+at its station once with ``/?station=<code>`` and keeps it in its session.
+Staff see the station of their account; a district admin may switch.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, g, request, session
+from sqlalchemy import select
+
+from kiosk.db import get_session
+from kiosk.models import Station
+
+
+def ensure_station(db_session, config) -> Station:
+    """Create or refresh the configured station's row; returns it."""
+    cfg = config["STATION"]
+    station = db_session.scalar(select(Station).where(Station.code == cfg["code"]))
+    if station is None:
+        station = Station(code=cfg["code"], name=cfg["name"], kind=cfg["kind"],
+                          timezone=cfg.get("timezone", "Asia/Shanghai"), disabled_plugins=[])
+        db_session.add(station)
+    else:
+        station.name, station.kind = cfg["name"], cfg["kind"]
+        station.timezone = cfg.get("timezone", station.timezone)
+    db_session.commit()
+    return station
+
+
+def station_by_code(code: str) -> Station | None:
+    return get_session().scalar(select(Station).where(Station.code == code))
+
+
+def current_station() -> Station:
+    """The station of this request (cached on ``g``)."""
+    station = g.get("station")
+    if station is not None:
+        return station
+    db_session = get_session()
+    user = g.get("user")
+    station = None
+    if user is not None and user.station_id and user.role != "district":
+        station = db_session.get(Station, user.station_id)
+    if station is None and current_app.config.get("FLEET"):
+        wanted = request.args.get("station") if request else None
+        if wanted:
+            found = station_by_code(wanted)
+            if found is not None:
+                session["station"] = found.code
+        code = session.get("station")
+        if code:
+            station = station_by_code(code)
+    if station is None:
+        station = db_session.get(Station, current_app.extensions["kiosk_station_id"])
+    g.station = station
+    return station

@@ -1,0 +1,129 @@
+"""The application factory: configuration order, secret key, security headers, health."""
+
+import os
+
+import pytest
+
+from kiosk.app import create_app
+from kiosk.config import ConfigError
+
+
+def test_refuses_default_secret_key_outside_debug_or_demo(tmp_path, monkeypatch):
+    monkeypatch.delenv("KIOSK_SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError) as err:
+        create_app({"INSTANCE_PATH": str(tmp_path), "STATION_FILE": "", "START_DEVICES": False})
+    assert "KIOSK_SECRET_KEY" in str(err.value)
+
+
+def test_demo_mode_may_use_default_key(tmp_path):
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "STATION_FILE": "", "DEMO": True, "START_DEVICES": False})
+    assert app.config["DEMO"] is True
+    app.extensions["db"].dispose()
+
+
+def test_config_order_defaults_then_station_file_then_environment(tmp_path, monkeypatch):
+    station = tmp_path / "station.toml"
+    station.write_text(
+        'secret_key = "from-file-0123456789"\nidle_seconds = 45\n'
+        '[station]\ncode = "futian-7"\nname = "福保街道益田社区党群服务中心"\nkind = "party_service"\n'
+        '[plugins]\ndisabled = ["nothing"]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("KIOSK_STATION_FILE", str(station))
+    monkeypatch.setenv("KIOSK_IDLE_SECONDS", "30")
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "START_DEVICES": False})
+    try:
+        assert app.config["SECRET_KEY"] == "from-file-0123456789"  # file over default
+        assert app.config["IDLE_SECONDS"] == 30  # environment over file
+        assert app.config["IDLE_COUNTDOWN_SECONDS"] == 15  # default kept
+        assert app.config["STATION"]["name"] == "福保街道益田社区党群服务中心"
+        assert app.config["STATION"]["languages"] == ["zh_Hans", "zh_Hant", "en"]  # merged with defaults
+        assert os.path.exists(tmp_path / "kiosk.db")  # SQLite in the instance folder by default
+        assert os.path.isdir(tmp_path / "receipts") and os.path.isdir(tmp_path / "uploads")
+    finally:
+        app.extensions["db"].dispose()
+
+
+def test_bad_station_kind_is_refused_with_a_message(tmp_path):
+    with pytest.raises(ConfigError, match="station.kind"):
+        create_app({"INSTANCE_PATH": str(tmp_path), "STATION_FILE": "", "TESTING": True,
+                    "STATION": {"kind": "shop"}})
+
+
+def test_broken_toml_names_the_file(tmp_path, monkeypatch):
+    station = tmp_path / "station.toml"
+    station.write_text("[station\nname=", encoding="utf-8")
+    monkeypatch.setenv("KIOSK_STATION_FILE", str(station))
+    with pytest.raises(ConfigError, match="station.toml"):
+        create_app({"INSTANCE_PATH": str(tmp_path), "TESTING": True})
+
+
+def test_security_headers_on_every_response(client):
+    for path in ("/", "/healthz", "/staff/login", "/no-such-page"):
+        response = client.get(path)
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/").headers["Cache-Control"] == "no-store"
+
+
+def test_session_cookie_is_httponly_and_samesite(client):
+    response = client.get("/")
+    cookie = response.headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_no_inline_script_in_pages(client):
+    html = client.get("/").get_data(as_text=True)
+    import re
+
+    for tag in re.findall(r"<script[^>]*>", html):
+        assert "src=" in tag, tag
+    assert " onclick=" not in html and " style=" not in html
+
+
+def test_healthz_reports_database_plugins_and_devices(client, backend):
+    body = client.get("/healthz").get_json()
+    assert body["database"]["ok"] is True
+    assert body["database"]["dialect"] == backend
+    assert body["station"] == "shuibei"
+    assert "printer" in body["devices"]
+    assert isinstance(body["plugins"], dict)
+
+
+def test_unknown_page_is_a_friendly_404_in_chinese(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert "页面不存在" in response.get_data(as_text=True)
+
+
+def test_post_without_csrf_token_is_refused_and_changes_nothing(client):
+    response = client.post("/lang", data={"lang": "en"})
+    assert response.status_code == 400
+    assert "Welcome" not in client.get("/").get_data(as_text=True)
+
+
+def test_language_switch_and_large_text(client, csrf):
+    client.get("/")
+    token = csrf(client)
+    client.post("/lang", data={"lang": "en", "csrf_token": token, "next": "/"})
+    assert "Welcome! Please choose a service" in client.get("/").get_data(as_text=True)
+    client.post("/lang", data={"lang": "zh_Hant", "csrf_token": token})
+    html = client.get("/").get_data(as_text=True)
+    assert 'lang="zh-HK"' in html
+    client.post("/large-text", data={"csrf_token": token})
+    assert "large-text" in client.get("/").get_data(as_text=True).split("<body", 1)[1].split(">", 1)[0]
+
+
+def test_reset_forgets_the_last_users_choices(client, csrf):
+    token = csrf(client)
+    client.post("/lang", data={"lang": "en", "csrf_token": token})
+    client.post("/large-text", data={"csrf_token": token})
+    response = client.post("/reset", data={"csrf_token": token})
+    assert response.status_code == 302
+    html = client.get("/").get_data(as_text=True)
+    assert 'lang="zh-CN"' in html and 'data-dirty="no"' in html
+    with client.session_transaction() as sess:
+        assert "lang" not in sess and "large_text" not in sess
