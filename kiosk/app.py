@@ -7,11 +7,12 @@ import os
 
 from flask import Flask, abort, current_app, g, request, send_from_directory
 from jinja2 import ChoiceLoader, FileSystemLoader
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from kiosk import i18n, security
 from kiosk.auth import load_user, require_role
-from kiosk.config import configure
+from kiosk.config import ConfigError, configure
 from kiosk.db import Database, default_url
 from kiosk.plugins import KioskPlugins, PluginError
 
@@ -74,6 +75,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         session = db.Session()
         try:
             app.extensions["kiosk_station_id"] = ensure_station(session, app.config).id
+        except DBAPIError as exc:
+            from kiosk import migrate
+
+            if migrate.pending(app):
+                raise ConfigError("the database is not migrated: run `kiosk db upgrade`") from exc
+            raise
         finally:
             session.close()
 

@@ -126,7 +126,7 @@ def plugins_list():
 
 
 # -- serving ------------------------------------------------------------------
-@cli.command("serve")
+@cli.command("serve", with_appcontext=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int,
@@ -159,7 +159,7 @@ profile = "80mm"
 DEMO_USERS = (("staff", "kiosk-staff-demo", "staff", "前台工作人员"), ("admin", "kiosk-admin-demo", "admin", "站点管理员"))
 
 
-@cli.command("demo")
+@cli.command("demo", with_appcontext=False)
 @click.pass_context
 def demo(ctx):
     """Set up a demo station with sample data and demo accounts (then run `kiosk run`)."""
@@ -221,3 +221,5 @@ def doctor():
 
 def main():
     cli(prog_name="kiosk")
+if __name__ == "__main__":
+    main()

@@ -254,3 +254,81 @@ def hello_installed(hello_plugin_path):
         # Off the path, its entry point is gone for the next app; the imported
         # module stays cached because its table is defined on the shared metadata.
         sys.path.remove(hello_plugin_path)
+
+
+# -- a real browser ------------------------------------------------------------
+CHROMIUM = os.environ.get("KIOSK_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOT_DIR = os.environ.get("KIOSK_SCREENSHOT_DIR") or os.path.join(
+    os.path.dirname(HERE), "test-artifacts", "screenshots")
+
+
+class LiveServer:
+    """A real HTTP server (werkzeug, threaded) around an app, on a free port."""
+
+    def __init__(self, app):
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def browser_app(make_app, tmp_path, request):
+    """An app for browser tests: SQLite (the HTTP tests cover PostgreSQL), short idle timer."""
+    shutil.copy(request.getfixturevalue("sqlite_template"), tmp_path / "browser.db")
+    extra = getattr(request, "param", None) or {}
+    return make_app("sqlite:///" + str(tmp_path / "browser.db"), IDLE_SECONDS=3, IDLE_COUNTDOWN_SECONDS=2,
+                    SSE_MAX_SECONDS=20, **extra)
+
+
+@pytest.fixture
+def live_server(browser_app):
+    server = LiveServer(browser_app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium driven by Playwright's bundled driver (no browser download)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-sync",
+                  "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    """A portrait 1080×1920 touch screen, as the kiosk is."""
+    context = chromium.new_context(viewport={"width": 1080, "height": 1920}, has_touch=True, is_mobile=True,
+                                   device_scale_factor=1, locale="zh-CN")
+    pg = context.new_page()
+    pg.set_default_timeout(10_000)
+    yield pg
+    context.close()
+
+
+def save_screenshot(page, name: str) -> str:
+    """Save a screenshot under the run's screenshot folder for a person to look at."""
+    os.makedirs(SCREENSHOT_DIR, exist_ok=True)
+    path = os.path.join(SCREENSHOT_DIR, f"{name}.png")
+    page.screenshot(path=path, full_page=True)
+    return path

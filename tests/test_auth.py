@@ -1,0 +1,120 @@
+"""Staff and admin access: login, roles, rate limiting, and a walk of the URL map."""
+
+from sqlalchemy import select
+
+from kiosk.models import AuditLog, User
+
+
+def test_login_and_logout(client, auth, app, csrf):
+    response = auth.login("staff")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/staff/")
+    assert client.get("/staff/").status_code == 200
+    client.post("/staff/logout", data={"csrf_token": csrf(client)})
+    assert client.get("/staff/").status_code == 302
+    with app.app_context():
+        actions = [a.action for a in app.extensions["db"].Session().scalars(select(AuditLog))]
+    assert actions == ["staff.login", "staff.logout"]
+
+
+def test_passwords_are_hashed_with_scrypt(app, auth):
+    auth.create("clerk", "s3cret-password")
+    with app.app_context():
+        user = app.extensions["db"].Session().scalar(select(User).where(User.username == "clerk"))
+    assert user.password_hash.startswith("scrypt:") and "s3cret-password" not in user.password_hash
+
+
+def test_wrong_password_is_refused_in_chinese(client, auth, csrf):
+    auth.create("clerk", "right-password")
+    client.get("/staff/login")
+    response = client.post("/staff/login", data={"username": "clerk", "password": "nope-nope",
+                                                 "csrf_token": csrf(client)})
+    assert response.status_code == 400
+    assert "用户名或密码错误" in response.get_data(as_text=True)
+
+
+def test_login_is_rate_limited(client, auth, csrf):
+    auth.create("clerk", "right-password")
+    client.get("/staff/login")
+    for _ in range(5):
+        client.post("/staff/login", data={"username": "clerk", "password": "wrong-one",
+                                          "csrf_token": csrf(client)})
+    response = client.post("/staff/login", data={"username": "clerk", "password": "right-password",
+                                                 "csrf_token": csrf(client)})
+    assert response.status_code == 400
+    assert "失败次数过多" in response.get_data(as_text=True)
+
+
+def test_open_redirect_after_login_is_refused(client, auth, csrf):
+    auth.create("clerk", "right-password")
+    client.get("/staff/login")
+    response = client.post("/staff/login?next=//evil.example/", data={
+        "username": "clerk", "password": "right-password", "csrf_token": csrf(client)})
+    assert response.headers["Location"].endswith("/staff/")
+
+
+def _routes(app):
+    for rule in app.url_map.iter_rules():
+        if "<" in rule.rule or rule.endpoint == "static":
+            continue
+        yield rule
+
+
+def test_every_staff_and_admin_route_refuses_anonymous_requests(app, client):
+    checked = 0
+    for rule in _routes(app):
+        if not (rule.rule.startswith("/staff") or rule.rule.startswith("/admin")):
+            continue
+        if rule.endpoint == "auth.login":
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            response = client.open(rule.rule, method=method)
+            assert response.status_code in (302, 400, 401, 403), (rule.rule, method, response.status_code)
+            if method == "GET":
+                assert response.status_code == 302 and "/staff/login" in response.headers["Location"]
+            checked += 1
+    assert checked >= 3
+
+
+def test_admin_routes_refuse_staff(app, client, auth):
+    auth.login("staff")
+    checked = 0
+    for rule in _routes(app):
+        if rule.rule.startswith("/admin") and "GET" in rule.methods:
+            assert client.get(rule.rule).status_code == 403, rule.rule
+            checked += 1
+    assert checked >= 1
+
+
+def test_every_state_changing_route_needs_a_csrf_token(app, client, auth):
+    auth.login("admin")
+    checked = 0
+    exempt = app.extensions["csrf_exempt_blueprints"]
+    for rule in app.url_map.iter_rules():
+        for method in rule.methods & {"POST", "PUT", "PATCH", "DELETE"}:
+            if rule.endpoint.split(".")[0] in exempt:
+                continue
+            url = rule.rule.replace("<int:job_id>", "1").replace("<name>", "x")
+            url = url.replace("<path:filename>", "x").replace("<plugin>", "x")
+            response = client.open(url, method=method, data={})
+            assert response.status_code == 400, (url, method, response.status_code)
+            checked += 1
+    assert checked >= 5
+
+
+def test_district_admin_sees_every_station(app, client, auth):
+    from kiosk.models import Station
+
+    with app.app_context():
+        session = app.extensions["db"].Session()
+        session.add(Station(code="gangxia", name="岗厦社区党群服务中心", kind="party_service",
+                            timezone="Asia/Shanghai", disabled_plugins=[]))
+        session.commit()
+        session.close()
+    auth.login("staff")
+    assert client.get("/admin/stations").status_code == 403
+    other = app.test_client()
+    from tests.conftest import Auth
+
+    Auth(app, other).login("district", username="district1")
+    html = other.get("/admin/stations").get_data(as_text=True)
+    assert "岗厦社区党群服务中心" in html and "水贝社区党群服务中心" in html

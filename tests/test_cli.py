@@ -1,0 +1,94 @@
+"""The kiosk command: users, plugins, demo, and the production server for real."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from sqlalchemy import select
+
+from kiosk.cli import cli
+from kiosk.models import User
+
+
+def test_users_create_and_refuse_bad_input(app):
+    runner = app.test_cli_runner()
+    result = runner.invoke(cli, ["users", "create", "lawyer1", "--role", "staff", "--password", "long-enough-pw"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["users", "create", "lawyer1", "--password", "long-enough-pw"])
+    assert result.exit_code != 0 and "already exists" in result.output
+    result = runner.invoke(cli, ["users", "create", "short", "--password", "123"])
+    assert result.exit_code != 0 and "at least 8" in result.output
+    with app.app_context():
+        users = app.extensions["db"].Session().scalars(select(User.username)).all()
+    assert users == ["lawyer1"]
+
+
+def test_plugins_list_shows_the_built_ins(app):
+    result = app.test_cli_runner().invoke(cli, ["plugins", "list"])
+    assert result.exit_code == 0
+    for name in ("legal", "courier_rest", "parking", "petitions"):
+        assert name in result.output
+
+
+def _env(tmp_path, **extra):
+    env = dict(os.environ)
+    env.pop("KIOSK_STATION_FILE", None)
+    env.update({"KIOSK_INSTANCE_PATH": str(tmp_path / "instance"), "KIOSK_IME_PRELOAD": "false"}, **extra)
+    return env
+
+
+def test_demo_sets_up_a_station_with_accounts(tmp_path):
+    env = _env(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "kiosk.cli", "demo"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "demo staff account: staff / kiosk-staff-demo" in result.stdout
+    station_file = tmp_path / "instance" / "station.toml"
+    assert 'name = "水贝社区党群服务中心"' in station_file.read_text(encoding="utf-8")
+    assert (tmp_path / "instance" / "kiosk.db").exists()
+    again = subprocess.run([sys.executable, "-m", "kiosk.cli", "demo"], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0 and "(exists)" in again.stdout
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_runs_the_production_server(tmp_path):
+    port = _free_port()
+    env = _env(tmp_path, KIOSK_SECRET_KEY="a-real-secret-for-this-test-0123456789")
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        body = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    body = response.read().decode("utf-8")
+                    server = response.headers.get("Server", "")
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert body is not None, "kiosk serve did not answer"
+        assert "欢迎" in body
+        assert "gunicorn" in server
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+
+
+def test_serve_refuses_the_default_secret_key(tmp_path):
+    env = _env(tmp_path)
+    env.pop("KIOSK_SECRET_KEY", None)
+    result = subprocess.run([sys.executable, "-m", "kiosk.cli", "plugins", "list"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "KIOSK_SECRET_KEY" in result.stderr

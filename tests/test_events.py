@@ -1,0 +1,112 @@
+"""Domain events and push: stored, broadcast to plugins, streamed across apps; reader routing."""
+
+import http.client
+import json
+import threading
+import time
+import types
+from datetime import datetime, timezone
+
+from kiosk import hookimpl
+from kiosk.events import emit
+from tests.conftest import LiveServer
+
+
+def _read_events(port, path, want, timeout=8.0):
+    """Open an SSE stream and collect ``want`` events (name, data)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request("GET", path, headers={"Accept": "text/event-stream"})
+    response = conn.getresponse()
+    assert response.status == 200
+    assert response.getheader("Content-Type").startswith("text/event-stream")
+    events, name, started = [], None, time.monotonic()
+    while len(events) < want and time.monotonic() - started < timeout:
+        line = response.fp.readline().decode("utf-8").rstrip("\n")
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: ") and name:
+            events.append((name, json.loads(line[6:])))
+            name = None
+    conn.close()
+    return events
+
+
+def test_event_reaches_plugins_and_is_stored(make_app, database_url):
+    seen = []
+    mod = types.ModuleType("kiosk_listener_test")
+
+    def kiosk_event(event):
+        seen.append((event.name, event.payload, event.channel))
+
+    mod.kiosk_event = hookimpl(kiosk_event)
+    app = make_app(database_url, EXTRA_PLUGINS={"listener": mod})
+    with app.test_request_context("/"):
+        event = emit("legal.ticket_called", {"ticket": "A012", "counter": 3}, channel="legal")
+    assert event.id is not None
+    assert seen == [("legal.ticket_called", {"ticket": "A012", "counter": 3}, "legal")]
+
+
+def test_stream_delivers_an_event_emitted_by_another_app_on_the_same_database(make_app, database_url):
+    """Two kiosk processes' worth of apps on one database: push crosses between them."""
+    display_app = make_app(database_url)
+    counter_app = make_app(database_url)
+    server = LiveServer(display_app)
+    try:
+        got = []
+        reader = threading.Thread(target=lambda: got.extend(
+            _read_events(server.port, "/events/stream?channel=legal", 1)))
+        reader.start()
+        time.sleep(0.8)  # let the stream open before the call
+        started = time.monotonic()
+        with counter_app.test_request_context("/"):
+            emit("legal.ticket_called", {"ticket": "B007", "counter": 2}, channel="legal")
+        reader.join(10)
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert got == [("legal.ticket_called", {"name": "legal.ticket_called", "channel": "legal",
+                                            "ticket": "B007", "counter": 2})]
+    assert elapsed < 5  # generous: the display must update without a reload, not instantly here
+
+
+def test_stream_filters_by_channel_and_station(make_app, database_url):
+    app = make_app(database_url)
+    server = LiveServer(app)
+    try:
+        got = []
+        reader = threading.Thread(target=lambda: got.extend(
+            _read_events(server.port, "/events/stream?channel=parking", 1, timeout=6)))
+        reader.start()
+        time.sleep(0.8)
+        with app.test_request_context("/"):
+            emit("legal.ticket_called", {"ticket": "A001"}, channel="legal")
+            emit("parking.space_freed", {"lot": 1}, channel="parking")
+        reader.join(8)
+    finally:
+        server.stop()
+    assert [name for name, _ in got] == ["parking.space_freed"]
+
+
+def test_reader_event_goes_only_to_a_screen_that_claims_it(make_app, database_url):
+    from kiosk_hardware.readers import ReaderEvent
+
+    mod = types.ModuleType("kiosk_cardy_test")
+
+    def handle_reader_event(event, screen, station):
+        if screen == "cardy.checkin" and event.kind == "card":
+            return {"fill": {"card": event.value}}
+        return None
+
+    mod.handle_reader_event = hookimpl(handle_reader_event)
+    app = make_app(database_url, EXTRA_PLUGINS={"cardy": mod})
+    hub = app.extensions["reader_hub"]
+    read = ReaderEvent(source="card", kind="card", value="04A1B2C3", at=datetime.now(timezone.utc))
+    assert hub.publish(read) == 0  # nobody looking: dropped, not queued
+    home = hub.subscribe(None)
+    checkin = hub.subscribe("cardy.checkin")
+    assert hub.publish(read) == 1
+    assert checkin.get_nowait() == {"fill": {"card": "04A1B2C3"}}
+    assert home.empty()
+    hub.unsubscribe(checkin)
+    assert hub.publish(read) == 0
+    assert checkin.empty()  # a page that has gone never receives the next user's card
