@@ -74,20 +74,30 @@ class AuditLog(Base):
 
 
 class PrintJob(Base):
-    """A receipt handed to the print queue; failed ones stay for staff to reprint."""
+    """A receipt handed to the print queue; failed ones stay for staff to reprint.
+
+    The row mirrors :class:`kiosk_hardware.job_store.PrintJob`, so the queue's
+    state survives a restart (unfinished jobs are resumed at start).
+    """
 
     __tablename__ = "print_job"
     __table_args__ = (Index("ix_print_job_station_state", "station_id", "state"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
     station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
-    layout: Mapped[str] = mapped_column(String(100))
+    printer: Mapped[str] = mapped_column(String(64), default="default")
+    layout: Mapped[str] = mapped_column(String(100), default="")
     receipt: Mapped[dict] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str] = mapped_column(Text, default="")
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    reprint_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[object | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class KioskEvent(Base):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
 from markupsafe import Markup
 
 from kiosk.auth import login_required
@@ -47,12 +47,24 @@ def console():
                            failed_jobs=printing.failed_jobs(station.id), printer=printing.printer_status())
 
 
-@bp.route("/print-jobs/<int:job_id>/reprint", methods=["POST"])
+@bp.route("/print-jobs/<job_id>/preview.png")
 @login_required("staff")
-def reprint(job_id: int):
+def preview(job_id: str):
+    """The receipt exactly as the printer gets it, as an image."""
     from kiosk import printing
 
-    if printing.reprint(job_id, current_station().id):
+    png = printing.preview_png(job_id[:32], current_station().id)
+    if png is None:
+        abort(404)
+    return Response(png, mimetype="image/png")
+
+
+@bp.route("/print-jobs/<job_id>/reprint", methods=["POST"])
+@login_required("staff")
+def reprint(job_id: str):
+    from kiosk import printing
+
+    if printing.reprint(job_id[:32], current_station().id):
         flash(_("The receipt was sent to the printer again."))
     else:
         flash(_("That print job was not found."))

@@ -92,3 +92,16 @@ def test_serve_refuses_the_default_secret_key(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "KIOSK_SECRET_KEY" in result.stderr
+
+
+def test_doctor_reports_each_check(make_app, database_url):
+    from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
+
+    with FakeNetworkPrinter("paper_out") as fake:
+        app = make_app(database_url, DEVICES={"printer": fake.printer_config(), "readers": {}})
+        result = app.test_cli_runner().invoke(cli, ["doctor"])
+    assert "[ok ] database" in result.output
+    assert "[ok ] migrations: up to date" in result.output
+    assert "[ok ] CJK font" in result.output
+    assert "[FIX] printer" in result.output and "paper out" in result.output
+    assert result.exit_code != 0  # a problem to fix

@@ -63,15 +63,21 @@ def upgrade():
     op.create_index("ix_audit_log_station_at", "audit_log", ["station_id", "at"])
     op.create_table(
         "print_job",
-        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("id", sa.String(32), nullable=False),
         sa.Column("station_id", sa.Integer, nullable=False),
+        sa.Column("printer", sa.String(64), nullable=False),
         sa.Column("layout", sa.String(100), nullable=False),
         sa.Column("receipt", sa.JSON, nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
-        sa.Column("error", sa.Text, nullable=False),
+        sa.Column("max_attempts", sa.Integer, nullable=False),
+        sa.Column("error", sa.Text, nullable=True),
+        sa.Column("error_kind", sa.String(32), nullable=True),
+        sa.Column("note", sa.Text, nullable=False),
+        sa.Column("reprint_of", sa.String(32), nullable=True),
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.Column("updated_at", UTCDateTime, nullable=False),
+        sa.Column("finished_at", UTCDateTime, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_print_job"),
         sa.ForeignKeyConstraint(["station_id"], ["station.id"], name="fk_print_job_station_id_station"),
     )

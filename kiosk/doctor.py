@@ -1,0 +1,65 @@
+"""``kiosk doctor``: checks a station can work, and says what to fix."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+
+from sqlalchemy import text
+
+MIN_FREE_MB = 200
+
+
+def _check(name: str, ok: bool, detail: str) -> dict:
+    return {"name": name, "ok": ok, "detail": detail}
+
+
+def run_checks(app) -> list[dict]:
+    """Every check, in the order an operator should fix them."""
+    from kiosk import migrate
+
+    checks = []
+    db = app.extensions["db"]
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        checks.append(_check("database", True, f"{db.dialect} reachable"))
+        left = migrate.pending(app)
+        checks.append(_check("migrations", not left,
+                             "up to date" if not left else f"pending {', '.join(left)}: run `kiosk db upgrade`"))
+    except Exception as exc:
+        checks.append(_check("database", False, f"unreachable ({type(exc).__name__}): check KIOSK_DATABASE_URL"))
+
+    from kiosk_hardware.fonts import cjk_font_check
+
+    font = cjk_font_check()
+    checks.append(_check("CJK font", font.ok, font.message))
+
+    printing = app.extensions["kiosk_printing"]
+    try:
+        status = printing.queue.check_status()
+        checks.append(_check("printer", status.ready and status.known,
+                             f"{printing.printer.describe()}: {status.describe()}"))
+    except Exception as exc:
+        checks.append(_check("printer", False, f"{printing.printer.describe()}: {exc}"))
+    for name, info in app.extensions["kiosk_devices"].statuses().items():
+        if name == "printer":
+            continue
+        checks.append(_check(f"device {name}", info["ok"], f"{info['state']}: {info['detail']}"))
+
+    usage = shutil.disk_usage(app.instance_path)
+    free_mb = usage.free // (1024 * 1024)
+    checks.append(_check("free disk", free_mb >= MIN_FREE_MB,
+                         f"{free_mb} MB free in {app.instance_path}" +
+                         ("" if free_mb >= MIN_FREE_MB else f"; free at least {MIN_FREE_MB} MB")))
+
+    now = datetime.now(timezone.utc)
+    plausible = now.year >= 2024
+    checks.append(_check("clock", plausible,
+                         f"{now.isoformat(timespec='seconds')}" +
+                         ("" if plausible else ": the clock is wrong; enable NTP (timedatectl set-ntp true)")))
+
+    for name, info in app.extensions["kiosk_plugins"].infos.items():
+        if info.state in ("failed", "incompatible"):
+            checks.append(_check(f"plugin {name}", False, info.error))
+    return checks

@@ -1,0 +1,281 @@
+"""One test per hook (test_hook_<name>), each through a throwaway plugin.
+
+``test_every_hook_is_tested_and_documented`` keeps this file and docs/hooks.md
+in step with kiosk/hookspecs.py.
+"""
+
+import inspect
+import os
+import re
+import types
+
+import click
+import pytest
+from flask import Blueprint
+
+from kiosk import hookimpl, hookspecs
+
+HERE = os.path.dirname(__file__)
+ROOT = os.path.dirname(HERE)
+
+
+def plugin(name, **hooks):
+    """A throwaway plugin module holding the given hook implementations."""
+    mod = types.ModuleType(f"kiosk_{name}_throwaway")
+    for hook, func in hooks.items():
+        func.__name__ = hook
+        setattr(mod, hook, hookimpl(func))
+    return mod
+
+
+def hook_names():
+    return sorted(n for n, f in vars(hookspecs).items()
+                  if inspect.isfunction(f) and hasattr(f, "kiosk_spec"))
+
+
+def test_every_hook_is_tested_and_documented():
+    source = open(__file__, encoding="utf-8").read()
+    docs = open(os.path.join(ROOT, "docs", "hooks.md"), encoding="utf-8").read()
+    from kiosk.hookdocs import render
+
+    assert docs == render(), "docs/hooks.md is stale: run python -m kiosk.hookdocs > docs/hooks.md"
+    for name in hook_names():
+        assert f"def test_hook_{name}(" in source, f"hook {name} has no test_hook_{name}"
+        assert f"## `{name}(" in docs, f"hook {name} is not in docs/hooks.md"
+        assert (getattr(hookspecs, name).__doc__ or "").strip(), f"hook {name} has no docstring"
+
+
+def test_hook_kiosk_startup(make_app, database_url):
+    started = []
+    app = make_app(database_url, EXTRA_PLUGINS={"s": plugin("s", kiosk_startup=lambda app: started.append(app))})
+    assert started == [app]
+
+
+def test_hook_register_blueprints(make_app, database_url, csrf):
+    bp = Blueprint("bp_staff", __name__)
+    bp.add_url_rule("/", "index", lambda: "secret staff page")
+    kiosk_bp = Blueprint("bp", __name__)
+    kiosk_bp.add_url_rule("/", "index", lambda: "hello kiosk")
+
+    def register_blueprints(register):
+        register(kiosk_bp, "kiosk")
+        register(bp, "staff")
+
+    app = make_app(database_url, EXTRA_PLUGINS={"bp": plugin("bp", register_blueprints=register_blueprints)})
+    client = app.test_client()
+    assert client.get("/k/bp/").get_data(as_text=True) == "hello kiosk"
+    assert client.get("/staff/bp/").status_code == 302  # the core requires the login
+    from tests.conftest import Auth
+
+    Auth(app, client).login("staff")
+    assert client.get("/staff/bp/").get_data(as_text=True) == "secret staff page"
+
+
+def test_hook_register_tiles(make_app, database_url, csrf):
+    def register_tiles(register, station):
+        register(key="venue", label={"zh_Hans": "场地预约", "zh_Hant": "場地預約", "en": "Venue booking"},
+                 endpoint="shell.home", icon="default", order=5)
+        if station.kind == "courier_station":
+            register(key="never", label="x", endpoint="shell.home")
+
+    app = make_app(database_url, EXTRA_PLUGINS={"venue": plugin("venue", register_tiles=register_tiles)})
+    client = app.test_client()
+    html = client.get("/").get_data(as_text=True)
+    assert 'data-tile="venue.venue"' in html and "场地预约" in html
+    assert 'data-tile="venue.never"' not in html
+    client.post("/lang", data={"lang": "zh_Hant", "csrf_token": csrf(client)})
+    assert "場地預約" in client.get("/").get_data(as_text=True)
+
+
+def test_hook_register_migrations(make_app, fresh_database_url, tmp_path):
+    folder = tmp_path / "mig"
+    folder.mkdir()
+    (folder / "extra_0001.py").write_text(
+        'import sqlalchemy as sa\nfrom alembic import op\n'
+        'revision = "extra_0001"\ndown_revision = None\nbranch_labels = ("extra",)\n'
+        'depends_on = "kiosk_core_0001"\n'
+        'def upgrade():\n    op.create_table("extra_thing", sa.Column("id", sa.Integer, primary_key=True))\n'
+        'def downgrade():\n    op.drop_table("extra_thing")\n', encoding="utf-8")
+    from sqlalchemy import inspect as sa_inspect
+
+    app = make_app(fresh_database_url, EXTRA_PLUGINS={
+        "extra": plugin("extra", register_migrations=lambda register: register(str(folder)))})
+    assert "extra_thing" in sa_inspect(app.extensions["db"].engine).get_table_names()
+
+
+def test_hook_register_translations(make_app, database_url, tmp_path, csrf):
+    po = tmp_path / "tr" / "zh_Hant" / "LC_MESSAGES"
+    po.mkdir(parents=True)
+    (po / "messages.po").write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+                                   'msgid "Food safety testing"\nmsgstr "食品快檢"\n', encoding="utf-8")
+
+    def register_tiles(register):
+        register(key="food", label="Food safety testing", endpoint="shell.home")
+
+    app = make_app(database_url, EXTRA_PLUGINS={"food": plugin(
+        "food", register_translations=lambda register: register(str(tmp_path / "tr")),
+        register_tiles=register_tiles)})
+    client = app.test_client()
+    client.post("/lang", data={"lang": "zh_Hant", "csrf_token": csrf(client)})
+    assert "食品快檢" in client.get("/").get_data(as_text=True)
+
+
+def test_hook_register_staff_panels(make_app, database_url):
+    def register_staff_panels(register, station):
+        register(key="today", title={"zh_Hans": "今日概况", "en": "Today"},
+                 render=lambda: f"<p class='today'>{station.code}</p>")
+        register(key="broken", title="Broken", render=lambda: 1 / 0)
+
+    app = make_app(database_url, EXTRA_PLUGINS={"p": plugin("p", register_staff_panels=register_staff_panels)})
+    client = app.test_client()
+    from tests.conftest import Auth
+
+    Auth(app, client).login("staff")
+    html = client.get("/staff/").get_data(as_text=True)
+    assert "今日概况" in html and "<p class='today'>shuibei</p>" in html
+    assert "此面板暂时无法显示" in html  # the broken panel did not take the console down
+    assert app.extensions["kiosk_plugins"].infos["p"].faults == 1
+
+
+def test_hook_kiosk_event(make_app, database_url):
+    got = []
+    app = make_app(database_url, EXTRA_PLUGINS={"l": plugin("l", kiosk_event=lambda event: got.append(event.name))})
+    from kiosk.events import emit
+
+    with app.test_request_context("/"):
+        emit("parking.voucher_issued", {"lot": 1})
+    assert got == ["parking.voucher_issued"]
+
+
+def test_hook_request_service(make_app, database_url):
+    def request_service(kind, payload, station):
+        if kind == "queue_ticket":
+            return {"ticket": "F" + payload["service"][:2].upper(), "station": station.code}
+        return None
+
+    app = make_app(database_url, EXTRA_PLUGINS={
+        "q": plugin("q", request_service=request_service),
+        "n": plugin("n", request_service=lambda kind, payload, station: None)})
+    from kiosk.stations import current_station
+
+    with app.test_request_context("/"):
+        plugins = app.extensions["kiosk_plugins"]
+        station = current_station()
+        assert plugins.call("request_service", firstresult=True, kind="queue_ticket",
+                            payload={"service": "legal_aid"}, station=station) == {"ticket": "FLE", "station": "shuibei"}
+        assert plugins.call("request_service", firstresult=True, kind="unknown", payload={}, station=station) is None
+
+
+def test_hook_register_commands(make_app, database_url):
+    def register_commands(cli):
+        @cli.command("greet")
+        @click.argument("name")
+        def greet(name):
+            click.echo(f"你好, {name}")
+
+    from kiosk.cli import KioskGroup
+
+    group = KioskGroup()
+    app = make_app(database_url, EXTRA_PLUGINS={"c": plugin("c", register_commands=register_commands)})
+    app.extensions["kiosk_plugins"].call_startup("register_commands", cli=group)
+    result = app.test_cli_runner().invoke(group, ["greet", "水贝"])
+    assert result.output.strip() == "你好, 水贝"
+
+
+def test_hook_register_jobs(make_app, database_url):
+    from datetime import datetime, timezone
+
+    from kiosk.jobs import run_due
+
+    runs = []
+
+    def register_jobs(register):
+        register("tick", lambda app: runs.append("tick"), every=60)
+        register("close_day", lambda app: runs.append("close"), at="23:30")
+
+    app = make_app(database_url, EXTRA_PLUGINS={"j": plugin("j", register_jobs=register_jobs)})
+    morning = datetime(2026, 11, 22, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shenzhen
+    def ran(now):
+        return sorted(name for name in run_due(app, now) if name.startswith("j."))
+
+    assert ran(morning) == ["j.tick"]
+    assert runs == ["tick"]
+    assert ran(morning) == []  # not due again within the minute
+    night = datetime(2026, 11, 22, 15, 31, tzinfo=timezone.utc)  # 23:31 in Shenzhen
+    assert ran(night) == ["j.close_day", "j.tick"]
+    assert ran(night.replace(second=30)) == []  # once a day, and tick not yet due again
+
+
+def test_hook_health_check(make_app, database_url):
+    app = make_app(database_url, EXTRA_PLUGINS={
+        "h": plugin("h", health_check=lambda station: {"ok": False, "detail": "lawyer schedule empty"})})
+    body = app.test_client().get("/healthz").get_json()
+    assert body["plugins"]["h"]["ok"] is False
+    assert body["plugins"]["h"]["detail"] == "lawyer schedule empty"
+    assert body["ok"] is False
+
+
+def test_hook_register_demo_data(make_app, database_url):
+    from kiosk.demo import load_demo
+    from kiosk.models import AuditLog
+
+    def register_demo_data(station, session):
+        session.add(AuditLog(action="demo.loaded", detail={"station": station.code}, station_id=station.id))
+
+    app = make_app(database_url, EXTRA_PLUGINS={"d": plugin("d", register_demo_data=register_demo_data)})
+    with app.app_context():
+        created = load_demo(app, [("demo-staff", "demo-password-1", "staff", "前台")])
+        from sqlalchemy import select
+
+        rows = app.extensions["db"].Session().scalars(select(AuditLog.detail).where(AuditLog.action == "demo.loaded")).all()
+    assert created == ["demo-staff"] and rows == [{"station": "shuibei"}]
+
+
+def test_hook_handle_reader_event(make_app, database_url):
+    from datetime import datetime, timezone
+
+    from kiosk_hardware.readers import ReaderEvent
+
+    def handle_reader_event(event, screen, station):
+        if screen == "c.checkin":
+            return {"redirect": f"/k/c/rider/{event.value}"}
+        return None
+
+    app = make_app(database_url, EXTRA_PLUGINS={"c": plugin("c", handle_reader_event=handle_reader_event)})
+    hub = app.extensions["reader_hub"]
+    q = hub.subscribe("c.checkin")
+    hub.publish(ReaderEvent(source="card", kind="card", value="0A0B0C0D", at=datetime.now(timezone.utc)))
+    assert q.get_nowait() == {"redirect": "/k/c/rider/0A0B0C0D"}
+
+
+def test_hook_register_receipt_layouts(make_app, database_url):
+    from kiosk.printing import build_receipt
+    from kiosk_hardware.receipt import Receipt
+
+    def register_receipt_layouts(register):
+        register("food.slip", lambda ctx: Receipt().title("食品快检").kv("样品", ctx["sample"]))
+
+    app = make_app(database_url, EXTRA_PLUGINS={"food": plugin("food", register_receipt_layouts=register_receipt_layouts)})
+    with app.test_request_context("/"):
+        receipt = build_receipt("food.slip", {"sample": "青菜"})
+        assert "食品快检" in receipt.plain_text() and "青菜" in receipt.plain_text()
+        with pytest.raises(KeyError):
+            build_receipt("food.unknown", {})
+
+
+def test_hook_decorate_receipt(make_app, database_url):
+    from kiosk.printing import build_receipt
+    from kiosk_hardware.receipt import Receipt
+
+    def register_receipt_layouts(register):
+        register("food.slip", lambda ctx: Receipt().title("食品快检"))
+
+    def decorate_receipt(receipt, layout, station):
+        receipt.footer(f"{station.name} · 民有所呼,我有所应 · {layout}")
+
+    app = make_app(database_url, EXTRA_PLUGINS={
+        "food": plugin("food", register_receipt_layouts=register_receipt_layouts),
+        "footer": plugin("footer", decorate_receipt=decorate_receipt)})
+    with app.test_request_context("/"):
+        text = build_receipt("food.slip", {}).plain_text()
+    assert "水贝社区党群服务中心 · 民有所呼,我有所应 · food.slip" in text
