@@ -92,6 +92,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     jobs.init_app(app)
     with app.app_context():
         plugins.call_startup("kiosk_startup", app=app)
+    if app.config.get("RUN_JOBS"):
+        jobs.start_scheduler(app)
     return app
 
 

@@ -24,6 +24,9 @@ def _create_app():
         sys.exit(2)
 
 
+SERVER_COMMANDS = ("run", "serve")
+
+
 class KioskGroup(FlaskGroup):
     """Flask's command group, plus the commands plugins register."""
 
@@ -48,6 +51,10 @@ class KioskGroup(FlaskGroup):
         return super().list_commands(ctx)
 
     def get_command(self, ctx, name):
+        if name in SERVER_COMMANDS:
+            # A server process opens the station's devices and runs its jobs.
+            os.environ.setdefault("KIOSK_START_DEVICES", "true")
+            os.environ.setdefault("KIOSK_RUN_JOBS", "true")
         command = super().get_command(ctx, name)
         if command is None:
             self._load_plugin_commands()

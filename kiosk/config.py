@@ -57,8 +57,10 @@ DEFAULTS: dict = {
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
-    "RUN_JOBS": True,
-    "START_DEVICES": True,
+    # Only server processes (`kiosk run`, `kiosk serve`) open devices and run
+    # scheduled jobs; other commands must not grab a reader the server holds.
+    "RUN_JOBS": False,
+    "START_DEVICES": False,
     "AUTO_MIGRATE": True,
 }
 

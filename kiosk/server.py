@@ -28,12 +28,8 @@ class KioskServer(BaseApplication):
 
     def load(self):
         from kiosk.app import create_app
-        from kiosk.jobs import start_scheduler
 
-        app = create_app()
-        if app.config.get("RUN_JOBS"):
-            start_scheduler(app)
-        return app
+        return create_app()
 
 
 def run_server(host: str = "127.0.0.1", port: int = 5000, workers: int = 1, threads: int = 16) -> None:
@@ -41,7 +37,7 @@ def run_server(host: str = "127.0.0.1", port: int = 5000, workers: int = 1, thre
 
     if workers > 1:
         # Devices belong to one process; several workers are for a fleet server.
-        os.environ.setdefault("KIOSK_START_DEVICES", "false")
+        os.environ["KIOSK_START_DEVICES"] = "false"
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,

@@ -1,0 +1,59 @@
+"""Many stations in one database: each kiosk sees only its own station's data."""
+
+import threading
+import time
+
+from kiosk.events import emit
+from tests.conftest import LiveServer
+from tests.test_events import _read_events
+
+
+def _station(code, name, kind="party_service"):
+    return {"STATION": {"code": code, "name": name, "kind": kind}}
+
+
+def test_two_stations_share_a_database_but_not_their_data(make_app, database_url):
+    shuibei = make_app(database_url, **_station("shuibei", "水贝社区党群服务中心"))
+    sungang = make_app(database_url, **_station("sungang-bee", "笋岗暖蜂驿站", "courier_station"))
+    assert shuibei.extensions["kiosk_station_id"] != sungang.extensions["kiosk_station_id"]
+    assert "笋岗暖蜂驿站" in sungang.test_client().get("/").get_data(as_text=True)
+    assert "笋岗暖蜂驿站" not in shuibei.test_client().get("/").get_data(as_text=True)
+
+    from kiosk import printing
+    from kiosk_hardware.receipt import Receipt
+
+    with shuibei.test_request_context("/"):
+        job = printing.submit(Receipt().title("水贝"), "test")
+    assert shuibei.test_client().get(f"/print-jobs/{job['job_id']}").status_code == 200
+    assert sungang.test_client().get(f"/print-jobs/{job['job_id']}").status_code == 404
+
+    server = LiveServer(sungang)
+    try:
+        got = []
+        reader = threading.Thread(target=lambda: got.extend(
+            _read_events(server.port, "/events/stream?channel=legal", 1, timeout=4)))
+        reader.start()
+        time.sleep(0.8)
+        with shuibei.test_request_context("/"):
+            emit("legal.ticket_called", {"ticket": "A001"}, channel="legal")
+        reader.join(6)
+    finally:
+        server.stop()
+    assert got == []  # another station's call never reaches this display
+
+
+def test_fleet_kiosk_is_pointed_at_its_station_once(make_app, database_url):
+    from kiosk.models import Station
+
+    app = make_app(database_url, FLEET=True, **_station("district", "罗湖区服务平台"))
+    with app.app_context():
+        session = app.extensions["db"].Session()
+        session.add(Station(code="huangbei", name="黄贝街道党群服务中心", kind="party_service",
+                            timezone="Asia/Shanghai", disabled_plugins=[]))
+        session.commit()
+        session.close()
+    kiosk = app.test_client()
+    assert "黄贝街道党群服务中心" in kiosk.get("/?station=huangbei").get_data(as_text=True)
+    assert "黄贝街道党群服务中心" in kiosk.get("/").get_data(as_text=True)  # remembered
+    other = app.test_client()
+    assert "罗湖区服务平台" in other.get("/?station=no-such-station").get_data(as_text=True)
