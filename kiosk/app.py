@@ -68,7 +68,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config.get("AUTO_MIGRATE"):
         from kiosk import migrate
 
-        migrate.upgrade(app)
+        migrate.ensure_current(app)
     from kiosk.stations import ensure_station
 
     with app.app_context():

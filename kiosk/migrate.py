@@ -3,41 +3,109 @@
 The core's revisions live in ``kiosk/migrations/versions``; each plugin adds its
 own folder through the ``register_migrations`` hook, as a branch of its own
 that depends on the core's first revision. ``upgrade`` goes to all heads.
+
+Alembic itself takes most of a second to import, which would double the
+kiosk's cold start, so at start :func:`is_current` first compares the
+database's ``alembic_version`` with the heads read straight from the revision
+files; Alembic is loaded only when there is something to do.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
 HERE = os.path.dirname(__file__)
 
 
-def alembic_config(app, connection=None) -> Config:
+def version_locations(app) -> list[str]:
+    return [os.path.join(HERE, "migrations", "versions"), *app.extensions["kiosk_plugins"].migration_paths]
+
+
+def alembic_config(app, connection=None):
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", os.path.join(HERE, "migrations"))
-    locations = [os.path.join(HERE, "migrations", "versions")]
-    locations += app.extensions["kiosk_plugins"].migration_paths
     # Alembic splits this option on the separator it is told to use.
     cfg.set_main_option("path_separator", "os")
-    cfg.set_main_option("version_locations", os.pathsep.join(locations))
+    cfg.set_main_option("version_locations", os.pathsep.join(version_locations(app)))
     cfg.attributes["connection"] = connection
     return cfg
 
 
+def _declared(path: str) -> tuple[str | None, set[str]]:
+    """The ``revision`` and ``down_revision`` ids a revision file assigns."""
+    with open(path, encoding="utf-8") as fh:
+        tree = ast.parse(fh.read(), path)
+    revision, down = None, set()
+    for node in tree.body:
+        if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+            continue
+        target = getattr(node.targets[0], "id", None)
+        if target not in ("revision", "down_revision"):
+            continue
+        try:
+            value = ast.literal_eval(node.value)
+        except ValueError:
+            return None, set()  # computed ids: let Alembic decide
+        if target == "revision":
+            revision = value
+        elif value:
+            down |= {value} if isinstance(value, str) else set(value)
+    return revision, down
+
+
+def file_heads(app) -> set[str] | None:
+    """Heads of all revision files, read without Alembic; None if unsure."""
+    revisions, parents = set(), set()
+    for folder in version_locations(app):
+        for name in os.listdir(folder):
+            if not name.endswith(".py") or name.startswith("_"):
+                continue
+            revision, down = _declared(os.path.join(folder, name))
+            if revision is None:
+                return None
+            revisions.add(revision)
+            parents |= down
+    return revisions - parents
+
+
+def is_current(app) -> bool:
+    """True when the database is at every head (cheap: no Alembic import)."""
+    heads = file_heads(app)
+    if heads is None:
+        return False
+    engine = app.extensions["db"].engine
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return False
+        current = {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
+    return current == heads
+
+
 def upgrade(app) -> None:
     """Bring the database to the newest revision of every branch; keeps existing data."""
+    from alembic import command
+
     engine = app.extensions["db"].engine
     with engine.begin() as conn:
         command.upgrade(alembic_config(app, conn), "heads")
 
 
+def ensure_current(app) -> None:
+    """Upgrade at start only when the revision files say there is something new."""
+    if not is_current(app):
+        upgrade(app)
+
+
 def pending(app) -> list[str]:
     """Heads not yet applied (empty when the database is current)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     engine = app.extensions["db"].engine
     script = ScriptDirectory.from_config(alembic_config(app))
     with engine.connect() as conn:
