@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 
 from flask import abort, current_app, g, request, session
 
@@ -47,7 +48,15 @@ def _check_csrf() -> None:
         abort(400, description="csrf")
 
 
+def _start_timer():
+    g.request_started = time.perf_counter()
+
+
 def _headers(response):
+    started = g.get("request_started")
+    if started is not None:
+        # Server time for benchmarks and browser dev tools; no detail beyond the total.
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -62,6 +71,7 @@ def _headers(response):
 
 def init_app(app) -> None:
     app.extensions.setdefault("csrf_exempt_blueprints", set())
+    app.before_request(_start_timer)
     app.before_request(_check_csrf)
     app.after_request(_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
