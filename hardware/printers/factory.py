@@ -1,0 +1,57 @@
+"""Building a printer from a station's config dict.
+
+``{"type": "network", "host": "192.168.1.50", "port": 9100, "profile": "80mm"}``,
+``{"type": "preview", "folder": "instance/receipts"}``,
+``{"type": "usb", "vendor": "0x0416", "product": "0x5011"}``,
+``{"type": "serial", "device": "/dev/ttyUSB0", "baudrate": 19200}``,
+``{"type": "file", "path": "/dev/usb/lp0"}``.
+
+Every type also takes ``profile`` (name or dict), ``status`` (ask DLE EOT,
+default true) and ``status_timeout`` (seconds); ``name`` is ignored here (the
+core uses it to label the printer). Unknown types or keys are refused so a
+typo in the config fails at start, not at the first ticket.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from kiosk_hardware.errors import PrinterConfigError
+from kiosk_hardware.printers.base import Printer
+from kiosk_hardware.printers.device_file import FilePrinter
+from kiosk_hardware.printers.network import NetworkPrinter
+from kiosk_hardware.printers.preview import PreviewPrinter
+from kiosk_hardware.printers.serial_port import SerialPrinter
+from kiosk_hardware.printers.usb import UsbPrinter
+
+COMMON_KEYS = frozenset({"type", "profile", "status", "status_timeout", "name"})
+#: type -> (class, required keys, optional keys)
+BACKENDS: dict[str, tuple[type[Printer], frozenset[str], frozenset[str]]] = {
+    "network": (NetworkPrinter, frozenset({"host"}), frozenset({"port", "timeout"})),
+    "preview": (PreviewPrinter, frozenset({"folder"}), frozenset()),
+    "usb": (UsbPrinter, frozenset({"vendor", "product"}), frozenset({"in_ep", "out_ep", "timeout"})),
+    "serial": (SerialPrinter, frozenset({"device"}), frozenset({"baudrate", "flow", "timeout"})),
+    "file": (FilePrinter, frozenset({"path"}), frozenset()),
+}
+
+
+def printer_from_config(config: Mapping[str, Any]) -> Printer:
+    """A :class:`Printer` for one station's printer config; PrinterConfigError if it is wrong."""
+    kind = config.get("type")
+    if kind not in BACKENDS:
+        raise PrinterConfigError(f"printer type must be one of {sorted(BACKENDS)}, not {kind!r}")
+    cls, required, optional = BACKENDS[kind]
+    missing = required - set(config)
+    if missing:
+        raise PrinterConfigError(f"{kind} printer needs {sorted(missing)}")
+    unknown = set(config) - required - optional - COMMON_KEYS
+    if unknown:
+        allowed = sorted(required | optional | COMMON_KEYS)
+        raise PrinterConfigError(f"unknown keys for a {kind} printer: {sorted(unknown)}; allowed: {allowed}")
+    kwargs = {k: v for k, v in config.items() if k not in ("type", "name")}
+    try:
+        return cls(**kwargs)
+    except PrinterConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise PrinterConfigError(f"bad {kind} printer config: {exc}") from exc

@@ -1,0 +1,238 @@
+"""The print queue against a fake network printer: retries, failures, reprints, waiting."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import zxingcpp
+
+from kiosk_hardware.job_store import InMemoryJobStore, JobState, PrintJob
+from kiosk_hardware.print_queue import PrintQueue
+from kiosk_hardware.printers import PreviewPrinter, UsbPrinter, printer_from_config
+from kiosk_hardware.receipt import Receipt
+from kiosk_hardware.status import Paper
+from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter, FakeUsbDevice
+
+WAIT = 10.0  # generous upper bound; a healthy run finishes far sooner
+
+
+def ticket(code: str) -> Receipt:
+    return Receipt().title("法律咨询排队").kv("号码", code).qr(f"https://kiosk.example.cn/q/{code}")
+
+
+def qr_codes(fake: FakeNetworkPrinter) -> list[str]:
+    out = []
+    for job in fake.completed_jobs:
+        (result,) = [r for r in zxingcpp.read_barcodes(job.parse().raster().convert("L")) if r.format.name == "QRCode"]
+        out.append(result.text)
+    return out
+
+
+@pytest.fixture
+def fake():
+    with FakeNetworkPrinter() as printer:
+        yield printer
+
+
+def make_queue(fake: FakeNetworkPrinter, **kwargs) -> PrintQueue:
+    printer = printer_from_config(fake.printer_config(status_timeout=kwargs.pop("status_timeout", 0.2)))
+    kwargs.setdefault("retry_delay", 0.01)
+    return PrintQueue({"counter": printer}, **kwargs)
+
+
+def test_job_prints_and_the_caller_learns_the_outcome(fake):
+    seen: list[tuple[str, JobState, int]] = []
+    with make_queue(fake) as q:
+        q.add_listener(lambda job: seen.append((job.id, job.state, job.attempts)))
+        handle = q.submit(ticket("A001"), label="法律咨询 A001")
+        job = handle.wait(WAIT)
+    assert (job.state, job.attempts, job.error, job.label) == (JobState.DONE, 1, None, "法律咨询 A001")
+    assert job.finished_at is not None and handle.state is JobState.DONE
+    assert [state for _, state, _ in seen] == [JobState.QUEUED, JobState.PRINTING, JobState.DONE]
+    assert qr_codes(fake) == ["https://kiosk.example.cn/q/A001"]
+    assert q.last_status("counter").paper is Paper.OK
+
+
+def test_jobs_print_in_submission_order(fake):
+    with make_queue(fake) as q:
+        handles = [q.submit(ticket(f"B{i:03d}")) for i in range(5)]
+        assert all(h.wait(WAIT).state is JobState.DONE for h in handles)
+    assert qr_codes(fake) == [f"https://kiosk.example.cn/q/B{i:03d}" for i in range(5)]
+
+
+def test_paper_out_retries_a_bounded_number_of_times_then_keeps_the_failed_job(fake):
+    fake.state = "paper_out"
+    with make_queue(fake, max_attempts=3) as q:
+        handle = q.submit(ticket("C001"))
+        job = handle.wait(WAIT)
+        assert (job.state, job.attempts, job.error_kind) == (JobState.FAILED, 3, "paper_out")
+        assert "paper out" in job.error
+        assert [j.id for j in q.list_failed()] == [handle.id]
+        assert fake.jobs == []  # never sent while the printer said it had no paper
+        assert q.last_status("counter").paper is Paper.OUT
+
+        fake.state = "ok"  # staff put in a new roll
+        again = q.reprint(handle.id)
+        job = again.wait(WAIT)
+    assert again.id == handle.id
+    assert (job.state, job.attempts, job.error) == (JobState.DONE, 1, None)
+    assert q.list_failed() == []
+    assert qr_codes(fake) == ["https://kiosk.example.cn/q/C001"]
+
+
+def test_offline_printer_fails_with_its_reason(fake):
+    fake.state = "offline"
+    with make_queue(fake, max_attempts=2) as q:
+        job = q.submit(ticket("D001")).wait(WAIT)
+    assert (job.state, job.attempts, job.error_kind) == (JobState.FAILED, 2, "offline")
+    assert "cover open" in job.error
+
+
+def test_dropped_connection_is_retried_and_the_retry_succeeds():
+    with FakeNetworkPrinter("drop", drop_after=100, drop_times=1) as fake:
+        with make_queue(fake, max_attempts=3) as q:
+            job = q.submit(ticket("E001")).wait(WAIT)
+        assert (job.state, job.attempts) == (JobState.DONE, 2)
+        assert [j.complete for j in fake.jobs] == [False, True]
+        assert qr_codes(fake) == ["https://kiosk.example.cn/q/E001"]
+
+
+def test_connection_dropped_every_time_fails_then_reprint_works_after_the_fault_clears():
+    with FakeNetworkPrinter("drop", drop_after=100) as fake:
+        with make_queue(fake, max_attempts=2) as q:
+            handle = q.submit(ticket("F001"))
+            job = handle.wait(WAIT)
+            assert (job.state, job.attempts, job.error_kind) == (JobState.FAILED, 2, "dropped")
+            assert len(fake.jobs) == 2 and not any(j.complete for j in fake.jobs)
+            fake.state = "ok"
+            assert q.reprint(handle.id).wait(WAIT).state is JobState.DONE
+        assert qr_codes(fake) == ["https://kiosk.example.cn/q/F001"]
+
+
+def test_silent_printer_prints_with_an_unconfirmed_note():
+    with FakeNetworkPrinter("silent") as fake:
+        with make_queue(fake, status_timeout=0.05) as q:
+            job = q.submit(ticket("G001")).wait(WAIT)
+    assert job.state is JobState.DONE and "not confirmed" in job.note
+    assert q.last_status("counter").paper is Paper.UNKNOWN
+
+
+def test_unreachable_printer_fails_after_retries():
+    with FakeNetworkPrinter() as fake:
+        config = fake.printer_config()
+    # The fake is closed now: its port refuses connections.
+    q = PrintQueue(printer_from_config(config), max_attempts=2, retry_delay=0.01)
+    with q:
+        job = q.submit(ticket("H001")).wait(WAIT)
+    assert (job.state, job.attempts, job.error_kind) == (JobState.FAILED, 2, "unreachable")
+    assert not q.last_status().reachable
+
+
+def test_write_timeouts_are_retried_then_the_job_fails():
+    device = FakeUsbDevice("stall")
+    with device.plugged_in():
+        with PrintQueue(UsbPrinter(0x0416, 0x5011, status_timeout=0.01), max_attempts=2, retry_delay=0.01) as q:
+            handle = q.submit(ticket("T001"))
+            job = handle.wait(WAIT)
+            assert (job.state, job.attempts, job.error_kind) == (JobState.FAILED, 2, "timeout")
+            device.state = "ok"
+            assert q.reprint(handle.id).wait(WAIT).state is JobState.DONE
+    assert len(device.completed_jobs) == 1
+
+
+def test_submit_returns_at_once_and_waiting_is_bounded():
+    # A silent printer holds each job for two status timeouts.
+    with FakeNetworkPrinter("silent") as fake:
+        with make_queue(fake, status_timeout=0.4) as q:
+            handle = q.submit(ticket("J001"))
+            assert handle.state in (JobState.QUEUED, JobState.PRINTING)
+            early = handle.wait(0.01)
+            assert early.state in (JobState.QUEUED, JobState.PRINTING) and not early.finished
+            assert handle.wait(WAIT).state is JobState.DONE
+
+
+def test_receipt_that_cannot_be_rendered_fails_at_once_without_retries(fake):
+    with make_queue(fake, max_attempts=5) as q:
+        job = q.submit(Receipt().qr("x" * 3000, level="H")).wait(WAIT)
+    assert (job.state, job.attempts, job.error_kind) == (JobState.FAILED, 1, "invalid")
+    assert "too large" in job.error
+
+
+def test_reprint_of_a_printed_job_is_a_new_linked_job(fake):
+    with make_queue(fake) as q:
+        first = q.submit(ticket("K001"))
+        first.wait(WAIT)
+        copy = q.reprint(first.id)
+        job = copy.wait(WAIT)
+    assert copy.id != first.id and job.reprint_of == first.id and job.state is JobState.DONE
+    assert qr_codes(fake) == ["https://kiosk.example.cn/q/K001"] * 2
+
+
+def test_unknown_printer_name_and_non_receipts_are_refused(fake):
+    q = make_queue(fake)
+    with pytest.raises(KeyError, match="unknown printer"):
+        q.submit(ticket("L001"), printer="lobby")
+    with pytest.raises(TypeError):
+        q.submit({"title": "not a receipt"})  # type: ignore[arg-type]
+
+
+def test_unfinished_jobs_in_the_store_are_resumed_at_start(fake):
+    store = InMemoryJobStore()
+    left_over = PrintJob(receipt=ticket("M001"), printer="counter", state=JobState.PRINTING, attempts=1)
+    store.add(left_over)
+    with make_queue(fake, store=store) as q:
+        job = q.wait(left_over.id, WAIT)
+    assert job.state is JobState.DONE and job.attempts == 2
+    assert qr_codes(fake) == ["https://kiosk.example.cn/q/M001"]
+
+
+def test_stopping_during_a_retry_leaves_the_job_queued(fake):
+    fake.state = "paper_out"
+    store = InMemoryJobStore()
+    q = make_queue(fake, store=store, retry_delay=30.0)
+    q.start()
+    retrying = threading.Event()
+    q.add_listener(lambda job: retrying.set() if job.state is JobState.QUEUED and job.attempts == 1 else None)
+    handle = q.submit(ticket("N001"))
+    assert retrying.wait(WAIT)
+    q.stop(timeout=WAIT)
+    job = store.get(handle.id)
+    assert (job.state, job.attempts) == (JobState.QUEUED, 1)
+    assert [j.id for j in store.list_unfinished()] == [handle.id]
+
+
+def test_queue_with_preview_printer_writes_pngs(tmp_path):
+    with PrintQueue(PreviewPrinter(str(tmp_path))) as q:
+        job = q.submit(ticket("P001")).wait(WAIT)
+    assert job.state is JobState.DONE and job.note.startswith("saved ")
+    assert len(list(tmp_path.glob(f"*-{job.id}.png"))) == 1
+
+
+# -- job records and the in-memory store -----------------------------------------
+
+
+def test_print_job_round_trips_through_json():
+    job = PrintJob(receipt=ticket("Q001"), printer="counter", label="A", state=JobState.FAILED, error="paper out")
+    again = PrintJob.from_dict(json.loads(json.dumps(job.to_dict())))
+    assert again == job and again.state is JobState.FAILED
+
+
+def test_memory_store_returns_copies_and_keeps_failed_jobs_when_evicting():
+    store = InMemoryJobStore(keep_done=2)
+    failed = PrintJob(receipt=ticket("R000"), state=JobState.FAILED)
+    store.add(failed)
+    for i in range(5):
+        job = PrintJob(receipt=ticket(f"R{i + 1:03d}"))
+        store.add(job)
+        job.state = JobState.DONE
+        store.update(job)
+    recent = store.list_recent()
+    assert [j.state for j in recent].count(JobState.DONE) == 2
+    assert store.get(failed.id) is not None and [j.id for j in store.list_failed()] == [failed.id]
+    copy = store.get(failed.id)
+    copy.error = "changed"
+    assert store.get(failed.id).error is None
+    with pytest.raises(ValueError):
+        store.add(failed)
