@@ -110,3 +110,44 @@ def test_reader_event_goes_only_to_a_screen_that_claims_it(make_app, database_ur
     hub.unsubscribe(checkin)
     assert hub.publish(read) == 0
     assert checkin.empty()  # a page that has gone never receives the next user's card
+
+
+def test_card_tap_reaches_the_open_page_through_the_whole_chain(make_app, database_url):
+    """Test reader → reader manager → hub → plugin hook → the page's event stream."""
+    mod = types.ModuleType("kiosk_tapper_test")
+
+    def handle_reader_event(event, screen, station):
+        if screen == "tapper.checkin":
+            return {"fill": {"card": event.value}, "station": station.code}
+        return None
+
+    mod.handle_reader_event = hookimpl(handle_reader_event)
+    app = make_app(database_url, EXTRA_PLUGINS={"tapper": mod}, START_DEVICES=True,
+                   DEVICES={"printer": {"type": "preview"}, "readers": {"desk": {"type": "test", "kind": "card"}}})
+    server = LiveServer(app)
+    manager = app.extensions["kiosk_devices"].manager
+    try:
+        got = []
+        reader = threading.Thread(target=lambda: got.extend(
+            _read_events(server.port, "/events/reader?screen=tapper.checkin", 1)))
+        reader.start()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not app.extensions["reader_hub"]._subscribers:
+            time.sleep(0.02)
+        started = time.monotonic()
+        manager.reader("desk").inject("card", "04A1B2C3D4")
+        reader.join(5)
+        elapsed = time.monotonic() - started
+        health = app.test_client().get("/healthz").get_json()
+        from tests.conftest import Auth
+
+        admin = app.test_client()
+        Auth(app, admin).login("admin")
+        admin_page = admin.get("/admin/").get_data(as_text=True)
+    finally:
+        server.stop()
+        app.extensions["kiosk_devices"].stop()
+    assert got == [("reader", {"fill": {"card": "04A1B2C3D4"}, "station": "shuibei"})]
+    assert elapsed < 0.5
+    assert health["devices"]["desk"]["state"] == "ok"
+    assert 'data-device="desk"' in admin_page and 'data-device="printer"' in admin_page
