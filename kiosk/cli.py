@@ -184,6 +184,10 @@ def demo(ctx):
         from kiosk.demo import load_demo
 
         created = load_demo(app, DEMO_USERS)
+    from kiosk.ime import PinyinDictionary
+
+    # Build the on-screen keyboard's pinyin dictionary now, not for the first user.
+    PinyinDictionary.load(app.config.get("IME_CACHE_DIR") or app.instance_path)
     for username, password, role, _ in DEMO_USERS:
         state = "created" if username in created else "exists"
         click.echo(f"demo {role} account: {username} / {password} ({state})")

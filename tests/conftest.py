@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 
 import pytest
@@ -26,6 +27,7 @@ PG_SKIP = (
 HERE = os.path.dirname(__file__)
 
 BACKENDS = ["sqlite", "postgresql"]
+IME_CACHE_DIR = os.path.join(tempfile.gettempdir(), "kiosk-test-ime-cache")
 
 
 def _worker() -> str:
@@ -133,6 +135,8 @@ def _base_config(instance: str, url: str, **extra) -> dict:
         "RUN_JOBS": False,
         "TESTING_NO_LISTENER": False,
         "IME_PRELOAD": False,
+        # One pinyin dictionary cache for the whole run instead of a build per app.
+        "IME_CACHE_DIR": IME_CACHE_DIR,
         "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
         "DEVICES": {"printer": {"type": "preview", "folder": os.path.join(instance, "receipts")}, "readers": {}},
     }

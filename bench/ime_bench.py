@@ -1,0 +1,110 @@
+"""Benchmark the offline pinyin dictionary: build, cached load, lookup latency, size.
+
+Run ``python bench/ime_bench.py``; targets from the brief: build ≤ 10 s,
+cached load ≤ 300 ms, lookup p99 ≤ 5 ms.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+from kiosk.ime import CACHE_FILE, PinyinDictionary
+
+#: Phrases a kiosk user types, spelled out; every prefix of each is looked up,
+#: the way the keyboard asks after each letter.
+TYPED = [
+    "falvzixun", "renmintiaojie", "laodongzhongcai", "fazhixuanchuan", "gongzheng",
+    "shenzhen", "longgangqu", "nuanfengyizhan", "dangqunfuwuzhongxin", "qishouqiandao",
+    "chongdian", "xiuche", "tingche", "gongxiangtingche", "tousu", "jianyi", "zixun",
+    "qiuzhu", "zhangsan", "lisi", "wangxiaoming", "chenjianguo", "lvshi", "nvshi",
+    "xianzai", "women", "zhongguo", "xiexie", "nihao", "shouji", "dianhuahaoma",
+    "shenfenzheng", "chepaihao", "guangdongsheng", "futianqu", "nanshanqu",
+]
+
+COLD_LOAD_SCRIPT = (
+    "import sys,time;t=time.perf_counter();"
+    "from kiosk.ime import PinyinDictionary;"
+    "d=PinyinDictionary.load(sys.argv[1]);"
+    "print(time.perf_counter()-t, d.load_seconds, d.origin)"
+)
+
+
+def _queries() -> list[str]:
+    """Every prefix of every typed phrase."""
+    return [word[:end] for word in TYPED for end in range(1, len(word) + 1)]
+
+
+def _percentile(sorted_values: list[float], share: float) -> float:
+    """The value below which ``share`` of ``sorted_values`` lie (nearest rank)."""
+    rank = max(0, min(len(sorted_values) - 1, round(share * len(sorted_values)) - 1))
+    return sorted_values[rank]
+
+
+def run(rounds: int = 20) -> dict:
+    """Measure everything in a fresh temporary cache folder and return the figures (seconds, bytes)."""
+    with tempfile.TemporaryDirectory(prefix="ime-bench-") as cache_dir:
+        started = time.perf_counter()
+        built = PinyinDictionary.load(cache_dir)
+        build_seconds = time.perf_counter() - started
+        assert built.origin == "build"
+
+        loads = []
+        for _ in range(5):
+            started = time.perf_counter()
+            cached = PinyinDictionary.load(cache_dir)
+            loads.append(time.perf_counter() - started)
+            assert cached.origin == "cache"
+
+        # A kiosk restart pays the imports too, so also time a fresh interpreter.
+        fresh = subprocess.run(
+            [sys.executable, "-c", COLD_LOAD_SCRIPT, cache_dir],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()
+        fresh_total, fresh_load = float(fresh[0]), float(fresh[1])
+
+        tracemalloc.start()
+        measured = PinyinDictionary.load(cache_dir)
+        memory_bytes, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+
+        timings = []
+        queries = _queries()
+        for _ in range(rounds):
+            for query in queries:
+                started = time.perf_counter()
+                measured.lookup(query, 20)
+                timings.append(time.perf_counter() - started)
+        timings.sort()
+        cache_bytes = (Path(cache_dir) / CACHE_FILE).stat().st_size
+
+    return {
+        "build_s": build_seconds,
+        "cached_load_median_s": statistics.median(loads),
+        "fresh_process_load_s": fresh_load,
+        "fresh_process_import_and_load_s": fresh_total,
+        "lookup_median_ms": statistics.median(timings) * 1e3,
+        "lookup_p99_ms": _percentile(timings, 0.99) * 1e3,
+        "lookup_max_ms": timings[-1] * 1e3,
+        "lookups": len(timings),
+        "entries": len(measured),
+        "keys": measured.key_count,
+        "memory_mb": memory_bytes / 1e6,
+        "cache_file_mb": cache_bytes / 1e6,
+    }
+
+
+def main() -> None:
+    """Print the figures, one per line."""
+    figures = run()
+    for name, value in figures.items():
+        print(f"{name:34} {value:.3f}" if isinstance(value, float) else f"{name:34} {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,397 @@
+"""Offline pinyin input for the on-screen keyboard: dictionary, candidate lookup, HTTP endpoint.
+
+The kiosk has no network dictionary and no system input method, so the page
+asks ``GET /ime/candidates?q=zhongguo`` and gets ranked Han candidates, each
+saying how many of the typed letters it replaces. The dictionary comes from
+pypinyin's readings ranked by jieba's word counts (:mod:`kiosk.ime_source`),
+is built once and cached in the instance folder (:mod:`kiosk.ime_store`).
+
+Wiring (done by the app factory)::
+
+    ime.init_app(app)
+    app.register_blueprint(ime.bp)
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+from bisect import bisect_left
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+
+from kiosk import ime_source
+from kiosk.ime_store import IndexData, read_index, write_index
+
+log = logging.getLogger(__name__)
+
+#: Bump when the build or the file layout changes: a cache with another tag is rebuilt.
+FORMAT_VERSION = 1
+#: jieba counts below this are mostly segmentation noise; 3 keeps every word jieba
+#: lists with a real count (法律咨询 has 3): about 300 thousand words.
+DEFAULT_MIN_WORD_FREQ = 3
+CACHE_FILE = "pinyin-ime.idx"
+#: Longest query the endpoint accepts; a sentence of pinyin fits, a paste bomb does not.
+MAX_QUERY = 64
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+
+_INITIALS_WITH_U_FOR_UE = ("j", "q", "x", "y")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One choice offered for the typed letters.
+
+    ``consumed`` is how many letters from the start of the query the choice
+    stands for; the rest stay in the composition bar for the next pick.
+    """
+
+    text: str
+    consumed: int
+
+    def as_json(self) -> dict:
+        """Return the candidate as the endpoint sends it."""
+        return {"text": self.text, "consumed": self.consumed}
+
+
+class Spelling:
+    """What a run of typed letters can mean as one pinyin syllable.
+
+    Besides the dictionary's own spellings it accepts the ways people type:
+    ``jv``/``qv``/``xv``/``yv`` for ju/qu/xu/yu (ü written u after j q x y is
+    standard, but keyboards teach v), and ``lue``/``nue`` for lve/nve.
+    """
+
+    def __init__(self, syllables: set[str]) -> None:
+        """Precompute exact and partial spellings for ``syllables`` (toneless, ü as v)."""
+        self.exact: dict[str, str] = {}
+        for syllable in syllables:
+            self.exact[syllable] = syllable
+            for alias in _aliases(syllable):
+                self.exact.setdefault(alias, syllable)
+        # A proper prefix of a spelling ("zhongg" ends in "g") still names the
+        # syllables it could grow into, so an unfinished last syllable matches.
+        partial: dict[str, set[str]] = {}
+        for spelled, syllable in self.exact.items():
+            for cut in range(1, len(spelled)):
+                partial.setdefault(spelled[:cut], set()).add(syllable)
+        self.partial: dict[str, tuple[str, ...]] = {
+            prefix: tuple(sorted(s for s in grown if s != self.exact.get(prefix)))
+            for prefix, grown in partial.items()
+        }
+        self.longest = max((len(s) for s in self.exact), default=0)
+
+
+def _aliases(syllable: str) -> list[str]:
+    """Other spellings typists use for ``syllable``."""
+    if syllable[0] in _INITIALS_WITH_U_FOR_UE and syllable[1:2] == "u":
+        return [syllable[0] + "v" + syllable[2:]]
+    if syllable in ("lve", "nve"):
+        return [syllable[0] + "ue"]
+    return []
+
+
+class PinyinDictionary:
+    """Ranked Han candidates for pinyin letter strings.
+
+    Load it with :meth:`load`; it builds from the source data the first time
+    and reuses the cache file afterwards. Lookups are read-only and safe to run
+    from many threads at once.
+    """
+
+    #: How many times any dictionary was built from source in this process.
+    builds = 0
+
+    def __init__(self, data: IndexData, *, origin: str, load_seconds: float) -> None:
+        """Wrap loaded tables; ``origin`` is ``"cache"`` or ``"build"``."""
+        self._keys = data.keys
+        self._texts = data.texts
+        self._offsets = data.offsets
+        self._scores = data.scores
+        self._spelling = Spelling(set(data.syllables))
+        self.origin = origin
+        self.load_seconds = load_seconds
+
+    @classmethod
+    def load(
+        cls, cache_dir: str | Path, *, min_word_freq: int = DEFAULT_MIN_WORD_FREQ, in_subprocess: bool = False
+    ) -> "PinyinDictionary":
+        """Return the dictionary, reading ``cache_dir``'s cache or building and caching it.
+
+        With ``in_subprocess`` a missing cache is built by a child process: the
+        build reads pypinyin's and jieba's full tables (about 100 MB), which a
+        server worker would otherwise keep for its whole life.
+        """
+        started = time.perf_counter()
+        path = Path(cache_dir) / CACHE_FILE
+        tag = version_tag(min_word_freq)
+        data = read_index(path, tag)
+        origin = "cache"
+        if data is None and in_subprocess and _build_in_child(path.parent, min_word_freq):
+            data = read_index(path, tag)
+            origin = "build"
+        if data is None:
+            data = IndexData.from_entries(ime_source.build_entries(min_word_freq))
+            cls.builds += 1
+            origin = "build"
+            try:
+                write_index(path, tag, data)
+            except OSError:
+                # A read-only instance folder costs a rebuild next start, not a broken keyboard.
+                log.warning("could not write pinyin cache %s", path, exc_info=True)
+        dictionary = cls(data, origin=origin, load_seconds=time.perf_counter() - started)
+        log.info(
+            "pinyin dictionary: %d entries from %s in %.2f s",
+            len(dictionary),
+            origin,
+            dictionary.load_seconds,
+        )
+        return dictionary
+
+    def __len__(self) -> int:
+        """Number of (reading, text) entries."""
+        return len(self._texts)
+
+    @property
+    def key_count(self) -> int:
+        """Number of distinct syllable sequences."""
+        return len(self._keys)
+
+    def lookup(self, query: str, limit: int = DEFAULT_LIMIT) -> list[Candidate]:
+        """Return up to ``limit`` candidates for the letters in ``query``, best first.
+
+        Candidates that cover more of the query come first: whole-query words,
+        then the longest words matching its start, down to single characters of
+        the first syllable. Within one length, common before rare.
+
+        :raises ValueError: if ``query`` holds anything but ASCII letters.
+        """
+        letters = query.lower()
+        if not (letters.isascii() and letters.isalpha()):
+            if letters == "":
+                return []
+            raise ValueError("query must be ASCII letters only")
+        if limit <= 0:
+            return []
+        hits: dict[tuple[int, int], list[int]] = {}
+        self._walk(letters, 0, "", 0, hits)
+        found: list[Candidate] = []
+        seen: set[str] = set()
+        for tier in sorted(hits):
+            consumed = -tier[0]
+            for text in self._best_texts(hits[tier]):
+                if text in seen:
+                    continue
+                seen.add(text)
+                found.append(Candidate(text, consumed))
+                if len(found) >= limit:
+                    return found
+        return found
+
+    def _walk(
+        self, letters: str, pos: int, prefix: str, depth: int, hits: dict[tuple[int, int], list[int]]
+    ) -> None:
+        """Collect every key that spells ``letters[:end]`` for some end, extending ``prefix``.
+
+        Walks syllable by syllable and stops as soon as no key continues the
+        current prefix, so a long query costs little beyond its real matches.
+        """
+        spelling = self._spelling
+        size = len(letters)
+        for end in range(pos + 1, min(pos + spelling.longest, size) + 1):
+            syllable = spelling.exact.get(letters[pos:end])
+            if syllable is None:
+                continue
+            key = f"{prefix}'{syllable}" if prefix else syllable
+            index = self._find(key)
+            if index is not None:
+                # A lone syllable that stops short of its longer readings is
+                # what the user meant ("fa" wants 发 before 方), so it ranks
+                # ahead of the partial readings below.
+                hits.setdefault((-end, 0), []).append(index)
+            if end < size and self._continues(key):
+                self._walk(letters, end, key, depth + 1, hits)
+        rest = letters[pos:]
+        for syllable in spelling.partial.get(rest, ()):
+            key = f"{prefix}'{syllable}" if prefix else syllable
+            index = self._find(key)
+            if index is not None:
+                # In a word the earlier syllables already pin it down (zhongg → 中国),
+                # so a partial last syllable competes on equal terms there.
+                tier = 0 if depth else 1
+                hits.setdefault((-size, tier), []).append(index)
+
+    def _find(self, key: str) -> int | None:
+        """Position of ``key`` in the sorted key table, or ``None``."""
+        at = bisect_left(self._keys, key)
+        return at if at < len(self._keys) and self._keys[at] == key else None
+
+    def _continues(self, key: str) -> bool:
+        """Tell whether some longer key starts with ``key`` plus a syllable."""
+        probe = key + "'"
+        at = bisect_left(self._keys, probe)
+        return at < len(self._keys) and self._keys[at].startswith(probe)
+
+    def _best_texts(self, indexes: list[int]):
+        """Yield the texts of the given keys merged by score, highest first."""
+        offsets, texts, scores = self._offsets, self._texts, self._scores
+        if len(indexes) == 1:
+            key = indexes[0]
+            yield from texts.range(offsets[key], offsets[key + 1])
+            return
+        runs = (
+            zip((-scores[i] for i in range(offsets[k], offsets[k + 1])), texts.range(offsets[k], offsets[k + 1]))
+            for k in indexes
+        )
+        for _, text in heapq.merge(*runs):
+            yield text
+
+
+def version_tag(min_word_freq: int) -> str:
+    """Tag a cache with everything that changes its content: the format and the source data."""
+    from importlib.metadata import version
+
+    return (
+        f"format={FORMAT_VERSION};pypinyin={version('pypinyin')};jieba={version('jieba')};"
+        f"min_word_freq={min_word_freq};word_share={ime_source.WORD_SHARE}"
+    )
+
+
+def _build_in_child(cache_dir: Path, min_word_freq: int) -> bool:
+    """Build the cache with ``python -m kiosk.ime build``; True if it succeeded."""
+    import subprocess
+    import sys
+
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "kiosk.ime", "build", str(cache_dir), str(min_word_freq)],
+            capture_output=True, text=True, timeout=300,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("pinyin dictionary build in a child process failed (%s); building here", exc)
+        return False
+    if result.returncode != 0:
+        log.warning("pinyin dictionary build in a child process failed: %s", result.stderr[-500:])
+        return False
+    return True
+
+
+class DictionaryHolder:
+    """Loads one :class:`PinyinDictionary` on first use, once, however many threads ask."""
+
+    def __init__(self, cache_dir: str | Path, *, min_word_freq: int = DEFAULT_MIN_WORD_FREQ,
+                 in_subprocess: bool = False, preload_delay: float = 0.0) -> None:
+        """Remember where the cache lives; nothing is loaded yet."""
+        self.cache_dir = Path(cache_dir)
+        self.min_word_freq = min_word_freq
+        self.in_subprocess = in_subprocess
+        self.preload_delay = preload_delay
+        self._lock = threading.Lock()
+        self._dictionary: PinyinDictionary | None = None
+        #: The thread started by :meth:`preload`, if any.
+        self.preload_thread: threading.Thread | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the dictionary is ready without waiting."""
+        return self._dictionary is not None
+
+    def get(self) -> PinyinDictionary:
+        """Return the dictionary, loading (or waiting for a load already running) if needed."""
+        dictionary = self._dictionary
+        if dictionary is None:
+            with self._lock:
+                if self._dictionary is None:
+                    self._dictionary = PinyinDictionary.load(
+                        self.cache_dir, min_word_freq=self.min_word_freq, in_subprocess=self.in_subprocess
+                    )
+                dictionary = self._dictionary
+        return dictionary
+
+    def preload(self) -> threading.Thread:
+        """Start loading in a daemon thread so the first user does not wait for a build."""
+        thread = threading.Thread(target=self._preload, name="ime-preload", daemon=True)
+        self.preload_thread = thread
+        thread.start()
+        return thread
+
+    def _preload(self) -> None:
+        """Thread body of :meth:`preload`: a failure is logged and retried on first use."""
+        if self.preload_delay:
+            # Let the server answer its first requests before loading competes for the CPU.
+            time.sleep(self.preload_delay)
+        try:
+            self.get()
+        except Exception:
+            log.exception("preloading the pinyin dictionary failed")
+
+
+bp = Blueprint("ime", __name__, url_prefix="/ime")
+
+
+def init_app(app: Flask, *, preload: bool = True) -> DictionaryHolder:
+    """Attach a lazily loaded dictionary to ``app``, cached in its instance folder.
+
+    Set ``IME_PRELOAD = False`` in the config (or pass ``preload=False``) to
+    skip the background load, e.g. in short-lived CLI commands.
+    """
+    holder = DictionaryHolder(
+        app.config.get("IME_CACHE_DIR") or app.instance_path,
+        min_word_freq=app.config.get("IME_MIN_WORD_FREQ", DEFAULT_MIN_WORD_FREQ),
+        in_subprocess=not app.config.get("TESTING"),
+        preload_delay=float(app.config.get("IME_PRELOAD_DELAY", 2.0)),
+    )
+    app.extensions["ime"] = holder
+    if preload and app.config.get("IME_PRELOAD", True):
+        holder.preload()
+    return holder
+
+
+def _holder() -> DictionaryHolder:
+    """The current app's holder; an app that skipped :func:`init_app` gets one on first use."""
+    holder = current_app.extensions.get("ime")
+    if holder is None:
+        holder = current_app.extensions.setdefault("ime", DictionaryHolder(current_app.instance_path))
+    return holder
+
+
+def _bad_request(message: str):
+    """A 400 answer in the endpoint's JSON shape."""
+    return jsonify(error=message), 400
+
+
+@bp.get("/candidates")
+def candidates():
+    """``GET /ime/candidates?q=<letters>&limit=<n>``: ranked candidates as JSON."""
+    query = request.args.get("q", "")
+    if len(query) > MAX_QUERY:
+        return _bad_request(f"q is longer than {MAX_QUERY} letters")
+    if query and not (query.isascii() and query.isalpha()):
+        return _bad_request("q must contain only the letters a-z")
+    raw_limit = request.args.get("limit", str(DEFAULT_LIMIT))
+    if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        return _bad_request(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    found = _holder().get().lookup(query, int(raw_limit))
+    return jsonify(q=query, candidates=[c.as_json() for c in found])
+
+
+def main(argv: list[str]) -> int:
+    """``python -m kiosk.ime build CACHE_DIR [MIN_WORD_FREQ]``: build and cache the dictionary."""
+    if len(argv) not in (2, 3) or argv[0] != "build":
+        print("usage: python -m kiosk.ime build CACHE_DIR [MIN_WORD_FREQ]")
+        return 2
+    freq = int(argv[2]) if len(argv) == 3 else DEFAULT_MIN_WORD_FREQ
+    dictionary = PinyinDictionary.load(argv[1], min_word_freq=freq)
+    print(f"pinyin dictionary: {len(dictionary)} entries ({dictionary.origin}, {dictionary.load_seconds:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,204 @@
+"""The pinyin dictionary's cache file: written once after a build, read on every start.
+
+The format is plain text plus raw integer arrays, not pickle, so that reading a
+cache file can never run code. The tables stay as a few long strings and
+integer arrays in memory too: a third of a million small ``str`` objects would
+cost ten times the memory and most of the start-up time.
+
+Layout::
+
+    KIOSK-IME\\n
+    <version tag>\\n
+    <JSON header: syllables and the byte size of each section>\\n
+    keys         ASCII, sorted keys ("zhong'guo") back to back
+    key_starts   array('I'): key i is keys[key_starts[i]:key_starts[i+1]]
+    texts        UTF-8, candidate texts back to back, grouped by key, best first
+    text_starts  array('I'): same, in characters
+    offsets      array('I'): texts offsets[i]..offsets[i+1]-1 belong to key i
+    scores       array('I'): one per text, higher is more common
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+MAGIC = b"KIOSK-IME\n"
+
+
+_SECTIONS = ("keys", "key_starts", "texts", "text_starts", "offsets", "scores")
+
+
+class Slices(Sequence):
+    """A read-only list of strings kept as one string plus start positions."""
+
+    __slots__ = ("blob", "starts")
+
+    def __init__(self, blob: str, starts: array) -> None:
+        """``starts`` holds one more entry than there are items: the blob's length."""
+        self.blob = blob
+        self.starts = starts
+
+    @classmethod
+    def of(cls, items: list[str]) -> "Slices":
+        """Pack ``items`` into one string."""
+        starts = array("I", [0])
+        total = 0
+        for item in items:
+            total += len(item)
+            starts.append(total)
+        return cls("".join(items), starts)
+
+    def __len__(self) -> int:
+        """Number of items."""
+        return len(self.starts) - 1
+
+    def __getitem__(self, i):
+        """Item ``i`` (slices return plain lists)."""
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.blob[self.starts[i] : self.starts[i + 1]]
+
+    def range(self, start: int, stop: int) -> list[str]:
+        """Items ``start`` to ``stop - 1``, without the bounds checks of indexing."""
+        blob, starts = self.blob, self.starts
+        return [blob[starts[i] : starts[i + 1]] for i in range(start, stop)]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexData:
+    """The dictionary's tables: sorted keys, their grouped candidates and scores, the syllables."""
+
+    keys: Slices
+    texts: Slices
+    offsets: array
+    scores: array
+    syllables: tuple[str, ...]
+
+    @classmethod
+    def from_entries(cls, entries: dict[str, list[tuple[int, str]]]) -> "IndexData":
+        """Flatten ``{key: [(score, text), ...]}`` (each list best first) into tables."""
+        keys = sorted(entries)
+        texts: list[str] = []
+        offsets = array("I", [0])
+        scores = array("I")
+        for key in keys:
+            for score, text in entries[key]:
+                texts.append(text)
+                scores.append(min(score, 0xFFFFFFFF))
+            offsets.append(len(texts))
+        syllables = tuple(key for key in keys if "'" not in key)
+        return cls(Slices.of(keys), Slices.of(texts), offsets, scores, syllables)
+
+
+def write_index(path: Path, tag: str, data: IndexData) -> None:
+    """Write ``data`` to ``path`` atomically, so a crash or a second worker never leaves half a file."""
+    sections = {
+        "keys": data.keys.blob.encode("ascii"),
+        "key_starts": _little_endian(data.keys.starts).tobytes(),
+        "texts": data.texts.blob.encode("utf-8"),
+        "text_starts": _little_endian(data.texts.starts).tobytes(),
+        "offsets": _little_endian(data.offsets).tobytes(),
+        "scores": _little_endian(data.scores).tobytes(),
+    }
+    header = {"syllables": list(data.syllables)}
+    header.update({name: len(sections[name]) for name in _SECTIONS})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        # mkstemp makes the file private; the cache holds nothing secret and
+        # other workers or a service user may need to read it.
+        os.chmod(temp, 0o644)
+        with os.fdopen(fd, "wb") as out:
+            out.write(MAGIC)
+            out.write(tag.encode("utf-8") + b"\n")
+            out.write(json.dumps(header).encode("ascii") + b"\n")
+            for name in _SECTIONS:
+                out.write(sections[name])
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def read_tag(path: Path) -> str | None:
+    """Return the version tag of the cache at ``path``, or ``None`` if there is no usable file."""
+    try:
+        with path.open("rb") as raw:
+            if raw.readline() != MAGIC:
+                return None
+            return raw.readline().rstrip(b"\n").decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def read_index(path: Path, tag: str) -> IndexData | None:
+    """Load the cache at ``path`` if it carries ``tag``; ``None`` if missing, stale or damaged."""
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        magic_end = len(MAGIC)
+        if blob[:magic_end] != MAGIC:
+            return None
+        tag_end = blob.index(b"\n", magic_end)
+        if blob[magic_end:tag_end].decode("utf-8") != tag:
+            return None
+        header_end = blob.index(b"\n", tag_end + 1)
+        header = json.loads(blob[tag_end + 1 : header_end])
+        view = memoryview(blob)
+        cursor = header_end + 1
+        raw = {}
+        for name in _SECTIONS:
+            size = int(header[name])
+            raw[name] = view[cursor : cursor + size]
+            cursor += size
+        if cursor != len(blob):
+            return None
+        keys = Slices(str(raw["keys"], "ascii"), _from_little_endian(raw["key_starts"]))
+        texts = Slices(str(raw["texts"], "utf-8"), _from_little_endian(raw["text_starts"]))
+        offsets = _from_little_endian(raw["offsets"])
+        scores = _from_little_endian(raw["scores"])
+        syllables = tuple(str(s) for s in header["syllables"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    consistent = (
+        keys.starts[-1] == len(keys.blob)
+        and texts.starts[-1] == len(texts.blob)
+        and len(offsets) == len(keys) + 1
+        and len(scores) == len(texts)
+        and offsets[-1] == len(texts)
+    )
+    return IndexData(keys, texts, offsets, scores, syllables) if consistent else None
+
+
+def _little_endian(values: array) -> array:
+    """Return ``values`` as unsigned 32-bit little-endian, the on-disk byte order."""
+    out = array("I", values)
+    if out.itemsize != 4:
+        raise ValueError("array('I') is not 32-bit on this platform")
+    if _BIG_ENDIAN:
+        out.byteswap()
+    return out
+
+
+def _from_little_endian(raw: memoryview) -> array:
+    """Inverse of :func:`_little_endian`."""
+    out = array("I")
+    out.frombytes(raw)
+    if _BIG_ENDIAN:
+        out.byteswap()
+    return out
+
+
+_BIG_ENDIAN = array("I", [1]).tobytes()[0] == 0

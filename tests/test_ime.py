@@ -1,0 +1,297 @@
+"""The offline pinyin dictionary: ranking, partial input, ü, caching, and its JSON endpoint."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kiosk import ime
+from kiosk.ime import CACHE_FILE, Candidate, DictionaryHolder, PinyinDictionary
+from kiosk.ime_store import IndexData, read_index, read_tag, write_index
+
+#: A tiny dictionary (only words jieba counts ten million times, i.e. none) builds
+#: in about a second, which is what the rebuild tests need; ranking tests use the real one.
+TINY = 10**7
+
+
+@pytest.fixture(scope="session")
+def ime_cache_dir(tmp_path_factory) -> Path:
+    """One cache folder per test process, shared with the browser tests so the real build runs once."""
+    path = tmp_path_factory.getbasetemp() / "ime-cache"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def dictionary(ime_cache_dir) -> PinyinDictionary:
+    """The real dictionary (built, or loaded if the browser tests built it first)."""
+    return PinyinDictionary.load(ime_cache_dir)
+
+
+def texts(dictionary: PinyinDictionary, query: str, limit: int = 20) -> list[str]:
+    """Only the candidate texts, in order."""
+    return [c.text for c in dictionary.lookup(query, limit)]
+
+
+# --- ranking ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "word"),
+    [("zhongguo", "中国"), ("shenzhen", "深圳"), ("lvshi", "律师"), ("ni", "你"), ("women", "我们")],
+)
+def test_common_word_is_first(dictionary, query, word):
+    assert texts(dictionary, query)[0] == word
+
+
+def test_single_syllable_puts_common_characters_near_the_top(dictionary):
+    assert "法" in texts(dictionary, "fa")[:3]
+    assert "发" in texts(dictionary, "fa")[:3]
+    # The particle 的 is read "de"; its rare "di" reading must not push out 地 or 第.
+    assert texts(dictionary, "de")[0] == "的"
+    assert texts(dictionary, "di")[:2] == ["地", "第"]
+
+
+def test_whole_phrase_from_the_data(dictionary):
+    found = dictionary.lookup("falvzixun")
+    assert found[0] == Candidate("法律咨询", 9)
+
+
+def test_every_candidate_for_a_whole_word_consumes_all_letters(dictionary):
+    found = dictionary.lookup("shenzhen", 3)
+    assert found[0] == Candidate("深圳", 8)
+    assert all(c.consumed == 8 for c in found[:2])
+
+
+# --- partial and segmented input ---------------------------------------------
+
+
+def test_unfinished_last_syllable_still_offers_the_word(dictionary):
+    assert texts(dictionary, "zhongg")[0] == "中国"
+    assert dictionary.lookup("zhongg")[0].consumed == 6
+    assert "中国" in texts(dictionary, "zhonggu")[:2]
+
+
+def test_sentence_offers_longest_leading_word_then_first_syllable_characters(dictionary):
+    found = dictionary.lookup("falvzixunzhongxin", 40)
+    consumed = [c.consumed for c in found]
+    assert consumed == sorted(consumed, reverse=True), "longer matches must come first"
+    by_text = {c.text: c.consumed for c in found}
+    assert by_text["法律咨询"] == 9
+    assert by_text["法律"] == 4
+    assert by_text["法"] == 2
+    singles = [c for c in found if c.consumed == 2]
+    assert singles and all(len(c.text) == 1 for c in singles)
+
+
+def test_picking_a_word_leaves_the_rest_to_compose(dictionary):
+    first = dictionary.lookup("shenzhenlvshi")
+    pick = next(c for c in first if c.text == "深圳")
+    rest = "shenzhenlvshi"[pick.consumed :]
+    assert rest == "lvshi"
+    assert texts(dictionary, rest)[0] == "律师"
+
+
+def test_ambiguous_split_offers_both_readings(dictionary):
+    # fangan is fang'an (方案) or fan'gan (反感); xian is 先 or xi'an (西安).
+    assert {"方案", "反感"} <= set(texts(dictionary, "fangan", 10))
+    assert "西安" in texts(dictionary, "xian", 40)
+
+
+def test_complete_syllable_ranks_before_longer_syllables_it_starts(dictionary):
+    found = texts(dictionary, "fa", 1000)
+    assert found.index("法") < found.index("方")
+    assert found.index("发") < found.index("反")
+
+
+def test_letters_that_start_no_syllable_give_nothing(dictionary):
+    assert dictionary.lookup("iv") == []
+    assert dictionary.lookup("zzz") == []
+    assert dictionary.lookup("") == []
+
+
+def test_query_case_is_ignored(dictionary):
+    assert dictionary.lookup("ZhongGuo") == dictionary.lookup("zhongguo")
+
+
+def test_limit_is_respected(dictionary):
+    assert len(dictionary.lookup("shi", 5)) == 5
+    assert dictionary.lookup("shi", 0) == []
+
+
+def test_non_letters_are_refused(dictionary):
+    with pytest.raises(ValueError):
+        dictionary.lookup("zhong1")
+    with pytest.raises(ValueError):
+        dictionary.lookup("中")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", max_size=24))
+def test_candidates_are_ordered_and_consume_within_the_query(dictionary, query):
+    found = dictionary.lookup(query, 30)
+    consumed = [c.consumed for c in found]
+    assert consumed == sorted(consumed, reverse=True)
+    assert all(1 <= n <= len(query) for n in consumed)
+    assert len({c.text for c in found}) == len(found), "no duplicates"
+
+
+# --- ü -----------------------------------------------------------------------
+
+
+def test_v_types_u_umlaut(dictionary):
+    assert {"律", "绿"} <= set(texts(dictionary, "lv", 10))
+    assert texts(dictionary, "nv")[0] == "女"
+    assert texts(dictionary, "nvren")[0] == "女人"
+    # lu is a different syllable (路); 律 is only ever lǜ.
+    assert "路" in texts(dictionary, "lu", 3)
+    assert "律" not in texts(dictionary, "lu", 100)
+
+
+def test_u_after_j_q_x_y_is_the_umlaut_and_v_is_accepted_too(dictionary):
+    assert texts(dictionary, "juzhu", 5) == texts(dictionary, "jvzhu", 5)
+    assert "居住" in texts(dictionary, "jvzhu", 5)
+    assert texts(dictionary, "xv", 5) == texts(dictionary, "xu", 5)
+    assert "略" in texts(dictionary, "lue", 3)
+
+
+# --- cache -------------------------------------------------------------------
+
+
+def test_concurrent_first_use_builds_once(tmp_path):
+    holder = DictionaryHolder(tmp_path, min_word_freq=TINY)
+    builds_before = PinyinDictionary.builds
+    results: list[PinyinDictionary] = []
+    start = threading.Barrier(8)
+
+    def first_use():
+        start.wait()
+        results.append(holder.get())
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert PinyinDictionary.builds - builds_before == 1
+    assert len(results) == 8
+    assert all(result is results[0] for result in results)
+    assert results[0].origin == "build"
+
+
+def test_second_load_reads_the_cache_without_rebuilding(dictionary, ime_cache_dir):
+    path = ime_cache_dir / CACHE_FILE
+    mtime = path.stat().st_mtime_ns
+    builds = PinyinDictionary.builds
+    again = PinyinDictionary.load(ime_cache_dir)
+    assert again.origin == "cache"
+    assert PinyinDictionary.builds == builds
+    assert path.stat().st_mtime_ns == mtime
+    assert again.lookup("shenzhen", 5) == dictionary.lookup("shenzhen", 5)
+    assert len(again) == len(dictionary) > 100_000
+
+
+def test_changed_version_tag_rebuilds(tmp_path, monkeypatch):
+    first = PinyinDictionary.load(tmp_path, min_word_freq=TINY)
+    assert first.origin == "build"
+    assert PinyinDictionary.load(tmp_path, min_word_freq=TINY).origin == "cache"
+    old_tag = read_tag(tmp_path / CACHE_FILE)
+    monkeypatch.setattr(ime, "FORMAT_VERSION", ime.FORMAT_VERSION + 1)
+    rebuilt = PinyinDictionary.load(tmp_path, min_word_freq=TINY)
+    assert rebuilt.origin == "build"
+    assert read_tag(tmp_path / CACHE_FILE) != old_tag
+    assert read_tag(tmp_path / CACHE_FILE) == ime.version_tag(TINY)
+
+
+def test_store_round_trip_and_rejects_stale_or_damaged_files(tmp_path):
+    entries = {"zhong": [(9, "中"), (3, "钟")], "zhong'guo": [(7, "中国")], "guo": [(5, "国")]}
+    data = IndexData.from_entries(entries)
+    path = tmp_path / "x.idx"
+    write_index(path, "tag-1", data)
+    loaded = read_index(path, "tag-1")
+    assert loaded is not None
+    assert list(loaded.keys) == ["guo", "zhong", "zhong'guo"]
+    assert list(loaded.texts) == ["国", "中", "钟", "中国"]
+    assert list(loaded.scores) == [5, 9, 3, 7]
+    assert loaded.syllables == ("guo", "zhong")
+    assert read_index(path, "tag-2") is None
+    path.write_bytes(path.read_bytes()[:-3])
+    assert read_index(path, "tag-1") is None
+    assert read_index(tmp_path / "missing.idx", "tag-1") is None
+
+
+def test_unwritable_cache_folder_still_gives_a_dictionary(tmp_path):
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("x")
+    dictionary = PinyinDictionary.load(blocker, min_word_freq=TINY)
+    assert dictionary.origin == "build"
+    assert dictionary.lookup("ni", 1)[0].text == "你"
+
+
+# --- the endpoint ------------------------------------------------------------
+
+
+@pytest.fixture
+def client(dictionary, ime_cache_dir):
+    """A tiny app whose instance folder already holds the session's cache."""
+    app = Flask("ime_test", instance_path=str(ime_cache_dir))
+    holder = ime.init_app(app)
+    app.register_blueprint(ime.bp)
+    yield app.test_client()
+    # Let the background load finish inside this test, not during the next one.
+    holder.preload_thread.join(timeout=30)
+
+
+def test_candidates_endpoint_returns_ranked_json(client):
+    answer = client.get("/ime/candidates?q=zhongguo&limit=3")
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["q"] == "zhongguo"
+    assert len(body["candidates"]) == 3
+    assert body["candidates"][0] == {"text": "中国", "consumed": 8}
+
+
+def test_candidates_endpoint_default_limit_and_empty_query(client):
+    assert len(client.get("/ime/candidates?q=shi").get_json()["candidates"]) == ime.DEFAULT_LIMIT
+    assert client.get("/ime/candidates?q=").get_json() == {"q": "", "candidates": []}
+    assert client.get("/ime/candidates").get_json() == {"q": "", "candidates": []}
+
+
+@pytest.mark.parametrize(
+    "query_string",
+    [
+        "q=zhong1",
+        "q=zh%20ong",
+        "q=%E4%B8%AD",  # 中
+        "q=" + "a" * 65,
+        "q=ni&limit=0",
+        "q=ni&limit=101",
+        "q=ni&limit=-1",
+        "q=ni&limit=abc",
+        "q=ni&limit=",
+        "q=ni&limit=%C2%B2",  # superscript two: a "digit" to str.isdigit
+    ],
+)
+def test_candidates_endpoint_rejects_bad_input_with_json_400(client, query_string):
+    answer = client.get("/ime/candidates?" + query_string)
+    assert answer.status_code == 400
+    assert isinstance(answer.get_json()["error"], str)
+
+
+def test_longest_allowed_query_is_answered(client):
+    answer = client.get("/ime/candidates?q=" + "shi" * 21 + "a")
+    assert answer.status_code == 200
+
+
+def test_init_app_preloads_in_the_background(dictionary, ime_cache_dir):
+    app = Flask("ime_preload", instance_path=str(ime_cache_dir))
+    holder = ime.init_app(app)
+    assert app.extensions["ime"] is holder
+    assert holder.preload_thread is not None
+    holder.preload_thread.join(timeout=30)
+    assert holder.loaded
