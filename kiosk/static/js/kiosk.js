@@ -24,6 +24,8 @@
   var countdownSeconds = parseInt(body.dataset.countdown || "15", 10);
   var idleTimer = null, tickTimer = null, remaining = 0;
   var onCleanHome = body.dataset.screen === "home" && body.dataset.dirty !== "yes";
+  // A wall display (data-idle="0") has no user to time out.
+  var noIdle = idleSeconds <= 0;
 
   function clearEverything() {
     if (window.KioskOSK && window.KioskOSK.reset) { window.KioskOSK.reset(); }
@@ -65,7 +67,7 @@
   }
 
   function armIdle() {
-    if (onCleanHome || !overlay) { return; }
+    if (onCleanHome || noIdle || !overlay) { return; }
     stopTimers();
     overlay.hidden = true;
     idleTimer = setTimeout(showCountdown, idleSeconds * 1000);
