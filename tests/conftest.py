@@ -286,6 +286,13 @@ class LiveServer:
 
 
 @pytest.fixture
+def sqlite_app(make_app, tmp_path, request):
+    """An app on SQLite only, for checks that need not run on both databases."""
+    shutil.copy(request.getfixturevalue("sqlite_template"), tmp_path / "single.db")
+    return make_app("sqlite:///" + str(tmp_path / "single.db"))
+
+
+@pytest.fixture
 def browser_app(make_app, tmp_path, request):
     """An app for browser tests: SQLite (the HTTP tests cover PostgreSQL), short idle timer."""
     shutil.copy(request.getfixturevalue("sqlite_template"), tmp_path / "browser.db")
