@@ -37,6 +37,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     instance = (test_config or {}).get("INSTANCE_PATH") or _instance_path()
     app = Flask("kiosk", instance_path=instance, instance_relative_config=True)
     configure(app, test_config)
+    from kiosk import logs
+
+    logs.set_process_station(app.config["STATION"]["code"])
     for sub in ("", "receipts", "uploads"):
         os.makedirs(os.path.join(app.instance_path, sub), exist_ok=True)
     app.secret_key = app.config["SECRET_KEY"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import sys
@@ -65,8 +64,9 @@ class KioskGroup(FlaskGroup):
 @click.group(cls=KioskGroup)
 def cli():
     """Service-station kiosk (党群服务中心 / 暖蜂驿站)."""
-    logging.basicConfig(level=os.environ.get("KIOSK_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from kiosk import logs
+
+    logs.configure()
 
 
 # -- database -----------------------------------------------------------------

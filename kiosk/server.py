@@ -46,6 +46,7 @@ def run_server(host: str = "127.0.0.1", port: int = 5000, workers: int = 1, thre
         "keepalive": 75,
         "timeout": 0,  # push streams stay open; gthread still reaps dead workers
         "graceful_timeout": 10,
+        # No access log: URLs can carry ticket tokens, and the app logs what matters.
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
