@@ -61,6 +61,9 @@ def default_url(instance_path: str) -> str:
     return "sqlite:///" + os.path.join(instance_path, "kiosk.db")
 
 
+WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "ALTER", "DROP")
+
+
 def _sqlite_setup(engine) -> None:
     # pysqlite's own transaction handling begins transactions lazily and never
     # with IMMEDIATE; take it over so writers can lock up front (no upgrade
@@ -77,8 +80,19 @@ def _sqlite_setup(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        immediate = conn.get_execution_options().get("sqlite_immediate")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if conn.get_execution_options().get("sqlite_immediate"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Otherwise no BEGIN yet: reads run on their own, as PostgreSQL's READ
+        # COMMITTED would show them. A deferred transaction that read and then
+        # writes fails at once with SQLITE_BUSY_SNAPSHOT when another kiosk
+        # committed in between (busy_timeout cannot help), so the transaction
+        # starts at the first write, with the write lock taken up front.
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before_execute(conn, cursor, statement, parameters, context, executemany):
+        dbapi_conn = cursor.connection
+        if not dbapi_conn.in_transaction and statement.lstrip()[:7].upper().startswith(WRITE_VERBS):
+            cursor.execute("BEGIN IMMEDIATE")
 
 
 class Database:

@@ -37,15 +37,19 @@ def alembic_config(app, connection=None):
 
 
 def _declared(path: str) -> tuple[str | None, set[str]]:
-    """The ``revision`` and ``down_revision`` ids a revision file assigns."""
+    """The ``revision`` a revision file assigns and what it builds on.
+
+    Both ``down_revision`` and ``depends_on`` count as parents: Alembic leaves
+    a revision that another depends on out of ``alembic_version``.
+    """
     with open(path, encoding="utf-8") as fh:
         tree = ast.parse(fh.read(), path)
-    revision, down = None, set()
+    revision, parents = None, set()
     for node in tree.body:
         if not isinstance(node, ast.Assign) or len(node.targets) != 1:
             continue
         target = getattr(node.targets[0], "id", None)
-        if target not in ("revision", "down_revision"):
+        if target not in ("revision", "down_revision", "depends_on"):
             continue
         try:
             value = ast.literal_eval(node.value)
@@ -54,36 +58,44 @@ def _declared(path: str) -> tuple[str | None, set[str]]:
         if target == "revision":
             revision = value
         elif value:
-            down |= {value} if isinstance(value, str) else set(value)
-    return revision, down
+            parents |= {value} if isinstance(value, str) else set(value)
+    return revision, parents
 
 
-def file_heads(app) -> set[str] | None:
-    """Heads of all revision files, read without Alembic; None if unsure."""
-    revisions, parents = set(), set()
+def revision_graph(app) -> dict[str, set[str]] | None:
+    """Revision id → its parents, read from the files without Alembic; None if unsure."""
+    graph: dict[str, set[str]] = {}
     for folder in version_locations(app):
         for name in os.listdir(folder):
             if not name.endswith(".py") or name.startswith("_"):
                 continue
-            revision, down = _declared(os.path.join(folder, name))
+            revision, parents = _declared(os.path.join(folder, name))
             if revision is None:
                 return None
-            revisions.add(revision)
-            parents |= down
-    return revisions - parents
+            graph[revision] = parents
+    return graph
 
 
 def is_current(app) -> bool:
-    """True when the database is at every head (cheap: no Alembic import)."""
-    heads = file_heads(app)
-    if heads is None:
+    """True when every revision file is applied (cheap: no Alembic import)."""
+    graph = revision_graph(app)
+    if graph is None:
         return False
     engine = app.extensions["db"].engine
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return False
         current = {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
-    return current == heads
+    applied, todo = set(), list(current)
+    while todo:
+        rev = todo.pop()
+        if rev in applied:
+            continue
+        if rev not in graph:
+            return False  # a revision these files do not know: let Alembic say what is wrong
+        applied.add(rev)
+        todo.extend(graph[rev])
+    return applied == set(graph)
 
 
 def upgrade(app) -> None:
