@@ -52,7 +52,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         extra_modules=app.config.get("EXTRA_PLUGINS"),
     )
     app.extensions["kiosk_plugins"] = plugins
-    _collect_static_registrations(app, plugins)
+    with app.app_context():  # so start-up hooks can read current_app.config
+        _collect_static_registrations(app, plugins)
 
     i18n.init_app(app, [p for _, p in plugins.translation_paths])
     security.init_app(app)
@@ -181,7 +182,8 @@ def _register_plugin_blueprints(app, plugins: KioskPlugins) -> None:
 
         return {"register": register}
 
-    plugins.call_startup("register_blueprints", per_plugin=per_plugin)
+    with app.app_context():
+        plugins.call_startup("register_blueprints", per_plugin=per_plugin)
 
 
 def _before_request():

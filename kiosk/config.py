@@ -55,6 +55,8 @@ DEFAULTS: dict = {
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_LOCK_MINUTES": 10,
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    # Where phones reach this server (QR codes); None: the request's own host.
+    "PUBLIC_URL": None,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Only server processes (`kiosk run`, `kiosk serve`) open devices and run

@@ -272,13 +272,18 @@ class ReaderHub:
 @bp.route("/reader")
 def reader_stream():
     """The open kiosk page's stream of card and scanner reads meant for it."""
+    from kiosk.stations import current_station
+
     app = current_app._get_current_object()
     screen = (request.args.get("screen") or "")[:100] or None
     hub: ReaderHub = app.extensions["reader_hub"]
+    # The devices belong to the station this process is configured for; a page
+    # of another station (a fleet server) must never receive their reads.
+    local = current_station().id == app.extensions["kiosk_station_id"]
     max_seconds = app.config.get("SSE_MAX_SECONDS", 300)
 
     def generate():
-        q = hub.subscribe(screen)
+        q = hub.subscribe(screen) if local else queue.Queue()
         started = time.monotonic()
         try:
             yield "retry: 1000\n\n"

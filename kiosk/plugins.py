@@ -127,6 +127,7 @@ class KioskPlugins:
                 info.version = dist.version if dist else ""
             if name in disabled:
                 info.state = "disabled"
+                self._keep_migrations(info, source)
                 continue
             try:
                 module = source.load() if isinstance(source, metadata.EntryPoint) else source
@@ -163,6 +164,21 @@ class KioskPlugins:
             len(self.enabled_names()),
             ", ".join(f"{i.name}-{i.version or '?'}" for i in self.infos.values() if i.state == "enabled"),
         )
+
+    def _keep_migrations(self, info: PluginInfo, source) -> None:
+        """A disabled plugin's tables still belong to the database's history.
+
+        Switching a plugin off must neither drop its data nor leave Alembic
+        unable to find the revisions the database already has, so its
+        migrations stay registered while none of its other hooks run.
+        """
+        try:
+            module = source.load() if isinstance(source, metadata.EntryPoint) else source
+            hook = getattr(module, "register_migrations", None)
+            if hook is not None and getattr(hook, "kiosk_impl", None) is not None:
+                hook(register=self.migration_paths.append)
+        except Exception as exc:
+            log.warning("could not read the migrations of disabled plugin %s: %s", info.name, exc)
 
     def _api_ok(self, info: PluginInfo) -> bool:
         try:

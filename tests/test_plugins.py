@@ -157,3 +157,15 @@ def test_blueprint_names_must_carry_the_plugin_name(make_app, database_url):
     app = make_app(database_url, EXTRA_PLUGINS={"naming": mod})
     info = app.extensions["kiosk_plugins"].infos["naming"]
     assert info.state == "failed" and "naming_" in info.error
+
+
+def test_disabling_a_plugin_keeps_its_tables_and_the_database_starts(hello_installed, make_app, fresh_database_url):
+    from sqlalchemy import inspect as sa_inspect
+
+    make_app(fresh_database_url)  # the hello plugin's table is created
+    app = make_app(fresh_database_url, PLUGINS={"disabled": ["hello"]})  # then it is switched off
+    assert "hello_greeting" in sa_inspect(app.extensions["db"].engine).get_table_names()
+    from kiosk import migrate
+
+    assert migrate.is_current(app)
+    assert app.test_client().get("/").status_code == 200
