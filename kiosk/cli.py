@@ -132,6 +132,31 @@ def plugins_list():
         click.echo(line)
 
 
+@plugins.command("new", with_appcontext=False)
+@click.argument("name")
+@click.option("--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Folder in which to create kiosk-NAME/.")
+@click.option("--label-zh-hans", default=None, help="Tile label in Simplified Chinese, e.g. 场地预约.")
+@click.option("--label-zh-hant", default=None, help="Tile label in Traditional Chinese, e.g. 場地預約.")
+@click.option("--label-en", default=None, help="Tile label in English, e.g. \"Venue booking\" (the message id).")
+def plugins_new(name, directory, label_zh_hans, label_zh_hant, label_en):
+    """Create kiosk-NAME/: a plugin package that shows its tile once pip-installed."""
+    from kiosk.scaffold import DEFAULT_ZH_HANS, ScaffoldError, create_plugin
+
+    try:
+        created = create_plugin(name, directory, label_en=label_en, label_zh_hans=label_zh_hans,
+                                label_zh_hant=label_zh_hant)
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for path in created.files:
+        click.echo(f"created {path}")
+    if label_zh_hans is None or label_zh_hant is None:
+        click.echo(f"note: the Chinese tile labels are placeholders ({DEFAULT_ZH_HANS}); pass --label-zh-hans and "
+                   f"--label-zh-hant, or edit {created.package}/translations/*/LC_MESSAGES/messages.po")
+    click.echo(f"next: pip install ./{created.folder.name} && kiosk db upgrade, then restart the kiosk "
+               f"(tests: cd {created.folder} && pip install -e . && python -m pytest)")
+
+
 # -- serving ------------------------------------------------------------------
 @cli.command("serve", with_appcontext=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
