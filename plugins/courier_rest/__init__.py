@@ -1,0 +1,88 @@
+"""暖蜂驿站: check-in, seats, charging slots and services for couriers and riders.
+
+Hook implementations only; each job lives in its own module (see the package
+listing): ``visits``, ``capacity``, ``waiting``, ``hazards``, ``stats`` …
+"""
+
+from __future__ import annotations
+
+import os
+
+from kiosk import hookimpl
+from kiosk.i18n import N_
+
+# models is imported for its side effect: its tables join the metadata that
+# migrations are checked against.
+from . import api, hazard_views, mobile, models, staff, staff_services, staff_stats, views  # noqa: F401
+from .demo import fill as fill_demo
+from .health import report as health_report
+from .jobs import register as register_courier_jobs
+from .reader import handle as handle_read
+from .receipts import LAYOUTS
+
+KIOSK_API = ">=1,<2"
+__version__ = "1.0.0"
+
+HERE = os.path.dirname(__file__)
+
+
+@hookimpl
+def register_blueprints(register):
+    """Kiosk screens (/k/courier_rest/), phone pages (/m/), staff pages (/staff/) and the district API (/api/)."""
+    register(views.bp, "kiosk")
+    register(hazard_views.bp, "kiosk")
+    register(mobile.bp, "mobile")
+    register(staff.bp, "staff")
+    register(staff_services.bp, "staff")
+    register(staff_stats.bp, "staff")
+    register(api.bp, "api")
+
+
+@hookimpl
+def register_tiles(register, station):
+    """The home tile: 暖蜂驿站, on every station (an admin switches it off where there is none)."""
+    register(key="checkin", label={"zh_Hans": "暖蜂驿站", "zh_Hant": "暖蜂驛站", "en": "Rider rest station"},
+             endpoint="courier_rest.index", icon="courier", order=20)
+
+
+@hookimpl
+def register_migrations(register):
+    """The plugin's tables, branch ``courier_rest``."""
+    register(os.path.join(HERE, "migrations"))
+
+
+@hookimpl
+def register_receipt_layouts(register):
+    """``courier_rest.pass`` (the rider's code) and ``courier_rest.slot`` (a charging-slot note)."""
+    for name, build in LAYOUTS.items():
+        register(name, build)
+
+
+@hookimpl
+def handle_reader_event(event, screen, station):
+    """Card taps and rider-code scans check the rider in (see :mod:`.reader`)."""
+    return handle_read(event, screen, station)
+
+
+@hookimpl
+def register_staff_panels(register, station):
+    """The console panel: riders in, places in use, overstays, waiting, open requests."""
+    register(key="station", title=N_("Rider rest station"), render=staff.render_panel, order=20)
+
+
+@hookimpl
+def register_jobs(register):
+    """Expiring holds and flagging overstays (every 30 s), closing forgotten check-outs."""
+    register_courier_jobs(register)
+
+
+@hookimpl
+def health_check(station):
+    """Riders in, free places and overstays for /healthz."""
+    return health_report(station)
+
+
+@hookimpl
+def register_demo_data(station, session):
+    """Riders and two weeks of visits for the demo station."""
+    fill_demo(station, session)

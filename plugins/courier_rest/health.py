@@ -1,0 +1,17 @@
+"""What ``/healthz`` says about the courier station: riders in, free places, overstays."""
+
+from __future__ import annotations
+
+from kiosk.db import get_session, utcnow
+
+from . import capacity, slots
+
+
+def report(station) -> dict:
+    """Always ok (overstays are a staff matter, not a fault); the detail gives the numbers."""
+    session = get_session()
+    board = slots.board(session, station.id)
+    late = len(capacity.overdue(session, station.id, utcnow()))
+    return {"ok": True, "detail": (f"in={board['in_station']} seats_free={board['seat']['free']} "
+                                   f"phone_free={board['phone']['free']} battery_free={board['battery']['free']} "
+                                   f"overstays={late}")}

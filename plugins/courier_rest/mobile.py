@@ -1,0 +1,116 @@
+"""Pages on the rider's own phone, opened from a QR code: their status, and hazard photos.
+
+Masked name and phone only: a phone page can be seen over a shoulder or
+forwarded, and its address is all it takes to open it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from kiosk.db import get_session, utcnow
+from kiosk.i18n import _
+from kiosk.privacy import mask_name, mask_phone
+from kiosk.stations import current_station
+
+from . import hazards, messages, photos, push, riders, slots
+from .localtime import zone
+from .models import Hazard
+from .qr import qr_svg
+from .settings import get_settings
+from .status import rider_status
+from .urls import public_url
+from .writes import run_write
+
+bp = Blueprint("courier_rest_mobile", __name__)
+# QR codes are drawn inline by the templates of this blueprint.
+bp.context_processor(lambda: {"qr_svg": qr_svg})
+
+def _photo_error(code: str) -> str:
+    settings = get_settings()
+    if code == "too_large":
+        return _("The photo is too large. Please send one under %(mb)s MB.", mb=settings.max_photo_mb)
+    if code == "too_many":
+        return _("You have already added %(n)s photos, the most one report can take.", n=settings.max_photos)
+    if code == "empty":
+        return _("Please choose a photo first.")
+    return _("This file is not a photo. Please choose a JPEG or PNG picture.")
+
+
+@bp.route("/r/<token>")
+def rider(token: str):
+    """The rider's page: their code to scan, their slot and its time, their place in line."""
+    station = current_station()
+    db_session = get_session()
+    found = riders.by_token(db_session, station.id, token)
+    if found is None:
+        return render_template("courier_rest/m_message.html", message=messages.text("not_found")), 404
+    status = rider_status(db_session, found.id, utcnow(), zone(station))
+    return render_template("courier_rest/m_rider.html", status=status, rider_name=mask_name(found.name),
+                           rider_phone=mask_phone(found.phone), board=slots.board(db_session, station.id),
+                           pass_url=public_url("courier_rest_mobile.rider", token=token),
+                           kind_label=messages.kind_label)
+
+
+def _draft(token: str) -> Hazard | None:
+    return get_session().scalar(select(Hazard).where(Hazard.upload_token == token,
+                                                     Hazard.station_id == current_station().id))
+
+
+@bp.route("/hazard/<token>", methods=["GET", "POST"])
+def upload(token: str):
+    """Add photos to a hazard report started on the kiosk (checked, re-encoded without EXIF)."""
+    report = _draft(token)
+    if report is None:
+        return render_template("courier_rest/m_message.html", message=messages.text("not_found")), 404
+    error, status = None, 200
+    settings = get_settings()
+    if request.method == "POST" and report.state == "draft":
+        upload_file = request.files.get("photo")
+        data = upload_file.read(settings.max_photo_mb * 1024 * 1024 + 1) if upload_file else b""
+        try:
+            if len(report.photos or []) >= settings.max_photos:
+                raise photos.PhotoRejected("too_many")
+            clean = photos.clean_jpeg(data, settings.max_photo_mb * 1024 * 1024)
+        except photos.PhotoRejected as exc:
+            error, status = _photo_error(exc.code), 400
+        else:
+            app = current_app._get_current_object()
+            name = photos.save(hazards.photo_folder(app, report.station_id), clean)
+
+            def work(db_session):
+                row = db_session.get(Hazard, report.id)
+                if row.state != "draft":
+                    return None
+                if len(row.photos or []) >= settings.max_photos:
+                    raise photos.PhotoRejected("too_many")
+                row.photos = [*(row.photos or []), name]
+                push.hazard_photo(db_session, row.station_id, row.id, len(row.photos))
+                return len(row.photos)
+
+            try:
+                added = run_write(work)
+            except photos.PhotoRejected as exc:
+                added, error, status = None, _photo_error(exc.code), 400
+            if added is None:
+                # Sent or full meanwhile (the kiosk pressed "send"): keep no orphan file.
+                os.remove(os.path.join(hazards.photo_folder(app, report.station_id), name))
+            if error is None:
+                return redirect(url_for(".upload", token=token, added=1 if added else 0))
+        report = _draft(token)
+    return render_template("courier_rest/m_upload.html", report=report, error=error,
+                           added=request.args.get("added") == "1", max_photos=settings.max_photos,
+                           max_mb=settings.max_photo_mb, category_label=hazards.LABELS[report.category]), status
+
+
+@bp.route("/hazard/<token>/send", methods=["POST"])
+def send(token: str):
+    """The phone’s “send the report now” button."""
+    report = _draft(token)
+    if report is None:
+        return render_template("courier_rest/m_message.html", message=messages.text("not_found")), 404
+    hazards.send(current_station(), report.id, utcnow())
+    return redirect(url_for(".upload", token=token))

@@ -1,0 +1,70 @@
+"""What one rider has right now: their visit, places, a slot held for them, their place in line.
+
+The kiosk menu and the rider's phone page show the same thing from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from . import capacity, visits, waiting
+from .localtime import hhmm
+from .models import Slot
+
+
+@dataclass
+class Holding:
+    """A place the rider holds, ready for a template."""
+
+    use_id: int
+    kind: str
+    number: int
+    state: str
+    since: str
+    until: str
+    overdue: bool
+
+
+@dataclass
+class RiderStatus:
+    """Everything the rider's screens show about them (no name, no phone)."""
+
+    checked_in: bool = False
+    since: str = ""
+    visit_id: int | None = None
+    seat: Holding | None = None
+    charge: Holding | None = None
+    offer: Holding | None = None
+    waiting_no: str = ""
+    waiting_kind: str = ""
+    ahead: int = 0
+    holdings: list = field(default_factory=list)
+
+
+def rider_status(session, rider_id: int, now, tz) -> RiderStatus:
+    """Collect the rider's current state (read only)."""
+    out = RiderStatus()
+    visit = visits.open_visit(session, rider_id)
+    if visit is None:
+        return out
+    out.checked_in, out.since, out.visit_id = True, hhmm(visit.checked_in_at, tz), visit.id
+    for use in capacity.live_uses(session, visit.id):
+        number = session.scalar(select(Slot.number).where(Slot.id == use.slot_id))
+        if use.state == "held":
+            holding = Holding(use.id, use.kind, number, use.state, "", hhmm(use.held_until, tz), False)
+            out.offer = holding
+            continue
+        holding = Holding(use.id, use.kind, number, use.state, hhmm(use.started_at, tz), hhmm(use.due_at, tz),
+                          bool(use.due_at and use.due_at < now))
+        out.holdings.append(holding)
+        if use.kind == "seat":
+            out.seat = holding
+        else:
+            out.charge = holding
+    entry = waiting.entry_of(session, rider_id)
+    if entry is not None and entry.state == "waiting":
+        out.waiting_no, out.waiting_kind = waiting.label(entry.number), entry.kind
+        out.ahead = waiting.ahead_of(session, entry)
+    return out
