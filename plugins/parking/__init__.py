@@ -1,0 +1,94 @@
+"""Shared parking (共享停车): per-use vouchers for residents' cars at partner car parks.
+
+Hook implementations only; the work is in the modules named after it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from kiosk import hookimpl
+
+KIOSK_API = ">=1,<2"
+__version__ = "1.0.0"
+
+HERE = os.path.dirname(__file__)
+
+
+@hookimpl
+def register_blueprints(register):
+    """Kiosk screens, the attendant and whitelist pages, and the lots admin."""
+    from . import admin, staff, views
+
+    register(views.bp, "kiosk")
+    register(staff.bp, "staff")
+    register(admin.bp, "admin")
+
+
+@hookimpl
+def register_tiles(register, station):
+    """The home tile."""
+    register(key="parking", label={"zh_Hans": "共享停车", "zh_Hant": "共享停車", "en": "Shared parking"},
+             endpoint="parking_kiosk.index", icon="parking", order=30)
+
+
+@hookimpl
+def register_migrations(register):
+    """The plugin's tables (branch ``parking``)."""
+    register(os.path.join(HERE, "migrations"))
+
+
+@hookimpl
+def register_receipt_layouts(register):
+    """The printed voucher."""
+    from .receipts import LAYOUT, build_voucher
+
+    register(LAYOUT, build_voucher)
+
+
+@hookimpl
+def handle_reader_event(event, screen, station):
+    """A resident card tapped on the identify screen signs the household in."""
+    if screen != "parking.identify" or event.kind != "card":
+        return None
+    from kiosk.db import get_session
+
+    from .households import by_card
+    from .identify import card_token
+
+    household = by_card(get_session(), station.id, event.value)
+    return {"fill": {"card_token": card_token(household.id if household else None)},
+            "submit": "#parking-card-form"}
+
+
+@hookimpl
+def register_staff_panels(register, station):
+    """Today's vouchers and the way to the attendant page."""
+    from .panel import render_panel
+
+    register(key="parking", title={"zh_Hans": "共享停车", "zh_Hant": "共享停車", "en": "Shared parking"},
+             render=render_panel, order=30)
+
+
+@hookimpl
+def register_jobs(register):
+    """Mark unused vouchers past their time as expired (their spaces are already free)."""
+    from .vouchers import expire_due
+
+    register("expire_vouchers", expire_due, every=300)
+
+
+@hookimpl
+def health_check(station):
+    """Say whether any partner car park is open for booking."""
+    from .panel import health
+
+    return health(station)
+
+
+@hookimpl
+def register_demo_data(station, session):
+    """Shuibei's shared-parking lots and a few registered households."""
+    from .demo import load
+
+    load(station, session)
