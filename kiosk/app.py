@@ -55,7 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():  # so start-up hooks can read current_app.config
         _collect_static_registrations(app, plugins)
 
-    i18n.init_app(app, [p for _, p in plugins.translation_paths])
+    i18n.init_app(app, plugins.translation_paths)
     security.init_app(app)
     _template_loader(app, plugins)
 

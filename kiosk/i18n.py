@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from babel.messages.pofile import read_po
-from flask import current_app, g, has_request_context, session
+from flask import current_app, g, has_request_context, request, session
 from markupsafe import Markup
 
 LOCALES = ("zh_Hans", "zh_Hant", "en")
@@ -26,34 +26,66 @@ CORE_TRANSLATIONS = os.path.join(os.path.dirname(__file__), "translations")
 
 
 class Catalogs:
-    """Every loaded catalog merged per locale (``app.extensions["i18n"]``)."""
+    """The loaded catalogs per domain (the core, each plugin) and locale (``app.extensions["i18n"]``).
+
+    A plugin's page looks its messages up in its own catalog first, then the
+    core's: two plugins may translate the same English id differently ("Name"
+    is 姓名 for a rider, 名称 for a car park).
+    """
 
     def __init__(self):
+        self.domains: dict[str | None, dict[str, dict[str, str]]] = {}
+        #: Every catalog merged (first wins), for text shown outside any plugin's page.
         self.messages: dict[str, dict[str, str]] = {loc: {} for loc in LOCALES}
         self.sources: list[str] = []
 
-    def add_folder(self, path: str, override: bool = False) -> None:
+    def add_folder(self, path: str, domain: str | None = None) -> None:
         """Load ``<path>/<locale>/LC_MESSAGES/messages.po`` for each locale present."""
+        tables = self.domains.setdefault(domain, {loc: {} for loc in LOCALES})
         for loc in LOCALES:
             po = os.path.join(path, loc, "LC_MESSAGES", "messages.po")
             if not os.path.exists(po):
                 continue
             with open(po, "rb") as fh:
                 catalog = read_po(fh, locale=None)
-            table = self.messages[loc]
             for message in catalog:
                 if not message.id or message.fuzzy or not message.string:
                     continue
                 if isinstance(message.id, tuple):
-                    key, value = message.id[0], message.string[0]
+                    # Chinese has one form; the plural id maps to the last one given.
+                    strings = message.string if isinstance(message.string, tuple) else (message.string,)
+                    pairs = [(message.id[0], strings[0]), (message.id[1], strings[-1])]
                 else:
-                    key, value = message.id, message.string
-                if override or key not in table:
-                    table[key] = value
+                    pairs = [(message.id, message.string)]
+                for key, value in pairs:
+                    if value:
+                        tables[loc].setdefault(key, value)
+                        self.messages[loc].setdefault(key, value)
         self.sources.append(path)
 
-    def gettext(self, locale: str, message: str) -> str:
+    def gettext(self, locale: str, message: str, domain: str | None = None) -> str:
+        if domain is not None:
+            found = self.domains.get(domain, {}).get(locale, {}).get(message)
+            if found:
+                return found
+        found = self.domains.get(None, {}).get(locale, {}).get(message)
+        if found:
+            return found
         return self.messages.get(locale, {}).get(message, message)
+
+
+def current_domain() -> str | None:
+    """The plugin whose page (or panel) is being rendered, if any."""
+    if not has_request_context():
+        return None
+    domain = g.get("i18n_domain")
+    if domain is not None:
+        return domain
+    if request.blueprint:
+        owner = current_app.extensions.get("blueprint_areas", {}).get(request.blueprint.split(".")[0])
+        if owner is not None:
+            return owner[0]
+    return None
 
 
 def current_locale() -> str:
@@ -73,7 +105,7 @@ def current_locale() -> str:
 
 def gettext(message: str, **variables) -> str:
     """Translate ``message`` into the request's language; ``%(name)s`` filled from kwargs."""
-    text = current_app.extensions["i18n"].gettext(current_locale(), message)
+    text = current_app.extensions["i18n"].gettext(current_locale(), message, current_domain())
     return text % variables if variables else text
 
 
@@ -118,21 +150,25 @@ def lazy_gettext(message: str, **variables) -> LazyString:
     return LazyString(message, **variables)
 
 
-def localized(value, locale: str | None = None) -> str:
-    """Text for a label given as a dict of locale → text, a message id, or a lazy string."""
+def localized(value, locale: str | None = None, domain: str | None = None) -> str:
+    """Text for a label given as a dict of locale → text, a message id, or a lazy string.
+
+    ``domain``: the plugin that gave the label, whose catalog translates it.
+    """
     locale = locale or current_locale()
     if isinstance(value, dict):
         return value.get(locale) or value.get(DEFAULT_LOCALE) or next(iter(value.values()), "")
     if isinstance(value, str):
-        return gettext(value)
+        return current_app.extensions["i18n"].gettext(locale, value, domain or current_domain())
     return str(value)
 
 
 def init_app(app, plugin_paths) -> None:
+    """``plugin_paths``: ``(plugin name, folder)`` pairs."""
     catalogs = Catalogs()
     catalogs.add_folder(CORE_TRANSLATIONS)
-    for path in plugin_paths:
-        catalogs.add_folder(path)
+    for name, path in plugin_paths:
+        catalogs.add_folder(path, domain=name)
     app.extensions["i18n"] = catalogs
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True)

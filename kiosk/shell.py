@@ -35,7 +35,7 @@ def tiles_for(station) -> list[Tile]:
         except Exception as exc:  # a tile pointing nowhere is the plugin's fault
             plugins.record_fault(tile.plugin, "register_tiles", exc)
             continue
-        tile.text = localized(tile.label)
+        tile.text = localized(tile.label, domain=tile.plugin)
         tile.icon_url = _icon_url(tile)
         good.append(tile)
     return sorted(good, key=lambda t: (t.order, t.key))

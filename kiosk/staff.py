@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, url_for
 from markupsafe import Markup
 
 from kiosk.auth import login_required
@@ -28,12 +28,16 @@ def panels_for(station) -> list[dict]:
     plugins.call("register_staff_panels", station=station, per_plugin=per_plugin)
     out = []
     for panel in sorted(collected, key=lambda p: (p.order, p.key)):
+        g.i18n_domain = panel.plugin  # the panel's strings come from its plugin's catalog
         try:
             html = Markup(panel.render())
         except Exception as exc:
             plugins.record_fault(panel.plugin, f"staff panel {panel.key}", exc)
             html = None
-        out.append({"key": panel.key, "title": localized(panel.title), "html": html, "plugin": panel.plugin})
+        finally:
+            g.pop("i18n_domain", None)
+        out.append({"key": panel.key, "title": localized(panel.title, domain=panel.plugin), "html": html,
+                    "plugin": panel.plugin})
     return out
 
 

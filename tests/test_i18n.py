@@ -59,3 +59,32 @@ def test_every_page_renders_in_every_language(app, client, auth, csrf, locale):
             assert not leaked, (path, leaked[:3])
         rendered += 1
     assert rendered >= 3
+
+
+def test_each_plugin_page_uses_its_own_catalog_first(make_app, database_url, tmp_path, csrf):
+    """Two plugins may translate one English id differently."""
+    import types
+
+    from flask import Blueprint, render_template_string
+
+    from kiosk import hookimpl
+
+    def plugin_with(name, word):
+        folder = tmp_path / name / "zh_Hans" / "LC_MESSAGES"
+        folder.mkdir(parents=True)
+        (folder / "messages.po").write_text(
+            f'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\nmsgid "Name"\nmsgstr "{word}"\n',
+            encoding="utf-8")
+        bp = Blueprint(name, f"kiosk_{name}_test")
+        bp.add_url_rule("/", "index", lambda: render_template_string("{{ _('Name') }}"))
+        mod = types.ModuleType(f"kiosk_{name}_test")
+        mod.register_blueprints = hookimpl(lambda register: register(bp, "kiosk"))
+        mod.register_translations = hookimpl(lambda register: register(str(tmp_path / name)))
+        mod.register_blueprints.__name__ = "register_blueprints"
+        return mod
+
+    app = make_app(database_url, EXTRA_PLUGINS={"riders": plugin_with("riders", "姓名"),
+                                                "lots": plugin_with("lots", "名称")})
+    client = app.test_client()
+    assert client.get("/k/riders/").get_data(as_text=True) == "姓名"
+    assert client.get("/k/lots/").get_data(as_text=True) == "名称"
