@@ -1,0 +1,109 @@
+"""扫码反映诉求 / 民意直通车: residents report problems at the kiosk or on their phone.
+
+Requests are tracked received → dispatched → in progress → resolved → closed,
+forwarded to the district's event-dispatch system through an outbox, readable
+through Open311 GeoReport v2, and rated by the resident ("民有所呼,我有所应").
+This module holds the hook implementations only; each job has its own module.
+"""
+
+import os
+
+from kiosk import hookimpl
+
+KIOSK_API = ">=1,<2"
+__version__ = "1.0.0"
+
+HERE = os.path.dirname(__file__)
+
+
+@hookimpl
+def register_blueprints(register):
+    """Kiosk screens, phone pages, staff and admin pages, the Open311 API."""
+    from kiosk_plugins.petitions import admin, mobile, open311, staff, views
+
+    register(views.bp, "kiosk")
+    register(mobile.bp, "mobile")
+    register(staff.bp, "staff")
+    register(admin.bp, "admin")
+    register(open311.bp, "api")
+
+
+@hookimpl
+def register_tiles(register, station):
+    """The home tile."""
+    register(key="report", label={"zh_Hans": "扫码反映诉求", "zh_Hant": "掃碼反映訴求", "en": "Report a problem"},
+             endpoint="petitions_kiosk.index", icon="petition", order=40)
+
+
+@hookimpl
+def register_migrations(register):
+    """The plugin's tables."""
+    register(os.path.join(HERE, "migrations"))
+
+
+@hookimpl
+def register_receipt_layouts(register):
+    """``petitions.receipt``: tracking number and status-page QR code."""
+    from kiosk_plugins.petitions import receipts
+
+    register(receipts.LAYOUT, receipts.build)
+
+
+@hookimpl
+def handle_reader_event(event, screen, station):
+    """A scanned receipt opens its request's progress."""
+    from kiosk_plugins.petitions import views
+
+    return views.reader_action(event, screen, station)
+
+
+@hookimpl
+def register_staff_panels(register, station):
+    """Counts, overdue requests and forwarding state on the staff console."""
+    from kiosk_plugins.petitions import staff
+
+    register(key="requests", title="Residents' requests", render=staff.render_panel, order=40)
+
+
+@hookimpl
+def request_service(kind, payload, station):
+    """``civic_request``: another plugin files a request (e.g. a rider patrol's hazard report)."""
+    if kind != "civic_request":
+        return None
+    from kiosk_plugins.petitions import service
+
+    return service.civic_request(payload, station)
+
+
+@hookimpl
+def register_jobs(register):
+    """Forwarding retries, the contact-erasure retention job, pruning rate-limit counts."""
+    from kiosk_plugins.petitions import outbox, ratelimit, retention
+
+    register("deliver", outbox.deliver_due, every=5)
+    register("erase_contacts", retention.erase_contacts, at="03:30")
+    register("prune_rate_hits", ratelimit.prune, every=3600)
+
+
+@hookimpl
+def health_check(station):
+    """Not ok when acknowledged requests have waited for the dispatch system over an hour."""
+    from flask import current_app
+
+    from kiosk.db import utcnow
+    from kiosk_plugins.petitions import outbox
+    from kiosk_plugins.petitions.settings import get_settings
+
+    summary = outbox.pending_summary(current_app, station.id)
+    if not get_settings().webhook.configured:
+        return {"ok": True, "detail": f"forwarding off; {summary['pending']} request message(s) kept"}
+    stale = summary["oldest"] is not None and (utcnow() - summary["oldest"]).total_seconds() > 3600
+    return {"ok": not stale, "detail": f"{summary['pending']} message(s) waiting for the dispatch system"}
+
+
+@hookimpl
+def register_demo_data(station, session):
+    """The demo station's places and requests from the source documents."""
+    from kiosk_plugins.petitions import demo
+
+    demo.register(station, session)

@@ -1,0 +1,86 @@
+"""What a request looks like on a page: labels in the reader's language, local times, history.
+
+Contact details are not part of anything built here; only the staff detail
+page reads them, straight from the row.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from kiosk.db import utcnow
+from kiosk.i18n import gettext
+from kiosk_plugins.petitions import routing
+from kiosk_plugins.petitions.models import PetitionRating, PetitionStep
+from kiosk_plugins.petitions.vocabulary import ACTIONS, RATINGS, STATUSES, TYPES, text
+
+
+def local_time(value, station, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """``value`` (UTC) in the station's time zone."""
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(station.timezone or "Asia/Shanghai")).strftime(fmt)
+
+
+def category_label(settings, key: str) -> str:
+    found = settings.category(key)
+    return text(found.label) if found is not None else key
+
+
+def department_label(settings, key: str) -> str:
+    found = settings.department(key) if key else None
+    return text(found.label) if found is not None else ""
+
+
+def place_label(petition, places) -> str:
+    """The place in the reader's language when it is still on the list, else as stored."""
+    for place in places:
+        if place.key == petition.place_key and petition.place_key:
+            return text(place.label)
+    return petition.place
+
+
+def summary(petition, settings, station, places=()) -> dict:
+    """The request's public facts (never its contact details)."""
+    now = utcnow()
+    return {
+        "tracking_no": petition.tracking_no,
+        "type": gettext(TYPES.get(petition.type, petition.type)),
+        "category": category_label(settings, petition.category),
+        "place": place_label(petition, places),
+        "description": petition.description,
+        "status": petition.status,
+        "status_label": gettext(STATUSES.get(petition.status, petition.status)),
+        "department": department_label(settings, petition.department),
+        "created": local_time(petition.created_at, station),
+        "due": local_time(petition.due_at, station),
+        "overdue": routing.is_overdue(petition, now),
+    }
+
+
+def history(session, petition, settings, station) -> list[dict]:
+    """Each step, oldest first, as the resident reads it; ratings show their verdict."""
+    steps = session.scalars(select(PetitionStep).where(PetitionStep.request_id == petition.id)
+                            .order_by(PetitionStep.id)).all()
+    ratings = session.scalars(select(PetitionRating).where(PetitionRating.request_id == petition.id)
+                              .order_by(PetitionRating.id)).all()
+    rating_iter = iter(ratings)
+    out = []
+    for step in steps:
+        entry = {
+            "action": step.action,
+            "title": gettext(ACTIONS.get(step.action, step.action)),
+            "status": step.status,
+            "status_label": gettext(STATUSES.get(step.status, step.status)),
+            "at": local_time(step.at, station),
+            "note": step.note,
+            "department": department_label(settings, step.department) if step.action == "dispatched" else "",
+            "rating": "",
+        }
+        if step.action == "rated":
+            rating = next(rating_iter, None)
+            entry["rating"] = gettext(RATINGS.get(rating.score, rating.score)) if rating else ""
+        out.append(entry)
+    return out

@@ -1,0 +1,170 @@
+"""Kiosk screens (``/k/petitions/``): report a problem by tapping, see a request's progress.
+
+The form is four short screens (what, where, describe, contact); what was
+chosen travels in hidden fields, so nothing of one resident is kept on the
+server or in the session for the next. Receipts and the QR code carry only
+the tracking number and the status page.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from kiosk.db import get_session
+from kiosk.i18n import gettext
+from kiosk.stations import current_station
+from kiosk_plugins.petitions import intake, lifecycle, places, present, ratelimit, receipts
+from kiosk_plugins.petitions.models import Petition
+from kiosk_plugins.petitions.qrsvg import qr_svg
+from kiosk_plugins.petitions.settings import get_settings, public_url
+from kiosk_plugins.petitions.vocabulary import RATINGS, TYPES, text
+
+bp = Blueprint("petitions_kiosk", __name__)
+
+LAST_STEP = 4
+FIELD_STEP = {"type": 1, "category": 1, "place": 2, "description": 3, "phone": 4, "name": 4}
+STATUS_PATH_RE = re.compile(r"/m/petitions/s/([A-Za-z0-9_-]{20,64})")
+
+
+def status_path(petition: Petition) -> str:
+    """The absolute path of a request's status page on a phone."""
+    return url_for("petitions_mobile.status", token=petition.token)
+
+
+def _choices(settings, station, place_list=None):
+    """The options of the form, in the reader's language."""
+    if place_list is None:
+        place_list = places.for_station(get_session(), station, settings)
+    return {
+        "types": [(key, gettext(label)) for key, label in TYPES.items()],
+        "categories": [(c.key, text(c.label)) for c in settings.categories],
+        "places": [(p.key, text(p.label)) for p in place_list],
+    }
+
+
+@bp.get("/")
+def index():
+    """Start: fill in here, or scan a code to continue on the phone (with photos)."""
+    station = current_station()
+    mobile = public_url(url_for("petitions_mobile.form"), station=station)
+    return render_template("petitions/kiosk_index.html", screen="petitions.index",
+                           mobile_qr=qr_svg(mobile, gettext("QR code of the form for your phone")))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    """The four-step form; each step is checked before the next one shows."""
+    settings = get_settings()
+    station = current_station()
+    if request.method == "GET":
+        return _form(1, intake.Draft(), {}, _choices(settings, station))
+    place_list = places.for_station(get_session(), station, settings)
+    draft = intake.from_form(request.form, settings)
+    try:
+        step = min(max(int(request.form.get("step", "1")), 1), LAST_STEP)
+    except ValueError:
+        step = 1
+    if request.form.get("go") == "back":
+        return _form(max(step - 1, 1), draft, {}, _choices(settings, station, place_list))
+    errors = intake.check(draft, settings, place_list, steps=range(1, step + 1))
+    if errors:
+        # Show the earliest step with a problem (later ones only when it is the current one).
+        first = min(FIELD_STEP.get(field, step) for field in errors)
+        return _form(first, draft, errors, _choices(settings, station, place_list)), 400
+    if step < LAST_STEP:
+        return _form(step + 1, draft, {}, _choices(settings, station, place_list))
+    try:
+        petition = intake.submit(draft, station, "kiosk", settings=settings, rate_key=ratelimit.client_key("kiosk"))
+    except ratelimit.RateLimited:
+        message = gettext("Many requests were sent from this kiosk just now. Please wait a few minutes "
+                          "and try again, or ask the staff for help.")
+        return _form(step, draft, {"form": message}, _choices(settings, station)), 429
+    summary = present.summary(petition, settings, station, place_list)
+    job = receipts.send_to_printer(receipts.context_for(
+        summary, public_url(status_path(petition), settings, station), station.name))
+    args = {"token": petition.token}
+    if job and job.get("job_id") is not None:
+        args["job"] = job["job_id"]
+    return redirect(url_for("petitions_kiosk.done", **args))
+
+
+def _form(step: int, draft, errors: dict, options: dict):
+    return render_template("petitions/kiosk_form.html", screen=f"petitions.step{step}", step=step,
+                           last_step=LAST_STEP, draft=draft, errors=errors,
+                           description_max=get_settings().description_max, **options)
+
+
+def _petition_by_token(token: str) -> Petition:
+    petition = get_session().scalar(select(Petition).where(Petition.token == token,
+                                                           Petition.station_id == current_station().id))
+    if petition is None:
+        abort(404)
+    return petition
+
+
+@bp.get("/done/<token>")
+def done(token: str):
+    """The tracking number, the QR code of the status page, and whether the receipt printed."""
+    settings = get_settings()
+    station = current_station()
+    petition = _petition_by_token(token)
+    place_list = places.for_station(get_session(), station, settings)
+    status_url = public_url(status_path(petition), settings, station)
+    job = request.args.get("job", "")
+    job = job if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", job) else None
+    return render_template("petitions/kiosk_done.html", screen="petitions.done",
+                           summary=present.summary(petition, settings, station, place_list),
+                           has_contact=petition.has_contact, job_id=job,
+                           status_qr=qr_svg(status_url, gettext("QR code of your request's status page")))
+
+
+@bp.route("/status/<token>", methods=["GET", "POST"])
+def status(token: str):
+    """A request's progress at the kiosk (after scanning the receipt), with the rating form."""
+    return _status(token, "petitions/kiosk_status.html", "petitions.status")
+
+
+def _status(token: str, template: str, screen: str, extra: dict | None = None):
+    """Show (and on POST, rate) a request by its token; shared by the kiosk and the phone."""
+    settings = get_settings()
+    station = current_station()
+    session = get_session()
+    petition = _petition_by_token(token)
+    error = ""
+    code = 200
+    if request.method == "POST":
+        try:
+            lifecycle.rate(station, token, request.form.get("score", ""), request.form.get("comment", ""))
+        except lifecycle.LifecycleError as exc:
+            error, code = gettext(exc.message), 400
+        else:
+            return redirect(request.path + "?rated=1")
+        session.expire_all()
+        petition = _petition_by_token(token)
+    place_list = places.for_station(session, station, settings)
+    return render_template(template, screen=screen,
+                           summary=present.summary(petition, settings, station, place_list),
+                           steps=present.history(session, petition, settings, station),
+                           can_rate=lifecycle.can_rate(session, petition), error=error,
+                           rated=request.args.get("rated") == "1", token=token,
+                           ratings=[(k, gettext(v)) for k, v in RATINGS.items()], **(extra or {})), code
+
+
+def reader_action(event, screen, station) -> dict | None:
+    """A scanned receipt QR opens that request's progress on the kiosk."""
+    if getattr(event, "kind", "") != "code" or not (screen in (None, "home") or str(screen).startswith("petitions.")):
+        return None
+    match = STATUS_PATH_RE.search(str(getattr(event, "value", "")))
+    if match is None:
+        return None
+    token = match.group(1)
+    found = get_session().scalar(select(Petition.id).where(Petition.token == token,
+                                                           Petition.station_id == station.id))
+    if found is None:
+        return None
+    # Reads arrive outside any request (from the reader thread): build the path from the URL map.
+    path = current_app.url_map.bind("").build("petitions_kiosk.status", {"token": token})
+    return {"redirect": path}
