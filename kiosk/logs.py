@@ -44,7 +44,8 @@ def _station() -> str | None:
     if has_app_context():
         from flask import current_app
 
-        return current_app.config["STATION"]["code"]
+        station = current_app.config.get("STATION") or {}
+        return station.get("code") or _PROCESS_STATION["code"]
     return _PROCESS_STATION["code"]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask, render_template, request, send_from_directory
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from kiosk import ime
@@ -123,12 +123,9 @@ def server(ime_cache_dir):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium, headless, driven by Playwright's pip-installed driver."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
+def browser(chromium):
+    """The suite's one Chromium (tests/conftest.py): Playwright's sync API allows one driver per process."""
+    return chromium
 
 
 @pytest.fixture(scope="module")
