@@ -1,0 +1,122 @@
+"""The legal consultation queue (法律咨询排队): tickets, counters, a calling display with voice.
+
+Hook implementations only; each job lives in its own module (numbering,
+fairness, estimates, calling, booking, voice, receipts, views, staff, stats).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from kiosk import hookimpl
+
+KIOSK_API = ">=1,<2"
+__version__ = "1.0.0"
+
+HERE = os.path.dirname(__file__)
+BOOKING_SCAN = re.compile(r"^(?:legal-booking:)?(\d{6})$")
+
+
+@hookimpl
+def kiosk_startup(app):
+    """Parse the station's legal settings once; a mistake disables the plugin with the reason."""
+    from kiosk_plugins.legal import runtime
+
+    runtime.init_app(app)
+
+
+@hookimpl
+def register_blueprints(register):
+    """Kiosk screens, the calling display, the phone page, staff and admin pages."""
+    from kiosk_plugins.legal import booking_screens, display, mobile, staff, stats, views
+
+    register(views.bp, "kiosk")
+    register(booking_screens.bp, "kiosk")
+    register(display.bp, "kiosk")
+    register(mobile.bp, "mobile")
+    register(staff.bp, "staff")
+    register(stats.bp, "admin")
+
+
+@hookimpl
+def register_tiles(register, station):
+    """The home tile, first among the services."""
+    from kiosk_plugins.legal.runtime import settings
+
+    if settings().show_tile:
+        register(key="queue", label={"zh_Hans": "法律咨询", "zh_Hant": "法律諮詢", "en": "Legal services"},
+                 endpoint="legal_kiosk.index", icon="legal", order=10)
+
+
+@hookimpl
+def register_migrations(register):
+    """Tables: legal_day_counter, legal_ticket, legal_counter, legal_duty_slot, legal_booking."""
+    register(os.path.join(HERE, "migrations"))
+
+
+@hookimpl
+def register_receipt_layouts(register):
+    """``legal.ticket`` (the queue ticket) and ``legal.booking`` (the booking slip)."""
+    from kiosk_plugins.legal import receipts
+
+    register("legal.ticket", receipts.build_ticket)
+    register("legal.booking", receipts.build_booking)
+
+
+@hookimpl
+def register_staff_panels(register, station):
+    """Waiting per queue, with a link to the counter page."""
+    from kiosk.i18n import N_
+    from kiosk_plugins.legal import staff
+
+    register(key="queue", title=N_("Legal services queue"), render=staff.panel, order=10)
+
+
+@hookimpl
+def register_jobs(register):
+    """Expire earlier days' unfinished tickets and erase phone numbers whose ticket or slot is over."""
+    from kiosk_plugins.legal import day_close
+
+    register("close_day", day_close.expire_old_tickets, every=900)
+
+
+@hookimpl
+def handle_reader_event(event, screen, station):
+    """On the check-in screen, a scanned booking slip fills in the code and submits."""
+    if screen != "legal.checkin" or event.kind != "code":
+        return None
+    match = BOOKING_SCAN.match((event.value or "").strip())
+    if match is None:
+        return None
+    return {"fill": {"code": match.group(1)}, "submit": "#checkin-form"}
+
+
+@hookimpl
+def request_service(kind, payload, station):
+    """``queue_ticket``: a ticket for another plugin's user (the courier station's legal aid)."""
+    if kind != "queue_ticket":
+        return None
+    from kiosk_plugins.legal import service_requests
+
+    return service_requests.queue_ticket(payload, station)
+
+
+@hookimpl
+def health_check(station):
+    """The calling display needs espeak-ng for its voice; without it calls are still shown."""
+    from kiosk_plugins.legal import voice
+
+    if voice.espeak_binary() is None:
+        return {"ok": True, "detail": "espeak-ng is missing (apt-get install espeak-ng): calls are shown but not spoken"}
+    return {"ok": True, "detail": "calling voice ready"}
+
+
+@hookimpl
+def register_demo_data(station, session):
+    """A week of the lawyers' duty roster and three past days of tickets."""
+    from flask import current_app
+
+    from kiosk_plugins.legal import demo
+
+    demo.fill(station, session, current_app.config.get("PLUGINS", {}).get("legal", {}))

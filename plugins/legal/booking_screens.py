@@ -1,0 +1,153 @@
+"""The kiosk screens for booking a duty slot and checking in with the booking code."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+
+from kiosk.db import get_session
+from kiosk.i18n import _, current_locale
+from kiosk.privacy import mask_name, mask_phone
+from kiosk.stations import current_station
+from kiosk_plugins.legal import booking, clock, issuing
+from kiosk_plugins.legal.calling import ActionError
+from kiosk_plugins.legal.models import Booking, DutySlot
+from kiosk_plugins.legal.runtime import settings
+from kiosk_plugins.legal.views import queue_service, read_phone
+
+bp = Blueprint("legal_booking", __name__)
+
+
+def slot_label(station, slot: DutySlot) -> dict:
+    """How a slot reads on the kiosk: day, time and the duty lawyer (name masked in public)."""
+    start, end = clock.local(station, slot.starts_at), clock.local(station, slot.ends_at)
+    today = clock.local_day(station)
+    if start.date() == today:
+        day = _("Today")
+    elif start.date() == today + timedelta(days=1):
+        day = _("Tomorrow")
+    else:
+        day = start.strftime("%m-%d")
+    return {"day": day, "date": start.strftime("%Y-%m-%d"), "time": f"{start:%H:%M}–{end:%H:%M}",
+            "lawyer": mask_name(slot.lawyer), "organisation": slot.organisation}
+
+
+@bp.route("/book")
+def services():
+    """Which queues take bookings, with the number of free places this week."""
+    station = current_station()
+    views = booking.upcoming_slots(get_session(), station)
+    now = clock.now()
+    free: dict[str, int] = {}
+    for view in views:
+        if view.slot.starts_at > now:
+            free[view.slot.service] = free.get(view.slot.service, 0) + view.free
+    rows = [{"service": s, "label": s.text(current_locale()), "free": free.get(s.key, 0)}
+            for s in settings().queues()]
+    return render_template("legal/book_services.html", rows=rows, days=settings().booking_days,
+                           screen="legal.book")
+
+
+@bp.route("/book/<service_key>")
+def slots(service_key: str):
+    """The duty slots of one queue that still have room."""
+    service = queue_service(service_key)
+    station = current_station()
+    views = booking.bookable(get_session(), station, service.key)
+    return render_template("legal/book_slots.html", service=service, label=service.text(current_locale()),
+                           slots=[(v, slot_label(station, v.slot)) for v in views], screen="legal.book")
+
+
+@bp.route("/book/slot/<int:slot_id>", methods=["GET", "POST"])
+def confirm(slot_id: int):
+    """Confirm a slot, with an optional phone number for the staff to reach the resident."""
+    station = current_station()
+    slot = get_session().scalar(select(DutySlot).where(DutySlot.id == slot_id, DutySlot.station_id == station.id))
+    if slot is None:
+        abort(404)
+    service = queue_service(slot.service)
+    error = None
+    if request.method == "POST":
+        phone, error = read_phone(request.form.get("phone", ""))
+        if error is None:
+            try:
+                made, slot = booking.book(station, slot.id, phone)
+            except ActionError as exc:
+                error = str(exc)
+            else:
+                session["legal_booking"] = {"id": made.id, "job": _print_booking(station, made, slot)}
+                return redirect(url_for("legal_booking.booked"))
+    return render_template("legal/book_confirm.html", slot=slot, info=slot_label(station, slot), service=service,
+                           label=service.text(current_locale()), error=error,
+                           screen="legal.book_confirm"), (400 if error else 200)
+
+
+def _booking_context(station, made: Booking, slot: DutySlot) -> dict:
+    service = settings().service(slot.service)
+    info = slot_label(station, slot)
+    return {
+        "station": station.name, "service": service.text(current_locale()) if service else slot.service,
+        "code": made.code, "time": f"{info['date']} {info['time']}",
+        "lawyer": " ".join(x for x in (info["lawyer"], info["organisation"]) if x),
+        "phone": mask_phone(made.phone) if made.phone else "",
+        "labels": {"title": _("Booking confirmed"), "code": _("Booking code"), "time": _("Time"),
+                   "lawyer": _("Duty lawyer"), "phone": _("Phone"),
+                   "how": _("On the day, check in at the kiosk with this code up to %(minutes)s minutes "
+                            "before your time.", minutes=settings().checkin_early_minutes)},
+    }
+
+
+def _print_booking(station, made: Booking, slot: DutySlot) -> str | None:
+    if not settings().print_tickets:
+        return None
+    from kiosk import printing
+
+    try:
+        return printing.print_receipt("legal.booking", _booking_context(station, made, slot),
+                                      station=station)["job_id"]
+    except Exception as exc:  # the booking stands; its code is on the screen
+        issuing.log.warning("booking slip could not be queued: %s", type(exc).__name__)
+        return None
+
+
+@bp.route("/booked")
+def booked():
+    """The booking code just made, big, with the time and how to check in."""
+    held = session.get("legal_booking") or {}
+    station = current_station()
+    made = get_session().scalar(select(Booking).where(Booking.id == held.get("id", 0),
+                                                      Booking.station_id == station.id)) if held else None
+    if made is None:
+        return redirect(url_for("legal_booking.services"))
+    slot = get_session().get(DutySlot, made.slot_id)
+    service = settings().service(slot.service)
+    job = held.get("job")
+    return render_template("legal/booked.html", made=made, info=slot_label(station, slot),
+                           label=service.text(current_locale()) if service else slot.service,
+                           phone=mask_phone(made.phone) if made.phone else "",
+                           job_url=url_for("printing.job_status", job_id=job) if job else "",
+                           early=settings().checkin_early_minutes, screen="legal.booked")
+
+
+@bp.route("/checkin", methods=["GET", "POST"])
+def checkin():
+    """Type (or scan) the booking code; joins the queue at the booked time."""
+    error, code = None, ""
+    if request.method == "POST":
+        code = "".join(ch for ch in request.form.get("code", "") if ch.isdigit())[:8]
+        if len(code) != 6:
+            error = _("The booking code has 6 digits. Please check it and try again.")
+        else:
+            station = current_station()
+            try:
+                ticket, progress = booking.check_in(station, code)
+            except ActionError as exc:
+                error = str(exc)
+            else:
+                job = issuing.print_ticket(station, ticket, progress)
+                session["legal_issued"] = {"token": ticket.token, "job": job["job_id"] if job else None}
+                return redirect(url_for("legal_kiosk.issued"))
+    return render_template("legal/checkin.html", error=error, code=code if error else "",
+                           screen="legal.checkin"), (400 if error else 200)

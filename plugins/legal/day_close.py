@@ -1,0 +1,39 @@
+"""Closing the day: earlier days' unfinished tickets become ``expired`` and phone numbers are erased.
+
+Numbers restart each local day anyway; expiring keeps yesterday's leftovers
+out of "waiting" counts and makes the statistics honest. A phone number is
+kept "only for this ticket": once its day is over (or its booked slot has
+passed) it is deleted. Idempotent, so it simply runs every quarter of an hour.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
+
+from kiosk.db import write_transaction
+from kiosk.models import Station
+from kiosk_plugins.legal import clock
+from kiosk_plugins.legal.models import Booking, DutySlot, Ticket
+
+
+def expire_old_tickets(app) -> int:
+    """Expire earlier days' unfinished tickets and forget their phones; returns how many expired."""
+    total = 0
+    with app.app_context(), write_transaction() as session:
+        station_ids = set(session.scalars(select(Ticket.station_id).where(
+            or_(Ticket.status.in_(("waiting", "called")), Ticket.phone.is_not(None))).distinct()))
+        for station in session.scalars(select(Station).where(Station.id.in_(station_ids))):
+            today = clock.local_day(station)
+            result = session.execute(update(Ticket).where(
+                Ticket.station_id == station.id, Ticket.day < today, Ticket.status.in_(("waiting", "called")))
+                .values(status="expired", finished_at=clock.now()))
+            total += result.rowcount or 0
+            session.execute(update(Ticket).where(Ticket.station_id == station.id, Ticket.day < today,
+                                                 Ticket.phone.is_not(None)).values(phone=None))
+        # A booking's phone is there to reach the resident before the slot; a day after it, it goes.
+        ended = select(DutySlot.id).where(DutySlot.ends_at < clock.now() - timedelta(days=1))
+        session.execute(update(Booking).where(Booking.slot_id.in_(ended), Booking.phone.is_not(None))
+                        .values(phone=None))
+    return total

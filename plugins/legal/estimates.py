@@ -1,0 +1,125 @@
+"""How long the wait is: today's queue lengths and real service times.
+
+The minutes per person are the moving average of the last few services
+finished today in that queue (mediation and arbitration take longer than a
+consultation, and a slow morning shows). Before anyone has been served today
+the service's typical length from the settings stands in; either way the
+screens call it an estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select
+
+from kiosk_plugins.legal import clock, fairness
+from kiosk_plugins.legal.models import Counter, Ticket
+from kiosk_plugins.legal.runtime import settings
+from kiosk_plugins.legal.settings import Service
+
+
+@dataclass
+class ServiceLoad:
+    """One queue right now: who waits, how fast it moves, how many counters are open."""
+
+    service: Service
+    waiting: int
+    minutes_per_person: float
+    measured: bool
+    open_counters: int
+
+    @property
+    def paused(self) -> bool:
+        """Every counter of this queue is paused."""
+        return self.open_counters == 0
+
+    def wait_minutes(self, ahead: int) -> int:
+        """Estimated minutes until a ticket with ``ahead`` people before it is called."""
+        if ahead <= 0:
+            return 0
+        return max(1, math.ceil(ahead * self.minutes_per_person / max(self.open_counters, 1)))
+
+
+def waiting_rows(session, station_id: int, day: date, service: str | None = None):
+    """Today's waiting tickets (id, queue_at, priority, skips) of one queue or all."""
+    query = select(Ticket.id, Ticket.queue_at, Ticket.priority, Ticket.skips, Ticket.service).where(
+        Ticket.station_id == station_id, Ticket.day == day, Ticket.status == "waiting")
+    if service is not None:
+        query = query.where(Ticket.service == service)
+    return list(session.execute(query))
+
+
+def paused_counters(session, station_id: int) -> set[int]:
+    """Numbers of the counters staff have paused."""
+    return set(session.scalars(select(Counter.number).where(Counter.station_id == station_id,
+                                                            Counter.paused.is_(True))))
+
+
+def service_minutes(session, station_id: int, day: date, window: int, service: str | None = None) -> dict[str, float]:
+    """Average minutes of the last ``window`` services finished today, per queue (or of one queue)."""
+    query = (select(Ticket.service, Ticket.called_at, Ticket.finished_at)
+             .where(Ticket.station_id == station_id, Ticket.day == day, Ticket.status == "served",
+                    Ticket.called_at.is_not(None), Ticket.finished_at.is_not(None))
+             .order_by(Ticket.finished_at.desc()))
+    if service is not None:
+        query = query.where(Ticket.service == service).limit(window)
+    rows = session.execute(query)
+    recent: dict[str, list[float]] = defaultdict(list)
+    for service, called_at, finished_at in rows:
+        if len(recent[service]) < window:
+            recent[service].append(max((finished_at - called_at).total_seconds(), 0) / 60)
+    return {key: sum(values) / len(values) for key, values in recent.items() if values}
+
+
+def _load(service: Service, waiting: int, measured: dict, paused: set) -> ServiceLoad:
+    minutes = measured.get(service.key)
+    return ServiceLoad(service=service, waiting=waiting,
+                       minutes_per_person=minutes if minutes is not None else float(service.minutes),
+                       measured=minutes is not None,
+                       open_counters=len([c for c in service.counters if c not in paused]))
+
+
+def loads(session, station, day: date | None = None) -> dict[str, ServiceLoad]:
+    """Every queue's load today, keyed by service."""
+    day = day or clock.local_day(station)
+    cfg = settings()
+    counts = dict(session.execute(
+        select(Ticket.service, func.count()).where(Ticket.station_id == station.id, Ticket.day == day,
+                                                  Ticket.status == "waiting").group_by(Ticket.service)).all())
+    measured = service_minutes(session, station.id, day, cfg.estimate_window)
+    paused = paused_counters(session, station.id)
+    return {s.key: _load(s, counts.get(s.key, 0), measured, paused) for s in cfg.queues()}
+
+
+def service_load(session, station, service: Service, day: date, waiting: int) -> ServiceLoad:
+    """One queue's load when the caller already knows how many wait."""
+    measured = service_minutes(session, station.id, day, settings().estimate_window, service.key)
+    return _load(service, waiting, measured, paused_counters(session, station.id))
+
+
+@dataclass
+class Progress:
+    """Where one ticket stands."""
+
+    status: str
+    ahead: int | None
+    minutes: int | None
+    measured: bool
+    paused: bool
+
+
+def progress(session, station, ticket: Ticket) -> Progress:
+    """The live position of ``ticket``: people ahead and the estimated wait."""
+    cfg = settings()
+    service = cfg.service(ticket.service)
+    if ticket.status != "waiting" or service is None:
+        return Progress(ticket.status, None, None, False, False)
+    rows = waiting_rows(session, station.id, ticket.day, ticket.service)
+    ahead = fairness.position(rows, ticket.id, cfg.max_skips)
+    load = service_load(session, station, service, ticket.day, len(rows))
+    ahead = ahead if ahead is not None else len(rows)
+    return Progress("waiting", ahead, load.wait_minutes(ahead), load.measured, load.paused)

@@ -1,0 +1,122 @@
+"""The legal queue's tables: day counters, tickets, counters, the duty schedule and bookings.
+
+Every table has ``station_id``; every query filters on it. The migration in
+``migrations/legal_0001_initial.py`` creates exactly these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kiosk.db import Base, UTCDateTime, utcnow
+
+#: A ticket's life: waiting → called → served | no_show; transfer puts it back
+#: to waiting in another queue; at day's end waiting tickets become expired.
+STATUSES = ("waiting", "called", "served", "no_show", "expired")
+
+
+class DayCounter(Base):
+    """The last number given out per station, service and local day.
+
+    Locked while a number is taken, so kiosks issuing at the same moment queue
+    up on this row; the ticket table's unique constraint is the backstop.
+    """
+
+    __tablename__ = "legal_day_counter"
+    __table_args__ = (
+        UniqueConstraint("station_id", "service", "day", name="uq_legal_day_counter_station_service_day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    service: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Ticket(Base):
+    """One queue ticket (A012). ``phone`` is kept for this ticket only and shown masked."""
+
+    __tablename__ = "legal_ticket"
+    __table_args__ = (
+        UniqueConstraint("station_id", "numbered_service", "day", "number",
+                         name="uq_legal_ticket_station_service_day_number"),
+        Index("ix_legal_ticket_station_day_service_status", "station_id", "day", "service", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    day: Mapped[date] = mapped_column(Date)
+    # The queue whose counter gave the number; stays when the ticket is transferred.
+    numbered_service: Mapped[str] = mapped_column(String(32))
+    number: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(8))
+    service: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    priority: Mapped[str] = mapped_column(String(16), default="")
+    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    source: Mapped[str] = mapped_column(String(32), default="kiosk")
+    # Place in the queue: issue time, or the booked time for a booking.
+    queue_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_called_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    called_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    counter: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("kiosk_user.id"), nullable=True)
+    # How often a later priority ticket was called before this one (fairness).
+    skips: Mapped[int] = mapped_column(Integer, default=0)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    transferred_from: Mapped[str] = mapped_column(String(32), default="")
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("legal_booking.id"), nullable=True)
+
+
+class Counter(Base):
+    """A counter (窗口) of the legal area: who sits there and whether it is paused."""
+
+    __tablename__ = "legal_counter"
+    __table_args__ = (UniqueConstraint("station_id", "number", name="uq_legal_counter_station_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("kiosk_user.id"), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class DutySlot(Base):
+    """A lawyer's duty period (值班律师排班) that residents may book a place in."""
+
+    __tablename__ = "legal_duty_slot"
+    __table_args__ = (Index("ix_legal_duty_slot_station_starts", "station_id", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    service: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lawyer: Mapped[str] = mapped_column(String(100))
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("kiosk_user.id"), nullable=True)
+
+
+class Booking(Base):
+    """A resident's booked place in a duty slot; checked in at the kiosk with ``code``."""
+
+    __tablename__ = "legal_booking"
+    __table_args__ = (UniqueConstraint("station_id", "code", name="uq_legal_booking_station_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    slot_id: Mapped[int] = mapped_column(ForeignKey("legal_duty_slot.id"))
+    code: Mapped[str] = mapped_column(String(8))
+    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="booked")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,40 @@
+// Keeps the ticket page current: refetch on every pushed legal event, and every 20 s anyway
+// (a phone's connection drops when the screen locks).
+(function () {
+  "use strict";
+  var body = document.body;
+  var timer = null;
+
+  function set(id, text) { var el = document.getElementById(id); if (el) { el.textContent = text; } }
+
+  function render(s) {
+    set("service", s.service);
+    set("status", s.status_text);
+    document.getElementById("status").className = "status status-" + s.status;
+    var called = document.getElementById("called");
+    called.hidden = s.status !== "called";
+    called.textContent = s.call_text || "";
+    document.getElementById("facts").hidden = s.status !== "waiting";
+    set("ahead", s.ahead === null ? "" : String(s.ahead));
+    set("wait", s.wait || "");
+    body.dataset.status = s.status;
+  }
+
+  function refresh() {
+    clearTimeout(timer);
+    fetch(body.dataset.json, { headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (s) { if (s) { render(s); } })
+      .catch(function () {})
+      .then(function () { timer = setTimeout(refresh, 20000); });
+  }
+
+  if (window.EventSource) {
+    var stream = new EventSource(body.dataset.stream);
+    ["legal.ticket_called", "legal.ticket_served", "legal.ticket_no_show", "legal.ticket_transferred",
+     "legal.ticket_issued", "legal.counter_paused"].forEach(function (name) {
+      stream.addEventListener(name, refresh);
+    });
+  }
+  timer = setTimeout(refresh, 20000);
+})();

@@ -1,0 +1,133 @@
+"""Ticket numbers: per-service prefix, daily restart in the station's timezone, no duplicates or gaps
+when several kiosks (real processes) issue at the same moment against one database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from test_legal_support import SHENZHEN, legal_app, take_ticket  # noqa: F401
+
+from kiosk_plugins.legal.models import Ticket
+
+# One kiosk: its own app and HTTP client, waiting for the start signal, then
+# taking tickets as fast as it can through the real kiosk route.
+KIOSK_PROCESS = textwrap.dedent("""
+    import os, sys, time
+    from kiosk.app import create_app
+    url, instance, go, ready, count = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+    app = create_app({
+        "TESTING": True, "SECRET_KEY": "test-secret-key-not-for-production", "DATABASE_URL": url,
+        "INSTANCE_PATH": instance, "STATION_FILE": "", "START_DEVICES": False, "RUN_JOBS": False,
+        "TESTING_NO_LISTENER": True, "IME_PRELOAD": False, "AUTO_MIGRATE": False,
+        "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
+        "PLUGINS": {"legal": {"print_tickets": False}},
+        "DEVICES": {"printer": {"type": "preview", "folder": instance}, "readers": {}},
+    })
+    client = app.test_client()
+    client.get("/")
+    with client.session_transaction() as s:
+        token = s["_csrf"]
+    open(ready, "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    for i in range(count):
+        service = "consultation" if i % 3 else "mediation"
+        r = client.post("/k/legal/take/" + service, data={"csrf_token": token, "priority": "", "phone": ""})
+        assert r.status_code == 302, r.status_code
+    app.extensions["db"].dispose()
+""")
+
+
+def _numbers(app) -> dict[str, list[int]]:
+    session = app.extensions["db"].Session()
+    try:
+        out: dict[str, list[int]] = {}
+        for ticket in session.scalars(select(Ticket).order_by(Ticket.number)):
+            out.setdefault(ticket.numbered_service, []).append(ticket.number)
+            assert ticket.code == {"consultation": "A", "mediation": "B"}[ticket.numbered_service] + f"{ticket.number:03d}"
+        return out
+    finally:
+        session.close()
+
+
+def test_concurrent_kiosks_never_share_or_skip_a_number(legal_app, database_url, tmp_path):
+    kiosks, each = 3, 12
+    go = tmp_path / "go"
+    procs, ready = [], []
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    for k in range(kiosks):
+        instance = tmp_path / f"kiosk-{k}"
+        instance.mkdir()
+        ready.append(tmp_path / f"ready-{k}")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", KIOSK_PROCESS, database_url, str(instance), str(go), str(ready[-1]), str(each)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    deadline = time.monotonic() + 60
+    while not all(r.exists() for r in ready):
+        assert time.monotonic() < deadline, "kiosk processes did not start"
+        assert all(p.poll() is None for p in procs), [p.communicate()[1].decode()[-2000:] for p in procs]
+        time.sleep(0.02)
+    go.touch()  # every kiosk starts issuing at the same moment
+    for proc in procs:
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()[-3000:]
+    numbers = _numbers(legal_app)
+    per_service = {"consultation": kiosks * each * 2 // 3, "mediation": kiosks * each // 3}
+    for service, count in per_service.items():
+        # Unique and without gaps: 1..n exactly once each.
+        assert numbers[service] == list(range(1, count + 1)), (service, numbers[service])
+
+
+def test_numbers_restart_after_midnight_in_the_station_timezone(legal_app):
+    clock = legal_app.legal_clock
+    clock.set_local(datetime(2024, 5, 6, 23, 58, tzinfo=SHENZHEN))
+    assert take_ticket(legal_app.test_client())["ticket"] == "A001"
+    assert take_ticket(legal_app.test_client(), phone="13812345678")["ticket"] == "A002"
+    assert take_ticket(legal_app.test_client(), "legal_aid")["ticket"] == "F001"
+    # 00:01 in Shenzhen is still the previous day in UTC: the station's calendar decides.
+    clock.set_local(datetime(2024, 5, 7, 0, 1, tzinfo=SHENZHEN))
+    assert clock().date().day == 6
+    fresh = take_ticket(legal_app.test_client())
+    assert (fresh["ticket"], fresh["ahead"]) == ("A001", 0)  # yesterday's waiting tickets are not ahead
+    page = legal_app.test_client().get("/k/legal/").get_data(as_text=True)
+    assert 'data-service="consultation"' in page and 'data-waiting="1"' in page
+
+    from kiosk_plugins.legal.day_close import expire_old_tickets
+
+    take_ticket(legal_app.test_client(), "mediation", phone="13912345678")
+    assert expire_old_tickets(legal_app) == 3
+    session = legal_app.extensions["db"].Session()
+    try:
+        states = {(t.day.isoformat(), t.code): t.status for t in session.scalars(select(Ticket))}
+        phones = {t.code: t.phone for t in session.scalars(select(Ticket).where(Ticket.phone.is_not(None)))}
+    finally:
+        session.close()
+    # Kept "only for this ticket": yesterday's phone is gone, today's waiting ticket keeps its own.
+    assert phones == {"B001": "13912345678"}
+    states.pop(("2024-05-07", "B001"))
+    assert states == {("2024-05-06", "A001"): "expired", ("2024-05-06", "A002"): "expired",
+                      ("2024-05-06", "F001"): "expired", ("2024-05-07", "A001"): "waiting"}
+
+
+def test_the_unique_constraint_backs_up_the_lock(legal_app):
+    take_ticket(legal_app.test_client())
+    session = legal_app.extensions["db"].Session()
+    try:
+        original = session.scalars(select(Ticket)).one()
+        twin = Ticket(**{c: getattr(original, c) for c in (
+            "station_id", "day", "numbered_service", "number", "code", "service", "status", "priority",
+            "source", "queue_at", "issued_at", "skips", "calls", "transferred_from")}, token="another-token")
+        session.add(twin)
+        with pytest.raises(IntegrityError):
+            session.commit()
+    finally:
+        session.rollback()
+        session.close()
