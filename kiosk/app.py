@@ -59,10 +59,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     _template_loader(app, plugins)
 
-    from kiosk import admin, events, health, ime, printing, shell, staff
+    from kiosk import admin, district, events, health, ime, printing, shell, staff
     from kiosk.auth import bp as auth_bp
 
-    for bp in (shell.bp, auth_bp, staff.bp, admin.bp, health.bp, events.bp, ime.bp, printing.bp):
+    for bp in (shell.bp, auth_bp, staff.bp, admin.bp, district.bp, health.bp, events.bp, ime.bp, printing.bp):
         app.register_blueprint(bp)
     ime.init_app(app)
     _register_plugin_blueprints(app, plugins)

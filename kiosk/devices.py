@@ -52,7 +52,11 @@ class Devices:
 
 
 def init_app(app) -> None:
+    """Create the app's devices; a server process also opens them and reports their states."""
     devices = Devices(app)
     app.extensions["kiosk_devices"] = devices
     if app.config.get("START_DEVICES"):
         devices.start()
+        from kiosk import device_reports
+
+        device_reports.report_at_start(app)

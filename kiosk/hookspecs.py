@@ -205,6 +205,28 @@ def health_check(station):
 
 
 @hookspec
+def district_figures(station, day):
+    """Report the station's figures of the day for the district dashboard.
+
+    Called for each station on the district dashboard (``/admin/district/``)
+    and its JSON twin, inside a request: read with ``kiosk.db.get_session()``
+    and count only rows of ``station``. Not called for a station that has the
+    plugin switched off. Figures are counts, never personal data.
+
+    :param station: the :class:`kiosk.models.Station` being summarised.
+    :param day: the station's local calendar day (a :class:`datetime.date`, in
+        the station's timezone); "today" figures count from that day's local
+        midnight to the next.
+    :returns: a list of dicts ``{"key": str, "label": ..., "value": int,
+        "alert": bool}``. ``key`` is unique within the plugin (the dashboard
+        shows it as ``<plugin>.<key>``); ``label`` is a dict of language → text
+        or a message id translated through the plugin's catalog; ``alert``
+        asks the district to look (overdue requests, overstays). Return
+        ``None`` or ``[]`` for nothing to report.
+    """
+
+
+@hookspec
 def register_demo_data(station, session):
     """Fill a new demo station with sample data (``kiosk demo``).
 

@@ -1,8 +1,8 @@
-"""The core's tables: stations, staff accounts, the audit trail, print jobs, push events."""
+"""The core's tables: stations, staff accounts, the audit trail, print jobs, push events, device reports."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.db import Base, UTCDateTime, utcnow
@@ -127,3 +127,23 @@ class JobRun(Base):
     last_run_at: Mapped[object | None] = mapped_column(UTCDateTime, nullable=True)
     lease_until: Mapped[object | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class DeviceReport(Base):
+    """The last state a kiosk process saw of one of its devices (printer, reader).
+
+    Devices are local to the kiosk that owns them; this row is how a district
+    dashboard served by any worker sees them. One row per station and device,
+    overwritten by each report; ``updated_at`` tells a live report from a stale one.
+    """
+
+    __tablename__ = "device_report"
+    __table_args__ = (UniqueConstraint("station_id", "device", name="uq_device_report_station_device"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    device: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32), default="")
+    state: Mapped[str] = mapped_column(String(32), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)

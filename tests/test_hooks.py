@@ -279,3 +279,35 @@ def test_hook_decorate_receipt(make_app, database_url):
     with app.test_request_context("/"):
         text = build_receipt("food.slip", {}).plain_text()
     assert "水贝社区党群服务中心 · 民有所呼,我有所应 · food.slip" in text
+
+
+def test_hook_district_figures(make_app, database_url):
+    from kiosk.auth import create_user
+
+    seen = []
+
+    def district_figures(station, day):
+        seen.append((station.code, day))
+        return [{"key": "lockers", "label": {"zh_Hans": "储物柜", "en": "Lockers"}, "value": 7, "alert": True},
+                {"key": "broken", "value": "not a number"}]
+
+    app = make_app(database_url, EXTRA_PLUGINS={"f": plugin("f", district_figures=district_figures)})
+    with app.app_context():
+        session = app.extensions["db"].Session()
+        create_user(session, "district1", "correct-horse", role="district")
+        session.commit()
+        session.close()
+    client = app.test_client()
+    client.get("/staff/login")
+    from conftest import csrf_of
+
+    client.post("/staff/login", data={"username": "district1", "password": "correct-horse",
+                                      "csrf_token": csrf_of(client)})
+    body = client.get("/admin/district/summary.json").get_json()
+    (station,) = body["stations"]
+    mine = [f for f in station["figures"] if f["plugin"] == "f"]
+    assert mine == [{"plugin": "f", "key": "f.lockers", "label": "储物柜", "value": 7, "alert": True}]
+    assert station["alert"] is True
+    assert seen[0][0] == "shuibei" and seen[0][1].isoformat() == station["day"]
+    # The malformed figure is dropped and charged to the plugin that gave it.
+    assert "district_figures" in app.extensions["kiosk_plugins"].infos["f"].last_fault

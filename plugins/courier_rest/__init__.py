@@ -86,3 +86,11 @@ def health_check(station):
 def register_demo_data(station, session):
     """Riders and two weeks of visits for the demo station."""
     fill_demo(station, session)
+
+
+@hookimpl
+def district_figures(station, day):
+    """Today's rider check-ins, riders in now, and charging overstays (an alert while one is still on)."""
+    from kiosk_plugins.courier_rest import district
+
+    return district.figures(station, day)

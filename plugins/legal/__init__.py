@@ -120,3 +120,11 @@ def register_demo_data(station, session):
     from kiosk_plugins.legal import demo
 
     demo.fill(station, session, current_app.config.get("PLUGINS", {}).get("legal", {}))
+
+
+@hookimpl
+def district_figures(station, day):
+    """Today's tickets issued, served and still waiting (an alert when the queue is long)."""
+    from kiosk_plugins.legal import district
+
+    return district.figures(station, day)

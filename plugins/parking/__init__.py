@@ -92,3 +92,11 @@ def register_demo_data(station, session):
     from .demo import load
 
     load(station, session)
+
+
+@hookimpl
+def district_figures(station, day):
+    """Today's parking vouchers issued and used."""
+    from kiosk_plugins.parking import district
+
+    return district.figures(station, day)

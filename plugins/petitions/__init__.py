@@ -107,3 +107,11 @@ def register_demo_data(station, session):
     from kiosk_plugins.petitions import demo
 
     demo.register(station, session)
+
+
+@hookimpl
+def district_figures(station, day):
+    """Open requests and overdue ones (an alert when any is overdue)."""
+    from kiosk_plugins.petitions import district
+
+    return district.figures(station, day)

@@ -1,0 +1,78 @@
+"""Device states written to the database, so a fleet's dashboard sees every kiosk's devices.
+
+A kiosk's printer and readers belong to the process that opened them; the
+district dashboard may be served by any worker on any machine. Each kiosk
+process that starts its devices writes their states to ``device_report`` at
+start and then every :data:`REPORT_SECONDS` (a core scheduled job). A report
+older than :data:`STALE_SECONDS` means the kiosk stopped reporting: it is off,
+crashed or cut off, which the dashboard flags like a fault.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kiosk.db import utcnow
+from kiosk.models import DeviceReport
+
+log = logging.getLogger("kiosk.device_reports")
+
+REPORT_SECONDS = 30
+# Three missed reports (plus the scheduler's own 20-second pass) before calling it stale.
+STALE_SECONDS = 120
+#: States that need nobody to go and look ("unknown": a printer not used since the start).
+HEALTHY_STATES = ("ok", "warning", "unknown")
+
+
+def job_name(app) -> str:
+    """The scheduled job's name: one lease per station, so each station's kiosk reports its own devices."""
+    return f"kiosk.device_report.{app.config['STATION']['code']}"
+
+
+def report(app, now: datetime | None = None) -> int:
+    """Upsert this process's device statuses for its station; returns how many rows were written."""
+    now = now or utcnow()
+    statuses = app.extensions["kiosk_devices"].statuses()
+    station_id = app.extensions["kiosk_station_id"]
+    db = app.extensions["db"]
+    insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+    with db.WriteSession() as session:
+        for device, status in sorted(statuses.items()):
+            values = {"kind": str(status.get("kind") or "")[:32], "state": str(status.get("state") or "")[:32],
+                      "detail": str(status.get("detail") or "")[:2000], "updated_at": now}
+            statement = insert(DeviceReport).values(station_id=station_id, device=device[:64], **values)
+            # An upsert, not select-then-insert: two processes of one station
+            # reporting at once must not fail on the unique constraint.
+            session.execute(statement.on_conflict_do_update(index_elements=["station_id", "device"], set_=values))
+        session.commit()
+    return len(statuses)
+
+
+def report_at_start(app) -> None:
+    """Report once as the devices start; a database hiccup here must not stop the kiosk."""
+    try:
+        report(app)
+    except Exception:
+        log.exception("could not write the device report at start; the scheduled job will retry")
+
+
+def reports_by_station(session, station_ids, now: datetime | None = None) -> dict[int, list[dict]]:
+    """The latest reports per station, each with ``fault`` and ``stale`` worked out."""
+    now = now or utcnow()
+    out: dict[int, list[dict]] = {sid: [] for sid in station_ids}
+    if not out:
+        return out
+    rows = session.scalars(select(DeviceReport).where(DeviceReport.station_id.in_(list(out)))
+                           .order_by(DeviceReport.station_id, DeviceReport.device))
+    for row in rows:
+        stale = now - row.updated_at > timedelta(seconds=STALE_SECONDS)
+        out[row.station_id].append({
+            "device": row.device, "kind": row.kind, "state": row.state, "detail": row.detail,
+            "updated_at": row.updated_at.isoformat(), "stale": stale,
+            "fault": row.state not in HEALTHY_STATES,
+        })
+    return out
