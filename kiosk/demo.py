@@ -10,6 +10,11 @@ from kiosk.models import Station, User
 
 def load_demo(app, users) -> list[str]:
     """Create the demo accounts (if missing) and let plugins fill the station."""
+    with app.app_context():  # plugins' demo data may read their settings from current_app
+        return _load(app, users)
+
+
+def _load(app, users) -> list[str]:
     db = app.extensions["db"]
     created = []
     session = db.Session()

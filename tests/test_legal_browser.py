@@ -46,7 +46,7 @@ def test_resident_taps_a_ticket_and_the_display_calls_it_within_a_second(page, l
     page.locator('[data-service="consultation"]').tap()
     page.locator('button[data-choice-group="priority"][data-value="elderly"]').tap()
     page.locator("#phone").tap()
-    assert page.locator("#osk").is_visible()
+    page.locator("#osk").wait_for(state="visible")
     _type_on_keypad(page, "13812345678")
     _key(page, "done").tap()
     assert page.locator("#phone").input_value() == "13812345678"
@@ -135,7 +135,7 @@ def test_screenshots_of_every_screen(page, live_server, lang):
     save_screenshot(page, f"legal-display-{lang}")
     page.set_viewport_size({"width": 412, "height": 915})  # the resident's phone
     page.goto(base + f"/m/legal/t/{_token_of(app, 'B001')}?lang={lang}")
-    assert page.locator("#called").is_visible()
+    page.locator("#called").wait_for(state="visible")
     save_screenshot(page, f"legal-mobile-{lang}")
 
 

@@ -211,7 +211,7 @@ def test_pinyin_letters_compose_and_a_candidate_fills_the_input(page):
     osk = page.locator("#osk")
     assert osk.is_hidden()
     page.locator("#name").tap()
-    assert osk.is_visible()
+    expect(osk).to_be_visible()
     assert osk.get_attribute("data-layout") == "text"
     assert osk.get_attribute("data-mode") == "zh"
 
@@ -375,11 +375,12 @@ def test_switching_inputs_and_tapping_outside(page):
     osk = page.locator("#osk")
     page.locator("#name").tap()
     page.locator("#phone").tap()
-    assert osk.is_visible() and osk.get_attribute("data-layout") == "phone"
+    expect(osk).to_be_visible()
+    assert osk.get_attribute("data-layout") == "phone"
     page.locator("#outside").tap()
     assert osk.is_hidden()
     page.locator("#phone").tap()
-    assert osk.is_visible()
+    expect(osk).to_be_visible()
 
 
 def test_inputs_added_later_open_the_keyboard(page):
@@ -403,7 +404,7 @@ def test_reset_drops_the_composition_and_hides(page):
     assert page.locator("#osk").is_hidden()
     assert value_of(page, "#name") == "", "reset must not type the pending letters"
     page.evaluate("window.KioskOSK.open(document.getElementById('name'))")
-    assert page.locator("#osk").is_visible()
+    expect(page.locator("#osk")).to_be_visible()
     assert composition(page) == ""
     page.evaluate("window.KioskOSK.close()")
     assert page.locator("#osk").is_hidden()
