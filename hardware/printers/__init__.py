@@ -5,12 +5,18 @@
 """
 
 from kiosk_hardware.printers.base import Connection, Printer, PrintResult
-from kiosk_hardware.printers.device_file import FilePrinter
-from kiosk_hardware.printers.factory import printer_from_config
-from kiosk_hardware.printers.network import NetworkPrinter
-from kiosk_hardware.printers.preview import PreviewPrinter
-from kiosk_hardware.printers.serial_port import SerialPrinter
-from kiosk_hardware.printers.usb import UsbPrinter
+from kiosk_hardware.printers.factory import backend_class, printer_from_config
+
+_LAZY = {"FilePrinter": "file", "NetworkPrinter": "network", "PreviewPrinter": "preview",
+         "SerialPrinter": "serial", "UsbPrinter": "usb"}
+
+
+def __getattr__(name):
+    # The backends import python-escpos; load them only when asked for.
+    if name in _LAZY:
+        return backend_class(_LAZY[name])
+    raise AttributeError(name)
+
 
 __all__ = [
     "Connection",

@@ -14,25 +14,29 @@ typo in the config fails at start, not at the first ticket.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Mapping
 
 from kiosk_hardware.errors import PrinterConfigError
 from kiosk_hardware.printers.base import Printer
-from kiosk_hardware.printers.device_file import FilePrinter
-from kiosk_hardware.printers.network import NetworkPrinter
-from kiosk_hardware.printers.preview import PreviewPrinter
-from kiosk_hardware.printers.serial_port import SerialPrinter
-from kiosk_hardware.printers.usb import UsbPrinter
 
 COMMON_KEYS = frozenset({"type", "profile", "status", "status_timeout", "name"})
-#: type -> (class, required keys, optional keys)
-BACKENDS: dict[str, tuple[type[Printer], frozenset[str], frozenset[str]]] = {
-    "network": (NetworkPrinter, frozenset({"host"}), frozenset({"port", "timeout"})),
-    "preview": (PreviewPrinter, frozenset({"folder"}), frozenset()),
-    "usb": (UsbPrinter, frozenset({"vendor", "product"}), frozenset({"in_ep", "out_ep", "timeout"})),
-    "serial": (SerialPrinter, frozenset({"device"}), frozenset({"baudrate", "flow", "timeout"})),
-    "file": (FilePrinter, frozenset({"path"}), frozenset()),
+#: type -> ("module:Class", required keys, optional keys). Backends are imported
+#: only when used: python-escpos takes ~0.15 s to import (it parses its printer
+#: capability data), which a kiosk printing to the preview printer never needs.
+BACKENDS: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
+    "network": ("network:NetworkPrinter", frozenset({"host"}), frozenset({"port", "timeout"})),
+    "preview": ("preview:PreviewPrinter", frozenset({"folder"}), frozenset()),
+    "usb": ("usb:UsbPrinter", frozenset({"vendor", "product"}), frozenset({"in_ep", "out_ep", "timeout"})),
+    "serial": ("serial_port:SerialPrinter", frozenset({"device"}), frozenset({"baudrate", "flow", "timeout"})),
+    "file": ("device_file:FilePrinter", frozenset({"path"}), frozenset()),
 }
+
+
+def backend_class(kind: str) -> type[Printer]:
+    """The printer class for a config ``type``, imported on first use."""
+    module, _, name = BACKENDS[kind][0].partition(":")
+    return getattr(importlib.import_module(f"kiosk_hardware.printers.{module}"), name)
 
 
 def printer_from_config(config: Mapping[str, Any]) -> Printer:
@@ -40,7 +44,8 @@ def printer_from_config(config: Mapping[str, Any]) -> Printer:
     kind = config.get("type")
     if kind not in BACKENDS:
         raise PrinterConfigError(f"printer type must be one of {sorted(BACKENDS)}, not {kind!r}")
-    cls, required, optional = BACKENDS[kind]
+    _path, required, optional = BACKENDS[kind]
+    cls = backend_class(kind)
     missing = required - set(config)
     if missing:
         raise PrinterConfigError(f"{kind} printer needs {sorted(missing)}")
