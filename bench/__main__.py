@@ -124,11 +124,26 @@ def _print(results: dict) -> None:
             print(f"  {data}")
             continue
         for key, value in data.items():
-            if isinstance(value, dict):
-                figures = ", ".join(f"{k}={v}" for k, v in value.items() if not isinstance(v, (dict, list)))
-                print(f"  {key:<32} {figures}")
-            else:
-                print(f"  {key:<32} {value}")
+            _print_row(key, value)
+
+
+def _fmt(value):
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def _print_row(key, value, depth: int = 0) -> None:
+    label = "  " * (depth + 1) + str(key)
+    if isinstance(value, dict):
+        flat = {k: v for k, v in value.items() if not isinstance(v, (dict, list))}
+        if flat:
+            print(f"{label:<40} " + ", ".join(f"{k}={_fmt(v)}" for k, v in flat.items()))
+        else:
+            print(label)
+        for k, v in value.items():
+            if isinstance(v, dict):
+                _print_row(k, v, depth + 1)
+    else:
+        print(f"{label:<40} {_fmt(value)}")
 
 
 def main(argv=None) -> int:
