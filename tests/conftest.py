@@ -70,6 +70,14 @@ def pg_worker_url():
 def _truncate_all(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
+        # The database belongs to this test worker and the last test is over: a
+        # connection still open (a server thread winding down, an idle transaction)
+        # would block TRUNCATE's lock, so end it first.
+        conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ))
+        conn.execute(text("SET LOCAL lock_timeout = '20s'"))
         tables = [
             r[0]
             for r in conn.execute(text(
