@@ -301,12 +301,3 @@ def init_app(app) -> None:
     # at once when the server runs, lazily on the first print in tests.
     if app.config.get("START_DEVICES"):
         printing.start()
-
-
-def replace_printer(app, config: dict) -> None:
-    """Swap the printer (tests and the admin page's printer settings)."""
-    old = app.extensions["kiosk_printing"]
-    old.shutdown()
-    app.config["DEVICES"] = dict(app.config["DEVICES"], printer=config)
-    init_app(app)
-
