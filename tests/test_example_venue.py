@@ -223,8 +223,8 @@ def test_a_resident_books_by_tapping_and_gets_a_printed_slip(venue_app):
     page = kiosk.get("/k/venue/booked").get_data(as_text=True)
     code = re.search(r'data-testid="booking-code">(\d{6})<', page).group(1)
     assert "138****5678" in page and "13812345678" not in page
-    job_url = re.search(r'data-job-url="([^"]+)"', page).group(1)
-    assert wait_for_job(kiosk, job_url)["state"] == "done"
+    job = re.search(r'data-print-job="([^"]+)"', page).group(1)
+    assert wait_for_job(kiosk, f"/print-jobs/{job}")["state"] == "done"
 
     ((stored,),) = query(venue_app, select(VenueBooking))
     assert (stored.code, stored.phone, stored.status) == (code, "13812345678", "booked")

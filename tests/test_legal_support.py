@@ -58,7 +58,7 @@ def take_ticket(client, service="consultation", phone="", priority="") -> dict:
     page = client.get("/k/legal/issued").get_data(as_text=True)
     number = re.search(r'data-testid="ticket-number">([A-Z]\d+)<', page).group(1)
     ahead = re.search(r'data-testid="ahead">(\d+)<', page)
-    job = re.search(r'data-job-url="/print-jobs/([^"]+)"', page)
+    job = re.search(r'data-print-job="([^"]+)"', page)
     with client.session_transaction() as sess:
         token = sess["legal_issued"]["token"]
     return {"ticket": number, "ahead": int(ahead.group(1)) if ahead else None, "html": page,

@@ -51,7 +51,7 @@ def test_printed_qr_decodes_to_a_code_that_redeems(make_app, database_url, fake_
     response = get_voucher(resident, "13800138001", "粤B12345", occ.window_id, occ.day)
     job_id = re.search(r"job=([0-9a-f]+)", response.headers["Location"]).group(1)
     page = resident.get(response.headers["Location"])
-    assert f'data-job-url="/print-jobs/{job_id}"' in page.get_data(as_text=True)
+    assert f'data-print-job="{job_id}"' in page.get_data(as_text=True)
     assert _wait_state(resident, job_id)["state"] == "done"
 
     received = fake_printer.wait_for_jobs(1)[0].parse()
@@ -114,7 +114,7 @@ def test_printer_down_keeps_the_voucher_and_says_so(make_app, database_url):
         page = resident.get(response.headers["Location"])
         assert page.status_code == 200
         html = page.get_data(as_text=True)
-        assert 'data-label-failed="停车券未能打印' in html, "the page can tell the resident"
+        assert 'data-text-failed="停车券未能打印' in html, "the page can tell the resident"
         assert codes.display_code(vouchers(app)[0].code) in html, "the QR and code are still on screen"
         # Reprint is offered a limited number of times.
         vid = voucher_id_from(response)

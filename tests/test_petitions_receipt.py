@@ -101,7 +101,7 @@ def test_a_printer_fault_never_loses_the_request(make_app, database_url, csrf):
     with app.extensions["db"].Session() as s:
         assert s.scalar(select(Petition.status).where(Petition.token == token)) == "received"
     done = client.get(f"/k/petitions/done/{token}?job={job}").get_data(as_text=True)
-    assert 'data-job="' + job + '"' in done and "回执未能打印" in done, "the page can tell the resident"
+    assert 'data-print-job="' + job + '"' in done and "回执未能打印" in done, "the page can tell the resident"
 
 
 def test_layout_builds_from_context_alone():

@@ -127,7 +127,7 @@ def booked():
     return render_template("legal/booked.html", made=made, info=slot_label(station, slot),
                            label=service.text(current_locale()) if service else slot.service,
                            phone=mask_phone(made.phone) if made.phone else "",
-                           job_url=url_for("printing.job_status", job_id=job) if job else "",
+                           print_job=job or "",
                            early=settings().checkin_early_minutes, screen="legal.booked")
 
 

@@ -101,5 +101,5 @@ def issued():
         "legal/issued.html", ticket=ticket, progress=progress, wait=issuing.wait_text(progress),
         label=service.text(current_locale()) if service else ticket.service,
         phone=mask_phone(ticket.phone) if ticket.phone else "", priority=issuing.priority_label(ticket.priority),
-        qr=issuing.qr_data_uri(url), job_url=url_for("printing.job_status", job_id=job) if job else "",
+        qr=issuing.qr_data_uri(url), print_job=job or "",
         printing_on=settings().print_tickets, screen="legal.issued")

@@ -314,7 +314,7 @@ def voucher(voucher_id: int):
     job = request.args.get("job", "")[:32]
     return render_template(
         "parking/voucher.html", screen="parking.voucher", v=found, info=context, qr=qr_data_uri(context["qr"]),
-        job_url=url_for("printing.job_status", job_id=job) if job else "",
+        print_job=job,
         can_reprint=prints < 1 + settings().max_reprints and found.status == ISSUED,
     )
 

@@ -82,9 +82,8 @@ def booked():
     found = booking.by_id(get_session(), current_station(), last["id"]) if last else None
     if found is None:
         return redirect(url_for("venue.rooms"))
-    job_url = url_for("printing.job_status", job_id=last["job"]) if last.get("job") else ""
     return render_template("venue/booked.html", facts=present.booking_facts(current_station(), *found),
-                           job_url=job_url, printing=settings().print_slips, screen="venue.booked")
+                           print_job=last.get("job", ""), printing=settings().print_slips, screen="venue.booked")
 
 
 @bp.route("/find", methods=["GET", "POST"])

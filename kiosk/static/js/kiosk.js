@@ -37,6 +37,7 @@
   function resetNow() {
     clearEverything();
     stopTimers();
+    stopPrintWatches();
     var form = document.getElementById("idle-reset");
     fetch(body.dataset.reset, {
       method: "POST", credentials: "same-origin", redirect: "manual",
@@ -130,5 +131,75 @@
     }
   });
 
-  window.Kiosk = { post: post, csrf: csrf, resetNow: resetNow, armIdle: armIdle };
+  // ---- Receipt status ---------------------------------------------------
+  // An element marked data-print-job="<job id>" tells the resident whether
+  // the receipt came out, in the words its page provides: data-text-printing,
+  // data-text-done, data-text-failed, and data-text-unknown for "we could not
+  // ask the printer" (without it that case reads as failed). What was printed
+  // (a ticket, a voucher) stands either way; only the words change. A printer
+  // that never answers must not leave "Printing…" up for ever, so the watch
+  // ends after data-print-timeout seconds (30 by default).
+  var PRINT_POLL_MS = 600;
+  var printWatches = [];
+
+  function watchPrint(el) {
+    var job = el.dataset.printJob;
+    if (!job) { return Promise.resolve("none"); }
+    var started = Date.now();
+    var limit = parseInt(el.dataset.printTimeout || "30", 10) * 1000;
+    var unknown = el.dataset.textUnknown ? "unknown" : "failed";
+    var watch = { timer: null, stopped: false, finish: null };
+    printWatches.push(watch);
+
+    function show(state) {
+      var words = { done: el.dataset.textDone, failed: el.dataset.textFailed, unknown: el.dataset.textUnknown };
+      el.textContent = words[state] || el.dataset.textPrinting || "";
+      el.classList.toggle("done", state === "done");
+      el.classList.toggle("failed", state === "failed");
+      el.dataset.state = state;
+    }
+
+    function poll() {
+      if (watch.stopped) { return; }
+      fetch("/print-jobs/" + encodeURIComponent(job), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : { state: unknown }; })
+        // The network hiccuped: ask again until the time is up.
+        .catch(function () { return { state: "queued" }; })
+        .then(function (found) {
+          if (watch.stopped) { return; }
+          var state = found.state;
+          if (state !== "done" && state !== "failed" && state !== "unknown" && Date.now() - started > limit) {
+            state = unknown;
+          }
+          show(state);
+          if (state === "done" || state === "failed" || state === "unknown") { end(state); return; }
+          watch.timer = setTimeout(poll, PRINT_POLL_MS);
+        });
+    }
+
+    function end(state) {
+      printWatches.splice(printWatches.indexOf(watch), 1);
+      watch.finish(state);
+    }
+
+    return new Promise(function (resolve) {
+      watch.finish = resolve;
+      show("queued");
+      poll();
+    });
+  }
+
+  // The page is going away or the next resident is coming: stop asking.
+  function stopPrintWatches() {
+    printWatches.splice(0).forEach(function (watch) {
+      watch.stopped = true;
+      clearTimeout(watch.timer);
+      watch.finish("stopped");
+    });
+  }
+
+  document.querySelectorAll("[data-print-job]").forEach(function (el) { watchPrint(el); });
+  window.addEventListener("pagehide", stopPrintWatches);
+
+  window.Kiosk = { post: post, csrf: csrf, resetNow: resetNow, armIdle: armIdle, watchPrint: watchPrint };
 })();

@@ -79,27 +79,19 @@
       parseInt(autoHome.dataset.autoHome, 10) * 1000);
   }
 
-  // Print buttons: start the job, then poll the core until the paper is out (or not).
+  // Print buttons: start the job, then the core watches it until the paper is out (or not).
   document.querySelectorAll("[data-print-url]").forEach(function (button) {
     var state = button.parentNode.querySelector("[data-print-state]");
     button.addEventListener("click", function () {
       if (button.disabled) { return; }
       button.disabled = true;
-      state.textContent = state.dataset.labelWait;
+      state.textContent = state.dataset.textPrinting;
       window.Kiosk.post(button.dataset.printUrl, {}).then(function (job) {
-        if (!job.job_id) { state.textContent = job.error || state.dataset.labelFailed; button.disabled = false; return; }
-        var tries = 0;
-        (function poll() {
-          fetch(job.poll, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-            .then(function (r) { return r.json(); })
-            .then(function (s) {
-              if (s.state === "done") { state.textContent = state.dataset.labelDone; return; }
-              if (s.state === "failed" || tries++ > 30) { state.textContent = state.dataset.labelFailed; button.disabled = false; return; }
-              setTimeout(poll, 500);
-            })
-            .catch(function () { state.textContent = state.dataset.labelFailed; button.disabled = false; });
-        })();
-      }).catch(function () { state.textContent = state.dataset.labelFailed; button.disabled = false; });
+        if (!job.job_id) { state.textContent = job.error || state.dataset.textFailed; button.disabled = false; return; }
+        state.dataset.printJob = job.job_id;
+        // A note that did not come out may be printed again.
+        return window.Kiosk.watchPrint(state).then(function (outcome) { button.disabled = outcome === "done"; });
+      }).catch(function () { state.textContent = state.dataset.textFailed; button.disabled = false; });
     });
   });
 })();

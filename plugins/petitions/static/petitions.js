@@ -1,4 +1,5 @@
-// Petition screens on the kiosk: contact fields on demand, no double submit, receipt status.
+// Petition screens on the kiosk: contact fields on demand, no double submit.
+// (Whether the receipt printed is the core's job: data-print-job, see kiosk.js.)
 (function () {
   "use strict";
 
@@ -22,32 +23,4 @@
       form.dataset.sent = "1";
     });
   });
-
-  // Tell the resident whether the receipt came out.
-  var status = document.getElementById("pt-print");
-  if (status && status.dataset.job) {
-    var tries = 0;
-    var poll = function () {
-      tries += 1;
-      fetch("/print-jobs/" + encodeURIComponent(status.dataset.job), {
-        credentials: "same-origin", headers: { "Accept": "application/json" }
-      }).then(function (r) {
-        if (!r.ok) { throw new Error("status " + r.status); }
-        return r.json();
-      }).then(function (job) {
-        if (job.state === "done") {
-          status.textContent = status.dataset.labelDone; status.className = "pt-print ok";
-        } else if (job.state === "failed") {
-          status.textContent = status.dataset.labelFailed; status.className = "pt-print failed";
-        } else if (tries < 40) {
-          setTimeout(poll, 750);
-        } else {
-          status.textContent = status.dataset.labelUnknown;
-        }
-      }).catch(function () {
-        status.textContent = status.dataset.labelUnknown;
-      });
-    };
-    poll();
-  }
 })();
