@@ -11,24 +11,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 from datetime import datetime, timezone
 
 from flask import g, has_app_context, has_request_context
 
-_PROCESS_STATION = {"code": None}
+from kiosk.privacy import mask_in_text
 
-MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{4})\d{10}(\d{3}[\dXx])(?![0-9A-Za-z])")
-PLATE = re.compile(r"([京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-Z])[A-Z0-9]{3,4}([A-Z0-9]{2})")
+_PROCESS_STATION = {"code": None}
 
 
 def scrub(text: str) -> str:
-    """Mask phone numbers, ID numbers and plates in ``text``."""
-    text = ID_NUMBER.sub(r"\1**********\2", text)
-    text = MOBILE.sub(r"\1****\2", text)
-    return PLATE.sub(r"\1***\2", text)
+    """Mask phone numbers, ID numbers and plates in ``text``, however they are grouped."""
+    return mask_in_text(text)
 
 
 def set_process_station(code: str) -> None:

@@ -12,6 +12,16 @@ import re
 #: Mainland China mobile numbers: 11 digits, 1 then 3–9.
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 
+# The same data inside free text, written the ways people write it: a mobile
+# number grouped with spaces or dashes (139 1234 5678) or with +86 before it,
+# an 18-digit ID number grouped 6-8-4 and ending in a digit or X, a plate with
+# a space after the province letter (粤B 12345), in either letter case.
+_GAP = r"[\s-]?"
+MOBILE_IN_TEXT = re.compile(rf"(?<![\d+])(?:(?:\+|00)86{_GAP})?1[3-9]\d(?:{_GAP}\d){{8}}(?!\d)")
+ID_NUMBER_IN_TEXT = re.compile(rf"(?<![0-9A-Za-z])\d{{6}}{_GAP}\d{{8}}{_GAP}\d{{3}}[\dXx](?![0-9A-Za-z])")
+PLATE_IN_TEXT = re.compile(r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]\s?[A-Za-z][\s·]?"
+                           r"[A-Za-z0-9]{5,6}(?![A-Za-z0-9])")
+
 
 def normalize_phone(value: str) -> str:
     """Strip spaces, dashes and a +86/0086 prefix."""
@@ -61,3 +71,18 @@ def mask_id_number(value: str | None) -> str:
     if len(number) <= 8:
         return "*" * len(number)
     return number[:4] + "*" * (len(number) - 8) + number[-4:]
+
+
+def mask_in_text(text: str | None, names: tuple[str, ...] = ()) -> str:
+    """Free text with the mobile numbers, ID numbers and plates in it masked, and ``names`` too.
+
+    For text a person typed that others will read (a request's description on its
+    public status page) and for log lines: ``我叫王秀英，电话139 1234 5678`` becomes
+    ``我叫王*英，电话139****5678``. Names are only found when given (the writer's own).
+    """
+    text = ID_NUMBER_IN_TEXT.sub(lambda m: mask_id_number(re.sub(r"[\s-]", "", m.group())), text or "")
+    text = MOBILE_IN_TEXT.sub(lambda m: mask_phone(re.sub(r"[\s-]", "", m.group())[-11:]), text)
+    text = PLATE_IN_TEXT.sub(lambda m: mask_plate(re.sub(r"[\s·]", "", m.group())), text)
+    for name in sorted({n.strip() for n in names if n and len(n.strip()) > 1}, key=len, reverse=True):
+        text = text.replace(name, mask_name(name))
+    return text

@@ -28,7 +28,7 @@ from kiosk.db import get_session, utcnow
 from kiosk.i18n import gettext
 from kiosk.privacy import normalize_phone
 from kiosk.stations import current_station
-from kiosk_plugins.petitions import intake, places, ratelimit
+from kiosk_plugins.petitions import intake, places, present, ratelimit
 from kiosk_plugins.petitions.models import Petition, PetitionPhoto, PetitionStep
 from kiosk_plugins.petitions.settings import get_settings, public_base, public_url
 from kiosk_plugins.petitions.vocabulary import OPEN_STATUSES, TYPES, text
@@ -39,7 +39,7 @@ SPEC = "http://wiki.open311.org/GeoReport_v2"
 DEFAULT_DAYS = 90
 MAX_RESULTS = 1000
 CLOSED = ("resolved", "closed")
-URL_RE = re.compile(r"^https?://[^\s]{1,490}$")
+URL_RE = re.compile(r"^https?://[^\s\x00-\x1f\x7f]{1,490}$")
 
 
 class Open311Error(Exception):
@@ -130,14 +130,31 @@ def service_definition(service_code: str):
     })
 
 
+def _scalar(value) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
 def _params() -> dict:
+    """The request's fields from the query, a form or a JSON object, as text.
+
+    A JSON body must be an object of strings and numbers (``attribute`` an
+    object of those): a field of another type is refused rather than dropped,
+    so nothing is filed without what the client meant to send.
+    """
     data = dict(request.values.items())
-    body = request.get_json(silent=True) if request.is_json else None
-    if isinstance(body, dict):
-        data.update({k: v for k, v in body.items() if isinstance(v, (str, int, float))})
-        attrs = body.get("attribute")
-        if isinstance(attrs, dict):
-            data.update({f"attribute[{k}]": v for k, v in attrs.items()})
+    if not request.is_json:
+        return data
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Open311Error(400, "the body must be a JSON object")
+    attrs = body.get("attribute", {})
+    if not isinstance(attrs, dict) or not all(_scalar(v) for v in attrs.values()):
+        raise Open311Error(400, "attribute must be an object of strings and numbers")
+    wrong = sorted(k for k, v in body.items() if k != "attribute" and not _scalar(v))
+    if wrong:
+        raise Open311Error(400, f"{', '.join(wrong)} must be a string or a number")
+    data.update({k: v for k, v in body.items() if k != "attribute"})
+    data.update({f"attribute[{k}]": v for k, v in attrs.items()})
     return {k: str(v) for k, v in data.items()}
 
 
@@ -231,10 +248,10 @@ def _as_open311(session, petition: Petition, settings, station, place_list) -> d
     return {
         "service_request_id": petition.tracking_no,
         "status": "closed" if petition.status in CLOSED else "open",
-        "status_notes": last_note or None,
+        "status_notes": present.public_text(last_note, petition) if last_note else None,
         "service_name": text(category.label) if category else petition.category,
         "service_code": petition.category,
-        "description": petition.description,
+        "description": present.public_text(petition.description, petition),
         "agency_responsible": text(department.label) if department else None,
         "service_notice": None,
         "requested_datetime": _iso(petition.created_at, station),
@@ -256,6 +273,9 @@ def list_requests():
     station = current_station()
     session = get_session()
     query = select(Petition).where(Petition.station_id == station.id)
+    for name, value in request.args.items():
+        if intake.CONTROL_RE.search(value):
+            raise Open311Error(400, f"{name} must not contain control characters")
     ids = [i.strip() for i in request.args.get("service_request_id", "").split(",") if i.strip()]
     if ids:
         # The spec: with service_request_id given, every other filter is ignored.
@@ -292,8 +312,9 @@ def get_request(service_request_id: str):
     settings = get_settings()
     station = current_station()
     session = get_session()
-    petition = session.scalar(select(Petition).where(Petition.station_id == station.id,
-                                                     Petition.tracking_no == service_request_id))
+    # A control character is in no tracking number (and a NUL byte cannot even be compared on PostgreSQL).
+    petition = None if intake.CONTROL_RE.search(service_request_id) else session.scalar(
+        select(Petition).where(Petition.station_id == station.id, Petition.tracking_no == service_request_id))
     if petition is None:
         raise Open311Error(404, f"service_request_id {service_request_id} not found")
     place_list = places.for_station(session, station, settings)

@@ -1,7 +1,9 @@
 """What a request looks like on a page: labels in the reader's language, local times, history.
 
 Contact details are not part of anything built here; only the staff detail
-page reads them, straight from the row.
+page reads them, straight from the row. Residents also write their details
+into the description ("我叫…，电话…"), and staff into their notes, so the
+free text is masked (:func:`public_text`) everywhere but on the staff pages.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from sqlalchemy import select
 
 from kiosk.db import utcnow
 from kiosk.i18n import gettext
+from kiosk.privacy import mask_in_text
 from kiosk_plugins.petitions import routing
 from kiosk_plugins.petitions.models import PetitionRating, PetitionStep
 from kiosk_plugins.petitions.vocabulary import ACTIONS, RATINGS, STATUSES, TYPES, text
@@ -42,15 +45,20 @@ def place_label(petition, places) -> str:
     return petition.place
 
 
-def summary(petition, settings, station, places=()) -> dict:
-    """The request's public facts (never its contact details)."""
+def public_text(value: str, petition) -> str:
+    """Free text of ``petition`` as the public reads it: phone and ID numbers, plates and the resident's name masked."""
+    return mask_in_text(value, names=(petition.contact_name,))
+
+
+def summary(petition, settings, station, places=(), *, staff: bool = False) -> dict:
+    """The request's facts (never its contact details); the description in full for ``staff`` only."""
     now = utcnow()
     return {
         "tracking_no": petition.tracking_no,
         "type": gettext(TYPES.get(petition.type, petition.type)),
         "category": category_label(settings, petition.category),
         "place": place_label(petition, places),
-        "description": petition.description,
+        "description": petition.description if staff else public_text(petition.description, petition),
         "status": petition.status,
         "status_label": gettext(STATUSES.get(petition.status, petition.status)),
         "department": department_label(settings, petition.department),
@@ -60,8 +68,8 @@ def summary(petition, settings, station, places=()) -> dict:
     }
 
 
-def history(session, petition, settings, station) -> list[dict]:
-    """Each step, oldest first, as the resident reads it; ratings show their verdict."""
+def history(session, petition, settings, station, *, staff: bool = False) -> list[dict]:
+    """Each step, oldest first, as the resident reads it (notes in full for ``staff``); ratings show their verdict."""
     steps = session.scalars(select(PetitionStep).where(PetitionStep.request_id == petition.id)
                             .order_by(PetitionStep.id)).all()
     ratings = session.scalars(select(PetitionRating).where(PetitionRating.request_id == petition.id)
@@ -75,7 +83,7 @@ def history(session, petition, settings, station) -> list[dict]:
             "status": step.status,
             "status_label": gettext(STATUSES.get(step.status, step.status)),
             "at": local_time(step.at, station),
-            "note": step.note,
+            "note": step.note if staff else public_text(step.note, petition),
             "department": department_label(settings, step.department) if step.action == "dispatched" else "",
             "rating": "",
         }

@@ -60,7 +60,7 @@ def index():
         query = query.order_by(Petition.updated_at.desc(), Petition.id.desc())
     rows = session.scalars(query.limit(PAGE)).all()
     place_list = places.for_station(session, station, settings)
-    items = [{"id": p.id, **present.summary(p, settings, station, place_list)} for p in rows]
+    items = [{"id": p.id, **present.summary(p, settings, station, place_list, staff=True)} for p in rows]
     return render_template("petitions/staff_list.html", items=items, show=show, filters=list(FILTERS),
                            counts=stats.counts(session, station.id))
 
@@ -88,8 +88,8 @@ def detail(petition_id: int):
     suggested = routing.suggested_department(settings, petition.category)
     return render_template(
         "petitions/staff_detail.html", petition=petition,
-        summary=present.summary(petition, settings, station, place_list),
-        steps=present.history(session, petition, settings, station),
+        summary=present.summary(petition, settings, station, place_list, staff=True),
+        steps=present.history(session, petition, settings, station, staff=True),
         photos=photos, messages=messages, suggested=suggested,
         departments=[(d.key, text(d.label)) for d in settings.departments],
         next_steps=[(s, gettext(STATUSES[s])) for s in TRANSITIONS.get(petition.status, ())],
