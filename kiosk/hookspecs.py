@@ -227,6 +227,49 @@ def district_figures(station, day):
 
 
 @hookspec
+def api_description():
+    """Describe the plugin's JSON endpoints for ``GET /api/openapi.json``.
+
+    The kiosk publishes one OpenAPI 3.1 document for all its JSON endpoints;
+    each plugin describes its own. Return ``None`` when the plugin has none,
+    else a dict::
+
+        {
+            "endpoints": {
+                "legal_display.state": {"get": {...an OpenAPI operation...}},
+            },
+            "schemas": {"Board": {...a JSON Schema...}},
+        }
+
+    ``endpoints`` maps a Flask endpoint name (``"<blueprint>.<view>"``) of one
+    of the plugin's own blueprints to its operations by lower-case HTTP method.
+    The plugin never writes a mounted path: the core finds the URL from the
+    endpoint, so the description cannot drift from the routes, and it adds the
+    path parameters an operation does not declare (from the URL rule's
+    converters). Every operation needs ``responses``; describe the error
+    answers as well as the success.
+
+    ``schemas`` are JSON Schemas the operations refer to as
+    ``{"$ref": "#/components/schemas/<name>"}``. The core publishes them as
+    ``<plugin>.<name>`` and rewrites those references, so names never
+    collide. The core's own ``Error`` (``{"error": str, "status": int}``,
+    what the core answers on a JSON endpoint's 4xx/5xx) and ``PrintJob``
+    (``{"state", "error", "attempts"}``) may be referred to by their names.
+
+    Security: an endpoint of a ``staff`` or ``admin`` blueprint is marked as
+    needing a login and listed only to a caller logged in with that role. An
+    endpoint that wants a token says ``"security": [{"bearer": []}]``; a kiosk
+    ``POST`` that wants the page's CSRF token (``X-CSRF-Token`` header) says
+    ``"security": [{"csrf": []}]``. Errors of a described endpoint are answered
+    as JSON. Endpoints of a plugin switched off for the station are left out.
+    An endpoint that is not the plugin's own, or an operation without
+    ``responses``, is dropped and charged to the plugin as a fault.
+
+    :returns: the dict described above, or ``None``.
+    """
+
+
+@hookspec
 def register_demo_data(station, session):
     """Fill a new demo station with sample data (``kiosk demo``).
 

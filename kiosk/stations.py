@@ -46,7 +46,7 @@ def current_station() -> Station:
         station = db_session.get(Station, user.station_id)
     if station is None and current_app.config.get("FLEET"):
         wanted = request.args.get("station") if request else None
-        if wanted:
+        if wanted and "\x00" not in wanted:  # PostgreSQL cannot compare text holding a NUL byte
             found = station_by_code(wanted)
             if found is not None:
                 session["station"] = found.code

@@ -311,3 +311,59 @@ def test_hook_district_figures(make_app, database_url):
     assert seen[0][0] == "shuibei" and seen[0][1].isoformat() == station["day"]
     # The malformed figure is dropped and charged to the plugin that gave it.
     assert "district_figures" in app.extensions["kiosk_plugins"].infos["f"].last_fault
+
+
+def test_hook_api_description(make_app, database_url):
+    from flask import abort
+
+    from tests.conftest import Auth
+
+    api = Blueprint("lockers_api", __name__)
+    api.add_url_rule("/lockers/<int:number>", "locker", lambda number: {"number": number, "free": True})
+    kiosk = Blueprint("lockers_kiosk", __name__)
+    kiosk.add_url_rule("/free/<int:number>", "free", lambda number: abort(404) if number > 10 else {"free": True})
+    staff = Blueprint("lockers_staff", __name__)
+    staff.add_url_rule("/report", "report", lambda: {"open": 3})
+
+    def register_blueprints(register):
+        register(api, "api")
+        register(kiosk, "kiosk")
+        register(staff, "staff")
+
+    def answer(description, schema=None):
+        return {"description": description, "content": {"application/json": {"schema": schema or {"type": "object"}}}}
+
+    def api_description():
+        return {"schemas": {"Locker": {"type": "object", "properties": {"number": {"type": "integer"}}}},
+                "endpoints": {
+                    "lockers_api.locker": {"get": {"responses": {
+                        "200": answer("A locker", {"$ref": "#/components/schemas/Locker"})}}},
+                    "lockers_kiosk.free": {"get": {"responses": {
+                        "200": answer("Free"),
+                        "404": answer("No such locker", {"$ref": "#/components/schemas/Error"})}}},
+                    "lockers_staff.report": {"get": {"responses": {"200": answer("Open lockers")}}},
+                    "health.healthz": {"get": {"responses": {"200": answer("Not the plugin's to describe")}}},
+                }}
+
+    app = make_app(database_url, EXTRA_PLUGINS={"lockers": plugin(
+        "lockers", register_blueprints=register_blueprints, api_description=api_description)})
+    client = app.test_client()
+    doc = client.get("/api/openapi.json").get_json()
+    locker = doc["paths"]["/api/lockers/lockers/{number}"]["get"]
+    # The core found the URL, typed the path parameter and published the schema under the plugin's name.
+    assert locker["parameters"] == [{"name": "number", "in": "path", "required": True,
+                                     "schema": {"type": "integer", "minimum": 0}}]
+    assert locker["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/lockers.Locker"}
+    assert "lockers.Locker" in doc["components"]["schemas"] and "Error" in doc["components"]["schemas"]
+    # Another's endpoint is dropped and charged to the plugin; the core's own description stays.
+    assert doc["paths"]["/healthz"]["get"]["summary"].startswith("Whether the database")
+    assert "health.healthz" in app.extensions["kiosk_plugins"].infos["lockers"].last_fault
+    # A staff endpoint is listed to staff only, marked as needing the login.
+    assert "/staff/lockers/report" not in doc["paths"]
+    # A described endpoint answers its errors as JSON, whatever the client accepts.
+    response = client.get("/k/lockers/free/99", headers={"Accept": "text/html"})
+    assert response.status_code == 404 and response.get_json()["status"] == 404
+    Auth(app, client).login("staff")
+    report = client.get("/api/openapi.json").get_json()["paths"]["/staff/lockers/report"]["get"]
+    assert report["security"] == [{"login": []}]

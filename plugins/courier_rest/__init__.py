@@ -94,3 +94,11 @@ def district_figures(station, day):
     from kiosk_plugins.courier_rest import district
 
     return district.figures(station, day)
+
+
+@hookimpl
+def api_description():
+    """The check-in board, the print button's endpoint and the district's figures, as JSON."""
+    from kiosk_plugins.courier_rest import openapi
+
+    return openapi.describe()

@@ -29,25 +29,31 @@ class BadPeriod(ValueError):
     """The asked period is not a day (2024-05-01) or a month (2024-05)."""
 
 
+# Figures start with the kiosk; year 9999 has no next day or month to end a period with.
+YEARS = range(2000, 9999)
+
+
 def parse_period(period: str, value: str | None, now, tz) -> tuple[str, str, object, object, list]:
     """(period, label, start UTC, end UTC, bucket labels) for a day or a month."""
     today = now.astimezone(tz).date()
     if period == "day":
         if value:
-            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
                 raise BadPeriod(value)
             try:
                 day = date.fromisoformat(value)
             except ValueError:
                 raise BadPeriod(value) from None
+            if day.year not in YEARS:
+                raise BadPeriod(value)
         else:
             day = today
         start, end = day_bounds(day, tz)
         return "day", day.isoformat(), start, end, [f"{h:02d}" for h in range(24)]
     if period == "month":
         if value:
-            match = re.fullmatch(r"(\d{4})-(\d{2})", value)
-            if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+            match = re.fullmatch(r"([0-9]{4})-([0-9]{2})", value)
+            if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) not in YEARS:
                 raise BadPeriod(value)
             year, month = int(match.group(1)), int(match.group(2))
         else:

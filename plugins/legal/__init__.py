@@ -128,3 +128,11 @@ def district_figures(station, day):
     from kiosk_plugins.legal import district
 
     return district.figures(station, day)
+
+
+@hookimpl
+def api_description():
+    """The calling display's state and a ticket's live status, as JSON."""
+    from kiosk_plugins.legal import openapi
+
+    return openapi.describe()

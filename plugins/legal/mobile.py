@@ -9,6 +9,8 @@ The phone number is never shown here, not even masked.
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, current_app, g, jsonify, render_template, request, session
 from sqlalchemy import select
 
@@ -20,6 +22,7 @@ from kiosk_plugins.legal.models import Ticket
 from kiosk_plugins.legal.runtime import settings
 
 bp = Blueprint("legal_mobile", __name__)
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 STATUS_TEXT = {
     "waiting": N_("Waiting"),
@@ -31,7 +34,8 @@ STATUS_TEXT = {
 
 
 def _ticket(token: str) -> Ticket:
-    if not token or len(token) > 32:
+    # Tokens are URL-safe base64; anything else (a NUL byte, which PostgreSQL cannot compare) is unknown.
+    if not TOKEN_RE.fullmatch(token):
         abort(404)
     ticket = get_session().scalar(select(Ticket).where(Ticket.token == token,
                                                       Ticket.station_id == current_station().id))

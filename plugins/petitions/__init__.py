@@ -115,3 +115,11 @@ def district_figures(station, day):
     from kiosk_plugins.petitions import district
 
     return district.figures(station, day)
+
+
+@hookimpl
+def api_description():
+    """Open311 GeoReport v2: discovery, services, filing and reading requests."""
+    from kiosk_plugins.petitions import openapi
+
+    return openapi.describe()
