@@ -9,6 +9,7 @@ from flask import Flask, abort, current_app, g, request, send_from_directory
 from jinja2 import ChoiceLoader, FileSystemLoader
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Rule
 
 from kiosk import i18n, security
 from kiosk.auth import load_user, require_role
@@ -17,6 +18,9 @@ from kiosk.db import Database, default_url
 from kiosk.plugins import KioskPlugins, PluginError
 
 log = logging.getLogger("kiosk")
+
+#: Seconds after which a "database unavailable" page loads itself again.
+RETRY_SECONDS = 5
 
 #: Where each area's blueprints are mounted, and the role they require.
 AREAS = {
@@ -28,6 +32,27 @@ AREAS = {
 }
 
 
+class LazyBuildRule(Rule):
+    """A URL rule that writes its ``url_for`` builder when first asked to build.
+
+    Werkzeug compiles two builder functions per rule when the rule is added:
+    25 ms of every start for the kiosk's 130 rules, most of which a worker
+    does not build for minutes, if ever.
+    """
+
+    def _compile_builder(self, append_unknown: bool = True):
+        compile_now = super()._compile_builder
+        built = None
+
+        def build(*args, **kwargs):
+            nonlocal built
+            if built is None:
+                built = compile_now(append_unknown)
+            return built(*args, **kwargs)
+
+        return build
+
+
 def _instance_path() -> str | None:
     return os.environ.get("KIOSK_INSTANCE_PATH") or None
 
@@ -36,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build a kiosk app: config, database, plugins, pages. No global state."""
     instance = (test_config or {}).get("INSTANCE_PATH") or _instance_path()
     app = Flask("kiosk", instance_path=instance, instance_relative_config=True)
+    app.url_rule_class = LazyBuildRule
     configure(app, test_config)
     from kiosk import logs
 
@@ -59,10 +85,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     _template_loader(app, plugins)
 
-    from kiosk import admin, district, events, health, ime, printing, shell, staff
+    from kiosk import admin, district, events, health, ime, openapi, printing, shell, staff
     from kiosk.auth import bp as auth_bp
 
-    for bp in (shell.bp, auth_bp, staff.bp, admin.bp, district.bp, health.bp, events.bp, ime.bp, printing.bp):
+    for bp in (shell.bp, auth_bp, staff.bp, admin.bp, district.bp, health.bp, events.bp, ime.bp, printing.bp,
+               openapi.bp):
         app.register_blueprint(bp)
     ime.init_app(app)
     _register_plugin_blueprints(app, plugins)
@@ -96,6 +123,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     jobs.init_app(app)
     with app.app_context():
         plugins.call_startup("kiosk_startup", app=app)
+    openapi.init_app(app)
     if app.config.get("RUN_JOBS"):
         jobs.start_scheduler(app)
     return app
@@ -209,8 +237,9 @@ def _before_request():
 
 
 def _error_handlers(app) -> None:
-    from flask import jsonify, render_template
+    from flask import jsonify, render_template, url_for
 
+    from kiosk.db import error_line, unavailable
     from kiosk.i18n import N_, _
 
     messages = {
@@ -225,13 +254,21 @@ def _error_handlers(app) -> None:
         503: N_("This service is temporarily unavailable. Please try again later or ask the staff."),
     }
 
-    def wants_json() -> bool:
-        return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    from kiosk.openapi import answers_json
 
-    def render_error(code: int, message: str):
-        if wants_json():
+    def render_error(code: int, message: str, **page):
+        if answers_json():
             return jsonify({"error": message, "status": code}), code
-        return render_template("error.html", code=code, message=message), code
+        return render_template("error.html", code=code, message=message, **page), code
+
+    def database_unavailable(exc):
+        # Not the fault of the page that asked: the database, or the way to it, is
+        # down. One line in the log (not a traceback per tap during an outage), and
+        # a page that tries again by itself, so the screen comes back with the database.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, error_line(exc))
+        again = request.full_path.rstrip("?") if request.method in ("GET", "HEAD") else url_for("shell.home")
+        body, code = render_error(503, _(messages[503]), retry_url=again, retry_seconds=RETRY_SECONDS)
+        return body, code, {"Retry-After": str(RETRY_SECONDS)}
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
@@ -244,6 +281,8 @@ def _error_handlers(app) -> None:
 
     @app.errorhandler(Exception)
     def unhandled(exc):
+        if unavailable(exc):
+            return database_unavailable(exc)
         # A plugin's page that crashes is reported by plugin name and answered
         # with a friendly page; the rest of the kiosk keeps working.
         plugins = current_app.extensions["kiosk_plugins"]
@@ -253,8 +292,4 @@ def _error_handlers(app) -> None:
             plugins.record_fault(owner, f"view {request.endpoint}", exc)
             return render_error(503, _(messages[503]))
         log.exception("unhandled error on %s %s", request.method, request.path)
-        from sqlalchemy.exc import OperationalError
-
-        if isinstance(exc, OperationalError):
-            return render_error(503, _(messages[503]))
         return render_error(500, _(messages[500]))

@@ -87,6 +87,11 @@ def emit(name: str, payload: dict | None = None, *, channel: str = "", station_i
     db_session = get_session() if own else session
     db_session.add(row)
     db_session.flush()
+    if db_session.get_bind().dialect.name == "postgresql":
+        # In the event's own transaction: PostgreSQL delivers it when, and only if,
+        # that commits, and no second connection is taken while this one is held
+        # (threads each waiting for another connection would exhaust the pool).
+        db_session.execute(text("SELECT pg_notify(:c, :p)"), {"c": NOTIFY_CHANNEL, "p": str(station_id)})
     event = Event(name=name, station_id=station_id, payload=row.payload, channel=row.channel, id=row.id)
     if own:
         db_session.commit()
@@ -99,13 +104,9 @@ def emit(name: str, payload: dict | None = None, *, channel: str = "", station_i
 
 
 def _published(app, event: Event) -> None:
+    # One log line per event: the station's record of what happened (payloads hold no personal data).
+    log.info("%s %s", event.name, json.dumps(event.payload, ensure_ascii=False, sort_keys=True, default=str))
     app.extensions["kiosk_notifier"].wake()
-    if app.extensions["db"].dialect == "postgresql":
-        try:
-            with app.extensions["db"].engine.begin() as conn:
-                conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": NOTIFY_CHANNEL, "p": str(event.station_id)})
-        except Exception:  # the event is stored; other workers will still poll it
-            log.warning("pg_notify failed; other workers will see the event on their next poll")
     plugins = app.extensions["kiosk_plugins"]
     plugins.call("kiosk_event", event=event)
 
