@@ -11,6 +11,7 @@ needed for that is here: the collection header, the table directory and
 from __future__ import annotations
 
 import struct
+from array import array
 from bisect import bisect_right
 from typing import BinaryIO
 
@@ -58,9 +59,12 @@ class CharMap:
         self.path = path
         self.index = index
         self._formats = formats
-        # Format 12 groups: sorted starts, with (end, first glyph) alongside.
-        self._starts: list[int] = []
-        self._groups: list[tuple[int, int]] = []
+        # Format 12 groups: sorted starts, with ends and first glyphs alongside. Arrays,
+        # not lists of ints: a CJK font has tens of thousands of groups, and a worker
+        # keeps the maps of each receipt font for its whole life.
+        self._starts = array("I")
+        self._ends = array("I")
+        self._glyphs = array("I")
         # Format 4 segments, kept raw so glyph ids are worked out per query.
         self._seg: tuple[list[int], list[int], list[int], list[int], bytes, int] | None = None
         with open(path, "rb") as stream:
@@ -93,9 +97,10 @@ class CharMap:
     def _load_format12(self, stream: BinaryIO, offset: int) -> None:
         n_groups = struct.unpack(">I", _read_at(stream, offset + 12, 4))[0]
         raw = _read_at(stream, offset + 16, 12 * n_groups)
-        for start, end, glyph in struct.iter_unpack(">III", raw):
-            self._starts.append(start)
-            self._groups.append((end, glyph))
+        groups = array("I", raw)  # (start, end, first glyph) per group, big-endian on disk
+        if struct.pack("=I", 1) != struct.pack(">I", 1):
+            groups.byteswap()
+        self._starts, self._ends, self._glyphs = groups[0::3], groups[1::3], groups[2::3]
 
     def _load_format4(self, stream: BinaryIO, offset: int) -> None:
         length = struct.unpack(">H", _read_at(stream, offset + 2, 2))[0]
@@ -117,8 +122,7 @@ class CharMap:
             i = bisect_right(self._starts, codepoint) - 1
             if i < 0:
                 return 0
-            end, glyph = self._groups[i]
-            return glyph + codepoint - self._starts[i] if codepoint <= end else 0
+            return self._glyphs[i] + codepoint - self._starts[i] if codepoint <= self._ends[i] else 0
         ends, starts, deltas, ranges, table, ranges_at = self._seg
         if codepoint > 0xFFFF:
             return 0

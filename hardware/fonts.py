@@ -237,9 +237,9 @@ class FontChain:
         self.px = px
         self.line_height = round(px * 1.3)
         self.baseline = round(px * 1.02)
-        self._fonts = [
-            ImageFont.truetype(f.path, px, index=f.index, layout_engine=ImageFont.Layout.BASIC) for f in self.faces
-        ]
+        # Opened on first use: most receipts never need a fallback face, and each
+        # open face maps its font file and keeps FreeType's tables (about 1 MB).
+        self._fonts: list[ImageFont.FreeTypeFont | None] = [None] * len(self.faces)
         self._glyphs: dict[str, Glyph] = {}
         self._lock = threading.Lock()
         #: Characters no font has; they print as the first font's empty box.
@@ -262,9 +262,18 @@ class FontChain:
                 self._glyphs[ch] = glyph
         return glyph
 
+    def _font(self, i: int) -> ImageFont.FreeTypeFont:
+        """Face ``i`` at this size, opened on first use (callers hold the lock)."""
+        font = self._fonts[i]
+        if font is None:
+            face = self.faces[i]
+            font = ImageFont.truetype(face.path, self.px, index=face.index, layout_engine=ImageFont.Layout.BASIC)
+            self._fonts[i] = font
+        return font
+
     def _render(self, ch: str) -> Glyph:
         i = self._face_index(ch)
-        font = self._fonts[i]
+        font = self._font(i)
         bold = self.faces[i].synthetic_bold
         advance = font.getlength(ch) + (1 if bold else 0)
         x0, y0, x1, y1 = font.getbbox(ch, anchor="ls")

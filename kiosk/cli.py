@@ -33,7 +33,9 @@ class KioskGroup(FlaskGroup):
         super().__init__(create_app=_create_app, add_version_option=False, **kwargs)
         self._plugin_commands_loaded = False
 
-    def _load_plugin_commands(self):
+    def _load_kiosk_plugin_commands(self):
+        # Not named _load_plugin_commands: that is FlaskGroup's own (``flask.commands``
+        # entry points), which Flask calls for every command.
         if self._plugin_commands_loaded:
             return
         self._plugin_commands_loaded = True
@@ -46,7 +48,7 @@ class KioskGroup(FlaskGroup):
             click.echo(f"kiosk: could not load plugin commands: {exc}", err=True)
 
     def list_commands(self, ctx):
-        self._load_plugin_commands()
+        self._load_kiosk_plugin_commands()
         return super().list_commands(ctx)
 
     def get_command(self, ctx, name):
@@ -54,11 +56,13 @@ class KioskGroup(FlaskGroup):
             # A server process opens the station's devices and runs its jobs.
             os.environ.setdefault("KIOSK_START_DEVICES", "true")
             os.environ.setdefault("KIOSK_RUN_JOBS", "true")
-        command = super().get_command(ctx, name)
-        if command is None:
-            self._load_plugin_commands()
-            command = super().get_command(ctx, name)
-        return command
+            # Nothing else to look up: importing the plugins here would cost
+            # `kiosk serve`'s master process half a second and 30 MB it never
+            # uses (each worker builds its own app).
+            return click.Group.get_command(self, ctx, name)
+        if name not in self.commands:
+            self._load_kiosk_plugin_commands()
+        return super().get_command(ctx, name)
 
 
 @click.group(cls=KioskGroup)

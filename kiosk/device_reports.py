@@ -14,9 +14,8 @@ import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from kiosk.db import utcnow
+from kiosk.db import upsert_insert, utcnow
 from kiosk.models import DeviceReport
 
 log = logging.getLogger("kiosk.device_reports")
@@ -39,7 +38,7 @@ def report(app, now: datetime | None = None) -> int:
     statuses = app.extensions["kiosk_devices"].statuses()
     station_id = app.extensions["kiosk_station_id"]
     db = app.extensions["db"]
-    insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(db.dialect)
     with db.WriteSession() as session:
         for device, status in sorted(statuses.items()):
             values = {"kind": str(status.get("kind") or "")[:32], "state": str(status.get("state") or "")[:32],

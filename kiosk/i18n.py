@@ -1,7 +1,7 @@
 """Translations: Simplified Chinese first, then Traditional Chinese and English.
 
 Message ids are English. Catalogs are gettext ``.po`` files, read with Babel
-when the app starts: ``kiosk/translations/<locale>/LC_MESSAGES/messages.po``
+when a language is first used: ``kiosk/translations/<locale>/LC_MESSAGES/messages.po``
 for the core and the same layout inside each plugin. Templates use
 ``{{ _("...") }}`` and ``{% trans %}``; Python uses :func:`gettext` (``_``)
 inside a request and :func:`lazy_gettext` at import time.
@@ -10,6 +10,7 @@ inside a request and :func:`lazy_gettext` at import time.
 from __future__ import annotations
 
 import os
+import threading
 
 from babel.messages.pofile import read_po
 from flask import current_app, g, has_request_context, request, session
@@ -35,35 +36,65 @@ class Catalogs:
 
     def __init__(self):
         self.domains: dict[str | None, dict[str, dict[str, str]]] = {}
-        #: Every catalog merged (first wins), for text shown outside any plugin's page.
-        self.messages: dict[str, dict[str, str]] = {loc: {} for loc in LOCALES}
+        self._messages: dict[str, dict[str, str]] = {loc: {} for loc in LOCALES}
         self.sources: list[str] = []
+        self._folders: list[tuple[str, str | None]] = []
+        # Each language is read when first asked for: reading every catalog of
+        # every language took 20 ms of each start, and most kiosks run in one.
+        self._loaded: set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def messages(self) -> dict[str, dict[str, str]]:
+        """Every catalog merged (first wins) per locale, for text shown outside any plugin's page."""
+        for loc in LOCALES:
+            self._load(loc)
+        return self._messages
 
     def add_folder(self, path: str, domain: str | None = None) -> None:
-        """Load ``<path>/<locale>/LC_MESSAGES/messages.po`` for each locale present."""
-        tables = self.domains.setdefault(domain, {loc: {} for loc in LOCALES})
-        for loc in LOCALES:
-            po = os.path.join(path, loc, "LC_MESSAGES", "messages.po")
-            if not os.path.exists(po):
-                continue
-            with open(po, "rb") as fh:
-                catalog = read_po(fh, locale=None)
-            for message in catalog:
-                if not message.id or message.fuzzy or not message.string:
-                    continue
-                if isinstance(message.id, tuple):
-                    # Chinese has one form; the plural id maps to the last one given.
-                    strings = message.string if isinstance(message.string, tuple) else (message.string,)
-                    pairs = [(message.id[0], strings[0]), (message.id[1], strings[-1])]
-                else:
-                    pairs = [(message.id, message.string)]
-                for key, value in pairs:
-                    if value:
-                        tables[loc].setdefault(key, value)
-                        self.messages[loc].setdefault(key, value)
+        """Add ``<path>/<locale>/LC_MESSAGES/messages.po`` for each locale present."""
+        self.domains.setdefault(domain, {loc: {} for loc in LOCALES})
+        with self._lock:
+            self._folders.append((path, domain))
+            for loc in self._loaded:
+                self._read(path, domain, loc)
         self.sources.append(path)
 
+    def _load(self, locale: str) -> None:
+        """Read every added folder's catalog of ``locale``, once."""
+        if locale in self._loaded:
+            return
+        with self._lock:
+            if locale in self._loaded or locale not in self._messages:
+                return
+            for path, domain in self._folders:
+                self._read(path, domain, locale)
+            self._loaded.add(locale)
+
+    def _read(self, path: str, domain: str | None, loc: str) -> None:
+        """Merge one folder's catalog of ``loc`` into its domain's table and the merged one."""
+        po = os.path.join(path, loc, "LC_MESSAGES", "messages.po")
+        if not os.path.exists(po):
+            return
+        tables = self.domains[domain]
+        with open(po, "rb") as fh:
+            catalog = read_po(fh, locale=None)
+        for message in catalog:
+            if not message.id or message.fuzzy or not message.string:
+                continue
+            if isinstance(message.id, tuple):
+                # Chinese has one form; the plural id maps to the last one given.
+                strings = message.string if isinstance(message.string, tuple) else (message.string,)
+                pairs = [(message.id[0], strings[0]), (message.id[1], strings[-1])]
+            else:
+                pairs = [(message.id, message.string)]
+            for key, value in pairs:
+                if value:
+                    tables[loc].setdefault(key, value)
+                    self._messages[loc].setdefault(key, value)
+
     def gettext(self, locale: str, message: str, domain: str | None = None) -> str:
+        self._load(locale)
         if domain is not None:
             found = self.domains.get(domain, {}).get(locale, {}).get(message)
             if found:
@@ -71,7 +102,7 @@ class Catalogs:
         found = self.domains.get(None, {}).get(locale, {}).get(message)
         if found:
             return found
-        return self.messages.get(locale, {}).get(message, message)
+        return self._messages.get(locale, {}).get(message, message)
 
 
 def current_domain() -> str | None:

@@ -30,7 +30,8 @@ from kiosk.ime_store import IndexData, read_index, write_index
 log = logging.getLogger(__name__)
 
 #: Bump when the build or the file layout changes: a cache with another tag is rebuilt.
-FORMAT_VERSION = 1
+#: 2: text positions in bytes, so the file is used in place (memory-mapped).
+FORMAT_VERSION = 2
 #: jieba counts below this are mostly segmentation noise; 3 keeps every word jieba
 #: lists with a real count (法律咨询 has 3): about 300 thousand words.
 DEFAULT_MIN_WORD_FREQ = 3

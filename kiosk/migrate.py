@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 
 from sqlalchemy import inspect, text
 
@@ -36,14 +37,40 @@ def alembic_config(app, connection=None):
     return cfg
 
 
+#: Where a revision file's identifiers end: its first top-level function, class or decorator.
+_FIRST_DEFINITION = re.compile(r"^(?:(?:def|class|async)\b|@)", re.MULTILINE)
+_IDENTIFIERS = {"revision", "down_revision", "depends_on"}
+
+
 def _declared(path: str) -> tuple[str | None, set[str]]:
     """The ``revision`` a revision file assigns and what it builds on.
 
     Both ``down_revision`` and ``depends_on`` count as parents: Alembic leaves
-    a revision that another depends on out of ``alembic_version``.
+    a revision that another depends on out of ``alembic_version``. Only the
+    file's head is parsed when it assigns all three (Alembic writes them at the
+    top): parsing whole revision files took 40 ms of every start.
     """
     with open(path, encoding="utf-8") as fh:
-        tree = ast.parse(fh.read(), path)
+        source = fh.read()
+    end = _FIRST_DEFINITION.search(source)
+    if end is not None:
+        try:
+            head = ast.parse(source[: end.start()], path)
+        except SyntaxError:
+            head = None
+        if head is not None and _IDENTIFIERS <= _assigned(head):
+            return _identifiers(head)
+    return _identifiers(ast.parse(source, path))
+
+
+def _assigned(tree: ast.Module) -> set[str]:
+    """Names given a value by a top-level ``name = ...`` in ``tree``."""
+    return {node.targets[0].id for node in tree.body if isinstance(node, ast.Assign) and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)}
+
+
+def _identifiers(tree: ast.Module) -> tuple[str | None, set[str]]:
+    """``revision`` and its parents from a parsed revision file; (None, set()) if computed."""
     revision, parents = None, set()
     for node in tree.body:
         if not isinstance(node, ast.Assign) or len(node.targets) != 1:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from datetime import datetime, timezone
 
@@ -148,14 +149,23 @@ class Printing:
         if self._started:
             return
         self._started = True
+        self.queue.start()
+        if self.poll:
+            threading.Thread(target=self._poll_status, daemon=True, name="kiosk-printer-status").start()
+
+    def warm(self) -> None:
+        """Check the receipt font and load the renderer, so the first receipt prints without waiting.
+
+        Run after the server's first response (:mod:`kiosk.warmup`): Pillow,
+        the barcode libraries and the font files are not needed to show the
+        home screen.
+        """
+        from kiosk_hardware import escpos_encode  # noqa: F401  (imports the renderer)
         from kiosk_hardware.fonts import cjk_font_check
 
         font = cjk_font_check()
         if not font.ok:
             log.warning("%s", font.message)
-        self.queue.start()
-        if self.poll:
-            threading.Thread(target=self._poll_status, daemon=True, name="kiosk-printer-status").start()
 
     def _poll_status(self) -> None:
         # Status queries can take seconds on a dead printer: never on a request.
@@ -283,12 +293,16 @@ def preview_png(job_id: str, station_id: int) -> bytes | None:
     return render_png(Receipt.from_dict(row.receipt), _printing().profile)
 
 
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
 @bp.route("/print-jobs/<job_id>")
 def job_status(job_id: str):
     """Whether a receipt came out: the kiosk page polls this after printing."""
     from kiosk.stations import current_station
 
-    state = job_state(job_id[:32], current_station().id)
+    # Job ids are uuid4 hex; anything else (a NUL byte, which PostgreSQL cannot compare) is unknown.
+    state = job_state(job_id, current_station().id) if JOB_ID.fullmatch(job_id) else None
     if state is None:
         abort(404)
     return jsonify(state)
@@ -300,4 +314,7 @@ def init_app(app) -> None:
     # Unfinished jobs from before a restart are resumed when printing starts:
     # at once when the server runs, lazily on the first print in tests.
     if app.config.get("START_DEVICES"):
+        from kiosk import warmup
+
         printing.start()
+        warmup.after_first_response(app, printing.warm, "kiosk-printing-warm")

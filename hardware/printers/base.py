@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from kiosk_hardware.errors import PaperOut, PrinterError, PrinterOffline
-from kiosk_hardware.escpos_encode import encode_receipt
 from kiosk_hardware.profiles import PrinterProfile, get_profile
 from kiosk_hardware.receipt import Receipt
 from kiosk_hardware.status import (
@@ -136,6 +135,10 @@ class Printer(ABC):
 
     def print_receipt(self, receipt: Receipt, *, job_id: str | None = None) -> PrintResult:
         """Encode ``receipt`` for this printer's profile and print it."""
+        # Imported here: the encoder pulls in Pillow and the barcode libraries,
+        # which a server need not load before it answers its first request.
+        from kiosk_hardware.escpos_encode import encode_receipt
+
         return self.print_bytes(encode_receipt(receipt, self.profile), job_id=job_id)
 
     def print_bytes(self, data: bytes, *, job_id: str | None = None) -> PrintResult:

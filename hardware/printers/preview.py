@@ -10,7 +10,6 @@ import time
 
 from kiosk_hardware.errors import PrinterConfigError, PrinterUnreachable
 from kiosk_hardware.printers.base import Connection, Printer, PrintResult
-from kiosk_hardware.preview import preview_png
 from kiosk_hardware.receipt import Receipt
 from kiosk_hardware.status import Online, Paper, PrinterStatus
 
@@ -48,6 +47,8 @@ class PreviewPrinter(Printer):
 
     def print_receipt(self, receipt: Receipt, *, job_id: str | None = None) -> PrintResult:
         """Render and save the receipt; the file appears whole or not at all."""
+        from kiosk_hardware.preview import preview_png  # Pillow: loaded with the first receipt, not at start
+
         png = preview_png(receipt, self.profile)
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{_SAFE.sub('_', job_id) if job_id else next(self._seq)}.png"
         path = os.path.join(self.folder, name)

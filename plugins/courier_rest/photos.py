@@ -11,8 +11,6 @@ import io
 import os
 import secrets
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 #: What phones send (MPO is the JPEG variant some cameras write).
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "WEBP"}
 MAX_PIXELS = 50_000_000
@@ -29,6 +27,8 @@ class PhotoRejected(Exception):
 
 def clean_jpeg(data: bytes, max_bytes: int) -> bytes:
     """Validate an uploaded image and return it re-encoded as JPEG without any metadata."""
+    from PIL import Image, ImageOps, UnidentifiedImageError  # loaded with the first photo, not at start
+
     if not data:
         raise PhotoRejected("empty")
     if len(data) > max_bytes:

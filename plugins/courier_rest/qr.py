@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import qrcode
 from markupsafe import Markup, escape
 
 
@@ -18,6 +17,8 @@ def qr_svg(data: str, size: int = 320, label: str = "") -> Markup:
 
     Cached: a rider's status page reloads on every change and its code never changes.
     """
+    import qrcode  # with Pillow behind it: loaded on the first code drawn, not at start
+
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4)
     code.add_data(data)
     code.make(fit=True)

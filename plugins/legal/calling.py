@@ -12,11 +12,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kiosk import audit, events
-from kiosk.db import write_transaction
+from kiosk.db import upsert_insert, write_transaction
 from kiosk.i18n import _
 from kiosk_plugins.legal import clock, fairness
 from kiosk_plugins.legal.models import Counter, Ticket
@@ -29,7 +27,7 @@ class ActionError(Exception):
 
 def counter_row(session, station_id: int, number: int, lock: bool = True) -> Counter:
     """The counter's row, created on first use."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session.bind.dialect.name)
     session.execute(insert(Counter).values(station_id=station_id, number=number, paused=False,
                                            updated_at=clock.now())
                     .on_conflict_do_nothing(index_elements=["station_id", "number"]))

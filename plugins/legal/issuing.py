@@ -14,7 +14,6 @@ import io
 import logging
 
 from flask import current_app, has_request_context, request, url_for
-from PIL import Image
 
 from kiosk.i18n import N_, _, current_locale
 from kiosk.privacy import mask_phone
@@ -108,6 +107,8 @@ def print_ticket(station, ticket: Ticket, progress: estimates.Progress) -> dict 
 
 def qr_data_uri(data: str, scale: int = 8) -> str:
     """A QR code as a PNG data URI for the screen (drawn by the hardware layer's cached encoder)."""
+    from PIL import Image  # with the QR encoder: loaded on the first ticket, not at start
+
     from kiosk_hardware.barcodes import QR_QUIET, qr_modules
 
     modules = qr_modules(data, "M")

@@ -16,11 +16,9 @@ import secrets
 from datetime import date, datetime
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kiosk import events
-from kiosk.db import write_transaction
+from kiosk.db import upsert_insert, write_transaction
 from kiosk_plugins.legal import clock, estimates
 from kiosk_plugins.legal.models import DayCounter, Ticket
 from kiosk_plugins.legal.settings import Service
@@ -32,7 +30,7 @@ def format_code(prefix: str, number: int) -> str:
 
 
 def _ensure_counter(session, station_id: int, service: str, day: date) -> None:
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session.bind.dialect.name)
     session.execute(
         insert(DayCounter)
         .values(station_id=station_id, service=service, day=day, last_number=0)

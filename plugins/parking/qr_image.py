@@ -9,12 +9,12 @@ from __future__ import annotations
 import base64
 import io
 
-import qrcode
-import qrcode.image.svg
-
 
 def qr_data_uri(data: str) -> str:
     """An ``<img src>`` value showing ``data`` as a QR code (black on white, quiet zone kept)."""
+    import qrcode  # with Pillow behind it: loaded on the first voucher, not at start
+    import qrcode.image.svg
+
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4,
                        image_factory=qrcode.image.svg.SvgPathFillImage)
     qr.add_data(data)

@@ -16,10 +16,9 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from kiosk import audit, events
-from kiosk.db import get_db, utcnow, write_transaction
+from kiosk.db import get_db, upsert_insert, utcnow, write_transaction
 
 from . import capacity, codes, schedule
 from .models import CANCELLED, EXPIRED, ISSUED, USED, Household, Lot, Plate, Slot, Voucher, Window
@@ -49,8 +48,7 @@ def _secret() -> str:
 def _ensure_slot(session, station_id: int, occ: schedule.Occurrence) -> None:
     # INSERT … ON CONFLICT DO NOTHING: two kiosks creating the same night's row
     # at once both go on to lock the one row that exists.
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(session.get_bind().dialect.name)
     session.execute(
         insert(Slot)
         .values(station_id=station_id, lot_id=occ.lot_id, window_id=occ.window_id, day=occ.day)

@@ -12,8 +12,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from kiosk.db import upsert_insert
 from kiosk_plugins.petitions.models import TrackingCounter
 
 
@@ -23,8 +23,7 @@ def local_day(station, at: datetime) -> str:
 
 
 def _ensure_row(session, station_id: int, day: str) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(session.get_bind().dialect.name)
     # Two kiosks may open the day at the same moment: the loser's insert is a no-op.
     session.execute(insert(TrackingCounter).values(station_id=station_id, day=day, last=0)
                     .on_conflict_do_nothing(index_elements=["station_id", "day"]))

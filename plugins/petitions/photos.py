@@ -23,8 +23,10 @@ import io
 import os
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+if TYPE_CHECKING:
+    from PIL import Image
 
 from kiosk.i18n import N_
 
@@ -79,6 +81,8 @@ def gps_location(image: Image.Image) -> tuple[float, float] | None:
 
 def clean(data: bytes, *, keep_location: bool, max_bytes: int, max_pixels: int, max_side: int = 2048) -> CleanPhoto:
     """Check one uploaded photo and re-encode it without metadata; raises :class:`PhotoError`."""
+    from PIL import Image, ImageOps, UnidentifiedImageError  # loaded with the first photo, not at start
+
     if not data:
         raise PhotoError(N_("The photo is empty. Please choose the photo again."))
     if len(data) > max_bytes:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import qrcode
 from markupsafe import Markup, escape
 
 
 def qr_svg(data: str, label: str = "", css_class: str = "qr") -> Markup:
     """An ``<svg>`` of ``data`` as a QR code; ``label`` is read out by screen readers."""
+    import qrcode  # with Pillow behind it: loaded on the first code drawn, not at start
+
     code = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
     code.add_data(data)
     code.make(fit=True)
