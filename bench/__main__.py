@@ -2,9 +2,13 @@
 
 Sections: receipt rendering, the pinyin dictionary, server time per action
 in-process (SQLite, and PostgreSQL when KIOSK_BENCH_DATABASE_URL or
-KIOSK_TEST_DATABASE_URL is set), and over real HTTP against `kiosk serve`
-(cold start, load with 8 and 32 keep-alive clients, worker memory).
-Figures are for the machine it runs on; the README quotes the latest.
+KIOSK_TEST_DATABASE_URL is set), over real HTTP against `kiosk serve` (cold
+start, the home screen and each plugin's ``http_load(server, clients,
+seconds)`` with 4, 8 and 32 keep-alive clients, receipts reaching a TCP
+printer, worker memory), and the fleet (`kiosk serve --workers 4` on
+PostgreSQL: tickets/s, duplicate numbers, display push latency). Then each
+target of the issue next to its figure. Figures are for the machine it runs
+on; the README quotes the latest.
 
 Options: --quick (fewer iterations, shorter loads), --only SECTION[,SECTION].
 """
@@ -22,12 +26,12 @@ import tempfile
 import time
 from datetime import datetime, timezone
 
+from bench import pg, targets
+from bench.serve import Server, printer_settled, station_toml
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLUGIN_BENCHES = ("legal", "courier_rest", "parking", "petitions")
-
-
-def _pg_url() -> str | None:
-    return os.environ.get("KIOSK_BENCH_DATABASE_URL") or os.environ.get("KIOSK_TEST_DATABASE_URL")
+HTTP_CLIENTS = (4, 8, 32)
 
 
 def _pct(values, pct):
@@ -41,7 +45,7 @@ def home_server_time(iterations: int, database_url: str | None) -> dict:
 
     instance = tempfile.mkdtemp(prefix="kiosk-bench-home-")
     config = {"SECRET_KEY": "bench-0123456789", "INSTANCE_PATH": instance, "STATION_FILE": "",
-              "TESTING": True, "IME_PRELOAD": False}
+              "TESTING": True, "IME_PRELOAD": False, "TESTING_NO_LISTENER": True}
     if database_url:
         config["DATABASE_URL"] = database_url
     app = create_app(config)
@@ -79,9 +83,9 @@ def section_ime(args) -> dict:
 def section_server_time(args) -> dict:
     n = 300 if args.quick else 1000
     out = {"home (sqlite)": home_server_time(n, None)}
-    pg = _pg_url()
-    if pg:
-        out["home (postgresql)"] = home_server_time(n, pg)
+    if pg.base_url():
+        with pg.scratch("home_bench") as url:
+            out["home (postgresql)"] = home_server_time(n, url)
     for name in PLUGIN_BENCHES:
         module = _load_bench(name)
         if module is None:
@@ -91,33 +95,61 @@ def section_server_time(args) -> dict:
     return out
 
 
+def _with_receipts(printer, measure) -> dict:
+    """Run one load, then wait for its receipts to stop arriving at the printer; both in one dict."""
+    before = len(printer.jobs)
+    figures = measure()
+    figures["receipts_received"], figures["print_backlog_s"] = printer_settled(printer, before)
+    return figures
+
+
 def section_http(args) -> dict:
+    """One `kiosk serve` worker with its default threads (as on a kiosk), printing to a TCP printer here."""
     from bench import load
-    from bench.serve import Server
+    from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
 
     seconds = 3 if args.quick else 10
     out: dict = {}
-    server = Server(workers=1, threads=32)
-    server.prepare()
-    try:
-        out["cold_start_to_first_200_s"] = round(server.start("/"), 3)
-        for clients in (4, 8, 32):
-            out[f"home, {clients} clients"] = load.run(server.url, load.get_home, clients=clients, seconds=seconds)
-        for name in PLUGIN_BENCHES:
-            module = _load_bench(name)
-            if module is not None and hasattr(module, "http_load"):
-                for clients in (4, 8, 32):
-                    out[f"{name}, {clients} clients"] = module.http_load(server.url, clients=clients, seconds=seconds)
-        out["worker_rss_mib_after_load"] = [round(x, 1) for x in server.worker_rss_mib()]
-    finally:
-        server.stop()
+    with FakeNetworkPrinter() as printer:
+        server = Server(workers=1, station_toml=station_toml(printer.host, printer.port))
+        server.prepare()
+        try:
+            out["cold_start_to_first_200_s"] = round(server.start("/"), 3)
+            out["worker_memory_mib_before_load"] = server.worker_memory_mib()
+            for clients in HTTP_CLIENTS:
+                out[f"home, {clients} clients"] = load.run(server.url, load.get_home, clients=clients,
+                                                           seconds=seconds, expect=(200,))
+            for name in PLUGIN_BENCHES:
+                module = _load_bench(name)
+                if module is None or not hasattr(module, "http_load"):
+                    continue
+                for clients in HTTP_CLIENTS:
+                    out[f"{name}, {clients} clients"] = _with_receipts(
+                        printer, lambda: module.http_load(server, clients=clients, seconds=seconds))
+            out["worker_memory_mib_after_load"] = server.worker_memory_mib()
+        finally:
+            server.stop()
     return out
 
 
-SECTIONS = {"receipt": section_receipt, "ime": section_ime, "server_time": section_server_time, "http": section_http}
+def section_fleet(args) -> dict:
+    from bench import fleet
+    from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
+
+    with FakeNetworkPrinter() as printer:
+        return fleet.run(args.quick, printer)
+
+
+SECTIONS = {"receipt": section_receipt, "ime": section_ime, "server_time": section_server_time, "http": section_http,
+            "fleet": section_fleet}
 
 
 def _print(results: dict) -> None:
+    machine = results["machine"]
+    print(f"{machine['cpus']} CPUs ({machine['processor']}), Python {machine['python']}. The load generator's "
+          f"client processes run on the same {machine['cpus']} CPUs as the server, so the HTTP figures are "
+          f"lower bounds of what the server does alone. Load average at the start: "
+          f"{machine['load_average_at_start']} (other work on the machine makes every figure noisier).")
     for section, data in results["sections"].items():
         print(f"\n== {section}")
         if not isinstance(data, dict):
@@ -155,7 +187,8 @@ def main(argv=None) -> int:
     results = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine()},
+                    "processor": platform.processor() or platform.machine(),
+                    "load_average_at_start": round(os.getloadavg()[0], 2)},
         "sections": {},
     }
     for name in wanted:
@@ -165,7 +198,9 @@ def main(argv=None) -> int:
         except Exception as exc:  # one broken section must not hide the others' figures
             results["sections"][name] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"[{name} done in {time.perf_counter() - started:.1f} s]", file=sys.stderr)
+    results["targets"] = targets.rows(results["sections"])
     _print(results)
+    print("\n== targets\n" + targets.table(results["targets"]))
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     path = os.path.join(HERE, "results", "latest.json")
     with open(path, "w", encoding="utf-8") as fh:

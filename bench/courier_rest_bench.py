@@ -8,9 +8,13 @@ inside the process (the server's time, not the test client's). Between two
 check-ins the rider is checked out again, untimed, so every timed request
 opens a new visit, as in a day of 20–30 riders.
 
-Run ``python bench/courier_rest_bench.py [iterations]``; with
+Run ``python -m bench.courier_rest_bench [iterations]``; with
 ``KIOSK_TEST_DATABASE_URL`` set it runs on PostgreSQL too (in a scratch
 database it creates and drops).
+
+:func:`http_load` is the same over real HTTP against `kiosk serve`: each
+client is a kiosk where one rider registered once, then checks out and in
+again; only the check-ins are counted.
 """
 
 from __future__ import annotations
@@ -21,10 +25,8 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from bench import load, pg
 
 RIDERS = 200
 
@@ -96,29 +98,44 @@ def bench_one(url: str, iterations: int) -> dict:
             "p99_ms": round(_percentile(samples, 0.99), 2), "max_ms": round(max(samples), 2)}
 
 
-def _pg_scratch(base_url: str):
-    name = f"courier_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(make_url(base_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    return admin, name, make_url(base_url).set(database=name).render_as_string(hide_password=False)
-
-
 def run(iterations: int = 1000) -> dict:
     """Check-in server time on SQLite, and on PostgreSQL when ``KIOSK_TEST_DATABASE_URL`` is set."""
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         results["sqlite"] = bench_one("sqlite:///" + os.path.join(folder, "bench.db"), iterations)
-    pg = os.environ.get("KIOSK_TEST_DATABASE_URL")
-    if pg:
-        admin, name, url = _pg_scratch(pg)
-        try:
+    if pg.base_url():
+        with pg.scratch("courier_bench") as url:
             results["postgresql"] = bench_one(url, iterations)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
     return results
+
+
+# -- over HTTP -------------------------------------------------------------------
+def register_rider(conn, index: int) -> dict:
+    """A new rider types a phone number nobody has and fills in the one-time form (checked in after it)."""
+    state = load.open_form(conn, "/k/courier_rest/", index)
+    state["phone"] = f"13{secrets.randbelow(10**9):09d}"
+    status, location, _ = load.browse(conn, state, "POST", "/k/courier_rest/phone", {"phone": state["phone"]})
+    if status != 302 or not location.endswith("/register"):
+        raise RuntimeError(f"a new phone number led to {status} {location}, not the registration form")
+    load.browse(conn, state, "GET", "/k/courier_rest/register")
+    status, location, _ = load.browse(conn, state, "POST", "/k/courier_rest/register", {
+        "name": f"骑手{index}", "phone": state["phone"], "platform": "meituan", "vehicle": "ebike"})
+    if status != 302:
+        raise RuntimeError(f"registration answered {status}")
+    return state
+
+
+def check_in_again(i: int, state: dict) -> tuple:
+    """Even steps check out (not counted), odd ones check in by phone number (the measured action)."""
+    if i % 2 == 0:
+        return load.post(state, "/k/courier_rest/checkout", {}, timed=False)
+    return load.post(state, "/k/courier_rest/phone", {"phone": state["phone"]})
+
+
+def http_load(server, clients: int, seconds: float) -> dict:
+    """Check-ins by ``clients`` kiosks at once; a check-in is a 302 to the rider's menu."""
+    return load.run(server.url, check_in_again, clients=clients, seconds=seconds, setup=register_rider,
+                    on_response=load.keep_cookies, expect=(302,), expect_location="/k/courier_rest/menu")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,11 @@ the jobs, so the worker really renders and sends them in the background).
 The time is measured around the WSGI call inside the process, so it is the
 server's time, not the test client's.
 
-Run ``python bench/legal_bench.py [iterations]``; with ``KIOSK_TEST_DATABASE_URL``
+Run ``python -m bench.legal_bench [iterations]``; with ``KIOSK_TEST_DATABASE_URL``
 set it runs on PostgreSQL too (in a scratch database it creates and drops).
+
+:func:`http_load` is the same action over real HTTP against `kiosk serve`:
+each client is a kiosk browser that opened the take-a-ticket form.
 """
 
 from __future__ import annotations
@@ -18,10 +21,8 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from bench import load, pg
 
 SERVICES = ("consultation", "mediation", "arbitration", "notarisation", "legal_aid")
 
@@ -103,14 +104,6 @@ def bench_one(url: str, iterations: int, paced: bool = True) -> dict:
             "load_average": round(os.getloadavg()[0], 2)}
 
 
-def _pg_scratch(base_url: str):
-    name = f"legal_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(make_url(base_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    return admin, name, make_url(base_url).set(database=name).render_as_string(hide_password=False)
-
-
 def run(iterations: int = 1000) -> dict:
     """Issue ``iterations`` tickets on SQLite (and PostgreSQL if configured), paced and back to back."""
     results = {}
@@ -118,16 +111,29 @@ def run(iterations: int = 1000) -> dict:
         mode = "paced" if paced else "burst"
         with tempfile.TemporaryDirectory() as folder:
             results[f"sqlite/{mode}"] = bench_one("sqlite:///" + os.path.join(folder, "bench.db"), iterations, paced)
-        pg = os.environ.get("KIOSK_TEST_DATABASE_URL")
-        if pg:
-            admin, name, url = _pg_scratch(pg)
-            try:
+        if pg.base_url():
+            with pg.scratch("legal_bench") as url:
                 results[f"postgresql/{mode}"] = bench_one(url, iterations, paced)
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
     return results
+
+
+# -- over HTTP -------------------------------------------------------------------
+def open_take_form(conn, index: int) -> dict:
+    """A kiosk browser on the take-a-ticket form of one queue (cookie and CSRF token)."""
+    return load.open_form(conn, f"/k/legal/take/{SERVICES[index % len(SERVICES)]}", index)
+
+
+def take_ticket(i: int, state: dict) -> tuple:
+    """The form's POST, with the same mix of phones and priority as :func:`bench_one`."""
+    service = SERVICES[(state["index"] + i) % len(SERVICES)]
+    data = {"phone": "13812345678" if i % 4 == 0 else "", "priority": "elderly" if i % 6 == 0 else ""}
+    return load.post(state, f"/k/legal/take/{service}", data)
+
+
+def http_load(server, clients: int, seconds: float) -> dict:
+    """Tickets issued by ``clients`` kiosks at once; a ticket is a 302 to the issued page."""
+    return load.run(server.url, take_ticket, clients=clients, seconds=seconds, setup=open_take_form,
+                    on_response=load.keep_cookies, expect=(302,), expect_location="/k/legal/issued")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """Benchmark submitting a petition: server-side time per request, median and p99.
 
-Run ``python bench/petitions_bench.py [iterations]`` (default 1000). It files
+Run ``python -m bench.petitions_bench [iterations]`` (default 1000). It files
 ``iterations`` requests through the phone form (the same intake transaction
 as the kiosk: request, first history line, dispatch-system outbox message and
 push event) and as many through the kiosk's last step, which also queues a
 receipt (to ``/dev/null``). Timing wraps the WSGI app, so the test client's
 own work is not counted. SQLite always; PostgreSQL too when
 ``KIOSK_TEST_DATABASE_URL`` is set (a scratch database is created and dropped).
+
+:func:`http_load` is the kiosk's last step over real HTTP against `kiosk serve`
+(the bench station lifts the per-address rate limit: every client is 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from bench import load, pg
+
+KIOSK_PETITION = {"step": "4", "go": "submit", "type": "help", "category": "environment", "place": "beili_garden",
+                  "anonymous": "1", "description": "楼道垃圾堆放"}
 
 
 class Timed:
@@ -84,9 +88,7 @@ def _one_backend(url: str, iterations: int) -> dict:
         phone = _submit_many(app, "/m/petitions/", {
             "type": "complaint", "category": "noise", "place": "shenhua_liyuan", "anonymous": "0",
             "phone": "13812345678", "name": "测试", "description": "深夜装修噪音，影响休息"}, iterations)
-        kiosk = _submit_many(app, "/k/petitions/new", {
-            "step": "4", "go": "submit", "type": "help", "category": "environment", "place": "beili_garden",
-            "anonymous": "1", "description": "楼道垃圾堆放"}, iterations)
+        kiosk = _submit_many(app, "/k/petitions/new", KIOSK_PETITION, iterations)
         app.extensions["kiosk_printing"].shutdown()
         app.extensions["db"].dispose()
         return {"phone_form": _figures(phone), "kiosk_with_receipt": _figures(kiosk)}
@@ -97,20 +99,27 @@ def run(iterations: int = 1000) -> dict:
     results = {}
     with tempfile.TemporaryDirectory(prefix="petitions-bench-db-") as folder:
         results["sqlite"] = _one_backend("sqlite:///" + os.path.join(folder, "bench.db"), iterations)
-    pg = os.environ.get("KIOSK_TEST_DATABASE_URL")
-    if pg:
-        name = f"petitions_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(make_url(pg), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            results["postgresql"] = _one_backend(
-                make_url(pg).set(database=name).render_as_string(hide_password=False), iterations)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    if pg.base_url():
+        with pg.scratch("petitions_bench") as url:
+            results["postgresql"] = _one_backend(url, iterations)
     return results
+
+
+# -- over HTTP -------------------------------------------------------------------
+def open_kiosk_form(conn, index: int) -> dict:
+    """A kiosk browser on the petition form's first step."""
+    return load.open_form(conn, "/k/petitions/new", index)
+
+
+def submit_petition(i: int, state: dict) -> tuple:
+    """The form's last step, as the page posts it after the resident checked the summary."""
+    return load.post(state, "/k/petitions/new", KIOSK_PETITION)
+
+
+def http_load(server, clients: int, seconds: float) -> dict:
+    """Petitions submitted at ``clients`` kiosks at once; a success is a 302 to the tracking number."""
+    return load.run(server.url, submit_petition, clients=clients, seconds=seconds, setup=open_kiosk_form,
+                    on_response=load.keep_cookies, expect=(302,), expect_location="/k/petitions/done/")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""The benchmarks' HTTP clients really do each plugin's main action.
+
+``python -m bench`` reports tickets, check-ins, vouchers and petitions per
+second; the figures mean something only if every measured request is the
+action succeeding (a CSRF failure or a refused voucher is fast too). Each
+plugin's ``http_load`` runs here for half a second with one client process
+against a live server, and every measured request must be the success redirect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+
+import pytest
+
+from conftest import LiveServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)  # bench/ is a folder of the checkout, not an installed package
+
+
+class Served:
+    """What a bench's ``http_load`` needs of a server: its address, and its app to prepare data in.
+
+    The demo data is loaded, as `kiosk demo` does for the bench's server (the
+    petition form's places come from it).
+    """
+
+    def __init__(self, app):
+        from kiosk.demo import load_demo
+
+        load_demo(app, [])
+        self._app = app
+        self.live = LiveServer(app)
+        self.url = self.live.url
+
+    @contextlib.contextmanager
+    def app(self):
+        yield self._app
+
+    def stop(self) -> None:
+        self.live.stop()
+
+
+#: As in the bench's station file: every client sends from 127.0.0.1.
+NO_PETITION_LIMIT = {"petitions": {"rate_limit": {"kiosk": [10**9, 600], "mobile": [10**9, 600]}}}
+
+
+@pytest.mark.parametrize("plugin", ["legal", "courier_rest", "parking", "petitions"])
+def test_the_bench_clients_only_count_successful_actions(make_app, database_url, plugin):
+    bench = importlib.import_module(f"bench.{plugin}_bench")
+    served = Served(make_app(database_url, PLUGINS=NO_PETITION_LIMIT))
+    try:
+        figures = bench.http_load(served, clients=1, seconds=0.5)
+    finally:
+        served.stop()
+    assert figures["requests"] >= 1
+    assert figures["errors"] == 0, figures.get("error_samples")
+    assert figures["statuses"] == {"302": figures["requests"]}
+    for status in figures.get("untimed_statuses", {}):
+        assert status == "302", figures["untimed_statuses"]
