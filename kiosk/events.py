@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import delete, select, text
+from sqlalchemy import and_, delete, or_, select, text
 
 from kiosk.db import get_session, utcnow
 from kiosk.models import KioskEvent
@@ -140,14 +140,66 @@ def init_app(app) -> None:
         app.extensions["kiosk_listener_stop"] = stop
 
 
-def fetch_since(app, station_id: int, channels: list[str], after_id: int, limit: int = 100) -> list[KioskEvent]:
-    """Events of ``station_id`` on ``channels`` newer than ``after_id``."""
-    session = app.extensions["db"].Session()
-    try:
-        query = select(KioskEvent).where(KioskEvent.station_id == station_id, KioskEvent.id > after_id)
+#: How long a stream waits for an event id it has not seen to be committed.
+#: Ids are taken in insert order but transactions commit in their own order,
+#: so on PostgreSQL event 41 may become visible after event 42; a stream
+#: that only asked for "newer than 42" would never show 41. A missing id older
+#: than this belongs to a transaction that rolled back (or a sequence jump).
+GAP_SECONDS = 10.0
+#: At most this many missing ids are remembered; a bigger jump is not a race.
+MAX_GAPS = 1000
+FETCH_LIMIT = 200
+
+
+class EventCursor:
+    """Where a stream is in the event table: the highest id seen, and ids still missing.
+
+    Each :meth:`poll` reads the ids committed since the last one (of every
+    station: ids are shared) plus any missing ids that have since committed,
+    and returns the station's events among them in id order. An event that
+    commits late is therefore delivered late, not lost.
+    """
+
+    def __init__(self, after: int):
+        self.high = after
+        self.gaps: dict[int, float] = {}
+
+    def poll(self, session, station_id: int, channels: list[str], now: float | None = None) -> list[KioskEvent]:
+        now = time.monotonic() if now is None else now
+        newer = KioskEvent.id > self.high
+        missing = list(self.gaps)
+        visible = select(KioskEvent.id).where(or_(newer, KioskEvent.id.in_(missing)) if missing else newer)
+        ids = list(session.scalars(visible.order_by(KioskEvent.id).limit(FETCH_LIMIT)))
+        filled = [i for i in ids if i in self.gaps]
+        fresh = [i for i in ids if i > self.high]
+        for i in filled:
+            del self.gaps[i]
+        expected = self.high + 1
+        for i in fresh:
+            if i - expected <= MAX_GAPS - len(self.gaps):
+                self.gaps.update(dict.fromkeys(range(expected, i), now))
+            expected = i + 1
+        self.gaps = {i: t for i, t in self.gaps.items() if now - t < GAP_SECONDS}
+        wanted = filled + fresh
+        if not wanted:
+            return []
+        query = select(KioskEvent).where(KioskEvent.station_id == station_id)
+        if fresh:
+            in_range = and_(KioskEvent.id > self.high, KioskEvent.id <= fresh[-1])
+            query = query.where(or_(in_range, KioskEvent.id.in_(filled)) if filled else in_range)
+            self.high = fresh[-1]
+        else:
+            query = query.where(KioskEvent.id.in_(filled))
         if channels:
             query = query.where(KioskEvent.channel.in_(channels))
-        return list(session.scalars(query.order_by(KioskEvent.id).limit(limit)))
+        return list(session.scalars(query.order_by(KioskEvent.id)))
+
+
+def fetch_since(app, station_id: int, channels: list[str], cursor: EventCursor) -> list[KioskEvent]:
+    """The station's events on ``channels`` committed since ``cursor`` last looked."""
+    session = app.extensions["db"].Session()
+    try:
+        return cursor.poll(session, station_id, channels)
     finally:
         session.close()
 
@@ -197,18 +249,17 @@ def stream():
     notifier = app.extensions["kiosk_notifier"]
 
     def generate():
-        nonlocal after
+        cursor = EventCursor(after)
         started = last_beat = time.monotonic()
         seen = notifier.generation
         yield "retry: 1000\n\n"
         while time.monotonic() - started < max_seconds:
             try:
-                rows = fetch_since(app, station_id, channels, after)
+                rows = fetch_since(app, station_id, channels, cursor)
             except Exception:
                 log.warning("event stream could not read events; retrying")
                 rows = []
             for row in rows:
-                after = row.id
                 yield _sse(row.name, {"name": row.name, "channel": row.channel, **row.payload}, row.id)
             now = time.monotonic()
             if now - last_beat >= HEARTBEAT_SECONDS:

@@ -7,6 +7,8 @@ import time
 import types
 from datetime import datetime, timezone
 
+from sqlalchemy import func, select
+
 from kiosk import hookimpl
 from kiosk.events import emit
 from tests.conftest import LiveServer
@@ -151,3 +153,65 @@ def test_card_tap_reaches_the_open_page_through_the_whole_chain(make_app, databa
     assert elapsed < 0.5
     assert health["devices"]["desk"]["state"] == "ok"
     assert 'data-device="desk"' in admin_page and 'data-device="printer"' in admin_page
+
+
+def test_an_event_that_commits_after_a_newer_one_is_still_streamed(make_app, database_url):
+    """Ids are taken at insert, commits land in their own order: a late commit is delivered late, not lost."""
+    app = make_app(database_url)
+    server = LiveServer(app)
+    try:
+        got = []
+        reader = threading.Thread(target=lambda: got.extend(
+            _read_events(server.port, "/events/stream?channel=legal", 2, timeout=12)))
+        reader.start()
+        time.sleep(0.8)
+        with app.test_request_context("/"):
+            slow = app.extensions["db"].Session()
+            emit("legal.ticket_called", {"ticket": "A001", "counter": 1}, channel="legal", session=slow)
+            if app.extensions["db"].is_sqlite:
+                # One writer at a time on SQLite: commit order is id order. Still check both arrive.
+                slow.commit()
+                emit("legal.ticket_called", {"ticket": "A002", "counter": 2}, channel="legal")
+            else:
+                emit("legal.ticket_called", {"ticket": "A002", "counter": 2}, channel="legal")
+                time.sleep(2.5)  # the stream has read A002 (past A001's id) before A001 commits
+                slow.commit()
+            slow.close()
+        reader.join(15)
+    finally:
+        server.stop()
+    assert sorted(data["ticket"] for _name, data in got) == ["A001", "A002"]
+
+
+def test_event_cursor_waits_for_missing_ids_then_gives_them_up(make_app, database_url):
+    from kiosk.events import GAP_SECONDS, EventCursor
+    from kiosk.models import KioskEvent
+
+    app = make_app(database_url)
+    with app.app_context():
+        station_id = app.extensions["kiosk_station_id"]
+        session = app.extensions["db"].Session()
+        top = session.scalar(select(func.coalesce(func.max(KioskEvent.id), 0)))
+        cursor = EventCursor(top)
+
+        def add(event_id, channel="legal", station=station_id):
+            session.add(KioskEvent(id=event_id, station_id=station, channel=channel, name=f"{channel}.x",
+                                   payload={"n": event_id}))
+            session.commit()
+
+        add(top + 3)
+        assert [r.id for r in cursor.poll(session, station_id, ["legal"], now=100.0)] == [top + 3]
+        assert set(cursor.gaps) == {top + 1, top + 2}
+        add(top + 1, channel="parking")  # fills a gap, but not on this stream's channel
+        add(top + 2)
+        add(top + 4)
+        assert [r.id for r in cursor.poll(session, station_id, ["legal"], now=101.0)] == [top + 2, top + 4]
+        assert cursor.gaps == {}
+        add(top + 7)
+        assert [r.id for r in cursor.poll(session, station_id, ["legal"], now=102.0)] == [top + 7]
+        assert set(cursor.gaps) == {top + 5, top + 6}
+        # A rolled-back insert never commits: after GAP_SECONDS the stream stops asking for it.
+        assert cursor.poll(session, station_id, ["legal"], now=102.0 + GAP_SECONDS) == []
+        assert cursor.gaps == {}
+        assert cursor.high == top + 7
+        session.close()
