@@ -70,7 +70,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         os.makedirs(os.path.join(app.instance_path, sub), exist_ok=True)
     app.secret_key = app.config["SECRET_KEY"]
 
-    db = Database(app.config.get("DATABASE_URL") or default_url(app.instance_path))
+    db = Database(app.config.get("DATABASE_URL") or default_url(app.instance_path),
+                  connections=app.config["DATABASE_CONNECTIONS"])
     db.init_app(app)
 
     plugins = KioskPlugins(

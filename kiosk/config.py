@@ -38,6 +38,9 @@ LANGUAGES = ("zh_Hans", "zh_Hant", "en")
 DEFAULTS: dict = {
     "SECRET_KEY": DEFAULT_SECRET_KEY,
     "DATABASE_URL": None,  # None: SQLite file in the instance folder
+    # Connections one process may hold on PostgreSQL: every request thread one,
+    # plus the print queue, the scheduler and push streams' short reads.
+    "DATABASE_CONNECTIONS": 20,
     "DEMO": False,
     "STATION": {
         "code": "default",
@@ -126,6 +129,9 @@ def validate(config) -> None:
     unknown = [lang for lang in langs if lang not in LANGUAGES]
     if not langs or unknown:
         raise ConfigError(f"station.languages must be a non-empty list drawn from {', '.join(LANGUAGES)}")
+    connections = config.get("DATABASE_CONNECTIONS")
+    if not isinstance(connections, int) or isinstance(connections, bool) or connections < 2:
+        raise ConfigError(f"database_connections must be a whole number of at least 2, not {connections!r}")
     insecure = config["SECRET_KEY"] in (DEFAULT_SECRET_KEY, "", None)
     if insecure and not (config.get("DEBUG") or config.get("DEMO") or config.get("TESTING")):
         raise ConfigError(

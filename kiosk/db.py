@@ -10,7 +10,7 @@ import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from flask import current_app, g
+from flask import current_app, g, has_app_context
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -113,18 +113,24 @@ def _sqlite_setup(engine) -> None:
 class Database:
     """The engine and session factories of one app (``app.extensions["db"]``)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, connections: int = 20):
         self.url = url
         kwargs: dict = {"future": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+            # Five kept open, the rest opened for a busy spell: a thread must never
+            # wait for a connection another thread holds (the pool would jam).
+            kept = min(5, connections)
+            kwargs.update(pool_pre_ping=True, pool_size=kept, max_overflow=connections - kept)
         self.engine = create_engine(url, **kwargs)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         if self.is_sqlite:
             _sqlite_setup(self.engine)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.Session, "after_flush", _mark_written)
+        event.listen(self.Session, "after_commit", _clear_written)
+        event.listen(self.Session, "after_rollback", _clear_written)
         # Writers that must serialise (numbering, capacity) use this engine: on
         # SQLite their transaction starts with BEGIN IMMEDIATE; on PostgreSQL
         # they lock rows explicitly, so the option is simply ignored there.
@@ -163,6 +169,7 @@ def write_transaction():
     Commits on success, rolls back on error. On SQLite it holds the write lock
     from the start; on PostgreSQL take row locks with ``with_for_update()``.
     """
+    _release_read_connection()
     session = get_db().WriteSession()
     try:
         yield session
@@ -172,6 +179,29 @@ def write_transaction():
         raise
     finally:
         session.close()
+
+
+def _release_read_connection() -> None:
+    """End the request session's read-only transaction, handing its connection back.
+
+    A request that has read (its station, a queue) and now writes would
+    otherwise hold two connections at once; sixteen threads doing that wait on
+    each other for the pool's last connections. Objects it loaded stay usable
+    (sessions do not expire them on commit). A session that wrote keeps its
+    transaction: that is its caller's to commit.
+    """
+    session = g.get("db_session") if has_app_context() else None
+    if session is not None and session.in_transaction() and not session.info.get("wrote") \
+            and not (session.new or session.dirty or session.deleted):
+        session.commit()
+
+
+def _mark_written(session, _flush_context) -> None:
+    session.info["wrote"] = True
+
+
+def _clear_written(session) -> None:
+    session.info.pop("wrote", None)
 
 
 def unavailable(exc: BaseException | None) -> bool:

@@ -167,6 +167,8 @@ def run_server(host: str = "127.0.0.1", port: int = 5000, workers: int = 1, thre
     if workers > 1:
         # Devices belong to one process; several workers are for a fleet server.
         os.environ["KIOSK_START_DEVICES"] = "false"
+    # A connection for each request thread, and some for the worker's own threads.
+    os.environ.setdefault("KIOSK_DATABASE_CONNECTIONS", str(threads + 4))
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,

@@ -127,3 +127,52 @@ def test_reset_forgets_the_last_users_choices(client, csrf):
     assert 'lang="zh-CN"' in html and 'data-dirty="no"' in html
     with client.session_transaction() as sess:
         assert "lang" not in sess and "large_text" not in sess
+
+
+def test_a_request_that_read_then_writes_holds_one_connection(make_app, database_url):
+    """Sixteen threads each holding one connection and waiting for a second jam the pool."""
+    from sqlalchemy import select, text
+
+    from kiosk.db import get_session, write_transaction
+    from kiosk.models import Station
+
+    app = make_app(database_url, DATABASE_CONNECTIONS=2)
+    engine = app.extensions["db"].engine
+    with app.test_request_context("/"):
+        station = get_session().scalar(select(Station))
+        assert engine.pool.checkedout() == 1
+        with write_transaction() as session:
+            session.execute(text("SELECT 1"))
+            assert engine.pool.checkedout() == 1
+        assert station.name  # what the request read is still usable
+        get_session().scalar(select(Station))
+    if not app.extensions["db"].is_sqlite:
+        assert engine.pool.size() == 2 and engine.pool._max_overflow == 0
+
+
+def test_a_session_that_wrote_keeps_its_transaction_when_a_write_transaction_opens(make_app, database_url):
+    from sqlalchemy import func, select
+
+    from kiosk.db import get_session, write_transaction
+    from kiosk.models import KioskEvent
+
+    app = make_app(database_url)
+    with app.test_request_context("/"):
+        session = get_session()
+        before = session.scalar(select(func.count()).select_from(KioskEvent))
+        session.add(KioskEvent(station_id=app.extensions["kiosk_station_id"], channel="t", name="t.x", payload={}))
+        session.flush()
+        if app.extensions["db"].is_sqlite:
+            session.rollback()  # SQLite has one writer: a second write transaction would wait for this one
+        else:
+            with write_transaction() as other:
+                assert other.scalar(select(func.count()).select_from(KioskEvent)) == before  # not committed
+            session.rollback()
+        assert session.scalar(select(func.count()).select_from(KioskEvent)) == before
+
+
+@pytest.mark.parametrize("value", [0, 1, "many", True])
+def test_database_connections_must_be_a_number_of_at_least_two(tmp_path, value):
+    with pytest.raises(ConfigError, match="database_connections"):
+        create_app({"INSTANCE_PATH": str(tmp_path), "STATION_FILE": "", "TESTING": True,
+                    "DATABASE_CONNECTIONS": value})
