@@ -93,3 +93,7 @@ def configure(level: str | None = None, stream=None) -> None:
     handler._kiosk = True
     root.addHandler(handler)
     root.setLevel(level or os.environ.get("KIOSK_LOG_LEVEL", "INFO"))
+    # python-escpos says "Closing Network connection" at INFO after every receipt:
+    # a line per ticket that tells the station nothing (faults are logged by the queue).
+    if root.level > logging.DEBUG:
+        logging.getLogger("escpos").setLevel(logging.WARNING)

@@ -31,3 +31,21 @@ def test_lines_are_json_with_the_station_and_masked_personal_data(app):
 
 def test_scrub_leaves_ordinary_numbers_alone():
     assert logs.scrub("ticket A012 served in 300 s, job 8d4e84f9") == "ticket A012 served in 300 s, job 8d4e84f9"
+
+
+def test_printer_library_chatter_stays_out_of_the_station_log_but_its_warnings_do_not():
+    stream = io.StringIO()
+    escpos_log = logging.getLogger("escpos")
+    before = escpos_log.level
+    logs.configure("INFO", stream)
+    try:
+        escpos_log.info("Closing Network connection")
+        escpos_log.warning("paper out")
+    finally:
+        escpos_log.setLevel(before)
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if getattr(handler, "_kiosk", False):
+                root.removeHandler(handler)
+    messages = [json.loads(line)["msg"] for line in stream.getvalue().splitlines()]
+    assert messages == ["paper out"]
