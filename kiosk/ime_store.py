@@ -79,34 +79,25 @@ class Slices(Sequence):
         return [blob[starts[i] : starts[i + 1]] for i in range(start, stop)]
 
 
-class MappedSlices(Sequence):
+class MappedSlices(Slices):
     """:class:`Slices` over encoded bytes used in place (a memory-mapped cache section).
 
     Items are decoded when asked for; a damaged byte reads as U+FFFD rather
     than failing a lookup (checking every byte at load would page in the file).
     """
 
-    __slots__ = ("blob", "starts", "encoding")
+    __slots__ = ("encoding",)
 
     def __init__(self, blob: memoryview, starts: Sequence[int], encoding: str) -> None:
         """``starts`` are byte positions, one more than there are items."""
-        self.blob = blob
-        self.starts = starts
+        super().__init__(blob, starts)
         self.encoding = encoding
-
-    def __len__(self) -> int:
-        """Number of items."""
-        return len(self.starts) - 1
 
     def __getitem__(self, i):
         """Item ``i`` (slices return plain lists)."""
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        return str(self.blob[self.starts[i] : self.starts[i + 1]], self.encoding, "replace")
+        return str(super().__getitem__(i), self.encoding, "replace")
 
     def range(self, start: int, stop: int) -> list[str]:
         """Items ``start`` to ``stop - 1``, without the bounds checks of indexing."""
