@@ -146,8 +146,15 @@ def test_a_request_that_read_then_writes_holds_one_connection(make_app, database
             assert engine.pool.checkedout() == 1
         assert station.name  # what the request read is still usable
         get_session().scalar(select(Station))
-    if not app.extensions["db"].is_sqlite:
-        assert engine.pool.size() == 2 and engine.pool._max_overflow == 0
+        assert engine.pool.checkedout() == 1
+        # Handing a receipt to the print queue (which stores it on its own connection) lets go too.
+        from kiosk_hardware.receipt import Receipt
+
+        from kiosk.printing import submit
+
+        submit(Receipt(), "test")
+        assert not get_session().in_transaction()  # its connection is back in the pool
+    assert engine.pool.size() == 2 and engine.pool._max_overflow == 0
 
 
 def test_a_session_that_wrote_keeps_its_transaction_when_a_write_transaction_opens(make_app, database_url):
@@ -176,3 +183,95 @@ def test_database_connections_must_be_a_number_of_at_least_two(tmp_path, value):
     with pytest.raises(ConfigError, match="database_connections"):
         create_app({"INSTANCE_PATH": str(tmp_path), "STATION_FILE": "", "TESTING": True,
                     "DATABASE_CONNECTIONS": value})
+
+
+def _sqlite_app(make_app, tmp_path):
+    return make_app(f"sqlite:///{tmp_path}/writers.db")
+
+
+def test_sqlite_writers_of_one_process_take_turns_on_a_lock_that_every_ending_releases(make_app, tmp_path):
+    from sqlalchemy import func, select
+
+    from kiosk.models import KioskEvent
+
+    app = _sqlite_app(make_app, tmp_path)
+    db = app.extensions["db"]
+    station_id = app.extensions["kiosk_station_id"]
+    assert not db.write_lock.locked()
+
+    def add(session):
+        session.add(KioskEvent(station_id=station_id, channel="t", name="t.x", payload={}))
+        session.flush()
+
+    for ending in ("commit", "rollback", "close"):
+        session = db.Session()
+        add(session)
+        assert db.write_lock.locked()  # the first write took it (BEGIN IMMEDIATE)
+        getattr(session, ending)()
+        assert not db.write_lock.locked(), ending
+    with db.WriteSession() as session, session.begin():
+        session.scalar(select(func.count()).select_from(KioskEvent))
+        assert db.write_lock.locked()  # a write transaction takes it at its start, even to read
+    assert not db.write_lock.locked()
+    with db.Session() as session:
+        assert session.scalar(select(func.count()).select_from(KioskEvent)) == 1  # only the commit stored
+
+
+def test_a_second_sqlite_writer_waits_for_the_first_and_then_writes(make_app, tmp_path):
+    import threading
+
+    from sqlalchemy import func, select
+
+    from kiosk.models import KioskEvent
+
+    app = _sqlite_app(make_app, tmp_path)
+    db = app.extensions["db"]
+    station_id = app.extensions["kiosk_station_id"]
+    first = db.Session()
+    first.add(KioskEvent(station_id=station_id, channel="t", name="t.first", payload={}))
+    first.flush()
+    order = []
+
+    def second_writer():
+        with db.Session() as session:
+            session.add(KioskEvent(station_id=station_id, channel="t", name="t.second", payload={}))
+            session.commit()
+            order.append("second")
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    thread.join(0.3)
+    assert thread.is_alive() and order == []  # waiting for the first writer
+    order.append("first")
+    first.commit()
+    thread.join(10)
+    assert order == ["first", "second"]
+    with db.Session() as session:
+        names = session.scalars(select(KioskEvent.name).order_by(KioskEvent.id)).all()
+    assert names == ["t.first", "t.second"]
+    assert not db.write_lock.locked()
+    with db.Session() as session:
+        assert session.scalar(select(func.count()).select_from(KioskEvent)) == 2
+
+
+def test_a_sqlite_writer_that_cannot_have_the_lock_gets_database_is_locked(make_app, tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from kiosk import db as kiosk_db
+    from kiosk.models import KioskEvent
+
+    monkeypatch.setattr(kiosk_db, "SQLITE_WAIT", 0.2)
+    app = _sqlite_app(make_app, tmp_path)
+    db = app.extensions["db"]
+    station_id = app.extensions["kiosk_station_id"]
+    holder = db.Session()
+    holder.add(KioskEvent(station_id=station_id, channel="t", name="t.holder", payload={}))
+    holder.flush()
+    other = db.Session()
+    other.add(KioskEvent(station_id=station_id, channel="t", name="t.other", payload={}))
+    with pytest.raises(OperationalError, match="database is locked") as caught:
+        other.flush()
+    assert kiosk_db.unavailable(caught.value)  # the user gets "try again", not an error page
+    other.rollback()
+    holder.commit()
+    assert not db.write_lock.locked()
