@@ -19,9 +19,10 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, abort, current_app, jsonify
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 
 from kiosk.config import ConfigError
-from kiosk.db import get_session
+from kiosk.db import get_session, release_read_connection
 from kiosk.i18n import N_, _
 from kiosk.models import PrintJob as PrintJobRow
 from kiosk_hardware.errors import PrinterConfigError
@@ -87,11 +88,16 @@ class DbJobStore(JobStore):
             session.commit()
 
     def update(self, job: HwJob) -> None:
+        # One UPDATE of what a job's progress changes: its receipt, printer and
+        # layout are written once, by add() (this runs twice or more per receipt).
         with self.db.Session() as session:
-            row = session.get(PrintJobRow, job.id)
-            if row is None:
+            result = session.execute(
+                sql_update(PrintJobRow).where(PrintJobRow.id == job.id).values(
+                    state=job.state.value, attempts=job.attempts, max_attempts=job.max_attempts,
+                    error=job.error, error_kind=job.error_kind, note=job.note or "",
+                    updated_at=_ts(job.updated_at), finished_at=_ts(job.finished_at)))
+            if result.rowcount == 0:
                 raise KeyError(job.id)
-            self._to_row(job, row)
             session.commit()
 
     def get(self, job_id: str) -> HwJob | None:
@@ -154,7 +160,7 @@ class Printing:
             threading.Thread(target=self._poll_status, daemon=True, name="kiosk-printer-status").start()
 
     def warm(self) -> None:
-        """Check the receipt font and load the renderer, so the first receipt prints without waiting.
+        """Load the renderer and the printer's library and check the font: the first receipt need not wait.
 
         Run after the server's first response (:mod:`kiosk.warmup`): Pillow,
         the barcode libraries and the font files are not needed to show the
@@ -163,6 +169,7 @@ class Printing:
         from kiosk_hardware import escpos_encode  # noqa: F401  (imports the renderer)
         from kiosk_hardware.fonts import cjk_font_check
 
+        self.printer.prepare()
         font = cjk_font_check()
         if not font.ok:
             log.warning("%s", font.message)
@@ -216,6 +223,7 @@ def print_receipt(layout: str, context: dict, *, station=None) -> dict:
 
 def submit(receipt: Receipt, label: str = "") -> dict:
     """Hand a ready receipt document to the queue."""
+    release_read_connection()  # the queue stores the job on a connection of its own
     printing = _printing()
     printing.start()
     handle = printing.queue.submit(receipt, label=label)

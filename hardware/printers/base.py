@@ -91,6 +91,9 @@ class Printer(ABC):
     def _open(self) -> Connection:
         """Open the device; raise :class:`PrinterUnreachable` if it cannot be."""
 
+    def prepare(self) -> None:
+        """Load what the first job needs ahead of it (a backend's device library); nothing by default."""
+
     @abstractmethod
     def describe(self) -> str:
         """Where the printer is, for logs and the staff console."""
