@@ -6,8 +6,9 @@ first tickets of the day cannot both create it) and incremented with
 ``UPDATE … RETURNING``, which locks it for the rest of the short transaction:
 on SQLite the whole database is locked from the start (``BEGIN IMMEDIATE``,
 :func:`kiosk.db.write_transaction`), on PostgreSQL the UPDATE takes the row
-lock, so a second kiosk's UPDATE waits and then sees the new value. The unique constraint on the ticket table is the backstop. Nothing
-else happens inside the lock that could be slow (no printing, no rendering).
+lock, so a second kiosk's UPDATE waits and then sees the new value. The unique
+constraint on the ticket table is the backstop. Nothing else happens inside
+the lock (no printing, no rendering, not even reading the queue).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import date, datetime
 from sqlalchemy import update
 
 from kiosk import events
-from kiosk.db import upsert_insert, write_transaction
+from kiosk.db import get_session, upsert_insert, write_transaction
 from kiosk_plugins.legal import clock, estimates
 from kiosk_plugins.legal.models import DayCounter, Ticket
 from kiosk_plugins.legal.settings import Service
@@ -83,9 +84,12 @@ def add_ticket(session, station, service: Service, *, priority: str = "", phone:
 def issue_ticket(station, service: Service, **options) -> tuple[Ticket, estimates.Progress]:
     """Issue one ticket in its own short write transaction; returns it (detached) and its place.
 
-    The place is read in the same transaction: a request's own session may
-    still hold a snapshot from before the ticket existed (SQLite's WAL reads).
+    The place is read after the commit, outside the lock: every other kiosk
+    waits for the lock (the whole file on SQLite, the day's counter row on
+    PostgreSQL), and reading the queue and its service times took a third
+    of the time it was held. A fresh read sees the committed ticket (the
+    request's read transaction ended when the write began).
     """
     with write_transaction() as session:
         ticket = add_ticket(session, station, service, **options)
-        return ticket, estimates.progress(session, station, ticket)
+    return ticket, estimates.progress(get_session(), station, ticket)
