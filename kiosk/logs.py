@@ -81,11 +81,27 @@ class ScrubFilter(logging.Filter):
         return logging.Formatter().formatException(record.exc_info)
 
 
+class PrinterLibraryChatter(logging.Filter):
+    """Drops python-escpos's notes below WARNING.
+
+    It logs "Closing Network connection" on the root logger after every
+    receipt: a line per ticket that tells the station nothing (the print queue
+    logs faults itself). Its warnings and errors still come through.
+    """
+
+    _PACKAGE = os.sep + "escpos" + os.sep
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or self._PACKAGE not in (record.pathname or "")
+
+
 def configure(level: str | None = None, stream=None) -> None:
     """Send the root logger's lines, as JSON, to stderr (or ``stream``)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(ScrubFilter())
+    if (level or os.environ.get("KIOSK_LOG_LEVEL", "INFO")) != "DEBUG":
+        handler.addFilter(PrinterLibraryChatter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_kiosk", False):
@@ -93,7 +109,3 @@ def configure(level: str | None = None, stream=None) -> None:
     handler._kiosk = True
     root.addHandler(handler)
     root.setLevel(level or os.environ.get("KIOSK_LOG_LEVEL", "INFO"))
-    # python-escpos says "Closing Network connection" at INFO after every receipt:
-    # a line per ticket that tells the station nothing (faults are logged by the queue).
-    if root.level > logging.DEBUG:
-        logging.getLogger("escpos").setLevel(logging.WARNING)

@@ -34,18 +34,20 @@ def test_scrub_leaves_ordinary_numbers_alone():
 
 
 def test_printer_library_chatter_stays_out_of_the_station_log_but_its_warnings_do_not():
+    import escpos.printer
+
     stream = io.StringIO()
-    escpos_log = logging.getLogger("escpos")
-    before = escpos_log.level
     logs.configure("INFO", stream)
+    root = logging.getLogger()
     try:
-        escpos_log.info("Closing Network connection")
-        escpos_log.warning("paper out")
+        # python-escpos logs on the root logger from its own modules.
+        for level, message in ((logging.INFO, "Closing Network connection to printer 127.0.0.1"),
+                               (logging.WARNING, "paper out")):
+            root.handle(logging.LogRecord("root", level, escpos.printer.__file__, 1, message, None, None))
+        logging.getLogger("kiosk.test").info("legal.ticket_issued")
     finally:
-        escpos_log.setLevel(before)
-        root = logging.getLogger()
         for handler in list(root.handlers):
             if getattr(handler, "_kiosk", False):
                 root.removeHandler(handler)
     messages = [json.loads(line)["msg"] for line in stream.getvalue().splitlines()]
-    assert messages == ["paper out"]
+    assert messages == ["paper out", "legal.ticket_issued"]
