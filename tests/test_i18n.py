@@ -88,3 +88,75 @@ def test_each_plugin_page_uses_its_own_catalog_first(make_app, database_url, tmp
     client = app.test_client()
     assert client.get("/k/riders/").get_data(as_text=True) == "姓名"
     assert client.get("/k/lots/").get_data(as_text=True) == "名称"
+
+
+def _write_po(folder, locale, pairs):
+    path = folder / locale / "LC_MESSAGES"
+    path.mkdir(parents=True, exist_ok=True)
+    body = "".join(f'msgid "{key}"\nmsgstr "{value}"\n\n' for key, value in pairs)
+    (path / "messages.po").write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n' + body,
+                                      encoding="utf-8")
+    return path / "messages.po"
+
+
+def test_parsed_catalogs_are_kept_and_a_changed_catalog_is_read_again(tmp_path, monkeypatch):
+    from kiosk import i18n
+
+    folder, cache = tmp_path / "translations", tmp_path / "cache"
+    po = _write_po(folder, "zh_Hans", [("Take a ticket", "取号"), ("Back", "返回")])
+    first = i18n.Catalogs(str(cache))
+    first.add_folder(str(folder))
+    assert first.gettext("zh_Hans", "Take a ticket") == "取号"
+    assert len(list(cache.iterdir())) == 1
+
+    # A second start reads the cache, not the .po file.
+    parsed = []
+    real_parse = i18n.parse_po
+    monkeypatch.setattr(i18n, "parse_po", lambda path: parsed.append(path) or real_parse(path))
+    second = i18n.Catalogs(str(cache))
+    second.add_folder(str(folder))
+    assert second.gettext("zh_Hans", "Back") == "返回"
+    assert parsed == []
+
+    # An edited catalog (new size and time) is parsed again and its new wording used.
+    _write_po(folder, "zh_Hans", [("Take a ticket", "取号码"), ("Back", "返回")])
+    os.utime(po, ns=(po.stat().st_atime_ns, po.stat().st_mtime_ns + 1_000_000_000))
+    third = i18n.Catalogs(str(cache))
+    third.add_folder(str(folder))
+    assert third.gettext("zh_Hans", "Take a ticket") == "取号码"
+    assert parsed == [str(po)]
+
+
+def test_a_damaged_catalog_cache_is_ignored_and_rewritten(tmp_path):
+    from kiosk import i18n
+
+    folder, cache = tmp_path / "translations", tmp_path / "cache"
+    _write_po(folder, "zh_Hant", [("Take a ticket", "取號")])
+    first = i18n.Catalogs(str(cache))
+    first.add_folder(str(folder))
+    assert first.gettext("zh_Hant", "Take a ticket") == "取號"  # read (and cached) when first asked for
+    (cached,) = cache.iterdir()
+    cached.write_bytes(b"\x00not marshal")
+    catalogs = i18n.Catalogs(str(cache))
+    catalogs.add_folder(str(folder))
+    assert catalogs.gettext("zh_Hant", "Take a ticket") == "取號"
+    assert cached.read_bytes() != b"\x00not marshal"
+
+
+def test_a_read_only_cache_folder_costs_nothing_but_the_parse(tmp_path):
+    from kiosk import i18n
+
+    folder = tmp_path / "translations"
+    _write_po(folder, "zh_Hans", [("Back", "返回")])
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would be")
+    catalogs = i18n.Catalogs(str(blocker / "cache"))
+    catalogs.add_folder(str(folder))
+    assert catalogs.gettext("zh_Hans", "Back") == "返回"
+
+
+def test_compiled_templates_are_kept_in_the_instance_cache(app, client):
+    assert client.get("/").status_code == 200
+    cached = os.listdir(os.path.join(app.instance_path, "cache"))
+    assert any(name.startswith("template-") for name in cached)
+    assert any(name.startswith("catalog-") for name in cached)
