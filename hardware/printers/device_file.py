@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 
-from escpos.exceptions import DeviceNotFoundError
+from kiosk_hardware.printers._escpos import DeviceNotFoundError  # first: it prepares the capability cache
 from escpos.printer import File
 
 from kiosk_hardware.errors import ConnectionDropped, PaperOut, PrinterOffline, PrinterUnreachable

@@ -6,37 +6,41 @@ connection at a time, so holding one open would lock out the staff counter.
 
 from __future__ import annotations
 
+import functools
 import socket
-
-from escpos.exceptions import DeviceNotFoundError
-from escpos.printer import Network
 
 from kiosk_hardware.errors import ConnectionDropped, PrinterTimeout, PrinterUnreachable
 from kiosk_hardware.printers.base import Connection, Printer
 from kiosk_hardware.status import status_query
 
 
-class _Network(Network):
-    """python-escpos's ``Network`` with an ``open()`` that closes the socket when connecting fails.
+@functools.cache
+def _network_class():
+    """python-escpos's ``Network``, with an ``open()`` that closes the socket when connecting fails.
 
     python-escpos 3.1 drops the half-made socket for the garbage collector:
-    one ResourceWarning per attempt while a printer is switched off.
+    one ResourceWarning per attempt while a printer is switched off. Built on
+    first use: importing python-escpos is not needed to show the first page.
     """
+    from kiosk_hardware.printers._escpos import DeviceNotFoundError, printer
 
-    def open(self, raise_not_found: bool = True) -> None:
-        """Connect, or raise DeviceNotFoundError (always: the caller needs to know)."""
-        if self._device:
-            self.close()
-        try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        except OSError as exc:
-            self.device = None
-            raise DeviceNotFoundError(f"Could not open socket for {self.host}: {exc}") from exc
-        self.device = sock
+    class _Network(printer.Network):
+        def open(self, raise_not_found: bool = True) -> None:
+            """Connect, or raise DeviceNotFoundError (always: the caller needs to know)."""
+            if self._device:
+                self.close()
+            try:
+                sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            except OSError as exc:
+                self.device = None
+                raise DeviceNotFoundError(f"Could not open socket for {self.host}: {exc}") from exc
+            self.device = sock
+
+    return _Network, DeviceNotFoundError
 
 
 class _TcpConnection(Connection):
-    def __init__(self, device: Network, io_timeout: float) -> None:
+    def __init__(self, device, io_timeout: float) -> None:
         self._device = device
         self._sock: socket.socket = device.device  # type: ignore[assignment]
         self._io_timeout = io_timeout
@@ -104,8 +108,13 @@ class NetworkPrinter(Printer):
         """Where the printer is, for logs."""
         return f"network {self.host}:{self.port} ({self.profile.name})"
 
+    def prepare(self) -> None:
+        """Import the device library now (the server calls this after its first page)."""
+        _network_class()
+
     def _open(self) -> Connection:
-        device = _Network(self.host, self.port, timeout=self.timeout)
+        network, DeviceNotFoundError = _network_class()
+        device = network(self.host, self.port, timeout=self.timeout)
         try:
             device.open()
         except DeviceNotFoundError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import serial
-from escpos.exceptions import DeviceNotFoundError
+from kiosk_hardware.printers._escpos import DeviceNotFoundError  # first: it prepares the capability cache
 from escpos.printer import Serial
 
 from kiosk_hardware.errors import ConnectionDropped, PrinterConfigError, PrinterTimeout, PrinterUnreachable

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from escpos.exceptions import DeviceNotFoundError
+from kiosk_hardware.printers._escpos import DeviceNotFoundError  # first: it prepares the capability cache
 from escpos.printer import Usb
 
 from kiosk_hardware.errors import ConnectionDropped, PrinterConfigError, PrinterTimeout, PrinterUnreachable
