@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import errno
 
-from kiosk_hardware.printers._escpos import DeviceNotFoundError  # first: it prepares the capability cache
-from escpos.printer import File
-
 from kiosk_hardware.errors import ConnectionDropped, PaperOut, PrinterOffline, PrinterUnreachable
+from kiosk_hardware.printers._escpos import DeviceNotFoundError, printer  # prepares the capability cache
 from kiosk_hardware.printers.base import Connection, Printer
 
 
-class _AppendingFile(File):
+class _AppendingFile(printer.File):
     """python-escpos's ``File``, opened for appending.
 
     ``File`` opens with "wb", which would empty a regular file used as a
@@ -37,7 +35,7 @@ class _AppendingFile(File):
 class _FileConnection(Connection):
     can_query = False
 
-    def __init__(self, device: File) -> None:
+    def __init__(self, device: printer.File) -> None:
         self._device = device
 
     def write(self, data: bytes) -> None:

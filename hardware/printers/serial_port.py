@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import serial
-from kiosk_hardware.printers._escpos import DeviceNotFoundError  # first: it prepares the capability cache
-from escpos.printer import Serial
 
 from kiosk_hardware.errors import ConnectionDropped, PrinterConfigError, PrinterTimeout, PrinterUnreachable
+from kiosk_hardware.printers._escpos import DeviceNotFoundError, printer  # prepares the capability cache
 from kiosk_hardware.printers.base import Connection, Printer
 from kiosk_hardware.status import status_query
 
@@ -14,7 +13,7 @@ FLOW_CONTROLS = ("none", "rtscts", "dsrdtr", "xonxoff")
 
 
 class _SerialConnection(Connection):
-    def __init__(self, device: Serial) -> None:
+    def __init__(self, device: printer.Serial) -> None:
         self._device = device
         self._port: serial.Serial = device.device  # type: ignore[assignment]
 
@@ -73,7 +72,7 @@ class SerialPrinter(Printer):
         return f"serial {self.device} @ {self.baudrate} ({self.profile.name})"
 
     def _open(self) -> Connection:
-        device = Serial(
+        device = printer.Serial(
             self.device,
             baudrate=self.baudrate,
             timeout=self.status_timeout,

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kiosk_hardware.printers._escpos import DeviceNotFoundError  # first: it prepares the capability cache
-from escpos.printer import Usb
-
 from kiosk_hardware.errors import ConnectionDropped, PrinterConfigError, PrinterTimeout, PrinterUnreachable
+from kiosk_hardware.printers._escpos import DeviceNotFoundError, printer  # prepares the capability cache
 from kiosk_hardware.printers.base import Connection, Printer
 from kiosk_hardware.status import status_query
 
@@ -34,7 +32,7 @@ def _usb_id(value: Any, what: str) -> int:
 
 
 class _UsbConnection(Connection):
-    def __init__(self, device: Usb, timeout_ms: int) -> None:
+    def __init__(self, device: printer.Usb, timeout_ms: int) -> None:
         self._device = device
         self._timeout_ms = timeout_ms
         self._timeout_error, self._usb_error = _usb_errors()
@@ -94,7 +92,7 @@ class UsbPrinter(Printer):
 
     def _open(self) -> Connection:
         timeout_ms = max(1, int(self.timeout * 1000))
-        device = Usb(self.vendor, self.product, timeout=timeout_ms, in_ep=self.in_ep, out_ep=self.out_ep)
+        device = printer.Usb(self.vendor, self.product, timeout=timeout_ms, in_ep=self.in_ep, out_ep=self.out_ep)
         try:
             device.open()
         except DeviceNotFoundError as exc:
