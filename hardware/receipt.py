@@ -18,6 +18,19 @@ import io
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, Union
 
+__all__ = [
+    "Receipt",
+    "Text",
+    "Title",
+    "Separator",
+    "KeyValue",
+    "QRCode",
+    "Barcode",
+    "ImageBlock",
+    "Footer",
+    "Feed",
+]
+
 ALIGNS = ("left", "center", "right")
 QR_LEVELS = ("L", "M", "Q", "H")
 SEPARATOR_STYLES = ("dashed", "solid")

@@ -7,6 +7,8 @@ from flask import g, has_request_context
 from kiosk.db import get_session
 from kiosk.models import AuditLog
 
+__all__ = ["record"]
+
 
 def record(action: str, detail: dict | None = None, *, user=None, station_id=None, session=None, commit=True) -> None:
     """Append one line to the audit log. ``detail`` must hold no personal data."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import abort, g
 
+__all__ = ["fail"]
+
 
 def fail(message: str, code: int = 400):
     """Stop the request with ``code`` and show ``message`` (already translated).

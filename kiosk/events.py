@@ -27,6 +27,8 @@ from sqlalchemy import and_, delete, or_, select, text
 from kiosk.db import get_session, utcnow
 from kiosk.models import KioskEvent
 
+__all__ = ["emit", "Event"]
+
 log = logging.getLogger("kiosk.events")
 
 bp = Blueprint("events", __name__, url_prefix="/events")

@@ -9,6 +9,16 @@ from __future__ import annotations
 
 import re
 
+__all__ = [
+    "normalize_phone",
+    "valid_mobile",
+    "mask_phone",
+    "mask_name",
+    "mask_plate",
+    "mask_id_number",
+    "mask_in_text",
+]
+
 #: Mainland China mobile numbers: 11 digits, 1 then 3–9.
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 
