@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
 from kiosk import i18n, security
+from kiosk.areas import AREAS
 from kiosk.auth import load_user, require_role
 from kiosk.config import ConfigError, configure
 from kiosk.db import Database, default_url
@@ -21,15 +22,6 @@ log = logging.getLogger("kiosk")
 
 #: Seconds after which a "database unavailable" page loads itself again.
 RETRY_SECONDS = 5
-
-#: Where each area's blueprints are mounted, and the role they require.
-AREAS = {
-    "kiosk": ("/k", None),
-    "mobile": ("/m", None),
-    "api": ("/api", None),
-    "staff": ("/staff", "staff"),
-    "admin": ("/admin", "admin"),
-}
 
 
 class LazyBuildRule(Rule):

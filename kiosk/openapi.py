@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 
 from kiosk import __version__
+from kiosk.areas import AREAS
 from kiosk.plugins import PluginError
 
 bp = Blueprint("openapi", __name__)
@@ -226,8 +227,6 @@ def _owner_and_role(app: Flask, owner: str, endpoint: str) -> str | None:
     """The role ``endpoint`` needs; raises PluginError when it is not ``owner``'s to describe."""
     if not owner:
         return CORE_ROLES.get(endpoint)
-    from kiosk.app import AREAS
-
     found = app.extensions["blueprint_areas"].get(endpoint.split(".")[0])
     if found is None or found[0] != owner:
         raise PluginError(f"endpoint {endpoint!r} is not one of plugin {owner}'s")
