@@ -8,7 +8,7 @@ Staff see the station of their account; a district admin may switch.
 
 from __future__ import annotations
 
-from flask import current_app, g, request, session
+from flask import abort, current_app, g, request, session
 from sqlalchemy import select
 
 from kiosk.db import get_session
@@ -57,3 +57,29 @@ def current_station() -> Station:
         station = db_session.get(Station, current_app.extensions["kiosk_station_id"])
     g.station = station
     return station
+
+
+def station_row_or_404(model, row_id=None, *, session=None, station=None, **columns):
+    """The row of ``model`` with id ``row_id`` (and/or ``columns``) that belongs to this station, or a 404.
+
+    ``model`` has a ``station_id`` column. Another station's row is answered
+    exactly like a missing one, so ids and tokens of other stations cannot be
+    probed. Keyword arguments match columns (``token=token``); a value holding a
+    NUL byte is a 404 too (PostgreSQL refuses to compare such text).
+    ``session`` defaults to the request's; pass the write transaction's session
+    to change the row. ``station`` defaults to :func:`current_station`.
+    """
+    if row_id is None and not columns:
+        raise TypeError("station_row_or_404 needs a row id or a column to match")
+    if any(isinstance(value, str) and "\x00" in value for value in columns.values()):
+        abort(404)
+    station = station if station is not None else current_station()
+    query = select(model).where(model.station_id == station.id)
+    if row_id is not None:
+        query = query.where(model.id == row_id)
+    for name, value in columns.items():
+        query = query.where(getattr(model, name) == value)
+    row = (session if session is not None else get_session()).scalar(query)
+    if row is None:
+        abort(404)
+    return row
