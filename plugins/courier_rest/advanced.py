@@ -8,10 +8,10 @@ waits on the staff panel until someone calls the rider back.
 
 from __future__ import annotations
 
-from flask import current_app
 from sqlalchemy import select
 
 from kiosk.i18n import N_
+from kiosk.services import request_service
 
 from .models import ServiceRequest
 
@@ -38,9 +38,7 @@ def ask_legal_queue(station) -> dict | None:
     Called outside any transaction of ours: the legal plugin writes in its own,
     and on SQLite holding our write lock meanwhile would make it wait for us.
     """
-    plugins = current_app.extensions["kiosk_plugins"]
-    answer = plugins.call("request_service", firstresult=True, kind="queue_ticket",
-                          payload={"service": "legal_aid", "source": "courier_rest"}, station=station)
+    answer = request_service("queue_ticket", {"service": "legal_aid", "source": "courier_rest"}, station)
     if not isinstance(answer, dict) or not answer.get("ticket"):
         return None
     return answer

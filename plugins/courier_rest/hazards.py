@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from kiosk.i18n import N_
+from kiosk.services import request_service
 
 from .models import Hazard
 from .settings import get_settings
@@ -110,8 +111,7 @@ def send(station, report_id: int, now) -> Hazard | None:
         "photos": photo_paths(app, report),
         "source": "courier_rest",
     }
-    answer = app.extensions["kiosk_plugins"].call("request_service", firstresult=True, kind="civic_request",
-                                                  payload=payload, station=station)
+    answer = request_service("civic_request", payload, station, app=app)
     ok = isinstance(answer, dict) and answer.get("tracking_no")
 
     def finish(session):
