@@ -252,9 +252,11 @@ def doctor():
 
     problems = 0
     for check in run_checks(current_app):
-        mark = "ok " if check["ok"] else "FIX"
+        # A warning is worth reading but does not make the station unfit to run.
+        warning = not check["ok"] and check.get("warning")
+        mark = "ok " if check["ok"] else ("!  " if warning else "FIX")
         click.echo(f"[{mark}] {check['name']}: {check['detail']}")
-        problems += 0 if check["ok"] else 1
+        problems += 0 if check["ok"] or warning else 1
     if problems:
         raise click.ClickException(f"{problems} problem(s) to fix")
 

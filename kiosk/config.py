@@ -9,6 +9,7 @@ names another)::
     kind = "party_service"            # or "courier_station"
     languages = ["zh_Hans", "zh_Hant", "en"]
     timezone = "Asia/Shanghai"
+    public_url = "https://shuibei.example.gov.cn"   # what phones open from QR codes
 
     [plugins]
     disabled = ["parking"]            # every installed plugin is on unless named here
@@ -25,12 +26,15 @@ names another)::
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from pathlib import Path
 
 #: The secret key a fresh checkout has; refused outside debug or demo mode.
 DEFAULT_SECRET_KEY = "dev-only-change-me"
+
+log = logging.getLogger("kiosk.config")
 
 STATION_KINDS = ("party_service", "courier_station")
 LANGUAGES = ("zh_Hans", "zh_Hant", "en")
@@ -58,7 +62,8 @@ DEFAULTS: dict = {
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_LOCK_MINUTES": 10,
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
-    # Where phones reach this server (QR codes); None: the request's own host.
+    # Where phones reach this server (QR codes): KIOSK_PUBLIC_URL, else
+    # [station] public_url; None: the request's own host (see kiosk.urls).
     "PUBLIC_URL": None,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -132,6 +137,7 @@ def validate(config) -> None:
     connections = config.get("DATABASE_CONNECTIONS")
     if not isinstance(connections, int) or isinstance(connections, bool) or connections < 2:
         raise ConfigError(f"database_connections must be a whole number of at least 2, not {connections!r}")
+    _settle_public_url(config)
     insecure = config["SECRET_KEY"] in (DEFAULT_SECRET_KEY, "", None)
     if insecure and not (config.get("DEBUG") or config.get("DEMO") or config.get("TESTING")):
         raise ConfigError(
@@ -139,3 +145,43 @@ def validate(config) -> None:
             "value (for example: python -c 'import secrets; print(secrets.token_hex(32))'), or put "
             "secret_key = \"...\" at the top of the station file."
         )
+
+
+def _settle_public_url(config) -> None:
+    """One public address for QR codes: ``KIOSK_PUBLIC_URL``, else ``[station] public_url``.
+
+    Plugins once had their own ``plugins.<name>.public_url``; such a leftover is
+    still accepted (and used when the station sets none) with a warning.
+    """
+    from kiosk.urls import check_public_url
+
+    station = config["STATION"]
+    value, where = config.get("PUBLIC_URL"), "public_url (KIOSK_PUBLIC_URL)"
+    if value in (None, ""):
+        value, where = station.get("public_url"), "station.public_url"
+    if value in (None, ""):
+        value = None
+    else:
+        try:
+            value = check_public_url(value)
+        except ValueError as exc:
+            raise ConfigError(f"{where} {exc}") from exc
+    for name, section in (config.get("PLUGINS") or {}).items():
+        leftover = section.get("public_url") if isinstance(section, dict) else None
+        if leftover in (None, ""):
+            continue
+        try:
+            leftover = check_public_url(leftover)
+        except ValueError:
+            log.warning("plugins.%s.public_url is no longer read and is not a valid address: set "
+                        "public_url under [station] instead", name)
+            continue
+        if value is None:
+            value = leftover
+            log.warning("plugins.%s.public_url is deprecated: move it to public_url under [station] "
+                        "(one address for every plugin); using %s for now", name, leftover)
+        else:
+            log.warning("plugins.%s.public_url is deprecated and ignored: public_url under [station] "
+                        "(%s) is the one address for every plugin", name, value)
+    config["PUBLIC_URL"] = value
+    station["public_url"] = value or ""

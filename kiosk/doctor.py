@@ -14,6 +14,19 @@ def _check(name: str, ok: bool, detail: str) -> dict:
     return {"name": name, "ok": ok, "detail": detail}
 
 
+def _public_url_check(app) -> dict:
+    """A warning, not a failure: a station may be reached by its LAN address."""
+    base = app.config.get("PUBLIC_URL")
+    if base:
+        return _check("public URL", True, f"QR codes open {base}")
+    check = _check("public URL", False,
+                   "not set: QR codes carry the address the kiosk browser uses (usually "
+                   "http://127.0.0.1:…), which phones cannot open; set public_url under [station] "
+                   "in the station file (or KIOSK_PUBLIC_URL)")
+    check["warning"] = True
+    return check
+
+
 def run_checks(app) -> list[dict]:
     """Every check, in the order an operator should fix them."""
     from kiosk import migrate
@@ -58,6 +71,8 @@ def run_checks(app) -> list[dict]:
     checks.append(_check("clock", plausible,
                          f"{now.isoformat(timespec='seconds')}" +
                          ("" if plausible else ": the clock is wrong; enable NTP (timedatectl set-ntp true)")))
+
+    checks.append(_public_url_check(app))
 
     for name, info in app.extensions["kiosk_plugins"].infos.items():
         if info.state in ("failed", "incompatible"):
