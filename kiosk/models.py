@@ -1,8 +1,10 @@
-"""The core's tables: stations, staff accounts, the audit trail, print jobs, push events, device reports."""
+"""The core's tables: stations, staff accounts, the audit trail, print jobs, push events, device reports, day counters."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from datetime import date
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.db import Base, UTCDateTime, utcnow
@@ -147,3 +149,23 @@ class DeviceReport(Base):
     state: Mapped[str] = mapped_column(String(32), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DayCounter(Base):
+    """The last number of a named series given out at a station on one local day (:mod:`kiosk.numbering`).
+
+    The row is locked while a number is taken, so kiosks numbering at the same
+    moment queue up on it; a plugin's own unique constraint on the numbered
+    rows is the backstop.
+    """
+
+    __tablename__ = "kiosk_day_counter"
+    __table_args__ = (
+        UniqueConstraint("station_id", "series", "day", name="uq_kiosk_day_counter_station_series_day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    series: Mapped[str] = mapped_column(String(100))
+    day: Mapped[date] = mapped_column(Date)
+    last: Mapped[int] = mapped_column(Integer, default=0)

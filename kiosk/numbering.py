@@ -1,0 +1,91 @@
+"""Per-day numbering: the next number of a named series at a station, restarting each local day.
+
+Ticket numbers (A001, A002 …) and tracking numbers (P240512-0007) both need
+"the next number today, never the same one twice, even when several kiosks
+ask at the same instant against one database". Take it inside the write
+transaction that stores the numbered row, and do nothing slow in there::
+
+    from kiosk import clock, numbering
+    from kiosk.db import write_transaction
+
+    with write_transaction() as session:
+        day = clock.today(station)
+        number = numbering.next_number(session, station, "wishes.board", day)
+        session.add(Wish(station_id=station.id, day=day, number=number, ...))
+
+How it stays safe: the day's counter row is incremented with ``UPDATE …
+RETURNING``, which locks it until the transaction ends (on SQLite the whole
+database is already locked by :func:`kiosk.db.write_transaction`'s ``BEGIN
+IMMEDIATE``; on PostgreSQL the UPDATE takes the row lock, so a second kiosk's
+UPDATE waits, then sees the new value). The day's first number creates the row
+with ``INSERT … ON CONFLICT DO NOTHING``, so two first numbers of the day cannot
+both create it. A rolled-back transaction gives its number back. Keep a unique
+constraint on the numbered rows as the backstop.
+
+Series names are shared by every plugin: prefix them with the plugin's name
+(``"legal.consultation"``, ``"petitions.tracking"``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Callable
+
+from sqlalchemy import select, update
+
+from kiosk import clock
+from kiosk.db import upsert_insert
+from kiosk.models import DayCounter
+
+__all__ = ["last_number", "next_number"]
+
+
+def _match(station_id: int, series: str, day: date):
+    return DayCounter.station_id == station_id, DayCounter.series == series, DayCounter.day == day
+
+
+def _bump(session, station_id: int, series: str, day: date) -> int | None:
+    # One statement that locks the row and hands back the new number.
+    return session.execute(
+        update(DayCounter).where(*_match(station_id, series, day))
+        .values(last=DayCounter.last + 1).returning(DayCounter.last)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+
+
+def _create(session, station_id: int, series: str, day: date, last: int) -> None:
+    insert = upsert_insert(session.get_bind().dialect.name)
+    session.execute(
+        insert(DayCounter).values(station_id=station_id, series=series, day=day, last=last)
+        .on_conflict_do_nothing(index_elements=["station_id", "series", "day"])
+    )
+
+
+def next_number(session, station, series: str, day: date | None = None, *,
+                taken: Callable[[], int] | None = None) -> int:
+    """Take the next number (1, 2, …) of ``series`` at ``station`` on its local ``day`` (today by default).
+
+    Call it inside the write transaction that stores the numbered row
+    (:func:`kiosk.db.write_transaction`): the counter stays locked until that
+    transaction ends, and a rollback gives the number back.
+
+    :param station: the station (its ``id`` is used; the day is its local day).
+    :param series: the series' name, prefixed with the plugin's (``"legal.consultation"``).
+    :param day: the station's local day; :func:`kiosk.clock.today` by default.
+    :param taken: called only when the day's counter does not exist yet, to
+        return the last number already given out that day by other means (a
+        plugin moving from its own counter table); numbering continues after it.
+    """
+    day = day if day is not None else clock.today(station)
+    number = _bump(session, station.id, series, day)
+    if number is None:  # the day's first number of this series
+        _create(session, station.id, series, day, taken() if taken is not None else 0)
+        number = _bump(session, station.id, series, day)
+    return number
+
+
+def last_number(session, station, series: str, day: date | None = None) -> int:
+    """The last number of ``series`` given out at ``station`` on ``day`` (today by default); 0 if none."""
+    day = day if day is not None else clock.today(station)
+    found = session.scalar(select(DayCounter.last).where(*_match(station.id, series, day)))
+    return found or 0
