@@ -2,6 +2,17 @@
 
 SQLite (WAL, foreign keys on) is the zero-set-up default; ``KIOSK_DATABASE_URL``
 points a station or a district's fleet at PostgreSQL with the same code.
+
+Three ways to a session, one per situation:
+
+- :func:`get_session` in a request (or any app context): one session, closed
+  when the context ends; the view commits what it wrote.
+- :func:`write_transaction` for writes that must not race (numbers, slots): its
+  own transaction, committed when the block ends. A request that already wrote
+  through :func:`get_session` is *joined*, not given a second connection (see
+  there): one connection of a thread can never wait for another of the same
+  thread, on SQLite's file lock or on PostgreSQL's row locks.
+- :func:`session_for` in jobs and threads, where there is no request.
 """
 
 from __future__ import annotations
@@ -10,6 +21,7 @@ import os
 import sqlite3
 import threading
 from contextlib import contextmanager
+from typing import Iterator
 from datetime import datetime, timezone
 
 from flask import current_app, g, has_app_context
@@ -18,6 +30,21 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "Base",
+    "UTCDateTime",
+    "WriterNestingError",
+    "error_line",
+    "get_db",
+    "get_session",
+    "release_read_connection",
+    "session_for",
+    "unavailable",
+    "upsert_insert",
+    "utcnow",
+    "write_transaction",
+]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -83,7 +110,54 @@ WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "ALTER", "DROP
 SQLITE_WAIT = 15
 
 
-def _sqlite_connection_class(lock: threading.Lock) -> type[sqlite3.Connection]:
+class WriterNestingError(RuntimeError):
+    """A thread that holds SQLite's write transaction asked for it again on another connection.
+
+    SQLite has one writer per file, so the second connection would wait for a
+    lock its own thread holds: a deadlock, formerly a 15-second wait and a 503.
+    Raised at once instead, naming the way out.
+    """
+
+
+NESTED_WRITER = (
+    "this thread already holds the SQLite write transaction on another connection, so this "
+    "write would wait for itself. Write through the session that holds it (the one "
+    "write_transaction() gave you, or get_session() in a request, which write_transaction() "
+    "joins), or commit that session before opening another one."
+)
+
+
+class WriterLock:
+    """This process's SQLite writer lock, knowing which thread and connection hold it.
+
+    A thread asking again for a connection that already holds it is the
+    nesting :func:`write_transaction` cannot join (two sessions of one thread):
+    it gets :class:`WriterNestingError` at once rather than waiting for itself.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: tuple[int, int] | None = None  # (thread id, id of the connection)
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def acquire(self, connection) -> None:
+        me = threading.get_ident()
+        owner = self._owner
+        # Only this thread sets an owner naming this thread, so the read cannot race.
+        if owner is not None and owner[0] == me and owner[1] != id(connection):
+            raise WriterNestingError(NESTED_WRITER)
+        if not self._lock.acquire(timeout=SQLITE_WAIT):
+            raise sqlite3.OperationalError("database is locked")
+        self._owner = (me, id(connection))
+
+    def release(self) -> None:
+        self._owner = None
+        self._lock.release()
+
+
+def _sqlite_connection_class(lock: WriterLock) -> type[sqlite3.Connection]:
     """pysqlite connections that take turns writing through ``lock`` within this process.
 
     SQLite allows one writer; a writer that finds the file locked sleeps in
@@ -99,8 +173,7 @@ def _sqlite_connection_class(lock: threading.Lock) -> type[sqlite3.Connection]:
 
         def begin_immediate(self) -> None:
             """BEGIN IMMEDIATE, once this process's other writers are done."""
-            if not lock.acquire(timeout=SQLITE_WAIT):
-                raise sqlite3.OperationalError("database is locked")
+            lock.acquire(self)
             self._writing = True
             try:
                 self.execute("BEGIN IMMEDIATE")
@@ -170,7 +243,7 @@ class Database:
 
     def __init__(self, url: str, connections: int = 20):
         self.url = url
-        self.write_lock: threading.Lock | None = None
+        self.write_lock: WriterLock | None = None
         kwargs: dict = {"future": True}
         # Five kept open, the rest opened for a busy spell: a thread must never
         # wait for a connection another thread holds (the pool would jam).
@@ -178,7 +251,7 @@ class Database:
         pool = {"pool_size": kept, "max_overflow": connections - kept}
         if url.startswith("sqlite"):
             #: Held by this process's one SQLite writer (see _sqlite_connection_class).
-            self.write_lock = threading.Lock()
+            self.write_lock = WriterLock()
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_WAIT,
                                       "factory": _sqlite_connection_class(self.write_lock)}
             if ":memory:" not in url and "mode=memory" not in url:
@@ -225,14 +298,37 @@ def get_session() -> Session:
 
 
 @contextmanager
-def write_transaction():
+def write_transaction() -> Iterator[Session]:
     """A short transaction for writes that must not race (ticket numbers, slots).
 
     Commits on success, rolls back on error. On SQLite it holds the write lock
     from the start; on PostgreSQL take row locks with ``with_for_update()``.
+
+    Inside a transaction this app context already writes in, it joins that one
+    instead of opening a second connection, on both databases:
+
+    - after the request wrote through :func:`get_session` (it flushed), the
+      block runs in the request's session; at its end everything the session
+      holds is committed, the request's earlier writes with the block's, so
+      that what the block wrote is committed when it ends, as always. An error
+      in the block rolls back only the block (a savepoint); the request's
+      earlier writes stay, for the request to commit or not.
+    - inside another ``write_transaction()`` block, it is part of that one
+      (a savepoint) and committed when the outermost block ends.
+
+    A separate session of the same thread that writes meanwhile cannot be
+    joined: on SQLite it raises :class:`WriterNestingError` at once.
     """
+    outer, commit_at_end = _joinable_write_session()
+    if outer is not None:
+        with outer.begin_nested():  # released on success, rolled back on error
+            yield outer
+        if commit_at_end:
+            outer.commit()
+        return
     release_read_connection()
     session = get_db().WriteSession()
+    g.kiosk_write_session = session
     try:
         yield session
         session.commit()
@@ -240,7 +336,50 @@ def write_transaction():
         session.rollback()
         raise
     finally:
+        g.pop("kiosk_write_session", None)
         session.close()
+
+
+def _joinable_write_session() -> tuple[Session | None, bool]:
+    """The session this app context writes in, and whether joining it should commit it.
+
+    An enclosing ``write_transaction()`` commits itself; a request session that
+    wrote has nobody bound to commit it before the joined block's caller relies
+    on its writes, so the joined block does.
+    """
+    if not has_app_context():
+        return None, False
+    enclosing = g.get("kiosk_write_session")
+    if enclosing is not None:
+        return enclosing, False
+    session = g.get("db_session")
+    if session is not None and session.info.get("wrote") and session.in_transaction():
+        return session, True
+    return None, False
+
+
+@contextmanager
+def session_for(app, write: bool = False) -> Iterator[Session]:
+    """A session of ``app``'s database for code that runs outside a request: jobs, threads.
+
+    ``write=True`` gives a session whose transaction takes SQLite's write lock
+    at its start (as :func:`write_transaction` does): use it for read-then-write
+    work. The caller commits (``session.commit()``); what is not committed is
+    rolled back when the block ends, and the session is always closed. ::
+
+        with session_for(app, write=True) as session:
+            session.execute(delete(Hit).where(Hit.at < cutoff))
+            session.commit()
+
+    In a request use :func:`get_session` or :func:`write_transaction` instead:
+    a second session of a request that already wrote would wait for that one.
+    """
+    db: Database = app.extensions["db"]
+    session = (db.WriteSession if write else db.Session)()
+    try:
+        yield session
+    finally:
+        session.close()  # rolls back whatever was not committed
 
 
 def release_read_connection() -> None:

@@ -17,12 +17,12 @@ import re
 import threading
 from datetime import datetime, timezone
 
-from flask import Blueprint, abort, current_app, jsonify
+from flask import Blueprint, abort, current_app, has_app_context, jsonify
 from sqlalchemy import select
 from sqlalchemy import update as sql_update
 
 from kiosk.config import ConfigError
-from kiosk.db import get_session, release_read_connection
+from kiosk.db import get_session, release_read_connection, write_transaction
 from kiosk.i18n import N_, _
 from kiosk.models import PrintJob as PrintJobRow
 from kiosk_hardware.errors import PrinterConfigError
@@ -81,9 +81,16 @@ class DbJobStore(JobStore):
         )
 
     def add(self, job: HwJob) -> None:
+        row = PrintJobRow(id=job.id, station_id=self.station_id)
+        self._to_row(job, row)
+        if has_app_context() and current_app.extensions.get("db") is self.db:
+            # Joins a request that already wrote (its ticket, say) rather than
+            # waiting on a second connection for that request's own lock; the
+            # job is committed with what it prints, before the worker reads it.
+            with write_transaction() as session:
+                session.add(row)
+            return
         with self.db.Session() as session:
-            row = PrintJobRow(id=job.id, station_id=self.station_id)
-            self._to_row(job, row)
             session.add(row)
             session.commit()
 
