@@ -31,7 +31,6 @@ def test_station_settings_override_and_bad_ones_name_the_fix():
     bad = [
         ({"max_skips": -1}, "max_skips"),
         ({"voice": ["fr"]}, "voice"),
-        ({"public_url": "kiosk.local"}, "public_url"),
         ({"services": [{"key": "A b", "label": "x", "prefix": "A", "counters": [1]}]}, "key"),
         ({"services": [{"key": "a", "label": "x", "prefix": "AB", "counters": [1]}]}, "prefix"),
         ({"services": [{"key": "a", "label": "x", "prefix": "A", "counters": []}]}, "no counters"),

@@ -9,14 +9,13 @@ and the failed job waits on the staff console.
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
 
-from flask import current_app, has_request_context, request, url_for
+from flask import current_app, has_request_context, url_for
 
 from kiosk.i18n import N_, _, current_locale
 from kiosk.privacy import mask_phone
+from kiosk.urls import public_url
 from kiosk_plugins.legal import clock, estimates
 from kiosk_plugins.legal.models import Ticket
 from kiosk_plugins.legal.runtime import settings
@@ -44,11 +43,8 @@ def status_path(ticket: Ticket, station) -> str:
 
 
 def status_url(ticket: Ticket, station) -> str:
-    """Absolute URL for the QR code: the station's public address if set, else this host's."""
-    base = settings().public_url
-    if not base and has_request_context():
-        base = request.host_url
-    return (base or "http://localhost/").rstrip("/") + status_path(ticket, station)
+    """Absolute URL for the QR code: the station's public address (``kiosk.urls``)."""
+    return public_url("legal_mobile.status", token=ticket.token, station=station)
 
 
 def wait_text(progress: estimates.Progress) -> str:
@@ -103,20 +99,3 @@ def print_ticket(station, ticket: Ticket, progress: estimates.Progress) -> dict 
     except Exception as exc:  # the ticket is issued already; the resident must not lose it
         log.warning("ticket %s could not be queued for printing: %s", ticket.code, type(exc).__name__)
         return None
-
-
-def qr_data_uri(data: str, scale: int = 8) -> str:
-    """A QR code as a PNG data URI for the screen (drawn by the hardware layer's cached encoder)."""
-    from PIL import Image  # with the QR encoder: loaded on the first ticket, not at start
-
-    from kiosk_hardware.barcodes import QR_QUIET, qr_modules
-
-    modules = qr_modules(data, "M")
-    size = modules.width + 2 * QR_QUIET
-    # Ink is 1 in the mask; a screen wants dark modules on white.
-    canvas = Image.new("L", (size, size), 255)
-    canvas.paste(0, (QR_QUIET, QR_QUIET), modules)
-    canvas = canvas.resize((size * scale, size * scale), Image.NEAREST)
-    buffer = io.BytesIO()
-    canvas.save(buffer, format="PNG", optimize=False)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -9,7 +9,6 @@ Shuibei's legal function area (水贝法治功能区): 法律咨询, 人民调�
     max_skips = 3                 # a normal ticket is passed by priority ones at most this often
     no_show_recall_minutes = 15   # a no-show may be called back within this window
     voice = ["cmn"]               # "cmn" Mandarin, "yue" Cantonese, "en" English, in order
-    public_url = "https://kiosk.example.cn"   # what phones open from the ticket's QR code
     [[plugins.legal.services]]
     key = "consultation"
     label = { zh_Hans = "法律咨询", zh_Hant = "法律諮詢", en = "Legal consultation" }
@@ -81,8 +80,6 @@ class LegalSettings:
     estimate_window: int = 10
     print_tickets: bool = True
     show_tile: bool = True
-    #: Address phones reach the kiosk server at, for QR codes ("" = the request's host).
-    public_url: str = ""
     by_key: dict = field(default_factory=dict, compare=False, repr=False)
 
     def service(self, key: str) -> Service | None:
@@ -162,12 +159,8 @@ def parse(raw: dict | None) -> LegalSettings:
         if not isinstance(value, bool):
             raise ConfigError(f"plugins.legal.{name} must be true or false")
         flags[name] = value
-    public_url = raw.get("public_url", "")
-    if not isinstance(public_url, str) or (public_url and not re.match(r"^https?://[^\s/]+", public_url)):
-        raise ConfigError("plugins.legal.public_url must be an address like \"https://kiosk.example.cn\" or empty")
     return LegalSettings(
         services=services,
-        public_url=public_url.rstrip("/"),
         max_skips=_int(raw, "max_skips", 3, 0, 50),
         no_show_recall_minutes=_int(raw, "no_show_recall_minutes", 15, 0, 240),
         voices=tuple(voices),

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.privacy import mask_phone, normalize_phone, valid_mobile
+from kiosk.qr import qr_data_uri
 from kiosk.stations import current_station
 from kiosk_plugins.legal import estimates, issuing, numbering
 from kiosk_plugins.legal.models import Ticket
@@ -101,5 +102,5 @@ def issued():
         "legal/issued.html", ticket=ticket, progress=progress, wait=issuing.wait_text(progress),
         label=service.text(current_locale()) if service else ticket.service,
         phone=mask_phone(ticket.phone) if ticket.phone else "", priority=issuing.priority_label(ticket.priority),
-        qr=issuing.qr_data_uri(url), print_job=job or "",
+        qr=qr_data_uri(url), print_job=job or "",
         printing_on=settings().print_tickets, screen="legal.issued")
