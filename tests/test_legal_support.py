@@ -17,7 +17,7 @@ MONDAY_10 = datetime(2024, 5, 6, 10, 0, tzinfo=SHENZHEN)
 
 
 class Clock:
-    """A clock the test moves by hand; installed as the plugin's "now"."""
+    """A clock the test moves by hand; installed as the app's "now" (:func:`kiosk.clock.set_clock`)."""
 
     def __init__(self, start: datetime = MONDAY_10):
         self.at = start.astimezone(timezone.utc)
@@ -34,9 +34,11 @@ class Clock:
 
 
 def install_clock(app, start: datetime = MONDAY_10) -> Clock:
-    """Give ``app``'s legal plugin a hand-moved clock."""
+    """Give ``app`` (the core and every plugin) a hand-moved clock."""
+    from kiosk.clock import set_clock
+
     clock = Clock(start)
-    app.extensions["legal"].clock = clock
+    set_clock(app, clock)
     return clock
 
 
@@ -98,7 +100,7 @@ def test_clock_moves_only_when_told():
 
 @pytest.fixture
 def legal_app(make_app, database_url):
-    """The app with every plugin, ticket printing off, and a hand-moved legal clock."""
+    """The app with every plugin, ticket printing off, and a hand-moved clock."""
     app = make_app(database_url, PLUGINS={"legal": {"print_tickets": False}})
     app.legal_clock = install_clock(app)
     return app

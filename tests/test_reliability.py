@@ -30,9 +30,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from conftest import IME_CACHE_DIR, PG_SKIP, PG_URL, Auth, create_pg_database, csrf_of, drop_pg_database
-from kiosk.models import PrintJob, Station
+from kiosk.models import DayCounter, PrintJob, Station
 from kiosk_plugins.courier_rest.models import Rider, Visit
-from kiosk_plugins.legal.models import DayCounter, Ticket
+from kiosk_plugins.legal.models import Ticket
 from kiosk_plugins.parking.models import Household, Lot, Plate, Voucher
 from kiosk_plugins.parking.plates import classify_plate
 from kiosk_plugins.petitions.models import OutboxMessage, Petition, PetitionStep
@@ -359,7 +359,10 @@ def check_acknowledged_writes_stored(database_url: str, acked: dict[str, list]) 
         assert {t.token for t in tickets} == tokens
         numbers = s.execute(select(Ticket.numbered_service, Ticket.day, Ticket.number)).all()
         assert len(numbers) == len(set(numbers)), "a ticket number was given twice"
-        for service, day, last in s.execute(select(DayCounter.service, DayCounter.day, DayCounter.last_number)):
+        counters = s.execute(select(DayCounter.series, DayCounter.day, DayCounter.last)
+                             .where(DayCounter.series.like("legal.%")))
+        for series, day, last in counters:
+            service = series.removeprefix("legal.")
             assert last == max(n for sv, d, n in numbers if (sv, d) == (service, day)), "counter and tickets disagree"
 
         phones = set(acked["courier"])

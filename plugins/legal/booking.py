@@ -15,10 +15,10 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from kiosk import audit
+from kiosk import audit, clock
 from kiosk.db import write_transaction
 from kiosk.i18n import _
-from kiosk_plugins.legal import clock, estimates, numbering
+from kiosk_plugins.legal import estimates, numbering
 from kiosk_plugins.legal.calling import ActionError
 from kiosk_plugins.legal.models import Booking, DutySlot, Ticket
 from kiosk_plugins.legal.runtime import settings
@@ -51,9 +51,9 @@ def upcoming_slots(session, station, service: str | None = None, days: int | Non
                    include_past_today: bool = False) -> list[SlotView]:
     """Slots from now (or today's start) for ``days`` local days, earliest first."""
     now = clock.now()
-    start = clock.day_bounds(station, clock.local_day(station, now))[0] if include_past_today else now
+    start = clock.day_bounds(station, clock.today(station, now))[0] if include_past_today else now
     days = days if days is not None else settings().booking_days
-    end = clock.day_bounds(station, clock.local_day(station, now) + timedelta(days=days))[0]
+    end = clock.day_bounds(station, clock.today(station, now) + timedelta(days=days))[0]
     query = select(DutySlot).where(DutySlot.station_id == station.id, DutySlot.ends_at > start,
                                    DutySlot.starts_at < end)
     if service:
@@ -159,7 +159,7 @@ def check_in(station, code: str) -> tuple[Ticket, estimates.Progress]:
 
 def _when(station, at: datetime) -> str:
     local = clock.local(station, at)
-    today = clock.local_day(station)
+    today = clock.today(station)
     return local.strftime("%H:%M") if local.date() == today else local.strftime("%m-%d %H:%M")
 
 

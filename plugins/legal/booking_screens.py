@@ -7,11 +7,12 @@ from datetime import timedelta
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
+from kiosk import clock
 from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.stations import current_station
-from kiosk_plugins.legal import booking, clock, issuing
+from kiosk_plugins.legal import booking, issuing
 from kiosk_plugins.legal.calling import ActionError
 from kiosk_plugins.legal.models import Booking, DutySlot
 from kiosk_plugins.legal.runtime import settings
@@ -23,7 +24,7 @@ bp = Blueprint("legal_booking", __name__)
 def slot_label(station, slot: DutySlot) -> dict:
     """How a slot reads on the kiosk: day, time and the duty lawyer (name masked in public)."""
     start, end = clock.local(station, slot.starts_at), clock.local(station, slot.ends_at)
-    today = clock.local_day(station)
+    today = clock.today(station)
     if start.date() == today:
         day = _("Today")
     elif start.date() == today + timedelta(days=1):

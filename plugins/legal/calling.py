@@ -13,10 +13,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from kiosk import audit, events
+from kiosk import audit, clock, events
 from kiosk.db import upsert_insert, write_transaction
 from kiosk.i18n import _
-from kiosk_plugins.legal import clock, fairness
+from kiosk_plugins.legal import fairness
 from kiosk_plugins.legal.models import Counter, Ticket
 from kiosk_plugins.legal.runtime import settings
 
@@ -37,7 +37,7 @@ def counter_row(session, station_id: int, number: int, lock: bool = True) -> Cou
 
 def current_ticket(session, station, counter: int, lock: bool = False) -> Ticket | None:
     """The ticket now called to ``counter`` today, if any."""
-    query = select(Ticket).where(Ticket.station_id == station.id, Ticket.day == clock.local_day(station),
+    query = select(Ticket).where(Ticket.station_id == station.id, Ticket.day == clock.today(station),
                                  Ticket.status == "called", Ticket.counter == counter)
     return session.scalar((query.with_for_update() if lock else query).order_by(Ticket.called_at.desc()))
 
@@ -98,7 +98,7 @@ def call_next(station, counter: int, user, service_key: str | None = None) -> Ti
         if current is not None:
             _finish(session, station, user, current, "served")
         waiting = list(session.scalars(
-            select(Ticket).where(Ticket.station_id == station.id, Ticket.day == clock.local_day(station),
+            select(Ticket).where(Ticket.station_id == station.id, Ticket.day == clock.today(station),
                                  Ticket.status == "waiting", Ticket.service.in_(keys))
             .order_by(Ticket.queue_at, Ticket.id).with_for_update()))
         candidates = []
@@ -146,7 +146,7 @@ def recall_no_show(station, counter: int, user, ticket_id: int) -> Ticket:
     window = timedelta(minutes=settings().no_show_recall_minutes)
     with write_transaction() as session:
         ticket = session.scalar(select(Ticket).where(Ticket.id == ticket_id, Ticket.station_id == station.id,
-                                                     Ticket.day == clock.local_day(station)).with_for_update())
+                                                     Ticket.day == clock.today(station)).with_for_update())
         if ticket is None or ticket.status != "no_show":
             raise ActionError(_("That ticket is not a no-show today."))
         if ticket.finished_at is None or clock.now() - ticket.finished_at > window:

@@ -12,9 +12,9 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 
+from kiosk import clock
 from kiosk.db import write_transaction
 from kiosk.models import Station
-from kiosk_plugins.legal import clock
 from kiosk_plugins.legal.models import Booking, DutySlot, Ticket
 
 
@@ -25,7 +25,7 @@ def expire_old_tickets(app) -> int:
         station_ids = set(session.scalars(select(Ticket.station_id).where(
             or_(Ticket.status.in_(("waiting", "called")), Ticket.phone.is_not(None))).distinct()))
         for station in session.scalars(select(Station).where(Station.id.in_(station_ids))):
-            today = clock.local_day(station)
+            today = clock.today(station)
             result = session.execute(update(Ticket).where(
                 Ticket.station_id == station.id, Ticket.day < today, Ticket.status.in_(("waiting", "called")))
                 .values(status="expired", finished_at=clock.now()))

@@ -14,10 +14,10 @@ from datetime import date, time, timedelta
 
 from sqlalchemy import select
 
-from kiosk.db import utcnow
-from kiosk_plugins.legal import clock
-from kiosk_plugins.legal.models import DayCounter, DutySlot, Ticket
-from kiosk_plugins.legal.numbering import format_code
+from kiosk import clock
+from kiosk.models import DayCounter
+from kiosk_plugins.legal.models import DutySlot, Ticket
+from kiosk_plugins.legal.numbering import format_code, series
 from kiosk_plugins.legal.settings import parse
 
 #: (weekday 0=Mon or None for every weekday, service, start, end, lawyer, organisation, places)
@@ -63,10 +63,10 @@ def _past_tickets(station, session, today: date, days: int, services) -> int:
         for service in services:
             count, minutes = PAST_LOAD.get(service.key, (4, service.minutes))
             if session.scalar(select(DayCounter.id).where(DayCounter.station_id == station.id,
-                                                          DayCounter.service == service.key,
+                                                          DayCounter.series == series(service.key),
                                                           DayCounter.day == day)):
                 continue
-            session.add(DayCounter(station_id=station.id, service=service.key, day=day, last_number=count))
+            session.add(DayCounter(station_id=station.id, series=series(service.key), day=day, last=count))
             at = clock.at_local(station, day, time(9, 0))
             counter = service.counters[0]
             for number in range(1, count + 1):
@@ -89,6 +89,6 @@ def _past_tickets(station, session, today: date, days: int, services) -> int:
 def fill(station, session, config: dict | None = None) -> dict:
     """Add the demo duty roster for the coming week and three past days of tickets."""
     settings = parse(config)
-    today = clock.local(station, utcnow()).date()
+    today = clock.today(station)
     return {"slots": _slots(station, session, today, 7),
             "tickets": _past_tickets(station, session, today, 3, settings.queues())}

@@ -14,10 +14,11 @@ import os
 from flask import Blueprint, abort, current_app, jsonify, render_template, send_file
 from sqlalchemy import select
 
+from kiosk import clock
 from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.stations import current_station
-from kiosk_plugins.legal import clock, estimates, voice
+from kiosk_plugins.legal import estimates, voice
 from kiosk_plugins.legal.models import Ticket
 from kiosk_plugins.legal.runtime import settings
 
@@ -29,7 +30,7 @@ def recent_calls(session, station, limit: int) -> list[dict]:
     cfg = settings()
     rows = session.execute(
         select(Ticket.code, Ticket.counter, Ticket.service, Ticket.called_at)
-        .where(Ticket.station_id == station.id, Ticket.day == clock.local_day(station),
+        .where(Ticket.station_id == station.id, Ticket.day == clock.today(station),
                Ticket.called_at.is_not(None), Ticket.counter.is_not(None))
         .order_by(Ticket.called_at.desc(), Ticket.id.desc()).limit(limit))
     out = []
@@ -37,7 +38,7 @@ def recent_calls(session, station, limit: int) -> list[dict]:
         service = cfg.service(service_key)
         out.append({"ticket": code, "counter": counter,
                     "service": service.text(current_locale()) if service else service_key,
-                    "at": clock.local(station, called_at).strftime("%H:%M")})
+                    "at": clock.hhmm(station, called_at)})
     return out
 
 

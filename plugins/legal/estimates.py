@@ -16,7 +16,8 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from kiosk_plugins.legal import clock, fairness
+from kiosk import clock
+from kiosk_plugins.legal import fairness
 from kiosk_plugins.legal.models import Counter, Ticket
 from kiosk_plugins.legal.runtime import settings
 from kiosk_plugins.legal.settings import Service
@@ -85,7 +86,7 @@ def _load(service: Service, waiting: int, measured: dict, paused: set) -> Servic
 
 def loads(session, station, day: date | None = None) -> dict[str, ServiceLoad]:
     """Every queue's load today, keyed by service."""
-    day = day or clock.local_day(station)
+    day = day or clock.today(station)
     cfg = settings()
     counts = dict(session.execute(
         select(Ticket.service, func.count()).where(Ticket.station_id == station.id, Ticket.day == day,

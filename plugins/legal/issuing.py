@@ -13,10 +13,11 @@ import logging
 
 from flask import current_app, has_request_context, url_for
 
+from kiosk import clock
 from kiosk.i18n import N_, _, current_locale
 from kiosk.privacy import mask_phone
 from kiosk.urls import public_url
-from kiosk_plugins.legal import clock, estimates
+from kiosk_plugins.legal import estimates
 from kiosk_plugins.legal.models import Ticket
 from kiosk_plugins.legal.runtime import settings
 

@@ -19,10 +19,11 @@ STATUSES = ("waiting", "called", "served", "no_show", "expired")
 
 
 class DayCounter(Base):
-    """The last number given out per station, service and local day.
+    """The last number given out per station, service and local day, before the core numbered tickets.
 
-    Locked while a number is taken, so kiosks issuing at the same moment queue
-    up on this row; the ticket table's unique constraint is the backstop.
+    No longer written: tickets are numbered by :mod:`kiosk.numbering`. Read
+    once per day and queue when the core's counter is created (see
+    :mod:`kiosk_plugins.legal.numbering`); a later migration may drop it.
     """
 
     __tablename__ = "legal_day_counter"

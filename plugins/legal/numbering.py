@@ -1,14 +1,14 @@
-"""Where tickets are numbered: per-service prefix plus a counter that restarts each local day.
+"""Where tickets are numbered: per-service prefix plus the core's per-day counter (:mod:`kiosk.numbering`).
 
-Several kiosks may issue at the same instant against one database. The day's
-counter row is created if missing (``INSERT … ON CONFLICT DO NOTHING``, so two
-first tickets of the day cannot both create it) and incremented with
-``UPDATE … RETURNING``, which locks it for the rest of the short transaction:
-on SQLite the whole database is locked from the start (``BEGIN IMMEDIATE``,
-:func:`kiosk.db.write_transaction`), on PostgreSQL the UPDATE takes the row
-lock, so a second kiosk's UPDATE waits and then sees the new value. The unique
+Several kiosks may issue at the same instant against one database; the core's
+counter is locked for the rest of the short write transaction, and the unique
 constraint on the ticket table is the backstop. Nothing else happens inside
 the lock (no printing, no rendering, not even reading the queue).
+
+Until this plugin used the core's counter it kept its own (``legal_day_counter``).
+That table is no longer written; it is read once per day and service, when the
+core's counter for the day is created, so a kiosk upgraded during opening hours
+goes on from the day's last ticket instead of giving A001 twice.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from __future__ import annotations
 import secrets
 from datetime import date, datetime
 
-from sqlalchemy import update
+from sqlalchemy import select
 
-from kiosk import events
-from kiosk.db import get_session, upsert_insert, write_transaction
-from kiosk_plugins.legal import clock, estimates
+from kiosk import clock, events, numbering
+from kiosk.db import get_session, write_transaction
+from kiosk_plugins.legal import estimates
 from kiosk_plugins.legal.models import DayCounter, Ticket
 from kiosk_plugins.legal.settings import Service
 
@@ -30,41 +30,27 @@ def format_code(prefix: str, number: int) -> str:
     return f"{prefix}{number:03d}"
 
 
-def _ensure_counter(session, station_id: int, service: str, day: date) -> None:
-    insert = upsert_insert(session.bind.dialect.name)
-    session.execute(
-        insert(DayCounter)
-        .values(station_id=station_id, service=service, day=day, last_number=0)
-        .on_conflict_do_nothing(index_elements=["station_id", "service", "day"])
-    )
+def series(service: str) -> str:
+    """The core numbering series of a queue (``legal.consultation``)."""
+    return f"legal.{service}"
 
 
-def _bump(session, station_id: int, service: str, day: date) -> int | None:
-    # One statement that locks the row (UPDATE takes the row lock on PostgreSQL;
-    # SQLite already holds the write lock) and returns the new number.
-    return session.execute(
-        update(DayCounter)
-        .where(DayCounter.station_id == station_id, DayCounter.service == service, DayCounter.day == day)
-        .values(last_number=DayCounter.last_number + 1)
-        .returning(DayCounter.last_number)
-    ).scalar()
-
-
-def next_number(session, station_id: int, service: str, day: date) -> int:
+def next_number(session, station, service: str, day: date) -> int:
     """Take the next number of ``service`` for ``day``; the caller's transaction holds the lock."""
-    number = _bump(session, station_id, service, day)
-    if number is None:  # the day's first ticket of this queue
-        _ensure_counter(session, station_id, service, day)
-        number = _bump(session, station_id, service, day)
-    return number
+    def taken() -> int:
+        # The plugin's own counter from before the core had one (see the module docstring).
+        return session.scalar(select(DayCounter.last_number).where(
+            DayCounter.station_id == station.id, DayCounter.service == service, DayCounter.day == day)) or 0
+
+    return numbering.next_number(session, station, series(service), day, taken=taken)
 
 
 def add_ticket(session, station, service: Service, *, priority: str = "", phone: str | None = None,
                source: str = "kiosk", queue_at: datetime | None = None, booking_id: int | None = None) -> Ticket:
     """Number and store a ticket inside the caller's write transaction; announces it on commit."""
     now = clock.now()
-    day = clock.local_day(station, now)
-    number = next_number(session, station.id, service.key, day)
+    day = clock.today(station, now)
+    number = next_number(session, station, service.key, day)
     ticket = Ticket(
         station_id=station.id, day=day, numbered_service=service.key, number=number,
         code=format_code(service.prefix, number), service=service.key, status="waiting",

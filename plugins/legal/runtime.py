@@ -1,27 +1,24 @@
-"""The plugin's per-app state: parsed settings and the clock (``app.extensions["legal"]``).
+"""The plugin's per-app state: parsed settings (``app.extensions["legal"]``).
 
-Settings are parsed once at start, not per request. The clock is a plain
-function so tests can move "now" across midnight without touching the system
-time: ``app.extensions["legal"].clock = lambda: datetime(...)``.
+Settings are parsed once at start, not per request. "Now" is the core's
+station clock (:func:`kiosk.clock.now`); tests move it across midnight with
+:func:`kiosk.clock.set_clock`, which moves it for every plugin at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
 
 from flask import current_app
 
-from kiosk.db import utcnow
 from kiosk_plugins.legal.settings import LegalSettings, parse
 
 
 @dataclass
 class LegalRuntime:
-    """Settings and clock of one app."""
+    """Settings of one app."""
 
     settings: LegalSettings
-    clock: Callable = field(default=utcnow)
 
 
 def init_app(app) -> LegalRuntime:

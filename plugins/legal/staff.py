@@ -12,10 +12,11 @@ from datetime import date, time, timedelta
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
 
+from kiosk import clock
 from kiosk.db import get_session
 from kiosk.i18n import N_, _, current_locale
 from kiosk.stations import current_station
-from kiosk_plugins.legal import booking, calling, clock, estimates, fairness, issuing
+from kiosk_plugins.legal import booking, calling, estimates, fairness, issuing
 from kiosk_plugins.legal.calling import ActionError
 from kiosk_plugins.legal.models import Counter, Ticket
 from kiosk_plugins.legal.runtime import settings
@@ -40,7 +41,7 @@ def _counter_or_404(number: int) -> int:
 def queue_lists(session, station) -> list[dict]:
     """Today's waiting tickets per queue, in the order they will be called."""
     cfg = settings()
-    day = clock.local_day(station)
+    day = clock.today(station)
     waiting = list(session.scalars(select(Ticket).where(Ticket.station_id == station.id, Ticket.day == day,
                                                         Ticket.status == "waiting")))
     loads = estimates.loads(session, station, day)
@@ -81,7 +82,7 @@ def counter(number: int):
     station = current_station()
     db = get_session()
     cfg = settings()
-    day = clock.local_day(station)
+    day = clock.today(station)
     row = db.scalar(select(Counter).where(Counter.station_id == station.id, Counter.number == number))
     window_start = clock.now() - timedelta(minutes=cfg.no_show_recall_minutes)
     no_shows = list(db.scalars(select(Ticket).where(
@@ -224,7 +225,7 @@ def schedule():
             booking.add_slot(station, g.user, **values)
             flash(_("Duty slot added."))
             return redirect(url_for("legal_staff.schedule"))
-    today = clock.local_day(station)
+    today = clock.today(station)
     slots = booking.upcoming_slots(db, station, days=30, include_past_today=True)
     bookings: dict[int, list] = {}
     for made, slot in booking.bookings_between(db, station, today, 30):

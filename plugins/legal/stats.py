@@ -15,10 +15,10 @@ from datetime import date, timedelta
 from flask import Blueprint, Response, render_template, request
 from sqlalchemy import select
 
+from kiosk import clock
 from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.stations import current_station
-from kiosk_plugins.legal import clock
 from kiosk_plugins.legal.models import Ticket
 from kiosk_plugins.legal.runtime import settings
 
@@ -80,7 +80,7 @@ def compute(session, station_id: int, start: date, end: date) -> list[DayStats]:
 
 def _range() -> tuple[date, date, str | None]:
     station = current_station()
-    today = clock.local_day(station)
+    today = clock.today(station)
     try:
         start = date.fromisoformat(request.args.get("start") or (today - timedelta(days=6)).isoformat())
         end = date.fromisoformat(request.args.get("end") or today.isoformat())
