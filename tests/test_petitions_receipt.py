@@ -26,7 +26,7 @@ def fake_printer():
 
 def printing_app(make_app, database_url, printer_config):
     return make_app(database_url, DEVICES={"printer": printer_config, "readers": {}},
-                    PLUGINS={"petitions": {"public_url": PUBLIC}})
+                    PUBLIC_URL=PUBLIC)
 
 
 def file_request(client, csrf, lang=None):

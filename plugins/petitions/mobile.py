@@ -16,11 +16,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from kiosk.db import get_session
 from kiosk.i18n import gettext
+from kiosk.qr import qr_svg
 from kiosk.stations import current_station
+from kiosk.urls import public_url
 from kiosk_plugins.petitions import intake, photos, places, ratelimit
 from kiosk_plugins.petitions.models import PetitionPhoto
-from kiosk_plugins.petitions.qrsvg import qr_svg
-from kiosk_plugins.petitions.settings import get_settings, public_url
+from kiosk_plugins.petitions.settings import get_settings
 from kiosk_plugins.petitions.views import _choices, _status
 
 bp = Blueprint("petitions_mobile", __name__)
@@ -105,7 +106,7 @@ def status(token: str):
     extra = {}
     if request.method == "GET" and request.args.get("new") == "1":
         # Right after sending: the tracking number and a QR code to keep (a screenshot will do).
-        url = public_url(url_for("petitions_mobile.status", token=token), station=current_station())
+        url = public_url("petitions_mobile.status", token=token, station=current_station())
         extra = {"just_sent": True, "status_qr": qr_svg(url, gettext("QR code of your request's status page"))}
     return _status(token, "petitions/mobile_status.html", "petitions.mobile_status", extra)
 

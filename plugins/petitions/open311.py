@@ -20,7 +20,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
@@ -28,9 +28,10 @@ from kiosk.db import get_session, utcnow
 from kiosk.i18n import gettext
 from kiosk.privacy import normalize_phone
 from kiosk.stations import current_station
+from kiosk.urls import public_url
 from kiosk_plugins.petitions import intake, places, present, ratelimit
 from kiosk_plugins.petitions.models import Petition, PetitionPhoto, PetitionStep
-from kiosk_plugins.petitions.settings import get_settings, public_base, public_url
+from kiosk_plugins.petitions.settings import get_settings
 from kiosk_plugins.petitions.vocabulary import OPEN_STATUSES, TYPES, text
 
 bp = Blueprint("petitions_api", __name__)
@@ -81,7 +82,7 @@ def _parse_date(name: str) -> datetime | None:
 @bp.get("/open311/v2/discovery.json")
 def discovery():
     """Service discovery: this endpoint, its specification and format."""
-    base = public_base(get_settings()) + url_for("petitions_api.services").rsplit("/", 1)[0]
+    base = public_url("petitions_api.services").rsplit("/", 1)[0]
     return jsonify({
         "changeset": "2024-01-01T00:00:00+08:00",
         "contact": current_station().name,
@@ -242,7 +243,7 @@ def _as_open311(session, petition: Petition, settings, station, place_list) -> d
                                .order_by(PetitionStep.id.desc()).limit(1))
     photo = session.scalar(select(PetitionPhoto.token).where(PetitionPhoto.request_id == petition.id)
                            .order_by(PetitionPhoto.id).limit(1))
-    media = (public_url(url_for("petitions_mobile.media", token=photo), settings, station)
+    media = (public_url("petitions_mobile.media", token=photo, station=station)
              if photo else petition.media_url or None)
     place = places.find(place_list, petition.place_key) if petition.place_key else None
     return {

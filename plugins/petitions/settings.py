@@ -3,7 +3,6 @@
 Example (``instance/station.toml``)::
 
     [plugins.petitions]
-    public_url = "https://kiosk.shuibei.example"   # what a phone can open; default: the request's host
     tracking_prefix = "P"
     retention_days = 180                          # closed requests lose their contact details after this
 
@@ -34,7 +33,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from flask import current_app, has_request_context, request
+from flask import current_app
 
 from kiosk_plugins.petitions import vocabulary
 
@@ -82,7 +81,6 @@ class PhotoLimits:
 class Settings:
     """Everything the plugin reads from its section of the config."""
 
-    public_url: str = ""
     tracking_prefix: str = "P"
     retention_days: int = 180
     description_max: int = 500
@@ -119,7 +117,6 @@ def from_config(cfg: dict) -> Settings:
         keys = [keys]
     departments = vocabulary.departments_from(cfg.get("departments"))
     return Settings(
-        public_url=str(cfg.get("public_url", "")).rstrip("/"),
         tracking_prefix=str(cfg.get("tracking_prefix", "P"))[:4],
         retention_days=int(cfg.get("retention_days", 180)),
         description_max=int(cfg.get("description_max", 500)),
@@ -158,21 +155,3 @@ def get_settings(app=None) -> Settings:
         cached = (raw, from_config(raw))
         app.extensions["petitions_settings"] = cached
     return cached[1]
-
-
-def public_base(settings: Settings) -> str:
-    """The scheme and host a resident's phone should open (no trailing slash)."""
-    if settings.public_url:
-        return settings.public_url
-    if has_request_context():
-        return request.host_url.rstrip("/")
-    return ""
-
-
-def public_url(path: str, settings: Settings | None = None, station=None) -> str:
-    """An absolute URL for a QR code: the public base, the path, and the station on a fleet."""
-    settings = settings or get_settings()
-    url = public_base(settings) + path
-    if station is not None and current_app.config.get("FLEET"):
-        url += ("&" if "?" in url else "?") + "station=" + station.code
-    return url

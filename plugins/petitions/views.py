@@ -15,11 +15,12 @@ from sqlalchemy import select
 
 from kiosk.db import get_session
 from kiosk.i18n import gettext
+from kiosk.qr import qr_svg
 from kiosk.stations import current_station
+from kiosk.urls import public_url
 from kiosk_plugins.petitions import intake, lifecycle, places, present, ratelimit, receipts
 from kiosk_plugins.petitions.models import Petition
-from kiosk_plugins.petitions.qrsvg import qr_svg
-from kiosk_plugins.petitions.settings import get_settings, public_url
+from kiosk_plugins.petitions.settings import get_settings
 from kiosk_plugins.petitions.vocabulary import RATINGS, TYPES, text
 
 bp = Blueprint("petitions_kiosk", __name__)
@@ -29,9 +30,9 @@ FIELD_STEP = {"type": 1, "category": 1, "place": 2, "description": 3, "phone": 4
 STATUS_PATH_RE = re.compile(r"/m/petitions/s/([A-Za-z0-9_-]{20,64})")
 
 
-def status_path(petition: Petition) -> str:
-    """The absolute path of a request's status page on a phone."""
-    return url_for("petitions_mobile.status", token=petition.token)
+def status_url(petition: Petition, station) -> str:
+    """The address of a request's status page that a phone opens (QR codes, receipts)."""
+    return public_url("petitions_mobile.status", token=petition.token, station=station)
 
 
 def _choices(settings, station, place_list=None):
@@ -49,7 +50,7 @@ def _choices(settings, station, place_list=None):
 def index():
     """Start: fill in here, or scan a code to continue on the phone (with photos)."""
     station = current_station()
-    mobile = public_url(url_for("petitions_mobile.form"), station=station)
+    mobile = public_url("petitions_mobile.form", station=station)
     return render_template("petitions/kiosk_index.html", screen="petitions.index",
                            mobile_qr=qr_svg(mobile, gettext("QR code of the form for your phone")))
 
@@ -84,7 +85,7 @@ def new():
         return _form(step, draft, {"form": message}, _choices(settings, station)), 429
     summary = present.summary(petition, settings, station, place_list)
     job = receipts.send_to_printer(receipts.context_for(
-        summary, public_url(status_path(petition), settings, station), station.name))
+        summary, status_url(petition, station), station.name))
     args = {"token": petition.token}
     if job and job.get("job_id") is not None:
         args["job"] = job["job_id"]
@@ -112,13 +113,12 @@ def done(token: str):
     station = current_station()
     petition = _petition_by_token(token)
     place_list = places.for_station(get_session(), station, settings)
-    status_url = public_url(status_path(petition), settings, station)
     job = request.args.get("job", "")
     job = job if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", job) else None
     return render_template("petitions/kiosk_done.html", screen="petitions.done",
                            summary=present.summary(petition, settings, station, place_list),
                            has_contact=petition.has_contact, job_id=job,
-                           status_qr=qr_svg(status_url, gettext("QR code of your request's status page")))
+                           status_qr=qr_svg(status_url(petition, station), gettext("QR code of your request's status page")))
 
 
 @bp.route("/status/<token>", methods=["GET", "POST"])
