@@ -86,7 +86,7 @@ def test_printed_qr_decodes_to_a_code_that_redeems(make_app, database_url, fake_
 
 def test_public_url_makes_the_qr_open_the_attendant_page(make_app, database_url, fake_printer):
     app = make_app(database_url, DEVICES={"printer": fake_printer.printer_config(), "readers": {}},
-                   PLUGINS={"parking": {"public_url": "https://shuibei.example.cn/"}})
+                   PUBLIC_URL="https://shuibei.example.cn/")
     ids = add_lot(app)
     add_people(app)
     occ = next_occurrence(app, ids["windows"][0])

@@ -17,10 +17,6 @@ DEFAULTS = {
     "identify_minutes": 5,
     # An attendant may let a car in this many minutes before its window opens.
     "early_entry_minutes": 15,
-    # The public address of the staff site (https://station.example.cn). When set,
-    # the voucher QR is a link that opens the attendant page on a phone with the
-    # code filled in; otherwise it holds "PARKING:<code>".
-    "public_url": "",
     # A voucher can be printed again at most this many times (paper is not free).
     "max_reprints": 2,
 }
@@ -32,7 +28,6 @@ class ParkingSettings:
 
     identify_minutes: int
     early_entry_minutes: int
-    public_url: str
     max_reprints: int
 
 
@@ -43,7 +38,6 @@ def settings(app=None) -> ParkingSettings:
     return ParkingSettings(
         identify_minutes=int(raw["identify_minutes"]),
         early_entry_minutes=int(raw["early_entry_minutes"]),
-        public_url=str(raw["public_url"] or "").rstrip("/"),
         max_reprints=int(raw["max_reprints"]),
     )
 

@@ -18,12 +18,13 @@ from kiosk import printing
 from kiosk.db import get_session, utcnow
 from kiosk.i18n import N_, _
 from kiosk.privacy import mask_plate, normalize_phone, valid_mobile
+from kiosk.qr import qr_data_uri
 from kiosk.stations import current_station
+from kiosk.urls import has_public_url, public_url
 
 from . import availability, codes, formatting, households, identify, receipts
 from .models import ID_CONVERTER, ISSUED, MAX_ID, Household, Lot, Plate, Voucher, Window
 from .plates import InvalidPlate, classify_plate
-from .qr_image import qr_data_uri
 from .schedule import is_bookable
 from .settings import settings, station_tz
 from .vouchers import VoucherRefused, cancel_voucher, issue_voucher
@@ -271,8 +272,9 @@ def voucher_context(voucher: Voucher, lot: Lot, station) -> dict:
 
 
 def _redeem_url() -> str:
-    base = settings().public_url
-    return f"{base}{url_for('parking_staff.redeem')}" if base else ""
+    # Without a public address the code stays "PARKING:<code>" for the attendant's
+    # scanner: a loopback link would be worse than no link.
+    return public_url("parking_staff.redeem") if has_public_url() else ""
 
 
 def _print(voucher: Voucher) -> str:
