@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from conftest import Auth
+from kiosk import clock
 from kiosk import jobs as core_jobs
 from kiosk.db import utcnow
 from kiosk.models import AuditLog, KioskEvent
 from kiosk_plugins.courier_rest import jobs
-from kiosk_plugins.courier_rest.localtime import last_boundary
 from kiosk_plugins.courier_rest.models import Hazard, Use, Visit
 from test_courier_rest_support import Kiosk, courier_app, db, kiosk  # noqa: F401
 
@@ -42,14 +42,6 @@ def test_charging_past_its_limit_is_flagged_once_to_staff(kiosk, courier_app):
     assert "超时占用" in panel and 'class="late"' in panel
 
 
-def test_last_boundary_is_the_latest_configured_local_time():
-    at = datetime(2024, 5, 1, 15, 0, tzinfo=SHENZHEN)
-    assert last_boundary(at, SHENZHEN, 23, 30) == datetime(2024, 4, 30, 23, 30, tzinfo=SHENZHEN)
-    at = datetime(2024, 5, 1, 23, 45, tzinfo=SHENZHEN)
-    assert last_boundary(at, SHENZHEN, 23, 30) == datetime(2024, 5, 1, 23, 30, tzinfo=SHENZHEN)
-    assert last_boundary(at, SHENZHEN, 23, 30).tzinfo == timezone.utc
-
-
 def test_forgotten_check_outs_close_at_the_configured_hour(kiosk, courier_app):
     kiosk.signup()
     kiosk.take("phone")
@@ -70,7 +62,7 @@ def test_forgotten_check_outs_close_at_the_configured_hour(kiosk, courier_app):
     with db(courier_app) as s:
         visits = s.scalars(select(Visit)).all()
         assert all(v.auto_closed and v.method_out == "auto" and v.open_rider_id is None for v in visits)
-        expected = last_boundary(next_night, SHENZHEN, 23, 30)
+        expected = clock.last_boundary(SHENZHEN, time(23, 30), next_night)
         assert all(v.checked_out_at == expected for v in visits)  # closed "at 23:30", not when the job ran
         assert all(u.live_slot_id is None and u.end_reason == "auto_closed" for u in s.scalars(select(Use)))
     assert kiosk.get("/k/courier_rest/board.json").get_json()["board"]["in_station"] == 0

@@ -14,7 +14,8 @@ import hmac
 
 from flask import Blueprint, jsonify, request
 
-from kiosk.db import get_session, utcnow
+from kiosk import clock
+from kiosk.db import get_session
 from kiosk.stations import current_station
 
 from . import slots, stats
@@ -43,7 +44,7 @@ def district_stats():
     prepare(station)
     try:
         data = stats.figures(get_session(), station, request.args.get("period", "day"),
-                             request.args.get("date") or None, utcnow())
+                             request.args.get("date") or None, clock.now())
     except stats.BadPeriod:
         return jsonify({"error": "period must be day or month, date like 2024-05-01 or 2024-05",
                         "status": 400}), 400

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import random
 import secrets
-from datetime import datetime, time, timedelta, timezone
+from datetime import time, timedelta
 
 from sqlalchemy import func, select
 
-from kiosk.db import utcnow
+from kiosk import clock
 
 from . import services, slots
-from .localtime import zone
 from .models import Hazard, Rider, ServiceRequest, ServiceUse, Slot, Use, Visit
 from .settings import get_settings
 
@@ -47,7 +46,7 @@ def _riders(session, station_id: int) -> list[Rider]:
         if rider is None:
             rider = Rider(station_id=station_id, name=name, phone=phone, platform=platform, vehicle=vehicle,
                           card_uid=None, pass_token=secrets.token_urlsafe(18),
-                          created_at=utcnow() - timedelta(days=DAYS + 1))
+                          created_at=clock.now() - timedelta(days=DAYS + 1))
             session.add(rider)
         out.append(rider)
     session.flush()
@@ -56,18 +55,18 @@ def _riders(session, station_id: int) -> list[Rider]:
 
 def _history(session, station, riders: list[Rider]) -> None:
     """Closed visits over the last two weeks, with places, services and a few requests."""
-    tz = zone(station)
+    tz = clock.zone(station)
     rng = random.Random(station.id)
     by_kind = {kind: slots_of(session, station.id, kind) for kind in slots.SLOT_KINDS}
     keys = [s.key for s in services.listed(session, station.id)]
-    today = utcnow().astimezone(tz).date()
+    today = clock.today(tz)
     hours, weights = list(HOUR_WEIGHTS), list(HOUR_WEIGHTS.values())
     for back in range(DAYS, 0, -1):
         day = today - timedelta(days=back)
         for _ in range(rng.randint(20, 30)):
             rider = rng.choice(riders)
             hour = rng.choices(hours, weights)[0]
-            came = datetime.combine(day, time(hour, rng.randint(0, 59)), tzinfo=tz).astimezone(timezone.utc)
+            came = clock.at_local(tz, day, time(hour, rng.randint(0, 59)))
             left = came + timedelta(minutes=rng.randint(8, 70))
             visit = Visit(station_id=station.id, rider_id=rider.id, checked_in_at=came, checked_out_at=left,
                           method_in=rng.choice(["card", "qr", "phone"]), method_out="card", auto_closed=False,
@@ -91,12 +90,12 @@ def _history(session, station, riders: list[Rider]) -> None:
     session.add(Hazard(station_id=station.id, rider_id=riders[1].id, category="safety_hazard",
                        note="笋岗路口井盖松动,电动车经过容易摔倒", photos=[], state="kept",
                        upload_token=secrets.token_urlsafe(18), tracking_no="", status_url="",
-                       created_at=utcnow() - timedelta(hours=3), sent_at=utcnow() - timedelta(hours=3)))
+                       created_at=clock.now() - timedelta(hours=3), sent_at=clock.now() - timedelta(hours=3)))
 
 
 def _live(session, station, riders: list[Rider]) -> None:
     """Three riders in the station now: one resting, one charging a phone, one charging a battery."""
-    now = utcnow()
+    now = clock.now()
     for rider, kind, minutes in ((riders[2], "seat", 12), (riders[3], "phone", 25), (riders[4], "battery", 40)):
         visit = Visit(station_id=station.id, rider_id=rider.id, checked_in_at=now - timedelta(minutes=minutes),
                       method_in="card", method_out="", auto_closed=False, open_rider_id=rider.id)

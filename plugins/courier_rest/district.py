@@ -6,16 +6,16 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from kiosk import clock
 from kiosk.db import get_session
 
-from .localtime import day_bounds, zone
 from .models import Use, Visit
 
 
 def figures(station, day: date) -> list[dict]:
     """Check-ins of ``day``, riders inside now, and charging overstays flagged that day."""
     session = get_session()
-    start, end = day_bounds(day, zone(station))
+    start, end = clock.day_bounds(station, day)
     checkins = session.scalar(select(func.count()).select_from(Visit).where(
         Visit.station_id == station.id, Visit.checked_in_at >= start, Visit.checked_in_at < end))
     inside = session.scalar(select(func.count()).select_from(Visit).where(

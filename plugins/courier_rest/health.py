@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kiosk.db import get_session, utcnow
+from kiosk import clock
+from kiosk.db import get_session
 
 from . import capacity, slots
 
@@ -11,7 +12,7 @@ def report(station) -> dict:
     """Always ok (overstays are a staff matter, not a fault); the detail gives the numbers."""
     session = get_session()
     board = slots.board(session, station.id)
-    late = len(capacity.overdue(session, station.id, utcnow()))
+    late = len(capacity.overdue(session, station.id, clock.now()))
     return {"ok": True, "detail": (f"in={board['in_station']} seats_free={board['seat']['free']} "
                                    f"phone_free={board['phone']['free']} battery_free={board['battery']['free']} "
                                    f"overstays={late}")}

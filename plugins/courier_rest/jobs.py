@@ -10,15 +10,15 @@ catches up when it starts.
 from __future__ import annotations
 
 import logging
+from datetime import time
 
 from sqlalchemy import select
 
+from kiosk import clock
 from kiosk.audit import record
-from kiosk.db import utcnow
 from kiosk.models import Station
 
 from . import hazards, push, slots, visits, waiting
-from .localtime import last_boundary, zone
 from .models import Slot, Use
 from .settings import PLUGIN, get_settings
 from .writes import run_write
@@ -57,11 +57,11 @@ def flag_overstays(session, station_id: int, now) -> int:
 
 def tick(app, now=None) -> dict:
     """Expire holds, hand free slots to the waiting list, flag overstays, send old drafts."""
-    now = now or utcnow()
+    now = now or clock.now()
     settings = get_settings(app)
     done = {"holds": 0, "offered": 0, "overstays": 0, "hazards": 0}
     for station in _stations(app):
-        tz = zone(station)
+        tz = clock.zone(station)
 
         def work(session, station_id=station.id, tz=tz):
             held, offered = waiting.expire_holds(session, station_id, now, settings, tz)
@@ -90,13 +90,13 @@ def tick(app, now=None) -> dict:
 
 def auto_close(app, now=None) -> int:
     """Close visits still open from before the latest ``auto_close_at``; marked auto-closed."""
-    now = now or utcnow()
+    now = now or clock.now()
     settings = get_settings(app)
     hour, minute = settings.auto_close_hour_minute
     closed = 0
     for station in _stations(app):
-        tz = zone(station)
-        boundary = last_boundary(now, tz, hour, minute)
+        tz = clock.zone(station)
+        boundary = clock.last_boundary(tz, time(hour, minute), now)
 
         def work(session, station_id=station.id, tz=tz, boundary=boundary):
             count = visits.auto_close(session, station_id, boundary, settings, tz)

@@ -11,13 +11,12 @@ import os
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, send_from_directory, url_for
 from sqlalchemy import select
 
-from kiosk import audit
-from kiosk.db import get_session, utcnow
+from kiosk import audit, clock
+from kiosk.db import get_session
 from kiosk.i18n import _
 from kiosk.stations import current_station
 
 from . import advanced, capacity, hazards, messages, push, riders, visits
-from .localtime import hhmm, zone
 from .models import Hazard, Rider, ServiceRequest, Slot, Use, Visit, Waiting
 from .settings import get_settings
 from .station_setup import prepare
@@ -42,7 +41,7 @@ def record_staff_action(db_session, action: str, detail: dict) -> None:
 
 def overview(db_session, station, now) -> dict:
     """Everything the staff page and the console panel show."""
-    tz = zone(station)
+    tz = clock.zone(station)
     inside = db_session.execute(
         select(Visit, Rider).join(Rider, Rider.id == Visit.rider_id)
         .where(Visit.station_id == station.id, Visit.open_rider_id.is_not(None))
@@ -54,13 +53,13 @@ def overview(db_session, station, now) -> dict:
     slot_rows = []
     for use, slot, rider in live:
         row = {"use_id": use.id, "kind": use.kind, "number": slot.number, "state": use.state,
-               "since": hhmm(use.started_at, tz), "until": hhmm(use.due_at or use.held_until, tz),
+               "since": clock.hhmm(tz, use.started_at), "until": clock.hhmm(tz, use.due_at or use.held_until),
                "overdue": bool(use.state == "active" and use.due_at and use.due_at < now),
                "flagged": use.overstay_at is not None, "rider": rider}
         by_visit.setdefault(use.visit_id, []).append(row)
         slot_rows.append(row)
     slot_rows.sort(key=lambda r: (["seat", "phone", "battery"].index(r["kind"]), r["number"]))
-    people = [{"visit": v, "rider": r, "since": hhmm(v.checked_in_at, tz), "holdings": by_visit.get(v.id, [])}
+    people = [{"visit": v, "rider": r, "since": clock.hhmm(tz, v.checked_in_at), "holdings": by_visit.get(v.id, [])}
               for v, r in inside]
     line = db_session.execute(
         select(Waiting, Rider).join(Rider, Rider.id == Waiting.rider_id)
@@ -77,10 +76,10 @@ def overview(db_session, station, now) -> dict:
         "people": people,
         "slots": slot_rows,
         "overdue": [r for r in slot_rows if r["overdue"]],
-        "waiting": [{"entry": w, "rider": r, "no": f"W{w.number:02d}", "since": hhmm(w.created_at, tz)}
+        "waiting": [{"entry": w, "rider": r, "no": f"W{w.number:02d}", "since": clock.hhmm(tz, w.created_at)}
                     for w, r in line],
-        "requests": [{"req": q, "rider": r, "at": hhmm(q.created_at, tz)} for q, r in requests_open],
-        "hazards": [{"h": h, "at": h.created_at.astimezone(tz).strftime("%m-%d %H:%M")} for h in kept],
+        "requests": [{"req": q, "rider": r, "at": clock.hhmm(tz, q.created_at)} for q, r in requests_open],
+        "hazards": [{"h": h, "at": clock.local_text(tz, h.created_at, "%m-%d %H:%M")} for h in kept],
     }
 
 
@@ -88,7 +87,7 @@ def render_panel() -> str:
     """The console panel: counts and the overstays, with a link to the full page."""
     station = current_station()
     prepare(station)
-    data = overview(get_session(), station, utcnow())
+    data = overview(get_session(), station, clock.now())
     return render_template("courier_rest/staff_panel.html", d=data, kind_label=messages.kind_label)
 
 
@@ -96,7 +95,7 @@ def render_panel() -> str:
 def index():
     """Everything happening in the station now, with full names for staff."""
     station = current_station()
-    data = overview(get_session(), station, utcnow())
+    data = overview(get_session(), station, clock.now())
     return render_template("courier_rest/staff_index.html", d=data, kind_label=messages.kind_label,
                            platform_label=lambda k: _(riders.label(riders.PLATFORMS, k)),
                            vehicle_label=lambda k: _(riders.label(riders.VEHICLES, k)),
@@ -107,14 +106,14 @@ def index():
 @bp.route("/visits/<int:visit_id>/checkout", methods=["POST"])
 def checkout(visit_id: int):
     """Check a rider out on their behalf (they left without doing it)."""
-    station, settings, now = current_station(), get_settings(), utcnow()
+    station, settings, now = current_station(), get_settings(), clock.now()
 
     def work(db_session):
         visit = db_session.scalar(select(Visit).where(Visit.id == visit_id, Visit.station_id == station.id,
                                                       Visit.open_rider_id.is_not(None)).with_for_update())
         if visit is None:
             return False
-        visits.check_out(db_session, visit, "staff", now, settings, zone(station))
+        visits.check_out(db_session, visit, "staff", now, settings, clock.zone(station))
         push.capacity(db_session, station.id)
         record_staff_action(db_session, "courier_rest.staff_checkout", {"visit": visit_id})
         return True
@@ -129,14 +128,14 @@ def checkout(visit_id: int):
 @bp.route("/uses/<int:use_id>/release", methods=["POST"])
 def release(use_id: int):
     """Free a place (e.g. a phone left charging past its limit was handed in)."""
-    station, settings, now = current_station(), get_settings(), utcnow()
+    station, settings, now = current_station(), get_settings(), clock.now()
 
     def work(db_session):
         use = db_session.scalar(select(Use).where(Use.id == use_id, Use.station_id == station.id,
                                                   Use.live_slot_id.is_not(None)).with_for_update())
         if use is None:
             return False
-        capacity.release(db_session, use, now, "staff", settings, zone(station))
+        capacity.release(db_session, use, now, "staff", settings, clock.zone(station))
         push.capacity(db_session, station.id)
         record_staff_action(db_session, "courier_rest.staff_release", {"use": use_id})
         return True
@@ -151,7 +150,7 @@ def release(use_id: int):
 @bp.route("/requests/<int:request_id>/done", methods=["POST"])
 def request_done(request_id: int):
     """Mark an advanced-service request as handled."""
-    station, now, user = current_station(), utcnow(), g.get("user")
+    station, now, user = current_station(), clock.now(), g.get("user")
 
     def work(db_session):
         row = db_session.scalar(select(ServiceRequest).where(ServiceRequest.id == request_id,
@@ -170,7 +169,7 @@ def request_done(request_id: int):
 @bp.route("/hazards/<int:report_id>/done", methods=["POST"])
 def hazard_done(report_id: int):
     """Mark a hazard report as handled."""
-    station, now = current_station(), utcnow()
+    station, now = current_station(), clock.now()
 
     def work(db_session):
         row = db_session.scalar(select(Hazard).where(Hazard.id == report_id, Hazard.station_id == station.id))

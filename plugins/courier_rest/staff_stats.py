@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
 
-from kiosk.db import get_session, utcnow
+from kiosk import clock
+from kiosk.db import get_session
 from kiosk.errors import fail
 from kiosk.i18n import _, current_locale
 from kiosk.stations import current_station
@@ -24,7 +25,7 @@ def _prepare_station():
 def _figures():
     period = request.args.get("period", "day")
     try:
-        return stats.figures(get_session(), current_station(), period, request.args.get("date") or None, utcnow())
+        return stats.figures(get_session(), current_station(), period, request.args.get("date") or None, clock.now())
     except stats.BadPeriod:
         fail(_("Please choose a day like 2024-05-01 or a month like 2024-05."), 400)
 

@@ -16,7 +16,8 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from .localtime import day_bounds, month_bounds, zone
+from kiosk import clock
+
 from .models import Hazard, Rider, ServiceRequest, ServiceUse, Use, Visit
 
 PERIODS = ("day", "month")
@@ -35,7 +36,7 @@ YEARS = range(2000, 9999)
 
 def parse_period(period: str, value: str | None, now, tz) -> tuple[str, str, object, object, list]:
     """(period, label, start UTC, end UTC, bucket labels) for a day or a month."""
-    today = now.astimezone(tz).date()
+    today = clock.today(tz, now)
     if period == "day":
         if value:
             if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
@@ -48,7 +49,7 @@ def parse_period(period: str, value: str | None, now, tz) -> tuple[str, str, obj
                 raise BadPeriod(value)
         else:
             day = today
-        start, end = day_bounds(day, tz)
+        start, end = clock.day_bounds(tz, day)
         return "day", day.isoformat(), start, end, [f"{h:02d}" for h in range(24)]
     if period == "month":
         if value:
@@ -58,7 +59,7 @@ def parse_period(period: str, value: str | None, now, tz) -> tuple[str, str, obj
             year, month = int(match.group(1)), int(match.group(2))
         else:
             year, month = today.year, today.month
-        start, end = month_bounds(year, month, tz)
+        start, end = clock.month_bounds(tz, year, month)
         days = calendar.monthrange(year, month)[1]
         return "month", f"{year:04d}-{month:02d}", start, end, [f"{year:04d}-{month:02d}-{d:02d}"
                                                                  for d in range(1, days + 1)]
@@ -67,7 +68,7 @@ def parse_period(period: str, value: str | None, now, tz) -> tuple[str, str, obj
 
 def figures(session, station, period: str, value: str | None, now) -> dict:
     """Every figure of one period, JSON-ready (no personal data)."""
-    tz = zone(station)
+    tz = clock.zone(station)
     period, label, start, end, buckets = parse_period(period, value, now, tz)
 
     def bucket_of(moment) -> str:

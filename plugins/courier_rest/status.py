@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
+from kiosk import clock
+
 from . import capacity, visits, waiting
-from .localtime import hhmm
 from .models import Slot
 
 
@@ -49,15 +50,15 @@ def rider_status(session, rider_id: int, now, tz) -> RiderStatus:
     visit = visits.open_visit(session, rider_id)
     if visit is None:
         return out
-    out.checked_in, out.since, out.visit_id = True, hhmm(visit.checked_in_at, tz), visit.id
+    out.checked_in, out.since, out.visit_id = True, clock.hhmm(tz, visit.checked_in_at), visit.id
     for use in capacity.live_uses(session, visit.id):
         number = session.scalar(select(Slot.number).where(Slot.id == use.slot_id))
         if use.state == "held":
-            holding = Holding(use.id, use.kind, number, use.state, "", hhmm(use.held_until, tz), False)
+            holding = Holding(use.id, use.kind, number, use.state, "", clock.hhmm(tz, use.held_until), False)
             out.offer = holding
             continue
-        holding = Holding(use.id, use.kind, number, use.state, hhmm(use.started_at, tz), hhmm(use.due_at, tz),
-                          bool(use.due_at and use.due_at < now))
+        holding = Holding(use.id, use.kind, number, use.state, clock.hhmm(tz, use.started_at),
+                          clock.hhmm(tz, use.due_at), bool(use.due_at and use.due_at < now))
         out.holdings.append(holding)
         if use.kind == "seat":
             out.seat = holding

@@ -13,8 +13,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from kiosk import clock
+
 from . import push, riders, slots
-from .localtime import hhmm, local_day
 from .models import Slot, Use, Waiting
 from .writes import Refused
 
@@ -56,7 +57,7 @@ def join(session, station_id: int, visit, kind: str, now, tz) -> Waiting:
         return existing
     if slots.first_free(session, station_id, kind, lock=False) is not None:
         raise Refused("slot_free", kind=kind)
-    day = local_day(now, tz)
+    day = clock.today(tz, now).isoformat()
     last = session.scalar(select(func.max(Waiting.number)).where(Waiting.station_id == station_id,
                                                                  Waiting.day == day)) or 0
     entry = Waiting(station_id=station_id, rider_id=visit.rider_id, visit_id=visit.id, kind=kind, day=day,
@@ -108,7 +109,7 @@ def settle(session, station_id: int, kind: str, now, settings, tz) -> int:
         session.add(use)
         session.flush()
         entry.state, entry.offered_at, entry.offered_use_id = "offered", now, use.id
-        push.slot_ready(session, station_id, label(entry.number), kind, slot.number, hhmm(until, tz))
+        push.slot_ready(session, station_id, label(entry.number), kind, slot.number, clock.hhmm(tz, until))
         offered += 1
 
 
