@@ -32,12 +32,12 @@ def test_models_match_the_migration(app, database_url):
 def test_settings_keep_defaults_for_bad_values(caplog):
     caplog.set_level(logging.WARNING)
     settings = from_mapping({"seats": "many", "phone_slots": 3, "battery_minutes": 0, "auto_close_at": "25:00",
-                             "public_url": "kiosk.local", "api_token": 12345,
+                             "api_token": 12345,
                              "petition_categories": {"traffic": "traffic"}})
     assert settings.seats == 8 and settings.phone_slots == 3 and settings.battery_minutes == 120
-    assert settings.auto_close_at == "23:30" and settings.public_url == "" and settings.api_token == "12345"
+    assert settings.auto_close_at == "23:30" and settings.api_token == "12345"
     assert settings.petition_categories["traffic"] == "traffic"
     assert settings.petition_categories["safety_hazard"] == "safety_hazard"
     assert settings.limit_minutes("seat") is None and settings.slot_count("battery") == 4
-    assert "seats" in caplog.text and "auto_close_at" in caplog.text and "public_url" in caplog.text
+    assert "seats" in caplog.text and "auto_close_at" in caplog.text
     assert from_mapping({"auto_close_at": "3:05"}).auto_close_hour_minute == (3, 5)

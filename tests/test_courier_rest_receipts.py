@@ -33,7 +33,7 @@ def test_rider_code_and_slot_note_print_masked_with_working_qr_codes(make_app, d
     with FakeNetworkPrinter() as printer:
         app = make_app(database_url, DEVICES={"printer": {"type": "network", "host": "127.0.0.1", "port": printer.port,
                                                           "profile": "80mm"}, "readers": {}},
-                       **courier_config(public_url="https://nf.sungang.example.cn"))
+                       PUBLIC_URL="https://nf.sungang.example.cn", **courier_config())
         switch_off(app, *OTHER_SERVICES)
         kiosk = Kiosk(app.test_client())
         kiosk.signup(name="张三明", phone="13812345678")

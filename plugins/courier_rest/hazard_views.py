@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from kiosk import clock
-from kiosk.db import get_session
+from kiosk.db import get_session, utcnow
 from kiosk.i18n import _
+from kiosk.qr import qr_svg
 from kiosk.stations import current_station
+from kiosk.urls import public_url
 
 from . import hazards, identity
 from .models import Hazard
-from .qr import qr_svg
 from .settings import get_settings
 from .station_setup import prepare
-from .urls import public_url
 from .writes import run_write
 
 bp = Blueprint("courier_rest_hazard", __name__)
@@ -50,7 +49,7 @@ def hazard():
     if request.method == "POST":
         values, errors = hazards.validate(request.form.get("category", ""), request.form.get("note", ""))
         if not errors:
-            station, now, rider_id = current_station(), clock.now(), _rider_id()
+            station, now, rider_id = current_station(), utcnow(), _rider_id()
             report_id = run_write(lambda s: hazards.create(s, station.id, rider_id, values["category"],
                                                            values["note"], now).id)
             session[DRAFT_KEY] = report_id
@@ -84,7 +83,7 @@ def send(report_id: int):
 
 
 def _send(report_id: int):
-    report = hazards.send(current_station(), report_id, clock.now())
+    report = hazards.send(current_station(), report_id, utcnow())
     session.pop(DRAFT_KEY, None)
     if report is None:
         # The phone sent it a moment earlier: show what became of it.

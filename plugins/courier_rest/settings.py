@@ -14,7 +14,6 @@ They come from the ``[plugins.courier_rest]`` table of the station file::
     max_photo_mb = 5          # largest hazard photo accepted from a phone
     max_photos = 3
     session_minutes = 10      # how long a rider stays identified on the kiosk
-    public_url = "https://station.example.org"   # address phones reach (QR codes); default: the kiosk's own
 
 A value of the wrong type falls back to its default (and is logged), so a typo
 in the station file never takes the rider's screens down.
@@ -69,7 +68,6 @@ class Settings:
     max_photo_mb: int = 5
     max_photos: int = 3
     session_minutes: int = 10
-    public_url: str = ""
     petition_categories: dict = field(default_factory=lambda: dict(DEFAULT_PETITION_CATEGORIES))
 
     def slot_count(self, kind: str) -> int:
@@ -107,12 +105,6 @@ def from_mapping(raw: dict | None) -> Settings:
             values["auto_close_at"] = f"{int(match.group(1)):02d}:{match.group(2)}"
         else:
             log.warning("plugins.courier_rest.auto_close_at must look like 23:30; using the default")
-    base = raw.get("public_url")
-    if base is not None:
-        if re.match(r"^https?://[^/\s]+", str(base)):
-            values["public_url"] = str(base).rstrip("/")
-        else:
-            log.warning("plugins.courier_rest.public_url must start with http:// or https://; ignored")
     token = raw.get("api_token")
     if token is not None:
         values["api_token"] = str(token)
