@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 
-from kiosk.db import get_session, utcnow
+from kiosk import clock
+from kiosk.db import get_session
 from kiosk.i18n import _
 from kiosk.qr import qr_svg
 from kiosk.stations import current_station
@@ -49,7 +50,7 @@ def hazard():
     if request.method == "POST":
         values, errors = hazards.validate(request.form.get("category", ""), request.form.get("note", ""))
         if not errors:
-            station, now, rider_id = current_station(), utcnow(), _rider_id()
+            station, now, rider_id = current_station(), clock.now(), _rider_id()
             report_id = run_write(lambda s: hazards.create(s, station.id, rider_id, values["category"],
                                                            values["note"], now).id)
             session[DRAFT_KEY] = report_id
@@ -83,7 +84,7 @@ def send(report_id: int):
 
 
 def _send(report_id: int):
-    report = hazards.send(current_station(), report_id, utcnow())
+    report = hazards.send(current_station(), report_id, clock.now())
     session.pop(DRAFT_KEY, None)
     if report is None:
         # The phone sent it a moment earlier: show what became of it.

@@ -11,7 +11,8 @@ import os
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from kiosk.db import get_session, utcnow
+from kiosk import clock
+from kiosk.db import get_session
 from kiosk.i18n import _
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_svg
@@ -19,7 +20,6 @@ from kiosk.stations import current_station
 from kiosk.urls import public_url
 
 from . import hazards, messages, photos, push, riders, slots
-from .localtime import zone
 from .models import Hazard
 from .settings import get_settings
 from .status import rider_status
@@ -48,7 +48,7 @@ def rider(token: str):
     found = riders.by_token(db_session, station.id, token)
     if found is None:
         return render_template("courier_rest/m_message.html", message=messages.text("not_found")), 404
-    status = rider_status(db_session, found.id, utcnow(), zone(station))
+    status = rider_status(db_session, found.id, clock.now(), clock.zone(station))
     return render_template("courier_rest/m_rider.html", status=status, rider_name=mask_name(found.name),
                            rider_phone=mask_phone(found.phone), board=slots.board(db_session, station.id),
                            pass_url=public_url("courier_rest_mobile.rider", token=token),
@@ -112,5 +112,5 @@ def send(token: str):
     report = _draft(token)
     if report is None:
         return render_template("courier_rest/m_message.html", message=messages.text("not_found")), 404
-    hazards.send(current_station(), report.id, utcnow())
+    hazards.send(current_station(), report.id, clock.now())
     return redirect(url_for(".upload", token=token))

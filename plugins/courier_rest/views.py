@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from kiosk import printing
-from kiosk.db import get_session, utcnow
+from kiosk import clock, printing
+from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.privacy import mask_name, mask_phone, normalize_phone, valid_mobile
 from kiosk.qr import qr_svg
@@ -19,7 +19,6 @@ from kiosk.stations import current_station
 from kiosk.urls import public_url
 
 from . import advanced, capacity, identity, messages, push, riders, services, slots, visits, waiting
-from .localtime import hhmm, zone
 from .models import Rider, Slot, Use, Waiting
 from .receipts import PASS_LAYOUT, SLOT_LAYOUT
 from .settings import get_settings
@@ -107,7 +106,7 @@ def ready_offers(db_session, station_id: int, tz) -> list[dict]:
         .join(Use, Use.id == Waiting.offered_use_id).join(Slot, Slot.id == Use.slot_id)
         .where(Waiting.station_id == station_id, Waiting.state == "offered", Use.state == "held")
         .order_by(Waiting.number)).all()
-    return [{"no": waiting.label(no), "kind": kind, "slot": slot, "until": hhmm(until, tz)}
+    return [{"no": waiting.label(no), "kind": kind, "slot": slot, "until": clock.hhmm(tz, until)}
             for no, kind, slot, until in rows]
 
 
@@ -123,7 +122,7 @@ def index():
         notice = {"kind": "error", "text": messages.text(error)}
     return render_template("courier_rest/index.html", screen="courier_rest.checkin", notice=notice,
                            board=slots.board(db_session, station.id),
-                           ready=ready_offers(db_session, station.id, zone(station)),
+                           ready=ready_offers(db_session, station.id, clock.zone(station)),
                            settings=get_settings())
 
 
@@ -169,7 +168,7 @@ def identify(token: str):
 
 def _identify(rider: Rider, method: str):
     station = current_station()
-    now = utcnow()
+    now = clock.now()
 
     def work(db_session):
         visit, created = visits.check_in(db_session, station.id, rider, method, now)
@@ -202,7 +201,7 @@ def register():
         if not errors and card and riders.by_card(db_session, station.id, card) is not None:
             errors["card"] = messages.MESSAGES["card_taken"]
         if not errors:
-            now = utcnow()
+            now = clock.now()
 
             def work(s):
                 # Checked again inside the write: another kiosk may have registered this phone just now.
@@ -235,8 +234,8 @@ def menu():
         return back
     station = current_station()
     db_session = get_session()
-    now = utcnow()
-    tz = zone(station)
+    now = clock.now()
+    tz = clock.zone(station)
     status = rider_status(db_session, rider.id, now, tz)
     return render_template(
         "courier_rest/menu.html", screen="courier_rest.menu", notice=_take_notice(), status=status,
@@ -264,8 +263,8 @@ def take(kind: str):
     if kind not in slots.SLOT_KINDS:
         _notice("unknown")
         return redirect(url_for(".menu"))
-    station, settings, now = current_station(), get_settings(), utcnow()
-    tz = zone(station)
+    station, settings, now = current_station(), get_settings(), clock.now()
+    tz = clock.zone(station)
 
     def work(db_session):
         visit = _open_visit(db_session, rider)
@@ -277,7 +276,7 @@ def take(kind: str):
         number, started, due = run_write(work)
     except Refused as exc:
         return _refused(exc)
-    return _result("slot", kind=kind, slot=number, since=hhmm(started, tz), until=hhmm(due, tz))
+    return _result("slot", kind=kind, slot=number, since=clock.hhmm(tz, started), until=clock.hhmm(tz, due))
 
 
 @bp.route("/take-held", methods=["POST"])
@@ -286,8 +285,8 @@ def take_held():
     rider, back = _need_rider()
     if back:
         return back
-    station, settings, now = current_station(), get_settings(), utcnow()
-    tz = zone(station)
+    station, settings, now = current_station(), get_settings(), clock.now()
+    tz = clock.zone(station)
 
     def work(db_session):
         use, slot = waiting.take_held(db_session, rider.id, now, settings)
@@ -298,7 +297,7 @@ def take_held():
         kind, number, started, due = run_write(work)
     except Refused as exc:
         return _refused(exc)
-    return _result("slot", kind=kind, slot=number, since=hhmm(started, tz), until=hhmm(due, tz))
+    return _result("slot", kind=kind, slot=number, since=clock.hhmm(tz, started), until=clock.hhmm(tz, due))
 
 
 @bp.route("/release/<int:use_id>", methods=["POST"])
@@ -307,8 +306,8 @@ def release(use_id: int):
     rider, back = _need_rider()
     if back:
         return back
-    station, settings, now = current_station(), get_settings(), utcnow()
-    tz = zone(station)
+    station, settings, now = current_station(), get_settings(), clock.now()
+    tz = clock.zone(station)
 
     def work(db_session):
         use = db_session.scalar(select(Use).where(Use.id == use_id, Use.rider_id == rider.id,
@@ -333,8 +332,8 @@ def join_waiting(kind: str):
     rider, back = _need_rider()
     if back:
         return back
-    station, now = current_station(), utcnow()
-    tz = zone(station)
+    station, now = current_station(), clock.now()
+    tz = clock.zone(station)
 
     def work(db_session):
         visit = _open_visit(db_session, rider)
@@ -355,7 +354,7 @@ def use_service(key: str):
     rider, back = _need_rider()
     if back:
         return back
-    station, now = current_station(), utcnow()
+    station, now = current_station(), clock.now()
     service = services.by_key(get_session(), station.id, key)
     if service is None or not service.active:
         _notice("unknown")
@@ -381,7 +380,7 @@ def ask_advanced(key: str):
     if key not in advanced.ADVANCED_KEYS:
         _notice("unknown")
         return redirect(url_for(".menu"))
-    station, now = current_station(), utcnow()
+    station, now = current_station(), clock.now()
     existing = advanced.open_request(get_session(), station.id, rider.id, key)
     if existing is not None:
         return _result("request", service=key, ticket=existing.ticket, ticket_url=existing.ticket_url, ahead=None,
@@ -406,8 +405,8 @@ def checkout():
     rider, back = _need_rider()
     if back:
         return back
-    station, settings, now = current_station(), get_settings(), utcnow()
-    tz = zone(station)
+    station, settings, now = current_station(), get_settings(), clock.now()
+    tz = clock.zone(station)
     method = identity.current_method() or "phone"
 
     def work(db_session):
@@ -472,7 +471,7 @@ def board_json():
     station = current_station()
     db_session = get_session()
     return jsonify({"board": slots.board(db_session, station.id),
-                    "ready": ready_offers(db_session, station.id, zone(station))})
+                    "ready": ready_offers(db_session, station.id, clock.zone(station))})
 
 
 # -- the rider's own code and card -------------------------------------------------
@@ -538,7 +537,7 @@ def print_note(what: str):
         layout, context = PASS_LAYOUT, {"station": station.name, "name": mask_name(rider.name),
                                         "phone": mask_phone(rider.phone), "pass_url": status_url}
     elif what == "slot":
-        status = rider_status(get_session(), rider.id, utcnow(), zone(station))
+        status = rider_status(get_session(), rider.id, clock.now(), clock.zone(station))
         if status.charge is None:
             return jsonify({"error": messages.text("no_slot")}), 400
         layout = SLOT_LAYOUT
