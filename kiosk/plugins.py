@@ -5,13 +5,18 @@ the ``kiosk.plugins`` group and registered the same way. A fresh plugin manager
 is made per application; a misspelled hook implementation fails at start
 (``check_pending``) instead of never running.
 
-Calls into plugins go through :meth:`KioskPlugins.call`, which isolates each
-plugin: one that raises is reported by name and skipped for the rest of the
-request (or, at start, disabled for the station) while the kiosk carries on.
+Calls into plugins go through :meth:`KioskPlugins.call`, which calls pluggy's
+hook caller (so ``firstresult`` hooks, ``tryfirst``/``trylast`` and wrappers
+work as pluggy documents them) and isolates each plugin: every hook
+implementation is guarded when its plugin registers, so one that raises is
+reported by name and skipped for the rest of the request (or, at start,
+disabled for the station) while the others still answer.
 """
 
 from __future__ import annotations
 
+import contextvars
+import difflib
 import logging
 import os
 import threading
@@ -69,6 +74,24 @@ class StaffPanel:
 
 class PluginError(Exception):
     """A plugin handed the core something it cannot use."""
+
+
+@dataclass
+class _Call:
+    """One :meth:`KioskPlugins.call` (or ``call_startup``) in progress.
+
+    The guards around the plugins' implementations read it to hand each plugin
+    its own ``per_plugin`` arguments and to note who answered what.
+    """
+
+    hook: str
+    per_plugin: object = None
+    startup: bool = False
+    answers: list = field(default_factory=list)  # (plugin, result) as given
+
+
+#: The call in progress in this thread (or task); nested hook calls each set their own.
+_CALL: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("kiosk_plugin_call", default=None)
 
 
 def api_compatible(spec: str, version: int = API_VERSION) -> bool:
@@ -149,14 +172,14 @@ class KioskPlugins:
             ]
             if unknown:
                 # A misspelled hook would silently never run: refuse the plugin at start.
-                self._fail(info, "register", PluginError(
-                    f"implements unknown hook(s) {', '.join(sorted(unknown))}; see kiosk/hookspecs.py"))
+                self._fail(info, "register", PluginError(self._unknown_hooks_message(unknown)))
                 continue
             try:
                 self.pm.register(module, name=name)
             except Exception as exc:
                 self._fail(info, "register", exc)
                 continue
+            self._guard(name)
         # A hook implementation whose name matches no spec is a typo: fail loudly.
         self.pm.check_pending()
         log.info(
@@ -164,6 +187,15 @@ class KioskPlugins:
             len(self.enabled_names()),
             ", ".join(f"{i.name}-{i.version or '?'}" for i in self.infos.values() if i.state == "enabled"),
         )
+
+    def _unknown_hooks_message(self, unknown: list[str]) -> str:
+        """Names the misspelled hooks, each with the nearest real hook name, and where hooks are listed."""
+        hooks = [n for n in vars(self.pm.hook) if not n.startswith("_")]
+        named = []
+        for attr in sorted(unknown):
+            nearest = difflib.get_close_matches(attr, hooks, n=1, cutoff=0.6)
+            named.append(f"{attr} (did you mean {nearest[0]}?)" if nearest else attr)
+        return f"implements unknown hook(s) {', '.join(named)}; every hook is listed in docs/hooks.md"
 
     def _keep_migrations(self, info: PluginInfo, source) -> None:
         """A disabled plugin's tables still belong to the database's history.
@@ -235,54 +267,142 @@ class KioskPlugins:
         if has_request_context():
             self._skipped().add(plugin)
 
-    def call(self, hook: str, *, firstresult: bool = False, station=None, per_plugin=None, **kwargs):
-        """Call ``hook`` on each plugin, isolating failures.
+    def call(self, hook: str, *, firstresult: bool | None = None, station=None, per_plugin=None, **kwargs):
+        """Call ``hook`` through pluggy's hook caller, isolating failures.
 
         Returns a list of ``(plugin_name, result)`` for results that are not
-        ``None``, or with ``firstresult`` the first such result (or ``None``).
-        Plugins switched off for ``station`` are not called. ``per_plugin(name)``
-        may supply arguments made for each plugin, such as a ``register``
-        callback that knows who is registering.
+        ``None``; for a ``firstresult`` hook (as its hookspec says) the first
+        such result, or ``None``. ``firstresult`` may be given to state what
+        the caller expects; it must agree with the hookspec. Plugins switched
+        off for ``station``, or that raised earlier in this request, are not
+        called. ``per_plugin(name)`` may supply arguments made for each plugin,
+        such as a ``register`` callback that knows who is registering.
+        Wrappers (``wrapper=True`` or ``hookwrapper=True``) run around the
+        call and see the results; pluggy orders implementations by
+        ``tryfirst``/``trylast``, then the last registered first.
         """
         caller = getattr(self.pm.hook, hook)
-        skipped = self._skipped()
-        results = []
-        # pluggy calls the most recently registered implementation first.
-        for impl in reversed(caller.get_hookimpls()):
-            name = impl.plugin_name
-            if name in skipped:
-                continue
-            if station is not None and not station.plugin_enabled(name):
-                continue
-            available = dict(kwargs, station=station) if station is not None else dict(kwargs)
-            if per_plugin is not None:
-                available.update(per_plugin(name))
-            args = {a: available[a] for a in impl.argnames if a in available}
-            try:
-                result = impl.function(**args)
-            except Exception as exc:
-                self.record_fault(name, hook, exc)
-                continue
-            if result is None:
-                continue
-            if firstresult:
-                return result
-            results.append((name, result))
-        return None if firstresult else results
+        spec_first = bool(caller.spec is not None and caller.spec.opts.get("firstresult"))
+        if firstresult is not None and bool(firstresult) != spec_first:
+            raise TypeError(f"hook {hook} is {'' if spec_first else 'not '}a firstresult hook "
+                            f"(see docs/hooks.md); call it without firstresult=")
+        left_out = self._left_out(caller, station)
+        if left_out:
+            caller = self.pm.subset_hook_caller(hook, left_out)
+        available = dict(kwargs, station=station) if station is not None else dict(kwargs)
+        call = _Call(hook, per_plugin)
+        results = self._run(caller, call, available)
+        return results if spec_first else _named(results, call.answers)
 
     def call_startup(self, hook: str, per_plugin=None, **kwargs) -> None:
         """Call a start-up hook; a plugin that raises is disabled for the station."""
-        caller = getattr(self.pm.hook, hook)
-        for impl in reversed(caller.get_hookimpls()):
-            available = dict(kwargs)
-            if per_plugin is not None:
-                available.update(per_plugin(impl.plugin_name))
-            args = {a: available[a] for a in impl.argnames if a in available}
+        self._run(getattr(self.pm.hook, hook), _Call(hook, per_plugin, startup=True), dict(kwargs))
+
+    def _left_out(self, caller, station) -> list:
+        """The plugins not to call: those that raised in this request, those off for ``station``."""
+        skipped = self._skipped()
+        names = {impl.plugin_name for impl in caller.get_hookimpls()}
+        out = {n for n in names if n in skipped or (station is not None and not station.plugin_enabled(n))}
+        return [self.pm.get_plugin(n) for n in sorted(out) if self.pm.get_plugin(n) is not None]
+
+    def _run(self, caller, call: _Call, available: dict):
+        # Every argument the hookspec names is passed (None when the caller has
+        # none): pluggy refuses the whole call when an implementation asks for
+        # an argument the call lacks, and per_plugin ones are filled per plugin.
+        names = caller.spec.argnames if caller.spec is not None else tuple(available)
+        token = _CALL.set(call)
+        try:
+            return caller(**{a: available.get(a) for a in names})
+        finally:
+            _CALL.reset(token)
+
+    # -- isolation -------------------------------------------------------
+    def _guard(self, name: str) -> None:
+        """Put a guard around each hook implementation of plugin ``name``.
+
+        pluggy calls implementations one after another and stops at the first
+        exception; the guard records it by plugin name and answers ``None``
+        instead, so the others still answer. Replacing ``HookImpl.function``
+        keeps pluggy's ordering, ``firstresult`` and wrappers untouched.
+        """
+        plugin = self.pm.get_plugin(name)
+        for caller in self.pm.get_hookcallers(plugin) or []:
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin:
+                    guarded = self._guarded_wrapper(impl, caller.name) if impl.wrapper or impl.hookwrapper \
+                        else self._guarded_function(impl, caller.name)
+                    setattr(impl, "function", guarded)
+
+    def _fault(self, name: str, hook: str, exc: BaseException, call: _Call | None) -> None:
+        self.record_fault(name, hook, exc)
+        if call is not None and call.startup:
+            self.disable(name, f"{hook}: {type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _arguments(impl, args) -> tuple[dict, _Call | None]:
+        given = dict(zip(impl.argnames, args))
+        call = _CALL.get()
+        if call is not None and call.per_plugin is not None:
+            given.update((k, v) for k, v in call.per_plugin(impl.plugin_name).items() if k in impl.argnames)
+        return given, call
+
+    def _guarded_function(self, impl, hook: str):
+        function, name = impl.function, impl.plugin_name
+
+        def guarded(*args):
+            given, call = self._arguments(impl, args)
             try:
-                impl.function(**args)
+                result = function(**given)
             except Exception as exc:
-                self.record_fault(impl.plugin_name, hook, exc)
-                self.disable(impl.plugin_name, f"{hook}: {type(exc).__name__}: {exc}")
+                self._fault(name, hook, exc, call)
+                return None
+            if result is not None and call is not None:
+                call.answers.append((name, result))
+            return result
+
+        return guarded
+
+    def _guarded_wrapper(self, impl, hook: str):
+        function, name, old_style = impl.function, impl.plugin_name, impl.hookwrapper
+
+        def guarded(*args):
+            given, call = self._arguments(impl, args)
+            try:
+                inner = function(**given)
+                next(inner)
+            except StopIteration:
+                self._fault(name, hook, PluginError("the wrapper did not yield"), call)
+                return (yield)
+            except Exception as exc:  # before the call: the call goes on without this wrapper
+                self._fault(name, hook, exc, call)
+                return (yield)
+            try:
+                outcome = yield
+            except BaseException as exc:
+                # The call itself failed (implementations are guarded, so not a plugin's
+                # Exception): the wrapper may handle it, as pluggy lets it.
+                try:
+                    inner.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+                inner.close()
+                raise
+            try:
+                inner.send(outcome)
+            except StopIteration as stop:
+                if old_style:
+                    return None  # an old-style wrapper changes the outcome it was sent
+                if call is not None and isinstance(outcome, list) and isinstance(stop.value, list):
+                    call.answers.extend((name, r) for r in stop.value if not any(r is o for o in outcome))
+                return stop.value
+            except Exception as exc:  # after the call: the results stand as they were
+                self._fault(name, hook, exc, call)
+                return None if old_style else outcome
+            inner.close()
+            self._fault(name, hook, PluginError("the wrapper yielded twice"), call)
+            return None if old_style else outcome
+
+        return guarded
 
     def plugin_of(self, module_name: str) -> str | None:
         """The plugin a module belongs to, by module name."""
@@ -290,3 +410,22 @@ class KioskPlugins:
             if info.module and (module_name == info.module or module_name.startswith(info.module + ".")):
                 return info.name
         return None
+
+
+def _named(results: list, answers: list) -> list[tuple[str, object]]:
+    """Pair each result of a hook call with the plugin that gave it (or the wrapper that added it).
+
+    Matched by identity, in order, so a wrapper that drops or reorders results
+    keeps every name right.
+    """
+    pool = list(answers)
+    named = []
+    for result in results:
+        for i, (plugin, answer) in enumerate(pool):
+            if answer is result:
+                named.append((plugin, result))
+                del pool[i]
+                break
+        else:
+            named.append(("", result))  # made by something that is no plugin: keep it
+    return named
