@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from kiosk.db import get_session, write_transaction
 from kiosk.i18n import gettext
-from kiosk.stations import current_station
+from kiosk.stations import current_station, station_row_or_404
 from kiosk_plugins.petitions import places
 from kiosk_plugins.petitions.intake import clean_text
 from kiosk_plugins.petitions.models import PetitionPlace
@@ -48,10 +48,7 @@ def place_list():
 def toggle(place_id: int):
     """Take a place off the list (or put it back); requests keep the name they were filed with."""
     with write_transaction() as session:
-        row = session.scalar(select(PetitionPlace).where(PetitionPlace.id == place_id,
-                                                         PetitionPlace.station_id == current_station().id))
-        if row is None:
-            abort(404)
+        row = station_row_or_404(PetitionPlace, place_id, session=session)
         row.active = not row.active
     audit("petitions.place_toggled", {"key": row.key, "active": row.active})
     return redirect(url_for("petitions_admin.place_list")), 303

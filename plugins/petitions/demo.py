@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask import has_app_context
 from sqlalchemy import func, select
 
-from kiosk.db import utcnow
+from kiosk import clock
 from kiosk_plugins.petitions import numbering, places, routing
 from kiosk_plugins.petitions.models import Petition, PetitionPlace, PetitionRating, PetitionStep
 from kiosk_plugins.petitions.settings import from_config, get_settings
@@ -63,7 +63,7 @@ def register(station, session) -> None:
         return
     settings = _settings()
     place_names = {key: zh_hans for key, zh_hans, _t, _e in places.DEMO_PLACES}
-    now = utcnow()
+    now = clock.now()
     for kind, category, place_key, text, days_ago, steps, rating in SAMPLES:
         created = now - timedelta(days=days_ago)
         petition = Petition(

@@ -6,7 +6,8 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from kiosk.db import get_session, utcnow
+from kiosk import clock
+from kiosk.db import get_session
 from kiosk_plugins.petitions.models import Petition
 from kiosk_plugins.petitions.vocabulary import OPEN_STATUSES
 
@@ -21,7 +22,7 @@ def figures(station, day: date) -> list[dict]:
     open_filter = (Petition.station_id == station.id, Petition.status.in_(OPEN_STATUSES))
     still_open = session.scalar(select(func.count()).select_from(Petition).where(*open_filter))
     overdue = session.scalar(select(func.count()).select_from(Petition).where(*open_filter,
-                                                                             Petition.due_at < utcnow()))
+                                                                             Petition.due_at < clock.now()))
     return [
         {"key": "open", "value": still_open or 0, "alert": False,
          "label": {"zh_Hans": "未办结诉求", "zh_Hant": "未辦結訴求", "en": "Open requests"}},

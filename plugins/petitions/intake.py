@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from kiosk import events
-from kiosk.db import utcnow, write_transaction
+from kiosk import clock, events
+from kiosk.db import write_transaction
 from kiosk.i18n import gettext
 from kiosk.privacy import normalize_phone, valid_mobile
 from kiosk_plugins.petitions import numbering, outbox, photos, ratelimit, routing
@@ -124,7 +124,7 @@ def submit(draft: Draft, station, channel: str, *, clean_photos=(), settings: Se
     """
     settings = settings or get_settings()
     app = current_app._get_current_object()
-    now = now or utcnow()
+    now = now or clock.now()
     written: list[str] = []
     try:
         with write_transaction() as session:

@@ -14,8 +14,8 @@ import logging
 from flask import current_app
 from sqlalchemy import select
 
-from kiosk import events
-from kiosk.db import utcnow, write_transaction
+from kiosk import clock, events
+from kiosk.db import write_transaction
 from kiosk.i18n import N_
 from kiosk_plugins.petitions import outbox, routing
 from kiosk_plugins.petitions.models import Petition, PetitionRating, PetitionStep
@@ -64,7 +64,7 @@ def change_status(station, petition_id: int, status: str, note: str, user_id=Non
         raise LifecycleError(N_("Please write a short note: the resident will see it."))
     if status == "dispatched" and settings.department(department) is None:
         raise LifecycleError(N_("Please choose the department that will handle the request."))
-    now = utcnow()
+    now = clock.now()
     with write_transaction() as session:
         petition = _locked(session, station, petition_id)
         if status not in TRANSITIONS.get(petition.status, ()):
@@ -87,7 +87,7 @@ def add_note(station, petition_id: int, note: str, user_id=None) -> Petition:
     note = (note or "").strip()[:NOTE_MAX]
     if len(note) < 2:
         raise LifecycleError(N_("Please write a short note: the resident will see it."))
-    now = utcnow()
+    now = clock.now()
     with write_transaction() as session:
         petition = _locked(session, station, petition_id)
         if petition.status == "closed":
@@ -113,7 +113,7 @@ def rate(station, token: str, score: str, comment: str) -> Petition:
         raise LifecycleError(N_("Please choose how satisfied you are."))
     if score == "dissatisfied" and len(comment) < 2:
         raise LifecycleError(N_("Please tell us in a few words what is still wrong, so it can be handled again."))
-    now = utcnow()
+    now = clock.now()
     with write_transaction() as session:
         found = session.scalar(select(Petition.id).where(Petition.token == token, Petition.station_id == station.id))
         if found is None:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
-from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from kiosk.db import get_session
 from kiosk.i18n import gettext
 from kiosk.qr import qr_svg
-from kiosk.stations import current_station
+from kiosk.stations import current_station, station_row_or_404
 from kiosk.urls import public_url
 from kiosk_plugins.petitions import intake, photos, places, ratelimit
 from kiosk_plugins.petitions.models import PetitionPhoto
@@ -114,10 +113,7 @@ def status(token: str):
 @bp.get("/media/<token>.jpg")
 def media(token: str):
     """A request's photo (already stripped of metadata), by its unguessable token."""
-    row = get_session().scalar(select(PetitionPhoto).where(PetitionPhoto.token == token,
-                                                           PetitionPhoto.station_id == current_station().id))
-    if row is None:
-        abort(404)
+    row = station_row_or_404(PetitionPhoto, token=token)
     path = photos.path_of(current_app.instance_path, row.station_id, row.filename)
     if not os.path.isfile(path):
         abort(404)

@@ -143,7 +143,11 @@ class RateHit(Base):
 
 
 class TrackingCounter(Base):
-    """The last tracking number handed out per station and local day."""
+    """The last tracking number handed out per station and local day, before the core's counter.
+
+    No longer written (:mod:`kiosk.numbering` numbers requests now); read once
+    per day by :mod:`kiosk_plugins.petitions.numbering`. A later migration may drop it.
+    """
 
     __tablename__ = "petitions_counter"
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 import hmac
 import re
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from kiosk.db import get_session, utcnow
+from kiosk import clock
+from kiosk.db import get_session
 from kiosk.i18n import gettext
 from kiosk.privacy import normalize_phone
 from kiosk.stations import current_station
@@ -65,7 +65,7 @@ def _iso(value, station) -> str | None:
     """W3C date-time with the station's offset, as the spec requires."""
     if value is None:
         return None
-    return value.astimezone(ZoneInfo(station.timezone or "Asia/Shanghai")).isoformat(timespec="seconds")
+    return clock.local(station, value).isoformat(timespec="seconds")
 
 
 def _parse_date(name: str) -> datetime | None:
@@ -287,7 +287,7 @@ def list_requests():
             query = query.where(Petition.category.in_(codes))
         start, end = _parse_date("start_date"), _parse_date("end_date")
         if start is None and end is None:
-            start = utcnow() - timedelta(days=DEFAULT_DAYS)
+            start = clock.now() - timedelta(days=DEFAULT_DAYS)
         if start is not None:
             query = query.where(Petition.created_at >= start)
         if end is not None:

@@ -8,23 +8,14 @@ free text is masked (:func:`public_text`) everywhere but on the staff pages.
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from sqlalchemy import select
 
-from kiosk.db import utcnow
+from kiosk import clock
 from kiosk.i18n import gettext
 from kiosk.privacy import mask_in_text
 from kiosk_plugins.petitions import routing
 from kiosk_plugins.petitions.models import PetitionRating, PetitionStep
 from kiosk_plugins.petitions.vocabulary import ACTIONS, RATINGS, STATUSES, TYPES, text
-
-
-def local_time(value, station, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """``value`` (UTC) in the station's time zone."""
-    if value is None:
-        return ""
-    return value.astimezone(ZoneInfo(station.timezone or "Asia/Shanghai")).strftime(fmt)
 
 
 def category_label(settings, key: str) -> str:
@@ -52,7 +43,7 @@ def public_text(value: str, petition) -> str:
 
 def summary(petition, settings, station, places=(), *, staff: bool = False) -> dict:
     """The request's facts (never its contact details); the description in full for ``staff`` only."""
-    now = utcnow()
+    now = clock.now()
     return {
         "tracking_no": petition.tracking_no,
         "type": gettext(TYPES.get(petition.type, petition.type)),
@@ -62,8 +53,8 @@ def summary(petition, settings, station, places=(), *, staff: bool = False) -> d
         "status": petition.status,
         "status_label": gettext(STATUSES.get(petition.status, petition.status)),
         "department": department_label(settings, petition.department),
-        "created": local_time(petition.created_at, station),
-        "due": local_time(petition.due_at, station),
+        "created": clock.local_text(station, petition.created_at),
+        "due": clock.local_text(station, petition.due_at),
         "overdue": routing.is_overdue(petition, now),
     }
 
@@ -82,7 +73,7 @@ def history(session, petition, settings, station, *, staff: bool = False) -> lis
             "title": gettext(ACTIONS.get(step.action, step.action)),
             "status": step.status,
             "status_label": gettext(STATUSES.get(step.status, step.status)),
-            "at": local_time(step.at, station),
+            "at": clock.local_text(station, step.at),
             "note": step.note if staff else public_text(step.note, petition),
             "department": department_label(settings, step.department) if step.action == "dispatched" else "",
             "rating": "",

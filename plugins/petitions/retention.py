@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, or_, select
 
-from kiosk.db import utcnow
+from kiosk import clock
 from kiosk_plugins.petitions.models import OutboxMessage, Petition
 from kiosk_plugins.petitions.settings import get_settings
 
@@ -24,7 +24,7 @@ def erase_contacts(app, now=None) -> int:
     days = get_settings(app).retention_days
     if days <= 0:
         return 0
-    now = now or utcnow()
+    now = now or clock.now()
     cutoff = now - timedelta(days=days)
     with app.extensions["db"].WriteSession() as session:
         rows = session.scalars(select(Petition).where(

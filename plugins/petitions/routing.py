@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from kiosk.db import utcnow
+from kiosk import clock
 from kiosk_plugins.petitions.settings import Settings
 from kiosk_plugins.petitions.vocabulary import OPEN_STATUSES
 
@@ -26,4 +26,4 @@ def due_at(settings: Settings, category: str, start: datetime) -> datetime:
 
 def is_overdue(petition, now: datetime | None = None) -> bool:
     """Still open past its deadline."""
-    return petition.status in OPEN_STATUSES and (now or utcnow()) > petition.due_at
+    return petition.status in OPEN_STATUSES and (now or clock.now()) > petition.due_at

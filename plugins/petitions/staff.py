@@ -6,14 +6,15 @@ staff reach these URLs.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
 
+from kiosk import clock
 from kiosk.audit import record
 from kiosk.db import get_session, utcnow, write_transaction
 from kiosk.i18n import gettext
-from kiosk.stations import current_station
+from kiosk.stations import current_station, station_row_or_404
 from kiosk_plugins.petitions import lifecycle, outbox, places, present, routing, stats
 from kiosk_plugins.petitions.models import OutboxMessage, Petition, PetitionPhoto
 from kiosk_plugins.petitions.settings import get_settings
@@ -53,7 +54,7 @@ def index():
         show = "open"
     query = select(Petition).where(Petition.station_id == station.id, Petition.status.in_(FILTERS[show]))
     if show == "overdue":
-        query = query.where(Petition.due_at < utcnow())
+        query = query.where(Petition.due_at < clock.now())
     if show in ("open", "overdue", "new"):
         query = query.order_by(Petition.due_at, Petition.id)
     else:
@@ -66,11 +67,7 @@ def index():
 
 
 def _petition(petition_id: int) -> Petition:
-    petition = get_session().scalar(select(Petition).where(Petition.id == petition_id,
-                                                           Petition.station_id == current_station().id))
-    if petition is None:
-        abort(404)
-    return petition
+    return station_row_or_404(Petition, petition_id)
 
 
 @bp.get("/<int:petition_id>")
@@ -93,7 +90,7 @@ def detail(petition_id: int):
         photos=photos, messages=messages, suggested=suggested,
         departments=[(d.key, text(d.label)) for d in settings.departments],
         next_steps=[(s, gettext(STATUSES[s])) for s in TRANSITIONS.get(petition.status, ())],
-        local_time=lambda value: present.local_time(value, station),
+        local_time=lambda value: clock.local_text(station, value),
     )
 
 

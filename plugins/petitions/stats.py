@@ -6,14 +6,14 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from kiosk.db import utcnow
+from kiosk import clock
 from kiosk_plugins.petitions.models import Petition, PetitionRating
 from kiosk_plugins.petitions.vocabulary import OPEN_STATUSES
 
 
 def counts(session, station_id: int, now=None) -> dict:
     """How many requests are new, open, overdue, waiting to be closed; ratings of the last 30 days."""
-    now = now or utcnow()
+    now = now or clock.now()
     by_status = dict(session.execute(select(Petition.status, func.count())
                                      .where(Petition.station_id == station_id)
                                      .group_by(Petition.status)).all())

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from kiosk.db import get_session
 from kiosk.i18n import gettext
 from kiosk.qr import qr_svg
-from kiosk.stations import current_station
+from kiosk.stations import current_station, station_row_or_404
 from kiosk.urls import public_url
 from kiosk_plugins.petitions import intake, lifecycle, places, present, ratelimit, receipts
 from kiosk_plugins.petitions.models import Petition
@@ -99,11 +99,7 @@ def _form(step: int, draft, errors: dict, options: dict):
 
 
 def _petition_by_token(token: str) -> Petition:
-    petition = get_session().scalar(select(Petition).where(Petition.token == token,
-                                                           Petition.station_id == current_station().id))
-    if petition is None:
-        abort(404)
-    return petition
+    return station_row_or_404(Petition, token=token)
 
 
 @bp.get("/done/<token>")
