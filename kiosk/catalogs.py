@@ -1,16 +1,26 @@
-"""Keeping translation catalogs complete: extract message ids, update ``.po`` files.
+"""Keeping translation catalogs complete and current: extract message ids, check and update ``.po`` files.
 
-``python -m kiosk.catalogs update PACKAGE_DIR`` extracts every message from the
-package's Python files and templates and adds the missing ones to
-``translations/<locale>/LC_MESSAGES/messages.po`` (keeping existing
-translations). ``python -m kiosk.catalogs check PACKAGE_DIR`` lists what is
-untranslated; the test suite runs the same check on the core and every plugin.
+``python -m kiosk.catalogs check [NAME…]`` lists every message a package uses
+but does not translate, and every catalog entry its code no longer uses
+(obsolete: a stale entry would translate some other text with words meant for
+a sentence that is gone). ``python -m kiosk.catalogs update [NAME…]`` adds the
+missing ids to ``translations/<locale>/LC_MESSAGES/messages.po`` (keeping
+existing translations) and drops the obsolete ones, reporting both.
+
+A NAME is ``kiosk`` (the core), an installed plugin's name (``venue``), its
+package (``kiosk_venue``) or a package folder. Plugins are found by their entry
+point, so the commands work from any folder; with no NAME they cover the core
+and every installed plugin. An unknown name, or a run that finds nothing to
+check, exits 2. The test suite runs the same check on the core and every plugin.
 """
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import os
 import sys
+from importlib import metadata
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
@@ -20,6 +30,14 @@ TRANSLATED_LOCALES = ("zh_Hans", "zh_Hant")  # message ids are English already
 METHOD_MAP = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "N_": None}
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+CORE = "kiosk"
+#: The entry point group plugins are installed under (the same as kiosk.plugins reads).
+ENTRY_POINT_GROUP = "kiosk.plugins"
+USAGE = "usage: python -m kiosk.catalogs check|update [NAME…]  (NAME: kiosk, a plugin, its package or folder)"
+
+
+class CatalogError(Exception):
+    """A name that is no package, or a package with nothing to check; the message says which."""
 
 
 def extract(package_dir: str) -> dict[str, list[str]]:
@@ -42,6 +60,7 @@ def _po_path(package_dir: str, locale: str) -> str:
 
 
 def load(package_dir: str, locale: str) -> Catalog:
+    """The package's catalog for ``locale`` (empty when it has none)."""
     path = _po_path(package_dir, locale)
     if not os.path.exists(path):
         return Catalog(locale=None)
@@ -49,48 +68,185 @@ def load(package_dir: str, locale: str) -> Catalog:
         return read_po(fh)
 
 
-def missing(package_dir: str) -> dict[str, list[str]]:
+def _key(msgid) -> str:
+    """A catalog entry's id; a plural entry is known by its singular."""
+    return msgid[0] if isinstance(msgid, (tuple, list)) else msgid
+
+
+def missing(package_dir: str, used: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
     """Locale → message ids used in the package but not translated there."""
-    used = extract(package_dir)
+    used = extract(package_dir) if used is None else used
     out = {}
     for locale in TRANSLATED_LOCALES:
         catalog = load(package_dir, locale)
-        have = {m.id for m in catalog if m.id and m.string and not m.fuzzy}
+        have = set()
+        for m in catalog:
+            if m.id and m.string and not m.fuzzy:
+                have.update(m.id if isinstance(m.id, tuple) else (m.id,))
         gaps = sorted(set(used) - have)
         if gaps:
             out[locale] = gaps
     return out
 
 
-def update(package_dir: str) -> None:
-    """Add every used message id to each catalog, keeping translations."""
+def obsolete(package_dir: str, used: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """Locale → ids in the package's catalog that its code and templates no longer use."""
+    used = extract(package_dir) if used is None else used
+    out = {}
+    for locale in TRANSLATED_LOCALES:
+        catalog = load(package_dir, locale)
+        stale = sorted(_key(m.id) for m in catalog if m.id and _key(m.id) not in used)
+        stale += sorted(_key(msgid) for msgid in catalog.obsolete)  # "#~" entries Babel kept
+        if stale:
+            out[locale] = stale
+    return out
+
+
+def update(package_dir: str) -> dict[str, dict[str, list[str]]]:
+    """Add every used message id to each catalog and drop the unused ones, keeping translations.
+
+    :returns: locale → ``{"added": [...], "dropped": [...]}``.
+    """
     used = extract(package_dir)
+    report = {}
     for locale in TRANSLATED_LOCALES:
         catalog = load(package_dir, locale)
         catalog.locale = None
-        existing = {m.id for m in catalog if m.id}
+        dropped = sorted(_key(m.id) for m in catalog if m.id and _key(m.id) not in used)
+        for msgid in dropped:
+            del catalog[msgid]
+        dropped += sorted(_key(msgid) for msgid in catalog.obsolete)
+        existing = set()
+        for m in catalog:
+            if m.id:
+                existing.update(m.id if isinstance(m.id, tuple) else (m.id,))
+        added = []
         for msgid, places in sorted(used.items()):
             if msgid not in existing:
                 catalog.add(msgid, "", locations=[(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in places])
+                added.append(msgid)
         path = _po_path(package_dir, locale)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as fh:
-            write_po(fh, catalog, width=0, omit_header=False, sort_output=True, include_lineno=False)
+            write_po(fh, catalog, width=0, omit_header=False, sort_output=True, include_lineno=False,
+                     ignore_obsolete=True)
+        report[locale] = {"added": added, "dropped": dropped}
+    return report
+
+
+def _package_folder(module: str) -> str | None:
+    """The folder of an importable package, found without importing it (a broken plugin can still be checked)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return list(spec.submodule_search_locations)[0]
+    return os.path.dirname(spec.origin) if spec.origin else None
+
+
+def installed_packages() -> dict[str, tuple[str, str]]:
+    """Name → (package, folder) for the core and every installed plugin, found by entry point."""
+    found = {CORE: (CORE, os.path.dirname(os.path.abspath(__file__)))}
+    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if ep.name in found:
+            continue  # the same distribution seen twice on sys.path
+        folder = _package_folder(ep.module)
+        if folder:
+            found[ep.name] = (ep.module, folder)
+    return found
+
+
+def resolve(names: list[str]) -> list[tuple[str, str]]:
+    """``(name, folder)`` of each package named; no names: the core and every installed plugin.
+
+    :raises CatalogError: a name that is neither an installed plugin, its
+        package, nor a folder; the message names the nearest valid one.
+    """
+    known = installed_packages()
+    if not names:
+        return [(name, folder) for name, (_package, folder) in known.items()]
+    by_package = {package: name for name, (package, _folder) in known.items()}
+    out = []
+    for name in names:
+        if name in known:
+            out.append((name, known[name][1]))
+        elif name in by_package:
+            out.append((by_package[name], known[by_package[name]][1]))
+        elif os.path.isdir(name) and _looks_like_package(name):
+            out.append((os.path.basename(os.path.abspath(name)), os.path.abspath(name)))
+        else:
+            raise CatalogError(_unknown(name, sorted(known), sorted(set(by_package) - set(known))))
+    return list(dict.fromkeys(out))  # "legal" and "kiosk_plugins.legal" are checked once
+
+
+def _looks_like_package(folder: str) -> bool:
+    return any(os.path.exists(os.path.join(folder, entry)) for entry in ("__init__.py", "translations", "templates"))
+
+
+def _unknown(name: str, names: list[str], packages: list[str]) -> str:
+    nearest = difflib.get_close_matches(name, names + packages, n=1, cutoff=0.5)
+    hint = f" Did you mean {nearest[0]!r}?" if nearest else ""
+    return (f"no installed plugin, package or package folder named {name!r}.{hint} "
+            f"Valid names: {', '.join(names)} (the core and the installed plugins).")
+
+
+def _has_catalogs(folder: str) -> bool:
+    return any(os.path.exists(_po_path(folder, locale)) for locale in TRANSLATED_LOCALES)
+
+
+def _check(packages: list[tuple[str, str]], named: bool) -> int:
+    problems = 0
+    checked = []
+    for name, folder in packages:
+        used = extract(folder)
+        if not used and not _has_catalogs(folder):
+            if named:
+                raise CatalogError(f"{name} ({folder}) uses no messages and has no catalogs: nothing to check.")
+            continue  # an installed plugin without any text
+        for locale, ids in missing(folder, used).items():
+            for msgid in ids:
+                print(f"{name} {locale}: untranslated: {msgid!r}")
+                problems += 1
+        for locale, ids in obsolete(folder, used).items():
+            for msgid in ids:
+                print(f"{name} {locale}: obsolete (no longer used; run update): {msgid!r}")
+                problems += 1
+        checked.append(f"{name} ({len(used)})")
+    if not checked:
+        raise CatalogError("found no messages to check.")
+    print(f"checked {', '.join(checked)} messages: {problems} problem(s)", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _update(packages: list[tuple[str, str]], named: bool) -> int:
+    for name, folder in packages:
+        if not _has_catalogs(folder) and not extract(folder):
+            if named:
+                raise CatalogError(f"{name} ({folder}) uses no messages and has no catalogs: nothing to update.")
+            continue  # never give a plugin without any text empty catalogs
+        for locale, changes in update(folder).items():
+            for msgid in changes["added"]:
+                print(f"{name} {locale}: added, translate it: {msgid!r}")
+            for msgid in changes["dropped"]:
+                print(f"{name} {locale}: dropped, no longer used: {msgid!r}")
+    return 0
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] not in ("update", "check"):
-        print("usage: python -m kiosk.catalogs update|check PACKAGE_DIR", file=sys.stderr)
+    """The command line; returns the exit status (0 fine, 1 problems found, 2 bad usage)."""
+    if not argv or argv[0] not in ("update", "check"):
+        print(USAGE, file=sys.stderr)
         return 2
-    command, folder = argv
-    if command == "update":
-        update(folder)
-        return 0
-    gaps = missing(folder)
-    for locale, ids in gaps.items():
-        for msgid in ids:
-            print(f"{locale}: {msgid}")
-    return 1 if gaps else 0
+    command, names = argv[0], argv[1:]
+    try:
+        packages = resolve(names)
+        return _update(packages, named=bool(names)) if command == "update" else _check(packages, named=bool(names))
+    except CatalogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -4,7 +4,15 @@ Message ids are English. Catalogs are gettext ``.po`` files, read with Babel
 when a language is first used: ``kiosk/translations/<locale>/LC_MESSAGES/messages.po``
 for the core and the same layout inside each plugin. Templates use
 ``{{ _("...") }}`` and ``{% trans %}``; Python uses :func:`gettext` (``_``)
-inside a request and :func:`lazy_gettext` at import time.
+and :func:`lazy_gettext` at import time.
+
+Which catalog translates a message is decided by who wrote it, never by where
+it is shown: a message in a plugin's module or template is looked up in that
+plugin's catalog first, then the core's. So "Mobile" in a plugin's receipt
+layout reads the same whether a page, a job or another plugin's hook builds
+the receipt. The core's own messages use the core's catalog everywhere. Only
+code that is neither (a test, a template given as a string) falls back to the
+request's plugin: the panel being rendered, else the page's blueprint.
 """
 
 from __future__ import annotations
@@ -12,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
+import sys
 import threading
 
 from flask import current_app, g, has_request_context, request, session
+from jinja2 import pass_context
 from markupsafe import Markup
 
 LOCALES = ("zh_Hans", "zh_Hant", "en")
@@ -30,7 +40,7 @@ CORE_TRANSLATIONS = os.path.join(os.path.dirname(__file__), "translations")
 class Catalogs:
     """The loaded catalogs per domain (the core, each plugin) and locale (``app.extensions["i18n"]``).
 
-    A plugin's page looks its messages up in its own catalog first, then the
+    A plugin's messages are looked up in its own catalog first, then the
     core's: two plugins may translate the same English id differently ("Name"
     is 姓名 for a rider, 名称 for a car park).
     """
@@ -50,6 +60,8 @@ class Catalogs:
         # every language took 20 ms of each start, and most kiosks run in one.
         self._loaded: set[str] = set()
         self._lock = threading.Lock()
+        #: Module name or template file → the domain that owns it (see :func:`owner_of`).
+        self.owners: dict[str, object] = {}
 
     @property
     def messages(self) -> dict[str, dict[str, str]]:
@@ -152,7 +164,11 @@ def _digest(text: str) -> str:
 
 
 def current_domain() -> str | None:
-    """The plugin whose page (or panel) is being rendered, if any."""
+    """The plugin whose page (or panel) is being rendered, if any.
+
+    Only text whose author is unknown (see the module's docstring) is
+    translated by this domain; a plugin's or the core's own text is not.
+    """
     if not has_request_context():
         return None
     domain = g.get("i18n_domain")
@@ -163,6 +179,78 @@ def current_domain() -> str | None:
         if owner is not None:
             return owner[0]
     return None
+
+
+#: An owner lookup found neither a plugin nor the core: use :func:`current_domain`.
+_UNOWNED = object()
+_CORE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
+
+
+def _module_domain(module: str | None):
+    """The plugin whose Python module this is, ``None`` for the core's, else ``_UNOWNED``."""
+    if not module:
+        return _UNOWNED
+    owners = current_app.extensions["i18n"].owners
+    found = owners.get(module, owners)  # the dict itself: "not looked up yet"
+    if found is owners:
+        plugins = current_app.extensions.get("kiosk_plugins")
+        found = plugins.plugin_of(module) if plugins is not None else None
+        if found is None:
+            found = None if module == "kiosk" or module.startswith("kiosk.") else _UNOWNED
+        owners[module] = found
+    return found
+
+
+def _file_domain(filename: str | None):
+    """The plugin whose package holds this template file, ``None`` for the core's, else ``_UNOWNED``."""
+    if not filename or not os.path.isabs(filename):
+        return _UNOWNED  # a template given as a string
+    owners = current_app.extensions["i18n"].owners
+    found = owners.get(filename, owners)
+    if found is owners:
+        found = _UNOWNED
+        plugins = current_app.extensions.get("kiosk_plugins")
+        for info in plugins.infos.values() if plugins is not None else ():
+            if info.path and filename.startswith(os.path.join(info.path, "")):
+                found = info.name
+                break
+        else:
+            if filename.startswith(_CORE_DIR):
+                found = None
+        owners[filename] = found
+    return found
+
+
+def _resolved(found) -> str | None:
+    return current_domain() if found is _UNOWNED else found
+
+
+def _caller_domain(depth: int) -> str | None:
+    """The domain of the Python code ``depth`` frames above the caller."""
+    return _resolved(_module_domain(sys._getframe(depth + 1).f_globals.get("__name__")))
+
+
+def _template_domain(context) -> str | None:
+    """The domain of the template whose code called the caller (not the page's outermost template).
+
+    A block a plugin's page fills in the core's ``base.html`` is the plugin's
+    text, and the base's own text stays the core's: compiled template code
+    runs with its template's file as ``__file__`` next to its environment.
+    """
+    frame = sys._getframe(2)
+    for _hop in range(8):  # the template is a few of Jinja's calls away
+        if frame is None:
+            break
+        namespace = frame.f_globals
+        if namespace.get("environment") is context.environment and "__file__" in namespace:
+            return _resolved(_file_domain(namespace["__file__"]))
+        frame = frame.f_back
+    return current_domain()
+
+
+def _translate(message: str, domain: str | None, variables: dict) -> str:
+    text = current_app.extensions["i18n"].gettext(current_locale(), message, domain)
+    return text % variables if variables else text
 
 
 def current_locale() -> str:
@@ -181,9 +269,12 @@ def current_locale() -> str:
 
 
 def gettext(message: str, **variables) -> str:
-    """Translate ``message`` into the request's language; ``%(name)s`` filled from kwargs."""
-    text = current_app.extensions["i18n"].gettext(current_locale(), message, current_domain())
-    return text % variables if variables else text
+    """Translate ``message`` into the request's language; ``%(name)s`` filled from kwargs.
+
+    The catalog is that of the plugin whose module calls this (then the
+    core's), wherever the text ends up: a page, a job, a receipt.
+    """
+    return _translate(message, _caller_domain(1), variables)
 
 
 _ = gettext
@@ -195,20 +286,26 @@ def N_(message: str) -> str:
 
 
 def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    """``singular`` or ``plural`` translated by ``num``; ``%(num)s`` is filled in too."""
     # Chinese has no plural forms; English picks by number.
     variables.setdefault("num", num)
-    return gettext(singular if num == 1 else plural, **variables)
+    return _translate(singular if num == 1 else plural, _caller_domain(1), variables)
 
 
 class LazyString:
-    """A message translated when it is shown, for strings defined at import time."""
+    """A message translated when it is shown, for strings defined at import time.
+
+    It is translated by the catalog of the module that made it (see :func:`lazy_gettext`).
+    """
 
     def __init__(self, message: str, **variables):
         self.message = message
         self.variables = variables
+        #: The module whose catalog translates the message.
+        self.module = sys._getframe(1).f_globals.get("__name__")
 
     def __str__(self) -> str:
-        return gettext(self.message, **self.variables)
+        return _translate(self.message, _resolved(_module_domain(self.module)), self.variables)
 
     def __html__(self) -> str:
         return str(Markup.escape(str(self)))
@@ -224,20 +321,44 @@ class LazyString:
 
 
 def lazy_gettext(message: str, **variables) -> LazyString:
-    return LazyString(message, **variables)
+    """A :class:`LazyString` for ``message``, translated by the calling module's plugin when shown."""
+    lazy = LazyString(message, **variables)
+    lazy.module = sys._getframe(1).f_globals.get("__name__")
+    return lazy
 
 
 def localized(value, locale: str | None = None, domain: str | None = None) -> str:
     """Text for a label given as a dict of locale → text, a message id, or a lazy string.
 
-    ``domain``: the plugin that gave the label, whose catalog translates it.
+    ``domain``: the plugin that gave the label, whose catalog translates it;
+    by default the plugin whose code (or template) calls this.
     """
+    return _localized(value, locale, domain if domain is not None else _caller_domain(1))
+
+
+def _localized(value, locale: str | None, domain: str | None) -> str:
     locale = locale or current_locale()
     if isinstance(value, dict):
         return value.get(locale) or value.get(DEFAULT_LOCALE) or next(iter(value.values()), "")
     if isinstance(value, str):
-        return current_app.extensions["i18n"].gettext(locale, value, domain or current_domain())
+        return current_app.extensions["i18n"].gettext(locale, value, domain)
     return str(value)
+
+
+# Templates' versions: the domain is the template's that holds the call.
+@pass_context
+def _template_gettext(context, message: str) -> str:
+    return _translate(message, _template_domain(context), {})
+
+
+@pass_context
+def _template_ngettext(context, singular: str, plural: str, num: int) -> str:
+    return _translate(singular if num == 1 else plural, _template_domain(context), {})
+
+
+@pass_context
+def _template_localized(context, value, locale: str | None = None, domain: str | None = None) -> str:
+    return _localized(value, locale, domain if domain is not None else _template_domain(context))
 
 
 def init_app(app, plugin_paths, cache_dir: str | None = None) -> None:
@@ -248,10 +369,11 @@ def init_app(app, plugin_paths, cache_dir: str | None = None) -> None:
         catalogs.add_folder(path, domain=name)
     app.extensions["i18n"] = catalogs
     app.jinja_env.add_extension("jinja2.ext.i18n")
-    app.jinja_env.install_gettext_callables(gettext, ngettext, newstyle=True)
+    # Jinja's "newstyle" wrappers fill in %(name)s; ours only pick the catalog.
+    app.jinja_env.install_gettext_callables(_template_gettext, _template_ngettext, newstyle=True)
     app.jinja_env.globals.update(
         current_locale=current_locale,
-        localized=localized,
+        localized=_template_localized,
         LOCALE_NAMES=LOCALE_NAMES,
         HTML_LANG=HTML_LANG,
     )

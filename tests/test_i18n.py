@@ -9,17 +9,20 @@ from kiosk import catalogs
 from kiosk.i18n import LOCALES
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
-PACKAGES = [os.path.join(ROOT, "kiosk")] + [
-    os.path.join(ROOT, "plugins", name)
-    for name in sorted(os.listdir(os.path.join(ROOT, "plugins")))
-    if os.path.isdir(os.path.join(ROOT, "plugins", name)) and not name.startswith("__")
+#: What ``python -m kiosk.catalogs check`` covers: the core and every installed plugin, and the example.
+PACKAGES = [folder for _name, (_package, folder) in catalogs.installed_packages().items()] + [
+    os.path.join(ROOT, "examples", "venue", "kiosk_venue")
 ]
 
 
 @pytest.mark.parametrize("package", PACKAGES, ids=os.path.basename)
 def test_catalogs_translate_every_message(package):
-    gaps = catalogs.missing(package)
+    used = catalogs.extract(package)
+    gaps = catalogs.missing(package, used)
     assert gaps == {}, f"untranslated in {package}: {gaps}"
+    # An id the code no longer uses would translate somebody else's text with stale words.
+    stale = catalogs.obsolete(package, used)
+    assert stale == {}, f"obsolete in {package} (run python -m kiosk.catalogs update): {stale}"
 
 
 def _get_pages(app):
@@ -160,3 +163,121 @@ def test_compiled_templates_are_kept_in_the_instance_cache(app, client):
     cached = os.listdir(os.path.join(app.instance_path, "cache"))
     assert any(name.startswith("template-") for name in cached)
     assert any(name.startswith("catalog-") for name in cached)
+
+
+# -- whose catalog: the plugin that wrote the text, wherever it is rendered ----------------------------
+
+WISHES_CODE = '''
+from flask import Blueprint, render_template
+
+from kiosk import hookimpl
+from kiosk.i18n import _, lazy_gettext, localized
+from kiosk.printing import build_receipt
+from kiosk_hardware.receipt import Receipt
+
+MOBILE = lazy_gettext("Mobile")
+seen = {}
+bp = Blueprint("wishes", __name__)
+
+
+@bp.route("/")
+def index():
+    return _("Mobile") + "|" + render_template("wishes/slip.html")
+
+
+def slip(context):
+    return Receipt().kv(_("Mobile"), context["phone"])
+
+
+def nightly(app):
+    seen["gettext"] = _("Mobile")
+    seen["lazy"] = str(MOBILE)
+    seen["localized"] = localized("Mobile")
+    seen["template"] = app.jinja_env.get_template("wishes/slip.html").render()
+    seen["receipt"] = build_receipt("wishes_slip", {"phone": "138"}).plain_text()
+
+
+@hookimpl
+def register_blueprints(register):
+    register(bp, "kiosk")
+
+
+@hookimpl
+def register_receipt_layouts(register):
+    register("wishes_slip", slip)
+
+
+@hookimpl
+def register_jobs(register):
+    register("nightly", nightly, every=3600)
+'''
+
+LOTS_CODE = '''
+from flask import Blueprint, render_template
+
+from kiosk import hookimpl
+from kiosk.i18n import _
+from kiosk.printing import build_receipt
+
+bp = Blueprint("lots", __name__)
+
+
+@bp.route("/")
+def index():
+    # Another plugin's receipt and template, built in this plugin's request.
+    slip = build_receipt("wishes_slip", {"phone": "139"}).plain_text()
+    return render_template("lots/page.html", slip=slip, mine=_("Mobile"))
+
+
+@hookimpl
+def register_blueprints(register):
+    register(bp, "kiosk")
+'''
+
+
+def _plugin_package(root, name, word, code, templates, monkeypatch):
+    """A plugin package on disk (code, templates/<name>/, zh_Hans catalog), imported under a unique name."""
+    import importlib.util
+    import sys
+    import uuid
+
+    module_name = f"kiosk_{name}_{uuid.uuid4().hex[:8]}"
+    folder = root / module_name
+    folder.mkdir(parents=True)
+    (folder / "__init__.py").write_text(code, encoding="utf-8")
+    for filename, body in templates.items():
+        path = folder / "templates" / name / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body, encoding="utf-8")
+    _write_po(folder / "translations", "zh_Hans", [("Mobile", word)])
+    spec = importlib.util.spec_from_file_location(module_name, folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, module_name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_plugins_message_reads_the_same_in_its_page_a_job_a_receipt_and_another_plugins_page(
+        make_app, database_url, tmp_path, monkeypatch):
+    """"Mobile" is 手机 for the wishes plugin everywhere: neither the core's stale 手机号 nor lots' 手机号码."""
+    from kiosk.jobs import run_due
+
+    wishes = _plugin_package(tmp_path, "wishes", "手机", WISHES_CODE,
+                             {"slip.html": '{{ _("Mobile") }}'}, monkeypatch)
+    lots = _plugin_package(tmp_path, "lots", "手机号码", LOTS_CODE,
+                           {"page.html": '{{ _("Mobile") }}|{{ mine }}|{% include "wishes/slip.html" %}|{{ slip }}'},
+                           monkeypatch)
+    app = make_app(database_url, EXTRA_PLUGINS={"lots": lots, "wishes": wishes})
+    # A common id the core's catalog still holds (as a stale entry would) and the plugins translate otherwise.
+    _write_po(tmp_path / "core", "zh_Hans", [("Mobile", "手机号")])
+    app.extensions["i18n"].add_folder(str(tmp_path / "core"))
+    assert app.extensions["i18n"].gettext("zh_Hans", "Mobile") == "手机号"  # the core's own wording is kept
+
+    client = app.test_client()
+    assert client.get("/k/wishes/").get_data(as_text=True) == "手机|手机"
+    assert client.get("/k/lots/").get_data(as_text=True) == "手机号码|手机号码|手机|手机: 139"
+
+    assert "wishes.nightly" in run_due(app)  # no request: the job, its template and its receipt
+    assert wishes.seen == {"gettext": "手机", "lazy": "手机", "localized": "手机", "template": "手机",
+                           "receipt": "手机: 138"}
