@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from tests.conftest import LiveServer, save_screenshot
+from kiosk.testing import LiveServer, save_screenshot
 
 AXE = os.path.join(os.path.dirname(__file__), "a11y", "node_modules", "axe-core", "axe.min.js")
 LANGS = ("zh_Hans", "zh_Hant", "en")

@@ -113,7 +113,7 @@ def test_district_admin_sees_every_station(app, client, auth):
     auth.login("staff")
     assert client.get("/admin/stations").status_code == 403
     other = app.test_client()
-    from tests.conftest import Auth
+    from kiosk.testing import Auth
 
     Auth(app, other).login("district", username="district1")
     html = other.get("/admin/stations").get_data(as_text=True)

@@ -89,7 +89,7 @@ def _row_counts(app) -> dict[str, int]:
 
 def test_every_post_form_survives_hostile_input(app):
     """On both databases: PostgreSQL refuses what SQLite stores (a NUL byte in text)."""
-    from tests.conftest import Auth
+    from kiosk.testing import Auth
 
     client = app.test_client()
     Auth(app, client).login("admin")

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from conftest import LiveServer
+from kiosk.testing import LiveServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from conftest import LiveServer, save_screenshot
+from kiosk.testing import LiveServer, save_screenshot
 from kiosk.db import utcnow
 from kiosk_plugins.courier_rest.models import Hazard, Rider, Slot, Use, Visit
 from test_courier_rest_support import OTHER_SERVICES, courier_config, db, station_id, switch_off

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from conftest import Auth
+from kiosk.testing import Auth
 from kiosk import clock
 from kiosk import jobs as core_jobs
 from kiosk.db import utcnow

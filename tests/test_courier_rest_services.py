@@ -9,7 +9,7 @@ import types
 from PIL import Image
 from sqlalchemy import func, select
 
-from conftest import Auth, csrf_of
+from kiosk.testing import Auth, csrf_of
 from kiosk import hookimpl
 from kiosk.models import AuditLog
 from kiosk_plugins.courier_rest.models import Hazard, Service, ServiceRequest, ServiceUse

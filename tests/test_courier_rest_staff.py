@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy import select
 
-from conftest import Auth, csrf_of
+from kiosk.testing import Auth, csrf_of
 from kiosk.models import AuditLog, KioskEvent
 from kiosk_plugins.courier_rest.models import Rider, Use, Visit
 from test_courier_rest_support import Kiosk, courier_app, db, kiosk  # noqa: F401

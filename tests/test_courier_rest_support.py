@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from conftest import csrf_of
+from kiosk.testing import csrf_of
 
 COURIER_STATION = {"code": "sungang-nf", "name": "笋岗街道暖蜂驿站", "kind": "courier_station"}
 SMALL = {"seats": 2, "phone_slots": 2, "battery_slots": 1, "phone_minutes": 60, "battery_minutes": 120,

@@ -78,7 +78,7 @@ def test_report_overwrites_the_state_of_the_same_device(make_app, database_url):
 
 # -- the dashboard -------------------------------------------------------------
 def _login(app, role):
-    from conftest import Auth
+    from kiosk.testing import Auth
 
     auth = Auth(app, app.test_client())
     auth.login(role)

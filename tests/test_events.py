@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from kiosk import hookimpl
 from kiosk.events import emit
-from tests.conftest import LiveServer
+from kiosk.testing import LiveServer
 
 
 def _read_events(port, path, want, timeout=8.0):
@@ -141,7 +141,7 @@ def test_card_tap_reaches_the_open_page_through_the_whole_chain(make_app, databa
         reader.join(5)
         elapsed = time.monotonic() - started
         health = app.test_client().get("/healthz").get_json()
-        from tests.conftest import Auth
+        from kiosk.testing import Auth
 
         admin = app.test_client()
         Auth(app, admin).login("admin")

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from kiosk import catalogs
 from kiosk.testing import app_config, close_app
-from tests.conftest import Auth, LiveServer, csrf_of, save_screenshot
+from kiosk.testing import Auth, LiveServer, csrf_of, save_screenshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "venue")

@@ -24,7 +24,7 @@ import uuid
 
 import pytest
 
-from conftest import PG_SKIP, PG_URL, create_pg_database, drop_pg_database
+from kiosk.testing import PG_SKIP, PG_URL, create_pg_database, drop_pg_database
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
 

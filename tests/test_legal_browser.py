@@ -9,7 +9,7 @@ from datetime import time as clock_time
 from datetime import timedelta
 
 import pytest
-from conftest import save_screenshot
+from kiosk.testing import save_screenshot
 from test_legal_support import login, staff_post
 
 LANGS = ("zh_Hans", "zh_Hant", "en")

@@ -120,7 +120,7 @@ def sqlite_legal_app(make_app, tmp_path, request):
 
 def login(app, role="staff", username=None):
     """A new test client of ``app`` logged in with ``role``."""
-    from conftest import Auth
+    from kiosk.testing import Auth
 
     auth = Auth(app, app.test_client())
     auth.login(role, username=username)

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from kiosk.openapi import description_of
-from tests.conftest import Auth, LiveServer
+from kiosk.testing import Auth, LiveServer
 
 TOKEN = "district-token-openapi"
 OPEN311_KEY = "open311-key-openapi"

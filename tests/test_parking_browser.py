@@ -14,7 +14,7 @@ import pytest
 from test_parking_support import add_lot, add_people, shift_voucher_times, vouchers
 
 from kiosk_hardware.readers import ReaderEvent
-from tests.conftest import LiveServer, save_screenshot
+from kiosk.testing import LiveServer, save_screenshot
 
 LANGS = ("zh_Hans", "zh_Hant", "en")
 
@@ -158,7 +158,7 @@ def test_card_tap_and_a_full_lot_then_the_attendant_on_a_phone(parking_server, p
     # The attendant at the gate, on a phone.
     [voucher] = vouchers(app)
     shift_voucher_times(app, voucher.id, datetime.now(timezone.utc) - timedelta(hours=1) - voucher.starts_at)
-    from tests.conftest import Auth
+    from kiosk.testing import Auth
 
     Auth(app, app.test_client()).create("attendant", "correct-horse", "staff")
     context = chromium.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,

@@ -75,7 +75,7 @@ def test_printed_qr_decodes_to_a_code_that_redeems(make_app, database_url, fake_
     # The attendant types what the QR said.
     shift_voucher_times(app, voucher.id, datetime.now(timezone.utc) - timedelta(hours=1) - voucher.starts_at)
     attendant = app.test_client()
-    from conftest import Auth
+    from kiosk.testing import Auth
 
     Auth(app, attendant).login("staff")
     ok = attendant.post("/staff/parking/redeem", data={"lot": str(ids["lot"]), "code": decoded[0],

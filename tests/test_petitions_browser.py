@@ -11,7 +11,7 @@ import re
 import shutil
 
 import pytest
-from conftest import save_screenshot
+from kiosk.testing import save_screenshot
 from sqlalchemy import select
 
 CHROMIUM = "/usr/bin/chromium"

@@ -186,7 +186,7 @@ def test_outbox_retries_while_the_endpoint_is_down_then_delivers(make_app, datab
 
 
 def test_staff_send_waiting_messages_at_once(make_app, database_url, csrf):
-    from conftest import Auth
+    from kiosk.testing import Auth
 
     port = free_port()
     app = make_app(database_url, **webhook(f"http://127.0.0.1:{port}/api/events"))

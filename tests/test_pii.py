@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import IME_CACHE_DIR
+from kiosk.testing import IME_CACHE_DIR
 from sqlalchemy import select
 from test_parking_support import add_lot
 

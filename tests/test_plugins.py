@@ -40,7 +40,7 @@ def test_disabling_a_plugin_removes_its_tile_and_routes(hello_installed, make_ap
 
 
 def test_admin_can_switch_a_plugin_off_for_the_station(hello_installed, make_app, fresh_database_url, csrf):
-    from tests.conftest import Auth
+    from kiosk.testing import Auth
 
     app = make_app(fresh_database_url)
     client = app.test_client()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import LiveServer
+from kiosk.testing import LiveServer
 
 from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
 

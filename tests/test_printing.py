@@ -60,7 +60,7 @@ def test_receipt_reaches_a_tcp_printer_as_escpos_with_a_readable_qr(make_app, da
 
 
 def test_paper_out_fails_the_job_staff_see_it_and_reprint_after_refill(make_app, database_url, fake_printer, csrf):
-    from tests.conftest import Auth
+    from kiosk.testing import Auth
 
     fake_printer.state = "paper_out"
     app = make_app(database_url, EXTRA_PLUGINS={"ticketer": _ticket_plugin()},

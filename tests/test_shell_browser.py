@@ -1,6 +1,6 @@
 """The touch shell in a real browser: tiles, large text, language, and the idle reset."""
 
-from tests.conftest import LiveServer, save_screenshot
+from kiosk.testing import LiveServer, save_screenshot
 
 
 def _hello_server(make_app, tmp_path, **config):

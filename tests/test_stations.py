@@ -4,7 +4,7 @@ import threading
 import time
 
 from kiosk.events import emit
-from tests.conftest import LiveServer
+from kiosk.testing import LiveServer
 from tests.test_events import _read_events
 
 
