@@ -166,8 +166,13 @@ def _settle_public_url(config) -> None:
             value = check_public_url(value)
         except ValueError as exc:
             raise ConfigError(f"{where} {exc}") from exc
-    for name, section in (config.get("PLUGINS") or {}).items():
-        leftover = section.get("public_url") if isinstance(section, dict) else None
+    plugins = config.get("PLUGINS") or {}
+    for name, section in list(plugins.items()):
+        if not isinstance(section, dict) or "public_url" not in section:
+            continue
+        # The core takes the key out, so the plugin's own settings never see it.
+        plugins[name] = {k: v for k, v in section.items() if k != "public_url"}
+        leftover = section["public_url"]
         if leftover in (None, ""):
             continue
         try:
