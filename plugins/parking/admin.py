@@ -7,17 +7,16 @@ import io
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from kiosk import audit
-from kiosk.db import get_session, utcnow, write_transaction
+from kiosk import audit, clock
+from kiosk.db import get_session, write_transaction
 from kiosk.i18n import _
-from kiosk.stations import current_station
+from kiosk.stations import current_station, station_row_or_404
 
 from . import formatting, schedule, stats
 from .models import ID_CONVERTER, Lot, Window
-from .settings import station_tz
 
 bp = Blueprint("parking_admin", __name__)
 
@@ -81,15 +80,12 @@ def read_lot_form(form) -> LotForm:
 
 
 def _lot_or_404(lot_id: int) -> Lot:
-    lot = get_session().get(Lot, lot_id)
-    if lot is None or lot.station_id != current_station().id:
-        abort(404)
-    return lot
+    return station_row_or_404(Lot, lot_id)
 
 
 def _month_arg():
-    tz = station_tz(current_station())
-    today = utcnow().astimezone(tz).date()
+    tz = clock.zone(current_station())
+    today = clock.today(tz)
     return stats.parse_month(request.args.get("month"), today), tz
 
 
@@ -97,7 +93,7 @@ def _month_arg():
 def index():
     """Every lot with its windows and this month's usage."""
     month, tz = _month_arg()
-    usage = stats.month_usage(get_session(), current_station().id, month, tz, utcnow())
+    usage = stats.month_usage(get_session(), current_station().id, month, tz, clock.now())
     return render_template("parking/admin_index.html", usage=usage, month=month.strftime("%Y-%m"))
 
 
@@ -199,11 +195,9 @@ def add_window(lot_id: int):
 @bp.route(f"/windows/<{ID_CONVERTER}:window_id>/toggle", methods=["POST"])
 def toggle_window(window_id: int):
     """Stop (or restart) offering a window; vouchers already issued stay valid."""
-    station_id = current_station().id
+    station = current_station()
     with write_transaction() as s:
-        window = s.get(Window, window_id)
-        if window is None or window.station_id != station_id:
-            abort(404)
+        window = station_row_or_404(Window, window_id, session=s, station=station)
         window.active = not window.active
         audit.record("parking.window_switched", {"window_id": window.id, "active": window.active},
                      session=s, commit=False)
@@ -221,7 +215,7 @@ def _cell(value) -> str:
 def settlement_csv():
     """The month's settlement: per lot, vouchers by outcome and the amount due."""
     month, tz = _month_arg()
-    usage = stats.month_usage(get_session(), current_station().id, month, tz, utcnow())
+    usage = stats.month_usage(get_session(), current_station().id, month, tz, clock.now())
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([_("Settlement month"), _("Car park"), _("Address"), _("Price per use (yuan)"),

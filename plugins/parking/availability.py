@@ -7,6 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from kiosk import clock
+
 from . import capacity, schedule
 from .models import CANCELLED, Lot, Voucher, Window
 
@@ -67,7 +69,7 @@ def offers_for(session, station_id: int, now: datetime, tz, household_id: int | 
                 every.append(occ)
         entry.offers.sort(key=lambda o: (o.occurrence.starts_at, o.window.id))
         if household_id is not None and lot.quota_per_month:
-            used = held_this_month(session, household_id, lot.id, now.astimezone(tz).date(), tz)
+            used = held_this_month(session, household_id, lot.id, clock.today(tz, now), tz)
             entry.quota_left = max(lot.quota_per_month - used, 0)
         result.append(entry)
     taken = capacity.taken_by_occurrence(session, every, now)

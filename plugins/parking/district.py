@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from sqlalchemy import func, select
 
+from kiosk import clock
 from kiosk.db import get_session
 from kiosk_plugins.parking.models import Voucher
-
-
-def _bounds(station, day: date) -> tuple[datetime, datetime]:
-    tz = ZoneInfo(station.timezone or "Asia/Shanghai")
-    start = datetime.combine(day, time(0), tzinfo=tz)
-    return start.astimezone(timezone.utc), (start + timedelta(days=1)).astimezone(timezone.utc)
 
 
 def figures(station, day: date) -> list[dict]:
     """Vouchers issued on ``day`` and vouchers used (redeemed at a lot) on ``day``."""
     session = get_session()
-    start, end = _bounds(station, day)
+    start, end = clock.day_bounds(station, day)
     issued = session.scalar(select(func.count()).select_from(Voucher).where(
         Voucher.station_id == station.id, Voucher.issued_at >= start, Voucher.issued_at < end))
     used = session.scalar(select(func.count()).select_from(Voucher).where(

@@ -13,6 +13,7 @@ from functools import lru_cache
 from babel import Locale
 from babel.dates import format_date, get_day_names
 
+from kiosk.clock import hhmm
 from kiosk.i18n import _, current_locale
 
 from .schedule import ALL_DAYS, crosses_midnight
@@ -55,21 +56,16 @@ def day_text(day: date, today: date | None = None) -> str:
     return when
 
 
-def clock(moment: datetime, tz) -> str:
-    """``19:00`` in the station's time."""
-    return moment.astimezone(tz).strftime("%H:%M")
-
-
 def occurrence_parts(starts_at: datetime, ends_at: datetime, tz, today: date | None = None) -> tuple[str, str]:
     """``("今天 5月20日周一", "19:00 – 次日 08:00")``: the day, then the hours."""
     start_local, end_local = starts_at.astimezone(tz), ends_at.astimezone(tz)
-    span = f"{clock(starts_at, tz)} – "
+    span = f"{hhmm(tz, starts_at)} – "
     if end_local.date() == start_local.date():
-        span += clock(ends_at, tz)
+        span += hhmm(tz, ends_at)
     elif end_local.date() == start_local.date() + timedelta(days=1):
-        span += _("next day") + " " + clock(ends_at, tz)
+        span += _("next day") + " " + hhmm(tz, ends_at)
     else:
-        span += day_text(end_local.date()) + " " + clock(ends_at, tz)
+        span += day_text(end_local.date()) + " " + hhmm(tz, ends_at)
     return day_text(start_local.date(), today), span
 
 

@@ -5,21 +5,21 @@ from __future__ import annotations
 from flask import render_template
 from sqlalchemy import func, select
 
-from kiosk.db import get_session, utcnow
+from kiosk import clock
+from kiosk.db import get_session
 from kiosk.stations import current_station
 
 from . import availability, formatting, stats
 from .models import Household, Lot
-from .settings import station_tz
 
 
 def render_panel() -> str:
     """Today's counts, free spaces in the next occurrence of each lot, and links."""
     station = current_station()
-    tz = station_tz(station)
-    now = utcnow()
+    tz = clock.zone(station)
+    now = clock.now()
     session = get_session()
-    today = now.astimezone(tz).date()
+    today = clock.today(tz, now)
     upcoming = []
     for entry in availability.offers_for(session, station.id, now, tz):
         if entry.offers:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from kiosk import clock
+
 TIME_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 ALL_DAYS = "0123456"
 
@@ -57,16 +59,15 @@ def occurrence_on(window, day: date, tz: ZoneInfo) -> Occurrence | None:
     """The window's occurrence starting on ``day``, or None if it does not run that day."""
     if str(day.weekday()) not in window.weekdays:
         return None
-    start = datetime.combine(day, parse_time(window.start_time), tzinfo=tz)
     end_day = day + timedelta(days=1) if crosses_midnight(window) else day
-    end = datetime.combine(end_day, parse_time(window.end_time), tzinfo=tz)
     return Occurrence(window_id=window.id, lot_id=window.lot_id, day=day,
-                      starts_at=start.astimezone(ZoneInfo("UTC")), ends_at=end.astimezone(ZoneInfo("UTC")))
+                      starts_at=clock.at_local(tz, day, parse_time(window.start_time)),
+                      ends_at=clock.at_local(tz, end_day, parse_time(window.end_time)))
 
 
 def bookable(window, now: datetime, tz: ZoneInfo, days_ahead: int) -> list[Occurrence]:
     """Occurrences not yet over that start no later than ``days_ahead`` days from today."""
-    today = now.astimezone(tz).date()
+    today = clock.today(tz, now)
     found = []
     # Yesterday's night may still be running this morning.
     for offset in range(-1, max(days_ahead, 0) + 1):
@@ -95,8 +96,4 @@ def occurrences_between(window, first: date, last: date, tz: ZoneInfo) -> list[O
 
 def month_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The local calendar month holding ``day``, as UTC instants [start, end)."""
-    first = day.replace(day=1)
-    nxt = (first + timedelta(days=32)).replace(day=1)
-    utc = ZoneInfo("UTC")
-    return (datetime.combine(first, time(0), tzinfo=tz).astimezone(utc),
-            datetime.combine(nxt, time(0), tzinfo=tz).astimezone(utc))
+    return clock.month_bounds(tz, day.year, day.month)

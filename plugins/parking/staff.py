@@ -13,14 +13,13 @@ from datetime import timedelta
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, session, url_for
 from sqlalchemy import or_, select
 
-from kiosk import audit
-from kiosk.db import get_session, utcnow, write_transaction
+from kiosk import audit, clock
+from kiosk.db import get_session, write_transaction
 from kiosk.i18n import _
 from kiosk.stations import current_station
 
 from . import codes, formatting, households
 from .models import ID_CONVERTER, ISSUED, Household, Lot, Plate, Voucher
-from .settings import station_tz
 from .vouchers import Redemption, redeem as redeem_voucher
 
 bp = Blueprint("parking_staff", __name__)
@@ -84,7 +83,7 @@ def _todays(lot, tz):
     """Vouchers in force at the lot now or starting within a day: the attendant's list."""
     if lot is None:
         return []
-    now = utcnow()
+    now = clock.now()
     rows = get_session().scalars(
         select(Voucher).where(Voucher.lot_id == lot.id, Voucher.starts_at <= now + timedelta(hours=24),
                               Voucher.ends_at > now, Voucher.status.in_((ISSUED, "used")))
@@ -97,7 +96,7 @@ def _todays(lot, tz):
 def redeem():
     """Check a voucher code at the attendant's lot and mark it used, once."""
     station = current_station()
-    tz = station_tz(station)
+    tz = clock.zone(station)
     lots = _lots()
     lot = _selected_lot(lots, request.values.get("lot"))
     result = None

@@ -13,6 +13,8 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import case, func, select
 
+from kiosk import clock
+
 from . import schedule
 from .models import CANCELLED, EXPIRED, ISSUED, USED, Lot, Voucher, Window
 
@@ -108,7 +110,7 @@ def month_usage(session, station_id: int, month: date, tz, now: datetime) -> lis
 
 def today_counts(session, station_id: int, tz, now: datetime) -> dict:
     """Vouchers for occurrences starting today (local): issued, used, still open."""
-    today = now.astimezone(tz).date()
+    today = clock.today(tz, now)
     start = datetime.combine(today, datetime.min.time(), tzinfo=tz)
     counts = _counts_by(session, station_id, start, start + timedelta(days=1), now, Voucher.station_id)
     total = counts.get(station_id, Counts())

@@ -14,8 +14,8 @@ from datetime import date
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from kiosk import printing
-from kiosk.db import get_session, utcnow
+from kiosk import clock, printing
+from kiosk.db import get_session
 from kiosk.i18n import N_, _
 from kiosk.privacy import mask_plate, normalize_phone, valid_mobile
 from kiosk.qr import qr_data_uri
@@ -26,7 +26,7 @@ from . import availability, codes, formatting, households, identify, receipts
 from .models import ID_CONVERTER, ISSUED, MAX_ID, Household, Lot, Plate, Voucher, Window
 from .plates import InvalidPlate, classify_plate
 from .schedule import is_bookable
-from .settings import settings, station_tz
+from .settings import settings
 from .vouchers import VoucherRefused, cancel_voucher, issue_voucher
 
 log = logging.getLogger("kiosk.parking")
@@ -165,9 +165,9 @@ def plate():
 
 def _offers_page(turn, household, plate: Plate, error: str = "", status: int = 200):
     station = current_station()
-    tz = station_tz(station)
-    now = utcnow()
-    today = now.astimezone(tz).date()
+    tz = clock.zone(station)
+    now = clock.now()
+    today = clock.today(tz, now)
     lots = availability.offers_for(get_session(), station.id, now, tz, household.id)
     view = []
     for entry in lots:
@@ -216,8 +216,8 @@ def confirm():
     if picked is None:
         return redirect(url_for("parking_kiosk.lots"))
     station = current_station()
-    tz = station_tz(station)
-    now = utcnow()
+    tz = clock.zone(station)
+    now = clock.now()
     window = get_session().get(Window, picked[0])
     lot = get_session().get(Lot, window.lot_id) if window is not None else None
     occ = (is_bookable(window, picked[1], now, tz, lot.reserve_days)
@@ -229,7 +229,7 @@ def confirm():
     return render_template(
         "parking/confirm.html", screen="parking.confirm", lot=lot, window=window, day=occ.day.isoformat(),
         plate=mask_plate(chosen.plate), price=formatting.money(lot.price_cents),
-        when=formatting.occurrence_text(occ.starts_at, occ.ends_at, tz, now.astimezone(tz).date()),
+        when=formatting.occurrence_text(occ.starts_at, occ.ends_at, tz, clock.today(tz, now)),
     )
 
 
@@ -261,7 +261,7 @@ def issue():
 
 def voucher_context(voucher: Voucher, lot: Lot, station) -> dict:
     """What the printed voucher says (plate masked), in the resident's language."""
-    tz = station_tz(station)
+    tz = clock.zone(station)
     return {
         "lot": lot.name, "address": lot.address, "plate": mask_plate(voucher.plate),
         "window": formatting.occurrence_text(voucher.starts_at, voucher.ends_at, tz),
@@ -339,7 +339,7 @@ def reprint(voucher_id: int):
 
 
 def _live_vouchers(household_id: int) -> list[Voucher]:
-    now = utcnow()
+    now = clock.now()
     return list(get_session().scalars(
         select(Voucher).where(Voucher.household_id == household_id, Voucher.status == ISSUED,
                               Voucher.expires_at > now).order_by(Voucher.starts_at)))
@@ -352,8 +352,8 @@ def mine():
     if household is None:
         return _start_over()
     station = current_station()
-    tz = station_tz(station)
-    today = utcnow().astimezone(tz).date()
+    tz = clock.zone(station)
+    today = clock.today(tz)
     session = get_session()
     rows = []
     for v in _live_vouchers(household.id):
@@ -383,7 +383,7 @@ def cancel(voucher_id: int):
     if found.status != ISSUED:
         flash(refusal_message(VoucherRefused("not_cancellable")))
         return redirect(url_for("parking_kiosk.mine"))
-    tz = station_tz(station)
+    tz = clock.zone(station)
     lot = get_session().get(Lot, found.lot_id)
     return render_template("parking/cancel.html", screen="parking.cancel", v=found, lot=lot,
                            plate=mask_plate(found.plate),

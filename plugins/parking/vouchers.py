@@ -17,12 +17,12 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, func, select, update
 
-from kiosk import audit, events
-from kiosk.db import get_db, upsert_insert, utcnow, write_transaction
+from kiosk import audit, clock, events
+from kiosk.db import get_db, upsert_insert, write_transaction
 
 from . import capacity, codes, schedule
 from .models import CANCELLED, EXPIRED, ISSUED, USED, Household, Lot, Plate, Slot, Voucher, Window
-from .settings import settings, station_tz
+from .settings import settings
 
 
 class VoucherRefused(Exception):
@@ -68,8 +68,8 @@ def issue_voucher(station, *, household_id: int, plate: str, window_id: int, day
 
     Raises :class:`VoucherRefused` and writes nothing when a rule says no.
     """
-    now = now or utcnow()
-    tz = station_tz(station)
+    now = now or clock.now()
+    tz = clock.zone(station)
     with write_transaction() as s:
         household = s.scalar(select(Household).where(Household.id == household_id,
                                                      Household.station_id == station.id).with_for_update())
@@ -119,7 +119,7 @@ def issue_voucher(station, *, household_id: int, plate: str, window_id: int, day
 
 def cancel_voucher(station, *, household_id: int, voucher_id: int, now: datetime | None = None) -> None:
     """Cancel an unused, unexpired voucher of the household; its space is free at once."""
-    now = now or utcnow()
+    now = now or clock.now()
     with write_transaction() as s:
         result = s.execute(
             update(Voucher)
@@ -170,7 +170,7 @@ def redeem(station, *, code_text: str, lot_id: int, user_id: int | None,
     Every check, good or bad, is written to the audit log in the same
     transaction as its outcome (no plate or code in it: the voucher id).
     """
-    now = now or utcnow()
+    now = now or clock.now()
     code = codes.extract_code(code_text)
     early = timedelta(minutes=settings().early_entry_minutes)
     with write_transaction() as s:
@@ -222,7 +222,7 @@ def _check(s, station, code: str | None, lot_id: int, user_id: int | None, now: 
 
 def expire_due(app, now: datetime | None = None) -> int:
     """Mark issued vouchers past their ``expires_at`` as expired (a scheduled job)."""
-    now = now or utcnow()
+    now = now or clock.now()
     with app.app_context():
         db = get_db()
         with db.WriteSession() as s, s.begin():
