@@ -34,6 +34,16 @@ def station_by_code(code: str) -> Station | None:
     return get_session().scalar(select(Station).where(Station.code == code))
 
 
+def station_id_of(app) -> int:
+    """The id of the station ``app`` serves (the configured one), for jobs and threads.
+
+    A job runs outside any request, so :func:`current_station` cannot say which
+    station it is for; this is the station of the kiosk's own config. On a fleet
+    server a job that serves every station reads their rows instead.
+    """
+    return app.extensions["kiosk_station_id"]
+
+
 def current_station() -> Station:
     """The station of this request (cached on ``g``)."""
     station = g.get("station")

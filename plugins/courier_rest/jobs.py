@@ -16,7 +16,9 @@ from sqlalchemy import select
 
 from kiosk import clock
 from kiosk.audit import record
+from kiosk.db import session_for
 from kiosk.models import Station
+from kiosk.stations import station_id_of
 
 from . import hazards, push, slots, visits, waiting
 from .models import Slot, Use
@@ -31,14 +33,11 @@ AUTO_CLOSE_SECONDS = 300
 
 def _stations(app) -> list[Station]:
     """Stations with courier places (on a fleet server there are many), plugin switched on."""
-    session = app.extensions["db"].Session()
-    try:
+    with session_for(app) as session:
         ids = set(session.scalars(select(Slot.station_id).distinct()))
-        ids.add(app.extensions["kiosk_station_id"])
+        ids.add(station_id_of(app))
         rows = session.scalars(select(Station).where(Station.id.in_(ids))).all()
         return [s for s in rows if s.plugin_enabled(PLUGIN)]
-    finally:
-        session.close()
 
 
 def flag_overstays(session, station_id: int, now) -> int:
@@ -77,11 +76,8 @@ def tick(app, now=None) -> dict:
         done["holds"] += held
         done["offered"] += offered
         done["overstays"] += late
-        session = app.extensions["db"].Session()
-        try:
+        with session_for(app) as session:
             stale = hazards.unsent(session, station.id, now)
-        finally:
-            session.close()
         for report_id in stale:
             if hazards.send(station, report_id, now) is not None:
                 done["hazards"] += 1

@@ -34,7 +34,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, or_, select
 
-from kiosk.db import utcnow
+from kiosk.db import session_for, utcnow
 from kiosk_plugins.petitions import vocabulary
 from kiosk_plugins.petitions.models import OutboxMessage, Petition, PetitionPhoto
 from kiosk_plugins.petitions.settings import get_settings
@@ -135,8 +135,7 @@ def _send(webhook, claimed: dict) -> str:
 
 
 def _claim(app, now, ids, limit: int, lease_seconds: float) -> list[dict]:
-    db = app.extensions["db"]
-    with db.WriteSession() as session:
+    with session_for(app, write=True) as session:
         query = (select(OutboxMessage, Petition.uid)
                  .join(Petition, Petition.id == OutboxMessage.request_id)
                  .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.next_attempt_at <= now,
@@ -144,7 +143,7 @@ def _claim(app, now, ids, limit: int, lease_seconds: float) -> list[dict]:
                  .order_by(OutboxMessage.id).limit(limit))
         if ids:
             query = query.where(OutboxMessage.id.in_(ids))
-        if db.dialect == "postgresql":
+        if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(of=OutboxMessage, skip_locked=True)
         claimed = []
         for row, request_uid in session.execute(query).all():
@@ -163,13 +162,12 @@ def deliver_due(app, now=None, ids=None, limit: int = BATCH) -> dict:
     if not webhook.configured:
         return result
     now = now or utcnow()
-    db = app.extensions["db"]
     # A sender that dies mid-send holds its rows only until the lease runs out.
     for claimed in _claim(app, now, ids, limit, webhook.timeout + 1):
         # No transaction stays open while the endpoint is slow to answer.
         error = _send(webhook, claimed)
         # Read-then-write on SQLite must lock up front, or a concurrent writer makes it fail.
-        with db.WriteSession() as session:
+        with session_for(app, write=True) as session:
             row = session.get(OutboxMessage, claimed["id"])
             row.attempts += 1
             row.lease_until = None
@@ -233,7 +231,7 @@ def after_commit(session, app, rows: list[OutboxMessage]) -> None:
 
 def pending_summary(app, station_id: int | None = None) -> dict:
     """How many messages wait, and since when (for health checks and the staff panel)."""
-    with app.extensions["db"].Session() as session:
+    with session_for(app) as session:
         query = select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.delivered_at.is_(None))
         if station_id is not None:
             query = query.where(OutboxMessage.station_id == station_id)

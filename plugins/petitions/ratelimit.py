@@ -14,7 +14,7 @@ from datetime import timedelta
 from flask import current_app, request
 from sqlalchemy import delete, func, select, text
 
-from kiosk.db import utcnow
+from kiosk.db import session_for, utcnow
 from kiosk_plugins.petitions.models import RateHit
 
 
@@ -49,7 +49,7 @@ def take(session, key: str, limit: int, seconds: int, now=None) -> bool:
 
 def prune(app, keep_seconds: int = 86400) -> int:
     """Drop attempts older than any window (a scheduled job)."""
-    with app.extensions["db"].Session() as session:
+    with session_for(app) as session:
         result = session.execute(delete(RateHit).where(RateHit.at < utcnow() - timedelta(seconds=keep_seconds)))
         session.commit()
         return result.rowcount or 0

@@ -12,6 +12,8 @@ import pytest
 from kiosk_venue.models import VenueBooking
 from sqlalchemy import func, select
 
+from kiosk.db import session_for
+
 
 @pytest.fixture
 def kiosk_config():
@@ -21,12 +23,8 @@ def kiosk_config():
 
 
 def count_bookings(app) -> int:
-    with app.app_context():
-        session = app.extensions["db"].Session()
-        try:
-            return session.scalar(select(func.count()).select_from(VenueBooking))
-        finally:
-            session.close()
+    with session_for(app) as session:
+        return session.scalar(select(func.count()).select_from(VenueBooking))
 
 
 def add_slot(client, csrf, capacity="1") -> str:
