@@ -13,6 +13,7 @@ from datetime import timedelta
 from sqlalchemy import delete, or_, select
 
 from kiosk import clock
+from kiosk.db import session_for
 from kiosk_plugins.petitions.models import OutboxMessage, Petition
 from kiosk_plugins.petitions.settings import get_settings
 
@@ -26,7 +27,7 @@ def erase_contacts(app, now=None) -> int:
         return 0
     now = now or clock.now()
     cutoff = now - timedelta(days=days)
-    with app.extensions["db"].WriteSession() as session:
+    with session_for(app, write=True) as session:
         rows = session.scalars(select(Petition).where(
             Petition.status == "closed", Petition.closed_at < cutoff, Petition.contact_erased_at.is_(None),
             or_(Petition.contact_name != "", Petition.contact_phone != "", Petition.contact_email != ""),
