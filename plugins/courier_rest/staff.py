@@ -14,7 +14,7 @@ from sqlalchemy import select
 from kiosk import audit, clock
 from kiosk.db import get_session
 from kiosk.i18n import _
-from kiosk.stations import current_station
+from kiosk.stations import current_station, station_row_or_404
 
 from . import advanced, capacity, hazards, messages, push, riders, visits
 from .models import Hazard, Rider, ServiceRequest, Slot, Use, Visit, Waiting
@@ -188,8 +188,8 @@ def hazard_done(report_id: int):
 def hazard_photo(report_id: int, name: str):
     """A hazard photo, to staff only."""
     station = current_station()
-    report = get_session().scalar(select(Hazard).where(Hazard.id == report_id, Hazard.station_id == station.id))
-    if report is None or name not in (report.photos or []):
+    report = station_row_or_404(Hazard, report_id, station=station)
+    if name not in (report.photos or []):
         abort(404)
     folder = hazards.photo_folder(current_app._get_current_object(), station.id)
     if not os.path.exists(os.path.join(folder, name)):

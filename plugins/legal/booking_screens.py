@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
 from kiosk import clock
 from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.privacy import mask_name, mask_phone
-from kiosk.stations import current_station
+from kiosk.stations import current_station, station_row_or_404
 from kiosk_plugins.legal import booking, issuing
 from kiosk_plugins.legal.calling import ActionError
 from kiosk_plugins.legal.models import Booking, DutySlot
@@ -65,9 +65,7 @@ def slots(service_key: str):
 def confirm(slot_id: int):
     """Confirm a slot, with an optional phone number for the staff to reach the resident."""
     station = current_station()
-    slot = get_session().scalar(select(DutySlot).where(DutySlot.id == slot_id, DutySlot.station_id == station.id))
-    if slot is None:
-        abort(404)
+    slot = station_row_or_404(DutySlot, slot_id, station=station)
     service = queue_service(slot.service)
     error = None
     if request.method == "POST":

@@ -12,11 +12,10 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, abort, current_app, g, jsonify, render_template, request, session
-from sqlalchemy import select
 
 from kiosk.db import get_session
 from kiosk.i18n import N_, _, current_locale
-from kiosk.stations import current_station
+from kiosk.stations import current_station, station_row_or_404
 from kiosk_plugins.legal import estimates, issuing
 from kiosk_plugins.legal.models import Ticket
 from kiosk_plugins.legal.runtime import settings
@@ -37,11 +36,7 @@ def _ticket(token: str) -> Ticket:
     # Tokens are URL-safe base64; anything else (a NUL byte, which PostgreSQL cannot compare) is unknown.
     if not TOKEN_RE.fullmatch(token):
         abort(404)
-    ticket = get_session().scalar(select(Ticket).where(Ticket.token == token,
-                                                      Ticket.station_id == current_station().id))
-    if ticket is None:
-        abort(404)
-    return ticket
+    return station_row_or_404(Ticket, token=token)
 
 
 def _state(ticket: Ticket) -> dict:
