@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import qrcode
+from PIL import Image
 from sqlalchemy import select
 from test_parking_support import (
     add_household, add_lot, add_people, at_local, get_voucher, next_occurrence, shift_voucher_times, station_of,
@@ -162,7 +163,11 @@ def test_photo_of_the_qr_code_redeems(app, client, attendant, csrf):
     response = _check(attendant, csrf, ids["lot"], "", photo=(io.BytesIO(buffer.getvalue()), "qr.jpg"))
     assert response.status_code == 200 and "核验通过" in text_of(response)
     junk = _check(attendant, csrf, ids["lot"], "", photo=(io.BytesIO(b"not an image"), "x.jpg"))
-    assert junk.status_code == 400 and "没有找到二维码" in text_of(junk)
+    assert junk.status_code == 400 and "不是照片" in text_of(junk), "the core's photo check says why"
+    blank = io.BytesIO()
+    Image.new("RGB", (200, 200), "white").save(blank, format="PNG")
+    nothing = _check(attendant, csrf, ids["lot"], "", photo=(io.BytesIO(blank.getvalue()), "blank.png"))
+    assert nothing.status_code == 400 and "没有找到二维码" in text_of(nothing)
 
 
 def test_attendant_page_needs_a_staff_login(app, client):

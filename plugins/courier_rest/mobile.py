@@ -12,8 +12,9 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from sqlalchemy import select
 
 from kiosk import clock
-from kiosk.db import get_session
+from kiosk.db import get_session, utcnow
 from kiosk.i18n import _
+from kiosk.photos import PhotoRefused, clean_photo
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_svg
 from kiosk.stations import current_station
@@ -29,15 +30,8 @@ bp = Blueprint("courier_rest_mobile", __name__)
 # QR codes are drawn inline by the templates of this blueprint.
 bp.context_processor(lambda: {"qr_svg": qr_svg})
 
-def _photo_error(code: str) -> str:
-    settings = get_settings()
-    if code == "too_large":
-        return _("The photo is too large. Please send one under %(mb)s MB.", mb=settings.max_photo_mb)
-    if code == "too_many":
-        return _("You have already added %(n)s photos, the most one report can take.", n=settings.max_photos)
-    if code == "empty":
-        return _("Please choose a photo first.")
-    return _("This file is not a photo. Please choose a JPEG or PNG picture.")
+def _too_many() -> str:
+    return _("You have already added %(n)s photos, the most one report can take.", n=get_settings().max_photos)
 
 
 @bp.route("/r/<token>")
@@ -73,28 +67,30 @@ def upload(token: str):
         data = upload_file.read(settings.max_photo_mb * 1024 * 1024 + 1) if upload_file else b""
         try:
             if len(report.photos or []) >= settings.max_photos:
-                raise photos.PhotoRejected("too_many")
-            clean = photos.clean_jpeg(data, settings.max_photo_mb * 1024 * 1024)
-        except photos.PhotoRejected as exc:
-            error, status = _photo_error(exc.code), 400
+                raise photos.TooManyPhotos()
+            clean = clean_photo(data, max_bytes=settings.max_photo_mb * 1024 * 1024)
+        except photos.TooManyPhotos:
+            error, status = _too_many(), 400
+        except PhotoRefused as exc:
+            error, status = exc.text, 400
         else:
             app = current_app._get_current_object()
-            name = photos.save(hazards.photo_folder(app, report.station_id), clean)
+            name = photos.save(hazards.photo_folder(app, report.station_id), clean.data)
 
             def work(db_session):
                 row = db_session.get(Hazard, report.id)
                 if row.state != "draft":
                     return None
                 if len(row.photos or []) >= settings.max_photos:
-                    raise photos.PhotoRejected("too_many")
+                    raise photos.TooManyPhotos()
                 row.photos = [*(row.photos or []), name]
                 push.hazard_photo(db_session, row.station_id, row.id, len(row.photos))
                 return len(row.photos)
 
             try:
                 added = run_write(work)
-            except photos.PhotoRejected as exc:
-                added, error, status = None, _photo_error(exc.code), 400
+            except photos.TooManyPhotos:
+                added, error, status = None, _too_many(), 400
             if added is None:
                 # Sent or full meanwhile (the kiosk pressed "send"): keep no orphan file.
                 os.remove(os.path.join(hazards.photo_folder(app, report.station_id), name))

@@ -7,7 +7,6 @@ full plates and phone numbers; they never leave this area.
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 
 from flask import Blueprint, Response, flash, g, redirect, render_template, request, session, url_for
@@ -16,6 +15,7 @@ from sqlalchemy import or_, select
 from kiosk import audit, clock
 from kiosk.db import get_session, write_transaction
 from kiosk.i18n import _
+from kiosk.photos import PhotoRefused, open_photo
 from kiosk.stations import current_station
 
 from . import codes, formatting, households
@@ -44,17 +44,13 @@ def _selected_lot(lots, wanted=None):
 
 
 def decode_photo(data: bytes) -> str | None:
-    """The text of the first QR code in a photo, or None."""
+    """The text of the first QR code in a photo, or None; :class:`PhotoRefused` for a file that is no photo."""
     import zxingcpp
-    from PIL import Image, ImageOps
 
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image = ImageOps.exif_transpose(image)
-            image.thumbnail((2000, 2000))
-            found = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
-    except Exception:  # not an image we can read: same answer as "no QR in it"
-        return None
+    # The core's checks (size, format, pixel count) before any decoding; upright like the camera saw it.
+    image = open_photo(data, max_bytes=MAX_PHOTO_BYTES)
+    image.thumbnail((2000, 2000))
+    found = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
     return found[0].text if found else None
 
 
@@ -106,11 +102,14 @@ def redeem():
         text = (request.form.get("code") or "").strip()[:200]
         photo = request.files.get("photo")
         if not text and photo is not None and photo.filename:
-            data = photo.read(MAX_PHOTO_BYTES + 1)
-            text = decode_photo(data) if len(data) <= MAX_PHOTO_BYTES else None
-            if not text:
-                result = {"ok": False, "message": _("No QR code was found in the photo. Please type the code.")}
-                status = 400
+            try:
+                text = decode_photo(photo.read(MAX_PHOTO_BYTES + 1))
+            except PhotoRefused as exc:
+                result, status = {"ok": False, "message": exc.text}, 400
+            else:
+                if not text:
+                    result = {"ok": False, "message": _("No QR code was found in the photo. Please type the code.")}
+                    status = 400
         if result is None and lot is None:
             result = {"ok": False, "message": _("Please choose the car park first.")}
             status = 400

@@ -1,7 +1,7 @@
 """Pages on a resident's phone (``/m/petitions/``): the form with photos, the status page, photos.
 
 The phone form is the kiosk's form on one page, with photo upload. Photos are
-checked and re-encoded (see :mod:`kiosk_plugins.petitions.photos`) before
+checked and re-encoded (see :mod:`kiosk.photos`) before
 anything is stored; a refused photo leaves nothing behind. The status page
 shows the request and its history, never who sent it.
 """
@@ -15,6 +15,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from kiosk.db import get_session
 from kiosk.i18n import gettext
+from kiosk.photos import PhotoRefused, clean_photo
 from kiosk.qr import qr_svg
 from kiosk.stations import current_station, station_row_or_404
 from kiosk.urls import public_url
@@ -81,11 +82,11 @@ def form():
     else:
         for upload in files:
             try:
-                cleaned.append(photos.clean(upload.read(limits.max_bytes + 1), keep_location=keep_location,
-                                            max_bytes=limits.max_bytes, max_pixels=limits.max_pixels,
-                                            max_side=limits.max_side))
-            except photos.PhotoError as exc:
-                errors["photos"] = gettext(exc.message, mb=megabytes(limits.max_bytes))
+                cleaned.append(clean_photo(upload.read(limits.max_bytes + 1), keep_location=keep_location,
+                                           max_bytes=limits.max_bytes, max_pixels=limits.max_pixels,
+                                           max_side=limits.max_side))
+            except PhotoRefused as exc:
+                errors["photos"] = exc.text
                 break
     if errors:
         return _render_form(draft, errors, _choices(settings, station, place_list), 400, keep_location)

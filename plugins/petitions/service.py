@@ -12,6 +12,7 @@ import logging
 
 from flask import current_app
 
+from kiosk.photos import PhotoRefused, clean_photo
 from kiosk_plugins.petitions import intake, photos
 from kiosk_plugins.petitions.settings import get_settings
 from kiosk_plugins.petitions.vocabulary import TYPES
@@ -29,9 +30,9 @@ def _photos(paths, settings) -> list:
         with open(path, "rb") as fh:
             data = fh.read(settings.photos.max_bytes + 1)
         try:
-            cleaned.append(photos.clean(data, keep_location=False, max_bytes=settings.photos.max_bytes,
-                                        max_pixels=settings.photos.max_pixels, max_side=settings.photos.max_side))
-        except photos.PhotoError:
+            cleaned.append(clean_photo(data, max_bytes=settings.photos.max_bytes,
+                                       max_pixels=settings.photos.max_pixels, max_side=settings.photos.max_side))
+        except PhotoRefused:
             log.warning("civic_request photo was refused (not a usable picture)")
     return cleaned
 
