@@ -13,10 +13,9 @@ import secrets
 
 from sqlalchemy import select
 
-from kiosk import audit, events
-from kiosk.db import get_session, utcnow, write_transaction
+from kiosk import audit, clock, events
+from kiosk.db import get_session, write_transaction
 from kiosk.i18n import _
-from kiosk_venue import localtime
 from kiosk_venue.models import ACTIVE, CANCELLED, VenueBooking, VenueSlot
 from kiosk_venue.slots import booked_counts, starts_in_future
 
@@ -90,7 +89,7 @@ def cancel(station, *, code: str | None = None, booking_id: int | None = None) -
         slot = session.get(VenueSlot, booking.slot_id)
         if not starts_in_future(slot):
             raise BookingError(_("This booking's time has begun; it can no longer be cancelled here."))
-        booking.status, booking.cancelled_at = CANCELLED, utcnow()
+        booking.status, booking.cancelled_at = CANCELLED, clock.now()
         audit.record("venue.cancelled", {"slot": slot.id, "by": "staff" if booking_id else "resident"},
                      station_id=station.id, session=session, commit=False)
         return booking
@@ -99,7 +98,7 @@ def cancel(station, *, code: str | None = None, booking_id: int | None = None) -
 def todays(station, session=None) -> list[tuple[VenueBooking, VenueSlot]]:
     """Today's active bookings at the station, by start time."""
     session = session or get_session()
-    start, end = localtime.day_bounds(station, localtime.today(station))
+    start, end = clock.day_bounds(station, clock.today(station))
     return [tuple(r) for r in session.execute(
         select(VenueBooking, VenueSlot).join(VenueSlot, VenueSlot.id == VenueBooking.slot_id)
         .where(VenueBooking.station_id == station.id, VenueBooking.status == ACTIVE,

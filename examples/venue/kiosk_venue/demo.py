@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
-from kiosk import hookimpl
-from kiosk.db import utcnow
-from kiosk_venue import localtime
+from kiosk import clock, hookimpl
 from kiosk_venue.models import VenueSlot
 from kiosk_venue.settings import DEFAULT_ROOMS
 
@@ -21,13 +19,13 @@ def register_demo_data(station, session):
     """Slots at a party-mass service centre; none at a courier station."""
     if station.kind != "party_service":
         return
-    today = localtime.today(station)
+    today = clock.today(station)
     for offset in range(3):
         for room in DEFAULT_ROOMS:
             for start, end in SESSIONS:
-                starts_at = localtime.at(station, today + timedelta(days=offset), start)
-                if starts_at <= utcnow():
+                starts_at = clock.at_local(station, today + timedelta(days=offset), start)
+                if starts_at <= clock.now():
                     continue
                 session.add(VenueSlot(station_id=station.id, room=room["key"], starts_at=starts_at,
-                                      ends_at=localtime.at(station, today + timedelta(days=offset), end),
+                                      ends_at=clock.at_local(station, today + timedelta(days=offset), end),
                                       capacity=CAPACITY.get(room["key"], 1)))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from kiosk import clock
 from kiosk.i18n import N_, _
 from kiosk.privacy import mask_phone
-from kiosk_venue import localtime
 from kiosk_venue.settings import settings
 
 WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"),
@@ -15,19 +15,19 @@ WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Fr
 
 def day_label(station, day: date) -> str:
     """"Today", "Tomorrow" or the weekday, then the date: elderly residents read the weekday first."""
-    offset = (day - localtime.today(station)).days
+    offset = (day - clock.today(station)).days
     name = _("Today") if offset == 0 else _("Tomorrow") if offset == 1 else _(WEEKDAYS[day.weekday()])
     return f"{name} {day.month}/{day.day}"
 
 
 def time_range(station, slot) -> str:
     """``14:30–16:00`` on the station's clock."""
-    return f"{localtime.local(station, slot.starts_at):%H:%M}–{localtime.local(station, slot.ends_at):%H:%M}"
+    return f"{clock.local(station, slot.starts_at):%H:%M}–{clock.local(station, slot.ends_at):%H:%M}"
 
 
 def when(station, slot) -> str:
     """The day and the time range of a slot."""
-    return f"{day_label(station, localtime.local(station, slot.starts_at).date())} {time_range(station, slot)}"
+    return f"{day_label(station, clock.local(station, slot.starts_at).date())} {time_range(station, slot)}"
 
 
 def room_name(key: str) -> str:
@@ -40,7 +40,7 @@ def by_day(station, views) -> list[tuple[str, list]]:
     """Slot views grouped under their day's label, in order."""
     groups: list[tuple[str, list]] = []
     for view in views:
-        label = day_label(station, localtime.local(station, view.slot.starts_at).date())
+        label = day_label(station, clock.local(station, view.slot.starts_at).date())
         if not groups or groups[-1][0] != label:
             groups.append((label, []))
         groups[-1][1].append(view)

@@ -7,10 +7,8 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import delete, func, select
 
-from kiosk import audit
-from kiosk.db import utcnow
+from kiosk import audit, clock
 from kiosk.i18n import _
-from kiosk_venue import localtime
 from kiosk_venue.models import ACTIVE, VenueBooking, VenueSlot
 
 MAX_CAPACITY = 200
@@ -55,8 +53,8 @@ def _views(session, query) -> list[SlotView]:
 
 def between(session, station, first: date, days: int, room: str | None = None) -> list[SlotView]:
     """Slots starting on ``first`` or in the ``days - 1`` days after it, earliest first."""
-    start = localtime.day_bounds(station, first)[0]
-    end = localtime.day_bounds(station, first + timedelta(days=days - 1))[1]
+    start = clock.day_bounds(station, first)[0]
+    end = clock.day_bounds(station, first + timedelta(days=days - 1))[1]
     query = select(VenueSlot).where(VenueSlot.station_id == station.id, VenueSlot.starts_at >= start,
                                     VenueSlot.starts_at < end)
     if room is not None:
@@ -66,8 +64,8 @@ def between(session, station, first: date, days: int, room: str | None = None) -
 
 def bookable(session, station, days: int, room: str | None = None) -> list[SlotView]:
     """Slots a resident may still book: not started yet, within ``days`` days, with a free place."""
-    now = utcnow()
-    return [v for v in between(session, station, localtime.today(station), days, room)
+    now = clock.now()
+    return [v for v in between(session, station, clock.today(station), days, room)
             if v.slot.starts_at > now and v.free > 0]
 
 
@@ -79,10 +77,10 @@ def one(session, station, slot_id: int) -> SlotView | None:
 
 def add_slot(session, station, *, room: str, day: date, start: time, end: time, capacity: int) -> VenueSlot:
     """Put ``room`` up for booking on ``day`` from ``start`` to ``end``; refuses overlaps and the past."""
-    starts_at, ends_at = localtime.at(station, day, start), localtime.at(station, day, end)
+    starts_at, ends_at = clock.at_local(station, day, start), clock.at_local(station, day, end)
     if ends_at <= starts_at:
         raise SlotError(_("The end time must be after the start time."))
-    if starts_at <= utcnow():
+    if starts_at <= clock.now():
         raise SlotError(_("This time has already begun. Choose a later time."))
     if not 1 <= capacity <= MAX_CAPACITY:
         raise SlotError(_("The number of bookings must be from 1 to %(max)s.", max=MAX_CAPACITY))
@@ -116,4 +114,4 @@ def delete_slot(session, station, slot_id: int) -> None:
 
 def starts_in_future(slot: VenueSlot, now: datetime | None = None) -> bool:
     """Whether the slot has not begun yet (only those can be booked)."""
-    return slot.starts_at > (now or utcnow())
+    return slot.starts_at > (now or clock.now())

@@ -7,10 +7,11 @@ from datetime import date, time
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from kiosk import clock
 from kiosk.db import get_session
 from kiosk.i18n import _
 from kiosk.stations import current_station
-from kiosk_venue import booking, localtime, present, slots
+from kiosk_venue import booking, present, slots
 from kiosk_venue.models import ACTIVE, VenueBooking
 from kiosk_venue.settings import settings
 
@@ -21,7 +22,7 @@ bp = Blueprint("venue_staff", __name__)
 def _page(error: str = "", form: dict | None = None, status: int = 200):
     station, cfg = current_station(), settings()
     db = get_session()
-    views = slots.between(db, station, localtime.today(station), cfg.booking_days)
+    views = slots.between(db, station, clock.today(station), cfg.booking_days)
     holders: dict[int, list[VenueBooking]] = {}
     if views:
         for row in db.scalars(select(VenueBooking).where(VenueBooking.slot_id.in_([v.slot.id for v in views]),
@@ -31,7 +32,7 @@ def _page(error: str = "", form: dict | None = None, status: int = 200):
                       holders.get(v.slot.id, [])) for v in group])
             for label, group in present.by_day(station, views)]
     return render_template("venue/staff_index.html", days=days, rooms=cfg.rooms, error=error,
-                           form=form or {"day": localtime.today(station).isoformat(), "capacity": "1"},
+                           form=form or {"day": clock.today(station).isoformat(), "capacity": "1"},
                            station=station), status
 
 
@@ -66,7 +67,7 @@ def add():
         slot = slots.add_slot(get_session(), current_station(), **values)
     except slots.SlotError as exc:
         return _page(exc.message, dict(request.form), 400)
-    local = localtime.local(current_station(), slot.starts_at)
+    local = clock.local(current_station(), slot.starts_at)
     flash(_("Slot added: %(room)s, %(when)s.", room=present.room_name(slot.room),
             when=f"{local:%Y-%m-%d} {present.time_range(current_station(), slot)}"))
     return redirect(url_for("venue_staff.index"))
