@@ -4,6 +4,13 @@ Each job has a row in ``job_run`` holding a lease: the worker that takes the
 lease runs the job, so a fleet with many workers runs it once. Jobs run in a
 daemon thread started by ``kiosk serve``/``kiosk run`` (not in tests, which
 call :func:`run_due` directly).
+
+A job is ``func(app)``, called inside an application context of ``app``:
+:func:`kiosk.db.get_session` works there and its session is closed when the
+job ends (commit what you wrote), and :func:`kiosk.db.write_transaction` too.
+A thread the job starts has no context: it opens sessions with
+:func:`kiosk.db.session_for` and learns its station from
+:func:`kiosk.stations.station_id_of`.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from kiosk.db import utcnow
+from kiosk.db import session_for, utcnow
 from kiosk.models import JobRun
 
 log = logging.getLogger("kiosk.jobs")
@@ -53,8 +60,7 @@ def run_due(app, now: datetime | None = None) -> list[str]:
     for job in app.extensions["kiosk_jobs"]:
         if job["plugin"] != "kiosk" and plugins.infos.get(job["plugin"]).state != "enabled":
             continue
-        db = app.extensions["db"]
-        with db.WriteSession() as session:
+        with session_for(app, write=True) as session:
             last = session.scalar(select(JobRun.last_run_at).where(JobRun.name == job["name"]))
             if not _due(job, last, now, tz):
                 continue
@@ -72,7 +78,7 @@ def run_due(app, now: datetime | None = None) -> list[str]:
                 plugins.record_fault(job["plugin"], f"job {job['name']}", exc)
             else:
                 log.exception("core job %s failed", job["name"])
-        with db.WriteSession() as session:
+        with session_for(app, write=True) as session:
             row = session.get(JobRun, job["name"])
             row.last_run_at, row.lease_until, row.last_error = now, None, error
             session.commit()

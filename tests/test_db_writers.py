@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from kiosk.db import WriterNestingError, get_session, session_for, write_transaction
-from kiosk.models import KioskEvent, PrintJob
+from kiosk.models import KioskEvent, PrintJob, Station
 
 QUICK = 3  # seconds: far below the 15 s the lock waited, far above a slow CI machine's write
 
@@ -153,3 +153,23 @@ def test_session_for_serves_a_thread_without_a_request_and_keeps_only_what_it_co
     thread.join(10)
     assert errors == []
     assert _stored(app) == ["t.committed"]
+
+
+def test_a_job_writes_through_get_session_and_write_transaction(make_app, database_url):
+    from kiosk.jobs import run_due
+    from kiosk.stations import station_id_of
+
+    app = make_app(database_url)
+
+    def job(app):
+        session = get_session()  # a job runs in an app context of its own
+        session.add(_event(app, "t.job"))
+        session.commit()
+        with write_transaction() as numbered:
+            numbered.add(_event(app, "t.job.numbered"))
+
+    app.extensions["kiosk_jobs"] = [{"plugin": "kiosk", "name": "t.job", "func": job, "every": 60, "at": None}]
+    assert run_due(app) == ["t.job"]
+    assert _stored(app) == ["t.job", "t.job.numbered"]
+    with session_for(app) as session:
+        assert session.get(Station, station_id_of(app)).code == app.config["STATION"]["code"]
