@@ -14,24 +14,15 @@ from datetime import datetime
 from flask import Blueprint, current_app, jsonify, render_template
 from sqlalchemy import select
 
+from kiosk import clock
 from kiosk.auth import login_required
-from kiosk.db import get_session, utcnow
+from kiosk.db import get_session
 from kiosk.device_reports import STALE_SECONDS, reports_by_station
 from kiosk.i18n import localized
 from kiosk.models import Station
 from kiosk.stations import current_station
 
 bp = Blueprint("district", __name__, url_prefix="/admin/district")
-
-
-def _local_day(station: Station, now: datetime):
-    from zoneinfo import ZoneInfo
-
-    try:
-        tz = ZoneInfo(station.timezone or "Asia/Shanghai")
-    except (KeyError, ValueError):
-        tz = ZoneInfo("Asia/Shanghai")
-    return now.astimezone(tz).date()
 
 
 def _valid(item) -> bool:
@@ -60,13 +51,13 @@ def station_figures(station: Station, day) -> list[dict]:
 
 def summary(now: datetime | None = None) -> dict:
     """Every station: its local day, figures, device reports, and whether anything needs a look."""
-    now = now or utcnow()
+    now = now or clock.now()
     session = get_session()
     stations = session.scalars(select(Station).order_by(Station.code)).all()
     devices = reports_by_station(session, [s.id for s in stations], now)
     rows = []
     for station in stations:
-        day = _local_day(station, now)
+        day = clock.today(station, now)
         figures = station_figures(station, day)
         reports = devices[station.id]
         faults = [d for d in reports if d["fault"] or d["stale"]]
