@@ -571,7 +571,7 @@ class EventStream:
                 elif line.startswith("data: ") and name:
                     self.events.append((time.monotonic(), name, json.loads(line[6:])))
                     name = None
-        except (OSError, ValueError, AssertionError) as exc:
+        except Exception as exc:  # noqa: BLE001 - hanging up mid-read fails in many ways; only report others
             if not self._closed:
                 self._error = exc
         finally:

@@ -1,8 +1,5 @@
 """Domain events and push: stored, broadcast to plugins, streamed across apps; reader routing."""
 
-import http.client
-import json
-import threading
 import time
 import types
 from datetime import datetime, timezone
@@ -11,26 +8,7 @@ from sqlalchemy import func, select
 
 from kiosk import hookimpl
 from kiosk.events import emit
-from kiosk.testing import LiveServer
-
-
-def _read_events(port, path, want, timeout=8.0):
-    """Open an SSE stream and collect ``want`` events (name, data)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    conn.request("GET", path, headers={"Accept": "text/event-stream"})
-    response = conn.getresponse()
-    assert response.status == 200
-    assert response.getheader("Content-Type").startswith("text/event-stream")
-    events, name, started = [], None, time.monotonic()
-    while len(events) < want and time.monotonic() - started < timeout:
-        line = response.fp.readline().decode("utf-8").rstrip("\n")
-        if line.startswith("event: "):
-            name = line[7:]
-        elif line.startswith("data: ") and name:
-            events.append((name, json.loads(line[6:])))
-            name = None
-    conn.close()
-    return events
+from kiosk.testing import Auth, EventStream, LiveServer
 
 
 def test_event_reaches_plugins_and_is_stored(make_app, database_url):
@@ -52,20 +30,14 @@ def test_stream_delivers_an_event_emitted_by_another_app_on_the_same_database(ma
     """Two kiosk processes' worth of apps on one database: push crosses between them."""
     display_app = make_app(database_url)
     counter_app = make_app(database_url)
-    server = LiveServer(display_app)
-    try:
-        got = []
-        reader = threading.Thread(target=lambda: got.extend(
-            _read_events(server.port, "/events/stream?channel=legal", 1)))
-        reader.start()
-        time.sleep(0.8)  # let the stream open before the call
+    with LiveServer(display_app) as server, EventStream(server.url, "/events/stream?channel=legal") as display:
         started = time.monotonic()
         with counter_app.test_request_context("/"):
             emit("legal.ticket_called", {"ticket": "B007", "counter": 2}, channel="legal")
-        reader.join(10)
-        elapsed = time.monotonic() - started
-    finally:
-        server.stop()
+        arrived = display.wait_at("legal.ticket_called", timeout=10)
+        got = display.collect(1, timeout=0)
+    assert arrived is not None, "the event never reached the other app's stream"
+    elapsed = arrived[0] - started
     assert got == [("legal.ticket_called", {"name": "legal.ticket_called", "channel": "legal",
                                             "ticket": "B007", "counter": 2})]
     assert elapsed < 5  # generous: the display must update without a reload, not instantly here
@@ -73,19 +45,12 @@ def test_stream_delivers_an_event_emitted_by_another_app_on_the_same_database(ma
 
 def test_stream_filters_by_channel_and_station(make_app, database_url):
     app = make_app(database_url)
-    server = LiveServer(app)
-    try:
-        got = []
-        reader = threading.Thread(target=lambda: got.extend(
-            _read_events(server.port, "/events/stream?channel=parking", 1, timeout=6)))
-        reader.start()
-        time.sleep(0.8)
+    with LiveServer(app) as server, EventStream(server.url, "/events/stream?channel=parking") as stream:
         with app.test_request_context("/"):
             emit("legal.ticket_called", {"ticket": "A001"}, channel="legal")
             emit("parking.space_freed", {"lot": 1}, channel="parking")
-        reader.join(8)
-    finally:
-        server.stop()
+        # The legal event was stored first: had it passed the filter it would be first here.
+        got = stream.collect(1, timeout=6)
     assert [name for name, _ in got] == ["parking.space_freed"]
 
 
@@ -129,20 +94,14 @@ def test_card_tap_reaches_the_open_page_through_the_whole_chain(make_app, databa
     server = LiveServer(app)
     manager = app.extensions["kiosk_devices"].manager
     try:
-        got = []
-        reader = threading.Thread(target=lambda: got.extend(
-            _read_events(server.port, "/events/reader?screen=tapper.checkin", 1)))
-        reader.start()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not app.extensions["reader_hub"]._subscribers:
-            time.sleep(0.02)
-        started = time.monotonic()
-        manager.reader("desk").inject("card", "04A1B2C3D4")
-        reader.join(5)
-        elapsed = time.monotonic() - started
+        # The page's stream has subscribed its screen by the time its first line arrives.
+        with EventStream(server.url, "/events/reader?screen=tapper.checkin") as page:
+            started = time.monotonic()
+            manager.reader("desk").inject("card", "04A1B2C3D4")
+            arrived = page.wait_at("reader", timeout=5)
+            got = page.collect(1, timeout=0)
+        elapsed = arrived[0] - started if arrived else float("inf")
         health = app.test_client().get("/healthz").get_json()
-        from kiosk.testing import Auth
-
         admin = app.test_client()
         Auth(app, admin).login("admin")
         admin_page = admin.get("/admin/").get_data(as_text=True)
@@ -158,13 +117,7 @@ def test_card_tap_reaches_the_open_page_through_the_whole_chain(make_app, databa
 def test_an_event_that_commits_after_a_newer_one_is_still_streamed(make_app, database_url):
     """Ids are taken at insert, commits land in their own order: a late commit is delivered late, not lost."""
     app = make_app(database_url)
-    server = LiveServer(app)
-    try:
-        got = []
-        reader = threading.Thread(target=lambda: got.extend(
-            _read_events(server.port, "/events/stream?channel=legal", 2, timeout=12)))
-        reader.start()
-        time.sleep(0.8)
+    with LiveServer(app) as server, EventStream(server.url, "/events/stream?channel=legal") as stream:
         with app.test_request_context("/"):
             slow = app.extensions["db"].Session()
             emit("legal.ticket_called", {"ticket": "A001", "counter": 1}, channel="legal", session=slow)
@@ -174,12 +127,12 @@ def test_an_event_that_commits_after_a_newer_one_is_still_streamed(make_app, dat
                 emit("legal.ticket_called", {"ticket": "A002", "counter": 2}, channel="legal")
             else:
                 emit("legal.ticket_called", {"ticket": "A002", "counter": 2}, channel="legal")
-                time.sleep(2.5)  # the stream has read A002 (past A001's id) before A001 commits
+                # The stream reads A002 (past A001's id) before A001 commits.
+                assert stream.wait_for("legal.ticket_called", timeout=10,
+                                       where=lambda data: data["ticket"] == "A002") is not None
                 slow.commit()
             slow.close()
-        reader.join(15)
-    finally:
-        server.stop()
+        got = stream.collect(2, timeout=12)
     assert sorted(data["ticket"] for _name, data in got) == ["A001", "A002"]
 
 

@@ -8,7 +8,6 @@ district dashboard, on either server, shows both stations' figures.
 
 from __future__ import annotations
 
-import http.client
 import http.cookiejar
 import json
 import os
@@ -16,7 +15,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -24,7 +22,7 @@ import uuid
 
 import pytest
 
-from kiosk.testing import PG_SKIP, PG_URL, create_pg_database, drop_pg_database
+from kiosk.testing import PG_SKIP, PG_URL, EventStream, create_pg_database, drop_pg_database
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
 
@@ -123,44 +121,6 @@ class Browser:
         assert status == 200 and "/staff/logout" in body, body[:500]
 
 
-class EventStream:
-    """A calling display's server-sent-events connection, read in a thread."""
-
-    def __init__(self, port: int, path: str):
-        self.events: list[tuple[float, str, dict]] = []
-        self.connected = threading.Event()
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-        self.thread = threading.Thread(target=self._read, args=(path,), daemon=True)
-        self.thread.start()
-
-    def _read(self, path: str) -> None:
-        self.conn.request("GET", path)
-        response = self.conn.getresponse()
-        self.connected.set()
-        name = None
-        try:
-            for raw in response:
-                line = raw.decode().rstrip("\n")
-                if line.startswith("event: "):
-                    name = line[7:]
-                elif line.startswith("data: ") and name:
-                    self.events.append((time.monotonic(), name, json.loads(line[6:])))
-        except (OSError, ValueError):
-            return  # closed by close()
-
-    def wait_for(self, name: str, timeout: float) -> tuple[float, dict] | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for at, event, data in list(self.events):
-                if event == name:
-                    return at, data
-            time.sleep(0.02)
-        return None
-
-    def close(self) -> None:
-        self.conn.sock and self.conn.sock.close()
-
-
 @pytest.fixture
 def fleet(tmp_path):
     """A fresh database with two stations and accounts, and two servers on it."""
@@ -198,12 +158,10 @@ def test_a_ticket_taken_on_one_server_is_called_from_the_other_and_shown_on_the_
     ticket = re.search(r'data-testid="ticket-number">([A-Z]\d+)<', issued).group(1)
     assert ticket == "A001"
 
-    # The wall display of the same station, connected to server A.
-    display = EventStream(a.port, "/events/stream?channel=legal&station=shuibei")
+    # The wall display of the same station, connected to server A: open once its
+    # first line is in, by which time the stream has read its starting point.
+    display = EventStream(a.url, "/events/stream?channel=legal&station=shuibei", timeout=20)
     try:
-        assert display.connected.wait(10)
-        time.sleep(0.5)  # the stream reads its starting point right after connecting
-
         staff = Browser(b.url)
         staff.login("lawyer-desk", "counter-pass-1")
         assert staff.post("/staff/legal/counter/1/take")[0] == 200
@@ -211,7 +169,7 @@ def test_a_ticket_taken_on_one_server_is_called_from_the_other_and_shown_on_the_
         status, counter = staff.post("/staff/legal/counter/1/call")
         assert status == 200 and f'data-testid="current-ticket">{ticket}<' in counter
 
-        got = display.wait_for("legal.ticket_called", timeout=5)
+        got = display.wait_at("legal.ticket_called", timeout=5)
     finally:
         display.close()
     assert got is not None, f"the call never reached the display on server A: {display.events}"

@@ -1,11 +1,7 @@
 """Many stations in one database: each kiosk sees only its own station's data."""
 
-import threading
-import time
-
 from kiosk.events import emit
-from kiosk.testing import LiveServer
-from tests.test_events import _read_events
+from kiosk.testing import EventStream, LiveServer
 
 
 def _station(code, name, kind="party_service"):
@@ -27,24 +23,15 @@ def test_two_stations_share_a_database_but_not_their_data(make_app, database_url
     assert shuibei.test_client().get(f"/print-jobs/{job['job_id']}").status_code == 200
     assert sungang.test_client().get(f"/print-jobs/{job['job_id']}").status_code == 404
 
-    server = LiveServer(sungang)
-    try:
-        got = []
-
-        def read():
-            try:
-                got.extend(_read_events(server.port, "/events/stream?channel=legal", 1, timeout=4))
-            except TimeoutError:
-                pass  # what should happen: nothing arrives on this station's stream
-
-        reader = threading.Thread(target=read)
-        reader.start()
-        time.sleep(0.8)
+    with LiveServer(sungang) as server, EventStream(server.url, "/events/stream?channel=legal") as display:
         with shuibei.test_request_context("/"):
             emit("legal.ticket_called", {"ticket": "A001"}, channel="legal")
-        reader.join(6)
-    finally:
-        server.stop()
+        # Streams deliver in id order: once this station's own later call has
+        # arrived, the other station's earlier one can no longer come.
+        with sungang.test_request_context("/"):
+            emit("legal.ticket_called", {"ticket": "S001"}, channel="legal")
+        assert display.wait_for("legal.ticket_called", timeout=10, where=lambda d: d["ticket"] == "S001")
+        got = [data["ticket"] for _name, data in display.collect(2, timeout=0) if data["ticket"] != "S001"]
     assert got == []  # another station's call never reaches this display
 
 
