@@ -11,6 +11,7 @@ from kiosk.db import get_session
 from kiosk.health import device_health, plugin_health
 from kiosk.i18n import _
 from kiosk.models import Station
+from kiosk.settings import localized_errors
 from kiosk.stations import current_station
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -20,8 +21,11 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @login_required("admin")
 def index():
     station = current_station()
-    return render_template("admin/index.html", station=station, plugins=plugin_health(station),
-                           devices=device_health())
+    plugins = plugin_health(station)
+    # A plugin switched off by its settings: each mistake in the admin's own language.
+    mistakes = {name: localized_errors(name) for name, p in plugins.items() if p.get("settings")}
+    return render_template("admin/index.html", station=station, plugins=plugins, devices=device_health(),
+                           setting_errors=mistakes)
 
 
 @bp.route("/plugins/<name>/toggle", methods=["POST"])

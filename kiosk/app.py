@@ -163,6 +163,11 @@ def _collect_static_registrations(app, plugins: KioskPlugins) -> None:
         return {"register": register}
 
     plugins.call_startup("register_migrations", per_plugin=migrations)
+    # Settings are checked once, here: a plugin with a mistake in its table is
+    # switched off before its translations, layouts, jobs and pages are taken.
+    from kiosk import settings
+
+    settings.init_app(app, plugins)
     plugins.call_startup("register_translations", per_plugin=translations)
     for name in plugins.enabled_names():
         folder = os.path.join(plugins.infos[name].path, "translations")

@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 
 from sqlalchemy import text
 
+from kiosk.settings import bilingual
+
 MIN_FREE_MB = 200
 
 
@@ -74,7 +76,12 @@ def run_checks(app) -> list[dict]:
 
     checks.append(_public_url_check(app))
 
+    checked = app.extensions.get("kiosk_settings")
     for name, info in app.extensions["kiosk_plugins"].infos.items():
-        if info.state in ("failed", "incompatible"):
+        mistakes = checked.errors.get(name) if checked is not None else None
+        if mistakes:
+            # One line per wrong setting, so the operator fixes them all before restarting.
+            checks.extend(_check(f"plugin {name}", False, f"off: {bilingual(e, info.path)}") for e in mistakes)
+        elif info.state in ("failed", "incompatible"):
             checks.append(_check(f"plugin {name}", False, info.error))
     return checks

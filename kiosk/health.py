@@ -23,11 +23,17 @@ def database_health() -> dict:
 def plugin_health(station) -> dict:
     plugins = current_app.extensions["kiosk_plugins"]
     reports = dict(plugins.call("health_check", station=station)) if station is not None else {}
+    checked = current_app.extensions.get("kiosk_settings")
+    settings_errors = checked.errors if checked is not None else {}
     out = {}
     for name, info in plugins.infos.items():
         entry = {"state": info.state, "version": info.version, "faults": info.faults}
         if info.error:
             entry["error"] = info.error
+        mistakes = settings_errors.get(name)
+        if mistakes:
+            # Each wrong setting by its full name, for dashboards that act on them.
+            entry["settings"] = [{"key": e.key, "error": e.reason()} for e in mistakes]
         if info.last_fault:
             entry["last_fault"] = info.last_fault
         report = reports.get(name)

@@ -82,6 +82,25 @@ def register_migrations(register):
 
 
 @hookspec
+def register_settings(register):
+    """Declare the plugin's settings: its ``[plugins.<name>]`` table of the station file.
+
+    Call ``register(schema)`` once with a :class:`kiosk.settings.Schema` of
+    field types (``Text``, ``Integer(min=, max=)``, ``Number``, ``Boolean``,
+    ``Choice``, ``TimeOfDay``, ``Duration``, ``URL``, ``Label``, ``ListOf``,
+    ``MapOf``, ``Table``, ``TableOf``), each with its default and a translatable
+    description. The core checks the table once at start: a wrong type, a value
+    out of range or an unknown key switches this plugin off, naming
+    ``plugins.<name>.<key>`` and the reason on ``/healthz``, the admin page and
+    ``kiosk doctor``, while the rest of the kiosk runs. Read the parsed values
+    with ``kiosk.settings.plugin_settings("<name>")``; a value written as
+    ``{ env = "NAME" }`` is read from the environment.
+
+    :param register: ``register(schema)``.
+    """
+
+
+@hookspec
 def register_receipt_layouts(register):
     """Offer receipt layouts that the plugin (or another) can print by name.
 

@@ -103,6 +103,24 @@ def test_hook_register_migrations(make_app, fresh_database_url, tmp_path):
     assert "extra_thing" in sa_inspect(app.extensions["db"].engine).get_table_names()
 
 
+def test_hook_register_settings(make_app, database_url):
+    from kiosk.settings import Integer, Schema, plugin_settings
+
+    schema = Schema({"lockers": Integer(4, min=1, max=40, description="Lockers at the station")})
+    good = make_app(database_url, PLUGINS={"lockers": {"lockers": 12}},
+                    EXTRA_PLUGINS={"lockers": plugin("lockers", register_settings=lambda register: register(schema))})
+    assert plugin_settings("lockers", good).lockers == 12
+    bad = make_app(database_url, PLUGINS={"lockers": {"lockers": 0}},
+                   EXTRA_PLUGINS={"lockers": plugin("lockers", register_settings=lambda register: register(schema))})
+    info = bad.extensions["kiosk_plugins"].infos["lockers"]
+    assert info.state == "failed" and "plugins.lockers.lockers: must be a whole number from 1 to 40" in info.error
+    # Anything but a Schema is refused at start, naming the plugin.
+    odd = make_app(database_url, EXTRA_PLUGINS={
+        "odd": plugin("odd", register_settings=lambda register: register({"lockers": 4}))})
+    assert odd.extensions["kiosk_plugins"].infos["odd"].state == "failed"
+    assert "kiosk.settings.Schema" in odd.extensions["kiosk_plugins"].infos["odd"].error
+
+
 def test_hook_register_translations(make_app, database_url, tmp_path, csrf):
     po = tmp_path / "tr" / "zh_Hant" / "LC_MESSAGES"
     po.mkdir(parents=True)
