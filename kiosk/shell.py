@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 
+from kiosk import visitors
 from kiosk.i18n import LOCALE_NAMES, localized
 from kiosk.plugins import PluginError, Tile
 from kiosk.stations import current_station
@@ -49,6 +50,8 @@ def _icon_url(tile: Tile) -> str:
 
 @bp.route("/")
 def home():
+    """The home screen; whoever was identified for any plugin is forgotten here (issue 19, 首页)."""
+    visitors.forget()
     station = current_station()
     return render_template("home.html", tiles=tiles_for(station), station=station, screen="home")
 
@@ -72,6 +75,7 @@ def toggle_large_text():
 def reset():
     """The idle timer's end: forget everything the last user entered or chose."""
     station_code = session.get("station")
+    visitors.forget()
     session.clear()
     if station_code and current_app.config.get("FLEET"):
         session["station"] = station_code

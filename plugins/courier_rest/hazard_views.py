@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 
 from kiosk import clock
 from kiosk.db import get_session
@@ -21,8 +21,6 @@ bp = Blueprint("courier_rest_hazard", __name__)
 # QR codes are drawn inline by the templates of this blueprint.
 bp.context_processor(lambda: {"qr_svg": qr_svg})
 
-DRAFT_KEY = "courier_rest_hazard"
-
 
 @bp.before_request
 def _prepare_station():
@@ -30,12 +28,12 @@ def _prepare_station():
 
 
 def _rider_id() -> int | None:
-    return identity.current_rider_id(get_settings().session_minutes)
+    return identity.current_rider_id()
 
 
 def _own_draft(report_id: int) -> Hazard | None:
-    """The draft this kiosk screen started (nobody else's)."""
-    if session.get(DRAFT_KEY) != report_id:
+    """The draft this kiosk screen started (nobody else's, and not before the last home screen)."""
+    if identity.kept("hazard") != report_id:
         return None
     report = get_session().get(Hazard, report_id)
     if report is None or report.station_id != current_station().id:
@@ -53,7 +51,7 @@ def hazard():
             station, now, rider_id = current_station(), clock.now(), _rider_id()
             report_id = run_write(lambda s: hazards.create(s, station.id, rider_id, values["category"],
                                                            values["note"], now).id)
-            session[DRAFT_KEY] = report_id
+            identity.keep(hazard=report_id)
             if request.form.get("action") == "photo":
                 return redirect(url_for(".photo", report_id=report_id))
             return _send(report_id)
@@ -85,10 +83,10 @@ def send(report_id: int):
 
 def _send(report_id: int):
     report = hazards.send(current_station(), report_id, clock.now())
-    session.pop(DRAFT_KEY, None)
+    identity.keep(hazard=None)
     if report is None:
         # The phone sent it a moment earlier: show what became of it.
         report = get_session().get(Hazard, report_id)
-    session["courier_rest_result"] = {"type": "hazard", "state": report.state, "tracking_no": report.tracking_no,
-                                      "status_url": report.status_url, "photos": len(report.photos or [])}
+    identity.keep(result={"type": "hazard", "state": report.state, "tracking_no": report.tracking_no,
+                          "status_url": report.status_url, "photos": len(report.photos or [])})
     return redirect(url_for("courier_rest.result"))

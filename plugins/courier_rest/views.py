@@ -7,7 +7,7 @@ menu is the only screen between the reader and the result.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from kiosk import clock, printing
@@ -30,9 +30,6 @@ bp = Blueprint("courier_rest", __name__)
 # QR codes are drawn inline by the templates of this blueprint.
 bp.context_processor(lambda: {"qr_svg": qr_svg})
 
-RESULT_KEY = "courier_rest_result"
-NOTICE_KEY = "courier_rest_notice"
-
 
 @bp.before_request
 def _prepare_station():
@@ -41,18 +38,18 @@ def _prepare_station():
 
 # -- small helpers ------------------------------------------------------------
 def _notice(code: str, kind: str = "error", **info) -> None:
-    session[NOTICE_KEY] = {"code": code, "kind": kind, "info": info}
+    identity.keep(notice={"code": code, "kind": kind, "info": info})
 
 
 def _take_notice() -> dict | None:
-    data = session.pop(NOTICE_KEY, None)
+    data = identity.kept("notice", pop=True)
     if not data:
         return None
     return {"kind": data.get("kind", "error"), "text": messages.text(data.get("code", ""), **data.get("info", {}))}
 
 
 def _current_rider() -> Rider | None:
-    rider_id = identity.current_rider_id(get_settings().session_minutes)
+    rider_id = identity.current_rider_id()
     if rider_id is None:
         return None
     rider = get_session().get(Rider, rider_id)
@@ -72,7 +69,7 @@ def _need_rider():
 
 
 def _result(result_type: str, **data):
-    session[RESULT_KEY] = {"type": result_type, **data}
+    identity.keep(result={"type": result_type, **data})
     return redirect(url_for(".result"))
 
 
@@ -438,7 +435,7 @@ def finish():
 @bp.route("/result")
 def result():
     """What the last action did, in big type."""
-    data = session.get(RESULT_KEY)
+    data = identity.kept("result")
     if not data:
         return redirect(url_for(".index"))
     rider = _current_rider()

@@ -1,0 +1,230 @@
+"""The identified visitor: who tapped their card or scanned their code at this kiosk, for a while.
+
+A plugin whose screens belong to one person (a household booking parking, a
+rider at the courier station) identifies them once and then asks "who is
+it?" on every screen. The answer lives in the kiosk's session (a cookie
+signed with the app's ``SECRET_KEY``), one entry per *kind* (by convention
+the plugin's name, e.g. ``"parking"``), and lapses after ``max_age`` seconds
+without use::
+
+    from kiosk import visitors
+
+    visitors.identify("parking", household.id, via="card", max_age=300)
+    household_id = visitors.identified("parking")   # None once forgotten or lapsed
+    visitors.remember("parking", plate=plate.id)     # more of this visitor's turn
+    visitors.forget("parking")                       # "Done"
+
+Nothing is shown to the next visitor: the kiosk forgets every kind when the
+idle timer runs out (``POST /reset``) and when anyone goes to the home
+screen, whatever button took them there. Anything a plugin keeps about the
+visitor's turn (a chosen plate, a message for the next screen, the phone
+number an unknown rider typed before registering) belongs in
+:func:`remember`, so it goes with them.
+
+A card tap or a code scan arrives through the reader hub, outside the page's
+request, so it cannot touch the session. The plugin hands the page a
+short-lived signed token instead (:func:`sign`) that the page posts or
+follows back, and checks it with :func:`unsign`. Tokens are signed with the
+app's ``SECRET_KEY`` and a salt of their own per kind: a parking token is
+worthless to courier_rest and to the session cookie.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import current_app, has_request_context, session
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "TOKEN_MAX_AGE",
+    "Visitor",
+    "forget",
+    "identified",
+    "identify",
+    "recall",
+    "remember",
+    "sign",
+    "unsign",
+    "visitor",
+]
+
+#: How long an identified visitor is kept without a tap, unless the plugin says otherwise.
+DEFAULT_MAX_AGE = 10 * 60
+#: How long a reader token is good for: long enough for a page to follow it, too short to reuse.
+TOKEN_MAX_AGE = 60
+
+#: The one session entry holding every kind's visitor: one key to clear, one place to look.
+SESSION_KEY = "kiosk_visitors"
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who is identified for one kind, how, since when, and what the plugin remembered of their turn."""
+
+    kind: str
+    #: The plugin's id for them (a household id, a rider id); None before they are identified.
+    id: Any
+    #: How they identified: ``card``, ``qr``, ``phone``… (the plugin's words).
+    via: str
+    #: When they identified (seconds since the epoch).
+    since: float
+    data: dict = field(default_factory=dict)
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _kind(kind: str) -> str:
+    if not isinstance(kind, str) or not kind:
+        raise ValueError("a visitor kind is a non-empty string, by convention the plugin's name")
+    return kind
+
+
+def _store() -> dict:
+    store = session.get(SESSION_KEY)
+    return store if isinstance(store, dict) else {}
+
+
+def _save(store: dict) -> None:
+    if store:
+        session[SESSION_KEY] = store
+    else:
+        session.pop(SESSION_KEY, None)
+
+
+def _entry(kind: str) -> dict | None:
+    """The live entry of ``kind``, or None; a lapsed one is removed on the way."""
+    store = _store()
+    entry = store.get(_kind(kind))
+    if not isinstance(entry, dict):
+        return None
+    if _now() - float(entry.get("at", 0)) > float(entry.get("ttl", DEFAULT_MAX_AGE)):
+        store.pop(kind, None)
+        _save(store)
+        return None
+    return entry
+
+
+def _touch(kind: str, entry: dict) -> None:
+    store = _store()
+    store[kind] = {**entry, "at": _now()}
+    _save(store)
+
+
+def identify(kind: str, subject_id: Any, *, via: str = "", max_age: int = DEFAULT_MAX_AGE) -> None:
+    """Start a visitor's turn: this kiosk session now belongs to ``subject_id`` for ``kind``.
+
+    Whatever was remembered for ``kind`` before (another visitor's turn, an
+    unknown rider's phone number) is dropped. ``subject_id`` must be plain
+    JSON (an int or a string); ``max_age`` is in seconds and counts from the
+    last use, not from the tap.
+    """
+    if subject_id is None:
+        raise ValueError("identify() needs the visitor's id; use forget() to end a turn")
+    store = _store()
+    store[_kind(kind)] = {"id": subject_id, "via": str(via or ""), "since": _now(), "at": _now(),
+                          "ttl": int(max_age), "data": {}}
+    _save(store)
+
+
+def identified(kind: str) -> Any:
+    """The id of the visitor identified for ``kind``, or None; each call keeps the turn alive."""
+    entry = _entry(kind)
+    if entry is None or entry.get("id") is None:
+        return None
+    _touch(kind, entry)
+    return entry["id"]
+
+
+def visitor(kind: str) -> Visitor | None:
+    """The whole turn of ``kind``'s visitor (id, how, since, what was remembered), or None."""
+    entry = _entry(kind)
+    if entry is None or entry.get("id") is None:
+        return None
+    _touch(kind, entry)
+    return Visitor(kind=kind, id=entry["id"], via=entry.get("via", ""), since=float(entry.get("since", 0)),
+                   data=dict(entry.get("data") or {}))
+
+
+def remember(kind: str, **values: Any) -> None:
+    """Keep ``values`` (plain JSON) with ``kind``'s visitor and keep the turn alive; ``None`` removes a value.
+
+    Works before the visitor is identified too (what an unknown rider typed
+    on the way to registering): it is still forgotten with them, at the
+    latest after :data:`DEFAULT_MAX_AGE`.
+    """
+    entry = _entry(kind) or {"id": None, "via": "", "since": _now(), "ttl": DEFAULT_MAX_AGE, "data": {}}
+    data = {**(entry.get("data") or {}), **values}
+    entry["data"] = {key: value for key, value in data.items() if value is not None}
+    _touch(kind, entry)
+
+
+def recall(kind: str, name: str, default: Any = None, *, pop: bool = False) -> Any:
+    """A value remembered for ``kind``'s visitor (identified or not yet), or ``default``.
+
+    ``pop=True`` takes it out (a message shown once).
+    """
+    entry = _entry(kind)
+    if entry is None:
+        return default
+    data = entry.get("data") or {}
+    if name not in data:
+        return default
+    value = data[name]
+    if pop:
+        entry["data"] = {k: v for k, v in data.items() if k != name}
+        _touch(kind, entry)
+    return value
+
+
+def forget(kind: str | None = None) -> None:
+    """End ``kind``'s visitor's turn and drop all it remembered; every kind when ``kind`` is None.
+
+    The kiosk calls ``forget()`` on the idle reset and on the home screen;
+    a plugin calls ``forget(kind)`` on its own "Done" or check-out.
+    """
+    if not has_request_context():
+        return
+    if kind is None:
+        session.pop(SESSION_KEY, None)
+        return
+    store = _store()
+    if _kind(kind) in store:
+        store.pop(kind)
+        _save(store)
+
+
+def _serializer(kind: str) -> URLSafeTimedSerializer:
+    # A salt per kind: a token made for one plugin never verifies for another,
+    # nor as the session cookie (Flask salts that "cookie-session").
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"kiosk.visitors.{_kind(kind)}")
+
+
+def sign(kind: str, value: Any) -> str:
+    """A URL-safe token carrying ``value`` (plain JSON, not None) for ``kind``, signed and time-stamped.
+
+    Put only ids or a card number the page must hand back in it: the token is
+    signed, not encrypted, and shows in the address bar.
+    """
+    if value is None:
+        raise ValueError("sign() needs a value; None is what unsign() answers for a bad token")
+    return _serializer(kind).dumps(value)
+
+
+def unsign(kind: str, token: str | None, max_age: int = TOKEN_MAX_AGE) -> Any:
+    """The value of a token :func:`sign` made for ``kind`` less than ``max_age`` seconds ago.
+
+    None when the token is missing, forged, made for another kind, damaged or
+    too old: the page should ask the visitor to tap or scan again.
+    """
+    if not token or not isinstance(token, str):
+        return None
+    try:
+        return _serializer(kind).loads(token, max_age=max_age)
+    except BadSignature:  # SignatureExpired is a BadSignature too
+        return None
