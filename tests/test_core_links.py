@@ -213,3 +213,66 @@ def test_qr_images_share_one_policy_and_are_cached():
     assert png_uri_text(qr_data_uri(data)) == data
     with pytest.raises(ValueError, match="too large"):
         qr_svg("x" * 8000)
+
+
+# --- phone pages and displays ---------------------------------------------------------------------
+
+
+def phone_page_shape(html: str) -> None:
+    """What every phone page must be: the core's page, one language switcher, nothing of the kiosk."""
+    assert html.count("<html") == 1 and html.count("<body") == 1
+    body = re.search(r"<body[^>]*>", html).group(0)
+    assert re.search(r'class="phone kind-\w+', body), body
+    assert 'data-idle="0"' in body, "a phone is its owner's: no idle reset"
+    assert html.count('class="lang-switch"') == 1, "one language switcher, the core's"
+    assert 'name="viewport" content="width=device-width' in html and "css/pages.css" in html
+    for kiosk_only in ('id="idle-overlay"', 'id="osk"', "js/osk.js", 'class="kiosk'):
+        assert kiosk_only not in html, kiosk_only
+    assert "<script>" not in html and "<script " not in html.replace('<script src="', ""), "CSP: no inline script"
+
+
+def test_phone_pages_are_the_core_phone_page(make_app, database_url, csrf):
+    app = make_app(database_url)
+    ticket = take_ticket(app.test_client(), "consultation")
+    phone = app.test_client()
+    legal = phone.get(f"/m/legal/t/{ticket['token']}").get_data(as_text=True)
+    phone_page_shape(legal)
+    assert 'class="phone kind-party_service' in legal and "legal-mobile" in legal and ticket["ticket"] in legal
+
+    form = phone.get("/m/petitions/").get_data(as_text=True)
+    phone_page_shape(form)
+    assert "pt-mobile" in form and 'class="pt-m-foot"' in form
+
+    # The core's switcher works from a phone page and brings the resident back to it.
+    response = phone.post("/lang", data={"lang": "en", "csrf_token": csrf(phone), "next": "/m/petitions/"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/m/petitions/")
+    english = phone.get("/m/petitions/").get_data(as_text=True)
+    assert '<html lang="en">' in english and re.search(r'value="en"\s+lang="en"\s+aria-pressed="true"', english)
+
+
+def test_courier_phone_pages_are_the_core_phone_page(make_app, database_url):
+    app = make_app(database_url, **courier_config())
+    switch_off(app, *OTHER_SERVICES)
+    kiosk = Kiosk(app.test_client())
+    page = kiosk.signup(name="张三明", phone="13812345678").get_data(as_text=True)
+    (pass_url,) = {svg_text(svg) for svg in re.findall(r"<svg.*?</svg>", page, re.S)}
+    rider = app.test_client().get(pass_url.removeprefix("http://localhost")).get_data(as_text=True)
+    phone_page_shape(rider)
+    assert 'class="phone kind-courier_station' in rider and "courier-mobile" in rider and "<svg" in rider
+    gone = app.test_client().get("/m/courier_rest/r/no-such-token").get_data(as_text=True)
+    phone_page_shape(gone)
+
+
+def test_displays_never_reset_and_kiosk_screens_still_do(make_app, database_url):
+    app = make_app(database_url)
+    board = app.test_client().get("/k/legal/display").get_data(as_text=True)
+    body = re.search(r"<body[^>]*>", board).group(0)
+    assert re.search(r'class="display kind-party_service legal-display"', body)
+    assert 'data-idle="0"' in body and 'data-stream="' in body
+    for kiosk_only in ('id="idle-overlay"', 'id="osk"', "js/osk.js", 'class="topbar', 'class="lang-switch"', "tile"):
+        assert kiosk_only not in board, kiosk_only
+    assert board.count("<main") == 1 and 'id="now-ticket"' in board
+
+    home = app.test_client().get("/k/legal/").get_data(as_text=True)
+    assert 'id="idle-overlay"' in home and 'id="osk"' in home and 'class="kiosk kind-party_service' in home
+    assert home.count('class="lang-switch"') == 1 and re.search(r'data-idle="[1-9]\d*"', home)

@@ -195,8 +195,8 @@ def test_phone_pages(chromium, browser_app, live_server):
         for lang in ("zh_Hans", "zh_Hant", "en"):
             page.goto(live_server.url + "/m/petitions/")
             with page.expect_navigation():
-                page.locator(f'.pt-m-lang button[value="{lang}"]').tap()
-            assert page.locator(f'.pt-m-lang button[value="{lang}"]').get_attribute("aria-pressed") == "true"
+                page.locator(f'.lang-switch button[value="{lang}"]').tap()
+            assert page.locator(f'.lang-switch button[value="{lang}"]').get_attribute("aria-pressed") == "true"
             save_screenshot(page, f"petitions-mobile-form-{lang}")
             page.locator('label.pt-m-option:has(input[name="type"][value="suggestion"])').tap()
             page.locator('label.pt-m-option:has(input[name="category"][value="parking"])').tap()
