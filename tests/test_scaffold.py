@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, inspect
 from kiosk import catalogs
 from kiosk.cli import cli
 from kiosk.db import Base
+from kiosk.testing import PG_SKIP, PG_URL
 
 NAME = "venue_demo"
 PACKAGE = f"kiosk_{NAME}"
@@ -141,15 +142,31 @@ def test_installed_it_shows_its_tile_answers_and_has_its_table(scaffold_installe
         engine.dispose()
 
 
-def test_its_own_tests_pass_with_the_kiosk_fixtures(scaffolded):
+def _run_its_tests(scaffolded, **env) -> subprocess.CompletedProcess:
+    """Run the generated tests in their own folder, as the author would after ``pip install -e .``."""
     pythonpath = os.pathsep.join(p for p in (str(scaffolded.site), os.environ.get("PYTHONPATH", "")) if p)
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"],
         check=False, cwd=scaffolded.folder, capture_output=True, text=True, timeout=300,
-        env=_env(PYTHONPATH=pythonpath),
+        env={k: v for k, v in _env(PYTHONPATH=pythonpath, **env).items() if not k.startswith("PYTEST_XDIST")},
     )
+
+
+def test_its_own_tests_pass_with_the_kiosk_fixtures(scaffolded):
+    run = _run_its_tests(scaffolded)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert re.search(r"\b4 passed\b", run.stdout), run.stdout[-2000:]
+    # Every test climbs kiosk.testing's ladder once per backend; without a server
+    # the PostgreSQL half is skipped and says what to set.
+    assert re.search(r"\b4 passed, 4 skipped\b", run.stdout), run.stdout[-2000:]
+    assert "KIOSK_TEST_DATABASE_URL" in run.stdout
+
+
+@pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
+def test_its_own_tests_pass_on_postgresql_too(scaffolded):
+    run = _run_its_tests(scaffolded, KIOSK_TEST_DATABASE_URL=PG_URL)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    # Four tests, each on both backends, none skipped: the PostgreSQL half ran.
+    assert re.search(r"\b8 passed\b", run.stdout) and "skipped" not in run.stdout, run.stdout[-2000:]
 
 
 @pytest.mark.parametrize("name, message", [
