@@ -10,24 +10,26 @@ They come from the ``[plugins.courier_rest]`` table of the station file::
     battery_minutes = 120     # time limit of a battery slot
     hold_minutes = 10         # how long a freed slot waits for the next rider in line
     auto_close_at = "23:30"   # forgotten check-outs close at this local time
-    api_token = "..."         # token the district dashboard sends (empty: API off)
+    api_token = { env = "COURIER_API_TOKEN" }   # token the district dashboard sends (empty: API off)
     max_photo_mb = 5          # largest hazard photo accepted from a phone
     max_photos = 3
     session_minutes = 10      # how long a rider stays identified on the kiosk
 
-A value of the wrong type falls back to its default (and is logged), so a typo
-in the station file never takes the rider's screens down.
+The core checks the table against :data:`SCHEMA` once at start: a value of the
+wrong type, out of range or a misspelt key switches the plugin off with the
+setting's name on ``/healthz``, the admin page and ``kiosk doctor``, instead of
+quietly running on a default the operator did not choose.
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from dataclasses import dataclass, field
+from datetime import time
 
 from flask import current_app
 
-log = logging.getLogger("kiosk_plugins.courier_rest")
+from kiosk.i18n import N_
+from kiosk.settings import Integer, MapOf, Schema, Text, TimeOfDay, plugin_settings
 
 PLUGIN = "courier_rest"
 
@@ -38,18 +40,6 @@ DEFAULT_PETITION_CATEGORIES = {
     "traffic": "safety_hazard",
     "bulky_waste": "environment",
     "other": "other",
-}
-
-_INT_LIMITS = {
-    "seats": (0, 200),
-    "phone_slots": (0, 200),
-    "battery_slots": (0, 200),
-    "phone_minutes": (5, 24 * 60),
-    "battery_minutes": (5, 24 * 60),
-    "hold_minutes": (1, 120),
-    "max_photo_mb": (1, 8),
-    "max_photos": (1, 6),
-    "session_minutes": (1, 120),
 }
 
 
@@ -63,7 +53,7 @@ class Settings:
     phone_minutes: int = 60
     battery_minutes: int = 120
     hold_minutes: int = 10
-    auto_close_at: str = "23:30"
+    auto_close_at: time = time(23, 30)
     api_token: str = ""
     max_photo_mb: int = 5
     max_photos: int = 3
@@ -81,46 +71,40 @@ class Settings:
     @property
     def auto_close_hour_minute(self) -> tuple[int, int]:
         """``auto_close_at`` as (hour, minute)."""
-        hour, minute = self.auto_close_at.split(":")
-        return int(hour), int(minute)
+        return self.auto_close_at.hour, self.auto_close_at.minute
+
+
+def _places(default: int, description: str) -> Integer:
+    return Integer(default, min=0, max=200, description=description)
+
+
+def _minutes(default: int, low: int, high: int, description: str) -> Integer:
+    return Integer(default, min=low, max=high, description=description)
+
+
+SCHEMA = Schema({
+    "seats": _places(8, N_("Numbered seats")),
+    "phone_slots": _places(6, N_("Numbered phone-charging slots")),
+    "battery_slots": _places(4, N_("Numbered e-bike battery slots")),
+    "phone_minutes": _minutes(60, 5, 24 * 60, N_("Time limit of a phone-charging slot (minutes)")),
+    "battery_minutes": _minutes(120, 5, 24 * 60, N_("Time limit of a battery slot (minutes)")),
+    "hold_minutes": _minutes(10, 1, 120, N_("How long a freed slot waits for the next rider in line (minutes)")),
+    "auto_close_at": TimeOfDay("23:30", description=N_("Local time at which forgotten check-outs are closed")),
+    "api_token": Text("", description=N_("Token the district dashboard sends (empty: the API is off)")),
+    "max_photo_mb": Integer(5, min=1, max=8, description=N_("Largest hazard photo accepted from a phone (MB)")),
+    "max_photos": Integer(3, min=1, max=6, description=N_("Photos a hazard report may have")),
+    "session_minutes": _minutes(10, 1, 120, N_("How long a rider stays identified on the kiosk (minutes)")),
+    "petition_categories": MapOf(Text(pattern=r"[a-z][a-z0-9_]{0,31}", hint=N_("a category key like \"other\"")),
+                                 DEFAULT_PETITION_CATEGORIES, merge=True,
+                                 description=N_("Hazard kinds of the rider patrol mapped to petition categories")),
+}, build=lambda v: Settings(**v))
 
 
 def from_mapping(raw: dict | None) -> Settings:
-    """Build :class:`Settings` from a config table, keeping defaults for bad values."""
-    raw = dict(raw or {})
-    values: dict = {}
-    for key, (low, high) in _INT_LIMITS.items():
-        if key not in raw:
-            continue
-        value = raw[key]
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            log.warning("plugins.courier_rest.%s must be a whole number from %d to %d; using the default",
-                        key, low, high)
-            continue
-        values[key] = value
-    at = raw.get("auto_close_at")
-    if at is not None:
-        match = re.fullmatch(r"(\d{1,2}):(\d{2})", str(at))
-        if match and int(match.group(1)) < 24 and int(match.group(2)) < 60:
-            values["auto_close_at"] = f"{int(match.group(1)):02d}:{match.group(2)}"
-        else:
-            log.warning("plugins.courier_rest.auto_close_at must look like 23:30; using the default")
-    token = raw.get("api_token")
-    if token is not None:
-        values["api_token"] = str(token)
-    categories = raw.get("petition_categories")
-    if isinstance(categories, dict):
-        merged = dict(DEFAULT_PETITION_CATEGORIES)
-        merged.update({str(k): str(v) for k, v in categories.items()})
-        values["petition_categories"] = merged
-    return Settings(**values)
+    """Build :class:`Settings` from a config table; raises ``SettingError`` naming the first mistake."""
+    return SCHEMA.parse(raw)
 
 
 def get_settings(app=None) -> Settings:
-    """The settings of ``app`` (default: the current app), parsed once per app."""
-    app = app or current_app._get_current_object()
-    cached = app.extensions.get("courier_rest_settings")
-    if cached is None:
-        cached = from_mapping(app.config.get("PLUGINS", {}).get(PLUGIN, {}))
-        app.extensions["courier_rest_settings"] = cached
-    return cached
+    """The settings of ``app`` (default: the current app), as the core checked them at start."""
+    return plugin_settings(PLUGIN, app or current_app._get_current_object())

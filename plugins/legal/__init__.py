@@ -20,7 +20,7 @@ BOOKING_SCAN = re.compile(r"^(?:legal-booking:)?(\d{6})$")
 
 @hookimpl
 def kiosk_startup(app):
-    """Parse the station's legal settings once; a mistake disables the plugin with the reason."""
+    """Keep the settings the core checked at start on the app (``runtime.settings()``)."""
     from kiosk_plugins.legal import runtime
 
     runtime.init_app(app)
@@ -53,6 +53,14 @@ def register_tiles(register, station):
 def register_migrations(register):
     """Tables: legal_day_counter, legal_ticket, legal_counter, legal_duty_slot, legal_booking."""
     register(os.path.join(HERE, "migrations"))
+
+
+@hookimpl
+def register_settings(register):
+    """``[plugins.legal]`` of the station file, checked once at start."""
+    from kiosk_plugins.legal.settings import SCHEMA
+
+    register(SCHEMA)
 
 
 @hookimpl

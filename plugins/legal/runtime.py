@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from kiosk_plugins.legal.settings import LegalSettings, parse
+from kiosk.settings import plugin_settings
+from kiosk_plugins.legal.settings import LegalSettings
 
 
 @dataclass
@@ -22,8 +23,8 @@ class LegalRuntime:
 
 
 def init_app(app) -> LegalRuntime:
-    """Parse the station's settings (ConfigError on a mistake) and keep them on the app."""
-    state = LegalRuntime(settings=parse(app.config.get("PLUGINS", {}).get("legal", {})))
+    """Keep the settings the core checked at start on the app."""
+    state = LegalRuntime(settings=plugin_settings("legal", app))
     app.extensions["legal"] = state
     return state
 

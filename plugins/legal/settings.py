@@ -1,7 +1,8 @@
 """The station's legal-area settings: services, counters, fairness, voice.
 
-Read once per app from ``[plugins.legal]`` in the station file (so a request
-never parses settings) and kept in ``app.extensions["legal"]``. Defaults follow
+Declared in :data:`SCHEMA`, checked by the core once at start (a mistake switches
+the plugin off naming the setting) and read through ``runtime.settings()``, so a
+request never parses settings. Defaults follow
 Shuibei's legal function area (水贝法治功能区): 法律咨询, 人民调解, 劳动仲裁,
 法治宣传 and 公证, plus 法律援助 which the district sends down to communities::
 
@@ -22,7 +23,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from kiosk.config import ConfigError
+from kiosk.i18n import N_
+from kiosk.settings import Boolean, Choice, Integer, Label, ListOf, Schema, SettingError, TableOf, Text
 
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 VOICES = ("cmn", "yue", "en")
@@ -99,77 +101,57 @@ class LegalSettings:
         return [s for s in self.queues() if counter in s.counters]
 
 
-def _int(raw: dict, name: str, default: int, low: int, high: int, where: str = "plugins.legal") -> int:
-    value = raw.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{where}.{name} must be a whole number from {low} to {high}, not {value!r}")
-    return value
+def _service(values: dict) -> Service:
+    """One service; a queue needs counters to be called at."""
+    if values["queue"] and not values["counters"]:
+        raise SettingError("counters", N_("is empty, but the service is a queue: list its counters, "
+                                          "or set queue = false"))
+    return Service(key=values["key"], label=values["label"], prefix=values["prefix"],
+                   counters=tuple(sorted(set(values["counters"]))), minutes=values["minutes"], queue=values["queue"])
 
 
-def _service(raw: dict, index: int) -> Service:
-    where = f"plugins.legal.services[{index}]"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a table with key, label, prefix and counters")
-    key = raw.get("key", "")
-    if not isinstance(key, str) or not KEY_RE.match(key):
-        raise ConfigError(f"{where}.key must be lower-case letters, digits or _ (e.g. \"legal_aid\"), not {key!r}")
-    label = raw.get("label")
-    if isinstance(label, str):
-        label = {"zh_Hans": label}
-    if not isinstance(label, dict) or not label.get("zh_Hans") or not all(isinstance(v, str) for v in label.values()):
-        raise ConfigError(f"{where}.label needs at least zh_Hans, e.g. {{ zh_Hans = \"法律咨询\" }}")
-    prefix = raw.get("prefix", "")
-    if not isinstance(prefix, str) or not re.match(r"^[A-Z]$", prefix):
-        raise ConfigError(f"{where}.prefix must be one capital letter (A–Z), not {prefix!r}")
-    counters = raw.get("counters", [])
-    if not isinstance(counters, list) or not all(isinstance(c, int) and not isinstance(c, bool) and 1 <= c <= 99
-                                                 for c in counters):
-        raise ConfigError(f"{where}.counters must be a list of counter numbers 1–99, e.g. [1, 2]")
-    queue = raw.get("queue", True)
-    if not isinstance(queue, bool):
-        raise ConfigError(f"{where}.queue must be true or false")
-    if queue and not counters:
-        raise ConfigError(f"{where} ({key}) is a queue but has no counters; list them, or set queue = false")
-    return Service(key=key, label=dict(label), prefix=prefix, counters=tuple(sorted(set(counters))),
-                   minutes=_int(raw, "minutes", 15, 1, 480, where), queue=queue)
+def _build(values: dict) -> LegalSettings:
+    """The typed settings; each queue's prefix letter tells residents and the display which queue a number is in."""
+    services = values.pop("services")
+    seen: set[str] = set()
+    for index, service in enumerate(services):
+        if service.queue and service.prefix in seen:
+            raise SettingError(f"services[{index}].prefix",
+                               N_("%(prefix)s is taken: every queue needs its own prefix letter"), prefix=service.prefix)
+        seen.add(service.prefix if service.queue else "")
+    return LegalSettings(services=services, voices=values.pop("voice"), by_key={s.key: s for s in services},
+                         **values)
+
+
+def _count(default: int, low: int, high: int, description: str) -> Integer:
+    return Integer(default, min=low, max=high, description=description)
+
+
+SCHEMA = Schema({
+    "services": TableOf({
+        "key": Text(pattern=KEY_RE.pattern[1:-1], hint=N_('lower-case letters, digits or _ (e.g. "legal_aid")')),
+        "label": Label(plain_as="zh_Hans"),
+        "prefix": Text(pattern=r"[A-Z]", hint=N_("one capital letter (A-Z)")),
+        "counters": ListOf(Integer(min=1, max=99)),
+        "minutes": Integer(15, min=1, max=480),
+        "queue": Boolean(True),
+    }, DEFAULT_SERVICES, build=_service, unique="key", min_length=1,
+        description=N_("The services (queues) in the order the kiosk shows them")),
+    "max_skips": _count(3, 0, 50, N_("How often priority tickets may pass a normal one")),
+    "no_show_recall_minutes": _count(15, 0, 240, N_("Minutes within which a no-show may be called back")),
+    "voice": ListOf(Choice("cmn", VOICES), ("cmn",), single=True, min_length=1,
+                    description=N_("Languages calls are spoken in, in order")),
+    "voice_repeat": _count(2, 1, 3, N_("Times each call is spoken")),
+    "display_rows": _count(6, 1, 20, N_("Recent calls on the calling display")),
+    "booking_days": _count(7, 1, 60, N_("Days ahead residents may book a duty lawyer")),
+    "checkin_early_minutes": _count(60, 0, 480, N_("Minutes before its time a booking may check in")),
+    "checkin_late_minutes": _count(15, 0, 240, N_("Minutes after its time a booking may still check in")),
+    "estimate_window": _count(10, 1, 100, N_("Recent services averaged for the waiting-time estimate")),
+    "print_tickets": Boolean(True, description=N_("Print a ticket (the number is on screen either way)")),
+    "show_tile": Boolean(True, description=N_("Show the tile on the home screen")),
+}, build=_build)
 
 
 def parse(raw: dict | None) -> LegalSettings:
-    """Validate ``[plugins.legal]``; raise ConfigError naming the setting to fix."""
-    raw = dict(raw or {})
-    services_raw = raw.get("services", DEFAULT_SERVICES)
-    if not isinstance(services_raw, (list, tuple)) or not services_raw:
-        raise ConfigError("plugins.legal.services must be a non-empty list of services")
-    services = tuple(_service(dict(s) if isinstance(s, dict) else s, i) for i, s in enumerate(services_raw))
-    keys = [s.key for s in services]
-    if len(set(keys)) != len(keys):
-        raise ConfigError("plugins.legal.services: every service needs its own key")
-    prefixes = [s.prefix for s in services if s.queue]
-    if len(set(prefixes)) != len(prefixes):
-        # The prefix tells residents and the display which queue a number is in.
-        raise ConfigError("plugins.legal.services: every queue needs its own prefix letter")
-    voices = raw.get("voice", ["cmn"])
-    if isinstance(voices, str):
-        voices = [voices]
-    if not isinstance(voices, list) or not all(v in VOICES for v in voices):
-        raise ConfigError(f"plugins.legal.voice must be a list drawn from {', '.join(VOICES)}, e.g. [\"cmn\", \"yue\"]")
-    flags = {}
-    for name in ("print_tickets", "show_tile"):
-        value = raw.get(name, True)
-        if not isinstance(value, bool):
-            raise ConfigError(f"plugins.legal.{name} must be true or false")
-        flags[name] = value
-    return LegalSettings(
-        services=services,
-        max_skips=_int(raw, "max_skips", 3, 0, 50),
-        no_show_recall_minutes=_int(raw, "no_show_recall_minutes", 15, 0, 240),
-        voices=tuple(voices),
-        voice_repeat=_int(raw, "voice_repeat", 2, 1, 3),
-        display_rows=_int(raw, "display_rows", 6, 1, 20),
-        booking_days=_int(raw, "booking_days", 7, 1, 60),
-        checkin_early_minutes=_int(raw, "checkin_early_minutes", 60, 0, 480),
-        checkin_late_minutes=_int(raw, "checkin_late_minutes", 15, 0, 240),
-        estimate_window=_int(raw, "estimate_window", 10, 1, 100),
-        by_key={s.key: s for s in services},
-        **flags,
-    )
+    """Validate ``[plugins.legal]``; raise ``SettingError`` (a ``ConfigError``) naming the setting to fix."""
+    return SCHEMA.parse(raw)

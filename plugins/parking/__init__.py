@@ -39,6 +39,14 @@ def register_migrations(register):
 
 
 @hookimpl
+def register_settings(register):
+    """``[plugins.parking]`` of the station file, checked once at start."""
+    from .settings import SCHEMA
+
+    register(SCHEMA)
+
+
+@hookimpl
 def register_receipt_layouts(register):
     """The printed voucher."""
     from .receipts import LAYOUT, build_voucher

@@ -12,34 +12,35 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-DEFAULTS = {
-    # After this long the kiosk forgets who identified, even mid-way.
-    "identify_minutes": 5,
-    # An attendant may let a car in this many minutes before its window opens.
-    "early_entry_minutes": 15,
-    # A voucher can be printed again at most this many times (paper is not free).
-    "max_reprints": 2,
-}
+from kiosk.i18n import N_
+from kiosk.settings import Integer, Schema, plugin_settings
+
+PLUGIN = "parking"
 
 
 @dataclass(frozen=True)
 class ParkingSettings:
     """The plugin's settings, defaults filled in."""
 
-    identify_minutes: int
-    early_entry_minutes: int
-    max_reprints: int
+    identify_minutes: int = 5
+    early_entry_minutes: int = 15
+    max_reprints: int = 2
+
+
+SCHEMA = Schema({
+    # After this long the kiosk forgets who identified, even mid-way.
+    "identify_minutes": Integer(5, min=1, max=60,
+                                description=N_("Minutes after which the kiosk forgets who identified")),
+    "early_entry_minutes": Integer(15, min=0, max=240,
+                                   description=N_("Minutes before its window opens that a car may enter")),
+    # Paper is not free.
+    "max_reprints": Integer(2, min=0, max=20, description=N_("How often a voucher may be printed again")),
+}, build=lambda v: ParkingSettings(**v))
 
 
 def settings(app=None) -> ParkingSettings:
-    """Read ``PLUGINS["parking"]`` of ``app`` (the current app by default)."""
-    app = app or current_app
-    raw = {**DEFAULTS, **(app.config.get("PLUGINS", {}).get("parking", {}) or {})}
-    return ParkingSettings(
-        identify_minutes=int(raw["identify_minutes"]),
-        early_entry_minutes=int(raw["early_entry_minutes"]),
-        max_reprints=int(raw["max_reprints"]),
-    )
+    """The settings of ``app`` (the current app by default), as the core checked them at start."""
+    return plugin_settings(PLUGIN, app or current_app._get_current_object())
 
 
 def station_tz(station) -> ZoneInfo:

@@ -42,6 +42,14 @@ def register_migrations(register):
 
 
 @hookimpl
+def register_settings(register):
+    """``[plugins.petitions]`` of the station file, checked once at start."""
+    from kiosk_plugins.petitions.settings import SCHEMA
+
+    register(SCHEMA)
+
+
+@hookimpl
 def register_receipt_layouts(register):
     """``petitions.receipt``: tracking number and status-page QR code."""
     from kiosk_plugins.petitions import receipts

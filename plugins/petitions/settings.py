@@ -8,7 +8,7 @@ Example (``instance/station.toml``)::
 
     [plugins.petitions.webhook]                   # the district's event-dispatch system (事件分拨系统)
     url = "https://dispatch.example/api/petitions"
-    secret = { env = "PETITIONS_WEBHOOK_SECRET" } # a string, or read from the environment
+    secret = { env = "PETITIONS_WEBHOOK_SECRET" } # a string, or read from the environment at start
     timeout = 5
     include_contact = false
 
@@ -25,32 +25,26 @@ Example (``instance/station.toml``)::
 
 Categories and departments may be replaced as whole lists (``[[plugins.petitions.categories]]``
 with ``key``, ``label`` (a table of zh_Hans/zh_Hant/en or a message id),
-``deadline_days`` and ``department``).
+``deadline_days`` and ``department``). The core checks all of it against
+:data:`SCHEMA` once at start: a mistake switches the plugin off with the
+setting's name, instead of a 503 at a resident's first tap.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from flask import current_app
 
+from kiosk.i18n import N_
+from kiosk.settings import (
+    Boolean, Duration, Integer, Label, ListOf, MapOf, Schema, Setting, SettingError, Table, TableOf, Text, URL,
+    plugin_settings,
+)
 from kiosk_plugins.petitions import vocabulary
 
-
-def _resolve(value):
-    """A secret may be given as ``{env = "NAME"}`` so it stays out of the station file."""
-    if isinstance(value, dict) and "env" in value:
-        return os.environ.get(str(value["env"]), "")
-    return value
-
-
-def _pair(value, default: tuple[int, int]) -> tuple[int, int]:
-    try:
-        count, seconds = int(value[0]), int(value[1])
-    except (TypeError, ValueError, IndexError):
-        return default
-    return (max(count, 1), max(seconds, 1))
+PLUGIN = "petitions"
 
 
 @dataclass
@@ -64,6 +58,7 @@ class Webhook:
 
     @property
     def configured(self) -> bool:
+        """Whether a dispatch system is connected."""
         return bool(self.url)
 
 
@@ -94,9 +89,11 @@ class Settings:
     places: list[vocabulary.Place] = field(default_factory=list)
 
     def category(self, key: str) -> vocabulary.Category | None:
+        """The category named ``key``, or None."""
         return next((c for c in self.categories if c.key == key), None)
 
     def department(self, key: str) -> vocabulary.Department | None:
+        """The department named ``key``, or None."""
         return next((d for d in self.departments if d.key == key), None)
 
     def rate_limit(self, channel: str) -> tuple[int, int]:
@@ -105,53 +102,118 @@ class Settings:
         return self.rate_limits.get(channel, self.rate_limits["mobile"])
 
 
-def from_config(cfg: dict) -> Settings:
-    """Build :class:`Settings` from the plugin's config dict (missing keys take defaults)."""
-    cfg = cfg or {}
-    hook = cfg.get("webhook") or {}
-    photos = cfg.get("photos") or {}
-    limits = cfg.get("rate_limit") or {}
-    open311 = cfg.get("open311") or {}
-    keys = open311.get("api_keys") or []
-    if isinstance(keys, (str, dict)):
-        keys = [keys]
-    departments = vocabulary.departments_from(cfg.get("departments"))
+KEY = r"[a-z][a-z0-9_]{0,31}"
+KEY_HINT = N_('lower-case letters, digits or _ (e.g. "noise")')
+
+
+def _key(default="", description: str = "") -> Text:
+    return Text(default, pattern=KEY, hint=KEY_HINT, description=description)
+
+
+def _limit(requests: int, seconds: int, description: str) -> ListOf:
+    return ListOf(Integer(min=1), (requests, seconds), min_length=2, max_length=2, description=description)
+
+
+def _present(values: dict) -> dict:
+    """A table item as the vocabulary reads it: settings left out are absent, not None."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class PlaceSetting(Setting):
+    """A place residents can pick: a plain name, or a table with ``key`` and ``label``."""
+
+    TABLE = Table({"key": _key(), "label": Label(None)}, default=None, build=_present)
+
+    def convert(self, value):
+        if isinstance(value, str) and value.strip():
+            return value
+        return self.TABLE.convert(value)
+
+
+def _unknown_department(values: dict, categories, known: set) -> SettingError | None:
+    for index, category in enumerate(categories):
+        if category.department in known:
+            continue
+        if category.key in values["routing"]:
+            where = f"routing.{category.key}"
+        else:
+            where = f"categories[{index}].department" if values["categories"] else "departments"
+        return SettingError(where, N_("sends %(category)s to %(department)s, which is not a department; "
+                                      "the departments are %(names)s"),
+                            category=category.key, department=category.department, names=", ".join(sorted(known)))
+    return None
+
+
+def _build(values: dict) -> Settings:
+    """The typed settings; every category must go to a department the station has."""
+    departments = vocabulary.departments_from([dict(d) for d in values["departments"]])
+    categories = vocabulary.categories_from([dict(c) for c in values["categories"]], values["routing"])
+    error = _unknown_department(values, categories, {d.key for d in departments})
+    if error is not None:
+        raise error
+    hook = values["webhook"]
     return Settings(
-        tracking_prefix=str(cfg.get("tracking_prefix", "P"))[:4],
-        retention_days=int(cfg.get("retention_days", 180)),
-        description_max=int(cfg.get("description_max", 500)),
-        deliver_immediately=bool(cfg.get("deliver_immediately", True)),
-        webhook=Webhook(
-            url=str(_resolve(hook.get("url", "")) or ""),
-            secret=str(_resolve(hook.get("secret", "")) or ""),
-            timeout=float(hook.get("timeout", 5.0)),
-            include_contact=bool(hook.get("include_contact", False)),
-        ),
-        open311_keys=tuple(k for k in (str(_resolve(k) or "") for k in keys) if k),
-        rate_limits={
-            "kiosk": _pair(limits.get("kiosk"), (30, 600)),
-            "mobile": _pair(limits.get("mobile"), (10, 600)),
-            "api": _pair(limits.get("api"), (60, 600)),
-        },
-        photos=PhotoLimits(
-            max_bytes=int(photos.get("max_bytes", 5 * 1024 * 1024)),
-            max_count=int(photos.get("max_count", 3)),
-            max_pixels=int(photos.get("max_pixels", 40_000_000)),
-            max_side=int(photos.get("max_side", 2048)),
-        ),
-        categories=vocabulary.categories_from(cfg.get("categories"), cfg.get("routing") or {}),
+        tracking_prefix=values["tracking_prefix"],
+        retention_days=values["retention_days"],
+        description_max=values["description_max"],
+        deliver_immediately=values["deliver_immediately"],
+        webhook=Webhook(url=hook.url, secret=hook.secret, timeout=hook.timeout.total_seconds(),
+                        include_contact=hook.include_contact),
+        open311_keys=tuple(k for k in values["open311"].api_keys if k),
+        rate_limits={name: tuple(pair) for name, pair in vars(values["rate_limit"]).items()},
+        photos=PhotoLimits(**vars(values["photos"])),
+        categories=categories,
         departments=departments,
-        places=vocabulary.places_from(cfg.get("places")),
+        places=vocabulary.places_from(values["places"]),
     )
 
 
+SCHEMA = Schema({
+    "tracking_prefix": Text("P", pattern=r"[A-Z]{1,4}", hint=N_("one to four capital letters (A-Z)"),
+                            description=N_("Letters before a tracking number (P20240516-0007)")),
+    "retention_days": Integer(180, min=1, max=3650,
+                              description=N_("Days after which closed requests lose their contact details")),
+    "description_max": Integer(500, min=50, max=5000, description=N_("Longest description accepted (characters)")),
+    "deliver_immediately": Boolean(True, description=N_("Forward to the dispatch system at once")),
+    "webhook": Table({
+        "url": URL("", description=N_("The dispatch system's address (empty: requests wait in the outbox)")),
+        "secret": Text("", description=N_("Key that signs each body")),
+        "timeout": Duration(5, unit="s", min=timedelta(seconds=1), max=timedelta(seconds=120),
+                            description=N_("How long to wait for the dispatch system")),
+        "include_contact": Boolean(False, description=N_("Send the resident's name and phone along")),
+    }, description=N_("The district's event-dispatch system")),
+    "open311": Table({
+        "api_keys": ListOf(Text(""), single=True, description=N_("Keys for the Open311 API")),
+    }, description=N_("The Open311 GeoReport v2 API")),
+    "rate_limit": Table({
+        "kiosk": _limit(30, 600, N_("Requests and seconds allowed per kiosk")),
+        "mobile": _limit(10, 600, N_("Requests and seconds allowed per phone")),
+        "api": _limit(60, 600, N_("Requests and seconds allowed per API caller")),
+    }, description=N_("[requests, seconds] per device or address")),
+    "photos": Table({
+        "max_bytes": Integer(5 * 1024 * 1024, min=1024, max=64 * 1024 * 1024,
+                             description=N_("Largest photo accepted (bytes)")),
+        "max_count": Integer(3, min=0, max=10, description=N_("Photos a request may have")),
+        "max_pixels": Integer(40_000_000, min=10_000, max=200_000_000,
+                              description=N_("Largest photo accepted (pixels)")),
+        "max_side": Integer(2048, min=64, max=10_000, description=N_("Longest side a stored photo is scaled to")),
+    }, description=N_("What a phone may upload with a request")),
+    "routing": MapOf(_key(), description=N_("Category → department, overriding the defaults")),
+    "categories": TableOf({
+        "key": _key(), "label": Label(None), "department": _key("community"),
+        "deadline_days": Integer(5, min=1, max=365),
+    }, build=_present, unique="key", description=N_("The categories, replacing the defaults")),
+    "departments": TableOf({"key": _key(), "label": Label(None)}, build=_present, unique="key",
+                           description=N_("The departments, replacing the defaults")),
+    "places": ListOf(PlaceSetting(), description=N_("Places residents can pick: plain names or { key, label } tables")),
+}, build=_build)
+
+
+def from_config(cfg: dict | None) -> Settings:
+    """Build :class:`Settings` from the plugin's config table; raises ``SettingError`` naming the first mistake."""
+    return SCHEMA.parse(cfg)
+
+
 def get_settings(app=None) -> Settings:
-    """The settings of ``app`` (default: the current app), parsed once per app."""
-    app = app or current_app._get_current_object()
-    cached = app.extensions.get("petitions_settings")
-    raw = app.config["PLUGINS"].get("petitions", {})
-    # Re-parse when the config section was replaced (tests and admins change it live).
-    if cached is None or cached[0] is not raw:
-        cached = (raw, from_config(raw))
-        app.extensions["petitions_settings"] = cached
-    return cached[1]
+    """The settings of ``app`` (default: the current app), as the core checked them at start."""
+    return plugin_settings(PLUGIN, app or current_app._get_current_object())

@@ -16,13 +16,13 @@ from kiosk_venue.panels import register_staff_panels
 from kiosk_venue.reader import handle_reader_event
 from kiosk_venue.receipts import register_receipt_layouts
 from kiosk_venue.routes import register_blueprints
-from kiosk_venue.settings import kiosk_startup
+from kiosk_venue.settings import register_settings
 from kiosk_venue.tiles import register_tiles
 
 KIOSK_API = ">=1,<2"
 __version__ = "1.0.0"
 
 __all__ = [
-    "handle_reader_event", "kiosk_startup", "register_blueprints", "register_demo_data", "register_migrations",
-    "register_receipt_layouts", "register_staff_panels", "register_tiles",
+    "handle_reader_event", "register_blueprints", "register_demo_data", "register_migrations",
+    "register_receipt_layouts", "register_settings", "register_staff_panels", "register_tiles",
 ]
