@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
+from kiosk import visitors
 from kiosk.db import get_session
 from kiosk.i18n import _
 from kiosk.privacy import normalize_phone, valid_mobile
@@ -15,9 +16,10 @@ from kiosk_venue.settings import settings
 
 bp = Blueprint("venue", __name__)
 
-#: Session key of the booking just made. Kept in the session, not the URL: the
-#: idle reset clears the session, so the next resident cannot open it again.
-LAST_BOOKING = "venue_last_booking"
+#: Whose booking was just made: kept with the kiosk's visitor (:mod:`kiosk.visitors`),
+#: not in the URL, so the home screen and the idle reset forget it and the next
+#: resident cannot open it again (its code would let them cancel it).
+VISITOR = "venue"
 CODE_RE = re.compile(r"^\d{6}$")
 
 
@@ -66,7 +68,7 @@ def confirm(slot_id: int):
                 job = None
                 if settings().print_slips:
                     job = receipts.print_slip(station, present.booking_facts(station, made, slot), made.phone)
-                session[LAST_BOOKING] = {"id": made.id, "job": job["job_id"] if job else ""}
+                visitors.remember(VISITOR, last_booking={"id": made.id, "job": job["job_id"] if job else ""})
                 return redirect(url_for("venue.booked"))
         view = slots.one(get_session(), station, slot_id)
     open_for_booking = slots.starts_in_future(view.slot) and view.free > 0
@@ -78,7 +80,7 @@ def confirm(slot_id: int):
 @bp.route("/booked")
 def booked():
     """The booking code, the details, and whether the slip came out of the printer."""
-    last = session.get(LAST_BOOKING)
+    last = visitors.recall(VISITOR, "last_booking")
     found = booking.by_id(get_session(), current_station(), last["id"]) if last else None
     if found is None:
         return redirect(url_for("venue.rooms"))

@@ -48,6 +48,9 @@ def test_staff_add_a_slot_and_a_resident_books_it(client, csrf, login):
     assert 'data-testid="booking-code"' in client.get("/k/venue/booked").get_data(as_text=True)
     # Capacity 1: the next resident is told it is full.
     assert client.post(f"/k/venue/slots/{slot_id}", data={"csrf_token": csrf(client)}).status_code == 409
+    # The home screen forgets the resident (kiosk.visitors): the next one cannot open the booking and its code.
+    client.get("/")
+    assert client.get("/k/venue/booked").status_code == 302
 
 
 def test_a_booking_needs_a_real_slot_and_a_valid_phone(app, client, csrf, login):
