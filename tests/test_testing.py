@@ -1,0 +1,142 @@
+"""kiosk.testing, the fixture ladder plugin authors and the kiosk's own tests share.
+
+The ladder is tested here the way a plugin author meets it: a plugin folder of
+its own (pytester), with a conftest that overrides ``kiosk_config`` and
+``kiosk_extra_plugins``, run in a new pytest process on both backends.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from kiosk_hardware.receipt import Receipt
+
+from kiosk import clock, printing
+from kiosk.events import emit
+from kiosk.models import KioskEvent, PrintJob, User
+from kiosk.testing import PG_SKIP, PG_URL, EventStream, LiveServer, count_rows, printed_receipts
+
+pytest_plugins = ["pytester"]
+
+AUTHOR_CONFTEST = '''
+import types
+
+import pytest
+
+from kiosk import hookimpl
+
+probe = types.ModuleType("kiosk_probe_for_ladder")
+probe.register_tiles = hookimpl(lambda station: [])
+probe.register_tiles.__name__ = "register_tiles"
+
+
+@pytest.fixture
+def kiosk_config():
+    return {"IDLE_SECONDS": 42}
+
+
+@pytest.fixture
+def kiosk_extra_plugins():
+    return {"probe": probe}
+'''
+
+AUTHOR_TESTS = '''
+from kiosk.models import KioskEvent
+from kiosk.testing import count_rows
+
+
+def test_the_app_has_the_settings_and_the_plugin(app, backend, make_app, database_url):
+    assert app.extensions["db"].dialect == backend
+    assert app.config["IDLE_SECONDS"] == 42
+    assert app.extensions["kiosk_plugins"].infos["probe"].state == "enabled"
+    # A second app made in the test gets the same settings and plugins.
+    assert make_app(database_url).config["IDLE_SECONDS"] == 42
+
+
+def test_a_test_writes_to_its_database(app, login):
+    assert count_rows(app, KioskEvent) == 0
+    assert login("staff").status_code == 302
+    from kiosk.events import emit
+    with app.test_request_context("/"):
+        emit("probe.noted", {}, channel="probe")
+    assert count_rows(app, KioskEvent) == 1
+
+
+def test_the_next_test_starts_on_an_empty_database(app):
+    # On PostgreSQL this is the same per-worker database the test above wrote to.
+    assert count_rows(app, KioskEvent) == 0
+'''
+
+
+def _author_folder(pytester):
+    pytester.makeconftest(AUTHOR_CONFTEST)
+    pytester.makepyfile(test_probe=AUTHOR_TESTS)
+
+
+def test_a_plugin_authors_suite_runs_on_sqlite_and_says_why_postgresql_is_skipped(pytester, monkeypatch):
+    monkeypatch.delenv("KIOSK_TEST_DATABASE_URL", raising=False)
+    _author_folder(pytester)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(passed=3, skipped=3)
+    assert "KIOSK_TEST_DATABASE_URL" in result.stdout.str()
+
+
+@pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
+def test_a_plugin_authors_suite_runs_on_postgresql_with_the_same_fixtures(pytester):
+    _author_folder(pytester)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=6)
+    assert len(re.findall(r"\[postgresql\] PASSED", result.stdout.str())) == 3
+
+
+def test_the_app_is_on_this_runs_backend_with_nothing_in_it(app, backend):
+    assert app.extensions["db"].dialect == backend
+    assert count_rows(app, User) == 0
+    assert count_rows(app, PrintJob) == 0
+
+
+def test_count_rows_counts_what_matches(app, login):
+    login("staff")
+    login("admin")
+    assert count_rows(app, User) == 2
+    assert count_rows(app, User, User.role == "admin") == 1
+    assert count_rows(app, User.__table__, User.username == "nobody") == 0
+
+
+def test_printed_receipts_waits_for_the_preview_printer_and_reads_what_it_printed(app):
+    with app.test_request_context("/"):
+        first = printing.submit(Receipt().title("水贝 A001").text("请到 1 号窗口"), "test.slip")
+        printing.submit(Receipt().title("另一张"), "other.slip")
+    receipts = printed_receipts(app)
+    assert [r.plain_text().splitlines()[0] for r in receipts] == ["水贝 A001", "另一张"]
+    (slip,) = printed_receipts(app, layout="test.slip")
+    assert "请到 1 号窗口" in slip.plain_text()
+    # What the preview printer wrote: one picture per receipt, named by its job.
+    pictures = os.listdir(os.path.join(app.instance_path, "receipts"))
+    assert len(pictures) == 2 and any(first["job_id"] in name for name in pictures)
+
+
+def test_fixed_clock_stops_and_moves_the_apps_time(app, fixed_clock):
+    with app.app_context():
+        assert abs(clock.now() - datetime.now(timezone.utc)) < timedelta(minutes=1)
+        fixed_clock.set(datetime(2024, 5, 6, 15, 59, tzinfo=timezone.utc))
+        assert clock.now() == datetime(2024, 5, 6, 15, 59, tzinfo=timezone.utc)
+        assert clock.today(None) == date(2024, 5, 6)
+        fixed_clock.advance(minutes=2)  # Shenzhen's midnight is 16:00 UTC
+        assert clock.today(None) == date(2024, 5, 7)
+        fixed_clock.set(datetime(2024, 5, 6, 12, 0))  # naive: read as UTC
+        assert clock.now().tzinfo is not None and clock.now().hour == 12
+
+
+def test_event_stream_is_open_when_made_and_refuses_a_page_that_is_no_stream(app):
+    with LiveServer(app) as server:
+        with EventStream(server.url, "/events/stream?channel=probe") as stream:
+            with app.test_request_context("/"):
+                emit("probe.noted", {"n": 1}, channel="probe")
+            assert stream.wait_for("probe.noted", timeout=5) == {"name": "probe.noted", "channel": "probe", "n": 1}
+        with pytest.raises(AssertionError, match="did not open"):
+            EventStream(server.url, "/no-such-stream", timeout=5)
+    assert count_rows(app, KioskEvent, KioskEvent.name == "probe.noted") == 1
