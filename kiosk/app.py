@@ -133,6 +133,7 @@ def _collect_static_registrations(app, plugins: KioskPlugins) -> None:
         def register(path):
             if not os.path.isdir(path):
                 raise PluginError(f"migrations folder {path} does not exist")
+            _warn_register_migrations(name)
             plugins.migration_paths.append(path)
 
         return {"register": register}
@@ -175,6 +176,12 @@ def _collect_static_registrations(app, plugins: KioskPlugins) -> None:
             plugins.translation_paths.append((name, folder))
     plugins.call_startup("register_receipt_layouts", per_plugin=layouts)
     plugins.call_startup("register_jobs", per_plugin=jobs)
+
+
+def _warn_register_migrations(name: str) -> None:
+    """Once per start and plugin: the hook is called once, at start."""
+    log.warning("plugin %s uses the deprecated register_migrations hook, which goes in the next release: "
+                "its package's migrations/ folder is found without it, so remove the hook", name)
 
 
 def _template_loader(app, plugins: KioskPlugins) -> None:

@@ -69,13 +69,16 @@ def register_tiles(register, station):
 
 @hookspec
 def register_migrations(register):
-    """Declare the plugin's database tables by their Alembic migrations.
+    """Deprecated: a ``migrations/`` folder in the plugin package is found without it.
 
-    Call ``register(path)`` with the folder that holds the plugin's Alembic
-    revision files. The first revision must carry ``branch_labels = ("<plugin>",)``
-    and ``depends_on = "kiosk_core_0001"``; ``kiosk db upgrade`` upgrades every
-    branch. Models are ordinary SQLAlchemy classes on :class:`kiosk.db.Base`;
-    every table that holds station data has a ``station_id`` column.
+    The folder next to the package's ``templates/`` and ``static/`` is the
+    plugin's Alembic branch, labelled with the plugin's name, and
+    ``kiosk db revision <plugin> -m "..."`` writes its next revision (see
+    "Schema changes" in docs/plugins.md). This hook still works for one
+    release, with a warning at start, and goes in the next: call
+    ``register(path)`` with a folder of revision files whose first revision
+    carries ``branch_labels = ("<plugin>",)`` and ``depends_on = "kiosk_core_0001"``.
+
 
     :param register: ``register(path)``.
     """

@@ -178,6 +178,22 @@ def test_the_tile_shows_in_every_language_at_a_service_centre_only(venue_install
     assert 'data-tile="venue.booking"' not in courier.test_client().get("/").get_data(as_text=True)
 
 
+def test_its_migrations_are_found_without_a_hook_and_downgrade(venue_installed, make_app, fresh_database_url):
+    """The installed package's migrations/ folder is the venue branch; downgrade() drops its tables."""
+    from sqlalchemy import inspect
+
+    from kiosk import migrate
+
+    venue_app = make_app(fresh_database_url)
+    assert migrate.plugin_folders(venue_app)["venue"].startswith(venue_installed)
+    engine = venue_app.extensions["db"].engine
+    assert {"venue_slot", "venue_booking"} <= set(inspect(engine).get_table_names())
+    assert migrate.downgrade(venue_app, "venue", "base") == []
+    assert not {"venue_slot", "venue_booking"} & set(inspect(engine).get_table_names())
+    migrate.upgrade(venue_app)
+    assert {"venue_slot", "venue_booking"} <= set(inspect(engine).get_table_names())
+
+
 def test_staff_define_slots_and_bad_input_changes_nothing(venue_app):
     assert venue_app.test_client().get("/staff/venue/").status_code == 302  # login first
     staff = staff_client(venue_app)

@@ -87,7 +87,8 @@ def test_hook_register_tiles(make_app, database_url, csrf):
     assert "場地預約" in client.get("/").get_data(as_text=True)
 
 
-def test_hook_register_migrations(make_app, fresh_database_url, tmp_path):
+def test_hook_register_migrations(make_app, fresh_database_url, tmp_path, caplog):
+    """Deprecated for one release (a package's migrations/ folder is found by convention), still applied."""
     folder = tmp_path / "mig"
     folder.mkdir()
     (folder / "extra_0001.py").write_text(
@@ -101,6 +102,7 @@ def test_hook_register_migrations(make_app, fresh_database_url, tmp_path):
     app = make_app(fresh_database_url, EXTRA_PLUGINS={
         "extra": plugin("extra", register_migrations=lambda register: register(str(folder)))})
     assert "extra_thing" in sa_inspect(app.extensions["db"].engine).get_table_names()
+    assert "plugin extra uses the deprecated register_migrations hook" in caplog.text
 
 
 def test_hook_register_settings(make_app, database_url):

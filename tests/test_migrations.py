@@ -35,7 +35,7 @@ def test_upgrade_keeps_existing_data(make_app, fresh_database_url):
 
     from sqlalchemy.orm import Session
 
-    older = types.SimpleNamespace(extensions={"kiosk_plugins": types.SimpleNamespace(migration_paths=[])})
+    older = types.SimpleNamespace(extensions={"kiosk_plugins": types.SimpleNamespace(migration_paths=[], infos={})})
     engine = create_engine(fresh_database_url)
     with engine.begin() as conn:
         command.upgrade(migrate.alembic_config(older, conn), "kiosk_core@head")

@@ -86,8 +86,10 @@ def test_the_command_makes_a_package_with_one_hook_per_file(scaffolded):
     assert project["project"]["entry-points"]["kiosk.plugins"] == {NAME: PACKAGE}
     assert "-p kiosk.testing" in project["tool"]["pytest"]["ini_options"]["addopts"]
     hooks = {"tiles.py": "register_tiles", "routes.py": "register_blueprints",
-             "panels.py": "register_staff_panels", "migrations/__init__.py": "register_migrations"}
+             "panels.py": "register_staff_panels"}
     init = (package / "__init__.py").read_text(encoding="utf-8")
+    # Its migrations/ folder is found by convention: no hook, no package.
+    assert "register_migrations" not in init and not (package / "migrations" / "__init__.py").exists()
     for module, hook in hooks.items():
         assert f"@hookimpl\ndef {hook}(" in (package / module).read_text(encoding="utf-8"), module
         assert f"import {hook}" in init

@@ -6,8 +6,6 @@ listing): ``visits``, ``capacity``, ``waiting``, ``hazards``, ``stats`` …
 
 from __future__ import annotations
 
-import os
-
 from kiosk import hookimpl
 from kiosk.i18n import N_
 
@@ -22,8 +20,6 @@ from .receipts import LAYOUTS
 
 KIOSK_API = ">=1,<2"
 __version__ = "1.0.0"
-
-HERE = os.path.dirname(__file__)
 
 
 @hookimpl
@@ -43,12 +39,6 @@ def register_tiles(register, station):
     """The home tile: 暖蜂驿站, on every station (an admin switches it off where there is none)."""
     register(key="checkin", label={"zh_Hans": "暖蜂驿站", "zh_Hant": "暖蜂驛站", "en": "Rider rest station"},
              endpoint="courier_rest.index", icon="courier", order=20)
-
-
-@hookimpl
-def register_migrations(register):
-    """The plugin's tables, branch ``courier_rest``."""
-    register(os.path.join(HERE, "migrations"))
 
 
 @hookimpl

@@ -6,7 +6,6 @@ fairness, estimates, calling, booking, voice, receipts, views, staff, stats).
 
 from __future__ import annotations
 
-import os
 import re
 
 from kiosk import hookimpl
@@ -14,7 +13,6 @@ from kiosk import hookimpl
 KIOSK_API = ">=1,<2"
 __version__ = "1.0.0"
 
-HERE = os.path.dirname(__file__)
 BOOKING_SCAN = re.compile(r"^(?:legal-booking:)?(\d{6})$")
 
 
@@ -47,12 +45,6 @@ def register_tiles(register, station):
     if settings().show_tile:
         register(key="queue", label={"zh_Hans": "法律咨询", "zh_Hant": "法律諮詢", "en": "Legal services"},
                  endpoint="legal_kiosk.index", icon="legal", order=10)
-
-
-@hookimpl
-def register_migrations(register):
-    """Tables: legal_day_counter, legal_ticket, legal_counter, legal_duty_slot, legal_booking."""
-    register(os.path.join(HERE, "migrations"))
 
 
 @hookimpl

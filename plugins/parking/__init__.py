@@ -5,14 +5,10 @@ Hook implementations only; the work is in the modules named after it.
 
 from __future__ import annotations
 
-import os
-
 from kiosk import hookimpl
 
 KIOSK_API = ">=1,<2"
 __version__ = "1.0.0"
-
-HERE = os.path.dirname(__file__)
 
 
 @hookimpl
@@ -30,12 +26,6 @@ def register_tiles(register, station):
     """The home tile."""
     register(key="parking", label={"zh_Hans": "共享停车", "zh_Hant": "共享停車", "en": "Shared parking"},
              endpoint="parking_kiosk.index", icon="parking", order=30)
-
-
-@hookimpl
-def register_migrations(register):
-    """The plugin's tables (branch ``parking``)."""
-    register(os.path.join(HERE, "migrations"))
 
 
 @hookimpl

@@ -6,14 +6,11 @@ through Open311 GeoReport v2, and rated by the resident ("民有所呼,我有所
 This module holds the hook implementations only; each job has its own module.
 """
 
-import os
 
 from kiosk import hookimpl
 
 KIOSK_API = ">=1,<2"
 __version__ = "1.0.0"
-
-HERE = os.path.dirname(__file__)
 
 
 @hookimpl
@@ -33,12 +30,6 @@ def register_tiles(register, station):
     """The home tile."""
     register(key="report", label={"zh_Hans": "扫码反映诉求", "zh_Hant": "掃碼反映訴求", "en": "Report a problem"},
              endpoint="petitions_kiosk.index", icon="petition", order=40)
-
-
-@hookimpl
-def register_migrations(register):
-    """The plugin's tables."""
-    register(os.path.join(HERE, "migrations"))
 
 
 @hookimpl

@@ -11,7 +11,6 @@ attributes; each lives in the module named after what it contributes.
 """
 
 from kiosk_venue.demo import register_demo_data
-from kiosk_venue.migrations import register_migrations
 from kiosk_venue.panels import register_staff_panels
 from kiosk_venue.reader import handle_reader_event
 from kiosk_venue.receipts import register_receipt_layouts
@@ -23,6 +22,6 @@ KIOSK_API = ">=1,<2"
 __version__ = "1.0.0"
 
 __all__ = [
-    "handle_reader_event", "register_blueprints", "register_demo_data", "register_migrations",
+    "handle_reader_event", "register_blueprints", "register_demo_data",
     "register_receipt_layouts", "register_settings", "register_staff_panels", "register_tiles",
 ]

@@ -1,7 +1,5 @@
 """A third-party plugin written only against the documented hooks: a greeting book."""
 
-import os
-
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -45,8 +43,3 @@ def register_blueprints(register):
 @hookimpl
 def register_tiles(register):
     register(key="hello", label="Say hello", endpoint="hello.index", icon="hello.svg", order=900)
-
-
-@hookimpl
-def register_migrations(register):
-    register(os.path.join(os.path.dirname(__file__), "migrations"))
