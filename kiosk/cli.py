@@ -88,6 +88,86 @@ def db_upgrade():
     migrate.upgrade(current_app)
     left = migrate.pending(current_app)
     click.echo("database is up to date" if not left else f"still pending: {', '.join(left)}")
+    _echo_unknown(migrate.unknown_revisions(current_app))
+
+
+def _echo_unknown(unknown: dict) -> None:
+    """Say which uninstalled plugins still have revisions (and tables) in the database."""
+    for plugin, revisions in unknown.items():
+        click.echo(f"warning: plugin {plugin} is not installed but the database has its revision "
+                   f"{', '.join(revisions)} (its tables are kept); run `kiosk plugins forget {plugin}` "
+                   "to retire it", err=True)
+
+
+@db.command("revision")
+@click.argument("name", metavar="PLUGIN")
+@click.option("-m", "--message", required=True, help="What the revision changes, e.g. \"add wish.note\".")
+@click.option("--into", type=click.Path(file_okay=False), default=None,
+              help="Write the file here instead of the plugin's migrations/ folder.")
+@with_appcontext
+def db_revision(name, message, into):
+    """Write a new revision of PLUGIN (or `core`) from its models' changes."""
+    from kiosk import migrate
+
+    try:
+        path = migrate.new_revision(current_app, name, message, into=into)
+    except migrate.MigrationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {path}: read it, then `kiosk db upgrade`")
+
+
+@db.command("downgrade")
+@click.argument("name", metavar="PLUGIN")
+@click.option("--to", "to", default=None, metavar="REV|base", help="Revision to go back to (default: one back).")
+@click.option("--yes", is_flag=True, help="Do not ask before dropping data.")
+@with_appcontext
+def db_downgrade(name, to, yes):
+    """Undo PLUGIN's (or `core`'s) newest revision, or go back to --to REV or base.
+
+    An installed plugin's branch is applied again by the next start or `kiosk db upgrade`.
+    """
+    from kiosk import migrate
+
+    if not yes:
+        click.confirm(f"downgrade {name} to {to or 'its previous revision'}? Its dropped tables and columns "
+                      "lose their data", abort=True)
+    try:
+        left = migrate.downgrade(current_app, name, to)
+    except migrate.MigrationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{name} is now at {', '.join(left) or 'base'}")
+
+
+@db.command("current")
+@with_appcontext
+def db_current():
+    """Show each branch's applied revision."""
+    from kiosk import migrate
+
+    for label, revisions in migrate.current(current_app).items():
+        click.echo(f"{label:<24} {', '.join(revisions)}")
+    left = migrate.pending(current_app)
+    if left:
+        click.echo(f"pending: {', '.join(left)}: run `kiosk db upgrade`")
+
+
+@db.command("history")
+@click.argument("name", metavar="[PLUGIN]", required=False)
+@with_appcontext
+def db_history(name):
+    """List the revisions, newest first (of one PLUGIN or `core` if given)."""
+    from alembic.script import ScriptDirectory
+
+    from kiosk import migrate
+
+    script = ScriptDirectory.from_config(migrate.alembic_config(current_app))
+    try:
+        label = migrate._branch(current_app, name)[0] if name else None
+    except migrate.MigrationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    revisions = script.iterate_revisions(f"{label}@head", "base") if label else script.walk_revisions()
+    for revision in revisions:
+        click.echo(f"{revision.revision:<24} {revision.doc}")
 
 
 # -- users --------------------------------------------------------------------
@@ -134,6 +214,38 @@ def plugins_list():
         if info.error:
             line += f"  ({info.error})"
         click.echo(line)
+    from kiosk import migrate
+
+    for name, revisions in migrate.unknown_revisions(current_app).items():
+        click.echo(f"{name:<16} {'-':<10} {'uninstalled':<12} tables kept, revision {', '.join(revisions)} "
+                   f"in the database: `kiosk plugins forget {name}` retires it")
+
+
+@plugins.command("forget")
+@click.argument("name")
+@click.option("--drop-tables", is_flag=True, help="Also drop its tables (named NAME_...); their data is lost.")
+@click.option("--yes", is_flag=True, help="Do not ask before dropping tables.")
+@with_appcontext
+def plugins_forget(name, drop_tables, yes):
+    """Retire an uninstalled plugin: remove its revisions from the database's history.
+
+    Its tables are kept unless --drop-tables is given.
+    """
+    from kiosk import migrate
+
+    tables = migrate.plugin_tables(current_app, name)
+    if drop_tables and tables and not yes:
+        click.confirm(f"drop {', '.join(tables)} and their data?", abort=True)
+    try:
+        revisions, dropped = migrate.forget(current_app, name, drop_tables=drop_tables)
+    except migrate.MigrationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"forgot plugin {name} (revision {', '.join(revisions)})")
+    if dropped:
+        click.echo(f"dropped {', '.join(dropped)}")
+    elif tables:
+        click.echo(f"kept {', '.join(tables)}: drop them with `kiosk plugins forget {name} --drop-tables` "
+                   "before reinstalling it, or keep them for the record")
 
 
 @plugins.command("new", with_appcontext=False)

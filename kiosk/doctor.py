@@ -29,6 +29,20 @@ def _public_url_check(app) -> dict:
     return check
 
 
+def _uninstalled_checks(app) -> list[dict]:
+    """A warning per uninstalled plugin whose revision (and tables) the database still has."""
+    from kiosk import migrate
+
+    checks = []
+    for plugin, revisions in migrate.unknown_revisions(app).items():
+        check = _check(f"plugin {plugin}", False,
+                       f"not installed, but the database has its revision {', '.join(revisions)}; its tables are "
+                       f"kept: reinstall it, or run `kiosk plugins forget {plugin}`")
+        check["warning"] = True
+        checks.append(check)
+    return checks
+
+
 def run_checks(app) -> list[dict]:
     """Every check, in the order an operator should fix them."""
     from kiosk import migrate
@@ -42,6 +56,7 @@ def run_checks(app) -> list[dict]:
         left = migrate.pending(app)
         checks.append(_check("migrations", not left,
                              "up to date" if not left else f"pending {', '.join(left)}: run `kiosk db upgrade`"))
+        checks.extend(_uninstalled_checks(app))
     except Exception as exc:
         checks.append(_check("database", False, f"unreachable ({type(exc).__name__}): check KIOSK_DATABASE_URL"))
 
