@@ -79,7 +79,6 @@ def register_migrations(register):
     ``register(path)`` with a folder of revision files whose first revision
     carries ``branch_labels = ("<plugin>",)`` and ``depends_on = "kiosk_core_0001"``.
 
-
     :param register: ``register(path)``.
     """
 
