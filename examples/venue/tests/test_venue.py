@@ -1,8 +1,9 @@
 """The venue plugin's own tests, with the kiosk's plugin fixtures (``kiosk.testing``).
 
-From this folder, after ``pip install -e .``: ``python -m pytest``. The kiosk's
-repository runs them too (tests/test_example_venue.py), along with tests on
-PostgreSQL and in a browser.
+From this folder, after ``pip install -e .``: ``python -m pytest``. Each test
+runs on SQLite and, with ``KIOSK_TEST_DATABASE_URL`` set, on PostgreSQL. The
+kiosk's repository runs them too (tests/test_example_venue.py), along with
+tests in a browser.
 """
 
 from datetime import datetime, timedelta
@@ -10,9 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from kiosk_venue.models import VenueBooking
-from sqlalchemy import func, select
 
-from kiosk.db import session_for
+from kiosk.testing import count_rows, printed_receipts
 
 
 @pytest.fixture
@@ -20,11 +20,6 @@ def kiosk_config():
     """One room only, to show how a test sets the plugin's station settings."""
     return {"PLUGINS": {"venue": {"rooms": [{"key": "crafts", "label": {"zh_Hans": "手工室", "en": "Crafts room"}}],
                                   "booking_days": 3}}}
-
-
-def count_bookings(app) -> int:
-    with session_for(app) as session:
-        return session.scalar(select(func.count()).select_from(VenueBooking))
 
 
 def add_slot(client, csrf, capacity="1") -> str:
@@ -38,7 +33,7 @@ def add_slot(client, csrf, capacity="1") -> str:
     return page.split('data-slot="', 1)[1].split('"', 1)[0]
 
 
-def test_staff_add_a_slot_and_a_resident_books_it(client, csrf, login):
+def test_staff_add_a_slot_and_a_resident_books_it(app, client, csrf, login):
     login("staff")
     slot_id = add_slot(client, csrf)
     rooms = client.get("/k/venue/").get_data(as_text=True)
@@ -48,6 +43,9 @@ def test_staff_add_a_slot_and_a_resident_books_it(client, csrf, login):
     assert 'data-testid="booking-code"' in client.get("/k/venue/booked").get_data(as_text=True)
     # Capacity 1: the next resident is told it is full.
     assert client.post(f"/k/venue/slots/{slot_id}", data={"csrf_token": csrf(client)}).status_code == 409
+    # The preview printer printed one slip, for the one booking.
+    (slip,) = printed_receipts(app, "venue.slip")
+    assert "手工室" in slip.plain_text()
     # The home screen forgets the resident (kiosk.visitors): the next one cannot open the booking and its code.
     client.get("/")
     assert client.get("/k/venue/booked").status_code == 302
@@ -60,4 +58,4 @@ def test_a_booking_needs_a_real_slot_and_a_valid_phone(app, client, csrf, login)
     slot_id = add_slot(client, csrf)
     refused = client.post(f"/k/venue/slots/{slot_id}", data={"phone": "12345", "csrf_token": csrf(client)})
     assert refused.status_code == 400
-    assert count_bookings(app) == 0
+    assert count_rows(app, VenueBooking) == 0
