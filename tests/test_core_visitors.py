@@ -207,3 +207,12 @@ def test_language_and_large_text_survive_the_home_screen(app, client):
     client.get("/")
     with client.session_transaction() as sess:
         assert sess.get("lang") == "en"
+
+
+def test_home_screen_forgets_the_legal_ticket_just_taken(app, client):
+    from test_legal_support import take_ticket
+
+    taken = take_ticket(client)
+    assert taken["ticket"] in client.get("/k/legal/issued").get_data(as_text=True)
+    client.get("/")
+    assert client.get("/k/legal/issued").status_code == 302, "the next resident does not see the last ticket"

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from kiosk import visitors
+
 SHENZHEN = ZoneInfo("Asia/Shanghai")
 #: A Monday morning in Shenzhen.
 MONDAY_10 = datetime(2024, 5, 6, 10, 0, tzinfo=SHENZHEN)
@@ -62,7 +64,8 @@ def take_ticket(client, service="consultation", phone="", priority="") -> dict:
     ahead = re.search(r'data-testid="ahead">(\d+)<', page)
     job = re.search(r'data-print-job="([^"]+)"', page)
     with client.session_transaction() as sess:
-        token = sess["legal_issued"]["token"]
+        # The ticket just taken is kept with the kiosk's visitor (kiosk.visitors), kind "legal".
+        token = sess[visitors.SESSION_KEY]["legal"]["data"]["issued"]["token"]
     return {"ticket": number, "ahead": int(ahead.group(1)) if ahead else None, "html": page,
             "job": job.group(1) if job else None, "token": token}
 

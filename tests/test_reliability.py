@@ -214,7 +214,7 @@ def expect_redirect(response: requests.Response, to: str) -> str:
 def take_ticket(screen: Screen) -> str:
     """Take a legal-consultation ticket; its token is the acknowledgement."""
     expect_redirect(screen.post("/k/legal/take/consultation", phone="", priority=""), "/k/legal/issued")
-    return screen.session()["legal_issued"]["token"]
+    return screen.session()["kiosk_visitors"]["legal"]["data"]["issued"]["token"]
 
 
 def register_rider(screen: Screen, phone: str) -> str:

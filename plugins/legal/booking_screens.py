@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from kiosk import clock
+from kiosk import clock, visitors
 from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.privacy import mask_name, mask_phone
@@ -16,7 +16,7 @@ from kiosk_plugins.legal import booking, issuing
 from kiosk_plugins.legal.calling import ActionError
 from kiosk_plugins.legal.models import Booking, DutySlot
 from kiosk_plugins.legal.runtime import settings
-from kiosk_plugins.legal.views import queue_service, read_phone
+from kiosk_plugins.legal.views import VISITOR, queue_service, read_phone, remember_issued
 
 bp = Blueprint("legal_booking", __name__)
 
@@ -76,7 +76,7 @@ def confirm(slot_id: int):
             except ActionError as exc:
                 error = str(exc)
             else:
-                session["legal_booking"] = {"id": made.id, "job": _print_booking(station, made, slot)}
+                visitors.remember(VISITOR, booking={"id": made.id, "job": _print_booking(station, made, slot)})
                 return redirect(url_for("legal_booking.booked"))
     return render_template("legal/book_confirm.html", slot=slot, info=slot_label(station, slot), service=service,
                            label=service.text(current_locale()), error=error,
@@ -114,7 +114,7 @@ def _print_booking(station, made: Booking, slot: DutySlot) -> str | None:
 @bp.route("/booked")
 def booked():
     """The booking code just made, big, with the time and how to check in."""
-    held = session.get("legal_booking") or {}
+    held = visitors.recall(VISITOR, "booking") or {}
     station = current_station()
     made = get_session().scalar(select(Booking).where(Booking.id == held.get("id", 0),
                                                       Booking.station_id == station.id)) if held else None
@@ -146,7 +146,7 @@ def checkin():
                 error = str(exc)
             else:
                 job = issuing.print_ticket(station, ticket, progress)
-                session["legal_issued"] = {"token": ticket.token, "job": job["job_id"] if job else None}
+                remember_issued(ticket, job)
                 return redirect(url_for("legal_kiosk.issued"))
     return render_template("legal/checkin.html", error=error, code=code if error else "",
                            screen="legal.checkin"), (400 if error else 200)

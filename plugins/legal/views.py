@@ -8,9 +8,10 @@ which the idle reset clears, so the next person cannot page back to it).
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from kiosk import visitors
 from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.privacy import mask_phone, normalize_phone, valid_mobile
@@ -68,7 +69,7 @@ def take(service_key: str):
         if error is None:
             ticket, progress = numbering.issue_ticket(station, service, priority=priority, phone=phone)
             job = issuing.print_ticket(station, ticket, progress)
-            session["legal_issued"] = {"token": ticket.token, "job": job["job_id"] if job else None}
+            remember_issued(ticket, job)
             return redirect(url_for("legal_kiosk.issued"))
     load = estimates.loads(get_session(), station)[service.key]
     return render_template("legal/take.html", service=service, label=service.text(current_locale()), load=load,
@@ -77,8 +78,18 @@ def take(service_key: str):
                            screen="legal.take"), (400 if error else 200)
 
 
-def _session_ticket(key: str = "legal_issued"):
-    held = session.get(key) or {}
+#: The ticket or booking just made is kept with the kiosk's visitor (kiosk.visitors):
+#: the home screen and the idle reset forget it, so the next resident never sees it.
+VISITOR = "legal"
+
+
+def remember_issued(ticket: Ticket, job: dict | None) -> None:
+    """Keep the ticket just taken (and its print job) for the "issued" screen of this visitor."""
+    visitors.remember(VISITOR, issued={"token": ticket.token, "job": job["job_id"] if job else None})
+
+
+def _session_ticket(key: str = "issued"):
+    held = visitors.recall(VISITOR, key) or {}
     token = held.get("token")
     if not token:
         return None, held
