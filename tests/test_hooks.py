@@ -65,7 +65,7 @@ def test_hook_register_blueprints(make_app, database_url, csrf):
     client = app.test_client()
     assert client.get("/k/bp/").get_data(as_text=True) == "hello kiosk"
     assert client.get("/staff/bp/").status_code == 302  # the core requires the login
-    from tests.conftest import Auth
+    from kiosk.testing import Auth
 
     Auth(app, client).login("staff")
     assert client.get("/staff/bp/").get_data(as_text=True) == "secret staff page"
@@ -148,7 +148,7 @@ def test_hook_register_staff_panels(make_app, database_url):
 
     app = make_app(database_url, EXTRA_PLUGINS={"p": plugin("p", register_staff_panels=register_staff_panels)})
     client = app.test_client()
-    from tests.conftest import Auth
+    from kiosk.testing import Auth
 
     Auth(app, client).login("staff")
     html = client.get("/staff/").get_data(as_text=True)
@@ -319,7 +319,7 @@ def test_hook_district_figures(make_app, database_url):
         session.close()
     client = app.test_client()
     client.get("/staff/login")
-    from conftest import csrf_of
+    from kiosk.testing import csrf_of
 
     client.post("/staff/login", data={"username": "district1", "password": "correct-horse",
                                       "csrf_token": csrf_of(client)})
@@ -336,7 +336,7 @@ def test_hook_district_figures(make_app, database_url):
 def test_hook_api_description(make_app, database_url):
     from flask import abort
 
-    from tests.conftest import Auth
+    from kiosk.testing import Auth
 
     api = Blueprint("lockers_api", __name__)
     api.add_url_rule("/lockers/<int:number>", "locker", lambda number: {"number": number, "free": True})
