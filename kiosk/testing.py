@@ -50,7 +50,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -364,7 +364,7 @@ def fixed_clock(app) -> Iterator[FixedClock]:
     """The app's clock, stopped at the test's start: ``fixed_clock.set(…)``, ``fixed_clock.advance(minutes=5)``."""
     from kiosk import clock
 
-    stopped = FixedClock(datetime.now(timezone.utc))
+    stopped = FixedClock(datetime.now(UTC))
     clock.set_clock(app, stopped)
     yield stopped
     clock.set_clock(app, None)
@@ -433,11 +433,11 @@ def printed_receipts(app, layout: str | None = None, timeout: float = 10.0) -> l
     (``"venue.slip"``) keeps that layout's only. Read one with
     ``receipt.plain_text()``; a failed job is not among them.
     """
-    from kiosk_hardware.receipt import Receipt
     from sqlalchemy import select
 
     from kiosk.db import session_for
     from kiosk.models import PrintJob
+    from kiosk_hardware.receipt import Receipt
 
     query = select(PrintJob).where(PrintJob.station_id == app.extensions["kiosk_station_id"])
     if layout is not None:
@@ -490,7 +490,7 @@ class FixedClock:
 
     @staticmethod
     def _aware(at: datetime) -> datetime:
-        return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+        return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 class LiveServer:

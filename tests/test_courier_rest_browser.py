@@ -14,11 +14,11 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-
-from kiosk.testing import LiveServer, save_screenshot
-from kiosk.db import utcnow
-from kiosk_plugins.courier_rest.models import Hazard, Rider, Slot, Use, Visit
 from test_courier_rest_support import OTHER_SERVICES, courier_config, db, station_id, switch_off
+
+from kiosk.db import utcnow
+from kiosk.testing import LiveServer, save_screenshot
+from kiosk_plugins.courier_rest.models import Hazard, Rider, Slot, Use, Visit
 
 # A long idle timer: the screenshots must not catch the "are you still there?" overlay.
 CONFIG = {**courier_config(phone_slots=2, battery_slots=1), "IDLE_SECONDS": 600, "SSE_MAX_SECONDS": 20}

@@ -6,15 +6,15 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from test_courier_rest_support import Kiosk, courier_app, db, kiosk  # noqa: F401
 
-from kiosk.testing import Auth
 from kiosk import clock
 from kiosk import jobs as core_jobs
 from kiosk.db import utcnow
 from kiosk.models import AuditLog, KioskEvent
+from kiosk.testing import Auth
 from kiosk_plugins.courier_rest import jobs
 from kiosk_plugins.courier_rest.models import Hazard, Use, Visit
-from test_courier_rest_support import Kiosk, courier_app, db, kiosk  # noqa: F401
 
 SHENZHEN = ZoneInfo("Asia/Shanghai")
 

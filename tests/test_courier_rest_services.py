@@ -8,13 +8,12 @@ import types
 
 from PIL import Image
 from sqlalchemy import func, select
+from test_courier_rest_support import OTHER_SERVICES, Kiosk, courier_app, courier_config, db, kiosk, notice, switch_off  # noqa: F401
 
-from kiosk.testing import Auth, csrf_of
 from kiosk import hookimpl
 from kiosk.models import AuditLog
+from kiosk.testing import Auth, csrf_of
 from kiosk_plugins.courier_rest.models import Hazard, Service, ServiceRequest, ServiceUse
-from test_courier_rest_support import (OTHER_SERVICES, Kiosk, courier_app, courier_config, db, kiosk,  # noqa: F401
-                                       notice, switch_off)
 
 
 def fake_plugin(name, answers):

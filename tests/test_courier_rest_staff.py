@@ -6,11 +6,11 @@ import logging
 import re
 
 from sqlalchemy import select
-
-from kiosk.testing import Auth, csrf_of
-from kiosk.models import AuditLog, KioskEvent
-from kiosk_plugins.courier_rest.models import Rider, Use, Visit
 from test_courier_rest_support import Kiosk, courier_app, db, kiosk  # noqa: F401
+
+from kiosk.models import AuditLog, KioskEvent
+from kiosk.testing import Auth, csrf_of
+from kiosk_plugins.courier_rest.models import Rider, Use, Visit
 
 
 def test_staff_pages_need_a_login(courier_app):

@@ -8,9 +8,10 @@ import secrets
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from test_courier_rest_support import courier_app, db, station_id  # noqa: F401
+
 from kiosk.testing import Auth
 from kiosk_plugins.courier_rest.models import Hazard, Rider, ServiceRequest, ServiceUse, Slot, Use, Visit
-from test_courier_rest_support import courier_app, db, station_id  # noqa: F401
 
 SZ = ZoneInfo("Asia/Shanghai")
 

@@ -2,7 +2,7 @@
 
 import time
 import types
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
@@ -67,7 +67,7 @@ def test_reader_event_goes_only_to_a_screen_that_claims_it(make_app, database_ur
     mod.handle_reader_event = hookimpl(handle_reader_event)
     app = make_app(database_url, EXTRA_PLUGINS={"cardy": mod})
     hub = app.extensions["reader_hub"]
-    read = ReaderEvent(source="card", kind="card", value="04A1B2C3", at=datetime.now(timezone.utc))
+    read = ReaderEvent(source="card", kind="card", value="04A1B2C3", at=datetime.now(UTC))
     assert hub.publish(read) == 0  # nobody looking: dropped, not queued
     home = hub.subscribe(None)
     checkin = hub.subscribe("cardy.checkin")

@@ -222,10 +222,9 @@ def test_staff_define_slots_and_bad_input_changes_nothing(venue_app):
 
 
 def test_a_resident_books_by_tapping_and_gets_a_printed_slip(venue_app):
+    from kiosk.models import PrintJob
     from kiosk_hardware.receipt import Receipt
     from kiosk_venue.models import VenueBooking
-
-    from kiosk.models import PrintJob
 
     add_slot(staff_client(venue_app), capacity="2")
     (slot,) = slot_ids(venue_app)

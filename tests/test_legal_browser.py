@@ -9,8 +9,9 @@ from datetime import time as clock_time
 from datetime import timedelta
 
 import pytest
-from kiosk.testing import save_screenshot
 from test_legal_support import login, staff_post
+
+from kiosk.testing import save_screenshot
 
 LANGS = ("zh_Hans", "zh_Hant", "en")
 

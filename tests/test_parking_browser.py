@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from test_parking_support import add_lot, add_people, shift_voucher_times, vouchers
 
-from kiosk_hardware.readers import ReaderEvent
 from kiosk.testing import LiveServer, save_screenshot
+from kiosk_hardware.readers import ReaderEvent
 
 LANGS = ("zh_Hans", "zh_Hant", "en")
 

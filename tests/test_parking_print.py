@@ -15,8 +15,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import zxingcpp
 from test_parking_support import (
-    add_lot, add_people, csrf_token, get_voucher, next_occurrence, shift_voucher_times, text_of, voucher_id_from,
-    vouchers)
+    add_lot,
+    add_people,
+    csrf_token,
+    get_voucher,
+    next_occurrence,
+    shift_voucher_times,
+    text_of,
+    voucher_id_from,
+    vouchers,
+)
 
 from kiosk.models import PrintJob
 from kiosk_hardware.receipt import Receipt

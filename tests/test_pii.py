@@ -33,10 +33,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from kiosk.testing import IME_CACHE_DIR
 from sqlalchemy import select
 from test_parking_support import add_lot
 
+from kiosk.testing import IME_CACHE_DIR
 from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
 
 SHENZHEN = ZoneInfo("Asia/Shanghai")

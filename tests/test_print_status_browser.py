@@ -10,8 +10,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from kiosk.testing import LiveServer
 
+from kiosk.testing import LiveServer
 from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
 
 

@@ -29,8 +29,8 @@ from sqlalchemy import create_engine, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from kiosk.testing import IME_CACHE_DIR, PG_SKIP, PG_URL, Auth, create_pg_database, csrf_of, drop_pg_database
 from kiosk.models import DayCounter, PrintJob, Station
+from kiosk.testing import IME_CACHE_DIR, PG_SKIP, PG_URL, Auth, create_pg_database, csrf_of, drop_pg_database
 from kiosk_plugins.courier_rest.models import Rider, Visit
 from kiosk_plugins.legal.models import Ticket
 from kiosk_plugins.parking.models import Household, Lot, Plate, Voucher

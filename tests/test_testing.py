@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from kiosk_hardware.receipt import Receipt
 
 from kiosk import clock, printing
 from kiosk.events import emit
 from kiosk.models import KioskEvent, PrintJob, User
 from kiosk.testing import PG_SKIP, PG_URL, EventStream, LiveServer, count_rows, printed_receipts
+from kiosk_hardware.receipt import Receipt
 
 pytest_plugins = ["pytester"]
 
@@ -121,9 +121,9 @@ def test_printed_receipts_waits_for_the_preview_printer_and_reads_what_it_printe
 
 def test_fixed_clock_stops_and_moves_the_apps_time(app, fixed_clock):
     with app.app_context():
-        assert abs(clock.now() - datetime.now(timezone.utc)) < timedelta(minutes=1)
-        fixed_clock.set(datetime(2024, 5, 6, 15, 59, tzinfo=timezone.utc))
-        assert clock.now() == datetime(2024, 5, 6, 15, 59, tzinfo=timezone.utc)
+        assert abs(clock.now() - datetime.now(UTC)) < timedelta(minutes=1)
+        fixed_clock.set(datetime(2024, 5, 6, 15, 59, tzinfo=UTC))
+        assert clock.now() == datetime(2024, 5, 6, 15, 59, tzinfo=UTC)
         assert clock.today(None) == date(2024, 5, 6)
         fixed_clock.advance(minutes=2)  # Shenzhen's midnight is 16:00 UTC
         assert clock.today(None) == date(2024, 5, 7)

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from kiosk_venue.models import VenueBooking
 
 from kiosk.testing import count_rows, printed_receipts
+from kiosk_venue.models import VenueBooking
 
 
 @pytest.fixture
