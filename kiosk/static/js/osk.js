@@ -107,6 +107,11 @@
     document.addEventListener('focusin', onFocusIn);
     document.addEventListener('click', onDocumentClick);
     document.addEventListener('pointerdown', onOutsidePointerDown, true);
+
+    // An input can be focused before this deferred script runs (a tap on a
+    // slow or busy kiosk lands as soon as the field is painted); its focusin
+    // came too early to be heard, so open for it now rather than never.
+    if (eligible(document.activeElement)) open(document.activeElement);
   }
 
   function buildSkeleton(root) {
