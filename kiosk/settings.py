@@ -33,6 +33,7 @@ default applies).
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ __all__ = [
     "Setting", "Text", "Integer", "Number", "Boolean", "Choice", "TimeOfDay", "Duration", "URL", "Label",
     "ListOf", "MapOf", "Table", "TableOf", "Schema", "SettingError", "plugin_settings",
 ]
+
+log = logging.getLogger("kiosk.settings")
 
 #: Marks a setting without a default: leaving it out is an error.
 REQUIRED = object()
@@ -121,7 +124,6 @@ class Setting:
     raises :class:`SettingError` with an empty key (the caller names it).
     """
 
-
     def __init__(self, default=REQUIRED, *, description: str = ""):
         self.default = default
         self.description = description
@@ -150,18 +152,18 @@ class Setting:
         return text
 
     def convert(self, value):
+        """The typed value of a value written in the station file; :class:`SettingError` if it is wrong."""
         raise NotImplementedError
 
 
 class Text(Setting):
     """A piece of text, optionally matching ``pattern`` (described to the operator by ``hint``)."""
 
-
     def __init__(self, default="", *, pattern: str | None = None, hint: str = "", max_length: int | None = None,
                  description: str = ""):
         super().__init__(default, description=description)
         self.pattern = re.compile(pattern) if pattern else None
-        self.hint = hint
+        self.hint = hint or (f"text matching {pattern}" if pattern else "")
         self.max_length = max_length
 
     def convert(self, value):
@@ -183,7 +185,6 @@ def _range_error(kind_message: str, low, high, value) -> SettingError:
 class Integer(Setting):
     """A whole number, from ``min`` to ``max`` when given."""
 
-
     def __init__(self, default=0, *, min: int | None = None, max: int | None = None, description: str = ""):
         super().__init__(default, description=description)
         self.min, self.max = min, max
@@ -201,7 +202,6 @@ class Integer(Setting):
 
 class Number(Setting):
     """A number (whole or with a decimal point), from ``min`` to ``max`` when given; a float."""
-
 
     def __init__(self, default=0.0, *, min: float | None = None, max: float | None = None,
                  description: str = ""):
@@ -225,7 +225,6 @@ class Number(Setting):
 class Boolean(Setting):
     """``true`` or ``false``."""
 
-
     def from_environment(self, text: str):
         return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(
             text.strip().lower(), text)
@@ -238,7 +237,6 @@ class Boolean(Setting):
 
 class Choice(Setting):
     """One of a few fixed words."""
-
 
     def __init__(self, default, choices, *, description: str = ""):
         super().__init__(default, description=description)
@@ -254,7 +252,6 @@ class Choice(Setting):
 class TimeOfDay(Setting):
     """A local time written ``"HH:MM"`` (``"7:30"`` too); a :class:`datetime.time`."""
 
-
     def convert(self, value):
         if isinstance(value, time):
             return value.replace(second=0, microsecond=0)
@@ -269,7 +266,6 @@ _UNITS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
 
 class Duration(Setting):
     """A length of time: a number in ``unit`` or text like ``"90s"``, ``"15min"``, ``"2h"``; a timedelta."""
-
 
     def __init__(self, default, *, unit: str = "s", min: timedelta | None = None, max: timedelta | None = None,
                  description: str = ""):
@@ -297,7 +293,6 @@ class Duration(Setting):
 class URL(Setting):
     """An ``http://`` or ``https://`` address (``""`` allowed when it is the default); no trailing slash."""
 
-
     def __init__(self, default="", *, description: str = ""):
         super().__init__(default, description=description)
 
@@ -316,7 +311,6 @@ class Label(Setting):
     Plain text is kept as it is (a message id translated through the plugin's
     catalog) unless ``plain_as`` names the language it is written in.
     """
-
 
     def __init__(self, default=REQUIRED, *, plain_as: str | None = None, description: str = ""):
         super().__init__(default, description=description)
@@ -338,7 +332,6 @@ class ListOf(Setting):
     ``single=True`` also accepts one bare value as a list of one.
     ``unique="key"`` refuses two table items with the same ``key``.
     """
-
 
     def __init__(self, item: Setting, default=(), *, min_length: int = 0, max_length: int | None = None,
                  unique: str | None = None, single: bool = False, description: str = ""):
@@ -377,7 +370,6 @@ class MapOf(Setting):
     ``merge=True`` lays the operator's entries over the default ones instead of replacing them.
     """
 
-
     def __init__(self, value: Setting, default=None, *, merge: bool = False, description: str = ""):
         super().__init__(dict(default or {}), description=description)
         self.value, self.merge = value, merge
@@ -397,7 +389,6 @@ class Table(Setting):
     :class:`SettingError` naming a setting of the table for checks that
     involve several settings.
     """
-
 
     def __init__(self, fields: dict[str, Setting], default=None, *, build=None, description: str = ""):
         super().__init__({} if default is None else default, description=description)
@@ -510,6 +501,7 @@ def init_app(app, plugins) -> PluginSettings:
 
     plugins.call_startup("register_settings", per_plugin=per_plugin)
     section = app.config.get("PLUGINS", {})
+    _warn_unknown_sections(section, plugins)
     for name, schema in state.schemas.items():
         if plugins.infos[name].state != "enabled":
             continue
@@ -524,6 +516,16 @@ def init_app(app, plugins) -> PluginSettings:
             continue
         state.values[name] = values
     return state
+
+
+def _warn_unknown_sections(section: dict, plugins) -> None:
+    """A ``[plugins.<name>]`` table no installed plugin reads is most likely a misspelt name."""
+    for name, value in section.items():
+        if name == "disabled" or name in plugins.infos or not isinstance(value, dict):
+            continue
+        near = difflib.get_close_matches(name, list(plugins.infos), n=1)
+        log.warning("[plugins.%s] is ignored: no installed plugin is called %s%s", name, name,
+                    f"; did you mean [plugins.{near[0]}]?" if near else "")
 
 
 def _catalogs(domain: str | None, plugin_path: str = ""):
@@ -553,7 +555,7 @@ def localized_errors(name: str, app=None) -> list[str]:
     """A switched-off plugin's setting errors in the request's language (the admin page)."""
     from kiosk.i18n import current_locale
 
-    app = app or current_app._get_current_object()
+    app = app or current_app
     state = app.extensions.get("kiosk_settings")
     errors = state.errors.get(name, []) if state is not None else []
     if not errors:
@@ -573,7 +575,7 @@ def plugin_settings(name: str, app=None):
     setting, or the plugin's own ``build`` result. Raises ``LookupError`` for a
     plugin that registered no schema or was switched off by a mistake in it.
     """
-    app = app or current_app._get_current_object()
+    app = app or current_app
     state = app.extensions.get("kiosk_settings")
     if state is None or name not in state.values:
         errors = state.errors.get(name) if state is not None else None

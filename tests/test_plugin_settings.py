@@ -15,7 +15,19 @@ from test_example_venue import venue_copy, venue_installed, venue_site  # noqa: 
 
 from kiosk.cli import cli
 from kiosk.settings import (
-    URL, Boolean, Choice, Duration, Integer, ListOf, MapOf, Schema, SettingError, Table, TableOf, Text, TimeOfDay,
+    URL,
+    Boolean,
+    Choice,
+    Duration,
+    Integer,
+    ListOf,
+    MapOf,
+    Schema,
+    SettingError,
+    Table,
+    TableOf,
+    Text,
+    TimeOfDay,
     plugin_settings,
 )
 from kiosk.testing import Auth, csrf_of
@@ -202,3 +214,9 @@ def test_a_scaffolded_plugin_declares_its_settings_the_same_way(tmp_path):
     assert module.SCHEMA.parse({}).max_length == 200
     with pytest.raises(SettingError, match="max_lenght: is not a setting here; did you mean max_length"):
         module.SCHEMA.parse({"max_lenght": 300})
+
+
+def test_a_misspelt_plugin_table_is_logged_with_the_nearest_name(make_app, database_url, caplog):
+    app = make_app(database_url, PLUGINS={"parkng": {"max_reprints": 1}})
+    assert "[plugins.parkng] is ignored" in caplog.text and "did you mean [plugins.parking]?" in caplog.text
+    assert plugin_settings("parking", app).max_reprints == 2

@@ -50,6 +50,14 @@ def register_settings(register):
 
 
 @hookimpl
+def register_settings(register):
+    """``[plugins.courier_rest]`` of the station file, checked once at start."""
+    from kiosk_plugins.courier_rest.settings import SCHEMA
+
+    register(SCHEMA)
+
+
+@hookimpl
 def register_receipt_layouts(register):
     """``courier_rest.pass`` (the rider's code) and ``courier_rest.slot`` (a charging-slot note)."""
     for name, build in LAYOUTS.items():

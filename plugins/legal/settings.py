@@ -115,10 +115,13 @@ def _build(values: dict) -> LegalSettings:
     services = values.pop("services")
     seen: set[str] = set()
     for index, service in enumerate(services):
-        if service.queue and service.prefix in seen:
+        if not service.queue:
+            continue
+        if service.prefix in seen:
             raise SettingError(f"services[{index}].prefix",
-                               N_("%(prefix)s is taken: every queue needs its own prefix letter"), prefix=service.prefix)
-        seen.add(service.prefix if service.queue else "")
+                               N_("%(prefix)s is taken: every queue needs its own prefix letter"),
+                               prefix=service.prefix)
+        seen.add(service.prefix)
     return LegalSettings(services=services, voices=values.pop("voice"), by_key={s.key: s for s in services},
                          **values)
 

@@ -37,6 +37,14 @@ def register_settings(register):
 
 
 @hookimpl
+def register_settings(register):
+    """``[plugins.parking]`` of the station file, checked once at start."""
+    from kiosk_plugins.parking.settings import SCHEMA
+
+    register(SCHEMA)
+
+
+@hookimpl
 def register_receipt_layouts(register):
     """The printed voucher."""
     from .receipts import LAYOUT, build_voucher

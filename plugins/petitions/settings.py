@@ -39,7 +39,19 @@ from flask import current_app
 
 from kiosk.i18n import N_
 from kiosk.settings import (
-    Boolean, Duration, Integer, Label, ListOf, MapOf, Schema, Setting, SettingError, Table, TableOf, Text, URL,
+    URL,
+    Boolean,
+    Duration,
+    Integer,
+    Label,
+    ListOf,
+    MapOf,
+    Schema,
+    Setting,
+    SettingError,
+    Table,
+    TableOf,
+    Text,
     plugin_settings,
 )
 from kiosk_plugins.petitions import vocabulary
