@@ -44,14 +44,6 @@ def register_tiles(register, station):
 @hookimpl
 def register_settings(register):
     """``[plugins.courier_rest]`` of the station file, checked once at start."""
-    from .settings import SCHEMA
-
-    register(SCHEMA)
-
-
-@hookimpl
-def register_settings(register):
-    """``[plugins.courier_rest]`` of the station file, checked once at start."""
     from kiosk_plugins.courier_rest.settings import SCHEMA
 
     register(SCHEMA)

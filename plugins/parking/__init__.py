@@ -31,14 +31,6 @@ def register_tiles(register, station):
 @hookimpl
 def register_settings(register):
     """``[plugins.parking]`` of the station file, checked once at start."""
-    from .settings import SCHEMA
-
-    register(SCHEMA)
-
-
-@hookimpl
-def register_settings(register):
-    """``[plugins.parking]`` of the station file, checked once at start."""
     from kiosk_plugins.parking.settings import SCHEMA
 
     register(SCHEMA)
