@@ -20,8 +20,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 from datetime import datetime, timezone
 
 from flask import current_app, g, has_app_context

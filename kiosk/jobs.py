@@ -79,9 +79,10 @@ def run_due(app, now: datetime | None = None) -> list[str]:
             else:
                 log.exception("core job %s failed", job["name"])
         with session_for(app, write=True) as session:
-            row = session.get(JobRun, job["name"])
-            row.last_run_at, row.lease_until, row.last_error = now, None, error
-            session.commit()
+            done = session.get(JobRun, job["name"])
+            if done is not None:  # its row was taken above; only a database wiped meanwhile lacks it
+                done.last_run_at, done.lease_until, done.last_error = now, None, error
+                session.commit()
         ran.append(job["name"])
     return ran
 

@@ -22,6 +22,7 @@ import os
 import threading
 import traceback
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -85,7 +86,7 @@ class _Call:
     """
 
     hook: str
-    per_plugin: object = None
+    per_plugin: Callable[[str], dict] | None = None
     startup: bool = False
     answers: list = field(default_factory=list)  # (plugin, result) as given
 
@@ -134,7 +135,7 @@ class KioskPlugins:
 
     # -- loading ---------------------------------------------------------
     def _load(self, disabled: set, extra_modules: dict) -> None:
-        found = []
+        found: list[tuple[str, metadata.EntryPoint | types.ModuleType]] = []
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if ep.name in {f[0] for f in found}:
                 continue  # the same distribution seen twice on sys.path
@@ -331,7 +332,7 @@ class KioskPlugins:
                 if impl.plugin is plugin:
                     guarded = self._guarded_wrapper(impl, caller.name) if impl.wrapper or impl.hookwrapper \
                         else self._guarded_function(impl, caller.name)
-                    setattr(impl, "function", guarded)
+                    impl.function = guarded
 
     def _fault(self, name: str, hook: str, exc: BaseException, call: _Call | None) -> None:
         self.record_fault(name, hook, exc)
@@ -340,7 +341,7 @@ class KioskPlugins:
 
     @staticmethod
     def _arguments(impl, args) -> tuple[dict, _Call | None]:
-        given = dict(zip(impl.argnames, args))
+        given = dict(zip(impl.argnames, args, strict=True))
         call = _CALL.get()
         if call is not None and call.per_plugin is not None:
             given.update((k, v) for k, v in call.per_plugin(impl.plugin_name).items() if k in impl.argnames)

@@ -95,9 +95,8 @@ def test_a_view_that_wrote_and_then_takes_a_write_transaction_answers_at_once(ma
 
 
 def test_printing_after_the_request_wrote_stores_the_job_with_the_write(make_app, database_url):
-    from kiosk_hardware.receipt import Receipt
-
     from kiosk.printing import submit
+    from kiosk_hardware.receipt import Receipt
 
     app = make_app(database_url)
     with app.test_request_context("/"):
