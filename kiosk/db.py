@@ -111,11 +111,13 @@ SQLITE_WAIT = 15
 
 
 class WriterNestingError(RuntimeError):
-    """A thread that holds SQLite's write transaction asked for it again on another connection.
+    """A write asked for where it cannot be nested; the message says where to move it.
 
-    SQLite has one writer per file, so the second connection would wait for a
-    lock its own thread holds: a deadlock, formerly a 15-second wait and a 503.
-    Raised at once instead, naming the way out.
+    Mostly: a thread that holds SQLite's write transaction asked for it again
+    on another connection. SQLite has one writer per file, so the second
+    connection would wait for a lock its own thread holds: a deadlock, formerly
+    a 15-second wait and a 503. Raised at once instead. Printing inside a
+    :func:`write_transaction` block is refused the same way, on both databases.
     """
 
 
@@ -338,6 +340,11 @@ def write_transaction() -> Iterator[Session]:
     finally:
         g.pop("kiosk_write_session", None)
         session.close()
+
+
+def in_write_transaction() -> bool:
+    """Whether this app context is inside a :func:`write_transaction` block (for the core)."""
+    return has_app_context() and g.get("kiosk_write_session") is not None
 
 
 def _joinable_write_session() -> tuple[Session | None, bool]:

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy import update as sql_update
 
 from kiosk.config import ConfigError
-from kiosk.db import get_session, release_read_connection, write_transaction
+from kiosk.db import WriterNestingError, get_session, in_write_transaction, release_read_connection, write_transaction
 from kiosk.i18n import N_, _
 from kiosk.models import PrintJob as PrintJobRow
 from kiosk_hardware.errors import PrinterConfigError
@@ -83,6 +83,11 @@ class DbJobStore(JobStore):
     def add(self, job: HwJob) -> None:
         row = PrintJobRow(id=job.id, station_id=self.station_id)
         self._to_row(job, row)
+        if in_write_transaction():
+            # Committed only when the block ends, the job would be missing when
+            # the printer's worker looks for it a moment from now.
+            raise WriterNestingError("print after the write_transaction() block ends, not inside it: "
+                                     "the print job must be committed before the printer's worker reads it")
         if has_app_context() and current_app.extensions.get("db") is self.db:
             # Joins a request that already wrote (its ticket, say) rather than
             # waiting on a second connection for that request's own lock; the
