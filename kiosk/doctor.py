@@ -18,7 +18,14 @@ def _check(name: str, ok: bool, detail: str) -> dict:
 
 def _public_url_check(app) -> dict:
     """A warning, not a failure: a station may be reached by its LAN address."""
+    from urllib.parse import urlsplit
+
+    from kiosk.urls import is_loopback
+
     base = app.config.get("PUBLIC_URL")
+    if base and is_loopback(urlsplit(base).netloc):
+        return _check("public URL", False, f"{base} is this machine's own address: phones cannot open the QR "
+                      "codes; set public_url under [station] to the address phones reach")
     if base:
         return _check("public URL", True, f"QR codes open {base}")
     check = _check("public URL", False,

@@ -276,3 +276,12 @@ def test_displays_never_reset_and_kiosk_screens_still_do(make_app, database_url)
     home = app.test_client().get("/k/legal/").get_data(as_text=True)
     assert 'id="idle-overlay"' in home and 'id="osk"' in home and 'class="kiosk kind-party_service' in home
     assert home.count('class="lang-switch"') == 1 and re.search(r'data-idle="[1-9]\d*"', home)
+
+
+def test_doctor_fails_a_public_url_on_this_machine(make_app, tmp_path):
+    from kiosk.cli import cli
+
+    app = make_app("sqlite:///" + str(tmp_path / "k.db"), PUBLIC_URL="http://127.0.0.1:5000")
+    result = app.test_cli_runner().invoke(cli, ["doctor"])
+    assert "[FIX] public URL: http://127.0.0.1:5000 is this machine's own address" in result.output
+    assert result.exit_code != 0
