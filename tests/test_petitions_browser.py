@@ -11,8 +11,10 @@ import re
 import shutil
 
 import pytest
-from kiosk.testing import save_screenshot
 from sqlalchemy import select
+
+from kiosk.testing import save_screenshot
+from tests.browser_helpers import gate_until_ready
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Chromium: apt-get install chromium")
@@ -48,6 +50,8 @@ def kiosk(browser_app, live_server, page, ime_cache):
     page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
             if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
     page.context.add_init_script(RECORDER)
+    # Every step is a new page: a tap must not land before its scripts (osk.js, kiosk.js) have run.
+    gate_until_ready(page.context)
     yield page
     assert page.evaluate("window.__csp || []") == []
     assert errors == []
