@@ -182,28 +182,33 @@ def plugin_of_revision(revision: str) -> str:
     return match.group("branch") if match else revision
 
 
-def unknown_revisions(app) -> dict[str, list[str]]:
+def _database_state(app) -> tuple[dict[str, set[str]] | None, set[str]]:
+    """The revision graph read from the files, and the revisions the database has."""
+    graph = revision_graph(app)
+    with app.extensions["db"].engine.connect() as conn:
+        return graph, _stored(conn)
+
+
+def unknown_revisions(app, state=None) -> dict[str, list[str]]:
     """Plugin name → its revisions in the database that no installed revision file knows.
 
     These are left by an uninstalled plugin: its tables stay, and
     ``kiosk plugins forget NAME`` retires the revisions.
     """
-    graph = revision_graph(app)
+    graph, stored = state or _database_state(app)
     if graph is None:
         from alembic.script import ScriptDirectory
 
         graph = {r.revision: set() for r in ScriptDirectory.from_config(alembic_config(app)).walk_revisions()}
-    with app.extensions["db"].engine.connect() as conn:
-        stored = _stored(conn)
     found: dict[str, list[str]] = {}
     for revision in sorted(stored - set(graph)):
         found.setdefault(plugin_of_revision(revision), []).append(revision)
     return found
 
 
-def warn_unknown(app) -> dict[str, list[str]]:
+def warn_unknown(app, state=None) -> dict[str, list[str]]:
     """Log a warning per uninstalled plugin whose revision is still in the database."""
-    found = unknown_revisions(app)
+    found = unknown_revisions(app, state)
     for plugin, revisions in found.items():
         log.warning("plugin %s is not installed but the database has its revision %s: its tables are kept and "
                     "the rest of the kiosk works; reinstall it, or run `kiosk plugins forget %s` to retire it",
@@ -211,20 +216,15 @@ def warn_unknown(app) -> dict[str, list[str]]:
     return found
 
 
-def is_current(app) -> bool:
+def is_current(app, state=None) -> bool:
     """True when every revision file is applied (cheap: no Alembic import).
 
     Revisions these files do not know (an uninstalled plugin's) do not count.
     """
-    graph = revision_graph(app)
+    graph, stored = state or _database_state(app)
     if graph is None:
         return False
-    engine = app.extensions["db"].engine
-    with engine.connect() as conn:
-        if not inspect(conn).has_table("alembic_version"):
-            return False
-        current = _stored(conn) & set(graph)
-    applied, todo = set(), list(current)
+    applied, todo = set(), list(stored & set(graph))
     while todo:
         rev = todo.pop()
         if rev in applied:
@@ -266,9 +266,10 @@ def upgrade(app) -> None:
 
 def ensure_current(app) -> None:
     """Upgrade at start only when the revision files say there is something new."""
-    if not is_current(app):
+    state = _database_state(app)  # read once: this runs at every start
+    if not is_current(app, state):
         upgrade(app)
-    warn_unknown(app)
+    warn_unknown(app, state)
 
 
 def pending(app) -> list[str]:
