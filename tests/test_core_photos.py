@@ -46,7 +46,7 @@ def no_metadata(data: bytes) -> None:
         assert "icc_profile" not in image.info and "exif" not in image.info and "xmp" not in image.info
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pixel_bomb() -> bytes:
     """A PNG of a few dozen KB that decodes to more pixels than any phone takes."""
     side = int(DEFAULT_MAX_PIXELS ** 0.5) + 10
