@@ -423,7 +423,7 @@ def count_rows(app, model, *where) -> int:
     from kiosk.db import session_for
 
     with app.app_context(), session_for(app) as session:
-        return session.scalar(select(func.count()).select_from(model).where(*where))
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def printed_receipts(app, layout: str | None = None, timeout: float = 10.0) -> list:

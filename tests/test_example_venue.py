@@ -154,13 +154,14 @@ def test_the_guides_code_examples_are_the_example_plugins_code():
         assert block in source, f"docs/plugins.md quotes {path}, which no longer has:\n{block}"
 
 
-def test_its_own_tests_pass_with_the_kiosk_fixtures(venue_copy, venue_site):
+def test_its_own_tests_pass_with_the_kiosk_fixtures(venue_copy, venue_site, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "PYTEST_ADDOPTS", "PYTEST_XDIST"))}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (venue_site, os.environ.get("PYTHONPATH", "")) if p)
     if PG_URL:
         env["KIOSK_TEST_DATABASE_URL"] = PG_URL  # the same fixtures run them on PostgreSQL too
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=venue_copy,
-                         check=False, capture_output=True, text=True, timeout=300, env=env)
+    # Its own temporary folder: another pytest run tidying /tmp/pytest-of-<user> must not remove it mid-run.
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'inner'}"]
+    run = subprocess.run(command, cwd=venue_copy, check=False, capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     expected = r"\b4 passed\b" if PG_URL else r"\b2 passed, 2 skipped\b"
     assert re.search(expected, run.stdout), run.stdout[-2000:]

@@ -144,18 +144,20 @@ def test_installed_it_shows_its_tile_answers_and_has_its_table(scaffold_installe
         engine.dispose()
 
 
-def _run_its_tests(scaffolded, **env) -> subprocess.CompletedProcess:
+def _run_its_tests(scaffolded, basetemp: Path, **env) -> subprocess.CompletedProcess:
     """Run the generated tests in their own folder, as the author would after ``pip install -e .``."""
     pythonpath = os.pathsep.join(p for p in (str(scaffolded.site), os.environ.get("PYTHONPATH", "")) if p)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"],
+        # A temporary folder of its own: another pytest run on the machine tidying
+        # /tmp/pytest-of-<user> must not remove it mid-run.
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", f"--basetemp={basetemp}"],
         check=False, cwd=scaffolded.folder, capture_output=True, text=True, timeout=300,
         env={k: v for k, v in _env(PYTHONPATH=pythonpath, **env).items() if not k.startswith("PYTEST_XDIST")},
     )
 
 
-def test_its_own_tests_pass_with_the_kiosk_fixtures(scaffolded):
-    run = _run_its_tests(scaffolded)
+def test_its_own_tests_pass_with_the_kiosk_fixtures(scaffolded, tmp_path):
+    run = _run_its_tests(scaffolded, tmp_path / "inner")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     # Every test climbs kiosk.testing's ladder once per backend; without a server
     # the PostgreSQL half is skipped and says what to set.
@@ -164,8 +166,8 @@ def test_its_own_tests_pass_with_the_kiosk_fixtures(scaffolded):
 
 
 @pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
-def test_its_own_tests_pass_on_postgresql_too(scaffolded):
-    run = _run_its_tests(scaffolded, KIOSK_TEST_DATABASE_URL=PG_URL)
+def test_its_own_tests_pass_on_postgresql_too(scaffolded, tmp_path):
+    run = _run_its_tests(scaffolded, tmp_path / "inner", KIOSK_TEST_DATABASE_URL=PG_URL)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     # Four tests, each on both backends, none skipped: the PostgreSQL half ran.
     assert re.search(r"\b8 passed\b", run.stdout) and "skipped" not in run.stdout, run.stdout[-2000:]
