@@ -14,8 +14,7 @@ from datetime import date, time, timedelta
 
 from sqlalchemy import select
 
-from kiosk import clock
-from kiosk.models import DayCounter
+from kiosk import clock, numbering
 from kiosk_plugins.legal.models import DutySlot, Ticket
 from kiosk_plugins.legal.numbering import format_code, series
 from kiosk_plugins.legal.settings import parse
@@ -62,14 +61,13 @@ def _past_tickets(station, session, today: date, days: int, services) -> int:
         day = today - timedelta(days=offset)
         for service in services:
             count, minutes = PAST_LOAD.get(service.key, (4, service.minutes))
-            if session.scalar(select(DayCounter.id).where(DayCounter.station_id == station.id,
-                                                          DayCounter.series == series(service.key),
-                                                          DayCounter.day == day)):
-                continue
-            session.add(DayCounter(station_id=station.id, series=series(service.key), day=day, last=count))
+            if numbering.last_number(session, station, series(service.key), day):
+                continue  # this day's tickets are already there
             at = clock.at_local(station, day, time(9, 0))
             counter = service.counters[0]
-            for number in range(1, count + 1):
+            for _ in range(count):
+                # Numbered like real tickets, so the day's counter and its tickets agree.
+                number = numbering.next_number(session, station, series(service.key), day)
                 issued = at + timedelta(minutes=rng.randint(0, 20))
                 called = issued + timedelta(minutes=rng.randint(2, 30))
                 served = rng.random() > 0.1
