@@ -81,6 +81,8 @@ def next_number(session, station, series: str, day: date | None = None, *,
     if number is None:  # the day's first number of this series
         _create(session, station.id, series, day, taken() if taken is not None else 0)
         number = _bump(session, station.id, series, day)
+        if number is None:  # only if the row vanished between two statements of one transaction
+            raise RuntimeError(f"the day counter of {series!r} could not be created")
     return number
 
 
