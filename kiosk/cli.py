@@ -165,7 +165,10 @@ def db_history(name):
         label = migrate._branch(current_app, name)[0] if name else None
     except migrate.MigrationError as exc:
         raise click.ClickException(str(exc)) from exc
-    revisions = script.iterate_revisions(f"{label}@head", "base") if label else script.walk_revisions()
+    try:
+        revisions = migrate.walk_branch(script, label) if label else script.walk_revisions()
+    except migrate.MigrationError as exc:
+        raise click.ClickException(str(exc)) from exc
     for revision in revisions:
         click.echo(f"{revision.revision:<24} {revision.doc}")
 

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from sqlalchemy import inspect, text
 
 __all__ = ["MigrationError", "downgrade", "is_current", "new_revision", "pending", "plugin_folders",
-           "unknown_revisions", "upgrade"]
+           "unknown_revisions", "upgrade", "walk_branch"]
 
 log = logging.getLogger("kiosk.migrate")
 
@@ -420,7 +420,7 @@ def downgrade(app, name: str, to: str | None = None) -> list[str]:
     with engine.begin() as conn:
         cfg = alembic_config(app, conn)
         script = ScriptDirectory.from_config(cfg)
-        branch = {r.revision for r in _walk_branch(script, label)}
+        branch = {r.revision for r in walk_branch(script, label)}
         if to and to != "base" and to not in branch:
             raise MigrationError(f"{to!r} is not a revision of {name!r}: one of {', '.join(sorted(branch))} or base")
         if name == CORE and (to == "base" or (to is None and _current_of(conn, branch) == {CORE_FIRST})):
@@ -434,9 +434,14 @@ def downgrade(app, name: str, to: str | None = None) -> list[str]:
         return sorted(_current_of(conn, branch))
 
 
-def _walk_branch(script, label: str):
+def walk_branch(script, label: str) -> list:
+    """The revisions of one branch, newest first (not the core revisions it depends on)."""
     try:
-        return list(script.iterate_revisions(f"{label}@head", "base"))
+        revisions = script.iterate_revisions(f"{label}@head", "base")
+        # Alembic gives every revision of a branch its label; dependencies have their own.
+        return [r for r in revisions if label in r.branch_labels]
+    except MigrationError:
+        raise
     except Exception:
         raise MigrationError(f"{label!r} has no revisions") from None
 

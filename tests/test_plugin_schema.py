@@ -122,6 +122,8 @@ def test_revision_autogenerates_then_downgrade_and_upgrade_again(kiosk, tmp_path
     kiosk("db", "upgrade")
     assert "note" in kiosk.columns("wishes_wish")
     assert "wishes_0002" in kiosk.versions()
+    history = kiosk("db", "history", "wishes").stdout.split()
+    assert [w for w in history if w.startswith(("wishes_", "kiosk_core_"))] == ["wishes_0002", "wishes_0001"]
 
     nothing = kiosk("db", "revision", "wishes", "-m", "again", ok=False)
     assert nothing.returncode != 0 and "no changes in the models of 'wishes'" in nothing.stderr
@@ -169,6 +171,15 @@ def test_uninstalled_plugin_keeps_its_tables_and_the_kiosk_works(kiosk, tmp_path
     kiosk("db", "revision", "wishes", "-m", "wish board")
     kiosk("db", "upgrade")
     assert "wishes_0001" in kiosk.versions()
+
+    # Installed but failing to import: its migrations/ folder still counts, nothing is "uninstalled".
+    init = site / "kiosk_wishes" / "__init__.py"
+    working = init.read_text(encoding="utf-8")
+    init.write_text('raise ImportError("a broken release")\n', encoding="utf-8")
+    broken = kiosk("plugins", "list")
+    assert "failed" in broken.stdout and "a broken release" in broken.stdout
+    assert "not installed" not in broken.stderr and "uninstalled" not in broken.stdout
+    init.write_text(working, encoding="utf-8")
 
     kiosk.installed(None)  # pip uninstall kiosk-wishes
     hint = "kiosk plugins forget wishes"
