@@ -3,9 +3,10 @@
 Everything is stored in UTC; residents, staff and the district read the
 station's local time (Shenzhen's midnight is 16:00 UTC, so "today" is the
 station's calendar day, not UTC's). Every function takes the station first
-(anything with a ``timezone`` attribute, or ``None`` for the default zone) and
-every datetime it returns is **aware and in UTC**; :func:`local` is the one
-exception, since turning a moment into wall-clock time is its whole job.
+(anything with a ``timezone`` attribute, a ``tzinfo``, or ``None`` for the
+default zone) and every datetime it returns is **aware and in UTC**;
+:func:`local` is the one exception, since turning a moment into wall-clock
+time is its whole job.
 
 "Now" comes from the app's clock, so a test that freezes or moves time does it
 for the core and every plugin at once::
@@ -21,7 +22,7 @@ station's row must not turn every page of that station into an error.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -85,8 +86,14 @@ def _zone_named(name: str) -> ZoneInfo:
         return ZoneInfo(DEFAULT_ZONE)
 
 
-def zone(station) -> ZoneInfo:
-    """The station's time zone: its ``timezone``, else :data:`DEFAULT_ZONE` (also for an unknown name)."""
+def zone(station) -> tzinfo:
+    """The station's time zone: its ``timezone``, else :data:`DEFAULT_ZONE` (also for an unknown name).
+
+    A ``tzinfo`` is returned as it is, so code that already holds the zone can
+    hand it to the other functions in place of the station.
+    """
+    if isinstance(station, tzinfo):
+        return station
     name = getattr(station, "timezone", None) or DEFAULT_ZONE
     return _zone_named(str(name))
 
