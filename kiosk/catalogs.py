@@ -73,16 +73,21 @@ def _key(msgid) -> str:
     return msgid[0] if isinstance(msgid, (tuple, list)) else msgid
 
 
+def _ids(msgid) -> tuple[str, ...]:
+    """Every id a catalog entry translates: a plural entry, its singular and its plural."""
+    return tuple(msgid) if isinstance(msgid, (tuple, list)) else (msgid,)
+
+
 def missing(package_dir: str, used: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
     """Locale → message ids used in the package but not translated there."""
     used = extract(package_dir) if used is None else used
     out = {}
     for locale in TRANSLATED_LOCALES:
         catalog = load(package_dir, locale)
-        have = set()
+        have: set[str] = set()
         for m in catalog:
             if m.id and m.string and not m.fuzzy:
-                have.update(m.id if isinstance(m.id, tuple) else (m.id,))
+                have.update(_ids(m.id))
         gaps = sorted(set(used) - have)
         if gaps:
             out[locale] = gaps
@@ -116,10 +121,10 @@ def update(package_dir: str) -> dict[str, dict[str, list[str]]]:
         for msgid in dropped:
             del catalog[msgid]
         dropped += sorted(_key(msgid) for msgid in catalog.obsolete)
-        existing = set()
+        existing: set[str] = set()
         for m in catalog:
             if m.id:
-                existing.update(m.id if isinstance(m.id, tuple) else (m.id,))
+                existing.update(_ids(m.id))
         added = []
         for msgid, places in sorted(used.items()):
             if msgid not in existing:

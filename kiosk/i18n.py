@@ -22,6 +22,7 @@ import marshal
 import os
 import sys
 import threading
+from types import FrameType
 
 from flask import current_app, g, has_request_context, request, session
 from jinja2 import pass_context
@@ -116,7 +117,7 @@ class Catalogs:
             except (OSError, EOFError, ValueError, TypeError):
                 pass  # missing, stale or damaged: parse the catalog again
         pairs = parse_po(po)
-        if cached:
+        if cached and self.cache_dir:
             try:
                 os.makedirs(self.cache_dir, exist_ok=True)
                 temporary = f"{cached}.{os.getpid()}.{threading.get_ident()}.tmp"
@@ -145,16 +146,16 @@ def parse_po(po: str) -> list[tuple[str, str]]:
 
     with open(po, "rb") as fh:
         catalog = read_po(fh, locale=None)
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for message in catalog:
         if not message.id or message.fuzzy or not message.string:
             continue
         if isinstance(message.id, tuple):
             # Chinese has one form; the plural id maps to the last one given.
-            strings = message.string if isinstance(message.string, tuple) else (message.string,)
-            candidates = [(message.id[0], strings[0]), (message.id[1], strings[-1])]
+            strings = message.string if isinstance(message.string, tuple) else (str(message.string),)
+            candidates = [(str(message.id[0]), strings[0]), (str(message.id[1]), strings[-1])]
         else:
-            candidates = [(message.id, message.string)]
+            candidates = [(str(message.id), str(message.string))]
         pairs.extend((key, value) for key, value in candidates if value)
     return pairs
 
@@ -237,7 +238,7 @@ def _template_domain(context) -> str | None:
     text, and the base's own text stays the core's: compiled template code
     runs with its template's file as ``__file__`` next to its environment.
     """
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     for _hop in range(8):  # the template is a few of Jinja's calls away
         if frame is None:
             break

@@ -43,7 +43,7 @@ READY_GATE = """
 
 
 def gate_until_ready(target) -> None:
-    """Make every page of ``target`` (a Playwright ``BrowserContext`` or ``Page``) refuse pointers until its scripts ran.
+    """Make each page of ``target`` (a Playwright ``BrowserContext`` or ``Page``) take no pointer until its scripts ran.
 
     Call it once when the context or page is made, before the first ``goto``.
     """
