@@ -32,7 +32,9 @@ def _get_pages(app):
             continue
         if rule.rule.startswith(("/static", "/events", "/api", "/healthz", "/ime")):
             continue
-        if rule.endpoint.endswith((".csv", "_csv", ".export", "_export")) or rule.rule.endswith((".csv", ".json", ".wav", ".png")):
+        if rule.endpoint.endswith((".csv", "_csv", ".export", "_export")):
+            continue
+        if rule.rule.endswith((".csv", ".json", ".wav", ".png")):
             continue
         yield rule.rule
 
