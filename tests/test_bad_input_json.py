@@ -18,8 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, inspect, select, text
-
-from tests.test_courier_rest_support import Kiosk, courier_config
+from test_courier_rest_support import Kiosk, courier_config
 
 API = "/api/petitions/open311/v2"
 OPEN311_KEY = "open311-key-bad-input"

@@ -89,7 +89,7 @@ def test_the_description_is_valid_openapi_public_and_cut_to_the_caller(app):
 
 
 def test_a_plugin_switched_off_for_the_station_is_left_out(app):
-    from tests.test_courier_rest_support import switch_off
+    from test_courier_rest_support import switch_off
 
     switch_off(app, "petitions")
     paths = app.test_client().get("/api/openapi.json").get_json()["paths"]
