@@ -13,9 +13,9 @@ import os
 import sys
 
 from sqlalchemy import func, select
+from test_courier_rest_support import Kiosk, courier_config, db, station_id
 
 from kiosk_plugins.courier_rest.models import Rider, Use, Visit
-from test_courier_rest_support import Kiosk, courier_config, db, station_id
 
 HERE = os.path.dirname(__file__)
 RIDERS = {"13900000031": "陈一", "13900000032": "陈二"}
@@ -27,13 +27,12 @@ ONE_SLOT = {"phone_slots": 1}
 def _kiosk_process(url, instance, phone, barrier, results):
     """One kiosk: its own app and session; identify, wait for the others, take a charging slot."""
     sys.path.insert(0, HERE)
-    from kiosk.app import create_app
     from test_courier_rest_support import Kiosk as Driver
 
-    config = {"TESTING": True, "SECRET_KEY": "test-secret-key-not-for-production", "DATABASE_URL": url,
-              "INSTANCE_PATH": instance, "STATION_FILE": "", "START_DEVICES": False, "RUN_JOBS": False,
-              "TESTING_NO_LISTENER": True, "IME_PRELOAD": False,
-              "DEVICES": {"printer": {"type": "preview"}, "readers": {}}, **courier_config(**ONE_SLOT)}
+    from kiosk.app import create_app
+    from kiosk.testing import app_config
+
+    config = app_config(instance, url, TESTING_NO_LISTENER=True, **courier_config(**ONE_SLOT))
     try:
         app = create_app(config)
         kiosk = Driver(app.test_client())

@@ -12,23 +12,19 @@ database, walk residents to the last step, wait at a barrier, and then:
 from __future__ import annotations
 
 import multiprocessing
-import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from test_parking_support import add_household, add_lot, next_occurrence, shift_voucher_times, vouchers
+
+from kiosk.testing import app_config
 
 WORKERS = 3
 PER_WORKER = 3
 
 
 def _config(url: str, instance: str) -> dict:
-    return {
-        "TESTING": True, "SECRET_KEY": "test-secret-key-not-for-production", "DATABASE_URL": url,
-        "INSTANCE_PATH": instance, "STATION_FILE": "", "START_DEVICES": False, "RUN_JOBS": False,
-        "TESTING_NO_LISTENER": True, "IME_PRELOAD": False,
-        "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
-        "DEVICES": {"printer": {"type": "preview", "folder": os.path.join(instance, "receipts")}, "readers": {}},
-    }
+    # The ladder's test config; no push listener thread in a short-lived worker process.
+    return app_config(instance, url, TESTING_NO_LISTENER=True)
 
 
 def kiosk_process(index, url, instance, plan, barrier, results):
@@ -97,7 +93,7 @@ def test_many_kiosks_never_oversell_exceed_quotas_or_redeem_twice(app, auth, dat
     resident = app.test_client()
     vid = voucher_id_from(get_voucher(resident, "13800138999", "粤B88888", quota_occ.window_id, quota_occ.day))
     target = next(v for v in vouchers(app) if v.id == vid)
-    shift_voucher_times(app, vid, datetime.now(timezone.utc) - timedelta(hours=1) - target.starts_at)
+    shift_voucher_times(app, vid, datetime.now(UTC) - timedelta(hours=1) - target.starts_at)
 
     plan = {
         "issue": [people[i * PER_WORKER:(i + 1) * PER_WORKER] for i in range(WORKERS)],
