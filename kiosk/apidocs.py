@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import sys
 
 #: Module → one line on what a plugin finds there. The order is the order of docs/api.md.
@@ -60,16 +61,21 @@ def _first_paragraph(doc: str | None) -> str:
     return text.split("\n\n", 1)[0].strip()
 
 
+def _signature(value) -> str:
+    # A default like a sentinel object() prints its address: keep the docs stable.
+    return re.sub(r"<object object at 0x[0-9a-f]+>", "<unset>", str(inspect.signature(value)))
+
+
 def _describe(name: str, value) -> str:
     if inspect.isclass(value):
         try:
-            signature = str(inspect.signature(value))
+            signature = _signature(value)
         except (TypeError, ValueError):
             signature = ""
         head = f"### class `{name}{signature}`"
     elif callable(value) and not inspect.ismodule(value):
         try:
-            signature = str(inspect.signature(value))
+            signature = _signature(value)
         except (TypeError, ValueError):
             signature = "(…)"
         head = f"### `{name}{signature}`"

@@ -28,6 +28,20 @@ from flask import current_app, g, has_request_context, request, session
 from jinja2 import pass_context
 from markupsafe import Markup
 
+__all__ = [
+    "gettext",
+    "_",
+    "N_",
+    "ngettext",
+    "lazy_gettext",
+    "LazyString",
+    "localized",
+    "current_locale",
+    "LOCALES",
+    "DEFAULT_LOCALE",
+    "LOCALE_NAMES",
+]
+
 LOCALES = ("zh_Hans", "zh_Hant", "en")
 DEFAULT_LOCALE = "zh_Hans"
 #: The names shown on the language switch, each in its own language.

@@ -9,6 +9,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.db import Base, UTCDateTime, utcnow
 
+__all__ = [
+    "Station",
+]
+
 ROLES = ("staff", "admin", "district")
 
 

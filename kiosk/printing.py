@@ -32,6 +32,14 @@ from kiosk_hardware.print_queue import PrintQueue
 from kiosk_hardware.printers import printer_from_config
 from kiosk_hardware.receipt import Receipt
 
+__all__ = [
+    "print_receipt",
+    "build_receipt",
+    "submit",
+    "job_state",
+    "wait_for",
+]
+
 log = logging.getLogger("kiosk.printing")
 
 bp = Blueprint("printing", __name__)

@@ -14,6 +14,12 @@ from sqlalchemy import select
 from kiosk.db import get_session
 from kiosk.models import Station
 
+__all__ = [
+    "current_station",
+    "station_id_of",
+    "station_row_or_404",
+]
+
 
 def ensure_station(db_session, config) -> Station:
     """Create or refresh the configured station's row; returns it."""

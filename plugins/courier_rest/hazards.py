@@ -17,7 +17,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from kiosk.i18n import N_
+from kiosk.i18n import N_, localized
 from kiosk.services import request_service
 
 from .models import Hazard
@@ -79,7 +79,7 @@ PATROL = N_("Rider patrol")
 
 def _chinese(message_id: str) -> str:
     # The district's handlers read Chinese whatever language the rider used.
-    return current_app.extensions["i18n"].messages["zh_Hans"].get(message_id, message_id)
+    return localized(message_id, "zh_Hans")
 
 
 def send(station, report_id: int, now) -> Hazard | None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, has_app_context
+from flask import has_app_context
 
-from kiosk.i18n import DEFAULT_LOCALE, N_, current_locale
+from kiosk.i18n import DEFAULT_LOCALE, N_, current_locale, localized
 
 #: Request types, in the order the kiosk shows them.
 TYPES: dict[str, str] = {
@@ -148,5 +148,5 @@ def text(label, locale: str | None = None) -> str:
         return label.get(locale) or label.get(DEFAULT_LOCALE) or next(iter(label.values()), "")
     label = str(label)
     if has_app_context():
-        return current_app.extensions["i18n"].gettext(locale, label)
+        return localized(label, locale)
     return label
