@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
+from kiosk.testing import app_config
+
 SECRET = "district-shared-secret-水贝"
 PHONE = "13700001111"
 
@@ -289,15 +291,8 @@ if mode == "crash":
 def child_config(tmp_path, database_url, name, **extra):
     instance = tmp_path / name
     instance.mkdir()
-    config = {
-        "TESTING": True, "SECRET_KEY": "test-secret-key-not-for-production", "DATABASE_URL": database_url,
-        "INSTANCE_PATH": str(instance), "STATION_FILE": "", "START_DEVICES": False, "RUN_JOBS": False,
-        "TESTING_NO_LISTENER": True, "IME_PRELOAD": False,
-        "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
-        "DEVICES": {"printer": {"type": "preview", "folder": str(instance / "receipts")}, "readers": {}},
-    }
-    config.update(extra)
-    return json.dumps(config)
+    # The ladder's test config; no push listener thread in a short-lived kiosk process.
+    return json.dumps(app_config(str(instance), database_url, TESTING_NO_LISTENER=True, **extra))
 
 
 def test_a_crash_between_acknowledgement_and_delivery_loses_nothing(make_app, database_url, tmp_path):
