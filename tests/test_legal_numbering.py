@@ -22,15 +22,10 @@ from kiosk_plugins.legal.models import Ticket
 KIOSK_PROCESS = textwrap.dedent("""
     import os, sys, time
     from kiosk.app import create_app
+    from kiosk.testing import app_config
     url, instance, go, ready, count = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-    app = create_app({
-        "TESTING": True, "SECRET_KEY": "test-secret-key-not-for-production", "DATABASE_URL": url,
-        "INSTANCE_PATH": instance, "STATION_FILE": "", "START_DEVICES": False, "RUN_JOBS": False,
-        "TESTING_NO_LISTENER": True, "IME_PRELOAD": False, "AUTO_MIGRATE": False,
-        "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
-        "PLUGINS": {"legal": {"print_tickets": False}},
-        "DEVICES": {"printer": {"type": "preview", "folder": instance}, "readers": {}},
-    })
+    app = create_app(app_config(instance, url, TESTING_NO_LISTENER=True, AUTO_MIGRATE=False,
+                                PLUGINS={"legal": {"print_tickets": False}}))
     client = app.test_client()
     client.get("/")
     with client.session_transaction() as s:
