@@ -184,7 +184,7 @@ def resolve(names: list[str]) -> list[tuple[str, str]]:
             out.append((os.path.basename(os.path.abspath(name)), os.path.abspath(name)))
         else:
             raise CatalogError(_unknown(name, sorted(known), sorted(set(by_package) - set(known))))
-    return list(dict.fromkeys(out))  # "legal" and "kiosk_plugins.legal" are checked once
+    return list(dict.fromkeys(out))  # a plugin named by name and by package is checked once
 
 
 def _looks_like_package(folder: str) -> bool:

@@ -26,7 +26,8 @@ def _type_on_keypad(page, digits: str):
 
 
 def _add_tomorrows_slot(app):
-    from kiosk_plugins.legal import booking, clock
+    from kiosk import clock
+    from kiosk_plugins.legal import booking
 
     with app.app_context():
         from kiosk.models import Station
@@ -34,7 +35,7 @@ def _add_tomorrows_slot(app):
         session = app.extensions["db"].Session()
         station = session.get(Station, app.extensions["kiosk_station_id"])
         session.close()
-        day = clock.local_day(station) + timedelta(days=1)
+        day = clock.today(station) + timedelta(days=1)
         booking.add_slot(station, None, service="consultation", starts_at=clock.at_local(station, day, clock_time(9, 30)),
                          ends_at=clock.at_local(station, day, clock_time(11, 30)), lawyer="陈志明",
                          organisation="区司法局公共法律服务律师", capacity=4)
