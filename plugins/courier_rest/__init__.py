@@ -11,12 +11,25 @@ from kiosk.i18n import N_
 
 # models is imported for its side effect: its tables join the metadata that
 # migrations are checked against.
-from . import api, hazard_views, mobile, models, staff, staff_services, staff_stats, views  # noqa: F401
-from .demo import fill as fill_demo
-from .health import report as health_report
-from .jobs import register as register_courier_jobs
-from .reader import handle as handle_read
-from .receipts import LAYOUTS
+from kiosk_plugins.courier_rest import (  # noqa: F401  (the view modules add their routes to screen.bp)
+    api,
+    checkin_views,
+    hazard_views,
+    mobile,
+    models,
+    pass_views,
+    place_views,
+    screen,
+    service_views,
+    staff,
+    staff_services,
+    staff_stats,
+)
+from kiosk_plugins.courier_rest.demo import fill as fill_demo
+from kiosk_plugins.courier_rest.health import report as health_report
+from kiosk_plugins.courier_rest.jobs import register as register_courier_jobs
+from kiosk_plugins.courier_rest.reader import handle as handle_read
+from kiosk_plugins.courier_rest.receipts import LAYOUTS
 
 KIOSK_API = ">=1,<2"
 __version__ = "1.0.0"
@@ -25,7 +38,7 @@ __version__ = "1.0.0"
 @hookimpl
 def register_blueprints(register):
     """Kiosk screens (/k/courier_rest/), phone pages (/m/), staff pages (/staff/) and the district API (/api/)."""
-    register(views.bp, "kiosk")
+    register(screen.bp, "kiosk")
     register(hazard_views.bp, "kiosk")
     register(mobile.bp, "mobile")
     register(staff.bp, "staff")
@@ -37,8 +50,13 @@ def register_blueprints(register):
 @hookimpl
 def register_tiles(register, station):
     """The home tile: 暖蜂驿站, on every station (an admin switches it off where there is none)."""
-    register(key="checkin", label={"zh_Hans": "暖蜂驿站", "zh_Hant": "暖蜂驛站", "en": "Rider rest station"},
-             endpoint="courier_rest.index", icon="courier", order=20)
+    register(
+        key="checkin",
+        label={"zh_Hans": "暖蜂驿站", "zh_Hant": "暖蜂驛站", "en": "Rider rest station"},
+        endpoint="courier_rest.index",
+        icon="courier",
+        order=20,
+    )
 
 
 @hookimpl

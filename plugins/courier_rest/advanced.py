@@ -12,8 +12,7 @@ from sqlalchemy import select
 
 from kiosk.i18n import N_
 from kiosk.services import request_service
-
-from .models import ServiceRequest
+from kiosk_plugins.courier_rest.models import ServiceRequest
 
 #: (key, message id, icon)
 ADVANCED = [

@@ -17,10 +17,9 @@ from flask import Blueprint, jsonify, request
 from kiosk import clock
 from kiosk.db import get_session
 from kiosk.stations import current_station
-
-from . import slots, stats
-from .settings import get_settings
-from .station_setup import prepare
+from kiosk_plugins.courier_rest import slots, stats
+from kiosk_plugins.courier_rest.settings import get_settings
+from kiosk_plugins.courier_rest.station_setup import prepare
 
 bp = Blueprint("courier_rest_api", __name__)
 

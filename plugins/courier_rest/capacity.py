@@ -11,9 +11,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from . import riders, slots, waiting
-from .models import Slot, Use
-from .writes import Refused
+from kiosk_plugins.courier_rest import riders, slots, waiting
+from kiosk_plugins.courier_rest.models import Slot, Use
+from kiosk_plugins.courier_rest.writes import Refused
 
 
 def live_uses(session, visit_id: int) -> list[Use]:

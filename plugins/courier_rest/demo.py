@@ -12,10 +12,9 @@ from datetime import time, timedelta
 from sqlalchemy import func, select
 
 from kiosk import clock
-
-from . import services, slots
-from .models import Hazard, Rider, ServiceRequest, ServiceUse, Slot, Use, Visit
-from .settings import get_settings
+from kiosk_plugins.courier_rest import services, slots
+from kiosk_plugins.courier_rest.models import Hazard, Rider, ServiceRequest, ServiceUse, Slot, Use, Visit
+from kiosk_plugins.courier_rest.settings import get_settings
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 GIVEN = ["建国", "小燕", "志强", "海波", "秀英", "伟", "芳", "敏", "静", "磊", "洋", "勇", "军", "杰", "涛",

@@ -8,8 +8,7 @@ from sqlalchemy import func, select
 
 from kiosk import clock
 from kiosk.db import get_session
-
-from .models import Use, Visit
+from kiosk_plugins.courier_rest.models import Use, Visit
 
 
 def figures(station, day: date) -> list[dict]:

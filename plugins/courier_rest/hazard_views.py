@@ -10,12 +10,11 @@ from kiosk.i18n import _
 from kiosk.qr import qr_svg
 from kiosk.stations import current_station
 from kiosk.urls import public_url
-
-from . import hazards, identity
-from .models import Hazard
-from .settings import get_settings
-from .station_setup import prepare
-from .writes import run_write
+from kiosk_plugins.courier_rest import hazards, identity
+from kiosk_plugins.courier_rest.models import Hazard
+from kiosk_plugins.courier_rest.settings import get_settings
+from kiosk_plugins.courier_rest.station_setup import prepare
+from kiosk_plugins.courier_rest.writes import run_write
 
 bp = Blueprint("courier_rest_hazard", __name__)
 # QR codes are drawn inline by the templates of this blueprint.
@@ -49,16 +48,22 @@ def hazard():
         values, errors = hazards.validate(request.form.get("category", ""), request.form.get("note", ""))
         if not errors:
             station, now, rider_id = current_station(), clock.now(), _rider_id()
-            report_id = run_write(lambda s: hazards.create(s, station.id, rider_id, values["category"],
-                                                           values["note"], now).id)
+            report_id = run_write(
+                lambda s: hazards.create(s, station.id, rider_id, values["category"], values["note"], now).id
+            )
             identity.keep(hazard=report_id)
             if request.form.get("action") == "photo":
                 return redirect(url_for(".photo", report_id=report_id))
             return _send(report_id)
-    return render_template("courier_rest/hazard.html", screen="courier_rest.hazard", values=values,
-                           errors={k: _(v) for k, v in errors.items()}, categories=hazards.CATEGORIES,
-                           note_max=hazards.NOTE_MAX, back=url_for("courier_rest.menu") if _rider_id()
-                           else url_for("courier_rest.index")), 400 if errors else 200
+    return render_template(
+        "courier_rest/hazard.html",
+        screen="courier_rest.hazard",
+        values=values,
+        errors={k: _(v) for k, v in errors.items()},
+        categories=hazards.CATEGORIES,
+        note_max=hazards.NOTE_MAX,
+        back=url_for("courier_rest.menu") if _rider_id() else url_for("courier_rest.index"),
+    ), 400 if errors else 200
 
 
 @bp.route("/hazard/<int:report_id>/photo")
@@ -67,9 +72,14 @@ def photo(report_id: int):
     report = _own_draft(report_id)
     if report is None or report.state != "draft":
         return redirect(url_for(".hazard"))
-    return render_template("courier_rest/hazard_photo.html", screen="courier_rest.hazard_photo", report=report,
-                           upload_url=public_url("courier_rest_mobile.upload", token=report.upload_token),
-                           category_label=hazards.LABELS[report.category], max_photos=get_settings().max_photos)
+    return render_template(
+        "courier_rest/hazard_photo.html",
+        screen="courier_rest.hazard_photo",
+        report=report,
+        upload_url=public_url("courier_rest_mobile.upload", token=report.upload_token),
+        category_label=hazards.LABELS[report.category],
+        max_photos=get_settings().max_photos,
+    )
 
 
 @bp.route("/hazard/<int:report_id>/send", methods=["POST"])
@@ -87,6 +97,13 @@ def _send(report_id: int):
     if report is None:
         # The phone sent it a moment earlier: show what became of it.
         report = get_session().get(Hazard, report_id)
-    identity.keep(result={"type": "hazard", "state": report.state, "tracking_no": report.tracking_no,
-                          "status_url": report.status_url, "photos": len(report.photos or [])})
+    identity.keep(
+        result={
+            "type": "hazard",
+            "state": report.state,
+            "tracking_no": report.tracking_no,
+            "status_url": report.status_url,
+            "photos": len(report.photos or []),
+        }
+    )
     return redirect(url_for("courier_rest.result"))

@@ -19,10 +19,9 @@ from sqlalchemy import select, update
 
 from kiosk.i18n import N_, localized
 from kiosk.services import request_service
-
-from .models import Hazard
-from .settings import get_settings
-from .writes import run_write
+from kiosk_plugins.courier_rest.models import Hazard
+from kiosk_plugins.courier_rest.settings import get_settings
+from kiosk_plugins.courier_rest.writes import run_write
 
 CATEGORIES = [
     ("safety_hazard", N_("Safety hazard")),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from kiosk import clock
 from kiosk.db import get_session
-
-from . import capacity, slots
+from kiosk_plugins.courier_rest import capacity, slots
 
 
 def report(station) -> dict:

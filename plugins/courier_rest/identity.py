@@ -20,8 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from kiosk import visitors
-
-from .settings import get_settings
+from kiosk_plugins.courier_rest.settings import get_settings
 
 KIND = "courier_rest"
 TOKEN_SECONDS = visitors.TOKEN_MAX_AGE

@@ -19,11 +19,10 @@ from kiosk.audit import record
 from kiosk.db import session_for
 from kiosk.models import Station
 from kiosk.stations import station_id_of
-
-from . import hazards, push, slots, visits, waiting
-from .models import Slot, Use
-from .settings import PLUGIN, get_settings
-from .writes import run_write
+from kiosk_plugins.courier_rest import hazards, push, slots, visits, waiting
+from kiosk_plugins.courier_rest.models import Slot, Use
+from kiosk_plugins.courier_rest.settings import PLUGIN, get_settings
+from kiosk_plugins.courier_rest.writes import run_write
 
 log = logging.getLogger("kiosk_plugins.courier_rest")
 

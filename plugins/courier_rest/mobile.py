@@ -12,19 +12,18 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from sqlalchemy import select
 
 from kiosk import clock
-from kiosk.db import get_session, utcnow
+from kiosk.db import get_session
 from kiosk.i18n import _
 from kiosk.photos import PhotoRefused, clean_photo
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_svg
 from kiosk.stations import current_station
 from kiosk.urls import public_url
-
-from . import hazards, messages, photos, push, riders, slots
-from .models import Hazard
-from .settings import get_settings
-from .status import rider_status
-from .writes import run_write
+from kiosk_plugins.courier_rest import hazards, messages, photos, push, riders, slots
+from kiosk_plugins.courier_rest.models import Hazard
+from kiosk_plugins.courier_rest.settings import get_settings
+from kiosk_plugins.courier_rest.status import rider_status
+from kiosk_plugins.courier_rest.writes import run_write
 
 bp = Blueprint("courier_rest_mobile", __name__)
 # QR codes are drawn inline by the templates of this blueprint.

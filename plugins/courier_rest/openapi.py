@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .slots import SLOT_KINDS
+from kiosk_plugins.courier_rest.slots import SLOT_KINDS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 

@@ -8,8 +8,7 @@ Payloads carry numbers only: slot numbers and waiting numbers, never a rider.
 from __future__ import annotations
 
 from kiosk.events import emit
-
-from . import slots
+from kiosk_plugins.courier_rest import slots
 
 CHANNEL = "courier_rest"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from flask import current_app
 
-from .identity import make_token
-from .riders import normalize_card, token_from_code
+from kiosk_plugins.courier_rest.identity import make_token
+from kiosk_plugins.courier_rest.riders import normalize_card, token_from_code
 
 #: Screens where a read means nothing (a form is being filled); the read is not claimed.
 IGNORED_SCREENS = {"courier_rest.hazard", "courier_rest.hazard_photo", "courier_rest.register"}

@@ -6,10 +6,9 @@ full phone number or name) and translate their labels in the request's language.
 
 from __future__ import annotations
 
-from kiosk_hardware.receipt import Receipt
-
 from kiosk.i18n import _
 from kiosk.privacy import mask_phone
+from kiosk_hardware.receipt import Receipt
 
 PASS_LAYOUT = "courier_rest.pass"
 SLOT_LAYOUT = "courier_rest.slot"

@@ -9,8 +9,7 @@ from sqlalchemy import select
 
 from kiosk.i18n import N_
 from kiosk.privacy import normalize_phone, valid_mobile
-
-from .models import Rider
+from kiosk_plugins.courier_rest.models import Rider
 
 #: Platforms a rider works for (key, message id). 其他 covers drivers and sanitation workers.
 PLATFORMS = [

@@ -13,8 +13,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from kiosk.i18n import N_
-
-from .models import Service, ServiceUse
+from kiosk_plugins.courier_rest.models import Service, ServiceUse
 
 #: Icons a staff member can pick for a service (files under static/icons/).
 ICONS = ["water", "microwave", "toilet", "repair", "first_aid", "wifi", "umbrella", "rest", "service"]

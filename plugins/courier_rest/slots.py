@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, func, select
 
-from .models import Slot, Use, Visit, Waiting
+from kiosk_plugins.courier_rest.models import Slot, Use, Visit, Waiting
 
 SLOT_KINDS = ("seat", "phone", "battery")
 CHARGE_KINDS = ("phone", "battery")

@@ -15,12 +15,11 @@ from kiosk import audit, clock
 from kiosk.db import get_session
 from kiosk.i18n import _
 from kiosk.stations import current_station, station_row_or_404
-
-from . import advanced, capacity, hazards, messages, push, riders, visits
-from .models import Hazard, Rider, ServiceRequest, Slot, Use, Visit, Waiting
-from .settings import get_settings
-from .station_setup import prepare
-from .writes import run_write
+from kiosk_plugins.courier_rest import advanced, capacity, hazards, messages, push, riders, visits
+from kiosk_plugins.courier_rest.models import Hazard, Rider, ServiceRequest, Slot, Use, Visit, Waiting
+from kiosk_plugins.courier_rest.settings import get_settings
+from kiosk_plugins.courier_rest.station_setup import prepare
+from kiosk_plugins.courier_rest.writes import run_write
 
 bp = Blueprint("courier_rest_staff", __name__)
 

@@ -8,12 +8,11 @@ from sqlalchemy.exc import IntegrityError
 from kiosk.db import get_session
 from kiosk.i18n import _
 from kiosk.stations import current_station
-
-from . import services
-from .models import Service
-from .staff import record_staff_action
-from .station_setup import prepare
-from .writes import run_write
+from kiosk_plugins.courier_rest import services
+from kiosk_plugins.courier_rest.models import Service
+from kiosk_plugins.courier_rest.staff import record_staff_action
+from kiosk_plugins.courier_rest.station_setup import prepare
+from kiosk_plugins.courier_rest.writes import run_write
 
 bp = Blueprint("courier_rest_services", __name__)
 

@@ -9,10 +9,9 @@ from kiosk.db import get_session
 from kiosk.errors import fail
 from kiosk.i18n import _, current_locale
 from kiosk.stations import current_station
-
-from . import advanced, messages, services, stats
-from .chart import bar_chart
-from .station_setup import prepare
+from kiosk_plugins.courier_rest import advanced, messages, services, stats
+from kiosk_plugins.courier_rest.chart import bar_chart
+from kiosk_plugins.courier_rest.station_setup import prepare
 
 bp = Blueprint("courier_rest_stats", __name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import current_app
 
-from . import services, slots
-from .settings import get_settings
-from .writes import run_write
+from kiosk_plugins.courier_rest import services, slots
+from kiosk_plugins.courier_rest.settings import get_settings
+from kiosk_plugins.courier_rest.writes import run_write
 
 
 def prepare(station) -> None:

@@ -17,8 +17,7 @@ from datetime import date
 from sqlalchemy import func, select
 
 from kiosk import clock
-
-from .models import Hazard, Rider, ServiceRequest, ServiceUse, Use, Visit
+from kiosk_plugins.courier_rest.models import Hazard, Rider, ServiceRequest, ServiceUse, Use, Visit
 
 PERIODS = ("day", "month")
 USE_COLUMNS = {"seat": "seat", "phone": "phone_charging", "battery": "battery_charging"}

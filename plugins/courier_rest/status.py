@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from kiosk import clock
-
-from . import capacity, visits, waiting
-from .models import Slot
+from kiosk_plugins.courier_rest import capacity, visits, waiting
+from kiosk_plugins.courier_rest.models import Slot
 
 
 @dataclass

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from . import capacity, riders, slots, waiting
-from .models import Visit
+from kiosk_plugins.courier_rest import capacity, riders, slots, waiting
+from kiosk_plugins.courier_rest.models import Visit
 
 METHODS = ("card", "qr", "phone", "staff", "auto")
 

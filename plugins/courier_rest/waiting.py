@@ -14,10 +14,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from kiosk import clock
-
-from . import push, riders, slots
-from .models import Slot, Use, Waiting
-from .writes import Refused
+from kiosk_plugins.courier_rest import push, riders, slots
+from kiosk_plugins.courier_rest.models import Slot, Use, Waiting
+from kiosk_plugins.courier_rest.writes import Refused
 
 OPEN_STATES = ("waiting", "offered")
 
