@@ -17,17 +17,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import DeviceUnavailable, EventCallback, Reader
-from .config import reader_from_config
-from .events import EVENT_KINDS, INPUT_KINDS, ReaderEvent
-from .manager import ReaderManager, RetryPolicy
-from .status import STATES, DeviceStatus
-from .test_reader import TestReader
+from kiosk_hardware.readers.base import DeviceUnavailable, EventCallback, Reader
+from kiosk_hardware.readers.config import reader_from_config
+from kiosk_hardware.readers.events import EVENT_KINDS, INPUT_KINDS, ReaderEvent
+from kiosk_hardware.readers.manager import ReaderManager, RetryPolicy
+from kiosk_hardware.readers.status import STATES, DeviceStatus
+from kiosk_hardware.readers.test_reader import TestReader
 
 if TYPE_CHECKING:
-    from .pcsc import PcscReader
-    from .serial_reader import SerialReader
-    from .wedge import WedgeReader
+    from kiosk_hardware.readers.pcsc import PcscReader
+    from kiosk_hardware.readers.serial_reader import SerialReader
+    from kiosk_hardware.readers.wedge import WedgeReader
 
 _LAZY = {
     "PcscReader": ".pcsc",

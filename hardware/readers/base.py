@@ -16,8 +16,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
 
-from .events import INPUT_KINDS, ReaderEvent, utc_now
-from .status import (
+from kiosk_hardware.readers.events import INPUT_KINDS, ReaderEvent, utc_now
+from kiosk_hardware.readers.status import (
     STATE_DISCONNECTED,
     STATE_ERROR,
     STATE_OK,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import Reader
-from .events import INPUT_KINDS
+from kiosk_hardware.readers.base import Reader
+from kiosk_hardware.readers.events import INPUT_KINDS
 
 # Keys each backend accepts besides "type" and "kind".
 BACKEND_KEYS: dict[str, frozenset[str]] = {
@@ -69,18 +69,18 @@ def _require_device(cfg: Mapping[str, Any]) -> str:
 
 def _build(name: str, backend: str, kind: str, cfg: Mapping[str, Any]) -> Reader:
     if backend == "test":
-        from .test_reader import TestReader
+        from kiosk_hardware.readers.test_reader import TestReader
 
         return TestReader(name, event_kind=kind)
     if backend == "pcsc":
-        from .pcsc import PcscReader
+        from kiosk_hardware.readers.pcsc import PcscReader
 
         match = cfg.get("reader")
         if match is not None and not isinstance(match, str):
             raise ValueError("'reader' must be a string")
         return PcscReader(name, match or None, event_kind=kind, report_removal=bool(cfg.get("report_removal", False)))
     if backend == "wedge":
-        from .wedge import WedgeReader
+        from kiosk_hardware.readers.wedge import WedgeReader
 
         return WedgeReader(
             name,
@@ -89,7 +89,7 @@ def _build(name: str, backend: str, kind: str, cfg: Mapping[str, Any]) -> Reader
             terminator=cfg.get("terminator", "enter"),
             grab=bool(cfg.get("grab", True)),
         )
-    from .serial_reader import SerialReader
+    from kiosk_hardware.readers.serial_reader import SerialReader
 
     optional: dict[str, Any] = {
         key: cfg[key] for key in ("encoding", "bytesize", "parity", "stopbits") if key in cfg

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from evdev import ecodes as e
 
-from .keymap import SHIFT_KEYS, TERMINATORS, char_for_key
+from kiosk_hardware.readers.keymap import SHIFT_KEYS, TERMINATORS, char_for_key
 
 # struct input_event { struct timeval time; __u16 type; __u16 code; __s32 value; }
 # in the native ABI: the kernel writes it with the machine's own long size.

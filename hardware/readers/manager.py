@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .base import EventCallback, Reader
-from .config import reader_from_config
-from .events import ReaderEvent
-from .status import DeviceStatus
+from kiosk_hardware.readers.base import EventCallback, Reader
+from kiosk_hardware.readers.config import reader_from_config
+from kiosk_hardware.readers.events import ReaderEvent
+from kiosk_hardware.readers.status import DeviceStatus
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import logging
 
 from smartcard import scard
 
-from .base import DeviceUnavailable, Reader
-from .events import KIND_CARD, KIND_REMOVED
+from kiosk_hardware.readers.base import DeviceUnavailable, Reader
+from kiosk_hardware.readers.events import KIND_CARD, KIND_REMOVED
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 
 import serial
 
-from .base import ABSENT_ERRNOS, DeviceUnavailable, Reader
-from .events import KIND_CARD
-from .framing import DEFAULT_GAP, Framer, framer_from_config
+from kiosk_hardware.readers.base import ABSENT_ERRNOS, DeviceUnavailable, Reader
+from kiosk_hardware.readers.events import KIND_CARD
+from kiosk_hardware.readers.framing import DEFAULT_GAP, Framer, framer_from_config
 
 READ_TIMEOUT = 0.5
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import threading
 
-from .base import DeviceUnavailable, Reader
-from .events import EVENT_KINDS, KIND_CARD, ReaderEvent
-from .status import STATE_OK
+from kiosk_hardware.readers.base import DeviceUnavailable, Reader
+from kiosk_hardware.readers.events import EVENT_KINDS, KIND_CARD, ReaderEvent
+from kiosk_hardware.readers.status import STATE_OK
 
 
 class TestReader(Reader):

@@ -17,9 +17,9 @@ import select
 import stat
 import threading
 
-from .base import ABSENT_ERRNOS, DeviceUnavailable, Reader
-from .events import KIND_CODE
-from .keystrokes import INPUT_EVENT, InputEventParser, KeystrokeDecoder
+from kiosk_hardware.readers.base import ABSENT_ERRNOS, DeviceUnavailable, Reader
+from kiosk_hardware.readers.events import KIND_CODE
+from kiosk_hardware.readers.keystrokes import INPUT_EVENT, InputEventParser, KeystrokeDecoder
 
 POLL_TIMEOUT_MS = 1000
 READ_SIZE = INPUT_EVENT.size * 64

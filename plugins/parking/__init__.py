@@ -14,7 +14,7 @@ __version__ = "1.0.0"
 @hookimpl
 def register_blueprints(register):
     """Kiosk screens, the attendant and whitelist pages, and the lots admin."""
-    from . import admin, staff, views
+    from kiosk_plugins.parking import admin, staff, views
 
     register(views.bp, "kiosk")
     register(staff.bp, "staff")
@@ -39,7 +39,7 @@ def register_settings(register):
 @hookimpl
 def register_receipt_layouts(register):
     """The printed voucher."""
-    from .receipts import LAYOUT, build_voucher
+    from kiosk_plugins.parking.receipts import LAYOUT, build_voucher
 
     register(LAYOUT, build_voucher)
 
@@ -51,8 +51,8 @@ def handle_reader_event(event, screen, station):
         return None
     from kiosk.db import get_session
 
-    from .households import by_card
-    from .identify import card_token
+    from kiosk_plugins.parking.households import by_card
+    from kiosk_plugins.parking.identify import card_token
 
     household = by_card(get_session(), station.id, event.value)
     return {"fill": {"card_token": card_token(household.id if household else None)},
@@ -62,7 +62,7 @@ def handle_reader_event(event, screen, station):
 @hookimpl
 def register_staff_panels(register, station):
     """Today's vouchers and the way to the attendant page."""
-    from .panel import render_panel
+    from kiosk_plugins.parking.panel import render_panel
 
     register(key="parking", title={"zh_Hans": "共享停车", "zh_Hant": "共享停車", "en": "Shared parking"},
              render=render_panel, order=30)
@@ -71,7 +71,7 @@ def register_staff_panels(register, station):
 @hookimpl
 def register_jobs(register):
     """Mark unused vouchers past their time as expired (their spaces are already free)."""
-    from .vouchers import expire_due
+    from kiosk_plugins.parking.vouchers import expire_due
 
     register("expire_vouchers", expire_due, every=300)
 
@@ -79,7 +79,7 @@ def register_jobs(register):
 @hookimpl
 def health_check(station):
     """Say whether any partner car park is open for booking."""
-    from .panel import health
+    from kiosk_plugins.parking.panel import health
 
     return health(station)
 
@@ -87,7 +87,7 @@ def health_check(station):
 @hookimpl
 def register_demo_data(station, session):
     """Shuibei's shared-parking lots and a few registered households."""
-    from .demo import load
+    from kiosk_plugins.parking.demo import load
 
     load(station, session)
 

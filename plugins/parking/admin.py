@@ -15,8 +15,8 @@ from kiosk.db import get_session, write_transaction
 from kiosk.i18n import _
 from kiosk.stations import current_station, station_row_or_404
 
-from . import formatting, schedule, stats
-from .models import ID_CONVERTER, Lot, Window
+from kiosk_plugins.parking import formatting, schedule, stats
+from kiosk_plugins.parking.models import ID_CONVERTER, Lot, Window
 
 bp = Blueprint("parking_admin", __name__)
 

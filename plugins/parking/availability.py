@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from kiosk import clock
 
-from . import capacity, schedule
-from .models import CANCELLED, Lot, Voucher, Window
+from kiosk_plugins.parking import capacity, schedule
+from kiosk_plugins.parking.models import CANCELLED, Lot, Voucher, Window
 
 
 @dataclass

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select, tuple_
 
-from .models import ISSUED, USED, Slot, Voucher
+from kiosk_plugins.parking.models import ISSUED, USED, Slot, Voucher
 
 
 def holds_space(now: datetime):

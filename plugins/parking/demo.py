@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from .households import normalize_card
-from .models import Household, Lot, Plate, Window
-from .plates import classify_plate
+from kiosk_plugins.parking.households import normalize_card
+from kiosk_plugins.parking.models import Household, Lot, Plate, Window
+from kiosk_plugins.parking.plates import classify_plate
 
 LOTS = [
     {"name": "水贝万山珠宝产业园停车场", "address": "罗湖区翠竹街道水贝社区 水贝万山珠宝产业园", "spaces": 30,

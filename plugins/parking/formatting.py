@@ -16,7 +16,7 @@ from babel.dates import format_date, get_day_names
 from kiosk.clock import hhmm
 from kiosk.i18n import _, current_locale
 
-from .schedule import ALL_DAYS, crosses_midnight
+from kiosk_plugins.parking.schedule import ALL_DAYS, crosses_midnight
 
 BABEL_LOCALES = {"zh_Hans": "zh_Hans_CN", "zh_Hant": "zh_Hant_HK", "en": "en"}
 

@@ -20,8 +20,8 @@ from sqlalchemy import delete, select
 from kiosk.i18n import _
 from kiosk.privacy import normalize_phone, valid_mobile
 
-from .models import Household, Plate
-from .plates import InvalidPlate, classify_plate
+from kiosk_plugins.parking.models import Household, Plate
+from kiosk_plugins.parking.plates import InvalidPlate, classify_plate
 
 #: Accepted column headers (English or Chinese) → field.
 HEADERS = {

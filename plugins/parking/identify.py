@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from kiosk import visitors
 
-from .settings import settings
+from kiosk_plugins.parking.settings import settings
 
 KIND = "parking"
 TOKEN_SECONDS = 60

@@ -9,8 +9,8 @@ from kiosk import clock
 from kiosk.db import get_session
 from kiosk.stations import current_station
 
-from . import availability, formatting, stats
-from .models import Household, Lot
+from kiosk_plugins.parking import availability, formatting, stats
+from kiosk_plugins.parking.models import Household, Lot
 
 
 def render_panel() -> str:

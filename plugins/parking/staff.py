@@ -18,9 +18,9 @@ from kiosk.i18n import _
 from kiosk.photos import PhotoRefused, open_photo
 from kiosk.stations import current_station
 
-from . import codes, formatting, households
-from .models import ID_CONVERTER, ISSUED, Household, Lot, Plate, Voucher
-from .vouchers import Redemption, redeem as redeem_voucher
+from kiosk_plugins.parking import codes, formatting, households
+from kiosk_plugins.parking.models import ID_CONVERTER, ISSUED, Household, Lot, Plate, Voucher
+from kiosk_plugins.parking.vouchers import Redemption, redeem as redeem_voucher
 
 bp = Blueprint("parking_staff", __name__)
 

@@ -15,8 +15,8 @@ from sqlalchemy import case, func, select
 
 from kiosk import clock
 
-from . import schedule
-from .models import CANCELLED, EXPIRED, ISSUED, USED, Lot, Voucher, Window
+from kiosk_plugins.parking import schedule
+from kiosk_plugins.parking.models import CANCELLED, EXPIRED, ISSUED, USED, Lot, Voucher, Window
 
 
 @dataclass

@@ -22,12 +22,12 @@ from kiosk.qr import qr_data_uri
 from kiosk.stations import current_station
 from kiosk.urls import has_public_url, public_url
 
-from . import availability, codes, formatting, households, identify, receipts
-from .models import ID_CONVERTER, ISSUED, MAX_ID, Household, Lot, Plate, Voucher, Window
-from .plates import InvalidPlate, classify_plate
-from .schedule import is_bookable
-from .settings import settings
-from .vouchers import VoucherRefused, cancel_voucher, issue_voucher
+from kiosk_plugins.parking import availability, codes, formatting, households, identify, receipts
+from kiosk_plugins.parking.models import ID_CONVERTER, ISSUED, MAX_ID, Household, Lot, Plate, Voucher, Window
+from kiosk_plugins.parking.plates import InvalidPlate, classify_plate
+from kiosk_plugins.parking.schedule import is_bookable
+from kiosk_plugins.parking.settings import settings
+from kiosk_plugins.parking.vouchers import VoucherRefused, cancel_voucher, issue_voucher
 
 log = logging.getLogger("kiosk.parking")
 

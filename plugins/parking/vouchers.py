@@ -20,9 +20,9 @@ from sqlalchemy import and_, func, select, update
 from kiosk import audit, clock, events
 from kiosk.db import get_db, upsert_insert, write_transaction
 
-from . import capacity, codes, schedule
-from .models import CANCELLED, EXPIRED, ISSUED, USED, Household, Lot, Plate, Slot, Voucher, Window
-from .settings import settings
+from kiosk_plugins.parking import capacity, codes, schedule
+from kiosk_plugins.parking.models import CANCELLED, EXPIRED, ISSUED, USED, Household, Lot, Plate, Slot, Voucher, Window
+from kiosk_plugins.parking.settings import settings
 
 
 class VoucherRefused(Exception):

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..events import ReaderEvent
+from kiosk_hardware.readers.events import ReaderEvent
 
 # Threads this package starts; a test that leaves one running leaked it.
 THREAD_PREFIXES = ("reader-", "vicc-")

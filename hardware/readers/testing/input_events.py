@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from evdev import ecodes as e
 
-from ..keymap import TERMINATORS, keys_for_char
-from ..keystrokes import INPUT_EVENT, KEY_DOWN, KEY_UP, InputEvent
+from kiosk_hardware.readers.keymap import TERMINATORS, keys_for_char
+from kiosk_hardware.readers.keystrokes import INPUT_EVENT, KEY_DOWN, KEY_UP, InputEvent
 
 TERMINATOR_KEY = {name: min(codes) for name, codes in TERMINATORS.items()}
 

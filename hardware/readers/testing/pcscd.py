@@ -21,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .vicc import VPCD_DEFAULT_PORT
+from kiosk_hardware.readers.testing.vicc import VPCD_DEFAULT_PORT
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 PCSCD_PIDFILE = Path("/run/pcscd/pcscd.pid")
