@@ -24,7 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bench import pg, targets
 from bench.serve import Server, printer_settled, station_toml
@@ -44,8 +44,14 @@ def home_server_time(iterations: int, database_url: str | None) -> dict:
     from kiosk.app import create_app
 
     instance = tempfile.mkdtemp(prefix="kiosk-bench-home-")
-    config = {"SECRET_KEY": "bench-0123456789", "INSTANCE_PATH": instance, "STATION_FILE": "",
-              "TESTING": True, "IME_PRELOAD": False, "TESTING_NO_LISTENER": True}
+    config = {
+        "SECRET_KEY": "bench-0123456789",
+        "INSTANCE_PATH": instance,
+        "STATION_FILE": "",
+        "TESTING": True,
+        "IME_PRELOAD": False,
+        "TESTING_NO_LISTENER": True,
+    }
     if database_url:
         config["DATABASE_URL"] = database_url
     app = create_app(config)
@@ -59,8 +65,11 @@ def home_server_time(iterations: int, database_url: str | None) -> dict:
         times.append(time.perf_counter() - t0)
         assert response.status_code == 200
     app.extensions["db"].dispose()
-    return {"requests": iterations, "median_ms": round(statistics.median(times) * 1000, 2),
-            "p99_ms": round(_pct(times, 99) * 1000, 2)}
+    return {
+        "requests": iterations,
+        "median_ms": round(statistics.median(times) * 1000, 2),
+        "p99_ms": round(_pct(times, 99) * 1000, 2),
+    }
 
 
 def _load_bench(name: str):
@@ -121,15 +130,20 @@ def section_http(args) -> dict:
             out["cold_start_to_first_200_s"] = round(server.start("/"), 3)
             out["worker_memory_mib_before_load"] = server.worker_memory_mib()
             for clients in HTTP_CLIENTS:
-                out[f"home, {clients} clients"] = load.run(server.url, load.get_home, clients=clients,
-                                                           seconds=seconds, expect=(200,))
+                out[f"home, {clients} clients"] = load.run(
+                    server.url, load.get_home, clients=clients, seconds=seconds, expect=(200,)
+                )
             for name in PLUGIN_BENCHES:
                 module = _load_bench(name)
                 if module is None or not hasattr(module, "http_load"):
                     continue
                 for clients in HTTP_CLIENTS:
                     out[f"{name}, {clients} clients"] = _with_receipts(
-                        printer, lambda: module.http_load(server, clients=clients, seconds=seconds))
+                        printer,
+                        lambda module=module, clients=clients: module.http_load(
+                            server, clients=clients, seconds=seconds
+                        ),
+                    )
             out["worker_memory_mib_after_load"] = server.worker_memory_mib()
         finally:
             server.stop()
@@ -144,16 +158,23 @@ def section_fleet(args) -> dict:
         return fleet.run(args.quick, printer)
 
 
-SECTIONS = {"receipt": section_receipt, "ime": section_ime, "server_time": section_server_time, "http": section_http,
-            "fleet": section_fleet}
+SECTIONS = {
+    "receipt": section_receipt,
+    "ime": section_ime,
+    "server_time": section_server_time,
+    "http": section_http,
+    "fleet": section_fleet,
+}
 
 
 def _print(results: dict) -> None:
     machine = results["machine"]
-    print(f"{machine['cpus']} CPUs ({machine['processor']}), Python {machine['python']}. The load generator's "
-          f"client processes run on the same {machine['cpus']} CPUs as the server, so the HTTP figures are "
-          f"lower bounds of what the server does alone. Load average at the start: "
-          f"{machine['load_average_at_start']} (other work on the machine makes every figure noisier).")
+    print(
+        f"{machine['cpus']} CPUs ({machine['processor']}), Python {machine['python']}. The load generator's "
+        f"client processes run on the same {machine['cpus']} CPUs as the server, so the HTTP figures are "
+        f"lower bounds of what the server does alone. Load average at the start: "
+        f"{machine['load_average_at_start']} (other work on the machine makes every figure noisier)."
+    )
     for section, data in results["sections"].items():
         print(f"\n== {section}")
         if not isinstance(data, dict):
@@ -189,10 +210,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     wanted = [s for s in args.only.split(",") if s] or list(SECTIONS)
     results = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine(),
-                    "load_average_at_start": round(os.getloadavg()[0], 2)},
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "load_average_at_start": round(os.getloadavg()[0], 2),
+        },
         "sections": {},
     }
     for name in wanted:

@@ -51,8 +51,7 @@ def report(label: str, samples: list[float]) -> None:
     ms = sorted(s * 1000 for s in samples)
     p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
     print(
-        f"{label:<48} n={len(ms):<4} median {statistics.median(ms):8.2f} ms"
-        f"   p95 {p95:8.2f} ms   max {ms[-1]:8.2f} ms"
+        f"{label:<48} n={len(ms):<4} median {statistics.median(ms):8.2f} ms   p95 {p95:8.2f} ms   max {ms[-1]:8.2f} ms"
     )
 
 

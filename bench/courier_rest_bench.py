@@ -33,9 +33,15 @@ RIDERS = 200
 
 def _config(instance: str, url: str) -> dict:
     return {
-        "TESTING": True, "SECRET_KEY": "bench-secret-key-not-for-production", "DATABASE_URL": url,
-        "INSTANCE_PATH": instance, "STATION_FILE": "", "START_DEVICES": False, "RUN_JOBS": False,
-        "TESTING_NO_LISTENER": True, "IME_PRELOAD": False,
+        "TESTING": True,
+        "SECRET_KEY": "bench-secret-key-not-for-production",
+        "DATABASE_URL": url,
+        "INSTANCE_PATH": instance,
+        "STATION_FILE": "",
+        "START_DEVICES": False,
+        "RUN_JOBS": False,
+        "TESTING_NO_LISTENER": True,
+        "IME_PRELOAD": False,
         "STATION": {"code": "sungang-nf", "name": "笋岗街道暖蜂驿站", "kind": "courier_station"},
         "DEVICES": {"printer": {"type": "preview"}, "readers": {}},
     }
@@ -67,8 +73,17 @@ def _riders(app) -> list[str]:
     with app.app_context():
         session = app.extensions["db"].Session()
         station_id = app.extensions["kiosk_station_id"]
-        session.add_all(Rider(station_id=station_id, name=f"骑手{i}", phone=p, platform="meituan", vehicle="ebike",
-                              pass_token=secrets.token_urlsafe(18)) for i, p in enumerate(phones))
+        session.add_all(
+            Rider(
+                station_id=station_id,
+                name=f"骑手{i}",
+                phone=p,
+                platform="meituan",
+                vehicle="ebike",
+                pass_token=secrets.token_urlsafe(18),
+            )
+            for i, p in enumerate(phones)
+        )
         session.commit()
         session.close()
     return phones
@@ -94,8 +109,12 @@ def bench_one(url: str, iterations: int) -> dict:
             client.post("/k/courier_rest/checkout", data={"csrf_token": token})
         app.extensions["db"].dispose()
     samples = samples[20:]
-    return {"requests": len(samples), "median_ms": round(statistics.median(samples), 2),
-            "p99_ms": round(_percentile(samples, 0.99), 2), "max_ms": round(max(samples), 2)}
+    return {
+        "requests": len(samples),
+        "median_ms": round(statistics.median(samples), 2),
+        "p99_ms": round(_percentile(samples, 0.99), 2),
+        "max_ms": round(max(samples), 2),
+    }
 
 
 def run(iterations: int = 1000) -> dict:
@@ -118,8 +137,13 @@ def register_rider(conn, index: int) -> dict:
     if status != 302 or not location.endswith("/register"):
         raise RuntimeError(f"a new phone number led to {status} {location}, not the registration form")
     load.browse(conn, state, "GET", "/k/courier_rest/register")
-    status, location, _ = load.browse(conn, state, "POST", "/k/courier_rest/register", {
-        "name": f"骑手{index}", "phone": state["phone"], "platform": "meituan", "vehicle": "ebike"})
+    status, location, _ = load.browse(
+        conn,
+        state,
+        "POST",
+        "/k/courier_rest/register",
+        {"name": f"骑手{index}", "phone": state["phone"], "platform": "meituan", "vehicle": "ebike"},
+    )
     if status != 302:
         raise RuntimeError(f"registration answered {status}")
     return state
@@ -134,12 +158,22 @@ def check_in_again(i: int, state: dict) -> tuple:
 
 def http_load(server, clients: int, seconds: float) -> dict:
     """Check-ins by ``clients`` kiosks at once; a check-in is a 302 to the rider's menu."""
-    return load.run(server.url, check_in_again, clients=clients, seconds=seconds, setup=register_rider,
-                    on_response=load.keep_cookies, expect=(302,), expect_location="/k/courier_rest/menu")
+    return load.run(
+        server.url,
+        check_in_again,
+        clients=clients,
+        seconds=seconds,
+        setup=register_rider,
+        on_response=load.keep_cookies,
+        expect=(302,),
+        expect_location="/k/courier_rest/menu",
+    )
 
 
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     for backend, figures in run(count).items():
-        print(f"courier check-in ({backend}): {figures['requests']} requests, median {figures['median_ms']} ms, "
-              f"p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms")
+        print(
+            f"courier check-in ({backend}): {figures['requests']} requests, median {figures['median_ms']} ms, "
+            f"p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms"
+        )

@@ -110,8 +110,9 @@ class Counter:
         self.conn = _connection(url)
         self.state: dict = {"cookies": {}}
         load.browse(self.conn, self.state, "GET", "/staff/login")
-        status, _, _ = load.browse(self.conn, self.state, "POST", "/staff/login",
-                                   {"username": STAFF[0], "password": STAFF[1]})
+        status, _, _ = load.browse(
+            self.conn, self.state, "POST", "/staff/login", {"username": STAFF[0], "password": STAFF[1]}
+        )
         if status != 302:
             raise RuntimeError(f"staff login answered {status}")
         load.browse(self.conn, self.state, "GET", "/staff/legal/")  # a new session: a new CSRF token
@@ -135,8 +136,9 @@ class Kiosk:
         self.state = load.open_form(self.conn, "/k/legal/take/consultation")
 
     def take_ticket(self) -> None:
-        status, _, _ = load.browse(self.conn, self.state, "POST", "/k/legal/take/consultation",
-                                   {"phone": "", "priority": ""})
+        status, _, _ = load.browse(
+            self.conn, self.state, "POST", "/k/legal/take/consultation", {"phone": "", "priority": ""}
+        )
         if status != 302:
             raise RuntimeError(f"taking a ticket answered {status}")
 
@@ -169,7 +171,7 @@ def push_latency(url: str, database_url: str, calls: int | None = None, until=No
             if status != 302:
                 missed += len(displays)
                 continue
-            for display, mark in zip(displays, marks):
+            for display, mark in zip(displays, marks, strict=False):
                 at = display.wait_for("legal.ticket_called", mark, CALL_TIMEOUT)
                 if at is None:
                     missed += 1
@@ -180,11 +182,16 @@ def push_latency(url: str, database_url: str, calls: int | None = None, until=No
         kiosk.close()
         for display in displays:
             display.close()
-    return {"calls": done, "displays": DISPLAYS, "deliveries": len(delays), "missed": missed,
-            "events_lost": events_lost(database_url, displays),
-            "median_ms": round(statistics.median(delays) * 1000, 1) if delays else None,
-            "p99_ms": round(load.percentile(delays, 99) * 1000, 1) if delays else None,
-            "max_ms": round(max(delays) * 1000, 1) if delays else None}
+    return {
+        "calls": done,
+        "displays": DISPLAYS,
+        "deliveries": len(delays),
+        "missed": missed,
+        "events_lost": events_lost(database_url, displays),
+        "median_ms": round(statistics.median(delays) * 1000, 1) if delays else None,
+        "p99_ms": round(load.percentile(delays, 99) * 1000, 1) if delays else None,
+        "max_ms": round(max(delays) * 1000, 1) if delays else None,
+    }
 
 
 def push_under_load(server, seconds: float, clients: int = 8) -> dict:
@@ -229,9 +236,15 @@ def events_lost(database_url: str, displays: list[EventStream]) -> int:
     received = [ids for ids in (d.received_ids() for d in displays) if ids]
     if not received:
         return 0
-    stored = [row[0] for row in _query(
-        database_url, "SELECT id FROM kiosk_event WHERE channel = 'legal' AND id BETWEEN :low AND :high",
-        low=min(ids[0] for ids in received), high=max(ids[-1] for ids in received))]
+    stored = [
+        row[0]
+        for row in _query(
+            database_url,
+            "SELECT id FROM kiosk_event WHERE channel = 'legal' AND id BETWEEN :low AND :high",
+            low=min(ids[0] for ids in received),
+            high=max(ids[-1] for ids in received),
+        )
+    ]
     lost = 0
     for ids in received:
         got = set(ids)
@@ -246,15 +259,28 @@ def last_ticket_id(database_url: str) -> int:
 
 def check_numbers(database_url: str, issued: int, after_id: int) -> dict:
     """Duplicate numbers, stored vs issued tickets and gaps, read from the database after the load."""
-    duplicates = _query(database_url, (
-        "SELECT count(*) FROM (SELECT 1 FROM legal_ticket GROUP BY station_id, day, numbered_service, number"
-        " HAVING count(*) > 1) d"))[0][0]
-    stored, gaps = _query(database_url, (
-        "SELECT coalesce(sum(n), 0), coalesce(sum(top - bottom + 1 - n), 0) FROM (SELECT count(*) AS n,"
-        " max(number) AS top, min(number) AS bottom FROM legal_ticket"
-        " WHERE id > :after GROUP BY station_id, day, numbered_service) q"), after=after_id)[0]
-    return {"duplicate_numbers": duplicates, "tickets_stored": int(stored), "tickets_issued_302": issued,
-            "number_gaps": int(gaps)}
+    duplicates = _query(
+        database_url,
+        (
+            "SELECT count(*) FROM (SELECT 1 FROM legal_ticket GROUP BY station_id, day, numbered_service, number"
+            " HAVING count(*) > 1) d"
+        ),
+    )[0][0]
+    stored, gaps = _query(
+        database_url,
+        (
+            "SELECT coalesce(sum(n), 0), coalesce(sum(top - bottom + 1 - n), 0) FROM (SELECT count(*) AS n,"
+            " max(number) AS top, min(number) AS bottom FROM legal_ticket"
+            " WHERE id > :after GROUP BY station_id, day, numbered_service) q"
+        ),
+        after=after_id,
+    )[0]
+    return {
+        "duplicate_numbers": duplicates,
+        "tickets_stored": int(stored),
+        "tickets_issued_302": issued,
+        "number_gaps": int(gaps),
+    }
 
 
 def run(quick: bool, printer) -> dict:
@@ -264,8 +290,9 @@ def run(quick: bool, printer) -> dict:
     seconds = 3 if quick else 10
     out: dict = {"workers": WORKERS}
     with pg.scratch("kiosk_bench_fleet") as url:
-        server = Server(workers=WORKERS, threads=16, database_url=url,
-                        station_toml=station_toml(printer.host, printer.port))
+        server = Server(
+            workers=WORKERS, threads=16, database_url=url, station_toml=station_toml(printer.host, printer.port)
+        )
         server.prepare()
         try:
             out["cold_start_to_first_200_s"] = round(server.start("/"), 3)

@@ -19,12 +19,42 @@ from kiosk.ime import CACHE_FILE, PinyinDictionary
 #: Phrases a kiosk user types, spelled out; every prefix of each is looked up,
 #: the way the keyboard asks after each letter.
 TYPED = [
-    "falvzixun", "renmintiaojie", "laodongzhongcai", "fazhixuanchuan", "gongzheng",
-    "shenzhen", "longgangqu", "nuanfengyizhan", "dangqunfuwuzhongxin", "qishouqiandao",
-    "chongdian", "xiuche", "tingche", "gongxiangtingche", "tousu", "jianyi", "zixun",
-    "qiuzhu", "zhangsan", "lisi", "wangxiaoming", "chenjianguo", "lvshi", "nvshi",
-    "xianzai", "women", "zhongguo", "xiexie", "nihao", "shouji", "dianhuahaoma",
-    "shenfenzheng", "chepaihao", "guangdongsheng", "futianqu", "nanshanqu",
+    "falvzixun",
+    "renmintiaojie",
+    "laodongzhongcai",
+    "fazhixuanchuan",
+    "gongzheng",
+    "shenzhen",
+    "longgangqu",
+    "nuanfengyizhan",
+    "dangqunfuwuzhongxin",
+    "qishouqiandao",
+    "chongdian",
+    "xiuche",
+    "tingche",
+    "gongxiangtingche",
+    "tousu",
+    "jianyi",
+    "zixun",
+    "qiuzhu",
+    "zhangsan",
+    "lisi",
+    "wangxiaoming",
+    "chenjianguo",
+    "lvshi",
+    "nvshi",
+    "xianzai",
+    "women",
+    "zhongguo",
+    "xiexie",
+    "nihao",
+    "shouji",
+    "dianhuahaoma",
+    "shenfenzheng",
+    "chepaihao",
+    "guangdongsheng",
+    "futianqu",
+    "nanshanqu",
 ]
 
 COLD_LOAD_SCRIPT = (
@@ -64,7 +94,9 @@ def run(rounds: int = 20) -> dict:
         # A kiosk restart pays the imports too, so also time a fresh interpreter.
         fresh = subprocess.run(
             [sys.executable, "-c", COLD_LOAD_SCRIPT, cache_dir],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()
         fresh_total, fresh_load = float(fresh[0]), float(fresh[1])
 

@@ -29,9 +29,15 @@ SERVICES = ("consultation", "mediation", "arbitration", "notarisation", "legal_a
 
 def _config(instance: str, url: str, printer: dict) -> dict:
     return {
-        "TESTING": True, "SECRET_KEY": "bench-secret-key-not-for-production", "DATABASE_URL": url,
-        "INSTANCE_PATH": instance, "STATION_FILE": "", "START_DEVICES": False, "RUN_JOBS": False,
-        "TESTING_NO_LISTENER": True, "IME_PRELOAD": False,
+        "TESTING": True,
+        "SECRET_KEY": "bench-secret-key-not-for-production",
+        "DATABASE_URL": url,
+        "INSTANCE_PATH": instance,
+        "STATION_FILE": "",
+        "START_DEVICES": False,
+        "RUN_JOBS": False,
+        "TESTING_NO_LISTENER": True,
+        "IME_PRELOAD": False,
         "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
         "DEVICES": {"printer": printer, "readers": {}},
     }
@@ -87,8 +93,11 @@ def bench_one(url: str, iterations: int, paced: bool = True) -> dict:
         cpu.clear()
         for i in range(iterations):
             # A mix like a real morning: one in four leaves a phone, one in six is a priority ticket.
-            data = {"csrf_token": token, "phone": "13812345678" if i % 4 == 0 else "",
-                    "priority": "elderly" if i % 6 == 0 else ""}
+            data = {
+                "csrf_token": token,
+                "phone": "13812345678" if i % 4 == 0 else "",
+                "priority": "elderly" if i % 6 == 0 else "",
+            }
             response = client.post(f"/k/legal/take/{SERVICES[i % 5]}", data=data)
             if response.status_code != 302:
                 raise RuntimeError(f"issue failed with {response.status_code}")
@@ -98,10 +107,15 @@ def bench_one(url: str, iterations: int, paced: bool = True) -> dict:
                 app.extensions["kiosk_printing"].queue.wait(job, 10.0)
         app.extensions["kiosk_printing"].shutdown()
         app.extensions["db"].dispose()
-    return {"requests": len(samples), "median_ms": round(statistics.median(samples), 2),
-            "p99_ms": round(_percentile(samples, 0.99), 2), "max_ms": round(max(samples), 2),
-            "cpu_median_ms": round(statistics.median(cpu), 2), "cpu_p99_ms": round(_percentile(cpu, 0.99), 2),
-            "load_average": round(os.getloadavg()[0], 2)}
+    return {
+        "requests": len(samples),
+        "median_ms": round(statistics.median(samples), 2),
+        "p99_ms": round(_percentile(samples, 0.99), 2),
+        "max_ms": round(max(samples), 2),
+        "cpu_median_ms": round(statistics.median(cpu), 2),
+        "cpu_p99_ms": round(_percentile(cpu, 0.99), 2),
+        "load_average": round(os.getloadavg()[0], 2),
+    }
 
 
 def run(iterations: int = 1000) -> dict:
@@ -132,14 +146,24 @@ def take_ticket(i: int, state: dict) -> tuple:
 
 def http_load(server, clients: int, seconds: float) -> dict:
     """Tickets issued by ``clients`` kiosks at once; a ticket is a 302 to the issued page."""
-    return load.run(server.url, take_ticket, clients=clients, seconds=seconds, setup=open_take_form,
-                    on_response=load.keep_cookies, expect=(302,), expect_location="/k/legal/issued")
+    return load.run(
+        server.url,
+        take_ticket,
+        clients=clients,
+        seconds=seconds,
+        setup=open_take_form,
+        on_response=load.keep_cookies,
+        expect=(302,),
+        expect_location="/k/legal/issued",
+    )
 
 
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     for backend, figures in run(count).items():
-        print(f"legal ticket issue ({backend}): {figures['requests']} requests, "
-              f"median {figures['median_ms']} ms, p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms; "
-              f"CPU median {figures['cpu_median_ms']} ms, p99 {figures['cpu_p99_ms']} ms "
-              f"(target p99 <= 15 ms; load average {figures['load_average']})")
+        print(
+            f"legal ticket issue ({backend}): {figures['requests']} requests, "
+            f"median {figures['median_ms']} ms, p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms; "
+            f"CPU median {figures['cpu_median_ms']} ms, p99 {figures['cpu_p99_ms']} ms "
+            f"(target p99 <= 15 ms; load average {figures['load_average']})"
+        )

@@ -123,8 +123,16 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-def run(url: str, make_request, clients: int = 4, seconds: float = 10.0, setup=None, on_response=None,
-        expect: tuple[int, ...] | None = None, expect_location: str = "") -> dict:
+def run(
+    url: str,
+    make_request,
+    clients: int = 4,
+    seconds: float = 10.0,
+    setup=None,
+    on_response=None,
+    expect: tuple[int, ...] | None = None,
+    expect_location: str = "",
+) -> dict:
     """Drive ``url`` with ``clients`` keep-alive connections for ``seconds``.
 
     ``expect``: the statuses a measured action succeeds with (a 4xx from bad
@@ -136,10 +144,24 @@ def run(url: str, make_request, clients: int = 4, seconds: float = 10.0, setup=N
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(clients)
     results = ctx.Queue()
-    procs = [ctx.Process(target=_client, daemon=True,
-                         args=(host, port, i, (make_request, on_response), setup, seconds, (expect, expect_location),
-                               barrier, results))
-             for i in range(clients)]
+    procs = [
+        ctx.Process(
+            target=_client,
+            daemon=True,
+            args=(
+                host,
+                port,
+                i,
+                (make_request, on_response),
+                setup,
+                seconds,
+                (expect, expect_location),
+                barrier,
+                results,
+            ),
+        )
+        for i in range(clients)
+    ]
     for proc in procs:
         proc.start()
     collected = [results.get(timeout=BARRIER_TIMEOUT + seconds + 120) for _ in procs]

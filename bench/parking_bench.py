@@ -55,11 +55,17 @@ def _app(database_url: str | None):
     from kiosk.app import create_app
 
     instance = tempfile.mkdtemp(prefix="kiosk-bench-parking-")
-    config = {"SECRET_KEY": "bench-0123456789abcdef", "INSTANCE_PATH": instance, "STATION_FILE": "",
-              "TESTING": True, "IME_PRELOAD": False, "RUN_JOBS": False, "START_DEVICES": False,
-              "TESTING_NO_LISTENER": True,
-              "DEVICES": {"printer": {"type": "preview", "folder": os.path.join(instance, "receipts")},
-                          "readers": {}}}
+    config = {
+        "SECRET_KEY": "bench-0123456789abcdef",
+        "INSTANCE_PATH": instance,
+        "STATION_FILE": "",
+        "TESTING": True,
+        "IME_PRELOAD": False,
+        "RUN_JOBS": False,
+        "START_DEVICES": False,
+        "TESTING_NO_LISTENER": True,
+        "DEVICES": {"printer": {"type": "preview", "folder": os.path.join(instance, "receipts")}, "readers": {}},
+    }
     if database_url:
         config["DATABASE_URL"] = database_url
     return create_app(config)
@@ -73,20 +79,37 @@ def _setup(app, households: int, batch: int = 0) -> tuple[int, str]:
     from kiosk_plugins.parking.models import Lot, Window
     from kiosk_plugins.parking.settings import station_tz
 
-    rows = [f"贝丽花园{batch}区{i // 100}栋{i % 100:04d},住户{i},{_phone(i, batch)},{_plate(i, batch)}"
-            for i in range(households)]
+    rows = [
+        f"贝丽花园{batch}区{i // 100}栋{i % 100:04d},住户{i},{_phone(i, batch)},{_plate(i, batch)}"
+        for i in range(households)
+    ]
     with app.app_context():
         session = app.extensions["db"].WriteSession()
         station = session.get(Station, app.extensions["kiosk_station_id"])
         report = import_csv(session, station.id, HOUSEHOLD_CSV_HEADER + "\n".join(rows) + "\n")
         assert report.ok, report.errors[:3]
-        lot = Lot(station_id=station.id, name=f"水贝万山珠宝产业园停车场{batch or ''}", address="罗湖区翠竹街道水贝社区",
-                  spaces=households + 10, price_cents=1000, quota_per_month=0, reserve_days=1, hold_minutes=0,
-                  active=True)
+        lot = Lot(
+            station_id=station.id,
+            name=f"水贝万山珠宝产业园停车场{batch or ''}",
+            address="罗湖区翠竹街道水贝社区",
+            spaces=households + 10,
+            price_cents=1000,
+            quota_per_month=0,
+            reserve_days=1,
+            hold_minutes=0,
+            active=True,
+        )
         session.add(lot)
         session.flush()
-        window = Window(station_id=station.id, lot_id=lot.id, label="夜间", start_time="19:00", end_time="08:00",
-                        weekdays="0123456", active=True)
+        window = Window(
+            station_id=station.id,
+            lot_id=lot.id,
+            label="夜间",
+            start_time="19:00",
+            end_time="08:00",
+            weekdays="0123456",
+            active=True,
+        )
         session.add(window)
         session.commit()
         from kiosk.db import utcnow
@@ -114,11 +137,12 @@ def issue_times(database_url: str | None, iterations: int, warmup: int = 30) -> 
             client.post("/k/parking/identify", data={"phone": _phone(i), "csrf_token": token})
             client.post("/k/parking/plate", data={"plate": _plate(i), "csrf_token": token})
             t0 = time.perf_counter()
-            response = client.post("/k/parking/issue", data={"window": str(window_id), "day": day,
-                                                             "csrf_token": token})
+            response = client.post("/k/parking/issue", data={"window": str(window_id), "day": day, "csrf_token": token})
             elapsed = time.perf_counter() - t0
-            assert response.status_code == 302 and re.search(r"/voucher/\d+", response.headers["Location"]), \
-                (response.status_code, response.get_data(as_text=True)[:300])
+            assert response.status_code == 302 and re.search(r"/voucher/\d+", response.headers["Location"]), (
+                response.status_code,
+                response.get_data(as_text=True)[:300],
+            )
             if i >= warmup:
                 times.append(elapsed)
         return times
@@ -128,8 +152,11 @@ def issue_times(database_url: str | None, iterations: int, warmup: int = 30) -> 
 
 
 def _summary(times: list[float]) -> dict:
-    return {"requests": len(times), "median_ms": round(statistics.median(times) * 1000, 2),
-            "p99_ms": round(_pct(times, 99) * 1000, 2)}
+    return {
+        "requests": len(times),
+        "median_ms": round(statistics.median(times) * 1000, 2),
+        "p99_ms": round(_pct(times, 99) * 1000, 2),
+    }
 
 
 def run(iterations: int = 1000) -> dict:
@@ -177,8 +204,16 @@ def http_load(server, clients: int, seconds: float) -> dict:
     """Vouchers issued by ``clients`` kiosks at once, each for another household's car."""
     with server.app() as app:
         setup = prepare_http(app, clients, seconds)
-    return load.run(server.url, voucher_steps, clients=clients, seconds=seconds, setup=setup,
-                    on_response=load.keep_cookies, expect=(302,), expect_location="/k/parking/voucher/")
+    return load.run(
+        server.url,
+        voucher_steps,
+        clients=clients,
+        seconds=seconds,
+        setup=setup,
+        on_response=load.keep_cookies,
+        expect=(302,),
+        expect_location="/k/parking/voucher/",
+    )
 
 
 def profile(iterations: int = 200) -> None:
@@ -198,5 +233,6 @@ if __name__ == "__main__":
     else:
         count = int(next((a for a in sys.argv[1:] if a.isdigit()), 1000))
         for name, figures in run(count).items():
-            print(f"{name}: {figures['requests']} requests, median {figures['median_ms']} ms, "
-                  f"p99 {figures['p99_ms']} ms")
+            print(
+                f"{name}: {figures['requests']} requests, median {figures['median_ms']} ms, p99 {figures['p99_ms']} ms"
+            )

@@ -22,8 +22,15 @@ import time
 
 from bench import load, pg
 
-KIOSK_PETITION = {"step": "4", "go": "submit", "type": "help", "category": "environment", "place": "beili_garden",
-                  "anonymous": "1", "description": "楼道垃圾堆放"}
+KIOSK_PETITION = {
+    "step": "4",
+    "go": "submit",
+    "type": "help",
+    "category": "environment",
+    "place": "beili_garden",
+    "anonymous": "1",
+    "description": "楼道垃圾堆放",
+}
 
 
 class Timed:
@@ -46,22 +53,33 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def _figures(seconds: list[float]) -> dict:
-    return {"n": len(seconds), "median_ms": round(statistics.median(seconds) * 1000, 2),
-            "p99_ms": round(_percentile(seconds, 0.99) * 1000, 2),
-            "max_ms": round(max(seconds) * 1000, 2)}
+    return {
+        "n": len(seconds),
+        "median_ms": round(statistics.median(seconds) * 1000, 2),
+        "p99_ms": round(_percentile(seconds, 0.99) * 1000, 2),
+        "max_ms": round(max(seconds) * 1000, 2),
+    }
 
 
 def _app(url: str, folder: str):
     from kiosk.app import create_app
 
-    return create_app({
-        "TESTING": True, "SECRET_KEY": "bench-secret-key", "DATABASE_URL": url, "INSTANCE_PATH": folder,
-        "STATION_FILE": "", "START_DEVICES": False, "RUN_JOBS": False, "IME_PRELOAD": False,
-        "TESTING_NO_LISTENER": True,
-        "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
-        "DEVICES": {"printer": {"type": "file", "path": os.devnull, "status": False}, "readers": {}},
-        "PLUGINS": {"petitions": {"rate_limit": {"kiosk": [10**9, 600], "mobile": [10**9, 600]}}},
-    })
+    return create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "bench-secret-key",
+            "DATABASE_URL": url,
+            "INSTANCE_PATH": folder,
+            "STATION_FILE": "",
+            "START_DEVICES": False,
+            "RUN_JOBS": False,
+            "IME_PRELOAD": False,
+            "TESTING_NO_LISTENER": True,
+            "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
+            "DEVICES": {"printer": {"type": "file", "path": os.devnull, "status": False}, "readers": {}},
+            "PLUGINS": {"petitions": {"rate_limit": {"kiosk": [10**9, 600], "mobile": [10**9, 600]}}},
+        }
+    )
 
 
 def _submit_many(app, path: str, data: dict, iterations: int) -> list[float]:
@@ -85,9 +103,20 @@ def _one_backend(url: str, iterations: int) -> dict:
         from kiosk.demo import load_demo
 
         load_demo(app, [])
-        phone = _submit_many(app, "/m/petitions/", {
-            "type": "complaint", "category": "noise", "place": "shenhua_liyuan", "anonymous": "0",
-            "phone": "13812345678", "name": "测试", "description": "深夜装修噪音，影响休息"}, iterations)
+        phone = _submit_many(
+            app,
+            "/m/petitions/",
+            {
+                "type": "complaint",
+                "category": "noise",
+                "place": "shenhua_liyuan",
+                "anonymous": "0",
+                "phone": "13812345678",
+                "name": "测试",
+                "description": "深夜装修噪音，影响休息",
+            },
+            iterations,
+        )
         kiosk = _submit_many(app, "/k/petitions/new", KIOSK_PETITION, iterations)
         app.extensions["kiosk_printing"].shutdown()
         app.extensions["db"].dispose()
@@ -118,13 +147,23 @@ def submit_petition(i: int, state: dict) -> tuple:
 
 def http_load(server, clients: int, seconds: float) -> dict:
     """Petitions submitted at ``clients`` kiosks at once; a success is a 302 to the tracking number."""
-    return load.run(server.url, submit_petition, clients=clients, seconds=seconds, setup=open_kiosk_form,
-                    on_response=load.keep_cookies, expect=(302,), expect_location="/k/petitions/done/")
+    return load.run(
+        server.url,
+        submit_petition,
+        clients=clients,
+        seconds=seconds,
+        setup=open_kiosk_form,
+        on_response=load.keep_cookies,
+        expect=(302,),
+        expect_location="/k/petitions/done/",
+    )
 
 
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     for backend, paths in run(count).items():
         for path, figures in paths.items():
-            print(f"{backend:10} {path:20} n={figures['n']}  median {figures['median_ms']:7.2f} ms  "
-                  f"p99 {figures['p99_ms']:7.2f} ms  max {figures['max_ms']:7.2f} ms")
+            print(
+                f"{backend:10} {path:20} n={figures['n']}  median {figures['median_ms']:7.2f} ms  "
+                f"p99 {figures['p99_ms']:7.2f} ms  max {figures['max_ms']:7.2f} ms"
+            )

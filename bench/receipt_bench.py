@@ -15,7 +15,8 @@ import io
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from kiosk_hardware.escpos_encode import encode_receipt
 from kiosk_hardware.fonts import reset_font_cache

@@ -29,16 +29,21 @@ class Server:
 
     SECRET_KEY = "bench-secret-0123456789abcdef"
 
-    def __init__(self, workers: int = 1, threads: int = 16, database_url: str | None = None, env: dict | None = None,
-                 station_toml: str | None = None):
+    def __init__(
+        self,
+        workers: int = 1,
+        threads: int = 16,
+        database_url: str | None = None,
+        env: dict | None = None,
+        station_toml: str | None = None,
+    ):
         self.instance = tempfile.mkdtemp(prefix="kiosk-bench-")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers, self.threads = workers, threads
         self.database_url = database_url
         self.station_file = os.path.join(self.instance, "station.toml")
-        self.env = dict(os.environ, KIOSK_INSTANCE_PATH=self.instance, KIOSK_SECRET_KEY=self.SECRET_KEY,
-                        **(env or {}))
+        self.env = dict(os.environ, KIOSK_INSTANCE_PATH=self.instance, KIOSK_SECRET_KEY=self.SECRET_KEY, **(env or {}))
         self.env.pop("KIOSK_STATION_FILE", None)
         # A station's install has its bytecode compiled (pip does it); a shell with
         # PYTHONDONTWRITEBYTECODE would make every start of a source checkout
@@ -56,16 +61,24 @@ class Server:
 
     def prepare(self) -> None:
         """Migrate and load demo data first, so the cold start measures only the start."""
-        subprocess.run([sys.executable, "-m", "kiosk.cli", "demo"], env=self.env, check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "-m", "kiosk.cli", "demo"], env=self.env, check=True, capture_output=True, timeout=300
+        )
 
     @contextlib.contextmanager
     def app(self):
         """A kiosk app in this process on the server's station and database, to prepare bench data."""
         from kiosk.app import create_app
 
-        config = {"INSTANCE_PATH": self.instance, "STATION_FILE": self.station_file, "SECRET_KEY": self.SECRET_KEY,
-                  "RUN_JOBS": False, "START_DEVICES": False, "IME_PRELOAD": False, "TESTING_NO_LISTENER": True}
+        config = {
+            "INSTANCE_PATH": self.instance,
+            "STATION_FILE": self.station_file,
+            "SECRET_KEY": self.SECRET_KEY,
+            "RUN_JOBS": False,
+            "START_DEVICES": False,
+            "IME_PRELOAD": False,
+            "TESTING_NO_LISTENER": True,
+        }
         if self.database_url:
             config["DATABASE_URL"] = self.database_url
         app = create_app(config)
@@ -80,9 +93,23 @@ class Server:
         self.log_path = os.path.join(self.instance, "serve.log")
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kiosk.cli", "serve", "--port", str(self.port), "--workers", str(self.workers),
-             "--threads", str(self.threads)],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "kiosk.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--threads",
+                str(self.threads),
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+            start_new_session=True,
+        )
         deadline = started + 60
         while time.perf_counter() < deadline:
             if self.proc.poll() is not None:

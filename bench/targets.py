@@ -6,7 +6,8 @@ failed) shows "not measured" and neither yes nor no.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def _get(sections: dict, *path: str) -> Any:
@@ -35,8 +36,10 @@ def _wall_and_cpu(figures: dict) -> str:
 
 
 def _tickets_http(figures: dict) -> str:
-    return (f"{figures['throughput_rps']:.0f} tickets/s, p99 {figures['p99_ms']} ms, {figures['errors']} errors, "
-            f"{figures.get('receipts_received', '?')} receipts for {figures['statuses'].get('302', 0)} tickets")
+    return (
+        f"{figures['throughput_rps']:.0f} tickets/s, p99 {figures['p99_ms']} ms, {figures['errors']} errors, "
+        f"{figures.get('receipts_received', '?')} receipts for {figures['statuses'].get('302', 0)} tickets"
+    )
 
 
 def _best_fleet(sections: dict) -> dict | None:
@@ -50,40 +53,90 @@ def rows(sections: dict) -> list[dict]:
     fleet = _best_fleet(sections)
     rss = [w["rss"] for w in _get(sections, "http", "worker_memory_mib_after_load") or []]
     out = [
-        _row("ticket issue, server time p99, in-process, SQLite", _get(sections, "server_time", "legal",
-             "sqlite/paced"), _wall_and_cpu, "<= 15 ms", lambda v: v["p99_ms"] <= 15),
-        _row("ticket issue, server time p99, in-process, PostgreSQL", _get(sections, "server_time", "legal",
-             "postgresql/paced"), _wall_and_cpu, "<= 15 ms", lambda v: v["p99_ms"] <= 15),
-        _row("ticket issue, server time p99, 4 HTTP clients", _get(legal_http or {}, "server_p99_ms"), _ms,
-             "<= 15 ms", lambda v: v <= 15),
-        _row("tickets/s, 4 keep-alive clients, kiosk serve + TCP printer", legal_http, _tickets_http,
-             ">= 130/s, no errors", lambda v: v["throughput_rps"] >= 130 and not v["errors"]),
-        _row("every issued ticket's receipt reached the printer", legal_http,
-             lambda v: f"{v.get('receipts_received')} of {v['statuses'].get('302', 0)}", "all",
-             lambda v: v.get("receipts_received") == v["statuses"].get("302", 0)),
-        _row("receipt 80 mm with QR, render + encode p99", _get(sections, "receipt", "80mm", "p99_ms"), _ms,
-             "<= 5 ms", lambda v: v <= 5),
-        _row("cold start of kiosk serve to first 200 (restart)", _get(sections, "http", "cold_start_to_first_200_s"),
-             lambda v: f"{v:.2f} s (a new instance's first: {_get(sections, 'http', 'first_start_to_first_200_s')} s)",
-             "<= 0.6 s", lambda v: v <= 0.6),
-        _row("worker RSS after load", max(rss) if rss else None, lambda v: f"{v:.0f} MiB", "<= 60 MiB",
-             lambda v: v <= 60),
-        _row("fleet tickets/s, PostgreSQL, 4 workers (best run)", fleet,
-             lambda v: f"{v['throughput_rps']:.0f}/s with {v['clients']} clients, {v['errors']} errors",
-             ">= 1000/s", lambda v: v["throughput_rps"] >= 1000 and not v["errors"]),
-        _row("fleet duplicate ticket numbers", _get(sections, "fleet", "numbers"),
-             lambda v: (f"{v['duplicate_numbers']} ({v['tickets_stored']} tickets stored, "
-                        f"{v['tickets_issued_302']} confirmed to a kiosk, {v['number_gaps']} gaps)"),
-             "0", lambda v: v["duplicate_numbers"] == 0),
+        _row(
+            "ticket issue, server time p99, in-process, SQLite",
+            _get(sections, "server_time", "legal", "sqlite/paced"),
+            _wall_and_cpu,
+            "<= 15 ms",
+            lambda v: v["p99_ms"] <= 15,
+        ),
+        _row(
+            "ticket issue, server time p99, in-process, PostgreSQL",
+            _get(sections, "server_time", "legal", "postgresql/paced"),
+            _wall_and_cpu,
+            "<= 15 ms",
+            lambda v: v["p99_ms"] <= 15,
+        ),
+        _row(
+            "ticket issue, server time p99, 4 HTTP clients",
+            _get(legal_http or {}, "server_p99_ms"),
+            _ms,
+            "<= 15 ms",
+            lambda v: v <= 15,
+        ),
+        _row(
+            "tickets/s, 4 keep-alive clients, kiosk serve + TCP printer",
+            legal_http,
+            _tickets_http,
+            ">= 130/s, no errors",
+            lambda v: v["throughput_rps"] >= 130 and not v["errors"],
+        ),
+        _row(
+            "every issued ticket's receipt reached the printer",
+            legal_http,
+            lambda v: f"{v.get('receipts_received')} of {v['statuses'].get('302', 0)}",
+            "all",
+            lambda v: v.get("receipts_received") == v["statuses"].get("302", 0),
+        ),
+        _row(
+            "receipt 80 mm with QR, render + encode p99",
+            _get(sections, "receipt", "80mm", "p99_ms"),
+            _ms,
+            "<= 5 ms",
+            lambda v: v <= 5,
+        ),
+        _row(
+            "cold start of kiosk serve to first 200 (restart)",
+            _get(sections, "http", "cold_start_to_first_200_s"),
+            lambda v: f"{v:.2f} s (a new instance's first: {_get(sections, 'http', 'first_start_to_first_200_s')} s)",
+            "<= 0.6 s",
+            lambda v: v <= 0.6,
+        ),
+        _row(
+            "worker RSS after load", max(rss) if rss else None, lambda v: f"{v:.0f} MiB", "<= 60 MiB", lambda v: v <= 60
+        ),
+        _row(
+            "fleet tickets/s, PostgreSQL, 4 workers (best run)",
+            fleet,
+            lambda v: f"{v['throughput_rps']:.0f}/s with {v['clients']} clients, {v['errors']} errors",
+            ">= 1000/s",
+            lambda v: v["throughput_rps"] >= 1000 and not v["errors"],
+        ),
+        _row(
+            "fleet duplicate ticket numbers",
+            _get(sections, "fleet", "numbers"),
+            lambda v: (
+                f"{v['duplicate_numbers']} ({v['tickets_stored']} tickets stored, "
+                f"{v['tickets_issued_302']} confirmed to a kiosk, {v['number_gaps']} gaps)"
+            ),
+            "0",
+            lambda v: v["duplicate_numbers"] == 0,
+        ),
     ]
     for label in ("quiet", "under load"):
         push = _get(sections, "fleet", f"display push, {label}")
-        out.append(_row(f"display push p99, 4 workers, {label}", push,
-                        lambda v: (f"{v['p99_ms']} ms over {v['deliveries']} deliveries, {v['missed']} calls missed, "
-                                   f"{v['events_lost']} events lost"),
-                        "<= 250 ms, none lost",
-                        lambda v: v["p99_ms"] is not None and v["p99_ms"] <= 250 and not v["missed"]
-                        and not v["events_lost"]))
+        out.append(
+            _row(
+                f"display push p99, 4 workers, {label}",
+                push,
+                lambda v: (
+                    f"{v['p99_ms']} ms over {v['deliveries']} deliveries, {v['missed']} calls missed, "
+                    f"{v['events_lost']} events lost"
+                ),
+                "<= 250 ms, none lost",
+                lambda v: v["p99_ms"] is not None and v["p99_ms"] <= 250 and not v["missed"] and not v["events_lost"],
+            )
+        )
     return out
 
 

@@ -12,9 +12,9 @@ from functools import lru_cache
 
 import barcode as linear
 import qrcode
-from qrcode.exceptions import DataOverflowError
 from barcode.errors import BarcodeError
 from PIL import Image
+from qrcode.exceptions import DataOverflowError
 
 _LEVELS = {
     "L": qrcode.constants.ERROR_CORRECT_L,

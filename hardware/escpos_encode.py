@@ -59,7 +59,7 @@ def job_end(profile: PrinterProfile, cut: bool = True) -> bytes:
     return feed + (CUTS[profile.cut] if cut else b"")
 
 
-def encode_receipt(receipt: Receipt, profile: "PrinterProfile | str | None" = None) -> bytes:
+def encode_receipt(receipt: Receipt, profile: PrinterProfile | str | None = None) -> bytes:
     """The complete job for ``receipt``: ``ESC @`` … feed, cut."""
     profile = get_profile(profile)
     if not receipt.blocks:

@@ -138,6 +138,6 @@ class CharMap:
         glyph = struct.unpack_from(">H", table, at)[0]
         return (glyph + deltas[i]) & 0xFFFF if glyph else 0
 
-    def __contains__(self, char: "str | int") -> bool:
+    def __contains__(self, char: str | int) -> bool:
         codepoint = ord(char) if isinstance(char, str) else char
         return self.glyph_id(codepoint) != 0

@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Iterable, Sequence
+from functools import cache, lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -89,12 +89,12 @@ class FontCheck:
     fallbacks: list[FontFace] = field(default_factory=list)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _charmap(path: str, index: int) -> CharMap:
     return CharMap(path, index)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _face_names(path: str) -> tuple[str, ...]:
     """Family names of every face in a font file or collection."""
     names = []
@@ -188,7 +188,7 @@ def cjk_font_check(candidates: Iterable[tuple[str, str]] | None = None) -> FontC
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def default_faces(bold: bool = False) -> tuple[FontFace, ...]:
     """The fallback chain used for receipts (bold: bold faces, then thickened regular ones)."""
     regular = find_faces(REGULAR_CANDIDATES)

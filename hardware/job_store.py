@@ -83,7 +83,7 @@ class PrintJob:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PrintJob":
+    def from_dict(cls, data: dict[str, Any]) -> PrintJob:
         """Rebuild a job from :meth:`to_dict` output."""
         values = dict(data)
         values["receipt"] = Receipt.from_dict(values["receipt"])

@@ -18,8 +18,8 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Callable, Mapping
 
 from kiosk_hardware.errors import PrinterError
 from kiosk_hardware.job_store import InMemoryJobStore, JobState, JobStore, PrintJob
@@ -44,7 +44,7 @@ def _status_after(exc: PrinterError) -> PrinterStatus:
 class JobHandle:
     """What ``submit`` returns: the job's id and a bounded way to wait for it."""
 
-    def __init__(self, print_queue: "PrintQueue", job_id: str) -> None:
+    def __init__(self, print_queue: PrintQueue, job_id: str) -> None:
         self._queue = print_queue
         self.id = job_id
 
@@ -89,7 +89,7 @@ class PrintQueue:
 
     def __init__(
         self,
-        printers: "Mapping[str, Printer] | Printer",
+        printers: Mapping[str, Printer] | Printer,
         store: JobStore | None = None,
         *,
         max_attempts: int = 3,
@@ -118,7 +118,7 @@ class PrintQueue:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def start(self) -> "PrintQueue":
+    def start(self) -> PrintQueue:
         """Start one worker thread per printer and resume unfinished jobs from the store."""
         if self._threads:
             return self
@@ -147,7 +147,7 @@ class PrintQueue:
             thread.join(timeout)
         self._threads = []
 
-    def __enter__(self) -> "PrintQueue":
+    def __enter__(self) -> PrintQueue:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

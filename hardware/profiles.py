@@ -8,8 +8,9 @@ native text (the fast path), everything else as raster.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ PROFILES: dict[str, PrinterProfile] = {
 }
 
 
-def get_profile(spec: "str | Mapping[str, Any] | PrinterProfile | None" = None) -> PrinterProfile:
+def get_profile(spec: str | Mapping[str, Any] | PrinterProfile | None = None) -> PrinterProfile:
     """Resolve a profile from a name, a dict, or a profile (default ``80mm``).
 
     A dict starts from ``base`` (default ``80mm``) and overrides fields, e.g.

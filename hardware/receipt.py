@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal
 
 __all__ = [
     "Receipt",
@@ -219,7 +219,7 @@ class Feed:
             raise ValueError(f"lines must be 1..20, not {self.lines!r}")
 
 
-Block = Union[Text, Title, Separator, KeyValue, QRCode, Barcode, ImageBlock, Footer, Feed]
+Block = Text | Title | Separator | KeyValue | QRCode | Barcode | ImageBlock | Footer | Feed
 BLOCK_TYPES: dict[str, type] = {
     cls.kind: cls for cls in (Text, Title, Separator, KeyValue, QRCode, Barcode, ImageBlock, Footer, Feed)
 }
@@ -251,30 +251,30 @@ class Receipt:
 
     FORMAT: ClassVar[int] = 1
 
-    def add(self, block: Block) -> "Receipt":
+    def add(self, block: Block) -> Receipt:
         """Append any block; returns the receipt for chaining."""
         if type(block) not in BLOCK_TYPES.values():
             raise TypeError(f"not a receipt block: {block!r}")
         self.blocks.append(block)
         return self
 
-    def title(self, text: str, *, size: int = 2, align: Align = "center") -> "Receipt":
+    def title(self, text: str, *, size: int = 2, align: Align = "center") -> Receipt:
         """Append a bold heading."""
         return self.add(Title(text, size=size, align=align))
 
-    def text(self, text: str, *, size: int = 1, bold: bool = False, align: Align = "left") -> "Receipt":
+    def text(self, text: str, *, size: int = 1, bold: bool = False, align: Align = "left") -> Receipt:
         """Append a paragraph."""
         return self.add(Text(text, size=size, bold=bold, align=align))
 
-    def separator(self, style: Literal["dashed", "solid"] = "dashed") -> "Receipt":
+    def separator(self, style: Literal["dashed", "solid"] = "dashed") -> Receipt:
         """Append a horizontal rule."""
         return self.add(Separator(style))
 
-    def kv(self, key: str, value: str, *, bold: bool = False, size: int = 1) -> "Receipt":
+    def kv(self, key: str, value: str, *, bold: bool = False, size: int = 1) -> Receipt:
         """Append a key-value row."""
         return self.add(KeyValue(key, value, bold=bold, size=size))
 
-    def qr(self, data: str, *, module: int | None = None, level: str = "M", align: Align = "center") -> "Receipt":
+    def qr(self, data: str, *, module: int | None = None, level: str = "M", align: Align = "center") -> Receipt:
         """Append a QR code."""
         return self.add(QRCode(data, module=module, level=level, align=align))  # type: ignore[arg-type]
 
@@ -287,19 +287,19 @@ class Receipt:
         module: int = 2,
         show_text: bool = True,
         align: Align = "center",
-    ) -> "Receipt":
+    ) -> Receipt:
         """Append a linear barcode."""
         return self.add(Barcode(data, symbology, height, module, show_text, align))
 
-    def image(self, image: Any, *, width: int | None = None, align: Align = "center") -> "Receipt":
+    def image(self, image: Any, *, width: int | None = None, align: Align = "center") -> Receipt:
         """Append a picture given as encoded bytes or a PIL image (stored as PNG bytes)."""
         return self.add(ImageBlock(_image_bytes(image), width=width, align=align))
 
-    def footer(self, text: str, *, align: Align = "center") -> "Receipt":
+    def footer(self, text: str, *, align: Align = "center") -> Receipt:
         """Append footer text."""
         return self.add(Footer(text, align=align))
 
-    def feed(self, lines: int = 1) -> "Receipt":
+    def feed(self, lines: int = 1) -> Receipt:
         """Append blank lines."""
         return self.add(Feed(lines))
 
@@ -333,7 +333,7 @@ class Receipt:
         return {"format": self.FORMAT, "cut": self.cut, "blocks": blocks}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Receipt":
+    def from_dict(cls, data: dict[str, Any]) -> Receipt:
         """Rebuild a receipt from :meth:`to_dict` output; unknown kinds or keys raise ValueError."""
         if data.get("format", cls.FORMAT) != cls.FORMAT:
             raise ValueError(f"unsupported receipt format {data.get('format')!r}")

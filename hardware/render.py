@@ -13,7 +13,7 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
-from typing import Iterable, Union
+from collections.abc import Iterable
 
 from PIL import Image, ImageOps
 
@@ -45,7 +45,7 @@ IMAGE_THRESHOLD = 128
 _TextOp = tuple[str, int, int, FontChain, str]  # ("text", x, baseline, chain, line)
 _MaskOp = tuple[str, int, int, Image.Image]  # ("mask", x, y, mask)
 _RectOp = tuple[str, int, int, int, int]  # ("rect", x0, y0, x1, y1)
-_Op = Union[_TextOp, _MaskOp, _RectOp]
+_Op = _TextOp | _MaskOp | _RectOp
 
 
 def chain_for(size: int, bold: bool = False) -> FontChain:
@@ -152,7 +152,7 @@ def _decode_image(data: bytes, width: int | None, max_width: int) -> Image.Image
 
 
 _IMAGE_LUT = [255 if v < IMAGE_THRESHOLD else 0 for v in range(256)]
-_image_cache: "OrderedDict[tuple[bytes, int | None, int], Image.Image]" = OrderedDict()
+_image_cache: OrderedDict[tuple[bytes, int | None, int], Image.Image] = OrderedDict()
 _image_lock = threading.Lock()
 IMAGE_CACHE_SIZE = 32
 
@@ -199,7 +199,7 @@ def _paint(canvas: Image.Image, ops: Iterable[_Op]) -> None:
             canvas.paste(0, (x0, y0, x1, y1))
 
 
-def render_blocks(blocks: Iterable[Block], profile: "PrinterProfile | str | None" = None) -> Image.Image:
+def render_blocks(blocks: Iterable[Block], profile: PrinterProfile | str | None = None) -> Image.Image:
     """Render blocks to a mode "1" image ``profile.width_dots`` wide."""
     profile = get_profile(profile)
     layout = _Layout(profile)
@@ -212,6 +212,6 @@ def render_blocks(blocks: Iterable[Block], profile: "PrinterProfile | str | None
     return canvas
 
 
-def render_receipt(receipt: Receipt, profile: "PrinterProfile | str | None" = None) -> Image.Image:
+def render_receipt(receipt: Receipt, profile: PrinterProfile | str | None = None) -> Image.Image:
     """The whole receipt as the printer's raster (white paper, black ink)."""
     return render_blocks(receipt.blocks, profile)

@@ -10,7 +10,7 @@ bracket (the usual 避头尾 rule).
 from __future__ import annotations
 
 import unicodedata
-from typing import Callable
+from collections.abc import Callable
 
 NO_LINE_START = frozenset("，。、；：？！）】》」』〉〕”’…‥·～％,.;:?!)]}%")
 NO_LINE_END = frozenset("（【《「『〈〔“‘([{")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
 from kiosk.audit import record
@@ -24,8 +24,9 @@ def index():
     plugins = plugin_health(station)
     # A plugin switched off by its settings: each mistake in the admin's own language.
     mistakes = {name: localized_errors(name) for name, p in plugins.items() if p.get("settings")}
-    return render_template("admin/index.html", station=station, plugins=plugins, devices=device_health(),
-                           setting_errors=mistakes)
+    return render_template(
+        "admin/index.html", station=station, plugins=plugins, devices=device_health(), setting_errors=mistakes
+    )
 
 
 @bp.route("/plugins/<name>/toggle", methods=["POST"])

@@ -83,8 +83,11 @@ def _describe(name: str, value) -> str:
         head = f"### module `{name}`"
     else:
         head = f"### `{name}`"
-    doc = _first_paragraph(getattr(value, "__doc__", None)) if (
-        inspect.isclass(value) or inspect.isroutine(value) or inspect.ismodule(value)) else ""
+    doc = (
+        _first_paragraph(getattr(value, "__doc__", None))
+        if (inspect.isclass(value) or inspect.isroutine(value) or inspect.ismodule(value))
+        else ""
+    )
     return head + ("\n\n" + doc if doc else "") + "\n"
 
 

@@ -62,8 +62,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         os.makedirs(os.path.join(app.instance_path, sub), exist_ok=True)
     app.secret_key = app.config["SECRET_KEY"]
 
-    db = Database(app.config.get("DATABASE_URL") or default_url(app.instance_path),
-                  connections=app.config["DATABASE_CONNECTIONS"])
+    db = Database(
+        app.config.get("DATABASE_URL") or default_url(app.instance_path), connections=app.config["DATABASE_CONNECTIONS"]
+    )
     db.init_app(app)
 
     plugins = KioskPlugins(
@@ -85,8 +86,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     from kiosk import admin, district, events, health, ime, openapi, printing, shell, staff
     from kiosk.auth import bp as auth_bp
 
-    for bp in (shell.bp, auth_bp, staff.bp, admin.bp, district.bp, health.bp, events.bp, ime.bp, printing.bp,
-               openapi.bp):
+    for bp in (
+        shell.bp,
+        auth_bp,
+        staff.bp,
+        admin.bp,
+        district.bp,
+        health.bp,
+        events.bp,
+        ime.bp,
+        printing.bp,
+        openapi.bp,
+    ):
         app.register_blueprint(bp)
     ime.init_app(app)
     _register_plugin_blueprints(app, plugins)
@@ -158,8 +169,7 @@ def _collect_static_registrations(app, plugins: KioskPlugins) -> None:
         def register(job_name, func, every=None, at=None):
             if (every is None) == (at is None):
                 raise PluginError("a job needs exactly one of every= or at=")
-            plugins.jobs.append({"plugin": name, "name": f"{name}.{job_name}", "func": func,
-                                 "every": every, "at": at})
+            plugins.jobs.append({"plugin": name, "name": f"{name}.{job_name}", "func": func, "every": every, "at": at})
 
         return {"register": register}
 
@@ -180,8 +190,11 @@ def _collect_static_registrations(app, plugins: KioskPlugins) -> None:
 
 def _warn_register_migrations(name: str) -> None:
     """Once per start and plugin: the hook is called once, at start."""
-    log.warning("plugin %s uses the deprecated register_migrations hook, which goes in the next release: "
-                "its package's migrations/ folder is found without it, so remove the hook", name)
+    log.warning(
+        "plugin %s uses the deprecated register_migrations hook, which goes in the next release: "
+        "its package's migrations/ folder is found without it, so remove the hook",
+        name,
+    )
 
 
 def _template_loader(app, plugins: KioskPlugins) -> None:

@@ -19,7 +19,8 @@ def record(action: str, detail: dict | None = None, *, user=None, station_id=Non
         if station_id is None and user is not None:
             station_id = user.station_id
     db_session = session or get_session()
-    db_session.add(AuditLog(action=action, detail=detail or {}, user_id=user.id if user else None,
-                            station_id=station_id))
+    db_session.add(
+        AuditLog(action=action, detail=detail or {}, user_id=user.id if user else None, station_id=station_id)
+    )
     if commit:
         db_session.commit()

@@ -26,8 +26,9 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method="scrypt")
 
 
-def create_user(db_session, username: str, password: str, role: str = "staff",
-                station_id: int | None = None, display_name: str = "") -> User:
+def create_user(
+    db_session, username: str, password: str, role: str = "staff", station_id: int | None = None, display_name: str = ""
+) -> User:
     """Add an account; raises ValueError with a readable reason on bad input."""
     username = (username or "").strip()
     if not username or len(username) > 64:
@@ -38,8 +39,13 @@ def create_user(db_session, username: str, password: str, role: str = "staff",
         raise ValueError("password must be at least 8 characters")
     if db_session.scalar(select(User).where(User.username == username)):
         raise ValueError(f"user {username} already exists")
-    user = User(username=username, password_hash=hash_password(password), role=role,
-                station_id=None if role == "district" else station_id, display_name=display_name or username)
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        station_id=None if role == "district" else station_id,
+        display_name=display_name or username,
+    )
     db_session.add(user)
     return user
 
@@ -101,8 +107,10 @@ def login():
         password = request.form.get("password", "")[:256]
         key = _attempt_key(username)
         if _locked(db_session, key):
-            error = _("Too many failed attempts. Please wait %(minutes)s minutes and try again.",
-                      minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+            error = _(
+                "Too many failed attempts. Please wait %(minutes)s minutes and try again.",
+                minutes=current_app.config["LOGIN_LOCK_MINUTES"],
+            )
         else:
             user = db_session.scalar(select(User).where(User.username == username))
             if user is not None and user.active and check_password_hash(user.password_hash, password):

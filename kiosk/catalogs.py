@@ -44,7 +44,10 @@ def extract(package_dir: str) -> dict[str, list[str]]:
     """Message id → places it is used, for one package folder."""
     found: dict[str, list[str]] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
-        package_dir, method_map=METHOD_MAP, options_map=OPTIONS, keywords=KEYWORDS,
+        package_dir,
+        method_map=METHOD_MAP,
+        options_map=OPTIONS,
+        keywords=KEYWORDS,
     ):
         if "/tests/" in filename or filename.startswith("tests/"):
             continue
@@ -133,8 +136,9 @@ def update(package_dir: str) -> dict[str, dict[str, list[str]]]:
         path = _po_path(package_dir, locale)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as fh:
-            write_po(fh, catalog, width=0, omit_header=False, sort_output=True, include_lineno=False,
-                     ignore_obsolete=True)
+            write_po(
+                fh, catalog, width=0, omit_header=False, sort_output=True, include_lineno=False, ignore_obsolete=True
+            )
         report[locale] = {"added": added, "dropped": dropped}
     return report
 
@@ -194,8 +198,10 @@ def _looks_like_package(folder: str) -> bool:
 def _unknown(name: str, names: list[str], packages: list[str]) -> str:
     nearest = difflib.get_close_matches(name, names + packages, n=1, cutoff=0.5)
     hint = f" Did you mean {nearest[0]!r}?" if nearest else ""
-    return (f"no installed plugin, package or package folder named {name!r}.{hint} "
-            f"Valid names: {', '.join(names)} (the core and the installed plugins).")
+    return (
+        f"no installed plugin, package or package folder named {name!r}.{hint} "
+        f"Valid names: {', '.join(names)} (the core and the installed plugins)."
+    )
 
 
 def _has_catalogs(folder: str) -> bool:

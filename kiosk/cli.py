@@ -94,16 +94,23 @@ def db_upgrade():
 def _echo_unknown(unknown: dict) -> None:
     """Say which uninstalled plugins still have revisions (and tables) in the database."""
     for plugin, revisions in unknown.items():
-        click.echo(f"warning: plugin {plugin} is not installed but the database has its revision "
-                   f"{', '.join(revisions)} (its tables are kept); run `kiosk plugins forget {plugin}` "
-                   "to retire it", err=True)
+        click.echo(
+            f"warning: plugin {plugin} is not installed but the database has its revision "
+            f"{', '.join(revisions)} (its tables are kept); run `kiosk plugins forget {plugin}` "
+            "to retire it",
+            err=True,
+        )
 
 
 @db.command("revision")
 @click.argument("name", metavar="PLUGIN")
-@click.option("-m", "--message", required=True, help="What the revision changes, e.g. \"add wish.note\".")
-@click.option("--into", type=click.Path(file_okay=False), default=None,
-              help="Write the file here instead of the plugin's migrations/ folder.")
+@click.option("-m", "--message", required=True, help='What the revision changes, e.g. "add wish.note".')
+@click.option(
+    "--into",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write the file here instead of the plugin's migrations/ folder.",
+)
 @with_appcontext
 def db_revision(name, message, into):
     """Write a new revision of PLUGIN (or `core`) from its models' changes."""
@@ -129,8 +136,10 @@ def db_downgrade(name, to, yes):
     from kiosk import migrate
 
     if not yes:
-        click.confirm(f"downgrade {name} to {to or 'its previous revision'}? Its dropped tables and columns "
-                      "lose their data", abort=True)
+        click.confirm(
+            f"downgrade {name} to {to or 'its previous revision'}? Its dropped tables and columns lose their data",
+            abort=True,
+        )
     try:
         left = migrate.downgrade(current_app, name, to)
     except migrate.MigrationError as exc:
@@ -183,8 +192,13 @@ def users():
 @click.argument("username")
 @click.option("--role", type=click.Choice(["staff", "admin", "district"]), default="staff", show_default=True)
 @click.option("--name", "display_name", default="", help="Name shown in the staff console.")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="At least 8 characters; asked for when not given.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 8 characters; asked for when not given.",
+)
 @with_appcontext
 def users_create(username, role, display_name, password):
     """Create an account. Staff and admins belong to this kiosk's station."""
@@ -193,11 +207,17 @@ def users_create(username, role, display_name, password):
 
     session = get_session()
     try:
-        create_user(session, username, password, role=role,
-                    station_id=current_app.extensions["kiosk_station_id"], display_name=display_name)
+        create_user(
+            session,
+            username,
+            password,
+            role=role,
+            station_id=current_app.extensions["kiosk_station_id"],
+            display_name=display_name,
+        )
         session.commit()
     except ValueError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
     click.echo(f"created {role} {username}")
 
 
@@ -220,8 +240,10 @@ def plugins_list():
     from kiosk import migrate
 
     for name, revisions in migrate.unknown_revisions(current_app).items():
-        click.echo(f"{name:<16} {'-':<10} {'uninstalled':<12} tables kept, revision {', '.join(revisions)} "
-                   f"in the database: `kiosk plugins forget {name}` retires it")
+        click.echo(
+            f"{name:<16} {'-':<10} {'uninstalled':<12} tables kept, revision {', '.join(revisions)} "
+            f"in the database: `kiosk plugins forget {name}` retires it"
+        )
 
 
 @plugins.command("forget")
@@ -247,42 +269,62 @@ def plugins_forget(name, drop_tables, yes):
     if dropped:
         click.echo(f"dropped {', '.join(dropped)}")
     elif tables:
-        click.echo(f"kept {', '.join(tables)}: drop them with `kiosk plugins forget {name} --drop-tables` "
-                   "before reinstalling it, or keep them for the record")
+        click.echo(
+            f"kept {', '.join(tables)}: drop them with `kiosk plugins forget {name} --drop-tables` "
+            "before reinstalling it, or keep them for the record"
+        )
 
 
 @plugins.command("new", with_appcontext=False)
 @click.argument("name")
-@click.option("--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="Folder in which to create kiosk-NAME/.")
+@click.option(
+    "--dir",
+    "directory",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder in which to create kiosk-NAME/.",
+)
 @click.option("--label-zh-hans", default=None, help="Tile label in Simplified Chinese, e.g. 场地预约.")
 @click.option("--label-zh-hant", default=None, help="Tile label in Traditional Chinese, e.g. 場地預約.")
-@click.option("--label-en", default=None, help="Tile label in English, e.g. \"Venue booking\" (the message id).")
+@click.option("--label-en", default=None, help='Tile label in English, e.g. "Venue booking" (the message id).')
 def plugins_new(name, directory, label_zh_hans, label_zh_hant, label_en):
     """Create kiosk-NAME/: a plugin package that shows its tile once pip-installed."""
     from kiosk.scaffold import DEFAULT_ZH_HANS, ScaffoldError, create_plugin
 
     try:
-        created = create_plugin(name, directory, label_en=label_en, label_zh_hans=label_zh_hans,
-                                label_zh_hant=label_zh_hant)
+        created = create_plugin(
+            name, directory, label_en=label_en, label_zh_hans=label_zh_hans, label_zh_hant=label_zh_hant
+        )
     except ScaffoldError as exc:
         raise click.ClickException(str(exc)) from exc
     for path in created.files:
         click.echo(f"created {path}")
     if label_zh_hans is None or label_zh_hant is None:
-        click.echo(f"note: the Chinese tile labels are placeholders ({DEFAULT_ZH_HANS}); pass --label-zh-hans and "
-                   f"--label-zh-hant, or edit {created.package}/translations/*/LC_MESSAGES/messages.po")
-    click.echo(f"next: pip install ./{created.folder.name} && kiosk db upgrade, then restart the kiosk "
-               f"(tests: cd {created.folder} && pip install -e . && python -m pytest)")
+        click.echo(
+            f"note: the Chinese tile labels are placeholders ({DEFAULT_ZH_HANS}); pass --label-zh-hans and "
+            f"--label-zh-hant, or edit {created.package}/translations/*/LC_MESSAGES/messages.po"
+        )
+    click.echo(
+        f"next: pip install ./{created.folder.name} && kiosk db upgrade, then restart the kiosk "
+        f"(tests: cd {created.folder} && pip install -e . && python -m pytest)"
+    )
 
 
 # -- serving ------------------------------------------------------------------
 @cli.command("serve", with_appcontext=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int,
-              help="Processes. More than one needs PostgreSQL; devices are opened only with one.")
-@click.option("--threads", default=16, show_default=True, type=int, help="Threads per worker (each push stream holds one).")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=int,
+    help="Processes. More than one needs PostgreSQL; devices are opened only with one.",
+)
+@click.option(
+    "--threads", default=16, show_default=True, type=int, help="Threads per worker (each push stream holds one)."
+)
 def serve(host, port, workers, threads):
     """Run the production server (gunicorn, threaded keep-alive workers)."""
     from kiosk.server import run_server
@@ -307,7 +349,10 @@ type = "preview"
 profile = "80mm"
 """
 
-DEMO_USERS = (("staff", "kiosk-staff-demo", "staff", "前台工作人员"), ("admin", "kiosk-admin-demo", "admin", "站点管理员"))
+DEMO_USERS = (
+    ("staff", "kiosk-staff-demo", "staff", "前台工作人员"),
+    ("admin", "kiosk-admin-demo", "admin", "站点管理员"),
+)
 
 
 @cli.command("demo", with_appcontext=False)
@@ -378,5 +423,7 @@ def doctor():
 
 def main():
     cli(prog_name="kiosk")
+
+
 if __name__ == "__main__":
     main()

@@ -22,9 +22,9 @@ station's row must not turn every page of that station into an error.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
@@ -74,7 +74,7 @@ def now() -> datetime:
     value = clock()
     if value.tzinfo is None:
         raise ValueError("the app's clock returned a naive datetime; give it a timezone")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 @lru_cache(maxsize=64)
@@ -114,7 +114,7 @@ def at_local(station, day: date, clock_time: time) -> datetime:
     A wall time skipped by a daylight-saving change is read with the offset
     before the change (PEP 495, ``fold=0``); a repeated one is its first occurrence.
     """
-    return datetime.combine(day, clock_time, tzinfo=zone(station)).astimezone(timezone.utc)
+    return datetime.combine(day, clock_time, tzinfo=zone(station)).astimezone(UTC)
 
 
 def day_bounds(station, day: date) -> tuple[datetime, datetime]:

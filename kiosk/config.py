@@ -127,9 +127,7 @@ def validate(config) -> None:
     """Refuse settings the kiosk cannot run with, saying what to change."""
     station = config["STATION"]
     if station.get("kind") not in STATION_KINDS:
-        raise ConfigError(
-            f"station.kind must be one of {', '.join(STATION_KINDS)}, not {station.get('kind')!r}"
-        )
+        raise ConfigError(f"station.kind must be one of {', '.join(STATION_KINDS)}, not {station.get('kind')!r}")
     langs = station.get("languages") or []
     unknown = [lang for lang in langs if lang not in LANGUAGES]
     if not langs or unknown:
@@ -143,7 +141,7 @@ def validate(config) -> None:
         raise ConfigError(
             "Refusing to start with the default secret key. Set KIOSK_SECRET_KEY to a long random "
             "value (for example: python -c 'import secrets; print(secrets.token_hex(32))'), or put "
-            "secret_key = \"...\" at the top of the station file."
+            'secret_key = "..." at the top of the station file.'
         )
 
 
@@ -178,15 +176,26 @@ def _settle_public_url(config) -> None:
         try:
             leftover = check_public_url(leftover)
         except ValueError:
-            log.warning("plugins.%s.public_url is no longer read and is not a valid address: set "
-                        "public_url under [station] instead", name)
+            log.warning(
+                "plugins.%s.public_url is no longer read and is not a valid address: set "
+                "public_url under [station] instead",
+                name,
+            )
             continue
         if value is None:
             value = leftover
-            log.warning("plugins.%s.public_url is deprecated: move it to public_url under [station] "
-                        "(one address for every plugin); using %s for now", name, leftover)
+            log.warning(
+                "plugins.%s.public_url is deprecated: move it to public_url under [station] "
+                "(one address for every plugin); using %s for now",
+                name,
+                leftover,
+            )
         else:
-            log.warning("plugins.%s.public_url is deprecated and ignored: public_url under [station] "
-                        "(%s) is the one address for every plugin", name, value)
+            log.warning(
+                "plugins.%s.public_url is deprecated and ignored: public_url under [station] "
+                "(%s) is the one address for every plugin",
+                name,
+                value,
+            )
     config["PUBLIC_URL"] = value
     station["public_url"] = value or ""

@@ -22,7 +22,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app, g, has_app_context
 from sqlalchemy import DateTime, MetaData, create_engine, event
@@ -72,20 +72,20 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTCDateTime column")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def utcnow() -> datetime:
     """The current time, aware, in UTC (what every timestamp column stores)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def upsert_insert(dialect: str):
@@ -254,8 +254,11 @@ class Database:
         if url.startswith("sqlite"):
             #: Held by this process's one SQLite writer (see _sqlite_connection_class).
             self.write_lock = WriterLock()
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_WAIT,
-                                      "factory": _sqlite_connection_class(self.write_lock)}
+            kwargs["connect_args"] = {
+                "check_same_thread": False,
+                "timeout": SQLITE_WAIT,
+                "factory": _sqlite_connection_class(self.write_lock),
+            }
             if ":memory:" not in url and "mode=memory" not in url:
                 kwargs.update(pool)  # a file: a pool of connections, as on PostgreSQL
         else:
@@ -271,9 +274,7 @@ class Database:
         # Writers that must serialise (numbering, capacity) use this engine: on
         # SQLite their transaction starts with BEGIN IMMEDIATE; on PostgreSQL
         # they lock rows explicitly, so the option is simply ignored there.
-        self.WriteSession = sessionmaker(
-            self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
-        )
+        self.WriteSession = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -399,8 +400,12 @@ def release_read_connection() -> None:
     transaction: that is its caller's to commit.
     """
     session = g.get("db_session") if has_app_context() else None
-    if session is not None and session.in_transaction() and not session.info.get("wrote") \
-            and not (session.new or session.dirty or session.deleted):
+    if (
+        session is not None
+        and session.in_transaction()
+        and not session.info.get("wrote")
+        and not (session.new or session.dirty or session.deleted)
+    ):
         session.commit()
 
 

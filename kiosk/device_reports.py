@@ -41,8 +41,12 @@ def report(app, now: datetime | None = None) -> int:
     insert = upsert_insert(db.dialect)
     with db.WriteSession() as session:
         for device, status in sorted(statuses.items()):
-            values = {"kind": str(status.get("kind") or "")[:32], "state": str(status.get("state") or "")[:32],
-                      "detail": str(status.get("detail") or "")[:2000], "updated_at": now}
+            values = {
+                "kind": str(status.get("kind") or "")[:32],
+                "state": str(status.get("state") or "")[:32],
+                "detail": str(status.get("detail") or "")[:2000],
+                "updated_at": now,
+            }
             statement = insert(DeviceReport).values(station_id=station_id, device=device[:64], **values)
             # An upsert, not select-then-insert: two processes of one station
             # reporting at once must not fail on the unique constraint.
@@ -65,13 +69,22 @@ def reports_by_station(session, station_ids, now: datetime | None = None) -> dic
     out: dict[int, list[dict]] = {sid: [] for sid in station_ids}
     if not out:
         return out
-    rows = session.scalars(select(DeviceReport).where(DeviceReport.station_id.in_(list(out)))
-                           .order_by(DeviceReport.station_id, DeviceReport.device))
+    rows = session.scalars(
+        select(DeviceReport)
+        .where(DeviceReport.station_id.in_(list(out)))
+        .order_by(DeviceReport.station_id, DeviceReport.device)
+    )
     for row in rows:
         stale = now - row.updated_at > timedelta(seconds=STALE_SECONDS)
-        out[row.station_id].append({
-            "device": row.device, "kind": row.kind, "state": row.state, "detail": row.detail,
-            "updated_at": row.updated_at.isoformat(), "stale": stale,
-            "fault": row.state not in HEALTHY_STATES,
-        })
+        out[row.station_id].append(
+            {
+                "device": row.device,
+                "kind": row.kind,
+                "state": row.state,
+                "detail": row.detail,
+                "updated_at": row.updated_at.isoformat(),
+                "stale": stale,
+                "fault": row.state not in HEALTHY_STATES,
+            }
+        )
     return out

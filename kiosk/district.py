@@ -26,8 +26,13 @@ bp = Blueprint("district", __name__, url_prefix="/admin/district")
 
 
 def _valid(item) -> bool:
-    return (isinstance(item, dict) and isinstance(item.get("key"), str) and item.get("label")
-            and isinstance(item.get("value"), (int, float)) and not isinstance(item.get("value"), bool))
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("key"), str)
+        and item.get("label")
+        and isinstance(item.get("value"), (int, float))
+        and not isinstance(item.get("value"), bool)
+    )
 
 
 def station_figures(station: Station, day) -> list[dict]:
@@ -43,9 +48,15 @@ def station_figures(station: Station, day) -> list[dict]:
                 # One malformed figure must not hide the plugin's other figures.
                 plugins.record_fault(plugin, "district_figures", TypeError(f"malformed figure {item!r}"))
                 continue
-            out.append({"plugin": plugin, "key": f"{plugin}.{item['key']}",
-                        "label": localized(item["label"], domain=plugin),
-                        "value": item["value"], "alert": bool(item.get("alert"))})
+            out.append(
+                {
+                    "plugin": plugin,
+                    "key": f"{plugin}.{item['key']}",
+                    "label": localized(item["label"], domain=plugin),
+                    "value": item["value"],
+                    "alert": bool(item.get("alert")),
+                }
+            )
     return out
 
 
@@ -61,11 +72,18 @@ def summary(now: datetime | None = None) -> dict:
         figures = station_figures(station, day)
         reports = devices[station.id]
         faults = [d for d in reports if d["fault"] or d["stale"]]
-        rows.append({
-            "code": station.code, "name": station.name, "kind": station.kind, "day": day.isoformat(),
-            "figures": figures, "devices": reports, "faults": faults,
-            "alert": bool(faults) or any(f["alert"] for f in figures),
-        })
+        rows.append(
+            {
+                "code": station.code,
+                "name": station.name,
+                "kind": station.kind,
+                "day": day.isoformat(),
+                "figures": figures,
+                "devices": reports,
+                "faults": faults,
+                "alert": bool(faults) or any(f["alert"] for f in figures),
+            }
+        )
     return {"generated_at": now.isoformat(), "stale_after_seconds": STALE_SECONDS, "stations": rows}
 
 

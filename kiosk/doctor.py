@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
@@ -24,14 +24,21 @@ def _public_url_check(app) -> dict:
 
     base = app.config.get("PUBLIC_URL")
     if base and is_loopback(urlsplit(base).netloc):
-        return _check("public URL", False, f"{base} is this machine's own address: phones cannot open the QR "
-                      "codes; set public_url under [station] to the address phones reach")
+        return _check(
+            "public URL",
+            False,
+            f"{base} is this machine's own address: phones cannot open the QR "
+            "codes; set public_url under [station] to the address phones reach",
+        )
     if base:
         return _check("public URL", True, f"QR codes open {base}")
-    check = _check("public URL", False,
-                   "not set: QR codes carry the address the kiosk browser uses (usually "
-                   "http://127.0.0.1:…), which phones cannot open; set public_url under [station] "
-                   "in the station file (or KIOSK_PUBLIC_URL)")
+    check = _check(
+        "public URL",
+        False,
+        "not set: QR codes carry the address the kiosk browser uses (usually "
+        "http://127.0.0.1:…), which phones cannot open; set public_url under [station] "
+        "in the station file (or KIOSK_PUBLIC_URL)",
+    )
     check["warning"] = True
     return check
 
@@ -42,9 +49,12 @@ def _uninstalled_checks(app) -> list[dict]:
 
     checks = []
     for plugin, revisions in migrate.unknown_revisions(app).items():
-        check = _check(f"plugin {plugin}", False,
-                       f"not installed, but the database has its revision {', '.join(revisions)}; its tables are "
-                       f"kept: reinstall it, or run `kiosk plugins forget {plugin}`")
+        check = _check(
+            f"plugin {plugin}",
+            False,
+            f"not installed, but the database has its revision {', '.join(revisions)}; its tables are "
+            f"kept: reinstall it, or run `kiosk plugins forget {plugin}`",
+        )
         check["warning"] = True
         checks.append(check)
     return checks
@@ -61,8 +71,13 @@ def run_checks(app) -> list[dict]:
             conn.execute(text("SELECT 1"))
         checks.append(_check("database", True, f"{db.dialect} reachable"))
         left = migrate.pending(app)
-        checks.append(_check("migrations", not left,
-                             "up to date" if not left else f"pending {', '.join(left)}: run `kiosk db upgrade`"))
+        checks.append(
+            _check(
+                "migrations",
+                not left,
+                "up to date" if not left else f"pending {', '.join(left)}: run `kiosk db upgrade`",
+            )
+        )
         checks.extend(_uninstalled_checks(app))
     except Exception as exc:
         checks.append(_check("database", False, f"unreachable ({type(exc).__name__}): check KIOSK_DATABASE_URL"))
@@ -75,8 +90,9 @@ def run_checks(app) -> list[dict]:
     printing = app.extensions["kiosk_printing"]
     try:
         status = printing.queue.check_status()
-        checks.append(_check("printer", status.ready and status.known,
-                             f"{printing.printer.describe()}: {status.describe()}"))
+        checks.append(
+            _check("printer", status.ready and status.known, f"{printing.printer.describe()}: {status.describe()}")
+        )
     except Exception as exc:
         checks.append(_check("printer", False, f"{printing.printer.describe()}: {exc}"))
     for name, info in app.extensions["kiosk_devices"].statuses().items():
@@ -86,15 +102,25 @@ def run_checks(app) -> list[dict]:
 
     usage = shutil.disk_usage(app.instance_path)
     free_mb = usage.free // (1024 * 1024)
-    checks.append(_check("free disk", free_mb >= MIN_FREE_MB,
-                         f"{free_mb} MB free in {app.instance_path}" +
-                         ("" if free_mb >= MIN_FREE_MB else f"; free at least {MIN_FREE_MB} MB")))
+    checks.append(
+        _check(
+            "free disk",
+            free_mb >= MIN_FREE_MB,
+            f"{free_mb} MB free in {app.instance_path}"
+            + ("" if free_mb >= MIN_FREE_MB else f"; free at least {MIN_FREE_MB} MB"),
+        )
+    )
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     plausible = now.year >= 2024
-    checks.append(_check("clock", plausible,
-                         f"{now.isoformat(timespec='seconds')}" +
-                         ("" if plausible else ": the clock is wrong; enable NTP (timedatectl set-ntp true)")))
+    checks.append(
+        _check(
+            "clock",
+            plausible,
+            f"{now.isoformat(timespec='seconds')}"
+            + ("" if plausible else ": the clock is wrong; enable NTP (timedatectl set-ntp true)"),
+        )
+    )
 
     checks.append(_public_url_check(app))
 

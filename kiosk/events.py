@@ -71,8 +71,9 @@ class Notifier:
         return self._generation
 
 
-def emit(name: str, payload: dict | None = None, *, channel: str = "", station_id: int | None = None,
-         session=None) -> Event:
+def emit(
+    name: str, payload: dict | None = None, *, channel: str = "", station_id: int | None = None, session=None
+) -> Event:
     """Record and broadcast a domain event. ``payload`` must hold no personal data.
 
     Pass ``session`` to store the event in the caller's open transaction (it is
@@ -83,8 +84,7 @@ def emit(name: str, payload: dict | None = None, *, channel: str = "", station_i
     app = current_app._get_current_object()
     if station_id is None:
         station_id = current_station().id
-    row = KioskEvent(station_id=station_id, channel=channel or name.split(".")[0], name=name,
-                     payload=payload or {})
+    row = KioskEvent(station_id=station_id, channel=channel or name.split(".")[0], name=name, payload=payload or {})
     own = session is None
     db_session = get_session() if own else session
     db_session.add(row)
@@ -136,8 +136,7 @@ def init_app(app) -> None:
     app.extensions["reader_hub"] = ReaderHub(app)
     if app.extensions["db"].dialect == "postgresql" and not app.config.get("TESTING_NO_LISTENER"):
         stop = threading.Event()
-        thread = threading.Thread(target=_pg_listener, args=(app, notifier, stop), daemon=True,
-                                  name="kiosk-pg-listen")
+        thread = threading.Thread(target=_pg_listener, args=(app, notifier, stop), daemon=True, name="kiosk-pg-listen")
         thread.start()
         app.extensions["kiosk_listener_stop"] = stop
 
@@ -211,8 +210,10 @@ def latest_id(app, station_id: int) -> int:
     try:
         from sqlalchemy import func
 
-        return session.scalar(select(func.coalesce(func.max(KioskEvent.id), 0))
-                              .where(KioskEvent.station_id == station_id)) or 0
+        return (
+            session.scalar(select(func.coalesce(func.max(KioskEvent.id), 0)).where(KioskEvent.station_id == station_id))
+            or 0
+        )
     finally:
         session.close()
 
@@ -309,8 +310,9 @@ class ReaderHub:
                 station = session.get(Station, self.app.extensions["kiosk_station_id"])
                 plugins = self.app.extensions["kiosk_plugins"]
                 for screen, q in subscribers:
-                    action = plugins.call("handle_reader_event", firstresult=True, event=reader_event,
-                                          screen=screen, station=station)
+                    action = plugins.call(
+                        "handle_reader_event", firstresult=True, event=reader_event, screen=screen, station=station
+                    )
                     if action is None:
                         continue
                     try:

@@ -82,8 +82,7 @@ class Spelling:
             for cut in range(1, len(spelled)):
                 partial.setdefault(spelled[:cut], set()).add(syllable)
         self.partial: dict[str, tuple[str, ...]] = {
-            prefix: tuple(sorted(s for s in grown if s != self.exact.get(prefix)))
-            for prefix, grown in partial.items()
+            prefix: tuple(sorted(s for s in grown if s != self.exact.get(prefix))) for prefix, grown in partial.items()
         }
         self.longest = max((len(s) for s in self.exact), default=0)
 
@@ -121,7 +120,7 @@ class PinyinDictionary:
     @classmethod
     def load(
         cls, cache_dir: str | Path, *, min_word_freq: int = DEFAULT_MIN_WORD_FREQ, in_subprocess: bool = False
-    ) -> "PinyinDictionary":
+    ) -> PinyinDictionary:
         """Return the dictionary, reading ``cache_dir``'s cache or building and caching it.
 
         With ``in_subprocess`` a missing cache is built by a child process: the
@@ -194,9 +193,7 @@ class PinyinDictionary:
                     return found
         return found
 
-    def _walk(
-        self, letters: str, pos: int, prefix: str, depth: int, hits: dict[tuple[int, int], list[int]]
-    ) -> None:
+    def _walk(self, letters: str, pos: int, prefix: str, depth: int, hits: dict[tuple[int, int], list[int]]) -> None:
         """Collect every key that spells ``letters[:end]`` for some end, extending ``prefix``.
 
         Walks syllable by syllable and stops as soon as no key continues the
@@ -246,7 +243,11 @@ class PinyinDictionary:
             yield from texts.range(offsets[key], offsets[key + 1])
             return
         runs = (
-            zip((-scores[i] for i in range(offsets[k], offsets[k + 1])), texts.range(offsets[k], offsets[k + 1]))
+            zip(
+                (-scores[i] for i in range(offsets[k], offsets[k + 1])),
+                texts.range(offsets[k], offsets[k + 1]),
+                strict=False,
+            )
             for k in indexes
         )
         for _, text in heapq.merge(*runs):
@@ -271,7 +272,9 @@ def _build_in_child(cache_dir: Path, min_word_freq: int) -> bool:
     try:
         result = subprocess.run(
             [sys.executable, "-m", "kiosk.ime", "build", str(cache_dir), str(min_word_freq)],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.warning("pinyin dictionary build in a child process failed (%s); building here", exc)
@@ -285,8 +288,14 @@ def _build_in_child(cache_dir: Path, min_word_freq: int) -> bool:
 class DictionaryHolder:
     """Loads one :class:`PinyinDictionary` on first use, once, however many threads ask."""
 
-    def __init__(self, cache_dir: str | Path, *, min_word_freq: int = DEFAULT_MIN_WORD_FREQ,
-                 in_subprocess: bool = False, preload_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        cache_dir: str | Path,
+        *,
+        min_word_freq: int = DEFAULT_MIN_WORD_FREQ,
+        in_subprocess: bool = False,
+        preload_delay: float = 0.0,
+    ) -> None:
         """Remember where the cache lives; nothing is loaded yet."""
         self.cache_dir = Path(cache_dir)
         self.min_word_freq = min_word_freq

@@ -146,7 +146,7 @@ def build_entries(min_word_freq: int) -> dict[str, list[tuple[int, str]]]:
         syllables = word_syllables(word, chars, phrases)
         if syllables is None:
             continue
-        for char, syllable in zip(word, syllables):
+        for char, syllable in zip(word, syllables, strict=False):
             inside_words[char, syllable] += count
         key = "'".join(syllables)
         bucket = index[key]

@@ -50,7 +50,7 @@ class Slices(Sequence):
         self.starts = starts
 
     @classmethod
-    def of(cls, items: list[str]) -> "Slices":
+    def of(cls, items: list[str]) -> Slices:
         """Pack ``items`` into one string."""
         starts = array("I", [0])
         total = 0
@@ -116,7 +116,7 @@ class IndexData:
     syllables: tuple[str, ...]
 
     @classmethod
-    def from_entries(cls, entries: dict[str, list[tuple[int, str]]]) -> "IndexData":
+    def from_entries(cls, entries: dict[str, list[tuple[int, str]]]) -> IndexData:
         """Flatten ``{key: [(score, text), ...]}`` (each list best first) into tables."""
         keys = sorted(entries)
         texts: list[str] = []

@@ -94,8 +94,15 @@ def init_app(app) -> None:
     jobs = [{"plugin": "kiosk", "name": "kiosk.prune_events", "func": events.prune, "every": 3600, "at": None}]
     if app.config.get("START_DEVICES"):
         # Only a process that holds devices has anything to report.
-        jobs.append({"plugin": "kiosk", "name": device_reports.job_name(app), "func": device_reports.report,
-                     "every": device_reports.REPORT_SECONDS, "at": None})
+        jobs.append(
+            {
+                "plugin": "kiosk",
+                "name": device_reports.job_name(app),
+                "func": device_reports.report,
+                "every": device_reports.REPORT_SECONDS,
+                "at": None,
+            }
+        )
     jobs += app.extensions["kiosk_plugins"].jobs
     app.extensions["kiosk_jobs"] = jobs
 

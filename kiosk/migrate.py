@@ -31,8 +31,17 @@ from contextlib import contextmanager
 
 from sqlalchemy import inspect, text
 
-__all__ = ["MigrationError", "downgrade", "is_current", "new_revision", "pending", "plugin_folders",
-           "unknown_revisions", "upgrade", "walk_branch"]
+__all__ = [
+    "MigrationError",
+    "downgrade",
+    "is_current",
+    "new_revision",
+    "pending",
+    "plugin_folders",
+    "unknown_revisions",
+    "upgrade",
+    "walk_branch",
+]
 
 log = logging.getLogger("kiosk.migrate")
 
@@ -131,8 +140,11 @@ def _declared(path: str) -> tuple[str | None, set[str]]:
 
 def _assigned(tree: ast.Module) -> set[str]:
     """Names given a value by a top-level ``name = ...`` in ``tree``."""
-    return {node.targets[0].id for node in tree.body if isinstance(node, ast.Assign) and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)}
+    return {
+        node.targets[0].id
+        for node in tree.body
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+    }
 
 
 def _identifiers(tree: ast.Module) -> tuple[str | None, set[str]]:
@@ -210,9 +222,13 @@ def warn_unknown(app, state=None) -> dict[str, list[str]]:
     """Log a warning per uninstalled plugin whose revision is still in the database."""
     found = unknown_revisions(app, state)
     for plugin, revisions in found.items():
-        log.warning("plugin %s is not installed but the database has its revision %s: its tables are kept and "
-                    "the rest of the kiosk works; reinstall it, or run `kiosk plugins forget %s` to retire it",
-                    plugin, ", ".join(revisions), plugin)
+        log.warning(
+            "plugin %s is not installed but the database has its revision %s: its tables are kept and "
+            "the rest of the kiosk works; reinstall it, or run `kiosk plugins forget %s` to retire it",
+            plugin,
+            ", ".join(revisions),
+            plugin,
+        )
     return found
 
 
@@ -299,7 +315,9 @@ def _branch(app, name: str) -> tuple[str, str, str]:
         raise MigrationError(f"unknown plugin {name!r}: use `core` or an installed plugin ({known})")
     package = _package_folder(infos[name])
     if not package:
-        raise MigrationError(f"cannot find the package folder of plugin {name!r} ({infos[name].error or 'not importable'})")
+        raise MigrationError(
+            f"cannot find the package folder of plugin {name!r} ({infos[name].error or 'not importable'})"
+        )
     return name, os.path.join(package, "migrations"), package
 
 
@@ -324,7 +342,7 @@ def _model_tables(package: str, module_prefix: str) -> set[str]:
     from kiosk.db import Base
 
     for found in pkgutil.walk_packages([package], module_prefix + "."):
-        parts = found.name[len(module_prefix) + 1:].split(".")
+        parts = found.name[len(module_prefix) + 1 :].split(".")
         if parts[0] in ("migrations", "tests", "scaffold_templates", "testing") or parts[0].startswith("test_"):
             continue
         try:
@@ -376,12 +394,16 @@ def new_revision(app, name: str, message: str, into: str | None = None) -> str:
     if into:
         folder = os.path.abspath(into)
     elif _read_only(folder):
-        raise MigrationError(f"plugin {name!r} is installed read-only in {package}: run this from its source "
-                             f"checkout (pip install -e) or pass --into DIR")
+        raise MigrationError(
+            f"plugin {name!r} is installed read-only in {package}: run this from its source "
+            f"checkout (pip install -e) or pass --into DIR"
+        )
     left = pending(app)
     if left:
-        raise MigrationError(f"the database is not current (pending {', '.join(left)}): run `kiosk db upgrade` "
-                             "first, so the new revision holds only the new changes")
+        raise MigrationError(
+            f"the database is not current (pending {', '.join(left)}): run `kiosk db upgrade` "
+            "first, so the new revision holds only the new changes"
+        )
     tables = _model_tables(package, _module_prefix(app, name))
     if not tables:
         raise MigrationError(f"{name!r} declares no models on kiosk.db.Base: nothing to compare")
@@ -394,12 +416,19 @@ def new_revision(app, name: str, message: str, into: str | None = None) -> str:
         revision_id, head = _next_id(ScriptDirectory.from_config(cfg), label, name)
         with _unknown_set_aside(conn, cfg):
             script = command.revision(
-                cfg, message=message, autogenerate=True, rev_id=revision_id, version_path=folder,
+                cfg,
+                message=message,
+                autogenerate=True,
+                rev_id=revision_id,
+                version_path=folder,
                 head=f"{label}@head" if head else "base",
-                branch_label=None if head else label, depends_on=None if head or name == CORE else CORE_FIRST)
+                branch_label=None if head else label,
+                depends_on=None if head or name == CORE else CORE_FIRST,
+            )
     if cfg.attributes.get("no_changes"):
-        raise MigrationError(f"no changes in the models of {name!r} (tables {', '.join(sorted(tables))}): "
-                             "no revision written")
+        raise MigrationError(
+            f"no changes in the models of {name!r} (tables {', '.join(sorted(tables))}): no revision written"
+        )
     return script.path
 
 
@@ -494,8 +523,10 @@ def forget(app, name: str, drop_tables: bool = False) -> tuple[list[str], list[s
 
     info = app.extensions["kiosk_plugins"].infos.get(name)
     if info is not None:
-        raise MigrationError(f"plugin {name!r} is installed ({info.state}): uninstall it first (pip uninstall), "
-                             "or list it under [plugins] disabled to switch it off and keep it")
+        raise MigrationError(
+            f"plugin {name!r} is installed ({info.state}): uninstall it first (pip uninstall), "
+            "or list it under [plugins] disabled to switch it off and keep it"
+        )
     revisions = unknown_revisions(app).get(name, [])
     tables = plugin_tables(app, name) if drop_tables else []
     if not revisions and not tables:

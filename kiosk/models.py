@@ -1,4 +1,8 @@
-"""The core's tables: stations, staff accounts, the audit trail, print jobs, push events, device reports, day counters."""
+"""The core's tables.
+
+Stations, staff accounts, the audit trail, print jobs, push events, device
+reports and day counters.
+"""
 
 from __future__ import annotations
 
@@ -164,9 +168,7 @@ class DayCounter(Base):
     """
 
     __tablename__ = "kiosk_day_counter"
-    __table_args__ = (
-        UniqueConstraint("station_id", "series", "day", name="uq_kiosk_day_counter_station_series_day"),
-    )
+    __table_args__ = (UniqueConstraint("station_id", "series", "day", name="uq_kiosk_day_counter_station_series_day"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))

@@ -28,8 +28,8 @@ Series names are shared by every plugin: prefix them with the plugin's name
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Callable
 
 from sqlalchemy import select, update
 
@@ -47,8 +47,10 @@ def _match(station_id: int, series: str, day: date):
 def _bump(session, station_id: int, series: str, day: date) -> int | None:
     # One statement that locks the row and hands back the new number.
     return session.execute(
-        update(DayCounter).where(*_match(station_id, series, day))
-        .values(last=DayCounter.last + 1).returning(DayCounter.last)
+        update(DayCounter)
+        .where(*_match(station_id, series, day))
+        .values(last=DayCounter.last + 1)
+        .returning(DayCounter.last)
         .execution_options(synchronize_session=False)
     ).scalar()
 
@@ -56,13 +58,15 @@ def _bump(session, station_id: int, series: str, day: date) -> int | None:
 def _create(session, station_id: int, series: str, day: date, last: int) -> None:
     insert = upsert_insert(session.get_bind().dialect.name)
     session.execute(
-        insert(DayCounter).values(station_id=station_id, series=series, day=day, last=last)
+        insert(DayCounter)
+        .values(station_id=station_id, series=series, day=day, last=last)
         .on_conflict_do_nothing(index_elements=["station_id", "series", "day"])
     )
 
 
-def next_number(session, station, series: str, day: date | None = None, *,
-                taken: Callable[[], int] | None = None) -> int:
+def next_number(
+    session, station, series: str, day: date | None = None, *, taken: Callable[[], int] | None = None
+) -> int:
     """Take the next number (1, 2, …) of ``series`` at ``station`` on its local ``day`` (today by default).
 
     Call it inside the write transaction that stores the numbered row

@@ -79,14 +79,27 @@ CORE_SCHEMAS = {
             "ok": {"type": "boolean"},
             "station": {"type": ["string", "null"]},
             "database": {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}}},
-            "plugins": {"type": "object", "additionalProperties": {
-                "type": "object", "required": ["state", "ok", "faults"],
-                "properties": {"state": {"type": "string"}, "ok": {"type": "boolean"},
-                               "faults": {"type": "integer"}, "version": {"type": "string"}}}},
-            "devices": {"type": "object", "additionalProperties": {
-                "type": "object", "required": ["kind", "state", "ok"],
-                "properties": {"kind": {"type": "string"}, "state": {"type": "string"},
-                               "ok": {"type": "boolean"}}}},
+            "plugins": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["state", "ok", "faults"],
+                    "properties": {
+                        "state": {"type": "string"},
+                        "ok": {"type": "boolean"},
+                        "faults": {"type": "integer"},
+                        "version": {"type": "string"},
+                    },
+                },
+            },
+            "devices": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["kind", "state", "ok"],
+                    "properties": {"kind": {"type": "string"}, "state": {"type": "string"}, "ok": {"type": "boolean"}},
+                },
+            },
         },
     },
     "Candidates": {
@@ -94,9 +107,14 @@ CORE_SCHEMAS = {
         "required": ["q", "candidates"],
         "properties": {
             "q": {"type": "string"},
-            "candidates": {"type": "array", "items": {
-                "type": "object", "required": ["text", "consumed"],
-                "properties": {"text": {"type": "string"}, "consumed": {"type": "integer", "minimum": 1}}}},
+            "candidates": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["text", "consumed"],
+                    "properties": {"text": {"type": "string"}, "consumed": {"type": "integer", "minimum": 1}},
+                },
+            },
         },
     },
     "DistrictSummary": {
@@ -105,21 +123,36 @@ CORE_SCHEMAS = {
         "properties": {
             "generated_at": {"type": "string"},
             "stale_after_seconds": {"type": "integer"},
-            "stations": {"type": "array", "items": {
-                "type": "object",
-                "required": ["code", "name", "kind", "day", "figures", "devices", "faults", "alert"],
-                "properties": {
-                    "code": {"type": "string"}, "name": {"type": "string"}, "kind": {"type": "string"},
-                    "day": {"type": "string", "format": "date"},
-                    "figures": {"type": "array", "items": {
-                        "type": "object", "required": ["plugin", "key", "label", "value", "alert"],
-                        "properties": {"plugin": {"type": "string"}, "key": {"type": "string"},
-                                       "label": {"type": "string"}, "value": {"type": "number"},
-                                       "alert": {"type": "boolean"}}}},
-                    "devices": {"type": "array", "items": {"type": "object"}},
-                    "faults": {"type": "array", "items": {"type": "object"}},
-                    "alert": {"type": "boolean"},
-                }}},
+            "stations": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["code", "name", "kind", "day", "figures", "devices", "faults", "alert"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "name": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "day": {"type": "string", "format": "date"},
+                        "figures": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["plugin", "key", "label", "value", "alert"],
+                                "properties": {
+                                    "plugin": {"type": "string"},
+                                    "key": {"type": "string"},
+                                    "label": {"type": "string"},
+                                    "value": {"type": "number"},
+                                    "alert": {"type": "boolean"},
+                                },
+                            },
+                        },
+                        "devices": {"type": "array", "items": {"type": "object"}},
+                        "faults": {"type": "array", "items": {"type": "object"}},
+                        "alert": {"type": "boolean"},
+                    },
+                },
+            },
         },
     },
 }
@@ -129,41 +162,75 @@ def core_description() -> dict:
     """The core's own JSON endpoints, in the shape a plugin's ``api_description`` returns."""
     from kiosk.ime import MAX_LIMIT, MAX_QUERY
 
-    return {"endpoints": {
-        "openapi.document_json": {"get": {
-            "summary": "This description: the JSON endpoints the caller can reach",
-            "responses": {"200": _json({"type": "object", "required": ["openapi", "info", "paths"]},
-                                       "An OpenAPI 3.1 document")},
-        }},
-        "health.healthz": {"get": {
-            "summary": "Whether the database, each plugin and each device are well",
-            "responses": {"200": _json(_ref("Health"), "The database answers"),
-                          "503": _json(_ref("Health"), "The database does not answer")},
-        }},
-        "printing.job_status": {"get": {
-            "summary": "Whether a receipt came out (the kiosk page polls this after printing)",
-            "parameters": [{"name": "job_id", "in": "path", "required": True,
+    return {
+        "endpoints": {
+            "openapi.document_json": {
+                "get": {
+                    "summary": "This description: the JSON endpoints the caller can reach",
+                    "responses": {
+                        "200": _json(
+                            {"type": "object", "required": ["openapi", "info", "paths"]}, "An OpenAPI 3.1 document"
+                        )
+                    },
+                }
+            },
+            "health.healthz": {
+                "get": {
+                    "summary": "Whether the database, each plugin and each device are well",
+                    "responses": {
+                        "200": _json(_ref("Health"), "The database answers"),
+                        "503": _json(_ref("Health"), "The database does not answer"),
+                    },
+                }
+            },
+            "printing.job_status": {
+                "get": {
+                    "summary": "Whether a receipt came out (the kiosk page polls this after printing)",
+                    "parameters": [
+                        {
+                            "name": "job_id",
+                            "in": "path",
+                            "required": True,
                             "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-                            "description": "The id a print answer gave; only this station's jobs are found"}],
-            "responses": {"200": _json(_ref("PrintJob"), "The job's state"),
-                          "404": error_response("No such job at this station")},
-        }},
-        "ime.candidates": {"get": {
-            "summary": "Chinese characters and words for typed pinyin (the on-screen keyboard)",
-            "parameters": [
-                {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": MAX_QUERY,
-                                                        "pattern": "^[A-Za-z]*$"}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                            "maximum": MAX_LIMIT}},
-            ],
-            "responses": {"200": _json(_ref("Candidates"), "Candidates, most likely first"),
-                          "400": error_response("q or limit is not acceptable")},
-        }},
-        "district.summary_json": {"get": {
-            "summary": "Every station's figures of the day and devices in fault (district admins)",
-            "responses": {"200": _json(_ref("DistrictSummary"), "The dashboard's data")},
-        }},
-    }, "schemas": CORE_SCHEMAS}
+                            "description": "The id a print answer gave; only this station's jobs are found",
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(_ref("PrintJob"), "The job's state"),
+                        "404": error_response("No such job at this station"),
+                    },
+                }
+            },
+            "ime.candidates": {
+                "get": {
+                    "summary": "Chinese characters and words for typed pinyin (the on-screen keyboard)",
+                    "parameters": [
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "schema": {"type": "string", "maxLength": MAX_QUERY, "pattern": "^[A-Za-z]*$"},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(_ref("Candidates"), "Candidates, most likely first"),
+                        "400": error_response("q or limit is not acceptable"),
+                    },
+                }
+            },
+            "district.summary_json": {
+                "get": {
+                    "summary": "Every station's figures of the day and devices in fault (district admins)",
+                    "responses": {"200": _json(_ref("DistrictSummary"), "The dashboard's data")},
+                }
+            },
+        },
+        "schemas": CORE_SCHEMAS,
+    }
 
 
 @dataclass(frozen=True)
@@ -197,9 +264,15 @@ def openapi_path(rule: str) -> str:
 
 def path_parameters(rule: str) -> list[dict]:
     """The path parameters of a Werkzeug rule, typed by their converters."""
-    return [{"name": name, "in": "path", "required": True,
-             "schema": dict(CONVERTER_SCHEMAS.get(converter or "", SEGMENT_SCHEMA))}
-            for converter, name in RULE_PARAM.findall(rule)]
+    return [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": dict(CONVERTER_SCHEMAS.get(converter or "", SEGMENT_SCHEMA)),
+        }
+        for converter, name in RULE_PARAM.findall(rule)
+    ]
 
 
 def _with_path_parameters(spec: dict, rule: str) -> dict:
@@ -215,8 +288,8 @@ def _rename_refs(value, renames: dict[str, str]):
     if isinstance(value, dict):
         out = {k: _rename_refs(v, renames) for k, v in value.items()}
         ref = out.get("$ref")
-        if isinstance(ref, str) and ref.startswith(SCHEMA_REF) and ref[len(SCHEMA_REF):] in renames:
-            out["$ref"] = SCHEMA_REF + renames[ref[len(SCHEMA_REF):]]
+        if isinstance(ref, str) and ref.startswith(SCHEMA_REF) and ref[len(SCHEMA_REF) :] in renames:
+            out["$ref"] = SCHEMA_REF + renames[ref[len(SCHEMA_REF) :]]
         return out
     if isinstance(value, list):
         return [_rename_refs(v, renames) for v in value]
@@ -242,8 +315,12 @@ def _operations(app: Flask, owner: str, endpoint: str, methods, role: str | None
         raise PluginError(f"endpoint {endpoint!r} must map HTTP methods to operations")
     out = []
     for method, spec in methods.items():
-        if method not in METHODS or not isinstance(spec, dict) or not isinstance(spec.get("responses"), dict) \
-                or not spec["responses"]:
+        if (
+            method not in METHODS
+            or not isinstance(spec, dict)
+            or not isinstance(spec.get("responses"), dict)
+            or not spec["responses"]
+        ):
             raise PluginError(f"{endpoint} {method}: an operation is a dict with responses, under a lower-case method")
         for rule in rules:
             if method.upper() not in (rule.methods or ()):
@@ -262,8 +339,11 @@ def _add(app: Flask, description: Description, owner: str, given) -> None:
     def fault(message: str) -> None:
         plugins.record_fault(owner, "api_description", PluginError(message))
 
-    if not isinstance(given, dict) or not isinstance(given.get("endpoints", {}), dict) \
-            or not isinstance(given.get("schemas", {}), dict):
+    if (
+        not isinstance(given, dict)
+        or not isinstance(given.get("endpoints", {}), dict)
+        or not isinstance(given.get("schemas", {}), dict)
+    ):
         fault("api_description must return a dict with an 'endpoints' dict and an optional 'schemas' dict")
         return
     schemas = {name: s for name, s in given.get("schemas", {}).items() if isinstance(s, dict)}
@@ -272,8 +352,7 @@ def _add(app: Flask, description: Description, owner: str, given) -> None:
     for endpoint, methods in given.get("endpoints", {}).items():
         try:
             role = _owner_and_role(app, owner, str(endpoint))
-            description.operations.extend(_operations(app, owner, str(endpoint), _rename_refs(methods, renames),
-                                                      role))
+            description.operations.extend(_operations(app, owner, str(endpoint), _rename_refs(methods, renames), role))
         except PluginError as exc:
             if not owner:
                 raise
@@ -310,12 +389,23 @@ def answers_json() -> bool:
 
 def security_schemes() -> dict:
     return {
-        "bearer": {"type": "http", "scheme": "bearer",
-                   "description": "A token from the station's settings, as 'Authorization: Bearer <token>'"},
-        "login": {"type": "apiKey", "in": "cookie", "name": current_app.session_interface.get_cookie_name(current_app),
-                  "description": "The session cookie of a staff login (POST /staff/login)"},
-        "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token",
-                 "description": "The CSRF token of the kiosk page that sends it, with that page's session cookie"},
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token from the station's settings, as 'Authorization: Bearer <token>'",
+        },
+        "login": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": current_app.session_interface.get_cookie_name(current_app),
+            "description": "The session cookie of a staff login (POST /staff/login)",
+        },
+        "csrf": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-CSRF-Token",
+            "description": "The CSRF token of the kiosk page that sends it, with that page's session cookie",
+        },
     }
 
 
@@ -344,9 +434,12 @@ def document() -> dict:
     schemas = {name: schema for owner in sorted(owners) for name, schema in described.schemas.get(owner, {}).items()}
     return {
         "openapi": OPENAPI_VERSION,
-        "info": {"title": f"{station.name} · station kiosk JSON API", "version": __version__,
-                 "description": "The JSON endpoints this caller can reach at this station. "
-                                "Endpoints that need a login are listed only to a logged-in caller."},
+        "info": {
+            "title": f"{station.name} · station kiosk JSON API",
+            "version": __version__,
+            "description": "The JSON endpoints this caller can reach at this station. "
+            "Endpoints that need a login are listed only to a logged-in caller.",
+        },
         "paths": dict(sorted(paths.items())),
         "components": {"schemas": schemas, "securitySchemes": security_schemes()},
     }

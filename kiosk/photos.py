@@ -71,8 +71,9 @@ LOCATION_DECIMALS = 4
 MESSAGES = {
     "empty": N_("The photo is empty. Please choose the photo again."),
     "too_large": N_("The photo is too large. Please choose a smaller photo (at most %(mb)s MB)."),
-    "too_many_pixels": N_("The photo is too large to process. Please choose a smaller photo or take it "
-                          "at a lower resolution."),
+    "too_many_pixels": N_(
+        "The photo is too large to process. Please choose a smaller photo or take it at a lower resolution."
+    ),
     "not_a_photo": N_("This file is not a photo. Please choose a JPEG or PNG picture."),
     "damaged": N_("The photo could not be read. It may be damaged; please take it again."),
 }
@@ -218,8 +219,7 @@ def _pixels_only(image: Image.Image, output: str) -> Image.Image:
     return Image.frombytes("RGB", rgb.size, rgb.tobytes())
 
 
-def open_photo(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES,
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_photo(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Check an uploaded photo and decode it upright, as a Pillow image with no metadata.
 
     For a plugin that reads the picture (a QR code in it) rather than storing
@@ -231,9 +231,16 @@ def open_photo(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES,
     return _pixels_only(upright, "PNG")
 
 
-def clean_photo(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
-                max_side: int = DEFAULT_MAX_SIDE, output: str = "JPEG", quality: int = 85,
-                keep_location: bool = False) -> CleanPhoto:
+def clean_photo(
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int = DEFAULT_MAX_SIDE,
+    output: str = "JPEG",
+    quality: int = 85,
+    keep_location: bool = False,
+) -> CleanPhoto:
     """Check one uploaded photo and re-encode it without any metadata.
 
     :param data: the uploaded bytes; read at most ``max_bytes + 1`` of the

@@ -110,7 +110,7 @@ def api_compatible(spec: str, version: int = API_VERSION) -> bool:
             continue
         for op in (">=", "<=", "==", ">", "<"):
             if part.startswith(op):
-                wanted = int(part[len(op):].strip())
+                wanted = int(part[len(op) :].strip())
                 break
         else:
             op, wanted = "==", int(part)
@@ -167,8 +167,10 @@ class KioskPlugins:
             # type() rather than isinstance(): a module may hold Flask's proxies
             # (request, g), which raise when inspected outside a request.
             unknown = [
-                attr for attr, value in vars(module).items()
-                if type(value) is types.FunctionType and getattr(value, "kiosk_impl", None) is not None
+                attr
+                for attr, value in vars(module).items()
+                if type(value) is types.FunctionType
+                and getattr(value, "kiosk_impl", None) is not None
                 and not hasattr(self.pm.hook, attr)
             ]
             if unknown:
@@ -285,8 +287,10 @@ class KioskPlugins:
         caller = getattr(self.pm.hook, hook)
         spec_first = bool(caller.spec is not None and caller.spec.opts.get("firstresult"))
         if firstresult is not None and bool(firstresult) != spec_first:
-            raise TypeError(f"hook {hook} is {'' if spec_first else 'not '}a firstresult hook "
-                            f"(see docs/hooks.md); call it without firstresult=")
+            raise TypeError(
+                f"hook {hook} is {'' if spec_first else 'not '}a firstresult hook "
+                f"(see docs/hooks.md); call it without firstresult="
+            )
         left_out = self._left_out(caller, station)
         if left_out:
             caller = self.pm.subset_hook_caller(hook, left_out)
@@ -330,8 +334,11 @@ class KioskPlugins:
         for caller in self.pm.get_hookcallers(plugin) or []:
             for impl in caller.get_hookimpls():
                 if impl.plugin is plugin:
-                    guarded = self._guarded_wrapper(impl, caller.name) if impl.wrapper or impl.hookwrapper \
+                    guarded = (
+                        self._guarded_wrapper(impl, caller.name)
+                        if impl.wrapper or impl.hookwrapper
                         else self._guarded_function(impl, caller.name)
+                    )
                     impl.function = guarded
 
     def _fault(self, name: str, hook: str, exc: BaseException, call: _Call | None) -> None:

@@ -15,7 +15,7 @@ import logging
 import os
 import re
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, abort, current_app, has_app_context, jsonify
 from sqlalchemy import select
@@ -55,7 +55,7 @@ STATE_LABELS = {
 
 
 def _ts(value: float | None):
-    return datetime.fromtimestamp(value, timezone.utc) if value is not None else None
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
 def _epoch(value) -> float | None:
@@ -81,11 +81,20 @@ class DbJobStore(JobStore):
     @staticmethod
     def _from_row(row: PrintJobRow) -> HwJob:
         return HwJob(
-            receipt=Receipt.from_dict(row.receipt), printer=row.printer, label=row.layout, id=row.id,
-            state=JobState(row.state), attempts=row.attempts, max_attempts=row.max_attempts,
-            error=row.error, error_kind=row.error_kind, note=row.note or "",
-            created_at=_epoch(row.created_at), updated_at=_epoch(row.updated_at),
-            finished_at=_epoch(row.finished_at), reprint_of=row.reprint_of,
+            receipt=Receipt.from_dict(row.receipt),
+            printer=row.printer,
+            label=row.layout,
+            id=row.id,
+            state=JobState(row.state),
+            attempts=row.attempts,
+            max_attempts=row.max_attempts,
+            error=row.error,
+            error_kind=row.error_kind,
+            note=row.note or "",
+            created_at=_epoch(row.created_at),
+            updated_at=_epoch(row.updated_at),
+            finished_at=_epoch(row.finished_at),
+            reprint_of=row.reprint_of,
         )
 
     def add(self, job: HwJob) -> None:
@@ -94,8 +103,10 @@ class DbJobStore(JobStore):
         if in_write_transaction():
             # Committed only when the block ends, the job would be missing when
             # the printer's worker looks for it a moment from now.
-            raise WriterNestingError("print after the write_transaction() block ends, not inside it: "
-                                     "the print job must be committed before the printer's worker reads it")
+            raise WriterNestingError(
+                "print after the write_transaction() block ends, not inside it: "
+                "the print job must be committed before the printer's worker reads it"
+            )
         if has_app_context() and current_app.extensions.get("db") is self.db:
             # Joins a request that already wrote (its ticket, say) rather than
             # waiting on a second connection for that request's own lock; the
@@ -112,10 +123,19 @@ class DbJobStore(JobStore):
         # layout are written once, by add() (this runs twice or more per receipt).
         with self.db.Session() as session:
             result = session.execute(
-                sql_update(PrintJobRow).where(PrintJobRow.id == job.id).values(
-                    state=job.state.value, attempts=job.attempts, max_attempts=job.max_attempts,
-                    error=job.error, error_kind=job.error_kind, note=job.note or "",
-                    updated_at=_ts(job.updated_at), finished_at=_ts(job.finished_at)))
+                sql_update(PrintJobRow)
+                .where(PrintJobRow.id == job.id)
+                .values(
+                    state=job.state.value,
+                    attempts=job.attempts,
+                    max_attempts=job.max_attempts,
+                    error=job.error,
+                    error_kind=job.error_kind,
+                    note=job.note or "",
+                    updated_at=_ts(job.updated_at),
+                    finished_at=_ts(job.finished_at),
+                )
+            )
             if result.rowcount == 0:
                 raise KeyError(job.id)
             session.commit()
@@ -138,8 +158,9 @@ class DbJobStore(JobStore):
         return self._list(query.order_by(PrintJobRow.created_at.desc()), limit)
 
     def list_unfinished(self) -> list[HwJob]:
-        query = select(PrintJobRow).where(PrintJobRow.station_id == self.station_id,
-                                          PrintJobRow.state.in_(("queued", "printing")))
+        query = select(PrintJobRow).where(
+            PrintJobRow.station_id == self.station_id, PrintJobRow.state.in_(("queued", "printing"))
+        )
         return self._list(query.order_by(PrintJobRow.created_at))
 
     def list_recent(self, limit: int = 50) -> list[HwJob]:
@@ -164,8 +185,12 @@ class Printing:
         except PrinterConfigError as exc:
             raise ConfigError(f"[devices.printer]: {exc}") from exc
         self.store = DbJobStore(app.extensions["db"], app.extensions["kiosk_station_id"])
-        self.queue = PrintQueue(self.printer, self.store, max_attempts=int(queue_cfg.get("max_attempts", 3)),
-                                retry_delay=float(queue_cfg.get("retry_delay", 1.0)))
+        self.queue = PrintQueue(
+            self.printer,
+            self.store,
+            max_attempts=int(queue_cfg.get("max_attempts", 3)),
+            retry_delay=float(queue_cfg.get("retry_delay", 1.0)),
+        )
         self.poll = bool(queue_cfg.get("poll_status", True))
         self._stop = threading.Event()
         self._started = False
@@ -277,11 +302,21 @@ def print_test_page() -> dict:
 
 def failed_jobs(station_id: int) -> list[dict]:
     rows = get_session().scalars(
-        select(PrintJobRow).where(PrintJobRow.station_id == station_id, PrintJobRow.state == "failed")
-        .order_by(PrintJobRow.created_at.desc()).limit(50)
+        select(PrintJobRow)
+        .where(PrintJobRow.station_id == station_id, PrintJobRow.state == "failed")
+        .order_by(PrintJobRow.created_at.desc())
+        .limit(50)
     )
-    return [{"id": r.id, "layout": r.layout, "error": r.error or "", "attempts": r.attempts,
-             "when": r.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")} for r in rows]
+    return [
+        {
+            "id": r.id,
+            "layout": r.layout,
+            "error": r.error or "",
+            "attempts": r.attempts,
+            "when": r.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        }
+        for r in rows
+    ]
 
 
 def reprint(job_id: str, station_id: int) -> bool:
@@ -307,8 +342,14 @@ def printer_status(app=None) -> dict:
         label = _(STATE_LABELS[level])
     except RuntimeError:  # outside a request: plain English for logs and the CLI
         label = STATE_LABELS[level]
-    return {"kind": "printer", "state": level, "ok": level in ("ok", "warning"), "label": label,
-            "detail": detail, "printer": printing.printer.describe()}
+    return {
+        "kind": "printer",
+        "state": level,
+        "ok": level in ("ok", "warning"),
+        "label": label,
+        "detail": detail,
+        "printer": printing.printer.describe(),
+    }
 
 
 def preview_png(job_id: str, station_id: int) -> bytes | None:

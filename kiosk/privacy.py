@@ -29,8 +29,10 @@ MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 _GAP = r"[\s-]?"
 MOBILE_IN_TEXT = re.compile(rf"(?<![\d+])(?:(?:\+|00)86{_GAP})?1[3-9]\d(?:{_GAP}\d){{8}}(?!\d)")
 ID_NUMBER_IN_TEXT = re.compile(rf"(?<![0-9A-Za-z])\d{{6}}{_GAP}\d{{8}}{_GAP}\d{{3}}[\dXx](?![0-9A-Za-z])")
-PLATE_IN_TEXT = re.compile(r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]\s?[A-Za-z][\s·]?"
-                           r"[A-Za-z0-9]{5,6}(?![A-Za-z0-9])")
+PLATE_IN_TEXT = re.compile(
+    r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]\s?[A-Za-z][\s·]?"
+    r"[A-Za-z0-9]{5,6}(?![A-Za-z0-9])"
+)
 
 
 def normalize_phone(value: str) -> str:
@@ -38,7 +40,7 @@ def normalize_phone(value: str) -> str:
     digits = re.sub(r"[\s\-()]", "", value or "")
     for prefix in ("+86", "0086"):
         if digits.startswith(prefix):
-            digits = digits[len(prefix):]
+            digits = digits[len(prefix) :]
     return digits
 
 

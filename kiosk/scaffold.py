@@ -41,10 +41,29 @@ MAX_NAME_LENGTH = 32
 MAX_LABEL_LENGTH = 40
 #: Names the core already uses for its blueprints, URL areas and packages: a
 #: plugin named like one would have its blueprint refused at start.
-RESERVED_NAMES = frozenset({
-    "admin", "api", "auth", "core", "events", "hardware", "health", "ime", "kiosk", "mobile",
-    "p", "plugin_static", "plugins", "printing", "scaffold", "shell", "staff", "static", "testing",
-})
+RESERVED_NAMES = frozenset(
+    {
+        "admin",
+        "api",
+        "auth",
+        "core",
+        "events",
+        "hardware",
+        "health",
+        "ime",
+        "kiosk",
+        "mobile",
+        "p",
+        "plugin_static",
+        "plugins",
+        "printing",
+        "scaffold",
+        "shell",
+        "staff",
+        "static",
+        "testing",
+    }
+)
 
 DEFAULT_ZH_HANS = "新服务"
 DEFAULT_ZH_HANT = "新服務"
@@ -88,14 +107,16 @@ def validate_name(name: str, installed: set[str] | None = None) -> str:
     if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > MAX_NAME_LENGTH:
         raise ScaffoldError(
             f"plugin name {name!r} is not valid: use lower-case letters, digits and single underscores, "
-            f"starting with a letter, at most {MAX_NAME_LENGTH} characters (e.g. venue_booking)")
+            f"starting with a letter, at most {MAX_NAME_LENGTH} characters (e.g. venue_booking)"
+        )
     if keyword.iskeyword(name):
         raise ScaffoldError(f"plugin name {name!r} is a Python keyword; choose another")
     if name in RESERVED_NAMES:
         raise ScaffoldError(f"plugin name {name!r} is used by the kiosk core; choose another")
     if name in (installed_plugins() if installed is None else installed):
-        raise ScaffoldError(f"a plugin named {name!r} is already installed (see `kiosk plugins list`); "
-                            "choose another name")
+        raise ScaffoldError(
+            f"a plugin named {name!r} is already installed (see `kiosk plugins list`); choose another name"
+        )
     package = f"kiosk_{name}"
     if importlib.util.find_spec(package) is not None:
         raise ScaffoldError(f"a Python package named {package} is already installed; choose another name")
@@ -165,16 +186,24 @@ def write_catalogs(package_dir: Path, labels: Labels, dist: str) -> list[Path]:
     used = extract(str(package_dir))
     untranslated = sorted(set(used) - set(known))
     if untranslated:
-        raise ScaffoldError(f"scaffold templates use messages with no translation in {TRANSLATIONS_FILE}: "
-                            f"{untranslated}")
+        raise ScaffoldError(
+            f"scaffold templates use messages with no translation in {TRANSLATIONS_FILE}: {untranslated}"
+        )
     written = []
     for locale in TRANSLATED_LOCALES:
-        catalog = Catalog(locale=locale, project=dist, version="0.1.0", charset="utf-8", fuzzy=False,
-                          header_comment=f"# {locale} catalog of {dist}. Message ids are English; after changing\n"
-                                         f"# the text, run python -m kiosk.catalogs update {package_dir.name}.")
+        catalog = Catalog(
+            locale=locale,
+            project=dist,
+            version="0.1.0",
+            charset="utf-8",
+            fuzzy=False,
+            header_comment=f"# {locale} catalog of {dist}. Message ids are English; after changing\n"
+            f"# the text, run python -m kiosk.catalogs update {package_dir.name}.",
+        )
         for msgid, places in sorted(used.items()):
-            catalog.add(msgid, known[msgid][locale],
-                        locations=[(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in places])
+            catalog.add(
+                msgid, known[msgid][locale], locations=[(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in places]
+            )
         path = package_dir / "translations" / locale / "LC_MESSAGES" / "messages.po"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:
@@ -183,9 +212,15 @@ def write_catalogs(package_dir: Path, labels: Labels, dist: str) -> list[Path]:
     return written
 
 
-def create_plugin(name: str, directory: str | os.PathLike = ".", *, label_en: str | None = None,
-                  label_zh_hans: str | None = None, label_zh_hant: str | None = None,
-                  installed: set[str] | None = None) -> Created:
+def create_plugin(
+    name: str,
+    directory: str | os.PathLike = ".",
+    *,
+    label_en: str | None = None,
+    label_zh_hans: str | None = None,
+    label_zh_hant: str | None = None,
+    installed: set[str] | None = None,
+) -> Created:
     """Create ``<directory>/kiosk-<name>/``: a plugin package ready for ``pip install``.
 
     :param installed: plugin names to refuse as taken (default: the installed ones).

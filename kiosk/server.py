@@ -67,8 +67,12 @@ def start_app(factory):
         if not unavailable(exc):
             raise
         first = error_line(exc)
-    log.warning("the database cannot be reached (%s); serving a 'temporarily unavailable' page and trying "
-                "again every %s s: check that the database runs and KIOSK_DATABASE_URL", first, RETRY_SECONDS)
+    log.warning(
+        "the database cannot be reached (%s); serving a 'temporarily unavailable' page and trying "
+        "again every %s s: check that the database runs and KIOSK_DATABASE_URL",
+        first,
+        RETRY_SECONDS,
+    )
     waiting = WaitingForDatabase(factory, first)
     threading.Thread(target=waiting.keep_trying, daemon=True, name="kiosk-wait-for-database").start()
     return waiting
@@ -112,9 +116,15 @@ class WaitingForDatabase:
         app = self.app
         if app is not None:
             return app(environ, start_response)
-        start_response("503 SERVICE UNAVAILABLE", [
-            ("Content-Type", "text/html; charset=utf-8"), ("Retry-After", str(RETRY_SECONDS)),
-            ("Cache-Control", "no-store"), ("Content-Length", str(len(self.page)))])
+        start_response(
+            "503 SERVICE UNAVAILABLE",
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Retry-After", str(RETRY_SECONDS)),
+                ("Cache-Control", "no-store"),
+                ("Content-Length", str(len(self.page))),
+            ],
+        )
         return [self.page]
 
 
@@ -147,7 +157,7 @@ def waiting_page(config: dict) -> bytes:
     No user has chosen a language yet on a kiosk that is starting, so every
     language the station offers is shown; it reloads itself to reach the kiosk.
     """
-    from kiosk.i18n import CORE_TRANSLATIONS, HTML_LANG, Catalogs, N_
+    from kiosk.i18n import CORE_TRANSLATIONS, HTML_LANG, N_, Catalogs
 
     catalogs = Catalogs()
     catalogs.add_folder(CORE_TRANSLATIONS)
@@ -155,12 +165,14 @@ def waiting_page(config: dict) -> bytes:
     langs = config["STATION"]["languages"]
     lines = [f'<p lang="{HTML_LANG[lang]}">{html.escape(catalogs.gettext(lang, message))}</p>' for lang in langs]
     title = html.escape(config["STATION"]["name"])
-    return (f'<!doctype html><html lang="{HTML_LANG[langs[0]]}"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<meta http-equiv="refresh" content="{RETRY_SECONDS}"><title>{title}</title>'
-            "<style>body{font-family:sans-serif;text-align:center;margin:20vh 8vw;color:#333}"
-            "p{font-size:1.6rem}p:first-child{font-size:2.6rem;font-weight:bold}</style></head>"
-            f'<body><main role="alert">{"".join(lines)}</main></body></html>').encode()
+    return (
+        f'<!doctype html><html lang="{HTML_LANG[langs[0]]}"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta http-equiv="refresh" content="{RETRY_SECONDS}"><title>{title}</title>'
+        "<style>body{font-family:sans-serif;text-align:center;margin:20vh 8vw;color:#333}"
+        "p{font-size:1.6rem}p:first-child{font-size:2.6rem;font-weight:bold}</style></head>"
+        f'<body><main role="alert">{"".join(lines)}</main></body></html>'
+    ).encode()
 
 
 def run_server(host: str = "127.0.0.1", port: int = 5000, workers: int = 1, threads: int = 16) -> None:

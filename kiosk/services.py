@@ -29,5 +29,6 @@ def request_service(kind: str, payload: dict, station=None, *, app=None) -> dict
 
         station = current_station()
     answer = app.extensions["kiosk_plugins"].call(
-        "request_service", firstresult=True, kind=kind, payload=payload, station=station)
+        "request_service", firstresult=True, kind=kind, payload=payload, station=station
+    )
     return answer if isinstance(answer, dict) else None

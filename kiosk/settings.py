@@ -46,8 +46,23 @@ from kiosk.config import ConfigError
 from kiosk.i18n import DEFAULT_LOCALE, N_
 
 __all__ = [
-    "Setting", "Text", "Integer", "Number", "Boolean", "Choice", "TimeOfDay", "Duration", "URL", "Label",
-    "ListOf", "MapOf", "Table", "TableOf", "Schema", "SettingError", "plugin_settings",
+    "Setting",
+    "Text",
+    "Integer",
+    "Number",
+    "Boolean",
+    "Choice",
+    "TimeOfDay",
+    "Duration",
+    "URL",
+    "Label",
+    "ListOf",
+    "MapOf",
+    "Table",
+    "TableOf",
+    "Schema",
+    "SettingError",
+    "plugin_settings",
 ]
 
 log = logging.getLogger("kiosk.settings")
@@ -159,8 +174,15 @@ class Setting:
 class Text(Setting):
     """A piece of text, optionally matching ``pattern`` (described to the operator by ``hint``)."""
 
-    def __init__(self, default="", *, pattern: str | None = None, hint: str = "", max_length: int | None = None,
-                 description: str = ""):
+    def __init__(
+        self,
+        default="",
+        *,
+        pattern: str | None = None,
+        hint: str = "",
+        max_length: int | None = None,
+        description: str = "",
+    ):
         super().__init__(default, description=description)
         self.pattern = re.compile(pattern) if pattern else None
         self.hint = hint or (f"text matching {pattern}" if pattern else "")
@@ -170,16 +192,22 @@ class Text(Setting):
         if not isinstance(value, str):
             raise SettingError("", N_("must be text in quotes, not %(value)s"), value=_shown(value))
         if self.pattern is not None and not self.pattern.fullmatch(value):
-            raise SettingError("", N_("must be %(hint)s, not %(value)s"), ("hint",), hint=self.hint,
-                               value=_shown(value))
+            raise SettingError(
+                "", N_("must be %(hint)s, not %(value)s"), ("hint",), hint=self.hint, value=_shown(value)
+            )
         if self.max_length is not None and len(value) > self.max_length:
             raise SettingError("", N_("must be at most %(max)s characters long"), max=self.max_length)
         return value
 
 
 def _range_error(kind_message: str, low, high, value) -> SettingError:
-    return SettingError("", kind_message, low=low if low is not None else "-∞",
-                        high=high if high is not None else "∞", value=_shown(value))
+    return SettingError(
+        "",
+        kind_message,
+        low=low if low is not None else "-∞",
+        high=high if high is not None else "∞",
+        value=_shown(value),
+    )
 
 
 class Integer(Setting):
@@ -195,16 +223,16 @@ class Integer(Setting):
     def convert(self, value):
         bad = isinstance(value, bool) or not isinstance(value, int)
         if bad or (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise _range_error(N_("must be a whole number from %(low)s to %(high)s, not %(value)s"),
-                               self.min, self.max, value)
+            raise _range_error(
+                N_("must be a whole number from %(low)s to %(high)s, not %(value)s"), self.min, self.max, value
+            )
         return value
 
 
 class Number(Setting):
     """A number (whole or with a decimal point), from ``min`` to ``max`` when given; a float."""
 
-    def __init__(self, default=0.0, *, min: float | None = None, max: float | None = None,
-                 description: str = ""):
+    def __init__(self, default=0.0, *, min: float | None = None, max: float | None = None, description: str = ""):
         super().__init__(default, description=description)
         self.min, self.max = min, max
 
@@ -217,8 +245,9 @@ class Number(Setting):
     def convert(self, value):
         bad = isinstance(value, bool) or not isinstance(value, (int, float))
         if bad or (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise _range_error(N_("must be a number from %(low)s to %(high)s, not %(value)s"),
-                               self.min, self.max, value)
+            raise _range_error(
+                N_("must be a number from %(low)s to %(high)s, not %(value)s"), self.min, self.max, value
+            )
         return float(value)
 
 
@@ -227,7 +256,8 @@ class Boolean(Setting):
 
     def from_environment(self, text: str):
         return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(
-            text.strip().lower(), text)
+            text.strip().lower(), text
+        )
 
     def convert(self, value):
         if not isinstance(value, bool):
@@ -244,8 +274,12 @@ class Choice(Setting):
 
     def convert(self, value):
         if value not in self.choices or not isinstance(value, str):
-            raise SettingError("", N_("must be one of %(choices)s, not %(value)s"),
-                               choices=", ".join(f'"{c}"' for c in self.choices), value=_shown(value))
+            raise SettingError(
+                "",
+                N_("must be one of %(choices)s, not %(value)s"),
+                choices=", ".join(f'"{c}"' for c in self.choices),
+                value=_shown(value),
+            )
         return value
 
 
@@ -267,8 +301,15 @@ _UNITS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "d": 86400}
 class Duration(Setting):
     """A length of time: a number in ``unit`` or text like ``"90s"``, ``"15min"``, ``"2h"``; a timedelta."""
 
-    def __init__(self, default, *, unit: str = "s", min: timedelta | None = None, max: timedelta | None = None,
-                 description: str = ""):
+    def __init__(
+        self,
+        default,
+        *,
+        unit: str = "s",
+        min: timedelta | None = None,
+        max: timedelta | None = None,
+        description: str = "",
+    ):
         super().__init__(default, description=description)
         self.unit, self.min, self.max = unit, min, max
 
@@ -278,15 +319,24 @@ class Duration(Setting):
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             found = timedelta(seconds=value * _UNITS[self.unit])
         else:
-            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|min|m|h|d)\s*", value) if isinstance(value, str) \
-                else None
+            match = (
+                re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|min|m|h|d)\s*", value) if isinstance(value, str) else None
+            )
             if match is None:
-                raise SettingError("", N_('must be a length of time like 90, "90s", "15min" or "2h", not %(value)s'),
-                                   value=_shown(value))
+                raise SettingError(
+                    "",
+                    N_('must be a length of time like 90, "90s", "15min" or "2h", not %(value)s'),
+                    value=_shown(value),
+                )
             found = timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
         if (self.min is not None and found < self.min) or (self.max is not None and found > self.max):
-            raise SettingError("", N_("must be from %(low)s to %(high)s, not %(value)s"),
-                               low=str(self.min or timedelta(0)), high=str(self.max or "∞"), value=_shown(value))
+            raise SettingError(
+                "",
+                N_("must be from %(low)s to %(high)s, not %(value)s"),
+                low=str(self.min or timedelta(0)),
+                high=str(self.max or "∞"),
+                value=_shown(value),
+            )
         return found
 
 
@@ -300,8 +350,9 @@ class URL(Setting):
         if value == "" and self.default == "":
             return ""
         if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+[^\s]*$", value):
-            raise SettingError("", N_('must be an address like "https://kiosk.example.cn", not %(value)s'),
-                               value=_shown(value))
+            raise SettingError(
+                "", N_('must be an address like "https://kiosk.example.cn", not %(value)s'), value=_shown(value)
+            )
         return value.rstrip("/")
 
 
@@ -319,11 +370,17 @@ class Label(Setting):
     def convert(self, value):
         if isinstance(value, str) and value:
             return {self.plain_as: value} if self.plain_as else value
-        if isinstance(value, dict) and value.get(DEFAULT_LOCALE) and all(
-                isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        if (
+            isinstance(value, dict)
+            and value.get(DEFAULT_LOCALE)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
             return dict(value)
-        raise SettingError("", N_('needs at least a Simplified Chinese name, e.g. { zh_Hans = "手工室" }, '
-                                  'not %(value)s'), value=_shown(value))
+        raise SettingError(
+            "",
+            N_('needs at least a Simplified Chinese name, e.g. { zh_Hans = "手工室" }, not %(value)s'),
+            value=_shown(value),
+        )
 
 
 class ListOf(Setting):
@@ -333,8 +390,17 @@ class ListOf(Setting):
     ``unique="key"`` refuses two table items with the same ``key``.
     """
 
-    def __init__(self, item: Setting, default=(), *, min_length: int = 0, max_length: int | None = None,
-                 unique: str | None = None, single: bool = False, description: str = ""):
+    def __init__(
+        self,
+        item: Setting,
+        default=(),
+        *,
+        min_length: int = 0,
+        max_length: int | None = None,
+        unique: str | None = None,
+        single: bool = False,
+        description: str = "",
+    ):
         super().__init__(default, description=description)
         self.item = item
         self.min_length, self.max_length = min_length, max_length
@@ -354,9 +420,12 @@ class ListOf(Setting):
             seen = [_field(v, self.unique) for v in items]
             for index, found in enumerate(seen):
                 if found in seen[:index]:
-                    raise SettingError(f"[{index}].{self.unique}",
-                                       N_("%(value)s is used twice: every item needs its own %(field)s"),
-                                       value=_shown(found), field=self.unique)
+                    raise SettingError(
+                        f"[{index}].{self.unique}",
+                        N_("%(value)s is used twice: every item needs its own %(field)s"),
+                        value=_shown(found),
+                        field=self.unique,
+                    )
         return items
 
 
@@ -404,8 +473,9 @@ class Table(Setting):
     def check(self, value) -> tuple[object, list[SettingError]]:
         """Every error in ``value``, not only the first: the operator fixes them in one go."""
         if not isinstance(value, dict):
-            return None, [SettingError("", N_("must be a table like { name = value }, not %(value)s"),
-                                       value=_shown(value))]
+            return None, [
+                SettingError("", N_("must be a table like { name = value }, not %(value)s"), value=_shown(value))
+            ]
         errors = [self._unknown(key) for key in value if key not in self.fields]
         values = {}
         for name, setting in self.fields.items():
@@ -423,19 +493,32 @@ class Table(Setting):
     def _unknown(self, key) -> SettingError:
         near = difflib.get_close_matches(str(key), list(self.fields), n=1)
         if near:
-            return SettingError(str(key), N_("is not a setting here; did you mean %(suggestion)s?"),
-                                suggestion=near[0])
-        return SettingError(str(key), N_("is not a setting here; the settings are %(names)s"),
-                            names=", ".join(self.fields) or "-")
+            return SettingError(str(key), N_("is not a setting here; did you mean %(suggestion)s?"), suggestion=near[0])
+        return SettingError(
+            str(key), N_("is not a setting here; the settings are %(names)s"), names=", ".join(self.fields) or "-"
+        )
 
 
 class TableOf(ListOf):
     """A list of tables (``[[plugins.legal.services]]``), each with the given settings."""
 
-    def __init__(self, fields: dict[str, Setting], default=(), *, build=None, unique: str | None = None,
-                 min_length: int = 0, description: str = ""):
-        super().__init__(Table(fields, default=REQUIRED, build=build), default, unique=unique,
-                         min_length=min_length, description=description)
+    def __init__(
+        self,
+        fields: dict[str, Setting],
+        default=(),
+        *,
+        build=None,
+        unique: str | None = None,
+        min_length: int = 0,
+        description: str = "",
+    ):
+        super().__init__(
+            Table(fields, default=REQUIRED, build=build),
+            default,
+            unique=unique,
+            min_length=min_length,
+            description=description,
+        )
 
 
 class Schema(Table):
@@ -524,8 +607,12 @@ def _warn_unknown_sections(section: dict, plugins) -> None:
         if name == "disabled" or name in plugins.infos or not isinstance(value, dict):
             continue
         near = difflib.get_close_matches(name, list(plugins.infos), n=1)
-        log.warning("[plugins.%s] is ignored: no installed plugin is called %s%s", name, name,
-                    f"; did you mean [plugins.{near[0]}]?" if near else "")
+        log.warning(
+            "[plugins.%s] is ignored: no installed plugin is called %s%s",
+            name,
+            name,
+            f"; did you mean [plugins.{near[0]}]?" if near else "",
+        )
 
 
 def _catalogs(domain: str | None, plugin_path: str = ""):

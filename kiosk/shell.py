@@ -23,8 +23,17 @@ def tiles_for(station) -> list[Tile]:
         def register(key, label, endpoint, icon="", order=100, **url_values):
             if not key or not endpoint or not label:
                 raise PluginError("a tile needs key, label and endpoint")
-            collected.append(Tile(plugin=name, key=f"{name}.{key}", label=label, endpoint=endpoint,
-                                  icon=icon, order=int(order), url_values=url_values))
+            collected.append(
+                Tile(
+                    plugin=name,
+                    key=f"{name}.{key}",
+                    label=label,
+                    endpoint=endpoint,
+                    icon=icon,
+                    order=int(order),
+                    url_values=url_values,
+                )
+            )
 
         return {"register": register}
 

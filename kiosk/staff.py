@@ -36,8 +36,14 @@ def panels_for(station) -> list[dict]:
             html = None
         finally:
             g.pop("i18n_domain", None)
-        out.append({"key": panel.key, "title": localized(panel.title, domain=panel.plugin), "html": html,
-                    "plugin": panel.plugin})
+        out.append(
+            {
+                "key": panel.key,
+                "title": localized(panel.title, domain=panel.plugin),
+                "html": html,
+                "plugin": panel.plugin,
+            }
+        )
     return out
 
 
@@ -47,8 +53,13 @@ def console():
     from kiosk import printing
 
     station = current_station()
-    return render_template("staff/console.html", panels=panels_for(station), station=station,
-                           failed_jobs=printing.failed_jobs(station.id), printer=printing.printer_status())
+    return render_template(
+        "staff/console.html",
+        panels=panels_for(station),
+        station=station,
+        failed_jobs=printing.failed_jobs(station.id),
+        printer=printing.printer_status(),
+    )
 
 
 @bp.route("/print-jobs/<job_id>/preview.png")

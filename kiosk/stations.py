@@ -26,8 +26,13 @@ def ensure_station(db_session, config) -> Station:
     cfg = config["STATION"]
     station = db_session.scalar(select(Station).where(Station.code == cfg["code"]))
     if station is None:
-        station = Station(code=cfg["code"], name=cfg["name"], kind=cfg["kind"],
-                          timezone=cfg.get("timezone", "Asia/Shanghai"), disabled_plugins=[])
+        station = Station(
+            code=cfg["code"],
+            name=cfg["name"],
+            kind=cfg["kind"],
+            timezone=cfg.get("timezone", "Asia/Shanghai"),
+            disabled_plugins=[],
+        )
         db_session.add(station)
     else:
         station.name, station.kind = cfg["name"], cfg["kind"]

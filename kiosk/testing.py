@@ -137,8 +137,7 @@ def app_config(instance_path: str, database_url: str, **extra) -> dict:
         "IME_PRELOAD": False,
         "IME_CACHE_DIR": IME_CACHE_DIR,
         "STATION": dict(TEST_STATION),
-        "DEVICES": {"printer": {"type": "preview", "folder": os.path.join(instance_path, "receipts")},
-                    "readers": {}},
+        "DEVICES": {"printer": {"type": "preview", "folder": os.path.join(instance_path, "receipts")}, "readers": {}},
     }
     return _merged(config, extra)
 
@@ -204,14 +203,21 @@ def _empty_tables(url: str) -> None:
             # The database belongs to this test worker and the last test is over: a
             # connection still open (a server thread winding down, an idle transaction)
             # would block TRUNCATE's lock, so end it first.
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ))
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
             conn.execute(text("SET LOCAL lock_timeout = '20s'"))
-            tables = [row[0] for row in conn.execute(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-            ))]
+            tables = [
+                row[0]
+                for row in conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                    )
+                )
+            ]
             if tables:
                 conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
     finally:
@@ -353,8 +359,9 @@ def login(app, client):
             create_account(app, username, role, password)
             made.add(username)
         client.get("/staff/login")
-        return client.post("/staff/login", data={"username": username, "password": password,
-                                                 "csrf_token": csrf_of(client)})
+        return client.post(
+            "/staff/login", data={"username": username, "password": password, "csrf_token": csrf_of(client)}
+        )
 
     return log_in
 
@@ -408,9 +415,14 @@ class Auth:
         username = username or f"{role}1"
         self.create(username, password, role)
         self.client.get("/staff/login")
-        return self.client.post("/staff/login", data={
-            "username": username, "password": password, "csrf_token": csrf_of(self.client),
-        })
+        return self.client.post(
+            "/staff/login",
+            data={
+                "username": username,
+                "password": password,
+                "csrf_token": csrf_of(self.client),
+            },
+        )
 
 
 def count_rows(app, model, *where) -> int:
@@ -553,8 +565,7 @@ class EventStream:
         try:
             self.conn.request("GET", path, headers={"Accept": "text/event-stream"})
             response = self.conn.getresponse()
-            if response.status != 200 or not (response.getheader("Content-Type") or "").startswith(
-                    "text/event-stream"):
+            if response.status != 200 or not (response.getheader("Content-Type") or "").startswith("text/event-stream"):
                 raise AssertionError(f"answered {response.status} {response.getheader('Content-Type')}")
             name = None
             first = True

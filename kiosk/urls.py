@@ -54,7 +54,9 @@ def _warn_loopback_once(app, host: str) -> None:
     app.extensions["kiosk_urls_loopback_warned"] = True
     log.warning(
         "QR codes and phone links point at %s, which no phone can open: set public_url under "
-        "[station] in the station file (or KIOSK_PUBLIC_URL) to the address phones reach", host)
+        "[station] in the station file (or KIOSK_PUBLIC_URL) to the address phones reach",
+        host,
+    )
 
 
 def public_base(app=None) -> str:
@@ -78,7 +80,7 @@ def public_base(app=None) -> str:
 def _path(endpoint: str, values: dict) -> str:
     if has_request_context():
         # url_for adds the request's script root; the public base replaces it.
-        return url_for(endpoint, **values)[len(request.script_root):]
+        return url_for(endpoint, **values)[len(request.script_root) :]
     return current_app.url_map.bind("localhost").build(endpoint, values)
 
 
@@ -114,11 +116,12 @@ def check_public_url(value) -> str:
     """``value`` as a public address without trailing slash; ValueError saying why not."""
     text = value.strip() if isinstance(value, str) else value
     if not isinstance(text, str) or not text:
-        raise ValueError(f"must be an address like \"https://kiosk.example.gov.cn\", not {value!r}")
+        raise ValueError(f'must be an address like "https://kiosk.example.gov.cn", not {value!r}')
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in text):
-        raise ValueError(f"must start with http:// or https:// and name a host, like "
-                         f"\"https://kiosk.example.gov.cn\", not {value!r}")
+        raise ValueError(
+            f'must start with http:// or https:// and name a host, like "https://kiosk.example.gov.cn", not {value!r}'
+        )
     if parts.query or parts.fragment:
         raise ValueError(f"must not hold a query or fragment (? or #), not {value!r}")
     return text.rstrip("/")

@@ -127,8 +127,14 @@ def identify(kind: str, subject_id: Any, *, via: str = "", max_age: int = DEFAUL
     if subject_id is None:
         raise ValueError("identify() needs the visitor's id; use forget() to end a turn")
     store = _store()
-    store[_kind(kind)] = {"id": subject_id, "via": str(via or ""), "since": _now(), "at": _now(),
-                          "ttl": int(max_age), "data": {}}
+    store[_kind(kind)] = {
+        "id": subject_id,
+        "via": str(via or ""),
+        "since": _now(),
+        "at": _now(),
+        "ttl": int(max_age),
+        "data": {},
+    }
     _save(store)
 
 
@@ -147,8 +153,13 @@ def visitor(kind: str) -> Visitor | None:
     if entry is None or entry.get("id") is None:
         return None
     _touch(kind, entry)
-    return Visitor(kind=kind, id=entry["id"], via=entry.get("via", ""), since=float(entry.get("since", 0)),
-                   data=dict(entry.get("data") or {}))
+    return Visitor(
+        kind=kind,
+        id=entry["id"],
+        via=entry.get("via", ""),
+        since=float(entry.get("since", 0)),
+        data=dict(entry.get("data") or {}),
+    )
 
 
 def remember(kind: str, **values: Any) -> None:

@@ -51,8 +51,18 @@ def hello_plugin_path(tmp_path_factory):
     """
     target = tmp_path_factory.mktemp("site-hello")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), os.path.join(HERE, "plugin_hello")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            os.path.join(HERE, "plugin_hello"),
+        ],
         check=True,
         capture_output=True,
     )
@@ -108,9 +118,16 @@ def chromium():
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync",
-                  "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
         )
         yield GatedBrowser(browser)
         browser.close()
@@ -148,8 +165,9 @@ class GatedBrowser:
 @pytest.fixture
 def page(chromium):
     """A portrait 1080×1920 touch screen, as the kiosk is."""
-    context = chromium.new_context(viewport={"width": 1080, "height": 1920}, has_touch=True, is_mobile=True,
-                                   device_scale_factor=1, locale="zh-CN")
+    context = chromium.new_context(
+        viewport={"width": 1080, "height": 1920}, has_touch=True, is_mobile=True, device_scale_factor=1, locale="zh-CN"
+    )
     pg = context.new_page()
     pg.set_default_timeout(10_000)
     yield pg

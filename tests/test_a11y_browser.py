@@ -33,8 +33,9 @@ def a11y_page(chromium):
     if not os.path.exists(AXE):
         pytest.skip("axe-core missing: run tools/install-test-deps (npm ci in tests/a11y)")
     # axe is injected as an inline script, which the kiosk's CSP rightly forbids.
-    context = chromium.new_context(viewport={"width": 1080, "height": 1920}, has_touch=True, is_mobile=True,
-                                   bypass_csp=True, locale="zh-CN")
+    context = chromium.new_context(
+        viewport={"width": 1080, "height": 1920}, has_touch=True, is_mobile=True, bypass_csp=True, locale="zh-CN"
+    )
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
@@ -53,15 +54,18 @@ def _axe(page):
 
 def _small_targets(page):
     return page.evaluate(f"""() => Array.from(document.querySelectorAll(
-            'main a, main button, main input:not([type=hidden]), main select, main textarea, .topbar a, .topbar button'))
+            'main a, main button, main input:not([type=hidden]), main select, main textarea, '
+            + '.topbar a, .topbar button'))
         .filter(el => el.offsetParent !== null)
         .map(el => {{ const r = el.getBoundingClientRect();
-                     return {{tag: el.tagName, text: (el.innerText || el.name || '').slice(0, 30), w: r.width, h: r.height}}; }})
+                     return {{tag: el.tagName, text: (el.innerText || el.name || '').slice(0, 30),
+                              w: r.width, h: r.height}}; }})
         .filter(t => t.w < {MIN_TARGET} || t.h < {MIN_TARGET})""")
 
 
-@pytest.mark.parametrize("lang,large", [("zh_Hans", False), ("zh_Hans", True), ("zh_Hant", False), ("en", False),
-                                        ("en", True)])
+@pytest.mark.parametrize(
+    "lang,large", [("zh_Hans", False), ("zh_Hans", True), ("zh_Hant", False), ("en", False), ("en", True)]
+)
 def test_every_kiosk_screen_is_accessible(browser_app, a11y_page, lang, large):
     """axe (serious/critical), touch targets, and a screenshot of every screen."""
     server = LiveServer(browser_app)

@@ -46,8 +46,7 @@ def test_config_order_defaults_then_station_file_then_environment(tmp_path, monk
 
 def test_bad_station_kind_is_refused_with_a_message(tmp_path):
     with pytest.raises(ConfigError, match="station.kind"):
-        create_app({"INSTANCE_PATH": str(tmp_path), "STATION_FILE": "", "TESTING": True,
-                    "STATION": {"kind": "shop"}})
+        create_app({"INSTANCE_PATH": str(tmp_path), "STATION_FILE": "", "TESTING": True, "STATION": {"kind": "shop"}})
 
 
 def test_broken_toml_names_the_file(tmp_path, monkeypatch):
@@ -148,9 +147,8 @@ def test_a_request_that_read_then_writes_holds_one_connection(make_app, database
         get_session().scalar(select(Station))
         assert engine.pool.checkedout() == 1
         # Handing a receipt to the print queue (which stores it on its own connection) lets go too.
-        from kiosk_hardware.receipt import Receipt
-
         from kiosk.printing import submit
+        from kiosk_hardware.receipt import Receipt
 
         submit(Receipt(), "test")
         assert not get_session().in_transaction()  # its connection is back in the pool
@@ -160,8 +158,7 @@ def test_a_request_that_read_then_writes_holds_one_connection(make_app, database
 @pytest.mark.parametrize("value", [0, 1, "many", True])
 def test_database_connections_must_be_a_number_of_at_least_two(tmp_path, value):
     with pytest.raises(ConfigError, match="database_connections"):
-        create_app({"INSTANCE_PATH": str(tmp_path), "STATION_FILE": "", "TESTING": True,
-                    "DATABASE_CONNECTIONS": value})
+        create_app({"INSTANCE_PATH": str(tmp_path), "STATION_FILE": "", "TESTING": True, "DATABASE_CONNECTIONS": value})
 
 
 def _sqlite_db(make_app, tmp_path):
@@ -232,11 +229,11 @@ def test_a_second_sqlite_writer_waits_for_the_first_and_then_writes(make_app, tm
 
 
 def test_a_sqlite_writer_that_cannot_have_the_lock_gets_database_is_locked(make_app, tmp_path, monkeypatch):
+    import threading
+
     from sqlalchemy.exc import OperationalError
 
     from kiosk import db as kiosk_db
-
-    import threading
 
     monkeypatch.setattr(kiosk_db, "SQLITE_WAIT", 0.2)
     db, write = _sqlite_db(make_app, tmp_path)

@@ -26,8 +26,9 @@ def test_passwords_are_hashed_with_scrypt(app, auth):
 def test_wrong_password_is_refused_in_chinese(client, auth, csrf):
     auth.create("clerk", "right-password")
     client.get("/staff/login")
-    response = client.post("/staff/login", data={"username": "clerk", "password": "nope-nope",
-                                                 "csrf_token": csrf(client)})
+    response = client.post(
+        "/staff/login", data={"username": "clerk", "password": "nope-nope", "csrf_token": csrf(client)}
+    )
     assert response.status_code == 400
     assert "用户名或密码错误" in response.get_data(as_text=True)
 
@@ -36,10 +37,10 @@ def test_login_is_rate_limited(client, auth, csrf):
     auth.create("clerk", "right-password")
     client.get("/staff/login")
     for _ in range(5):
-        client.post("/staff/login", data={"username": "clerk", "password": "wrong-one",
-                                          "csrf_token": csrf(client)})
-    response = client.post("/staff/login", data={"username": "clerk", "password": "right-password",
-                                                 "csrf_token": csrf(client)})
+        client.post("/staff/login", data={"username": "clerk", "password": "wrong-one", "csrf_token": csrf(client)})
+    response = client.post(
+        "/staff/login", data={"username": "clerk", "password": "right-password", "csrf_token": csrf(client)}
+    )
     assert response.status_code == 400
     assert "失败次数过多" in response.get_data(as_text=True)
 
@@ -47,8 +48,10 @@ def test_login_is_rate_limited(client, auth, csrf):
 def test_open_redirect_after_login_is_refused(client, auth, csrf):
     auth.create("clerk", "right-password")
     client.get("/staff/login")
-    response = client.post("/staff/login?next=//evil.example/", data={
-        "username": "clerk", "password": "right-password", "csrf_token": csrf(client)})
+    response = client.post(
+        "/staff/login?next=//evil.example/",
+        data={"username": "clerk", "password": "right-password", "csrf_token": csrf(client)},
+    )
     assert response.headers["Location"].endswith("/staff/")
 
 
@@ -106,8 +109,15 @@ def test_district_admin_sees_every_station(app, client, auth):
 
     with app.app_context():
         session = app.extensions["db"].Session()
-        session.add(Station(code="gangxia", name="岗厦社区党群服务中心", kind="party_service",
-                            timezone="Asia/Shanghai", disabled_plugins=[]))
+        session.add(
+            Station(
+                code="gangxia",
+                name="岗厦社区党群服务中心",
+                kind="party_service",
+                timezone="Asia/Shanghai",
+                disabled_plugins=[],
+            )
+        )
         session.commit()
         session.close()
     auth.login("staff")

@@ -28,20 +28,51 @@ FUZZ = settings(max_examples=30, deadline=None, database=None, suppress_health_c
 HOSTILE_TEXT = st.one_of(
     st.text(max_size=40),
     st.text(min_size=1000, max_size=4000),
-    st.text(alphabet=st.characters(max_codepoint=0x1f), min_size=1, max_size=12),
-    st.sampled_from([
-        "<script>alert(1)</script>", "'; DROP TABLE petitions_request; --", "1' OR '1'='1", "\x00", "a\x00b",
-        "%00", "../../etc/passwd", "\u202e", "😀" * 50, "９９９９-１２", "9999-12", "9999-12-31", "0001-01-01",
-        "1e309", "nan", "-1", "0", "99999999999999999999", "null", "[]", "{}", "", " ", "open,closed,",
-        "2024-05-12T08:00:00+08:00", "2024-02-30", "P240501-0001",
-    ]),
+    st.text(alphabet=st.characters(max_codepoint=0x1F), min_size=1, max_size=12),
+    st.sampled_from(
+        [
+            "<script>alert(1)</script>",
+            "'; DROP TABLE petitions_request; --",
+            "1' OR '1'='1",
+            "\x00",
+            "a\x00b",
+            "%00",
+            "../../etc/passwd",
+            "\u202e",
+            "😀" * 50,
+            "９９９９-１２",
+            "9999-12",
+            "9999-12-31",
+            "0001-01-01",
+            "1e309",
+            "nan",
+            "-1",
+            "0",
+            "99999999999999999999",
+            "null",
+            "[]",
+            "{}",
+            "",
+            " ",
+            "open,closed,",
+            "2024-05-12T08:00:00+08:00",
+            "2024-02-30",
+            "P240501-0001",
+        ]
+    ),
 )
 INVALID_UTF8 = st.sampled_from([b"\xff", b"\xfe\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xe4\xb8", b"a\x80b"])
 #: A value for a query string or a path: text, or bytes that are not UTF-8.
 HOSTILE = st.one_of(HOSTILE_TEXT, INVALID_UTF8)
-JSON_VALUE = st.one_of(HOSTILE_TEXT, st.integers(), st.floats(), st.booleans(), st.none(),
-                       st.lists(st.text(max_size=5), max_size=3),
-                       st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2))
+JSON_VALUE = st.one_of(
+    HOSTILE_TEXT,
+    st.integers(),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2),
+)
 
 
 def encode(value: str | bytes) -> str:
@@ -92,12 +123,15 @@ def test_pinyin_candidates_take_any_query(app):
     assert row_counts(app) == before
 
 
-@pytest.mark.parametrize("template, open311", [
-    ("/print-jobs/{}", False),
-    ("/m/legal/t/{}.json", False),
-    (API + "/requests/{}.json", True),
-    (API + "/services/{}.json", True),
-])
+@pytest.mark.parametrize(
+    "template, open311",
+    [
+        ("/print-jobs/{}", False),
+        ("/m/legal/t/{}.json", False),
+        (API + "/requests/{}.json", True),
+        (API + "/services/{}.json", True),
+    ],
+)
 def test_lookups_by_path_answer_404_for_anything_unknown(app, template, open311):
     client = app.test_client()
     before = row_counts(app)
@@ -121,8 +155,14 @@ def test_open311_filters_take_any_query(app):
     before = row_counts(app)
 
     @FUZZ
-    @given(st.fixed_dictionaries({}, optional={name: HOSTILE for name in (
-        "service_request_id", "service_code", "start_date", "end_date", "status")}))
+    @given(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                name: HOSTILE for name in ("service_request_id", "service_code", "start_date", "end_date", "status")
+            },
+        )
+    )
     def list_requests(filters):
         response = client.get(f"{API}/requests.json?" + query(**filters))
         assert_clear(response, open311=True)
@@ -142,12 +182,17 @@ def test_district_figures_take_any_query_and_token(make_app, database_url):
     before = row_counts(app)
 
     @FUZZ
-    @given(period=st.one_of(st.none(), st.sampled_from(["day", "month"]), HOSTILE),
-           date=st.one_of(st.none(), HOSTILE), station=st.one_of(st.none(), HOSTILE),
-           token=st.one_of(st.just(TOKEN), st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7e))))
+    @given(
+        period=st.one_of(st.none(), st.sampled_from(["day", "month"]), HOSTILE),
+        date=st.one_of(st.none(), HOSTILE),
+        station=st.one_of(st.none(), HOSTILE),
+        token=st.one_of(st.just(TOKEN), st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E))),
+    )
     def figures(period, date, station, token):
-        response = client.get("/api/courier_rest/stats?" + query(period=period, date=date, station=station),
-                              headers={"Authorization": f"Bearer {token}"})
+        response = client.get(
+            "/api/courier_rest/stats?" + query(period=period, date=date, station=station),
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert_clear(response)
         if token != TOKEN:
             assert response.status_code == 401
@@ -161,14 +206,33 @@ def test_district_figures_take_any_query_and_token(make_app, database_url):
 # -- bodies: what is refused leaves no trace -----------------------------------------
 @pytest.fixture
 def open311_app(make_app, database_url):
-    return make_app(database_url, PLUGINS={"petitions": {
-        "open311": {"api_keys": [OPEN311_KEY]}, "rate_limit": {"api": [100000, 60]}}})
+    return make_app(
+        database_url,
+        PLUGINS={"petitions": {"open311": {"api_keys": [OPEN311_KEY]}, "rate_limit": {"api": [100000, 60]}}},
+    )
 
 
-FIELDS = ("service_code", "description", "lat", "long", "address_string", "address_id", "attribute[type]",
-          "first_name", "last_name", "phone", "email", "media_url")
-GOOD = {"api_key": OPEN311_KEY, "service_code": "environment", "description": "贝丽北路人行道垃圾堆积",
-        "lat": "22.5580", "long": "114.1302"}
+FIELDS = (
+    "service_code",
+    "description",
+    "lat",
+    "long",
+    "address_string",
+    "address_id",
+    "attribute[type]",
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "media_url",
+)
+GOOD = {
+    "api_key": OPEN311_KEY,
+    "service_code": "environment",
+    "description": "贝丽北路人行道垃圾堆积",
+    "lat": "22.5580",
+    "long": "114.1302",
+}
 
 
 def _filed_as_sent_or_not_at_all(app, response, before: dict) -> None:
@@ -223,14 +287,21 @@ def test_open311_json_posts_are_filed_clean_or_refused(open311_app):
     file()
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded",
-                                          "text/plain", "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"],
+)
 def test_open311_raw_bodies_with_invalid_utf8_are_refused(open311_app, content_type):
     client = open311_app.test_client()
 
     @FUZZ
-    @given(st.one_of(INVALID_UTF8, st.binary(max_size=300),
-                     INVALID_UTF8.map(lambda b: b"api_key=" + OPEN311_KEY.encode() + b"&description=" + b)))
+    @given(
+        st.one_of(
+            INVALID_UTF8,
+            st.binary(max_size=300),
+            INVALID_UTF8.map(lambda b: b"api_key=" + OPEN311_KEY.encode() + b"&description=" + b),
+        )
+    )
     def file(body):
         before = row_counts(open311_app)
         response = client.post(f"{API}/requests.json", data=body, content_type=content_type)
@@ -270,15 +341,21 @@ def test_courier_print_button_refuses_what_it_cannot_print(make_app, database_ur
     token = csrf(client)
 
     @FUZZ
-    @given(what=st.one_of(st.sampled_from(["pass", "slot"]), HOSTILE),
-           body=st.one_of(st.none(), INVALID_UTF8, st.binary(max_size=200)),
-           content_type=st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain"]))
+    @given(
+        what=st.one_of(st.sampled_from(["pass", "slot"]), HOSTILE),
+        body=st.one_of(st.none(), INVALID_UTF8, st.binary(max_size=200)),
+        content_type=st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain"]),
+    )
     def press(what, body, content_type):
         assume(what and "/" not in (what if isinstance(what, str) else what.decode("latin-1")))
         assume(what not in (".", ".."))
         before = _print_jobs(app)
-        response = client.post(f"/k/courier_rest/print/{encode(what)}", data=body, content_type=content_type,
-                               headers={"X-CSRF-Token": token})
+        response = client.post(
+            f"/k/courier_rest/print/{encode(what)}",
+            data=body,
+            content_type=content_type,
+            headers={"X-CSRF-Token": token},
+        )
         assert_clear(response)
         printed = response.status_code == 200
         assert printed == (what == "pass")  # the rider holds no slot, so only the rider code prints

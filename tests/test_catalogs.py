@@ -43,16 +43,18 @@ def site(tmp_path):
     info = root / "kiosk_wish-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: kiosk-wish\nVersion: 0.1\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text("[kiosk.plugins]\nwish = kiosk_wish\nquiet = kiosk_quiet\n",
-                                           encoding="utf-8")
+    (info / "entry_points.txt").write_text(
+        "[kiosk.plugins]\nwish = kiosk_wish\nquiet = kiosk_quiet\n", encoding="utf-8"
+    )
     return root
 
 
 def _run(site, *args, cwd):
     """The command as a developer types it, from ``cwd`` (not the plugin's folder)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run([sys.executable, "-m", "kiosk.catalogs", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk.catalogs", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_check_finds_a_plugin_by_name_or_package_from_another_folder(site, tmp_path):
@@ -117,9 +119,11 @@ def test_update_drops_ids_no_longer_used_and_reports_them(tmp_path, capsys):
 
     assert catalogs.main(["update", str(package)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert sorted(out) == ["kiosk_wish zh_Hans: dropped, no longer used: 'Mobile'",
-                           "kiosk_wish zh_Hant: added, translate it: 'Claim a wish'",
-                           "kiosk_wish zh_Hant: dropped, no longer used: 'Mobile'"]
+    assert sorted(out) == [
+        "kiosk_wish zh_Hans: dropped, no longer used: 'Mobile'",
+        "kiosk_wish zh_Hant: added, translate it: 'Claim a wish'",
+        "kiosk_wish zh_Hant: dropped, no longer used: 'Mobile'",
+    ]
     zh_hans = {m.id: m.string for m in catalogs.load(str(package), "zh_Hans") if m.id}
     assert zh_hans == {"Claim a wish": "认领心愿"}  # the translation kept, the stale id gone
     assert "Mobile" not in po.read_text(encoding="utf-8")  # not even as a "#~" obsolete entry

@@ -43,15 +43,17 @@ def _env(tmp_path, **extra):
 
 def test_demo_sets_up_a_station_with_accounts(tmp_path):
     env = _env(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "kiosk.cli", "demo"], env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "demo"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert "demo staff account: staff / kiosk-staff-demo" in result.stdout
     station_file = tmp_path / "instance" / "station.toml"
     assert 'name = "水贝社区党群服务中心"' in station_file.read_text(encoding="utf-8")
     assert (tmp_path / "instance" / "kiosk.db").exists()
-    again = subprocess.run([sys.executable, "-m", "kiosk.cli", "demo"], env=env, capture_output=True,
-                           text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "demo"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert again.returncode == 0 and "(exists)" in again.stdout
 
 
@@ -64,8 +66,13 @@ def _free_port():
 def test_serve_runs_the_production_server(tmp_path):
     port = _free_port()
     env = _env(tmp_path, KIOSK_SECRET_KEY="a-real-secret-for-this-test-0123456789")
-    proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kiosk.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         body = None
@@ -88,8 +95,9 @@ def test_serve_runs_the_production_server(tmp_path):
 def test_serve_refuses_the_default_secret_key(tmp_path):
     env = _env(tmp_path)
     env.pop("KIOSK_SECRET_KEY", None)
-    result = subprocess.run([sys.executable, "-m", "kiosk.cli", "plugins", "list"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "plugins", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "KIOSK_SECRET_KEY" in result.stderr
 

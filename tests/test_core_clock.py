@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from kiosk import clock
 from kiosk.models import Station
 
-UTC = timezone.utc
+UTC = UTC
 SHENZHEN = SimpleNamespace(timezone="Asia/Shanghai")
 BERLIN = SimpleNamespace(timezone="Europe/Berlin")
 
@@ -35,8 +35,10 @@ def test_a_zone_without_daylight_saving_starts_its_day_at_16_utc():
 
 
 def test_month_bounds_cross_the_year_in_local_time():
-    assert clock.month_bounds(SHENZHEN, 2024, 12) == (datetime(2024, 11, 30, 16, tzinfo=UTC),
-                                                      datetime(2024, 12, 31, 16, tzinfo=UTC))
+    assert clock.month_bounds(SHENZHEN, 2024, 12) == (
+        datetime(2024, 11, 30, 16, tzinfo=UTC),
+        datetime(2024, 12, 31, 16, tzinfo=UTC),
+    )
     assert clock.month_bounds(SHENZHEN, 2024, 2)[1] - clock.month_bounds(SHENZHEN, 2024, 2)[0] == timedelta(days=29)
 
 
@@ -49,8 +51,10 @@ def test_a_zone_with_daylight_saving_has_23_and_25_hour_days():
     # A wall time the spring change skips is read with the winter offset (PEP 495 fold=0).
     assert clock.at_local(BERLIN, date(2024, 3, 31), time(2, 30)) == datetime(2024, 3, 31, 1, 30, tzinfo=UTC)
     # March in Berlin starts at UTC+1 and ends at UTC+2.
-    assert clock.month_bounds(BERLIN, 2024, 3) == (datetime(2024, 2, 29, 23, tzinfo=UTC),
-                                                   datetime(2024, 3, 31, 22, tzinfo=UTC))
+    assert clock.month_bounds(BERLIN, 2024, 3) == (
+        datetime(2024, 2, 29, 23, tzinfo=UTC),
+        datetime(2024, 3, 31, 22, tzinfo=UTC),
+    )
     # Midnight edges on both sides of the summer offset.
     assert clock.today(BERLIN, datetime(2024, 7, 1, 21, 59, tzinfo=UTC)) == date(2024, 7, 1)
     assert clock.today(BERLIN, datetime(2024, 7, 1, 22, 0, tzinfo=UTC)) == date(2024, 7, 2)
@@ -64,8 +68,9 @@ def test_last_boundary_is_the_latest_local_time_at_or_before_now():
     exact = datetime(2024, 5, 1, 15, 30, tzinfo=UTC)
     assert clock.last_boundary(SHENZHEN, time(23, 30), exact) == exact
     # Across the autumn change: 03:00 on the 27th in Berlin is 02:00 UTC (winter time again).
-    assert clock.last_boundary(BERLIN, time(3), datetime(2024, 10, 27, 12, tzinfo=UTC)) == \
-        datetime(2024, 10, 27, 2, tzinfo=UTC)
+    assert clock.last_boundary(BERLIN, time(3), datetime(2024, 10, 27, 12, tzinfo=UTC)) == datetime(
+        2024, 10, 27, 2, tzinfo=UTC
+    )
 
 
 def test_a_zone_in_hand_stands_in_for_the_station():
@@ -142,7 +147,11 @@ def test_a_clock_giving_naive_times_is_refused(app):
 
 
 def test_every_returned_moment_is_utc():
-    results = [clock.at_local(BERLIN, date(2024, 7, 1), time(12)), *clock.day_bounds(BERLIN, date(2024, 7, 1)),
-               *clock.month_bounds(BERLIN, 2024, 7), clock.last_boundary(BERLIN, time(3), clock.now())]
+    results = [
+        clock.at_local(BERLIN, date(2024, 7, 1), time(12)),
+        *clock.day_bounds(BERLIN, date(2024, 7, 1)),
+        *clock.month_bounds(BERLIN, 2024, 7),
+        clock.last_boundary(BERLIN, time(3), clock.now()),
+    ]
     assert all(r.tzinfo == UTC for r in results)
     assert re.fullmatch(r"\d\d:\d\d", clock.hhmm(BERLIN, clock.now()))

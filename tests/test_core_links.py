@@ -75,8 +75,11 @@ def png_uri_text(uri: str) -> str:
 def test_party_service_papers_open_the_station_public_url(make_app, database_url, tmp_path, csrf):
     """Legal ticket, petition receipt and parking voucher, on paper and on screen."""
     with FakeNetworkPrinter() as printer:
-        app = make_app(database_url, DEVICES={"printer": printer.printer_config(profile="80mm"), "readers": {}},
-                       STATION_FILE=station_file(tmp_path, f'[station]\npublic_url = "{PUBLIC}/"\n'))
+        app = make_app(
+            database_url,
+            DEVICES={"printer": printer.printer_config(profile="80mm"), "readers": {}},
+            STATION_FILE=station_file(tmp_path, f'[station]\npublic_url = "{PUBLIC}/"\n'),
+        )
         assert app.config["PUBLIC_URL"] == PUBLIC  # the trailing slash is dropped once, at start
 
         ticket = take_ticket(app.test_client(), "consultation")
@@ -110,8 +113,9 @@ def test_party_service_papers_open_the_station_public_url(make_app, database_url
 def test_courier_rider_code_opens_the_public_url_from_the_environment(make_app, database_url, monkeypatch):
     monkeypatch.setenv("KIOSK_PUBLIC_URL", "https://nf.sungang.example.cn")
     with FakeNetworkPrinter() as printer:
-        app = make_app(database_url, DEVICES={"printer": printer.printer_config(profile="80mm"), "readers": {}},
-                       **courier_config())
+        app = make_app(
+            database_url, DEVICES={"printer": printer.printer_config(profile="80mm"), "readers": {}}, **courier_config()
+        )
         switch_off(app, *OTHER_SERVICES)
         kiosk = Kiosk(app.test_client())
         page = kiosk.signup(name="张三明", phone="13812345678")
@@ -124,13 +128,16 @@ def test_courier_rider_code_opens_the_public_url_from_the_environment(make_app, 
     assert on_screen and all(text.startswith("https://nf.sungang.example.cn/") for text in on_screen)
 
 
-@pytest.mark.parametrize("bad", ["kiosk.local", "ftp://kiosk.example.cn", "https://", "https://a b.cn",
-                                 "https://kiosk.example.cn/?x=1", 42])
+@pytest.mark.parametrize(
+    "bad", ["kiosk.local", "ftp://kiosk.example.cn", "https://", "https://a b.cn", "https://kiosk.example.cn/?x=1", 42]
+)
 def test_a_bad_public_url_is_refused_at_start(make_app, tmp_path, bad):
     value = f'"{bad}"' if isinstance(bad, str) else str(bad)
     with pytest.raises(ConfigError, match=r"station\.public_url .*https://"):
-        make_app("sqlite:///" + str(tmp_path / "k.db"),
-                 STATION_FILE=station_file(tmp_path, f"[station]\npublic_url = {value}\n"))
+        make_app(
+            "sqlite:///" + str(tmp_path / "k.db"),
+            STATION_FILE=station_file(tmp_path, f"[station]\npublic_url = {value}\n"),
+        )
 
 
 def test_a_bad_environment_public_url_names_the_variable(make_app, tmp_path, monkeypatch):
@@ -170,8 +177,10 @@ def test_public_url_in_a_job_and_on_a_fleet(make_app, tmp_path):
     with app.app_context():  # no request: a scheduled job sending a link
         url = public_url("legal_mobile.status", token="abc", station=Station())
         assert url == f"{PUBLIC}/kiosk/m/legal/t/abc?station=shuibei-002"
-        assert public_url(path="/m/petitions/s/xyz", station=Station()) == \
-            f"{PUBLIC}/kiosk/m/petitions/s/xyz?station=shuibei-002"
+        assert (
+            public_url(path="/m/petitions/s/xyz", station=Station())
+            == f"{PUBLIC}/kiosk/m/petitions/s/xyz?station=shuibei-002"
+        )
     with app.test_request_context("/", base_url="http://127.0.0.1:5000"):
         assert public_url("legal_mobile.status", token="abc").startswith(PUBLIC + "/kiosk/m/legal/t/abc")
     from kiosk.cli import cli
@@ -181,8 +190,10 @@ def test_public_url_in_a_job_and_on_a_fleet(make_app, tmp_path):
 
 def test_a_leftover_plugin_public_url_is_moved_with_a_warning(make_app, tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="kiosk.config")
-    app = make_app("sqlite:///" + str(tmp_path / "k.db"), STATION_FILE=station_file(
-        tmp_path, '[plugins.legal]\npublic_url = "https://old.example.cn"\nmax_skips = 2\n'))
+    app = make_app(
+        "sqlite:///" + str(tmp_path / "k.db"),
+        STATION_FILE=station_file(tmp_path, '[plugins.legal]\npublic_url = "https://old.example.cn"\nmax_skips = 2\n'),
+    )
     assert app.config["PUBLIC_URL"] == "https://old.example.cn"
     assert "public_url" not in app.config["PLUGINS"]["legal"]
     assert app.config["PLUGINS"]["legal"]["max_skips"] == 2
@@ -190,8 +201,11 @@ def test_a_leftover_plugin_public_url_is_moved_with_a_warning(make_app, tmp_path
     assert "plugins.legal.public_url is deprecated" in caplog.text and "[station]" in caplog.text
 
     caplog.clear()
-    app = make_app("sqlite:///" + str(tmp_path / "k2.db"), PUBLIC_URL=PUBLIC,
-                   PLUGINS={"parking": {"public_url": "not a url"}, "petitions": {"public_url": PUBLIC + "/x"}})
+    app = make_app(
+        "sqlite:///" + str(tmp_path / "k2.db"),
+        PUBLIC_URL=PUBLIC,
+        PLUGINS={"parking": {"public_url": "not a url"}, "petitions": {"public_url": PUBLIC + "/x"}},
+    )
     assert app.config["PUBLIC_URL"] == PUBLIC
     assert "plugins.parking.public_url" in caplog.text and "plugins.petitions.public_url" in caplog.text
 

@@ -10,7 +10,7 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
 
@@ -18,7 +18,7 @@ from kiosk import clock, numbering
 from kiosk.db import write_transaction
 from kiosk.models import DayCounter, Station
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def _station(app, code: str | None = None) -> Station:
@@ -150,9 +150,14 @@ def test_processes_never_share_or_skip_a_number(app, database_url, tmp_path):
         instance = tmp_path / f"kiosk-{k}"
         instance.mkdir()
         ready.append(tmp_path / f"ready-{k}")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", KIOSK_PROCESS, database_url, str(instance), str(go), str(ready[-1]), str(each)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", KIOSK_PROCESS, database_url, str(instance), str(go), str(ready[-1]), str(each)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        )
     deadline = time.monotonic() + 60
     while not all(r.exists() for r in ready):
         assert time.monotonic() < deadline, "kiosk processes did not start"

@@ -31,8 +31,14 @@ def camera_jpeg(size=(60, 40), orientation=None, gps=((22, 33, 36.0), (114, 7, 1
         ifd[1], ifd[2], ifd[3], ifd[4] = "N", gps[0], "E", gps[1]
         ifd[6] = 35.0
     out = io.BytesIO()
-    image.save(out, format="JPEG", exif=exif, quality=95, icc_profile=b"FAKE-ICC-PROFILE-SECRET",
-               xmp=b"<x:xmpmeta>SecretPlace</x:xmpmeta>")
+    image.save(
+        out,
+        format="JPEG",
+        exif=exif,
+        quality=95,
+        icc_profile=b"FAKE-ICC-PROFILE-SECRET",
+        xmp=b"<x:xmpmeta>SecretPlace</x:xmpmeta>",
+    )
     return out.getvalue()
 
 
@@ -49,7 +55,7 @@ def no_metadata(data: bytes) -> None:
 @functools.cache
 def pixel_bomb() -> bytes:
     """A PNG of a few dozen KB that decodes to more pixels than any phone takes."""
-    side = int(DEFAULT_MAX_PIXELS ** 0.5) + 10
+    side = int(DEFAULT_MAX_PIXELS**0.5) + 10
     out = io.BytesIO()
     Image.new("L", (side, side)).save(out, format="PNG")
     return out.getvalue()
@@ -141,20 +147,25 @@ def gif() -> bytes:
     return out.getvalue()
 
 
-SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">' \
-      b'<script>alert(1)</script></svg>'
+SVG = (
+    b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+    b"<script>alert(1)</script></svg>"
+)
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"", "empty"),
-    (SVG, "not_a_photo"),
-    (b"%PDF-1.4 not a picture at all" * 10, "not_a_photo"),
-    (b"\x89PNG\r\n\x1a\n", "not_a_photo"),
-    (None, "not_a_photo"),  # a GIF: a picture, but not a photo format we take
-    ("truncated", "damaged"),
-    ("bad-crc", "damaged"),
-    ("bomb", "too_many_pixels"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "empty"),
+        (SVG, "not_a_photo"),
+        (b"%PDF-1.4 not a picture at all" * 10, "not_a_photo"),
+        (b"\x89PNG\r\n\x1a\n", "not_a_photo"),
+        (None, "not_a_photo"),  # a GIF: a picture, but not a photo format we take
+        ("truncated", "damaged"),
+        ("bad-crc", "damaged"),
+        ("bomb", "too_many_pixels"),
+    ],
+)
 def test_refused_uploads_say_why(data, reason):
     if data is None:
         data = gif()
@@ -186,18 +197,50 @@ def test_oversize_upload_is_refused_before_decoding():
     assert clean_photo(data, max_bytes=len(data), max_pixels=300 * 200).width == 300
 
 
-@pytest.mark.parametrize("lang, expected", [
-    ("zh_Hans", {"not_a_photo": "这个文件不是照片", "too_large": "照片太大，请选择较小的照片（不超过 5 MB）",
-                 "too_many_pixels": "照片太大，无法处理", "empty": "照片是空的", "damaged": "照片无法读取"}),
-    ("zh_Hant", {"not_a_photo": "這個檔案不是照片", "too_large": "照片太大，請選擇較小的照片（不超過 5 MB）",
-                 "too_many_pixels": "照片太大，無法處理", "empty": "照片是空的", "damaged": "照片無法讀取"}),
-    ("en", {"not_a_photo": "This file is not a photo", "too_large": "(at most 5 MB)",
-            "too_many_pixels": "too large to process", "empty": "The photo is empty", "damaged": "could not be read"}),
-])
+@pytest.mark.parametrize(
+    "lang, expected",
+    [
+        (
+            "zh_Hans",
+            {
+                "not_a_photo": "这个文件不是照片",
+                "too_large": "照片太大，请选择较小的照片（不超过 5 MB）",
+                "too_many_pixels": "照片太大，无法处理",
+                "empty": "照片是空的",
+                "damaged": "照片无法读取",
+            },
+        ),
+        (
+            "zh_Hant",
+            {
+                "not_a_photo": "這個檔案不是照片",
+                "too_large": "照片太大，請選擇較小的照片（不超過 5 MB）",
+                "too_many_pixels": "照片太大，無法處理",
+                "empty": "照片是空的",
+                "damaged": "照片無法讀取",
+            },
+        ),
+        (
+            "en",
+            {
+                "not_a_photo": "This file is not a photo",
+                "too_large": "(at most 5 MB)",
+                "too_many_pixels": "too large to process",
+                "empty": "The photo is empty",
+                "damaged": "could not be read",
+            },
+        ),
+    ],
+)
 def test_messages_follow_the_visitors_language(app, lang, expected):
     five_mb = 5 * 1024 * 1024
-    uploads = {"not_a_photo": SVG, "too_large": b"\xff\xd8" + b"0" * five_mb, "too_many_pixels": pixel_bomb(),
-               "empty": b"", "damaged": camera_jpeg(size=(300, 200))[:1500]}
+    uploads = {
+        "not_a_photo": SVG,
+        "too_large": b"\xff\xd8" + b"0" * five_mb,
+        "too_many_pixels": pixel_bomb(),
+        "empty": b"",
+        "damaged": camera_jpeg(size=(300, 200))[:1500],
+    }
     with app.test_request_context("/"):
         from flask import g
 
@@ -250,9 +293,15 @@ def _core_only_message(page: str) -> bool:
 
 def test_petitions_phone_form_uses_the_core_cleaner(app, client, csrf):
     client.get("/m/petitions/")
-    data = {"csrf_token": csrf(client), "type": "help", "category": "safety_hazard", "place": "other",
-            "description": "路灯坏了，晚上很黑", "anonymous": "1",
-            "photos": [(io.BytesIO(pixel_bomb()), "wide.png")]}
+    data = {
+        "csrf_token": csrf(client),
+        "type": "help",
+        "category": "safety_hazard",
+        "place": "other",
+        "description": "路灯坏了，晚上很黑",
+        "anonymous": "1",
+        "photos": [(io.BytesIO(pixel_bomb()), "wide.png")],
+    }
     response = client.post("/m/petitions/", data=data, content_type="multipart/form-data")
     assert response.status_code == 400 and _core_only_message(response.get_data(as_text=True))
 
@@ -273,13 +322,19 @@ def test_courier_hazard_upload_uses_the_core_cleaner(make_app, database_url):
         token = s.scalar(select(Hazard.upload_token))
     phone = app.test_client()
     phone.get(f"/m/courier_rest/hazard/{token}")
-    response = phone.post(f"/m/courier_rest/hazard/{token}", content_type="multipart/form-data",
-                          data={"csrf_token": csrf_of(phone), "photo": (io.BytesIO(pixel_bomb()), "wide.png")})
+    response = phone.post(
+        f"/m/courier_rest/hazard/{token}",
+        content_type="multipart/form-data",
+        data={"csrf_token": csrf_of(phone), "photo": (io.BytesIO(pixel_bomb()), "wide.png")},
+    )
     assert response.status_code == 400 and _core_only_message(response.get_data(as_text=True))
     with db(app) as s:
         assert s.scalar(select(Hazard.photos)) in (None, [])
-    ok = phone.post(f"/m/courier_rest/hazard/{token}", content_type="multipart/form-data",
-                    data={"csrf_token": csrf_of(phone), "photo": (io.BytesIO(camera_jpeg(orientation=6)), "a.jpg")})
+    ok = phone.post(
+        f"/m/courier_rest/hazard/{token}",
+        content_type="multipart/form-data",
+        data={"csrf_token": csrf_of(phone), "photo": (io.BytesIO(camera_jpeg(orientation=6)), "a.jpg")},
+    )
     assert ok.status_code == 302
     with db(app) as s:
         (name,) = s.scalar(select(Hazard.photos))
@@ -297,7 +352,14 @@ def test_parking_attendant_photo_uses_the_core_checks(app, client, auth, csrf):
     ids = add_lot(app)
     auth.login("staff")
     client.get("/staff/parking/redeem")
-    response = client.post("/staff/parking/redeem", content_type="multipart/form-data",
-                           data={"csrf_token": csrf(client), "lot": str(ids["lot"]), "code": "",
-                                 "photo": (io.BytesIO(pixel_bomb()), "qr.png")})
+    response = client.post(
+        "/staff/parking/redeem",
+        content_type="multipart/form-data",
+        data={
+            "csrf_token": csrf(client),
+            "lot": str(ids["lot"]),
+            "code": "",
+            "photo": (io.BytesIO(pixel_bomb()), "qr.png"),
+        },
+    )
     assert response.status_code == 400 and _core_only_message(response.get_data(as_text=True))

@@ -41,7 +41,7 @@ def test_tampered_forged_and_junk_tokens_are_refused(app):
         other = visitors.sign("parking", {"h": 4}).split(".", 1)[0]
         assert visitors.unsign("parking", other + "." + rest) is None, "another payload under this signature"
         middle = len(token) - 10  # inside the signature (the last character carries padding bits only)
-        flipped = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1:]
+        flipped = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
         assert visitors.unsign("parking", flipped) is None
         forged = URLSafeTimedSerializer("another-secret", salt="kiosk.visitors.parking").dumps({"h": 3})
         assert visitors.unsign("parking", forged) is None

@@ -27,8 +27,14 @@ PHONE = "13800138000"
 
 def add_rider(app, name, phone):
     with db(app) as s:
-        rider = Rider(station_id=station_id(app), name=name, phone=phone, platform="meituan", vehicle="ebike",
-                      pass_token=secrets.token_urlsafe(18))
+        rider = Rider(
+            station_id=station_id(app),
+            name=name,
+            phone=phone,
+            platform="meituan",
+            vehicle="ebike",
+            pass_token=secrets.token_urlsafe(18),
+        )
         s.add(rider)
         s.commit()
         return rider.id, rider.pass_token
@@ -37,14 +43,33 @@ def add_rider(app, name, phone):
 def occupy_battery(app, rider_id):
     """Another rider charging the only battery, so the waiting list shows."""
     with db(app) as s:
-        visit = Visit(station_id=station_id(app), rider_id=rider_id, checked_in_at=utcnow(), method_in="card",
-                      method_out="", auto_closed=False, open_rider_id=rider_id)
+        visit = Visit(
+            station_id=station_id(app),
+            rider_id=rider_id,
+            checked_in_at=utcnow(),
+            method_in="card",
+            method_out="",
+            auto_closed=False,
+            open_rider_id=rider_id,
+        )
         s.add(visit)
         s.flush()
         slot = s.scalar(select(Slot).where(Slot.kind == "battery", Slot.station_id == station_id(app)))
-        s.add(Use(station_id=station_id(app), visit_id=visit.id, rider_id=rider_id, slot_id=slot.id, kind="battery",
-                  state="active", started_at=utcnow(), due_at=utcnow() + timedelta(minutes=120), end_reason="",
-                  live_slot_id=slot.id, live_holder=f"{rider_id}:charge"))
+        s.add(
+            Use(
+                station_id=station_id(app),
+                visit_id=visit.id,
+                rider_id=rider_id,
+                slot_id=slot.id,
+                kind="battery",
+                state="active",
+                started_at=utcnow(),
+                due_at=utcnow() + timedelta(minutes=120),
+                end_reason="",
+                live_slot_id=slot.id,
+                live_holder=f"{rider_id}:charge",
+            )
+        )
         s.commit()
 
 
@@ -151,8 +176,10 @@ def test_every_screen_in_each_language(page, live_server, browser_app, chromium,
         _post(page, base, "/k/courier_rest/take/battery")  # the last slot went to another kiosk
         _shoot(page, k + "/result", "full", lang)
         phone.goto(base + f"/m/courier_rest/r/{token}")
-        phone.request.post(base + "/lang", form={
-            "lang": lang, "csrf_token": phone.locator('input[name="csrf_token"]').first.get_attribute("value")})
+        phone.request.post(
+            base + "/lang",
+            form={"lang": lang, "csrf_token": phone.locator('input[name="csrf_token"]').first.get_attribute("value")},
+        )
         phone.goto(base + f"/m/courier_rest/r/{token}")
         save_screenshot(phone, f"courier_rest-mobile-status-{lang}")
         _post(page, base, "/k/courier_rest/take/phone")
@@ -167,8 +194,7 @@ def test_every_screen_in_each_language(page, live_server, browser_app, chromium,
         _shoot(page, k + "/hazard", "hazard", lang)
         _post(page, base, "/k/courier_rest/hazard", category="safety_hazard", note="笋岗路井盖松动", action="photo")
         with db(browser_app) as s:
-            report_id, upload = s.execute(select(Hazard.id, Hazard.upload_token)
-                                          .order_by(Hazard.id.desc())).first()
+            report_id, upload = s.execute(select(Hazard.id, Hazard.upload_token).order_by(Hazard.id.desc())).first()
         _shoot(page, k + f"/hazard/{report_id}/photo", "hazard-photo", lang)
         phone.goto(base + f"/m/courier_rest/hazard/{upload}")
         save_screenshot(phone, f"courier_rest-mobile-upload-{lang}")

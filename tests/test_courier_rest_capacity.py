@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
+from test_courier_rest_support import Kiosk, courier_app, db, kiosk, notice, slot_number  # noqa: F401
 
 from kiosk.db import utcnow
 from kiosk.models import KioskEvent
 from kiosk_plugins.courier_rest import jobs
 from kiosk_plugins.courier_rest.models import Rider, Use, Waiting
-from test_courier_rest_support import Kiosk, courier_app, db, kiosk, notice, slot_number  # noqa: F401
 
 PHONES = ["13900000011", "13900000012", "13900000013", "13900000014"]
 
@@ -42,8 +42,7 @@ def test_take_and_give_back_with_live_counts_and_events(kiosk, courier_app):
     assert slot_number(seat) == 1 and board(kiosk)["seat"]["free"] == 1
     with db(courier_app) as s:
         use_id = s.scalar(select(Use.id).where(Use.kind == "phone"))
-        events = s.scalars(select(KioskEvent).where(KioskEvent.channel == "courier_rest")
-                           .order_by(KioskEvent.id)).all()
+        events = s.scalars(select(KioskEvent).where(KioskEvent.channel == "courier_rest").order_by(KioskEvent.id)).all()
     capacity = [e.payload for e in events if e.name == "courier_rest.capacity"]
     assert capacity[-1]["phone"] == {"free": 1, "total": 2} and capacity[-1]["seat"]["free"] == 1
     for e in events:  # pushed to public screens: numbers only

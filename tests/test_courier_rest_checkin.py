@@ -6,18 +6,20 @@ import re
 import time
 
 from sqlalchemy import func, select
+from test_courier_rest_support import Kiosk, courier_app, courier_config, db, kiosk, notice, station_id  # noqa: F401
 
 from kiosk_hardware.readers import ReaderEvent
 from kiosk_hardware.readers.events import utc_now
 from kiosk_plugins.courier_rest.models import Rider, Visit
-from test_courier_rest_support import (Kiosk, courier_app, courier_config, db, kiosk, notice,  # noqa: F401
-                                       station_id)
 
 
 def _visits(app):
     with db(app) as s:
-        return s.execute(select(Visit.method_in, Visit.method_out, Visit.checked_out_at.is_not(None),
-                                Visit.open_rider_id).order_by(Visit.id)).all()
+        return s.execute(
+            select(Visit.method_in, Visit.method_out, Visit.checked_out_at.is_not(None), Visit.open_rider_id).order_by(
+                Visit.id
+            )
+        ).all()
 
 
 def test_first_time_rider_registers_by_phone_and_is_checked_in(kiosk, courier_app):
@@ -155,7 +157,8 @@ def test_an_old_reader_address_identifies_nobody(kiosk, courier_app):
         real = visitors.sign("courier_rest", {"m": "card", "c": "04A21B9C"})
         # Made before the reader tokens moved to kiosk.visitors: refused like an expired one.
         before_the_move = URLSafeTimedSerializer(courier_app.secret_key, salt="courier_rest.reader").dumps(
-            {"m": "card", "c": "04A21B9C"})
+            {"m": "card", "c": "04A21B9C"}
+        )
         for_parking = visitors.sign("parking", {"m": "card", "c": "04A21B9C"})
     forged = URLSafeTimedSerializer("another-secret", salt="kiosk.visitors.courier_rest").dumps({"m": "card", "c": "X"})
     time.sleep(0.01)
@@ -169,8 +172,12 @@ def test_an_old_reader_address_identifies_nobody(kiosk, courier_app):
 
 def test_card_through_a_configured_test_reader(make_app, database_url):
     config = courier_config()
-    app = make_app(database_url, START_DEVICES=True,
-                   DEVICES={"printer": {"type": "preview"}, "readers": {"card": {"type": "test"}}}, **config)
+    app = make_app(
+        database_url,
+        START_DEVICES=True,
+        DEVICES={"printer": {"type": "preview"}, "readers": {"card": {"type": "test"}}},
+        **config,
+    )
     devices = app.extensions["kiosk_devices"]
     try:
         reader = devices.manager.reader("card")

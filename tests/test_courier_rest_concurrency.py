@@ -73,8 +73,11 @@ def test_two_kiosks_at_once_never_double_book(make_app, database_url, tmp_path):
     assert sorted(o[1] for o in outcomes) == ["refused", "refused", "slot"], outcomes
     with db(courier_app) as s:
         sid = station_id(courier_app)
-        open_visits = s.execute(select(Visit.rider_id, func.count()).where(
-            Visit.station_id == sid, Visit.open_rider_id.is_not(None)).group_by(Visit.rider_id)).all()
+        open_visits = s.execute(
+            select(Visit.rider_id, func.count())
+            .where(Visit.station_id == sid, Visit.open_rider_id.is_not(None))
+            .group_by(Visit.rider_id)
+        ).all()
         # The rider checked in on two kiosks at once has one visit, not two.
         assert len(open_visits) == 2 and all(n == 1 for _, n in open_visits)
         live = s.execute(select(Use.slot_id, Use.rider_id).where(Use.live_slot_id.is_not(None))).all()

@@ -55,8 +55,9 @@ def test_forgotten_check_outs_close_at_the_configured_hour(kiosk, courier_app):
     with courier_app.app_context():
         if local < before_hour:  # nothing closes before 23:30 of the day they came
             assert jobs.auto_close(courier_app, now=before_hour) == 0
-        next_night = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(),
-                                      tzinfo=SHENZHEN) + timedelta(minutes=5)
+        next_night = datetime.combine(
+            local.date() + timedelta(days=1), datetime.min.time(), tzinfo=SHENZHEN
+        ) + timedelta(minutes=5)
         assert jobs.auto_close(courier_app, now=next_night) == 2
         assert jobs.auto_close(courier_app, now=next_night + timedelta(minutes=5)) == 0
     with db(courier_app) as s:

@@ -40,8 +40,15 @@ def test_settings_refuse_bad_values_naming_each():
     assert settings.limit_minutes("seat") is None and settings.slot_count("battery") == 4
     assert from_mapping({"auto_close_at": "3:05"}).auto_close_hour_minute == (3, 5)
     # A typo no longer runs quietly on the default: each mistake is named.
-    values, errors = SCHEMA.check({"seats": "many", "battery_minutes": 0, "auto_close_at": "25:00",
-                                   "api_token": 12345, "public_url": "https://kiosk.example"})
+    values, errors = SCHEMA.check(
+        {
+            "seats": "many",
+            "battery_minutes": 0,
+            "auto_close_at": "25:00",
+            "api_token": 12345,
+            "public_url": "https://kiosk.example",
+        }
+    )
     assert values is None
     assert [e.key for e in errors] == ["public_url", "seats", "battery_minutes", "auto_close_at", "api_token"]
     with pytest.raises(SettingError, match="seats: must be a whole number from 0 to 200"):

@@ -51,9 +51,19 @@ def test_basic_services_are_listed_counted_and_edited_by_staff(kiosk, courier_ap
     token = csrf_of(staff)
     bad = staff.post("/staff/courier_rest/services", data={"csrf_token": token, "key": "Fridge!", "name_zh_hans": ""})
     assert bad.status_code == 400 and "代码须为" in bad.get_data(as_text=True)
-    staff.post("/staff/courier_rest/services", data={
-        "csrf_token": token, "key": "umbrella", "icon": "umbrella", "name_zh_hans": "借雨伞", "name_zh_hant": "借雨傘",
-        "name_en": "Borrow an umbrella", "note_zh_hans": "下雨天可借用,用完请归还", "position": "5"})
+    staff.post(
+        "/staff/courier_rest/services",
+        data={
+            "csrf_token": token,
+            "key": "umbrella",
+            "icon": "umbrella",
+            "name_zh_hans": "借雨伞",
+            "name_zh_hant": "借雨傘",
+            "name_en": "Borrow an umbrella",
+            "note_zh_hans": "下雨天可借用,用完请归还",
+            "position": "5",
+        },
+    )
     with db(courier_app) as s:
         microwave = s.scalar(select(Service).where(Service.key == "microwave"))
     staff.post(f"/staff/courier_rest/services/{microwave.id}/toggle", data={"csrf_token": token})
@@ -91,8 +101,18 @@ def test_advanced_services_reach_staff_when_no_legal_queue_answers(kiosk, courie
 
 
 def test_legal_aid_gets_a_ticket_from_the_plugin_that_runs_the_queue(make_app, database_url):
-    legal = fake_plugin("fake_legal", {"queue_ticket": {
-        "ticket": "F012", "ticket_id": 12, "service": "法律援助", "ahead": 3, "status_url": "/m/legal/t/abc"}})
+    legal = fake_plugin(
+        "fake_legal",
+        {
+            "queue_ticket": {
+                "ticket": "F012",
+                "ticket_id": 12,
+                "service": "法律援助",
+                "ahead": 3,
+                "status_url": "/m/legal/t/abc",
+            }
+        },
+    )
     app = make_app(database_url, EXTRA_PLUGINS={"fake_legal": legal}, **courier_config())
     switch_off(app, *OTHER_SERVICES)
     kiosk = Kiosk(app.test_client())
@@ -119,8 +139,9 @@ def jpeg_with_gps() -> bytes:
 
 
 def test_hazard_with_a_phone_photo_becomes_a_petition(make_app, database_url):
-    petitions = fake_plugin("fake_petitions", {"civic_request": {"tracking_no": "SZ20240501-0007",
-                                                                 "status_url": "/m/petitions/s/xyz"}})
+    petitions = fake_plugin(
+        "fake_petitions", {"civic_request": {"tracking_no": "SZ20240501-0007", "status_url": "/m/petitions/s/xyz"}}
+    )
     app = make_app(database_url, EXTRA_PLUGINS={"fake_petitions": petitions}, **courier_config())
     switch_off(app, *OTHER_SERVICES)
     kiosk = Kiosk(app.test_client())
@@ -133,14 +154,23 @@ def test_hazard_with_a_phone_photo_becomes_a_petition(make_app, database_url):
     phone = app.test_client()
     phone.get(f"/m/courier_rest/hazard/{token}")
     big = b"\xff\xd8" + b"0" * (5 * 1024 * 1024 + 10)
-    too_large = phone.post(f"/m/courier_rest/hazard/{token}", content_type="multipart/form-data",
-                           data={"csrf_token": csrf_of(phone), "photo": (io.BytesIO(big), "big.jpg")})
+    too_large = phone.post(
+        f"/m/courier_rest/hazard/{token}",
+        content_type="multipart/form-data",
+        data={"csrf_token": csrf_of(phone), "photo": (io.BytesIO(big), "big.jpg")},
+    )
     assert too_large.status_code == 400 and "照片太大" in too_large.get_data(as_text=True)
-    not_image = phone.post(f"/m/courier_rest/hazard/{token}", content_type="multipart/form-data",
-                           data={"csrf_token": csrf_of(phone), "photo": (io.BytesIO(b"%PDF-1.4 hello"), "x.jpg")})
+    not_image = phone.post(
+        f"/m/courier_rest/hazard/{token}",
+        content_type="multipart/form-data",
+        data={"csrf_token": csrf_of(phone), "photo": (io.BytesIO(b"%PDF-1.4 hello"), "x.jpg")},
+    )
     assert not_image.status_code == 400 and "不是照片" in not_image.get_data(as_text=True)
-    ok = phone.post(f"/m/courier_rest/hazard/{token}", content_type="multipart/form-data",
-                    data={"csrf_token": csrf_of(phone), "photo": (io.BytesIO(jpeg_with_gps()), "IMG_0001.jpg")})
+    ok = phone.post(
+        f"/m/courier_rest/hazard/{token}",
+        content_type="multipart/form-data",
+        data={"csrf_token": csrf_of(phone), "photo": (io.BytesIO(jpeg_with_gps()), "IMG_0001.jpg")},
+    )
     assert ok.status_code == 302
     assert "照片已添加" in phone.get(ok.location).get_data(as_text=True)
     assert "已收到照片:1 / 3 张" in kiosk.get(response.location).get_data(as_text=True)
@@ -171,8 +201,9 @@ def test_hazard_is_kept_for_staff_when_no_petitions_plugin_answers(kiosk, courie
     assert bad.status_code == 400
     html = bad.get_data(as_text=True)
     assert "请点选您看到的问题类别" in html and "请简单写几个字" in html
-    page = kiosk.follow(kiosk.post("/k/courier_rest/hazard", category="bulky_waste", note="桥下堆了旧沙发",
-                                   action="send"))
+    page = kiosk.follow(
+        kiosk.post("/k/courier_rest/hazard", category="bulky_waste", note="桥下堆了旧沙发", action="send")
+    )
     assert "驿站工作人员会查看" in page.get_data(as_text=True)
     with db(courier_app) as s:
         assert s.scalar(select(Hazard.state)) == "kept"

@@ -15,8 +15,12 @@ from kiosk_plugins.courier_rest.models import Rider, Use, Visit
 
 def test_staff_pages_need_a_login(courier_app):
     client = courier_app.test_client()
-    for path in ("/staff/courier_rest/", "/staff/courier_rest/services", "/staff/courier_rest/stats",
-                 "/staff/courier_rest/stats.csv"):
+    for path in (
+        "/staff/courier_rest/",
+        "/staff/courier_rest/services",
+        "/staff/courier_rest/stats",
+        "/staff/courier_rest/stats.csv",
+    ):
         response = client.get(path)
         assert response.status_code == 302 and "/staff/login" in response.location, path
 
@@ -40,10 +44,13 @@ def test_staff_see_who_is_in_and_free_places(kiosk, courier_app):
     with db(courier_app) as s:
         visit = s.get(Visit, visit_id)
         assert visit.method_out == "staff" and visit.open_rider_id is None
-        audit = s.execute(select(AuditLog.action, AuditLog.detail, AuditLog.user_id)
-                          .where(AuditLog.action.like("courier_rest.%"))).all()
-    assert [(a, d) for a, d, _ in audit] == [("courier_rest.staff_release", {"use": seat_use}),
-                                            ("courier_rest.staff_checkout", {"visit": visit_id})]
+        audit = s.execute(
+            select(AuditLog.action, AuditLog.detail, AuditLog.user_id).where(AuditLog.action.like("courier_rest.%"))
+        ).all()
+    assert [(a, d) for a, d, _ in audit] == [
+        ("courier_rest.staff_release", {"use": seat_use}),
+        ("courier_rest.staff_checkout", {"visit": visit_id}),
+    ]
     assert all(user for _, _, user in audit)
     console = staff.get("/staff/").get_data(as_text=True)
     assert "在站骑手" in console and "打开暖蜂驿站管理页" in console
@@ -57,8 +64,13 @@ def test_personal_data_is_masked_on_public_pages_and_never_logged(kiosk, courier
     name, phone = "欧阳明华", "13712349876"
     kiosk.signup(name=name, phone=phone, platform="jd", vehicle="motorbike")
     kiosk.take("phone")
-    pages = [kiosk.menu(), kiosk.get("/k/courier_rest/result"), kiosk.get("/k/courier_rest/my-code"),
-             kiosk.get("/k/courier_rest/"), kiosk.get("/k/courier_rest/board.json")]
+    pages = [
+        kiosk.menu(),
+        kiosk.get("/k/courier_rest/result"),
+        kiosk.get("/k/courier_rest/my-code"),
+        kiosk.get("/k/courier_rest/"),
+        kiosk.get("/k/courier_rest/board.json"),
+    ]
     with db(courier_app) as s:
         token = s.scalar(select(Rider.pass_token))
         events = s.scalars(select(KioskEvent.payload)).all()
@@ -83,10 +95,15 @@ def test_every_courier_page_renders_in_every_language(kiosk, courier_app):
     for lang, word in (("zh_Hans", "签退"), ("zh_Hant", "簽退"), ("en", "Check out")):
         for client in (kiosk.client, staff):
             client.post("/lang", data={"lang": lang, "csrf_token": csrf_of(client)})
-        for client, path in ((kiosk.client, "/k/courier_rest/menu"), (kiosk.client, "/k/courier_rest/"),
-                             (kiosk.client, "/k/courier_rest/hazard"), (kiosk.client, f"/m/courier_rest/r/{token}"),
-                             (staff, "/staff/courier_rest/"), (staff, "/staff/courier_rest/stats"),
-                             (staff, "/staff/courier_rest/services")):
+        for client, path in (
+            (kiosk.client, "/k/courier_rest/menu"),
+            (kiosk.client, "/k/courier_rest/"),
+            (kiosk.client, "/k/courier_rest/hazard"),
+            (kiosk.client, f"/m/courier_rest/r/{token}"),
+            (staff, "/staff/courier_rest/"),
+            (staff, "/staff/courier_rest/stats"),
+            (staff, "/staff/courier_rest/services"),
+        ):
             response = client.get(path)
             assert response.status_code == 200, (lang, path)
             text = re.sub(r"<[^>]+>", " ", response.get_data(as_text=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from test_courier_rest_support import courier_app, db, station_id  # noqa: F401
@@ -24,9 +24,18 @@ def fill(app):
     """Known May 2024: three riders, visits on the 1st (lunch rush) and the 2nd, one the night of 30 April."""
     sid = station_id(app)
     with db(app) as s:
-        riders = [Rider(station_id=sid, name=n, phone=p, platform="meituan", vehicle="ebike",
-                        pass_token=secrets.token_urlsafe(18), created_at=at(1, 8))
-                  for n, p in (("甲", "13900000041"), ("乙", "13900000042"), ("丙", "13900000043"))]
+        riders = [
+            Rider(
+                station_id=sid,
+                name=n,
+                phone=p,
+                platform="meituan",
+                vehicle="ebike",
+                pass_token=secrets.token_urlsafe(18),
+                created_at=at(1, 8),
+            )
+            for n, p in (("甲", "13900000041"), ("乙", "13900000042"), ("丙", "13900000043"))
+        ]
         s.add_all(riders)
         s.flush()
         slot = {k: Slot(station_id=sid, kind=k, number=9, active=False) for k in ("seat", "phone", "battery")}
@@ -43,23 +52,67 @@ def fill(app):
             (c, datetime(2024, 4, 30, 23, 50, tzinfo=SZ), 5, [], False),
         ]
         for rider, came, minutes, kinds, auto in plan:
-            visit = Visit(station_id=sid, rider_id=rider, checked_in_at=came,
-                          checked_out_at=came + timedelta(minutes=minutes) if not auto else at(2, 23, 30),
-                          method_in="card", method_out="auto" if auto else "card", auto_closed=auto)
+            visit = Visit(
+                station_id=sid,
+                rider_id=rider,
+                checked_in_at=came,
+                checked_out_at=came + timedelta(minutes=minutes) if not auto else at(2, 23, 30),
+                method_in="card",
+                method_out="auto" if auto else "card",
+                auto_closed=auto,
+            )
             s.add(visit)
             s.flush()
             for kind in kinds:
-                s.add(Use(station_id=sid, visit_id=visit.id, rider_id=rider, slot_id=slot[kind].id, kind=kind,
-                          state="ended", started_at=came + timedelta(minutes=1), ended_at=came + timedelta(minutes=9),
-                          end_reason="checkout"))
+                s.add(
+                    Use(
+                        station_id=sid,
+                        visit_id=visit.id,
+                        rider_id=rider,
+                        slot_id=slot[kind].id,
+                        kind=kind,
+                        state="ended",
+                        started_at=came + timedelta(minutes=1),
+                        ended_at=came + timedelta(minutes=9),
+                        end_reason="checkout",
+                    )
+                )
             if rider == a:
-                s.add(ServiceUse(station_id=sid, rider_id=rider, visit_id=visit.id, service_key="water",
-                                 at=came + timedelta(minutes=2)))
+                s.add(
+                    ServiceUse(
+                        station_id=sid,
+                        rider_id=rider,
+                        visit_id=visit.id,
+                        service_key="water",
+                        at=came + timedelta(minutes=2),
+                    )
+                )
         s.add(ServiceUse(station_id=sid, rider_id=b, visit_id=None, service_key="microwave", at=at(1, 11, 45)))
-        s.add(ServiceRequest(station_id=sid, rider_id=c, service="legal_aid", state="done", ticket="", ticket_url="",
-                             created_at=at(1, 18, 5)))
-        s.add(Hazard(station_id=sid, rider_id=a, category="traffic", note="路口红绿灯不亮", photos=[], state="kept",
-                     upload_token=secrets.token_urlsafe(18), tracking_no="", status_url="", created_at=at(1, 11, 20)))
+        s.add(
+            ServiceRequest(
+                station_id=sid,
+                rider_id=c,
+                service="legal_aid",
+                state="done",
+                ticket="",
+                ticket_url="",
+                created_at=at(1, 18, 5),
+            )
+        )
+        s.add(
+            Hazard(
+                station_id=sid,
+                rider_id=a,
+                category="traffic",
+                note="路口红绿灯不亮",
+                photos=[],
+                state="kept",
+                upload_token=secrets.token_urlsafe(18),
+                tracking_no="",
+                status_url="",
+                created_at=at(1, 11, 20),
+            )
+        )
         s.commit()
 
 
@@ -74,8 +127,15 @@ def test_day_figures_by_hour(courier_app):
     assert 'data-figure="peak_hours">11:00, 12:00, 18:00<' in html
     assert html.count("<svg") == 2 and "<script" not in html.split("<main", 1)[1].split("</main>")[0]
 
-    rows = list(csv.reader(io.StringIO(staff.get("/staff/courier_rest/stats.csv?period=day&date=2024-05-01")
-                                       .get_data(as_text=True).lstrip("\ufeff"))))
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                staff.get("/staff/courier_rest/stats.csv?period=day&date=2024-05-01")
+                .get_data(as_text=True)
+                .lstrip("\ufeff")
+            )
+        )
+    )
     assert rows[0][:3] == ["bucket", "visits", "unique_riders"]
     by_hour = {r[0]: r for r in rows[1:]}
     assert by_hour["11"][1:] == ["2", "2", "1", "2", "0", "2", "0", "1"]
@@ -127,7 +187,7 @@ def test_district_api_is_off_without_a_token_and_bad_dates_are_explained(make_ap
 def _local_date(moment):
     """A stored UTC time's date in Shenzhen (SQLite hands times back without their zone)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(SZ).date()
 
 
@@ -147,12 +207,16 @@ def test_demo_data_fills_two_weeks_once(courier_app):
         # The three riders in the station now came up to 40 minutes ago: just
         # after midnight in Shenzhen they count for yesterday too.
         yesterday_date = (datetime.now(SZ) - timedelta(days=1)).date()
-        live_yesterday = sum(1 for came in s.scalars(select(Visit.checked_in_at).where(
-            Visit.open_rider_id.is_not(None))) if _local_date(came) == yesterday_date)
+        live_yesterday = sum(
+            1
+            for came in s.scalars(select(Visit.checked_in_at).where(Visit.open_rider_id.is_not(None)))
+            if _local_date(came) == yesterday_date
+        )
     yesterday = yesterday_date.isoformat()
     client = courier_app.test_client()
-    data = client.get(f"/api/courier_rest/stats?period=day&date={yesterday}",
-                      headers={"Authorization": "Bearer district-token-123"}).get_json()
+    data = client.get(
+        f"/api/courier_rest/stats?period=day&date={yesterday}", headers={"Authorization": "Bearer district-token-123"}
+    ).get_json()
     assert 20 <= data["visits"] - live_yesterday <= 30 and data["peak_hours"]
     health = client.get("/healthz").get_json()["plugins"]["courier_rest"]
     assert health["ok"] and "in=3" in health["detail"]

@@ -14,8 +14,16 @@ import pytest
 from kiosk.testing import csrf_of
 
 COURIER_STATION = {"code": "sungang-nf", "name": "笋岗街道暖蜂驿站", "kind": "courier_station"}
-SMALL = {"seats": 2, "phone_slots": 2, "battery_slots": 1, "phone_minutes": 60, "battery_minutes": 120,
-         "hold_minutes": 10, "auto_close_at": "23:30", "api_token": "district-token-123"}
+SMALL = {
+    "seats": 2,
+    "phone_slots": 2,
+    "battery_slots": 1,
+    "phone_minutes": 60,
+    "battery_minutes": 120,
+    "hold_minutes": 10,
+    "auto_close_at": "23:30",
+    "api_token": "district-token-123",
+}
 
 
 def courier_config(**plugin_settings) -> dict:

@@ -26,8 +26,7 @@ def _event(app, name: str) -> KioskEvent:
 def _stored(app) -> list[str]:
     """Event names committed, seen from a connection of their own."""
     with session_for(app) as session:
-        return session.scalars(select(KioskEvent.name).where(KioskEvent.channel == "t")
-                               .order_by(KioskEvent.id)).all()
+        return session.scalars(select(KioskEvent.name).where(KioskEvent.channel == "t").order_by(KioskEvent.id)).all()
 
 
 def test_write_transaction_after_the_request_wrote_joins_it_and_commits_both(make_app, database_url):
@@ -122,8 +121,7 @@ def test_a_second_session_of_the_writing_thread_fails_at_once_saying_what_to_do(
         session.add(_event(app, "t.request"))
         session.flush()
         started = time.monotonic()
-        with pytest.raises(WriterNestingError, match="write_transaction"), \
-                session_for(app, write=True) as other:
+        with pytest.raises(WriterNestingError, match="write_transaction"), session_for(app, write=True) as other:
             other.add(_event(app, "t.other"))
             other.flush()
         assert time.monotonic() - started < QUICK
@@ -182,8 +180,7 @@ def test_printing_inside_a_write_transaction_is_refused_at_once(make_app, databa
     app = make_app(database_url)
     with app.test_request_context("/"):
         started = time.monotonic()
-        with pytest.raises(WriterNestingError, match="after the write_transaction"), \
-                write_transaction() as session:
+        with pytest.raises(WriterNestingError, match="after the write_transaction"), write_transaction() as session:
             session.add(_event(app, "t.inside"))
             submit(Receipt(), "test")
         assert time.monotonic() - started < QUICK

@@ -28,9 +28,15 @@ DEPLOY_DOC = ROOT / "docs" / "deploy.md"
 #: What the issue asks of the browser: no pinch zoom, no overscroll navigation, no
 #: translate bar, autoplay for the calling display, no background networking...
 REQUIRED_FLAGS = {
-    "--kiosk", "--disable-pinch", "--overscroll-history-navigation=0", "--disable-features=TranslateUI",
-    "--autoplay-policy=no-user-gesture-required", "--disable-background-networking", "--no-first-run",
-    "--disable-session-crashed-bubble", "--noerrdialogs",
+    "--kiosk",
+    "--disable-pinch",
+    "--overscroll-history-navigation=0",
+    "--disable-features=TranslateUI",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-session-crashed-bubble",
+    "--noerrdialogs",
 }
 
 
@@ -100,23 +106,29 @@ def test_the_server_unit_runs_kiosk_serve_unprivileged_with_secrets_from_a_file(
     assert service["EnvironmentFile"] == "/etc/kiosk/kiosk.env"
     assert re.search(r"/kiosk serve\b", service["ExecStart"])
     assert service["Restart"] == "on-failure"
-    for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
-                       "PrivateTmp": "yes", "CapabilityBoundingSet": ""}.items():
+    for key, value in {
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "ProtectHome": "yes",
+        "PrivateTmp": "yes",
+        "CapabilityBoundingSet": "",
+    }.items():
         assert service[key] == value, key
     # The printer and readers are device nodes: the unit must not hide /dev.
     assert "PrivateDevices" not in service and "DevicePolicy" not in service
     env = dict(v.split("=", 1) for v in unit_values(SERVER_UNIT, "Service", "Environment"))
     assert env["KIOSK_STATION_FILE"] == "/etc/kiosk/station.toml"
     # Secrets come only from the root-only file, never from the unit's own settings.
-    assert not any("KIOSK_SECRET_KEY" in value or "KIOSK_DATABASE_URL" in value
-                   for _s, _k, value in unit_lines(SERVER_UNIT))
+    assert not any(
+        "KIOSK_SECRET_KEY" in value or "KIOSK_DATABASE_URL" in value for _s, _k, value in unit_lines(SERVER_UNIT)
+    )
 
 
 def display_flags() -> list[str]:
     (command,) = unit_values(DISPLAY_UNIT, "Service", "ExecStart")
     words = shlex.split(command)
     browser = words.index("/usr/bin/chromium")
-    return [w for w in words[browser + 1:] if w.startswith("--")]
+    return [w for w in words[browser + 1 :] if w.startswith("--")]
 
 
 def documented_flags() -> list[str]:
@@ -130,7 +142,7 @@ def test_the_display_unit_restarts_chromium_in_cage_with_the_documented_flags():
     assert service["User"] == "kiosk-display" and service["Restart"] == "always"
     (command,) = unit_values(DISPLAY_UNIT, "Service", "ExecStart")
     words = shlex.split(command)
-    assert words[0] == "/usr/bin/cage" and "-s" not in words[:words.index("--")]
+    assert words[0] == "/usr/bin/cage" and "-s" not in words[: words.index("--")]
     assert words[-1] == "${KIOSK_URL}"
     flags = display_flags()
     assert len(flags) == len(set(flags)), "a flag is given twice"
@@ -140,10 +152,44 @@ def test_the_display_unit_restarts_chromium_in_cage_with_the_documented_flags():
 
 
 # -- udev and polkit ---------------------------------------------------------------
-MATCH_KEYS = {"ACTION", "DEVPATH", "KERNEL", "KERNELS", "NAME", "SUBSYSTEM", "SUBSYSTEMS", "DRIVER", "DRIVERS",
-              "ATTR", "ATTRS", "ENV", "TAG", "TAGS", "TEST", "PROGRAM", "RESULT", "SYSCTL", "CONST"}
-ASSIGN_KEYS = {"NAME", "SYMLINK", "OWNER", "GROUP", "MODE", "ENV", "TAG", "RUN", "LABEL", "GOTO", "IMPORT",
-               "OPTIONS", "ATTR", "SYSCTL", "SECLABEL"}
+MATCH_KEYS = {
+    "ACTION",
+    "DEVPATH",
+    "KERNEL",
+    "KERNELS",
+    "NAME",
+    "SUBSYSTEM",
+    "SUBSYSTEMS",
+    "DRIVER",
+    "DRIVERS",
+    "ATTR",
+    "ATTRS",
+    "ENV",
+    "TAG",
+    "TAGS",
+    "TEST",
+    "PROGRAM",
+    "RESULT",
+    "SYSCTL",
+    "CONST",
+}
+ASSIGN_KEYS = {
+    "NAME",
+    "SYMLINK",
+    "OWNER",
+    "GROUP",
+    "MODE",
+    "ENV",
+    "TAG",
+    "RUN",
+    "LABEL",
+    "GOTO",
+    "IMPORT",
+    "OPTIONS",
+    "ATTR",
+    "SYSCTL",
+    "SECLABEL",
+}
 TOKEN = re.compile(r'\s*([A-Z]+)(?:\{([^}]+)\})?\s*(==|!=|\+=|-=|:=|=)\s*"([^"]*)"\s*(?:,|$)')
 
 
@@ -172,8 +218,9 @@ def udev_rules(path: Path) -> list[list[tuple[str, str | None, str, str]]]:
 def test_udev_rules_parse():
     udevadm = shutil.which("udevadm")
     if udevadm and subprocess.run([udevadm, "verify", "--help"], check=False, capture_output=True).returncode == 0:
-        run = subprocess.run([udevadm, "verify", str(UDEV_RULES)], check=False, capture_output=True, text=True,
-                             timeout=60)
+        run = subprocess.run(
+            [udevadm, "verify", str(UDEV_RULES)], check=False, capture_output=True, text=True, timeout=60
+        )
         assert run.returncode == 0, run.stdout + run.stderr
     rules = udev_rules(UDEV_RULES)
     assert len(rules) >= 10
@@ -196,8 +243,11 @@ def test_the_format_check_would_catch_a_mistake(tmp_path):
 
 def test_the_udev_rules_cover_the_devices_the_docs_name():
     matches = [{(k, a): v for k, a, op, v in tokens if op == "=="} for tokens in udev_rules(UDEV_RULES)]
-    usb = {(m.get(("ATTR", "idVendor")), m.get(("ATTR", "idProduct"))) for m in matches
-           if m.get(("SUBSYSTEM", None)) == "usb"}
+    usb = {
+        (m.get(("ATTR", "idVendor")), m.get(("ATTR", "idProduct")))
+        for m in matches
+        if m.get(("SUBSYSTEM", None)) == "usb"
+    }
     assert {("0416", "5011"), ("04b8", "0202"), ("0fe6", "811e")} <= usb
     kernels = {m.get(("KERNEL", None)) for m in matches}
     assert "lp[0-9]*" in kernels and "ttyUSB[0-9]*|ttyACM[0-9]*" in kernels
@@ -207,8 +257,12 @@ def test_the_udev_rules_cover_the_devices_the_docs_name():
 def test_the_polkit_rule_names_the_pcscd_actions_and_the_kiosk_user():
     text = (DEPLOY / "polkit" / "50-kiosk-pcscd.rules").read_text(encoding="utf-8")
     assert text.count("{") == text.count("}") and text.count("(") == text.count(")")
-    for needle in ('"org.debian.pcsc-lite.access_pcsc"', '"org.debian.pcsc-lite.access_card"',
-                   'subject.user == "kiosk"', "polkit.Result.YES"):
+    for needle in (
+        '"org.debian.pcsc-lite.access_pcsc"',
+        '"org.debian.pcsc-lite.access_card"',
+        'subject.user == "kiosk"',
+        "polkit.Result.YES",
+    ):
         assert needle in text
 
 
@@ -233,8 +287,9 @@ def test_the_station_example_loads_and_validates():
     from kiosk_hardware.printers import printer_from_config
     from kiosk_hardware.readers.config import reader_from_config
 
-    printer = {k: v for k, v in config["DEVICES"]["printer"].items()
-               if k not in ("max_attempts", "retry_delay", "poll_status")}
+    printer = {
+        k: v for k, v in config["DEVICES"]["printer"].items() if k not in ("max_attempts", "retry_delay", "poll_status")
+    }
     assert printer_from_config(printer).describe()
     for name, reader in config["DEVICES"]["readers"].items():
         assert reader_from_config(name, reader).name == name
@@ -248,9 +303,16 @@ def test_every_built_in_plugin_starts_with_the_station_example(sqlite_template, 
     from kiosk.testing import close_app
 
     shutil.copy(sqlite_template, tmp_path / "kiosk.db")
-    app = create_app({"TESTING": True, "SECRET_KEY": "from-kiosk-env" * 4, "STATION_FILE": str(STATION_EXAMPLE),
-                      "DATABASE_URL": "sqlite:///" + str(tmp_path / "kiosk.db"), "INSTANCE_PATH": str(tmp_path),
-                      "IME_PRELOAD": False})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "from-kiosk-env" * 4,
+            "STATION_FILE": str(STATION_EXAMPLE),
+            "DATABASE_URL": "sqlite:///" + str(tmp_path / "kiosk.db"),
+            "INSTANCE_PATH": str(tmp_path),
+            "IME_PRELOAD": False,
+        }
+    )
     try:
         infos = app.extensions["kiosk_plugins"].infos
         for name in ("legal", "courier_rest", "parking", "petitions"):
@@ -271,8 +333,15 @@ def test_every_built_in_plugin_starts_with_the_station_example(sqlite_template, 
 
 
 #: Settings only tests or the server commands set, not an operator.
-INTERNAL = {"TESTING", "TESTING_NO_LISTENER", "EXTRA_PLUGINS", "CSRF_DISABLED", "DEBUG", "STATION_FILE",
-            "INSTANCE_PATH"}
+INTERNAL = {
+    "TESTING",
+    "TESTING_NO_LISTENER",
+    "EXTRA_PLUGINS",
+    "CSRF_DISABLED",
+    "DEBUG",
+    "STATION_FILE",
+    "INSTANCE_PATH",
+}
 
 
 def _core_settings() -> set[str]:
@@ -296,14 +365,16 @@ def _documented(text: str, key: str) -> bool:
 
 
 def test_the_station_example_documents_every_setting():
+    from kiosk.printing import QUEUE_KEYS
     from kiosk_hardware.printers.factory import BACKENDS, COMMON_KEYS
     from kiosk_hardware.readers.config import BACKEND_KEYS
 
-    from kiosk.printing import QUEUE_KEYS
-
     text = STATION_EXAMPLE.read_text(encoding="utf-8")
-    missing = [k for k in sorted(_core_settings())
-               if not (_documented(text, k.lower()) or f"[{k.lower()}]" in text or f"[{k.lower()}." in text)]
+    missing = [
+        k
+        for k in sorted(_core_settings())
+        if not (_documented(text, k.lower()) or f"[{k.lower()}]" in text or f"[{k.lower()}." in text)
+    ]
     for plugin in ("legal", "courier_rest", "parking", "petitions"):
         keys = _plugin_settings(importlib.import_module(f"kiosk_plugins.{plugin}.settings").SCHEMA)
         assert keys, f"no settings declared by {plugin}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -62,8 +62,12 @@ def test_report_overwrites_the_state_of_the_same_device(make_app, database_url):
 
     app = make_app(database_url)
     devices = app.extensions["kiosk_devices"]
-    states = iter([{"card": {"kind": "pcsc", "state": "fault", "detail": "reader unplugged"}},
-                   {"card": {"kind": "pcsc", "state": "ok", "detail": ""}}])
+    states = iter(
+        [
+            {"card": {"kind": "pcsc", "state": "fault", "detail": "reader unplugged"}},
+            {"card": {"kind": "pcsc", "state": "ok", "detail": ""}},
+        ]
+    )
     devices.statuses = lambda: next(states)  # the reader itself is a USB device this machine lacks
     assert device_reports.report(app) == 1
     assert _reports(app)["card"][1] == "fault"
@@ -106,30 +110,70 @@ def _fill(app, now):
 
     session = _session(app)
     shuibei = session.get(Station, app.extensions["kiosk_station_id"])
-    sungang = Station(code="sungang-bee", name="笋岗暖蜂驿站", kind="courier_station", timezone="Asia/Shanghai",
-                      disabled_plugins=[])
+    sungang = Station(
+        code="sungang-bee", name="笋岗暖蜂驿站", kind="courier_station", timezone="Asia/Shanghai", disabled_plugins=[]
+    )
     session.add(sungang)
     session.flush()
     today = now.astimezone(SHENZHEN).date()
-    for n, (status, day) in enumerate([("served", today), ("served", today), ("waiting", today),
-                                       ("called", today), ("served", today - timedelta(days=1))], 1):
-        session.add(Ticket(station_id=shuibei.id, day=day, numbered_service="consultation", number=n,
-                           code=f"A{n:03d}", service="consultation", status=status, token=f"tok{n}",
-                           queue_at=now, issued_at=now))
-    rider = Rider(station_id=sungang.id, name="李师傅", phone="13800000001", platform="美团", vehicle="e-bike",
-                  pass_token="pass-1")
+    for n, (status, day) in enumerate(
+        [
+            ("served", today),
+            ("served", today),
+            ("waiting", today),
+            ("called", today),
+            ("served", today - timedelta(days=1)),
+        ],
+        1,
+    ):
+        session.add(
+            Ticket(
+                station_id=shuibei.id,
+                day=day,
+                numbered_service="consultation",
+                number=n,
+                code=f"A{n:03d}",
+                service="consultation",
+                status=status,
+                token=f"tok{n}",
+                queue_at=now,
+                issued_at=now,
+            )
+        )
+    rider = Rider(
+        station_id=sungang.id,
+        name="李师傅",
+        phone="13800000001",
+        platform="美团",
+        vehicle="e-bike",
+        pass_token="pass-1",
+    )
     session.add(rider)
     session.flush()
-    local_midnight = datetime.combine(today, datetime.min.time(), tzinfo=SHENZHEN).astimezone(timezone.utc)
-    for at, out in [(local_midnight + timedelta(minutes=5), None),           # today, still in
-                    (local_midnight + timedelta(minutes=1), local_midnight + timedelta(minutes=30)),
-                    (local_midnight - timedelta(minutes=5), local_midnight)]:  # yesterday (Shenzhen time)
-        session.add(Visit(station_id=sungang.id, rider_id=rider.id, checked_in_at=at, checked_out_at=out,
-                          method_in="phone"))
-    session.add(DeviceReport(station_id=sungang.id, device="card", kind="pcsc", state="fault",
-                             detail="reader unplugged", updated_at=now))
-    session.add(DeviceReport(station_id=shuibei.id, device="printer", kind="printer", state="ok", detail="",
-                             updated_at=now - timedelta(minutes=10)))
+    local_midnight = datetime.combine(today, datetime.min.time(), tzinfo=SHENZHEN).astimezone(UTC)
+    for at, out in [
+        (local_midnight + timedelta(minutes=5), None),  # today, still in
+        (local_midnight + timedelta(minutes=1), local_midnight + timedelta(minutes=30)),
+        (local_midnight - timedelta(minutes=5), local_midnight),
+    ]:  # yesterday (Shenzhen time)
+        session.add(
+            Visit(station_id=sungang.id, rider_id=rider.id, checked_in_at=at, checked_out_at=out, method_in="phone")
+        )
+    session.add(
+        DeviceReport(
+            station_id=sungang.id, device="card", kind="pcsc", state="fault", detail="reader unplugged", updated_at=now
+        )
+    )
+    session.add(
+        DeviceReport(
+            station_id=shuibei.id,
+            device="printer",
+            kind="printer",
+            state="ok",
+            detail="",
+            updated_at=now - timedelta(minutes=10),
+        )
+    )
     session.commit()
     session.close()
 
@@ -142,7 +186,11 @@ def test_dashboard_shows_each_station_figures_and_devices(app, auth):
     stations = {s["code"]: s for s in body["stations"]}
     assert set(stations) == {"shuibei", "sungang-bee"}
     shuibei = {f["key"]: f["value"] for f in stations["shuibei"]["figures"]}
-    assert (shuibei["legal.tickets_issued"], shuibei["legal.tickets_served"], shuibei["legal.tickets_waiting"]) == (4, 2, 1)
+    assert (shuibei["legal.tickets_issued"], shuibei["legal.tickets_served"], shuibei["legal.tickets_waiting"]) == (
+        4,
+        2,
+        1,
+    )
     sungang = {f["key"]: f["value"] for f in stations["sungang-bee"]["figures"]}
     assert (sungang["courier_rest.checkins"], sungang["courier_rest.riders_in"]) == (2, 1)
     assert sungang["courier_rest.overstays"] == 0

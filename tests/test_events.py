@@ -38,8 +38,9 @@ def test_stream_delivers_an_event_emitted_by_another_app_on_the_same_database(ma
         got = display.collect(1, timeout=0)
     assert arrived is not None, "the event never reached the other app's stream"
     elapsed = arrived[0] - started
-    assert got == [("legal.ticket_called", {"name": "legal.ticket_called", "channel": "legal",
-                                            "ticket": "B007", "counter": 2})]
+    assert got == [
+        ("legal.ticket_called", {"name": "legal.ticket_called", "channel": "legal", "ticket": "B007", "counter": 2})
+    ]
     assert elapsed < 5  # generous: the display must update without a reload, not instantly here
 
 
@@ -89,8 +90,12 @@ def test_card_tap_reaches_the_open_page_through_the_whole_chain(make_app, databa
         return None
 
     mod.handle_reader_event = hookimpl(handle_reader_event)
-    app = make_app(database_url, EXTRA_PLUGINS={"tapper": mod}, START_DEVICES=True,
-                   DEVICES={"printer": {"type": "preview"}, "readers": {"desk": {"type": "test", "kind": "card"}}})
+    app = make_app(
+        database_url,
+        EXTRA_PLUGINS={"tapper": mod},
+        START_DEVICES=True,
+        DEVICES={"printer": {"type": "preview"}, "readers": {"desk": {"type": "test", "kind": "card"}}},
+    )
     server = LiveServer(app)
     manager = app.extensions["kiosk_devices"].manager
     try:
@@ -128,8 +133,10 @@ def test_an_event_that_commits_after_a_newer_one_is_still_streamed(make_app, dat
             else:
                 emit("legal.ticket_called", {"ticket": "A002", "counter": 2}, channel="legal")
                 # The stream reads A002 (past A001's id) before A001 commits.
-                assert stream.wait_for("legal.ticket_called", timeout=10,
-                                       where=lambda data: data["ticket"] == "A002") is not None
+                assert (
+                    stream.wait_for("legal.ticket_called", timeout=10, where=lambda data: data["ticket"] == "A002")
+                    is not None
+                )
                 slow.commit()
             slow.close()
         got = stream.collect(2, timeout=12)
@@ -148,8 +155,11 @@ def test_event_cursor_waits_for_missing_ids_then_gives_them_up(make_app, databas
         cursor = EventCursor(top)
 
         def add(event_id, channel="legal", station=station_id):
-            session.add(KioskEvent(id=event_id, station_id=station, channel=channel, name=f"{channel}.x",
-                                   payload={"n": event_id}))
+            session.add(
+                KioskEvent(
+                    id=event_id, station_id=station, channel=channel, name=f"{channel}.x", payload={"n": event_id}
+                )
+            )
             session.commit()
 
         add(top + 3)

@@ -40,9 +40,21 @@ def venue_site(venue_copy, tmp_path_factory) -> str:
     """pip-installs the example into a private folder, as an operator would install it."""
     target = tmp_path_factory.mktemp("site-venue")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), venue_copy],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            venue_copy,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     return str(target)
 
@@ -101,8 +113,17 @@ def staff_client(app):
 
 
 def add_slot(staff, room="crafts", day=None, start="10:00", end="11:30", capacity="1"):
-    return staff.post("/staff/venue/slots", data={"room": room, "day": day or tomorrow(), "start": start,
-                                                  "end": end, "capacity": capacity, "csrf_token": csrf_of(staff)})
+    return staff.post(
+        "/staff/venue/slots",
+        data={
+            "room": room,
+            "day": day or tomorrow(),
+            "start": start,
+            "end": end,
+            "capacity": capacity,
+            "csrf_token": csrf_of(staff),
+        },
+    )
 
 
 def query(app, statement):
@@ -177,7 +198,9 @@ def test_the_tile_shows_in_every_language_at_a_service_centre_only(venue_install
         assert str(escape(label)) in client.get("/").get_data(as_text=True), lang
     assert client.get("/static/p/venue/venue.svg").status_code == 200
     # A courier rest station on the same database has no rooms to book.
-    courier = make_app(fresh_database_url, STATION={"code": "sungang-bee", "name": "笋岗暖蜂驿站", "kind": "courier_station"})
+    courier = make_app(
+        fresh_database_url, STATION={"code": "sungang-bee", "name": "笋岗暖蜂驿站", "kind": "courier_station"}
+    )
     assert 'data-tile="venue.booking"' not in courier.test_client().get("/").get_data(as_text=True)
 
 
@@ -330,26 +353,32 @@ def test_the_staff_console_lists_todays_bookings(venue_app):
     # It starts at midnight, so it has begun whenever the test runs (even at 00:01).
     with venue_app.app_context():
         session = venue_app.extensions["db"].Session()
-        slot = VenueSlot(station_id=station_id, room="cinema", capacity=1,
-                         starts_at=datetime(today.year, today.month, today.day, 0, 0, tzinfo=TZ),
-                         ends_at=datetime(today.year, today.month, today.day, 0, 50, tzinfo=TZ))
+        slot = VenueSlot(
+            station_id=station_id,
+            room="cinema",
+            capacity=1,
+            starts_at=datetime(today.year, today.month, today.day, 0, 0, tzinfo=TZ),
+            ends_at=datetime(today.year, today.month, today.day, 0, 50, tzinfo=TZ),
+        )
         session.add(slot)
         session.flush()
-        session.add(VenueBooking(station_id=station_id, slot_id=slot.id, code="246810", phone="13912345678",
-                                 status="booked"))
+        session.add(
+            VenueBooking(station_id=station_id, slot_id=slot.id, code="246810", phone="13912345678", status="booked")
+        )
         session.commit()
         session.close()
     staff = staff_client(venue_app)
     console = staff.get("/staff/").get_data(as_text=True)
-    panel = console[console.index('id="panel-venue-today"'):]
+    panel = console[console.index('id="panel-venue-today"') :]
     assert "246810" in panel and "儿童电影院" in panel and "00:00–00:50" in panel
     assert "139****5678" in panel and "13912345678" not in panel
     # The staff page shows the number in full, to call the resident, and can cancel.
     page = staff.get("/staff/venue/").get_data(as_text=True)
     assert "13912345678" in page
     (booking_id,) = [r[0] for r in query(venue_app, select(VenueBooking.id))]
-    assert staff.post(f"/staff/venue/bookings/{booking_id}/cancel",
-                      data={"csrf_token": csrf_of(staff)}).status_code == 409  # it has begun
+    assert (
+        staff.post(f"/staff/venue/bookings/{booking_id}/cancel", data={"csrf_token": csrf_of(staff)}).status_code == 409
+    )  # it has begun
 
 
 def test_demo_data_opens_every_room_in_the_coming_days(venue_app):
@@ -368,13 +397,18 @@ def test_demo_data_opens_every_room_in_the_coming_days(venue_app):
 
 
 # -- a real browser ----------------------------------------------------------------
-def test_a_resident_taps_through_a_booking_and_scans_the_slip(venue_installed, make_app, tmp_path, page,
-                                                             venue_sqlite_template):
+def test_a_resident_taps_through_a_booking_and_scans_the_slip(
+    venue_installed, make_app, tmp_path, page, venue_sqlite_template
+):
     shutil.copy(venue_sqlite_template, tmp_path / "browser.db")
-    app = make_app("sqlite:///" + str(tmp_path / "browser.db"), SSE_MAX_SECONDS=20, DEVICES={
-        "printer": {"type": "preview", "folder": str(tmp_path / "receipts")},
-        "readers": {"scanner": {"type": "test", "kind": "code"}},
-    })
+    app = make_app(
+        "sqlite:///" + str(tmp_path / "browser.db"),
+        SSE_MAX_SECONDS=20,
+        DEVICES={
+            "printer": {"type": "preview", "folder": str(tmp_path / "receipts")},
+            "readers": {"scanner": {"type": "test", "kind": "code"}},
+        },
+    )
     devices = app.extensions["kiosk_devices"]
     devices.start()
     server = LiveServer(app)

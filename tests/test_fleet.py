@@ -26,8 +26,11 @@ from kiosk.testing import PG_SKIP, PG_URL, EventStream, create_pg_database, drop
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
 
-PLATFORM = {"KIOSK_STATION__code": "luohu-platform", "KIOSK_STATION__name": "罗湖区服务平台",
-            "KIOSK_STATION__kind": "party_service"}
+PLATFORM = {
+    "KIOSK_STATION__code": "luohu-platform",
+    "KIOSK_STATION__name": "罗湖区服务平台",
+    "KIOSK_STATION__kind": "party_service",
+}
 
 
 def _free_port() -> int:
@@ -37,16 +40,24 @@ def _free_port() -> int:
 
 
 def _env(url: str, instance: str, **extra) -> dict:
-    env = dict(os.environ, KIOSK_DATABASE_URL=url, KIOSK_SECRET_KEY="fleet-test-secret-" + "x" * 32,
-               KIOSK_INSTANCE_PATH=instance, KIOSK_FLEET="true", KIOSK_STATION_FILE=os.path.join(instance, "none.toml"),
-               KIOSK_IME_PRELOAD="false", **PLATFORM)
+    env = dict(
+        os.environ,
+        KIOSK_DATABASE_URL=url,
+        KIOSK_SECRET_KEY="fleet-test-secret-" + "x" * 32,
+        KIOSK_INSTANCE_PATH=instance,
+        KIOSK_FLEET="true",
+        KIOSK_STATION_FILE=os.path.join(instance, "none.toml"),
+        KIOSK_IME_PRELOAD="false",
+        **PLATFORM,
+    )
     env.update(extra)
     return env
 
 
 def _kiosk(env: dict, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "kiosk.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", *args], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 
@@ -57,9 +68,13 @@ class Server:
     def __init__(self, env: dict):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "serve", "--port", str(self.port),
-                                      "--workers", "2", "--threads", "8"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kiosk.cli", "serve", "--port", str(self.port), "--workers", "2", "--threads", "8"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
 
     def wait_ready(self, timeout: float = 40) -> None:
         deadline = time.monotonic() + timeout
@@ -133,8 +148,12 @@ def fleet(tmp_path):
         _kiosk(setup, "db", "upgrade")
         shuibei = dict(setup, KIOSK_STATION__code="shuibei", KIOSK_STATION__name="水贝社区党群服务中心")
         _kiosk(shuibei, "users", "create", "lawyer-desk", "--password", "counter-pass-1", "--name", "值班律师")
-        sungang = dict(setup, KIOSK_STATION__code="sungang-bee", KIOSK_STATION__name="笋岗暖蜂驿站",
-                       KIOSK_STATION__kind="courier_station")
+        sungang = dict(
+            setup,
+            KIOSK_STATION__code="sungang-bee",
+            KIOSK_STATION__name="笋岗暖蜂驿站",
+            KIOSK_STATION__kind="courier_station",
+        )
         _kiosk(sungang, "users", "create", "district1", "--role", "district", "--password", "district-pass-1")
         for label in ("a", "b"):
             os.makedirs(tmp_path / label)
@@ -190,8 +209,7 @@ def test_a_ticket_taken_on_one_server_is_called_from_the_other_and_shown_on_the_
         district.login("district1", "district-pass-1")
         status, body = district.get("/admin/district/summary.json")
         assert status == 200
-        stations = {s["code"]: {f["key"]: f["value"] for f in s["figures"]}
-                    for s in json.loads(body)["stations"]}
+        stations = {s["code"]: {f["key"]: f["value"] for f in s["figures"]} for s in json.loads(body)["stations"]}
         assert {"shuibei", "sungang-bee", "luohu-platform"} <= set(stations)
         assert stations["shuibei"]["legal.tickets_issued"] == 1
         assert stations["shuibei"]["legal.tickets_waiting"] == 0  # called, no longer waiting

@@ -6,8 +6,8 @@ in step with kiosk/hookspecs.py.
 
 import inspect
 import os
-import re
 import types
+from datetime import UTC
 
 import click
 import pytest
@@ -29,8 +29,7 @@ def plugin(name, **hooks):
 
 
 def hook_names():
-    return sorted(n for n, f in vars(hookspecs).items()
-                  if inspect.isfunction(f) and hasattr(f, "kiosk_spec"))
+    return sorted(n for n, f in vars(hookspecs).items() if inspect.isfunction(f) and hasattr(f, "kiosk_spec"))
 
 
 def test_every_hook_is_tested_and_documented():
@@ -73,8 +72,13 @@ def test_hook_register_blueprints(make_app, database_url, csrf):
 
 def test_hook_register_tiles(make_app, database_url, csrf):
     def register_tiles(register, station):
-        register(key="venue", label={"zh_Hans": "场地预约", "zh_Hant": "場地預約", "en": "Venue booking"},
-                 endpoint="shell.home", icon="default", order=5)
+        register(
+            key="venue",
+            label={"zh_Hans": "场地预约", "zh_Hant": "場地預約", "en": "Venue booking"},
+            endpoint="shell.home",
+            icon="default",
+            order=5,
+        )
         if station.kind == "courier_station":
             register(key="never", label="x", endpoint="shell.home")
 
@@ -92,15 +96,19 @@ def test_hook_register_migrations(make_app, fresh_database_url, tmp_path, caplog
     folder = tmp_path / "mig"
     folder.mkdir()
     (folder / "extra_0001.py").write_text(
-        'import sqlalchemy as sa\nfrom alembic import op\n'
+        "import sqlalchemy as sa\nfrom alembic import op\n"
         'revision = "extra_0001"\ndown_revision = None\nbranch_labels = ("extra",)\n'
         'depends_on = "kiosk_core_0001"\n'
         'def upgrade():\n    op.create_table("extra_thing", sa.Column("id", sa.Integer, primary_key=True))\n'
-        'def downgrade():\n    op.drop_table("extra_thing")\n', encoding="utf-8")
+        'def downgrade():\n    op.drop_table("extra_thing")\n',
+        encoding="utf-8",
+    )
     from sqlalchemy import inspect as sa_inspect
 
-    app = make_app(fresh_database_url, EXTRA_PLUGINS={
-        "extra": plugin("extra", register_migrations=lambda register: register(str(folder)))})
+    app = make_app(
+        fresh_database_url,
+        EXTRA_PLUGINS={"extra": plugin("extra", register_migrations=lambda register: register(str(folder)))},
+    )
     assert "extra_thing" in sa_inspect(app.extensions["db"].engine).get_table_names()
     assert "plugin extra uses the deprecated register_migrations hook" in caplog.text
 
@@ -109,16 +117,23 @@ def test_hook_register_settings(make_app, database_url):
     from kiosk.settings import Integer, Schema, plugin_settings
 
     schema = Schema({"lockers": Integer(4, min=1, max=40, description="Lockers at the station")})
-    good = make_app(database_url, PLUGINS={"lockers": {"lockers": 12}},
-                    EXTRA_PLUGINS={"lockers": plugin("lockers", register_settings=lambda register: register(schema))})
+    good = make_app(
+        database_url,
+        PLUGINS={"lockers": {"lockers": 12}},
+        EXTRA_PLUGINS={"lockers": plugin("lockers", register_settings=lambda register: register(schema))},
+    )
     assert plugin_settings("lockers", good).lockers == 12
-    bad = make_app(database_url, PLUGINS={"lockers": {"lockers": 0}},
-                   EXTRA_PLUGINS={"lockers": plugin("lockers", register_settings=lambda register: register(schema))})
+    bad = make_app(
+        database_url,
+        PLUGINS={"lockers": {"lockers": 0}},
+        EXTRA_PLUGINS={"lockers": plugin("lockers", register_settings=lambda register: register(schema))},
+    )
     info = bad.extensions["kiosk_plugins"].infos["lockers"]
     assert info.state == "failed" and "plugins.lockers.lockers: must be a whole number from 1 to 40" in info.error
     # Anything but a Schema is refused at start, naming the plugin.
-    odd = make_app(database_url, EXTRA_PLUGINS={
-        "odd": plugin("odd", register_settings=lambda register: register({"lockers": 4}))})
+    odd = make_app(
+        database_url, EXTRA_PLUGINS={"odd": plugin("odd", register_settings=lambda register: register({"lockers": 4}))}
+    )
     assert odd.extensions["kiosk_plugins"].infos["odd"].state == "failed"
     assert "kiosk.settings.Schema" in odd.extensions["kiosk_plugins"].infos["odd"].error
 
@@ -126,15 +141,25 @@ def test_hook_register_settings(make_app, database_url):
 def test_hook_register_translations(make_app, database_url, tmp_path, csrf):
     po = tmp_path / "tr" / "zh_Hant" / "LC_MESSAGES"
     po.mkdir(parents=True)
-    (po / "messages.po").write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
-                                   'msgid "Food safety testing"\nmsgstr "食品快檢"\n', encoding="utf-8")
+    (po / "messages.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid "Food safety testing"\nmsgstr "食品快檢"\n',
+        encoding="utf-8",
+    )
 
     def register_tiles(register):
         register(key="food", label="Food safety testing", endpoint="shell.home")
 
-    app = make_app(database_url, EXTRA_PLUGINS={"food": plugin(
-        "food", register_translations=lambda register: register(str(tmp_path / "tr")),
-        register_tiles=register_tiles)})
+    app = make_app(
+        database_url,
+        EXTRA_PLUGINS={
+            "food": plugin(
+                "food",
+                register_translations=lambda register: register(str(tmp_path / "tr")),
+                register_tiles=register_tiles,
+            )
+        },
+    )
     client = app.test_client()
     client.post("/lang", data={"lang": "zh_Hant", "csrf_token": csrf(client)})
     assert "食品快檢" in client.get("/").get_data(as_text=True)
@@ -142,8 +167,11 @@ def test_hook_register_translations(make_app, database_url, tmp_path, csrf):
 
 def test_hook_register_staff_panels(make_app, database_url):
     def register_staff_panels(register, station):
-        register(key="today", title={"zh_Hans": "今日概况", "en": "Today"},
-                 render=lambda: f"<p class='today'>{station.code}</p>")
+        register(
+            key="today",
+            title={"zh_Hans": "今日概况", "en": "Today"},
+            render=lambda: f"<p class='today'>{station.code}</p>",
+        )
         register(key="broken", title="Broken", render=lambda: 1 / 0)
 
     app = make_app(database_url, EXTRA_PLUGINS={"p": plugin("p", register_staff_panels=register_staff_panels)})
@@ -173,16 +201,21 @@ def test_hook_request_service(make_app, database_url):
             return {"ticket": "F" + payload["service"][:2].upper(), "station": station.code}
         return None
 
-    app = make_app(database_url, EXTRA_PLUGINS={
-        "q": plugin("q", request_service=request_service),
-        "n": plugin("n", request_service=lambda kind, payload, station: None)})
+    app = make_app(
+        database_url,
+        EXTRA_PLUGINS={
+            "q": plugin("q", request_service=request_service),
+            "n": plugin("n", request_service=lambda kind, payload, station: None),
+        },
+    )
     from kiosk.stations import current_station
 
     with app.test_request_context("/"):
         plugins = app.extensions["kiosk_plugins"]
         station = current_station()
-        assert plugins.call("request_service", firstresult=True, kind="queue_ticket",
-                            payload={"service": "legal_aid"}, station=station) == {"ticket": "FLE", "station": "shuibei"}
+        assert plugins.call(
+            "request_service", firstresult=True, kind="queue_ticket", payload={"service": "legal_aid"}, station=station
+        ) == {"ticket": "FLE", "station": "shuibei"}
         assert plugins.call("request_service", firstresult=True, kind="unknown", payload={}, station=station) is None
 
 
@@ -203,7 +236,7 @@ def test_hook_register_commands(make_app, database_url):
 
 
 def test_hook_register_jobs(make_app, database_url):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from kiosk.jobs import run_due
 
@@ -214,21 +247,24 @@ def test_hook_register_jobs(make_app, database_url):
         register("close_day", lambda app: runs.append("close"), at="23:30")
 
     app = make_app(database_url, EXTRA_PLUGINS={"j": plugin("j", register_jobs=register_jobs)})
-    morning = datetime(2026, 11, 22, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shenzhen
+    morning = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)  # 10:00 in Shenzhen
+
     def ran(now):
         return sorted(name for name in run_due(app, now) if name.startswith("j."))
 
     assert ran(morning) == ["j.tick"]
     assert runs == ["tick"]
     assert ran(morning) == []  # not due again within the minute
-    night = datetime(2026, 11, 22, 15, 31, tzinfo=timezone.utc)  # 23:31 in Shenzhen
+    night = datetime(2026, 11, 22, 15, 31, tzinfo=UTC)  # 23:31 in Shenzhen
     assert ran(night) == ["j.close_day", "j.tick"]
     assert ran(night.replace(second=30)) == []  # once a day, and tick not yet due again
 
 
 def test_hook_health_check(make_app, database_url):
-    app = make_app(database_url, EXTRA_PLUGINS={
-        "h": plugin("h", health_check=lambda station: {"ok": False, "detail": "lawyer schedule empty"})})
+    app = make_app(
+        database_url,
+        EXTRA_PLUGINS={"h": plugin("h", health_check=lambda station: {"ok": False, "detail": "lawyer schedule empty"})},
+    )
     body = app.test_client().get("/healthz").get_json()
     assert body["plugins"]["h"]["ok"] is False
     assert body["plugins"]["h"]["detail"] == "lawyer schedule empty"
@@ -247,12 +283,17 @@ def test_hook_register_demo_data(make_app, database_url):
         created = load_demo(app, [("demo-staff", "demo-password-1", "staff", "前台")])
         from sqlalchemy import select
 
-        rows = app.extensions["db"].Session().scalars(select(AuditLog.detail).where(AuditLog.action == "demo.loaded")).all()
+        rows = (
+            app.extensions["db"]
+            .Session()
+            .scalars(select(AuditLog.detail).where(AuditLog.action == "demo.loaded"))
+            .all()
+        )
     assert created == ["demo-staff"] and rows == [{"station": "shuibei"}]
 
 
 def test_hook_handle_reader_event(make_app, database_url):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from kiosk_hardware.readers import ReaderEvent
 
@@ -264,7 +305,7 @@ def test_hook_handle_reader_event(make_app, database_url):
     app = make_app(database_url, EXTRA_PLUGINS={"c": plugin("c", handle_reader_event=handle_reader_event)})
     hub = app.extensions["reader_hub"]
     q = hub.subscribe("c.checkin")
-    hub.publish(ReaderEvent(source="card", kind="card", value="0A0B0C0D", at=datetime.now(timezone.utc)))
+    hub.publish(ReaderEvent(source="card", kind="card", value="0A0B0C0D", at=datetime.now(UTC)))
     assert q.get_nowait() == {"redirect": "/k/c/rider/0A0B0C0D"}
 
 
@@ -275,7 +316,9 @@ def test_hook_register_receipt_layouts(make_app, database_url):
     def register_receipt_layouts(register):
         register("food.slip", lambda ctx: Receipt().title("食品快检").kv("样品", ctx["sample"]))
 
-    app = make_app(database_url, EXTRA_PLUGINS={"food": plugin("food", register_receipt_layouts=register_receipt_layouts)})
+    app = make_app(
+        database_url, EXTRA_PLUGINS={"food": plugin("food", register_receipt_layouts=register_receipt_layouts)}
+    )
     with app.test_request_context("/"):
         receipt = build_receipt("food.slip", {"sample": "青菜"})
         assert "食品快检" in receipt.plain_text() and "青菜" in receipt.plain_text()
@@ -293,9 +336,13 @@ def test_hook_decorate_receipt(make_app, database_url):
     def decorate_receipt(receipt, layout, station):
         receipt.footer(f"{station.name} · 民有所呼,我有所应 · {layout}")
 
-    app = make_app(database_url, EXTRA_PLUGINS={
-        "food": plugin("food", register_receipt_layouts=register_receipt_layouts),
-        "footer": plugin("footer", decorate_receipt=decorate_receipt)})
+    app = make_app(
+        database_url,
+        EXTRA_PLUGINS={
+            "food": plugin("food", register_receipt_layouts=register_receipt_layouts),
+            "footer": plugin("footer", decorate_receipt=decorate_receipt),
+        },
+    )
     with app.test_request_context("/"):
         text = build_receipt("food.slip", {}).plain_text()
     assert "水贝社区党群服务中心 · 民有所呼,我有所应 · food.slip" in text
@@ -308,8 +355,10 @@ def test_hook_district_figures(make_app, database_url):
 
     def district_figures(station, day):
         seen.append((station.code, day))
-        return [{"key": "lockers", "label": {"zh_Hans": "储物柜", "en": "Lockers"}, "value": 7, "alert": True},
-                {"key": "broken", "value": "not a number"}]
+        return [
+            {"key": "lockers", "label": {"zh_Hans": "储物柜", "en": "Lockers"}, "value": 7, "alert": True},
+            {"key": "broken", "value": "not a number"},
+        ]
 
     app = make_app(database_url, EXTRA_PLUGINS={"f": plugin("f", district_figures=district_figures)})
     with app.app_context():
@@ -321,8 +370,9 @@ def test_hook_district_figures(make_app, database_url):
     client.get("/staff/login")
     from kiosk.testing import csrf_of
 
-    client.post("/staff/login", data={"username": "district1", "password": "correct-horse",
-                                      "csrf_token": csrf_of(client)})
+    client.post(
+        "/staff/login", data={"username": "district1", "password": "correct-horse", "csrf_token": csrf_of(client)}
+    )
     body = client.get("/admin/district/summary.json").get_json()
     (station,) = body["stations"]
     mine = [f for f in station["figures"] if f["plugin"] == "f"]
@@ -354,27 +404,41 @@ def test_hook_api_description(make_app, database_url):
         return {"description": description, "content": {"application/json": {"schema": schema or {"type": "object"}}}}
 
     def api_description():
-        return {"schemas": {"Locker": {"type": "object", "properties": {"number": {"type": "integer"}}}},
-                "endpoints": {
-                    "lockers_api.locker": {"get": {"responses": {
-                        "200": answer("A locker", {"$ref": "#/components/schemas/Locker"})}}},
-                    "lockers_kiosk.free": {"get": {"responses": {
-                        "200": answer("Free"),
-                        "404": answer("No such locker", {"$ref": "#/components/schemas/Error"})}}},
-                    "lockers_staff.report": {"get": {"responses": {"200": answer("Open lockers")}}},
-                    "health.healthz": {"get": {"responses": {"200": answer("Not the plugin's to describe")}}},
-                }}
+        return {
+            "schemas": {"Locker": {"type": "object", "properties": {"number": {"type": "integer"}}}},
+            "endpoints": {
+                "lockers_api.locker": {
+                    "get": {"responses": {"200": answer("A locker", {"$ref": "#/components/schemas/Locker"})}}
+                },
+                "lockers_kiosk.free": {
+                    "get": {
+                        "responses": {
+                            "200": answer("Free"),
+                            "404": answer("No such locker", {"$ref": "#/components/schemas/Error"}),
+                        }
+                    }
+                },
+                "lockers_staff.report": {"get": {"responses": {"200": answer("Open lockers")}}},
+                "health.healthz": {"get": {"responses": {"200": answer("Not the plugin's to describe")}}},
+            },
+        }
 
-    app = make_app(database_url, EXTRA_PLUGINS={"lockers": plugin(
-        "lockers", register_blueprints=register_blueprints, api_description=api_description)})
+    app = make_app(
+        database_url,
+        EXTRA_PLUGINS={
+            "lockers": plugin("lockers", register_blueprints=register_blueprints, api_description=api_description)
+        },
+    )
     client = app.test_client()
     doc = client.get("/api/openapi.json").get_json()
     locker = doc["paths"]["/api/lockers/lockers/{number}"]["get"]
     # The core found the URL, typed the path parameter and published the schema under the plugin's name.
-    assert locker["parameters"] == [{"name": "number", "in": "path", "required": True,
-                                     "schema": {"type": "integer", "minimum": 0}}]
+    assert locker["parameters"] == [
+        {"name": "number", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+    ]
     assert locker["responses"]["200"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/lockers.Locker"}
+        "$ref": "#/components/schemas/lockers.Locker"
+    }
     assert "lockers.Locker" in doc["components"]["schemas"] and "Error" in doc["components"]["schemas"]
     # Another's endpoint is dropped and charged to the plugin; the core's own description stays.
     assert doc["paths"]["/healthz"]["get"]["summary"].startswith("Whether the database")

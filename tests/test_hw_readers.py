@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -51,7 +51,7 @@ def manager():
 
 
 def test_event_to_dict_is_json_with_utc_offset():
-    at = datetime(2023, 5, 4, 1, 2, 3, tzinfo=timezone.utc)
+    at = datetime(2023, 5, 4, 1, 2, 3, tzinfo=UTC)
     event = ReaderEvent(source="前台读卡器", kind="card", value="04A1B2C3", at=at)
     data = json.loads(json.dumps(event.to_dict()))
     assert data == {"source": "前台读卡器", "kind": "card", "value": "04A1B2C3", "at": "2023-05-04T01:02:03+00:00"}
@@ -61,13 +61,17 @@ def test_event_rejects_naive_time_and_unknown_kind():
     with pytest.raises(ValueError, match="aware"):
         ReaderEvent(source="x", kind="card", value="1", at=datetime(2023, 1, 1))
     with pytest.raises(ValueError, match="kind"):
-        ReaderEvent(source="x", kind="fingerprint", value="1", at=datetime.now(timezone.utc))
+        ReaderEvent(source="x", kind="fingerprint", value="1", at=datetime.now(UTC))
 
 
 def test_status_to_dict_and_validation():
     status = DeviceStatus(name="qr", kind="wedge", state="disconnected", detail="not present")
     assert status.to_dict() == {
-        "name": "qr", "kind": "wedge", "state": "disconnected", "detail": "not present", "last_event_at": None,
+        "name": "qr",
+        "kind": "wedge",
+        "state": "disconnected",
+        "detail": "not present",
+        "last_event_at": None,
     }
     assert not status.ok
     with pytest.raises(ValueError):
@@ -141,7 +145,8 @@ def test_manager_routes_events_to_callback(manager):
     mgr.reader("front").inject("card", "A1")
     mgr.reader("scanner").inject("code", "Q1")
     assert [(e.source, e.kind, e.value) for e in collector.events] == [
-        ("front", "card", "A1"), ("scanner", "code", "Q1"),
+        ("front", "card", "A1"),
+        ("scanner", "code", "Q1"),
     ]
     assert mgr.delivered == 2
 

@@ -87,14 +87,17 @@ def feed_all(framing, chunks, gap=0.2, times=None):
 
 def test_line_framing_accepts_cr_lf_and_crlf():
     assert feed_all("crlf", [b"0012345678\r\n00AB", b"CDEF\n", b"77\r", b"\r\n"]) == [
-        b"0012345678", b"00ABCDEF", b"77",
+        b"0012345678",
+        b"00ABCDEF",
+        b"77",
     ]
     assert feed_all("lf", [b"a\rb\nc\n"]) == [b"a\rb", b"c"]
 
 
 def test_start_end_framing_skips_noise_between_frames():
     assert feed_all({"start": "02", "end": "03"}, [b"\xff\x00\x0212", b"34\x03junk\x02", b"ABCD\x03"]) == [
-        b"1234", b"ABCD",
+        b"1234",
+        b"ABCD",
     ]
 
 

@@ -51,8 +51,13 @@ def raw(*events: tuple[int, int, int]) -> bytes:
 
 
 def press(code: int) -> list[tuple[int, int, int]]:
-    return [(e.EV_MSC, e.MSC_SCAN, 0x70000 + code), (e.EV_KEY, code, 1), (e.EV_SYN, 0, 0),
-            (e.EV_KEY, code, 0), (e.EV_SYN, 0, 0)]
+    return [
+        (e.EV_MSC, e.MSC_SCAN, 0x70000 + code),
+        (e.EV_KEY, code, 1),
+        (e.EV_SYN, 0, 0),
+        (e.EV_KEY, code, 0),
+        (e.EV_SYN, 0, 0),
+    ]
 
 
 # -- decoding --------------------------------------------------------------------------
@@ -86,12 +91,20 @@ def test_decodes_shifted_scan_terminated_by_enter():
 
 def test_right_shift_caps_lock_repeat_and_non_key_events():
     events = [
-        (e.EV_KEY, e.KEY_RIGHTSHIFT, 1), *press(e.KEY_H), (e.EV_KEY, e.KEY_RIGHTSHIFT, 0),
-        (e.EV_KEY, e.KEY_I, 1), (e.EV_KEY, e.KEY_I, 2), (e.EV_KEY, e.KEY_I, 0),  # repeat must not type twice
-        *press(e.KEY_CAPSLOCK), *press(e.KEY_K), *press(e.KEY_1), *press(e.KEY_CAPSLOCK),
+        (e.EV_KEY, e.KEY_RIGHTSHIFT, 1),
+        *press(e.KEY_H),
+        (e.EV_KEY, e.KEY_RIGHTSHIFT, 0),
+        (e.EV_KEY, e.KEY_I, 1),
+        (e.EV_KEY, e.KEY_I, 2),
+        (e.EV_KEY, e.KEY_I, 0),  # repeat must not type twice
+        *press(e.KEY_CAPSLOCK),
+        *press(e.KEY_K),
+        *press(e.KEY_1),
+        *press(e.KEY_CAPSLOCK),
         *press(e.KEY_F1),  # types nothing
         (e.EV_LED, e.LED_CAPSL, 1),
-        *press(e.KEY_KP7), *press(e.KEY_KPDOT),
+        *press(e.KEY_KP7),
+        *press(e.KEY_KPDOT),
         *press(e.KEY_KPENTER),
     ]
     assert decode(raw(*events)) == ["HiK17."]

@@ -79,7 +79,8 @@ def test_each_plugin_page_uses_its_own_catalog_first(make_app, database_url, tmp
         folder.mkdir(parents=True)
         (folder / "messages.po").write_text(
             f'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\nmsgid "Name"\nmsgstr "{word}"\n',
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         bp = Blueprint(name, f"kiosk_{name}_test")
         bp.add_url_rule("/", "index", lambda: render_template_string("{{ _('Name') }}"))
         mod = types.ModuleType(f"kiosk_{name}_test")
@@ -88,8 +89,9 @@ def test_each_plugin_page_uses_its_own_catalog_first(make_app, database_url, tmp
         mod.register_blueprints.__name__ = "register_blueprints"
         return mod
 
-    app = make_app(database_url, EXTRA_PLUGINS={"riders": plugin_with("riders", "姓名"),
-                                                "lots": plugin_with("lots", "名称")})
+    app = make_app(
+        database_url, EXTRA_PLUGINS={"riders": plugin_with("riders", "姓名"), "lots": plugin_with("lots", "名称")}
+    )
     client = app.test_client()
     assert client.get("/k/riders/").get_data(as_text=True) == "姓名"
     assert client.get("/k/lots/").get_data(as_text=True) == "名称"
@@ -99,8 +101,9 @@ def _write_po(folder, locale, pairs):
     path = folder / locale / "LC_MESSAGES"
     path.mkdir(parents=True, exist_ok=True)
     body = "".join(f'msgid "{key}"\nmsgstr "{value}"\n\n' for key, value in pairs)
-    (path / "messages.po").write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n' + body,
-                                      encoding="utf-8")
+    (path / "messages.po").write_text(
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n' + body, encoding="utf-8"
+    )
     return path / "messages.po"
 
 
@@ -169,7 +172,7 @@ def test_compiled_templates_are_kept_in_the_instance_cache(app, client):
 
 # -- whose catalog: the plugin that wrote the text, wherever it is rendered ----------------------------
 
-WISHES_CODE = '''
+WISHES_CODE = """
 from flask import Blueprint, render_template
 
 from kiosk import hookimpl
@@ -212,9 +215,9 @@ def register_receipt_layouts(register):
 @hookimpl
 def register_jobs(register):
     register("nightly", nightly, every=3600)
-'''
+"""
 
-LOTS_CODE = '''
+LOTS_CODE = """
 from flask import Blueprint, render_template
 
 from kiosk import hookimpl
@@ -234,7 +237,7 @@ def index():
 @hookimpl
 def register_blueprints(register):
     register(bp, "kiosk")
-'''
+"""
 
 
 def _plugin_package(root, name, word, code, templates, monkeypatch):
@@ -252,8 +255,9 @@ def _plugin_package(root, name, word, code, templates, monkeypatch):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body, encoding="utf-8")
     _write_po(folder / "translations", "zh_Hans", [("Mobile", word)])
-    spec = importlib.util.spec_from_file_location(module_name, folder / "__init__.py",
-                                                  submodule_search_locations=[str(folder)])
+    spec = importlib.util.spec_from_file_location(
+        module_name, folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, module_name, module)
     spec.loader.exec_module(module)
@@ -261,15 +265,20 @@ def _plugin_package(root, name, word, code, templates, monkeypatch):
 
 
 def test_a_plugins_message_reads_the_same_in_its_page_a_job_a_receipt_and_another_plugins_page(
-        make_app, database_url, tmp_path, monkeypatch):
-    """"Mobile" is 手机 for the wishes plugin everywhere: neither the core's stale 手机号 nor lots' 手机号码."""
+    make_app, database_url, tmp_path, monkeypatch
+):
+    """ "Mobile" is 手机 for the wishes plugin everywhere: neither the core's stale 手机号 nor lots' 手机号码."""
     from kiosk.jobs import run_due
 
-    wishes = _plugin_package(tmp_path, "wishes", "手机", WISHES_CODE,
-                             {"slip.html": '{{ _("Mobile") }}'}, monkeypatch)
-    lots = _plugin_package(tmp_path, "lots", "手机号码", LOTS_CODE,
-                           {"page.html": '{{ _("Mobile") }}|{{ mine }}|{% include "wishes/slip.html" %}|{{ slip }}'},
-                           monkeypatch)
+    wishes = _plugin_package(tmp_path, "wishes", "手机", WISHES_CODE, {"slip.html": '{{ _("Mobile") }}'}, monkeypatch)
+    lots = _plugin_package(
+        tmp_path,
+        "lots",
+        "手机号码",
+        LOTS_CODE,
+        {"page.html": '{{ _("Mobile") }}|{{ mine }}|{% include "wishes/slip.html" %}|{{ slip }}'},
+        monkeypatch,
+    )
     app = make_app(database_url, EXTRA_PLUGINS={"lots": lots, "wishes": wishes})
     # A common id the core's catalog still holds (as a stale entry would) and the plugins translate otherwise.
     _write_po(tmp_path / "core", "zh_Hans", [("Mobile", "手机号")])
@@ -281,5 +290,10 @@ def test_a_plugins_message_reads_the_same_in_its_page_a_job_a_receipt_and_anothe
     assert client.get("/k/lots/").get_data(as_text=True) == "手机号码|手机号码|手机|手机: 139"
 
     assert "wishes.nightly" in run_due(app)  # no request: the job, its template and its receipt
-    assert wishes.seen == {"gettext": "手机", "lazy": "手机", "localized": "手机", "template": "手机",
-                           "receipt": "手机: 138"}
+    assert wishes.seen == {
+        "gettext": "手机",
+        "lazy": "手机",
+        "localized": "手机",
+        "template": "手机",
+        "receipt": "手机: 138",
+    }

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from test_legal_support import (  # noqa: F401  (fixtures are found by name)
-    SHENZHEN, call_next, csrf_token, legal_app, legal_staff, sqlite_legal_app, staff_post)
+from test_legal_support import SHENZHEN, call_next, csrf_token, legal_app, legal_staff, sqlite_legal_app, staff_post  # noqa: F401  (fixtures are found by name)
 
 from kiosk_hardware.readers.events import ReaderEvent
 
 
 def _add_slot(staff, **fields):
-    form = {"service": "consultation", "day": "2024-05-06", "start": "10:30", "end": "11:30",
-            "lawyer": "陈志明", "organisation": "区司法局公共法律服务律师", "capacity": "1"}
+    form = {
+        "service": "consultation",
+        "day": "2024-05-06",
+        "start": "10:30",
+        "end": "11:30",
+        "lawyer": "陈志明",
+        "organisation": "区司法局公共法律服务律师",
+        "capacity": "1",
+    }
     form.update(fields)
     return staff_post(staff, "/staff/legal/schedule", **form)
 
@@ -80,18 +86,18 @@ def test_book_check_in_and_join_the_queue_at_the_booked_time(legal_app, legal_st
     assert "找不到" in _check_in(legal_app.test_client(), "000000").get_data(as_text=True)
 
     clock.set_local(datetime(2024, 5, 6, 10, 0, tzinfo=SHENZHEN))
-    _take(legal_app.test_client())                      # A001 at 10:00
+    _take(legal_app.test_client())  # A001 at 10:00
     clock.set_local(datetime(2024, 5, 6, 10, 10, tzinfo=SHENZHEN))
     booked_client = legal_app.test_client()
-    assert _check_in(booked_client, code).status_code == 302   # A002, placed at 10:30
+    assert _check_in(booked_client, code).status_code == 302  # A002, placed at 10:30
     issued = booked_client.get("/k/legal/issued").get_data(as_text=True)
     assert 'data-testid="ticket-number">A002<' in issued and 'data-testid="ahead">1<' in issued
     again = _check_in(legal_app.test_client(), code)
     assert again.status_code == 400 and "已经签到" in again.get_data(as_text=True)
     clock.set_local(datetime(2024, 5, 6, 10, 20, tzinfo=SHENZHEN))
-    _take(legal_app.test_client())                      # A003 at 10:20: before the 10:30 booking
+    _take(legal_app.test_client())  # A003 at 10:20: before the 10:30 booking
     clock.set_local(datetime(2024, 5, 6, 10, 40, tzinfo=SHENZHEN))
-    _take(legal_app.test_client())                      # A004 at 10:40: after it
+    _take(legal_app.test_client())  # A004 at 10:40: after it
     order = [call_next(legal_staff, 1) for _ in range(4)]
     assert order == ["A001", "A003", "A002", "A004"]
 
@@ -101,7 +107,9 @@ def test_late_check_in_is_refused_with_what_to_do(legal_app, legal_staff):
     _add_slot(legal_staff, service="notarisation", start="10:30", end="11:00", capacity="2")
     slots = legal_app.test_client().get("/k/legal/book/notarisation").get_data(as_text=True)
     _book(legal_app.test_client(), re.search(r'data-slot="(\d+)"', slots).group(1))
-    code = re.search(r"<strong>(\d{6})</strong>", legal_staff.get("/staff/legal/schedule").get_data(as_text=True)).group(1)
+    code = re.search(
+        r"<strong>(\d{6})</strong>", legal_staff.get("/staff/legal/schedule").get_data(as_text=True)
+    ).group(1)
     legal_app.legal_clock.set_local(datetime(2024, 5, 6, 10, 46, tzinfo=SHENZHEN))
     late = _check_in(legal_app.test_client(), code)
     assert late.status_code == 400 and "已过" in late.get_data(as_text=True) and "取号" in late.get_data(as_text=True)
@@ -115,7 +123,7 @@ def test_scanning_the_booking_slip_fills_in_the_code_on_the_check_in_screen(sqli
     hub = sqlite_legal_app.extensions["reader_hub"]
     on_checkin, elsewhere = hub.subscribe("legal.checkin"), hub.subscribe("legal.take")
     try:
-        at = datetime.now(timezone.utc)
+        at = datetime.now(UTC)
         assert hub.publish(ReaderEvent("scanner", "code", "legal-booking:482913", at)) == 1
         assert on_checkin.get(timeout=1) == {"fill": {"code": "482913"}, "submit": "#checkin-form"}
         with_no_claim = hub.publish(ReaderEvent("scanner", "code", "https://example.com/x", at))

@@ -36,9 +36,16 @@ def _add_tomorrows_slot(app):
         station = session.get(Station, app.extensions["kiosk_station_id"])
         session.close()
         day = clock.today(station) + timedelta(days=1)
-        booking.add_slot(station, None, service="consultation", starts_at=clock.at_local(station, day, clock_time(9, 30)),
-                         ends_at=clock.at_local(station, day, clock_time(11, 30)), lawyer="陈志明",
-                         organisation="区司法局公共法律服务律师", capacity=4)
+        booking.add_slot(
+            station,
+            None,
+            service="consultation",
+            starts_at=clock.at_local(station, day, clock_time(9, 30)),
+            ends_at=clock.at_local(station, day, clock_time(11, 30)),
+            lawyer="陈志明",
+            organisation="区司法局公共法律服务律师",
+            capacity=4,
+        )
 
 
 def test_resident_taps_a_ticket_and_the_display_calls_it_within_a_second(page, live_server):
@@ -74,13 +81,15 @@ def test_resident_taps_a_ticket_and_the_display_calls_it_within_a_second(page, l
         assert shown_after < 1.0
         assert board.locator("#now-counter").inner_text() == "1"
         assert board.locator("#now-text").inner_text() == "请 A001 号到 1 号窗口"
-        board.wait_for_function("() => (document.body.dataset.lastAudio || '').endsWith('/voice/cmn/A001/1.wav')",
-                                timeout=10_000)
+        board.wait_for_function(
+            "() => (document.body.dataset.lastAudio || '').endsWith('/voice/cmn/A001/1.wav')", timeout=10_000
+        )
         assert "138" not in board.content() and "5678" not in board.content()
         # The list and the waiting counts follow from the server's state a moment later.
         board.locator("#calls td.t", has_text="A001").wait_for()
-        board.wait_for_function("() => document.querySelector('#waiting [data-service=consultation] b')"
-                                ".textContent === '0'")
+        board.wait_for_function(
+            "() => document.querySelector('#waiting [data-service=consultation] b').textContent === '0'"
+        )
         save_screenshot(board, "legal-display-called-zh_Hans")
     finally:
         board.context.close()

@@ -64,7 +64,7 @@ def test_no_normal_ticket_is_ever_skipped_more_than_the_limit(arrivals, max_skip
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.booleans(), st.integers(0, 5), st.integers(0, 4)), max_size=25), st.integers(0, 4))
 def test_the_fast_call_order_matches_calling_one_by_one(tickets, max_skips):
-    """"People ahead" (one sorted pass) must agree with what "call next" will really do."""
+    """ "People ahead" (one sorted pass) must agree with what "call next" will really do."""
     waiting = [T(i, at, "elderly" if urgent else "", skips) for i, (urgent, at, skips) in enumerate(tickets)]
     copies = [T(t.id, t.queue_at, t.priority, t.skips) for t in waiting]
     one_by_one = []

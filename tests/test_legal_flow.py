@@ -7,7 +7,16 @@ import re
 
 from sqlalchemy import select
 from test_legal_support import (  # noqa: F401  (fixtures are found by name)
-    call_next, csrf_token, current_at, legal_admin, legal_app, legal_staff, login, staff_post, take_ticket)
+    call_next,
+    csrf_token,
+    current_at,
+    legal_admin,
+    legal_app,
+    legal_staff,
+    login,
+    staff_post,
+    take_ticket,
+)
 
 from kiosk.models import AuditLog, KioskEvent
 
@@ -25,8 +34,10 @@ def _events(app, name=None):
 def _audit(app):
     session = app.extensions["db"].Session()
     try:
-        return [(a.action, a.detail, a.user_id, a.at) for a in
-                session.scalars(select(AuditLog).where(AuditLog.action.like("legal.%")).order_by(AuditLog.id))]
+        return [
+            (a.action, a.detail, a.user_id, a.at)
+            for a in session.scalars(select(AuditLog).where(AuditLog.action.like("legal.%")).order_by(AuditLog.id))
+        ]
     finally:
         session.close()
 
@@ -55,7 +66,7 @@ def test_issue_display_call_serve(legal_app, legal_staff):
 
     display = legal_app.test_client()
     board = display.get("/k/legal/display").get_data(as_text=True)
-    assert "data-stream=\"/events/stream?channel=legal\"" in board
+    assert 'data-stream="/events/stream?channel=legal"' in board
     state = display.get("/k/legal/display/state.json").get_json()
     assert state["calls"] == []
     assert {w["key"]: w["count"] for w in state["waiting"]}["consultation"] == 2
@@ -116,8 +127,9 @@ def test_recall_no_show_window_transfer_and_pause(legal_app, legal_staff):
 
     staff_post(staff, "/staff/legal/counter/1/no-show")
     assert current_at(staff, 1) is None
-    ticket_id = int(re.search(r'name="ticket" value="(\d+)"',
-                              staff.get("/staff/legal/counter/1").get_data(as_text=True)).group(1))
+    ticket_id = int(
+        re.search(r'name="ticket" value="(\d+)"', staff.get("/staff/legal/counter/1").get_data(as_text=True)).group(1)
+    )
     legal_app.legal_clock.advance(minutes=10)  # inside the 15-minute window
     staff_post(staff, "/staff/legal/counter/1/recall-no-show", ticket=str(ticket_id))
     assert current_at(staff, 1) == "A001"
@@ -146,8 +158,14 @@ def test_recall_no_show_window_transfer_and_pause(legal_app, legal_staff):
     staff_post(staff, "/staff/legal/counter/1/pause", paused="0")
     assert call_next(staff, 1) == "A003"
     actions = [a[0] for a in _audit(legal_app)]
-    for expected in ("legal.recall", "legal.no_show", "legal.recall_no_show", "legal.transfer",
-                     "legal.counter_paused", "legal.counter_resumed"):
+    for expected in (
+        "legal.recall",
+        "legal.no_show",
+        "legal.recall_no_show",
+        "legal.transfer",
+        "legal.counter_paused",
+        "legal.counter_resumed",
+    ):
         assert expected in actions
 
 
@@ -169,12 +187,12 @@ def test_staff_see_todays_queue_and_their_served_count(legal_app, legal_staff):
 
 def test_bad_input_gets_a_message_and_changes_nothing(legal_app, legal_staff):
     client = legal_app.test_client()
-    response = client.post("/k/legal/take/consultation", data={
-        "csrf_token": csrf_token(client), "phone": "2345", "priority": ""})
+    response = client.post(
+        "/k/legal/take/consultation", data={"csrf_token": csrf_token(client), "phone": "2345", "priority": ""}
+    )
     assert response.status_code == 400
     assert "11 位" in response.get_data(as_text=True)
-    response = client.post("/k/legal/take/consultation", data={
-        "csrf_token": csrf_token(client), "priority": "vip"})
+    response = client.post("/k/legal/take/consultation", data={"csrf_token": csrf_token(client), "priority": "vip"})
     assert response.status_code == 400
     assert client.get("/k/legal/take/nonsense").status_code == 404
     assert client.get("/k/legal/take/education").status_code == 404  # a service, but not a queue
@@ -191,12 +209,27 @@ def test_request_service_queue_ticket_contract(legal_app):
         from kiosk.stations import current_station
 
         station = current_station()
-        first = plugins.call("request_service", firstresult=True, kind="queue_ticket",
-                             payload={"service": "legal_aid", "source": "courier_rest"}, station=station)
-        second = plugins.call("request_service", firstresult=True, kind="queue_ticket",
-                              payload={"service": "legal_aid", "source": "courier_rest"}, station=station)
-        unknown = plugins.call("request_service", firstresult=True, kind="queue_ticket",
-                               payload={"service": "tax_advice", "source": "courier_rest"}, station=station)
+        first = plugins.call(
+            "request_service",
+            firstresult=True,
+            kind="queue_ticket",
+            payload={"service": "legal_aid", "source": "courier_rest"},
+            station=station,
+        )
+        second = plugins.call(
+            "request_service",
+            firstresult=True,
+            kind="queue_ticket",
+            payload={"service": "legal_aid", "source": "courier_rest"},
+            station=station,
+        )
+        unknown = plugins.call(
+            "request_service",
+            firstresult=True,
+            kind="queue_ticket",
+            payload={"service": "tax_advice", "source": "courier_rest"},
+            station=station,
+        )
         from kiosk_plugins import legal
 
         assert legal.request_service(kind="parking_voucher", payload={"service": "legal_aid"}, station=station) is None
@@ -213,15 +246,16 @@ def test_admin_statistics_and_csv(legal_app, legal_admin):
     staff = legal_admin
     clock = legal_app.legal_clock
     clock.advance(minutes=4)
-    call_next(staff, 1)                     # A001 waited 4 min
+    call_next(staff, 1)  # A001 waited 4 min
     clock.advance(minutes=10)
-    call_next(staff, 1)                     # A001 served in 10 min; A002 waited 14
+    call_next(staff, 1)  # A001 served in 10 min; A002 waited 14
     clock.advance(minutes=20)
     staff_post(staff, "/staff/legal/counter/1/no-show")
     page = staff.get("/admin/legal/?start=2024-05-06&end=2024-05-06")
     assert page.status_code == 200
-    row = re.search(r'data-day="2024-05-06" data-service="consultation">(.*?)</tr>', page.get_data(as_text=True),
-                    re.S).group(1)
+    row = re.search(
+        r'data-day="2024-05-06" data-service="consultation">(.*?)</tr>', page.get_data(as_text=True), re.S
+    ).group(1)
     cells = re.findall(r'<td class="num">([^<]*)</td>', row)
     assert cells == ["3", "1", "1", "0", "9.0", "10.0", "50.0"]
     csv_response = staff.get("/admin/legal/stats.csv?start=2024-05-06&end=2024-05-06")

@@ -47,7 +47,9 @@ def _numbers(app) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {}
         for ticket in session.scalars(select(Ticket).order_by(Ticket.number)):
             out.setdefault(ticket.numbered_service, []).append(ticket.number)
-            assert ticket.code == {"consultation": "A", "mediation": "B"}[ticket.numbered_service] + f"{ticket.number:03d}"
+            assert (
+                ticket.code == {"consultation": "A", "mediation": "B"}[ticket.numbered_service] + f"{ticket.number:03d}"
+            )
         return out
     finally:
         session.close()
@@ -62,9 +64,14 @@ def test_concurrent_kiosks_never_share_or_skip_a_number(legal_app, database_url,
         instance = tmp_path / f"kiosk-{k}"
         instance.mkdir()
         ready.append(tmp_path / f"ready-{k}")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", KIOSK_PROCESS, database_url, str(instance), str(go), str(ready[-1]), str(each)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", KIOSK_PROCESS, database_url, str(instance), str(go), str(ready[-1]), str(each)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        )
     deadline = time.monotonic() + 60
     while not all(r.exists() for r in ready):
         assert time.monotonic() < deadline, "kiosk processes did not start"
@@ -108,8 +115,12 @@ def test_numbers_restart_after_midnight_in_the_station_timezone(legal_app):
     # Kept "only for this ticket": yesterday's phone is gone, today's waiting ticket keeps its own.
     assert phones == {"B001": "13912345678"}
     states.pop(("2024-05-07", "B001"))
-    assert states == {("2024-05-06", "A001"): "expired", ("2024-05-06", "A002"): "expired",
-                      ("2024-05-06", "F001"): "expired", ("2024-05-07", "A001"): "waiting"}
+    assert states == {
+        ("2024-05-06", "A001"): "expired",
+        ("2024-05-06", "A002"): "expired",
+        ("2024-05-06", "F001"): "expired",
+        ("2024-05-07", "A001"): "waiting",
+    }
 
 
 def test_the_unique_constraint_backs_up_the_lock(legal_app):
@@ -117,9 +128,28 @@ def test_the_unique_constraint_backs_up_the_lock(legal_app):
     session = legal_app.extensions["db"].Session()
     try:
         original = session.scalars(select(Ticket)).one()
-        twin = Ticket(**{c: getattr(original, c) for c in (
-            "station_id", "day", "numbered_service", "number", "code", "service", "status", "priority",
-            "source", "queue_at", "issued_at", "skips", "calls", "transferred_from")}, token="another-token")
+        twin = Ticket(
+            **{
+                c: getattr(original, c)
+                for c in (
+                    "station_id",
+                    "day",
+                    "numbered_service",
+                    "number",
+                    "code",
+                    "service",
+                    "status",
+                    "priority",
+                    "source",
+                    "queue_at",
+                    "issued_at",
+                    "skips",
+                    "calls",
+                    "transferred_from",
+                )
+            },
+            token="another-token",
+        )
         session.add(twin)
         with pytest.raises(IntegrityError):
             session.commit()

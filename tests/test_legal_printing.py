@@ -26,8 +26,9 @@ def fake_printer():
 
 
 def _printing_app(make_app, database_url, printer_config):
-    app = make_app(database_url, DEVICES={"printer": printer_config, "readers": {}},
-                   PUBLIC_URL="https://kiosk.shuibei.example")
+    app = make_app(
+        database_url, DEVICES={"printer": printer_config, "readers": {}}, PUBLIC_URL="https://kiosk.shuibei.example"
+    )
     install_clock(app)
     return app
 
@@ -74,8 +75,17 @@ def test_ticket_prints_with_a_qr_code_that_opens_the_live_page(make_app, databas
         from kiosk.i18n import _
 
         phone_label = _("Phone")  # the plugin's own wording on its pages (the core's may differ)
-    for words in ("水贝社区党群服务中心", "人民调解", "B002", "前面等候人数: 0", "预计等候: 下一个就是您", "取号时间: 2024-05-06 10:00",
-                  "60 岁以上老人", f"{phone_label}: 138****5678", "扫码查看排队进度"):
+    for words in (
+        "水贝社区党群服务中心",
+        "人民调解",
+        "B002",
+        "前面等候人数: 0",
+        "预计等候: 下一个就是您",
+        "取号时间: 2024-05-06 10:00",
+        "60 岁以上老人",
+        f"{phone_label}: 138****5678",
+        "扫码查看排队进度",
+    ):
         assert words in text, words
     assert "13812345678" not in text
 
@@ -110,17 +120,48 @@ def test_printer_failure_still_issues_the_ticket_and_tells_staff(make_app, datab
 
 
 def test_receipt_builders_mask_the_phone_even_if_given_in_full():
-    labels = {"ahead": "前面等候人数", "wait": "预计等候", "time": "取号时间", "phone": "手机", "scan": "扫码",
-              "keep": "请保管好此票"}
-    receipt = build_ticket({"station": "水贝社区党群服务中心", "service": "法律咨询", "ticket": "A012", "priority": "",
-                            "ahead": 3, "wait": "约 45 分钟（估计）", "time": "2024-05-06 10:00",
-                            "phone": "13812345678", "url": "https://k.example/m/legal/t/x", "labels": labels})
+    labels = {
+        "ahead": "前面等候人数",
+        "wait": "预计等候",
+        "time": "取号时间",
+        "phone": "手机",
+        "scan": "扫码",
+        "keep": "请保管好此票",
+    }
+    receipt = build_ticket(
+        {
+            "station": "水贝社区党群服务中心",
+            "service": "法律咨询",
+            "ticket": "A012",
+            "priority": "",
+            "ahead": 3,
+            "wait": "约 45 分钟（估计）",
+            "time": "2024-05-06 10:00",
+            "phone": "13812345678",
+            "url": "https://k.example/m/legal/t/x",
+            "labels": labels,
+        }
+    )
     text = receipt.plain_text()
     assert "手机: 138****5678" in text and "13812345678" not in text
     assert "[qr: https://k.example/m/legal/t/x]" in text and "A012" in text
-    booking = build_booking({"station": "水贝", "service": "公证", "code": "482913", "time": "2024-05-08 14:00–16:00",
-                             "lawyer": "周*静 公证处水贝办事点", "phone": "13912345678",
-                             "labels": {"title": "预约成功", "code": "预约码", "time": "时间", "lawyer": "值班律师",
-                                        "phone": "手机", "how": "凭码签到"}}).plain_text()
+    booking = build_booking(
+        {
+            "station": "水贝",
+            "service": "公证",
+            "code": "482913",
+            "time": "2024-05-08 14:00–16:00",
+            "lawyer": "周*静 公证处水贝办事点",
+            "phone": "13912345678",
+            "labels": {
+                "title": "预约成功",
+                "code": "预约码",
+                "time": "时间",
+                "lawyer": "值班律师",
+                "phone": "手机",
+                "how": "凭码签到",
+            },
+        }
+    ).plain_text()
     assert "预约码: 482913" in booking and "[qr: legal-booking:482913]" in booking
     assert "139****5678" in booking and "13912345678" not in booking

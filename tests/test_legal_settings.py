@@ -18,7 +18,14 @@ from kiosk_plugins.legal.settings import parse
 def test_defaults_follow_the_legal_area_of_the_source_documents():
     cfg = parse({})
     assert [s.key for s in cfg.queues()] == ["consultation", "mediation", "arbitration", "notarisation", "legal_aid"]
-    assert [s.text("zh_Hans") for s in cfg.services] == ["法律咨询", "人民调解", "劳动仲裁", "公证", "法律援助", "法治宣传"]
+    assert [s.text("zh_Hans") for s in cfg.services] == [
+        "法律咨询",
+        "人民调解",
+        "劳动仲裁",
+        "公证",
+        "法律援助",
+        "法治宣传",
+    ]
     assert cfg.service("legal_aid").prefix == "F" and not cfg.service("education").queue
     # Mediation and arbitration take longer than a consultation.
     assert cfg.service("mediation").minutes > cfg.service("consultation").minutes
@@ -26,8 +33,15 @@ def test_defaults_follow_the_legal_area_of_the_source_documents():
 
 
 def test_station_settings_override_and_bad_ones_name_the_fix():
-    cfg = parse({"max_skips": 1, "voice": "yue", "services": [
-        {"key": "consultation", "label": "法律咨询", "prefix": "A", "counters": [1, 2, 3], "minutes": 10}]})
+    cfg = parse(
+        {
+            "max_skips": 1,
+            "voice": "yue",
+            "services": [
+                {"key": "consultation", "label": "法律咨询", "prefix": "A", "counters": [1, 2, 3], "minutes": 10}
+            ],
+        }
+    )
     assert cfg.max_skips == 1 and cfg.voices == ("yue",) and cfg.service("consultation").counters == (1, 2, 3)
     bad = [
         ({"max_skips": -1}, "max_skips"),
@@ -36,8 +50,15 @@ def test_station_settings_override_and_bad_ones_name_the_fix():
         ({"services": [{"key": "a", "label": "x", "prefix": "AB", "counters": [1]}]}, "prefix"),
         ({"services": [{"key": "a", "label": "x", "prefix": "A", "counters": []}]}, r"counters: is empty"),
         ({"max_skip": 1}, "did you mean max_skips"),
-        ({"services": [{"key": "a", "label": "x", "prefix": "A", "counters": [1]},
-                       {"key": "b", "label": "y", "prefix": "A", "counters": [2]}]}, "prefix letter"),
+        (
+            {
+                "services": [
+                    {"key": "a", "label": "x", "prefix": "A", "counters": [1]},
+                    {"key": "b", "label": "y", "prefix": "A", "counters": [2]},
+                ]
+            },
+            "prefix letter",
+        ),
         ({"services": [{"key": "a", "label": "x", "prefix": "A", "counters": [1], "minutes": 0}]}, "minutes"),
     ]
     for raw, words in bad:
@@ -73,8 +94,7 @@ def test_demo_data_adds_only_what_is_missing(legal_app):
         slots = session.scalar(select(func.count()).select_from(DutySlot))
         organisations = set(session.scalars(select(DutySlot.organisation)))
         past = session.scalar(select(func.count()).select_from(Ticket))
-        counters = session.scalar(select(func.count()).select_from(DayCounter)
-                                  .where(DayCounter.series.like("legal.%")))
+        counters = session.scalar(select(func.count()).select_from(DayCounter).where(DayCounter.series.like("legal.%")))
     finally:
         session.close()
     assert slots >= 10 and "公证处水贝办事点" in organisations and "翠竹街道劳动仲裁庭" in organisations

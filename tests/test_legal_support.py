@@ -6,7 +6,7 @@ Imported by the other ``test_legal_*`` files; the one test here checks the clock
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,7 +22,7 @@ class Clock:
     """A clock the test moves by hand; installed as the app's "now" (:func:`kiosk.clock.set_clock`)."""
 
     def __init__(self, start: datetime = MONDAY_10):
-        self.at = start.astimezone(timezone.utc)
+        self.at = start.astimezone(UTC)
 
     def __call__(self) -> datetime:
         return self.at
@@ -32,7 +32,7 @@ class Clock:
         return self.at
 
     def set_local(self, value: datetime) -> None:
-        self.at = value.astimezone(timezone.utc)
+        self.at = value.astimezone(UTC)
 
 
 def install_clock(app, start: datetime = MONDAY_10) -> Clock:
@@ -56,8 +56,9 @@ def csrf_token(client) -> str:
 
 def take_ticket(client, service="consultation", phone="", priority="") -> dict:
     """Take a ticket through the kiosk screens; returns what the issued screen shows."""
-    response = client.post(f"/k/legal/take/{service}", data={
-        "csrf_token": csrf_token(client), "phone": phone, "priority": priority})
+    response = client.post(
+        f"/k/legal/take/{service}", data={"csrf_token": csrf_token(client), "phone": phone, "priority": priority}
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
     page = client.get("/k/legal/issued").get_data(as_text=True)
     number = re.search(r'data-testid="ticket-number">([A-Z]\d+)<', page).group(1)
@@ -66,8 +67,13 @@ def take_ticket(client, service="consultation", phone="", priority="") -> dict:
     with client.session_transaction() as sess:
         # The ticket just taken is kept with the kiosk's visitor (kiosk.visitors), kind "legal".
         token = sess[visitors.SESSION_KEY]["legal"]["data"]["issued"]["token"]
-    return {"ticket": number, "ahead": int(ahead.group(1)) if ahead else None, "html": page,
-            "job": job.group(1) if job else None, "token": token}
+    return {
+        "ticket": number,
+        "ahead": int(ahead.group(1)) if ahead else None,
+        "html": page,
+        "job": job.group(1) if job else None,
+        "token": token,
+    }
 
 
 def staff_post(client, path: str, **data):

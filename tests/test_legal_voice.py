@@ -13,8 +13,7 @@ from test_legal_support import sqlite_legal_app  # noqa: F401
 
 from kiosk_plugins.legal import voice
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                reason="needs espeak-ng: apt-get install espeak-ng")
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng: apt-get install espeak-ng")
 
 
 def _phonemes(espeak_voice: str, text: str) -> str:

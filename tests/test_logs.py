@@ -16,7 +16,8 @@ def test_lines_are_json_with_the_station_and_masked_personal_data(app):
 
             current_station()
             logging.getLogger("kiosk.test").warning(
-                "rider %s with plate %s and id %s", "13812345678", "粤B12345", "440301199001011234")
+                "rider %s with plate %s and id %s", "13812345678", "粤B12345", "440301199001011234"
+            )
     finally:
         root = logging.getLogger()
         for handler in list(root.handlers):
@@ -41,8 +42,10 @@ def test_printer_library_chatter_stays_out_of_the_station_log_but_its_warnings_d
     root = logging.getLogger()
     try:
         # python-escpos logs on the root logger from its own modules.
-        for level, message in ((logging.INFO, "Closing Network connection to printer 127.0.0.1"),
-                               (logging.WARNING, "paper out")):
+        for level, message in (
+            (logging.INFO, "Closing Network connection to printer 127.0.0.1"),
+            (logging.WARNING, "paper out"),
+        ):
             root.handle(logging.LogRecord("root", level, escpos.printer.__file__, 1, message, None, None))
         logging.getLogger("kiosk.test").info("legal.ticket_issued")
     finally:

@@ -40,12 +40,27 @@ def test_upgrade_keeps_existing_data(make_app, fresh_database_url):
     with engine.begin() as conn:
         command.upgrade(migrate.alembic_config(older, conn), "kiosk_core@head")
     with Session(engine) as session:
-        session.add(Station(code="old", name="石厦社区党群服务中心", kind="party_service",
-                            timezone="Asia/Shanghai", disabled_plugins=[]))
+        session.add(
+            Station(
+                code="old",
+                name="石厦社区党群服务中心",
+                kind="party_service",
+                timezone="Asia/Shanghai",
+                disabled_plugins=[],
+            )
+        )
         session.commit()
         station_id = session.scalar(select(Station.id).where(Station.code == "old"))
-        session.add(User(username="veteran", password_hash="x", role="staff", display_name="老员工",
-                         station_id=station_id, active=True))
+        session.add(
+            User(
+                username="veteran",
+                password_hash="x",
+                role="staff",
+                display_name="老员工",
+                station_id=station_id,
+                active=True,
+            )
+        )
         session.commit()
     engine.dispose()
     app = make_app(fresh_database_url)  # first start of the new version upgrades
@@ -71,8 +86,7 @@ def test_models_match_migrations(app):
 
     def include(obj, name, type_, reflected, compare_to):
         if type_ == "table":
-            return name in CORE_TABLES or name.split("_")[0] in loaded or any(
-                name.startswith(p + "_") for p in loaded)
+            return name in CORE_TABLES or name.split("_")[0] in loaded or any(name.startswith(p + "_") for p in loaded)
         return True
 
     engine = create_engine(app.extensions["db"].url)

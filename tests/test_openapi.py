@@ -37,8 +37,13 @@ API_CONFIG = {
         "petitions": {"open311": {"api_keys": [OPEN311_KEY]}, "rate_limit": {"api": [100000, 60]}},
     },
 }
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          negative_data_rejection]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 # Streams of server-sent events: text/event-stream, not JSON.
 NOT_JSON = {"events.stream", "events.reader_stream"}
 
@@ -59,8 +64,14 @@ def answers_json(app, rule) -> bool:
 def test_every_json_route_is_described(app):
     json_routes = {rule.endpoint for rule in app.url_map.iter_rules() if answers_json(app, rule)}
     # The walk finds the ones known to answer JSON (a sanity check of the walk itself).
-    assert {"health.healthz", "printing.job_status", "ime.candidates", "courier_rest.print_note",
-            "legal_mobile.status_json", "petitions_api.create_request"} <= json_routes
+    assert {
+        "health.healthz",
+        "printing.job_status",
+        "ime.candidates",
+        "courier_rest.print_note",
+        "legal_mobile.status_json",
+        "petitions_api.create_request",
+    } <= json_routes
     assert json_routes - description_of(app).json_endpoints == set()
 
 
@@ -127,8 +138,9 @@ def _login_over_http(server: LiveServer) -> tuple[requests.Session, str]:
     session = requests.Session()
     page = session.get(server.url + "/staff/login").text
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    session.post(server.url + "/staff/login",
-                 data={"username": "district1", "password": "correct-horse", "csrf_token": token})
+    session.post(
+        server.url + "/staff/login", data={"username": "district1", "password": "correct-horse", "csrf_token": token}
+    )
     token = re.search(r'<meta name="csrf-token" content="([^"]+)"', session.get(server.url + "/").text).group(1)
     return session, token
 
@@ -137,8 +149,10 @@ def _sign_up_a_rider(server: LiveServer, session: requests.Session, token: str) 
     """A rider checks in at the kiosk and takes a phone slot, so the print button has notes to print."""
     form = {"csrf_token": token}
     session.post(server.url + "/k/courier_rest/phone", data={**form, "phone": "13812345678"})
-    session.post(server.url + "/k/courier_rest/register",
-                 data={**form, "name": "张三明", "phone": "13812345678", "platform": "meituan", "vehicle": "ebike"})
+    session.post(
+        server.url + "/k/courier_rest/register",
+        data={**form, "name": "张三明", "phone": "13812345678", "platform": "meituan", "vehicle": "ebike"},
+    )
     session.post(server.url + "/k/courier_rest/take/phone", data=form)
     assert session.post(server.url + "/k/courier_rest/print/slot", headers={"X-CSRF-Token": token}).status_code == 200
 
@@ -176,5 +190,6 @@ def test_every_endpoint_keeps_to_its_description(case, http_session):
     """Generated requests, valid and not: no 5xx; documented statuses, content types and bodies."""
     session, token = http_session
     _with_open311_key(case)
-    case.call_and_validate(session=session, checks=CHECKS,
-                           headers={"Authorization": f"Bearer {TOKEN}", "X-CSRF-Token": token})
+    case.call_and_validate(
+        session=session, checks=CHECKS, headers={"Authorization": f"Bearer {TOKEN}", "X-CSRF-Token": token}
+    )

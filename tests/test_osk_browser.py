@@ -20,9 +20,7 @@ from werkzeug.serving import make_server
 from kiosk import ime
 
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason="needs Chromium: apt-get install chromium"
-)
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Chromium: apt-get install chromium")
 
 ROOT = Path(__file__).resolve().parent.parent
 KIOSK_STATIC = ROOT / "kiosk" / "static"

@@ -33,5 +33,6 @@ def test_built_in_plugins_are_entry_points_not_core_imports():
         for name in files:
             if name.endswith((".py", ".html")):
                 text = open(os.path.join(dirpath, name), encoding="utf-8").read()
-                assert not re.search(r"(from|import)\s+kiosk_plugins|kiosk_plugins\.\w", text), \
+                assert not re.search(r"(from|import)\s+kiosk_plugins|kiosk_plugins\.\w", text), (
                     f"{name} imports a built-in plugin"
+                )

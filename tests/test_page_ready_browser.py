@@ -33,16 +33,18 @@ def hold_back(app, script: str) -> threading.Event:
 
 def test_the_keyboard_opens_for_a_field_tapped_before_its_script_ran(browser_app, live_server, chromium):
     # Without the suite's ready gate: this is the resident's early tap itself.
-    context = chromium.ungated.new_context(viewport={"width": 1080, "height": 1920}, has_touch=True,
-                                           is_mobile=True, locale="zh-CN")
+    context = chromium.ungated.new_context(
+        viewport={"width": 1080, "height": 1920}, has_touch=True, is_mobile=True, locale="zh-CN"
+    )
     page = context.new_page()
     page.set_default_timeout(10_000)
     release = hold_back(browser_app, "osk.js")
     page.goto(live_server.url + PAGE, wait_until="commit")
     field = page.locator("input[data-osk]").first
     field.tap()  # the page is painted, its keyboard script is still on its way
-    assert page.evaluate("[typeof window.KioskOSK, document.activeElement === "
-                         "document.querySelector('input[data-osk]')]") == ["undefined", True]
+    assert page.evaluate(
+        "[typeof window.KioskOSK, document.activeElement === document.querySelector('input[data-osk]')]"
+    ) == ["undefined", True]
     release.set()
     page.locator("#osk").wait_for(state="visible")
     context.close()

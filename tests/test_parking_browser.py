@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from test_parking_support import add_lot, add_people, shift_voucher_times, vouchers
@@ -24,8 +24,9 @@ def parking_server(make_app, tmp_path, request):
     """The kiosk with two partner lots and the demo households, served on a free port."""
     shutil.copy(request.getfixturevalue("sqlite_template"), tmp_path / "parking.db")
     app = make_app("sqlite:///" + str(tmp_path / "parking.db"), IDLE_SECONDS=120, SSE_MAX_SECONDS=30)
-    ids = add_lot(app, spaces=30, quota=8, windows=[("夜间", "19:00", "08:00", "0123456"),
-                                                     ("周末白天", "08:00", "19:00", "56")])
+    ids = add_lot(
+        app, spaces=30, quota=8, windows=[("夜间", "19:00", "08:00", "0123456"), ("周末白天", "08:00", "19:00", "56")]
+    )
     add_lot(app, name="周边商场共享车位", spaces=1, windows=[("夜间", "19:00", "08:00", "0123456")])
     add_people(app)
     server = LiveServer(app)
@@ -58,7 +59,7 @@ def _tap_card(app, page, uid: str) -> None:
     hub = app.extensions["reader_hub"]
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        if hub.publish(ReaderEvent("card", "card", uid, datetime.now(timezone.utc))):
+        if hub.publish(ReaderEvent("card", "card", uid, datetime.now(UTC))):
             return
         time.sleep(0.1)
     raise AssertionError("the identify screen never connected its reader stream")
@@ -157,12 +158,13 @@ def test_card_tap_and_a_full_lot_then_the_attendant_on_a_phone(parking_server, p
 
     # The attendant at the gate, on a phone.
     [voucher] = vouchers(app)
-    shift_voucher_times(app, voucher.id, datetime.now(timezone.utc) - timedelta(hours=1) - voucher.starts_at)
+    shift_voucher_times(app, voucher.id, datetime.now(UTC) - timedelta(hours=1) - voucher.starts_at)
     from kiosk.testing import Auth
 
     Auth(app, app.test_client()).create("attendant", "correct-horse", "staff")
-    context = chromium.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
-                                   device_scale_factor=2, locale="zh-CN")
+    context = chromium.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True, device_scale_factor=2, locale="zh-CN"
+    )
     phone = context.new_page()
     phone.set_default_timeout(10_000)
     try:

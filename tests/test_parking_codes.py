@@ -3,7 +3,15 @@
 import pytest
 
 from kiosk_plugins.parking.codes import (
-    ALPHABET, QR_PREFIX, display_code, extract_code, make_code, normalize_code, qr_payload, verify_code)
+    ALPHABET,
+    QR_PREFIX,
+    display_code,
+    extract_code,
+    make_code,
+    normalize_code,
+    qr_payload,
+    verify_code,
+)
 
 SECRET = "test-secret-key-not-for-production"
 
@@ -45,20 +53,23 @@ def test_forged_codes_do_not_verify():
     assert not verify_code(SECRET, 1, 7, "")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("K7QM-3XPA", "K7QM3XPA"),
-    ("k7qm3xpa", "K7QM3XPA"),
-    (QR_PREFIX + "K7QM3XPA", "K7QM3XPA"),
-    ("parking:k7qm-3xpa", "K7QM3XPA"),
-    ("https://station.example.cn/staff/parking/redeem?code=K7QM3XPA", "K7QM3XPA"),
-    ("/staff/parking/redeem?lot=2&code=K7QM-3XPA", "K7QM3XPA"),
-    ("K7QM3XP", None),
-    ("K7QM3XPAA", None),
-    ("K7QM3XP!", None),
-    ("K7QM3XPU", None),
-    ("https://example.cn/?nothing=1", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("K7QM-3XPA", "K7QM3XPA"),
+        ("k7qm3xpa", "K7QM3XPA"),
+        (QR_PREFIX + "K7QM3XPA", "K7QM3XPA"),
+        ("parking:k7qm-3xpa", "K7QM3XPA"),
+        ("https://station.example.cn/staff/parking/redeem?code=K7QM3XPA", "K7QM3XPA"),
+        ("/staff/parking/redeem?lot=2&code=K7QM-3XPA", "K7QM3XPA"),
+        ("K7QM3XP", None),
+        ("K7QM3XPAA", None),
+        ("K7QM3XP!", None),
+        ("K7QM3XPU", None),
+        ("https://example.cn/?nothing=1", None),
+        ("", None),
+    ],
+)
 def test_extract_code_from_scans_and_typing(text, expected):
     assert extract_code(text) == expected
 

@@ -55,8 +55,10 @@ def kiosk_process(index, url, instance, plan, barrier, results):
         barrier.wait(timeout=90)
         out["quota"].append(issue(quota_client, plan["quota_window"], plan["quota_day"]).status_code)
         barrier.wait(timeout=90)
-        response = staff.post("/staff/parking/redeem", data={"lot": str(plan["lot"]), "code": plan["code"],
-                                                             "csrf_token": csrf_token(staff)})
+        response = staff.post(
+            "/staff/parking/redeem",
+            data={"lot": str(plan["lot"]), "code": plan["code"], "csrf_token": csrf_token(staff)},
+        )
         out["redeem"] = response.status_code
         app.extensions["db"].dispose()
     except Exception as exc:  # reported to the parent, which fails the test with it
@@ -96,11 +98,16 @@ def test_many_kiosks_never_oversell_exceed_quotas_or_redeem_twice(app, auth, dat
     shift_voucher_times(app, vid, datetime.now(UTC) - timedelta(hours=1) - target.starts_at)
 
     plan = {
-        "issue": [people[i * PER_WORKER:(i + 1) * PER_WORKER] for i in range(WORKERS)],
-        "window": occ.window_id, "day": occ.day.isoformat(),
-        "quota_phone": "13800138000", "quota_plates": quota_plates,
-        "quota_window": quota_occ.window_id, "quota_day": quota_occ.day.isoformat(),
-        "lot": quota_lot["lot"], "code": target.code, "attendant": attendant,
+        "issue": [people[i * PER_WORKER : (i + 1) * PER_WORKER] for i in range(WORKERS)],
+        "window": occ.window_id,
+        "day": occ.day.isoformat(),
+        "quota_phone": "13800138000",
+        "quota_plates": quota_plates,
+        "quota_window": quota_occ.window_id,
+        "quota_day": quota_occ.day.isoformat(),
+        "lot": quota_lot["lot"],
+        "code": target.code,
+        "attendant": attendant,
     }
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(WORKERS)
@@ -132,4 +139,3 @@ def test_many_kiosks_never_oversell_exceed_quotas_or_redeem_twice(app, auth, dat
     redeemed = [o["redeem"] for o in outcomes]
     assert redeemed.count(200) == 1 and redeemed.count(409) == WORKERS - 1, redeemed
     assert next(v for v in vouchers(app) if v.id == vid).status == "used"
-

@@ -7,12 +7,23 @@ from __future__ import annotations
 
 import queue
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from test_parking_support import (
-    PEOPLE, add_lot, add_people, choose_plate, csrf_token, get_voucher, identify, issue, next_occurrence, text_of,
-    voucher_id_from, vouchers)
+    PEOPLE,
+    add_lot,
+    add_people,
+    choose_plate,
+    csrf_token,
+    get_voucher,
+    identify,
+    issue,
+    next_occurrence,
+    text_of,
+    voucher_id_from,
+    vouchers,
+)
 
 from kiosk.models import KioskEvent
 from kiosk_hardware.readers import ReaderEvent
@@ -90,7 +101,7 @@ def test_card_tap_on_the_identify_screen_signs_the_household_in(app, client):
     on_screen = hub.subscribe("parking.identify")
     elsewhere = hub.subscribe("home")
     try:
-        delivered = hub.publish(ReaderEvent("card", "card", "04:a1:b2:c3", datetime.now(timezone.utc)))
+        delivered = hub.publish(ReaderEvent("card", "card", "04:a1:b2:c3", datetime.now(UTC)))
         assert delivered == 1, "only the parking identify screen claims the card"
         action = on_screen.get(timeout=2)
         with __import__("pytest").raises(queue.Empty):
@@ -112,16 +123,18 @@ def test_unknown_card_and_forged_token_are_refused(app, client):
     hub = app.extensions["reader_hub"]
     q = hub.subscribe("parking.identify")
     try:
-        hub.publish(ReaderEvent("card", "card", "DEADBEEF", datetime.now(timezone.utc)))
+        hub.publish(ReaderEvent("card", "card", "DEADBEEF", datetime.now(UTC)))
         action = q.get(timeout=2)
     finally:
         hub.unsubscribe(q)
     client.get("/k/parking/")
-    unknown = client.post("/k/parking/card", data={"card_token": action["fill"]["card_token"],
-                                                   "csrf_token": csrf_token(client)})
+    unknown = client.post(
+        "/k/parking/card", data={"card_token": action["fill"]["card_token"], "csrf_token": csrf_token(client)}
+    )
     assert unknown.status_code == 404 and "手机号" in text_of(unknown)
-    forged = client.post("/k/parking/card", data={"card_token": "eyJoIjoxfQ.forged.sig",
-                                                  "csrf_token": csrf_token(client)})
+    forged = client.post(
+        "/k/parking/card", data={"card_token": "eyJoIjoxfQ.forged.sig", "csrf_token": csrf_token(client)}
+    )
     assert forged.status_code == 400 and "请重新刷卡" in text_of(forged)
     assert client.get("/k/parking/plate").status_code == 302
 
@@ -163,9 +176,16 @@ def test_pick_a_registered_car_with_one_tap(app, client):
 
 
 def test_quota_per_household_per_month(app, client):
-    ids = add_lot(app, spaces=10, quota=2, windows=[("夜间", "19:00", "08:00", "0123456"),
-                                                     ("凌晨", "01:00", "06:00", "0123456"),
-                                                     ("午间", "12:00", "14:00", "0123456")])
+    ids = add_lot(
+        app,
+        spaces=10,
+        quota=2,
+        windows=[
+            ("夜间", "19:00", "08:00", "0123456"),
+            ("凌晨", "01:00", "06:00", "0123456"),
+            ("午间", "12:00", "14:00", "0123456"),
+        ],
+    )
     add_people(app)
     identify(client, "13900139003")
     choose_plate(client, "粤BD12345")
@@ -174,7 +194,7 @@ def test_quota_per_household_per_month(app, client):
 
     from kiosk_plugins.parking import schedule
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     tomorrow = now.astimezone(TZ).date() + __import__("datetime").timedelta(days=1)
     assert issue(client, ids["windows"][1], tomorrow).status_code == 302
     assert issue(client, ids["windows"][2], tomorrow).status_code == 302
@@ -262,10 +282,17 @@ def test_bad_form_values_never_500_and_write_nothing(app, client):
     add_people(app)
     identify(client, "13800138001")
     choose_plate(client, "粤B12345")
-    for window, day in [("x", "2024-01-01"), (str(ids["windows"][0]), "not-a-day"), ("999999", "2024-01-01"),
-                        (str(ids["windows"][0]), "2001-01-01"), ("99999999999", "2024-01-01"), ("-1", "2024-01-01")]:
-        response = client.post("/k/parking/issue", data={"window": window, "day": day,
-                                                         "csrf_token": csrf_token(client)})
+    for window, day in [
+        ("x", "2024-01-01"),
+        (str(ids["windows"][0]), "not-a-day"),
+        ("999999", "2024-01-01"),
+        (str(ids["windows"][0]), "2001-01-01"),
+        ("99999999999", "2024-01-01"),
+        ("-1", "2024-01-01"),
+    ]:
+        response = client.post(
+            "/k/parking/issue", data={"window": window, "day": day, "csrf_token": csrf_token(client)}
+        )
         assert response.status_code in (400, 409), (window, day)
         assert "请选择其他时段" in text_of(response)
     assert client.get("/k/parking/confirm?window=abc").status_code == 302

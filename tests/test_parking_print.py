@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import zxingcpp
@@ -81,20 +81,24 @@ def test_printed_qr_decodes_to_a_code_that_redeems(make_app, database_url, fake_
     assert codes.display_code(code) in printed and "共享停车券" in printed
 
     # The attendant types what the QR said.
-    shift_voucher_times(app, voucher.id, datetime.now(timezone.utc) - timedelta(hours=1) - voucher.starts_at)
+    shift_voucher_times(app, voucher.id, datetime.now(UTC) - timedelta(hours=1) - voucher.starts_at)
     attendant = app.test_client()
     from kiosk.testing import Auth
 
     Auth(app, attendant).login("staff")
-    ok = attendant.post("/staff/parking/redeem", data={"lot": str(ids["lot"]), "code": decoded[0],
-                                                        "csrf_token": csrf(attendant)})
+    ok = attendant.post(
+        "/staff/parking/redeem", data={"lot": str(ids["lot"]), "code": decoded[0], "csrf_token": csrf(attendant)}
+    )
     assert ok.status_code == 200 and "核验通过" in text_of(ok)
     assert vouchers(app)[0].status == "used"
 
 
 def test_public_url_makes_the_qr_open_the_attendant_page(make_app, database_url, fake_printer):
-    app = make_app(database_url, DEVICES={"printer": fake_printer.printer_config(), "readers": {}},
-                   PUBLIC_URL="https://shuibei.example.cn/")
+    app = make_app(
+        database_url,
+        DEVICES={"printer": fake_printer.printer_config(), "readers": {}},
+        PUBLIC_URL="https://shuibei.example.cn/",
+    )
     ids = add_lot(app)
     add_people(app)
     occ = next_occurrence(app, ids["windows"][0])
@@ -109,8 +113,9 @@ def test_public_url_makes_the_qr_open_the_attendant_page(make_app, database_url,
 
 def test_printer_down_keeps_the_voucher_and_says_so(make_app, database_url):
     with FakeNetworkPrinter(state="offline") as printer:
-        app = make_app(database_url, DEVICES={"printer": printer.printer_config(max_attempts=1, retry_delay=0.05),
-                                              "readers": {}})
+        app = make_app(
+            database_url, DEVICES={"printer": printer.printer_config(max_attempts=1, retry_delay=0.05), "readers": {}}
+        )
         ids = add_lot(app)
         add_people(app)
         occ = next_occurrence(app, ids["windows"][0])
@@ -127,17 +132,27 @@ def test_printer_down_keeps_the_voucher_and_says_so(make_app, database_url):
         # Reprint is offered a limited number of times.
         vid = voucher_id_from(response)
         for _ in range(2):
-            assert resident.post(f"/k/parking/voucher/{vid}/print",
-                                 data={"csrf_token": csrf_token(resident)}).status_code == 302
+            assert (
+                resident.post(f"/k/parking/voucher/{vid}/print", data={"csrf_token": csrf_token(resident)}).status_code
+                == 302
+            )
         refused = resident.post(f"/k/parking/voucher/{vid}/print", data={"csrf_token": csrf_token(resident)})
         follow = resident.get(refused.headers["Location"])
         assert "不能再次打印" in text_of(follow)
 
 
 def test_layout_in_each_language(app):
-    context = {"lot": "水贝万山珠宝产业园停车场", "address": "罗湖区翠竹街道水贝社区", "plate": "粤B***45",
-               "window": "今天 5月20日周一 19:00 – 次日 08:00", "valid_until": "5月21日周二 08:00",
-               "price": "10 元", "code": "K7QM-3XPA", "qr": "PARKING:K7QM3XPA", "station": "水贝社区党群服务中心"}
+    context = {
+        "lot": "水贝万山珠宝产业园停车场",
+        "address": "罗湖区翠竹街道水贝社区",
+        "plate": "粤B***45",
+        "window": "今天 5月20日周一 19:00 – 次日 08:00",
+        "valid_until": "5月21日周二 08:00",
+        "price": "10 元",
+        "code": "K7QM-3XPA",
+        "qr": "PARKING:K7QM3XPA",
+        "station": "水贝社区党群服务中心",
+    }
     for lang, title in (("zh_Hans", "共享停车券"), ("zh_Hant", "共享停車券"), ("en", "Shared parking voucher")):
         with app.test_request_context("/"):
             from flask import session

@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import io
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import qrcode
 from PIL import Image
 from sqlalchemy import select
 from test_parking_support import (
-    add_household, add_lot, add_people, at_local, get_voucher, next_occurrence, shift_voucher_times, station_of,
-    text_of, voucher_id_from, vouchers)
+    add_household,
+    add_lot,
+    add_people,
+    at_local,
+    get_voucher,
+    next_occurrence,
+    shift_voucher_times,
+    station_of,
+    text_of,
+    voucher_id_from,
+    vouchers,
+)
 
 from kiosk.models import AuditLog
 from kiosk_plugins.parking import codes
@@ -29,7 +39,7 @@ DAY = date(2024, 5, 20)  # a Monday
 def _make_current(app, voucher_id):
     """Move the voucher's night so that it began an hour ago."""
     v = next(v for v in vouchers(app) if v.id == voucher_id)
-    shift_voucher_times(app, voucher_id, datetime.now(timezone.utc) - timedelta(hours=1) - v.starts_at)
+    shift_voucher_times(app, voucher_id, datetime.now(UTC) - timedelta(hours=1) - v.starts_at)
 
 
 def _issued(app, client, lot_ids, phone="13800138001", plate="粤B12345"):
@@ -71,8 +81,12 @@ def test_redeem_once_then_refuse_with_the_time_of_first_use(app, client, attenda
     assert vouchers(app)[0].used_at == used.used_at, "the first use stays recorded"
     with app.app_context():
         session = app.extensions["db"].Session()
-        results = [a.detail["result"] for a in session.scalars(
-            select(AuditLog).where(AuditLog.action == "parking.voucher_checked").order_by(AuditLog.id))]
+        results = [
+            a.detail["result"]
+            for a in session.scalars(
+                select(AuditLog).where(AuditLog.action == "parking.voucher_checked").order_by(AuditLog.id)
+            )
+        ]
         session.close()
     assert results == ["ok", "used"]
 
@@ -94,8 +108,9 @@ def test_forged_and_unknown_codes_are_refused(app, client, attendant, csrf):
     with app.app_context():
         session = app.extensions["db"].WriteSession()
         original = session.get(Voucher, v.id)
-        forged = Voucher(**{c.name: getattr(original, c.name) for c in Voucher.__table__.columns
-                            if c.name not in ("id",)})
+        forged = Voucher(
+            **{c.name: getattr(original, c.name) for c in Voucher.__table__.columns if c.name not in ("id",)}
+        )
         forged.code = "K7QM3XPA"
         session.add(forged)
         session.commit()
@@ -106,8 +121,9 @@ def test_forged_and_unknown_codes_are_refused(app, client, attendant, csrf):
     assert next(x for x in vouchers(app) if x.id == forged_id).status == "issued"
     with app.app_context():
         session = app.extensions["db"].Session()
-        last = session.scalars(select(AuditLog).where(AuditLog.action == "parking.voucher_checked")
-                               .order_by(AuditLog.id.desc())).first()
+        last = session.scalars(
+            select(AuditLog).where(AuditLog.action == "parking.voucher_checked").order_by(AuditLog.id.desc())
+        ).first()
         session.close()
     assert last.detail["forged"] is True
     malformed = _check(attendant, csrf, ids["lot"], "12")
@@ -139,7 +155,7 @@ def test_expired_after_the_window_ends(app, client, attendant, csrf):
     ids = add_lot(app)
     add_people(app)
     v = _issued(app, client, ids)
-    shift_voucher_times(app, v.id, datetime.now(timezone.utc) - timedelta(minutes=1) - v.ends_at)
+    shift_voucher_times(app, v.id, datetime.now(UTC) - timedelta(minutes=1) - v.ends_at)
     response = _check(attendant, csrf, ids["lot"], v.code)
     assert response.status_code == 409 and "过期" in text_of(response)
     assert vouchers(app)[0].status == "issued"
@@ -200,14 +216,22 @@ def test_valid_from_just_before_the_start_until_the_window_ends(app):
         b = issue_voucher(station, household_id=people[1], plate="粤B00002", window_id=wid, day=DAY, now=noon)
         c = issue_voucher(station, household_id=people[2], plate="粤B00003", window_id=wid, day=DAY, now=noon)
         assert a.starts_at == at_local(DAY, 19) and a.ends_at == at_local(DAY + timedelta(days=1), 8)
-        assert redeem(station, code_text=a.code, lot_id=ids["lot"], user_id=None,
-                      now=at_local(DAY, 18, 30)).reason == "early"
-        assert redeem(station, code_text=a.code, lot_id=ids["lot"], user_id=None,
-                      now=at_local(DAY, 18, 50)).reason == "ok", "15 minutes early is fine"
-        assert redeem(station, code_text=b.code, lot_id=ids["lot"], user_id=None,
-                      now=at_local(DAY + timedelta(days=1), 7, 59)).reason == "ok"
-        late = redeem(station, code_text=c.code, lot_id=ids["lot"], user_id=None,
-                      now=at_local(DAY + timedelta(days=1), 8, 0))
+        assert (
+            redeem(station, code_text=a.code, lot_id=ids["lot"], user_id=None, now=at_local(DAY, 18, 30)).reason
+            == "early"
+        )
+        assert (
+            redeem(station, code_text=a.code, lot_id=ids["lot"], user_id=None, now=at_local(DAY, 18, 50)).reason == "ok"
+        ), "15 minutes early is fine"
+        assert (
+            redeem(
+                station, code_text=b.code, lot_id=ids["lot"], user_id=None, now=at_local(DAY + timedelta(days=1), 7, 59)
+            ).reason
+            == "ok"
+        )
+        late = redeem(
+            station, code_text=c.code, lot_id=ids["lot"], user_id=None, now=at_local(DAY + timedelta(days=1), 8, 0)
+        )
         assert late.reason == "expired" and late.voucher.id == c.id
 
 
@@ -216,24 +240,31 @@ def test_unused_voucher_releases_its_space_when_the_arrival_time_passes(app):
     wid = ids["windows"][0]
     with app.app_context():
         station = _station(app)
-        a = issue_voucher(station, household_id=people[0], plate="粤B00001", window_id=wid, day=DAY,
-                          now=at_local(DAY, 12))
+        a = issue_voucher(
+            station, household_id=people[0], plate="粤B00001", window_id=wid, day=DAY, now=at_local(DAY, 12)
+        )
         assert a.expires_at == at_local(DAY, 20)
         with pytest.raises(VoucherRefused) as refused:
-            issue_voucher(station, household_id=people[1], plate="粤B00002", window_id=wid, day=DAY,
-                          now=at_local(DAY, 19, 30))
+            issue_voucher(
+                station, household_id=people[1], plate="粤B00002", window_id=wid, day=DAY, now=at_local(DAY, 19, 30)
+            )
         assert refused.value.reason == "full"
-        b = issue_voucher(station, household_id=people[1], plate="粤B00002", window_id=wid, day=DAY,
-                          now=at_local(DAY, 20, 1))
+        b = issue_voucher(
+            station, household_id=people[1], plate="粤B00002", window_id=wid, day=DAY, now=at_local(DAY, 20, 1)
+        )
         assert b.expires_at == at_local(DAY, 21, 1), "an hour from issue when issued after the start"
-        assert redeem(station, code_text=a.code, lot_id=ids["lot"], user_id=None,
-                      now=at_local(DAY, 20, 2)).reason == "expired"
-        assert redeem(station, code_text=b.code, lot_id=ids["lot"], user_id=None,
-                      now=at_local(DAY, 20, 30)).reason == "ok"
+        assert (
+            redeem(station, code_text=a.code, lot_id=ids["lot"], user_id=None, now=at_local(DAY, 20, 2)).reason
+            == "expired"
+        )
+        assert (
+            redeem(station, code_text=b.code, lot_id=ids["lot"], user_id=None, now=at_local(DAY, 20, 30)).reason == "ok"
+        )
         # Used, the space stays taken until the window ends.
         with pytest.raises(VoucherRefused):
-            issue_voucher(station, household_id=people[2], plate="粤B00003", window_id=wid, day=DAY,
-                          now=at_local(DAY, 23))
+            issue_voucher(
+                station, household_id=people[2], plate="粤B00003", window_id=wid, day=DAY, now=at_local(DAY, 23)
+            )
 
 
 def test_booking_window_rules(app):
@@ -242,17 +273,36 @@ def test_booking_window_rules(app):
     with app.app_context():
         station = _station(app)
         with pytest.raises(VoucherRefused) as info:
-            issue_voucher(station, household_id=people[0], plate="粤B00001", window_id=wid,
-                          day=DAY + timedelta(days=2), now=at_local(DAY, 12))
+            issue_voucher(
+                station,
+                household_id=people[0],
+                plate="粤B00001",
+                window_id=wid,
+                day=DAY + timedelta(days=2),
+                now=at_local(DAY, 12),
+            )
         assert info.value.reason == "window", "too far ahead"
         with pytest.raises(VoucherRefused) as info:
-            issue_voucher(station, household_id=people[0], plate="粤B00001", window_id=wid,
-                          day=DAY - timedelta(days=1), now=at_local(DAY, 8, 1))
+            issue_voucher(
+                station,
+                household_id=people[0],
+                plate="粤B00001",
+                window_id=wid,
+                day=DAY - timedelta(days=1),
+                now=at_local(DAY, 8, 1),
+            )
         assert info.value.reason == "window", "last night is over"
-        late = issue_voucher(station, household_id=people[0], plate="粤B00001", window_id=wid,
-                             day=DAY - timedelta(days=1), now=at_local(DAY, 1))
+        late = issue_voucher(
+            station,
+            household_id=people[0],
+            plate="粤B00001",
+            window_id=wid,
+            day=DAY - timedelta(days=1),
+            now=at_local(DAY, 1),
+        )
         assert late.ends_at == at_local(DAY, 8), "at 1 a.m. last night's window can still be booked"
         with pytest.raises(VoucherRefused) as info:
-            issue_voucher(station, household_id=people[1], plate="粤B00001", window_id=wid, day=DAY,
-                          now=at_local(DAY, 12))
+            issue_voucher(
+                station, household_id=people[1], plate="粤B00001", window_id=wid, day=DAY, now=at_local(DAY, 12)
+            )
         assert info.value.reason == "plate", "another household's car"

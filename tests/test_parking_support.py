@@ -31,21 +31,45 @@ def station_of(app, session):
     return session.get(Station, app.extensions["kiosk_station_id"])
 
 
-def add_lot(app, *, name="水贝万山珠宝产业园停车场", spaces=3, price_cents=1000, quota=0, reserve_days=1,
-            hold_minutes=0, windows=(NIGHT,)) -> dict:
+def add_lot(
+    app,
+    *,
+    name="水贝万山珠宝产业园停车场",
+    spaces=3,
+    price_cents=1000,
+    quota=0,
+    reserve_days=1,
+    hold_minutes=0,
+    windows=(NIGHT,),
+) -> dict:
     """A lot with windows; returns ids {"lot": id, "windows": [ids]}."""
     with app.app_context():
         session = app.extensions["db"].WriteSession()
         station = station_of(app, session)
-        lot = Lot(station_id=station.id, name=name, address="罗湖区翠竹街道水贝社区", spaces=spaces,
-                  price_cents=price_cents, quota_per_month=quota, reserve_days=reserve_days,
-                  hold_minutes=hold_minutes, active=True)
+        lot = Lot(
+            station_id=station.id,
+            name=name,
+            address="罗湖区翠竹街道水贝社区",
+            spaces=spaces,
+            price_cents=price_cents,
+            quota_per_month=quota,
+            reserve_days=reserve_days,
+            hold_minutes=hold_minutes,
+            active=True,
+        )
         session.add(lot)
         session.flush()
         ids = []
         for label, start, end, days in windows:
-            window = Window(station_id=station.id, lot_id=lot.id, label=label, start_time=start, end_time=end,
-                            weekdays=days, active=True)
+            window = Window(
+                station_id=station.id,
+                lot_id=lot.id,
+                label=label,
+                start_time=start,
+                end_time=end,
+                weekdays=days,
+                active=True,
+            )
             session.add(window)
             session.flush()
             ids.append(window.id)
@@ -59,8 +83,9 @@ def add_household(app, unit, name, phone, plates, card=None) -> int:
     with app.app_context():
         session = app.extensions["db"].WriteSession()
         station = station_of(app, session)
-        household = Household(station_id=station.id, unit=unit, contact_name=name, phone=phone, card_uid=card,
-                              active=True)
+        household = Household(
+            station_id=station.id, unit=unit, contact_name=name, phone=phone, card_uid=card, active=True
+        )
         session.add(household)
         session.flush()
         for text in plates:
@@ -116,8 +141,9 @@ def choose_plate(client, plate: str):
 
 def issue(client, window_id: int, day: date | str):
     day = day if isinstance(day, str) else day.isoformat()
-    return client.post("/k/parking/issue", data={"window": str(window_id), "day": day,
-                                                  "csrf_token": csrf_token(client)})
+    return client.post(
+        "/k/parking/issue", data={"window": str(window_id), "day": day, "csrf_token": csrf_token(client)}
+    )
 
 
 def get_voucher(client, phone: str, plate: str, window_id: int, day):

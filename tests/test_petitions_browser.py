@@ -22,7 +22,8 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Chro
 # Records script errors and CSP violations before the page's own scripts run.
 RECORDER = """
 window.__csp = [];
-document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
 """
 
 
@@ -47,8 +48,12 @@ def kiosk(browser_app, live_server, page, ime_cache):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     # The browser asks every site for /favicon.ico on its own; the kiosk has none.
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    page.on(
+        "response",
+        lambda r: (
+            errors.append(f"{r.status} {r.url}") if r.status >= 400 and not r.url.endswith("/favicon.ico") else None
+        ),
+    )
     page.context.add_init_script(RECORDER)
     # Every step is a new page: a tap must not land before its scripts (osk.js, kiosk.js) have run.
     gate_until_ready(page.context)
@@ -148,7 +153,11 @@ def test_resident_files_a_request_by_tapping_and_pinyin(kiosk, browser_app, live
     with browser_app.extensions["db"].Session() as s:
         petition = s.scalar(select(Petition).where(Petition.token == token))
     assert (petition.type, petition.category, petition.place, petition.description) == (
-        "complaint", "environment", "贝丽花园", "楼道垃圾堆放")
+        "complaint",
+        "environment",
+        "贝丽花园",
+        "楼道垃圾堆放",
+    )
     assert petition.contact_phone == "13800138000" and petition.channel == "kiosk"
     assert "已受理" in page.content()
 
@@ -192,8 +201,9 @@ def test_phone_pages(chromium, browser_app, live_server):
     from kiosk.demo import load_demo
 
     load_demo(browser_app, [])
-    context = chromium.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
-                                   device_scale_factor=2)
+    context = chromium.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True, device_scale_factor=2
+    )
     page = context.new_page()
     try:
         for lang in ("zh_Hans", "zh_Hant", "en"):

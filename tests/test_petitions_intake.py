@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
@@ -24,8 +24,16 @@ def count(app, model):
 
 
 def kiosk_post(client, csrf, step, go="next", **fields):
-    data = {"csrf_token": csrf(client), "step": str(step), "go": go, "type": "complaint",
-            "category": "environment", "place": "other", "description": "楼道垃圾堆放，气味很大", "anonymous": "1"}
+    data = {
+        "csrf_token": csrf(client),
+        "step": str(step),
+        "go": go,
+        "type": "complaint",
+        "category": "environment",
+        "place": "other",
+        "description": "楼道垃圾堆放，气味很大",
+        "anonymous": "1",
+    }
     data.update(fields)
     return client.post("/k/petitions/new", data=data)
 
@@ -36,23 +44,29 @@ def jpeg_with_gps(lat=(22, 33, 36.0), lon=(114, 7, 12.0), size=(640, 480), orien
     for x in range(0, size[0], 40):
         image.paste((20, 60, 160), (x, 0, x + 20, size[1]))
     exif = Image.Exif()
-    exif[0x010F] = "PhoneMaker"          # Make
-    exif[0x0110] = "Model X 12"          # Model
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0110] = "Model X 12"  # Model
     exif[0x0132] = "2024:05:12 09:30:00"  # DateTime
     if orientation:
         exif[0x0112] = orientation
     gps = exif.get_ifd(0x8825)
     gps[1], gps[2] = "N", lat
     gps[3], gps[4] = "E", lon
-    gps[6] = 35.0                        # altitude: never kept
+    gps[6] = 35.0  # altitude: never kept
     out = io.BytesIO()
     image.save(out, format="JPEG", exif=exif, quality=90)
     return out.getvalue()
 
 
 def mobile_post(client, csrf, files=(), **fields):
-    data = {"csrf_token": csrf(client), "type": "help", "category": "safety_hazard", "place": "other",
-            "description": "路灯坏了，晚上很黑", "anonymous": "1"}
+    data = {
+        "csrf_token": csrf(client),
+        "type": "help",
+        "category": "safety_hazard",
+        "place": "other",
+        "description": "路灯坏了，晚上很黑",
+        "anonymous": "1",
+    }
     data.update(fields)
     data["photos"] = [(io.BytesIO(content), name) for name, content in files]
     return client.post("/m/petitions/", data=data, content_type="multipart/form-data")
@@ -90,7 +104,11 @@ def test_kiosk_steps_lead_to_a_tracking_number(app, client, csrf):
     with session_of(app) as s:
         petition = s.scalar(select(Petition))
         assert (petition.tracking_no, petition.type, petition.category, petition.channel) == (
-            tracking, "complaint", "environment", "kiosk")
+            tracking,
+            "complaint",
+            "environment",
+            "kiosk",
+        )
         assert petition.anonymous and petition.contact_phone == ""
         assert [st.action for st in s.scalars(select(PetitionStep))] == ["received"]
         assert s.scalar(select(OutboxMessage.event)) == "created", "the dispatch message is written with it"
@@ -180,12 +198,14 @@ def test_scanning_a_receipt_opens_its_status_at_the_kiosk(app, client, csrf):
     token = kiosk_post(client, csrf, 4, go="submit").headers["Location"].split("/done/")[1].split("?")[0]
     hub = app.extensions["reader_hub"]
     page = hub.subscribe("petitions.index")
-    read = ReaderEvent(source="scanner", kind="code", value=f"https://kiosk.example/m/petitions/s/{token}",
-                       at=datetime.now(timezone.utc))
+    read = ReaderEvent(
+        source="scanner", kind="code", value=f"https://kiosk.example/m/petitions/s/{token}", at=datetime.now(UTC)
+    )
     assert hub.publish(read) == 1
     assert page.get_nowait() == {"redirect": f"/k/petitions/status/{token}"}
-    unknown = ReaderEvent(source="scanner", kind="code", value="https://kiosk.example/m/petitions/s/" + "x" * 32,
-                          at=datetime.now(timezone.utc))
+    unknown = ReaderEvent(
+        source="scanner", kind="code", value="https://kiosk.example/m/petitions/s/" + "x" * 32, at=datetime.now(UTC)
+    )
     assert hub.publish(unknown) == 0, "a code of no request here is dropped"
     hub.unsubscribe(page)
     status = client.get(f"/k/petitions/status/{token}").get_data(as_text=True)
@@ -243,11 +263,14 @@ def photo_error(page: str) -> str:
     return found[0]
 
 
-@pytest.mark.parametrize("name, content", [
-    ("notes.jpg", b"%PDF-1.4 not a picture at all" * 10),
-    ("empty.png", b"\x89PNG\r\n\x1a\n"),
-    ("icon.gif", None),
-])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("notes.jpg", b"%PDF-1.4 not a picture at all" * 10),
+        ("empty.png", b"\x89PNG\r\n\x1a\n"),
+        ("icon.gif", None),
+    ],
+)
 def test_phone_form_refuses_files_that_are_not_photos(app, client, csrf, name, content):
     from kiosk_plugins.petitions.models import Petition, PetitionPhoto
 
@@ -335,19 +358,57 @@ def test_civic_request_from_another_plugin(app):
     plugins = app.extensions["kiosk_plugins"]
     with app.test_request_context("/"), session_of(app) as db:
         station = db.get(Station, app.extensions["kiosk_station_id"])
-        answer = plugins.call("request_service", firstresult=True, kind="civic_request", station=station, payload={
-            "type": "complaint", "category": "safety_hazard", "description": "电动车在楼道里充电，有火灾隐患",
-            "place": "笋岗街道宝安北路快递集中点", "photos": [photo_path, outside], "source": "courier_rest"})
+        answer = plugins.call(
+            "request_service",
+            firstresult=True,
+            kind="civic_request",
+            station=station,
+            payload={
+                "type": "complaint",
+                "category": "safety_hazard",
+                "description": "电动车在楼道里充电，有火灾隐患",
+                "place": "笋岗街道宝安北路快递集中点",
+                "photos": [photo_path, outside],
+                "source": "courier_rest",
+            },
+        )
         assert set(answer) == {"tracking_no", "status_url"}
         assert answer["status_url"].startswith("/m/petitions/s/")
-        odd = plugins.call("request_service", firstresult=True, kind="civic_request", station=station, payload={
-            "type": "help", "category": "broken_bike_lane", "description": "非机动车道被占用", "place": "",
-            "photos": [], "source": "courier_rest"})
+        odd = plugins.call(
+            "request_service",
+            firstresult=True,
+            kind="civic_request",
+            station=station,
+            payload={
+                "type": "help",
+                "category": "broken_bike_lane",
+                "description": "非机动车道被占用",
+                "place": "",
+                "photos": [],
+                "source": "courier_rest",
+            },
+        )
         assert odd is not None
-        assert plugins.call("request_service", firstresult=True, kind="civic_request", station=station,
-                            payload={"type": "nonsense", "description": "x"}) is None
-        assert plugins.call("request_service", firstresult=True, kind="civic_request", station=station,
-                            payload={"type": "help", "category": "other", "description": ""}) is None
+        assert (
+            plugins.call(
+                "request_service",
+                firstresult=True,
+                kind="civic_request",
+                station=station,
+                payload={"type": "nonsense", "description": "x"},
+            )
+            is None
+        )
+        assert (
+            plugins.call(
+                "request_service",
+                firstresult=True,
+                kind="civic_request",
+                station=station,
+                payload={"type": "help", "category": "other", "description": ""},
+            )
+            is None
+        )
     with session_of(app) as s:
         rows = s.scalars(select(Petition).order_by(Petition.id)).all()
         assert [(p.channel, p.category) for p in rows] == [("courier_rest", "safety_hazard"), ("courier_rest", "other")]
@@ -365,8 +426,8 @@ def test_tracking_numbers_restart_each_local_day(app):
     with app.app_context():
         with app.extensions["db"].WriteSession() as s:
             station = s.get(Station, app.extensions["kiosk_station_id"])
-            late = datetime(2024, 5, 12, 15, 59, tzinfo=timezone.utc)  # 23:59 in Shenzhen
-            early = datetime(2024, 5, 12, 16, 1, tzinfo=timezone.utc)  # 00:01 the next day
+            late = datetime(2024, 5, 12, 15, 59, tzinfo=UTC)  # 23:59 in Shenzhen
+            early = datetime(2024, 5, 12, 16, 1, tzinfo=UTC)  # 00:01 the next day
             got = [numbering.next_tracking_no(s, station, t) for t in (late, late, early)]
             s.commit()
     assert got == ["P240512-0001", "P240512-0002", "P240513-0001"]

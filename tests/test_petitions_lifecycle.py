@@ -19,9 +19,18 @@ def session_of(app):
 def file_request(client, csrf, **fields):
     """A resident files a request at the kiosk; returns the status page token."""
     client.get("/k/petitions/new")
-    data = {"csrf_token": csrf(client), "step": "4", "go": "submit", "type": "complaint",
-            "category": "noise", "place": "other", "description": "楼下烧烤店每晚营业到凌晨两点，噪音扰民",
-            "anonymous": "0", "phone": PHONE, "name": NAME}
+    data = {
+        "csrf_token": csrf(client),
+        "step": "4",
+        "go": "submit",
+        "type": "complaint",
+        "category": "noise",
+        "place": "other",
+        "description": "楼下烧烤店每晚营业到凌晨两点，噪音扰民",
+        "anonymous": "0",
+        "phone": PHONE,
+        "name": NAME,
+    }
     data.update(fields)
     response = client.post("/k/petitions/new", data=data)
     assert response.status_code == 302, response.get_data(as_text=True)
@@ -57,8 +66,10 @@ def petition_of(app, token):
 
 
 def staff_update(client, csrf, petition_id, action, note, department=""):
-    return client.post(f"/staff/petitions/{petition_id}/update", data={
-        "csrf_token": csrf(client), "action": action, "note": note, "department": department})
+    return client.post(
+        f"/staff/petitions/{petition_id}/update",
+        data={"csrf_token": csrf(client), "action": action, "note": note, "department": department},
+    )
 
 
 def history_titles(page: str) -> list[str]:
@@ -101,13 +112,15 @@ def test_whole_life_cycle_seen_on_the_status_page(app, client, auth, csrf):
     assert 'data-testid="status">已办结<' in page
     assert 'name="score"' in page, "a resolved request can be rated"
 
-    rated = resident.post(f"/m/petitions/s/{token}", data={"csrf_token": csrf(resident), "score": "satisfied",
-                                                          "comment": "处理得很及时"})
+    rated = resident.post(
+        f"/m/petitions/s/{token}", data={"csrf_token": csrf(resident), "score": "satisfied", "comment": "处理得很及时"}
+    )
     assert rated.status_code == 302
     page = resident.get(rated.headers["Location"]).get_data(as_text=True)
     assert "感谢您的评价" in page and "满意" in page and 'name="score"' not in page
-    again = resident.post(f"/m/petitions/s/{token}", data={"csrf_token": csrf(resident), "score": "dissatisfied",
-                                                          "comment": "还是吵"})
+    again = resident.post(
+        f"/m/petitions/s/{token}", data={"csrf_token": csrf(resident), "score": "dissatisfied", "comment": "还是吵"}
+    )
     assert again.status_code == 400 and "该诉求现在不能评价" in again.get_data(as_text=True)
 
     assert staff_update(client, csrf, petition.id, "closed", "电话回访，居民表示满意，结案。").status_code == 303
@@ -118,8 +131,11 @@ def test_whole_life_cycle_seen_on_the_status_page(app, client, auth, csrf):
     assert staff_update(client, csrf, petition.id, "in_progress", "试图重开").status_code == 303
     assert petition_of(app, token).status == "closed", "a closed request stays closed"
     with session_of(app) as s:
-        events = list(s.scalars(select(OutboxMessage.event).where(OutboxMessage.request_id == petition.id)
-                                .order_by(OutboxMessage.id)))
+        events = list(
+            s.scalars(
+                select(OutboxMessage.event).where(OutboxMessage.request_id == petition.id).order_by(OutboxMessage.id)
+            )
+        )
     assert events == ["created", "dispatched", "in_progress", "resolved", "rated", "closed"]
 
 
@@ -144,8 +160,10 @@ def test_dissatisfied_rating_reopens_with_a_new_deadline(app, client, auth, csrf
     wrong = resident.post(f"/m/petitions/s/{token}", data={"csrf_token": csrf(resident), "score": "great"})
     assert wrong.status_code == 400 and "请选择您的满意程度" in wrong.get_data(as_text=True)
 
-    reopen = resident.post(f"/m/petitions/s/{token}", data={"csrf_token": csrf(resident), "score": "dissatisfied",
-                                                           "comment": "昨晚一点还在营业"})
+    reopen = resident.post(
+        f"/m/petitions/s/{token}",
+        data={"csrf_token": csrf(resident), "score": "dissatisfied", "comment": "昨晚一点还在营业"},
+    )
     assert reopen.status_code == 302
     after = petition_of(app, token)
     assert (after.status, after.reopened, after.resolved_at) == ("in_progress", 1, None)
@@ -210,7 +228,8 @@ def test_contact_details_never_on_public_pages_events_or_logs(app, client, auth,
     kiosk_status = client.get(f"/k/petitions/status/{token}").get_data(as_text=True)
     resident = app.test_client()
     public = [
-        done, kiosk_status,
+        done,
+        kiosk_status,
         resident.get(f"/m/petitions/s/{token}").get_data(as_text=True),
         resident.get("/api/petitions/open311/v2/requests.json").get_data(as_text=True),
         resident.get(f"/api/petitions/open311/v2/requests/{petition.tracking_no}.json").get_data(as_text=True),
@@ -262,8 +281,7 @@ def test_retention_job_erases_contact_details_of_old_closed_requests(app, client
     assert erased.contact_erased_at is not None and erased.description.startswith("楼下烧烤店")
     assert kept.contact_phone == PHONE and untouched.contact_phone == PHONE
     with session_of(app) as s:
-        assert s.scalar(select(func.count()).select_from(OutboxMessage)
-                        .where(OutboxMessage.request_id == old.id)) == 0
+        assert s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.request_id == old.id)) == 0
     assert outbox.pending_summary(app)["pending"] == 0
 
 
@@ -296,22 +314,34 @@ def test_demo_data_is_added_once(app):
 def test_admin_keeps_the_place_list(app, client, auth, csrf):
     auth.login("admin")
     client.get("/admin/petitions/places")
-    bad = client.post("/admin/petitions/places", data={"csrf_token": csrf(client), "key": "Bad Key!",
-                                                      "zh_hans": "石厦东村"})
+    bad = client.post(
+        "/admin/petitions/places", data={"csrf_token": csrf(client), "key": "Bad Key!", "zh_hans": "石厦东村"}
+    )
     assert bad.status_code == 400 and "代码只能包含" in bad.get_data(as_text=True)
-    saved = client.post("/admin/petitions/places", data={"csrf_token": csrf(client), "key": "shixia_east",
-                                                        "zh_hans": "石厦东村", "zh_hant": "石廈東村",
-                                                        "en": "Shixia East Village"})
+    saved = client.post(
+        "/admin/petitions/places",
+        data={
+            "csrf_token": csrf(client),
+            "key": "shixia_east",
+            "zh_hans": "石厦东村",
+            "zh_hant": "石廈東村",
+            "en": "Shixia East Village",
+        },
+    )
     assert saved.status_code == 303
     form = client.get("/k/petitions/new")
-    step2 = client.post("/k/petitions/new", data={"csrf_token": csrf(client), "step": "1", "go": "next",
-                                                  "type": "help", "category": "other"})
+    step2 = client.post(
+        "/k/petitions/new",
+        data={"csrf_token": csrf(client), "step": "1", "go": "next", "type": "help", "category": "other"},
+    )
     assert "石厦东村" in step2.get_data(as_text=True) and form.status_code == 200
     from kiosk_plugins.petitions.models import PetitionPlace
 
     with session_of(app) as s:
         place_id = s.scalar(select(PetitionPlace.id))
     client.post(f"/admin/petitions/places/{place_id}/toggle", data={"csrf_token": csrf(client)})
-    step2 = client.post("/k/petitions/new", data={"csrf_token": csrf(client), "step": "1", "go": "next",
-                                                  "type": "help", "category": "other"})
+    step2 = client.post(
+        "/k/petitions/new",
+        data={"csrf_token": csrf(client), "step": "1", "go": "next", "type": "help", "category": "other"},
+    )
     assert "石厦东村" not in step2.get_data(as_text=True)

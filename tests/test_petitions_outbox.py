@@ -101,15 +101,30 @@ def free_port() -> int:
 
 
 def webhook(url, timeout=2, immediately=True):
-    return {"PLUGINS": {"petitions": {"webhook": {"url": url, "secret": SECRET, "timeout": timeout},
-                                      "deliver_immediately": immediately}}}
+    return {
+        "PLUGINS": {
+            "petitions": {
+                "webhook": {"url": url, "secret": SECRET, "timeout": timeout},
+                "deliver_immediately": immediately,
+            }
+        }
+    }
 
 
 def file_request(client, csrf, **fields):
     client.get("/k/petitions/new")
-    data = {"csrf_token": csrf(client), "step": "4", "go": "submit", "type": "complaint",
-            "category": "safety_hazard", "place": "other", "description": "小区外墙瓷片脱落，楼下有人经过",
-            "anonymous": "0", "phone": PHONE, "name": "陈大文"}
+    data = {
+        "csrf_token": csrf(client),
+        "step": "4",
+        "go": "submit",
+        "type": "complaint",
+        "category": "safety_hazard",
+        "place": "other",
+        "description": "小区外墙瓷片脱落，楼下有人经过",
+        "anonymous": "0",
+        "phone": PHONE,
+        "name": "陈大文",
+    }
     data.update(fields)
     response = client.post("/k/petitions/new", data=data)
     assert response.status_code == 302
@@ -166,10 +181,10 @@ def test_outbox_retries_while_the_endpoint_is_down_then_delivers(make_app, datab
 
     receiver = Receiver(port=port)  # the dispatch system is back
     try:
-        assert outbox.deliver_due(app, now=row.next_attempt_at + timedelta(seconds=1)) == {
-            "delivered": 1, "failed": 0}
-        assert outbox.deliver_due(app, now=row.next_attempt_at + timedelta(days=1)) == {
-            "delivered": 0, "failed": 0}, "an acknowledged message is not sent again"
+        assert outbox.deliver_due(app, now=row.next_attempt_at + timedelta(seconds=1)) == {"delivered": 1, "failed": 0}
+        assert outbox.deliver_due(app, now=row.next_attempt_at + timedelta(days=1)) == {"delivered": 0, "failed": 0}, (
+            "an acknowledged message is not sent again"
+        )
     finally:
         receiver.stop()
     assert receiver.rejected == 0 and len(receiver.got) == 1
@@ -180,7 +195,11 @@ def test_outbox_retries_while_the_endpoint_is_down_then_delivers(make_app, datab
     assert headers["X-Petition-Message-Id"] == body["message_id"] == row.message_id
     assert headers["X-Petition-Attempt"] == "3"
     assert (body["event"], body["tracking_no"], body["category"], body["category_name"]) == (
-        "created", filed.tracking_no, "safety_hazard", "安全隐患")
+        "created",
+        filed.tracking_no,
+        "safety_hazard",
+        "安全隐患",
+    )
     assert body["station"]["code"] == "shuibei" and body["status"] == "received"
     assert PHONE not in raw.decode() and "陈大文" not in raw.decode() and "contact" not in body
     done = outbox_rows(app)[0]
@@ -252,12 +271,15 @@ def test_status_changes_are_forwarded_by_the_scheduled_job(make_app, database_ur
         token = file_request(app.test_client(), csrf)
         with app.test_request_context("/"), app.extensions["db"].Session() as db:
             station = db.get(Station, app.extensions["kiosk_station_id"])
-            lifecycle.change_status(station, petition(app, token).id, "dispatched", "已转应急管理办公室。",
-                                    department="emergency")
+            lifecycle.change_status(
+                station, petition(app, token).id, "dispatched", "已转应急管理办公室。", department="emergency"
+            )
         assert "petitions.deliver" in jobs.run_due(app)
     finally:
         receiver.stop()
-    events = [(json.loads(raw)["event"], json.loads(raw)["status"], json.loads(raw)["note"]) for _h, raw in receiver.got]
+    events = [
+        (json.loads(raw)["event"], json.loads(raw)["status"], json.loads(raw)["note"]) for _h, raw in receiver.got
+    ]
     assert events == [("created", "received", ""), ("dispatched", "dispatched", "已转应急管理办公室。")]
     assert all(r.delivered_at is not None for r in outbox_rows(app))
 
@@ -301,10 +323,19 @@ def test_a_crash_between_acknowledgement_and_delivery_loses_nothing(make_app, da
 
     hung = Silent()
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, child_config(tmp_path, database_url, "kiosk-before",
-                                                   **webhook(f"http://127.0.0.1:{hung.port}/api/events", 1)),
-         "crash"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            child_config(
+                tmp_path, database_url, "kiosk-before", **webhook(f"http://127.0.0.1:{hung.port}/api/events", 1)
+            ),
+            "crash",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = child.stdout.readline()
         assert line.startswith("ACK 302 /k/petitions/done/"), line + child.stderr.read()
@@ -341,9 +372,23 @@ def test_kiosks_submitting_at_once_get_distinct_numbers(make_app, database_url, 
 
     app = make_app(database_url)  # migrated before the kiosks start
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", CHILD, child_config(tmp_path, database_url, f"kiosk-{i}"),
-                               "race", str(each), str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(workers)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                child_config(tmp_path, database_url, f"kiosk-{i}"),
+                "race",
+                str(each),
+                str(go),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(workers)
+    ]
     time.sleep(0.5)
     go.write_text("go")
     for proc in procs:

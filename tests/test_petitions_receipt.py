@@ -25,18 +25,28 @@ def fake_printer():
 
 
 def printing_app(make_app, database_url, printer_config):
-    return make_app(database_url, DEVICES={"printer": printer_config, "readers": {}},
-                    PUBLIC_URL=PUBLIC)
+    return make_app(database_url, DEVICES={"printer": printer_config, "readers": {}}, PUBLIC_URL=PUBLIC)
 
 
 def file_request(client, csrf, lang=None):
     client.get("/k/petitions/new")
     if lang:
         client.post("/lang", data={"lang": lang, "csrf_token": csrf(client)})
-    response = client.post("/k/petitions/new", data={
-        "csrf_token": csrf(client), "step": "4", "go": "submit", "type": "help", "category": "public_facilities",
-        "place": "other", "description": "碧波小学路段路面破损，下雨积水", "anonymous": "0", "phone": PHONE,
-        "name": "赵敏"})
+    response = client.post(
+        "/k/petitions/new",
+        data={
+            "csrf_token": csrf(client),
+            "step": "4",
+            "go": "submit",
+            "type": "help",
+            "category": "public_facilities",
+            "place": "other",
+            "description": "碧波小学路段路面破损，下雨积水",
+            "anonymous": "0",
+            "phone": PHONE,
+            "name": "赵敏",
+        },
+    )
     assert response.status_code == 302
     location = response.headers["Location"]
     token = location.split("/done/")[1].split("?")[0]
@@ -70,8 +80,15 @@ def test_receipt_prints_a_qr_code_of_the_status_page(make_app, database_url, fak
     assert url == f"{PUBLIC}/m/petitions/s/{token}"
     text = stored(app, job).plain_text()
     tracking = re.search(r"P\d{6}-\d{4}", text).group(0)
-    for words in ("扫码反映诉求", "民有所呼，我有所应", "受理编号", "求助", "道路和公共设施", "扫描二维码查看办理进度和结果",
-                  "水贝社区党群服务中心"):
+    for words in (
+        "扫码反映诉求",
+        "民有所呼，我有所应",
+        "受理编号",
+        "求助",
+        "道路和公共设施",
+        "扫描二维码查看办理进度和结果",
+        "水贝社区党群服务中心",
+    ):
         assert words in text, words
     for secret in (PHONE, PHONE[-4:], "赵敏", "赵*"):
         assert secret not in text, "a receipt left on the counter shows no contact details"
@@ -107,9 +124,17 @@ def test_a_printer_fault_never_loses_the_request(make_app, database_url, csrf):
 def test_layout_builds_from_context_alone():
     from kiosk_plugins.petitions.receipts import build
 
-    receipt = build({"tracking_no": "P240512-0007", "status_url": f"{PUBLIC}/m/petitions/s/abc",
-                     "type": "投诉", "category": "噪音扰民", "place": "深华丽园", "time": "2024-05-12 21:40",
-                     "station_name": "水贝社区党群服务中心"})
+    receipt = build(
+        {
+            "tracking_no": "P240512-0007",
+            "status_url": f"{PUBLIC}/m/petitions/s/abc",
+            "type": "投诉",
+            "category": "噪音扰民",
+            "place": "深华丽园",
+            "time": "2024-05-12 21:40",
+            "station_name": "水贝社区党群服务中心",
+        }
+    )
     text = receipt.plain_text()
     assert "受理编号" in text and "P240512-0007" in text and "地点: 深华丽园" in text
     image = render_receipt(receipt, "58mm").convert("L")

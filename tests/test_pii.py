@@ -52,8 +52,9 @@ LAWYER = "林晓峰"
 STAFF = ("desk1", "pii-test-staff-pass")
 OPEN311_KEY = "pii-test-open311-key"
 
-PETITION_TEXT = (f"我叫{RESIDENT}，身份证号{RESIDENT_ID}，电话139 1234 5678。"
-                 "楼下烧烤店每晚营业到凌晨两点，噪音扰民，请尽快处理。")
+PETITION_TEXT = (
+    f"我叫{RESIDENT}，身份证号{RESIDENT_ID}，电话139 1234 5678。楼下烧烤店每晚营业到凌晨两点，噪音扰民，请尽快处理。"
+)
 
 
 def spellings(value: str) -> list[str]:
@@ -68,8 +69,11 @@ def spellings(value: str) -> list[str]:
     return [value]
 
 
-SECRETS = [s for value in (RESIDENT, RESIDENT_PHONE, RESIDENT_ID, *PLATES, RIDER, RIDER_PHONE, LAWYER)
-           for s in spellings(value)]
+SECRETS = [
+    s
+    for value in (RESIDENT, RESIDENT_PHONE, RESIDENT_ID, *PLATES, RIDER, RIDER_PHONE, LAWYER)
+    for s in spellings(value)
+]
 
 
 # -- a browser over real HTTP -------------------------------------------------------
@@ -106,8 +110,11 @@ class Visitor:
         return self._open(urllib.request.Request(self.base + path, data=body, headers={"Content-Type": kind}))
 
     def post_json(self, path: str, data: dict) -> Page:
-        request = urllib.request.Request(self.base + path, data=json.dumps(data).encode(), headers={
-            "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": self.csrf})
+        request = urllib.request.Request(
+            self.base + path,
+            data=json.dumps(data).encode(),
+            headers={"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": self.csrf},
+        )
         return self._open(request)
 
     def _open(self, request) -> Page:
@@ -136,8 +143,12 @@ def _multipart(boundary: str, form: dict, files: dict) -> bytes:
     for name, value in form.items():
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     for name, (filename, data, kind) in files.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                     f"Content-Type: {kind}\r\n\r\n".encode() + data + b"\r\n")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: {kind}\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+        )
     return b"".join(parts) + f"--{boundary}--\r\n".encode()
 
 
@@ -231,19 +242,31 @@ def station(make_app, database_url, tmp_path):
         instance = tmp_path / "server"
         instance.mkdir()
         station_file = instance / "station.toml"
-        station_file.write_text(STATION_FILE.format(dispatch_port=_free_port(), open311_key=OPEN311_KEY,
-                                                    printer_port=printer.port), encoding="utf-8")
+        station_file.write_text(
+            STATION_FILE.format(dispatch_port=_free_port(), open311_key=OPEN311_KEY, printer_port=printer.port),
+            encoding="utf-8",
+        )
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
-        env.update(KIOSK_DATABASE_URL=database_url, KIOSK_SECRET_KEY="pii-test-secret-" + "x" * 32,
-                   KIOSK_INSTANCE_PATH=str(instance), KIOSK_STATION_FILE=str(station_file),
-                   KIOSK_LOG_LEVEL="INFO", KIOSK_IME_PRELOAD="false", KIOSK_IME_CACHE_DIR=IME_CACHE_DIR,
-                   KIOSK_SSE_MAX_SECONDS="2")
+        env.update(
+            KIOSK_DATABASE_URL=database_url,
+            KIOSK_SECRET_KEY="pii-test-secret-" + "x" * 32,
+            KIOSK_INSTANCE_PATH=str(instance),
+            KIOSK_STATION_FILE=str(station_file),
+            KIOSK_LOG_LEVEL="INFO",
+            KIOSK_IME_PRELOAD="false",
+            KIOSK_IME_CACHE_DIR=IME_CACHE_DIR,
+            KIOSK_SSE_MAX_SECONDS="2",
+        )
         log_path = str(tmp_path / "kiosk.log")
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "kiosk.cli", "serve", "--port", str(port), "--threads", "8"],
-                env=env, stdout=log, stderr=log, start_new_session=True)
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_ready(proc, url, log_path)
@@ -304,8 +327,16 @@ def legal_queue(station: Station, public: Public, staff: Visitor) -> None:
     public.add(resident.get(f"/m/legal/t/{token}.json"))
 
     tomorrow = (datetime.now(SHENZHEN) + timedelta(days=1)).date().isoformat()
-    added = staff.post("/staff/legal/schedule", service="consultation", day=tomorrow, start="10:00", end="11:00",
-                       lawyer=LAWYER, organisation="区司法局公共法律服务律师", capacity="2")
+    added = staff.post(
+        "/staff/legal/schedule",
+        service="consultation",
+        day=tomorrow,
+        start="10:00",
+        end="11:00",
+        lawyer=LAWYER,
+        organisation="区司法局公共法律服务律师",
+        capacity="2",
+    )
     assert added.status == 200 and LAWYER in added.body, added.body[:800]
     slots = public.add(resident.get("/k/legal/book/consultation"))
     slot = re.search(r'data-slot="(\d+)"', slots.body).group(1)
@@ -339,10 +370,11 @@ def courier_station(station: Station, public: Public, staff: Visitor) -> None:
     public.add(rider.get("/k/courier_rest/"))
     form = rider.post("/k/courier_rest/phone", phone=RIDER_PHONE)
     assert form.url.endswith("/k/courier_rest/register")  # the form holds the number just typed: not searched
-    assert rider.post("/k/courier_rest/register", name=RIDER, phone=RIDER_PHONE, platform="eleme",
-                      vehicle="").status == 400
-    public.add(rider.post("/k/courier_rest/register", name=RIDER, phone=RIDER_PHONE, platform="eleme",
-                          vehicle="ebike"))
+    assert (
+        rider.post("/k/courier_rest/register", name=RIDER, phone=RIDER_PHONE, platform="eleme", vehicle="").status
+        == 400
+    )
+    public.add(rider.post("/k/courier_rest/register", name=RIDER, phone=RIDER_PHONE, platform="eleme", vehicle="ebike"))
     public.add(rider.get("/k/courier_rest/menu"))
     public.add(rider.post("/k/courier_rest/take/phone"))
 
@@ -371,10 +403,12 @@ def courier_station(station: Station, public: Public, staff: Visitor) -> None:
 
 def parking(station: Station, public: Public, staff: Visitor) -> None:
     """The staff import the households; a resident gets a voucher for a plate; the attendant redeems it."""
-    households = ("unit,name,phone,plates,card\n"
-                  f"贝丽花园3栋1201,{RESIDENT},{RESIDENT_PHONE},{PLATES[0]};{PLATES[1]},\n").encode()
-    imported = staff.post("/staff/parking/households/import",
-                          files={"file": ("households.csv", households, "text/csv")})
+    households = (
+        f"unit,name,phone,plates,card\n贝丽花园3栋1201,{RESIDENT},{RESIDENT_PHONE},{PLATES[0]};{PLATES[1]},\n"
+    ).encode()
+    imported = staff.post(
+        "/staff/parking/households/import", files={"file": ("households.csv", households, "text/csv")}
+    )
     assert imported.status == 200 and RESIDENT in imported.body, imported.body[:800]
 
     resident = Visitor(station.url)
@@ -407,8 +441,15 @@ def petitions(station: Station, public: Public, staff: Visitor) -> str:
     resident = Visitor(station.url)
     public.add(resident.get("/k/petitions/"))
     resident.get("/k/petitions/new")
-    fields = {"type": "complaint", "category": "noise", "place": "other", "description": PETITION_TEXT,
-              "anonymous": "0", "phone": RESIDENT_PHONE, "name": RESIDENT}
+    fields = {
+        "type": "complaint",
+        "category": "noise",
+        "place": "other",
+        "description": PETITION_TEXT,
+        "anonymous": "0",
+        "phone": RESIDENT_PHONE,
+        "name": RESIDENT,
+    }
     assert resident.post("/k/petitions/new", step="4", go="submit", **{**fields, "phone": "1391234"}).status == 400
     for step in ("1", "2", "3"):  # each step's page shows back what is being typed: not searched
         assert resident.post("/k/petitions/new", step=step, go="next", **fields).status == 200
@@ -424,22 +465,37 @@ def petitions(station: Station, public: Public, staff: Visitor) -> str:
     detail = staff.get(f"/staff/petitions/{petition_id}").body
     assert RESIDENT_PHONE in detail and PETITION_TEXT in detail, "staff read the request as it was written"
     # Staff write the resident's details into a note, which the resident (and Open311) read.
-    for action, note, department in (("dispatched", "已转城管执法队处理。", "city_management"),
-                                      ("in_progress", "执法队员已约谈店主。", ""),
-                                      ("resolved", f"已电话联系{RESIDENT}（{RESIDENT_PHONE}），店主已调整营业时间。", "")):
-        assert staff.post(f"/staff/petitions/{petition_id}/update", action=action, note=note,
-                          department=department).status == 200
+    for action, note, department in (
+        ("dispatched", "已转城管执法队处理。", "city_management"),
+        ("in_progress", "执法队员已约谈店主。", ""),
+        ("resolved", f"已电话联系{RESIDENT}（{RESIDENT_PHONE}），店主已调整营业时间。", ""),
+    ):
+        assert (
+            staff.post(f"/staff/petitions/{petition_id}/update", action=action, note=note, department=department).status
+            == 200
+        )
     phone = Visitor(station.url)
     public.add(phone.get(f"/m/petitions/s/{token}"))
     public.add(phone.post(f"/m/petitions/s/{token}", score="satisfied", comment="处理得很及时"))
 
     api = Visitor(station.url)
-    created = api.post("/api/petitions/open311/v2/requests.json", api_key=OPEN311_KEY, service_code="environment",
-                       address_string="贝丽花园南门", first_name=RESIDENT, phone=RESIDENT_PHONE,
-                       description=f"垃圾桶满了没人清。联系人{RESIDENT}，身份证{RESIDENT_ID}")
+    created = api.post(
+        "/api/petitions/open311/v2/requests.json",
+        api_key=OPEN311_KEY,
+        service_code="environment",
+        address_string="贝丽花园南门",
+        first_name=RESIDENT,
+        phone=RESIDENT_PHONE,
+        description=f"垃圾桶满了没人清。联系人{RESIDENT}，身份证{RESIDENT_ID}",
+    )
     assert created.status == 201, created.body
-    for path in ("discovery.json", "services.json", "requests.json", f"requests/{tracking}.json",
-                 f"requests/{created.json[0]['service_request_id']}.json"):
+    for path in (
+        "discovery.json",
+        "services.json",
+        "requests.json",
+        f"requests/{tracking}.json",
+        f"requests/{created.json[0]['service_request_id']}.json",
+    ):
         public.add(api.get(f"/api/petitions/open311/v2/{path}"))
     assert f"已电话联系{RESIDENT}（{RESIDENT_PHONE}）" in staff.get(f"/staff/petitions/{petition_id}").body
     return tracking
@@ -463,7 +519,7 @@ def _leaks(text: str) -> list[str]:
     for secret in SECRETS:
         at = text.find(secret)
         if at >= 0:
-            found.append(f"{secret!r}: …{text[max(at - 120, 0):at + 60]}…")
+            found.append(f"{secret!r}: …{text[max(at - 120, 0) : at + 60]}…")
     return found
 
 
@@ -498,11 +554,16 @@ def test_a_full_run_leaves_no_personal_data_in_logs_or_on_public_pages(station):
     assert lines and all(line.get("station") == "shuibei" for line in lines), text[-2000:]
     # The log really holds the run: every plugin's events, the failed print and the failed delivery.
     logged = [f"{line['logger']} {line['msg']}" for line in lines]
-    for expected in ("kiosk.events legal.ticket_called", "kiosk.events courier_rest.capacity",
-                     "kiosk.events parking.voucher_used", "kiosk.events petitions.status_changed",
-                     f"kiosk_plugins.petitions.intake petition {tracking} received",
-                     f"kiosk_plugins.petitions.lifecycle petition {tracking} moved to resolved",
-                     "kiosk_hardware.print_queue job", "kiosk_plugins.petitions.outbox dispatch delivery"):
+    for expected in (
+        "kiosk.events legal.ticket_called",
+        "kiosk.events courier_rest.capacity",
+        "kiosk.events parking.voucher_used",
+        "kiosk.events petitions.status_changed",
+        f"kiosk_plugins.petitions.intake petition {tracking} received",
+        f"kiosk_plugins.petitions.lifecycle petition {tracking} moved to resolved",
+        "kiosk_hardware.print_queue job",
+        "kiosk_plugins.petitions.outbox dispatch delivery",
+    ):
         assert any(line.startswith(expected) for line in logged), f"nothing logged like {expected!r}:\n{text[-3000:]}"
     assert any(line["level"] == "ERROR" and "paper out" in line["msg"] for line in lines), text[-3000:]
     leaks = _leaks(text)
@@ -512,8 +573,9 @@ def test_a_full_run_leaves_no_personal_data_in_logs_or_on_public_pages(station):
 def test_personal_data_in_free_text_is_masked_however_it_is_written():
     from kiosk.privacy import mask_in_text
 
-    text = mask_in_text(PETITION_TEXT + "车牌粤b 12345，备用电话+86 137-6543-2198，证件440303 19650824 006x。",
-                        names=(RESIDENT, ""))
+    text = mask_in_text(
+        PETITION_TEXT + "车牌粤b 12345，备用电话+86 137-6543-2198，证件440303 19650824 006x。", names=(RESIDENT, "")
+    )
     assert not _leaks(text), text
     assert "王*英" in text and "4403**********006X" in text and "139****5678" in text and "粤B***45" in text
     assert "137****2198" in text and "4403**********006x" in text

@@ -55,8 +55,10 @@ def test_a_wrapper_runs_around_the_call_and_sees_and_changes_the_results():
         seen.append(list(results))
         return [*results, {"ok": True, "detail": "audited"}]
 
-    plugins = _manager(one=_plugin("one", health_check=_answer({"ok": True, "detail": "1"})),
-                       audit=_plugin("audit", health_check=health_check))
+    plugins = _manager(
+        one=_plugin("one", health_check=_answer({"ok": True, "detail": "1"})),
+        audit=_plugin("audit", health_check=health_check),
+    )
     answers = plugins.call("health_check", station=Station())
     assert seen == ["before", [{"ok": True, "detail": "1"}]]
     assert answers == [("one", {"ok": True, "detail": "1"}), ("audit", {"ok": True, "detail": "audited"})]
@@ -78,8 +80,11 @@ def test_a_wrapper_that_raises_is_isolated(where):
 
     old = _plugin("old")
     old.health_check = old_style
-    plugins = _manager(one=_plugin("one", health_check=_answer({"ok": True, "detail": "1"})),
-                       wrap=_plugin("wrap", health_check=health_check), old=old)
+    plugins = _manager(
+        one=_plugin("one", health_check=_answer({"ok": True, "detail": "1"})),
+        wrap=_plugin("wrap", health_check=health_check),
+        old=old,
+    )
     assert plugins.call("health_check", station=Station()) == [("one", {"ok": True, "detail": "1"})]
     assert f"wrapper broke {where}" in plugins.infos["wrap"].last_fault
     assert "old wrapper broke, saw [{'ok': True, 'detail': '1'}]" in plugins.infos["old"].last_fault
@@ -96,9 +101,11 @@ def test_a_firstresult_hook_stops_at_the_first_answer():
 
         return hookimpl(request_service)
 
-    plugins = _manager(first=_plugin("first", request_service=service({"ticket": "A1"}, "first")),
-                       silent=_plugin("silent", request_service=service(None, "silent")),
-                       last=_plugin("last", request_service=service({"ticket": "B1"}, "last")))
+    plugins = _manager(
+        first=_plugin("first", request_service=service({"ticket": "A1"}, "first")),
+        silent=_plugin("silent", request_service=service(None, "silent")),
+        last=_plugin("last", request_service=service({"ticket": "B1"}, "last")),
+    )
     # pluggy calls the last registered first: "last" answers and nobody after it is asked.
     assert plugins.call("request_service", kind="queue_ticket", payload={}, station=Station()) == {"ticket": "B1"}
     assert calls == ["last"]
@@ -116,9 +123,11 @@ def test_a_raising_plugin_is_recorded_by_name_and_skipped_for_the_rest_of_the_re
         calls.append("broken")
         raise ValueError("no health today")
 
-    plugins = _manager(one=_plugin("one", health_check=_answer({"ok": True, "detail": "1"}, calls, "one")),
-                       broken=_plugin("broken", health_check=hookimpl(broken)),
-                       two=_plugin("two", health_check=_answer({"ok": False, "detail": "2"}, calls, "two")))
+    plugins = _manager(
+        one=_plugin("one", health_check=_answer({"ok": True, "detail": "1"}, calls, "one")),
+        broken=_plugin("broken", health_check=hookimpl(broken)),
+        two=_plugin("two", health_check=_answer({"ok": False, "detail": "2"}, calls, "two")),
+    )
     with Flask(__name__).test_request_context("/"):
         first = plugins.call("health_check", station=Station())
         second = plugins.call("health_check", station=Station())
@@ -137,7 +146,10 @@ def test_tryfirst_and_trylast_are_respected():
         late=_plugin("late", health_check=hookimpl(tryfirst=True)(lambda station: "tryfirst")),
     )
     assert plugins.call("health_check", station=Station()) == [
-        ("late", "tryfirst"), ("middle", "plain"), ("early", "trylast")]
+        ("late", "tryfirst"),
+        ("middle", "plain"),
+        ("early", "trylast"),
+    ]
 
 
 def test_per_plugin_arguments_reach_each_plugin_and_switched_off_plugins_are_left_out():
@@ -149,8 +161,11 @@ def test_per_plugin_arguments_reach_each_plugin_and_switched_off_plugins_are_lef
 
         return hookimpl(register_tiles)
 
-    plugins = _manager(a=_plugin("a", register_tiles=tiles("A")), b=_plugin("b", register_tiles=tiles("B")),
-                       c=_plugin("c", register_tiles=tiles("C")))
+    plugins = _manager(
+        a=_plugin("a", register_tiles=tiles("A")),
+        b=_plugin("b", register_tiles=tiles("B")),
+        c=_plugin("c", register_tiles=tiles("C")),
+    )
 
     def per_plugin(name):
         return {"register": lambda label: got.append((name, label))}
@@ -168,10 +183,12 @@ def test_a_plugin_raising_at_start_is_disabled_and_the_others_start():
     def bad(register):
         raise OSError("no folder")
 
-    plugins = _manager(good=_plugin("good", register_jobs=hookimpl(good)),
-                       bad=_plugin("bad", register_jobs=hookimpl(bad)))
-    plugins.call_startup("register_jobs", per_plugin=lambda name: {"register": lambda what: started.append(
-        (name, what))})
+    plugins = _manager(
+        good=_plugin("good", register_jobs=hookimpl(good)), bad=_plugin("bad", register_jobs=hookimpl(bad))
+    )
+    plugins.call_startup(
+        "register_jobs", per_plugin=lambda name: {"register": lambda what: started.append((name, what))}
+    )
     assert started == [("good", "good")]
     assert plugins.infos["bad"].state == "failed" and "OSError: no folder" in plugins.infos["bad"].error
     assert plugins.call("health_check", station=Station()) == []  # and it is out for good
@@ -184,8 +201,7 @@ def test_a_misspelled_hook_names_the_nearest_hook_and_docs_hooks_md():
     def helth_check(station):  # should be health_check
         pass
 
-    plugins = _manager(typo=_plugin("typo", register_tile=hookimpl(register_tile),
-                                    helth_check=hookimpl(helth_check)))
+    plugins = _manager(typo=_plugin("typo", register_tile=hookimpl(register_tile), helth_check=hookimpl(helth_check)))
     info = plugins.infos["typo"]
     assert info.state == "failed"
     assert "register_tile (did you mean register_tiles?)" in info.error

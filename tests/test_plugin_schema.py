@@ -34,15 +34,16 @@ class Wish(Base):
     text: Mapped[str] = mapped_column(String(200), nullable=False)
 {extra}'''
 
-NOTE = '    note: Mapped[str | None] = mapped_column(String(100), nullable=True)\n'
+NOTE = "    note: Mapped[str | None] = mapped_column(String(100), nullable=True)\n"
 
 
 def _make_plugin(site: Path) -> Path:
     """A ``wishes`` plugin package with a model and no migrations yet; returns its folder."""
     package = site / "kiosk_wishes"
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text('"""微心愿 board."""\n\nfrom kiosk_wishes import models  # noqa: F401\n',
-                                         encoding="utf-8")
+    (package / "__init__.py").write_text(
+        '"""微心愿 board."""\n\nfrom kiosk_wishes import models  # noqa: F401\n', encoding="utf-8"
+    )
     (package / "models.py").write_text(MODEL.format(extra=""), encoding="utf-8")
     dist = site / "kiosk_wishes-0.1.dist-info"
     dist.mkdir()
@@ -56,9 +57,15 @@ class Kiosk:
 
     def __init__(self, tmp_path: Path, url: str):
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "PYTEST"))}
-        self.env.update({"KIOSK_DATABASE_URL": url, "KIOSK_INSTANCE_PATH": str(tmp_path / "instance"),
-                         "KIOSK_SECRET_KEY": "a-real-secret-for-this-test-0123456789", "KIOSK_IME_PRELOAD": "false",
-                         "KIOSK_STATION_FILE": ""})
+        self.env.update(
+            {
+                "KIOSK_DATABASE_URL": url,
+                "KIOSK_INSTANCE_PATH": str(tmp_path / "instance"),
+                "KIOSK_SECRET_KEY": "a-real-secret-for-this-test-0123456789",
+                "KIOSK_IME_PRELOAD": "false",
+                "KIOSK_STATION_FILE": "",
+            }
+        )
         self.url = url
 
     def installed(self, site: Path | None) -> None:
@@ -69,8 +76,14 @@ class Kiosk:
             self.env["PYTHONPATH"] = str(site)
 
     def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, "-m", "kiosk.cli", *args], env=self.env, capture_output=True,
-                                text=True, timeout=120, check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "kiosk.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         if ok:
             assert result.returncode == 0, f"kiosk {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
         return result
@@ -106,7 +119,7 @@ def test_revision_autogenerates_then_downgrade_and_upgrade_again(kiosk, tmp_path
     assert f"wrote {created}" in first.stdout
     source = created.read_text(encoding="utf-8")
     assert "branch_labels = ('wishes',)" in source and "depends_on = 'kiosk_core_0001'" in source
-    assert 'create_table(\'wishes_wish\'' in source or 'create_table("wishes_wish"' in source
+    assert "create_table('wishes_wish'" in source or 'create_table("wishes_wish"' in source
     # Only its own table: the other plugins' and the core's tables are not compared.
     assert source.count("create_table(") == 1 and "legal_" not in source and "kiosk_user" not in source
     kiosk("db", "upgrade")
@@ -128,7 +141,9 @@ def test_revision_autogenerates_then_downgrade_and_upgrade_again(kiosk, tmp_path
     nothing = kiosk("db", "revision", "wishes", "-m", "again", ok=False)
     assert nothing.returncode != 0 and "no changes in the models of 'wishes'" in nothing.stderr
     assert sorted(p.name for p in (package / "migrations").glob("*.py")) == [
-        "wishes_0001_wish_board.py", "wishes_0002_add_note.py"]
+        "wishes_0001_wish_board.py",
+        "wishes_0002_add_note.py",
+    ]
 
     kiosk("db", "downgrade", "wishes", "--yes")
     assert kiosk.columns("wishes_wish") == {"id", "station_id", "text"}
@@ -191,7 +206,7 @@ def test_uninstalled_plugin_keeps_its_tables_and_the_kiosk_works(kiosk, tmp_path
     assert "wishes" in listed and "uninstalled" in listed and "legal" in listed
     doctor = kiosk("doctor", ok=False)
     assert "Can't locate revision" not in doctor.stderr
-    assert f"[!  ] plugin wishes: not installed" in doctor.stdout and hint in doctor.stdout
+    assert "[!  ] plugin wishes: not installed" in doctor.stdout and hint in doctor.stdout
     assert "[ok ] migrations: up to date" in doctor.stdout
     assert kiosk.columns("wishes_wish") == {"id", "station_id", "text"}  # its data stays
 

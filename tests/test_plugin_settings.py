@@ -32,16 +32,20 @@ from kiosk.settings import (
 )
 from kiosk.testing import Auth, csrf_of
 
-TILES = {"legal": "legal.queue", "courier_rest": "courier_rest.checkin", "parking": "parking.parking",
-         "petitions": "petitions.report"}
+TILES = {
+    "legal": "legal.queue",
+    "courier_rest": "courier_rest.checkin",
+    "parking": "parking.parking",
+    "petitions": "petitions.report",
+}
 
 #: plugin → (its bad table, the key that must be named, words of the Chinese reason)
 BAD = {
-    "legal": ({"voice": ["klingon"]}, "plugins.legal.voice[0]", "之一"),                     # not a choice
+    "legal": ({"voice": ["klingon"]}, "plugins.legal.voice[0]", "之一"),  # not a choice
     "courier_rest": ({"auto_close_at": "25:00"}, "plugins.courier_rest.auto_close_at", "时刻"),  # bad time
-    "parking": ({"max_reprints": "two"}, "plugins.parking.max_reprints", "整数"),              # wrong type
+    "parking": ({"max_reprints": "two"}, "plugins.parking.max_reprints", "整数"),  # wrong type
     "petitions": ({"retention_day": 30}, "plugins.petitions.retention_day", "retention_days"),  # unknown key
-    "venue": ({"booking_days": 0}, "plugins.venue.booking_days", "1 到 60"),                    # out of range
+    "venue": ({"booking_days": 0}, "plugins.venue.booking_days", "1 到 60"),  # out of range
 }
 
 
@@ -84,12 +88,18 @@ def test_a_bad_setting_switches_off_only_that_plugin_and_says_which(plugin, make
 
 
 def test_every_mistake_is_reported_at_once_in_the_admins_language(make_app, database_url):
-    app = make_app(database_url, PLUGINS={"parking": {"identify_minute": 5, "max_reprints": -1},
-                                          "legal": {"services": [{"key": "a", "label": "甲", "prefix": "AB",
-                                                                  "counters": [1]}]}})
+    app = make_app(
+        database_url,
+        PLUGINS={
+            "parking": {"identify_minute": 5, "max_reprints": -1},
+            "legal": {"services": [{"key": "a", "label": "甲", "prefix": "AB", "counters": [1]}]},
+        },
+    )
     health = app.test_client().get("/healthz").get_json()["plugins"]
-    assert [s["key"] for s in health["parking"]["settings"]] == ["plugins.parking.identify_minute",
-                                                                 "plugins.parking.max_reprints"]
+    assert [s["key"] for s in health["parking"]["settings"]] == [
+        "plugins.parking.identify_minute",
+        "plugins.parking.max_reprints",
+    ]
     assert "did you mean identify_minutes?" in health["parking"]["settings"][0]["error"]
     assert health["legal"]["settings"][0]["key"] == "plugins.legal.services[0].prefix"
     admin = app.test_client()
@@ -115,15 +125,23 @@ def test_settings_are_checked_once_at_start_not_per_request(make_app, database_u
 
 def test_good_values_parse_to_the_right_types(make_app, database_url, monkeypatch):
     monkeypatch.setenv("TEST_PETITIONS_SECRET", "s3cret")
-    app = make_app(database_url, PLUGINS={
-        "legal": {"voice": "yue", "max_skips": 1},
-        "courier_rest": {"auto_close_at": "3:05", "seats": 12, "petition_categories": {"traffic": "other"}},
-        "parking": {"identify_minutes": 7},
-        "petitions": {"webhook": {"url": "https://dispatch.example/api/", "timeout": "90s",
-                                  "secret": {"env": "TEST_PETITIONS_SECRET"}},
-                      "open311": {"api_keys": [{"env": "TEST_UNSET_KEY"}, "k1"]},
-                      "rate_limit": {"kiosk": [2, 600]}},
-    })
+    app = make_app(
+        database_url,
+        PLUGINS={
+            "legal": {"voice": "yue", "max_skips": 1},
+            "courier_rest": {"auto_close_at": "3:05", "seats": 12, "petition_categories": {"traffic": "other"}},
+            "parking": {"identify_minutes": 7},
+            "petitions": {
+                "webhook": {
+                    "url": "https://dispatch.example/api/",
+                    "timeout": "90s",
+                    "secret": {"env": "TEST_PETITIONS_SECRET"},
+                },
+                "open311": {"api_keys": [{"env": "TEST_UNSET_KEY"}, "k1"]},
+                "rate_limit": {"kiosk": [2, 600]},
+            },
+        },
+    )
     assert all(i.state == "enabled" for n, i in app.extensions["kiosk_plugins"].infos.items() if n in TILES)
     legal = plugin_settings("legal", app)
     assert legal.voices == ("yue",) and legal.max_skips == 1 and legal.service("legal_aid").counters == (6,)
@@ -138,8 +156,9 @@ def test_good_values_parse_to_the_right_types(make_app, database_url, monkeypatc
 
 
 def test_the_venue_example_parses_its_rooms(venue_installed, make_app, database_url):  # noqa: F811
-    app = make_app(database_url, PLUGINS={"venue": {"booking_days": 3, "rooms": [
-        {"key": "crafts", "label": "手工室"}]}})
+    app = make_app(
+        database_url, PLUGINS={"venue": {"booking_days": 3, "rooms": [{"key": "crafts", "label": "手工室"}]}}
+    )
     venue = plugin_settings("venue", app)
     assert venue.booking_days == 3 and venue.room("crafts").label == {"zh_Hans": "手工室"}
     assert venue.room("cinema") is None
@@ -151,22 +170,38 @@ def check(schema: Schema, raw: dict) -> list[str]:
 
 
 def test_each_field_type_refuses_what_it_cannot_use():
-    schema = Schema({
-        "name": Text("x", pattern=r"[a-z]+", hint="lower-case letters"),
-        "count": Integer(1, min=1, max=3),
-        "ratio": Choice("a", ("a", "b")),
-        "on": Boolean(False),
-        "at": TimeOfDay("08:00"),
-        "wait": Duration(5, unit="min", max=timedelta(hours=1)),
-        "site": URL(""),
-        "items": ListOf(Integer(min=0), (1,)),
-        "rooms": TableOf({"key": Text()}, (), unique="key"),
-        "map": MapOf(Integer()),
-        "nested": Table({"deep": Boolean(True)}),
-    })
-    assert check(schema, {"name": "Ab", "count": True, "ratio": "c", "on": 1, "at": "7.30", "wait": "2d",
-                          "site": "ftp://x", "items": "1", "rooms": [{"key": "a"}, {"key": "a"}],
-                          "map": {"x": "1"}, "nested": {"deeper": True}, "extra": 1}) == [
+    schema = Schema(
+        {
+            "name": Text("x", pattern=r"[a-z]+", hint="lower-case letters"),
+            "count": Integer(1, min=1, max=3),
+            "ratio": Choice("a", ("a", "b")),
+            "on": Boolean(False),
+            "at": TimeOfDay("08:00"),
+            "wait": Duration(5, unit="min", max=timedelta(hours=1)),
+            "site": URL(""),
+            "items": ListOf(Integer(min=0), (1,)),
+            "rooms": TableOf({"key": Text()}, (), unique="key"),
+            "map": MapOf(Integer()),
+            "nested": Table({"deep": Boolean(True)}),
+        }
+    )
+    assert check(
+        schema,
+        {
+            "name": "Ab",
+            "count": True,
+            "ratio": "c",
+            "on": 1,
+            "at": "7.30",
+            "wait": "2d",
+            "site": "ftp://x",
+            "items": "1",
+            "rooms": [{"key": "a"}, {"key": "a"}],
+            "map": {"x": "1"},
+            "nested": {"deeper": True},
+            "extra": 1,
+        },
+    ) == [
         "extra: is not a setting here; the settings are name, count, ratio, on, at, wait, site, items, rooms, map, "
         "nested",
         'name: must be lower-case letters, not "Ab"',

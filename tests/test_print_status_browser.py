@@ -25,8 +25,10 @@ def printer():
 def server(make_app, tmp_path, sqlite_template, printer):
     """Every plugin on SQLite, receipts to the fake printer, one attempt per receipt."""
     shutil.copy(sqlite_template, tmp_path / "print.db")
-    app = make_app("sqlite:///" + str(tmp_path / "print.db"),
-                   DEVICES={"printer": printer.printer_config(max_attempts=1), "readers": {}})
+    app = make_app(
+        "sqlite:///" + str(tmp_path / "print.db"),
+        DEVICES={"printer": printer.printer_config(max_attempts=1), "readers": {}},
+    )
     live = LiveServer(app)
     yield live
     live.stop()
@@ -38,8 +40,9 @@ def _csrf(page) -> str:
 
 def _take_ticket(page, server) -> None:
     page.goto(server.url + "/k/legal/take/consultation")
-    response = page.request.post(server.url + "/k/legal/take/consultation",
-                                 form={"csrf_token": _csrf(page), "phone": "", "priority": ""})
+    response = page.request.post(
+        server.url + "/k/legal/take/consultation", form={"csrf_token": _csrf(page), "phone": "", "priority": ""}
+    )
     assert response.ok
     page.goto(server.url + "/k/legal/issued")
 
@@ -49,7 +52,8 @@ def _settled(page, selector: str) -> dict:
     page.wait_for_selector(f'{selector}[data-state="done"], {selector}[data-state="failed"]', timeout=15_000)
     return page.locator(selector).evaluate(
         "el => ({state: el.dataset.state, text: el.textContent.trim(), classes: el.className,"
-        " done: el.dataset.textDone, failed: el.dataset.textFailed})")
+        " done: el.dataset.textDone, failed: el.dataset.textFailed})"
+    )
 
 
 def test_a_printed_ticket_and_a_failed_one_say_so_in_the_pages_words(page, server, printer):
@@ -67,11 +71,19 @@ def test_a_printed_ticket_and_a_failed_one_say_so_in_the_pages_words(page, serve
 
 def test_the_riders_print_button_uses_the_same_watch_and_may_try_again(page, server, printer):
     page.goto(server.url + "/k/courier_rest/")
-    assert page.request.post(server.url + "/k/courier_rest/phone",
-                             form={"csrf_token": _csrf(page), "phone": "13600136000"}).ok
-    assert page.request.post(server.url + "/k/courier_rest/register", form={
-        "csrf_token": _csrf(page), "name": "古霖珊", "phone": "13600136000", "platform": "meituan",
-        "vehicle": "ebike"}).ok
+    assert page.request.post(
+        server.url + "/k/courier_rest/phone", form={"csrf_token": _csrf(page), "phone": "13600136000"}
+    ).ok
+    assert page.request.post(
+        server.url + "/k/courier_rest/register",
+        form={
+            "csrf_token": _csrf(page),
+            "name": "古霖珊",
+            "phone": "13600136000",
+            "platform": "meituan",
+            "vehicle": "ebike",
+        },
+    ).ok
     page.goto(server.url + "/k/courier_rest/my-code")
     button = page.locator('[data-testid="print"]')
 

@@ -16,8 +16,13 @@ def _ticket_plugin():
     mod = types.ModuleType("kiosk_ticketer_test")
 
     def build(context):
-        return (Receipt().title("法律咨询").text(context["number"], size=3, align="center")
-                .kv("前面等候", str(context["ahead"])).qr(context["url"]))
+        return (
+            Receipt()
+            .title("法律咨询")
+            .text(context["number"], size=3, align="center")
+            .kv("前面等候", str(context["ahead"]))
+            .qr(context["url"])
+        )
 
     def register_receipt_layouts(register):
         register("ticketer.ticket", build)
@@ -44,13 +49,18 @@ def _wait_state(client, job_id, want, timeout=10.0):
 
 
 def test_receipt_reaches_a_tcp_printer_as_escpos_with_a_readable_qr(make_app, database_url, fake_printer):
-    app = make_app(database_url, EXTRA_PLUGINS={"ticketer": _ticket_plugin()},
-                   DEVICES={"printer": fake_printer.printer_config(profile="80mm"), "readers": {}})
+    app = make_app(
+        database_url,
+        EXTRA_PLUGINS={"ticketer": _ticket_plugin()},
+        DEVICES={"printer": fake_printer.printer_config(profile="80mm"), "readers": {}},
+    )
     from kiosk import printing
 
     client = app.test_client()
     with app.test_request_context("/"):
-        job = printing.print_receipt("ticketer.ticket", {"number": "A012", "ahead": 3, "url": "https://k.example/t/abc"})
+        job = printing.print_receipt(
+            "ticketer.ticket", {"number": "A012", "ahead": 3, "url": "https://k.example/t/abc"}
+        )
     assert job["state"] == "queued"
     assert _wait_state(client, job["job_id"], ("done", "failed"))["state"] == "done"
     received = fake_printer.wait_for_jobs(1)[0].parse()
@@ -63,8 +73,11 @@ def test_paper_out_fails_the_job_staff_see_it_and_reprint_after_refill(make_app,
     from kiosk.testing import Auth
 
     fake_printer.state = "paper_out"
-    app = make_app(database_url, EXTRA_PLUGINS={"ticketer": _ticket_plugin()},
-                   DEVICES={"printer": fake_printer.printer_config(profile="58mm", retry_delay=0.05), "readers": {}})
+    app = make_app(
+        database_url,
+        EXTRA_PLUGINS={"ticketer": _ticket_plugin()},
+        DEVICES={"printer": fake_printer.printer_config(profile="58mm", retry_delay=0.05), "readers": {}},
+    )
     from kiosk import printing
 
     client = app.test_client()
@@ -86,8 +99,11 @@ def test_paper_out_fails_the_job_staff_see_it_and_reprint_after_refill(make_app,
 
 def test_preview_printer_writes_png_files(make_app, database_url, tmp_path):
     folder = tmp_path / "previews"
-    app = make_app(database_url, EXTRA_PLUGINS={"ticketer": _ticket_plugin()},
-                   DEVICES={"printer": {"type": "preview", "folder": str(folder)}, "readers": {}})
+    app = make_app(
+        database_url,
+        EXTRA_PLUGINS={"ticketer": _ticket_plugin()},
+        DEVICES={"printer": {"type": "preview", "folder": str(folder)}, "readers": {}},
+    )
     from kiosk import printing
 
     with app.test_request_context("/"):

@@ -108,8 +108,11 @@ class _Walker(ast.NodeVisitor):
             key = node.slice
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
                 if key.value != self.own_key and not key.value.startswith(self.own_key + "_"):
-                    self._problem(node, f"reads app.extensions[{key.value!r}], which belongs to the core "
-                                        "or another plugin; use the plugin API")
+                    self._problem(
+                        node,
+                        f"reads app.extensions[{key.value!r}], which belongs to the core "
+                        "or another plugin; use the plugin API",
+                    )
         self.generic_visit(node)
 
 
@@ -137,8 +140,9 @@ def test_every_public_module_lists_its_api(module_name):
     assert names, f"{module_name} has no __all__"
     missing = [n for n in names if not hasattr(module, n)]
     assert not missing, f"{module_name}.__all__ names what it does not define: {missing}"
-    undocumented = [n for n in names
-                    if (callable(getattr(module, n)) and not (getattr(module, n).__doc__ or "").strip())]
+    undocumented = [
+        n for n in names if (callable(getattr(module, n)) and not (getattr(module, n).__doc__ or "").strip())
+    ]
     assert not undocumented, f"{module_name}: public names without a docstring: {undocumented}"
 
 

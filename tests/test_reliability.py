@@ -41,8 +41,11 @@ SECRET = "reliability-test-secret-0123456789abcdef"
 STATION_CODE = "shuibei-demo"  # what `kiosk demo` writes
 #: Added to the demo's station file: every test client is one address, and it sends many petitions.
 MANY_PETITIONS = "\n[plugins.petitions.rate_limit]\nkiosk = [100000, 600]\n"
-UNAVAILABLE = {"zh_Hans": "该服务暂时无法使用", "zh_Hant": "該服務暫時無法使用",
-               "en": "This service is temporarily unavailable"}
+UNAVAILABLE = {
+    "zh_Hans": "该服务暂时无法使用",
+    "zh_Hant": "該服務暫時無法使用",
+    "en": "This service is temporarily unavailable",
+}
 KINDS = ("legal", "courier", "parking", "petitions")
 WRITERS_PER_KIND = 2
 ACKS_BEFORE_KILL = 20
@@ -116,22 +119,27 @@ class DemoStation:
         self.database_url = database_url
         self.servers: list[Server] = []
         os.makedirs(folder, exist_ok=True)
-        done = subprocess.run([sys.executable, "-m", "kiosk.cli", "demo"], env=self.env(), capture_output=True,
-                              text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "kiosk.cli", "demo"], env=self.env(), capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         with open(os.path.join(folder, "station.toml"), "a", encoding="utf-8") as fh:
             fh.write(MANY_PETITIONS)
 
     def env(self, database_url: str | None = None) -> dict:
-        env = dict(os.environ, KIOSK_INSTANCE_PATH=self.folder, KIOSK_SECRET_KEY=SECRET,
-                   KIOSK_DATABASE_URL=database_url or self.database_url, KIOSK_IME_CACHE_DIR=IME_CACHE_DIR)
+        env = dict(
+            os.environ,
+            KIOSK_INSTANCE_PATH=self.folder,
+            KIOSK_SECRET_KEY=SECRET,
+            KIOSK_DATABASE_URL=database_url or self.database_url,
+            KIOSK_IME_CACHE_DIR=IME_CACHE_DIR,
+        )
         env.pop("KIOSK_STATION_FILE", None)
         return env
 
     def serve(self, database_url: str | None = None, wrapper: tuple[str, ...] = ()) -> Server:
         """Start ``kiosk serve`` (one worker); does not wait for it to answer."""
-        command = [*wrapper, sys.executable, "-m", "kiosk.cli", "serve", "--port", str(free_port()),
-                   "--workers", "1"]
+        command = [*wrapper, sys.executable, "-m", "kiosk.cli", "serve", "--port", str(free_port()), "--workers", "1"]
         server = Server(command, self.env(database_url), os.path.join(self.folder, f"serve-{len(self.servers)}.log"))
         self.servers.append(server)
         return server
@@ -193,8 +201,9 @@ class Screen:
         if not self.token:
             self.token = re.search(r'name="csrf-token" content="([^"]+)"', self.get("/").text).group(1)
         try:
-            return self.http.post(self.base + path, data={**data, "csrf_token": self.token}, timeout=60,
-                                  allow_redirects=False)
+            return self.http.post(
+                self.base + path, data={**data, "csrf_token": self.token}, timeout=60, allow_redirects=False
+            )
         except requests.ConnectionError as exc:
             raise CutOff(path) from exc
 
@@ -220,8 +229,10 @@ def take_ticket(screen: Screen) -> str:
 def register_rider(screen: Screen, phone: str) -> str:
     """A new rider registers (and is checked in) at the 暖蜂驿站 kiosk."""
     expect_redirect(screen.post("/k/courier_rest/phone", phone=phone), "/register")
-    expect_redirect(screen.post("/k/courier_rest/register", name="可靠性骑手", phone=phone, platform="meituan",
-                                vehicle="ebike"), "/k/courier_rest/result")
+    expect_redirect(
+        screen.post("/k/courier_rest/register", name="可靠性骑手", phone=phone, platform="meituan", vehicle="ebike"),
+        "/k/courier_rest/result",
+    )
     return phone
 
 
@@ -232,16 +243,27 @@ def issue_voucher(screen: Screen, phone: str, plate: str) -> int:
     lots = screen.get("/k/parking/lots").text
     offer = re.search(r'href="/k/parking/confirm\?window=(\d+)&amp;day=([\d-]+)"', lots)
     assert offer, "no parking window offered"
-    location = expect_redirect(screen.post("/k/parking/issue", window=offer.group(1), day=offer.group(2)),
-                               "/k/parking/voucher/")
+    location = expect_redirect(
+        screen.post("/k/parking/issue", window=offer.group(1), day=offer.group(2)), "/k/parking/voucher/"
+    )
     return int(re.search(r"/voucher/(\d+)", location).group(1))
 
 
 def submit_petition(screen: Screen, marker: str) -> str:
     """A resident sends a petition from the kiosk's last step; its token is the acknowledgement."""
-    location = expect_redirect(screen.post(
-        "/k/petitions/new", step="4", go="submit", type="complaint", category="environment", place="other",
-        description=f"楼道灯坏了，晚上很黑 {marker}", anonymous="1"), "/k/petitions/done/")
+    location = expect_redirect(
+        screen.post(
+            "/k/petitions/new",
+            step="4",
+            go="submit",
+            type="complaint",
+            category="environment",
+            place="other",
+            description=f"楼道灯坏了，晚上很黑 {marker}",
+            anonymous="1",
+        ),
+        "/k/petitions/done/",
+    )
     return location.split("/done/")[1].split("?")[0]
 
 
@@ -254,8 +276,9 @@ def add_households(database_url: str, count: int) -> list[tuple[str, str]]:
         station_id = s.scalar(select(Station.id).where(Station.code == STATION_CODE))
         s.execute(update(Lot).where(Lot.station_id == station_id).values(spaces=100000, quota_per_month=1000))
         for n, (phone, plate) in enumerate(people):
-            household = Household(station_id=station_id, unit=f"可靠性花园{n}号", contact_name="测试住户",
-                                  phone=phone, active=True)
+            household = Household(
+                station_id=station_id, unit=f"可靠性花园{n}号", contact_name="测试住户", phone=phone, active=True
+            )
             s.add(household)
             s.flush()
             number, kind = classify_plate(plate)
@@ -275,8 +298,11 @@ class Writers:
         self.cut_off: list[str] = []
         self.errors: list[str] = []
         self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, args=(kind, n), daemon=True)
-                        for kind in KINDS for n in range(WRITERS_PER_KIND)]
+        self.threads = [
+            threading.Thread(target=self._run, args=(kind, n), daemon=True)
+            for kind in KINDS
+            for n in range(WRITERS_PER_KIND)
+        ]
 
     def start(self) -> None:
         for thread in self.threads:
@@ -341,8 +367,12 @@ def no_sessions_left(database_url: str) -> None:
 
     def left():
         with engine.connect() as conn:
-            return conn.scalar(text("SELECT count(*) FROM pg_stat_activity "
-                                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+            return conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
 
     try:
         wait_for(lambda: left() == 0, 30, "the killed server's database sessions to end")
@@ -359,8 +389,9 @@ def check_acknowledged_writes_stored(database_url: str, acked: dict[str, list]) 
         assert {t.token for t in tickets} == tokens
         numbers = s.execute(select(Ticket.numbered_service, Ticket.day, Ticket.number)).all()
         assert len(numbers) == len(set(numbers)), "a ticket number was given twice"
-        counters = s.execute(select(DayCounter.series, DayCounter.day, DayCounter.last)
-                             .where(DayCounter.series.like("legal.%")))
+        counters = s.execute(
+            select(DayCounter.series, DayCounter.day, DayCounter.last).where(DayCounter.series.like("legal.%"))
+        )
         for series, day, last in counters:
             service = series.removeprefix("legal.")
             assert last == max(n for sv, d, n in numbers if (sv, d) == (service, day)), "counter and tickets disagree"
@@ -368,8 +399,11 @@ def check_acknowledged_writes_stored(database_url: str, acked: dict[str, list]) 
         phones = set(acked["courier"])
         riders = {r.phone: r.id for r in s.scalars(select(Rider).where(Rider.phone.in_(phones)))}
         assert set(riders) == phones
-        visits = dict(s.execute(select(Visit.rider_id, func.count()).where(Visit.rider_id.in_(riders.values()))
-                                .group_by(Visit.rider_id)).all())
+        visits = dict(
+            s.execute(
+                select(Visit.rider_id, func.count()).where(Visit.rider_id.in_(riders.values())).group_by(Visit.rider_id)
+            ).all()
+        )
         assert all(visits.get(rider_id) == 1 for rider_id in riders.values()), "a registration without its check-in"
 
         ids = set(acked["parking"])
@@ -393,8 +427,11 @@ def test_sigkill_mid_writes_loses_nothing_acknowledged(stations, station_databas
     server.wait_status(200)
     writers = Writers(server.url, households)
     writers.start()
-    wait_for(lambda: writers.errors or writers.each_acked(ACKS_BEFORE_KILL), 180,
-             f"{ACKS_BEFORE_KILL} acknowledged writes of each kind")
+    wait_for(
+        lambda: writers.errors or writers.each_acked(ACKS_BEFORE_KILL),
+        180,
+        f"{ACKS_BEFORE_KILL} acknowledged writes of each kind",
+    )
     server.kill()
     writers.join()
     assert not writers.errors, writers.errors
@@ -413,8 +450,11 @@ def test_sigkill_mid_writes_loses_nothing_acknowledged(stations, station_databas
     engine = create_engine(station_database)
     with Session(engine) as s:
         new = s.scalar(select(Ticket).where(Ticket.token == token))
-        before = s.scalars(select(Ticket.number).where(Ticket.numbered_service == new.numbered_service,
-                                                       Ticket.day == new.day, Ticket.id != new.id)).all()
+        before = s.scalars(
+            select(Ticket.number).where(
+                Ticket.numbered_service == new.numbered_service, Ticket.day == new.day, Ticket.id != new.id
+            )
+        ).all()
     engine.dispose()
     assert new.number == max(before) + 1, "numbering goes on after the crash, without a gap or a duplicate"
     assert f"A{new.number:03d}" in screen.get("/k/legal/issued").text
@@ -431,7 +471,7 @@ class Relay:
         self.live: set[socket.socket] = set()
         self.lock = threading.Lock()
 
-    def open(self) -> "Relay":
+    def open(self) -> Relay:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -586,8 +626,13 @@ def job_id_on(page: str) -> str:
 
 
 def test_full_printer_device_does_not_stop_ticketing(make_app, database_url):
-    app = make_app(database_url, DEVICES={"readers": {}, "printer": {
-        "type": "file", "path": "/dev/full", "max_attempts": 2, "retry_delay": 0.05}})
+    app = make_app(
+        database_url,
+        DEVICES={
+            "readers": {},
+            "printer": {"type": "file", "path": "/dev/full", "max_attempts": 2, "retry_delay": 0.05},
+        },
+    )
     client = app.test_client()
 
     def get_json(path):
@@ -606,8 +651,16 @@ def test_full_printer_device_does_not_stop_ticketing(make_app, database_url):
     ticket_job = job_id_on(page)
     assert "No space left on device" in print_job_error(get_json, ticket_job)
 
-    petition = post("/k/petitions/new", step="4", go="submit", type="complaint", category="environment",
-                    place="other", description="楼道灯坏了，晚上很黑", anonymous="1")
+    petition = post(
+        "/k/petitions/new",
+        step="4",
+        go="submit",
+        type="complaint",
+        category="environment",
+        place="other",
+        description="楼道灯坏了，晚上很黑",
+        anonymous="1",
+    )
     assert petition.status_code == 302
     done = client.get(petition.headers["Location"]).get_data(as_text=True)
     assert re.search(r'data-testid="tracking-no">P\d{6}-0001<', done)
@@ -631,8 +684,10 @@ def test_full_printer_device_does_not_stop_ticketing(make_app, database_url):
 def full_tmpfs_wrapper(folder: str) -> tuple[str, ...]:
     """Run the server in its own mount namespace with a tiny tmpfs, filled up, mounted on ``folder``."""
     namespace = ("unshare", "--mount") if os.geteuid() == 0 else ("unshare", "--user", "--map-root-user", "--mount")
-    script = ('mount -t tmpfs -o size=64k kiosk-receipts "$0" && { cat /dev/zero > "$0/filler" 2>/dev/null; true; }'
-              ' && exec "$@"')
+    script = (
+        'mount -t tmpfs -o size=64k kiosk-receipts "$0" && { cat /dev/zero > "$0/filler" 2>/dev/null; true; }'
+        ' && exec "$@"'
+    )
     return (*namespace, "sh", "-c", script, folder)
 
 

@@ -49,17 +49,47 @@ def scaffolded(tmp_path_factory) -> Scaffolded:
     """Runs the real command in its own process, then pip-installs what it made into a private folder."""
     base = tmp_path_factory.mktemp("scaffold")
     made = subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "plugins", "new", NAME, "--dir", str(base),
-         "--label-zh-hans", LABELS["zh_Hans"], "--label-zh-hant", LABELS["zh_Hant"], "--label-en", LABELS["en"]],
-        check=False, capture_output=True, text=True, env=_env(), timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "kiosk.cli",
+            "plugins",
+            "new",
+            NAME,
+            "--dir",
+            str(base),
+            "--label-zh-hans",
+            LABELS["zh_Hans"],
+            "--label-zh-hant",
+            LABELS["zh_Hant"],
+            "--label-en",
+            LABELS["en"],
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
     )
     assert made.returncode == 0, made.stderr
     folder = base / f"kiosk-{NAME}"
     site = tmp_path_factory.mktemp("site-scaffold")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(folder)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(folder),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     return Scaffolded(folder=folder, site=site, output=made.stdout)
 
@@ -85,8 +115,7 @@ def test_the_command_makes_a_package_with_one_hook_per_file(scaffolded):
         project = tomllib.load(fh)
     assert project["project"]["entry-points"]["kiosk.plugins"] == {NAME: PACKAGE}
     assert "-p kiosk.testing" in project["tool"]["pytest"]["ini_options"]["addopts"]
-    hooks = {"tiles.py": "register_tiles", "routes.py": "register_blueprints",
-             "panels.py": "register_staff_panels"}
+    hooks = {"tiles.py": "register_tiles", "routes.py": "register_blueprints", "panels.py": "register_staff_panels"}
     init = (package / "__init__.py").read_text(encoding="utf-8")
     # Its migrations/ folder is found by convention: no hook, no package.
     assert "register_migrations" not in init and not (package / "migrations" / "__init__.py").exists()
@@ -110,8 +139,7 @@ def test_the_catalogs_are_complete_and_carry_the_labels(scaffolded):
         assert all(catalog.values()), locale
 
 
-def test_installed_it_shows_its_tile_answers_and_has_its_table(scaffold_installed, make_app, fresh_database_url,
-                                                                 csrf):
+def test_installed_it_shows_its_tile_answers_and_has_its_table(scaffold_installed, make_app, fresh_database_url, csrf):
     app = make_app(fresh_database_url)
     info = app.extensions["kiosk_plugins"].infos[NAME]
     assert (info.state, info.version, info.requires_api) == ("enabled", "0.1.0", ">=1,<2")
@@ -135,10 +163,15 @@ def test_installed_it_shows_its_tile_answers_and_has_its_table(scaffold_installe
         with engine.connect() as conn:
             # The generated migration and model agree, so an author who follows them
             # does not start with a schema that drifts.
-            ctx = MigrationContext.configure(conn, opts={
-                "include_object": lambda obj, name, type_, reflected, compare_to:
-                    type_ != "table" or name.startswith(f"{NAME}_"),
-                "compare_type": False})
+            ctx = MigrationContext.configure(
+                conn,
+                opts={
+                    "include_object": lambda obj, name, type_, reflected, compare_to: (
+                        type_ != "table" or name.startswith(f"{NAME}_")
+                    ),
+                    "compare_type": False,
+                },
+            )
             assert compare_metadata(ctx, Base.metadata) == []
     finally:
         engine.dispose()
@@ -151,7 +184,11 @@ def _run_its_tests(scaffolded, basetemp: Path, **env) -> subprocess.CompletedPro
         # A temporary folder of its own: another pytest run on the machine tidying
         # /tmp/pytest-of-<user> must not remove it mid-run.
         [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", f"--basetemp={basetemp}"],
-        check=False, cwd=scaffolded.folder, capture_output=True, text=True, timeout=300,
+        check=False,
+        cwd=scaffolded.folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={k: v for k, v in _env(PYTHONPATH=pythonpath, **env).items() if not k.startswith("PYTEST_XDIST")},
     )
 
@@ -173,16 +210,19 @@ def test_its_own_tests_pass_on_postgresql_too(scaffolded, tmp_path):
     assert re.search(r"\b8 passed\b", run.stdout) and "skipped" not in run.stdout, run.stdout[-2000:]
 
 
-@pytest.mark.parametrize("name, message", [
-    ("Venue", "is not valid"),
-    ("venue-booking", "is not valid"),
-    ("_venue", "is not valid"),
-    ("venue__booking", "is not valid"),
-    ("a" * 33, "at most 32"),
-    ("class", "Python keyword"),
-    ("staff", "used by the kiosk core"),
-    ("legal", "already installed"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("Venue", "is not valid"),
+        ("venue-booking", "is not valid"),
+        ("_venue", "is not valid"),
+        ("venue__booking", "is not valid"),
+        ("a" * 33, "at most 32"),
+        ("class", "Python keyword"),
+        ("staff", "used by the kiosk core"),
+        ("legal", "already installed"),
+    ],
+)
 def test_bad_or_taken_names_are_refused_with_a_clear_message(tmp_path, name, message):
     result = CliRunner().invoke(cli, ["plugins", "new", name, "--dir", str(tmp_path)])
     assert result.exit_code != 0
@@ -194,8 +234,9 @@ def test_an_existing_folder_or_a_bad_label_is_refused(tmp_path):
     (tmp_path / "kiosk-food_test").mkdir()
     result = CliRunner().invoke(cli, ["plugins", "new", "food_test", "--dir", str(tmp_path)])
     assert result.exit_code != 0 and "already exists" in result.output
-    result = CliRunner().invoke(cli, ["plugins", "new", "food_quick", "--dir", str(tmp_path),
-                                      "--label-zh-hans", "食" * 41])
+    result = CliRunner().invoke(
+        cli, ["plugins", "new", "food_quick", "--dir", str(tmp_path), "--label-zh-hans", "食" * 41]
+    )
     assert result.exit_code != 0 and "too long" in result.output
     assert not (tmp_path / "kiosk-food_quick").exists()
 

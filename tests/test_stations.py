@@ -41,8 +41,15 @@ def test_fleet_kiosk_is_pointed_at_its_station_once(make_app, database_url):
     app = make_app(database_url, FLEET=True, **_station("district", "罗湖区服务平台"))
     with app.app_context():
         session = app.extensions["db"].Session()
-        session.add(Station(code="huangbei", name="黄贝街道党群服务中心", kind="party_service",
-                            timezone="Asia/Shanghai", disabled_plugins=[]))
+        session.add(
+            Station(
+                code="huangbei",
+                name="黄贝街道党群服务中心",
+                kind="party_service",
+                timezone="Asia/Shanghai",
+                disabled_plugins=[],
+            )
+        )
         session.commit()
         session.close()
     kiosk = app.test_client()

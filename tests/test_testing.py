@@ -21,7 +21,7 @@ from kiosk_hardware.receipt import Receipt
 
 pytest_plugins = ["pytester"]
 
-AUTHOR_CONFTEST = '''
+AUTHOR_CONFTEST = """
 import types
 
 import pytest
@@ -41,9 +41,9 @@ def kiosk_config():
 @pytest.fixture
 def kiosk_extra_plugins():
     return {"probe": probe}
-'''
+"""
 
-AUTHOR_TESTS = '''
+AUTHOR_TESTS = """
 from kiosk.models import KioskEvent
 from kiosk.testing import count_rows
 
@@ -68,7 +68,7 @@ def test_a_test_writes_to_its_database(app, login):
 def test_the_next_test_starts_on_an_empty_database(app):
     # On PostgreSQL this is the same per-worker database the test above wrote to.
     assert count_rows(app, KioskEvent) == 0
-'''
+"""
 
 
 def _author_folder(pytester):

@@ -7,8 +7,13 @@
 from kiosk_hardware.printers.base import Connection, Printer, PrintResult
 from kiosk_hardware.printers.factory import backend_class, printer_from_config
 
-_LAZY = {"FilePrinter": "file", "NetworkPrinter": "network", "PreviewPrinter": "preview",
-         "SerialPrinter": "serial", "UsbPrinter": "usb"}
+_LAZY = {
+    "FilePrinter": "file",
+    "NetworkPrinter": "network",
+    "PreviewPrinter": "preview",
+    "SerialPrinter": "serial",
+    "UsbPrinter": "usb",
+}
 
 
 def __getattr__(name):

@@ -93,6 +93,7 @@ class Printer(ABC):
 
     def prepare(self) -> None:
         """Load what the first job needs ahead of it (a backend's device library); nothing by default."""
+        return None
 
     @abstractmethod
     def describe(self) -> str:

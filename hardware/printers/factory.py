@@ -15,7 +15,8 @@ typo in the config fails at start, not at the first ticket.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from kiosk_hardware.errors import PrinterConfigError
 from kiosk_hardware.printers.base import Printer

@@ -65,7 +65,7 @@ class _TcpConnection(Connection):
     def write(self, data: bytes) -> None:
         try:
             self._device._raw(data)
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             raise PrinterTimeout(f"printer stopped accepting data after {self._io_timeout} s") from exc
         except OSError as exc:
             raise ConnectionDropped(f"connection dropped while sending: {exc}") from exc
@@ -76,7 +76,7 @@ class _TcpConnection(Connection):
         self._sock.settimeout(timeout)
         try:
             reply = self._sock.recv(16)
-        except socket.timeout:
+        except TimeoutError:
             return b""
         except OSError as exc:
             raise ConnectionDropped(f"connection dropped: {exc}") from exc

@@ -172,6 +172,7 @@ class Reader(ABC):
 
     def _interrupt(self) -> None:
         """Wake a blocked ``_serve`` so ``stop()`` returns promptly (default: none needed)."""
+        return None
 
     # -- the thread -------------------------------------------------------------
 

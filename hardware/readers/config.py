@@ -17,9 +17,7 @@ from kiosk_hardware.readers.events import INPUT_KINDS
 BACKEND_KEYS: dict[str, frozenset[str]] = {
     "pcsc": frozenset({"reader", "report_removal"}),
     "wedge": frozenset({"device", "terminator", "grab"}),
-    "serial": frozenset(
-        {"device", "baudrate", "framing", "encoding", "gap_ms", "bytesize", "parity", "stopbits"}
-    ),
+    "serial": frozenset({"device", "baudrate", "framing", "encoding", "gap_ms", "bytesize", "parity", "stopbits"}),
     "test": frozenset(),
 }
 
@@ -91,9 +89,7 @@ def _build(name: str, backend: str, kind: str, cfg: Mapping[str, Any]) -> Reader
         )
     from kiosk_hardware.readers.serial_reader import SerialReader
 
-    optional: dict[str, Any] = {
-        key: cfg[key] for key in ("encoding", "bytesize", "parity", "stopbits") if key in cfg
-    }
+    optional: dict[str, Any] = {key: cfg[key] for key in ("encoding", "bytesize", "parity", "stopbits") if key in cfg}
     if "gap_ms" in cfg:
         optional["gap"] = float(cfg["gap_ms"]) / 1000.0
     baudrate = cfg.get("baudrate", 9600)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 KIND_CARD = "card"
 KIND_CODE = "code"
@@ -20,7 +20,7 @@ EVENT_KINDS = INPUT_KINDS | {KIND_REMOVED}
 
 def utc_now() -> datetime:
     """The current time as an aware UTC datetime (events never carry naive times)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,5 +49,5 @@ class ReaderEvent:
             "source": self.source,
             "kind": self.kind,
             "value": self.value,
-            "at": self.at.astimezone(timezone.utc).isoformat(),
+            "at": self.at.astimezone(UTC).isoformat(),
         }

@@ -53,11 +53,7 @@ class Framer:
         """Add bytes received at monotonic time ``now``; return the frames completed."""
         if not data:
             return []
-        if (
-            self.gap > 0
-            and self._last_byte_at is not None
-            and now - self._last_byte_at > self.gap
-        ):
+        if self.gap > 0 and self._last_byte_at is not None and now - self._last_byte_at > self.gap:
             self.reset()
         self._last_byte_at = now
         frames: list[bytes] = []
@@ -102,7 +98,7 @@ class Framer:
 
 def _hex_bytes(value: object, key: str) -> bytes:
     if not isinstance(value, str):
-        raise ValueError(f"framing {key!r} must be a hex string such as \"02\"")
+        raise ValueError(f'framing {key!r} must be a hex string such as "02"')
     try:
         result = bytes.fromhex(value)
     except ValueError as exc:
@@ -126,9 +122,7 @@ def framer_from_config(framing: str | Mapping[str, object], gap: float = DEFAULT
         try:
             ends = LINE_FRAMINGS[framing]
         except KeyError:
-            raise ValueError(
-                f"unknown framing {framing!r}; use one of {sorted(LINE_FRAMINGS)} or a mapping"
-            ) from None
+            raise ValueError(f"unknown framing {framing!r}; use one of {sorted(LINE_FRAMINGS)} or a mapping") from None
         return Framer(end=ends, any_of_end=True, gap=gap)
     if not isinstance(framing, Mapping):
         raise ValueError("framing must be a string or a mapping")

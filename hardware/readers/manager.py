@@ -183,7 +183,10 @@ class ReaderManager:
                 if sup.down_since is not None:
                     log.info(
                         "reader %s is back after %.0f s (%d failed attempts): %s",
-                        name, now - sup.down_since, sup.failed_attempts, reader.status().detail,
+                        name,
+                        now - sup.down_since,
+                        sup.failed_attempts,
+                        reader.status().detail,
                     )
                 else:
                     log.info("reader %s ready: %s", name, reader.status().detail)
@@ -219,7 +222,10 @@ class ReaderManager:
             sup.last_logged_at = now
             log.warning(
                 "reader %s still unavailable after %.0f s (%d attempts): %s",
-                name, now - sup.down_since, sup.failed_attempts, detail,
+                name,
+                now - sup.down_since,
+                sup.failed_attempts,
+                detail,
             )
         else:
             log.debug("reader %s: attempt %d failed: %s", name, sup.failed_attempts, detail)

@@ -123,9 +123,7 @@ class PcscReader(Reader):
             if event_state & (scard.SCARD_STATE_UNKNOWN | scard.SCARD_STATE_UNAVAILABLE):
                 raise DeviceUnavailable(f"{reader} removed")
             known_state = event_state & ~scard.SCARD_STATE_CHANGED
-            card_here = bool(event_state & scard.SCARD_STATE_PRESENT) and not (
-                event_state & scard.SCARD_STATE_MUTE
-            )
+            card_here = bool(event_state & scard.SCARD_STATE_PRESENT) and not (event_state & scard.SCARD_STATE_MUTE)
             if first:
                 first = False
                 if card_here:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 STATE_OK = "ok"
 STATE_DISCONNECTED = "disconnected"
@@ -49,5 +49,5 @@ class DeviceStatus:
             "kind": self.kind,
             "state": self.state,
             "detail": self.detail,
-            "last_event_at": last.astimezone(timezone.utc).isoformat() if last else None,
+            "last_event_at": last.astimezone(UTC).isoformat() if last else None,
         }

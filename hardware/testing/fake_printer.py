@@ -31,8 +31,9 @@ import threading
 import time
 import tty
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from kiosk_hardware.testing.escpos_parser import ParsedJob, StreamParser, parse
 
@@ -125,7 +126,7 @@ class FakePrinterCore:
                 self.changed.wait(left)
             return list(self.jobs)
 
-    def stream(self, source: str) -> "FakeStream":
+    def stream(self, source: str) -> FakeStream:
         """A parser for one byte stream (one TCP connection, the serial line)."""
         return FakeStream(self, source)
 
@@ -214,7 +215,7 @@ class FakeNetworkPrinter(_FakeBase):
         self._lock = threading.Lock()
         self._closing = threading.Event()
 
-    def start(self) -> "FakeNetworkPrinter":
+    def start(self) -> FakeNetworkPrinter:
         """Listen and serve in background threads."""
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.bind((self.host, 0))
@@ -294,7 +295,7 @@ class FakeNetworkPrinter(_FakeBase):
         for thread in self._threads:
             thread.join(timeout=2)
 
-    def __enter__(self) -> "FakeNetworkPrinter":
+    def __enter__(self) -> FakeNetworkPrinter:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -341,7 +342,7 @@ class FakeSerialPrinter(_FakeBase):
             if replies:
                 os.write(self._master, replies)
 
-    def start(self) -> "FakeSerialPrinter":
+    def start(self) -> FakeSerialPrinter:
         """Start answering in a background thread."""
         self._thread.start()
         return self
@@ -355,7 +356,7 @@ class FakeSerialPrinter(_FakeBase):
         os.close(self._master)
         os.close(self._slave)
 
-    def __enter__(self) -> "FakeSerialPrinter":
+    def __enter__(self) -> FakeSerialPrinter:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -429,7 +430,7 @@ class FakeUsbDevice(_FakeBase):
         return array("B", out)
 
     @contextlib.contextmanager
-    def plugged_in(self) -> Iterator["FakeUsbDevice"]:
+    def plugged_in(self) -> Iterator[FakeUsbDevice]:
         """Make ``usb.core.find`` return this device (for its vendor/product) while inside."""
         import usb.core
 

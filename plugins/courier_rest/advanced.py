@@ -26,9 +26,14 @@ LABELS = {k: label for k, label, _ in ADVANCED}
 
 def open_request(session, station_id: int, rider_id: int, service: str) -> ServiceRequest | None:
     """The rider's request for ``service`` that staff have not closed yet."""
-    return session.scalar(select(ServiceRequest).where(
-        ServiceRequest.station_id == station_id, ServiceRequest.rider_id == rider_id,
-        ServiceRequest.service == service, ServiceRequest.state.in_(("open", "ticket"))))
+    return session.scalar(
+        select(ServiceRequest).where(
+            ServiceRequest.station_id == station_id,
+            ServiceRequest.rider_id == rider_id,
+            ServiceRequest.service == service,
+            ServiceRequest.state.in_(("open", "ticket")),
+        )
+    )
 
 
 def ask_legal_queue(station) -> dict | None:
@@ -43,13 +48,20 @@ def ask_legal_queue(station) -> dict | None:
     return answer
 
 
-def record(session, station_id: int, rider_id: int, visit_id: int | None, service: str, now,
-           ticket: dict | None = None) -> ServiceRequest:
+def record(
+    session, station_id: int, rider_id: int, visit_id: int | None, service: str, now, ticket: dict | None = None
+) -> ServiceRequest:
     """Store the request (with the legal ticket when there is one)."""
-    row = ServiceRequest(station_id=station_id, rider_id=rider_id, visit_id=visit_id, service=service,
-                         state="ticket" if ticket else "open", created_at=now,
-                         ticket=str(ticket.get("ticket", ""))[:20] if ticket else "",
-                         ticket_url=str(ticket.get("status_url", ""))[:300] if ticket else "")
+    row = ServiceRequest(
+        station_id=station_id,
+        rider_id=rider_id,
+        visit_id=visit_id,
+        service=service,
+        state="ticket" if ticket else "open",
+        created_at=now,
+        ticket=str(ticket.get("ticket", ""))[:20] if ticket else "",
+        ticket_url=str(ticket.get("status_url", ""))[:300] if ticket else "",
+    )
     session.add(row)
     session.flush()
     return row

@@ -35,17 +35,18 @@ def _token_ok() -> bool:
 def district_stats():
     """The day's or month's figures as JSON for the district dashboard (token required)."""
     if not get_settings().api_token:
-        return jsonify({"error": "the district API is off: set api_token in [plugins.courier_rest]",
-                        "status": 403}), 403
+        return jsonify(
+            {"error": "the district API is off: set api_token in [plugins.courier_rest]", "status": 403}
+        ), 403
     if not _token_ok():
         return jsonify({"error": "send the station's token as 'Authorization: Bearer <token>'", "status": 401}), 401
     station = current_station()
     prepare(station)
     try:
-        data = stats.figures(get_session(), station, request.args.get("period", "day"),
-                             request.args.get("date") or None, clock.now())
+        data = stats.figures(
+            get_session(), station, request.args.get("period", "day"), request.args.get("date") or None, clock.now()
+        )
     except stats.BadPeriod:
-        return jsonify({"error": "period must be day or month, date like 2024-05-01 or 2024-05",
-                        "status": 400}), 400
+        return jsonify({"error": "period must be day or month, date like 2024-05-01 or 2024-05", "status": 400}), 400
     data["now"] = slots.board(get_session(), station.id)
     return jsonify(data)

@@ -18,8 +18,9 @@ from kiosk_plugins.courier_rest.writes import Refused
 
 def live_uses(session, visit_id: int) -> list[Use]:
     """The places a visit holds now (active or held for the rider)."""
-    return list(session.scalars(select(Use).where(Use.visit_id == visit_id, Use.live_slot_id.is_not(None))
-                                .order_by(Use.id)))
+    return list(
+        session.scalars(select(Use).where(Use.visit_id == visit_id, Use.live_slot_id.is_not(None)).order_by(Use.id))
+    )
 
 
 def take(session, station_id: int, visit, kind: str, now, settings) -> tuple[Use, Slot]:
@@ -46,9 +47,19 @@ def take(session, station_id: int, visit, kind: str, now, settings) -> tuple[Use
         # A slot of the other kind was free: the rider has what they queued for.
         waiting.leave_line(session, visit.rider_id, now)
     limit = settings.limit_minutes(kind)
-    use = Use(station_id=station_id, visit_id=visit.id, rider_id=visit.rider_id, slot_id=slot.id, kind=kind,
-              state="active", started_at=now, due_at=now + timedelta(minutes=limit) if limit else None,
-              end_reason="", live_slot_id=slot.id, live_holder=key)
+    use = Use(
+        station_id=station_id,
+        visit_id=visit.id,
+        rider_id=visit.rider_id,
+        slot_id=slot.id,
+        kind=kind,
+        state="active",
+        started_at=now,
+        due_at=now + timedelta(minutes=limit) if limit else None,
+        end_reason="",
+        live_slot_id=slot.id,
+        live_holder=key,
+    )
     session.add(use)
     # Flush now: a lost race fails here, inside the retry, not at commit.
     session.flush()
@@ -69,6 +80,10 @@ def release(session, use: Use, now, reason: str, settings, tz) -> None:
 
 def overdue(session, station_id: int, now) -> list[Use]:
     """Charging slots used past their time limit, oldest first."""
-    return list(session.scalars(select(Use).where(Use.station_id == station_id, Use.state == "active",
-                                                  Use.due_at.is_not(None), Use.due_at < now)
-                                .order_by(Use.due_at)))
+    return list(
+        session.scalars(
+            select(Use)
+            .where(Use.station_id == station_id, Use.state == "active", Use.due_at.is_not(None), Use.due_at < now)
+            .order_by(Use.due_at)
+        )
+    )

@@ -17,8 +17,32 @@ from kiosk_plugins.courier_rest.models import Hazard, Rider, ServiceRequest, Ser
 from kiosk_plugins.courier_rest.settings import get_settings
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
-GIVEN = ["建国", "小燕", "志强", "海波", "秀英", "伟", "芳", "敏", "静", "磊", "洋", "勇", "军", "杰", "涛",
-         "明", "超", "华", "平", "刚", "桂英", "春梅", "晓东", "国庆"]
+GIVEN = [
+    "建国",
+    "小燕",
+    "志强",
+    "海波",
+    "秀英",
+    "伟",
+    "芳",
+    "敏",
+    "静",
+    "磊",
+    "洋",
+    "勇",
+    "军",
+    "杰",
+    "涛",
+    "明",
+    "超",
+    "华",
+    "平",
+    "刚",
+    "桂英",
+    "春梅",
+    "晓东",
+    "国庆",
+]
 PLATFORM_ROTATION = ["meituan", "eleme", "meituan", "sf", "jd", "eleme", "other"]
 VEHICLE_BY_PLATFORM = {"meituan": "ebike", "eleme": "ebike", "sf": "ebike", "jd": "motorbike", "other": "car"}
 #: Lunch and dinner rushes: when riders wait for orders near the station.
@@ -28,8 +52,13 @@ DAYS = 14
 
 def slots_of(session, station_id: int, kind: str) -> list[Slot]:
     """The station's places of one kind, in number order."""
-    return list(session.scalars(select(Slot).where(Slot.station_id == station_id, Slot.kind == kind,
-                                                   Slot.active.is_(True)).order_by(Slot.number)))
+    return list(
+        session.scalars(
+            select(Slot)
+            .where(Slot.station_id == station_id, Slot.kind == kind, Slot.active.is_(True))
+            .order_by(Slot.number)
+        )
+    )
 
 
 def _riders(session, station_id: int) -> list[Rider]:
@@ -43,9 +72,16 @@ def _riders(session, station_id: int) -> list[Rider]:
     for name, phone, platform, vehicle in wanted:
         rider = have.get(phone)
         if rider is None:
-            rider = Rider(station_id=station_id, name=name, phone=phone, platform=platform, vehicle=vehicle,
-                          card_uid=None, pass_token=secrets.token_urlsafe(18),
-                          created_at=clock.now() - timedelta(days=DAYS + 1))
+            rider = Rider(
+                station_id=station_id,
+                name=name,
+                phone=phone,
+                platform=platform,
+                vehicle=vehicle,
+                card_uid=None,
+                pass_token=secrets.token_urlsafe(18),
+                created_at=clock.now() - timedelta(days=DAYS + 1),
+            )
             session.add(rider)
         out.append(rider)
     session.flush()
@@ -67,47 +103,109 @@ def _history(session, station, riders: list[Rider]) -> None:
             hour = rng.choices(hours, weights)[0]
             came = clock.at_local(tz, day, time(hour, rng.randint(0, 59)))
             left = came + timedelta(minutes=rng.randint(8, 70))
-            visit = Visit(station_id=station.id, rider_id=rider.id, checked_in_at=came, checked_out_at=left,
-                          method_in=rng.choice(["card", "qr", "phone"]), method_out="card", auto_closed=False,
-                          open_rider_id=None)
+            visit = Visit(
+                station_id=station.id,
+                rider_id=rider.id,
+                checked_in_at=came,
+                checked_out_at=left,
+                method_in=rng.choice(["card", "qr", "phone"]),
+                method_out="card",
+                auto_closed=False,
+                open_rider_id=None,
+            )
             session.add(visit)
             session.flush()
             for kind, chance in (("seat", 0.6), ("phone", 0.45), ("battery", 0.2)):
                 if by_kind[kind] and rng.random() < chance:
-                    session.add(Use(station_id=station.id, visit_id=visit.id, rider_id=rider.id,
-                                    slot_id=rng.choice(by_kind[kind]).id, kind=kind, state="ended",
-                                    started_at=came + timedelta(minutes=1), ended_at=left, end_reason="checkout",
-                                    due_at=None if kind == "seat" else came + timedelta(minutes=61)))
+                    session.add(
+                        Use(
+                            station_id=station.id,
+                            visit_id=visit.id,
+                            rider_id=rider.id,
+                            slot_id=rng.choice(by_kind[kind]).id,
+                            kind=kind,
+                            state="ended",
+                            started_at=came + timedelta(minutes=1),
+                            ended_at=left,
+                            end_reason="checkout",
+                            due_at=None if kind == "seat" else came + timedelta(minutes=61),
+                        )
+                    )
             for key in rng.sample(keys, k=min(len(keys), rng.randint(0, 2))):
-                session.add(ServiceUse(station_id=station.id, rider_id=rider.id, visit_id=visit.id, service_key=key,
-                                       at=came + timedelta(minutes=2)))
+                session.add(
+                    ServiceUse(
+                        station_id=station.id,
+                        rider_id=rider.id,
+                        visit_id=visit.id,
+                        service_key=key,
+                        at=came + timedelta(minutes=2),
+                    )
+                )
             if rng.random() < 0.03:
-                session.add(ServiceRequest(station_id=station.id, rider_id=rider.id, visit_id=visit.id,
-                                           service=rng.choice(["legal_aid", "counselling", "skills_training"]),
-                                           state="done", ticket="", ticket_url="", created_at=came,
-                                           handled_at=left))
-    session.add(Hazard(station_id=station.id, rider_id=riders[1].id, category="safety_hazard",
-                       note="笋岗路口井盖松动,电动车经过容易摔倒", photos=[], state="kept",
-                       upload_token=secrets.token_urlsafe(18), tracking_no="", status_url="",
-                       created_at=clock.now() - timedelta(hours=3), sent_at=clock.now() - timedelta(hours=3)))
+                session.add(
+                    ServiceRequest(
+                        station_id=station.id,
+                        rider_id=rider.id,
+                        visit_id=visit.id,
+                        service=rng.choice(["legal_aid", "counselling", "skills_training"]),
+                        state="done",
+                        ticket="",
+                        ticket_url="",
+                        created_at=came,
+                        handled_at=left,
+                    )
+                )
+    session.add(
+        Hazard(
+            station_id=station.id,
+            rider_id=riders[1].id,
+            category="safety_hazard",
+            note="笋岗路口井盖松动,电动车经过容易摔倒",
+            photos=[],
+            state="kept",
+            upload_token=secrets.token_urlsafe(18),
+            tracking_no="",
+            status_url="",
+            created_at=clock.now() - timedelta(hours=3),
+            sent_at=clock.now() - timedelta(hours=3),
+        )
+    )
 
 
 def _live(session, station, riders: list[Rider]) -> None:
     """Three riders in the station now: one resting, one charging a phone, one charging a battery."""
     now = clock.now()
     for rider, kind, minutes in ((riders[2], "seat", 12), (riders[3], "phone", 25), (riders[4], "battery", 40)):
-        visit = Visit(station_id=station.id, rider_id=rider.id, checked_in_at=now - timedelta(minutes=minutes),
-                      method_in="card", method_out="", auto_closed=False, open_rider_id=rider.id)
+        visit = Visit(
+            station_id=station.id,
+            rider_id=rider.id,
+            checked_in_at=now - timedelta(minutes=minutes),
+            method_in="card",
+            method_out="",
+            auto_closed=False,
+            open_rider_id=rider.id,
+        )
         session.add(visit)
         session.flush()
         free = slots_of(session, station.id, kind)
         if not free:
             continue
         limit = get_settings().limit_minutes(kind)
-        session.add(Use(station_id=station.id, visit_id=visit.id, rider_id=rider.id, slot_id=free[0].id, kind=kind,
-                        state="active", started_at=visit.checked_in_at,
-                        due_at=visit.checked_in_at + timedelta(minutes=limit) if limit else None, end_reason="",
-                        live_slot_id=free[0].id, live_holder=slots.holder_key(rider.id, kind)))
+        session.add(
+            Use(
+                station_id=station.id,
+                visit_id=visit.id,
+                rider_id=rider.id,
+                slot_id=free[0].id,
+                kind=kind,
+                state="active",
+                started_at=visit.checked_in_at,
+                due_at=visit.checked_in_at + timedelta(minutes=limit) if limit else None,
+                end_reason="",
+                live_slot_id=free[0].id,
+                live_holder=slots.holder_key(rider.id, kind),
+            )
+        )
 
 
 def fill(station, session) -> None:

@@ -54,9 +54,18 @@ def validate(category: str, note: str) -> tuple[dict, dict]:
 
 def create(session, station_id: int, rider_id: int | None, category: str, note: str, now) -> Hazard:
     """Start a draft report (photos may still be added from the phone)."""
-    report = Hazard(station_id=station_id, rider_id=rider_id, category=category, note=note, photos=[],
-                    state="draft", upload_token=secrets.token_urlsafe(18), tracking_no="", status_url="",
-                    created_at=now)
+    report = Hazard(
+        station_id=station_id,
+        rider_id=rider_id,
+        category=category,
+        note=note,
+        photos=[],
+        state="draft",
+        upload_token=secrets.token_urlsafe(18),
+        tracking_no="",
+        status_url="",
+        created_at=now,
+    )
     session.add(report)
     session.flush()
     return report
@@ -90,10 +99,15 @@ def send(station, report_id: int, now) -> Hazard | None:
     app = current_app._get_current_object()
 
     def claim(session):
-        result = session.execute(update(Hazard).where(
-            Hazard.id == report_id, Hazard.station_id == station.id,
-            (Hazard.state == "draft") | ((Hazard.state == "sending") & (Hazard.sent_at < now - SENDING_TIMEOUT))
-        ).values(state="sending", sent_at=now))
+        result = session.execute(
+            update(Hazard)
+            .where(
+                Hazard.id == report_id,
+                Hazard.station_id == station.id,
+                (Hazard.state == "draft") | ((Hazard.state == "sending") & (Hazard.sent_at < now - SENDING_TIMEOUT)),
+            )
+            .values(state="sending", sent_at=now)
+        )
         if result.rowcount != 1:
             return None
         return session.get(Hazard, report_id)
@@ -126,7 +140,12 @@ def send(station, report_id: int, now) -> Hazard | None:
 
 def unsent(session, station_id: int, now) -> list[int]:
     """Drafts past their photo window, and sends that never finished."""
-    return list(session.scalars(select(Hazard.id).where(
-        Hazard.station_id == station_id,
-        ((Hazard.state == "draft") & (Hazard.created_at < now - PHOTO_WINDOW))
-        | ((Hazard.state == "sending") & (Hazard.sent_at < now - SENDING_TIMEOUT)))))
+    return list(
+        session.scalars(
+            select(Hazard.id).where(
+                Hazard.station_id == station_id,
+                ((Hazard.state == "draft") & (Hazard.created_at < now - PHOTO_WINDOW))
+                | ((Hazard.state == "sending") & (Hazard.sent_at < now - SENDING_TIMEOUT)),
+            )
+        )
+    )

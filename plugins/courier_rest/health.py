@@ -12,6 +12,11 @@ def report(station) -> dict:
     session = get_session()
     board = slots.board(session, station.id)
     late = len(capacity.overdue(session, station.id, clock.now()))
-    return {"ok": True, "detail": (f"in={board['in_station']} seats_free={board['seat']['free']} "
-                                   f"phone_free={board['phone']['free']} battery_free={board['battery']['free']} "
-                                   f"overstays={late}")}
+    return {
+        "ok": True,
+        "detail": (
+            f"in={board['in_station']} seats_free={board['seat']['free']} "
+            f"phone_free={board['phone']['free']} battery_free={board['battery']['free']} "
+            f"overstays={late}"
+        ),
+    }

@@ -41,15 +41,28 @@ def _stations(app) -> list[Station]:
 
 def flag_overstays(session, station_id: int, now) -> int:
     """Mark charging slots past their limit (once each) and tell the staff pages."""
-    late = session.scalars(select(Use).where(Use.station_id == station_id, Use.state == "active",
-                                             Use.due_at.is_not(None), Use.due_at < now,
-                                             Use.overstay_at.is_(None)).with_for_update()).all()
+    late = session.scalars(
+        select(Use)
+        .where(
+            Use.station_id == station_id,
+            Use.state == "active",
+            Use.due_at.is_not(None),
+            Use.due_at < now,
+            Use.overstay_at.is_(None),
+        )
+        .with_for_update()
+    ).all()
     for use in late:
         use.overstay_at = now
         number = session.scalar(select(Slot.number).where(Slot.id == use.slot_id))
         push.overstay(session, station_id, use.kind, number)
-        record("courier_rest.overstay", {"use": use.id, "kind": use.kind, "slot": number},
-               station_id=station_id, session=session, commit=False)
+        record(
+            "courier_rest.overstay",
+            {"use": use.id, "kind": use.kind, "slot": number},
+            station_id=station_id,
+            session=session,
+            commit=False,
+        )
     return len(late)
 
 
@@ -64,8 +77,7 @@ def tick(app, now=None) -> dict:
         def work(session, station_id=station.id, tz=tz):
             held, offered = waiting.expire_holds(session, station_id, now, settings, tz)
             # Also catches a slot freed while a rider was joining the line on another kiosk.
-            offered += sum(waiting.settle(session, station_id, kind, now, settings, tz)
-                           for kind in slots.CHARGE_KINDS)
+            offered += sum(waiting.settle(session, station_id, kind, now, settings, tz) for kind in slots.CHARGE_KINDS)
             late = flag_overstays(session, station_id, now)
             if held or offered:
                 push.capacity(session, station_id)
@@ -97,8 +109,9 @@ def auto_close(app, now=None) -> int:
             count = visits.auto_close(session, station_id, boundary, settings, tz)
             if count:
                 push.capacity(session, station_id)
-                record("courier_rest.auto_closed", {"visits": count}, station_id=station_id, session=session,
-                       commit=False)
+                record(
+                    "courier_rest.auto_closed", {"visits": count}, station_id=station_id, session=session, commit=False
+                )
             return count
 
         closed += run_write(work)
@@ -111,4 +124,3 @@ def register(register_job) -> None:
     """Hand both jobs to the core's scheduler."""
     register_job("tick", tick, every=TICK_SECONDS)
     register_job("auto_close", auto_close, every=AUTO_CLOSE_SECONDS)
-

@@ -12,8 +12,9 @@ KIND_LABELS = {"seat": N_("Seat"), "phone": N_("Phone charging"), "battery": N_(
 
 MESSAGES = {
     "full_seat": N_("All seats are taken right now. You can still use water, the toilet and the other services."),
-    "full_charge": N_("All charging slots of this kind are in use. Join the waiting list and we will keep "
-                      "the next free slot for you."),
+    "full_charge": N_(
+        "All charging slots of this kind are in use. Join the waiting list and we will keep the next free slot for you."
+    ),
     "already_seat": N_("You already have seat %(slot)s. Each rider can hold one seat."),
     "already_charging": N_("You already have charging slot %(slot)s. Give it back before taking another one."),
     "take_held": N_("A charging slot is being kept for you. Tap “Take my slot” to start charging."),
@@ -21,8 +22,9 @@ MESSAGES = {
     "slot_free": N_("A charging slot is free now. Tap the charging button to take it."),
     "not_identified": N_("Please check in first: tap your card, scan your rider code or type your phone number."),
     "phone_invalid": N_("Please type an 11-digit mobile number, for example 13812345678."),
-    "code": N_("This QR code is not a rider code. Show the code from your rider receipt or phone, "
-               "or type your phone number."),
+    "code": N_(
+        "This QR code is not a rider code. Show the code from your rider receipt or phone, or type your phone number."
+    ),
     "not_checked_in": N_("You are not checked in at the moment. Tap “Check in” first."),
     "expired": N_("That took too long. Please tap your card or scan your code again."),
     "unknown": N_("This is not offered here. Please pick one from the list."),

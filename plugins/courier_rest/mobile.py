@@ -29,6 +29,7 @@ bp = Blueprint("courier_rest_mobile", __name__)
 # QR codes are drawn inline by the templates of this blueprint.
 bp.context_processor(lambda: {"qr_svg": qr_svg})
 
+
 def _too_many() -> str:
     return _("You have already added %(n)s photos, the most one report can take.", n=get_settings().max_photos)
 
@@ -42,15 +43,21 @@ def rider(token: str):
     if found is None:
         return render_template("courier_rest/m_message.html", message=messages.text("not_found")), 404
     status = rider_status(db_session, found.id, clock.now(), clock.zone(station))
-    return render_template("courier_rest/m_rider.html", status=status, rider_name=mask_name(found.name),
-                           rider_phone=mask_phone(found.phone), board=slots.board(db_session, station.id),
-                           pass_url=public_url("courier_rest_mobile.rider", token=token),
-                           kind_label=messages.kind_label)
+    return render_template(
+        "courier_rest/m_rider.html",
+        status=status,
+        rider_name=mask_name(found.name),
+        rider_phone=mask_phone(found.phone),
+        board=slots.board(db_session, station.id),
+        pass_url=public_url("courier_rest_mobile.rider", token=token),
+        kind_label=messages.kind_label,
+    )
 
 
 def _draft(token: str) -> Hazard | None:
-    return get_session().scalar(select(Hazard).where(Hazard.upload_token == token,
-                                                     Hazard.station_id == current_station().id))
+    return get_session().scalar(
+        select(Hazard).where(Hazard.upload_token == token, Hazard.station_id == current_station().id)
+    )
 
 
 @bp.route("/hazard/<token>", methods=["GET", "POST"])
@@ -96,9 +103,15 @@ def upload(token: str):
             if error is None:
                 return redirect(url_for(".upload", token=token, added=1 if added else 0))
         report = _draft(token)
-    return render_template("courier_rest/m_upload.html", report=report, error=error,
-                           added=request.args.get("added") == "1", max_photos=settings.max_photos,
-                           max_mb=settings.max_photo_mb, category_label=hazards.LABELS[report.category]), status
+    return render_template(
+        "courier_rest/m_upload.html",
+        report=report,
+        error=error,
+        added=request.args.get("added") == "1",
+        max_photos=settings.max_photos,
+        max_mb=settings.max_photo_mb,
+        category_label=hazards.LABELS[report.category],
+    ), status
 
 
 @bp.route("/hazard/<token>/send", methods=["POST"])

@@ -72,8 +72,7 @@ def validate(form: dict) -> tuple[dict, dict]:
 
 def by_phone(session, station_id: int, phone: str) -> Rider | None:
     """The station's rider with this mobile number."""
-    return session.scalar(select(Rider).where(Rider.station_id == station_id,
-                                              Rider.phone == normalize_phone(phone)))
+    return session.scalar(select(Rider).where(Rider.station_id == station_id, Rider.phone == normalize_phone(phone)))
 
 
 def by_card(session, station_id: int, uid: str) -> Rider | None:
@@ -98,9 +97,15 @@ def lock(session, rider_id: int) -> None:
 
 def create(session, station_id: int, data: dict, card_uid: str | None = None) -> Rider:
     """Add a rider (the data already validated). The unique constraints refuse a twin."""
-    rider = Rider(station_id=station_id, name=data["name"], phone=data["phone"], platform=data["platform"],
-                  vehicle=data["vehicle"], card_uid=normalize_card(card_uid) or None,
-                  pass_token=secrets.token_urlsafe(18))
+    rider = Rider(
+        station_id=station_id,
+        name=data["name"],
+        phone=data["phone"],
+        platform=data["platform"],
+        vehicle=data["vehicle"],
+        card_uid=normalize_card(card_uid) or None,
+        pass_token=secrets.token_urlsafe(18),
+    )
     session.add(rider)
     session.flush()
     return rider

@@ -20,16 +20,47 @@ ICONS = ["water", "microwave", "toilet", "repair", "first_aid", "wifi", "umbrell
 
 #: (key, icon, 简体, 繁體, English, note 简体, note 繁體, note English)
 DEFAULTS = [
-    ("water", "water", "饮水", "飲水", "Drinking water",
-     "冷热饮水免费自取", "冷熱飲水免費自取", "Hot and cold water, free: help yourself"),
-    ("microwave", "microwave", "微波炉", "微波爐", "Microwave",
-     "可加热自带饭菜", "可加熱自帶飯菜", "Heat up your own meal"),
+    (
+        "water",
+        "water",
+        "饮水",
+        "飲水",
+        "Drinking water",
+        "冷热饮水免费自取",
+        "冷熱飲水免費自取",
+        "Hot and cold water, free: help yourself",
+    ),
+    (
+        "microwave",
+        "microwave",
+        "微波炉",
+        "微波爐",
+        "Microwave",
+        "可加热自带饭菜",
+        "可加熱自帶飯菜",
+        "Heat up your own meal",
+    ),
     ("toilet", "toilet", "卫生间", "衛生間", "Toilet", "", "", ""),
-    ("repair", "repair", "修车", "修車", "Bike repair",
-     "打气筒和修车工具可向工作人员借用", "打氣筒和修車工具可向工作人員借用",
-     "Pump and tools: ask the staff"),
-    ("first_aid", "first_aid", "急救箱", "急救箱", "First-aid kit",
-     "急救箱在服务台", "急救箱在服務台", "The first-aid kit is at the service desk"),
+    (
+        "repair",
+        "repair",
+        "修车",
+        "修車",
+        "Bike repair",
+        "打气筒和修车工具可向工作人员借用",
+        "打氣筒和修車工具可向工作人員借用",
+        "Pump and tools: ask the staff",
+    ),
+    (
+        "first_aid",
+        "first_aid",
+        "急救箱",
+        "急救箱",
+        "First-aid kit",
+        "急救箱在服务台",
+        "急救箱在服務台",
+        "The first-aid kit is at the service desk",
+    ),
 ]
 
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -45,9 +76,21 @@ def ensure_defaults(session, station_id: int) -> int:
         return 0
     for position, row in enumerate(DEFAULTS):
         key, icon, hans, hant, en, n_hans, n_hant, n_en = row
-        session.add(Service(station_id=station_id, key=key, icon=icon, name_zh_hans=hans, name_zh_hant=hant,
-                            name_en=en, note_zh_hans=n_hans, note_zh_hant=n_hant, note_en=n_en,
-                            position=position * 10, active=True))
+        session.add(
+            Service(
+                station_id=station_id,
+                key=key,
+                icon=icon,
+                name_zh_hans=hans,
+                name_zh_hant=hant,
+                name_en=en,
+                note_zh_hans=n_hans,
+                note_zh_hant=n_hant,
+                note_en=n_en,
+                position=position * 10,
+                active=True,
+            )
+        )
     session.flush()
     return len(DEFAULTS)
 
@@ -78,9 +121,14 @@ def note_of(service: Service, locale: str) -> str:
 def record_use(session, station_id: int, rider_id: int | None, visit_id: int | None, key: str, now) -> bool:
     """Count one use of a service; a quick second tap by the same rider is not counted twice."""
     if rider_id is not None:
-        recent = session.scalar(select(func.count(ServiceUse.id)).where(
-            ServiceUse.station_id == station_id, ServiceUse.rider_id == rider_id, ServiceUse.service_key == key,
-            ServiceUse.at > now - REPEAT_WINDOW))
+        recent = session.scalar(
+            select(func.count(ServiceUse.id)).where(
+                ServiceUse.station_id == station_id,
+                ServiceUse.rider_id == rider_id,
+                ServiceUse.service_key == key,
+                ServiceUse.at > now - REPEAT_WINDOW,
+            )
+        )
         if recent:
             return False
     session.add(ServiceUse(station_id=station_id, rider_id=rider_id, visit_id=visit_id, service_key=key, at=now))

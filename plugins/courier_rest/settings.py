@@ -82,22 +82,28 @@ def _minutes(default: int, low: int, high: int, description: str) -> Integer:
     return Integer(default, min=low, max=high, description=description)
 
 
-SCHEMA = Schema({
-    "seats": _places(8, N_("Numbered seats")),
-    "phone_slots": _places(6, N_("Numbered phone-charging slots")),
-    "battery_slots": _places(4, N_("Numbered e-bike battery slots")),
-    "phone_minutes": _minutes(60, 5, 24 * 60, N_("Time limit of a phone-charging slot (minutes)")),
-    "battery_minutes": _minutes(120, 5, 24 * 60, N_("Time limit of a battery slot (minutes)")),
-    "hold_minutes": _minutes(10, 1, 120, N_("How long a freed slot waits for the next rider in line (minutes)")),
-    "auto_close_at": TimeOfDay("23:30", description=N_("Local time at which forgotten check-outs are closed")),
-    "api_token": Text("", description=N_("Token the district dashboard sends (empty: the API is off)")),
-    "max_photo_mb": Integer(5, min=1, max=8, description=N_("Largest hazard photo accepted from a phone (MB)")),
-    "max_photos": Integer(3, min=1, max=6, description=N_("Photos a hazard report may have")),
-    "session_minutes": _minutes(10, 1, 120, N_("How long a rider stays identified on the kiosk (minutes)")),
-    "petition_categories": MapOf(Text(pattern=r"[a-z][a-z0-9_]{0,31}", hint=N_("a category key like \"other\"")),
-                                 DEFAULT_PETITION_CATEGORIES, merge=True,
-                                 description=N_("Hazard kinds of the rider patrol mapped to petition categories")),
-}, build=lambda v: Settings(**v))
+SCHEMA = Schema(
+    {
+        "seats": _places(8, N_("Numbered seats")),
+        "phone_slots": _places(6, N_("Numbered phone-charging slots")),
+        "battery_slots": _places(4, N_("Numbered e-bike battery slots")),
+        "phone_minutes": _minutes(60, 5, 24 * 60, N_("Time limit of a phone-charging slot (minutes)")),
+        "battery_minutes": _minutes(120, 5, 24 * 60, N_("Time limit of a battery slot (minutes)")),
+        "hold_minutes": _minutes(10, 1, 120, N_("How long a freed slot waits for the next rider in line (minutes)")),
+        "auto_close_at": TimeOfDay("23:30", description=N_("Local time at which forgotten check-outs are closed")),
+        "api_token": Text("", description=N_("Token the district dashboard sends (empty: the API is off)")),
+        "max_photo_mb": Integer(5, min=1, max=8, description=N_("Largest hazard photo accepted from a phone (MB)")),
+        "max_photos": Integer(3, min=1, max=6, description=N_("Photos a hazard report may have")),
+        "session_minutes": _minutes(10, 1, 120, N_("How long a rider stays identified on the kiosk (minutes)")),
+        "petition_categories": MapOf(
+            Text(pattern=r"[a-z][a-z0-9_]{0,31}", hint=N_('a category key like "other"')),
+            DEFAULT_PETITION_CATEGORIES,
+            merge=True,
+            description=N_("Hazard kinds of the rider patrol mapped to petition categories"),
+        ),
+    },
+    build=lambda v: Settings(**v),
+)
 
 
 def from_mapping(raw: dict | None) -> Settings:

@@ -70,10 +70,12 @@ def first_free(session, station_id: int, kind: str, lock: bool = True, wait: boo
     two kiosks still pick one place, the unique ``live_slot_id`` lets only one
     commit and the other retries. SQLite runs writers one at a time anyway.
     """
-    query = (select(Slot)
-             .where(Slot.station_id == station_id, Slot.kind == kind, Slot.active.is_(True),
-                    Slot.id.not_in(_taken_ids()))
-             .order_by(Slot.number).limit(1))
+    query = (
+        select(Slot)
+        .where(Slot.station_id == station_id, Slot.kind == kind, Slot.active.is_(True), Slot.id.not_in(_taken_ids()))
+        .order_by(Slot.number)
+        .limit(1)
+    )
     if lock:
         query = query.with_for_update(skip_locked=not wait, of=Slot)
     return session.scalar(query)
@@ -83,17 +85,21 @@ def first_free(session, station_id: int, kind: str, lock: bool = True, wait: boo
 # call cost more than running them (see bench/courier_rest_bench.py).
 _PLACES = (
     select(Slot.kind, func.count(Slot.id), func.count(Use.id))
-    .select_from(Slot).outerjoin(Use, Use.live_slot_id == Slot.id)
+    .select_from(Slot)
+    .outerjoin(Use, Use.live_slot_id == Slot.id)
     .where(Slot.station_id == bindparam("station_id"), Slot.active.is_(True))
     .group_by(Slot.kind)
 )
 _PEOPLE = select(
-    select(func.count(Waiting.id)).where(Waiting.station_id == bindparam("station_id"), Waiting.state == "waiting",
-                                         Waiting.kind == "phone").scalar_subquery(),
-    select(func.count(Waiting.id)).where(Waiting.station_id == bindparam("station_id"), Waiting.state == "waiting",
-                                         Waiting.kind == "battery").scalar_subquery(),
-    select(func.count(Visit.id)).where(Visit.station_id == bindparam("station_id"),
-                                       Visit.open_rider_id.is_not(None)).scalar_subquery(),
+    select(func.count(Waiting.id))
+    .where(Waiting.station_id == bindparam("station_id"), Waiting.state == "waiting", Waiting.kind == "phone")
+    .scalar_subquery(),
+    select(func.count(Waiting.id))
+    .where(Waiting.station_id == bindparam("station_id"), Waiting.state == "waiting", Waiting.kind == "battery")
+    .scalar_subquery(),
+    select(func.count(Visit.id))
+    .where(Visit.station_id == bindparam("station_id"), Visit.open_rider_id.is_not(None))
+    .scalar_subquery(),
 )
 
 

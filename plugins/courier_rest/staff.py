@@ -42,41 +42,63 @@ def overview(db_session, station, now) -> dict:
     """Everything the staff page and the console panel show."""
     tz = clock.zone(station)
     inside = db_session.execute(
-        select(Visit, Rider).join(Rider, Rider.id == Visit.rider_id)
+        select(Visit, Rider)
+        .join(Rider, Rider.id == Visit.rider_id)
         .where(Visit.station_id == station.id, Visit.open_rider_id.is_not(None))
-        .order_by(Visit.checked_in_at)).all()
+        .order_by(Visit.checked_in_at)
+    ).all()
     live = db_session.execute(
-        select(Use, Slot, Rider).join(Slot, Slot.id == Use.slot_id).join(Rider, Rider.id == Use.rider_id)
-        .where(Use.station_id == station.id, Use.live_slot_id.is_not(None))).all()
+        select(Use, Slot, Rider)
+        .join(Slot, Slot.id == Use.slot_id)
+        .join(Rider, Rider.id == Use.rider_id)
+        .where(Use.station_id == station.id, Use.live_slot_id.is_not(None))
+    ).all()
     by_visit: dict[int, list] = {}
     slot_rows = []
     for use, slot, rider in live:
-        row = {"use_id": use.id, "kind": use.kind, "number": slot.number, "state": use.state,
-               "since": clock.hhmm(tz, use.started_at), "until": clock.hhmm(tz, use.due_at or use.held_until),
-               "overdue": bool(use.state == "active" and use.due_at and use.due_at < now),
-               "flagged": use.overstay_at is not None, "rider": rider}
+        row = {
+            "use_id": use.id,
+            "kind": use.kind,
+            "number": slot.number,
+            "state": use.state,
+            "since": clock.hhmm(tz, use.started_at),
+            "until": clock.hhmm(tz, use.due_at or use.held_until),
+            "overdue": bool(use.state == "active" and use.due_at and use.due_at < now),
+            "flagged": use.overstay_at is not None,
+            "rider": rider,
+        }
         by_visit.setdefault(use.visit_id, []).append(row)
         slot_rows.append(row)
     slot_rows.sort(key=lambda r: (["seat", "phone", "battery"].index(r["kind"]), r["number"]))
-    people = [{"visit": v, "rider": r, "since": clock.hhmm(tz, v.checked_in_at), "holdings": by_visit.get(v.id, [])}
-              for v, r in inside]
+    people = [
+        {"visit": v, "rider": r, "since": clock.hhmm(tz, v.checked_in_at), "holdings": by_visit.get(v.id, [])}
+        for v, r in inside
+    ]
     line = db_session.execute(
-        select(Waiting, Rider).join(Rider, Rider.id == Waiting.rider_id)
+        select(Waiting, Rider)
+        .join(Rider, Rider.id == Waiting.rider_id)
         .where(Waiting.station_id == station.id, Waiting.state.in_(("waiting", "offered")))
-        .order_by(Waiting.id)).all()
+        .order_by(Waiting.id)
+    ).all()
     requests_open = db_session.execute(
-        select(ServiceRequest, Rider).join(Rider, Rider.id == ServiceRequest.rider_id)
+        select(ServiceRequest, Rider)
+        .join(Rider, Rider.id == ServiceRequest.rider_id)
         .where(ServiceRequest.station_id == station.id, ServiceRequest.state.in_(("open", "ticket")))
-        .order_by(ServiceRequest.created_at)).all()
-    kept = db_session.scalars(select(Hazard).where(Hazard.station_id == station.id,
-                                                   Hazard.state.in_(("kept", "sent", "draft", "sending")))
-                              .order_by(Hazard.created_at.desc()).limit(50)).all()
+        .order_by(ServiceRequest.created_at)
+    ).all()
+    kept = db_session.scalars(
+        select(Hazard)
+        .where(Hazard.station_id == station.id, Hazard.state.in_(("kept", "sent", "draft", "sending")))
+        .order_by(Hazard.created_at.desc())
+        .limit(50)
+    ).all()
     return {
         "people": people,
         "slots": slot_rows,
         "overdue": [r for r in slot_rows if r["overdue"]],
-        "waiting": [{"entry": w, "rider": r, "no": f"W{w.number:02d}", "since": clock.hhmm(tz, w.created_at)}
-                    for w, r in line],
+        "waiting": [
+            {"entry": w, "rider": r, "no": f"W{w.number:02d}", "since": clock.hhmm(tz, w.created_at)} for w, r in line
+        ],
         "requests": [{"req": q, "rider": r, "at": clock.hhmm(tz, q.created_at)} for q, r in requests_open],
         "hazards": [{"h": h, "at": clock.local_text(tz, h.created_at, "%m-%d %H:%M")} for h in kept],
     }
@@ -95,11 +117,15 @@ def index():
     """Everything happening in the station now, with full names for staff."""
     station = current_station()
     data = overview(get_session(), station, clock.now())
-    return render_template("courier_rest/staff_index.html", d=data, kind_label=messages.kind_label,
-                           platform_label=lambda k: _(riders.label(riders.PLATFORMS, k)),
-                           vehicle_label=lambda k: _(riders.label(riders.VEHICLES, k)),
-                           service_label=lambda k: _(advanced.LABELS.get(k, k)),
-                           category_label=lambda k: _(hazards.LABELS.get(k, k)))
+    return render_template(
+        "courier_rest/staff_index.html",
+        d=data,
+        kind_label=messages.kind_label,
+        platform_label=lambda k: _(riders.label(riders.PLATFORMS, k)),
+        vehicle_label=lambda k: _(riders.label(riders.VEHICLES, k)),
+        service_label=lambda k: _(advanced.LABELS.get(k, k)),
+        category_label=lambda k: _(hazards.LABELS.get(k, k)),
+    )
 
 
 @bp.route("/visits/<int:visit_id>/checkout", methods=["POST"])
@@ -108,8 +134,11 @@ def checkout(visit_id: int):
     station, settings, now = current_station(), get_settings(), clock.now()
 
     def work(db_session):
-        visit = db_session.scalar(select(Visit).where(Visit.id == visit_id, Visit.station_id == station.id,
-                                                      Visit.open_rider_id.is_not(None)).with_for_update())
+        visit = db_session.scalar(
+            select(Visit)
+            .where(Visit.id == visit_id, Visit.station_id == station.id, Visit.open_rider_id.is_not(None))
+            .with_for_update()
+        )
         if visit is None:
             return False
         visits.check_out(db_session, visit, "staff", now, settings, clock.zone(station))
@@ -130,8 +159,11 @@ def release(use_id: int):
     station, settings, now = current_station(), get_settings(), clock.now()
 
     def work(db_session):
-        use = db_session.scalar(select(Use).where(Use.id == use_id, Use.station_id == station.id,
-                                                  Use.live_slot_id.is_not(None)).with_for_update())
+        use = db_session.scalar(
+            select(Use)
+            .where(Use.id == use_id, Use.station_id == station.id, Use.live_slot_id.is_not(None))
+            .with_for_update()
+        )
         if use is None:
             return False
         capacity.release(db_session, use, now, "staff", settings, clock.zone(station))
@@ -152,8 +184,9 @@ def request_done(request_id: int):
     station, now, user = current_station(), clock.now(), g.get("user")
 
     def work(db_session):
-        row = db_session.scalar(select(ServiceRequest).where(ServiceRequest.id == request_id,
-                                                             ServiceRequest.station_id == station.id))
+        row = db_session.scalar(
+            select(ServiceRequest).where(ServiceRequest.id == request_id, ServiceRequest.station_id == station.id)
+        )
         if row is None or row.state == "done":
             return False
         row.state, row.handled_at, row.handled_by = "done", now, user.id if user else None

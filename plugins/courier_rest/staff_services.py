@@ -24,8 +24,13 @@ def _prepare_station():
 
 def _page(errors=None, status=200, form=None):
     station = current_station()
-    return render_template("courier_rest/staff_services.html", rows=services.listed(get_session(), station.id, True),
-                           icons=services.ICONS, errors=[_(e) for e in errors or []], form=form or {}), status
+    return render_template(
+        "courier_rest/staff_services.html",
+        rows=services.listed(get_session(), station.id, True),
+        icons=services.ICONS,
+        errors=[_(e) for e in errors or []],
+        form=form or {},
+    ), status
 
 
 @bp.route("/services")
@@ -91,8 +96,11 @@ def toggle(service_id: int):
         if row is None or row.station_id != station.id:
             return None
         row.active = not row.active
-        record_staff_action(db_session, "courier_rest.service_shown" if row.active else "courier_rest.service_hidden",
-               {"service": service_id})
+        record_staff_action(
+            db_session,
+            "courier_rest.service_shown" if row.active else "courier_rest.service_hidden",
+            {"service": service_id},
+        )
         return row.active
 
     shown = run_write(work)

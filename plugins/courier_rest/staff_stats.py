@@ -36,16 +36,30 @@ def page():
     labels = [row["bucket"][-2:] for row in data["series"]]
     peaks = set(data["peak_hours"])
     series_title = _("Visits by hour") if data["period"] == "day" else _("Visits by day")
-    series_chart = bar_chart(labels, [row["visits"] for row in data["series"]], title=series_title,
-                             highlight={i for i, _row in enumerate(data["series"])
-                                        if data["period"] == "day" and i in peaks})
-    hours_chart = bar_chart([f"{h:02d}" for h in range(24)], data["visits_by_hour"],
-                            title=_("Check-ins by hour of day (darker: peak hours)"), highlight=peaks)
-    return render_template("courier_rest/staff_stats.html", d=data, series_chart=series_chart,
-                           hours_chart=hours_chart, kind_label=messages.kind_label,
-                           advanced_labels=advanced.LABELS,
-                           service_names={s.key: services.name_of(s, current_locale())
-                                          for s in services.listed(get_session(), current_station().id, True)})
+    series_chart = bar_chart(
+        labels,
+        [row["visits"] for row in data["series"]],
+        title=series_title,
+        highlight={i for i, _row in enumerate(data["series"]) if data["period"] == "day" and i in peaks},
+    )
+    hours_chart = bar_chart(
+        [f"{h:02d}" for h in range(24)],
+        data["visits_by_hour"],
+        title=_("Check-ins by hour of day (darker: peak hours)"),
+        highlight=peaks,
+    )
+    return render_template(
+        "courier_rest/staff_stats.html",
+        d=data,
+        series_chart=series_chart,
+        hours_chart=hours_chart,
+        kind_label=messages.kind_label,
+        advanced_labels=advanced.LABELS,
+        service_names={
+            s.key: services.name_of(s, current_locale())
+            for s in services.listed(get_session(), current_station().id, True)
+        },
+    )
 
 
 @bp.route("/stats.csv")
@@ -54,5 +68,8 @@ def csv():
     data = _figures()
     filename = f"courier_rest-{data['station']}-{data['label']}.csv"
     # A BOM so that Excel, which district staff open these with, reads the file as UTF-8.
-    return Response("\ufeff" + stats.to_csv(data), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        "\ufeff" + stats.to_csv(data),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

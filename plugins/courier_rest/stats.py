@@ -21,8 +21,17 @@ from kiosk_plugins.courier_rest.models import Hazard, Rider, ServiceRequest, Ser
 
 PERIODS = ("day", "month")
 USE_COLUMNS = {"seat": "seat", "phone": "phone_charging", "battery": "battery_charging"}
-CSV_COLUMNS = ["bucket", "visits", "unique_riders", "seat", "phone_charging", "battery_charging",
-               "basic_services", "advanced_requests", "hazard_reports"]
+CSV_COLUMNS = [
+    "bucket",
+    "visits",
+    "unique_riders",
+    "seat",
+    "phone_charging",
+    "battery_charging",
+    "basic_services",
+    "advanced_requests",
+    "hazard_reports",
+]
 
 
 class BadPeriod(ValueError):
@@ -60,8 +69,13 @@ def parse_period(period: str, value: str | None, now, tz) -> tuple[str, str, obj
             year, month = today.year, today.month
         start, end = clock.month_bounds(tz, year, month)
         days = calendar.monthrange(year, month)[1]
-        return "month", f"{year:04d}-{month:02d}", start, end, [f"{year:04d}-{month:02d}-{d:02d}"
-                                                                 for d in range(1, days + 1)]
+        return (
+            "month",
+            f"{year:04d}-{month:02d}",
+            start,
+            end,
+            [f"{year:04d}-{month:02d}-{d:02d}" for d in range(1, days + 1)],
+        )
     raise BadPeriod(period)
 
 
@@ -77,9 +91,11 @@ def figures(session, station, period: str, value: str | None, now) -> dict:
     per = {b: {c: 0 for c in CSV_COLUMNS[1:]} for b in buckets}
     riders_per = {b: set() for b in buckets}
     by_hour = [0] * 24
-    visits = session.execute(select(Visit.rider_id, Visit.checked_in_at, Visit.checked_out_at, Visit.auto_closed)
-                             .where(Visit.station_id == station.id, Visit.checked_in_at >= start,
-                                    Visit.checked_in_at < end)).all()
+    visits = session.execute(
+        select(Visit.rider_id, Visit.checked_in_at, Visit.checked_out_at, Visit.auto_closed).where(
+            Visit.station_id == station.id, Visit.checked_in_at >= start, Visit.checked_in_at < end
+        )
+    ).all()
     stays, riders, auto_closed = [], set(), 0
     for rider_id, came, left, auto in visits:
         b = bucket_of(came)
@@ -95,28 +111,44 @@ def figures(session, station, period: str, value: str | None, now) -> dict:
         per[b]["unique_riders"] = len(ids)
 
     services: dict[str, int] = {v: 0 for v in USE_COLUMNS.values()}
-    for kind, started in session.execute(select(Use.kind, Use.started_at).where(
-            Use.station_id == station.id, Use.started_at.is_not(None), Use.started_at >= start,
-            Use.started_at < end)).all():
+    for kind, started in session.execute(
+        select(Use.kind, Use.started_at).where(
+            Use.station_id == station.id, Use.started_at.is_not(None), Use.started_at >= start, Use.started_at < end
+        )
+    ).all():
         column = USE_COLUMNS[kind]
         services[column] += 1
         per[bucket_of(started)][column] += 1
     basic: dict[str, int] = {}
-    for key, at in session.execute(select(ServiceUse.service_key, ServiceUse.at).where(
-            ServiceUse.station_id == station.id, ServiceUse.at >= start, ServiceUse.at < end)).all():
+    for key, at in session.execute(
+        select(ServiceUse.service_key, ServiceUse.at).where(
+            ServiceUse.station_id == station.id, ServiceUse.at >= start, ServiceUse.at < end
+        )
+    ).all():
         basic[key] = basic.get(key, 0) + 1
         per[bucket_of(at)]["basic_services"] += 1
     advanced: dict[str, int] = {}
-    for key, at in session.execute(select(ServiceRequest.service, ServiceRequest.created_at).where(
-            ServiceRequest.station_id == station.id, ServiceRequest.created_at >= start,
-            ServiceRequest.created_at < end)).all():
+    for key, at in session.execute(
+        select(ServiceRequest.service, ServiceRequest.created_at).where(
+            ServiceRequest.station_id == station.id, ServiceRequest.created_at >= start, ServiceRequest.created_at < end
+        )
+    ).all():
         advanced[key] = advanced.get(key, 0) + 1
         per[bucket_of(at)]["advanced_requests"] += 1
-    for (at,) in session.execute(select(Hazard.created_at).where(
-            Hazard.station_id == station.id, Hazard.created_at >= start, Hazard.created_at < end)).all():
+    for (at,) in session.execute(
+        select(Hazard.created_at).where(
+            Hazard.station_id == station.id, Hazard.created_at >= start, Hazard.created_at < end
+        )
+    ).all():
         per[bucket_of(at)]["hazard_reports"] += 1
-    new_riders = session.scalar(select(func.count(Rider.id)).where(
-        Rider.station_id == station.id, Rider.created_at >= start, Rider.created_at < end)) or 0
+    new_riders = (
+        session.scalar(
+            select(func.count(Rider.id)).where(
+                Rider.station_id == station.id, Rider.created_at >= start, Rider.created_at < end
+            )
+        )
+        or 0
+    )
 
     top = max(by_hour) if visits else 0
     return {

@@ -56,8 +56,15 @@ def rider_status(session, rider_id: int, now, tz) -> RiderStatus:
             holding = Holding(use.id, use.kind, number, use.state, "", clock.hhmm(tz, use.held_until), False)
             out.offer = holding
             continue
-        holding = Holding(use.id, use.kind, number, use.state, clock.hhmm(tz, use.started_at),
-                          clock.hhmm(tz, use.due_at), bool(use.due_at and use.due_at < now))
+        holding = Holding(
+            use.id,
+            use.kind,
+            number,
+            use.state,
+            clock.hhmm(tz, use.started_at),
+            clock.hhmm(tz, use.due_at),
+            bool(use.due_at and use.due_at < now),
+        )
         out.holdings.append(holding)
         if use.kind == "seat":
             out.seat = holding

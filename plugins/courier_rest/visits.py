@@ -26,8 +26,15 @@ def check_in(session, station_id: int, rider, method: str, now) -> tuple[Visit, 
     current = open_visit(session, rider.id)
     if current is not None:
         return current, False
-    visit = Visit(station_id=station_id, rider_id=rider.id, checked_in_at=now, method_in=method,
-                  method_out="", auto_closed=False, open_rider_id=rider.id)
+    visit = Visit(
+        station_id=station_id,
+        rider_id=rider.id,
+        checked_in_at=now,
+        method_in=method,
+        method_out="",
+        auto_closed=False,
+        open_rider_id=rider.id,
+    )
     session.add(visit)
     session.flush()
     return visit, True
@@ -60,8 +67,11 @@ def auto_close(session, station_id: int, boundary, settings, tz) -> int:
     The visit is recorded as closed at ``boundary`` (the configured hour), not
     at the moment the job happened to run.
     """
-    stale = session.scalars(select(Visit).where(Visit.station_id == station_id, Visit.open_rider_id.is_not(None),
-                                                Visit.checked_in_at < boundary).with_for_update()).all()
+    stale = session.scalars(
+        select(Visit)
+        .where(Visit.station_id == station_id, Visit.open_rider_id.is_not(None), Visit.checked_in_at < boundary)
+        .with_for_update()
+    ).all()
     for visit in stale:
         check_out(session, visit, "auto", boundary, settings, tz, auto=True)
     return len(stale)

@@ -33,9 +33,17 @@ def entry_of(session, rider_id: int) -> Waiting | None:
 
 def ahead_of(session, entry: Waiting) -> int:
     """How many riders are in line before ``entry`` for the same kind of slot."""
-    return session.scalar(select(func.count(Waiting.id)).where(
-        Waiting.station_id == entry.station_id, Waiting.kind == entry.kind, Waiting.state == "waiting",
-        Waiting.id < entry.id)) or 0
+    return (
+        session.scalar(
+            select(func.count(Waiting.id)).where(
+                Waiting.station_id == entry.station_id,
+                Waiting.kind == entry.kind,
+                Waiting.state == "waiting",
+                Waiting.id < entry.id,
+            )
+        )
+        or 0
+    )
 
 
 def join(session, station_id: int, visit, kind: str, now, tz) -> Waiting:
@@ -57,10 +65,21 @@ def join(session, station_id: int, visit, kind: str, now, tz) -> Waiting:
     if slots.first_free(session, station_id, kind, lock=False) is not None:
         raise Refused("slot_free", kind=kind)
     day = clock.today(tz, now).isoformat()
-    last = session.scalar(select(func.max(Waiting.number)).where(Waiting.station_id == station_id,
-                                                                 Waiting.day == day)) or 0
-    entry = Waiting(station_id=station_id, rider_id=visit.rider_id, visit_id=visit.id, kind=kind, day=day,
-                    number=last + 1, state="waiting", created_at=now, live_holder=key)
+    last = (
+        session.scalar(select(func.max(Waiting.number)).where(Waiting.station_id == station_id, Waiting.day == day))
+        or 0
+    )
+    entry = Waiting(
+        station_id=station_id,
+        rider_id=visit.rider_id,
+        visit_id=visit.id,
+        kind=kind,
+        day=day,
+        number=last + 1,
+        state="waiting",
+        created_at=now,
+        live_holder=key,
+    )
     session.add(entry)
     session.flush()
     return entry
@@ -74,8 +93,9 @@ def _close(entry: Waiting, state: str, now) -> None:
 
 def leave_line(session, rider_id: int, now) -> bool:
     """Take the rider out of line (they took a slot another way); True if they were in it."""
-    entry = session.scalar(select(Waiting).where(Waiting.live_holder == slots.charge_key(rider_id),
-                                                 Waiting.state == "waiting"))
+    entry = session.scalar(
+        select(Waiting).where(Waiting.live_holder == slots.charge_key(rider_id), Waiting.state == "waiting")
+    )
     if entry is None:
         return False
     _close(entry, "cancelled", now)
@@ -88,9 +108,12 @@ def settle(session, station_id: int, kind: str, now, settings, tz) -> int:
     offered = 0
     while True:
         entry = session.scalar(
-            select(Waiting).where(Waiting.station_id == station_id, Waiting.kind == kind,
-                                  Waiting.state == "waiting")
-            .order_by(Waiting.id).limit(1).with_for_update(skip_locked=True))
+            select(Waiting)
+            .where(Waiting.station_id == station_id, Waiting.kind == kind, Waiting.state == "waiting")
+            .order_by(Waiting.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
         if entry is None:
             return offered
         if session.scalar(select(Use.id).where(Use.live_holder == slots.charge_key(entry.rider_id))):
@@ -102,9 +125,18 @@ def settle(session, station_id: int, kind: str, now, settings, tz) -> int:
         if slot is None:
             return offered
         until = now + timedelta(minutes=settings.hold_minutes)
-        use = Use(station_id=station_id, visit_id=entry.visit_id, rider_id=entry.rider_id, slot_id=slot.id,
-                  kind=kind, state="held", held_until=until, end_reason="",
-                  live_slot_id=slot.id, live_holder=slots.holder_key(entry.rider_id, kind))
+        use = Use(
+            station_id=station_id,
+            visit_id=entry.visit_id,
+            rider_id=entry.rider_id,
+            slot_id=slot.id,
+            kind=kind,
+            state="held",
+            held_until=until,
+            end_reason="",
+            live_slot_id=slot.id,
+            live_holder=slots.holder_key(entry.rider_id, kind),
+        )
         session.add(use)
         session.flush()
         entry.state, entry.offered_at, entry.offered_use_id = "offered", now, use.id
@@ -114,8 +146,9 @@ def settle(session, station_id: int, kind: str, now, settings, tz) -> int:
 
 def take_held(session, rider_id: int, now, settings) -> tuple[Use, Slot]:
     """The rider takes the slot held for them: the charging time starts now."""
-    use = session.scalar(select(Use).where(Use.live_holder == slots.charge_key(rider_id),
-                                           Use.state == "held").with_for_update())
+    use = session.scalar(
+        select(Use).where(Use.live_holder == slots.charge_key(rider_id), Use.state == "held").with_for_update()
+    )
     if use is None:
         raise Refused("no_offer")
     use.state, use.started_at, use.held_until = "active", now, None
@@ -132,8 +165,9 @@ def expire_holds(session, station_id: int, now, settings, tz) -> tuple[int, int]
 
     Returns (holds ended, slots offered to the next rider).
     """
-    held = session.scalars(select(Use).where(Use.station_id == station_id, Use.state == "held",
-                                             Use.held_until <= now).with_for_update()).all()
+    held = session.scalars(
+        select(Use).where(Use.station_id == station_id, Use.state == "held", Use.held_until <= now).with_for_update()
+    ).all()
     kinds = set()
     for use in held:
         use.state, use.ended_at, use.end_reason = "expired", now, "hold_expired"
@@ -150,8 +184,9 @@ def expire_holds(session, station_id: int, now, settings, tz) -> tuple[int, int]
 def cancel_for_visit(session, visit, now) -> list[str]:
     """Take the rider of ``visit`` out of line and end any hold; returns the kinds freed."""
     freed = []
-    for entry in session.scalars(select(Waiting).where(Waiting.visit_id == visit.id,
-                                                       Waiting.state.in_(OPEN_STATES))).all():
+    for entry in session.scalars(
+        select(Waiting).where(Waiting.visit_id == visit.id, Waiting.state.in_(OPEN_STATES))
+    ).all():
         _close(entry, "cancelled", now)
     for use in session.scalars(select(Use).where(Use.visit_id == visit.id, Use.state == "held")).all():
         use.state, use.ended_at, use.end_reason = "expired", now, "left"

@@ -43,8 +43,13 @@ def register_tiles(register, station):
     from kiosk_plugins.legal.runtime import settings
 
     if settings().show_tile:
-        register(key="queue", label={"zh_Hans": "法律咨询", "zh_Hant": "法律諮詢", "en": "Legal services"},
-                 endpoint="legal_kiosk.index", icon="legal", order=10)
+        register(
+            key="queue",
+            label={"zh_Hans": "法律咨询", "zh_Hant": "法律諮詢", "en": "Legal services"},
+            endpoint="legal_kiosk.index",
+            icon="legal",
+            order=10,
+        )
 
 
 @hookimpl
@@ -108,7 +113,10 @@ def health_check(station):
     from kiosk_plugins.legal import voice
 
     if voice.espeak_binary() is None:
-        return {"ok": True, "detail": "espeak-ng is missing (apt-get install espeak-ng): calls are shown but not spoken"}
+        return {
+            "ok": True,
+            "detail": "espeak-ng is missing (apt-get install espeak-ng): calls are shown but not spoken",
+        }
     return {"ok": True, "detail": "calling voice ready"}
 
 

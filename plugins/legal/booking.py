@@ -42,20 +42,26 @@ class SlotView:
 def _booked_counts(session, slot_ids: list[int]) -> dict[int, int]:
     if not slot_ids:
         return {}
-    return dict(session.execute(
-        select(Booking.slot_id, func.count()).where(Booking.slot_id.in_(slot_ids), Booking.status.in_(ACTIVE))
-        .group_by(Booking.slot_id)).all())
+    return dict(
+        session.execute(
+            select(Booking.slot_id, func.count())
+            .where(Booking.slot_id.in_(slot_ids), Booking.status.in_(ACTIVE))
+            .group_by(Booking.slot_id)
+        ).all()
+    )
 
 
-def upcoming_slots(session, station, service: str | None = None, days: int | None = None,
-                   include_past_today: bool = False) -> list[SlotView]:
+def upcoming_slots(
+    session, station, service: str | None = None, days: int | None = None, include_past_today: bool = False
+) -> list[SlotView]:
     """Slots from now (or today's start) for ``days`` local days, earliest first."""
     now = clock.now()
     start = clock.day_bounds(station, clock.today(station, now))[0] if include_past_today else now
     days = days if days is not None else settings().booking_days
     end = clock.day_bounds(station, clock.today(station, now) + timedelta(days=days))[0]
-    query = select(DutySlot).where(DutySlot.station_id == station.id, DutySlot.ends_at > start,
-                                   DutySlot.starts_at < end)
+    query = select(DutySlot).where(
+        DutySlot.station_id == station.id, DutySlot.ends_at > start, DutySlot.starts_at < end
+    )
     if service:
         query = query.where(DutySlot.service == service)
     slots = list(session.scalars(query.order_by(DutySlot.starts_at, DutySlot.id)))
@@ -69,33 +75,56 @@ def bookable(session, station, service: str) -> list[SlotView]:
     return [v for v in upcoming_slots(session, station, service) if v.slot.starts_at > now and v.free > 0]
 
 
-def add_slot(station, user, *, service: str, starts_at: datetime, ends_at: datetime, lawyer: str,
-             organisation: str, capacity: int) -> DutySlot:
+def add_slot(
+    station,
+    user,
+    *,
+    service: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    lawyer: str,
+    organisation: str,
+    capacity: int,
+) -> DutySlot:
     """Add a duty slot (validated by the caller) and record who did it."""
     with write_transaction() as session:
-        slot = DutySlot(station_id=station.id, service=service, starts_at=starts_at, ends_at=ends_at,
-                        lawyer=lawyer, organisation=organisation, capacity=capacity,
-                        created_by=user.id if user else None)
+        slot = DutySlot(
+            station_id=station.id,
+            service=service,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            lawyer=lawyer,
+            organisation=organisation,
+            capacity=capacity,
+            created_by=user.id if user else None,
+        )
         session.add(slot)
         session.flush()
-        audit.record("legal.slot_added", {"slot": slot.id, "service": service,
-                                          "starts_at": starts_at.isoformat()},
-                     user=user, station_id=station.id, session=session, commit=False)
+        audit.record(
+            "legal.slot_added",
+            {"slot": slot.id, "service": service, "starts_at": starts_at.isoformat()},
+            user=user,
+            station_id=station.id,
+            session=session,
+            commit=False,
+        )
         return slot
 
 
 def delete_slot(station, user, slot_id: int) -> None:
     """Remove a slot nobody has booked; refuse otherwise so no resident is dropped silently."""
     with write_transaction() as session:
-        slot = session.scalar(select(DutySlot).where(DutySlot.id == slot_id, DutySlot.station_id == station.id)
-                              .with_for_update())
+        slot = session.scalar(
+            select(DutySlot).where(DutySlot.id == slot_id, DutySlot.station_id == station.id).with_for_update()
+        )
         if slot is None:
             raise ActionError(_("That duty slot was not found."))
         if session.scalar(select(func.count()).select_from(Booking).where(Booking.slot_id == slot.id)):
             raise ActionError(_("Residents have booked this slot. Call them before changing the schedule."))
         session.delete(slot)
-        audit.record("legal.slot_deleted", {"slot": slot_id}, user=user, station_id=station.id, session=session,
-                     commit=False)
+        audit.record(
+            "legal.slot_deleted", {"slot": slot_id}, user=user, station_id=station.id, session=session, commit=False
+        )
 
 
 def _new_code(session, station_id: int) -> str:
@@ -109,18 +138,30 @@ def _new_code(session, station_id: int) -> str:
 def book(station, slot_id: int, phone: str | None) -> tuple[Booking, DutySlot]:
     """Book a place in a slot; the slot row is locked so its capacity holds between kiosks."""
     with write_transaction() as session:
-        slot = session.scalar(select(DutySlot).where(DutySlot.id == slot_id, DutySlot.station_id == station.id)
-                              .with_for_update())
+        slot = session.scalar(
+            select(DutySlot).where(DutySlot.id == slot_id, DutySlot.station_id == station.id).with_for_update()
+        )
         if slot is None or slot.starts_at <= clock.now():
             raise ActionError(_("This time slot is no longer available. Please choose another time."))
         if _booked_counts(session, [slot.id]).get(slot.id, 0) >= slot.capacity:
             raise ActionError(_("This time slot has just been fully booked. Please choose another time."))
-        booking = Booking(station_id=station.id, slot_id=slot.id, code=_new_code(session, station.id),
-                          phone=phone, status="booked", created_at=clock.now())
+        booking = Booking(
+            station_id=station.id,
+            slot_id=slot.id,
+            code=_new_code(session, station.id),
+            phone=phone,
+            status="booked",
+            created_at=clock.now(),
+        )
         session.add(booking)
         session.flush()
-        audit.record("legal.booked", {"slot": slot.id, "service": slot.service}, station_id=station.id,
-                     session=session, commit=False)
+        audit.record(
+            "legal.booked",
+            {"slot": slot.id, "service": slot.service},
+            station_id=station.id,
+            session=session,
+            commit=False,
+        )
         return booking, slot
 
 
@@ -128,8 +169,9 @@ def check_in(station, code: str) -> tuple[Ticket, estimates.Progress]:
     """Turn a booking code into a ticket placed at the booked time; returns it and its place."""
     cfg = settings()
     with write_transaction() as session:
-        booking = session.scalar(select(Booking).where(Booking.station_id == station.id, Booking.code == code)
-                                 .with_for_update())
+        booking = session.scalar(
+            select(Booking).where(Booking.station_id == station.id, Booking.code == code).with_for_update()
+        )
         if booking is None or booking.status == "cancelled":
             raise ActionError(_("We could not find this booking code. Please check the code or ask the staff."))
         if booking.status == "checked_in":
@@ -142,18 +184,38 @@ def check_in(station, code: str) -> tuple[Ticket, estimates.Progress]:
         if service is None or not service.queue:
             raise ActionError(_("This service is not taking visitors now. Please ask the staff."))
         if now < opens:
-            raise ActionError(_("Your booking is at %(time)s. Check-in opens %(minutes)s minutes before; "
-                                "please come back then.", time=_when(station, slot.starts_at),
-                                minutes=cfg.checkin_early_minutes))
+            raise ActionError(
+                _(
+                    "Your booking is at %(time)s. Check-in opens %(minutes)s minutes before; please come back then.",
+                    time=_when(station, slot.starts_at),
+                    minutes=cfg.checkin_early_minutes,
+                )
+            )
         if now > closes:
-            raise ActionError(_("Your booked time (%(time)s) has passed. Please take a normal ticket or "
-                                "ask the staff.", time=_when(station, slot.starts_at)))
-        ticket = numbering.add_ticket(session, station, service, phone=booking.phone, source="booking",
-                                      queue_at=slot.starts_at, booking_id=booking.id)
+            raise ActionError(
+                _(
+                    "Your booked time (%(time)s) has passed. Please take a normal ticket or ask the staff.",
+                    time=_when(station, slot.starts_at),
+                )
+            )
+        ticket = numbering.add_ticket(
+            session,
+            station,
+            service,
+            phone=booking.phone,
+            source="booking",
+            queue_at=slot.starts_at,
+            booking_id=booking.id,
+        )
         booking.status = "checked_in"
         booking.checked_in_at = now
-        audit.record("legal.checked_in", {"ticket": ticket.code, "slot": slot.id}, station_id=station.id,
-                     session=session, commit=False)
+        audit.record(
+            "legal.checked_in",
+            {"ticket": ticket.code, "slot": slot.id},
+            station_id=station.id,
+            session=session,
+            commit=False,
+        )
         return ticket, estimates.progress(session, station, ticket)
 
 
@@ -167,7 +229,11 @@ def bookings_between(session, station, start: date, days: int) -> list[tuple[Boo
     """Bookings of slots starting on ``start`` and the following days (staff view)."""
     begin = clock.day_bounds(station, start)[0]
     end = clock.day_bounds(station, start + timedelta(days=days))[0]
-    return list(session.execute(
-        select(Booking, DutySlot).join(DutySlot, DutySlot.id == Booking.slot_id)
-        .where(Booking.station_id == station.id, DutySlot.starts_at >= begin, DutySlot.starts_at < end)
-        .order_by(DutySlot.starts_at, Booking.id)).all())
+    return list(
+        session.execute(
+            select(Booking, DutySlot)
+            .join(DutySlot, DutySlot.id == Booking.slot_id)
+            .where(Booking.station_id == station.id, DutySlot.starts_at >= begin, DutySlot.starts_at < end)
+            .order_by(DutySlot.starts_at, Booking.id)
+        ).all()
+    )

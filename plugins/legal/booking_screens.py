@@ -31,8 +31,13 @@ def slot_label(station, slot: DutySlot) -> dict:
         day = _("Tomorrow")
     else:
         day = start.strftime("%m-%d")
-    return {"day": day, "date": start.strftime("%Y-%m-%d"), "time": f"{start:%H:%M}–{end:%H:%M}",
-            "lawyer": mask_name(slot.lawyer), "organisation": slot.organisation}
+    return {
+        "day": day,
+        "date": start.strftime("%Y-%m-%d"),
+        "time": f"{start:%H:%M}–{end:%H:%M}",
+        "lawyer": mask_name(slot.lawyer),
+        "organisation": slot.organisation,
+    }
 
 
 @bp.route("/book")
@@ -45,10 +50,8 @@ def services():
     for view in views:
         if view.slot.starts_at > now:
             free[view.slot.service] = free.get(view.slot.service, 0) + view.free
-    rows = [{"service": s, "label": s.text(current_locale()), "free": free.get(s.key, 0)}
-            for s in settings().queues()]
-    return render_template("legal/book_services.html", rows=rows, days=settings().booking_days,
-                           screen="legal.book")
+    rows = [{"service": s, "label": s.text(current_locale()), "free": free.get(s.key, 0)} for s in settings().queues()]
+    return render_template("legal/book_services.html", rows=rows, days=settings().booking_days, screen="legal.book")
 
 
 @bp.route("/book/<service_key>")
@@ -57,8 +60,13 @@ def slots(service_key: str):
     service = queue_service(service_key)
     station = current_station()
     views = booking.bookable(get_session(), station, service.key)
-    return render_template("legal/book_slots.html", service=service, label=service.text(current_locale()),
-                           slots=[(v, slot_label(station, v.slot)) for v in views], screen="legal.book")
+    return render_template(
+        "legal/book_slots.html",
+        service=service,
+        label=service.text(current_locale()),
+        slots=[(v, slot_label(station, v.slot)) for v in views],
+        screen="legal.book",
+    )
 
 
 @bp.route("/book/slot/<int:slot_id>", methods=["GET", "POST"])
@@ -78,23 +86,38 @@ def confirm(slot_id: int):
             else:
                 visitors.remember(VISITOR, booking={"id": made.id, "job": _print_booking(station, made, slot)})
                 return redirect(url_for("legal_booking.booked"))
-    return render_template("legal/book_confirm.html", slot=slot, info=slot_label(station, slot), service=service,
-                           label=service.text(current_locale()), error=error,
-                           screen="legal.book_confirm"), (400 if error else 200)
+    return render_template(
+        "legal/book_confirm.html",
+        slot=slot,
+        info=slot_label(station, slot),
+        service=service,
+        label=service.text(current_locale()),
+        error=error,
+        screen="legal.book_confirm",
+    ), (400 if error else 200)
 
 
 def _booking_context(station, made: Booking, slot: DutySlot) -> dict:
     service = settings().service(slot.service)
     info = slot_label(station, slot)
     return {
-        "station": station.name, "service": service.text(current_locale()) if service else slot.service,
-        "code": made.code, "time": f"{info['date']} {info['time']}",
+        "station": station.name,
+        "service": service.text(current_locale()) if service else slot.service,
+        "code": made.code,
+        "time": f"{info['date']} {info['time']}",
         "lawyer": " ".join(x for x in (info["lawyer"], info["organisation"]) if x),
         "phone": mask_phone(made.phone) if made.phone else "",
-        "labels": {"title": _("Booking confirmed"), "code": _("Booking code"), "time": _("Time"),
-                   "lawyer": _("Duty lawyer"), "phone": _("Phone"),
-                   "how": _("On the day, check in at the kiosk with this code up to %(minutes)s minutes "
-                            "before your time.", minutes=settings().checkin_early_minutes)},
+        "labels": {
+            "title": _("Booking confirmed"),
+            "code": _("Booking code"),
+            "time": _("Time"),
+            "lawyer": _("Duty lawyer"),
+            "phone": _("Phone"),
+            "how": _(
+                "On the day, check in at the kiosk with this code up to %(minutes)s minutes before your time.",
+                minutes=settings().checkin_early_minutes,
+            ),
+        },
     }
 
 
@@ -104,8 +127,7 @@ def _print_booking(station, made: Booking, slot: DutySlot) -> str | None:
     from kiosk import printing
 
     try:
-        return printing.print_receipt("legal.booking", _booking_context(station, made, slot),
-                                      station=station)["job_id"]
+        return printing.print_receipt("legal.booking", _booking_context(station, made, slot), station=station)["job_id"]
     except Exception as exc:  # the booking stands; its code is on the screen
         issuing.log.warning("booking slip could not be queued: %s", type(exc).__name__)
         return None
@@ -116,18 +138,26 @@ def booked():
     """The booking code just made, big, with the time and how to check in."""
     held = visitors.recall(VISITOR, "booking") or {}
     station = current_station()
-    made = get_session().scalar(select(Booking).where(Booking.id == held.get("id", 0),
-                                                      Booking.station_id == station.id)) if held else None
+    made = (
+        get_session().scalar(select(Booking).where(Booking.id == held.get("id", 0), Booking.station_id == station.id))
+        if held
+        else None
+    )
     if made is None:
         return redirect(url_for("legal_booking.services"))
     slot = get_session().get(DutySlot, made.slot_id)
     service = settings().service(slot.service)
     job = held.get("job")
-    return render_template("legal/booked.html", made=made, info=slot_label(station, slot),
-                           label=service.text(current_locale()) if service else slot.service,
-                           phone=mask_phone(made.phone) if made.phone else "",
-                           print_job=job or "",
-                           early=settings().checkin_early_minutes, screen="legal.booked")
+    return render_template(
+        "legal/booked.html",
+        made=made,
+        info=slot_label(station, slot),
+        label=service.text(current_locale()) if service else slot.service,
+        phone=mask_phone(made.phone) if made.phone else "",
+        print_job=job or "",
+        early=settings().checkin_early_minutes,
+        screen="legal.booked",
+    )
 
 
 @bp.route("/checkin", methods=["GET", "POST"])
@@ -148,5 +178,6 @@ def checkin():
                 job = issuing.print_ticket(station, ticket, progress)
                 remember_issued(ticket, job)
                 return redirect(url_for("legal_kiosk.issued"))
-    return render_template("legal/checkin.html", error=error, code=code if error else "",
-                           screen="legal.checkin"), (400 if error else 200)
+    return render_template("legal/checkin.html", error=error, code=code if error else "", screen="legal.checkin"), (
+        400 if error else 200
+    )

@@ -28,17 +28,23 @@ class ActionError(Exception):
 def counter_row(session, station_id: int, number: int, lock: bool = True) -> Counter:
     """The counter's row, created on first use."""
     insert = upsert_insert(session.bind.dialect.name)
-    session.execute(insert(Counter).values(station_id=station_id, number=number, paused=False,
-                                           updated_at=clock.now())
-                    .on_conflict_do_nothing(index_elements=["station_id", "number"]))
+    session.execute(
+        insert(Counter)
+        .values(station_id=station_id, number=number, paused=False, updated_at=clock.now())
+        .on_conflict_do_nothing(index_elements=["station_id", "number"])
+    )
     query = select(Counter).where(Counter.station_id == station_id, Counter.number == number)
     return session.scalar(query.with_for_update() if lock else query)
 
 
 def current_ticket(session, station, counter: int, lock: bool = False) -> Ticket | None:
     """The ticket now called to ``counter`` today, if any."""
-    query = select(Ticket).where(Ticket.station_id == station.id, Ticket.day == clock.today(station),
-                                 Ticket.status == "called", Ticket.counter == counter)
+    query = select(Ticket).where(
+        Ticket.station_id == station.id,
+        Ticket.day == clock.today(station),
+        Ticket.status == "called",
+        Ticket.counter == counter,
+    )
     return session.scalar((query.with_for_update() if lock else query).order_by(Ticket.called_at.desc()))
 
 
@@ -60,8 +66,13 @@ def _finish(session, station, user, ticket: Ticket, outcome: str) -> None:
     ticket.status = outcome
     ticket.finished_at = clock.now()
     ticket.staff_id = user.id if user else ticket.staff_id
-    _record(session, station, user, f"legal.{outcome}", {"ticket": ticket.code, "counter": ticket.counter,
-                                                         "service": ticket.service})
+    _record(
+        session,
+        station,
+        user,
+        f"legal.{outcome}",
+        {"ticket": ticket.code, "counter": ticket.counter, "service": ticket.service},
+    )
     _emit(session, station, f"legal.ticket_{outcome}", ticket)
 
 
@@ -73,8 +84,9 @@ def _announce(session, station, user, ticket: Ticket, counter: int, action: str,
     ticket.first_called_at = ticket.first_called_at or now
     ticket.calls += 1
     ticket.staff_id = user.id if user else None
-    _record(session, station, user, action, {"ticket": ticket.code, "counter": counter,
-                                             "service": ticket.service, **detail})
+    _record(
+        session, station, user, action, {"ticket": ticket.code, "counter": counter, "service": ticket.service, **detail}
+    )
     _emit(session, station, "legal.ticket_called", ticket, calls=ticket.calls, recall=ticket.calls > 1)
 
 
@@ -97,10 +109,19 @@ def call_next(station, counter: int, user, service_key: str | None = None) -> Ti
         current = current_ticket(session, station, counter, lock=True)
         if current is not None:
             _finish(session, station, user, current, "served")
-        waiting = list(session.scalars(
-            select(Ticket).where(Ticket.station_id == station.id, Ticket.day == clock.today(station),
-                                 Ticket.status == "waiting", Ticket.service.in_(keys))
-            .order_by(Ticket.queue_at, Ticket.id).with_for_update()))
+        waiting = list(
+            session.scalars(
+                select(Ticket)
+                .where(
+                    Ticket.station_id == station.id,
+                    Ticket.day == clock.today(station),
+                    Ticket.status == "waiting",
+                    Ticket.service.in_(keys),
+                )
+                .order_by(Ticket.queue_at, Ticket.id)
+                .with_for_update()
+            )
+        )
         candidates = []
         for key in keys:
             chosen, skipped = fairness.pick_next([t for t in waiting if t.service == key], cfg.max_skips)
@@ -145,14 +166,22 @@ def recall_no_show(station, counter: int, user, ticket_id: int) -> Ticket:
     _check_counter(counter)
     window = timedelta(minutes=settings().no_show_recall_minutes)
     with write_transaction() as session:
-        ticket = session.scalar(select(Ticket).where(Ticket.id == ticket_id, Ticket.station_id == station.id,
-                                                     Ticket.day == clock.today(station)).with_for_update())
+        ticket = session.scalar(
+            select(Ticket)
+            .where(Ticket.id == ticket_id, Ticket.station_id == station.id, Ticket.day == clock.today(station))
+            .with_for_update()
+        )
         if ticket is None or ticket.status != "no_show":
             raise ActionError(_("That ticket is not a no-show today."))
         if ticket.finished_at is None or clock.now() - ticket.finished_at > window:
-            raise ActionError(_("Ticket %(ticket)s missed its turn more than %(minutes)s minutes ago; "
-                                "the resident needs a new ticket.", ticket=ticket.code,
-                                minutes=settings().no_show_recall_minutes))
+            raise ActionError(
+                _(
+                    "Ticket %(ticket)s missed its turn more than %(minutes)s minutes ago; "
+                    "the resident needs a new ticket.",
+                    ticket=ticket.code,
+                    minutes=settings().no_show_recall_minutes,
+                )
+            )
         if current_ticket(session, station, counter, lock=True) is not None:
             raise ActionError(_("Finish the current ticket at this counter first."))
         ticket.finished_at = None
@@ -178,10 +207,20 @@ def transfer(station, counter: int, user, to_service: str) -> Ticket:
         ticket.status = "waiting"
         ticket.counter = None
         ticket.called_at = None
-        _record(session, station, user, "legal.transfer", {"ticket": ticket.code, "counter": counter,
-                                                           "from": source, "to": to_service})
-        events.emit("legal.ticket_transferred", {"ticket": ticket.code, "from": source, "service": to_service},
-                    channel="legal", station_id=station.id, session=session)
+        _record(
+            session,
+            station,
+            user,
+            "legal.transfer",
+            {"ticket": ticket.code, "counter": counter, "from": source, "to": to_service},
+        )
+        events.emit(
+            "legal.ticket_transferred",
+            {"ticket": ticket.code, "from": source, "service": to_service},
+            channel="legal",
+            station_id=station.id,
+            session=session,
+        )
         return ticket
 
 
@@ -192,10 +231,16 @@ def set_paused(station, counter: int, user, paused: bool) -> None:
         row = counter_row(session, station.id, counter)
         row.paused = paused
         row.updated_at = clock.now()
-        _record(session, station, user, "legal.counter_paused" if paused else "legal.counter_resumed",
-                {"counter": counter})
-        events.emit("legal.counter_paused", {"counter": counter, "paused": paused}, channel="legal",
-                    station_id=station.id, session=session)
+        _record(
+            session, station, user, "legal.counter_paused" if paused else "legal.counter_resumed", {"counter": counter}
+        )
+        events.emit(
+            "legal.counter_paused",
+            {"counter": counter, "paused": paused},
+            channel="legal",
+            station_id=station.id,
+            session=session,
+        )
 
 
 def take_counter(station, counter: int, user) -> None:

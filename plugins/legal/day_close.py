@@ -22,18 +22,29 @@ def expire_old_tickets(app) -> int:
     """Expire earlier days' unfinished tickets and forget their phones; returns how many expired."""
     total = 0
     with app.app_context(), write_transaction() as session:
-        station_ids = set(session.scalars(select(Ticket.station_id).where(
-            or_(Ticket.status.in_(("waiting", "called")), Ticket.phone.is_not(None))).distinct()))
+        station_ids = set(
+            session.scalars(
+                select(Ticket.station_id)
+                .where(or_(Ticket.status.in_(("waiting", "called")), Ticket.phone.is_not(None)))
+                .distinct()
+            )
+        )
         for station in session.scalars(select(Station).where(Station.id.in_(station_ids))):
             today = clock.today(station)
-            result = session.execute(update(Ticket).where(
-                Ticket.station_id == station.id, Ticket.day < today, Ticket.status.in_(("waiting", "called")))
-                .values(status="expired", finished_at=clock.now()))
+            result = session.execute(
+                update(Ticket)
+                .where(Ticket.station_id == station.id, Ticket.day < today, Ticket.status.in_(("waiting", "called")))
+                .values(status="expired", finished_at=clock.now())
+            )
             total += result.rowcount or 0
-            session.execute(update(Ticket).where(Ticket.station_id == station.id, Ticket.day < today,
-                                                 Ticket.phone.is_not(None)).values(phone=None))
+            session.execute(
+                update(Ticket)
+                .where(Ticket.station_id == station.id, Ticket.day < today, Ticket.phone.is_not(None))
+                .values(phone=None)
+            )
         # A booking's phone is there to reach the resident before the slot; a day after it, it goes.
         ended = select(DutySlot.id).where(DutySlot.ends_at < clock.now() - timedelta(days=1))
-        session.execute(update(Booking).where(Booking.slot_id.in_(ended), Booking.phone.is_not(None))
-                        .values(phone=None))
+        session.execute(
+            update(Booking).where(Booking.slot_id.in_(ended), Booking.phone.is_not(None)).values(phone=None)
+        )
     return total

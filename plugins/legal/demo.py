@@ -30,8 +30,13 @@ DUTY_ROSTER = (
     (4, "legal_aid", time(14, 0), time(17, 0), "李建华", "区法律援助处", 4),
 )
 #: Tickets per past day and service, and typical minutes at the counter.
-PAST_LOAD = {"consultation": (14, 12), "mediation": (4, 38), "arbitration": (3, 42), "notarisation": (5, 18),
-             "legal_aid": (6, 20)}
+PAST_LOAD = {
+    "consultation": (14, 12),
+    "mediation": (4, 38),
+    "arbitration": (3, 42),
+    "notarisation": (5, 18),
+    "legal_aid": (6, 20),
+}
 
 
 def _slots(station, session, today: date, days: int) -> int:
@@ -44,12 +49,23 @@ def _slots(station, session, today: date, days: int) -> int:
             if weekday is not None and weekday != day.weekday():
                 continue
             starts_at = clock.at_local(station, day, start)
-            exists = session.scalar(select(DutySlot.id).where(
-                DutySlot.station_id == station.id, DutySlot.service == service, DutySlot.starts_at == starts_at))
+            exists = session.scalar(
+                select(DutySlot.id).where(
+                    DutySlot.station_id == station.id, DutySlot.service == service, DutySlot.starts_at == starts_at
+                )
+            )
             if exists is None:
-                session.add(DutySlot(station_id=station.id, service=service, starts_at=starts_at,
-                                     ends_at=clock.at_local(station, day, end), lawyer=lawyer, organisation=org,
-                                     capacity=places))
+                session.add(
+                    DutySlot(
+                        station_id=station.id,
+                        service=service,
+                        starts_at=starts_at,
+                        ends_at=clock.at_local(station, day, end),
+                        lawyer=lawyer,
+                        organisation=org,
+                        capacity=places,
+                    )
+                )
                 added += 1
     return added
 
@@ -72,13 +88,30 @@ def _past_tickets(station, session, today: date, days: int, services) -> int:
                 called = issued + timedelta(minutes=rng.randint(2, 30))
                 served = rng.random() > 0.1
                 finished = called + timedelta(minutes=max(3, rng.gauss(minutes, minutes / 4)) if served else 2)
-                session.add(Ticket(
-                    station_id=station.id, day=day, numbered_service=service.key, number=number,
-                    code=format_code(service.prefix, number), service=service.key,
-                    status="served" if served else "no_show", priority="elderly" if number % 5 == 0 else "",
-                    phone=None, token=secrets.token_urlsafe(18), source="kiosk", queue_at=issued, issued_at=issued,
-                    first_called_at=called, called_at=called, finished_at=finished, counter=counter,
-                    skips=0, calls=1, transferred_from=""))
+                session.add(
+                    Ticket(
+                        station_id=station.id,
+                        day=day,
+                        numbered_service=service.key,
+                        number=number,
+                        code=format_code(service.prefix, number),
+                        service=service.key,
+                        status="served" if served else "no_show",
+                        priority="elderly" if number % 5 == 0 else "",
+                        phone=None,
+                        token=secrets.token_urlsafe(18),
+                        source="kiosk",
+                        queue_at=issued,
+                        issued_at=issued,
+                        first_called_at=called,
+                        called_at=called,
+                        finished_at=finished,
+                        counter=counter,
+                        skips=0,
+                        calls=1,
+                        transferred_from="",
+                    )
+                )
                 at = finished
                 added += 1
     return added
@@ -88,5 +121,7 @@ def fill(station, session, config: dict | None = None) -> dict:
     """Add the demo duty roster for the coming week and three past days of tickets."""
     settings = parse(config)
     today = clock.today(station)
-    return {"slots": _slots(station, session, today, 7),
-            "tickets": _past_tickets(station, session, today, 3, settings.queues())}
+    return {
+        "slots": _slots(station, session, today, 7),
+        "tickets": _past_tickets(station, session, today, 3, settings.queues()),
+    }

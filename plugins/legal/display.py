@@ -30,15 +30,26 @@ def recent_calls(session, station, limit: int) -> list[dict]:
     cfg = settings()
     rows = session.execute(
         select(Ticket.code, Ticket.counter, Ticket.service, Ticket.called_at)
-        .where(Ticket.station_id == station.id, Ticket.day == clock.today(station),
-               Ticket.called_at.is_not(None), Ticket.counter.is_not(None))
-        .order_by(Ticket.called_at.desc(), Ticket.id.desc()).limit(limit))
+        .where(
+            Ticket.station_id == station.id,
+            Ticket.day == clock.today(station),
+            Ticket.called_at.is_not(None),
+            Ticket.counter.is_not(None),
+        )
+        .order_by(Ticket.called_at.desc(), Ticket.id.desc())
+        .limit(limit)
+    )
     out = []
     for code, counter, service_key, called_at in rows:
         service = cfg.service(service_key)
-        out.append({"ticket": code, "counter": counter,
-                    "service": service.text(current_locale()) if service else service_key,
-                    "at": clock.hhmm(station, called_at)})
+        out.append(
+            {
+                "ticket": code,
+                "counter": counter,
+                "service": service.text(current_locale()) if service else service_key,
+                "at": clock.hhmm(station, called_at),
+            }
+        )
     return out
 
 
@@ -49,8 +60,10 @@ def board_state() -> dict:
     loads = estimates.loads(session, station)
     return {
         "calls": recent_calls(session, station, settings().display_rows),
-        "waiting": [{"service": load.service.text(current_locale()), "key": key, "count": load.waiting}
-                    for key, load in loads.items()],
+        "waiting": [
+            {"service": load.service.text(current_locale()), "key": key, "count": load.waiting}
+            for key, load in loads.items()
+        ],
     }
 
 
@@ -59,10 +72,15 @@ def board():
     """The full-screen calling board."""
     cfg = settings()
     labels = {s.key: s.text(current_locale()) for s in cfg.queues()}
-    return render_template("legal/display.html", state=board_state(), voices=list(cfg.voices),
-                           repeat=cfg.voice_repeat, labels=labels, rows=cfg.display_rows,
-                           call_template=_("Ticket %(ticket)s, please go to counter %(counter)s",
-                                           ticket="{ticket}", counter="{counter}"))
+    return render_template(
+        "legal/display.html",
+        state=board_state(),
+        voices=list(cfg.voices),
+        repeat=cfg.voice_repeat,
+        labels=labels,
+        rows=cfg.display_rows,
+        call_template=_("Ticket %(ticket)s, please go to counter %(counter)s", ticket="{ticket}", counter="{counter}"),
+    )
 
 
 @bp.route("/display/state.json")

@@ -48,7 +48,8 @@ class ServiceLoad:
 def waiting_rows(session, station_id: int, day: date, service: str | None = None):
     """Today's waiting tickets (id, queue_at, priority, skips) of one queue or all."""
     query = select(Ticket.id, Ticket.queue_at, Ticket.priority, Ticket.skips, Ticket.service).where(
-        Ticket.station_id == station_id, Ticket.day == day, Ticket.status == "waiting")
+        Ticket.station_id == station_id, Ticket.day == day, Ticket.status == "waiting"
+    )
     if service is not None:
         query = query.where(Ticket.service == service)
     return list(session.execute(query))
@@ -56,16 +57,24 @@ def waiting_rows(session, station_id: int, day: date, service: str | None = None
 
 def paused_counters(session, station_id: int) -> set[int]:
     """Numbers of the counters staff have paused."""
-    return set(session.scalars(select(Counter.number).where(Counter.station_id == station_id,
-                                                            Counter.paused.is_(True))))
+    return set(
+        session.scalars(select(Counter.number).where(Counter.station_id == station_id, Counter.paused.is_(True)))
+    )
 
 
 def service_minutes(session, station_id: int, day: date, window: int, service: str | None = None) -> dict[str, float]:
     """Average minutes of the last ``window`` services finished today, per queue (or of one queue)."""
-    query = (select(Ticket.service, Ticket.called_at, Ticket.finished_at)
-             .where(Ticket.station_id == station_id, Ticket.day == day, Ticket.status == "served",
-                    Ticket.called_at.is_not(None), Ticket.finished_at.is_not(None))
-             .order_by(Ticket.finished_at.desc()))
+    query = (
+        select(Ticket.service, Ticket.called_at, Ticket.finished_at)
+        .where(
+            Ticket.station_id == station_id,
+            Ticket.day == day,
+            Ticket.status == "served",
+            Ticket.called_at.is_not(None),
+            Ticket.finished_at.is_not(None),
+        )
+        .order_by(Ticket.finished_at.desc())
+    )
     if service is not None:
         query = query.where(Ticket.service == service).limit(window)
     rows = session.execute(query)
@@ -78,19 +87,26 @@ def service_minutes(session, station_id: int, day: date, window: int, service: s
 
 def _load(service: Service, waiting: int, measured: dict, paused: set) -> ServiceLoad:
     minutes = measured.get(service.key)
-    return ServiceLoad(service=service, waiting=waiting,
-                       minutes_per_person=minutes if minutes is not None else float(service.minutes),
-                       measured=minutes is not None,
-                       open_counters=len([c for c in service.counters if c not in paused]))
+    return ServiceLoad(
+        service=service,
+        waiting=waiting,
+        minutes_per_person=minutes if minutes is not None else float(service.minutes),
+        measured=minutes is not None,
+        open_counters=len([c for c in service.counters if c not in paused]),
+    )
 
 
 def loads(session, station, day: date | None = None) -> dict[str, ServiceLoad]:
     """Every queue's load today, keyed by service."""
     day = day or clock.today(station)
     cfg = settings()
-    counts = dict(session.execute(
-        select(Ticket.service, func.count()).where(Ticket.station_id == station.id, Ticket.day == day,
-                                                  Ticket.status == "waiting").group_by(Ticket.service)).all())
+    counts = dict(
+        session.execute(
+            select(Ticket.service, func.count())
+            .where(Ticket.station_id == station.id, Ticket.day == day, Ticket.status == "waiting")
+            .group_by(Ticket.service)
+        ).all()
+    )
     measured = service_minutes(session, station.id, day, cfg.estimate_window)
     paused = paused_counters(session, station.id)
     return {s.key: _load(s, counts.get(s.key, 0), measured, paused) for s in cfg.queues()}

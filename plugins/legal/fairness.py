@@ -13,7 +13,8 @@ Pure functions over anything with ``id``, ``queue_at``, ``priority`` and
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable, Protocol, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 
 class Queued(Protocol):

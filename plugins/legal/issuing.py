@@ -49,7 +49,7 @@ def status_url(ticket: Ticket, station) -> str:
 
 
 def wait_text(progress: estimates.Progress) -> str:
-    """"About 12 minutes (estimate)" or "You are next" in the request's language."""
+    """ "About 12 minutes (estimate)" or "You are next" in the request's language."""
     if progress.status != "waiting":
         return ""
     if progress.paused:

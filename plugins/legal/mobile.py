@@ -69,8 +69,9 @@ def status(token: str):
     """The live status page for one ticket."""
     _pick_language()
     ticket = _ticket(token)
-    return render_template("legal/mobile.html", state=_state(ticket), token=token,
-                           locale=current_locale(), station=current_station())
+    return render_template(
+        "legal/mobile.html", state=_state(ticket), token=token, locale=current_locale(), station=current_station()
+    )
 
 
 @bp.route("/t/<token>.json")

@@ -43,8 +43,9 @@ class Ticket(Base):
 
     __tablename__ = "legal_ticket"
     __table_args__ = (
-        UniqueConstraint("station_id", "numbered_service", "day", "number",
-                         name="uq_legal_ticket_station_service_day_number"),
+        UniqueConstraint(
+            "station_id", "numbered_service", "day", "number", name="uq_legal_ticket_station_service_day_number"
+        ),
         Index("ix_legal_ticket_station_day_service_status", "station_id", "day", "service", "status"),
     )
 

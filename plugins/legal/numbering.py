@@ -37,33 +37,66 @@ def series(service: str) -> str:
 
 def next_number(session, station, service: str, day: date) -> int:
     """Take the next number of ``service`` for ``day``; the caller's transaction holds the lock."""
+
     def taken() -> int:
         # The plugin's own counter from before the core had one (see the module docstring).
-        return session.scalar(select(DayCounter.last_number).where(
-            DayCounter.station_id == station.id, DayCounter.service == service, DayCounter.day == day)) or 0
+        return (
+            session.scalar(
+                select(DayCounter.last_number).where(
+                    DayCounter.station_id == station.id, DayCounter.service == service, DayCounter.day == day
+                )
+            )
+            or 0
+        )
 
     return numbering.next_number(session, station, series(service), day, taken=taken)
 
 
-def add_ticket(session, station, service: Service, *, priority: str = "", phone: str | None = None,
-               source: str = "kiosk", queue_at: datetime | None = None, booking_id: int | None = None) -> Ticket:
+def add_ticket(
+    session,
+    station,
+    service: Service,
+    *,
+    priority: str = "",
+    phone: str | None = None,
+    source: str = "kiosk",
+    queue_at: datetime | None = None,
+    booking_id: int | None = None,
+) -> Ticket:
     """Number and store a ticket inside the caller's write transaction; announces it on commit."""
     now = clock.now()
     day = clock.today(station, now)
     number = next_number(session, station, service.key, day)
     ticket = Ticket(
-        station_id=station.id, day=day, numbered_service=service.key, number=number,
-        code=format_code(service.prefix, number), service=service.key, status="waiting",
-        priority=priority, phone=phone, token=secrets.token_urlsafe(18), source=source,
-        queue_at=queue_at or now, issued_at=now, skips=0, calls=0, transferred_from="", booking_id=booking_id,
+        station_id=station.id,
+        day=day,
+        numbered_service=service.key,
+        number=number,
+        code=format_code(service.prefix, number),
+        service=service.key,
+        status="waiting",
+        priority=priority,
+        phone=phone,
+        token=secrets.token_urlsafe(18),
+        source=source,
+        queue_at=queue_at or now,
+        issued_at=now,
+        skips=0,
+        calls=0,
+        transferred_from="",
+        booking_id=booking_id,
     )
     session.add(ticket)
     session.flush()
     # Pushed when the transaction commits, so a display never shows a number
     # that was rolled back. No phone, no name: displays and logs read events.
-    events.emit("legal.ticket_issued", {"ticket": ticket.code, "service": service.key,
-                                        "priority": bool(priority)},
-                channel="legal", station_id=station.id, session=session)
+    events.emit(
+        "legal.ticket_issued",
+        {"ticket": ticket.code, "service": service.key, "priority": bool(priority)},
+        channel="legal",
+        station_id=station.id,
+        session=session,
+    )
     return ticket
 
 

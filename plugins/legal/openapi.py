@@ -15,14 +15,31 @@ SCHEMAS = {
         "description": "What the calling display shows: ticket numbers and counters only, never a person.",
         "required": ["calls", "waiting"],
         "properties": {
-            "calls": {"type": "array", "items": {
-                "type": "object", "required": ["ticket", "counter", "service", "at"],
-                "properties": {"ticket": {"type": "string"}, "counter": {"type": "integer"},
-                               "service": {"type": "string"}, "at": {"type": "string", "pattern": "^\\d{2}:\\d{2}$"}}}},
-            "waiting": {"type": "array", "items": {
-                "type": "object", "required": ["service", "key", "count"],
-                "properties": {"service": {"type": "string"}, "key": {"type": "string"},
-                               "count": {"type": "integer", "minimum": 0}}}},
+            "calls": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["ticket", "counter", "service", "at"],
+                    "properties": {
+                        "ticket": {"type": "string"},
+                        "counter": {"type": "integer"},
+                        "service": {"type": "string"},
+                        "at": {"type": "string", "pattern": "^\\d{2}:\\d{2}$"},
+                    },
+                },
+            },
+            "waiting": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["service", "key", "count"],
+                    "properties": {
+                        "service": {"type": "string"},
+                        "key": {"type": "string"},
+                        "count": {"type": "integer", "minimum": 0},
+                    },
+                },
+            },
         },
     },
     "TicketState": {
@@ -45,17 +62,32 @@ SCHEMAS = {
 
 def describe() -> dict:
     """The ``api_description`` answer: the display's state and a ticket's live status."""
-    return {"schemas": SCHEMAS, "endpoints": {
-        "legal_display.state": {"get": {
-            "summary": "The calling display's recent calls and how many wait per queue",
-            "responses": {"200": _json({"$ref": "#/components/schemas/Board"}, "The board")},
-        }},
-        "legal_mobile.status_json": {"get": {
-            "summary": "A ticket's live place in the queue (the phone page from the ticket's QR code)",
-            "parameters": [{"name": "token", "in": "path", "required": True,
+    return {
+        "schemas": SCHEMAS,
+        "endpoints": {
+            "legal_display.state": {
+                "get": {
+                    "summary": "The calling display's recent calls and how many wait per queue",
+                    "responses": {"200": _json({"$ref": "#/components/schemas/Board"}, "The board")},
+                }
+            },
+            "legal_mobile.status_json": {
+                "get": {
+                    "summary": "A ticket's live place in the queue (the phone page from the ticket's QR code)",
+                    "parameters": [
+                        {
+                            "name": "token",
+                            "in": "path",
+                            "required": True,
                             "description": "The random token printed in the ticket's QR code",
-                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}}],
-            "responses": {"200": _json({"$ref": "#/components/schemas/TicketState"}, "The ticket's state"),
-                          "404": _json(ERROR, "No such ticket at this station")},
-        }},
-    }}
+                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/TicketState"}, "The ticket's state"),
+                        "404": _json(ERROR, "No such ticket at this station"),
+                    },
+                }
+            },
+        },
+    }

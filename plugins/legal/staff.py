@@ -42,14 +42,23 @@ def queue_lists(session, station) -> list[dict]:
     """Today's waiting tickets per queue, in the order they will be called."""
     cfg = settings()
     day = clock.today(station)
-    waiting = list(session.scalars(select(Ticket).where(Ticket.station_id == station.id, Ticket.day == day,
-                                                        Ticket.status == "waiting")))
+    waiting = list(
+        session.scalars(
+            select(Ticket).where(Ticket.station_id == station.id, Ticket.day == day, Ticket.status == "waiting")
+        )
+    )
     loads = estimates.loads(session, station, day)
     out = []
     for service in cfg.queues():
         mine = [t for t in waiting if t.service == service.key]
-        out.append({"service": service, "label": service.text(current_locale()), "load": loads[service.key],
-                    "tickets": fairness.call_order(mine, cfg.max_skips)})
+        out.append(
+            {
+                "service": service,
+                "label": service.text(current_locale()),
+                "load": loads[service.key],
+                "tickets": fairness.call_order(mine, cfg.max_skips),
+            }
+        )
     return out
 
 
@@ -60,10 +69,16 @@ def counters():
     session_db = get_session()
     rows = {c.number: c for c in session_db.scalars(select(Counter).where(Counter.station_id == station.id))}
     cfg = settings()
-    choices = [{"number": n, "row": rows.get(n), "services": [s.text(current_locale()) for s in cfg.services_at(n)]}
-               for n in cfg.counters()]
-    return render_template("legal/staff_counters.html", choices=choices, mine=session.get("legal_counter"),
-                           queues=queue_lists(session_db, station))
+    choices = [
+        {"number": n, "row": rows.get(n), "services": [s.text(current_locale()) for s in cfg.services_at(n)]}
+        for n in cfg.counters()
+    ]
+    return render_template(
+        "legal/staff_counters.html",
+        choices=choices,
+        mine=session.get("legal_counter"),
+        queues=queue_lists(session_db, station),
+    )
 
 
 @bp.route("/counter/<int:number>/take", methods=["POST"])
@@ -85,17 +100,46 @@ def counter(number: int):
     day = clock.today(station)
     row = db.scalar(select(Counter).where(Counter.station_id == station.id, Counter.number == number))
     window_start = clock.now() - timedelta(minutes=cfg.no_show_recall_minutes)
-    no_shows = list(db.scalars(select(Ticket).where(
-        Ticket.station_id == station.id, Ticket.day == day, Ticket.status == "no_show",
-        Ticket.finished_at >= window_start).order_by(Ticket.finished_at.desc())))
-    served = db.scalar(select(func.count()).select_from(Ticket).where(
-        Ticket.station_id == station.id, Ticket.day == day, Ticket.status == "served",
-        Ticket.staff_id == g.user.id)) or 0
+    no_shows = list(
+        db.scalars(
+            select(Ticket)
+            .where(
+                Ticket.station_id == station.id,
+                Ticket.day == day,
+                Ticket.status == "no_show",
+                Ticket.finished_at >= window_start,
+            )
+            .order_by(Ticket.finished_at.desc())
+        )
+    )
+    served = (
+        db.scalar(
+            select(func.count())
+            .select_from(Ticket)
+            .where(
+                Ticket.station_id == station.id,
+                Ticket.day == day,
+                Ticket.status == "served",
+                Ticket.staff_id == g.user.id,
+            )
+        )
+        or 0
+    )
     return render_template(
-        "legal/staff_counter.html", number=number, row=row, current=calling.current_ticket(db, station, number),
-        services=cfg.services_at(number), all_queues=cfg.queues(), queues=queue_lists(db, station),
-        no_shows=no_shows, served=served, priority_label=issuing.priority_label, locale=current_locale(),
-        recall_minutes=cfg.no_show_recall_minutes, service_name=service_name)
+        "legal/staff_counter.html",
+        number=number,
+        row=row,
+        current=calling.current_ticket(db, station, number),
+        services=cfg.services_at(number),
+        all_queues=cfg.queues(),
+        queues=queue_lists(db, station),
+        no_shows=no_shows,
+        served=served,
+        priority_label=issuing.priority_label,
+        locale=current_locale(),
+        recall_minutes=cfg.no_show_recall_minutes,
+        service_name=service_name,
+    )
 
 
 def _act(number: int, action) -> tuple[bool, object]:
@@ -167,8 +211,13 @@ def transfer(number: int):
     target = request.form.get("service", "")
     done, ticket = _act(number, lambda st, n, u: calling.transfer(st, n, u, target))
     if done:
-        flash(_("%(ticket)s moved to %(service)s.", ticket=ticket.code,
-                service=settings().service(target).text(current_locale())))
+        flash(
+            _(
+                "%(ticket)s moved to %(service)s.",
+                ticket=ticket.code,
+                service=settings().service(target).text(current_locale()),
+            )
+        )
     return redirect(url_for("legal_staff.counter", number=number))
 
 
@@ -208,9 +257,14 @@ def _parse_slot_form(form, station) -> tuple[dict | None, str | None]:
     starts_at = clock.at_local(station, day, start)
     if starts_at <= clock.now():
         return None, _("The slot must start in the future.")
-    return {"service": service.key, "starts_at": starts_at, "ends_at": clock.at_local(station, day, end),
-            "lawyer": lawyer, "organisation": form.get("organisation", "").strip()[:200],
-            "capacity": capacity}, None
+    return {
+        "service": service.key,
+        "starts_at": starts_at,
+        "ends_at": clock.at_local(station, day, end),
+        "lawyer": lawyer,
+        "organisation": form.get("organisation", "").strip()[:200],
+        "capacity": capacity,
+    }, None
 
 
 @bp.route("/schedule", methods=["GET", "POST"])
@@ -231,10 +285,18 @@ def schedule():
     for made, slot in booking.bookings_between(db, station, today, 30):
         bookings.setdefault(slot.id, []).append(made)
     labels = {s.key: s.text(current_locale()) for s in settings().services}
-    return render_template("legal/staff_schedule.html", slots=slots, bookings=bookings, labels=labels,
-                           queues=settings().queues(), error=error, form=request.form, today=today.isoformat(),
-                           local=lambda at: clock.local(station, at),
-                           status_text=lambda status: _(BOOKING_STATUS.get(status, status))), (400 if error else 200)
+    return render_template(
+        "legal/staff_schedule.html",
+        slots=slots,
+        bookings=bookings,
+        labels=labels,
+        queues=settings().queues(),
+        error=error,
+        form=request.form,
+        today=today.isoformat(),
+        local=lambda at: clock.local(station, at),
+        status_text=lambda status: _(BOOKING_STATUS.get(status, status)),
+    ), (400 if error else 200)
 
 
 @bp.route("/schedule/<int:slot_id>/delete", methods=["POST"])
@@ -252,6 +314,6 @@ def panel() -> str:
     """The staff console panel: waiting per queue and a link to the counter page."""
     station = current_station()
     loads = estimates.loads(get_session(), station)
-    return render_template("legal/staff_panel.html", loads=loads.values(), locale=current_locale(),
-                           mine=session.get("legal_counter"))
-
+    return render_template(
+        "legal/staff_panel.html", loads=loads.values(), locale=current_locale(), mine=session.get("legal_counter")
+    )

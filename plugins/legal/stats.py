@@ -59,10 +59,19 @@ class DayStats:
 
 def compute(session, station_id: int, start: date, end: date) -> list[DayStats]:
     """Statistics per day and service from ``start`` to ``end`` (inclusive)."""
-    rows = session.execute(select(
-        Ticket.day, Ticket.numbered_service, Ticket.status, Ticket.transferred_from, Ticket.issued_at,
-        Ticket.queue_at, Ticket.first_called_at, Ticket.called_at, Ticket.finished_at,
-    ).where(Ticket.station_id == station_id, Ticket.day >= start, Ticket.day <= end))
+    rows = session.execute(
+        select(
+            Ticket.day,
+            Ticket.numbered_service,
+            Ticket.status,
+            Ticket.transferred_from,
+            Ticket.issued_at,
+            Ticket.queue_at,
+            Ticket.first_called_at,
+            Ticket.called_at,
+            Ticket.finished_at,
+        ).where(Ticket.station_id == station_id, Ticket.day >= start, Ticket.day <= end)
+    )
     table: dict[tuple, DayStats] = {}
     for day, service, status, moved, issued_at, queue_at, first_called, called, finished in rows:
         entry = table.setdefault((day, service), DayStats(day, service))
@@ -107,8 +116,9 @@ def overview():
     """The statistics table with a date range and the CSV link."""
     start, end, error = _range()
     rows = compute(get_session(), current_station().id, start, end)
-    return render_template("legal/admin_stats.html", rows=rows, start=start, end=end, error=error,
-                           label=_label, fmt=_fmt), (400 if error else 200)
+    return render_template(
+        "legal/admin_stats.html", rows=rows, start=start, end=end, error=error, label=_label, fmt=_fmt
+    ), (400 if error else 200)
 
 
 @bp.route("/stats.csv")
@@ -120,11 +130,35 @@ def export():
     rows = compute(get_session(), current_station().id, start, end)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["date", "service_key", _("Service"), _("Tickets"), _("Served"), _("No-shows"),
-                     _("Transferred"), _("Average wait (min)"), _("Average service (min)"), _("No-show rate (percent)")])
+    writer.writerow(
+        [
+            "date",
+            "service_key",
+            _("Service"),
+            _("Tickets"),
+            _("Served"),
+            _("No-shows"),
+            _("Transferred"),
+            _("Average wait (min)"),
+            _("Average service (min)"),
+            _("No-show rate (percent)"),
+        ]
+    )
     for r in rows:
-        writer.writerow([r.day.isoformat(), r.service, _label(r.service), r.issued, r.served, r.no_show,
-                         r.transferred, _fmt(r.avg_wait), _fmt(r.avg_service), _fmt(r.no_show_rate)])
+        writer.writerow(
+            [
+                r.day.isoformat(),
+                r.service,
+                _label(r.service),
+                r.issued,
+                r.served,
+                r.no_show,
+                r.transferred,
+                _fmt(r.avg_wait),
+                _fmt(r.avg_service),
+                _fmt(r.no_show_rate),
+            ]
+        )
     response = Response("\ufeff" + out.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f"attachment; filename=legal-stats-{start}-{end}.csv"
     return response

@@ -72,10 +72,17 @@ def take(service_key: str):
             remember_issued(ticket, job)
             return redirect(url_for("legal_kiosk.issued"))
     load = estimates.loads(get_session(), station)[service.key]
-    return render_template("legal/take.html", service=service, label=service.text(current_locale()), load=load,
-                           error=error, priority=priority, reasons=PRIORITY_REASONS,
-                           reason_labels={r: issuing.priority_label(r) for r in PRIORITY_REASONS},
-                           screen="legal.take"), (400 if error else 200)
+    return render_template(
+        "legal/take.html",
+        service=service,
+        label=service.text(current_locale()),
+        load=load,
+        error=error,
+        priority=priority,
+        reasons=PRIORITY_REASONS,
+        reason_labels={r: issuing.priority_label(r) for r in PRIORITY_REASONS},
+        screen="legal.take",
+    ), (400 if error else 200)
 
 
 #: The ticket or booking just made is kept with the kiosk's visitor (kiosk.visitors):
@@ -93,8 +100,9 @@ def _session_ticket(key: str = "issued"):
     token = held.get("token")
     if not token:
         return None, held
-    ticket = get_session().scalar(select(Ticket).where(Ticket.token == token,
-                                                      Ticket.station_id == current_station().id))
+    ticket = get_session().scalar(
+        select(Ticket).where(Ticket.token == token, Ticket.station_id == current_station().id)
+    )
     return ticket, held
 
 
@@ -110,8 +118,15 @@ def issued():
     url = issuing.status_url(ticket, station)
     job = held.get("job")
     return render_template(
-        "legal/issued.html", ticket=ticket, progress=progress, wait=issuing.wait_text(progress),
+        "legal/issued.html",
+        ticket=ticket,
+        progress=progress,
+        wait=issuing.wait_text(progress),
         label=service.text(current_locale()) if service else ticket.service,
-        phone=mask_phone(ticket.phone) if ticket.phone else "", priority=issuing.priority_label(ticket.priority),
-        qr=qr_data_uri(url), print_job=job or "",
-        printing_on=settings().print_tickets, screen="legal.issued")
+        phone=mask_phone(ticket.phone) if ticket.phone else "",
+        priority=issuing.priority_label(ticket.priority),
+        qr=qr_data_uri(url),
+        print_job=job or "",
+        printing_on=settings().print_tickets,
+        screen="legal.issued",
+    )

@@ -50,8 +50,11 @@ def spoken_text(voice: str, code: str, counter: int, repeat: int = 1) -> str:
     else:
         spelled = "".join(DIGITS_ZH[int(d)] for d in digits)
         # Traditional characters for Cantonese: espeak's yue dictionary knows them.
-        sentence = (f"請 {letter}{spelled}號，到 {hanzi_number(counter)}號窗口。" if voice == "yue"
-                    else f"请 {letter}{spelled}号，到 {hanzi_number(counter)}号窗口。")
+        sentence = (
+            f"請 {letter}{spelled}號，到 {hanzi_number(counter)}號窗口。"
+            if voice == "yue"
+            else f"请 {letter}{spelled}号，到 {hanzi_number(counter)}号窗口。"
+        )
     return " ".join([sentence] * repeat)
 
 
@@ -70,8 +73,9 @@ def _synthesise(voice: str, text: str, target: str) -> None:
         fd, temp = tempfile.mkstemp(suffix=".wav", dir=folder)
         os.close(fd)
         try:
-            done = subprocess.run([binary, "-v", name, "-s", str(SPEED), "-w", temp, text],
-                                  capture_output=True, timeout=20)
+            done = subprocess.run(
+                [binary, "-v", name, "-s", str(SPEED), "-w", temp, text], capture_output=True, timeout=20
+            )
             if done.returncode == 0 and os.path.getsize(temp) > 44:
                 # Rename is atomic: a display never reads a half-written file.
                 os.replace(temp, target)
@@ -88,7 +92,7 @@ def audio_file(folder: str, voice: str, code: str, counter: int, repeat: int = 1
     if voice not in ESPEAK_VOICES:
         raise ValueError(f"unknown voice {voice!r}")
     text = spoken_text(voice, code, counter, repeat)
-    digest = hashlib.sha1(f"{voice}|{SPEED}|{text}".encode("utf-8")).hexdigest()[:20]
+    digest = hashlib.sha1(f"{voice}|{SPEED}|{text}".encode()).hexdigest()[:20]
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"{voice}-{digest}.wav")
     if not os.path.exists(path):

@@ -24,8 +24,13 @@ def register_blueprints(register):
 @hookimpl
 def register_tiles(register, station):
     """The home tile."""
-    register(key="parking", label={"zh_Hans": "共享停车", "zh_Hant": "共享停車", "en": "Shared parking"},
-             endpoint="parking_kiosk.index", icon="parking", order=30)
+    register(
+        key="parking",
+        label={"zh_Hans": "共享停车", "zh_Hant": "共享停車", "en": "Shared parking"},
+        endpoint="parking_kiosk.index",
+        icon="parking",
+        order=30,
+    )
 
 
 @hookimpl
@@ -50,13 +55,11 @@ def handle_reader_event(event, screen, station):
     if screen != "parking.identify" or event.kind != "card":
         return None
     from kiosk.db import get_session
-
     from kiosk_plugins.parking.households import by_card
     from kiosk_plugins.parking.identify import card_token
 
     household = by_card(get_session(), station.id, event.value)
-    return {"fill": {"card_token": card_token(household.id if household else None)},
-            "submit": "#parking-card-form"}
+    return {"fill": {"card_token": card_token(household.id if household else None)}, "submit": "#parking-card-form"}
 
 
 @hookimpl
@@ -64,8 +67,12 @@ def register_staff_panels(register, station):
     """Today's vouchers and the way to the attendant page."""
     from kiosk_plugins.parking.panel import render_panel
 
-    register(key="parking", title={"zh_Hans": "共享停车", "zh_Hant": "共享停車", "en": "Shared parking"},
-             render=render_panel, order=30)
+    register(
+        key="parking",
+        title={"zh_Hans": "共享停车", "zh_Hant": "共享停車", "en": "Shared parking"},
+        render=render_panel,
+        order=30,
+    )
 
 
 @hookimpl

@@ -14,7 +14,6 @@ from kiosk import audit, clock
 from kiosk.db import get_session, write_transaction
 from kiosk.i18n import _
 from kiosk.stations import current_station, station_row_or_404
-
 from kiosk_plugins.parking import formatting, schedule, stats
 from kiosk_plugins.parking.models import ID_CONVERTER, Lot, Window
 
@@ -47,8 +46,7 @@ def _int_field(form, name, label, errors, values):
     except ValueError:
         number = None
     if number is None or not low <= number <= high:
-        errors.append(_("%(field)s must be a whole number from %(low)s to %(high)s.", field=label, low=low,
-                        high=high))
+        errors.append(_("%(field)s must be a whole number from %(low)s to %(high)s.", field=label, low=low, high=high))
     values[name] = number if number is not None else raw
 
 
@@ -98,8 +96,16 @@ def index():
 
 
 def _empty_lot_values() -> dict:
-    return {"name": "", "address": "", "spaces": 20, "price": "10", "quota_per_month": 8, "reserve_days": 1,
-            "hold_minutes": 0, "active": True}
+    return {
+        "name": "",
+        "address": "",
+        "spaces": 20,
+        "price": "10",
+        "quota_per_month": 8,
+        "reserve_days": 1,
+        "hold_minutes": 0,
+        "active": True,
+    }
 
 
 @bp.route("/lots/new", methods=["GET", "POST"])
@@ -108,8 +114,19 @@ def new_lot():
     if request.method == "POST":
         form = read_lot_form(request.form)
         if not form.errors:
-            values = {k: form.values[k] for k in ("name", "address", "spaces", "price_cents", "quota_per_month",
-                                                  "reserve_days", "hold_minutes", "active")}
+            values = {
+                k: form.values[k]
+                for k in (
+                    "name",
+                    "address",
+                    "spaces",
+                    "price_cents",
+                    "quota_per_month",
+                    "reserve_days",
+                    "hold_minutes",
+                    "active",
+                )
+            }
             with write_transaction() as s:
                 lot = Lot(station_id=current_station().id, **values)
                 s.add(lot)
@@ -117,20 +134,29 @@ def new_lot():
                 audit.record("parking.lot_added", {"lot_id": lot.id}, session=s, commit=False)
             flash(_("The car park was added. Now add the times when residents may park."))
             return redirect(url_for("parking_admin.edit_lot", lot_id=lot.id))
-        return render_template("parking/admin_lot.html", lot=None, values=form.values, errors=form.errors,
-                               windows=[]), 400
+        return render_template(
+            "parking/admin_lot.html", lot=None, values=form.values, errors=form.errors, windows=[]
+        ), 400
     return render_template("parking/admin_lot.html", lot=None, values=_empty_lot_values(), errors=[], windows=[])
 
 
 def _lot_values(lot: Lot) -> dict:
-    return {"name": lot.name, "address": lot.address, "spaces": lot.spaces, "price": f"{lot.price_cents / 100:g}",
-            "quota_per_month": lot.quota_per_month, "reserve_days": lot.reserve_days,
-            "hold_minutes": lot.hold_minutes, "active": lot.active}
+    return {
+        "name": lot.name,
+        "address": lot.address,
+        "spaces": lot.spaces,
+        "price": f"{lot.price_cents / 100:g}",
+        "quota_per_month": lot.quota_per_month,
+        "reserve_days": lot.reserve_days,
+        "hold_minutes": lot.hold_minutes,
+        "active": lot.active,
+    }
 
 
 def _windows(lot: Lot):
-    return list(get_session().scalars(select(Window).where(Window.lot_id == lot.id)
-                                      .order_by(Window.start_time, Window.id)))
+    return list(
+        get_session().scalars(select(Window).where(Window.lot_id == lot.id).order_by(Window.start_time, Window.id))
+    )
 
 
 @bp.route(f"/lots/<{ID_CONVERTER}:lot_id>", methods=["GET", "POST"])
@@ -140,18 +166,33 @@ def edit_lot(lot_id: int):
     if request.method == "POST":
         form = read_lot_form(request.form)
         if form.errors:
-            return render_template("parking/admin_lot.html", lot=lot, values=form.values, errors=form.errors,
-                                   windows=_windows(lot), window_errors=[]), 400
+            return render_template(
+                "parking/admin_lot.html",
+                lot=lot,
+                values=form.values,
+                errors=form.errors,
+                windows=_windows(lot),
+                window_errors=[],
+            ), 400
         with write_transaction() as s:
             row = s.get(Lot, lot.id)
-            for key in ("name", "address", "spaces", "price_cents", "quota_per_month", "reserve_days",
-                        "hold_minutes", "active"):
+            for key in (
+                "name",
+                "address",
+                "spaces",
+                "price_cents",
+                "quota_per_month",
+                "reserve_days",
+                "hold_minutes",
+                "active",
+            ):
                 setattr(row, key, form.values[key])
             audit.record("parking.lot_changed", {"lot_id": lot.id}, session=s, commit=False)
         flash(_("Saved."))
         return redirect(url_for("parking_admin.edit_lot", lot_id=lot.id))
-    return render_template("parking/admin_lot.html", lot=lot, values=_lot_values(lot), errors=[],
-                           windows=_windows(lot), window_errors=[])
+    return render_template(
+        "parking/admin_lot.html", lot=lot, values=_lot_values(lot), errors=[], windows=_windows(lot), window_errors=[]
+    )
 
 
 def read_window_form(form) -> tuple[dict, list]:
@@ -182,8 +223,14 @@ def add_window(lot_id: int):
     lot = _lot_or_404(lot_id)
     values, errors = read_window_form(request.form)
     if errors:
-        return render_template("parking/admin_lot.html", lot=lot, values=_lot_values(lot), errors=[],
-                               windows=_windows(lot), window_errors=errors), 400
+        return render_template(
+            "parking/admin_lot.html",
+            lot=lot,
+            values=_lot_values(lot),
+            errors=[],
+            windows=_windows(lot),
+            window_errors=errors,
+        ), 400
     with write_transaction() as s:
         window = Window(station_id=lot.station_id, lot_id=lot.id, active=True, **values)
         s.add(window)
@@ -199,8 +246,9 @@ def toggle_window(window_id: int):
     with write_transaction() as s:
         window = station_row_or_404(Window, window_id, session=s, station=station)
         window.active = not window.active
-        audit.record("parking.window_switched", {"window_id": window.id, "active": window.active},
-                     session=s, commit=False)
+        audit.record(
+            "parking.window_switched", {"window_id": window.id, "active": window.active}, session=s, commit=False
+        )
     return redirect(url_for("parking_admin.edit_lot", lot_id=window.lot_id))
 
 
@@ -218,16 +266,40 @@ def settlement_csv():
     usage = stats.month_usage(get_session(), current_station().id, month, tz, clock.now())
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([_("Settlement month"), _("Car park"), _("Address"), _("Price per use (yuan)"),
-                     _("Vouchers issued"), _("Used"), _("Expired unused"), _("Cancelled"), _("Amount due (yuan)")])
+    writer.writerow(
+        [
+            _("Settlement month"),
+            _("Car park"),
+            _("Address"),
+            _("Price per use (yuan)"),
+            _("Vouchers issued"),
+            _("Used"),
+            _("Expired unused"),
+            _("Cancelled"),
+            _("Amount due (yuan)"),
+        ]
+    )
     for entry in usage:
         c = entry.counts
-        writer.writerow([month.strftime("%Y-%m"), _cell(entry.lot.name), _cell(entry.lot.address),
-                         f"{entry.lot.price_cents / 100:.2f}", c.issued, c.used, c.expired, c.cancelled,
-                         f"{c.due_cents / 100:.2f}"])
+        writer.writerow(
+            [
+                month.strftime("%Y-%m"),
+                _cell(entry.lot.name),
+                _cell(entry.lot.address),
+                f"{entry.lot.price_cents / 100:.2f}",
+                c.issued,
+                c.used,
+                c.expired,
+                c.cancelled,
+                f"{c.due_cents / 100:.2f}",
+            ]
+        )
     with write_transaction() as s:
         audit.record("parking.settlement_exported", {"month": month.strftime("%Y-%m")}, session=s, commit=False)
     filename = f"parking-settlement-{month.strftime('%Y-%m')}.csv"
     # The BOM makes Excel (common in street offices) read the file as UTF-8.
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f"attachment; filename={filename}"})
+    return Response(
+        "\ufeff" + out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={filename}"},
+    )

@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from kiosk import clock
-
 from kiosk_plugins.parking import capacity, schedule
 from kiosk_plugins.parking.models import CANCELLED, Lot, Voucher, Window
 
@@ -33,16 +32,20 @@ class LotOffers:
 
 def active_lots(session, station_id: int) -> list[Lot]:
     """The station's lots that are open for booking, by name."""
-    return list(session.scalars(select(Lot).where(Lot.station_id == station_id, Lot.active.is_(True))
-                                .order_by(Lot.name)))
+    return list(
+        session.scalars(select(Lot).where(Lot.station_id == station_id, Lot.active.is_(True)).order_by(Lot.name))
+    )
 
 
 def windows_of(session, lot_ids: list[int]) -> dict[int, list[Window]]:
     """Active windows per lot, by start time."""
     out: dict[int, list[Window]] = {i: [] for i in lot_ids}
     if lot_ids:
-        for w in session.scalars(select(Window).where(Window.lot_id.in_(lot_ids), Window.active.is_(True))
-                                 .order_by(Window.start_time, Window.id)):
+        for w in session.scalars(
+            select(Window)
+            .where(Window.lot_id.in_(lot_ids), Window.active.is_(True))
+            .order_by(Window.start_time, Window.id)
+        ):
             out[w.lot_id].append(w)
     return out
 
@@ -50,9 +53,18 @@ def windows_of(session, lot_ids: list[int]) -> dict[int, list[Window]]:
 def held_this_month(session, household_id: int, lot_id: int, day, tz) -> int:
     """Vouchers (not cancelled) the household holds at the lot for ``day``'s month."""
     start, end = schedule.month_bounds(day, tz)
-    return session.scalar(select(func.count(Voucher.id)).where(
-        Voucher.household_id == household_id, Voucher.lot_id == lot_id, Voucher.status != CANCELLED,
-        Voucher.starts_at >= start, Voucher.starts_at < end)) or 0
+    return (
+        session.scalar(
+            select(func.count(Voucher.id)).where(
+                Voucher.household_id == household_id,
+                Voucher.lot_id == lot_id,
+                Voucher.status != CANCELLED,
+                Voucher.starts_at >= start,
+                Voucher.starts_at < end,
+            )
+        )
+        or 0
+    )
 
 
 def offers_for(session, station_id: int, now: datetime, tz, household_id: int | None = None) -> list[LotOffers]:

@@ -21,9 +21,7 @@ def holds_space(now: datetime):
 
 def taken_in_slot(session, slot_id: int, now: datetime) -> int:
     """Spaces taken in one occurrence."""
-    return session.scalar(
-        select(func.count(Voucher.id)).where(Voucher.slot_id == slot_id, holds_space(now))
-    ) or 0
+    return session.scalar(select(func.count(Voucher.id)).where(Voucher.slot_id == slot_id, holds_space(now))) or 0
 
 
 def taken_by_occurrence(session, occurrences, now: datetime) -> dict[str, int]:

@@ -86,7 +86,7 @@ def extract_code(text: str | None) -> str | None:
     if not value:
         return None
     if value.upper().startswith(QR_PREFIX):
-        return normalize_code(value[len(QR_PREFIX):])
+        return normalize_code(value[len(QR_PREFIX) :])
     if "://" in value or value.startswith("/"):
         codes = parse_qs(urlsplit(value).query).get("code")
         return normalize_code(codes[0]) if codes else None

@@ -13,12 +13,26 @@ from kiosk_plugins.parking.models import Household, Lot, Plate, Window
 from kiosk_plugins.parking.plates import classify_plate
 
 LOTS = [
-    {"name": "水贝万山珠宝产业园停车场", "address": "罗湖区翠竹街道水贝社区 水贝万山珠宝产业园", "spaces": 30,
-     "price_cents": 1000, "quota_per_month": 8, "reserve_days": 1, "hold_minutes": 0,
-     "windows": [("夜间", "19:00", "08:00", "0123456"), ("周末白天", "08:00", "19:00", "56")]},
-    {"name": "周边商场共享车位", "address": "罗湖区翠竹街道水贝社区", "spaces": 20, "price_cents": 1000,
-     "quota_per_month": 8, "reserve_days": 1, "hold_minutes": 120,
-     "windows": [("夜间", "19:00", "08:00", "0123456")]},
+    {
+        "name": "水贝万山珠宝产业园停车场",
+        "address": "罗湖区翠竹街道水贝社区 水贝万山珠宝产业园",
+        "spaces": 30,
+        "price_cents": 1000,
+        "quota_per_month": 8,
+        "reserve_days": 1,
+        "hold_minutes": 0,
+        "windows": [("夜间", "19:00", "08:00", "0123456"), ("周末白天", "08:00", "19:00", "56")],
+    },
+    {
+        "name": "周边商场共享车位",
+        "address": "罗湖区翠竹街道水贝社区",
+        "spaces": 20,
+        "price_cents": 1000,
+        "quota_per_month": 8,
+        "reserve_days": 1,
+        "hold_minutes": 120,
+        "windows": [("夜间", "19:00", "08:00", "0123456")],
+    },
 ]
 
 HOUSEHOLDS = [
@@ -34,20 +48,34 @@ def load(station, session) -> None:
     for spec in LOTS:
         lot = session.scalar(select(Lot).where(Lot.station_id == station.id, Lot.name == spec["name"]))
         if lot is None:
-            lot = Lot(station_id=station.id, active=True,
-                      **{k: v for k, v in spec.items() if k != "windows"})
+            lot = Lot(station_id=station.id, active=True, **{k: v for k, v in spec.items() if k != "windows"})
             session.add(lot)
             session.flush()
         have = {w.label for w in session.scalars(select(Window).where(Window.lot_id == lot.id))}
         for label, start, end, days in spec["windows"]:
             if label not in have:
-                session.add(Window(station_id=station.id, lot_id=lot.id, label=label, start_time=start,
-                                   end_time=end, weekdays=days, active=True))
+                session.add(
+                    Window(
+                        station_id=station.id,
+                        lot_id=lot.id,
+                        label=label,
+                        start_time=start,
+                        end_time=end,
+                        weekdays=days,
+                        active=True,
+                    )
+                )
     for unit, name, phone, plates, card in HOUSEHOLDS:
         if session.scalar(select(Household).where(Household.station_id == station.id, Household.unit == unit)):
             continue
-        household = Household(station_id=station.id, unit=unit, contact_name=name, phone=phone,
-                              card_uid=normalize_card(card) or None, active=True)
+        household = Household(
+            station_id=station.id,
+            unit=unit,
+            contact_name=name,
+            phone=phone,
+            card_uid=normalize_card(card) or None,
+            active=True,
+        )
         session.add(household)
         session.flush()
         for text in plates:

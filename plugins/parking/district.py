@@ -15,13 +15,27 @@ def figures(station, day: date) -> list[dict]:
     """Vouchers issued on ``day`` and vouchers used (redeemed at a lot) on ``day``."""
     session = get_session()
     start, end = clock.day_bounds(station, day)
-    issued = session.scalar(select(func.count()).select_from(Voucher).where(
-        Voucher.station_id == station.id, Voucher.issued_at >= start, Voucher.issued_at < end))
-    used = session.scalar(select(func.count()).select_from(Voucher).where(
-        Voucher.station_id == station.id, Voucher.used_at >= start, Voucher.used_at < end))
+    issued = session.scalar(
+        select(func.count())
+        .select_from(Voucher)
+        .where(Voucher.station_id == station.id, Voucher.issued_at >= start, Voucher.issued_at < end)
+    )
+    used = session.scalar(
+        select(func.count())
+        .select_from(Voucher)
+        .where(Voucher.station_id == station.id, Voucher.used_at >= start, Voucher.used_at < end)
+    )
     return [
-        {"key": "vouchers_issued", "value": issued or 0, "alert": False,
-         "label": {"zh_Hans": "今日停车券发放", "zh_Hant": "今日停車券發放", "en": "Parking vouchers issued today"}},
-        {"key": "vouchers_used", "value": used or 0, "alert": False,
-         "label": {"zh_Hans": "今日停车券使用", "zh_Hant": "今日停車券使用", "en": "Parking vouchers used today"}},
+        {
+            "key": "vouchers_issued",
+            "value": issued or 0,
+            "alert": False,
+            "label": {"zh_Hans": "今日停车券发放", "zh_Hant": "今日停車券發放", "en": "Parking vouchers issued today"},
+        },
+        {
+            "key": "vouchers_used",
+            "value": used or 0,
+            "alert": False,
+            "label": {"zh_Hans": "今日停车券使用", "zh_Hant": "今日停車券使用", "en": "Parking vouchers used today"},
+        },
     ]

@@ -7,7 +7,6 @@ Mon, May 20), always in the station's time zone.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-
 from functools import lru_cache
 
 from babel import Locale
@@ -15,7 +14,6 @@ from babel.dates import format_date, get_day_names
 
 from kiosk.clock import hhmm
 from kiosk.i18n import _, current_locale
-
 from kiosk_plugins.parking.schedule import ALL_DAYS, crosses_midnight
 
 BABEL_LOCALES = {"zh_Hans": "zh_Hans_CN", "zh_Hant": "zh_Hant_HK", "en": "en"}

@@ -19,17 +19,32 @@ from sqlalchemy import delete, select
 
 from kiosk.i18n import _
 from kiosk.privacy import normalize_phone, valid_mobile
-
 from kiosk_plugins.parking.models import Household, Plate
 from kiosk_plugins.parking.plates import InvalidPlate, classify_plate
 
 #: Accepted column headers (English or Chinese) → field.
 HEADERS = {
-    "unit": "unit", "房号": "unit", "户号": "unit", "住址": "unit",
-    "name": "name", "contact_name": "name", "联系人": "name", "姓名": "name",
-    "phone": "phone", "mobile": "phone", "手机": "phone", "手机号": "phone", "电话": "phone",
-    "plates": "plates", "plate": "plates", "车牌": "plates", "车牌号": "plates",
-    "card": "card", "card_uid": "card", "卡号": "card", "居民卡": "card",
+    "unit": "unit",
+    "房号": "unit",
+    "户号": "unit",
+    "住址": "unit",
+    "name": "name",
+    "contact_name": "name",
+    "联系人": "name",
+    "姓名": "name",
+    "phone": "phone",
+    "mobile": "phone",
+    "手机": "phone",
+    "手机号": "phone",
+    "电话": "phone",
+    "plates": "plates",
+    "plate": "plates",
+    "车牌": "plates",
+    "车牌号": "plates",
+    "card": "card",
+    "card_uid": "card",
+    "卡号": "card",
+    "居民卡": "card",
 }
 REQUIRED = ("unit", "name", "phone", "plates")
 MAX_ROWS = 20000
@@ -43,8 +58,11 @@ def normalize_card(value: str | None) -> str:
 
 def by_phone(session, station_id: int, phone: str) -> Household | None:
     """The active household registered with this mobile number."""
-    return session.scalar(select(Household).where(
-        Household.station_id == station_id, Household.phone == normalize_phone(phone), Household.active.is_(True)))
+    return session.scalar(
+        select(Household).where(
+            Household.station_id == station_id, Household.phone == normalize_phone(phone), Household.active.is_(True)
+        )
+    )
 
 
 def by_card(session, station_id: int, card_uid: str) -> Household | None:
@@ -52,8 +70,11 @@ def by_card(session, station_id: int, card_uid: str) -> Household | None:
     uid = normalize_card(card_uid)
     if not uid:
         return None
-    return session.scalar(select(Household).where(
-        Household.station_id == station_id, Household.card_uid == uid, Household.active.is_(True)))
+    return session.scalar(
+        select(Household).where(
+            Household.station_id == station_id, Household.card_uid == uid, Household.active.is_(True)
+        )
+    )
 
 
 def plates_of(session, household_id: int) -> list[Plate]:
@@ -145,8 +166,7 @@ def _check_file(rows: list[Row], errors: list) -> None:
         for key in keys:
             first = seen.setdefault(key, row.line)
             if first != row.line:
-                errors.append((row.line, _("%(value)s already appears on line %(line)s",
-                                           value=key[1], line=first)))
+                errors.append((row.line, _("%(value)s already appears on line %(line)s", value=key[1], line=first)))
 
 
 def _check_database(session, station_id: int, rows: list[Row], errors: list) -> None:
@@ -154,8 +174,9 @@ def _check_database(session, station_id: int, rows: list[Row], errors: list) -> 
     by_id = {h.id: h for h in existing.values()}
     phones = {h.phone: h for h in existing.values()}
     cards = {h.card_uid: h for h in existing.values() if h.card_uid}
-    plates = {p.plate: by_id.get(p.household_id)
-              for p in session.scalars(select(Plate).where(Plate.station_id == station_id))}
+    plates = {
+        p.plate: by_id.get(p.household_id) for p in session.scalars(select(Plate).where(Plate.station_id == station_id))
+    }
     units_in_file = {r.unit for r in rows}
 
     def clash(owner, row):
@@ -164,14 +185,16 @@ def _check_database(session, station_id: int, rows: list[Row], errors: list) -> 
 
     for row in rows:
         if clash(phones.get(row.phone), row):
-            errors.append((row.line, _("the mobile number is already registered to %(unit)s",
-                                       unit=phones[row.phone].unit)))
+            errors.append(
+                (row.line, _("the mobile number is already registered to %(unit)s", unit=phones[row.phone].unit))
+            )
         if row.card and clash(cards.get(row.card), row):
             errors.append((row.line, _("the card is already registered to %(unit)s", unit=cards[row.card].unit)))
         for plate, _kind in row.plates:
             if clash(plates.get(plate), row):
-                errors.append((row.line, _("%(plate)s is already registered to %(unit)s",
-                                           plate=plate, unit=plates[plate].unit)))
+                errors.append(
+                    (row.line, _("%(plate)s is already registered to %(unit)s", plate=plate, unit=plates[plate].unit))
+                )
 
 
 def import_csv(session, station_id: int, text: str) -> ImportReport:
@@ -192,8 +215,9 @@ def import_csv(session, station_id: int, text: str) -> ImportReport:
         return report
     columns, missing = _header_map(header)
     if missing:
-        report.errors.append((1, _("The first line must name the columns; missing: %(columns)s",
-                                   columns=", ".join(missing))))
+        report.errors.append(
+            (1, _("The first line must name the columns; missing: %(columns)s", columns=", ".join(missing)))
+        )
         return report
     rows: list[Row] = []
     try:
@@ -208,8 +232,7 @@ def import_csv(session, station_id: int, text: str) -> ImportReport:
             if row is not None:
                 rows.append(row)
     except csv.Error as exc:
-        report.errors.append((reader.line_num, _("The file is not a readable CSV file (%(error)s).",
-                                                 error=str(exc))))
+        report.errors.append((reader.line_num, _("The file is not a readable CSV file (%(error)s).", error=str(exc))))
     if not rows and not report.errors:
         report.errors.append((2, _("The file has no households in it.")))
     _check_file(rows, report.errors)
@@ -236,8 +259,14 @@ def _write(session, station_id: int, rows: list[Row], report: ImportReport) -> N
     for row in rows:
         household = existing.get(row.unit)
         if household is None:
-            household = Household(station_id=station_id, unit=row.unit, contact_name=row.name, phone=row.phone,
-                                  card_uid=row.card, active=True)
+            household = Household(
+                station_id=station_id,
+                unit=row.unit,
+                contact_name=row.name,
+                phone=row.phone,
+                card_uid=row.card,
+                active=True,
+            )
             session.add(household)
             report.added += 1
         else:

@@ -14,7 +14,6 @@ Tokens made before the move to :mod:`kiosk.visitors` (salt
 from __future__ import annotations
 
 from kiosk import visitors
-
 from kiosk_plugins.parking.settings import settings
 
 KIND = "parking"
@@ -60,7 +59,7 @@ def update(**values) -> None:
 
 def allow_voucher(voucher_id: int) -> None:
     """Let this session show a voucher's QR (it was issued or listed for this household)."""
-    shown = [v for v in visitors.recall(KIND, "vouchers", []) if v != voucher_id][-(SHOWN_VOUCHERS - 1):]
+    shown = [v for v in visitors.recall(KIND, "vouchers", []) if v != voucher_id][-(SHOWN_VOUCHERS - 1) :]
     visitors.remember(KIND, vouchers=shown + [voucher_id])
 
 

@@ -60,9 +60,13 @@ def occurrence_on(window, day: date, tz: ZoneInfo) -> Occurrence | None:
     if str(day.weekday()) not in window.weekdays:
         return None
     end_day = day + timedelta(days=1) if crosses_midnight(window) else day
-    return Occurrence(window_id=window.id, lot_id=window.lot_id, day=day,
-                      starts_at=clock.at_local(tz, day, parse_time(window.start_time)),
-                      ends_at=clock.at_local(tz, end_day, parse_time(window.end_time)))
+    return Occurrence(
+        window_id=window.id,
+        lot_id=window.lot_id,
+        day=day,
+        starts_at=clock.at_local(tz, day, parse_time(window.start_time)),
+        ends_at=clock.at_local(tz, end_day, parse_time(window.end_time)),
+    )
 
 
 def bookable(window, now: datetime, tz: ZoneInfo, days_ahead: int) -> list[Occurrence]:

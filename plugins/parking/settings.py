@@ -27,15 +27,20 @@ class ParkingSettings:
     max_reprints: int = 2
 
 
-SCHEMA = Schema({
-    # After this long the kiosk forgets who identified, even mid-way.
-    "identify_minutes": Integer(5, min=1, max=60,
-                                description=N_("Minutes after which the kiosk forgets who identified")),
-    "early_entry_minutes": Integer(15, min=0, max=240,
-                                   description=N_("Minutes before its window opens that a car may enter")),
-    # Paper is not free.
-    "max_reprints": Integer(2, min=0, max=20, description=N_("How often a voucher may be printed again")),
-}, build=lambda v: ParkingSettings(**v))
+SCHEMA = Schema(
+    {
+        # After this long the kiosk forgets who identified, even mid-way.
+        "identify_minutes": Integer(
+            5, min=1, max=60, description=N_("Minutes after which the kiosk forgets who identified")
+        ),
+        "early_entry_minutes": Integer(
+            15, min=0, max=240, description=N_("Minutes before its window opens that a car may enter")
+        ),
+        # Paper is not free.
+        "max_reprints": Integer(2, min=0, max=20, description=N_("How often a voucher may be printed again")),
+    },
+    build=lambda v: ParkingSettings(**v),
+)
 
 
 def settings(app=None) -> ParkingSettings:

@@ -17,10 +17,10 @@ from kiosk.db import get_session, write_transaction
 from kiosk.i18n import _
 from kiosk.photos import PhotoRefused, open_photo
 from kiosk.stations import current_station
-
 from kiosk_plugins.parking import codes, formatting, households
 from kiosk_plugins.parking.models import ID_CONVERTER, ISSUED, Household, Lot, Plate, Voucher
-from kiosk_plugins.parking.vouchers import Redemption, redeem as redeem_voucher
+from kiosk_plugins.parking.vouchers import Redemption
+from kiosk_plugins.parking.vouchers import redeem as redeem_voucher
 
 bp = Blueprint("parking_staff", __name__)
 
@@ -30,8 +30,11 @@ LIST_LIMIT = 200
 
 
 def _lots():
-    return list(get_session().scalars(select(Lot).where(Lot.station_id == current_station().id)
-                                      .order_by(Lot.active.desc(), Lot.name)))
+    return list(
+        get_session().scalars(
+            select(Lot).where(Lot.station_id == current_station().id).order_by(Lot.active.desc(), Lot.name)
+        )
+    )
 
 
 def _selected_lot(lots, wanted=None):
@@ -64,8 +67,7 @@ def result_message(outcome: Redemption, tz) -> str:
     if outcome.reason == "wrong_lot":
         return _("Refused: this voucher is for %(lot)s, not this car park.", lot=outcome.lot_name)
     if outcome.reason == "cancelled":
-        return _("Refused: this voucher was cancelled at %(time)s.",
-                 time=formatting.moment_text(v.cancelled_at, tz))
+        return _("Refused: this voucher was cancelled at %(time)s.", time=formatting.moment_text(v.cancelled_at, tz))
     if outcome.reason == "expired":
         return _("Refused: this voucher expired at %(time)s.", time=formatting.moment_text(v.expires_at, tz))
     if outcome.reason == "early":
@@ -81,11 +83,25 @@ def _todays(lot, tz):
         return []
     now = clock.now()
     rows = get_session().scalars(
-        select(Voucher).where(Voucher.lot_id == lot.id, Voucher.starts_at <= now + timedelta(hours=24),
-                              Voucher.ends_at > now, Voucher.status.in_((ISSUED, "used")))
-        .order_by(Voucher.starts_at, Voucher.plate).limit(LIST_LIMIT))
-    return [{"plate": v.plate, "when": formatting.occurrence_text(v.starts_at, v.ends_at, tz),
-             "status": v.status, "code_tail": v.code[-2:]} for v in rows]
+        select(Voucher)
+        .where(
+            Voucher.lot_id == lot.id,
+            Voucher.starts_at <= now + timedelta(hours=24),
+            Voucher.ends_at > now,
+            Voucher.status.in_((ISSUED, "used")),
+        )
+        .order_by(Voucher.starts_at, Voucher.plate)
+        .limit(LIST_LIMIT)
+    )
+    return [
+        {
+            "plate": v.plate,
+            "when": formatting.occurrence_text(v.starts_at, v.ends_at, tz),
+            "status": v.status,
+            "code_tail": v.code[-2:],
+        }
+        for v in rows
+    ]
 
 
 @bp.route("/redeem", methods=["GET", "POST"])
@@ -121,12 +137,16 @@ def redeem():
             v = outcome.voucher
             result = {"ok": outcome.ok, "reason": outcome.reason, "message": result_message(outcome, tz)}
             if v is not None and outcome.reason not in ("wrong_lot",):
-                result.update(plate=v.plate, code=codes.display_code(v.code),
-                              when=formatting.occurrence_text(v.starts_at, v.ends_at, tz),
-                              price=formatting.money(v.price_cents))
+                result.update(
+                    plate=v.plate,
+                    code=codes.display_code(v.code),
+                    when=formatting.occurrence_text(v.starts_at, v.ends_at, tz),
+                    price=formatting.money(v.price_cents),
+                )
             status = 200 if outcome.ok else 409
-    return render_template("parking/staff_redeem.html", lots=lots, lot=lot, result=result, code_value=code_value,
-                           todays=_todays(lot, tz)), status
+    return render_template(
+        "parking/staff_redeem.html", lots=lots, lot=lot, result=result, code_value=code_value, todays=_todays(lot, tz)
+    ), status
 
 
 @bp.route("/households")
@@ -139,15 +159,22 @@ def households_page():
     if query:
         like = f"%{query}%"
         plate_owner = select(Plate.household_id).where(Plate.station_id == station.id, Plate.plate.like(like.upper()))
-        stmt = stmt.where(or_(Household.unit.like(like), Household.phone.like(like),
-                              Household.contact_name.like(like), Household.id.in_(plate_owner)))
+        stmt = stmt.where(
+            or_(
+                Household.unit.like(like),
+                Household.phone.like(like),
+                Household.contact_name.like(like),
+                Household.id.in_(plate_owner),
+            )
+        )
     rows = list(db.scalars(stmt.order_by(Household.unit).limit(LIST_LIMIT)))
     plates: dict[int, list[str]] = {}
     if rows:
         for p in db.scalars(select(Plate).where(Plate.household_id.in_([h.id for h in rows])).order_by(Plate.plate)):
             plates.setdefault(p.household_id, []).append(p.plate)
-    return render_template("parking/staff_households.html", rows=rows, plates=plates, query=query,
-                           limit=LIST_LIMIT, report=None)
+    return render_template(
+        "parking/staff_households.html", rows=rows, plates=plates, query=query, limit=LIST_LIMIT, report=None
+    )
 
 
 @bp.route("/households/import", methods=["POST"])
@@ -166,15 +193,25 @@ def import_households():
         with write_transaction() as s:
             report = households.import_csv(s, station.id, text)
             if report.ok:
-                audit.record("parking.households_imported",
-                             {"added": report.added, "updated": report.updated, "plates": report.plates},
-                             session=s, commit=False)
+                audit.record(
+                    "parking.households_imported",
+                    {"added": report.added, "updated": report.updated, "plates": report.plates},
+                    session=s,
+                    commit=False,
+                )
     if report.ok:
-        flash(_("Imported. Households added: %(added)s, updated: %(updated)s. Plates registered: %(plates)s.",
-                added=report.added, updated=report.updated, plates=report.plates))
+        flash(
+            _(
+                "Imported. Households added: %(added)s, updated: %(updated)s. Plates registered: %(plates)s.",
+                added=report.added,
+                updated=report.updated,
+                plates=report.plates,
+            )
+        )
         return redirect(url_for("parking_staff.households_page"))
-    return render_template("parking/staff_households.html", rows=[], plates={}, query="", limit=LIST_LIMIT,
-                           report=report), 400
+    return render_template(
+        "parking/staff_households.html", rows=[], plates={}, query="", limit=LIST_LIMIT, report=report
+    ), 400
 
 
 @bp.route(f"/households/<{ID_CONVERTER}:household_id>/toggle", methods=["POST"])
@@ -185,8 +222,12 @@ def toggle_household(household_id: int):
         household = s.get(Household, household_id)
         if household is not None and household.station_id == station_id:
             household.active = not household.active
-            audit.record("parking.household_switched", {"household_id": household.id, "active": household.active},
-                         session=s, commit=False)
+            audit.record(
+                "parking.household_switched",
+                {"household_id": household.id, "active": household.active},
+                session=s,
+                commit=False,
+            )
     if household is None or household.station_id != station_id:
         flash(_("That household was not found."))
         return redirect(url_for("parking_staff.households_page"))
@@ -196,8 +237,13 @@ def toggle_household(household_id: int):
 @bp.route("/households/template.csv")
 def households_template_csv():
     """An example file with the columns the import expects."""
-    sample = ("unit,name,phone,plates,card\n"
-              "贝丽花园3栋1201,王建国,13800138000,粤B12345,04A1B2C3\n"
-              "深华丽园B座502,李秀英,13900139000,粤BD12345;粤B6K7P8,\n")
-    return Response("\ufeff" + sample, mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=parking-households.csv"})
+    sample = (
+        "unit,name,phone,plates,card\n"
+        "贝丽花园3栋1201,王建国,13800138000,粤B12345,04A1B2C3\n"
+        "深华丽园B座502,李秀英,13900139000,粤BD12345;粤B6K7P8,\n"
+    )
+    return Response(
+        "\ufeff" + sample,
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=parking-households.csv"},
+    )

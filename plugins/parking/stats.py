@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import case, func, select
 
 from kiosk import clock
-
 from kiosk_plugins.parking import schedule
 from kiosk_plugins.parking.models import CANCELLED, EXPIRED, ISSUED, USED, Lot, Voucher, Window
 
@@ -73,13 +72,15 @@ def _counts_by(session, station_id: int, start: datetime, end: datetime, now: da
     expired = (Voucher.status == EXPIRED) | ((Voucher.status == ISSUED) & (Voucher.expires_at <= now))
     open_ = (Voucher.status == ISSUED) & (Voucher.expires_at > now)
     rows = session.execute(
-        select(column,
-               func.sum(case((Voucher.status != CANCELLED, 1), else_=0)),
-               func.sum(case((Voucher.status == USED, 1), else_=0)),
-               func.sum(case((expired, 1), else_=0)),
-               func.sum(case((open_, 1), else_=0)),
-               func.sum(case((Voucher.status == CANCELLED, 1), else_=0)),
-               func.sum(case((Voucher.status == USED, Voucher.price_cents), else_=0)))
+        select(
+            column,
+            func.sum(case((Voucher.status != CANCELLED, 1), else_=0)),
+            func.sum(case((Voucher.status == USED, 1), else_=0)),
+            func.sum(case((expired, 1), else_=0)),
+            func.sum(case((open_, 1), else_=0)),
+            func.sum(case((Voucher.status == CANCELLED, 1), else_=0)),
+            func.sum(case((Voucher.status == USED, Voucher.price_cents), else_=0)),
+        )
         .where(Voucher.station_id == station_id, Voucher.starts_at >= start, Voucher.starts_at < end)
         .group_by(column)
     ).all()
@@ -102,8 +103,9 @@ def month_usage(session, station_id: int, month: date, tz, now: datetime) -> lis
             occurrences = len(schedule.occurrences_between(window, month, last_day, tz)) if window.active else 0
             if not window.active and not counts.issued:
                 continue
-            usage.windows.append(WindowUsage(window=window, occurrences=occurrences,
-                                             offered=occurrences * lot.spaces, counts=counts))
+            usage.windows.append(
+                WindowUsage(window=window, occurrences=occurrences, offered=occurrences * lot.spaces, counts=counts)
+            )
         out.append(usage)
     return out
 

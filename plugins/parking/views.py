@@ -21,7 +21,6 @@ from kiosk.privacy import mask_plate, normalize_phone, valid_mobile
 from kiosk.qr import qr_data_uri
 from kiosk.stations import current_station
 from kiosk.urls import has_public_url, public_url
-
 from kiosk_plugins.parking import availability, codes, formatting, households, identify, receipts
 from kiosk_plugins.parking.models import ID_CONVERTER, ISSUED, MAX_ID, Household, Lot, Plate, Voucher, Window
 from kiosk_plugins.parking.plates import InvalidPlate, classify_plate
@@ -48,10 +47,13 @@ def refusal_message(exc: VoucherRefused) -> str:
     if exc.reason == "full":
         return _("Sorry, there are no free spaces left for that time. Please choose another time or car park.")
     if exc.reason == "quota":
-        return _("Your household has used this month's vouchers for this car park (%(quota)s a month). "
-                 "Please choose another car park or ask the staff.", quota=exc.detail.get("quota"))
+        return _(
+            "Your household has used this month's vouchers for this car park (%(quota)s a month). "
+            "Please choose another car park or ask the staff.",
+            quota=exc.detail.get("quota"),
+        )
     if exc.reason == "duplicate":
-        return _("This car already has a voucher for that time. Open \"My vouchers\" to see or cancel it.")
+        return _('This car already has a voucher for that time. Open "My vouchers" to see or cancel it.')
     if exc.reason == "plate":
         return _("This plate is not registered to your household. Please ask the staff to add it.")
     if exc.reason == "household":
@@ -104,8 +106,13 @@ def identify_by_phone():
         return _identify_page(_("Please enter the 11-digit mobile number registered with your household."), 400)
     household = households.by_phone(get_session(), current_station().id, phone)
     if household is None:
-        return _identify_page(_("This mobile number is not on the shared parking list. "
-                                "Please ask the staff at the counter to register your household."), 404)
+        return _identify_page(
+            _(
+                "This mobile number is not on the shared parking list. "
+                "Please ask the staff at the counter to register your household."
+            ),
+            404,
+        )
     identify.remember(household.id, "phone")
     return redirect(url_for("parking_kiosk.plate"))
 
@@ -119,8 +126,9 @@ def identify_by_card():
         return _identify_page(_("The card read has timed out. Please tap your card again."), 400)
     household = get_session().get(Household, household_id) if household_id else None
     if household is None or not household.active or household.station_id != current_station().id:
-        return _identify_page(_("This card is not registered for shared parking. "
-                                "Please enter your mobile number or ask the staff."), 404)
+        return _identify_page(
+            _("This card is not registered for shared parking. Please enter your mobile number or ask the staff."), 404
+        )
     identify.remember(household.id, "card")
     return redirect(url_for("parking_kiosk.plate"))
 
@@ -151,16 +159,19 @@ def plate():
             else:
                 chosen = next((p for p in registered if p.plate == typed), None)
                 if chosen is None:
-                    error, status = _("This plate is not registered to your household. "
-                                      "Please ask the staff to add it."), 404
+                    error, status = (
+                        _("This plate is not registered to your household. Please ask the staff to add it."),
+                        404,
+                    )
         if chosen is not None:
             identify.update(plate=chosen.id)
             return redirect(url_for("parking_kiosk.lots"))
     else:
         identify.update()
     cars = [{"id": p.id, "masked": mask_plate(p.plate), "kind": p.kind} for p in registered]
-    return render_template("parking/plate.html", screen="parking.plate", cars=cars, error=error,
-                           unit=household.unit), status
+    return render_template(
+        "parking/plate.html", screen="parking.plate", cars=cars, error=error, unit=household.unit
+    ), status
 
 
 def _offers_page(turn, household, plate: Plate, error: str = "", status: int = 200):
@@ -171,15 +182,27 @@ def _offers_page(turn, household, plate: Plate, error: str = "", status: int = 2
     lots = availability.offers_for(get_session(), station.id, now, tz, household.id)
     view = []
     for entry in lots:
-        view.append({
-            "lot": entry.lot, "price": formatting.money(entry.lot.price_cents), "quota_left": entry.quota_left,
-            "offers": [{"key": o.occurrence.key, "window_id": o.window.id, "day": o.occurrence.day.isoformat(),
-                        "label": o.window.label, "free": o.free,
-                        "when": formatting.occurrence_parts(o.occurrence.starts_at, o.occurrence.ends_at, tz, today)}
-                       for o in entry.offers],
-        })
-    return render_template("parking/lots.html", screen="parking.lots", lots=view, error=error,
-                           plate=mask_plate(plate.plate)), status
+        view.append(
+            {
+                "lot": entry.lot,
+                "price": formatting.money(entry.lot.price_cents),
+                "quota_left": entry.quota_left,
+                "offers": [
+                    {
+                        "key": o.occurrence.key,
+                        "window_id": o.window.id,
+                        "day": o.occurrence.day.isoformat(),
+                        "label": o.window.label,
+                        "free": o.free,
+                        "when": formatting.occurrence_parts(o.occurrence.starts_at, o.occurrence.ends_at, tz, today),
+                    }
+                    for o in entry.offers
+                ],
+            }
+        )
+    return render_template(
+        "parking/lots.html", screen="parking.lots", lots=view, error=error, plate=mask_plate(plate.plate)
+    ), status
 
 
 @bp.route("/lots")
@@ -220,15 +243,22 @@ def confirm():
     now = clock.now()
     window = get_session().get(Window, picked[0])
     lot = get_session().get(Lot, window.lot_id) if window is not None else None
-    occ = (is_bookable(window, picked[1], now, tz, lot.reserve_days)
-           if window is not None and lot is not None and lot.station_id == station.id and lot.active
-           and window.active else None)
+    occ = (
+        is_bookable(window, picked[1], now, tz, lot.reserve_days)
+        if window is not None and lot is not None and lot.station_id == station.id and lot.active and window.active
+        else None
+    )
     if occ is None:
         return _offers_page(turn, household, chosen, refusal_message(VoucherRefused("window")), 409)
     identify.update()
     return render_template(
-        "parking/confirm.html", screen="parking.confirm", lot=lot, window=window, day=occ.day.isoformat(),
-        plate=mask_plate(chosen.plate), price=formatting.money(lot.price_cents),
+        "parking/confirm.html",
+        screen="parking.confirm",
+        lot=lot,
+        window=window,
+        day=occ.day.isoformat(),
+        plate=mask_plate(chosen.plate),
+        price=formatting.money(lot.price_cents),
         when=formatting.occurrence_text(occ.starts_at, occ.ends_at, tz, clock.today(tz, now)),
     )
 
@@ -247,8 +277,9 @@ def issue():
         return _offers_page(turn, household, chosen, refusal_message(VoucherRefused("window")), 400)
     station = current_station()
     try:
-        voucher = issue_voucher(station, household_id=household.id, plate=chosen.plate,
-                                window_id=picked[0], day=picked[1])
+        voucher = issue_voucher(
+            station, household_id=household.id, plate=chosen.plate, window_id=picked[0], day=picked[1]
+        )
     except VoucherRefused as exc:
         # A fresh snapshot: the page must show the space another kiosk just took.
         get_session().commit()
@@ -263,11 +294,15 @@ def voucher_context(voucher: Voucher, lot: Lot, station) -> dict:
     """What the printed voucher says (plate masked), in the resident's language."""
     tz = clock.zone(station)
     return {
-        "lot": lot.name, "address": lot.address, "plate": mask_plate(voucher.plate),
+        "lot": lot.name,
+        "address": lot.address,
+        "plate": mask_plate(voucher.plate),
         "window": formatting.occurrence_text(voucher.starts_at, voucher.ends_at, tz),
         "valid_until": formatting.moment_text(voucher.expires_at, tz),
-        "price": formatting.money(voucher.price_cents), "code": codes.display_code(voucher.code),
-        "qr": codes.qr_payload(voucher.code, _redeem_url()), "station": station.name,
+        "price": formatting.money(voucher.price_cents),
+        "code": codes.display_code(voucher.code),
+        "qr": codes.qr_payload(voucher.code, _redeem_url()),
+        "station": station.name,
     }
 
 
@@ -315,7 +350,11 @@ def voucher(voucher_id: int):
     prints = int((turn.get("prints") or {}).get(str(voucher_id), 0))
     job = request.args.get("job", "")[:32]
     return render_template(
-        "parking/voucher.html", screen="parking.voucher", v=found, info=context, qr=qr_data_uri(context["qr"]),
+        "parking/voucher.html",
+        screen="parking.voucher",
+        v=found,
+        info=context,
+        qr=qr_data_uri(context["qr"]),
         print_job=job,
         can_reprint=prints < 1 + settings().max_reprints and found.status == ISSUED,
     )
@@ -340,9 +379,13 @@ def reprint(voucher_id: int):
 
 def _live_vouchers(household_id: int) -> list[Voucher]:
     now = clock.now()
-    return list(get_session().scalars(
-        select(Voucher).where(Voucher.household_id == household_id, Voucher.status == ISSUED,
-                              Voucher.expires_at > now).order_by(Voucher.starts_at)))
+    return list(
+        get_session().scalars(
+            select(Voucher)
+            .where(Voucher.household_id == household_id, Voucher.status == ISSUED, Voucher.expires_at > now)
+            .order_by(Voucher.starts_at)
+        )
+    )
 
 
 @bp.route("/mine")
@@ -359,8 +402,14 @@ def mine():
     for v in _live_vouchers(household.id):
         identify.allow_voucher(v.id)
         lot = session.get(Lot, v.lot_id)
-        rows.append({"id": v.id, "lot": lot.name, "plate": mask_plate(v.plate),
-                     "when": formatting.occurrence_text(v.starts_at, v.ends_at, tz, today)})
+        rows.append(
+            {
+                "id": v.id,
+                "lot": lot.name,
+                "plate": mask_plate(v.plate),
+                "when": formatting.occurrence_text(v.starts_at, v.ends_at, tz, today),
+            }
+        )
     identify.update()
     return render_template("parking/mine.html", screen="parking.mine", vouchers=rows)
 
@@ -385,9 +434,14 @@ def cancel(voucher_id: int):
         return redirect(url_for("parking_kiosk.mine"))
     tz = clock.zone(station)
     lot = get_session().get(Lot, found.lot_id)
-    return render_template("parking/cancel.html", screen="parking.cancel", v=found, lot=lot,
-                           plate=mask_plate(found.plate),
-                           when=formatting.occurrence_text(found.starts_at, found.ends_at, tz))
+    return render_template(
+        "parking/cancel.html",
+        screen="parking.cancel",
+        v=found,
+        lot=lot,
+        plate=mask_plate(found.plate),
+        when=formatting.occurrence_text(found.starts_at, found.ends_at, tz),
+    )
 
 
 @bp.route("/done", methods=["POST"])

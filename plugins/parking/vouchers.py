@@ -19,7 +19,6 @@ from sqlalchemy import and_, func, select, update
 
 from kiosk import audit, clock, events
 from kiosk.db import get_db, upsert_insert, write_transaction
-
 from kiosk_plugins.parking import capacity, codes, schedule
 from kiosk_plugins.parking.models import CANCELLED, EXPIRED, ISSUED, USED, Household, Lot, Plate, Slot, Voucher, Window
 from kiosk_plugins.parking.settings import settings
@@ -62,8 +61,9 @@ def _expires_at(lot: Lot, occ: schedule.Occurrence, now: datetime) -> datetime:
     return min(occ.ends_at, max(occ.starts_at, now) + timedelta(minutes=lot.hold_minutes))
 
 
-def issue_voucher(station, *, household_id: int, plate: str, window_id: int, day: date,
-                  now: datetime | None = None) -> Voucher:
+def issue_voucher(
+    station, *, household_id: int, plate: str, window_id: int, day: date, now: datetime | None = None
+) -> Voucher:
     """Issue a voucher for ``plate`` in the occurrence of ``window_id`` on ``day``.
 
     Raises :class:`VoucherRefused` and writes nothing when a rule says no.
@@ -71,8 +71,9 @@ def issue_voucher(station, *, household_id: int, plate: str, window_id: int, day
     now = now or clock.now()
     tz = clock.zone(station)
     with write_transaction() as s:
-        household = s.scalar(select(Household).where(Household.id == household_id,
-                                                     Household.station_id == station.id).with_for_update())
+        household = s.scalar(
+            select(Household).where(Household.id == household_id, Household.station_id == station.id).with_for_update()
+        )
         if household is None or not household.active:
             raise VoucherRefused("household")
         registered = s.scalar(select(Plate.id).where(Plate.household_id == household.id, Plate.plate == plate))
@@ -80,40 +81,69 @@ def issue_voucher(station, *, household_id: int, plate: str, window_id: int, day
             raise VoucherRefused("plate")
         window = s.get(Window, window_id)
         lot = s.get(Lot, window.lot_id) if window is not None else None
-        if (window is None or lot is None or window.station_id != station.id or not window.active
-                or not lot.active):
+        if window is None or lot is None or window.station_id != station.id or not window.active or not lot.active:
             raise VoucherRefused("window")
         occ = schedule.is_bookable(window, day, now, tz, lot.reserve_days)
         if occ is None:
             raise VoucherRefused("window")
-        overlapping = s.scalar(select(Voucher.id).where(
-            Voucher.station_id == station.id, Voucher.plate == plate, capacity.holds_space(now),
-            Voucher.starts_at < occ.ends_at, Voucher.ends_at > occ.starts_at).limit(1))
+        overlapping = s.scalar(
+            select(Voucher.id)
+            .where(
+                Voucher.station_id == station.id,
+                Voucher.plate == plate,
+                capacity.holds_space(now),
+                Voucher.starts_at < occ.ends_at,
+                Voucher.ends_at > occ.starts_at,
+            )
+            .limit(1)
+        )
         if overlapping is not None:
             raise VoucherRefused("duplicate")
         if lot.quota_per_month:
             month_start, month_end = schedule.month_bounds(occ.day, tz)
-            held = s.scalar(select(func.count(Voucher.id)).where(
-                Voucher.household_id == household.id, Voucher.lot_id == lot.id, Voucher.status != CANCELLED,
-                Voucher.starts_at >= month_start, Voucher.starts_at < month_end)) or 0
+            held = (
+                s.scalar(
+                    select(func.count(Voucher.id)).where(
+                        Voucher.household_id == household.id,
+                        Voucher.lot_id == lot.id,
+                        Voucher.status != CANCELLED,
+                        Voucher.starts_at >= month_start,
+                        Voucher.starts_at < month_end,
+                    )
+                )
+                or 0
+            )
             if held >= lot.quota_per_month:
                 raise VoucherRefused("quota", quota=lot.quota_per_month)
         _ensure_slot(s, station.id, occ)
-        slot = s.scalar(select(Slot).where(Slot.window_id == occ.window_id, Slot.day == occ.day)
-                        .with_for_update())
+        slot = s.scalar(select(Slot).where(Slot.window_id == occ.window_id, Slot.day == occ.day).with_for_update())
         if capacity.taken_in_slot(s, slot.id, now) >= lot.spaces:
             raise VoucherRefused("full")
         voucher = Voucher(
-            station_id=station.id, lot_id=lot.id, window_id=window.id, slot_id=slot.id,
-            household_id=household.id, plate=plate, code="", status=ISSUED, price_cents=lot.price_cents,
-            starts_at=occ.starts_at, ends_at=occ.ends_at, expires_at=_expires_at(lot, occ, now), issued_at=now,
+            station_id=station.id,
+            lot_id=lot.id,
+            window_id=window.id,
+            slot_id=slot.id,
+            household_id=household.id,
+            plate=plate,
+            code="",
+            status=ISSUED,
+            price_cents=lot.price_cents,
+            starts_at=occ.starts_at,
+            ends_at=occ.ends_at,
+            expires_at=_expires_at(lot, occ, now),
+            issued_at=now,
         )
         s.add(voucher)
         s.flush()  # the id is what the code is computed from
         voucher.code = codes.make_code(_secret(), station.id, voucher.id)
-        events.emit("parking.voucher_issued", {"lot_id": lot.id, "window_id": window.id,
-                                               "day": occ.day.isoformat()},
-                    channel="parking", station_id=station.id, session=s)
+        events.emit(
+            "parking.voucher_issued",
+            {"lot_id": lot.id, "window_id": window.id, "day": occ.day.isoformat()},
+            channel="parking",
+            station_id=station.id,
+            session=s,
+        )
     return voucher
 
 
@@ -123,15 +153,25 @@ def cancel_voucher(station, *, household_id: int, voucher_id: int, now: datetime
     with write_transaction() as s:
         result = s.execute(
             update(Voucher)
-            .where(Voucher.id == voucher_id, Voucher.station_id == station.id, Voucher.household_id == household_id,
-                   Voucher.status == ISSUED, Voucher.expires_at > now)
+            .where(
+                Voucher.id == voucher_id,
+                Voucher.station_id == station.id,
+                Voucher.household_id == household_id,
+                Voucher.status == ISSUED,
+                Voucher.expires_at > now,
+            )
             .values(status=CANCELLED, cancelled_at=now)
         )
         if result.rowcount != 1:
             raise VoucherRefused("not_cancellable")
         voucher = s.get(Voucher, voucher_id)
-        events.emit("parking.voucher_cancelled", {"lot_id": voucher.lot_id, "window_id": voucher.window_id},
-                    channel="parking", station_id=station.id, session=s)
+        events.emit(
+            "parking.voucher_cancelled",
+            {"lot_id": voucher.lot_id, "window_id": voucher.window_id},
+            channel="parking",
+            station_id=station.id,
+            session=s,
+        )
 
 
 @dataclass
@@ -163,8 +203,7 @@ def _pick(candidates: list[Voucher], lot_id: int, now: datetime) -> Voucher:
     return max(candidates, key=rank)
 
 
-def redeem(station, *, code_text: str, lot_id: int, user_id: int | None,
-           now: datetime | None = None) -> Redemption:
+def redeem(station, *, code_text: str, lot_id: int, user_id: int | None, now: datetime | None = None) -> Redemption:
     """Check a code at ``lot_id`` and mark the voucher used if every rule holds.
 
     Every check, good or bad, is written to the audit log in the same
@@ -175,15 +214,24 @@ def redeem(station, *, code_text: str, lot_id: int, user_id: int | None,
     early = timedelta(minutes=settings().early_entry_minutes)
     with write_transaction() as s:
         outcome = _check(s, station, code, lot_id, user_id, now, early)
-        audit.record("parking.voucher_checked", {
-            "voucher_id": outcome.voucher.id if outcome.voucher else None, "lot_id": lot_id,
-            "result": outcome.reason, "forged": bool(outcome.detail.get("forged")),
-        }, session=s, commit=False, station_id=station.id)
+        audit.record(
+            "parking.voucher_checked",
+            {
+                "voucher_id": outcome.voucher.id if outcome.voucher else None,
+                "lot_id": lot_id,
+                "result": outcome.reason,
+                "forged": bool(outcome.detail.get("forged")),
+            },
+            session=s,
+            commit=False,
+            station_id=station.id,
+        )
     return outcome
 
 
-def _check(s, station, code: str | None, lot_id: int, user_id: int | None, now: datetime,
-           early: timedelta) -> Redemption:
+def _check(
+    s, station, code: str | None, lot_id: int, user_id: int | None, now: datetime, early: timedelta
+) -> Redemption:
     if code is None:
         return Redemption("malformed")
     found = list(s.scalars(select(Voucher).where(Voucher.station_id == station.id, Voucher.code == code)))
@@ -215,8 +263,13 @@ def _check(s, station, code: str | None, lot_id: int, user_id: int | None, now: 
         # Another phone redeemed it between our read and our write.
         outcome.reason = "used" if voucher.status == USED else "expired"
         return outcome
-    events.emit("parking.voucher_used", {"lot_id": voucher.lot_id, "window_id": voucher.window_id},
-                channel="parking", station_id=station.id, session=s)
+    events.emit(
+        "parking.voucher_used",
+        {"lot_id": voucher.lot_id, "window_id": voucher.window_id},
+        channel="parking",
+        station_id=station.id,
+        session=s,
+    )
     return outcome
 
 
@@ -226,6 +279,7 @@ def expire_due(app, now: datetime | None = None) -> int:
     with app.app_context():
         db = get_db()
         with db.WriteSession() as s, s.begin():
-            result = s.execute(update(Voucher).where(and_(Voucher.status == ISSUED, Voucher.expires_at <= now))
-                               .values(status=EXPIRED))
+            result = s.execute(
+                update(Voucher).where(and_(Voucher.status == ISSUED, Voucher.expires_at <= now)).values(status=EXPIRED)
+            )
             return result.rowcount or 0

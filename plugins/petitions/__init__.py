@@ -6,7 +6,6 @@ through Open311 GeoReport v2, and rated by the resident ("民有所呼,我有所
 This module holds the hook implementations only; each job has its own module.
 """
 
-
 from kiosk import hookimpl
 
 KIOSK_API = ">=1,<2"
@@ -28,8 +27,13 @@ def register_blueprints(register):
 @hookimpl
 def register_tiles(register, station):
     """The home tile."""
-    register(key="report", label={"zh_Hans": "扫码反映诉求", "zh_Hant": "掃碼反映訴求", "en": "Report a problem"},
-             endpoint="petitions_kiosk.index", icon="petition", order=40)
+    register(
+        key="report",
+        label={"zh_Hans": "扫码反映诉求", "zh_Hant": "掃碼反映訴求", "en": "Report a problem"},
+        endpoint="petitions_kiosk.index",
+        icon="petition",
+        order=40,
+    )
 
 
 @hookimpl

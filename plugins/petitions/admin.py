@@ -39,8 +39,11 @@ def place_list():
             audit("petitions.place_saved", {"key": key})
             flash(gettext("The place was saved."))
             return redirect(url_for("petitions_admin.place_list")), 303
-    rows = session.scalars(select(PetitionPlace).where(PetitionPlace.station_id == station.id)
-                           .order_by(PetitionPlace.position, PetitionPlace.id)).all()
+    rows = session.scalars(
+        select(PetitionPlace)
+        .where(PetitionPlace.station_id == station.id)
+        .order_by(PetitionPlace.position, PetitionPlace.id)
+    ).all()
     return render_template("petitions/admin_places.html", rows=rows, error=error), (400 if error else 200)
 
 

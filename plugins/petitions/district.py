@@ -21,11 +21,20 @@ def figures(station, day: date) -> list[dict]:
     session = get_session()
     open_filter = (Petition.station_id == station.id, Petition.status.in_(OPEN_STATUSES))
     still_open = session.scalar(select(func.count()).select_from(Petition).where(*open_filter))
-    overdue = session.scalar(select(func.count()).select_from(Petition).where(*open_filter,
-                                                                             Petition.due_at < clock.now()))
+    overdue = session.scalar(
+        select(func.count()).select_from(Petition).where(*open_filter, Petition.due_at < clock.now())
+    )
     return [
-        {"key": "open", "value": still_open or 0, "alert": False,
-         "label": {"zh_Hans": "未办结诉求", "zh_Hant": "未辦結訴求", "en": "Open requests"}},
-        {"key": "overdue", "value": overdue or 0, "alert": bool(overdue),
-         "label": {"zh_Hans": "超期诉求", "zh_Hant": "超期訴求", "en": "Overdue requests"}},
+        {
+            "key": "open",
+            "value": still_open or 0,
+            "alert": False,
+            "label": {"zh_Hans": "未办结诉求", "zh_Hant": "未辦結訴求", "en": "Open requests"},
+        },
+        {
+            "key": "overdue",
+            "value": overdue or 0,
+            "alert": bool(overdue),
+            "label": {"zh_Hans": "超期诉求", "zh_Hant": "超期訴求", "en": "Overdue requests"},
+        },
     ]

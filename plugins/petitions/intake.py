@@ -103,8 +103,9 @@ def check(draft: Draft, settings: Settings, places: list[Place], steps=(1, 2, 3,
         if len(draft.description) < 2:
             errors["description"] = gettext("Please describe the problem in a few words.")
         elif len(draft.description) > settings.description_max:
-            errors["description"] = gettext("The description is too long: at most %(max)s characters, please.",
-                                            max=settings.description_max)
+            errors["description"] = gettext(
+                "The description is too long: at most %(max)s characters, please.", max=settings.description_max
+            )
     if "contact" in wanted and not draft.anonymous:
         if not valid_mobile(draft.contact_phone):
             errors["phone"] = gettext("Please enter an 11-digit mobile number, or choose to stay anonymous.")
@@ -115,8 +116,16 @@ def check(draft: Draft, settings: Settings, places: list[Place], steps=(1, 2, 3,
     return errors
 
 
-def submit(draft: Draft, station, channel: str, *, clean_photos=(), settings: Settings | None = None,
-           now=None, rate_key: str = "") -> Petition:
+def submit(
+    draft: Draft,
+    station,
+    channel: str,
+    *,
+    clean_photos=(),
+    settings: Settings | None = None,
+    now=None,
+    rate_key: str = "",
+) -> Petition:
     """Store a checked request with its photos, history, outbox message and push event.
 
     With ``rate_key`` the channel's rate limit is counted in the same
@@ -131,34 +140,76 @@ def submit(draft: Draft, station, channel: str, *, clean_photos=(), settings: Se
             if rate_key and not ratelimit.take(session, rate_key, *settings.rate_limit(channel), now=now):
                 raise ratelimit.RateLimited(rate_key)
             petition = Petition(
-                station_id=station.id, uid=uuid.uuid4().hex, token=secrets.token_urlsafe(24),
+                station_id=station.id,
+                uid=uuid.uuid4().hex,
+                token=secrets.token_urlsafe(24),
                 tracking_no=numbering.next_tracking_no(session, station, now, settings.tracking_prefix),
-                type=draft.type, category=draft.category, place_key=draft.place_key if draft.place else "",
-                place=draft.place, description=draft.description, channel=channel[:32],
+                type=draft.type,
+                category=draft.category,
+                place_key=draft.place_key if draft.place else "",
+                place=draft.place,
+                description=draft.description,
+                channel=channel[:32],
                 anonymous=not (draft.contact_name or draft.contact_phone or draft.contact_email),
-                contact_name=draft.contact_name, contact_phone=draft.contact_phone,
-                contact_email=draft.contact_email, lat=draft.lat, lon=draft.lon, media_url=draft.media_url[:500],
-                department="", status="received", reopened=0,
-                due_at=routing.due_at(settings, draft.category, now), created_at=now, updated_at=now,
+                contact_name=draft.contact_name,
+                contact_phone=draft.contact_phone,
+                contact_email=draft.contact_email,
+                lat=draft.lat,
+                lon=draft.lon,
+                media_url=draft.media_url[:500],
+                department="",
+                status="received",
+                reopened=0,
+                due_at=routing.due_at(settings, draft.category, now),
+                created_at=now,
+                updated_at=now,
             )
             session.add(petition)
             session.flush()
-            session.add(PetitionStep(station_id=station.id, request_id=petition.id, at=now, action="received",
-                                     status="received", department="", note=""))
+            session.add(
+                PetitionStep(
+                    station_id=station.id,
+                    request_id=petition.id,
+                    at=now,
+                    action="received",
+                    status="received",
+                    department="",
+                    note="",
+                )
+            )
             for photo in clean_photos:
                 token, name = photos.store(app.instance_path, station.id, photo)
                 written.append(name)
-                session.add(PetitionPhoto(station_id=station.id, request_id=petition.id, token=token,
-                                          filename=name, width=photo.width, height=photo.height,
-                                          size_bytes=len(photo.data), lat=photo.lat, lon=photo.lon, created_at=now))
+                session.add(
+                    PetitionPhoto(
+                        station_id=station.id,
+                        request_id=petition.id,
+                        token=token,
+                        filename=name,
+                        width=photo.width,
+                        height=photo.height,
+                        size_bytes=len(photo.data),
+                        lat=photo.lat,
+                        lon=photo.lon,
+                        created_at=now,
+                    )
+                )
                 if petition.lat is None and photo.lat is not None:
                     petition.lat, petition.lon = photo.lat, photo.lon
             session.flush()
             message = outbox.enqueue(session, petition, station, settings, "created")
-            events.emit("petitions.submitted",
-                        {"tracking_no": petition.tracking_no, "type": petition.type,
-                         "category": petition.category, "channel": petition.channel},
-                        channel="petitions", station_id=station.id, session=session)
+            events.emit(
+                "petitions.submitted",
+                {
+                    "tracking_no": petition.tracking_no,
+                    "type": petition.type,
+                    "category": petition.category,
+                    "channel": petition.channel,
+                },
+                channel="petitions",
+                station_id=station.id,
+                session=session,
+            )
             outbox.after_commit(session, app, [message])
     except Exception:
         for name in written:
@@ -169,4 +220,3 @@ def submit(draft: Draft, station, channel: str, *, clean_photos=(), settings: Se
         raise
     log.info("petition %s received (channel %s, category %s)", petition.tracking_no, channel, petition.category)
     return petition
-

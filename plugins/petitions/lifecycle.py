@@ -37,8 +37,9 @@ class LifecycleError(ValueError):
 
 
 def _locked(session, station, petition_id: int) -> Petition:
-    petition = session.scalar(select(Petition).where(Petition.id == petition_id,
-                                                     Petition.station_id == station.id).with_for_update())
+    petition = session.scalar(
+        select(Petition).where(Petition.id == petition_id, Petition.station_id == station.id).with_for_update()
+    )
     if petition is None:
         raise LifecycleError(N_("This request was not found."))
     return petition
@@ -46,13 +47,27 @@ def _locked(session, station, petition_id: int) -> Petition:
 
 def _record(session, station, petition: Petition, action: str, note: str, user_id, settings, now) -> None:
     petition.updated_at = now
-    session.add(PetitionStep(station_id=station.id, request_id=petition.id, at=now, action=action,
-                             status=petition.status, department=petition.department, note=note, user_id=user_id))
+    session.add(
+        PetitionStep(
+            station_id=station.id,
+            request_id=petition.id,
+            at=now,
+            action=action,
+            status=petition.status,
+            department=petition.department,
+            note=note,
+            user_id=user_id,
+        )
+    )
     session.flush()
     message = outbox.enqueue(session, petition, station, settings, action, note)
-    events.emit("petitions.status_changed",
-                {"tracking_no": petition.tracking_no, "status": petition.status, "action": action},
-                channel="petitions", station_id=station.id, session=session)
+    events.emit(
+        "petitions.status_changed",
+        {"tracking_no": petition.tracking_no, "status": petition.status, "action": action},
+        channel="petitions",
+        station_id=station.id,
+        session=session,
+    )
     outbox.after_commit(session, current_app._get_current_object(), [message])
 
 
@@ -100,8 +115,12 @@ def can_rate(session, petition: Petition) -> bool:
     """A resolved request can be rated once per resolution."""
     if petition.status != "resolved" or petition.resolved_at is None:
         return False
-    last = session.scalar(select(PetitionRating.at).where(PetitionRating.request_id == petition.id)
-                          .order_by(PetitionRating.id.desc()).limit(1))
+    last = session.scalar(
+        select(PetitionRating.at)
+        .where(PetitionRating.request_id == petition.id)
+        .order_by(PetitionRating.id.desc())
+        .limit(1)
+    )
     return last is None or last < petition.resolved_at
 
 
@@ -121,8 +140,7 @@ def rate(station, token: str, score: str, comment: str) -> Petition:
         petition = _locked(session, station, found)
         if not can_rate(session, petition):
             raise LifecycleError(N_("This request cannot be rated now."))
-        session.add(PetitionRating(station_id=station.id, request_id=petition.id, score=score, comment=comment,
-                                   at=now))
+        session.add(PetitionRating(station_id=station.id, request_id=petition.id, score=score, comment=comment, at=now))
         _record(session, station, petition, "rated", comment, None, settings, now)
         if score == "dissatisfied":
             petition.status = "in_progress"

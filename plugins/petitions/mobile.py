@@ -34,10 +34,16 @@ def megabytes(count: int) -> str:
 
 def _render_form(draft, errors, options, code=200, keep_location=False):
     settings = get_settings()
-    return render_template("petitions/mobile_form.html", draft=draft, errors=errors,
-                           keep_location=keep_location, max_photos=settings.photos.max_count,
-                           max_mb=megabytes(settings.photos.max_bytes),
-                           description_max=settings.description_max, **options), code
+    return render_template(
+        "petitions/mobile_form.html",
+        draft=draft,
+        errors=errors,
+        keep_location=keep_location,
+        max_photos=settings.photos.max_count,
+        max_mb=megabytes(settings.photos.max_bytes),
+        description_max=settings.description_max,
+        **options,
+    ), code
 
 
 def _uploaded_files():
@@ -49,18 +55,26 @@ def _uploaded_files():
 def too_large(_exc):
     """A body over the core's limit is refused before any view reads it: say so on the form."""
     settings = get_settings()
-    return _render_form(intake.Draft(), {"photos": gettext(
-        "The photos are too large together. Please attach fewer or smaller photos "
-        "(at most %(mb)s MB each).", mb=megabytes(settings.photos.max_bytes))},
-        _choices(settings, current_station()), 413)
+    return _render_form(
+        intake.Draft(),
+        {
+            "photos": gettext(
+                "The photos are too large together. Please attach fewer or smaller photos (at most %(mb)s MB each).",
+                mb=megabytes(settings.photos.max_bytes),
+            )
+        },
+        _choices(settings, current_station()),
+        413,
+    )
 
 
 @bp.errorhandler(404)
 def not_found(_exc):
     """A mistyped or outdated link, on a phone: a phone page, not the kiosk's."""
-    return render_template("petitions/mobile_error.html",
-                           message=gettext("This request was not found. Please check the link or scan the QR "
-                                           "code on your receipt again.")), 404
+    return render_template(
+        "petitions/mobile_error.html",
+        message=gettext("This request was not found. Please check the link or scan the QR code on your receipt again."),
+    ), 404
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -82,21 +96,36 @@ def form():
     else:
         for upload in files:
             try:
-                cleaned.append(clean_photo(upload.read(limits.max_bytes + 1), keep_location=keep_location,
-                                           max_bytes=limits.max_bytes, max_pixels=limits.max_pixels,
-                                           max_side=limits.max_side))
+                cleaned.append(
+                    clean_photo(
+                        upload.read(limits.max_bytes + 1),
+                        keep_location=keep_location,
+                        max_bytes=limits.max_bytes,
+                        max_pixels=limits.max_pixels,
+                        max_side=limits.max_side,
+                    )
+                )
             except PhotoRefused as exc:
                 errors["photos"] = exc.text
                 break
     if errors:
         return _render_form(draft, errors, _choices(settings, station, place_list), 400, keep_location)
     try:
-        petition = intake.submit(draft, station, "mobile", clean_photos=cleaned, settings=settings,
-                                 rate_key=ratelimit.client_key("mobile"))
+        petition = intake.submit(
+            draft, station, "mobile", clean_photos=cleaned, settings=settings, rate_key=ratelimit.client_key("mobile")
+        )
     except ratelimit.RateLimited:
-        return _render_form(draft, {"form": gettext(
-            "Many requests were sent from this network just now. Please wait a few minutes and try again.")},
-            _choices(settings, station, place_list), 429, keep_location)
+        return _render_form(
+            draft,
+            {
+                "form": gettext(
+                    "Many requests were sent from this network just now. Please wait a few minutes and try again."
+                )
+            },
+            _choices(settings, station, place_list),
+            429,
+            keep_location,
+        )
     return redirect(url_for("petitions_mobile.status", token=petition.token, new=1))
 
 

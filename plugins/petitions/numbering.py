@@ -28,8 +28,14 @@ def next_tracking_no(session, station, at: datetime, prefix: str = "P") -> str:
     stamp = day.strftime("%y%m%d")
 
     def taken() -> int:
-        return session.scalar(select(TrackingCounter.last).where(
-            TrackingCounter.station_id == station.id, TrackingCounter.day == stamp)) or 0
+        return (
+            session.scalar(
+                select(TrackingCounter.last).where(
+                    TrackingCounter.station_id == station.id, TrackingCounter.day == stamp
+                )
+            )
+            or 0
+        )
 
     number = numbering.next_number(session, station, SERIES, day, taken=taken)
     return f"{prefix}{stamp}-{number:04d}"

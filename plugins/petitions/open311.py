@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hmac
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
@@ -76,20 +76,29 @@ def _parse_date(name: str) -> datetime | None:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise Open311Error(400, f"{name} must be a W3C date-time such as 2024-05-12T08:00:00+08:00") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @bp.get("/open311/v2/discovery.json")
 def discovery():
     """Service discovery: this endpoint, its specification and format."""
     base = public_url("petitions_api.services").rsplit("/", 1)[0]
-    return jsonify({
-        "changeset": "2024-01-01T00:00:00+08:00",
-        "contact": current_station().name,
-        "key_service": current_station().name,
-        "endpoints": [{"specification": SPEC, "url": base, "changeset": "2024-01-01T00:00:00+08:00",
-                       "type": "production", "formats": ["application/json"]}],
-    })
+    return jsonify(
+        {
+            "changeset": "2024-01-01T00:00:00+08:00",
+            "contact": current_station().name,
+            "key_service": current_station().name,
+            "endpoints": [
+                {
+                    "specification": SPEC,
+                    "url": base,
+                    "changeset": "2024-01-01T00:00:00+08:00",
+                    "type": "production",
+                    "formats": ["application/json"],
+                }
+            ],
+        }
+    )
 
 
 @bp.get("/open311/v2/services.json")
@@ -99,15 +108,17 @@ def services():
     out = []
     for category in settings.categories:
         department = settings.department(category.department)
-        out.append({
-            "service_code": category.key,
-            "service_name": text(category.label),
-            "description": gettext("Handled within %(days)s days.", days=category.deadline_days),
-            "metadata": True,
-            "type": "realtime",
-            "keywords": ",".join([category.key, *TYPES]),
-            "group": text(department.label) if department else "",
-        })
+        out.append(
+            {
+                "service_code": category.key,
+                "service_name": text(category.label),
+                "description": gettext("Handled within %(days)s days.", days=category.deadline_days),
+                "metadata": True,
+                "type": "realtime",
+                "keywords": ",".join([category.key, *TYPES]),
+                "group": text(department.label) if department else "",
+            }
+        )
     return jsonify(out)
 
 
@@ -116,19 +127,23 @@ def service_definition(service_code: str):
     """The extra attribute every service takes: the kind of request."""
     if get_settings().category(service_code) is None:
         raise Open311Error(404, f"service_code {service_code} not found")
-    return jsonify({
-        "service_code": service_code,
-        "attributes": [{
-            "variable": True,
-            "code": "type",
-            "datatype": "singlevaluelist",
-            "required": False,
-            "datatype_description": gettext("What kind of request this is (complaint if not given)."),
-            "order": 1,
-            "description": gettext("Type"),
-            "values": [{"key": key, "name": gettext(label)} for key, label in TYPES.items()],
-        }],
-    })
+    return jsonify(
+        {
+            "service_code": service_code,
+            "attributes": [
+                {
+                    "variable": True,
+                    "code": "type",
+                    "datatype": "singlevaluelist",
+                    "required": False,
+                    "datatype_description": gettext("What kind of request this is (complaint if not given)."),
+                    "order": 1,
+                    "description": gettext("Type"),
+                    "values": [{"key": key, "name": gettext(label)} for key, label in TYPES.items()],
+                }
+            ],
+        }
+    )
 
 
 def _scalar(value) -> bool:
@@ -209,11 +224,17 @@ def create_request():
     if media_url and not URL_RE.match(media_url):
         raise Open311Error(400, "media_url must be an http or https URL")
     draft = intake.Draft(
-        type=kind, category=category.key, place_key=place.key if place else "",
+        type=kind,
+        category=category.key,
+        place_key=place.key if place else "",
         description=intake.clean_text(params.get("description"), settings.description_max + 1),
-        anonymous=not (name or phone or params.get("email")), contact_name=name[:intake.NAME_MAX],
-        contact_phone=phone, contact_email=intake.clean_text(params.get("email"), 200),
-        lat=lat, lon=lon, media_url=media_url,
+        anonymous=not (name or phone or params.get("email")),
+        contact_name=name[: intake.NAME_MAX],
+        contact_phone=phone,
+        contact_email=intake.clean_text(params.get("email"), 200),
+        lat=lat,
+        lon=lon,
+        media_url=media_url,
     )
     errors = intake.check(draft, settings, place_list, steps=(1, 3, 4))
     errors.pop("phone", None)  # any telephone number will do here, not only a mainland mobile
@@ -224,27 +245,36 @@ def create_request():
     elif address:
         draft.place = address
     try:
-        petition = intake.submit(draft, station, "open311", settings=settings,
-                                 rate_key=ratelimit.client_key("api", params.get("api_key", "")))
+        petition = intake.submit(
+            draft,
+            station,
+            "open311",
+            settings=settings,
+            rate_key=ratelimit.client_key("api", params.get("api_key", "")),
+        )
     except ratelimit.RateLimited:
         raise Open311Error(429, "too many requests; please wait and try again") from None
-    notice = gettext("Your request %(no)s will be handled within %(days)s days.",
-                     no=petition.tracking_no, days=category.deadline_days)
-    return jsonify([{"service_request_id": petition.tracking_no, "service_notice": notice,
-                     "account_id": None}]), 201
+    notice = gettext(
+        "Your request %(no)s will be handled within %(days)s days.",
+        no=petition.tracking_no,
+        days=category.deadline_days,
+    )
+    return jsonify([{"service_request_id": petition.tracking_no, "service_notice": notice, "account_id": None}]), 201
 
 
 def _as_open311(session, petition: Petition, settings, station, place_list) -> dict:
     category = settings.category(petition.category)
     department = settings.department(petition.department) if petition.department else None
-    last_note = session.scalar(select(PetitionStep.note).where(PetitionStep.request_id == petition.id,
-                                                               PetitionStep.note != "",
-                                                               PetitionStep.action != "rated")
-                               .order_by(PetitionStep.id.desc()).limit(1))
-    photo = session.scalar(select(PetitionPhoto.token).where(PetitionPhoto.request_id == petition.id)
-                           .order_by(PetitionPhoto.id).limit(1))
-    media = (public_url("petitions_mobile.media", token=photo, station=station)
-             if photo else petition.media_url or None)
+    last_note = session.scalar(
+        select(PetitionStep.note)
+        .where(PetitionStep.request_id == petition.id, PetitionStep.note != "", PetitionStep.action != "rated")
+        .order_by(PetitionStep.id.desc())
+        .limit(1)
+    )
+    photo = session.scalar(
+        select(PetitionPhoto.token).where(PetitionPhoto.request_id == petition.id).order_by(PetitionPhoto.id).limit(1)
+    )
+    media = public_url("petitions_mobile.media", token=photo, station=station) if photo else petition.media_url or None
     place = places.find(place_list, petition.place_key) if petition.place_key else None
     return {
         "service_request_id": petition.tracking_no,
@@ -314,8 +344,13 @@ def get_request(service_request_id: str):
     station = current_station()
     session = get_session()
     # A control character is in no tracking number (and a NUL byte cannot even be compared on PostgreSQL).
-    petition = None if intake.CONTROL_RE.search(service_request_id) else session.scalar(
-        select(Petition).where(Petition.station_id == station.id, Petition.tracking_no == service_request_id))
+    petition = (
+        None
+        if intake.CONTROL_RE.search(service_request_id)
+        else session.scalar(
+            select(Petition).where(Petition.station_id == station.id, Petition.tracking_no == service_request_id)
+        )
+    )
     if petition is None:
         raise Open311Error(404, f"service_request_id {service_request_id} not found")
     place_list = places.for_station(session, station, settings)

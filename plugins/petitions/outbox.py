@@ -67,8 +67,11 @@ def message_body(session, petition: Petition, station, settings, event: str, mes
     """The JSON document for one message (stored, then sent byte for byte)."""
     category = settings.category(petition.category)
     department = settings.department(petition.department) if petition.department else None
-    photos = session.scalar(select(func.count()).select_from(PetitionPhoto)
-                            .where(PetitionPhoto.request_id == petition.id)) if petition.id else 0
+    photos = (
+        session.scalar(select(func.count()).select_from(PetitionPhoto).where(PetitionPhoto.request_id == petition.id))
+        if petition.id
+        else 0
+    )
     doc = {
         "message_id": message_id,
         "event": event,
@@ -94,17 +97,27 @@ def message_body(session, petition: Petition, station, settings, event: str, mes
         "anonymous": petition.anonymous,
     }
     if settings.webhook.include_contact and not petition.anonymous:
-        doc["contact"] = {"name": petition.contact_name, "phone": petition.contact_phone,
-                          "email": petition.contact_email}
+        doc["contact"] = {
+            "name": petition.contact_name,
+            "phone": petition.contact_phone,
+            "email": petition.contact_email,
+        }
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
 def enqueue(session, petition: Petition, station, settings, event: str, note: str = "") -> OutboxMessage:
     """Add a message for ``petition`` to the caller's open transaction."""
     message_id = str(uuid.uuid4())
-    row = OutboxMessage(station_id=station.id, request_id=petition.id, message_id=message_id, event=event,
-                        body=message_body(session, petition, station, settings, event, message_id, note),
-                        attempts=0, next_attempt_at=utcnow(), last_error="")
+    row = OutboxMessage(
+        station_id=station.id,
+        request_id=petition.id,
+        message_id=message_id,
+        event=event,
+        body=message_body(session, petition, station, settings, event, message_id, note),
+        attempts=0,
+        next_attempt_at=utcnow(),
+        last_error="",
+    )
     session.add(row)
     return row
 
@@ -136,11 +149,17 @@ def _send(webhook, claimed: dict) -> str:
 
 def _claim(app, now, ids, limit: int, lease_seconds: float) -> list[dict]:
     with session_for(app, write=True) as session:
-        query = (select(OutboxMessage, Petition.uid)
-                 .join(Petition, Petition.id == OutboxMessage.request_id)
-                 .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.next_attempt_at <= now,
-                        or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now))
-                 .order_by(OutboxMessage.id).limit(limit))
+        query = (
+            select(OutboxMessage, Petition.uid)
+            .join(Petition, Petition.id == OutboxMessage.request_id)
+            .where(
+                OutboxMessage.delivered_at.is_(None),
+                OutboxMessage.next_attempt_at <= now,
+                or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+            )
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
         if ids:
             query = query.where(OutboxMessage.id.in_(ids))
         if session.get_bind().dialect.name == "postgresql":
@@ -148,8 +167,16 @@ def _claim(app, now, ids, limit: int, lease_seconds: float) -> list[dict]:
         claimed = []
         for row, request_uid in session.execute(query).all():
             row.lease_until = now + timedelta(seconds=lease_seconds)
-            claimed.append({"id": row.id, "request_uid": request_uid, "body": row.body, "attempts": row.attempts,
-                            "message_id": row.message_id, "event": row.event})
+            claimed.append(
+                {
+                    "id": row.id,
+                    "request_uid": request_uid,
+                    "body": row.body,
+                    "attempts": row.attempts,
+                    "message_id": row.message_id,
+                    "event": row.event,
+                }
+            )
         session.commit()
         return claimed
 
@@ -176,8 +203,9 @@ def deliver_due(app, now=None, ids=None, limit: int = BATCH) -> dict:
                 # Counted from the later of the run's clock and the end of the attempt.
                 row.next_attempt_at = max(now, utcnow()) + timedelta(seconds=backoff_seconds(row.attempts))
                 result["failed"] += 1
-                log.warning("dispatch delivery of message %s failed (attempt %d): %s",
-                            row.message_id, row.attempts, error)
+                log.warning(
+                    "dispatch delivery of message %s failed (attempt %d): %s", row.message_id, row.attempts, error
+                )
             else:
                 row.delivered_at = utcnow()
                 row.last_error = ""

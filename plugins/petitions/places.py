@@ -23,8 +23,14 @@ DEMO_PLACES = [
 
 
 def _as_place(row: PetitionPlace) -> Place:
-    return Place(row.key, {"zh_Hans": row.name_zh_hans, "zh_Hant": row.name_zh_hant or row.name_zh_hans,
-                           "en": row.name_en or row.name_zh_hans})
+    return Place(
+        row.key,
+        {
+            "zh_Hans": row.name_zh_hans,
+            "zh_Hant": row.name_zh_hant or row.name_zh_hans,
+            "en": row.name_en or row.name_zh_hans,
+        },
+    )
 
 
 def for_station(session, station, settings, include_inactive: bool = False) -> list[Place]:
@@ -35,8 +41,9 @@ def for_station(session, station, settings, include_inactive: bool = False) -> l
     rows = session.scalars(query.order_by(PetitionPlace.position, PetitionPlace.id)).all()
     if rows:
         return [_as_place(r) for r in rows]
-    has_rows = session.scalar(select(func.count()).select_from(PetitionPlace)
-                              .where(PetitionPlace.station_id == station.id))
+    has_rows = session.scalar(
+        select(func.count()).select_from(PetitionPlace).where(PetitionPlace.station_id == station.id)
+    )
     # An admin who switched every place off meant it: do not fall back to the file.
     return [] if has_rows else list(settings.places)
 
@@ -47,11 +54,11 @@ def find(places: list[Place], key: str) -> Place | None:
 
 def add(session, station, key: str, zh_hans: str, zh_hant: str = "", en: str = "") -> PetitionPlace:
     """Add a place at the end of the station's list (or switch an old one back on)."""
-    row = session.scalar(select(PetitionPlace).where(PetitionPlace.station_id == station.id,
-                                                     PetitionPlace.key == key))
+    row = session.scalar(select(PetitionPlace).where(PetitionPlace.station_id == station.id, PetitionPlace.key == key))
     if row is None:
-        last = session.scalar(select(func.max(PetitionPlace.position))
-                              .where(PetitionPlace.station_id == station.id)) or 0
+        last = (
+            session.scalar(select(func.max(PetitionPlace.position)).where(PetitionPlace.station_id == station.id)) or 0
+        )
         row = PetitionPlace(station_id=station.id, key=key, position=last + 1)
         session.add(row)
     row.name_zh_hans, row.name_zh_hant, row.name_en, row.active = zh_hans, zh_hant, en, True

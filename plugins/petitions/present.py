@@ -61,10 +61,12 @@ def summary(petition, settings, station, places=(), *, staff: bool = False) -> d
 
 def history(session, petition, settings, station, *, staff: bool = False) -> list[dict]:
     """Each step, oldest first, as the resident reads it (notes in full for ``staff``); ratings show their verdict."""
-    steps = session.scalars(select(PetitionStep).where(PetitionStep.request_id == petition.id)
-                            .order_by(PetitionStep.id)).all()
-    ratings = session.scalars(select(PetitionRating).where(PetitionRating.request_id == petition.id)
-                              .order_by(PetitionRating.id)).all()
+    steps = session.scalars(
+        select(PetitionStep).where(PetitionStep.request_id == petition.id).order_by(PetitionStep.id)
+    ).all()
+    ratings = session.scalars(
+        select(PetitionRating).where(PetitionRating.request_id == petition.id).order_by(PetitionRating.id)
+    ).all()
     rating_iter = iter(ratings)
     out = []
     for step in steps:

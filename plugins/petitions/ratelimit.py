@@ -39,8 +39,11 @@ def take(session, key: str, limit: int, seconds: int, now=None) -> bool:
     if session.get_bind().dialect.name == "postgresql":
         # Serialise attempts of the same key so two workers cannot both take the last slot.
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
-    used = session.scalar(select(func.count()).select_from(RateHit)
-                          .where(RateHit.key == key, RateHit.at > now - timedelta(seconds=seconds)))
+    used = session.scalar(
+        select(func.count())
+        .select_from(RateHit)
+        .where(RateHit.key == key, RateHit.at > now - timedelta(seconds=seconds))
+    )
     if used >= limit:
         return False
     session.add(RateHit(key=key, at=now))

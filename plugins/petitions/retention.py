@@ -28,16 +28,23 @@ def erase_contacts(app, now=None) -> int:
     now = now or clock.now()
     cutoff = now - timedelta(days=days)
     with session_for(app, write=True) as session:
-        rows = session.scalars(select(Petition).where(
-            Petition.status == "closed", Petition.closed_at < cutoff, Petition.contact_erased_at.is_(None),
-            or_(Petition.contact_name != "", Petition.contact_phone != "", Petition.contact_email != ""),
-        )).all()
+        rows = session.scalars(
+            select(Petition).where(
+                Petition.status == "closed",
+                Petition.closed_at < cutoff,
+                Petition.contact_erased_at.is_(None),
+                or_(Petition.contact_name != "", Petition.contact_phone != "", Petition.contact_email != ""),
+            )
+        ).all()
         for petition in rows:
             petition.contact_name = petition.contact_phone = petition.contact_email = ""
             petition.contact_erased_at = now
         if rows:
-            session.execute(delete(OutboxMessage).where(OutboxMessage.request_id.in_([p.id for p in rows]),
-                                                        OutboxMessage.delivered_at.is_not(None)))
+            session.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.request_id.in_([p.id for p in rows]), OutboxMessage.delivered_at.is_not(None)
+                )
+            )
         session.commit()
     if rows:
         log.info("erased the contact details of %d closed petition(s) past %d days", len(rows), days)

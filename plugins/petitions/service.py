@@ -30,8 +30,14 @@ def _photos(paths, settings) -> list:
         with open(path, "rb") as fh:
             data = fh.read(settings.photos.max_bytes + 1)
         try:
-            cleaned.append(clean_photo(data, max_bytes=settings.photos.max_bytes,
-                                       max_pixels=settings.photos.max_pixels, max_side=settings.photos.max_side))
+            cleaned.append(
+                clean_photo(
+                    data,
+                    max_bytes=settings.photos.max_bytes,
+                    max_pixels=settings.photos.max_pixels,
+                    max_side=settings.photos.max_side,
+                )
+            )
         except PhotoRefused:
             log.warning("civic_request photo was refused (not a usable picture)")
     return cleaned
@@ -50,9 +56,14 @@ def civic_request(payload, station) -> dict | None:
     if len(description) < 2:
         return None
     source = intake.clean_text(payload.get("source"), 32) or "plugin"
-    draft = intake.Draft(type=payload["type"], category=category, description=description,
-                         place=intake.clean_text(payload.get("place"), 200))
-    petition = intake.submit(draft, station, source, clean_photos=_photos(payload.get("photos"), settings),
-                             settings=settings)
+    draft = intake.Draft(
+        type=payload["type"],
+        category=category,
+        description=description,
+        place=intake.clean_text(payload.get("place"), 200),
+    )
+    petition = intake.submit(
+        draft, station, source, clean_photos=_photos(payload.get("photos"), settings), settings=settings
+    )
     path = current_app.url_map.bind("").build("petitions_mobile.status", {"token": petition.token})
     return {"tracking_no": petition.tracking_no, "status_url": path}

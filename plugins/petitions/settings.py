@@ -150,9 +150,13 @@ def _unknown_department(values: dict, categories, known: set) -> SettingError | 
             where = f"routing.{category.key}"
         else:
             where = f"categories[{index}].department" if values["categories"] else "departments"
-        return SettingError(where, N_("sends %(category)s to %(department)s, which is not a department; "
-                                      "the departments are %(names)s"),
-                            category=category.key, department=category.department, names=", ".join(sorted(known)))
+        return SettingError(
+            where,
+            N_("sends %(category)s to %(department)s, which is not a department; the departments are %(names)s"),
+            category=category.key,
+            department=category.department,
+            names=", ".join(sorted(known)),
+        )
     return None
 
 
@@ -169,8 +173,9 @@ def _build(values: dict) -> Settings:
         retention_days=values["retention_days"],
         description_max=values["description_max"],
         deliver_immediately=values["deliver_immediately"],
-        webhook=Webhook(url=hook.url, secret=hook.secret, timeout=hook.timeout.total_seconds(),
-                        include_contact=hook.include_contact),
+        webhook=Webhook(
+            url=hook.url, secret=hook.secret, timeout=hook.timeout.total_seconds(), include_contact=hook.include_contact
+        ),
         open311_keys=tuple(k for k in values["open311"].api_keys if k),
         rate_limits={name: tuple(pair) for name, pair in vars(values["rate_limit"]).items()},
         photos=PhotoLimits(**vars(values["photos"])),
@@ -180,45 +185,87 @@ def _build(values: dict) -> Settings:
     )
 
 
-SCHEMA = Schema({
-    "tracking_prefix": Text("P", pattern=r"[A-Z]{1,4}", hint=N_("one to four capital letters (A-Z)"),
-                            description=N_("Letters before a tracking number (P20240516-0007)")),
-    "retention_days": Integer(180, min=1, max=3650,
-                              description=N_("Days after which closed requests lose their contact details")),
-    "description_max": Integer(500, min=50, max=5000, description=N_("Longest description accepted (characters)")),
-    "deliver_immediately": Boolean(True, description=N_("Forward to the dispatch system at once")),
-    "webhook": Table({
-        "url": URL("", description=N_("The dispatch system's address (empty: requests wait in the outbox)")),
-        "secret": Text("", description=N_("Key that signs each body")),
-        "timeout": Duration(5, unit="s", min=timedelta(seconds=1), max=timedelta(seconds=120),
-                            description=N_("How long to wait for the dispatch system")),
-        "include_contact": Boolean(False, description=N_("Send the resident's name and phone along")),
-    }, description=N_("The district's event-dispatch system")),
-    "open311": Table({
-        "api_keys": ListOf(Text(""), single=True, description=N_("Keys for the Open311 API")),
-    }, description=N_("The Open311 GeoReport v2 API")),
-    "rate_limit": Table({
-        "kiosk": _limit(30, 600, N_("Requests and seconds allowed per kiosk")),
-        "mobile": _limit(10, 600, N_("Requests and seconds allowed per phone")),
-        "api": _limit(60, 600, N_("Requests and seconds allowed per API caller")),
-    }, description=N_("[requests, seconds] per device or address")),
-    "photos": Table({
-        "max_bytes": Integer(5 * 1024 * 1024, min=1024, max=64 * 1024 * 1024,
-                             description=N_("Largest photo accepted (bytes)")),
-        "max_count": Integer(3, min=0, max=10, description=N_("Photos a request may have")),
-        "max_pixels": Integer(40_000_000, min=10_000, max=200_000_000,
-                              description=N_("Largest photo accepted (pixels)")),
-        "max_side": Integer(2048, min=64, max=10_000, description=N_("Longest side a stored photo is scaled to")),
-    }, description=N_("What a phone may upload with a request")),
-    "routing": MapOf(_key(), description=N_("Category → department, overriding the defaults")),
-    "categories": TableOf({
-        "key": _key(), "label": Label(None), "department": _key("community"),
-        "deadline_days": Integer(5, min=1, max=365),
-    }, build=_present, unique="key", description=N_("The categories, replacing the defaults")),
-    "departments": TableOf({"key": _key(), "label": Label(None)}, build=_present, unique="key",
-                           description=N_("The departments, replacing the defaults")),
-    "places": ListOf(PlaceSetting(), description=N_("Places residents can pick: plain names or { key, label } tables")),
-}, build=_build)
+SCHEMA = Schema(
+    {
+        "tracking_prefix": Text(
+            "P",
+            pattern=r"[A-Z]{1,4}",
+            hint=N_("one to four capital letters (A-Z)"),
+            description=N_("Letters before a tracking number (P20240516-0007)"),
+        ),
+        "retention_days": Integer(
+            180, min=1, max=3650, description=N_("Days after which closed requests lose their contact details")
+        ),
+        "description_max": Integer(500, min=50, max=5000, description=N_("Longest description accepted (characters)")),
+        "deliver_immediately": Boolean(True, description=N_("Forward to the dispatch system at once")),
+        "webhook": Table(
+            {
+                "url": URL("", description=N_("The dispatch system's address (empty: requests wait in the outbox)")),
+                "secret": Text("", description=N_("Key that signs each body")),
+                "timeout": Duration(
+                    5,
+                    unit="s",
+                    min=timedelta(seconds=1),
+                    max=timedelta(seconds=120),
+                    description=N_("How long to wait for the dispatch system"),
+                ),
+                "include_contact": Boolean(False, description=N_("Send the resident's name and phone along")),
+            },
+            description=N_("The district's event-dispatch system"),
+        ),
+        "open311": Table(
+            {
+                "api_keys": ListOf(Text(""), single=True, description=N_("Keys for the Open311 API")),
+            },
+            description=N_("The Open311 GeoReport v2 API"),
+        ),
+        "rate_limit": Table(
+            {
+                "kiosk": _limit(30, 600, N_("Requests and seconds allowed per kiosk")),
+                "mobile": _limit(10, 600, N_("Requests and seconds allowed per phone")),
+                "api": _limit(60, 600, N_("Requests and seconds allowed per API caller")),
+            },
+            description=N_("[requests, seconds] per device or address"),
+        ),
+        "photos": Table(
+            {
+                "max_bytes": Integer(
+                    5 * 1024 * 1024, min=1024, max=64 * 1024 * 1024, description=N_("Largest photo accepted (bytes)")
+                ),
+                "max_count": Integer(3, min=0, max=10, description=N_("Photos a request may have")),
+                "max_pixels": Integer(
+                    40_000_000, min=10_000, max=200_000_000, description=N_("Largest photo accepted (pixels)")
+                ),
+                "max_side": Integer(
+                    2048, min=64, max=10_000, description=N_("Longest side a stored photo is scaled to")
+                ),
+            },
+            description=N_("What a phone may upload with a request"),
+        ),
+        "routing": MapOf(_key(), description=N_("Category → department, overriding the defaults")),
+        "categories": TableOf(
+            {
+                "key": _key(),
+                "label": Label(None),
+                "department": _key("community"),
+                "deadline_days": Integer(5, min=1, max=365),
+            },
+            build=_present,
+            unique="key",
+            description=N_("The categories, replacing the defaults"),
+        ),
+        "departments": TableOf(
+            {"key": _key(), "label": Label(None)},
+            build=_present,
+            unique="key",
+            description=N_("The departments, replacing the defaults"),
+        ),
+        "places": ListOf(
+            PlaceSetting(), description=N_("Places residents can pick: plain names or { key, label } tables")
+        ),
+    },
+    build=_build,
+)
 
 
 def from_config(cfg: dict | None) -> Settings:

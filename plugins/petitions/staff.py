@@ -62,8 +62,13 @@ def index():
     rows = session.scalars(query.limit(PAGE)).all()
     place_list = places.for_station(session, station, settings)
     items = [{"id": p.id, **present.summary(p, settings, station, place_list, staff=True)} for p in rows]
-    return render_template("petitions/staff_list.html", items=items, show=show, filters=list(FILTERS),
-                           counts=stats.counts(session, station.id))
+    return render_template(
+        "petitions/staff_list.html",
+        items=items,
+        show=show,
+        filters=list(FILTERS),
+        counts=stats.counts(session, station.id),
+    )
 
 
 def _petition(petition_id: int) -> Petition:
@@ -78,16 +83,21 @@ def detail(petition_id: int):
     session = get_session()
     petition = _petition(petition_id)
     place_list = places.for_station(session, station, settings)
-    photos = session.scalars(select(PetitionPhoto).where(PetitionPhoto.request_id == petition.id)
-                             .order_by(PetitionPhoto.id)).all()
-    messages = session.scalars(select(OutboxMessage).where(OutboxMessage.request_id == petition.id)
-                               .order_by(OutboxMessage.id)).all()
+    photos = session.scalars(
+        select(PetitionPhoto).where(PetitionPhoto.request_id == petition.id).order_by(PetitionPhoto.id)
+    ).all()
+    messages = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.request_id == petition.id).order_by(OutboxMessage.id)
+    ).all()
     suggested = routing.suggested_department(settings, petition.category)
     return render_template(
-        "petitions/staff_detail.html", petition=petition,
+        "petitions/staff_detail.html",
+        petition=petition,
         summary=present.summary(petition, settings, station, place_list, staff=True),
         steps=present.history(session, petition, settings, station, staff=True),
-        photos=photos, messages=messages, suggested=suggested,
+        photos=photos,
+        messages=messages,
+        suggested=suggested,
         departments=[(d.key, text(d.label)) for d in settings.departments],
         next_steps=[(s, gettext(STATUSES[s])) for s in TRANSITIONS.get(petition.status, ())],
         local_time=lambda value: clock.local_text(station, value),
@@ -106,8 +116,9 @@ def update(petition_id: int):
         if action == "note":
             lifecycle.add_note(station, petition.id, note, user_id)
         else:
-            lifecycle.change_status(station, petition.id, action, note, user_id,
-                                    department=request.form.get("department", ""))
+            lifecycle.change_status(
+                station, petition.id, action, note, user_id, department=request.form.get("department", "")
+            )
     except lifecycle.LifecycleError as exc:
         flash(gettext(exc.message))
         return redirect(url_for("petitions_staff.detail", petition_id=petition.id)), 303
@@ -121,8 +132,13 @@ def retry_outbox():
     """Try every waiting dispatch message now instead of at its next retry time."""
     station = current_station()
     with write_transaction() as session:
-        ids = list(session.scalars(select(OutboxMessage.id).where(OutboxMessage.station_id == station.id,
-                                                                  OutboxMessage.delivered_at.is_(None))))
+        ids = list(
+            session.scalars(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.station_id == station.id, OutboxMessage.delivered_at.is_(None)
+                )
+            )
+        )
         if ids:
             session.execute(sql_update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(next_attempt_at=utcnow()))
     outbox.kick(current_app._get_current_object(), ids)
@@ -135,7 +151,14 @@ def render_panel() -> str:
     """The staff console's panel: counts, overdue, forwarding state, links."""
     station = current_station()
     session = get_session()
-    waiting = session.scalar(select(func.count()).select_from(OutboxMessage)
-                             .where(OutboxMessage.station_id == station.id, OutboxMessage.delivered_at.is_(None)))
-    return render_template("petitions/staff_panel.html", counts=stats.counts(session, station.id),
-                           waiting=waiting or 0, webhook=get_settings().webhook.configured)
+    waiting = session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.station_id == station.id, OutboxMessage.delivered_at.is_(None))
+    )
+    return render_template(
+        "petitions/staff_panel.html",
+        counts=stats.counts(session, station.id),
+        waiting=waiting or 0,
+        webhook=get_settings().webhook.configured,
+    )

@@ -14,16 +14,23 @@ from kiosk_plugins.petitions.vocabulary import OPEN_STATUSES
 def counts(session, station_id: int, now=None) -> dict:
     """How many requests are new, open, overdue, waiting to be closed; ratings of the last 30 days."""
     now = now or clock.now()
-    by_status = dict(session.execute(select(Petition.status, func.count())
-                                     .where(Petition.station_id == station_id)
-                                     .group_by(Petition.status)).all())
-    overdue = session.scalar(select(func.count()).select_from(Petition)
-                             .where(Petition.station_id == station_id, Petition.status.in_(OPEN_STATUSES),
-                                    Petition.due_at < now))
-    ratings = dict(session.execute(select(PetitionRating.score, func.count())
-                                   .where(PetitionRating.station_id == station_id,
-                                          PetitionRating.at >= now - timedelta(days=30))
-                                   .group_by(PetitionRating.score)).all())
+    by_status = dict(
+        session.execute(
+            select(Petition.status, func.count()).where(Petition.station_id == station_id).group_by(Petition.status)
+        ).all()
+    )
+    overdue = session.scalar(
+        select(func.count())
+        .select_from(Petition)
+        .where(Petition.station_id == station_id, Petition.status.in_(OPEN_STATUSES), Petition.due_at < now)
+    )
+    ratings = dict(
+        session.execute(
+            select(PetitionRating.score, func.count())
+            .where(PetitionRating.station_id == station_id, PetitionRating.at >= now - timedelta(days=30))
+            .group_by(PetitionRating.score)
+        ).all()
+    )
     rated = sum(ratings.values())
     pleased = ratings.get("satisfied", 0) + ratings.get("basically_satisfied", 0)
     return {

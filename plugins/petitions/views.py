@@ -51,8 +51,11 @@ def index():
     """Start: fill in here, or scan a code to continue on the phone (with photos)."""
     station = current_station()
     mobile = public_url("petitions_mobile.form", station=station)
-    return render_template("petitions/kiosk_index.html", screen="petitions.index",
-                           mobile_qr=qr_svg(mobile, gettext("QR code of the form for your phone")))
+    return render_template(
+        "petitions/kiosk_index.html",
+        screen="petitions.index",
+        mobile_qr=qr_svg(mobile, gettext("QR code of the form for your phone")),
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -80,12 +83,13 @@ def new():
     try:
         petition = intake.submit(draft, station, "kiosk", settings=settings, rate_key=ratelimit.client_key("kiosk"))
     except ratelimit.RateLimited:
-        message = gettext("Many requests were sent from this kiosk just now. Please wait a few minutes "
-                          "and try again, or ask the staff for help.")
+        message = gettext(
+            "Many requests were sent from this kiosk just now. Please wait a few minutes "
+            "and try again, or ask the staff for help."
+        )
         return _form(step, draft, {"form": message}, _choices(settings, station)), 429
     summary = present.summary(petition, settings, station, place_list)
-    job = receipts.send_to_printer(receipts.context_for(
-        summary, status_url(petition, station), station.name))
+    job = receipts.send_to_printer(receipts.context_for(summary, status_url(petition, station), station.name))
     args = {"token": petition.token}
     if job and job.get("job_id") is not None:
         args["job"] = job["job_id"]
@@ -93,9 +97,16 @@ def new():
 
 
 def _form(step: int, draft, errors: dict, options: dict):
-    return render_template("petitions/kiosk_form.html", screen=f"petitions.step{step}", step=step,
-                           last_step=LAST_STEP, draft=draft, errors=errors,
-                           description_max=get_settings().description_max, **options)
+    return render_template(
+        "petitions/kiosk_form.html",
+        screen=f"petitions.step{step}",
+        step=step,
+        last_step=LAST_STEP,
+        draft=draft,
+        errors=errors,
+        description_max=get_settings().description_max,
+        **options,
+    )
 
 
 def _petition_by_token(token: str) -> Petition:
@@ -111,10 +122,14 @@ def done(token: str):
     place_list = places.for_station(get_session(), station, settings)
     job = request.args.get("job", "")
     job = job if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", job) else None
-    return render_template("petitions/kiosk_done.html", screen="petitions.done",
-                           summary=present.summary(petition, settings, station, place_list),
-                           has_contact=petition.has_contact, job_id=job,
-                           status_qr=qr_svg(status_url(petition, station), gettext("QR code of your request's status page")))
+    return render_template(
+        "petitions/kiosk_done.html",
+        screen="petitions.done",
+        summary=present.summary(petition, settings, station, place_list),
+        has_contact=petition.has_contact,
+        job_id=job,
+        status_qr=qr_svg(status_url(petition, station), gettext("QR code of your request's status page")),
+    )
 
 
 @bp.route("/status/<token>", methods=["GET", "POST"])
@@ -141,12 +156,18 @@ def _status(token: str, template: str, screen: str, extra: dict | None = None):
         session.expire_all()
         petition = _petition_by_token(token)
     place_list = places.for_station(session, station, settings)
-    return render_template(template, screen=screen,
-                           summary=present.summary(petition, settings, station, place_list),
-                           steps=present.history(session, petition, settings, station),
-                           can_rate=lifecycle.can_rate(session, petition), error=error,
-                           rated=request.args.get("rated") == "1", token=token,
-                           ratings=[(k, gettext(v)) for k, v in RATINGS.items()], **(extra or {})), code
+    return render_template(
+        template,
+        screen=screen,
+        summary=present.summary(petition, settings, station, place_list),
+        steps=present.history(session, petition, settings, station),
+        can_rate=lifecycle.can_rate(session, petition),
+        error=error,
+        rated=request.args.get("rated") == "1",
+        token=token,
+        ratings=[(k, gettext(v)) for k, v in RATINGS.items()],
+        **(extra or {}),
+    ), code
 
 
 def reader_action(event, screen, station) -> dict | None:
@@ -157,8 +178,7 @@ def reader_action(event, screen, station) -> dict | None:
     if match is None:
         return None
     token = match.group(1)
-    found = get_session().scalar(select(Petition.id).where(Petition.token == token,
-                                                           Petition.station_id == station.id))
+    found = get_session().scalar(select(Petition.id).where(Petition.token == token, Petition.station_id == station.id))
     if found is None:
         return None
     # Reads arrive outside any request (from the reader thread): build the path from the URL map.

@@ -113,8 +113,14 @@ def categories_from(raw, routing: dict) -> list[Category]:
         out = []
         for item in raw:
             key = str(item["key"])
-            out.append(Category(key, item.get("label", key), int(item.get("deadline_days", 5)),
-                                str(item.get("department", "community"))))
+            out.append(
+                Category(
+                    key,
+                    item.get("label", key),
+                    int(item.get("deadline_days", 5)),
+                    str(item.get("department", "community")),
+                )
+            )
     else:
         out = list(DEFAULT_CATEGORIES)
     return [Category(c.key, c.label, c.deadline_days, str(routing.get(c.key, c.department))) for c in out]

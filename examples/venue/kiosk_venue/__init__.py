@@ -22,6 +22,11 @@ KIOSK_API = ">=1,<2"
 __version__ = "1.0.0"
 
 __all__ = [
-    "handle_reader_event", "register_blueprints", "register_demo_data",
-    "register_receipt_layouts", "register_settings", "register_staff_panels", "register_tiles",
+    "handle_reader_event",
+    "register_blueprints",
+    "register_demo_data",
+    "register_receipt_layouts",
+    "register_settings",
+    "register_staff_panels",
+    "register_tiles",
 ]

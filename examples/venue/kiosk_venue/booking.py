@@ -32,8 +32,9 @@ class BookingError(Exception):
 def _new_code(session, station_id: int) -> str:
     for _attempt in range(20):
         code = f"{secrets.randbelow(900000) + 100000}"
-        taken = session.scalar(select(VenueBooking.id).where(VenueBooking.station_id == station_id,
-                                                             VenueBooking.code == code))
+        taken = session.scalar(
+            select(VenueBooking.id).where(VenueBooking.station_id == station_id, VenueBooking.code == code)
+        )
         if taken is None:
             return code
     raise RuntimeError("no free booking code found")
@@ -42,18 +43,21 @@ def _new_code(session, station_id: int) -> str:
 def book(station, slot_id: int, phone: str | None = None) -> tuple[VenueBooking, VenueSlot]:
     """Take one place in a slot; raises :class:`BookingError` when it has begun or is full."""
     with write_transaction() as session:
-        slot = session.scalar(select(VenueSlot).where(VenueSlot.id == slot_id, VenueSlot.station_id == station.id)
-                              .with_for_update())
+        slot = session.scalar(
+            select(VenueSlot).where(VenueSlot.id == slot_id, VenueSlot.station_id == station.id).with_for_update()
+        )
         if slot is None or not starts_in_future(slot):
             raise BookingError(_("This time is no longer available. Please choose another time."))
         if booked_counts(session, [slot.id]).get(slot.id, 0) >= slot.capacity:
             raise BookingError(_("This time has just been fully booked. Please choose another time."))
-        booking = VenueBooking(station_id=station.id, slot_id=slot.id, code=_new_code(session, station.id),
-                               phone=phone, status=ACTIVE)
+        booking = VenueBooking(
+            station_id=station.id, slot_id=slot.id, code=_new_code(session, station.id), phone=phone, status=ACTIVE
+        )
         session.add(booking)
         session.flush()
-        audit.record("venue.booked", {"slot": slot.id, "room": slot.room}, station_id=station.id,
-                     session=session, commit=False)
+        audit.record(
+            "venue.booked", {"slot": slot.id, "room": slot.room}, station_id=station.id, session=session, commit=False
+        )
         # Stored with the booking and pushed when it commits; no personal data in it.
         events.emit("venue.booked", {"slot": slot.id, "room": slot.room}, station_id=station.id, session=session)
         return booking, slot
@@ -62,16 +66,20 @@ def book(station, slot_id: int, phone: str | None = None) -> tuple[VenueBooking,
 def find(session, station, code: str) -> tuple[VenueBooking, VenueSlot] | None:
     """The booking with ``code`` at this station and its slot, or None."""
     row = session.execute(
-        select(VenueBooking, VenueSlot).join(VenueSlot, VenueSlot.id == VenueBooking.slot_id)
-        .where(VenueBooking.station_id == station.id, VenueBooking.code == code)).first()
+        select(VenueBooking, VenueSlot)
+        .join(VenueSlot, VenueSlot.id == VenueBooking.slot_id)
+        .where(VenueBooking.station_id == station.id, VenueBooking.code == code)
+    ).first()
     return tuple(row) if row else None
 
 
 def by_id(session, station, booking_id: int) -> tuple[VenueBooking, VenueSlot] | None:
     """The booking with this id at this station and its slot, or None."""
     row = session.execute(
-        select(VenueBooking, VenueSlot).join(VenueSlot, VenueSlot.id == VenueBooking.slot_id)
-        .where(VenueBooking.station_id == station.id, VenueBooking.id == booking_id)).first()
+        select(VenueBooking, VenueSlot)
+        .join(VenueSlot, VenueSlot.id == VenueBooking.slot_id)
+        .where(VenueBooking.station_id == station.id, VenueBooking.id == booking_id)
+    ).first()
     return tuple(row) if row else None
 
 
@@ -79,8 +87,9 @@ def cancel(station, *, code: str | None = None, booking_id: int | None = None) -
     """Give a booking's place back (a resident by code, staff by id)."""
     with write_transaction() as session:
         query = select(VenueBooking).where(VenueBooking.station_id == station.id)
-        query = query.where(VenueBooking.code == code) if code is not None else query.where(
-            VenueBooking.id == booking_id)
+        query = (
+            query.where(VenueBooking.code == code) if code is not None else query.where(VenueBooking.id == booking_id)
+        )
         booking = session.scalar(query.with_for_update())
         if booking is None:
             raise BookingError(_("We could not find this booking code. Please check it or ask the staff."), 404)
@@ -90,8 +99,13 @@ def cancel(station, *, code: str | None = None, booking_id: int | None = None) -
         if not starts_in_future(slot):
             raise BookingError(_("This booking's time has begun; it can no longer be cancelled here."))
         booking.status, booking.cancelled_at = CANCELLED, clock.now()
-        audit.record("venue.cancelled", {"slot": slot.id, "by": "staff" if booking_id else "resident"},
-                     station_id=station.id, session=session, commit=False)
+        audit.record(
+            "venue.cancelled",
+            {"slot": slot.id, "by": "staff" if booking_id else "resident"},
+            station_id=station.id,
+            session=session,
+            commit=False,
+        )
         return booking
 
 
@@ -99,8 +113,17 @@ def todays(station, session=None) -> list[tuple[VenueBooking, VenueSlot]]:
     """Today's active bookings at the station, by start time."""
     session = session or get_session()
     start, end = clock.day_bounds(station, clock.today(station))
-    return [tuple(r) for r in session.execute(
-        select(VenueBooking, VenueSlot).join(VenueSlot, VenueSlot.id == VenueBooking.slot_id)
-        .where(VenueBooking.station_id == station.id, VenueBooking.status == ACTIVE,
-               VenueSlot.starts_at >= start, VenueSlot.starts_at < end)
-        .order_by(VenueSlot.starts_at, VenueBooking.id))]
+    return [
+        tuple(r)
+        for r in session.execute(
+            select(VenueBooking, VenueSlot)
+            .join(VenueSlot, VenueSlot.id == VenueBooking.slot_id)
+            .where(
+                VenueBooking.station_id == station.id,
+                VenueBooking.status == ACTIVE,
+                VenueSlot.starts_at >= start,
+                VenueSlot.starts_at < end,
+            )
+            .order_by(VenueSlot.starts_at, VenueBooking.id)
+        )
+    ]

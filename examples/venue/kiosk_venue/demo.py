@@ -26,6 +26,12 @@ def register_demo_data(station, session):
                 starts_at = clock.at_local(station, today + timedelta(days=offset), start)
                 if starts_at <= clock.now():
                     continue
-                session.add(VenueSlot(station_id=station.id, room=room["key"], starts_at=starts_at,
-                                      ends_at=clock.at_local(station, today + timedelta(days=offset), end),
-                                      capacity=CAPACITY.get(room["key"], 1)))
+                session.add(
+                    VenueSlot(
+                        station_id=station.id,
+                        room=room["key"],
+                        starts_at=starts_at,
+                        ends_at=clock.at_local(station, today + timedelta(days=offset), end),
+                        capacity=CAPACITY.get(room["key"], 1),
+                    )
+                )

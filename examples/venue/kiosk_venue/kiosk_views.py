@@ -30,8 +30,12 @@ def rooms():
     free: dict[str, int] = {}
     for view in slots.bookable(get_session(), station, cfg.booking_days):
         free[view.slot.room] = free.get(view.slot.room, 0) + 1
-    return render_template("venue/rooms.html", rooms=[(r, free.get(r.key, 0)) for r in cfg.rooms],
-                           days=cfg.booking_days, screen="venue.rooms")
+    return render_template(
+        "venue/rooms.html",
+        rooms=[(r, free.get(r.key, 0)) for r in cfg.rooms],
+        days=cfg.booking_days,
+        screen="venue.rooms",
+    )
 
 
 @bp.route("/rooms/<room>")
@@ -42,8 +46,10 @@ def room_slots(room: str):
     if chosen is None:
         abort(404)
     views = slots.bookable(get_session(), station, cfg.booking_days, room=room)
-    days = [(label, [(v, present.time_range(station, v.slot)) for v in group])
-            for label, group in present.by_day(station, views)]
+    days = [
+        (label, [(v, present.time_range(station, v.slot)) for v in group])
+        for label, group in present.by_day(station, views)
+    ]
     return render_template("venue/slots.html", room=chosen, days=days, screen="venue.slots")
 
 
@@ -72,9 +78,15 @@ def confirm(slot_id: int):
                 return redirect(url_for("venue.booked"))
         view = slots.one(get_session(), station, slot_id)
     open_for_booking = slots.starts_in_future(view.slot) and view.free > 0
-    return render_template("venue/confirm.html", view=view, room=present.room_name(view.slot.room),
-                           when=present.when(station, view.slot), error=error, open=open_for_booking,
-                           screen="venue.confirm"), status
+    return render_template(
+        "venue/confirm.html",
+        view=view,
+        room=present.room_name(view.slot.room),
+        when=present.when(station, view.slot),
+        error=error,
+        open=open_for_booking,
+        screen="venue.confirm",
+    ), status
 
 
 @bp.route("/booked")
@@ -84,8 +96,13 @@ def booked():
     found = booking.by_id(get_session(), current_station(), last["id"]) if last else None
     if found is None:
         return redirect(url_for("venue.rooms"))
-    return render_template("venue/booked.html", facts=present.booking_facts(current_station(), *found),
-                           print_job=last.get("job", ""), printing=settings().print_slips, screen="venue.booked")
+    return render_template(
+        "venue/booked.html",
+        facts=present.booking_facts(current_station(), *found),
+        print_job=last.get("job", ""),
+        printing=settings().print_slips,
+        screen="venue.booked",
+    )
 
 
 @bp.route("/find", methods=["GET", "POST"])
@@ -102,8 +119,7 @@ def find():
         else:
             facts = present.booking_facts(current_station(), *found)
             facts["cancellable"] = facts["status"] == "booked" and slots.starts_in_future(found[1])
-    return render_template("venue/find.html", facts=facts, error=error, code=code,
-                           screen="venue.find"), status
+    return render_template("venue/find.html", facts=facts, error=error, code=code, screen="venue.find"), status
 
 
 @bp.route("/find/cancel", methods=["POST"])
@@ -111,12 +127,13 @@ def cancel():
     """Cancel the booking with this code and give its place back."""
     code = re.sub(r"\D", "", request.form.get("code", ""))[:6]
     if not CODE_RE.match(code):
-        return render_template("venue/find.html", facts=None, error=_("A booking code has 6 digits."), code="",
-                               screen="venue.find"), 400
+        return render_template(
+            "venue/find.html", facts=None, error=_("A booking code has 6 digits."), code="", screen="venue.find"
+        ), 400
     try:
         booking.cancel(current_station(), code=code)
     except booking.BookingError as exc:
-        return render_template("venue/find.html", facts=None, error=exc.message, code=code,
-                               screen="venue.find"), exc.status
-    return render_template("venue/find.html", facts=None, error="", code="", cancelled=True,
-                           screen="venue.find")
+        return render_template(
+            "venue/find.html", facts=None, error=exc.message, code=code, screen="venue.find"
+        ), exc.status
+    return render_template("venue/find.html", facts=None, error="", code="", cancelled=True, screen="venue.find")

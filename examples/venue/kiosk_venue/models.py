@@ -37,8 +37,10 @@ class VenueBooking(Base):
 
     __tablename__ = "venue_booking"
     # The code is what a resident quotes or scans, so it must name one booking per station.
-    __table_args__ = (UniqueConstraint("station_id", "code", name="uq_venue_booking_station_code"),
-                      Index("ix_venue_booking_slot_status", "slot_id", "status"))
+    __table_args__ = (
+        UniqueConstraint("station_id", "code", name="uq_venue_booking_station_code"),
+        Index("ix_venue_booking_slot_status", "slot_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))

@@ -13,9 +13,15 @@ from kiosk_venue.tiles import TITLE
 
 def today_rows(station) -> list[dict]:
     """Today's bookings by start time: time, room, code and the phone masked (the console may be seen)."""
-    return [{"time": present.time_range(station, slot), "room": present.room_name(slot.room), "code": made.code,
-             "phone": mask_phone(made.phone) if made.phone else ""}
-            for made, slot in booking.todays(station)]
+    return [
+        {
+            "time": present.time_range(station, slot),
+            "room": present.room_name(slot.room),
+            "code": made.code,
+            "phone": mask_phone(made.phone) if made.phone else "",
+        }
+        for made, slot in booking.todays(station)
+    ]
 
 
 def render_panel() -> str:

@@ -9,12 +9,11 @@ from kiosk.i18n import N_, _
 from kiosk.privacy import mask_phone
 from kiosk_venue.settings import settings
 
-WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"),
-            N_("Sunday"))
+WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"), N_("Sunday"))
 
 
 def day_label(station, day: date) -> str:
-    """"Today", "Tomorrow" or the weekday, then the date: elderly residents read the weekday first."""
+    """ "Today", "Tomorrow" or the weekday, then the date: elderly residents read the weekday first."""
     offset = (day - clock.today(station)).days
     name = _("Today") if offset == 0 else _("Tomorrow") if offset == 1 else _(WEEKDAYS[day.weekday()])
     return f"{name} {day.month}/{day.day}"
@@ -49,5 +48,10 @@ def by_day(station, views) -> list[tuple[str, list]]:
 
 def booking_facts(station, booking, slot) -> dict:
     """What the resident's screens show about a booking; the phone only masked."""
-    return {"code": booking.code, "room": room_name(slot.room), "when": when(station, slot),
-            "phone": mask_phone(booking.phone) if booking.phone else "", "status": booking.status}
+    return {
+        "code": booking.code,
+        "room": room_name(slot.room),
+        "when": when(station, slot),
+        "phone": mask_phone(booking.phone) if booking.phone else "",
+        "status": booking.status,
+    }

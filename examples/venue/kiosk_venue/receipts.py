@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from kiosk_hardware.receipt import Receipt
-
 from kiosk import hookimpl
 from kiosk.i18n import _
 from kiosk.printing import print_receipt
 from kiosk.privacy import mask_phone
+from kiosk_hardware.receipt import Receipt
 
 log = logging.getLogger("kiosk_venue")
 
@@ -52,12 +51,18 @@ def print_slip(station, facts: dict, phone: str | None) -> dict | None:
     The booking stands either way: the code is on the screen too.
     """
     context = {
-        "station": station.name, "room": facts["room"], "when": facts["when"], "code": facts["code"],
+        "station": station.name,
+        "room": facts["room"],
+        "when": facts["when"],
+        "code": facts["code"],
         "phone": phone or "",
-        "labels": {"title": _("Venue booking"), "code": _("Booking code"), "time": _("Time"),
-                   "phone": _("Phone"),
-                   "how": _("Show this slip or the code to the staff when you come. "
-                            "To cancel, scan it on the kiosk.")},
+        "labels": {
+            "title": _("Venue booking"),
+            "code": _("Booking code"),
+            "time": _("Time"),
+            "phone": _("Phone"),
+            "how": _("Show this slip or the code to the staff when you come. To cancel, scan it on the kiosk."),
+        },
     }
     try:
         return print_receipt(LAYOUT, context)

@@ -60,15 +60,26 @@ class VenueSettings:
         return next((r for r in self.rooms if r.key == key), None)
 
 
-SCHEMA = Schema({
-    "booking_days": Integer(7, min=1, max=60, description=N_("How many days ahead residents may book")),
-    "print_slips": Boolean(True, description=N_("Print a booking slip (the code is on screen either way)")),
-    "rooms": TableOf({
-        "key": Text(pattern=r"[a-z][a-z0-9_]{0,31}", hint=N_('lower-case letters, digits or _ (e.g. "crafts")')),
-        "label": Label(plain_as="zh_Hans"),
-    }, DEFAULT_ROOMS, build=lambda v: Room(**v), unique="key", min_length=1,
-        description=N_("The rooms residents can book (replaces the default rooms)")),
-}, build=lambda v: VenueSettings(**v))
+SCHEMA = Schema(
+    {
+        "booking_days": Integer(7, min=1, max=60, description=N_("How many days ahead residents may book")),
+        "print_slips": Boolean(True, description=N_("Print a booking slip (the code is on screen either way)")),
+        "rooms": TableOf(
+            {
+                "key": Text(
+                    pattern=r"[a-z][a-z0-9_]{0,31}", hint=N_('lower-case letters, digits or _ (e.g. "crafts")')
+                ),
+                "label": Label(plain_as="zh_Hans"),
+            },
+            DEFAULT_ROOMS,
+            build=lambda v: Room(**v),
+            unique="key",
+            min_length=1,
+            description=N_("The rooms residents can book (replaces the default rooms)"),
+        ),
+    },
+    build=lambda v: VenueSettings(**v),
+)
 
 
 @hookimpl

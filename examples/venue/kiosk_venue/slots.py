@@ -39,10 +39,13 @@ def booked_counts(session, slot_ids: list[int]) -> dict[int, int]:
     """Slot id → active bookings, for the given slots."""
     if not slot_ids:
         return {}
-    return dict(session.execute(
-        select(VenueBooking.slot_id, func.count()).where(VenueBooking.slot_id.in_(slot_ids),
-                                                         VenueBooking.status == ACTIVE)
-        .group_by(VenueBooking.slot_id)).all())
+    return dict(
+        session.execute(
+            select(VenueBooking.slot_id, func.count())
+            .where(VenueBooking.slot_id.in_(slot_ids), VenueBooking.status == ACTIVE)
+            .group_by(VenueBooking.slot_id)
+        ).all()
+    )
 
 
 def _views(session, query) -> list[SlotView]:
@@ -55,8 +58,9 @@ def between(session, station, first: date, days: int, room: str | None = None) -
     """Slots starting on ``first`` or in the ``days - 1`` days after it, earliest first."""
     start = clock.day_bounds(station, first)[0]
     end = clock.day_bounds(station, first + timedelta(days=days - 1))[1]
-    query = select(VenueSlot).where(VenueSlot.station_id == station.id, VenueSlot.starts_at >= start,
-                                    VenueSlot.starts_at < end)
+    query = select(VenueSlot).where(
+        VenueSlot.station_id == station.id, VenueSlot.starts_at >= start, VenueSlot.starts_at < end
+    )
     if room is not None:
         query = query.where(VenueSlot.room == room)
     return _views(session, query)
@@ -65,8 +69,9 @@ def between(session, station, first: date, days: int, room: str | None = None) -
 def bookable(session, station, days: int, room: str | None = None) -> list[SlotView]:
     """Slots a resident may still book: not started yet, within ``days`` days, with a free place."""
     now = clock.now()
-    return [v for v in between(session, station, clock.today(station), days, room)
-            if v.slot.starts_at > now and v.free > 0]
+    return [
+        v for v in between(session, station, clock.today(station), days, room) if v.slot.starts_at > now and v.free > 0
+    ]
 
 
 def one(session, station, slot_id: int) -> SlotView | None:
@@ -84,16 +89,26 @@ def add_slot(session, station, *, room: str, day: date, start: time, end: time, 
         raise SlotError(_("This time has already begun. Choose a later time."))
     if not 1 <= capacity <= MAX_CAPACITY:
         raise SlotError(_("The number of bookings must be from 1 to %(max)s.", max=MAX_CAPACITY))
-    clash = session.scalar(select(VenueSlot.id).where(
-        VenueSlot.station_id == station.id, VenueSlot.room == room,
-        VenueSlot.starts_at < ends_at, VenueSlot.ends_at > starts_at))
+    clash = session.scalar(
+        select(VenueSlot.id).where(
+            VenueSlot.station_id == station.id,
+            VenueSlot.room == room,
+            VenueSlot.starts_at < ends_at,
+            VenueSlot.ends_at > starts_at,
+        )
+    )
     if clash is not None:
         raise SlotError(_("This room already has a slot at that time."))
     slot = VenueSlot(station_id=station.id, room=room, starts_at=starts_at, ends_at=ends_at, capacity=capacity)
     session.add(slot)
     session.flush()
-    audit.record("venue.slot_added", {"slot": slot.id, "room": room, "starts_at": starts_at.isoformat()},
-                 station_id=station.id, session=session, commit=False)
+    audit.record(
+        "venue.slot_added",
+        {"slot": slot.id, "room": room, "starts_at": starts_at.isoformat()},
+        station_id=station.id,
+        session=session,
+        commit=False,
+    )
     session.commit()
     return slot
 

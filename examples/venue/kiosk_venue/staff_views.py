@@ -25,15 +25,30 @@ def _page(error: str = "", form: dict | None = None, status: int = 200):
     views = slots.between(db, station, clock.today(station), cfg.booking_days)
     holders: dict[int, list[VenueBooking]] = {}
     if views:
-        for row in db.scalars(select(VenueBooking).where(VenueBooking.slot_id.in_([v.slot.id for v in views]),
-                                                         VenueBooking.status == ACTIVE).order_by(VenueBooking.id)):
+        for row in db.scalars(
+            select(VenueBooking)
+            .where(VenueBooking.slot_id.in_([v.slot.id for v in views]), VenueBooking.status == ACTIVE)
+            .order_by(VenueBooking.id)
+        ):
             holders.setdefault(row.slot_id, []).append(row)
-    days = [(label, [(v, present.time_range(station, v.slot), present.room_name(v.slot.room),
-                      holders.get(v.slot.id, [])) for v in group])
-            for label, group in present.by_day(station, views)]
-    return render_template("venue/staff_index.html", days=days, rooms=cfg.rooms, error=error,
-                           form=form or {"day": clock.today(station).isoformat(), "capacity": "1"},
-                           station=station), status
+    days = [
+        (
+            label,
+            [
+                (v, present.time_range(station, v.slot), present.room_name(v.slot.room), holders.get(v.slot.id, []))
+                for v in group
+            ],
+        )
+        for label, group in present.by_day(station, views)
+    ]
+    return render_template(
+        "venue/staff_index.html",
+        days=days,
+        rooms=cfg.rooms,
+        error=error,
+        form=form or {"day": clock.today(station).isoformat(), "capacity": "1"},
+        station=station,
+    ), status
 
 
 @bp.route("/")
@@ -68,8 +83,13 @@ def add():
     except slots.SlotError as exc:
         return _page(exc.message, dict(request.form), 400)
     local = clock.local(current_station(), slot.starts_at)
-    flash(_("Slot added: %(room)s, %(when)s.", room=present.room_name(slot.room),
-            when=f"{local:%Y-%m-%d} {present.time_range(current_station(), slot)}"))
+    flash(
+        _(
+            "Slot added: %(room)s, %(when)s.",
+            room=present.room_name(slot.room),
+            when=f"{local:%Y-%m-%d} {present.time_range(current_station(), slot)}",
+        )
+    )
     return redirect(url_for("venue_staff.index"))
 
 
@@ -93,4 +113,3 @@ def cancel(booking_id: int):
         return _page(exc.message, status=exc.status)
     flash(_("The booking was cancelled."))
     return redirect(url_for("venue_staff.index"))
-

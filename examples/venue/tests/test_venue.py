@@ -18,16 +18,31 @@ from kiosk_venue.models import VenueBooking
 @pytest.fixture
 def kiosk_config():
     """One room only, to show how a test sets the plugin's station settings."""
-    return {"PLUGINS": {"venue": {"rooms": [{"key": "crafts", "label": {"zh_Hans": "手工室", "en": "Crafts room"}}],
-                                  "booking_days": 3}}}
+    return {
+        "PLUGINS": {
+            "venue": {
+                "rooms": [{"key": "crafts", "label": {"zh_Hans": "手工室", "en": "Crafts room"}}],
+                "booking_days": 3,
+            }
+        }
+    }
 
 
 def add_slot(client, csrf, capacity="1") -> str:
     """Add tomorrow's 15:00 slot as staff; returns its id as the kiosk page shows it."""
     # The station's clock, not the test machine's: slots are entered in the station's time zone.
     tomorrow = (datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)).isoformat()
-    added = client.post("/staff/venue/slots", data={"room": "crafts", "day": tomorrow, "start": "15:00",
-                                                     "end": "16:00", "capacity": capacity, "csrf_token": csrf(client)})
+    added = client.post(
+        "/staff/venue/slots",
+        data={
+            "room": "crafts",
+            "day": tomorrow,
+            "start": "15:00",
+            "end": "16:00",
+            "capacity": capacity,
+            "csrf_token": csrf(client),
+        },
+    )
     assert added.status_code == 302
     page = client.get("/k/venue/rooms/crafts").get_data(as_text=True)
     return page.split('data-slot="', 1)[1].split('"', 1)[0]

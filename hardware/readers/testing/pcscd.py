@@ -168,9 +168,7 @@ class PcscdService:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     os.close(fd)
-                    raise TimeoutError(
-                        f"{self.lock_path} held by another test run for {timeout:.0f} s"
-                    ) from None
+                    raise TimeoutError(f"{self.lock_path} held by another test run for {timeout:.0f} s") from None
                 time.sleep(0.05)
         self._lock_fd = fd
 

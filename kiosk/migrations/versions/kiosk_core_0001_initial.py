@@ -2,6 +2,7 @@
 
 Revision ID: kiosk_core_0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 

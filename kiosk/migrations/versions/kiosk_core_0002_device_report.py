@@ -2,6 +2,7 @@
 
 Revision ID: kiosk_core_0002
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -2,6 +2,7 @@
 
 Revision ID: kiosk_core_0003
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -2,6 +2,7 @@
 
 Revision ID: legal_0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -99,11 +100,13 @@ def upgrade():
         sa.ForeignKeyConstraint(["staff_id"], ["kiosk_user.id"], name="fk_legal_ticket_staff_id_kiosk_user"),
         sa.ForeignKeyConstraint(["booking_id"], ["legal_booking.id"], name="fk_legal_ticket_booking_id_legal_booking"),
         sa.UniqueConstraint("token", name="uq_legal_ticket_token"),
-        sa.UniqueConstraint("station_id", "numbered_service", "day", "number",
-                            name="uq_legal_ticket_station_service_day_number"),
+        sa.UniqueConstraint(
+            "station_id", "numbered_service", "day", "number", name="uq_legal_ticket_station_service_day_number"
+        ),
     )
-    op.create_index("ix_legal_ticket_station_day_service_status", "legal_ticket",
-                    ["station_id", "day", "service", "status"])
+    op.create_index(
+        "ix_legal_ticket_station_day_service_status", "legal_ticket", ["station_id", "day", "service", "status"]
+    )
 
 
 def downgrade():

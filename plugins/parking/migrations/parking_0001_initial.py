@@ -2,6 +2,7 @@
 
 Revision ID: parking_0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -75,8 +76,9 @@ def upgrade():
         sa.Column("kind", sa.String(12), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_parking_plate"),
         sa.ForeignKeyConstraint(["station_id"], ["station.id"], name="fk_parking_plate_station_id_station"),
-        sa.ForeignKeyConstraint(["household_id"], ["parking_household.id"],
-                                name="fk_parking_plate_household_id_parking_household"),
+        sa.ForeignKeyConstraint(
+            ["household_id"], ["parking_household.id"], name="fk_parking_plate_household_id_parking_household"
+        ),
         sa.UniqueConstraint("station_id", "plate", name="uq_parking_plate_plate"),
     )
     op.create_index("ix_parking_plate_household_id", "parking_plate", ["household_id"])
@@ -91,8 +93,7 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name="pk_parking_slot"),
         sa.ForeignKeyConstraint(["station_id"], ["station.id"], name="fk_parking_slot_station_id_station"),
         sa.ForeignKeyConstraint(["lot_id"], ["parking_lot.id"], name="fk_parking_slot_lot_id_parking_lot"),
-        sa.ForeignKeyConstraint(["window_id"], ["parking_window.id"],
-                                name="fk_parking_slot_window_id_parking_window"),
+        sa.ForeignKeyConstraint(["window_id"], ["parking_window.id"], name="fk_parking_slot_window_id_parking_window"),
         sa.UniqueConstraint("window_id", "day", name="uq_parking_slot_window_day"),
     )
     op.create_index("ix_parking_slot_lot_id", "parking_slot", ["lot_id"])
@@ -119,11 +120,13 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name="pk_parking_voucher"),
         sa.ForeignKeyConstraint(["station_id"], ["station.id"], name="fk_parking_voucher_station_id_station"),
         sa.ForeignKeyConstraint(["lot_id"], ["parking_lot.id"], name="fk_parking_voucher_lot_id_parking_lot"),
-        sa.ForeignKeyConstraint(["window_id"], ["parking_window.id"],
-                                name="fk_parking_voucher_window_id_parking_window"),
+        sa.ForeignKeyConstraint(
+            ["window_id"], ["parking_window.id"], name="fk_parking_voucher_window_id_parking_window"
+        ),
         sa.ForeignKeyConstraint(["slot_id"], ["parking_slot.id"], name="fk_parking_voucher_slot_id_parking_slot"),
-        sa.ForeignKeyConstraint(["household_id"], ["parking_household.id"],
-                                name="fk_parking_voucher_household_id_parking_household"),
+        sa.ForeignKeyConstraint(
+            ["household_id"], ["parking_household.id"], name="fk_parking_voucher_household_id_parking_household"
+        ),
         sa.ForeignKeyConstraint(["used_by"], ["kiosk_user.id"], name="fk_parking_voucher_used_by_kiosk_user"),
     )
     op.create_index("ix_parking_voucher_station_code", "parking_voucher", ["station_id", "code"])

@@ -2,6 +2,7 @@
 
 Revision ID: petitions_0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -18,8 +19,9 @@ def _station_fk(table):
 
 
 def _request_fk(table):
-    return sa.ForeignKeyConstraint(["request_id"], ["petitions_request.id"],
-                                   name=f"fk_{table}_request_id_petitions_request")
+    return sa.ForeignKeyConstraint(
+        ["request_id"], ["petitions_request.id"], name=f"fk_{table}_request_id_petitions_request"
+    )
 
 
 def upgrade():
@@ -169,6 +171,14 @@ def upgrade():
 
 
 def downgrade():
-    for table in ("petitions_place", "petitions_counter", "petitions_rate_hit", "petitions_outbox",
-                  "petitions_rating", "petitions_photo", "petitions_step", "petitions_request"):
+    for table in (
+        "petitions_place",
+        "petitions_counter",
+        "petitions_rate_hit",
+        "petitions_outbox",
+        "petitions_rating",
+        "petitions_photo",
+        "petitions_step",
+        "petitions_request",
+    ):
         op.drop_table(table)
