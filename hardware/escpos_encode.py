@@ -61,13 +61,13 @@ def job_end(profile: PrinterProfile, cut: bool = True) -> bytes:
 
 def encode_receipt(receipt: Receipt, profile: PrinterProfile | str | None = None) -> bytes:
     """The complete job for ``receipt``: ``ESC @`` … feed, cut."""
-    profile = get_profile(profile)
+    resolved = get_profile(profile)
     if not receipt.blocks:
         raise ValueError("nothing to print: the receipt has no blocks")
-    if profile.text_mode:
-        return _encode_text_mode(receipt, profile)
-    image = render_receipt(receipt, profile)
-    return INIT + raster_bands(image, profile.band_rows) + job_end(profile, receipt.cut)
+    if resolved.text_mode:
+        return _encode_text_mode(receipt, resolved)
+    image = render_receipt(receipt, resolved)
+    return INIT + raster_bands(image, resolved.band_rows) + job_end(resolved, receipt.cut)
 
 
 def _size_byte(size: int) -> bytes:

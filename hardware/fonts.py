@@ -279,6 +279,7 @@ class FontChain:
         x0, y0, x1, y1 = font.getbbox(ch, anchor="ls")
         if x1 <= x0 or y1 <= y0:
             return Glyph(None, 0, 0, advance)
+        x0, y0, x1, y1 = int(x0), int(y0), int(x1), int(y1)
         grey = Image.new("L", (x1 - x0 + (1 if bold else 0), y1 - y0), 0)
         draw = ImageDraw.Draw(grey)
         draw.text((-x0, -y0), ch, font=font, fill=255, anchor="ls")

@@ -341,7 +341,7 @@ class Receipt:
         for item in data.get("blocks", []):
             item = dict(item)
             kind = item.pop("kind", None)
-            block_cls = BLOCK_TYPES.get(kind)  # type: ignore[arg-type]
+            block_cls = BLOCK_TYPES.get(str(kind))
             if block_cls is None:
                 raise ValueError(f"unknown receipt block kind {kind!r}")
             allowed = {f.name for f in fields(block_cls)}

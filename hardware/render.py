@@ -14,6 +14,7 @@ import io
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import cast
 
 from PIL import Image, ImageOps
 
@@ -183,7 +184,7 @@ def _paint(canvas: Image.Image, ops: Iterable[_Op]) -> None:
     core = canvas.im
     for op in ops:
         if op[0] == "text":
-            _, x, baseline, chain, line = op  # type: ignore[misc]
+            _, x, baseline, chain, line = cast(_TextOp, op)
             pen = float(x)
             for ch in line:
                 glyph = chain.glyph(ch)
@@ -192,22 +193,22 @@ def _paint(canvas: Image.Image, ops: Iterable[_Op]) -> None:
                     core.paste(0, (left, top, left + glyph.width, top + glyph.height), glyph.mask.im)
                 pen += glyph.advance
         elif op[0] == "mask":
-            _, x, y, mask = op  # type: ignore[misc]
+            _, x, y, mask = cast(_MaskOp, op)
             canvas.paste(0, (x, y), mask)
         else:
-            _, x0, y0, x1, y1 = op  # type: ignore[misc]
+            _, x0, y0, x1, y1 = cast(_RectOp, op)
             canvas.paste(0, (x0, y0, x1, y1))
 
 
 def render_blocks(blocks: Iterable[Block], profile: PrinterProfile | str | None = None) -> Image.Image:
     """Render blocks to a mode "1" image ``profile.width_dots`` wide."""
-    profile = get_profile(profile)
-    layout = _Layout(profile)
+    resolved = get_profile(profile)
+    layout = _Layout(resolved)
     for block in blocks:
         layout.add(block)
     if layout.y == 0:
         raise ValueError("nothing to render: the receipt has no blocks")
-    canvas = Image.new("1", (profile.width_dots, layout.y), 1)
+    canvas = Image.new("1", (resolved.width_dots, layout.y), 1)
     _paint(canvas, layout.ops)
     return canvas
 

@@ -95,10 +95,12 @@ def upsert_insert(dialect: str):
     kiosk 25 ms of its start for nothing.
     """
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def default_url(instance_path: str) -> str:

@@ -26,7 +26,7 @@ bp = Blueprint("district", __name__, url_prefix="/admin/district")
 
 
 def _valid(item) -> bool:
-    return (
+    return bool(
         isinstance(item, dict)
         and isinstance(item.get("key"), str)
         and item.get("label")

@@ -81,7 +81,7 @@ def emit(
     """
     from kiosk.stations import current_station
 
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     if station_id is None:
         station_id = current_station().id
     row = KioskEvent(station_id=station_id, channel=channel or name.split(".")[0], name=name, payload=payload or {})

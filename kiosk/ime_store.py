@@ -32,6 +32,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 MAGIC = b"KIOSK-IME\n"
 
@@ -44,8 +45,11 @@ class Slices(Sequence):
 
     __slots__ = ("blob", "starts")
 
-    def __init__(self, blob: str, starts: array) -> None:
-        """``starts`` holds one more entry than there are items: the blob's length."""
+    def __init__(self, blob: Any, starts: Any) -> None:
+        """``starts`` holds one more entry than there are items: the blob's length.
+
+        ``blob`` is a ``str``, or bytes-like for :class:`EncodedSlices`; ``starts`` an array of positions.
+        """
         self.blob = blob
         self.starts = starts
 
@@ -97,7 +101,7 @@ class MappedSlices(Slices):
         """Item ``i`` (slices return plain lists)."""
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        return str(super().__getitem__(i), self.encoding, "replace")
+        return str(cast(bytes, super().__getitem__(i)), self.encoding, "replace")
 
     def range(self, start: int, stop: int) -> list[str]:
         """Items ``start`` to ``stop - 1``, without the bounds checks of indexing."""
@@ -143,7 +147,7 @@ def write_index(path: Path, tag: str, data: IndexData) -> None:
         "offsets": _little_endian(array("I", data.offsets)).tobytes(),
         "scores": _little_endian(array("I", data.scores)).tobytes(),
     }
-    header = {"syllables": list(data.syllables)}
+    header: dict[str, object] = {"syllables": list(data.syllables)}
     header.update({name: len(sections[name]) for name in _SECTIONS})
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)

@@ -18,7 +18,7 @@ from flask import g, has_app_context, has_request_context
 
 from kiosk.privacy import mask_in_text
 
-_PROCESS_STATION = {"code": None}
+_PROCESS_STATION: dict[str, str | None] = {"code": None}
 
 
 def scrub(text: str) -> str:
@@ -106,6 +106,6 @@ def configure(level: str | None = None, stream=None) -> None:
     for existing in list(root.handlers):
         if getattr(existing, "_kiosk", False):
             root.removeHandler(existing)
-    handler._kiosk = True
+    setattr(handler, "_kiosk", True)  # noqa: B010  (marks our handler for the next call)
     root.addHandler(handler)
     root.setLevel(level or os.environ.get("KIOSK_LOG_LEVEL", "INFO"))

@@ -429,6 +429,8 @@ def new_revision(app, name: str, message: str, into: str | None = None) -> str:
         raise MigrationError(
             f"no changes in the models of {name!r} (tables {', '.join(sorted(tables))}): no revision written"
         )
+    if script is None or isinstance(script, list):
+        raise MigrationError(f"alembic wrote no single revision for {name!r}")
     return script.path
 
 

@@ -6,7 +6,7 @@ reports and day counters.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -33,7 +33,7 @@ class Station(Base):
     # Plugins switched off for this station only (a fleet server hosts stations
     # that offer different services from the same installed plugins).
     disabled_plugins: Mapped[list] = mapped_column(JSON, default=list)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def plugin_enabled(self, name: str) -> bool:
         return name not in (self.disabled_plugins or [])
@@ -51,7 +51,7 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(100), default="")
     station_id: Mapped[int | None] = mapped_column(ForeignKey("station.id"), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def can(self, role: str) -> bool:
         """True when this user holds ``role`` or one above it."""
@@ -66,7 +66,7 @@ class LoginAttempt(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200))
-    at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditLog(Base):
@@ -77,7 +77,7 @@ class AuditLog(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     station_id: Mapped[int | None] = mapped_column(ForeignKey("station.id"), nullable=True)
-    at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("kiosk_user.id"), nullable=True)
     action: Mapped[str] = mapped_column(String(100))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -105,9 +105,9 @@ class PrintJob(Base):
     error_kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
     note: Mapped[str] = mapped_column(Text, default="")
     reprint_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    created_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
-    finished_at: Mapped[object | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class KioskEvent(Base):
@@ -125,7 +125,7 @@ class KioskEvent(Base):
     channel: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
-    at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class JobRun(Base):
@@ -134,8 +134,8 @@ class JobRun(Base):
     __tablename__ = "job_run"
 
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    last_run_at: Mapped[object | None] = mapped_column(UTCDateTime, nullable=True)
-    lease_until: Mapped[object | None] = mapped_column(UTCDateTime, nullable=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, default="")
 
 
@@ -156,7 +156,7 @@ class DeviceReport(Base):
     kind: Mapped[str] = mapped_column(String(32), default="")
     state: Mapped[str] = mapped_column(String(32), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
-    updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DayCounter(Base):

@@ -62,6 +62,10 @@ class Tile:
     icon: str = ""
     order: int = 100
     url_values: dict = field(default_factory=dict)
+    #: Filled in by the shell for the current request: the link, the label's text, the icon's address.
+    url: str = ""
+    text: str = ""
+    icon_url: str = ""
 
 
 @dataclass
@@ -69,7 +73,7 @@ class StaffPanel:
     plugin: str
     key: str
     title: object
-    render: object
+    render: Callable[[], str]
     order: int = 100
 
 

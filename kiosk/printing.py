@@ -313,7 +313,7 @@ def failed_jobs(station_id: int) -> list[dict]:
             "layout": r.layout,
             "error": r.error or "",
             "attempts": r.attempts,
-            "when": r.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "when": r.created_at.strftime("%Y-%m-%d %H:%M:%S UTC") if r.created_at else "",
         }
         for r in rows
     ]

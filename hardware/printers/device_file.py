@@ -27,7 +27,7 @@ class _AppendingFile(printer.File):
         try:
             self.device = open(self.devfile, "ab")
         except OSError as exc:
-            self.device = None
+            self.device = None  # type: ignore[assignment]
             if raise_not_found:
                 raise DeviceNotFoundError(f"Could not open the specified file {self.devfile}: {exc}") from exc
 

@@ -16,6 +16,7 @@ import os
 import select
 import stat
 import threading
+from typing import Any
 
 from kiosk_hardware.readers.base import ABSENT_ERRNOS, DeviceUnavailable, Reader
 from kiosk_hardware.readers.events import KIND_CODE
@@ -51,7 +52,7 @@ class WedgeReader(Reader):
         self.grab = grab
         # Built now so a bad terminator fails at configuration time.
         self._decoder = KeystrokeDecoder(terminator)
-        self._input_device = None  # evdev.InputDevice when reading a real device
+        self._input_device: Any = None  # evdev.InputDevice when reading a real device
         self._fd: int | None = None
         self._wake_lock = threading.Lock()
         self._wake_fds: tuple[int, int] | None = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 from PIL import Image
 
@@ -314,7 +315,8 @@ class StreamParser:
         out, pos = [], 0
         while pos < len(self._buf):
             try:
-                command, pos_next = _parse_one(self._buf, pos, final=False)
+                # A bytearray reads like bytes here; copying it per command would be quadratic.
+                command, pos_next = _parse_one(cast(bytes, self._buf), pos, final=False)
             except _Incomplete:
                 break
             except EscposParseError as exc:
