@@ -45,6 +45,8 @@ import http.client
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -73,7 +75,10 @@ __all__ = [
     "csrf_of",
     "drop_pg_database",
     "printed_receipts",
+    "run_at_once",
     "save_screenshot",
+    "start_folder",
+    "wait_for_start",
 ]
 
 #: Not a secret: tests only. The app refuses the built-in default key.
@@ -423,6 +428,69 @@ class Auth:
                 "csrf_token": csrf_of(self.client),
             },
         )
+
+
+def run_at_once(script: str, *args: str, processes: int, folder, timeout: float = 60.0) -> list[str]:
+    """Run ``script`` (Python source) in ``processes`` child processes that start their work together.
+
+    The way to prove that something is claimed once or numbered without gaps
+    across kiosks: every child builds its app first, then waits until all are
+    ready, so the work races for real. In the child, ``sys.argv[1:]`` is
+    ``args``; call :func:`wait_for_start` once set up, and print what you
+    want back. Each child gets a folder of its own for its instance
+    (:func:`wait_for_start` returns it). Returns each child's standard output;
+    a child that fails fails the test with its error output.
+    """
+    go = os.path.join(str(folder), "go")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    procs, ready = [], []
+    for k in range(processes):
+        instance = os.path.join(str(folder), f"process-{k}")
+        os.makedirs(instance, exist_ok=True)
+        ready.append(os.path.join(str(folder), f"ready-{k}"))
+        env_k = dict(env, KIOSK_TEST_START=os.pathsep.join((instance, ready[-1], go)))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", script, *args], env=env_k, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while not all(os.path.exists(r) for r in ready):
+            failed = [p for p in procs if p.poll() not in (None, 0)]
+            assert not failed, [p.communicate()[1].decode()[-2000:] for p in failed]
+            assert time.monotonic() < deadline, "the processes did not get ready in time"
+            time.sleep(0.02)
+        open(go, "w").close()  # an empty file is the signal
+        out = []
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, stderr.decode()[-3000:]
+            out.append(stdout.decode())
+        return out
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def wait_for_start() -> str:
+    """In a child of :func:`run_at_once`: say this one is ready, wait for the others; its instance folder.
+
+    Call it after the app is built and logged in, just before the work that
+    must race.
+    """
+    instance, ready, go = os.environ["KIOSK_TEST_START"].split(os.pathsep)
+    open(ready, "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.005)
+    return instance
+
+
+def start_folder() -> str:
+    """In a child of :func:`run_at_once`: its own instance folder (before :func:`wait_for_start`)."""
+    return os.environ["KIOSK_TEST_START"].split(os.pathsep)[0]
 
 
 def count_rows(app, model, *where) -> int:

@@ -4,12 +4,8 @@ several kiosks ask at once (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 import threading
-import time
 from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
@@ -17,6 +13,7 @@ from sqlalchemy import func, select
 from kiosk import clock, numbering
 from kiosk.db import write_transaction
 from kiosk.models import DayCounter, Station
+from kiosk.testing import run_at_once
 
 UTC = UTC
 
@@ -113,27 +110,22 @@ def test_threads_never_share_or_skip_a_number(app):
     assert sorted(got) == list(range(1, 49))
 
 
-# One kiosk process: its own app on the same database, waiting for the start signal.
+# One kiosk process: its own app on the same database, waiting for the others to be ready.
 KIOSK_PROCESS = textwrap.dedent("""
-    import os, sys, time
+    import sys
     from datetime import date
     from kiosk import numbering
     from kiosk.app import create_app
-    from kiosk.db import write_transaction
+    from kiosk.db import session_for, write_transaction
     from kiosk.models import Station
-    url, instance, go, ready, count = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-    app = create_app({
-        "TESTING": True, "SECRET_KEY": "test-secret-key-not-for-production", "DATABASE_URL": url,
-        "INSTANCE_PATH": instance, "STATION_FILE": "", "START_DEVICES": False, "RUN_JOBS": False,
-        "TESTING_NO_LISTENER": True, "IME_PRELOAD": False, "AUTO_MIGRATE": False,
-        "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
-        "DEVICES": {"printer": {"type": "preview", "folder": instance}, "readers": {}},
-    })
+    from kiosk.stations import station_id_of
+    from kiosk.testing import app_config, start_folder, wait_for_start
+    url, count = sys.argv[1], int(sys.argv[2])
+    app = create_app(app_config(start_folder(), url, TESTING_NO_LISTENER=True, AUTO_MIGRATE=False))
     with app.app_context():
-        station = app.extensions["db"].Session().get(Station, app.extensions["kiosk_station_id"])
-        open(ready, "w").close()
-        while not os.path.exists(go):
-            time.sleep(0.005)
+        with session_for(app) as s:
+            station = s.get(Station, station_id_of(app))
+        wait_for_start()
         for _ in range(count):
             with write_transaction() as session:
                 print(numbering.next_number(session, station, "test.queue", date(2024, 5, 7)))
@@ -143,32 +135,8 @@ KIOSK_PROCESS = textwrap.dedent("""
 
 def test_processes_never_share_or_skip_a_number(app, database_url, tmp_path):
     kiosks, each = 3, 10
-    go = tmp_path / "go"
-    procs, ready = [], []
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    for k in range(kiosks):
-        instance = tmp_path / f"kiosk-{k}"
-        instance.mkdir()
-        ready.append(tmp_path / f"ready-{k}")
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-c", KIOSK_PROCESS, database_url, str(instance), str(go), str(ready[-1]), str(each)],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-        )
-    deadline = time.monotonic() + 60
-    while not all(r.exists() for r in ready):
-        assert time.monotonic() < deadline, "kiosk processes did not start"
-        assert all(p.poll() is None for p in procs), [p.communicate()[1].decode()[-2000:] for p in procs]
-        time.sleep(0.02)
-    go.touch()  # every kiosk starts numbering at the same moment
-    got = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err.decode()[-3000:]
-        got += [int(line) for line in out.decode().split()]
+    outputs = run_at_once(KIOSK_PROCESS, database_url, str(each), processes=kiosks, folder=tmp_path)
+    got = [int(line) for out in outputs for line in out.split()]
     assert sorted(got) == list(range(1, kiosks * each + 1))
     with app.extensions["db"].Session() as s:
         assert s.scalar(select(func.count()).select_from(DayCounter)) == 1

@@ -3,11 +3,7 @@ when several kiosks (real processes) issue at the same moment against one databa
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
-import time
 from datetime import datetime
 
 import pytest
@@ -15,24 +11,23 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from test_legal_support import SHENZHEN, legal_app, take_ticket  # noqa: F401
 
+from kiosk.testing import run_at_once
 from kiosk_plugins.legal.models import Ticket
 
 # One kiosk: its own app and HTTP client, waiting for the start signal, then
 # taking tickets as fast as it can through the real kiosk route.
 KIOSK_PROCESS = textwrap.dedent("""
-    import os, sys, time
+    import sys
     from kiosk.app import create_app
-    from kiosk.testing import app_config
-    url, instance, go, ready, count = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-    app = create_app(app_config(instance, url, TESTING_NO_LISTENER=True, AUTO_MIGRATE=False,
+    from kiosk.testing import app_config, start_folder, wait_for_start
+    url, count = sys.argv[1], int(sys.argv[2])
+    app = create_app(app_config(start_folder(), url, TESTING_NO_LISTENER=True, AUTO_MIGRATE=False,
                                 PLUGINS={"legal": {"print_tickets": False}}))
     client = app.test_client()
     client.get("/")
     with client.session_transaction() as s:
         token = s["_csrf"]
-    open(ready, "w").close()
-    while not os.path.exists(go):
-        time.sleep(0.005)
+    wait_for_start()
     for i in range(count):
         service = "consultation" if i % 3 else "mediation"
         r = client.post("/k/legal/take/" + service, data={"csrf_token": token, "priority": "", "phone": ""})
@@ -57,30 +52,7 @@ def _numbers(app) -> dict[str, list[int]]:
 
 def test_concurrent_kiosks_never_share_or_skip_a_number(legal_app, database_url, tmp_path):
     kiosks, each = 3, 12
-    go = tmp_path / "go"
-    procs, ready = [], []
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    for k in range(kiosks):
-        instance = tmp_path / f"kiosk-{k}"
-        instance.mkdir()
-        ready.append(tmp_path / f"ready-{k}")
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-c", KIOSK_PROCESS, database_url, str(instance), str(go), str(ready[-1]), str(each)],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-        )
-    deadline = time.monotonic() + 60
-    while not all(r.exists() for r in ready):
-        assert time.monotonic() < deadline, "kiosk processes did not start"
-        assert all(p.poll() is None for p in procs), [p.communicate()[1].decode()[-2000:] for p in procs]
-        time.sleep(0.02)
-    go.touch()  # every kiosk starts issuing at the same moment
-    for proc in procs:
-        _out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err.decode()[-3000:]
+    run_at_once(KIOSK_PROCESS, database_url, str(each), processes=kiosks, folder=tmp_path)
     numbers = _numbers(legal_app)
     per_service = {"consultation": kiosks * each * 2 // 3, "mediation": kiosks * each // 3}
     for service, count in per_service.items():
