@@ -73,11 +73,11 @@ def _app(database_url: str | None):
 
 def _setup(app, households: int, batch: int = 0) -> tuple[int, str]:
     """One big lot with a nightly window, and ``households`` registered households of ``batch``."""
+    from kiosk import clock
     from kiosk.models import Station
     from kiosk_plugins.parking import schedule
     from kiosk_plugins.parking.households import import_csv
     from kiosk_plugins.parking.models import Lot, Window
-    from kiosk_plugins.parking.settings import station_tz
 
     rows = [
         f"贝丽花园{batch}区{i // 100}栋{i % 100:04d},住户{i},{_phone(i, batch)},{_plate(i, batch)}"
@@ -114,7 +114,7 @@ def _setup(app, households: int, batch: int = 0) -> tuple[int, str]:
         session.commit()
         from kiosk.db import utcnow
 
-        occ = schedule.bookable(window, utcnow(), station_tz(station), lot.reserve_days)[-1]
+        occ = schedule.bookable(window, utcnow(), clock.zone(station), lot.reserve_days)[-1]
         session.close()
     return occ.window_id, occ.day.isoformat()
 

@@ -90,10 +90,13 @@ def zone(station) -> tzinfo:
     """The station's time zone: its ``timezone``, else :data:`DEFAULT_ZONE` (also for an unknown name).
 
     A ``tzinfo`` is returned as it is, so code that already holds the zone can
-    hand it to the other functions in place of the station.
+    hand it to the other functions in place of the station; a zone's name (the
+    station file's ``timezone``) is looked up the same way as a station's.
     """
     if isinstance(station, tzinfo):
         return station
+    if isinstance(station, str):
+        return _zone_named(station or DEFAULT_ZONE)
     name = getattr(station, "timezone", None) or DEFAULT_ZONE
     return _zone_named(str(name))
 

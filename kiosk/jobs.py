@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy import select
 
+from kiosk import clock
 from kiosk.db import session_for, utcnow
 from kiosk.models import JobRun
 
 log = logging.getLogger("kiosk.jobs")
 
 
-def _due(job: dict, last: datetime | None, now: datetime, tz: ZoneInfo) -> bool:
+def _due(job: dict, last: datetime | None, now: datetime, tz: tzinfo) -> bool:
     if job["every"] is not None:
         return last is None or (now - last).total_seconds() >= job["every"]
     hour, minute = (int(x) for x in job["at"].split(":"))
@@ -54,7 +54,8 @@ def _take_lease(session, name: str, now: datetime, seconds: int) -> JobRun | Non
 def run_due(app, now: datetime | None = None) -> list[str]:
     """Run every job that is due now; returns the names that ran."""
     now = now or utcnow()
-    tz = ZoneInfo(app.config["STATION"].get("timezone", "Asia/Shanghai"))
+    # An unknown zone falls back like everywhere else: the jobs must still run.
+    tz = clock.zone(app.config["STATION"].get("timezone") or "")
     plugins = app.extensions["kiosk_plugins"]
     ran = []
     for job in app.extensions["kiosk_jobs"]:

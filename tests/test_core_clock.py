@@ -155,3 +155,17 @@ def test_every_returned_moment_is_utc():
     ]
     assert all(r.tzinfo == UTC for r in results)
     assert re.fullmatch(r"\d\d:\d\d", clock.hhmm(BERLIN, clock.now()))
+
+
+def test_scheduled_jobs_still_run_when_the_station_files_zone_is_unknown(make_app, database_url):
+    """The job runner reads the zone from the station file: a bad one must not stop the day's jobs."""
+    from kiosk.jobs import run_due
+
+    app = make_app(database_url, STATION={"timezone": "Not/A_Zone"})
+    ran = []
+    app.extensions["kiosk_jobs"] = [
+        {"plugin": "kiosk", "name": "t.close", "func": lambda app: ran.append(1), "every": None, "at": "00:00"}
+    ]
+    assert run_due(app) == ["t.close"]
+    assert ran == [1]
+    assert clock.zone("Not/A_Zone") == ZoneInfo("Asia/Shanghai")

@@ -8,7 +8,6 @@ belongs to the kiosk itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 
@@ -46,8 +45,3 @@ SCHEMA = Schema(
 def settings(app=None) -> ParkingSettings:
     """The settings of ``app`` (the current app by default), as the core checked them at start."""
     return plugin_settings(PLUGIN, app or current_app._get_current_object())
-
-
-def station_tz(station) -> ZoneInfo:
-    """The station's time zone (Asia/Shanghai unless configured otherwise)."""
-    return ZoneInfo(getattr(station, "timezone", None) or "Asia/Shanghai")
