@@ -74,6 +74,7 @@ __all__ = [
     "create_pg_database",
     "csrf_of",
     "drop_pg_database",
+    "install_into",
     "printed_receipts",
     "run_at_once",
     "save_screenshot",
@@ -428,6 +429,19 @@ class Auth:
                 "csrf_token": csrf_of(self.client),
             },
         )
+
+
+def install_into(source, target, timeout: float = 300.0) -> str:
+    """``pip install`` the plugin package at ``source`` into the folder ``target``; returns ``target``.
+
+    Put the folder on ``sys.path`` (or ``PYTHONPATH`` for a child process) and
+    the kiosk finds the plugin by its entry point, as it would once an
+    operator installed it. No dependencies and no build isolation: it works
+    offline and takes a second.
+    """
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*command, "--target", str(target), str(source)], check=True, capture_output=True, timeout=timeout)
+    return str(target)
 
 
 def run_at_once(script: str, *args: str, processes: int, folder, timeout: float = 60.0) -> list[str]:

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
 
-from kiosk.testing import Auth, LiveServer
+from kiosk.testing import Auth, LiveServer, install_into
 from tests.browser_helpers import gate_until_ready
 
 HERE = os.path.dirname(__file__)
@@ -50,22 +49,7 @@ def hello_plugin_path(tmp_path_factory):
     plugin an operator installed.
     """
     target = tmp_path_factory.mktemp("site-hello")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            os.path.join(HERE, "plugin_hello"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    install_into(os.path.join(HERE, "plugin_hello"), str(target))
     return str(target)
 
 

@@ -18,7 +18,7 @@ from markupsafe import escape
 from sqlalchemy import func, select
 
 from kiosk import catalogs
-from kiosk.testing import PG_URL, Auth, LiveServer, app_config, close_app, csrf_of, save_screenshot
+from kiosk.testing import PG_URL, Auth, LiveServer, app_config, close_app, csrf_of, install_into, save_screenshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "venue")
@@ -39,23 +39,7 @@ def venue_copy(tmp_path_factory) -> str:
 def venue_site(venue_copy, tmp_path_factory) -> str:
     """pip-installs the example into a private folder, as an operator would install it."""
     target = tmp_path_factory.mktemp("site-venue")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            venue_copy,
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    install_into(venue_copy, str(target))
     return str(target)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, inspect
 from kiosk import catalogs
 from kiosk.cli import cli
 from kiosk.db import Base
-from kiosk.testing import PG_SKIP, PG_URL
+from kiosk.testing import PG_SKIP, PG_URL, install_into
 
 NAME = "venue_demo"
 PACKAGE = f"kiosk_{NAME}"
@@ -74,23 +74,7 @@ def scaffolded(tmp_path_factory) -> Scaffolded:
     assert made.returncode == 0, made.stderr
     folder = base / f"kiosk-{NAME}"
     site = tmp_path_factory.mktemp("site-scaffold")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(folder),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    install_into(str(folder), str(site))
     return Scaffolded(folder=folder, site=site, output=made.stdout)
 
 
