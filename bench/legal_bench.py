@@ -75,6 +75,7 @@ def bench_one(url: str, iterations: int, paced: bool = True) -> dict:
     next request, as at a kiosk where one resident takes a ticket at a time;
     otherwise requests go back to back while the print worker renders behind them.
     """
+    from kiosk import visitors
     from kiosk.app import create_app
     from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
 
@@ -102,8 +103,9 @@ def bench_one(url: str, iterations: int, paced: bool = True) -> dict:
             if response.status_code != 302:
                 raise RuntimeError(f"issue failed with {response.status_code}")
             if paced:
-                with client.session_transaction() as sess:
-                    job = sess["legal_issued"]["job"]
+                cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+                with app.test_request_context(headers={"Cookie": f"{cookie.key}={cookie.value}"}):
+                    job = visitors.recall("legal", "issued")["job"]  # what the "issued" page polls
                 app.extensions["kiosk_printing"].queue.wait(job, 10.0)
         app.extensions["kiosk_printing"].shutdown()
         app.extensions["db"].dispose()
