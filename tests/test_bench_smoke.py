@@ -63,3 +63,16 @@ def test_the_bench_clients_only_count_successful_actions(make_app, database_url,
     assert figures["statuses"] == {"302": figures["requests"]}
     for status in figures.get("untimed_statuses", {}):
         assert status == "302", figures["untimed_statuses"]
+
+
+def test_the_in_process_legal_bench_runs_paced_and_in_a_burst():
+    """The server-time section reads the issued ticket's print job as the page does; a moved key broke it once."""
+    import tempfile
+
+    legal_bench = importlib.import_module("bench.legal_bench")
+    with tempfile.TemporaryDirectory() as folder:
+        url = "sqlite:///" + os.path.join(folder, "bench.db")
+        for paced in (True, False):
+            figures = legal_bench.bench_one(url, iterations=5, paced=paced)
+            assert figures["requests"] == 5
+            assert figures["p99_ms"] > 0
