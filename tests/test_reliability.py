@@ -186,6 +186,11 @@ class CutOff(Exception):
     """The server went away while a POST was in flight: no answer, so no acknowledgement."""
 
 
+#: How a killed server shows up at the client: no connection, or an answer cut off while it was
+#: being read (a page's body half sent when the SIGKILL landed). Neither acknowledges anything.
+LOST_ANSWER = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
+
+
 class Screen:
     """One kiosk browser: its cookies and CSRF token; redirects are not followed (they are the answers)."""
 
@@ -204,7 +209,7 @@ class Screen:
             return self.http.post(
                 self.base + path, data={**data, "csrf_token": self.token}, timeout=60, allow_redirects=False
             )
-        except requests.ConnectionError as exc:
+        except LOST_ANSWER as exc:
             raise CutOff(path) from exc
 
     def session(self) -> dict:
@@ -340,7 +345,7 @@ class Writers:
         except CutOff as exc:
             with self.lock:
                 self.cut_off.append(str(exc))
-        except requests.ConnectionError:
+        except LOST_ANSWER:
             pass  # a page read between writes: nothing was asked to be stored
         except Exception as exc:  # reported by the test, which fails with it
             with self.lock:
