@@ -1,0 +1,299 @@
+"""Sync between a station node and its district hub (the core's part; plugins declare what they sync).
+
+A station node is the source of truth for what happens at the station; the hub
+(``role = "hub"``) gathers every station's records and serves what must be
+reachable from outside a station. Records move as *entries*: a kind
+(``"<plugin>.<what>"``), a key unique within the station, and the record's whole
+current state as a JSON object (``None`` when it was deleted). An entry with the
+same kind and key as an earlier one replaces it, so applying is idempotent and
+a replayed entry changes nothing.
+
+Station → hub: call :func:`record` in the same transaction as the change
+(a transactional outbox); the pusher sends committed entries in order and the
+hub applies each with the kind's ``to_hub`` function. Hub → station: call
+:func:`publish` on the hub; stations pull and apply with ``to_station``. Both are
+no-ops in the other role, so plugin code calls them unconditionally. Entries
+applied from the other side are never recorded back.
+
+Plugins declare their kinds through the ``register_sync`` hook::
+
+    @hookimpl
+    def register_sync(register):
+        register("ticket", to_hub=apply_ticket_at_hub)          # kind "legal.ticket"
+        register("status", to_station=apply_status_at_station)
+
+``to_hub(session, station, key, data)`` runs in the hub's transaction for the
+batch, ``station`` being the :class:`kiosk.models.Station` that sent it (a
+station can only ever write its own records); ``to_station(session, station,
+key, data)`` runs at the station. Neither commits.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import current_app, has_app_context
+from sqlalchemy import func, select, update
+
+from kiosk.db import utcnow
+from kiosk.sync.models import SyncDown, SyncOutbox, SyncParked, SyncPeer, SyncState
+
+__all__ = [
+    "PROTOCOL",
+    "SyncKind",
+    "is_hub",
+    "publish",
+    "record",
+    "sign",
+    "verify",
+]
+
+log = logging.getLogger("kiosk.sync")
+
+#: The sync protocol version this code speaks; a hub accepts ``PROTOCOL - 1`` too.
+PROTOCOL = 1
+#: Session flag set while entries from the other side are applied (nothing is recorded back).
+APPLYING = "kiosk_sync_applying"
+
+
+@dataclass(frozen=True)
+class SyncKind:
+    """A kind of entry a plugin syncs, and how each side applies it."""
+
+    plugin: str
+    name: str
+    to_hub: Callable | None = None
+    to_station: Callable | None = None
+
+
+def is_hub(app=None) -> bool:
+    """True when ``app`` (default: the current app) runs as the district hub."""
+    app = app or current_app
+    return app.config.get("ROLE") == "hub"
+
+
+def kinds(app=None) -> dict[str, SyncKind]:
+    """Every declared kind by its full name (``"legal.ticket"``)."""
+    app = app or current_app
+    return app.extensions.get("kiosk_sync_kinds", {})
+
+
+def _app_of(session):
+    if has_app_context():
+        return current_app
+    return session.info.get("kiosk_app")
+
+
+def record(session, kind: str, key: str, data: dict | None, *, station_id: int | None = None) -> SyncOutbox | None:
+    """Queue the current state of a record for the hub, in ``session``'s transaction.
+
+    ``kind`` is the full name (``"legal.ticket"``), ``key`` unique within the
+    station for that kind, ``data`` the record's whole state (JSON-able; ``None``:
+    deleted). Does nothing on the hub, or while entries from the hub are applied.
+    """
+    app = _app_of(session)
+    if app is None or is_hub(app) or session.info.get(APPLYING):
+        return None
+    if station_id is None:
+        station_id = app.extensions["kiosk_station_id"]
+    row = SyncOutbox(station_id=station_id, kind=kind, key=str(key)[:200], data=data, at=utcnow())
+    session.add(row)
+    return row
+
+
+def publish(session, kind: str, key: str, data: dict | None, *, station_id: int | None = None) -> SyncDown | None:
+    """Queue a record every station (or only ``station_id``) pulls from the hub, in ``session``'s transaction.
+
+    Does nothing on a station node, or while a station's entries are applied.
+    """
+    app = _app_of(session)
+    if app is None or not is_hub(app) or session.info.get(APPLYING):
+        return None
+    row = SyncDown(station_id=station_id, kind=kind, key=str(key)[:200], data=data, at=utcnow())
+    session.add(row)
+    return row
+
+
+# --- station side -------------------------------------------------------------------------------
+
+
+def state(session, station_id: int) -> SyncState:
+    """This station's sync state row (created, with a fresh signing key, when missing)."""
+    row = session.get(SyncState, station_id)
+    if row is None:
+        row = SyncState(station_id=station_id, signing_key=secrets.token_urlsafe(32))
+        session.add(row)
+        session.flush()
+    return row
+
+
+def sequence(session, station_id: int) -> int:
+    """Number the committed, unnumbered outbox rows in id order; returns the highest number.
+
+    Run by the one pusher of the station, in its own write transaction.
+    """
+    top = session.scalar(select(func.coalesce(func.max(SyncOutbox.seq), 0)).where(SyncOutbox.station_id == station_id))
+    rows = session.scalars(
+        select(SyncOutbox.id)
+        .where(SyncOutbox.station_id == station_id, SyncOutbox.seq.is_(None))
+        .order_by(SyncOutbox.id)
+    ).all()
+    for row_id in rows:
+        top += 1
+        session.execute(update(SyncOutbox).where(SyncOutbox.id == row_id).values(seq=top))
+    return top or 0
+
+
+def pending(session, station_id: int, after: int, limit: int = 200) -> list[dict]:
+    """Sequenced entries after ``after``, in order, as they travel."""
+    rows = session.scalars(
+        select(SyncOutbox)
+        .where(SyncOutbox.station_id == station_id, SyncOutbox.seq > after)
+        .order_by(SyncOutbox.seq)
+        .limit(limit)
+    ).all()
+    return [
+        {"seq": r.seq, "kind": r.kind, "key": r.key, "data": r.data, "at": r.at.isoformat() if r.at else None}
+        for r in rows
+    ]
+
+
+def mark_sent(session, station_id: int, upto: int) -> None:
+    """The hub has applied every entry up to ``upto``."""
+    session.execute(
+        update(SyncOutbox)
+        .where(SyncOutbox.station_id == station_id, SyncOutbox.seq <= upto, SyncOutbox.sent_at.is_(None))
+        .values(sent_at=utcnow())
+    )
+    row = state(session, station_id)
+    if upto > row.acked_seq:
+        row.acked_seq = upto
+
+
+def apply_down(app, session, station, entries: list[dict]) -> int:
+    """Apply entries pulled from the hub at this station; returns the highest id applied.
+
+    Unknown kinds are skipped with a warning (the plugin is not installed here).
+    """
+    table = kinds(app)
+    top = 0
+    session.info[APPLYING] = True
+    try:
+        for entry in entries:
+            kind = table.get(entry["kind"])
+            if kind is not None and kind.to_station is not None:
+                kind.to_station(session, station, entry["key"], entry.get("data"))
+            else:
+                log.warning("entry of kind %s from the hub has no handler here; skipped", entry["kind"])
+            top = max(top, int(entry["id"]))
+    finally:
+        session.info.pop(APPLYING, None)
+    return top
+
+
+# --- hub side -----------------------------------------------------------------------------------
+
+
+class BatchRefused(Exception):
+    """A batch the hub will not apply; ``status`` is the HTTP answer, ``last_seq`` where the hub is."""
+
+    def __init__(self, message: str, status: int = 400, last_seq: int | None = None):
+        super().__init__(message)
+        self.status = status
+        self.last_seq = last_seq
+
+
+def apply_batch(app, session, station, peer: SyncPeer, after: int, entries: list[dict]) -> int:
+    """Apply a station's batch at the hub, in ``session``'s transaction; returns the new last sequence.
+
+    The batch must continue exactly where the hub is (``after == peer.last_seq``)
+    with strictly increasing numbers; a batch wholly applied before is answered
+    with the hub's position and changes nothing. Entries of a kind no plugin
+    here declares are parked, not lost.
+    """
+    if after > peer.last_seq:
+        raise BatchRefused(
+            f"batch starts after {after} but the hub has applied up to {peer.last_seq}", 409, peer.last_seq
+        )
+    table = kinds(app)
+    previous = after
+    for entry in entries:
+        seq = entry["seq"]
+        if seq <= previous:
+            raise BatchRefused(f"sequence numbers must increase ({seq} after {previous})", 400, peer.last_seq)
+        previous = seq
+    session.info[APPLYING] = True
+    try:
+        for entry in entries:
+            if entry["seq"] <= peer.last_seq:
+                continue  # already applied: a replay changes nothing
+            kind = table.get(entry["kind"])
+            if kind is None or kind.to_hub is None:
+                session.add(
+                    SyncParked(
+                        station_id=station.id,
+                        seq=entry["seq"],
+                        kind=entry["kind"][:100],
+                        key=str(entry["key"])[:200],
+                        data=entry.get("data"),
+                        reason="no installed plugin declares this kind",
+                    )
+                )
+            else:
+                kind.to_hub(session, station, entry["key"], entry.get("data"))
+            peer.last_seq = entry["seq"]
+    finally:
+        session.info.pop(APPLYING, None)
+    peer.last_sync_at = utcnow()
+    return peer.last_seq
+
+
+def down_since(session, station_id: int, after: int, limit: int = 500) -> list[dict]:
+    """What a station pulls: hub entries for it or for every station, after id ``after``."""
+    rows = session.scalars(
+        select(SyncDown)
+        .where(SyncDown.id > after, (SyncDown.station_id == station_id) | SyncDown.station_id.is_(None))
+        .order_by(SyncDown.id)
+        .limit(limit)
+    ).all()
+    return [{"id": r.id, "kind": r.kind, "key": r.key, "data": r.data} for r in rows]
+
+
+# --- signed codes -------------------------------------------------------------------------------
+
+
+def _key_for(session, station_id: int) -> bytes:
+    app = _app_of(session)
+    if app is not None and is_hub(app):
+        peer = session.get(SyncPeer, station_id)
+        secret = peer.signing_key if peer is not None else ""
+    else:
+        secret = state(session, station_id).signing_key
+    return secret.encode()
+
+
+def sign(session, message: str, *, station_id: int | None = None, length: int = 10) -> str:
+    """A short signature of ``message`` with the station's signing key (the hub verifies it offline).
+
+    ``length`` characters of base32 (no padding, upper case): 10 gives 50 bits.
+    """
+    app = _app_of(session)
+    if station_id is None:
+        station_id = app.extensions["kiosk_station_id"]
+    digest = hmac.new(_key_for(session, station_id), message.encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode().rstrip("=")[:length]
+
+
+def verify(session, message: str, signature: str, *, station_id: int) -> bool:
+    """True when ``signature`` is the station's signature of ``message`` (on the hub: the enrolled station's key)."""
+    key = _key_for(session, station_id)
+    if not key or not signature:
+        return False
+    expected = base64.b32encode(hmac.new(key, message.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+    return hmac.compare_digest(expected[: len(signature)], signature.upper()) and len(signature) >= 8
