@@ -47,6 +47,7 @@ from kiosk.sync.models import SyncDown, SyncOutbox, SyncParked, SyncPeer, SyncSt
 __all__ = [
     "PROTOCOL",
     "SyncKind",
+    "is_enrolled",
     "is_hub",
     "publish",
     "record",
@@ -131,6 +132,20 @@ def state(session, station_id: int) -> SyncState:
         session.add(row)
         session.flush()
     return row
+
+
+def is_enrolled(session, station_id: int | None = None) -> bool:
+    """True on a station node enrolled at a district hub (the hub then owns what the station hands over).
+
+    A standalone station (no hub) and the hub itself answer False.
+    """
+    app = _app_of(session)
+    if app is None or is_hub(app):
+        return False
+    if station_id is None:
+        station_id = app.extensions["kiosk_station_id"]
+    row = session.get(SyncState, station_id)
+    return row is not None and row.enrolled_at is not None and bool(row.hub_url)
 
 
 def sequence(session, station_id: int) -> int:
