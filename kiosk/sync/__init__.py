@@ -49,6 +49,7 @@ __all__ = [
     "SyncKind",
     "is_enrolled",
     "is_hub",
+    "last_synced",
     "publish",
     "record",
     "sign",
@@ -146,6 +147,22 @@ def is_enrolled(session, station_id: int | None = None) -> bool:
         station_id = app.extensions["kiosk_station_id"]
     row = session.get(SyncState, station_id)
     return row is not None and row.enrolled_at is not None and bool(row.hub_url)
+
+
+def last_synced(session, station_id: int | None = None):
+    """When the other side was last heard from: on the hub, the station's last sync; on a station, its hub.
+
+    None when they never synced (or the station is not enrolled). A phone page
+    at the hub reads it to say how old what it shows may be.
+    """
+    app = _app_of(session)
+    if app is not None and is_hub(app):
+        peer = session.get(SyncPeer, station_id)
+        return peer.last_sync_at if peer is not None else None
+    if station_id is None and app is not None:
+        station_id = app.extensions["kiosk_station_id"]
+    row = session.get(SyncState, station_id)
+    return row.last_ok_at if row is not None else None
 
 
 def sequence(session, station_id: int) -> int:
