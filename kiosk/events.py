@@ -2,27 +2,36 @@
 
 ``emit(name, payload, channel=...)`` stores the event in the ``kiosk_event``
 table, tells every plugin through the ``kiosk_event`` hook, and wakes the
-streams. The table is the source of truth, so a display connected to one
-worker sees a call made on another: on PostgreSQL a LISTEN/NOTIFY thread wakes
-every worker at once; on SQLite streams also re-read the table every quarter
-second, which covers several processes on one file.
+streams waiting for that station's channel, and only those: a hub serving a
+whole district must not make every display of every station read the table
+for each ticket called anywhere (with 140 stations that is O(stations²)).
+
+The table is the source of truth, so a display connected to one worker sees a
+call made on another: on PostgreSQL each event's NOTIFY names its
+``station_id:channel`` and a LISTEN thread in every worker wakes the streams of
+that key; on SQLite streams also re-read the table every quarter second, which
+covers several processes on one file. The LISTEN connection goes straight to
+PostgreSQL (``DATABASE_LISTEN_URL``): behind PgBouncer in transaction mode a
+LISTEN would be lost when the server connection is handed to another client.
+
+A waiting stream holds no database connection: it takes one from the pool for
+each short read and gives it back.
 
 Card and scanner reads are different: they belong to the page in front of the
-user right now, so they are never stored (see :class:`ReaderHub`).
+user right now, so they are never stored (see :mod:`kiosk.readers`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import and_, delete, or_, select, text
+from sqlalchemy import and_, delete, func, or_, select, text
 
 from kiosk.db import get_session, utcnow
 from kiosk.models import KioskEvent
@@ -35,6 +44,16 @@ bp = Blueprint("events", __name__, url_prefix="/events")
 
 HEARTBEAT_SECONDS = 15
 NOTIFY_CHANNEL = "kiosk_events"
+#: The channel key of a stream that asked for no channel in particular: every channel of its station.
+ANY_CHANNEL = "*"
+#: How often a stream re-reads on its own: SQLite (other processes on the file cannot wake it),
+#: PostgreSQL while this worker's LISTEN connection is down, and PostgreSQL as a safety net
+#: while it is up (a notification is never lost then, but a stream must not rely on that alone).
+POLL_SQLITE = 0.25
+POLL_UNLISTENED = 2.0
+POLL_LISTENED = 30.0
+#: Seconds between probes of an idle LISTEN connection, so a dead one is noticed and replaced.
+LISTEN_PROBE_SECONDS = 30.0
 
 
 @dataclass
@@ -48,27 +67,105 @@ class Event:
     id: int | None = None
 
 
+class Subscription:
+    """The doorbell of one waiting stream: rung when an event of one of its keys may have arrived."""
+
+    __slots__ = ("_bell", "keys", "wakeups")
+
+    def __init__(self, keys: tuple[tuple[int, str], ...]):
+        self.keys = keys
+        self._bell = threading.Event()
+        #: How many times it was rung (read by tests and the bench).
+        self.wakeups = 0
+
+    def ring(self) -> None:
+        self.wakeups += 1
+        self._bell.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a ring; True if rung.
+
+        Cleared before the caller reads: a ring after this returns is kept for
+        the next wait, and one in between is for an event the read will see
+        (streams are rung only after the event's transaction committed).
+        """
+        rung = self._bell.wait(timeout)
+        self._bell.clear()
+        return rung
+
+
 class Notifier:
-    """Wakes waiting streams in this process when an event may have arrived."""
+    """Wakes the streams of this process waiting for one (station, channel).
 
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._generation = 0
+    A stream subscribes to ``(station_id, channel)`` for each channel it shows,
+    or ``(station_id, "*")`` for all of them; :meth:`wake` rings only the
+    streams of that station and channel. ``listening`` is true while this
+    worker's PostgreSQL LISTEN connection is up: the notification of an event
+    then comes back to this worker too, so ``emit`` does not ring a second time.
+    """
 
-    def wake(self) -> None:
-        with self._cond:
-            self._generation += 1
-            self._cond.notify_all()
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: dict[tuple[int, str], set[Subscription]] = {}
+        self.listening = False
+        #: Streams rung in all (read by tests and the bench: rings per event).
+        self.rings = 0
 
-    def wait(self, seen: int, timeout: float) -> int:
-        with self._cond:
-            if self._generation == seen:
-                self._cond.wait(timeout)
-            return self._generation
+    def subscribe(self, station_id: int, channels: list[str] | tuple[str, ...]) -> Subscription:
+        keys = tuple((station_id, c) for c in dict.fromkeys(channels)) or ((station_id, ANY_CHANNEL),)
+        sub = Subscription(keys)
+        with self._lock:
+            for key in keys:
+                self._subscribers.setdefault(key, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            for key in sub.keys:
+                subs = self._subscribers.get(key)
+                if subs is not None:
+                    subs.discard(sub)
+                    if not subs:
+                        del self._subscribers[key]
+
+    def wake(self, station_id: int, channel: str) -> int:
+        """Ring the streams of ``station_id`` showing ``channel`` (or every channel); returns how many."""
+        with self._lock:
+            subs = self._subscribers.get((station_id, channel), set()) | self._subscribers.get(
+                (station_id, ANY_CHANNEL), set()
+            )
+            self.rings += len(subs)
+        for sub in subs:
+            sub.ring()
+        return len(subs)
+
+    def wake_all(self) -> int:
+        """Ring every stream: after the LISTEN connection was down, any of them may have missed an event."""
+        with self._lock:
+            subs = set().union(*self._subscribers.values()) if self._subscribers else set()
+            self.rings += len(subs)
+        for sub in subs:
+            sub.ring()
+        return len(subs)
 
     @property
-    def generation(self) -> int:
-        return self._generation
+    def streams(self) -> int:
+        """How many streams are subscribed right now."""
+        with self._lock:
+            return len(set().union(*self._subscribers.values())) if self._subscribers else 0
+
+
+def notify_payload(station_id: int, channel: str) -> str:
+    """What an event's NOTIFY carries: the key of the streams it is for."""
+    return f"{station_id}:{channel}"
+
+
+def parse_payload(payload: str) -> tuple[int, str] | None:
+    """``(station_id, channel)`` from a NOTIFY payload, or None if it is not one of ours."""
+    station, sep, channel = payload.partition(":")
+    if not sep or not station.isdigit():
+        return None
+    return int(station), channel
 
 
 def emit(
@@ -93,7 +190,9 @@ def emit(
         # In the event's own transaction: PostgreSQL delivers it when, and only if,
         # that commits, and no second connection is taken while this one is held
         # (threads each waiting for another connection would exhaust the pool).
-        db_session.execute(text("SELECT pg_notify(:c, :p)"), {"c": NOTIFY_CHANNEL, "p": str(station_id)})
+        db_session.execute(
+            text("SELECT pg_notify(:c, :p)"), {"c": NOTIFY_CHANNEL, "p": notify_payload(station_id, row.channel)}
+        )
     event = Event(name=name, station_id=station_id, payload=row.payload, channel=row.channel, id=row.id)
     if own:
         db_session.commit()
@@ -108,32 +207,60 @@ def emit(
 def _published(app, event: Event) -> None:
     # One log line per event: the station's record of what happened (payloads hold no personal data).
     log.info("%s %s", event.name, json.dumps(event.payload, ensure_ascii=False, sort_keys=True, default=str))
-    app.extensions["kiosk_notifier"].wake()
+    notifier: Notifier = app.extensions["kiosk_notifier"]
+    if not (notifier.listening and app.extensions["db"].dialect == "postgresql"):
+        # With LISTEN up the notification reaches this worker as well: ringing here
+        # too would make every stream of the station read twice per event.
+        notifier.wake(event.station_id, event.channel)
     plugins = app.extensions["kiosk_plugins"]
     plugins.call("kiosk_event", event=event)
 
 
+def listen_url(app) -> str:
+    """The libpq address LISTEN uses: ``DATABASE_LISTEN_URL``, else the database's own."""
+    from sqlalchemy.engine import make_url
+
+    configured = app.config.get("DATABASE_LISTEN_URL")
+    url = make_url(configured) if configured else app.extensions["db"].engine.url
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def _pg_listener(app, notifier: Notifier, stop: threading.Event) -> None:
-    """Wake this worker's streams on PostgreSQL NOTIFY from any worker."""
+    """Wake this worker's streams on PostgreSQL NOTIFY from any worker, by (station, channel)."""
     import psycopg
 
-    url = app.extensions["db"].engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    url = listen_url(app)
     while not stop.is_set():
         try:
-            with psycopg.connect(url, autocommit=True) as conn:
+            # Keepalives: a connection cut without a FIN (a NAT or firewall timing
+            # out) is noticed in about half a minute instead of never.
+            with psycopg.connect(
+                url, autocommit=True, keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3
+            ) as conn:
                 conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                notifier.listening = True
+                notifier.wake_all()  # events while the connection was down were not announced
+                probed = time.monotonic()
                 while not stop.is_set():
-                    for _ in conn.notifies(timeout=1.0):
-                        notifier.wake()
+                    for note in conn.notifies(timeout=1.0):
+                        key = parse_payload(note.payload)
+                        if key is None:
+                            notifier.wake_all()  # an older worker's bare station id: wake rather than miss
+                        else:
+                            notifier.wake(*key)
+                    if time.monotonic() - probed >= LISTEN_PROBE_SECONDS:
+                        conn.execute("SELECT 1")
+                        probed = time.monotonic()
         except Exception as exc:
+            notifier.listening = False
             log.warning("event listener lost its connection (%s); retrying", type(exc).__name__)
             stop.wait(2.0)
+    notifier.listening = False
 
 
 def init_app(app) -> None:
     notifier = Notifier()
     app.extensions["kiosk_notifier"] = notifier
-    app.extensions["reader_hub"] = ReaderHub(app)
     if app.extensions["db"].dialect == "postgresql" and not app.config.get("TESTING_NO_LISTENER"):
         stop = threading.Event()
         thread = threading.Thread(target=_pg_listener, args=(app, notifier, stop), daemon=True, name="kiosk-pg-listen")
@@ -158,12 +285,16 @@ class EventCursor:
     Each :meth:`poll` reads the ids committed since the last one (of every
     station: ids are shared) plus any missing ids that have since committed,
     and returns the station's events among them in id order. An event that
-    commits late is therefore delivered late, not lost.
+    commits late is therefore delivered late, not lost. ``more`` is true when
+    the poll stopped at ``FETCH_LIMIT`` ids: the caller reads again at once
+    (other stations' events may sit between this stream's, and this stream is
+    not woken for those).
     """
 
     def __init__(self, after: int):
         self.high = after
         self.gaps: dict[int, float] = {}
+        self.more = False
 
     def poll(self, session, station_id: int, channels: list[str], now: float | None = None) -> list[KioskEvent]:
         now = time.monotonic() if now is None else now
@@ -171,6 +302,7 @@ class EventCursor:
         missing = list(self.gaps)
         visible = select(KioskEvent.id).where(or_(newer, KioskEvent.id.in_(missing)) if missing else newer)
         ids = list(session.scalars(visible.order_by(KioskEvent.id).limit(FETCH_LIMIT)))
+        self.more = len(ids) >= FETCH_LIMIT
         filled = [i for i in ids if i in self.gaps]
         fresh = [i for i in ids if i > self.high]
         for i in filled:
@@ -205,17 +337,25 @@ def fetch_since(app, station_id: int, channels: list[str], cursor: EventCursor) 
         session.close()
 
 
-def latest_id(app, station_id: int) -> int:
+def latest_id(app, station_id: int | None = None) -> int:
+    """The newest event id of the whole table: where a new stream starts.
+
+    Of every station, not only ``station_id``'s (kept for callers that pass
+    it): a stream starting at its station's last event, days old at a quiet
+    station, would first walk through every event of the district since.
+    """
     session = app.extensions["db"].Session()
     try:
-        from sqlalchemy import func
-
-        return (
-            session.scalar(select(func.coalesce(func.max(KioskEvent.id), 0)).where(KioskEvent.station_id == station_id))
-            or 0
-        )
+        return session.scalar(select(func.coalesce(func.max(KioskEvent.id), 0))) or 0
     finally:
         session.close()
+
+
+def poll_seconds(app) -> float:
+    """How long a stream waits before reading on its own (see the ``POLL_*`` constants)."""
+    if app.extensions["db"].is_sqlite:
+        return POLL_SQLITE
+    return POLL_LISTENED if app.extensions["kiosk_notifier"].listening else POLL_UNLISTENED
 
 
 def _sse(event_name: str, data: dict, event_id: int | None = None) -> str:
@@ -244,114 +384,42 @@ def stream():
     channels = [c[:100] for c in request.args.getlist("channel") if c][:10]
     last = request.headers.get("Last-Event-ID") or request.args.get("after")
     try:
-        after = int(last) if last else latest_id(app, station_id)
+        after = int(last) if last else latest_id(app)
     except ValueError:
-        after = latest_id(app, station_id)
+        after = latest_id(app)
     max_seconds = app.config.get("SSE_MAX_SECONDS", 300)
-    poll = 0.25 if app.extensions["db"].is_sqlite else 2.0
-    notifier = app.extensions["kiosk_notifier"]
+    notifier: Notifier = app.extensions["kiosk_notifier"]
 
     def generate():
+        # Subscribed before the first read, so nothing committed in between is missed.
+        sub = notifier.subscribe(station_id, channels)
         cursor = EventCursor(after)
-        started = last_beat = time.monotonic()
-        seen = notifier.generation
-        yield "retry: 1000\n\n"
-        while time.monotonic() - started < max_seconds:
-            try:
-                rows = fetch_since(app, station_id, channels, cursor)
-            except Exception:
-                log.warning("event stream could not read events; retrying")
-                rows = []
-            for row in rows:
-                yield _sse(row.name, {"name": row.name, "channel": row.channel, **row.payload}, row.id)
-            now = time.monotonic()
-            if now - last_beat >= HEARTBEAT_SECONDS:
-                last_beat = now
-                yield ": keep-alive\n\n"
-            seen = notifier.wait(seen, poll)
-
-    return stream_response(generate())
-
-
-class ReaderHub:
-    """Hands card and scanner reads to the page in front of the user, or drops them.
-
-    Each open kiosk page holds a stream declaring its screen. A read is offered
-    to the plugins through ``handle_reader_event`` with that screen; what a
-    plugin returns is pushed to the page. With no page, or no plugin that
-    wants it, the read is dropped: it must never reach the next user.
-    """
-
-    def __init__(self, app):
-        self.app = app
-        self._lock = threading.Lock()
-        self._subscribers: list[tuple[str | None, queue.Queue]] = []
-
-    def subscribe(self, screen: str | None) -> queue.Queue:
-        q: queue.Queue = queue.Queue(maxsize=10)
-        with self._lock:
-            self._subscribers.append((screen, q))
-        return q
-
-    def unsubscribe(self, q: queue.Queue) -> None:
-        with self._lock:
-            self._subscribers = [(s, x) for s, x in self._subscribers if x is not q]
-
-    def publish(self, reader_event) -> int:
-        """Offer a read to the open screens; returns how many pages received it."""
-        with self._lock:
-            subscribers = list(self._subscribers)
-        delivered = 0
-        with self.app.app_context():
-            from kiosk.models import Station
-
-            session = self.app.extensions["db"].Session()
-            try:
-                station = session.get(Station, self.app.extensions["kiosk_station_id"])
-                plugins = self.app.extensions["kiosk_plugins"]
-                for screen, q in subscribers:
-                    action = plugins.call(
-                        "handle_reader_event", firstresult=True, event=reader_event, screen=screen, station=station
-                    )
-                    if action is None:
-                        continue
-                    try:
-                        q.put_nowait(action)
-                        delivered += 1
-                    except queue.Full:
-                        pass
-            finally:
-                session.close()
-        return delivered
-
-
-@bp.route("/reader")
-def reader_stream():
-    """The open kiosk page's stream of card and scanner reads meant for it."""
-    from kiosk.stations import current_station
-
-    app = current_app._get_current_object()
-    screen = (request.args.get("screen") or "")[:100] or None
-    hub: ReaderHub = app.extensions["reader_hub"]
-    # The devices belong to the station this process is configured for; a page
-    # of another station (a fleet server) must never receive their reads.
-    local = current_station().id == app.extensions["kiosk_station_id"]
-    max_seconds = app.config.get("SSE_MAX_SECONDS", 300)
-
-    def generate():
-        q = hub.subscribe(screen) if local else queue.Queue()
-        started = time.monotonic()
         try:
+            started = last_beat = time.monotonic()
+            next_read = started  # read at once
+            rung = False
             yield "retry: 1000\n\n"
             while time.monotonic() - started < max_seconds:
-                try:
-                    action = q.get(timeout=HEARTBEAT_SECONDS)
-                except queue.Empty:
+                now = time.monotonic()
+                if rung or now >= next_read:
+                    try:
+                        rows = fetch_since(app, station_id, channels, cursor)
+                    except Exception:
+                        log.warning("event stream could not read events; retrying")
+                        rows, cursor.more = [], False
+                    for row in rows:
+                        yield _sse(row.name, {"name": row.name, "channel": row.channel, **row.payload}, row.id)
+                    next_read = time.monotonic() + poll_seconds(app)
+                    if cursor.more:
+                        rung = True
+                        continue
+                now = time.monotonic()
+                if now - last_beat >= HEARTBEAT_SECONDS:
+                    last_beat = now
                     yield ": keep-alive\n\n"
-                    continue
-                yield _sse("reader", action)
+                rung = sub.wait(max(0.0, min(next_read, last_beat + HEARTBEAT_SECONDS) - now))
         finally:
-            hub.unsubscribe(q)
+            notifier.unsubscribe(sub)
 
     return stream_response(generate())
 

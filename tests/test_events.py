@@ -1,5 +1,6 @@
 """Domain events and push: stored, broadcast to plugins, streamed across apps; reader routing."""
 
+import threading
 import time
 import types
 from datetime import UTC, datetime
@@ -178,3 +179,163 @@ def test_event_cursor_waits_for_missing_ids_then_gives_them_up(make_app, databas
         assert cursor.gaps == {}
         assert cursor.high == top + 7
         session.close()
+
+
+# -- wake-ups per (station, channel) ----------------------------------------------------
+class KioskEventReads:
+    """Counts the SELECTs on kiosk_event an app's engine runs (a stream's reads), from any thread."""
+
+    def __init__(self, app):
+        from sqlalchemy import event as sa_event
+
+        self.engine = app.extensions["db"].engine
+        self.count = 0
+        self._lock = threading.Lock()
+        sa_event.listen(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "kiosk_event" in statement:
+            with self._lock:
+                self.count += 1
+
+    def settled(self, quiet: float = 0.6, timeout: float = 10.0) -> int:
+        """The count once no read came for ``quiet`` seconds (the streams' first reads are done)."""
+        deadline = time.monotonic() + timeout
+        last, since = self.count, time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if self.count != last:
+                last, since = self.count, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                break
+        return last
+
+    def close(self):
+        from sqlalchemy import event as sa_event
+
+        sa_event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def _other_station(app, code="tianbei") -> int:
+    from kiosk.models import Station
+
+    session = app.extensions["db"].Session()
+    try:
+        row = Station(code=code, name="田贝社区党群服务中心", kind="party_service", timezone="Asia/Shanghai")
+        row.disabled_plugins = []
+        session.add(row)
+        session.commit()
+        return row.id
+    finally:
+        session.close()
+
+
+def _wait(condition, timeout=10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def test_events_at_another_station_wake_none_of_this_stations_streams(make_app, database_url):
+    """The issue's measurement: 40 tickets at B made A's 4 displays run 160 SELECTs. Now none."""
+    app = make_app(database_url)
+    notifier = app.extensions["kiosk_notifier"]
+    pg = app.extensions["db"].dialect == "postgresql"
+    if pg:
+        assert _wait(lambda: notifier.listening), "the LISTEN thread never connected"
+    a_id = app.extensions["kiosk_station_id"]
+    b_id = _other_station(app)
+    reads = KioskEventReads(app)
+    streams = []
+    try:
+        with LiveServer(app) as server:
+            streams = [EventStream(server.url, "/events/stream?channel=legal") for _ in range(4)]
+            assert notifier.streams == 4
+            subs = list(notifier._subscribers[(a_id, "legal")])
+            # Stands for a stream of station B at this worker: it must be rung for each of B's events.
+            b_display = notifier.subscribe(b_id, ["legal"])
+            before = reads.settled()
+            rings = notifier.rings
+            with app.test_request_context("/"):
+                for n in range(40):
+                    emit("legal.ticket_called", {"ticket": f"B{n:03d}", "counter": 1}, channel="legal", station_id=b_id)
+            # Every one of B's events has come through (over NOTIFY on PostgreSQL) by now.
+            assert _wait(lambda: b_display.wakeups == 40), b_display.wakeups
+            time.sleep(0.3)
+            assert [s.wakeups for s in subs] == [0, 0, 0, 0]
+            assert notifier.rings - rings == 40
+            if pg:
+                # SQLite streams poll the file 4 times a second anyway (other processes cannot ring them).
+                assert reads.count - before == 0
+            # The same count sees A's own event: each of A's streams is rung once and reads it.
+            with app.test_request_context("/"):
+                emit("legal.ticket_called", {"ticket": "A001", "counter": 2}, channel="legal")
+            for stream in streams:
+                assert stream.wait_for("legal.ticket_called", timeout=10) == {
+                    "name": "legal.ticket_called",
+                    "channel": "legal",
+                    "ticket": "A001",
+                    "counter": 2,
+                }
+            assert _wait(lambda: all(s.wakeups >= 1 for s in subs))
+            assert reads.count > before
+            notifier.unsubscribe(b_display)
+    finally:
+        for stream in streams:
+            stream.close()
+        reads.close()
+
+
+def test_a_stream_wakes_for_its_own_channels_only():
+    from kiosk.events import Notifier
+
+    notifier = Notifier()
+    legal = notifier.subscribe(1, ["legal"])
+    both = notifier.subscribe(1, ["legal", "parking"])
+    everything = notifier.subscribe(1, [])
+    elsewhere = notifier.subscribe(2, [])
+    assert notifier.wake(1, "parking") == 2
+    assert (legal.wakeups, both.wakeups, everything.wakeups, elsewhere.wakeups) == (0, 1, 1, 0)
+    assert notifier.wake(1, "legal") == 3
+    assert notifier.wake(3, "legal") == 0
+    notifier.unsubscribe(both)
+    assert notifier.wake(1, "parking") == 1 and both.wakeups == 2  # gone: not rung again
+    assert notifier.wake_all() == 3
+    assert legal.wait(0) and not legal.wait(0)  # a ring is kept until the next wait, once
+
+
+def test_a_waiting_stream_holds_no_database_connection(make_app, database_url):
+    app = make_app(database_url)
+    engine = app.extensions["db"].engine
+    with LiveServer(app) as server:
+        streams = [EventStream(server.url, f"/events/stream?channel=c{n}") for n in range(6)]
+        try:
+            assert app.extensions["kiosk_notifier"].streams == 6
+            # Between reads every connection is back in the pool: six idle displays hold none.
+            assert _wait(lambda: engine.pool.checkedout() == 0, timeout=5), engine.pool.checkedout()
+        finally:
+            for stream in streams:
+                stream.close()
+
+
+def test_a_stream_behind_many_events_of_other_stations_still_gets_its_own_at_once(make_app, database_url):
+    """Not rung for B's events, a stream reading after 500 of them must not stop at the first 200 ids."""
+    from kiosk.models import KioskEvent
+
+    app = make_app(database_url)
+    b_id = _other_station(app)
+    with LiveServer(app) as server, EventStream(server.url, "/events/stream?channel=legal") as stream:
+        session = app.extensions["db"].Session()
+        session.add_all(
+            KioskEvent(station_id=b_id, channel="legal", name="legal.ticket_called", payload={"n": n})
+            for n in range(500)
+        )
+        session.commit()
+        session.close()
+        with app.test_request_context("/"):
+            emit("legal.ticket_called", {"ticket": "A002"}, channel="legal")
+        got = stream.wait_for("legal.ticket_called", timeout=1.5)
+    assert got is not None and got["ticket"] == "A002"
