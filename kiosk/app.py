@@ -83,7 +83,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _template_loader(app, plugins)
     app.jinja_env.bytecode_cache = FileSystemBytecodeCache(cache, "template-%s.cache")
 
-    from kiosk import admin, district, events, health, ime, openapi, printing, shell, staff
+    from kiosk import admin, district, events, health, ime, openapi, printing, readers, shell, staff
     from kiosk.auth import bp as auth_bp
 
     for bp in (
@@ -94,6 +94,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         district.bp,
         health.bp,
         events.bp,
+        readers.bp,
         ime.bp,
         printing.bp,
         openapi.bp,
@@ -125,6 +126,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     printing.init_app(app)
     events.init_app(app)
+    readers.init_app(app)
     from kiosk import devices, jobs
 
     devices.init_app(app)
@@ -166,10 +168,13 @@ def _collect_static_registrations(app, plugins: KioskPlugins) -> None:
         return {"register": register}
 
     def jobs(name):
-        def register(job_name, func, every=None, at=None):
-            if (every is None) == (at is None):
-                raise PluginError("a job needs exactly one of every= or at=")
-            plugins.jobs.append({"plugin": name, "name": f"{name}.{job_name}", "func": func, "every": every, "at": at})
+        from kiosk.jobs import make_job
+
+        def register(job_name, func, every=None, at=None, scope="station"):
+            try:
+                plugins.jobs.append(make_job(name, f"{name}.{job_name}", func, every=every, at=at, scope=scope))
+            except ValueError as exc:
+                raise PluginError(str(exc)) from exc
 
         return {"register": register}
 
@@ -186,6 +191,23 @@ def _collect_static_registrations(app, plugins: KioskPlugins) -> None:
             plugins.translation_paths.append((name, folder))
     plugins.call_startup("register_receipt_layouts", per_plugin=layouts)
     plugins.call_startup("register_jobs", per_plugin=jobs)
+    from kiosk.sync import SyncKind
+
+    sync_kinds: dict[str, SyncKind] = {}
+    app.extensions["kiosk_sync_kinds"] = sync_kinds
+
+    def sync(name):
+        def register(kind, to_hub=None, to_station=None):
+            full = f"{name}.{kind}"
+            if full in sync_kinds:
+                raise PluginError(f"sync kind {full} is already registered")
+            if to_hub is None and to_station is None:
+                raise PluginError(f"sync kind {full} needs to_hub=, to_station= or both")
+            sync_kinds[full] = SyncKind(plugin=name, name=full, to_hub=to_hub, to_station=to_station)
+
+        return {"register": register}
+
+    plugins.call_startup("register_sync", per_plugin=sync)
 
 
 def _warn_register_migrations(name: str) -> None:

@@ -208,11 +208,34 @@ def register_translations(register):
 def register_jobs(register):
     """Schedule background work.
 
-    Call ``register(name, func, every=seconds)`` or ``register(name, func, at="03:00")``.
-    ``func(app)`` runs inside an application context. In a fleet only one worker
-    runs a given job at a time.
+    Call ``register(name, func, every=seconds)`` or ``register(name, func, at="03:00")``,
+    with ``scope=``: ``"station"`` (the default) runs on every station node for
+    its own station, with that station's settings, ``at`` in its time zone;
+    ``"hub"`` runs on the district hub only, once across its processes (work
+    the hub owns after intake: forwarding, settlement, retention of hub
+    records); ``"any"`` runs on both. ``func(app)`` runs inside an application
+    context; only one worker runs a job for a given station (or the hub) at a time.
 
-    :param register: the callback described above.
+    :param register: ``register(name, func, every=None, at=None, scope="station")``.
+    """
+
+
+@hookspec
+def register_sync(register):
+    """Declare what the plugin syncs between a station node and the district hub.
+
+    Call ``register(name, to_hub=None, to_station=None)`` once per kind of
+    record; the kind's full name is ``"<plugin>.<name>"``. At the station, write
+    an entry with :func:`kiosk.sync.record` in the same transaction as the
+    change; at the hub, :func:`kiosk.sync.publish` one that stations pull.
+    ``to_hub(session, station, key, data)`` applies a station's entry at the
+    hub (``station`` is the station that sent it: a station can only ever write
+    its own records); ``to_station(session, station, key, data)`` applies a
+    hub entry at the station. Both must be idempotent (an entry carries the
+    record's whole state, ``None`` when it was deleted) and must not commit.
+    See "Sync" in docs/plugins.md.
+
+    :param register: ``register(name, to_hub=None, to_station=None)``.
     """
 
 

@@ -1,9 +1,20 @@
-"""Scheduled jobs from plugins (and the core), run by one worker at a time.
+"""Scheduled jobs from plugins (and the core), each run by one worker at a time.
 
-Each job has a row in ``job_run`` holding a lease: the worker that takes the
-lease runs the job, so a fleet with many workers runs it once. Jobs run in a
-daemon thread started by ``kiosk serve``/``kiosk run`` (not in tests, which
-call :func:`run_due` directly).
+Every job states where it runs (its *scope*):
+
+- ``"station"`` (the default): on a station node, for that node's station,
+  with that station's settings and in its time zone. The lease is the station's
+  own (``<job>@<station code>``), so two station nodes that share one
+  PostgreSQL database each run the job for themselves and never run it for
+  the other with the wrong settings;
+- ``"hub"``: on the district hub only, once across all its processes
+  (lease ``<job>@hub``);
+- ``"any"``: on both, leased like a station job on a station and like a hub
+  job on the hub.
+
+Each lease is a row in ``job_run`` named as above; the worker that takes it
+runs the job. Jobs run in a daemon thread started by ``kiosk serve``/``kiosk run``
+(not in tests, which call :func:`run_due` directly).
 
 A job is ``func(app)``, called inside an application context of ``app``:
 :func:`kiosk.db.get_session` works there and its session is closed when the
@@ -15,6 +26,7 @@ A thread the job starts has no context: it opens sessions with
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from datetime import datetime, timedelta, tzinfo
@@ -23,9 +35,16 @@ from sqlalchemy import select
 
 from kiosk import clock
 from kiosk.db import session_for, utcnow
-from kiosk.models import JobRun
+from kiosk.models import JobRun, Station
 
 log = logging.getLogger("kiosk.jobs")
+
+#: Where a job may run: on each station node, on the hub only, or on both.
+SCOPES = ("station", "hub", "any")
+#: The lease name's suffix of a job that runs on the hub.
+HUB_LEASE = "hub"
+#: ``job_run.name`` holds at most this many characters.
+LEASE_NAME_LENGTH = 100
 
 
 def _due(job: dict, last: datetime | None, now: datetime, tz: tzinfo) -> bool:
@@ -39,10 +58,32 @@ def _due(job: dict, last: datetime | None, now: datetime, tz: tzinfo) -> bool:
     return last is None or last.astimezone(tz) < today_at
 
 
-def _take_lease(session, name: str, now: datetime, seconds: int) -> JobRun | None:
+def runs_here(job: dict, hub: bool) -> bool:
+    """Whether ``job`` runs on this node: station jobs on stations, hub jobs on the hub, "any" on both."""
+    scope = job.get("scope", "station")
+    return scope == "any" or scope == ("hub" if hub else "station")
+
+
+def lease_name(job_name: str, owner: str) -> str:
+    """The ``job_run`` row of ``job_name`` run for ``owner`` (a station code, or ``"hub"``).
+
+    A name too long for the column keeps its start and gains a short digest, so
+    it stays unique.
+    """
+    name = f"{job_name}@{owner}"
+    if len(name) <= LEASE_NAME_LENGTH:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return name[: LEASE_NAME_LENGTH - 13] + "~" + digest
+
+
+def _take_lease(session, name: str, legacy: str, now: datetime, seconds: int) -> JobRun | None:
     row = session.get(JobRun, name, with_for_update=True)
     if row is None:
-        row = JobRun(name=name, last_error="")
+        # The row of the same job from before leases were per station: its last run
+        # carries over, so a daily job does not run twice on the day of an upgrade.
+        before = session.get(JobRun, legacy)
+        row = JobRun(name=name, last_error="", last_run_at=before.last_run_at if before is not None else None)
         session.add(row)
         session.flush()
     if row.lease_until is not None and row.lease_until > now:
@@ -51,21 +92,36 @@ def _take_lease(session, name: str, now: datetime, seconds: int) -> JobRun | Non
     return row
 
 
+def _last_run(session, name: str, legacy: str) -> datetime | None:
+    found = session.execute(select(JobRun.name, JobRun.last_run_at).where(JobRun.name.in_((name, legacy)))).all()
+    runs = dict(found)
+    return runs[name] if name in runs else runs.get(legacy)
+
+
 def run_due(app, now: datetime | None = None) -> list[str]:
-    """Run every job that is due now; returns the names that ran."""
+    """Run every job of this node's role that is due now; returns the names (``plugin.job``) that ran."""
+    from kiosk.sync import is_hub
+
     now = now or utcnow()
-    # An unknown zone falls back like everywhere else: the jobs must still run.
-    tz = clock.zone(app.config["STATION"].get("timezone") or "")
+    hub = is_hub(app)
     plugins = app.extensions["kiosk_plugins"]
+    station_id = app.extensions["kiosk_station_id"]
+    with session_for(app) as session:
+        station = session.get(Station, station_id)
+        # An unknown zone falls back like everywhere else: the jobs must still run.
+        tz = clock.zone(station if station is not None else app.config["STATION"].get("timezone") or "")
+        owner = HUB_LEASE if hub else (station.code if station is not None else app.config["STATION"]["code"])
     ran = []
     for job in app.extensions["kiosk_jobs"]:
+        if not runs_here(job, hub):
+            continue
         if job["plugin"] != "kiosk" and plugins.infos.get(job["plugin"]).state != "enabled":
             continue
+        lease = lease_name(job["name"], owner)
         with session_for(app, write=True) as session:
-            last = session.scalar(select(JobRun.last_run_at).where(JobRun.name == job["name"]))
-            if not _due(job, last, now, tz):
+            if not _due(job, _last_run(session, lease, job["name"]), now, tz):
                 continue
-            row = _take_lease(session, job["name"], now, 300)
+            row = _take_lease(session, lease, job["name"], now, 300)
             session.commit()
         if row is None:
             continue
@@ -80,7 +136,7 @@ def run_due(app, now: datetime | None = None) -> list[str]:
             else:
                 log.exception("core job %s failed", job["name"])
         with session_for(app, write=True) as session:
-            done = session.get(JobRun, job["name"])
+            done = session.get(JobRun, lease)
             if done is not None:  # its row was taken above; only a database wiped meanwhile lacks it
                 done.last_run_at, done.lease_until, done.last_error = now, None, error
                 session.commit()
@@ -88,21 +144,36 @@ def run_due(app, now: datetime | None = None) -> list[str]:
     return ran
 
 
+def make_job(plugin: str, name: str, func, every=None, at=None, scope: str = "station") -> dict:
+    """A job's record, checked: exactly one of ``every``/``at``, a known ``scope``.
+
+    Raises :class:`ValueError` saying what is wrong (the plugin loader turns it
+    into a :class:`kiosk.plugins.PluginError` for the plugin).
+    """
+    if (every is None) == (at is None):
+        raise ValueError("a job needs exactly one of every= or at=")
+    if scope not in SCOPES:
+        raise ValueError(f"job {name}: scope must be one of {', '.join(repr(s) for s in SCOPES)}, not {scope!r}")
+    if not callable(func):
+        raise ValueError(f"job {name}: func must be callable")
+    return {"plugin": plugin, "name": name, "func": func, "every": every, "at": at, "scope": scope}
+
+
 def init_app(app) -> None:
     """Collect the core's jobs and the plugins' into ``app.extensions["kiosk_jobs"]``."""
     from kiosk import device_reports, events
 
-    jobs = [{"plugin": "kiosk", "name": "kiosk.prune_events", "func": events.prune, "every": 3600, "at": None}]
+    jobs = [make_job("kiosk", "kiosk.prune_events", events.prune, every=3600, scope="any")]
     if app.config.get("START_DEVICES"):
-        # Only a process that holds devices has anything to report.
+        # Only a process that holds devices has anything to report (never a hub: it has none).
         jobs.append(
-            {
-                "plugin": "kiosk",
-                "name": device_reports.job_name(app),
-                "func": device_reports.report,
-                "every": device_reports.REPORT_SECONDS,
-                "at": None,
-            }
+            make_job(
+                "kiosk",
+                device_reports.job_name(app),
+                device_reports.report,
+                every=device_reports.REPORT_SECONDS,
+                scope="station",
+            )
         )
     jobs += app.extensions["kiosk_plugins"].jobs
     app.extensions["kiosk_jobs"] = jobs
