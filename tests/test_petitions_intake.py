@@ -99,7 +99,7 @@ def test_kiosk_steps_lead_to_a_tracking_number(app, client, csrf):
     assert done.status_code == 302 and "/k/petitions/done/" in done.headers["Location"]
     page = client.get(done.headers["Location"]).get_data(as_text=True)
     tracking = re.search(r'data-testid="tracking-no">([^<]+)<', page).group(1)
-    assert re.fullmatch(r"P\d{6}-0001", tracking)
+    assert re.fullmatch(r"P\d{6}-[A-Z2-9]{4}-0001", tracking), "date, the station's tag, the day's first"
     assert "<svg" in page and "您的诉求已受理" in page
     with session_of(app) as s:
         petition = s.scalar(select(Petition))
@@ -421,6 +421,7 @@ def test_civic_request_from_another_plugin(app):
 
 def test_tracking_numbers_restart_each_local_day(app):
     from kiosk.models import Station
+    from kiosk.stations import station_tag
     from kiosk_plugins.petitions import numbering
 
     with app.app_context():
@@ -429,5 +430,6 @@ def test_tracking_numbers_restart_each_local_day(app):
             late = datetime(2024, 5, 12, 15, 59, tzinfo=UTC)  # 23:59 in Shenzhen
             early = datetime(2024, 5, 12, 16, 1, tzinfo=UTC)  # 00:01 the next day
             got = [numbering.next_tracking_no(s, station, t) for t in (late, late, early)]
+            tag = station_tag(station)
             s.commit()
-    assert got == ["P240512-0001", "P240512-0002", "P240513-0001"]
+    assert got == [f"P240512-{tag}-0001", f"P240512-{tag}-0002", f"P240513-{tag}-0001"]

@@ -79,7 +79,7 @@ def test_receipt_prints_a_qr_code_of_the_status_page(make_app, database_url, fak
     (url,) = [r.text for r in zxingcpp.read_barcodes(printed.raster().convert("L")) if r.format.name == "QRCode"]
     assert url == f"{PUBLIC}/m/petitions/s/{token}"
     text = stored(app, job).plain_text()
-    tracking = re.search(r"P\d{6}-\d{4}", text).group(0)
+    tracking = re.search(r"P\d{6}-[A-Z2-9]{4}-\d{4}", text).group(0)
     for words in (
         "扫码反映诉求",
         "民有所呼，我有所应",

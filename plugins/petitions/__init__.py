@@ -80,12 +80,28 @@ def request_service(kind, payload, station):
 
 @hookimpl
 def register_jobs(register):
-    """Forwarding retries, the contact-erasure retention job, pruning rate-limit counts."""
+    """Forwarding retries, the contact-erasure retention job, pruning rate-limit counts.
+
+    The hub forwards every station's requests with its own webhook settings
+    (``deliver_district``); a station forwards only while it stands alone, with
+    no hub (``deliver`` does nothing on an enrolled station). Retention and
+    pruning run on both: each erases the contact details of its own copies.
+    """
     from kiosk_plugins.petitions import outbox, ratelimit, retention
 
-    register("deliver", outbox.deliver_due, every=5)
-    register("erase_contacts", retention.erase_contacts, at="03:30")
-    register("prune_rate_hits", ratelimit.prune, every=3600)
+    register("deliver", outbox.deliver_due, every=5, scope="station")
+    register("deliver_district", outbox.deliver_due, every=5, scope="hub")
+    register("erase_contacts", retention.erase_contacts, at="03:30", scope="any")
+    register("prune_rate_hits", ratelimit.prune, every=3600, scope="any")
+
+
+@hookimpl
+def register_sync(register):
+    """Requests go up to the hub once taken (``petitions.petition``); their handling comes back (``.status``)."""
+    from kiosk_plugins.petitions import syncing
+
+    register("petition", to_hub=syncing.to_hub)
+    register("status", to_station=syncing.to_station)
 
 
 @hookimpl
@@ -97,7 +113,11 @@ def health_check(station):
     from kiosk_plugins.petitions import outbox
     from kiosk_plugins.petitions.settings import get_settings
 
-    summary = outbox.pending_summary(current_app, station.id)
+    if outbox.handed_to_hub(current_app):
+        return {"ok": True, "detail": "the district hub forwards this station's requests"}
+    from kiosk.sync import is_hub
+
+    summary = outbox.pending_summary(current_app, None if is_hub() else station.id)
     if not get_settings().webhook.configured:
         return {"ok": True, "detail": f"forwarding off; {summary['pending']} request message(s) kept"}
     stale = summary["oldest"] is not None and (utcnow() - summary["oldest"]).total_seconds() > 3600

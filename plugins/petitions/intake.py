@@ -2,9 +2,10 @@
 
 Every way in (the kiosk, the phone form, Open311, another plugin through
 ``request_service``) ends in :func:`submit`, which writes the request, its
-first history line, its photos, the dispatch-system message and the push event
-together: either the resident gets a tracking number and everything exists,
-or nothing was written.
+first history line, its photos, the dispatch-system message (or, at a station
+enrolled at a district hub, the sync entry that hands it to the hub) and the
+push event together: either the resident gets a tracking number and everything
+exists, or nothing was written.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from kiosk import clock, events
+from kiosk import clock, events, sync
 from kiosk.db import write_transaction
 from kiosk.i18n import gettext
 from kiosk.privacy import normalize_phone, valid_mobile
-from kiosk_plugins.petitions import numbering, outbox, photos, ratelimit, routing
+from kiosk_plugins.petitions import numbering, outbox, photos, ratelimit, routing, syncing
 from kiosk_plugins.petitions.models import Petition, PetitionPhoto, PetitionStep
 from kiosk_plugins.petitions.places import find as find_place
 from kiosk_plugins.petitions.settings import Settings, get_settings
@@ -143,7 +144,9 @@ def submit(
                 station_id=station.id,
                 uid=uuid.uuid4().hex,
                 token=secrets.token_urlsafe(24),
-                tracking_no=numbering.next_tracking_no(session, station, now, settings.tracking_prefix),
+                tracking_no=numbering.next_tracking_no(
+                    session, station, now, settings.tracking_prefix, hub=sync.is_hub(app)
+                ),
                 type=draft.type,
                 category=draft.category,
                 place_key=draft.place_key if draft.place else "",
@@ -197,7 +200,13 @@ def submit(
                 if petition.lat is None and photo.lat is not None:
                     petition.lat, petition.lon = photo.lat, photo.lon
             session.flush()
-            message = outbox.enqueue(session, petition, station, settings, "created")
+            # A station enrolled at a hub hands the request over (the hub forwards it); the
+            # hub and a station standing alone forward it themselves.
+            messages = (
+                [] if sync.is_enrolled(session) else [outbox.enqueue(session, petition, station, settings, "created")]
+            )
+            syncing.record_petition(session, petition)
+            syncing.publish_status(session, petition)
             events.emit(
                 "petitions.submitted",
                 {
@@ -210,7 +219,7 @@ def submit(
                 station_id=station.id,
                 session=session,
             )
-            outbox.after_commit(session, app, [message])
+            outbox.after_commit(session, app, messages)
     except Exception:
         for name in written:
             try:

@@ -14,10 +14,10 @@ import logging
 from flask import current_app
 from sqlalchemy import select
 
-from kiosk import clock, events
+from kiosk import clock, events, sync
 from kiosk.db import write_transaction
 from kiosk.i18n import N_
-from kiosk_plugins.petitions import outbox, routing
+from kiosk_plugins.petitions import outbox, routing, syncing
 from kiosk_plugins.petitions.models import Petition, PetitionRating, PetitionStep
 from kiosk_plugins.petitions.settings import get_settings
 from kiosk_plugins.petitions.vocabulary import RATINGS, TRANSITIONS
@@ -34,6 +34,12 @@ class LifecycleError(ValueError):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+def _handled_here(session) -> None:
+    """Refuse handling at a station enrolled at a hub: the district's staff handle its requests there."""
+    if sync.is_enrolled(session):
+        raise LifecycleError(N_("Requests of this station are handled at the district hub. Please update them there."))
 
 
 def _locked(session, station, petition_id: int) -> Petition:
@@ -61,6 +67,8 @@ def _record(session, station, petition: Petition, action: str, note: str, user_i
     )
     session.flush()
     message = outbox.enqueue(session, petition, station, settings, action, note)
+    # At the hub: the request's station learns the new state (its kiosk answers from it offline).
+    syncing.publish_status(session, petition)
     events.emit(
         "petitions.status_changed",
         {"tracking_no": petition.tracking_no, "status": petition.status, "action": action},
@@ -81,6 +89,7 @@ def change_status(station, petition_id: int, status: str, note: str, user_id=Non
         raise LifecycleError(N_("Please choose the department that will handle the request."))
     now = clock.now()
     with write_transaction() as session:
+        _handled_here(session)
         petition = _locked(session, station, petition_id)
         if status not in TRANSITIONS.get(petition.status, ()):
             raise LifecycleError(N_("The request cannot go to that step from where it is now."))
@@ -104,6 +113,7 @@ def add_note(station, petition_id: int, note: str, user_id=None) -> Petition:
         raise LifecycleError(N_("Please write a short note: the resident will see it."))
     now = clock.now()
     with write_transaction() as session:
+        _handled_here(session)
         petition = _locked(session, station, petition_id)
         if petition.status == "closed":
             raise LifecycleError(N_("The request is closed."))
@@ -112,8 +122,8 @@ def add_note(station, petition_id: int, note: str, user_id=None) -> Petition:
 
 
 def can_rate(session, petition: Petition) -> bool:
-    """A resolved request can be rated once per resolution."""
-    if petition.status != "resolved" or petition.resolved_at is None:
+    """A resolved request can be rated once per resolution, where it is handled (not at an enrolled station)."""
+    if petition.status != "resolved" or petition.resolved_at is None or sync.is_enrolled(session):
         return False
     last = session.scalar(
         select(PetitionRating.at)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
+from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from kiosk import sync
 from kiosk.db import get_session
 from kiosk.i18n import gettext
 from kiosk.photos import PhotoRefused, clean_photo
@@ -22,7 +24,7 @@ from kiosk.urls import public_url
 from kiosk_plugins.petitions import intake, photos, places, ratelimit
 from kiosk_plugins.petitions.models import PetitionPhoto
 from kiosk_plugins.petitions.settings import get_settings
-from kiosk_plugins.petitions.views import _choices, _status
+from kiosk_plugins.petitions.views import _choices, _status, lookup
 
 bp = Blueprint("petitions_mobile", __name__)
 
@@ -140,10 +142,22 @@ def status(token: str):
     return _status(token, "petitions/mobile_status.html", "petitions.mobile_status", extra)
 
 
+@bp.get("/find")
+def find():
+    """A request's progress by its typed tracking number; at the hub, any station's."""
+    station_id = None if sync.is_hub() else current_station().id
+    return lookup("petitions/mobile_lookup.html", "petitions.mobile_lookup", station_id, "mobile")
+
+
 @bp.get("/media/<token>.jpg")
 def media(token: str):
-    """A request's photo (already stripped of metadata), by its unguessable token."""
-    row = station_row_or_404(PetitionPhoto, token=token)
+    """A request's photo (already stripped of metadata), by its unguessable token; at the hub, any station's."""
+    if sync.is_hub() and "\x00" not in token:
+        row = get_session().scalar(select(PetitionPhoto).where(PetitionPhoto.token == token))
+        if row is None:
+            abort(404)
+    else:
+        row = station_row_or_404(PetitionPhoto, token=token)
     path = photos.path_of(current_app.instance_path, row.station_id, row.filename)
     if not os.path.isfile(path):
         abort(404)

@@ -52,6 +52,9 @@ class Petition(Base):
     updated_at: Mapped[object] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[object | None] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[object | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the other side of the district sync last brought this copy up to date: at a
+    # station, the hub's last status; at the hub, the station's last entry. Empty: never.
+    synced_at: Mapped[object | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def has_contact(self) -> bool:

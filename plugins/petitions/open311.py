@@ -7,6 +7,10 @@
 - ``POST requests.json``: file a request; needs an ``api_key`` from the station's settings.
 - ``GET requests.json`` and ``GET requests/<service_request_id>.json``: read requests.
 
+At the district hub the same endpoint answers for the district: without
+``?station=`` it lists every station's requests (tracking numbers are unique
+across the district), with ``?station=<code>`` that station's.
+
 ``service_request_id`` is the tracking number. Status is ``open`` (received,
 dispatched, in progress) or ``closed`` (resolved, closed). Contact details
 given on POST are stored for staff and never returned. Errors are a JSON array
@@ -19,15 +23,16 @@ import hmac
 import re
 from datetime import UTC, datetime, timedelta
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from kiosk import clock
+from kiosk import clock, sync
 from kiosk.db import get_session
 from kiosk.i18n import gettext
+from kiosk.models import Station
 from kiosk.privacy import normalize_phone
-from kiosk.stations import current_station
+from kiosk.stations import current_station, station_id_of
 from kiosk.urls import public_url
 from kiosk_plugins.petitions import intake, places, present, ratelimit
 from kiosk_plugins.petitions.models import Petition, PetitionPhoto, PetitionStep
@@ -297,13 +302,33 @@ def _as_open311(session, petition: Petition, settings, station, place_list) -> d
     }
 
 
+def _scope() -> list:
+    """This station's requests; at the hub without a station chosen, the whole district's."""
+    station = current_station()
+    if sync.is_hub() and station.id == station_id_of(current_app):
+        return []
+    return [Petition.station_id == station.id]
+
+
+def _answer(session, rows, settings) -> list[dict]:
+    """Each request with its own station's clock and links."""
+    station = current_station()
+    stations = {station.id: station}
+    place_list = places.for_station(session, station, settings)
+    out = []
+    for petition in rows:
+        if petition.station_id not in stations:
+            stations[petition.station_id] = session.get(Station, petition.station_id)
+        out.append(_as_open311(session, petition, settings, stations[petition.station_id], place_list))
+    return out
+
+
 @bp.get("/open311/v2/requests.json")
 def list_requests():
     """Requests of the last 90 days by default, newest first, at most 1000; spec filters apply."""
     settings = get_settings()
-    station = current_station()
     session = get_session()
-    query = select(Petition).where(Petition.station_id == station.id)
+    query = select(Petition).where(*_scope())
     for name, value in request.args.items():
         if intake.CONTROL_RE.search(value):
             raise Open311Error(400, f"{name} must not contain control characters")
@@ -333,25 +358,22 @@ def list_requests():
         if statuses:
             query = query.where(Petition.status.in_(statuses))
     rows = session.scalars(query.order_by(Petition.created_at.desc(), Petition.id.desc()).limit(MAX_RESULTS)).all()
-    place_list = places.for_station(session, station, settings)
-    return jsonify([_as_open311(session, p, settings, station, place_list) for p in rows])
+    return jsonify(_answer(session, rows, settings))
 
 
 @bp.get("/open311/v2/requests/<service_request_id>.json")
 def get_request(service_request_id: str):
     """One request, as a one-element array."""
     settings = get_settings()
-    station = current_station()
     session = get_session()
     # A control character is in no tracking number (and a NUL byte cannot even be compared on PostgreSQL).
     petition = (
         None
         if intake.CONTROL_RE.search(service_request_id)
         else session.scalar(
-            select(Petition).where(Petition.station_id == station.id, Petition.tracking_no == service_request_id)
+            select(Petition).where(*_scope(), Petition.tracking_no == service_request_id).order_by(Petition.id).limit(1)
         )
     )
     if petition is None:
         raise Open311Error(404, f"service_request_id {service_request_id} not found")
-    place_list = places.for_station(session, station, settings)
-    return jsonify([_as_open311(session, petition, settings, station, place_list)])
+    return jsonify(_answer(session, [petition], settings))

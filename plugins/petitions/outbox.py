@@ -10,6 +10,11 @@ happens later, never on the resident's request:
   retrying with exponential backoff while the endpoint is down or the station
   is offline.
 
+In a district the hub forwards every station's requests, with the hub's
+webhook settings and secret (job ``petitions.deliver_district``); a station
+enrolled at a hub writes no message and sends nothing (:func:`handed_to_hub`).
+A station with no hub forwards its own, as it always did.
+
 A sender leases the rows it is sending so two workers rarely send the same
 message; a crashed sender's lease simply expires. Delivery is at least once:
 every message carries the request's id (``request_id`` in the body, the
@@ -34,6 +39,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, or_, select
 
+from kiosk import sync
 from kiosk.db import session_for, utcnow
 from kiosk_plugins.petitions import vocabulary
 from kiosk_plugins.petitions.models import OutboxMessage, Petition, PetitionPhoto
@@ -181,12 +187,24 @@ def _claim(app, now, ids, limit: int, lease_seconds: float) -> list[dict]:
         return claimed
 
 
+def handed_to_hub(app) -> bool:
+    """True on a station enrolled at a district hub: the hub forwards its requests, the station never does."""
+    if sync.is_hub(app):
+        return False
+    with app.app_context(), session_for(app) as session:
+        return sync.is_enrolled(session)
+
+
 def deliver_due(app, now=None, ids=None, limit: int = BATCH) -> dict:
-    """Send every message that is due (or only ``ids``); returns counts of delivered and failed."""
+    """Send every message that is due (or only ``ids``); returns counts of delivered and failed.
+
+    On the hub that is every station's messages, with the hub's settings; on a
+    station enrolled at a hub, nothing.
+    """
     settings = get_settings(app)
     webhook = settings.webhook
     result = {"delivered": 0, "failed": 0}
-    if not webhook.configured:
+    if not webhook.configured or handed_to_hub(app):
         return result
     now = now or utcnow()
     # A sender that dies mid-send holds its rows only until the lease runs out.
@@ -242,6 +260,8 @@ _kicker_lock = threading.Lock()
 def kick(app, ids: list[int]) -> None:
     """Try to deliver ``ids`` now, off the request thread."""
     if not ids or not get_settings(app).deliver_immediately or not get_settings(app).webhook.configured:
+        return
+    if handed_to_hub(app):
         return
     with _kicker_lock:
         kicker = app.extensions.get("petitions_kicker")

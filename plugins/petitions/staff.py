@@ -2,22 +2,28 @@
 
 Only here are contact details shown in full: the core lets no one but logged-in
 staff reach these URLs.
+
+At the district hub, community staff see their station's requests and district
+staff (whose station is the hub's own) every station's, each request handled
+under its own station.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
 
-from kiosk import clock
+from kiosk import clock, sync
 from kiosk.audit import record
 from kiosk.db import get_session, utcnow, write_transaction
 from kiosk.i18n import gettext
-from kiosk.stations import current_station, station_row_or_404
+from kiosk.models import Station
+from kiosk.stations import current_station, station_id_of, station_row_or_404
 from kiosk_plugins.petitions import lifecycle, outbox, places, present, routing, stats
 from kiosk_plugins.petitions.models import OutboxMessage, Petition, PetitionPhoto
 from kiosk_plugins.petitions.settings import get_settings
+from kiosk_plugins.petitions.views import station_of
 from kiosk_plugins.petitions.vocabulary import OPEN_STATUSES, STATUSES, TRANSITIONS, text
 
 bp = Blueprint("petitions_staff", __name__)
@@ -43,16 +49,30 @@ def audit(action: str, detail: dict) -> None:
     record(action, detail)
 
 
+def scope() -> int | None:
+    """The station whose requests these pages show; None for the district's view of all at the hub."""
+    station = current_station()
+    if sync.is_hub() and station.id == station_id_of(current_app):
+        return None
+    return station.id
+
+
+def _in_scope(column):
+    wanted = scope()
+    return [column == wanted] if wanted is not None else []
+
+
 @bp.get("/")
 def index():
-    """Requests of the station, filtered (open ones by default), the most urgent first."""
+    """Requests of the station (at the hub for district staff: every station's), open ones first."""
     settings = get_settings()
     station = current_station()
     session = get_session()
     show = request.args.get("show", "open")
     if show not in FILTERS:
         show = "open"
-    query = select(Petition).where(Petition.station_id == station.id, Petition.status.in_(FILTERS[show]))
+    district = scope() is None
+    query = select(Petition).where(*_in_scope(Petition.station_id), Petition.status.in_(FILTERS[show]))
     if show == "overdue":
         query = query.where(Petition.due_at < clock.now())
     if show in ("open", "overdue", "new"):
@@ -61,27 +81,41 @@ def index():
         query = query.order_by(Petition.updated_at.desc(), Petition.id.desc())
     rows = session.scalars(query.limit(PAGE)).all()
     place_list = places.for_station(session, station, settings)
-    items = [{"id": p.id, **present.summary(p, settings, station, place_list, staff=True)} for p in rows]
+    names = dict(session.execute(select(Station.id, Station.name)).all()) if district else {}
+    items = [
+        {
+            "id": p.id,
+            "station": names.get(p.station_id, ""),
+            **present.summary(p, settings, station, place_list, staff=True),
+        }
+        for p in rows
+    ]
     return render_template(
         "petitions/staff_list.html",
         items=items,
         show=show,
         filters=list(FILTERS),
-        counts=stats.counts(session, station.id),
+        counts=stats.counts(session, scope()),
+        district=district,
     )
 
 
 def _petition(petition_id: int) -> Petition:
-    return station_row_or_404(Petition, petition_id)
+    if scope() is not None:
+        return station_row_or_404(Petition, petition_id)
+    found = get_session().get(Petition, petition_id)
+    if found is None:
+        abort(404)
+    return found
 
 
 @bp.get("/<int:petition_id>")
 def detail(petition_id: int):
     """One request: everything about it, its contact details, and the form to move it on."""
     settings = get_settings()
-    station = current_station()
     session = get_session()
     petition = _petition(petition_id)
+    station = station_of(petition)
     place_list = places.for_station(session, station, settings)
     photos = session.scalars(
         select(PetitionPhoto).where(PetitionPhoto.request_id == petition.id).order_by(PetitionPhoto.id)
@@ -107,8 +141,8 @@ def detail(petition_id: int):
 @bp.post("/<int:petition_id>/update")
 def update(petition_id: int):
     """Move the request to its next step, or add a note; the note is shown to the resident."""
-    station = current_station()
     petition = _petition(petition_id)
+    station = station_of(petition)
     action = request.form.get("action", "")
     note = request.form.get("note", "")
     user_id = g.user.id if g.get("user") else None
@@ -130,12 +164,11 @@ def update(petition_id: int):
 @bp.post("/outbox/retry")
 def retry_outbox():
     """Try every waiting dispatch message now instead of at its next retry time."""
-    station = current_station()
     with write_transaction() as session:
         ids = list(
             session.scalars(
                 select(OutboxMessage.id).where(
-                    OutboxMessage.station_id == station.id, OutboxMessage.delivered_at.is_(None)
+                    *_in_scope(OutboxMessage.station_id), OutboxMessage.delivered_at.is_(None)
                 )
             )
         )
@@ -149,16 +182,15 @@ def retry_outbox():
 
 def render_panel() -> str:
     """The staff console's panel: counts, overdue, forwarding state, links."""
-    station = current_station()
     session = get_session()
     waiting = session.scalar(
         select(func.count())
         .select_from(OutboxMessage)
-        .where(OutboxMessage.station_id == station.id, OutboxMessage.delivered_at.is_(None))
+        .where(*_in_scope(OutboxMessage.station_id), OutboxMessage.delivered_at.is_(None))
     )
     return render_template(
         "petitions/staff_panel.html",
-        counts=stats.counts(session, station.id),
+        counts=stats.counts(session, scope()),
         waiting=waiting or 0,
         webhook=get_settings().webhook.configured,
     )

@@ -11,23 +11,26 @@ from kiosk_plugins.petitions.models import Petition, PetitionRating
 from kiosk_plugins.petitions.vocabulary import OPEN_STATUSES
 
 
-def counts(session, station_id: int, now=None) -> dict:
-    """How many requests are new, open, overdue, waiting to be closed; ratings of the last 30 days."""
+def counts(session, station_id: int | None, now=None) -> dict:
+    """How many requests are new, open, overdue, waiting to be closed; ratings of the last 30 days.
+
+    ``station_id`` None: every station's (the district's view at the hub).
+    """
     now = now or clock.now()
+    mine = [Petition.station_id == station_id] if station_id is not None else []
+    rated_here = [PetitionRating.station_id == station_id] if station_id is not None else []
     by_status = dict(
-        session.execute(
-            select(Petition.status, func.count()).where(Petition.station_id == station_id).group_by(Petition.status)
-        ).all()
+        session.execute(select(Petition.status, func.count()).where(*mine).group_by(Petition.status)).all()
     )
     overdue = session.scalar(
         select(func.count())
         .select_from(Petition)
-        .where(Petition.station_id == station_id, Petition.status.in_(OPEN_STATUSES), Petition.due_at < now)
+        .where(*mine, Petition.status.in_(OPEN_STATUSES), Petition.due_at < now)
     )
     ratings = dict(
         session.execute(
             select(PetitionRating.score, func.count())
-            .where(PetitionRating.station_id == station_id, PetitionRating.at >= now - timedelta(days=30))
+            .where(*rated_here, PetitionRating.at >= now - timedelta(days=30))
             .group_by(PetitionRating.score)
         ).all()
     )

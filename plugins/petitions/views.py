@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from kiosk.db import get_session
+from kiosk import clock, sync
+from kiosk.db import get_session, write_transaction
 from kiosk.i18n import gettext
+from kiosk.models import Station
 from kiosk.qr import qr_svg
 from kiosk.stations import current_station, station_row_or_404
 from kiosk.urls import public_url
-from kiosk_plugins.petitions import intake, lifecycle, places, present, ratelimit, receipts
+from kiosk_plugins.petitions import intake, lifecycle, numbering, places, present, ratelimit, receipts
 from kiosk_plugins.petitions.models import Petition
 from kiosk_plugins.petitions.settings import get_settings
 from kiosk_plugins.petitions.vocabulary import RATINGS, TYPES, text
@@ -110,7 +112,63 @@ def _form(step: int, draft, errors: dict, options: dict):
 
 
 def _petition_by_token(token: str) -> Petition:
-    return station_row_or_404(Petition, token=token)
+    """The request of a status link; at the hub any station's (the token is unguessable and unique)."""
+    if not sync.is_hub():
+        return station_row_or_404(Petition, token=token)
+    if "\x00" in token:
+        abort(404)
+    found = get_session().scalar(select(Petition).where(Petition.token == token))
+    if found is None:
+        abort(404)
+    return found
+
+
+def station_of(petition: Petition):
+    """The station a request belongs to (at the hub a district page may show any station's)."""
+    station = current_station()
+    if station.id != petition.station_id:
+        station = get_session().get(Station, petition.station_id)
+    return station
+
+
+def heard_from_hub(session, petition: Petition, station) -> dict:
+    """At a station enrolled at a hub: when this copy last heard from the hub (the kiosk may be offline)."""
+    if sync.is_hub() or not sync.is_enrolled(session):
+        return {}
+    return {"hub_sync": clock.local_text(station, petition.synced_at) if petition.synced_at else ""}
+
+
+def lookup(template: str, screen: str, station_id: int | None, rate_channel: str, extra: dict | None = None):
+    """A request by its typed tracking number: where it stands, without its description or notes.
+
+    Tracking numbers can be guessed, so this shows less than the status link
+    does and counts towards the channel's rate limit.
+    """
+    settings = get_settings()
+    typed = request.args.get("no", "")
+    values = {"screen": screen, "typed": typed[:40], **(extra or {})}
+    if not numbering.compact(typed):
+        values["error"] = gettext("Please enter the tracking number on your receipt, for example P261206-K7QM-0001.")
+        return render_template(template, **values), 400
+    with write_transaction() as session:
+        allowed = ratelimit.take(
+            session, ratelimit.client_key("lookup-" + rate_channel), *settings.rate_limit(rate_channel)
+        )
+    if not allowed:
+        values["error"] = gettext("Many numbers were looked up here just now. Please wait a few minutes.")
+        return render_template(template, **values), 429
+    session = get_session()
+    petition = numbering.find(session, typed, station_id)
+    if petition is None:
+        values["error"] = gettext("No request has this number here. Please check the number on your receipt.")
+        return render_template(template, **values), 404
+    station = station_of(petition)
+    place_list = places.for_station(session, station, settings)
+    summary = present.summary(petition, settings, station, place_list)
+    summary["description"] = ""
+    steps = [{**step, "note": ""} for step in present.history(session, petition, settings, station)]
+    values.update(summary=summary, steps=steps, **heard_from_hub(session, petition, station))
+    return render_template(template, **values)
 
 
 @bp.get("/done/<token>")
@@ -132,6 +190,12 @@ def done(token: str):
     )
 
 
+@bp.get("/find")
+def find():
+    """A request's progress by its typed tracking number (this station's requests only)."""
+    return lookup("petitions/kiosk_lookup.html", "petitions.lookup", current_station().id, "kiosk")
+
+
 @bp.route("/status/<token>", methods=["GET", "POST"])
 def status(token: str):
     """A request's progress at the kiosk (after scanning the receipt), with the rating form."""
@@ -141,9 +205,9 @@ def status(token: str):
 def _status(token: str, template: str, screen: str, extra: dict | None = None):
     """Show (and on POST, rate) a request by its token; shared by the kiosk and the phone."""
     settings = get_settings()
-    station = current_station()
     session = get_session()
     petition = _petition_by_token(token)
+    station = station_of(petition)
     error = ""
     code = 200
     if request.method == "POST":
@@ -156,6 +220,7 @@ def _status(token: str, template: str, screen: str, extra: dict | None = None):
         session.expire_all()
         petition = _petition_by_token(token)
     place_list = places.for_station(session, station, settings)
+    extra = {**heard_from_hub(session, petition, station), **(extra or {})}
     return render_template(
         template,
         screen=screen,
@@ -166,7 +231,7 @@ def _status(token: str, template: str, screen: str, extra: dict | None = None):
         rated=request.args.get("rated") == "1",
         token=token,
         ratings=[(k, gettext(v)) for k, v in RATINGS.items()],
-        **(extra or {}),
+        **extra,
     ), code
 
 
