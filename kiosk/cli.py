@@ -82,10 +82,21 @@ def db():
 @db.command("upgrade")
 @with_appcontext
 def db_upgrade():
-    """Apply every pending migration of the core and the plugins (keeps data)."""
+    """Apply every pending migration of the core and the plugins (keeps data).
+
+    Safe to run on several machines at once (PostgreSQL: one migrates, the others
+    wait for it). On a database newer than this code it changes nothing.
+    """
     from kiosk import migrate
 
-    migrate.upgrade(current_app)
+    newer = migrate.upgrade(current_app)
+    if newer:
+        click.echo(
+            f"database is newer than this code: nothing to do (it has {', '.join(newer)}, "
+            "which this version does not know; upgrade this node's kiosk package)"
+        )
+        _echo_unknown(migrate.unknown_revisions(current_app))
+        return
     left = migrate.pending(current_app)
     click.echo("database is up to date" if not left else f"still pending: {', '.join(left)}")
     _echo_unknown(migrate.unknown_revisions(current_app))
@@ -419,6 +430,16 @@ def doctor():
         problems += 0 if check["ok"] or warning else 1
     if problems:
         raise click.ClickException(f"{problems} problem(s) to fix")
+
+
+def _add_sync_commands() -> None:
+    from kiosk.sync.cli import stations, sync_group
+
+    cli.add_command(stations)
+    cli.add_command(sync_group)
+
+
+_add_sync_commands()
 
 
 def main():

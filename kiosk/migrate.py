@@ -13,6 +13,18 @@ Alembic cannot locate and would refuse every command for. Such revisions are
 set aside while Alembic runs (and the kiosk warns, naming the plugin) until
 ``kiosk plugins forget NAME`` retires them: its tables stay untouched.
 
+Several processes may upgrade at once: three stations' ``kiosk db upgrade``
+in a roll-out, or a hub's workers each migrating at start. On PostgreSQL the
+upgrade holds an advisory lock (:data:`MIGRATION_LOCK`) for its transaction,
+so one migrates and the others then find nothing to do. A transaction-scoped
+lock also works behind PgBouncer in transaction mode, where a session lock
+would be left on whichever server connection took it.
+
+A node whose code is older than its database (a hub worker not yet upgraded
+during a rolling upgrade) finds revisions of branches it knows that none of
+its files name: it starts with a warning naming them and migrates nothing,
+instead of failing with Alembic's "Can't locate revision".
+
 Alembic itself takes most of a second to import, which would double the
 kiosk's cold start, so at start :func:`is_current` first compares the
 database's ``alembic_version`` with the heads read straight from the revision
@@ -32,10 +44,12 @@ from contextlib import contextmanager
 from sqlalchemy import inspect, text
 
 __all__ = [
+    "MIGRATION_LOCK",
     "MigrationError",
     "downgrade",
     "is_current",
     "new_revision",
+    "newer_revisions",
     "pending",
     "plugin_folders",
     "unknown_revisions",
@@ -50,6 +64,9 @@ CORE = "core"
 CORE_BRANCH = "kiosk_core"
 CORE_FIRST = "kiosk_core_0001"
 CORE_FOLDER = os.path.join(HERE, "migrations", "versions")
+
+#: The PostgreSQL advisory lock an upgrade holds ("kioskmig" as a 64-bit number): one upgrade at a time.
+MIGRATION_LOCK = int.from_bytes(b"kioskmig", "big")
 
 #: A revision id as ``kiosk db revision`` makes them: the branch, then a number.
 _NUMBERED = re.compile(r"^(?P<branch>.+)_(?P<number>\d+)$")
@@ -201,21 +218,55 @@ def _database_state(app) -> tuple[dict[str, set[str]] | None, set[str]]:
         return graph, _stored(conn)
 
 
+def _known_graph(app, graph) -> dict[str, set[str]]:
+    if graph is not None:
+        return graph
+    from alembic.script import ScriptDirectory
+
+    return {r.revision: set() for r in ScriptDirectory.from_config(alembic_config(app)).walk_revisions()}
+
+
+def _unlocated(app, state=None) -> tuple[list[str], dict[str, list[str]]]:
+    """The database's revisions no file here names: (newer ones of known branches, plugin → uninstalled ones)."""
+    graph, stored = state or _database_state(app)
+    graph = _known_graph(app, graph)
+    branches = {plugin_of_revision(r) for r in graph}
+    newer: list[str] = []
+    uninstalled: dict[str, list[str]] = {}
+    for revision in sorted(stored - set(graph)):
+        branch = plugin_of_revision(revision)
+        if branch in branches:
+            newer.append(revision)
+        else:
+            uninstalled.setdefault(branch, []).append(revision)
+    return newer, uninstalled
+
+
 def unknown_revisions(app, state=None) -> dict[str, list[str]]:
     """Plugin name → its revisions in the database that no installed revision file knows.
 
     These are left by an uninstalled plugin: its tables stay, and
-    ``kiosk plugins forget NAME`` retires the revisions.
+    ``kiosk plugins forget NAME`` retires the revisions. Revisions of a branch
+    this code has (newer code wrote them) are :func:`newer_revisions` instead.
     """
-    graph, stored = state or _database_state(app)
-    if graph is None:
-        from alembic.script import ScriptDirectory
+    return _unlocated(app, state)[1]
 
-        graph = {r.revision: set() for r in ScriptDirectory.from_config(alembic_config(app)).walk_revisions()}
-    found: dict[str, list[str]] = {}
-    for revision in sorted(stored - set(graph)):
-        found.setdefault(plugin_of_revision(revision), []).append(revision)
-    return found
+
+def newer_revisions(app, state=None) -> list[str]:
+    """Revisions in the database of a branch this code knows (the core, an installed plugin) but not in its files.
+
+    Newer code migrated the database (a rolling upgrade half done): this code
+    must neither migrate it nor stop, only say so.
+    """
+    return _unlocated(app, state)[0]
+
+
+def warn_newer(revisions: list[str]) -> None:
+    log.warning(
+        "the database is newer than this code: it has revision %s, which this version does not know; "
+        "starting without migrating (upgrade this node's kiosk package to match the others)",
+        ", ".join(revisions),
+    )
 
 
 def warn_unknown(app, state=None) -> dict[str, list[str]]:
@@ -269,22 +320,42 @@ def _unknown_set_aside(conn, cfg):
         conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": revision})
 
 
-def upgrade(app) -> None:
-    """Bring the database to the newest revision of every branch; keeps existing data."""
+def upgrade(app) -> list[str]:
+    """Bring the database to the newest revision of every branch; keeps existing data.
+
+    Returns the revisions that make the database newer than this code (see
+    :func:`newer_revisions`); then nothing was done. On PostgreSQL the whole
+    upgrade holds :data:`MIGRATION_LOCK`: a second process waits for the first
+    and then finds the database current.
+    """
     from alembic import command
 
     engine = app.extensions["db"].engine
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Released when this transaction ends; what another upgrade committed
+            # meanwhile is read after it (READ COMMITTED: each statement sees the latest).
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        newer = newer_revisions(app, (revision_graph(app), _stored(conn)))
+        if newer:
+            return newer
         cfg = alembic_config(app, conn)
         with _unknown_set_aside(conn, cfg):
             command.upgrade(cfg, "heads")
+    return []
 
 
 def ensure_current(app) -> None:
-    """Upgrade at start only when the revision files say there is something new."""
+    """Upgrade at start only when the revision files say there is something new.
+
+    A database newer than this code is left as it is, with a warning.
+    """
     state = _database_state(app)  # read once: this runs at every start
-    if not is_current(app, state):
-        upgrade(app)
+    newer = newer_revisions(app, state)
+    if not newer and not is_current(app, state):
+        newer = upgrade(app)
+    if newer:
+        warn_newer(newer)
     warn_unknown(app, state)
 
 
@@ -296,8 +367,12 @@ def pending(app) -> list[str]:
     script = ScriptDirectory.from_config(alembic_config(app))
     known = {r.revision for r in script.walk_revisions()}
     with engine.connect() as conn:
-        current = _stored(conn) & known
-    wanted = set(script.get_heads())
+        stored = _stored(conn)
+    current = stored & known
+    branches = {plugin_of_revision(r) for r in known}
+    # A branch the database has a newer revision of is not pending here, it is ahead.
+    ahead = {plugin_of_revision(r) for r in stored - known} & branches
+    wanted = {h for h in script.get_heads() if plugin_of_revision(h) not in ahead}
     applied = set()
     for rev in current:
         applied |= {r.revision for r in script.iterate_revisions(rev, "base")}
@@ -494,7 +569,9 @@ def current(app) -> dict[str, list[str]]:
             labels = script.get_revision(revision).branch_labels
             label = sorted(labels)[0] if labels else _label_of(script, revision)
         except Exception:
-            label = plugin_of_revision(revision) + " (not installed)"
+            branch = plugin_of_revision(revision)
+            ahead = any(plugin_of_revision(r.revision) == branch for r in script.walk_revisions())
+            label = branch + (" (newer than this code)" if ahead else " (not installed)")
         found.setdefault(label, []).append(revision)
     return found
 

@@ -118,3 +118,92 @@ def test_start_up_check_reads_the_revisions_without_alembic(app):
     finally:  # the PostgreSQL database is shared by the worker's later tests
         with app.extensions["db"].engine.begin() as conn:
             conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": stored[0]})
+
+
+# -- several upgrades at once, and code older than its database ------------------------------
+def _upgrade_env(tmp_path, url: str, k: int) -> dict:
+    import os
+
+    instance = tmp_path / f"upgrader-{k}"
+    instance.mkdir()
+    return dict(
+        os.environ,
+        KIOSK_SECRET_KEY="three-at-once-" * 4,
+        KIOSK_DATABASE_URL=url,
+        KIOSK_INSTANCE_PATH=str(instance),
+        KIOSK_STATION_FILE=str(instance / "no-station.toml"),
+        KIOSK_IME_PRELOAD="false",
+    )
+
+
+def test_three_db_upgrades_at_once_on_a_fresh_postgresql_database_all_succeed(
+    backend, fresh_database_url, tmp_path, make_app
+):
+    """The issue's roll-out: three `kiosk db upgrade` at once, two used to fail; the advisory lock queues them."""
+    import subprocess
+    import sys
+
+    import pytest
+
+    if backend != "postgresql":
+        pytest.skip("the migration lock is PostgreSQL's: a SQLite file belongs to one station node")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "kiosk.cli", "db", "upgrade"],
+            env=_upgrade_env(tmp_path, fresh_database_url, k),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(3)
+    ]
+    results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
+    for code, out, err in results:
+        assert code == 0, err[-3000:]
+        assert "database is up to date" in out
+    app = make_app(fresh_database_url, AUTO_MIGRATE=False)
+    assert migrate.pending(app) == [] and migrate.is_current(app)
+    assert CORE_TABLES <= set(inspect(app.extensions["db"].engine).get_table_names())
+
+
+def _core_head(app) -> str:
+    graph = migrate.revision_graph(app)
+    core = [r for r in graph if r.startswith("kiosk_core_")]
+    return max(core)
+
+
+def test_code_older_than_its_database_starts_with_a_warning_and_upgrade_has_nothing_to_do(
+    make_app, fresh_database_url, caplog
+):
+    """A hub worker not yet upgraded, in a rolling upgrade: the database has a core revision it does not know."""
+    import logging
+
+    from sqlalchemy import text
+
+    from kiosk.cli import cli
+
+    first = make_app(fresh_database_url)
+    head = _core_head(first)
+    with first.extensions["db"].engine.begin() as conn:
+        conn.execute(
+            text("UPDATE alembic_version SET version_num = 'kiosk_core_9999' WHERE version_num = :v"), {"v": head}
+        )
+    with caplog.at_level(logging.WARNING, logger="kiosk.migrate"):
+        older = make_app(fresh_database_url)  # used to fail: "Can't locate revision identified by 'kiosk_core_9999'"
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "database is newer than this code" in said and "kiosk_core_9999" in said
+    assert "not installed" not in said  # the core is not an uninstalled plugin
+    assert migrate.newer_revisions(older) == ["kiosk_core_9999"]
+    assert migrate.unknown_revisions(older) == {}
+    assert migrate.pending(older) == []
+    result = older.test_cli_runner().invoke(cli, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "database is newer than this code: nothing to do" in result.output
+    assert "kiosk_core_9999" in result.output
+    current = older.test_cli_runner().invoke(cli, ["db", "current"])
+    assert "kiosk_core (newer than this code)" in current.output and "pending" not in current.output
+    with older.extensions["db"].engine.connect() as conn:
+        stored = {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
+    assert "kiosk_core_9999" in stored and head not in stored  # nothing was migrated or undone
+    # The node still serves.
+    assert older.test_client().get("/healthz").status_code == 200
