@@ -242,17 +242,58 @@ def _sqlite_setup(engine) -> None:
             dbapi_conn.begin_immediate()
 
 
-class Database:
-    """The engine and session factories of one app (``app.extensions["db"]``)."""
+#: Seconds a request waits for a free connection before it gets the "temporarily unavailable" page.
+POOL_WAIT = 10
+#: ``DATABASE_PREPARE_THRESHOLD`` when it is not set: psycopg's own default (prepare a statement
+#: on the server after its fifth run).
+DRIVER_DEFAULT = "default"
 
-    def __init__(self, url: str, connections: int = 20):
+
+def parse_prepare_threshold(value) -> int | None | str:
+    """``DATABASE_PREPARE_THRESHOLD`` as psycopg takes it, or :data:`DRIVER_DEFAULT`.
+
+    ``"none"`` (or empty) turns psycopg's server-side prepared statements off:
+    PgBouncer in transaction mode hands each transaction to any server
+    connection, where a statement prepared on another one "does not exist".
+    A whole number N prepares a statement after its N-th run (0: at once).
+
+    :raises ConfigError: any other value.
+    """
+    if value is None or value == DRIVER_DEFAULT:
+        return DRIVER_DEFAULT
+    if isinstance(value, str) and value.strip().lower() in ("", "none", "off", "false"):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    from kiosk.config import ConfigError
+
+    raise ConfigError(
+        f'database_prepare_threshold must be "none" (behind PgBouncer in transaction mode) or a whole '
+        f"number of at least 0, not {value!r}"
+    )
+
+
+class Database:
+    """The engine and session factories of one app (``app.extensions["db"]``).
+
+    One engine, so one bounded pool per process however many stations its
+    database holds (a hub serves them all): at most ``connections`` open at
+    once, and a thread that finds none free within :data:`POOL_WAIT` seconds
+    fails with a pool timeout, which the app answers with its "temporarily
+    unavailable" page (503) rather than letting requests pile up.
+    """
+
+    def __init__(self, url: str, connections: int = 20, prepare_threshold=DRIVER_DEFAULT):
         self.url = url
         self.write_lock: WriterLock | None = None
         kwargs: dict = {"future": True}
+        threshold = parse_prepare_threshold(prepare_threshold)
         # Five kept open, the rest opened for a busy spell: a thread must never
         # wait for a connection another thread holds (the pool would jam).
         kept = min(5, connections)
-        pool = {"pool_size": kept, "max_overflow": connections - kept}
+        pool = {"pool_size": kept, "max_overflow": connections - kept, "pool_timeout": POOL_WAIT}
         if url.startswith("sqlite"):
             #: Held by this process's one SQLite writer (see _sqlite_connection_class).
             self.write_lock = WriterLock()
@@ -265,6 +306,8 @@ class Database:
                 kwargs.update(pool)  # a file: a pool of connections, as on PostgreSQL
         else:
             kwargs.update(pool_pre_ping=True, **pool)
+            if threshold != DRIVER_DEFAULT and url.startswith("postgresql+psycopg"):
+                kwargs["connect_args"] = {"prepare_threshold": threshold}
         self.engine = create_engine(url, **kwargs)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         if self.is_sqlite:
