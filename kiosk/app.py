@@ -63,7 +63,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.secret_key = app.config["SECRET_KEY"]
 
     db = Database(
-        app.config.get("DATABASE_URL") or default_url(app.instance_path), connections=app.config["DATABASE_CONNECTIONS"]
+        app.config.get("DATABASE_URL") or default_url(app.instance_path),
+        connections=app.config["DATABASE_CONNECTIONS"],
+        prepare_threshold=app.config.get("DATABASE_PREPARE_THRESHOLD"),
     )
     db.init_app(app)
 
@@ -131,11 +133,17 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     devices.init_app(app)
     jobs.init_app(app)
+    from kiosk import sync
+    from kiosk.sync import pusher, views
+
+    views.init_app(app)  # /sync/v1 (answers only on a hub)
+    sync.init_app(app)  # the core's sync kinds and the figures job
     with app.app_context():
         plugins.call_startup("kiosk_startup", app=app)
     openapi.init_app(app)
     if app.config.get("RUN_JOBS"):
         jobs.start_scheduler(app)
+        pusher.start(app)  # a station's sync with its hub (waits until the station is enrolled)
     return app
 
 
@@ -267,6 +275,8 @@ def _before_request():
     if owner is None:
         return None
     plugin, area = owner
+    if area == "kiosk" and current_app.config.get("ROLE") == "hub":
+        abort(404)  # kiosk screens run on station nodes; the hub serves phones, staff and stations
     role = AREAS[area][1]
     if role:
         denied = require_role(role)

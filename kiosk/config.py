@@ -1,7 +1,13 @@
 """Where the kiosk's settings come from: defaults, then the station file, then ``KIOSK_*``.
 
 The station file is TOML (``instance/station.toml`` unless ``KIOSK_STATION_FILE``
-names another)::
+names another). ``role`` at the top says what the process is: ``"station"``
+(the default), a station node serving one station's kiosks, counters and
+devices; or ``"hub"``, the district hub stations sync to and phones reach
+(its ``[station]`` names the district itself, its ``[hub]`` table holds its own
+settings; see deploy/hub.toml.example)::
+
+    role = "station"
 
     [station]
     code = "huangbei-001"
@@ -9,7 +15,7 @@ names another)::
     kind = "party_service"            # or "courier_station"
     languages = ["zh_Hans", "zh_Hant", "en"]
     timezone = "Asia/Shanghai"
-    public_url = "https://shuibei.example.gov.cn"   # what phones open from QR codes
+    public_url = "https://shuibei.example.gov.cn"   # what phones open from QR codes (no hub)
 
     [plugins]
     disabled = ["parking"]            # every installed plugin is on unless named here
@@ -37,6 +43,7 @@ DEFAULT_SECRET_KEY = "dev-only-change-me"
 log = logging.getLogger("kiosk.config")
 
 STATION_KINDS = ("party_service", "courier_station")
+ROLES = ("station", "hub")
 LANGUAGES = ("zh_Hans", "zh_Hant", "en")
 
 DEFAULTS: dict = {
@@ -46,12 +53,20 @@ DEFAULTS: dict = {
     # plus the print queue, the scheduler and push streams' short reads.
     "DATABASE_CONNECTIONS": 20,
     "DEMO": False,
+    # "station": a station node, the source of truth for its station (the default);
+    # "hub": the district hub that stations sync to and phones reach.
+    "ROLE": "station",
     "STATION": {
         "code": "default",
         "name": "党群服务中心",
         "kind": "party_service",
         "languages": list(LANGUAGES),
         "timezone": "Asia/Shanghai",
+    },
+    # The district hub's own settings (read on a hub only).
+    "HUB": {
+        # Minutes without a sync after which the district dashboard flags a station.
+        "stale_after_minutes": 15,
     },
     "PLUGINS": {"disabled": []},
     "DEVICES": {"printer": {"type": "preview"}, "readers": {}},
@@ -114,13 +129,17 @@ def configure(app, test_config: dict | None = None) -> None:
             app.config[key] = _merge(current, value) if isinstance(current, dict) and isinstance(value, dict) else value
         app.config["STATION_FILE"] = station_file
     app.config.from_prefixed_env("KIOSK")
-    # Flask nests on a double underscore, so one kiosk of a fleet can be pointed at
-    # its station with KIOSK_STATION__code=futian-002 (the nested key keeps its case).
+    # Flask nests on a double underscore, so a station node can be given its code
+    # with KIOSK_STATION__code=futian-002 (the nested key keeps its case).
     if test_config:
         for key, value in test_config.items():
             current = app.config.get(key)
             app.config[key] = _merge(current, value) if isinstance(current, dict) and isinstance(value, dict) else value
     validate(app.config)
+    if app.config["ROLE"] == "hub":
+        # The hub serves phones, staff and stations over the network: it never opens a
+        # printer or a reader (a station's devices belong to that station's node).
+        app.config["START_DEVICES"] = False
 
 
 def validate(config) -> None:
@@ -132,6 +151,10 @@ def validate(config) -> None:
     unknown = [lang for lang in langs if lang not in LANGUAGES]
     if not langs or unknown:
         raise ConfigError(f"station.languages must be a non-empty list drawn from {', '.join(LANGUAGES)}")
+    if config.get("ROLE") not in ROLES:
+        raise ConfigError(f"role must be one of {', '.join(ROLES)}, not {config.get('ROLE')!r}")
+    _check_removed_modes(config)
+    _check_hub(config)
     connections = config.get("DATABASE_CONNECTIONS")
     if not isinstance(connections, int) or isinstance(connections, bool) or connections < 2:
         raise ConfigError(f"database_connections must be a whole number of at least 2, not {connections!r}")
@@ -142,6 +165,36 @@ def validate(config) -> None:
             "Refusing to start with the default secret key. Set KIOSK_SECRET_KEY to a long random "
             "value (for example: python -c 'import secrets; print(secrets.token_hex(32))'), or put "
             'secret_key = "..." at the top of the station file.'
+        )
+
+
+def _check_removed_modes(config) -> None:
+    """A station file from before the district hub: say what replaces the server for many stations."""
+    legacy = config.pop("FLEET", None)
+    if legacy in (None, False, "", "false", "0"):
+        if legacy is not None:
+            log.warning("the fleet setting is no longer read: remove it from the station file")
+        return
+    raise ConfigError(
+        "fleet mode (one server for many stations) was removed: run one station node per station "
+        '(the default role) and one district hub (role = "hub" at the top of the station file, or '
+        "KIOSK_ROLE=hub) that the stations enrol at; see docs/deploy.md"
+    )
+
+
+def _check_hub(config) -> None:
+    """The ``[hub]`` table: a table whose ``stale_after_minutes`` is a whole number of minutes."""
+    hub = config.get("HUB")
+    if not isinstance(hub, dict):
+        raise ConfigError(f"[hub] must be a table, not {hub!r}")
+    for key in sorted(set(hub) - set(DEFAULTS["HUB"])):
+        log.warning("hub.%s is not a core setting of [hub] (known: %s)", key, ", ".join(sorted(DEFAULTS["HUB"])))
+    stale = hub.get("stale_after_minutes")
+    if isinstance(stale, str) and stale.strip().isdigit():  # KIOSK_HUB__stale_after_minutes=30
+        stale = hub["stale_after_minutes"] = int(stale)
+    if not isinstance(stale, int) or isinstance(stale, bool) or not 1 <= stale <= 7 * 24 * 60:
+        raise ConfigError(
+            f"hub.stale_after_minutes must be a whole number of minutes from 1 to {7 * 24 * 60}, not {stale!r}"
         )
 
 

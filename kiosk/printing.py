@@ -197,8 +197,8 @@ class Printing:
 
     def start(self) -> None:
         """Start the queue's worker (resuming unfinished jobs) and the status poller."""
-        if self._started:
-            return
+        if self._started or self.app.config.get("ROLE") == "hub":
+            return  # the hub has no printer: receipts come out at stations
         self._started = True
         self.queue.start()
         if self.poll:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 
 from kiosk import visitors
 from kiosk.i18n import LOCALE_NAMES, localized
@@ -59,7 +59,12 @@ def _icon_url(tile: Tile) -> str:
 
 @bp.route("/")
 def home():
-    """The home screen; whoever was identified for any plugin is forgotten here (issue 19, 首页)."""
+    """The home screen; whoever was identified for any plugin is forgotten here (issue 19, 首页).
+
+    The hub shows no kiosk screens: touch screens stand at stations and talk to their station node.
+    """
+    if current_app.config.get("ROLE") == "hub":
+        abort(404)
     visitors.forget()
     station = current_station()
     return render_template("home.html", tiles=tiles_for(station), station=station, screen="home")
@@ -86,8 +91,8 @@ def reset():
     station_code = session.get("station")
     visitors.forget()
     session.clear()
-    if station_code and current_app.config.get("FLEET"):
-        session["station"] = station_code
+    if station_code and current_app.config.get("ROLE") == "hub":
+        session["station"] = station_code  # the phone page stays in the station its QR code named
     return redirect(url_for("shell.home"))
 
 

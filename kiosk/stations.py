@@ -1,14 +1,16 @@
 """Which station a request belongs to.
 
-Every record belongs to a station. A single kiosk serves the station named in
-its config; on a fleet server (``FLEET = true``) each kiosk browser is pointed
-at its station once with ``/?station=<code>`` and keeps it in its session.
-Staff see the station of their account; a district admin may switch.
+Every record belongs to a station. A station node serves the station named in
+its config. The district hub (``role = "hub"``) serves every enrolled station:
+a phone opens a hub page from a QR code carrying ``?station=<code>`` (kept in
+its session for the next pages), staff see the station of their account, and a
+district account may switch with ``?station=``; with none of these a request is
+the hub's own station (the district).
 """
 
 from __future__ import annotations
 
-from flask import abort, current_app, g, request, session
+from flask import abort, current_app, g, has_app_context, has_request_context, request, session
 from sqlalchemy import select
 
 from kiosk.db import get_session
@@ -16,6 +18,7 @@ from kiosk.models import Station
 
 __all__ = [
     "current_station",
+    "station_tag",
     "station_id_of",
     "station_row_or_404",
 ]
@@ -41,6 +44,31 @@ def ensure_station(db_session, config) -> Station:
     return station
 
 
+#: Letters and digits a station tag is made of (no I, O, 0 or 1: read aloud and typed by residents).
+TAG_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def default_tag(code: str) -> str:
+    """Four characters derived from a station code, for a station whose file sets no ``tag``."""
+    import hashlib
+
+    digest = hashlib.sha256(code.encode()).digest()
+    return "".join(TAG_ALPHABET[b % len(TAG_ALPHABET)] for b in digest[:4])
+
+
+def station_tag(station: Station) -> str:
+    """The station's short tag, unique in the district: it makes numbers given out offline unique.
+
+    ``[station] tag`` in the station file (2–6 letters or digits), else four
+    characters derived from the station's code. The hub refuses to enrol a
+    second station with a tag already taken.
+    """
+    configured = ""
+    if has_app_context() and station.id == current_app.extensions.get("kiosk_station_id"):
+        configured = (current_app.config["STATION"].get("tag") or "").upper()
+    return configured or default_tag(station.code)
+
+
 def station_by_code(code: str) -> Station | None:
     return get_session().scalar(select(Station).where(Station.code == code))
 
@@ -49,8 +77,9 @@ def station_id_of(app) -> int:
     """The id of the station ``app`` serves (the configured one), for jobs and threads.
 
     A job runs outside any request, so :func:`current_station` cannot say which
-    station it is for; this is the station of the kiosk's own config. On a fleet
-    server a job that serves every station reads their rows instead.
+    station it is for; this is the station of the node's own config. On the hub
+    it is the hub's own station (the district): a hub job that serves every
+    station reads their rows instead.
     """
     return app.extensions["kiosk_station_id"]
 
@@ -63,12 +92,13 @@ def current_station() -> Station:
     db_session = get_session()
     user = g.get("user")
     station = None
+    # A staff account's own station wins, so ?station= cannot open another station's records.
     if user is not None and user.station_id and user.role != "district":
         station = db_session.get(Station, user.station_id)
-    if station is None and current_app.config.get("FLEET"):
-        wanted = request.args.get("station") if request else None
-        if wanted and "\x00" not in wanted:  # PostgreSQL cannot compare text holding a NUL byte
-            found = station_by_code(wanted)
+    if station is None and current_app.config.get("ROLE") == "hub" and has_request_context():
+        wanted = request.args.get("station")
+        if isinstance(wanted, str) and wanted and "\x00" not in wanted:  # PostgreSQL cannot compare a NUL byte
+            found = station_by_code(wanted[:64])
             if found is not None:
                 session["station"] = found.code
         code = session.get("station")

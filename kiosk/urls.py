@@ -1,26 +1,33 @@
 """Links that leave the kiosk: the address a resident's phone opens from a QR code.
 
-The kiosk browser usually reaches its server as ``http://127.0.0.1:5000``,
-which means nothing to a phone. The station therefore names its public
-address once, for the core and every plugin::
+The kiosk browser usually reaches its station node as ``http://127.0.0.1:5000``,
+which means nothing to a phone. :func:`public_url` builds every link a QR code,
+a receipt, a phone page or a webhook carries, for the core and every plugin:
+
+- on a station node enrolled at a district hub, the link opens the **hub**
+  (its public address, learned at enrolment: ``SyncState.hub_public_url``)
+  with ``?station=<code>``, so the phone page opens in the station that printed
+  it, even while the station itself is offline;
+- on the hub, its own ``public_url`` with ``?station=<code>``;
+- on a standalone station (no hub), its own address, named once::
 
     [station]
     public_url = "https://shuibei.example.gov.cn"   # or KIOSK_PUBLIC_URL
 
-:func:`public_url` builds every link a QR code, a receipt or a phone page
-carries from that address. Without it the request's own host is used; when
-that host is a loopback address (no phone can open it) a warning is logged
-once and ``kiosk doctor`` reports it. Outside a request (a scheduled job) with
-no public address, links start with ``http://localhost``.
+Without a public address the request's own host is used; when that host is a
+loopback address (no phone can open it) a warning is logged once and
+``kiosk doctor`` fails. Outside a request (a scheduled job) with no public
+address, links start with ``http://localhost``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from flask import current_app, has_request_context, request, url_for
+from flask import current_app, has_app_context, has_request_context, request, url_for
+from sqlalchemy import select
 
 __all__ = ["public_url", "external_url", "public_base", "has_public_url"]
 
@@ -41,10 +48,33 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def unreachable_reason(host: str) -> str:
+    """Why a phone on 4G cannot open ``host`` (``"loopback"``, ``"private"``, ``"link-local"``), or ``""``."""
+    name = urlsplit(f"//{host}").hostname or ""
+    if is_loopback(host):
+        return "loopback"
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        # A bare machine name or a .local / .lan name only resolves inside the station's network.
+        if name and ("." not in name or name.endswith((".local", ".lan", ".internal", ".home.arpa"))):
+            return "private"
+        return ""
+    if address.is_link_local:
+        return "link-local"
+    if address.is_private or address.is_unspecified or address.is_reserved:
+        return "private"
+    return ""
+
+
 def has_public_url(app=None) -> bool:
-    """True when the station set its public address (``[station] public_url``)."""
+    """True when links this node builds open at an address it was told phones reach.
+
+    The node's own ``[station] public_url``, or on a station node enrolled at a
+    hub the hub's public address.
+    """
     app = app or current_app
-    return bool(app.config.get("PUBLIC_URL"))
+    return bool(app.config.get("PUBLIC_URL")) or bool(hub_public_url(app=app))
 
 
 def _warn_loopback_once(app, host: str) -> None:
@@ -59,12 +89,11 @@ def _warn_loopback_once(app, host: str) -> None:
     )
 
 
-def public_base(app=None) -> str:
-    """The scheme, host and any path prefix phones reach, without a trailing slash.
+def own_base(app=None) -> str:
+    """This node's own public address, without a trailing slash.
 
-    The station's ``public_url`` when set; else the current request's host
-    (a warning is logged once when that host is a loopback address); else
-    ``http://localhost``.
+    Its ``public_url`` when set; else the current request's host (a warning is
+    logged once when that host is a loopback address); else ``http://localhost``.
     """
     app = app or current_app
     configured = app.config.get("PUBLIC_URL")
@@ -77,6 +106,42 @@ def public_base(app=None) -> str:
     return NO_REQUEST_BASE
 
 
+def hub_public_url(station_id: int | None = None, app=None) -> str:
+    """The public address of the hub this station node is enrolled at; ``""`` when it is not enrolled.
+
+    Read from the station's sync state once per request (or job) and kept on
+    ``g``, so a page with many QR codes asks the database once.
+    """
+    from flask import g
+
+    from kiosk.db import get_session, session_for
+    from kiosk.sync.models import SyncState
+
+    app = app or current_app
+    if app.config.get("ROLE") == "hub":
+        return ""
+    sid = station_id if station_id is not None else app.extensions["kiosk_station_id"]
+    query = select(SyncState.hub_public_url).where(SyncState.station_id == sid)
+    if not has_app_context() or current_app._get_current_object() is not app:  # type: ignore[attr-defined]
+        with session_for(app) as session:  # the CLI (kiosk doctor): no request to cache on
+            return (session.scalar(query) or "").rstrip("/")
+    known = g.setdefault("kiosk_hub_public_urls", {})
+    if sid not in known:
+        known[sid] = (get_session().scalar(query) or "").rstrip("/")
+    return known[sid]
+
+
+def public_base(app=None, station=None) -> str:
+    """The scheme, host and any path prefix phones reach, without a trailing slash.
+
+    On a station node enrolled at a hub, the hub's public address; else this
+    node's own (see :func:`own_base`).
+    """
+    app = app or current_app
+    hub = hub_public_url(getattr(station, "id", None), app)
+    return hub or own_base(app)
+
+
 def _path(endpoint: str, values: dict) -> str:
     if has_request_context():
         # url_for adds the request's script root; the public base replaces it.
@@ -84,19 +149,46 @@ def _path(endpoint: str, values: dict) -> str:
     return current_app.url_map.bind("localhost").build(endpoint, values)
 
 
+def _station_code(station) -> str | None:
+    """The code a link must carry for the hub to open the page in the right station, or None."""
+    from kiosk.stations import current_station
+
+    app = current_app
+    if station is not None:
+        return station.code
+    own_id = app.extensions["kiosk_station_id"]
+    if app.config.get("ROLE") == "hub":
+        # A hub page building a link for the station it is showing (never for the district itself).
+        if has_request_context():
+            shown = current_station()
+            if shown.id != own_id:
+                return shown.code
+        return None
+    if hub_public_url(own_id, app):
+        return app.config["STATION"]["code"]
+    return None
+
+
 def public_url(endpoint: str | None = None, *, path: str | None = None, station=None, **values) -> str:
     """An absolute URL for ``endpoint`` (built like ``url_for``) that a phone can open.
 
     :param endpoint: the Flask endpoint, e.g. ``"legal_mobile.status"``.
     :param path: instead of an endpoint, a path already built (``"/p/s/abc"``).
-    :param station: the station the phone page belongs to; on a fleet server
-        ``station=<code>`` is added so the page opens in that station.
+    :param station: the station the phone page belongs to (default: this node's
+        station, or on the hub the station the request shows). When the link
+        opens at the hub it carries ``?station=<code>``.
     :param values: the endpoint's arguments; unknown ones become the query string.
 
-    Works in a request and in a job (app context only).
+    On a station node enrolled at a hub the link opens the hub; on a standalone
+    station, this station's ``public_url`` (or the request's host). Works in a
+    request and in a job (app context only).
     """
-    if station is not None and current_app.config.get("FLEET"):
-        values.setdefault("station", station.code)
+    app = current_app
+    at_hub = app.config.get("ROLE") == "hub" or bool(hub_public_url(station.id if station is not None else None, app))
+    if at_hub and "station" not in values:
+        code = _station_code(station)
+        if code is not None:
+            values["station"] = code
     if path is None:
         if endpoint is None:
             raise TypeError("public_url() needs an endpoint or a path")
@@ -104,8 +196,8 @@ def public_url(endpoint: str | None = None, *, path: str | None = None, station=
     else:
         target = path if path.startswith("/") else "/" + path
         if "station" in values:
-            target += ("&" if "?" in target else "?") + "station=" + str(values["station"])
-    return public_base() + target
+            target += ("&" if "?" in target else "?") + "station=" + quote(str(values["station"]), safe="")
+    return public_base(app, station) + target
 
 
 #: The earlier name of :func:`public_url`; kept so existing plugins go on working.

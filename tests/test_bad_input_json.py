@@ -174,8 +174,8 @@ def test_open311_filters_take_any_query(app):
 
 
 def test_district_figures_take_any_query_and_token(make_app, database_url):
-    # A fleet server reads ?station=<code>, so the station's code is input too.
-    app = make_app(database_url, FLEET=True, PLUGINS={"courier_rest": {"api_token": TOKEN}})
+    # The district hub reads ?station=<code>, so the station's code is input too.
+    app = make_app(database_url, ROLE="hub", PLUGINS={"courier_rest": {"api_token": TOKEN}})
     client = app.test_client()
     # The first call sets up the station's places and services; counted from there.
     assert client.get("/api/courier_rest/stats", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200

@@ -164,14 +164,16 @@ def test_loopback_fallback_warns_once_and_doctor_says_so(make_app, tmp_path, cap
 
     from kiosk.cli import cli
 
-    output = app.test_cli_runner().invoke(cli, ["doctor"]).output
-    assert "[!  ] public URL: not set" in output and "phones cannot open" in output
+    result = app.test_cli_runner().invoke(cli, ["doctor"])
+    assert "[FIX] public URL: not set" in result.output and "phones cannot open" in result.output
+    assert result.exit_code != 0  # a station printing codes no phone can open is not fit to run
 
 
-def test_public_url_in_a_job_and_on_a_fleet(make_app, tmp_path):
-    app = make_app("sqlite:///" + str(tmp_path / "k.db"), PUBLIC_URL=PUBLIC + "/kiosk", FLEET=True)
+def test_public_url_in_a_job_and_on_the_hub(make_app, tmp_path):
+    app = make_app("sqlite:///" + str(tmp_path / "k.db"), PUBLIC_URL=PUBLIC + "/kiosk", ROLE="hub")
 
     class Station:
+        id = 0
         code = "shuibei-002"
 
     with app.app_context():  # no request: a scheduled job sending a link

@@ -35,10 +35,10 @@ def test_two_stations_share_a_database_but_not_their_data(make_app, database_url
     assert got == []  # another station's call never reaches this display
 
 
-def test_fleet_kiosk_is_pointed_at_its_station_once(make_app, database_url):
+def test_a_hub_request_is_pointed_at_its_station_once(make_app, database_url):
     from kiosk.models import Station
 
-    app = make_app(database_url, FLEET=True, **_station("district", "罗湖区服务平台"))
+    app = make_app(database_url, ROLE="hub", **_station("district", "罗湖区服务平台"))
     with app.app_context():
         session = app.extensions["db"].Session()
         session.add(
@@ -52,8 +52,8 @@ def test_fleet_kiosk_is_pointed_at_its_station_once(make_app, database_url):
         )
         session.commit()
         session.close()
-    kiosk = app.test_client()
-    assert "黄贝街道党群服务中心" in kiosk.get("/?station=huangbei").get_data(as_text=True)
-    assert "黄贝街道党群服务中心" in kiosk.get("/").get_data(as_text=True)  # remembered
+    phone = app.test_client()
+    assert phone.get("/healthz?station=huangbei").get_json()["station"] == "huangbei"
+    assert phone.get("/healthz").get_json()["station"] == "huangbei"  # remembered
     other = app.test_client()
-    assert "罗湖区服务平台" in other.get("/?station=no-such-station").get_data(as_text=True)
+    assert other.get("/healthz?station=no-such-station").get_json()["station"] == "district"
