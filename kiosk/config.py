@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -151,6 +152,11 @@ def validate(config) -> None:
     unknown = [lang for lang in langs if lang not in LANGUAGES]
     if not langs or unknown:
         raise ConfigError(f"station.languages must be a non-empty list drawn from {', '.join(LANGUAGES)}")
+    tag = station.get("tag")
+    if tag not in (None, ""):
+        if not isinstance(tag, str) or not re.fullmatch(r"[A-Z0-9]{2,6}", tag.upper()):
+            raise ConfigError(f'station.tag must be 2 to 6 letters A-Z or digits, like "SB01", not {tag!r}')
+        station["tag"] = tag.upper()
     if config.get("ROLE") not in ROLES:
         raise ConfigError(f"role must be one of {', '.join(ROLES)}, not {config.get('ROLE')!r}")
     _check_removed_modes(config)
