@@ -88,8 +88,16 @@ def register_staff_panels(register, station):
 
 @hookimpl
 def register_jobs(register):
-    """Expiring holds and flagging overstays (every 30 s), closing forgotten check-outs."""
+    """Per station: expiring holds, flagging overstays, closing forgotten check-outs; at the hub: filing hazards."""
     register_courier_jobs(register)
+
+
+@hookimpl
+def register_sync(register):
+    """One district-wide rider registry, visits for the hub, and hazard reports filed as hub petitions."""
+    from kiosk_plugins.courier_rest import sync
+
+    sync.register(register)
 
 
 @hookimpl

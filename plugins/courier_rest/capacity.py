@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from kiosk_plugins.courier_rest import riders, slots, waiting
+from kiosk_plugins.courier_rest import riders, slots, sync, waiting
 from kiosk_plugins.courier_rest.models import Slot, Use
 from kiosk_plugins.courier_rest.writes import Refused
 
@@ -63,6 +63,7 @@ def take(session, station_id: int, visit, kind: str, now, settings) -> tuple[Use
     session.add(use)
     # Flush now: a lost race fails here, inside the retry, not at commit.
     session.flush()
+    sync.record_visit(session, visit)
     return use, slot
 
 
@@ -74,6 +75,7 @@ def release(session, use: Use, now, reason: str, settings, tz) -> None:
     use.ended_at, use.end_reason = now, reason
     use.live_slot_id = use.live_holder = None
     session.flush()
+    sync.record_visit_id(session, use.visit_id)
     if use.kind in slots.CHARGE_KINDS:
         waiting.settle(session, use.station_id, use.kind, now, settings, tz)
 

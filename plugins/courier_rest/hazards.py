@@ -6,6 +6,10 @@ petitions plugin (``request_service(kind="civic_request")``); when that plugin
 answers, the report becomes a petition with a tracking number, otherwise it is
 kept for the station's staff. A draft nobody sends is sent by the station's
 job after the photo window, so no report is lost.
+
+In a district, a report kept at the station also goes to the hub (sync kind
+``courier_rest.hazard``), whose job files it with the petitions plugin there
+(:func:`file_at_hub`); the tracking number comes back to the station.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
+from kiosk import sync as kiosk_sync
 from kiosk.i18n import N_, localized
+from kiosk.models import Station
 from kiosk.services import request_service
+from kiosk_plugins.courier_rest import sync
 from kiosk_plugins.courier_rest.models import Hazard
 from kiosk_plugins.courier_rest.settings import get_settings
 from kiosk_plugins.courier_rest.writes import run_write
@@ -115,16 +122,7 @@ def send(station, report_id: int, now) -> Hazard | None:
     report = run_write(claim)
     if report is None:
         return None
-    settings = get_settings(app)
-    payload = {
-        "type": "complaint",
-        "category": settings.petition_categories.get(report.category, "other"),
-        "description": f"【{_chinese(PATROL)}·{_chinese(LABELS[report.category])}】{report.note}",
-        "place": "",
-        "photos": photo_paths(app, report),
-        "source": "courier_rest",
-    }
-    answer = request_service("civic_request", payload, station, app=app)
+    answer = request_service("civic_request", _payload(app, report), station, app=app)
     ok = isinstance(answer, dict) and answer.get("tracking_no")
 
     def finish(session):
@@ -133,9 +131,83 @@ def send(station, report_id: int, now) -> Hazard | None:
         row.tracking_no = str(answer.get("tracking_no"))[:40] if ok else ""
         row.status_url = str(answer.get("status_url") or "")[:300] if ok else ""
         row.sent_at = now
+        # The hub files a kept report as a district petition (and keeps a sent one on record).
+        sync.record_hazard(app, session, row)
         return row
 
     return run_write(finish)
+
+
+def _payload(app, report: Hazard) -> dict:
+    """What the petitions plugin's ``civic_request`` service is handed for a report."""
+    settings = get_settings(app)
+    return {
+        "type": "complaint",
+        "category": settings.petition_categories.get(report.category, "other"),
+        "description": f"【{_chinese(PATROL)}·{_chinese(LABELS[report.category])}】{report.note}",
+        "place": "",
+        "photos": photo_paths(app, report),
+        "source": "courier_rest",
+    }
+
+
+def file_at_hub(app, report_id: int, now) -> Hazard | None:
+    """At the hub: file a station's report as a petition there; the tracking number goes back to the station.
+
+    Claimed like :func:`send` (``forward`` → ``sending``), so two hub
+    processes file it once. With no petitions plugin answering at the hub the
+    report stays ``kept``, for the station's staff as before.
+    """
+
+    def claim(session):
+        result = session.execute(
+            update(Hazard)
+            .where(
+                Hazard.id == report_id,
+                (Hazard.state == "forward") | ((Hazard.state == "sending") & (Hazard.sent_at < now - SENDING_TIMEOUT)),
+            )
+            .values(state="sending", sent_at=now)
+        )
+        if result.rowcount != 1:
+            return None
+        report = session.get(Hazard, report_id)
+        return report, session.get(Station, report.station_id)
+
+    claimed = run_write(claim)
+    if claimed is None:
+        return None
+    report, station = claimed
+    answer = request_service("civic_request", _payload(app, report), station, app=app)
+    ok = isinstance(answer, dict) and answer.get("tracking_no")
+
+    def finish(session):
+        row = session.get(Hazard, report_id)
+        row.state = "sent" if ok else "kept"
+        row.tracking_no = str(answer.get("tracking_no"))[:40] if ok else ""
+        row.status_url = str(answer.get("status_url") or "")[:300] if ok else ""
+        row.sent_at = now
+        if ok:
+            kiosk_sync.publish(
+                session,
+                sync.HAZARD,
+                row.upload_token,
+                {"tracking_no": row.tracking_no, "status_url": row.status_url},
+                station_id=row.station_id,
+            )
+        return row
+
+    return run_write(finish)
+
+
+def to_file(session, now) -> list[int]:
+    """At the hub: reports stations sent to be filed, and filings that never finished."""
+    return list(
+        session.scalars(
+            select(Hazard.id).where(
+                (Hazard.state == "forward") | ((Hazard.state == "sending") & (Hazard.sent_at < now - SENDING_TIMEOUT)),
+            )
+        )
+    )
 
 
 def unsent(session, station_id: int, now) -> list[int]:

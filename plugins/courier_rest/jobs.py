@@ -19,7 +19,7 @@ from kiosk.audit import record
 from kiosk.db import session_for
 from kiosk.models import Station
 from kiosk.stations import station_id_of
-from kiosk_plugins.courier_rest import hazards, push, slots, visits, waiting
+from kiosk_plugins.courier_rest import hazards, push, slots, sync, visits, waiting
 from kiosk_plugins.courier_rest.models import Slot, Use
 from kiosk_plugins.courier_rest.settings import PLUGIN, get_settings
 from kiosk_plugins.courier_rest.writes import run_write
@@ -28,6 +28,7 @@ log = logging.getLogger("kiosk_plugins.courier_rest")
 
 TICK_SECONDS = 30
 AUTO_CLOSE_SECONDS = 300
+FORWARD_SECONDS = 30
 
 
 def _stations(app) -> list[Station]:
@@ -54,6 +55,7 @@ def flag_overstays(session, station_id: int, now) -> int:
     ).all()
     for use in late:
         use.overstay_at = now
+        sync.record_visit_id(session, use.visit_id)
         number = session.scalar(select(Slot.number).where(Slot.id == use.slot_id))
         push.overstay(session, station_id, use.kind, number)
         record(
@@ -120,7 +122,16 @@ def auto_close(app, now=None) -> int:
     return closed
 
 
+def forward_hazards(app, now=None) -> int:
+    """At the hub: file the hazard reports stations kept as district petitions; returns how many."""
+    now = now or clock.now()
+    with session_for(app) as session:
+        due = hazards.to_file(session, now)
+    return sum(1 for report_id in due if hazards.file_at_hub(app, report_id, now) is not None)
+
+
 def register(register_job) -> None:
     """Hand both jobs to the core's scheduler."""
-    register_job("tick", tick, every=TICK_SECONDS)
-    register_job("auto_close", auto_close, every=AUTO_CLOSE_SECONDS)
+    register_job("tick", tick, every=TICK_SECONDS, scope="station")
+    register_job("auto_close", auto_close, every=AUTO_CLOSE_SECONDS, scope="station")
+    register_job("forward_hazards", forward_hazards, every=FORWARD_SECONDS, scope="hub")

@@ -1,5 +1,9 @@
 """The courier station's tables. Every one starts with ``courier_rest_`` and has a station.
 
+Every rider and visit also has a ``uid``, random and unique across the
+district: the district hub and the other stations know a record by it, since
+row ids differ from one database to the next (see :mod:`.sync`).
+
 Races between kiosks are settled by unique columns that hold a value only
 while something is live: ``Visit.open_rider_id`` (one open check-in per
 rider), ``Use.live_slot_id`` (one holder per slot), ``Use.live_holder`` (one
@@ -10,6 +14,7 @@ constraints ignore on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
@@ -18,17 +23,32 @@ from sqlalchemy.orm import Mapped, mapped_column
 from kiosk.db import Base, UTCDateTime, utcnow
 
 
+def new_uid() -> str:
+    """A random id, unique across the district's databases (96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
 class Rider(Base):
-    """A courier, rider, driver or sanitation worker registered at the station."""
+    """A courier, rider, driver or sanitation worker, registered at any station of the district.
+
+    A station keeps every rider of the district's registry under its own
+    station id (so a rider registered elsewhere checks in here offline); the hub
+    keeps the registry under the district's station, one row per phone.
+    """
 
     __tablename__ = "courier_rest_rider"
     __table_args__ = (
         UniqueConstraint("station_id", "phone", name="uq_courier_rest_rider_station_phone"),
         UniqueConstraint("station_id", "card_uid", name="uq_courier_rest_rider_station_card"),
+        Index("uq_courier_rest_rider_station_uid", "station_id", "uid", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    # The rider's id across the district (the first registration's, after a merge).
+    uid: Mapped[str] = mapped_column(String(32), default=new_uid)
+    # The code of the station where the rider registered.
+    home_station: Mapped[str] = mapped_column(String(40), default="")
     name: Mapped[str] = mapped_column(String(50))
     phone: Mapped[str] = mapped_column(String(20))
     platform: Mapped[str] = mapped_column(String(20))
@@ -39,14 +59,41 @@ class Rider(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class RiderAlias(Base):
+    """A rider id merged into another: the same phone registered at two stations while offline.
+
+    The hub keeps the first registration that reached it and makes the other
+    an alias; the alias's pass code and card keep working everywhere.
+    """
+
+    __tablename__ = "courier_rest_rider_alias"
+    __table_args__ = (
+        Index("uq_courier_rest_rider_alias_station_uid", "station_id", "uid", unique=True),
+        Index("ix_courier_rest_rider_alias_token", "pass_token"),
+        Index("ix_courier_rest_rider_alias_card", "station_id", "card_uid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    uid: Mapped[str] = mapped_column(String(32))
+    rider_id: Mapped[int] = mapped_column(ForeignKey("courier_rest_rider.id"))
+    pass_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    card_uid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Visit(Base):
     """One stay at the station, from check-in to check-out (or the automatic close)."""
 
     __tablename__ = "courier_rest_visit"
-    __table_args__ = (Index("ix_courier_rest_visit_station_in", "station_id", "checked_in_at"),)
+    __table_args__ = (
+        Index("ix_courier_rest_visit_station_in", "station_id", "checked_in_at"),
+        Index("uq_courier_rest_visit_station_uid", "station_id", "uid", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    uid: Mapped[str] = mapped_column(String(32), default=new_uid)
     rider_id: Mapped[int] = mapped_column(ForeignKey("courier_rest_rider.id"))
     checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     checked_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -54,7 +101,10 @@ class Visit(Base):
     method_out: Mapped[str] = mapped_column(String(10), default="")
     auto_closed: Mapped[bool] = mapped_column(Boolean, default=False)
     # The rider's id while the visit is open, NULL after: one open visit per rider.
+    # Always NULL at the hub, which only keeps the stations' visits for the record.
     open_rider_id: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True)
+    # At the hub only: the places the visit used, as the station sent them (stations have Use rows).
+    uses: Mapped[list | None] = mapped_column(JSON, nullable=True)
 
 
 class Slot(Base):

@@ -16,6 +16,7 @@ from kiosk_plugins.courier_rest import (
     messages,
     riders,
     services,
+    sync,
 )
 from kiosk_plugins.courier_rest.models import Rider
 from kiosk_plugins.courier_rest.receipts import PASS_LAYOUT, SLOT_LAYOUT
@@ -105,6 +106,7 @@ def link_card_done(token: str):
             raise Refused("card_taken")
         row = db_session.get(Rider, rider.id)
         row.card_uid = uid
+        sync.record_rider(db_session, row)
 
     try:
         run_write(work)

@@ -8,8 +8,10 @@ import secrets
 from sqlalchemy import select
 
 from kiosk.i18n import N_
+from kiosk.models import Station
 from kiosk.privacy import normalize_phone, valid_mobile
-from kiosk_plugins.courier_rest.models import Rider
+from kiosk_plugins.courier_rest import sync
+from kiosk_plugins.courier_rest.models import Rider, RiderAlias
 
 #: Platforms a rider works for (key, message id). 其他 covers drivers and sanitation workers.
 PLATFORMS = [
@@ -76,18 +78,38 @@ def by_phone(session, station_id: int, phone: str) -> Rider | None:
 
 
 def by_card(session, station_id: int, uid: str) -> Rider | None:
-    """The station's rider whose linked card has this UID (any formatting)."""
+    """The station's rider whose linked card has this UID (any formatting).
+
+    A card linked to a registration later merged into another (the same phone
+    at two stations) still finds the rider.
+    """
     uid = normalize_card(uid)
     if not uid:
         return None
-    return session.scalar(select(Rider).where(Rider.station_id == station_id, Rider.card_uid == uid))
+    rider = session.scalar(select(Rider).where(Rider.station_id == station_id, Rider.card_uid == uid))
+    if rider is None:
+        rider = session.scalar(
+            select(Rider)
+            .join(RiderAlias, RiderAlias.rider_id == Rider.id)
+            .where(RiderAlias.station_id == station_id, RiderAlias.card_uid == uid)
+            .limit(1)
+        )
+    return rider
 
 
 def by_token(session, station_id: int, token: str) -> Rider | None:
-    """The station's rider whose QR code carries this token."""
+    """The station's rider whose QR code carries this token (a merged registration's code too)."""
     if not token:
         return None
-    return session.scalar(select(Rider).where(Rider.station_id == station_id, Rider.pass_token == token))
+    rider = session.scalar(select(Rider).where(Rider.station_id == station_id, Rider.pass_token == token))
+    if rider is None:
+        rider = session.scalar(
+            select(Rider)
+            .join(RiderAlias, RiderAlias.rider_id == Rider.id)
+            .where(RiderAlias.station_id == station_id, RiderAlias.pass_token == token)
+            .limit(1)
+        )
+    return rider
 
 
 def lock(session, rider_id: int) -> None:
@@ -96,9 +118,15 @@ def lock(session, rider_id: int) -> None:
 
 
 def create(session, station_id: int, data: dict, card_uid: str | None = None) -> Rider:
-    """Add a rider (the data already validated). The unique constraints refuse a twin."""
+    """Add a rider (the data already validated) and send them to the district's registry.
+
+    The unique constraints refuse a twin at this station; a twin registered
+    at another station while one of them was offline is merged by the hub.
+    """
+    station = session.get(Station, station_id)
     rider = Rider(
         station_id=station_id,
+        home_station=station.code if station is not None else "",
         name=data["name"],
         phone=data["phone"],
         platform=data["platform"],
@@ -108,4 +136,5 @@ def create(session, station_id: int, data: dict, card_uid: str | None = None) ->
     )
     session.add(rider)
     session.flush()
+    sync.record_rider(session, rider)
     return rider

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from kiosk_plugins.courier_rest import capacity, riders, slots, waiting
+from kiosk_plugins.courier_rest import capacity, riders, slots, sync, waiting
 from kiosk_plugins.courier_rest.models import Visit
 
 METHODS = ("card", "qr", "phone", "staff", "auto")
@@ -37,6 +37,7 @@ def check_in(session, station_id: int, rider, method: str, now) -> tuple[Visit, 
     )
     session.add(visit)
     session.flush()
+    sync.record_visit(session, visit)
     return visit, True
 
 
@@ -56,6 +57,7 @@ def check_out(session, visit: Visit, method: str, now, settings, tz, *, auto: bo
     visit.checked_out_at, visit.method_out, visit.auto_closed = now, method, auto
     visit.open_rider_id = None
     session.flush()
+    sync.record_visit(session, visit)
     for kind in sorted(freed_kinds & set(slots.CHARGE_KINDS)):
         waiting.settle(session, visit.station_id, kind, now, settings, tz)
     return released

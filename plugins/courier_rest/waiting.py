@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from kiosk import clock
-from kiosk_plugins.courier_rest import push, riders, slots
+from kiosk_plugins.courier_rest import push, riders, slots, sync
 from kiosk_plugins.courier_rest.models import Slot, Use, Waiting
 from kiosk_plugins.courier_rest.writes import Refused
 
@@ -140,6 +140,7 @@ def settle(session, station_id: int, kind: str, now, settings, tz) -> int:
         session.add(use)
         session.flush()
         entry.state, entry.offered_at, entry.offered_use_id = "offered", now, use.id
+        sync.record_visit_id(session, use.visit_id)
         push.slot_ready(session, station_id, label(entry.number), kind, slot.number, clock.hhmm(tz, until))
         offered += 1
 
@@ -157,6 +158,7 @@ def take_held(session, rider_id: int, now, settings) -> tuple[Use, Slot]:
     if entry is not None:
         _close(entry, "served", now)
     session.flush()
+    sync.record_visit_id(session, use.visit_id)
     return use, session.get(Slot, use.slot_id)
 
 
@@ -177,6 +179,8 @@ def expire_holds(session, station_id: int, now, settings, tz) -> tuple[int, int]
             _close(entry, "expired", now)
         kinds.add(use.kind)
     session.flush()
+    for visit_id in sorted({use.visit_id for use in held}):
+        sync.record_visit_id(session, visit_id)
     offered = sum(settle(session, station_id, kind, now, settings, tz) for kind in sorted(kinds))
     return len(held), offered
 
