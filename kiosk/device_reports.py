@@ -6,6 +6,10 @@ process that starts its devices writes their states to ``device_report`` at
 start and then every :data:`REPORT_SECONDS` (a core scheduled job). A report
 older than :data:`STALE_SECONDS` means the kiosk stopped reporting: it is off,
 crashed or cut off, which the dashboard flags like a fault.
+
+A station enrolled at a district hub also records each report for the hub
+(sync kind ``kiosk.device_report``) when its state changes, and at least every
+few minutes, so the hub's dashboard shows every station's devices.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ def report(app, now: datetime | None = None) -> int:
     station_id = app.extensions["kiosk_station_id"]
     db = app.extensions["db"]
     insert = upsert_insert(db.dialect)
+    changed: dict[str, dict] = {}
     with db.WriteSession() as session:
         for device, status in sorted(statuses.items()):
             values = {
@@ -51,6 +56,11 @@ def report(app, now: datetime | None = None) -> int:
             # An upsert, not select-then-insert: two processes of one station
             # reporting at once must not fail on the unique constraint.
             session.execute(statement.on_conflict_do_update(index_elements=["station_id", "device"], set_=values))
+            changed[device[:64]] = {k: values[k] for k in ("kind", "state", "detail")}
+        # The hub's dashboard learns them through sync (kiosk.device_report), in the same transaction.
+        from kiosk.sync.core import record_device_reports
+
+        record_device_reports(app, session, station_id, changed, now)
         session.commit()
     return len(statuses)
 
@@ -63,8 +73,15 @@ def report_at_start(app) -> None:
         log.exception("could not write the device report at start; the scheduled job will retry")
 
 
-def reports_by_station(session, station_ids, now: datetime | None = None) -> dict[int, list[dict]]:
-    """The latest reports per station, each with ``fault`` and ``stale`` worked out."""
+def reports_by_station(
+    session, station_ids, now: datetime | None = None, stale_seconds: int = STALE_SECONDS
+) -> dict[int, list[dict]]:
+    """The latest reports per station, each with ``fault`` and ``stale`` worked out.
+
+    ``stale_seconds``: the age at which a report means its kiosk stopped
+    reporting; the hub allows more, as a station syncs an unchanged report only
+    every few minutes.
+    """
     now = now or utcnow()
     out: dict[int, list[dict]] = {sid: [] for sid in station_ids}
     if not out:
@@ -75,7 +92,7 @@ def reports_by_station(session, station_ids, now: datetime | None = None) -> dic
         .order_by(DeviceReport.station_id, DeviceReport.device)
     )
     for row in rows:
-        stale = now - row.updated_at > timedelta(seconds=STALE_SECONDS)
+        stale = now - row.updated_at > timedelta(seconds=stale_seconds)
         out[row.station_id].append(
             {
                 "device": row.device,

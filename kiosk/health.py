@@ -71,4 +71,14 @@ def healthz():
         "plugins": plugins,
         "devices": devices,
     }
+    if db["ok"] and current_app.config.get("ROLE") != "hub":
+        from kiosk.sync.pusher import status as sync_status
+
+        try:
+            sync = sync_status(current_app)
+            body["sync"] = {
+                k: sync[k] for k in ("enrolled", "waiting", "oldest_waiting_at", "last_ok_at", "last_error")
+            }
+        except Exception:  # the sync tables missing (an unmigrated database) must not break /healthz
+            body["sync"] = None
     return jsonify(body), (200 if db["ok"] else 503)

@@ -62,6 +62,8 @@ log = logging.getLogger("kiosk.sync")
 PROTOCOL = 1
 #: Session flag set while entries from the other side are applied (nothing is recorded back).
 APPLYING = "kiosk_sync_applying"
+#: Session flag: this transaction queued an outbox row (the pusher is woken when it commits).
+RECORDED = "kiosk_sync_recorded"
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ def record(session, kind: str, key: str, data: dict | None, *, station_id: int |
         station_id = app.extensions["kiosk_station_id"]
     row = SyncOutbox(station_id=station_id, kind=kind, key=str(key)[:200], data=data, at=utcnow())
     session.add(row)
+    # Read by the commit listener (see kiosk.sync.pusher): wakes the pusher at once.
+    session.info[RECORDED] = True
     return row
 
 
@@ -241,13 +245,20 @@ class BatchRefused(Exception):
         self.last_seq = last_seq
 
 
-def apply_batch(app, session, station, peer: SyncPeer, after: int, entries: list[dict]) -> int:
+def apply_batch(
+    app, session, station, peer: SyncPeer, after: int, entries: list[dict], *, isolate: bool = False
+) -> int:
     """Apply a station's batch at the hub, in ``session``'s transaction; returns the new last sequence.
 
     The batch must continue exactly where the hub is (``after == peer.last_seq``)
     with strictly increasing numbers; a batch wholly applied before is answered
     with the hub's position and changes nothing. Entries of a kind no plugin
     here declares are parked, not lost.
+
+    ``isolate=True`` applies each entry in a savepoint and parks one whose
+    ``to_hub`` fails instead of failing the batch: the hub's HTTP endpoint
+    retries a failed batch that way, so one bad record cannot stop a station's
+    sync for good (an operator re-applies parked entries once the plugin is fixed).
     """
     if after > peer.last_seq:
         raise BatchRefused(
@@ -277,6 +288,30 @@ def apply_batch(app, session, station, peer: SyncPeer, after: int, entries: list
                         reason="no installed plugin declares this kind",
                     )
                 )
+            elif isolate:
+                try:
+                    with session.begin_nested():
+                        kind.to_hub(session, station, entry["key"], entry.get("data"))
+                except Exception as exc:
+                    if _unavailable(exc):
+                        raise
+                    log.warning(
+                        "entry %s %s of station %s failed at the hub and is parked: %s",
+                        entry["kind"],
+                        entry["key"],
+                        station.code,
+                        _error_text(exc),
+                    )
+                    session.add(
+                        SyncParked(
+                            station_id=station.id,
+                            seq=entry["seq"],
+                            kind=entry["kind"][:100],
+                            key=str(entry["key"])[:200],
+                            data=entry.get("data"),
+                            reason=f"to_hub failed: {_error_text(exc)}"[:2000],
+                        )
+                    )
             else:
                 kind.to_hub(session, station, entry["key"], entry.get("data"))
             peer.last_seq = entry["seq"]
@@ -284,6 +319,28 @@ def apply_batch(app, session, station, peer: SyncPeer, after: int, entries: list
         session.info.pop(APPLYING, None)
     peer.last_sync_at = utcnow()
     return peer.last_seq
+
+
+def _unavailable(exc: BaseException) -> bool:
+    from kiosk.db import unavailable
+
+    return unavailable(exc)
+
+
+def _error_text(exc: BaseException) -> str:
+    from kiosk.db import error_line
+
+    return error_line(exc) if hasattr(exc, "orig") else f"{type(exc).__name__}: {exc}"
+
+
+def hash_secret(secret: str) -> str:
+    """What the hub keeps of a station key or enrolment token: never the secret itself."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    """``secret`` hashes to ``stored_hash``, compared in constant time (an empty hash never matches)."""
+    return bool(stored_hash) and hmac.compare_digest(hash_secret(secret), stored_hash)
 
 
 def down_since(session, station_id: int, after: int, limit: int = 500) -> list[dict]:
@@ -329,3 +386,17 @@ def verify(session, message: str, signature: str, *, station_id: int) -> bool:
         return False
     expected = base64.b32encode(hmac.new(key, message.encode(), hashlib.sha256).digest()).decode().rstrip("=")
     return hmac.compare_digest(expected[: len(signature)], signature.upper()) and len(signature) >= 8
+
+
+# --- wiring -------------------------------------------------------------------------------------
+
+
+def init_app(app) -> None:
+    """Declare the core's kinds, watch commits for the pusher, and add the station's figures job.
+
+    Called by the app factory after the plugins' kinds and the jobs are collected.
+    """
+    from kiosk.sync import core, pusher
+
+    core.register(app)
+    pusher.init_app(app)

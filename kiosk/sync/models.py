@@ -10,9 +10,9 @@ stations pull.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.db import Base, UTCDateTime, utcnow
@@ -108,3 +108,21 @@ class SyncParked(Base):
     data: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SyncFigures(Base):
+    """A station's district figures for one of its days, as it last synced them (hub side).
+
+    Labels are kept as the plugins gave them (a message id or a dict of
+    locale → text) so the hub's dashboard shows them in each viewer's language.
+    """
+
+    __tablename__ = "sync_figures"
+    __table_args__ = (UniqueConstraint("station_id", "day", name="uq_sync_figures_station_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    day: Mapped[date] = mapped_column(Date)
+    figures: Mapped[list] = mapped_column(JSON, default=list)
+    computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -32,6 +32,18 @@ def upgrade():
         batch_op.create_index("ix_sync_down_station_id", ["station_id", "id"], unique=False)
 
     op.create_table(
+        "sync_figures",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("station_id", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("figures", sa.JSON(), nullable=False),
+        sa.Column("computed_at", UTCDateTime(), nullable=True),
+        sa.Column("received_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["station_id"], ["station.id"], name=op.f("fk_sync_figures_station_id_station")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_figures")),
+        sa.UniqueConstraint("station_id", "day", name="uq_sync_figures_station_day"),
+    )
+    op.create_table(
         "sync_outbox",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("station_id", sa.Integer(), nullable=False),
@@ -102,6 +114,7 @@ def downgrade():
     op.drop_table("sync_state")
     op.drop_table("sync_peer")
     op.drop_table("sync_parked")
+    op.drop_table("sync_figures")
     with op.batch_alter_table("sync_outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_sync_outbox_station_sent")
 

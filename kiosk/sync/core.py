@@ -1,0 +1,287 @@
+"""The core's own sync kinds: the station's description, its device reports, its figures, staff accounts.
+
+They are declared exactly as a plugin declares its kinds (``to_hub`` /
+``to_station`` functions keyed by natural keys), in
+``app.extensions["kiosk_sync_kinds"]`` under the ``kiosk.`` prefix:
+
+- ``kiosk.station`` (station → hub): name, kind and time zone; the hub updates
+  its row of the sending station.
+- ``kiosk.device_report`` (station → hub), key = device name: each device's
+  state, written when it changes and at least every
+  :data:`DEVICE_REFRESH_SECONDS`; the hub keeps it in its ``device_report`` table.
+- ``kiosk.figures`` (station → hub), key = the station's local day (ISO): the
+  plugins' ``district_figures`` with their labels as given, so the hub's
+  dashboard translates them for whoever looks.
+- ``kiosk.user`` (hub → station), key = user name: accounts the hub creates or
+  changes, for the station they belong to (district accounts for every station).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+
+from sqlalchemy import event, select
+
+from kiosk import sync
+from kiosk.config import STATION_KINDS
+from kiosk.db import utcnow
+from kiosk.models import DeviceReport, Station, User
+from kiosk.sync.models import SyncFigures, SyncOutbox, SyncState
+
+log = logging.getLogger("kiosk.sync")
+
+#: A device whose state has not changed is still reported this often, so the hub sees it is alive.
+DEVICE_REFRESH_SECONDS = 300
+#: How often a station records its figures of the day.
+FIGURES_SECONDS = 300
+
+
+def register(app) -> None:
+    """Add the core's kinds, the figures job (stations) and the account publisher (hub)."""
+    kinds = app.extensions.setdefault("kiosk_sync_kinds", {})
+    for name, to_hub, to_station in (
+        ("kiosk.station", station_to_hub, None),
+        ("kiosk.device_report", device_report_to_hub, None),
+        ("kiosk.figures", figures_to_hub, None),
+        ("kiosk.user", None, user_to_station),
+    ):
+        kinds[name] = sync.SyncKind(plugin="kiosk", name=name, to_hub=to_hub, to_station=to_station)
+    if sync.is_hub(app):
+        db = app.extensions["db"]
+        for factory in (db.Session, db.WriteSession):
+            event.listen(factory, "before_flush", _publish_changed_users)
+    else:
+        jobs = app.extensions.get("kiosk_jobs")
+        if jobs is not None:
+            jobs.append(
+                {
+                    "plugin": "kiosk",
+                    "name": f"kiosk.figures.{app.config['STATION']['code']}",
+                    "func": record_figures,
+                    "every": FIGURES_SECONDS,
+                    "at": None,
+                    "scope": "station",
+                }
+            )
+
+
+def enrolled(session, station_id: int) -> bool:
+    """Whether this station has a hub to sync to (nothing is worth recording for the core before that)."""
+    row = session.get(SyncState, station_id)
+    return row is not None and bool(row.station_key and row.hub_url)
+
+
+# --- kiosk.station ------------------------------------------------------------------------------
+
+
+def station_data(station: Station) -> dict:
+    return {"code": station.code, "name": station.name, "kind": station.kind, "timezone": station.timezone}
+
+
+def record_station(session, station: Station) -> None:
+    """Record the station's description unless the last one recorded says the same."""
+    data = station_data(station)
+    if _last_recorded(session, station.id, "kiosk.station", station.code) != data:
+        sync.record(session, "kiosk.station", station.code, data, station_id=station.id)
+
+
+def station_to_hub(session, station: Station, key: str, data: dict | None) -> None:
+    """The hub's row of the station takes the name, kind and zone the station has now."""
+    if not isinstance(data, dict):
+        return
+    name, kind, zone = data.get("name"), data.get("kind"), data.get("timezone")
+    if isinstance(name, str) and name.strip():
+        station.name = name.strip()[:200]
+    if kind in STATION_KINDS:
+        station.kind = kind
+    if isinstance(zone, str) and zone.strip():
+        station.timezone = zone.strip()[:64]
+
+
+# --- kiosk.device_report ------------------------------------------------------------------------
+
+
+def record_device_reports(app, session, station_id: int, rows: dict[str, dict], now: datetime) -> int:
+    """Record the devices whose state changed, or that were last recorded long ago; returns how many.
+
+    ``rows``: device → {kind, state, detail}. What was last recorded is kept in
+    this process's memory: after a restart every device is recorded once again.
+    """
+    if not enrolled(session, station_id):
+        return 0
+    seen = app.extensions.setdefault("kiosk_sync_devices", {})
+    count = 0
+    for device, values in rows.items():
+        last = seen.get(device)
+        if last is not None and last[0] == values and (now - last[1]).total_seconds() < DEVICE_REFRESH_SECONDS:
+            continue
+        data = {"device": device, **values, "updated_at": now.isoformat()}
+        session.info["kiosk_app"] = app
+        sync.record(session, "kiosk.device_report", device, data, station_id=station_id)
+        seen[device] = (dict(values), now)
+        count += 1
+    return count
+
+
+def device_report_to_hub(session, station: Station, key: str, data: dict | None) -> None:
+    """Upsert the hub's report of this station's device (by station and device name)."""
+    device = str(key)[:64]
+    row = session.scalar(
+        select(DeviceReport).where(DeviceReport.station_id == station.id, DeviceReport.device == device)
+    )
+    if data is None:
+        if row is not None:
+            session.delete(row)
+        return
+    if row is None:
+        row = DeviceReport(station_id=station.id, device=device)
+        session.add(row)
+    row.kind = str(data.get("kind") or "")[:32]
+    row.state = str(data.get("state") or "")[:32]
+    row.detail = str(data.get("detail") or "")[:2000]
+    row.updated_at = _when(data.get("updated_at")) or utcnow()
+
+
+# --- kiosk.figures ------------------------------------------------------------------------------
+
+
+def record_figures(app) -> bool:
+    """The station's scheduled job: record today's figures (its local day) when they changed.
+
+    Runs in an app context. Returns whether an entry was recorded.
+    """
+    from kiosk import clock, district
+    from kiosk.db import session_for
+
+    station_id = app.extensions["kiosk_station_id"]
+    with session_for(app, write=True) as session:
+        if not enrolled(session, station_id):
+            return False
+        station = session.get(Station, station_id)
+        if station is None:
+            return False
+        day = clock.today(station, clock.now())
+        figures = district.station_figures(station, day, localize=False)
+        data = {"day": day.isoformat(), "figures": figures, "computed_at": utcnow().isoformat()}
+        last = _last_recorded(session, station_id, "kiosk.figures", day.isoformat())
+        if last is not None and last.get("figures") == figures:
+            return False
+        session.info["kiosk_app"] = app
+        sync.record(session, "kiosk.figures", day.isoformat(), data, station_id=station_id)
+        session.commit()
+    return True
+
+
+def figures_to_hub(session, station: Station, key: str, data: dict | None) -> None:
+    """Keep the station's figures of that day (one row per station and day, replaced)."""
+    try:
+        day = date.fromisoformat(str(key))
+    except ValueError:
+        raise ValueError(f"kiosk.figures key must be an ISO day, not {key!r}") from None
+    row = session.scalar(select(SyncFigures).where(SyncFigures.station_id == station.id, SyncFigures.day == day))
+    if data is None:
+        if row is not None:
+            session.delete(row)
+        return
+    figures = [f for f in (data.get("figures") or []) if _figure(f)]
+    if row is None:
+        row = SyncFigures(station_id=station.id, day=day)
+        session.add(row)
+    row.figures = figures
+    row.computed_at = _when(data.get("computed_at"))
+    row.received_at = utcnow()
+
+
+def _figure(item) -> bool:
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("key"), str)
+        and isinstance(item.get("plugin"), str)
+        and isinstance(item.get("label"), (str, dict))
+        and isinstance(item.get("value"), (int, float))
+        and not isinstance(item.get("value"), bool)
+    )
+
+
+# --- kiosk.user (hub → station) -----------------------------------------------------------------
+
+
+def user_data(user: User, station_code: str | None) -> dict:
+    return {
+        "username": user.username,
+        "password_hash": user.password_hash,
+        "role": user.role,
+        "display_name": user.display_name,
+        "station": station_code,
+        "active": bool(user.active if user.active is not None else True),
+    }
+
+
+def _publish_changed_users(session, _flush_context, _instances) -> None:
+    """At the hub: every account added or changed in this flush is published to its station (district: all)."""
+    if session.info.get(sync.APPLYING):
+        return
+    changed = [u for u in list(session.new) + list(session.dirty) if isinstance(u, User)]
+    if not changed:
+        return
+    with session.no_autoflush:
+        for user in changed:
+            if user in session.dirty and not session.is_modified(user):
+                continue
+            station_code = None
+            target = None
+            if user.role != "district" and user.station_id is not None:
+                station = session.get(Station, user.station_id)
+                station_code = station.code if station is not None else None
+                target = user.station_id
+            if user.role != "district" and target is None:
+                continue  # an account of no station: nobody to tell
+            sync.publish(session, "kiosk.user", user.username, user_data(user, station_code), station_id=target)
+
+
+def user_to_station(session, station: Station, key: str, data: dict | None) -> None:
+    """Upsert the account by user name; staff and admins belong to this station, district accounts to none."""
+    username = str(key)[:64]
+    user = session.scalar(select(User).where(User.username == username))
+    if data is None:
+        if user is not None:
+            user.active = False
+        return
+    role = data.get("role")
+    if role not in ("staff", "admin", "district"):
+        log.warning("account %s from the hub has an unknown role %r; skipped", username, role)
+        return
+    if role != "district" and data.get("station") != station.code:
+        return  # another station's account (the hub only sends ours; be safe)
+    if user is None:
+        user = User(username=username, password_hash="", created_at=utcnow())
+        session.add(user)
+    user.password_hash = str(data.get("password_hash") or "")
+    user.role = role
+    user.display_name = str(data.get("display_name") or username)[:100]
+    user.station_id = None if role == "district" else station.id
+    user.active = bool(data.get("active", True))
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _last_recorded(session, station_id: int, kind: str, key: str):
+    row = session.scalar(
+        select(SyncOutbox)
+        .where(SyncOutbox.station_id == station_id, SyncOutbox.kind == kind, SyncOutbox.key == key)
+        .order_by(SyncOutbox.id.desc())
+        .limit(1)
+    )
+    return row.data if row is not None else None
+
+
+def _when(value) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None

@@ -1,0 +1,406 @@
+"""The station's pusher: sends committed outbox entries to the hub and pulls what the hub has for it.
+
+One daemon thread per station node process (started by ``kiosk serve`` /
+``kiosk run``), of which exactly one works at a time: it holds a lease in
+``job_run`` (``kiosk.sync.pusher@<code>``) that it renews while it runs, so a
+station served by several processes still sends each batch once.
+
+A pass (:func:`sync_once`, also what ``kiosk sync now`` runs) numbers the
+committed outbox rows, pushes them in batches of :data:`BATCH` from the last
+one the hub acknowledged, marks them sent, then pulls and applies the hub's
+entries for the station. A crash anywhere in it loses nothing: the next pass
+resends from the last acknowledged number, and the hub skips what it already
+applied.
+
+The thread wakes as soon as a transaction that recorded an entry commits (a
+listener on the app's sessions), polls every :data:`IDLE_SECONDS` for the
+hub's entries, and backs off exponentially with jitter while the hub cannot be
+reached, honouring a ``Retry-After`` the hub sends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, event, func, select
+
+from kiosk import sync
+from kiosk.db import session_for, utcnow
+from kiosk.models import JobRun, Station
+from kiosk.sync.models import SyncOutbox, SyncState
+
+log = logging.getLogger("kiosk.sync")
+
+BATCH = 200
+IDLE_SECONDS = 2.0
+BACKOFF_CAP = 60.0
+TIMEOUT = 15.0
+LEASE_SECONDS = 30
+#: Sent entries are kept this long (for an operator's look), then pruned.
+KEEP_SENT = timedelta(days=7)
+PRUNE_EVERY = timedelta(hours=1)
+#: A successful pass updates ``last_ok_at`` at most this often.
+NOTE_OK_SECONDS = 30
+
+
+class SyncFailure(Exception):
+    """A push or pull that did not go through; ``status`` 0 when the hub could not be reached."""
+
+    def __init__(self, message: str, status: int = 0, retry_after: float | None = None, body: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.body = body or {}
+
+
+# --- the HTTP client ----------------------------------------------------------------------------
+
+
+def _request(url: str, *, method: str = "GET", body: dict | None = None, auth: str | None = None) -> dict:
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() if body is not None else None
+    headers = {"Accept": "application/json", "Kiosk-Sync-Protocol": str(sync.PROTOCOL)}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    if auth:
+        headers["Authorization"] = f"Bearer {auth}"
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as response:
+            return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            answer = json.loads(exc.read() or b"{}")
+        except ValueError:
+            answer = {}
+        if not isinstance(answer, dict):
+            answer = {}
+        retry = exc.headers.get("Retry-After") if exc.headers else None
+        try:
+            retry_after = float(retry) if retry else None
+        except ValueError:
+            retry_after = None
+        message = answer.get("error") or f"HTTP {exc.code} {exc.reason}"
+        raise SyncFailure(f"hub answered {exc.code}: {message}", exc.code, retry_after, answer) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SyncFailure(f"hub unreachable at {url}: {reason}") from None
+
+
+def join(hub_url: str, code: str, token: str, signing_key: str, acked_seq: int = 0, tag: str = "") -> dict:
+    """Exchange an enrolment token at the hub; returns its answer (station_key, hub_public_url, tag, protocol)."""
+    body = {
+        "code": code,
+        "token": token,
+        "signing_key": signing_key,
+        "protocol": sync.PROTOCOL,
+        "acked_seq": acked_seq,
+        "tag": tag,
+    }
+    answer = _request(hub_url.rstrip("/") + "/sync/v1/enrol", method="POST", body=body)
+    if not isinstance(answer.get("station_key"), str) or not answer["station_key"]:
+        raise SyncFailure("the hub's answer to the enrolment has no station key")
+    return answer
+
+
+# --- one pass -----------------------------------------------------------------------------------
+
+
+def sync_once(app) -> tuple[int, int]:
+    """Push everything pending and pull everything new; returns (entries pushed, entries pulled).
+
+    Raises :class:`SyncFailure` (after storing it as the station's
+    ``last_error``) when the hub refuses or cannot be reached.
+    """
+    sid = app.extensions["kiosk_station_id"]
+    try:
+        result = _pass(app, sid)
+    except SyncFailure as exc:
+        _note(app, sid, error=str(exc))
+        raise
+    _note(app, sid, error="")
+    return result
+
+
+def _note(app, sid: int, error: str) -> None:
+    """Store the outcome of a pass; a success is written at most every :data:`NOTE_OK_SECONDS` (no write every 2 s)."""
+    with session_for(app) as session:
+        row = session.get(SyncState, sid)
+        if (
+            not error
+            and row is not None
+            and not row.last_error
+            and row.last_ok_at is not None
+            and (utcnow() - row.last_ok_at).total_seconds() < NOTE_OK_SECONDS
+        ):
+            return
+    with session_for(app, write=True) as session:
+        row = sync.state(session, sid)
+        if error:
+            row.last_error = error[:2000]
+        else:
+            row.last_error = ""
+            row.last_ok_at = utcnow()
+        session.commit()
+
+
+def _pass(app, sid: int) -> tuple[int, int]:
+    from kiosk.sync.core import record_station
+
+    with session_for(app) as session:
+        row = session.get(SyncState, sid)
+        if row is None or not (row.hub_url and row.station_key):
+            raise SyncFailure("this station is not enrolled at a hub: run `kiosk sync join HUB_URL TOKEN`")
+        station = session.get(Station, sid)
+        if station is None:
+            raise SyncFailure("this station's row is missing from its database")
+        hub, auth = row.hub_url.rstrip("/"), f"{station.code}:{row.station_key}"
+        acked, pulled_id = row.acked_seq, row.pulled_id
+        unsequenced = session.scalar(
+            select(SyncOutbox.id).where(SyncOutbox.station_id == sid, SyncOutbox.seq.is_(None)).limit(1)
+        )
+    describe = not app.extensions.get("kiosk_sync_station_recorded")
+    if unsequenced is not None or describe:
+        # Only now the write lock: an idle station's passes write nothing.
+        with session_for(app, write=True) as session:
+            session.info["kiosk_app"] = app
+            if describe:
+                record_station(session, station)
+                session.flush()
+            sync.sequence(session, sid)
+            session.commit()
+    app.extensions["kiosk_sync_station_recorded"] = True
+    pushed = pulled = 0
+    while True:
+        with session_for(app) as session:
+            entries = sync.pending(session, sid, acked, BATCH)
+        if not entries:
+            break
+        try:
+            answer = _request(
+                hub + "/sync/v1/push", method="POST", body={"after": acked, "entries": entries}, auth=auth
+            )
+        except SyncFailure as exc:
+            if exc.status == 409 and isinstance(exc.body.get("last_seq"), int):
+                # The hub is behind what we thought (restored from a backup): resend from where it is.
+                log.warning("the hub has our entries up to %s only; resending from there", exc.body["last_seq"])
+                acked = _rewind(app, sid, exc.body["last_seq"])
+                continue
+            raise
+        upto = answer.get("last_seq")
+        if not isinstance(upto, int):
+            raise SyncFailure("the hub's answer to a push has no last_seq")
+        with session_for(app, write=True) as session:
+            sync.mark_sent(session, sid, upto)
+            session.commit()
+        pushed += sum(1 for e in entries if acked < e["seq"] <= upto)
+        if upto <= acked:
+            raise SyncFailure(f"the hub did not move past {acked}")
+        acked = upto
+    while True:
+        answer = _request(f"{hub}/sync/v1/pull?after={pulled_id}", auth=auth)
+        down = answer.get("entries")
+        if not isinstance(down, list):
+            raise SyncFailure("the hub's answer to a pull has no entries")
+        if not down:
+            break
+        with session_for(app, write=True) as session:
+            station = session.get(Station, sid)
+            top = sync.apply_down(app, session, station, down)
+            sync.state(session, sid).pulled_id = max(top, pulled_id)
+            session.commit()
+        pulled += len(down)
+        pulled_id = max(top, pulled_id)
+        if not answer.get("more"):
+            break
+    return pushed, pulled
+
+
+def _rewind(app, sid: int, last_seq: int) -> int:
+    with session_for(app, write=True) as session:
+        row = sync.state(session, sid)
+        row.acked_seq = last_seq
+        session.commit()
+    return last_seq
+
+
+def prune(app, now: datetime | None = None) -> int:
+    """Delete entries the hub acknowledged more than :data:`KEEP_SENT` ago; returns how many."""
+    now = now or utcnow()
+    sid = app.extensions["kiosk_station_id"]
+    with session_for(app, write=True) as session:
+        result = session.execute(
+            delete(SyncOutbox).where(
+                SyncOutbox.station_id == sid, SyncOutbox.sent_at.is_not(None), SyncOutbox.sent_at < now - KEEP_SENT
+            )
+        )
+        session.commit()
+        return getattr(result, "rowcount", 0) or 0
+
+
+def status(app) -> dict:
+    """What ``kiosk sync status`` and ``/healthz`` say: enrolled?, hub, last ok, last error, entries waiting."""
+    sid = app.extensions["kiosk_station_id"]
+    with session_for(app) as session:
+        row = session.get(SyncState, sid)
+        waiting = session.scalar(
+            select(func.count(SyncOutbox.id)).where(SyncOutbox.station_id == sid, SyncOutbox.sent_at.is_(None))
+        )
+        oldest = session.scalar(
+            select(func.min(SyncOutbox.at)).where(SyncOutbox.station_id == sid, SyncOutbox.sent_at.is_(None))
+        )
+    enrolled = row is not None and bool(row.hub_url and row.station_key)
+    return {
+        "enrolled": enrolled,
+        "hub": row.hub_url if enrolled and row is not None else None,
+        "hub_public_url": (row.hub_public_url or None) if row is not None else None,
+        "tag": (row.tag or None) if row is not None else None,
+        "last_ok_at": row.last_ok_at.isoformat() if row is not None and row.last_ok_at else None,
+        "last_error": (row.last_error or None) if row is not None else None,
+        "waiting": int(waiting or 0),
+        "oldest_waiting_at": oldest.isoformat() if oldest else None,
+        "acked_seq": row.acked_seq if row is not None else 0,
+        "pulled_id": row.pulled_id if row is not None else 0,
+    }
+
+
+# --- the thread ---------------------------------------------------------------------------------
+
+
+def init_app(app) -> None:
+    """Wake the pusher when a transaction that recorded an entry commits (station nodes only)."""
+    if sync.is_hub(app):
+        return
+    wake = threading.Event()
+    app.extensions["kiosk_sync_wake"] = wake
+
+    def committed(session):
+        if session.info.pop(sync.RECORDED, None):
+            wake.set()
+
+    def rolled_back(session):
+        session.info.pop(sync.RECORDED, None)
+
+    db = app.extensions["db"]
+    for factory in (db.Session, db.WriteSession):
+        event.listen(factory, "after_commit", committed)
+        event.listen(factory, "after_rollback", rolled_back)
+
+
+class Pusher:
+    """The loop of one station process; only the holder of the lease pushes."""
+
+    def __init__(self, app, idle: float = IDLE_SECONDS):
+        self.app = app
+        self.idle = idle
+        self.stop_event = threading.Event()
+        self.wake = app.extensions.get("kiosk_sync_wake") or threading.Event()
+        self.lease_name = f"kiosk.sync.pusher@{app.config['STATION']['code']}"[:100]
+        self.lease_until: datetime | None = None
+        self.failures = 0
+        self.last_prune: datetime | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> Pusher:
+        self.thread = threading.Thread(target=self.run, daemon=True, name="kiosk-sync-pusher")
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stop_event.set()
+        self.wake.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+        self._release()
+
+    def _hold_lease(self) -> bool:
+        """Take or renew the lease; False while another process of the station holds it."""
+        now = utcnow()
+        if self.lease_until is not None and self.lease_until - now > timedelta(seconds=LEASE_SECONDS / 2):
+            return True  # ours and still fresh: nobody else can take it before it expires
+        with session_for(self.app, write=True) as session:
+            row = session.get(JobRun, self.lease_name, with_for_update=True)
+            if row is None:
+                row = JobRun(name=self.lease_name, last_error="")
+                session.add(row)
+                session.flush()
+            ours = self.lease_until is not None and row.lease_until == self.lease_until
+            if not ours and row.lease_until is not None and row.lease_until > now:
+                self.lease_until = None
+                return False
+            row.lease_until = self.lease_until = now + timedelta(seconds=LEASE_SECONDS)
+            row.last_run_at = now
+            session.commit()
+            return True
+
+    def _release(self) -> None:
+        if self.lease_until is None:
+            return
+        try:
+            with session_for(self.app, write=True) as session:
+                row = session.get(JobRun, self.lease_name, with_for_update=True)
+                if row is not None and row.lease_until == self.lease_until:
+                    row.lease_until = None
+                    session.commit()
+        except Exception:
+            log.debug("could not release the pusher's lease", exc_info=True)
+        self.lease_until = None
+
+    def _enrolled(self) -> bool:
+        sid = self.app.extensions["kiosk_station_id"]
+        with session_for(self.app) as session:
+            row = session.get(SyncState, sid)
+            return row is not None and bool(row.hub_url and row.station_key)
+
+    def step(self) -> float:
+        """One turn of the loop; returns how long to wait before the next."""
+        if not self._hold_lease():
+            return LEASE_SECONDS / 3
+        if not self._enrolled():
+            return 5.0  # `kiosk sync join` may enrol the station at any time
+        self.wake.clear()
+        try:
+            sync_once(self.app)
+        except SyncFailure as exc:
+            self.failures += 1
+            delay = min(BACKOFF_CAP, self.idle * 2 ** min(self.failures, 10)) * random.uniform(0.5, 1.0)
+            if exc.retry_after is not None:
+                delay = max(exc.retry_after, 0.1) if exc.status == 429 else max(delay, exc.retry_after)
+            if self.failures == 1 or self.failures % 10 == 0:
+                log.warning("sync failed (%s in a row), next try in %.1f s: %s", self.failures, delay, exc)
+            return delay
+        if self.failures:
+            log.info("sync works again after %s failure(s)", self.failures)
+        self.failures = 0
+        now = utcnow()
+        if self.last_prune is None or now - self.last_prune > PRUNE_EVERY:
+            self.last_prune = now
+            prune(self.app, now)
+        return self.idle
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                delay = self.step()
+            except Exception:
+                log.exception("sync pusher pass failed; trying again")
+                delay = min(BACKOFF_CAP, self.idle * 4)
+            if self.stop_event.is_set():
+                break
+            # While failing, a commit must not cut the back-off short (nor a hub's Retry-After).
+            (self.wake if self.failures == 0 else self.stop_event).wait(delay)
+        self._release()
+
+
+def start(app) -> Pusher | None:
+    """Start the station's pusher thread (a hub has none); ``app.extensions["kiosk_sync_pusher"]``."""
+    if sync.is_hub(app):
+        return None
+    pusher = Pusher(app).start()
+    app.extensions["kiosk_sync_pusher"] = pusher
+    return pusher

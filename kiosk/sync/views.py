@@ -1,0 +1,302 @@
+"""The hub's sync endpoints, ``/sync/v1/*``: enrol, push, pull (JSON only, never an HTML page).
+
+Every answer is JSON with ``error`` (a sentence for the station's operator)
+when something is refused; nothing is changed by a refused request. The
+station sends its protocol version in the ``Kiosk-Sync-Protocol`` header: the
+hub accepts its own and the one before it, and answers 426 otherwise, saying
+which side to upgrade. Stations authenticate with ``Authorization: Bearer
+<station code>:<station key>``; the hub keeps only a hash of the key.
+
+Each pushed batch is applied in one hub transaction with the station's peer
+row locked, and only when it continues exactly where the hub is. A bounded
+number of batches are applied at once per hub process; beyond that the hub
+answers 429 with ``Retry-After`` and the station waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from kiosk import sync
+from kiosk.db import error_line, session_for, unavailable, utcnow
+from kiosk.models import Station
+from kiosk.sync.models import SyncPeer
+
+log = logging.getLogger("kiosk.sync")
+
+bp = Blueprint("sync", __name__, url_prefix="/sync/v1")
+
+HEADER = "Kiosk-Sync-Protocol"
+#: A batch may carry at most this many entries and this many bytes.
+MAX_ENTRIES = 500
+MAX_BYTES = 2 * 1024 * 1024
+#: Entries a pull answers with at most (``more`` says when there are others).
+PULL_LIMIT = 500
+#: Batches applied at once by one hub process; more wait at the station (429).
+CONCURRENT_BATCHES = 4
+#: Seconds a station is told to wait when the hub is busy.
+RETRY_AFTER = 1
+#: A pull records the station's contact at most this often (a write per pull would be a write every 2 s per station).
+CONTACT_EVERY_SECONDS = 60
+
+
+def init_app(app) -> None:
+    """Register the blueprint as CSRF-free (stations send no cookies) with its bounded batch slots."""
+    app.register_blueprint(bp)
+    app.extensions["csrf_exempt_blueprints"].add(bp.name)
+    app.extensions["kiosk_sync_slots"] = threading.BoundedSemaphore(
+        int((app.config.get("HUB") or {}).get("concurrent_batches", CONCURRENT_BATCHES))
+    )
+
+
+def _refuse(status: int, message: str, *, log_it: bool = True, **extra):
+    if log_it:
+        log.warning("sync %s %s refused (%s): %s", request.method, request.path, status, message)
+    body = {"error": message, "status": status, **extra}
+    return jsonify(body), status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc):
+    """Werkzeug's own refusals (405, 413 on a huge body) as JSON too."""
+    return _refuse(exc.code or 400, exc.description or exc.name)
+
+
+@bp.before_request
+def _check_role_and_protocol():
+    if not sync.is_hub():
+        return _refuse(404, "this node is a station, not a district hub: sync with the hub's address")
+    raw = request.headers.get(HEADER, "")
+    try:
+        version = int(raw)
+    except ValueError:
+        return _refuse(400, f"the {HEADER} header is missing or not a number")
+    if version > sync.PROTOCOL:
+        return _refuse(
+            426,
+            f"the station speaks sync protocol {version} but this hub only {sync.PROTOCOL}: upgrade the hub first",
+            protocol=sync.PROTOCOL,
+        )
+    if version < sync.PROTOCOL - 1:
+        return _refuse(
+            426,
+            f"the station speaks sync protocol {version}, too old for this hub "
+            f"(it accepts {sync.PROTOCOL - 1} and {sync.PROTOCOL}): upgrade the station",
+            protocol=sync.PROTOCOL,
+        )
+    return None
+
+
+def _json_body() -> dict | None:
+    if request.content_length is not None and request.content_length > MAX_BYTES:
+        return None
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else None
+
+
+def _credentials() -> tuple[str, str] | None:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer ") or ":" not in header:
+        return None
+    code, _, key = header[7:].strip().partition(":")
+    return (code, key) if code and key else None
+
+
+def _authenticate(session, *, lock: bool = False):
+    """(station, peer) of a valid station, or an error answer."""
+    creds = _credentials()
+    if creds is None:
+        return None, None, _refuse(401, "send Authorization: Bearer <station code>:<station key>")
+    code, key = creds
+    station = session.scalar(select(Station).where(Station.code == code[:64]))
+    peer = session.get(SyncPeer, station.id, with_for_update=lock) if station is not None else None
+    if peer is None or not sync.secret_matches(key, peer.key_hash):
+        return None, None, _refuse(401, f"unknown station {code[:64]!r} or wrong station key")
+    if peer.revoked_at is not None:
+        return None, None, _refuse(403, f"station {code} has been revoked at the hub: enrol it again to sync")
+    return station, peer, None
+
+
+def _hub_public_url() -> str:
+    configured = current_app.config["STATION"].get("public_url") or current_app.config.get("PUBLIC_URL") or ""
+    return (configured or request.host_url).rstrip("/")
+
+
+@bp.route("/enrol", methods=["POST"])
+def enrol():
+    """Exchange a one-time enrolment token for the station's own key."""
+    body = _json_body()
+    if body is None:
+        return _refuse(400, "send a JSON object: {code, token, signing_key, protocol}")
+    code, token, signing_key = body.get("code"), body.get("token"), body.get("signing_key")
+    acked = body.get("acked_seq", 0)
+    tag = body.get("tag")
+    if not all(isinstance(v, str) and v for v in (code, token, signing_key)):
+        return _refuse(400, "code, token and signing_key must be non-empty strings")
+    if not isinstance(acked, int) or isinstance(acked, bool) or acked < 0:
+        return _refuse(400, "acked_seq must be a whole number, 0 or more")
+    if len(signing_key) > 200 or len(code) > 64 or len(token) > 200:
+        return _refuse(400, "code, token or signing_key is too long")
+    with session_for(current_app, write=True) as session:
+        station = session.scalar(select(Station).where(Station.code == code))
+        peer = session.get(SyncPeer, station.id, with_for_update=True) if station is not None else None
+        if (
+            peer is None
+            or not sync.secret_matches(token, peer.token_hash)
+            or peer.token_expires_at is None
+            or peer.token_expires_at < utcnow()
+        ):
+            return _refuse(
+                403,
+                f"the enrolment token for station {code!r} is wrong, already used or expired: "
+                "run `kiosk stations enrol CODE` on the hub for a new one",
+            )
+        if isinstance(tag, str) and tag and tag.upper() != peer.tag:
+            return _refuse(
+                409,
+                f"the hub enrolled station {code} with tag {peer.tag} but the station's file says {tag.upper()}: "
+                f'set tag = "{peer.tag}" under [station] at the station, or enrol it again with --tag',
+                tag=peer.tag,
+            )
+        key = secrets.token_urlsafe(32)
+        peer.key_hash = sync.hash_secret(key)
+        peer.token_hash = ""  # one time only
+        peer.token_expires_at = None
+        peer.signing_key = signing_key
+        peer.protocol = int(request.headers[HEADER])
+        peer.enrolled_at = utcnow()
+        peer.revoked_at = None
+        # A station starts numbering from where it says the hub has it (0 for a new one).
+        peer.last_seq = acked
+        peer.last_error = ""
+        tag_value = peer.tag
+        session.commit()
+    log.info("station %s enrolled (tag %s)", code, tag_value)
+    return jsonify(
+        {"station_key": key, "hub_public_url": _hub_public_url(), "tag": tag_value, "protocol": sync.PROTOCOL}
+    )
+
+
+def _entries_or_error(body: dict, station_code: str):
+    after, entries = body.get("after"), body.get("entries")
+    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        return None, None, _refuse(400, "after must be a whole number, 0 or more")
+    if not isinstance(entries, list):
+        return None, None, _refuse(400, "entries must be a list")
+    if len(entries) > MAX_ENTRIES:
+        return None, None, _refuse(413, f"a batch carries at most {MAX_ENTRIES} entries, this one {len(entries)}")
+    clean = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            return None, None, _refuse(400, f"entry {i} is not an object")
+        seq, kind, key, data = entry.get("seq"), entry.get("kind"), entry.get("key"), entry.get("data")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            return None, None, _refuse(400, f"entry {i}: seq must be a whole number, 1 or more")
+        if not isinstance(kind, str) or not kind or len(kind) > 100:
+            return None, None, _refuse(400, f"entry {i}: kind must be a string of 1 to 100 characters")
+        if not isinstance(key, (str, int)) or isinstance(key, bool) or len(str(key)) > 200 or str(key) == "":
+            return None, None, _refuse(400, f"entry {i}: key must be a string of 1 to 200 characters")
+        if data is not None and not isinstance(data, dict):
+            return None, None, _refuse(400, f"entry {i}: data must be an object or null")
+        if isinstance(data, dict) and "station" in data and data["station"] != station_code:
+            return (
+                None,
+                None,
+                _refuse(
+                    403,
+                    f"entry {i} ({kind} {key}) names station {data['station']!r}: "
+                    f"station {station_code} may only send its own records; nothing was applied",
+                ),
+            )
+        clean.append({"seq": seq, "kind": kind, "key": str(key), "data": data, "at": entry.get("at")})
+    return after, clean, None
+
+
+@bp.route("/push", methods=["POST"])
+def push():
+    """Apply a batch of a station's entries; answers ``{last_seq}``, where the hub now is."""
+    if request.content_length is None or request.content_length > MAX_BYTES:
+        if request.content_length is None:
+            return _refuse(411, "send the batch with a Content-Length")
+        return _refuse(413, f"a batch may be at most {MAX_BYTES} bytes")
+    creds = _credentials()
+    code = creds[0] if creds else ""
+    body = _json_body()
+    if body is None:
+        return _refuse(400, "send a JSON object: {after, entries: [{seq, kind, key, data, at}]}")
+    slots = current_app.extensions["kiosk_sync_slots"]
+    if not slots.acquire(blocking=False):
+        response, status = _refuse(429, "the hub is busy applying other batches: try again shortly", log_it=False)
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+        return response, status
+    try:
+        return _apply(code, body)
+    finally:
+        slots.release()
+
+
+def _apply(code: str, body: dict):
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    for isolate in (False, True):
+        with session_for(app, write=True) as session:
+            station, peer, refusal = _authenticate(session, lock=True)
+            if refusal is not None:
+                return refusal
+            after, entries, refusal = _entries_or_error(body, station.code)
+            if refusal is not None:
+                return refusal
+            try:
+                upto = sync.apply_batch(app, session, station, peer, after, entries, isolate=isolate)
+                session.commit()
+                return jsonify({"last_seq": upto})
+            except sync.BatchRefused as exc:
+                session.rollback()
+                extra: dict = {"last_seq": exc.last_seq} if exc.last_seq is not None else {}
+                return _refuse(exc.status, str(exc), **extra)
+            except Exception as exc:
+                session.rollback()
+                if unavailable(exc):
+                    log.warning("sync push from %s: database unavailable: %s", code, error_line(exc))
+                    response, status = _refuse(503, "the hub's database is unavailable: try again shortly")
+                    response.headers["Retry-After"] = "5"
+                    return response, status
+                if isolate:
+                    log.exception("sync push from %s failed even entry by entry", code)
+                    return _refuse(422, f"the hub could not apply this batch: {type(exc).__name__}")
+                log.warning("sync push from %s failed (%s); applying entry by entry", code, type(exc).__name__)
+    return _refuse(422, "the hub could not apply this batch")  # not reached
+
+
+@bp.route("/pull")
+def pull():
+    """What the hub has for the station after ``?after=N``: ``{entries: [{id, kind, key, data}], more}``."""
+    raw = request.args.get("after", "0")
+    try:
+        after = int(raw)
+    except ValueError:
+        return _refuse(400, "after must be a whole number")
+    if after < 0:
+        return _refuse(400, "after must be 0 or more")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with session_for(app) as session:
+        station, peer, refusal = _authenticate(session)
+        if refusal is not None:
+            return refusal
+        entries = sync.down_since(session, station.id, after, PULL_LIMIT)
+        contact_due = (
+            peer.last_sync_at is None or (utcnow() - peer.last_sync_at).total_seconds() > CONTACT_EVERY_SECONDS
+        )
+        station_id = station.id
+    if contact_due:
+        with session_for(app, write=True) as session:
+            row = session.get(SyncPeer, station_id)
+            if row is not None:
+                row.last_sync_at = utcnow()
+                session.commit()
+    return jsonify({"entries": entries, "more": len(entries) == PULL_LIMIT})
