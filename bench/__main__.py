@@ -158,12 +158,19 @@ def section_fleet(args) -> dict:
         return fleet.run(args.quick, printer)
 
 
+def section_district(args) -> dict:
+    from bench import district
+
+    return district.run(stations=50 if args.quick else 200, quick=args.quick)
+
+
 SECTIONS = {
     "receipt": section_receipt,
     "ime": section_ime,
     "server_time": section_server_time,
     "http": section_http,
     "fleet": section_fleet,
+    "district": section_district,
 }
 
 
@@ -204,6 +211,11 @@ def _print_row(key, value, depth: int = 0) -> None:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["district"]:  # `python -m bench district [--stations N]`: that bench alone, its own options
+        from bench import district
+
+        return district.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="")

@@ -557,3 +557,21 @@ def test_an_enrolment_token_works_once(district):
     again = a.cli("sync", "join", a.relay.url, token, check=False)
     assert again.returncode != 0
     assert "token" in (again.stdout + again.stderr).lower()
+
+
+# -- the district bench's clients ------------------------------------------------------------------
+def test_the_district_bench_runs_and_each_event_wakes_only_its_own_stations_streams():
+    """A short run of `python -m bench district` with 3 stations: its figures mean something."""
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)  # bench/ is a folder of the checkout, not an installed package
+    from bench import district as bench_district
+
+    figures = bench_district.run_once(3, seconds=8, idle_seconds=2)
+    assert figures["stations_failed"] == 0, figures["failures"]
+    assert figures["streams_open"] == 9
+    assert figures["entries_synced"] > 0
+    assert figures["events_seen"] == figures["ticket_events"] > 0, "an event never reached its station's streams"
+    assert figures["deliveries_to_other_stations_streams"] == 0
+    assert figures["stream_deliveries_per_event"] == 3.0
+    assert set(figures["http_statuses"]) <= {"200", "429"}
