@@ -117,12 +117,13 @@ def hub_public_url(station_id: int | None = None, app=None) -> str:
     from kiosk.db import get_session, session_for
     from kiosk.sync.models import SyncState
 
-    app = app or current_app
+    here = current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
+    app = getattr(app, "_get_current_object", lambda: app)() if app is not None else here
     if app.config.get("ROLE") == "hub":
         return ""
     sid = station_id if station_id is not None else app.extensions["kiosk_station_id"]
     query = select(SyncState.hub_public_url).where(SyncState.station_id == sid)
-    if not has_app_context() or current_app._get_current_object() is not app:  # type: ignore[attr-defined]
+    if app is not here:
         with session_for(app) as session:  # the CLI (kiosk doctor): no request to cache on
             return (session.scalar(query) or "").rstrip("/")
     known = g.setdefault("kiosk_hub_public_urls", {})
