@@ -81,3 +81,53 @@ def test_qr_payload_round_trips():
     assert url.startswith("https://station.example.cn/staff/parking/redeem?code=")
     assert extract_code(url) == code
     assert normalize_code(code) == code
+
+
+# --- station-signed codes (the district) -----------------------------------------------------------
+
+SIG = "ABCDEFGH"  # as kiosk.sync.sign writes a signature: RFC 4648 base-32
+
+
+def test_signed_code_carries_tag_serial_lot_and_day_and_reads_back():
+    from datetime import date
+
+    from kiosk_plugins.parking.codes import compose, split
+
+    day = date(2026, 5, 21)
+    code = compose("SB2K", 12345, 7, day, SIG)
+    assert code.startswith("SB2K") and len(code) == 4 + 3 + 2 + 1 + 8
+    assert set(code[4:]) <= set(ALPHABET)
+    parts = split(code, "SB2K")
+    assert (parts.serial, parts.lot_ref) == (12345, 7)
+    assert parts.signature == SIG, "the signature goes back to the letters kiosk.sync.verify reads"
+    assert parts.days(date(2026, 5, 20))[0] == day, "the nearest day that fits is tried first"
+    assert all((d - day).days % 32 == 0 for d in parts.days(date(2026, 5, 20)))
+    assert split(code, "SB2Q") is None, "another station's tag does not read it"
+
+
+def test_signed_code_is_read_as_people_type_it():
+    from datetime import date
+
+    from kiosk_plugins.parking.codes import compose
+
+    code = compose("HL3U", 9, 1, date(2026, 5, 21), SIG)  # a tag may hold L and U
+    shown = display_code(code)
+    assert shown.split("-")[0] == "HL3U" and all(len(g) <= 4 for g in shown.split("-"))
+    normal = normalize_code(code)
+    assert normalize_code(shown.lower()) == normal
+    assert normalize_code(" ".join(shown)) == normal
+    assert normalize_code(shown.replace("0", "O").replace("1", "I")) == normal
+    assert extract_code(qr_payload(code, "https://hub.example.cn/staff/parking/redeem?station=shuibei")) == normal
+    assert extract_code(QR_PREFIX + shown) == normal
+    assert normalize_code(code + "A" * 20) is None and normalize_code(code[:12]) is None
+
+
+def test_numbers_that_do_not_fit_are_refused_not_truncated():
+    from datetime import date
+
+    from kiosk_plugins.parking.codes import MAX_LOT_REF, compose
+
+    with pytest.raises(ValueError):
+        compose("SB2K", 1, MAX_LOT_REF + 1, date(2026, 5, 21), SIG)
+    with pytest.raises(ValueError):
+        compose("SB2K", 32**7, 1, date(2026, 5, 21), SIG)

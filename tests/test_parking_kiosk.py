@@ -27,6 +27,7 @@ from test_parking_support import (
 
 from kiosk.models import KioskEvent
 from kiosk_hardware.readers import ReaderEvent
+from kiosk_plugins.parking import codes
 
 
 def _events(app, prefix="parking."):
@@ -84,7 +85,7 @@ def test_full_path_by_phone_gives_a_voucher_with_masked_plate(app, client):
     assert "粤B***45" in html and "粤B12345" not in html
     [row] = vouchers(app)
     assert row.id == vid and row.plate == "粤B12345" and row.status == "issued" and row.price_cents == 1000
-    assert f"{row.code[:4]}-{row.code[4:]}" in html
+    assert codes.display_code(row.code) in html and len(row.code) > codes.LEGACY_LENGTH, "a station-signed code"
     assert 'src="data:image/png;base64,' in html, "the QR code is drawn on the screen"
     # No personal data in the pushed events.
     [event] = _events(app)

@@ -77,10 +77,22 @@ def register_staff_panels(register, station):
 
 @hookimpl
 def register_jobs(register):
-    """Mark unused vouchers past their time as expired (their spaces are already free)."""
+    """Mark unused vouchers past their time as expired (their spaces are already free).
+
+    Each station expires its own vouchers (and tells the hub); settlement is
+    read at the hub from what the stations synced, so it needs no job.
+    """
     from kiosk_plugins.parking.vouchers import expire_due
 
-    register("expire_vouchers", expire_due, every=300)
+    register("expire_vouchers", expire_due, every=300, scope="station")
+
+
+@hookimpl
+def register_sync(register):
+    """Lots and vouchers go up to the hub; redemptions made at the hub's attendant page come back."""
+    from kiosk_plugins.parking import syncing
+
+    syncing.register(register)
 
 
 @hookimpl

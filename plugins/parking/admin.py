@@ -14,7 +14,8 @@ from kiosk import audit, clock
 from kiosk.db import get_session, write_transaction
 from kiosk.i18n import _
 from kiosk.stations import current_station, station_row_or_404
-from kiosk_plugins.parking import formatting, schedule, stats
+from kiosk.sync import is_hub
+from kiosk_plugins.parking import formatting, hub, schedule, stats, syncing
 from kiosk_plugins.parking.models import ID_CONVERTER, Lot, Window
 
 bp = Blueprint("parking_admin", __name__)
@@ -131,6 +132,7 @@ def new_lot():
                 lot = Lot(station_id=current_station().id, **values)
                 s.add(lot)
                 s.flush()
+                syncing.record_lot(s, lot)
                 audit.record("parking.lot_added", {"lot_id": lot.id}, session=s, commit=False)
             flash(_("The car park was added. Now add the times when residents may park."))
             return redirect(url_for("parking_admin.edit_lot", lot_id=lot.id))
@@ -187,6 +189,7 @@ def edit_lot(lot_id: int):
                 "active",
             ):
                 setattr(row, key, form.values[key])
+            syncing.record_lot(s, row)
             audit.record("parking.lot_changed", {"lot_id": lot.id}, session=s, commit=False)
         flash(_("Saved."))
         return redirect(url_for("parking_admin.edit_lot", lot_id=lot.id))
@@ -252,6 +255,15 @@ def toggle_window(window_id: int):
     return redirect(url_for("parking_admin.edit_lot", lot_id=window.lot_id))
 
 
+def _hub_settlement(month, tz) -> list[tuple]:
+    """Settlement at the hub: the station's vouchers as they synced, with the hub's redemptions."""
+    start, end = schedule.month_bounds(month, tz)
+    return [
+        (e.lot.name, e.lot.address, e.lot.price_cents, e.issued, e.used, e.expired, e.cancelled, e.due_cents)
+        for e in hub.month_settlement(get_session(), current_station().id, start, end, clock.now())
+    ]
+
+
 def _cell(value) -> str:
     # A cell starting with = + - @ would run as a formula when the partner opens
     # the file in a spreadsheet.
@@ -263,7 +275,14 @@ def _cell(value) -> str:
 def settlement_csv():
     """The month's settlement: per lot, vouchers by outcome and the amount due."""
     month, tz = _month_arg()
-    usage = stats.month_usage(get_session(), current_station().id, month, tz, clock.now())
+    if is_hub():
+        rows = _hub_settlement(month, tz)
+    else:
+        rows = [
+            (e.lot.name, e.lot.address, e.lot.price_cents, e.counts.issued, e.counts.used, e.counts.expired)
+            + (e.counts.cancelled, e.counts.due_cents)
+            for e in stats.month_usage(get_session(), current_station().id, month, tz, clock.now())
+        ]
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -279,19 +298,18 @@ def settlement_csv():
             _("Amount due (yuan)"),
         ]
     )
-    for entry in usage:
-        c = entry.counts
+    for name, address, price_cents, issued, used, expired, cancelled, due_cents in rows:
         writer.writerow(
             [
                 month.strftime("%Y-%m"),
-                _cell(entry.lot.name),
-                _cell(entry.lot.address),
-                f"{entry.lot.price_cents / 100:.2f}",
-                c.issued,
-                c.used,
-                c.expired,
-                c.cancelled,
-                f"{c.due_cents / 100:.2f}",
+                _cell(name),
+                _cell(address),
+                f"{price_cents / 100:.2f}",
+                issued,
+                used,
+                expired,
+                cancelled,
+                f"{due_cents / 100:.2f}",
             ]
         )
     with write_transaction() as s:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from kiosk_plugins.parking import syncing
 from kiosk_plugins.parking.households import normalize_card
 from kiosk_plugins.parking.models import Household, Lot, Plate, Window
 from kiosk_plugins.parking.plates import classify_plate
@@ -51,6 +52,7 @@ def load(station, session) -> None:
             lot = Lot(station_id=station.id, active=True, **{k: v for k, v in spec.items() if k != "windows"})
             session.add(lot)
             session.flush()
+            syncing.record_lot(session, lot, station=station)
         have = {w.label for w in session.scalars(select(Window).where(Window.lot_id == lot.id))}
         for label, start, end, days in spec["windows"]:
             if label not in have:

@@ -137,7 +137,8 @@ class Voucher(Base):
     household_id: Mapped[int] = mapped_column(ForeignKey("parking_household.id"))
     #: The full plate: shown to the lot's attendant (a staff page), masked elsewhere.
     plate: Mapped[str] = mapped_column(String(8))
-    code: Mapped[str] = mapped_column(String(8))
+    #: The code on the voucher (see codes.py): 8 characters before the district, up to 24 now.
+    code: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(12))
     price_cents: Mapped[int] = mapped_column(Integer)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -147,3 +148,83 @@ class Voucher(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     used_by: Mapped[int | None] = mapped_column(ForeignKey("kiosk_user.id"), nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# --- the district hub's copies (role "hub") ------------------------------------------------------
+#
+# A station's own tables above hold ids of its own database (lot, window, household), so
+# the hub keeps what it needs in tables of its own, keyed by the station's hub row and
+# the station's numbers (``ref``, ``serial``): never by the station's row ids as ids here.
+
+
+class HubLot(Base):
+    """A station's car park as the hub knows it (synced as ``parking.lot``)."""
+
+    __tablename__ = "parking_hub_lot"
+    __table_args__ = (UniqueConstraint("station_id", "ref", name="uq_parking_hub_lot_station_ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    #: The lot's number at its station (the number inside the station's voucher codes).
+    ref: Mapped[int] = mapped_column(Integer)
+    #: The station's tag as the station itself uses it in codes.
+    tag: Mapped[str] = mapped_column(String(16), default="")
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(200), default="")
+    spaces: Mapped[int] = mapped_column(Integer, default=0)
+    price_cents: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HubVoucher(Base):
+    """A station's voucher as it last synced (``parking.voucher``): what settlement counts.
+
+    No household: the hub needs the plate (the attendant checks the car), the
+    lot, the times and the price, nothing more about the resident.
+    """
+
+    __tablename__ = "parking_hub_voucher"
+    __table_args__ = (
+        UniqueConstraint("station_id", "serial", name="uq_parking_hub_voucher_station_serial"),
+        Index("ix_parking_hub_voucher_station_code", "station_id", "code"),
+        Index("ix_parking_hub_voucher_station_starts", "station_id", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    #: The voucher's number at its station.
+    serial: Mapped[int] = mapped_column(Integer)
+    lot_ref: Mapped[int] = mapped_column(Integer)
+    plate: Mapped[str] = mapped_column(String(8))
+    code: Mapped[str] = mapped_column(String(32))
+    #: As the station last reported it; ``used`` once the hub has redeemed it, whatever arrives later.
+    status: Mapped[str] = mapped_column(String(12))
+    price_cents: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Redemption(Base):
+    """A voucher let in at a car park, checked on the hub's attendant page: once per (station, serial).
+
+    Written from the code alone, before the voucher's record may have reached
+    the hub; the unique constraint is what makes a second phone's check fail,
+    across every hub process.
+    """
+
+    __tablename__ = "parking_redemption"
+    __table_args__ = (UniqueConstraint("station_id", "serial", name="uq_parking_redemption_station_serial"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    serial: Mapped[int] = mapped_column(Integer)
+    lot_ref: Mapped[int] = mapped_column(Integer)
+    valid_until: Mapped[date] = mapped_column(Date)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("kiosk_user.id"), nullable=True)

@@ -30,7 +30,8 @@ def build_voucher(context: dict) -> Receipt:
     receipt.kv(_("Price per use"), context["price"])
     receipt.separator()
     receipt.text(_("Voucher code"), align="center")
-    receipt.text(context["code"], size=2, bold=True, align="center")
+    # Double size fits a 58 mm roll up to 16 characters; longer district codes print bold at normal size.
+    receipt.text(context["code"], size=2 if len(context["code"]) <= 16 else 1, bold=True, align="center")
     receipt.qr(context["qr"], level="M")
     receipt.text(_("Show this voucher to the car park attendant. It is valid once."), align="center")
     receipt.footer(context["station"])

@@ -17,8 +17,10 @@ from kiosk.db import get_session, write_transaction
 from kiosk.i18n import _
 from kiosk.photos import PhotoRefused, open_photo
 from kiosk.stations import current_station
-from kiosk_plugins.parking import codes, formatting, households
+from kiosk.sync import is_hub
+from kiosk_plugins.parking import codes, formatting, households, hub
 from kiosk_plugins.parking.models import ID_CONVERTER, ISSUED, Household, Lot, Plate, Voucher
+from kiosk_plugins.parking.settings import settings
 from kiosk_plugins.parking.vouchers import Redemption
 from kiosk_plugins.parking.vouchers import redeem as redeem_voucher
 
@@ -30,6 +32,9 @@ LIST_LIMIT = 200
 
 
 def _lots():
+    if is_hub():
+        # The station's car parks as they synced; the station's own lot rows are not here.
+        return hub.lots_of(get_session(), current_station().id)
     return list(
         get_session().scalars(
             select(Lot).where(Lot.station_id == current_station().id).order_by(Lot.active.desc(), Lot.name)
@@ -65,7 +70,15 @@ def result_message(outcome: Redemption, tz) -> str:
     if outcome.reason == "used":
         return _("Refused: this voucher was already used at %(time)s.", time=formatting.moment_text(v.used_at, tz))
     if outcome.reason == "wrong_lot":
+        if not outcome.lot_name:
+            return _(
+                "Refused: this voucher is for car park no. %(number)s of %(station)s, not this car park.",
+                number=getattr(v, "lot_ref", ""),
+                station=outcome.detail.get("station", ""),
+            )
         return _("Refused: this voucher is for %(lot)s, not this car park.", lot=outcome.lot_name)
+    if outcome.reason == "expired_day":
+        return _("Refused: this voucher was valid until %(day)s.", day=formatting.day_text(v.valid_until))
     if outcome.reason == "cancelled":
         return _("Refused: this voucher was cancelled at %(time)s.", time=formatting.moment_text(v.cancelled_at, tz))
     if outcome.reason == "expired":
@@ -73,7 +86,10 @@ def result_message(outcome: Redemption, tz) -> str:
     if outcome.reason == "early":
         return _("Not yet: this voucher is valid from %(time)s.", time=formatting.moment_text(v.starts_at, tz))
     if outcome.reason == "malformed":
-        return _("A code has 8 letters and digits, like K7QM-3XPA. Please check it and try again.")
+        return _(
+            "A code has 13 to 24 letters and digits, like SB2K-301A-7QM3-XPA9 (older ones 8, like K7QM-3XPA). "
+            "Please check it and try again."
+        )
     return _("Refused: no voucher has this code. Check the code, or ask for the printed voucher.")
 
 
@@ -126,9 +142,20 @@ def redeem():
                 if not text:
                     result = {"ok": False, "message": _("No QR code was found in the photo. Please type the code.")}
                     status = 400
-        if result is None and lot is None:
+        # At the hub a station whose car parks have not synced yet has none to choose:
+        # the voucher's own lot is then shown instead of checked.
+        if result is None and lot is None and (lots or not is_hub()):
             result = {"ok": False, "message": _("Please choose the car park first.")}
             status = 400
+        elif result is None and is_hub():
+            if lot is not None:
+                session[LOT_KEY] = lot.id
+            outcome = hub.redeem(
+                code_text=text, lot=lot, user_id=g.user.id, early_minutes=settings().early_entry_minutes
+            )
+            get_session().commit()
+            result = _hub_result(outcome)
+            status = 200 if outcome.ok else 409
         elif result is None:
             session[LOT_KEY] = lot.id
             outcome = redeem_voucher(station, code_text=text, lot_id=lot.id, user_id=g.user.id)
@@ -144,9 +171,63 @@ def redeem():
                     price=formatting.money(v.price_cents),
                 )
             status = 200 if outcome.ok else 409
+    todays = _hub_todays(lot, tz) if is_hub() else _todays(lot, tz)
     return render_template(
-        "parking/staff_redeem.html", lots=lots, lot=lot, result=result, code_value=code_value, todays=_todays(lot, tz)
+        "parking/staff_redeem.html",
+        lots=lots,
+        lot=lot,
+        result=result,
+        code_value=code_value,
+        todays=todays,
+        at_hub=is_hub(),
     ), status
+
+
+def _hub_result(outcome: Redemption) -> dict:
+    """The hub's verdict for the page: with the record's facts, or only the code's when it has not arrived."""
+    seen = outcome.voucher
+    result = {"ok": outcome.ok, "reason": outcome.reason, "message": "", "note": ""}
+    if seen is None:
+        result["message"] = result_message(outcome, None)
+        return result
+    station = current_station()
+    tz = clock.zone(station)
+    result["message"] = result_message(outcome, tz)
+    if outcome.reason == "wrong_lot":
+        return result
+    result["code"] = codes.display_code(seen.code)
+    result["station"] = seen.station_name
+    result["lot_name"] = outcome.lot_name or _("car park no. %(number)s", number=seen.lot_ref)
+    if seen.known:
+        result.update(
+            plate=seen.plate,
+            when=formatting.occurrence_text(seen.starts_at, seen.ends_at, tz),
+            price=formatting.money(seen.price_cents),
+        )
+    else:
+        result.update(
+            plate="—",
+            when=_("valid until %(day)s", day=formatting.day_text(seen.valid_until)),
+            price=formatting.money(seen.price_cents) if seen.price_cents is not None else "—",
+        )
+        result["note"] = _(
+            "The station has not sent this voucher's details yet (it may be offline). "
+            "The code is genuine: check the car against the plate on the printed voucher."
+        )
+    return result
+
+
+def _hub_todays(lot, tz):
+    now = clock.now()
+    return [
+        {
+            "plate": v.plate,
+            "when": formatting.occurrence_text(v.starts_at, v.ends_at, tz),
+            "status": v.status,
+            "code_tail": v.code[-2:],
+        }
+        for v in hub.todays(get_session(), lot, now)
+    ]
 
 
 @bp.route("/households")

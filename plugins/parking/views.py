@@ -9,7 +9,7 @@ Plates are masked on every screen; the session holds ids, never the plate.
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -22,7 +22,7 @@ from kiosk.qr import qr_data_uri
 from kiosk.stations import current_station
 from kiosk.urls import has_public_url, public_url
 from kiosk_plugins.parking import availability, codes, formatting, households, identify, receipts
-from kiosk_plugins.parking.models import ID_CONVERTER, ISSUED, MAX_ID, Household, Lot, Plate, Voucher, Window
+from kiosk_plugins.parking.models import ID_CONVERTER, ISSUED, MAX_ID, USED, Household, Lot, Plate, Voucher, Window
 from kiosk_plugins.parking.plates import InvalidPlate, classify_plate
 from kiosk_plugins.parking.schedule import is_bookable
 from kiosk_plugins.parking.settings import settings
@@ -307,9 +307,10 @@ def voucher_context(voucher: Voucher, lot: Lot, station) -> dict:
 
 
 def _redeem_url() -> str:
-    # Without a public address the code stays "PARKING:<code>" for the attendant's
-    # scanner: a loopback link would be worse than no link.
-    return public_url("parking_staff.redeem") if has_public_url() else ""
+    # The attendant's page at the hub once the station is enrolled (public_url knows the
+    # hub's address), else the station's own. Without a public address the code stays
+    # "PARKING:<code>" for the attendant's scanner: a loopback link would be worse than none.
+    return public_url("parking_staff.redeem", station=current_station()) if has_public_url() else ""
 
 
 def _print(voucher: Voucher) -> str:
@@ -410,8 +411,32 @@ def mine():
                 "when": formatting.occurrence_text(v.starts_at, v.ends_at, tz, today),
             }
         )
+    used = []
+    for v in _recently_used(household.id):
+        lot = session.get(Lot, v.lot_id)
+        used.append(
+            {
+                "lot": lot.name,
+                "plate": mask_plate(v.plate),
+                "when": formatting.occurrence_text(v.starts_at, v.ends_at, tz, today),
+                "used_at": formatting.moment_text(v.used_at, tz),
+            }
+        )
     identify.update()
-    return render_template("parking/mine.html", screen="parking.mine", vouchers=rows)
+    return render_template("parking/mine.html", screen="parking.mine", vouchers=rows, used=used)
+
+
+def _recently_used(household_id: int) -> list[Voucher]:
+    """The household's vouchers let in during the last two days (at the hub's attendant page too, once synced)."""
+    since = clock.now() - timedelta(days=2)
+    return list(
+        get_session().scalars(
+            select(Voucher)
+            .where(Voucher.household_id == household_id, Voucher.status == USED, Voucher.used_at >= since)
+            .order_by(Voucher.used_at.desc())
+            .limit(10)
+        )
+    )
 
 
 @bp.route(f"/mine/<{ID_CONVERTER}:voucher_id>/cancel", methods=["GET", "POST"])

@@ -19,7 +19,8 @@ from sqlalchemy import and_, func, select, update
 
 from kiosk import audit, clock, events
 from kiosk.db import get_db, upsert_insert, write_transaction
-from kiosk_plugins.parking import capacity, codes, schedule
+from kiosk.stations import station_tag
+from kiosk_plugins.parking import capacity, codes, schedule, syncing
 from kiosk_plugins.parking.models import CANCELLED, EXPIRED, ISSUED, USED, Household, Lot, Plate, Slot, Voucher, Window
 from kiosk_plugins.parking.settings import settings
 
@@ -135,8 +136,16 @@ def issue_voucher(
             issued_at=now,
         )
         s.add(voucher)
-        s.flush()  # the id is what the code is computed from
-        voucher.code = codes.make_code(_secret(), station.id, voucher.id)
+        s.flush()  # the id is the voucher's serial, which the code carries
+        voucher.code = codes.sign_voucher(
+            s,
+            station_id=station.id,
+            tag=station_tag(station),
+            serial=voucher.id,
+            lot_ref=lot.id,
+            valid_until=syncing.valid_until(voucher.expires_at, tz),
+        )
+        syncing.record_voucher(s, voucher, station=station, lot=lot)
         events.emit(
             "parking.voucher_issued",
             {"lot_id": lot.id, "window_id": window.id, "day": occ.day.isoformat()},
@@ -165,6 +174,7 @@ def cancel_voucher(station, *, household_id: int, voucher_id: int, now: datetime
         if result.rowcount != 1:
             raise VoucherRefused("not_cancellable")
         voucher = s.get(Voucher, voucher_id)
+        syncing.record_voucher(s, voucher, station=station)
         events.emit(
             "parking.voucher_cancelled",
             {"lot_id": voucher.lot_id, "window_id": voucher.window_id},
@@ -229,15 +239,29 @@ def redeem(station, *, code_text: str, lot_id: int, user_id: int | None, now: da
     return outcome
 
 
+def _genuine(s, station, code: str, now: datetime) -> tuple[list[Voucher], bool]:
+    """The station's vouchers ``code`` truly names, and whether the code looked like one but was not."""
+    if codes.is_legacy(code):
+        found = list(s.scalars(select(Voucher).where(Voucher.station_id == station.id, Voucher.code == code)))
+        return [v for v in found if codes.verify_code(_secret(), station.id, v.id, code)], bool(found)
+    tag = station_tag(station)
+    verified = codes.check(s, code, station_id=station.id, tag=tag, today=clock.today(clock.zone(station), now))
+    if verified is None:
+        return [], codes.split(code, tag) is not None
+    voucher = s.get(Voucher, verified.serial)
+    if voucher is None or voucher.station_id != station.id:
+        return [], True
+    return [voucher], False
+
+
 def _check(
     s, station, code: str | None, lot_id: int, user_id: int | None, now: datetime, early: timedelta
 ) -> Redemption:
     if code is None:
         return Redemption("malformed")
-    found = list(s.scalars(select(Voucher).where(Voucher.station_id == station.id, Voucher.code == code)))
-    genuine = [v for v in found if codes.verify_code(_secret(), station.id, v.id, code)]
+    genuine, forged = _genuine(s, station, code, now)
     if not genuine:
-        return Redemption("unknown", detail={"forged": bool(found)})
+        return Redemption("unknown", detail={"forged": forged})
     voucher = _pick(genuine, lot_id, now)
     lot = s.get(Lot, voucher.lot_id)
     outcome = Redemption("ok", voucher=voucher, lot_name=lot.name if lot else "")
@@ -263,6 +287,7 @@ def _check(
         # Another phone redeemed it between our read and our write.
         outcome.reason = "used" if voucher.status == USED else "expired"
         return outcome
+    syncing.record_voucher(s, voucher, station=station)
     events.emit(
         "parking.voucher_used",
         {"lot_id": voucher.lot_id, "window_id": voucher.window_id},
@@ -274,12 +299,19 @@ def _check(
 
 
 def expire_due(app, now: datetime | None = None) -> int:
-    """Mark issued vouchers past their ``expires_at`` as expired (a scheduled job)."""
+    """Mark issued vouchers past their ``expires_at`` as expired (a scheduled job of each station).
+
+    Each one's new state goes to the hub in the same transaction.
+    """
     now = now or clock.now()
     with app.app_context():
         db = get_db()
         with db.WriteSession() as s, s.begin():
-            result = s.execute(
-                update(Voucher).where(and_(Voucher.status == ISSUED, Voucher.expires_at <= now)).values(status=EXPIRED)
-            )
+            due = and_(Voucher.status == ISSUED, Voucher.expires_at <= now)
+            ids = list(s.scalars(select(Voucher.id).where(due)))
+            if not ids:
+                return 0
+            result = s.execute(update(Voucher).where(due, Voucher.id.in_(ids)).values(status=EXPIRED))
+            for voucher in s.scalars(select(Voucher).where(Voucher.id.in_(ids), Voucher.status == EXPIRED)):
+                syncing.record_voucher(s, voucher)
             return result.rowcount or 0
