@@ -235,8 +235,10 @@ def test_request_service_queue_ticket_contract(legal_app):
         assert legal.request_service(kind="parking_voucher", payload={"service": "legal_aid"}, station=station) is None
     assert first["ticket"] == "F001" and second["ticket"] == "F002"
     assert first["service"] == "法律援助" and second["ahead"] == 1 and isinstance(first["ticket_id"], int)
-    assert first["status_url"].startswith("/m/legal/t/") and unknown is None
-    page = legal_app.test_client().get(first["status_url"])
+    # The phone's address is absolute (kiosk.urls.public_url); the path is this server's.
+    assert first["status_url"].startswith("http") and "/m/legal/t/" in first["status_url"] and unknown is None
+    assert first["status_path"].startswith("/m/legal/t/")
+    page = legal_app.test_client().get(first["status_path"])
     assert page.status_code == 200 and "F001" in page.get_data(as_text=True)
 
 

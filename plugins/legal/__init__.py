@@ -80,10 +80,22 @@ def register_staff_panels(register, station):
 
 @hookimpl
 def register_jobs(register):
-    """Expire earlier days' unfinished tickets and erase phone numbers whose ticket or slot is over."""
+    """Expire earlier days' unfinished tickets and erase phone numbers whose ticket or slot is over.
+
+    Per station (``scope="station"``): the station runs its queue; the hub
+    learns of expired tickets through sync.
+    """
     from kiosk_plugins.legal import day_close
 
-    register("close_day", day_close.expire_old_tickets, every=900)
+    register("close_day", day_close.expire_old_tickets, every=900, scope="station")
+
+
+@hookimpl
+def register_sync(register):
+    """``legal.ticket`` and ``legal.queue``, station to hub: the hub's phone page shows the station's queue."""
+    from kiosk_plugins.legal import syncing
+
+    syncing.register(register)
 
 
 @hookimpl

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from kiosk import audit, clock, events
 from kiosk.db import upsert_insert, write_transaction
 from kiosk.i18n import _
-from kiosk_plugins.legal import fairness
+from kiosk_plugins.legal import fairness, syncing
 from kiosk_plugins.legal.models import Counter, Ticket
 from kiosk_plugins.legal.runtime import settings
 
@@ -74,6 +74,11 @@ def _finish(session, station, user, ticket: Ticket, outcome: str) -> None:
         {"ticket": ticket.code, "counter": ticket.counter, "service": ticket.service},
     )
     _emit(session, station, f"legal.ticket_{outcome}", ticket)
+    syncing.record_ticket(session, ticket)
+    if outcome == "served":
+        # A finished service changes the queue's measured pace, which the hub's estimate reads.
+        session.flush()
+        syncing.record_queue(session, station, ticket.service, ticket.day)
 
 
 def _announce(session, station, user, ticket: Ticket, counter: int, action: str, **detail) -> None:
@@ -88,6 +93,7 @@ def _announce(session, station, user, ticket: Ticket, counter: int, action: str,
         session, station, user, action, {"ticket": ticket.code, "counter": counter, "service": ticket.service, **detail}
     )
     _emit(session, station, "legal.ticket_called", ticket, calls=ticket.calls, recall=ticket.calls > 1)
+    syncing.record_ticket(session, ticket)
 
 
 def call_next(station, counter: int, user, service_key: str | None = None) -> Ticket | None:
@@ -133,6 +139,8 @@ def call_next(station, counter: int, user, service_key: str | None = None) -> Ti
         chosen, skipped = min(candidates, key=lambda c: (not c[0].priority, c[0].queue_at, c[0].id))
         for ticket in skipped:
             ticket.skips += 1
+            # Their place at the hub depends on it (the fairness rule counts skips).
+            syncing.record_ticket(session, ticket)
         _announce(session, station, user, chosen, counter, "legal.call_next")
         return chosen
 
@@ -221,6 +229,7 @@ def transfer(station, counter: int, user, to_service: str) -> Ticket:
             station_id=station.id,
             session=session,
         )
+        syncing.record_ticket(session, ticket)
         return ticket
 
 
@@ -241,6 +250,10 @@ def set_paused(station, counter: int, user, paused: bool) -> None:
             station_id=station.id,
             session=session,
         )
+        # Open counters set the hub's estimate for every queue this counter serves.
+        session.flush()
+        for service in settings().services_at(counter):
+            syncing.record_queue(session, station, service.key)
 
 
 def take_counter(station, counter: int, user) -> None:

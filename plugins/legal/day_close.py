@@ -3,7 +3,9 @@
 Numbers restart each local day anyway; expiring keeps yesterday's leftovers
 out of "waiting" counts and makes the statistics honest. A phone number is
 kept "only for this ticket": once its day is over (or its booked slot has
-passed) it is deleted. Idempotent, so it simply runs every quarter of an hour.
+passed) it is deleted. Idempotent, so it simply runs every quarter of an hour,
+on each station node (the hub hears of expired tickets through sync; it never
+had the phone numbers).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import or_, select, update
 from kiosk import clock
 from kiosk.db import write_transaction
 from kiosk.models import Station
+from kiosk_plugins.legal import syncing
 from kiosk_plugins.legal.models import Booking, DutySlot, Ticket
 
 
@@ -31,12 +34,21 @@ def expire_old_tickets(app) -> int:
         )
         for station in session.scalars(select(Station).where(Station.id.in_(station_ids))):
             today = clock.today(station)
-            result = session.execute(
-                update(Ticket)
-                .where(Ticket.station_id == station.id, Ticket.day < today, Ticket.status.in_(("waiting", "called")))
-                .values(status="expired", finished_at=clock.now())
+            # Row by row, not one UPDATE: each expired ticket's new state goes to the hub in this transaction.
+            leftovers = list(
+                session.scalars(
+                    select(Ticket)
+                    .where(
+                        Ticket.station_id == station.id, Ticket.day < today, Ticket.status.in_(("waiting", "called"))
+                    )
+                    .order_by(Ticket.id)
+                )
             )
-            total += result.rowcount or 0
+            for ticket in leftovers:
+                ticket.status = "expired"
+                ticket.finished_at = clock.now()
+                syncing.record_ticket(session, ticket)
+                total += 1
             session.execute(
                 update(Ticket)
                 .where(Ticket.station_id == station.id, Ticket.day < today, Ticket.phone.is_not(None))

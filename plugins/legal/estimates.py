@@ -23,6 +23,17 @@ from kiosk_plugins.legal.runtime import settings
 from kiosk_plugins.legal.settings import Service
 
 
+def wait_minutes(ahead: int, minutes_per_person: float, open_counters: int) -> int:
+    """Estimated minutes until a ticket with ``ahead`` people before it is called.
+
+    One formula for the station's screens and the hub's phone page (which
+    reads the pace the station last sent).
+    """
+    if ahead <= 0:
+        return 0
+    return max(1, math.ceil(ahead * minutes_per_person / max(open_counters, 1)))
+
+
 @dataclass
 class ServiceLoad:
     """One queue right now: who waits, how fast it moves, how many counters are open."""
@@ -40,9 +51,7 @@ class ServiceLoad:
 
     def wait_minutes(self, ahead: int) -> int:
         """Estimated minutes until a ticket with ``ahead`` people before it is called."""
-        if ahead <= 0:
-            return 0
-        return max(1, math.ceil(ahead * self.minutes_per_person / max(self.open_counters, 1)))
+        return wait_minutes(ahead, self.minutes_per_person, self.open_counters)
 
 
 def waiting_rows(session, station_id: int, day: date, service: str | None = None):

@@ -1,14 +1,16 @@
 """The legal queue's tables: day counters, tickets, counters, the duty schedule and bookings.
 
 Every table has ``station_id``; every query filters on it. The migration in
-``migrations/legal_0001_initial.py`` creates exactly these tables.
+``migrations/legal_0001_initial.py`` creates the station's tables;
+``legal_0002_hub`` the two the district hub keeps of every station's queue
+(:class:`HubTicket`, :class:`HubQueue`, filled by sync).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.db import Base, UTCDateTime, utcnow
@@ -122,3 +124,60 @@ class Booking(Base):
     status: Mapped[str] = mapped_column(String(16), default="booked")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class HubTicket(Base):
+    """A station's ticket as the district hub last heard of it (hub side; synced as ``legal.ticket``).
+
+    Only what the resident's phone page needs: no phone, no priority reason
+    (only whether there is one), no staff or booking. Keyed by the station and
+    the ticket's token; ``place`` is the station's own ticket id, which breaks
+    ties in queue order exactly as the station does (the hub's ids differ).
+    """
+
+    __tablename__ = "legal_hub_ticket"
+    __table_args__ = (
+        UniqueConstraint("station_id", "token", name="uq_legal_hub_ticket_station_token"),
+        Index("ix_legal_hub_ticket_station_day_service_status", "station_id", "day", "service", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    token: Mapped[str] = mapped_column(String(32))
+    place: Mapped[int] = mapped_column(Integer)
+    day: Mapped[date] = mapped_column(Date)
+    number: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(8))
+    service: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[bool] = mapped_column(Boolean, default=False)
+    queue_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    called_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    counter: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    skips: Mapped[int] = mapped_column(Integer, default=0)
+    transferred_from: Mapped[str] = mapped_column(String(32), default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HubQueue(Base):
+    """A station's queue as the hub last heard of it (synced as ``legal.queue``): name and pace.
+
+    The hub cannot use its own ``[plugins.legal]`` settings for a station's
+    queue: each station names its queues and counters. ``data`` holds the
+    queue's names by language, the minutes per person measured on ``day``,
+    the default minutes, how many of its counters are open, and the
+    station's fairness limit.
+    """
+
+    __tablename__ = "legal_hub_queue"
+    __table_args__ = (UniqueConstraint("station_id", "service", name="uq_legal_hub_queue_station_service"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
+    service: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

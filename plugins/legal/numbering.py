@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from kiosk import clock, events, numbering
 from kiosk.db import get_session, write_transaction
-from kiosk_plugins.legal import estimates
+from kiosk_plugins.legal import estimates, syncing
 from kiosk_plugins.legal.models import DayCounter, Ticket
 from kiosk_plugins.legal.settings import Service
 
@@ -88,6 +88,9 @@ def add_ticket(
     )
     session.add(ticket)
     session.flush()
+    # The hub learns of it in this same transaction (and of the queue's names, first thing each day).
+    syncing.record_queue_once(session, station, service.key, day)
+    syncing.record_ticket(session, ticket)
     # Pushed when the transaction commits, so a display never shows a number
     # that was rolled back. No phone, no name: displays and logs read events.
     events.emit(

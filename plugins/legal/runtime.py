@@ -7,7 +7,7 @@ station clock (:func:`kiosk.clock.now`); tests move it across midnight with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
@@ -17,9 +17,11 @@ from kiosk_plugins.legal.settings import LegalSettings
 
 @dataclass
 class LegalRuntime:
-    """Settings of one app."""
+    """Settings of one app, and which queues' names and pace this process has sent the hub today."""
 
     settings: LegalSettings
+    #: (station id, service, day) whose ``legal.queue`` entry went out (see ``syncing.record_queue_once``).
+    queues_sent: set = field(default_factory=set)
 
 
 def init_app(app) -> LegalRuntime:

@@ -17,6 +17,9 @@
     document.getElementById("facts").hidden = s.status !== "waiting";
     set("ahead", s.ahead === null ? "" : String(s.ahead));
     set("wait", s.wait || "");
+    var notice = document.getElementById("notice");
+    notice.hidden = !s.notice;
+    notice.textContent = s.notice || "";
     body.dataset.status = s.status;
   }
 
@@ -32,7 +35,8 @@
   if (window.EventSource) {
     var stream = new EventSource(body.dataset.stream);
     ["legal.ticket_called", "legal.ticket_served", "legal.ticket_no_show", "legal.ticket_transferred",
-     "legal.ticket_issued", "legal.counter_paused"].forEach(function (name) {
+     "legal.ticket_issued", "legal.counter_paused", "legal.ticket_expired", "legal.ticket_updated",
+     "legal.queue_updated"].forEach(function (name) {
       stream.addEventListener(name, refresh);
     });
   }

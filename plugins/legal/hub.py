@@ -1,0 +1,109 @@
+"""The phone page's figures at the district hub, from the tickets and queues stations sync.
+
+A printed ticket's QR code opens the hub once the station is enrolled; the
+hub never runs a queue, it shows the station's as last synced
+(:mod:`kiosk_plugins.legal.syncing`). "People ahead" is worked out here from
+that station's synced waiting tickets with the station's own fairness rule,
+and the wait from the pace the station last sent. When the station has not
+been heard from for a minute, the page says since when, so nobody takes an
+old position for a live one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from kiosk import clock, sync
+from kiosk.db import utcnow
+from kiosk.i18n import _
+from kiosk_plugins.legal import estimates, fairness
+from kiosk_plugins.legal.models import HubQueue, HubTicket
+from kiosk_plugins.legal.runtime import settings
+
+#: A station not heard from for longer than this is said to be offline on the phone page.
+OFFLINE_AFTER = timedelta(seconds=60)
+
+
+@dataclass
+class _Queued:
+    """A synced waiting ticket as the fairness rule reads it (``id``: the station's ticket id)."""
+
+    id: int
+    queue_at: datetime
+    priority: str
+    skips: int
+
+
+def find(session, station, token: str) -> HubTicket | None:
+    """The station's synced ticket with ``token``; another station's is never found."""
+    return session.scalar(select(HubTicket).where(HubTicket.station_id == station.id, HubTicket.token == token))
+
+
+def queue_of(session, station, service: str) -> HubQueue | None:
+    """The station's synced queue ``service`` (names and pace), if it arrived."""
+    return session.scalar(select(HubQueue).where(HubQueue.station_id == station.id, HubQueue.service == service))
+
+
+def service_text(queue: HubQueue | None, service: str, locale: str) -> str:
+    """The queue's name as the station calls it, in ``locale``; the hub's own name for it, else the key."""
+    label = (queue.data or {}).get("label") if queue is not None else None
+    if label:
+        return label.get(locale) or label.get("zh_Hans") or service
+    own = settings().service(service)
+    return own.text(locale) if own is not None else service
+
+
+def progress(session, station, ticket: HubTicket, queue: HubQueue | None) -> estimates.Progress:
+    """Where the synced ticket stands: people ahead by the fairness rule, and the estimated wait.
+
+    The minutes are None when the hub knows nothing of the queue's pace (no
+    ``legal.queue`` entry and no queue of that name in its own settings).
+    """
+    if ticket.status != "waiting":
+        return estimates.Progress(ticket.status, None, None, False, False)
+    rows = session.execute(
+        select(HubTicket.place, HubTicket.queue_at, HubTicket.priority, HubTicket.skips).where(
+            HubTicket.station_id == station.id,
+            HubTicket.day == ticket.day,
+            HubTicket.service == ticket.service,
+            HubTicket.status == "waiting",
+        )
+    ).all()
+    waiting = [_Queued(place, queue_at, "yes" if priority else "", skips) for place, queue_at, priority, skips in rows]
+    data = queue.data if queue is not None else {}
+    max_skips = data.get("max_skips", settings().max_skips)
+    ahead = fairness.position(waiting, ticket.place, max_skips)
+    ahead = ahead if ahead is not None else len(waiting)
+    if queue is not None:
+        today = queue.day == ticket.day
+        per_person = data.get("minutes_per_person") if today else data.get("minutes")
+        measured = bool(data.get("measured")) and today
+        open_counters = data.get("open_counters", 1)
+    else:
+        own = settings().service(ticket.service)
+        per_person = own.minutes if own is not None else None
+        measured = False
+        open_counters = len(own.counters) if own is not None else 1
+    if not per_person:
+        return estimates.Progress("waiting", ahead, None, False, open_counters == 0)
+    minutes = estimates.wait_minutes(ahead, float(per_person), open_counters)
+    return estimates.Progress("waiting", ahead, minutes, measured, open_counters == 0)
+
+
+def offline_notice(session, station, ticket: HubTicket) -> str:
+    """ "The station has been offline since 14:05; ..." when it was last heard from over a minute ago.
+
+    Only for a ticket still waiting or called: a finished one will not change.
+    Empty when the station is heard from, or was never enrolled here.
+    """
+    if ticket.status not in ("waiting", "called"):
+        return ""
+    last = sync.last_synced(session, station.id)
+    if last is None or utcnow() - last <= OFFLINE_AFTER:
+        return ""
+    same_day = clock.local(station, last).date() == clock.local(station, utcnow()).date()
+    since = clock.hhmm(station, last) if same_day else clock.local_text(station, last, "%m-%d %H:%M")
+    return _("The station has been offline since %(time)s; this is the last known position.", time=since)
