@@ -208,7 +208,9 @@ def test_an_expired_token_is_refused(station, hub, live):
 
 
 def test_commands_refused_in_the_wrong_role(station, hub):
-    on_station = station.test_cli_runner().invoke(cli, ["stations", "enrol", "x", "--name", "X", "--kind", "party_service"])
+    on_station = station.test_cli_runner().invoke(
+        cli, ["stations", "enrol", "x", "--name", "X", "--kind", "party_service"]
+    )
     assert on_station.exit_code != 0 and "district hub" in on_station.output
     on_hub = hub.test_cli_runner().invoke(cli, ["sync", "now"])
     assert on_hub.exit_code != 0 and "station node" in on_hub.output
@@ -248,9 +250,13 @@ def test_protocol_one_behind_is_accepted_others_get_426(hub, live):
     auth = {"Authorization": f"Bearer shuibei:{key}"}
     status, answer, _ = http(live.url + "/sync/v1/pull?after=0", headers={**auth, "Kiosk-Sync-Protocol": "0"})
     assert status == 200 and answer["entries"] == []
-    status, answer, _ = http(live.url + "/sync/v1/pull", headers={**auth, "Kiosk-Sync-Protocol": str(sync.PROTOCOL + 1)})
+    status, answer, _ = http(
+        live.url + "/sync/v1/pull", headers={**auth, "Kiosk-Sync-Protocol": str(sync.PROTOCOL + 1)}
+    )
     assert status == 426 and "upgrade the hub" in answer["error"]
-    status, answer, _ = http(live.url + "/sync/v1/pull", headers={**auth, "Kiosk-Sync-Protocol": str(sync.PROTOCOL - 2)})
+    status, answer, _ = http(
+        live.url + "/sync/v1/pull", headers={**auth, "Kiosk-Sync-Protocol": str(sync.PROTOCOL - 2)}
+    )
     assert status == 426 and "upgrade the station" in answer["error"]
     status, answer, _ = http(live.url + "/sync/v1/pull", headers={**auth, "Kiosk-Sync-Protocol": "x"})
     assert status == 400
@@ -284,7 +290,10 @@ def test_replayed_out_of_order_oversized_and_foreign_batches(hub, live):
     # Too many entries, too many bytes, not JSON, a bad entry: refused, nothing applied.
     status, answer, _ = http(push, method="POST", body={"after": 3, "entries": entries(*range(4, 505))}, headers=auth)
     assert status == 413
-    big = {"after": 3, "entries": [{"seq": 4, "kind": "kiosk.device_report", "key": "p", "data": {"x": "y" * 2_200_000}}]}
+    big = {
+        "after": 3,
+        "entries": [{"seq": 4, "kind": "kiosk.device_report", "key": "p", "data": {"x": "y" * 2_200_000}}],
+    }
     status, answer, _ = http(push, method="POST", body=big, headers=auth)
     assert status == 413
     status, answer, _ = http(push, method="POST", raw=b"{not json", headers=auth)
@@ -298,18 +307,26 @@ def test_replayed_out_of_order_oversized_and_foreign_batches(hub, live):
     assert status == 403 and "cuizhu" in answer["error"]
     assert peer_of(hub).last_seq == 3 and "printer4" not in hub_reports(hub)
     # Its own code in data is fine.
-    status, answer, _ = http(push, method="POST", body={"after": 3, "entries": entries(4, station="shuibei")}, headers=auth)
+    status, answer, _ = http(
+        push, method="POST", body={"after": 3, "entries": entries(4, station="shuibei")}, headers=auth
+    )
     assert status == 200 and answer == {"last_seq": 4}
 
 
 def test_an_unknown_kind_is_parked_and_a_failing_entry_does_not_stop_the_station(hub, live):
     key = raw_station_key(hub, live)
     auth = {"Authorization": f"Bearer shuibei:{key}"}
-    batch = entries(1) + [
-        {"seq": 2, "kind": "noplugin.thing", "key": "a", "data": {"v": 1}},
-        {"seq": 3, "kind": "kiosk.figures", "key": "not-a-day", "data": {"figures": []}},
-    ] + entries(4)
-    status, answer, _ = http(live.url + "/sync/v1/push", method="POST", body={"after": 0, "entries": batch}, headers=auth)
+    batch = (
+        entries(1)
+        + [
+            {"seq": 2, "kind": "noplugin.thing", "key": "a", "data": {"v": 1}},
+            {"seq": 3, "kind": "kiosk.figures", "key": "not-a-day", "data": {"figures": []}},
+        ]
+        + entries(4)
+    )
+    status, answer, _ = http(
+        live.url + "/sync/v1/push", method="POST", body={"after": 0, "entries": batch}, headers=auth
+    )
     assert status == 200 and answer == {"last_seq": 4}
     with session_for(hub) as session:
         parked = {p.kind: p.reason for p in session.scalars(select(SyncParked))}

@@ -50,9 +50,7 @@ def init_app(app) -> None:
     """Register the blueprint as CSRF-free (stations send no cookies) with its bounded batch slots."""
     app.register_blueprint(bp)
     app.extensions["csrf_exempt_blueprints"].add(bp.name)
-    app.extensions["kiosk_sync_slots"] = threading.BoundedSemaphore(
-        int((app.config.get("HUB") or {}).get("concurrent_batches", CONCURRENT_BATCHES))
-    )
+    app.extensions["kiosk_sync_slots"] = threading.BoundedSemaphore(CONCURRENT_BATCHES)
 
 
 def _refuse(status: int, message: str, *, log_it: bool = True, **extra):
