@@ -1,0 +1,461 @@
+"""Petitions in a district: taken at a station, owned by the hub after intake, their status back at the kiosk.
+
+Each test runs station nodes (their own SQLite files, role station) and a hub
+(role hub, on this run's backend) in one process; ``kiosk.sync.local`` moves
+entries between them by calling the functions the HTTP transport calls. The
+dispatch system is a real HTTP server that checks every body's signature.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select, update
+
+from kiosk import jobs
+from kiosk.sync import local
+from kiosk.testing import csrf_of
+from tests.test_petitions_outbox import Receiver
+
+HUB_SECRET = "hub-secret-龙岗区"
+STATION_SECRET = "station-secret-水贝"
+HUB_PUBLIC = "https://hub.example.gov.cn"
+SHUIBEI = {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"}
+SUNGANG = {"code": "sungang", "name": "笋岗暖蜂驿站", "kind": "courier_station"}
+DISTRICT = {"code": "district", "name": "罗湖区群众诉求服务中心", "kind": "party_service"}
+
+
+def forwarding(url: str, secret: str) -> dict:
+    # Delivery only when the test runs the jobs: no background thread races the assertions.
+    return {"petitions": {"webhook": {"url": url, "secret": secret, "timeout": 2}, "deliver_immediately": False}}
+
+
+@pytest.fixture
+def receivers():
+    made = {"hub": Receiver(secret=HUB_SECRET), "station": Receiver(secret=STATION_SECRET)}
+    yield made
+    for receiver in made.values():
+        receiver.stop()
+
+
+@pytest.fixture
+def district(make_app, database_url, kiosk_database_template, tmp_path, receivers):
+    """``district.hub`` and ``district.station(code)``: apps enrolled at the hub, forwarding to their receivers."""
+
+    class District:
+        def __init__(self):
+            self.hub = make_app(
+                database_url,
+                ROLE="hub",
+                STATION=dict(DISTRICT),
+                PUBLIC_URL=HUB_PUBLIC,
+                PLUGINS=forwarding(receivers["hub"].url, HUB_SECRET),
+            )
+            self.stations: dict[str, object] = {}
+
+        def station(self, config=SHUIBEI):
+            path = tmp_path / f"station-{config['code']}.db"
+            shutil.copy(kiosk_database_template, path)
+            app = make_app(
+                "sqlite:///" + str(path),
+                STATION=dict(config),
+                PLUGINS=forwarding(receivers["station"].url, STATION_SECRET),
+            )
+            local.enrol_local(app, self.hub)
+            # What `kiosk sync join` learns from the hub: phone links open there.
+            from kiosk.db import session_for
+            from kiosk.sync.models import SyncState
+
+            with app.app_context(), session_for(app, write=True) as s:
+                s.execute(update(SyncState).values(hub_public_url=HUB_PUBLIC))
+                s.commit()
+            self.stations[config["code"]] = app
+            return app
+
+    return District()
+
+
+def rows(app, model, *where):
+    with app.extensions["db"].Session() as s:
+        return s.scalars(select(model).where(*where).order_by(model.id)).all()
+
+
+def file_at_kiosk(app, description="楼道垃圾堆放，气味很大", **fields) -> str:
+    """A resident reports at the station's kiosk, leaving a phone number; returns the status token."""
+    client = app.test_client()
+    client.get("/k/petitions/new")
+    data = {
+        "csrf_token": csrf_of(client),
+        "step": "4",
+        "go": "submit",
+        "type": "complaint",
+        "category": "environment",
+        "place": "other",
+        "description": description,
+        "anonymous": "0",
+        "name": "李阿姨",
+        "phone": "13812345678",
+    }
+    data.update(fields)
+    answer = client.post("/k/petitions/new", data=data)
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    return answer.headers["Location"].rsplit("/", 1)[-1].split("?")[0]
+
+
+def a_jpeg() -> bytes:
+    image = Image.new("RGB", (320, 240), (30, 140, 60))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+def run_jobs(app) -> list[str]:
+    return jobs.run_due(app)
+
+
+def staff_client(app, role="staff"):
+    from kiosk.testing import Auth
+
+    client = app.test_client()
+    assert Auth(app, client).login(role).status_code in (302, 303)
+    return client
+
+
+def hub_petition(hub, tracking_no):
+    from kiosk_plugins.petitions.models import Petition
+
+    (found,) = rows(hub, Petition, Petition.tracking_no == tracking_no)
+    return found
+
+
+# -- up: the station hands the request over; the hub forwards it --------------------------------
+def test_a_station_request_is_forwarded_once_by_the_hub_signed_with_the_hubs_secret(district, receivers):
+    from kiosk.models import Station
+    from kiosk_plugins.petitions.models import OutboxMessage, Petition, PetitionPhoto
+
+    station = district.station()
+    token = file_at_kiosk(station)
+    (taken,) = rows(station, Petition)
+    # An enrolled station writes no dispatch message and its jobs send nothing.
+    assert rows(station, OutboxMessage) == []
+    run_jobs(station)
+    assert receivers["station"].got == []
+
+    pushed, _ = local.transfer(station, district.hub)
+    assert pushed >= 1
+    at_hub = hub_petition(district.hub, taken.tracking_no)
+    (shuibei,) = rows(district.hub, Station, Station.code == "shuibei")
+    assert at_hub.station_id == shuibei.id
+    assert (at_hub.uid, at_hub.token, at_hub.description) == (taken.uid, token, "楼道垃圾堆放，气味很大")
+    assert (at_hub.contact_name, at_hub.contact_phone) == ("李阿姨", "13812345678"), "staff at the hub can call back"
+    assert at_hub.synced_at is not None and rows(district.hub, PetitionPhoto) == []
+
+    ran = run_jobs(district.hub)
+    assert "petitions.deliver_district" in ran and "petitions.deliver" not in ran, ran
+    assert receivers["hub"].rejected == 0 and len(receivers["hub"].got) == 1
+    headers, body = receivers["hub"].got[0]
+    doc = json.loads(body)
+    assert (doc["tracking_no"], doc["request_id"], doc["event"]) == (taken.tracking_no, taken.uid, "created")
+    assert doc["station"]["code"] == "shuibei"
+    assert receivers["station"].got == [], "the station's own webhook and secret are never used"
+
+    # A replayed transfer (the station lost the hub's answer) and a replayed entry change nothing.
+    from kiosk.db import session_for
+    from kiosk.sync.models import SyncOutbox, SyncState
+
+    with station.app_context(), session_for(station, write=True) as s:
+        s.execute(update(SyncState).values(acked_seq=0))
+        s.execute(update(SyncOutbox).values(sent_at=None))
+        s.commit()
+    local.transfer(station, district.hub)
+    (entry,) = rows(station, SyncOutbox, SyncOutbox.kind == "petitions.petition")
+    from kiosk_plugins.petitions import syncing
+
+    with district.hub.app_context(), session_for(district.hub, write=True) as s:
+        syncing.to_hub(s, s.get(Station, shuibei.id), entry.key, entry.data)
+        s.commit()
+    from kiosk_plugins.petitions import outbox
+
+    with district.hub.app_context():
+        assert outbox.deliver_due(district.hub) == {"delivered": 0, "failed": 0}
+    assert len(rows(district.hub, Petition)) == 1 and len(rows(district.hub, OutboxMessage)) == 1
+    assert len(receivers["hub"].got) == 1, "delivered exactly once"
+
+
+def test_photos_travel_with_the_request_and_the_hub_serves_them(district):
+    from kiosk_plugins.petitions.models import Petition, PetitionPhoto
+
+    station = district.station()
+    client = station.test_client()
+    client.get("/m/petitions/")
+    answer = client.post(
+        "/m/petitions/",
+        data={
+            "csrf_token": csrf_of(client),
+            "type": "help",
+            "category": "safety_hazard",
+            "place": "other",
+            "description": "路灯坏了，晚上很黑",
+            "anonymous": "1",
+            "photos": [(io.BytesIO(a_jpeg()), "lamp.jpg")],
+        },
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 302
+    (photo,) = rows(station, PetitionPhoto)
+    local.transfer(station, district.hub)
+    (at_hub,) = rows(district.hub, PetitionPhoto)
+    assert (at_hub.token, at_hub.width, at_hub.height) == (photo.token, photo.width, photo.height)
+    (taken,) = rows(station, Petition)
+    assert hub_petition(district.hub, taken.tracking_no).id == at_hub.request_id
+    with open(f"{station.instance_path}/uploads/petitions/{photo.station_id}/{photo.filename}", "rb") as fh:
+        original = fh.read()
+    served = district.hub.test_client().get(f"/m/petitions/media/{photo.token}.jpg?station=shuibei")
+    assert served.status_code == 200 and served.data == original
+
+
+def test_two_stations_first_requests_get_different_numbers(district):
+    from kiosk_plugins.petitions.models import Petition
+
+    shuibei, sungang = district.station(SHUIBEI), district.station(SUNGANG)
+    file_at_kiosk(shuibei)
+    file_at_kiosk(sungang, category="other")
+    (a,) = rows(shuibei, Petition)
+    (b,) = rows(sungang, Petition)
+    assert a.tracking_no != b.tracking_no
+    assert a.tracking_no.endswith("-0001") and b.tracking_no.endswith("-0001"), "each station counts on its own"
+    pattern = r"P\d{6}-[A-Z2-9]{4}-0001"
+    assert re.fullmatch(pattern, a.tracking_no) and re.fullmatch(pattern, b.tracking_no)
+    local.transfer(shuibei, district.hub)
+    local.transfer(sungang, district.hub)
+    assert {p.tracking_no for p in rows(district.hub, Petition)} == {a.tracking_no, b.tracking_no}
+
+
+# -- handling at the hub, status back at the station ---------------------------------------------
+def test_a_status_change_at_the_hub_shows_in_the_stations_kiosk_lookup(district):
+    from kiosk_plugins.petitions.models import Petition
+
+    station = district.station()
+    token = file_at_kiosk(station)
+    (taken,) = rows(station, Petition)
+    local.transfer(station, district.hub)
+    at_hub = hub_petition(district.hub, taken.tracking_no)
+
+    # District staff see every station's requests and move this one on.
+    staff = staff_client(district.hub)
+    listing = staff.get("/staff/petitions/?show=all").get_data(as_text=True)
+    assert taken.tracking_no in listing and "水贝社区党群服务中心" in listing
+    moved = staff.post(
+        f"/staff/petitions/{at_hub.id}/update",
+        data={
+            "csrf_token": csrf_of(staff),
+            "action": "dispatched",
+            "note": "已派城管执法队清理",
+            "department": "city_management",
+        },
+    )
+    assert moved.status_code == 303
+    assert hub_petition(district.hub, taken.tracking_no).status == "dispatched"
+
+    kiosk = station.test_client()
+    before = kiosk.get(f"/k/petitions/status/{token}").get_data(as_text=True)
+    assert "已分派" not in before
+    _, pulled = local.transfer(station, district.hub)
+    assert pulled >= 1
+    (copy,) = rows(station, Petition)
+    assert copy.status == "dispatched" and copy.synced_at is not None
+    # Typed as residents type it: lower case, no dashes.
+    typed = taken.tracking_no.replace("-", "").lower()
+    found = kiosk.get(f"/k/petitions/find?no={typed}")
+    page = found.get_data(as_text=True)
+    assert found.status_code == 200, page
+    assert taken.tracking_no in page and 'data-testid="hub-sync"' in page
+    assert "楼道垃圾堆放" not in page, "a typed number shows where the request stands, not what it says"
+    by_receipt = kiosk.get(f"/k/petitions/status/{token}").get_data(as_text=True)
+    assert "已派城管执法队清理" in by_receipt and 'data-testid="hub-sync"' in by_receipt
+
+    # The station's own staff page no longer moves it: the hub owns the handling.
+    local_staff = staff_client(station)
+    refused = local_staff.post(
+        f"/staff/petitions/{copy.id}/update",
+        data={"csrf_token": csrf_of(local_staff), "action": "in_progress", "note": "本站处理"},
+    )
+    assert refused.status_code == 303
+    assert rows(station, Petition)[0].status == "dispatched"
+
+
+def test_a_late_station_entry_does_not_overwrite_the_hubs_handling(district):
+    from kiosk.db import session_for
+    from kiosk.sync.models import SyncOutbox
+    from kiosk_plugins.petitions.models import Petition, PetitionStep
+
+    station = district.station()
+    file_at_kiosk(station, place="other")
+    (taken,) = rows(station, Petition)
+    local.transfer(station, district.hub)
+    at_hub = hub_petition(district.hub, taken.tracking_no)
+    assert at_hub.place == ""
+    staff = staff_client(district.hub)
+    staff.post(
+        f"/staff/petitions/{at_hub.id}/update",
+        data={"csrf_token": csrf_of(staff), "action": "dispatched", "note": "已派单", "department": "city_management"},
+    )
+    steps_before = [(s.action, s.note) for s in rows(district.hub, PetitionStep)]
+
+    (entry,) = rows(station, SyncOutbox, SyncOutbox.kind == "petitions.petition")
+    late = {
+        **entry.data,
+        "status": "received",
+        "department": "",
+        "description": "改过的描述",
+        "place": "深华丽园",
+        "steps": [{"at": entry.data["created_at"], "action": "received", "status": "received", "note": "x"}],
+    }
+    with station.app_context(), session_for(station, write=True) as s:
+        from kiosk import sync
+
+        sync.record(s, "petitions.petition", taken.uid, late)
+        s.commit()
+    local.transfer(station, district.hub)
+    after = hub_petition(district.hub, taken.tracking_no)
+    assert (after.status, after.department) == ("dispatched", "city_management"), "the hub's handling stays"
+    assert after.description == "楼道垃圾堆放，气味很大", "what the resident said is not rewritten"
+    assert after.place == "深华丽园", "an intake field still empty at the hub is filled in"
+    assert [(s.action, s.note) for s in rows(district.hub, PetitionStep)] == steps_before
+
+
+def test_an_unusable_entry_is_refused_and_changes_nothing(district):
+    from kiosk.db import session_for
+    from kiosk.models import Station
+    from kiosk_plugins.petitions import syncing
+    from kiosk_plugins.petitions.models import Petition
+
+    station = district.station()
+    file_at_kiosk(station)
+    local.transfer(station, district.hub)
+    (mine,) = rows(district.hub, Petition)
+    sungang = district.station(SUNGANG)
+    with district.hub.app_context(), session_for(district.hub, write=True) as s:
+        other = s.scalar(select(Station).where(Station.code == "sungang"))
+        # Another station's request (its uid and token) cannot be taken over.
+        stolen = {"uid": mine.uid, "token": mine.token, "tracking_no": "P261206-XXXX-0001", "type": "complaint"}
+        with pytest.raises(syncing.Unusable):
+            syncing.to_hub(s, other, mine.uid, {**stolen, "created_at": "2026-12-06T02:00:00+00:00"})
+        with pytest.raises(syncing.Unusable):
+            syncing.to_hub(s, other, "../../etc", {"token": "x", "tracking_no": "1"})
+        s.rollback()
+    assert len(rows(district.hub, Petition)) == 1
+    assert sungang is not None
+
+
+# -- the phone form and Open311 at the hub ---------------------------------------------------------
+def test_the_kiosk_qr_opens_the_hubs_phone_form_which_numbers_in_its_own_series(district, receivers):
+    from kiosk.models import Station
+    from kiosk.stations import default_tag
+    from kiosk_plugins.petitions.models import OutboxMessage, Petition
+
+    station = district.station()
+    # The receipt's QR code opens the hub's status page of that station.
+    token = file_at_kiosk(station)
+    from kiosk.testing import printed_receipts
+
+    (receipt,) = printed_receipts(station, "petitions.receipt")
+    urls = [item["data"] for item in receipt.to_dict()["blocks"] if item["kind"] == "qr"]
+    assert urls == [f"{HUB_PUBLIC}/m/petitions/s/{token}?station=shuibei"]
+    local.transfer(station, district.hub)
+    phone = district.hub.test_client()
+    status = phone.get(f"/m/petitions/s/{token}?station=shuibei")
+    assert status.status_code == 200 and "楼道垃圾堆放" in status.get_data(as_text=True)
+
+    form = phone.get("/m/petitions/?station=shuibei")
+    assert form.status_code == 200
+    sent = phone.post(
+        "/m/petitions/?station=shuibei",
+        data={
+            "csrf_token": csrf_of(phone),
+            "type": "suggestion",
+            "category": "environment",
+            "place": "other",
+            "description": "建议增加垃圾分类投放点",
+            "anonymous": "1",
+        },
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 302, sent.get_data(as_text=True)
+    (by_phone,) = rows(district.hub, Petition, Petition.channel == "mobile")
+    (shuibei,) = rows(district.hub, Station, Station.code == "shuibei")
+    assert by_phone.station_id == shuibei.id
+    assert re.fullmatch(rf"P\d{{6}}-{default_tag('shuibei')}-W0001", by_phone.tracking_no), by_phone.tracking_no
+    assert len(rows(district.hub, OutboxMessage)) == 2, "the hub forwards what it took itself"
+    run_jobs(district.hub)
+    assert {json.loads(b)["tracking_no"] for _h, b in receivers["hub"].got} >= {by_phone.tracking_no}
+
+    # The station learns of it, so its kiosk can answer for it offline.
+    local.transfer(station, district.hub)
+    (copy,) = rows(station, Petition, Petition.tracking_no == by_phone.tracking_no)
+    assert copy.contact_phone == "" and copy.status == "received"
+    found = station.test_client().get(f"/k/petitions/find?no={by_phone.tracking_no}")
+    assert found.status_code == 200 and by_phone.tracking_no in found.get_data(as_text=True)
+
+
+def test_open311_at_the_hub_lists_every_stations_requests(district):
+    from kiosk_plugins.petitions.models import Petition
+
+    shuibei, sungang = district.station(SHUIBEI), district.station(SUNGANG)
+    file_at_kiosk(shuibei)
+    file_at_kiosk(sungang)
+    local.transfer(shuibei, district.hub)
+    local.transfer(sungang, district.hub)
+    numbers = {p.tracking_no for p in rows(district.hub, Petition)}
+    assert len(numbers) == 2
+    api = district.hub.test_client()
+    listed = api.get("/api/petitions/open311/v2/requests.json")
+    assert listed.status_code == 200
+    assert {r["service_request_id"] for r in listed.get_json()} == numbers
+    one = rows(sungang, Petition)[0].tracking_no
+    single = api.get(f"/api/petitions/open311/v2/requests/{one}.json")
+    assert single.status_code == 200 and single.get_json()[0]["service_request_id"] == one
+    only_b = api.get("/api/petitions/open311/v2/requests.json?station=sungang").get_json()
+    assert [r["service_request_id"] for r in only_b] == [one]
+
+
+# -- numbers as residents type them ------------------------------------------------------------------
+def test_typed_numbers_are_found_in_any_case_with_or_without_dashes(app):
+    from kiosk.db import session_for
+    from kiosk.models import Station
+    from kiosk_plugins.petitions import numbering
+    from kiosk_plugins.petitions.models import Petition
+
+    with app.app_context(), session_for(app, write=True) as s:
+        station = s.get(Station, app.extensions["kiosk_station_id"])
+        for number, uid in (("P261206-K7QM-0001", "a" * 32), ("P240512-0007", "b" * 32)):
+            s.add(
+                Petition(
+                    station_id=station.id,
+                    uid=uid,
+                    token=uid + "t",
+                    tracking_no=number,
+                    type="complaint",
+                    category="environment",
+                    description="x",
+                    channel="kiosk",
+                    due_at=func.now(),
+                )
+            )
+        s.commit()
+        for typed, want in (
+            ("p261206k7qm0001", "P261206-K7QM-0001"),
+            (" P261206-K7QM-0001 ", "P261206-K7QM-0001"),
+            ("p240512 0007", "P240512-0007"),
+            ("P2405120007", "P240512-0007"),
+        ):
+            found = numbering.find(s, typed, station.id)
+            assert found is not None and found.tracking_no == want, typed
+        for typed in ("", "P26", "P261206-K7QM-0002", "P261206';--", "x" * 60):
+            assert numbering.find(s, typed, station.id) is None, typed
+        assert numbering.find(s, "P2405120007", station.id + 1) is None, "another station's number is not found"
