@@ -452,3 +452,25 @@ def test_healthz_of_a_station_shows_its_sync(enrolled):
     record(enrolled, "kiosk.device_report", "printer", device("printer"))
     body = enrolled.test_client().get("/healthz").get_json()
     assert body["sync"]["waiting"] == 1 and body["sync"]["oldest_waiting_at"]
+
+
+def test_accounts_made_or_changed_at_the_hub_reach_their_station(enrolled, hub):
+    station = enrolled
+    result = hub.test_cli_runner().invoke(
+        cli, ["users", "create", "worker2", "--station", "shuibei", "--password", "long-enough-pw"]
+    )
+    assert result.exit_code == 0, result.output
+    pusher.sync_once(station)
+    with session_for(station) as session:
+        worker = session.scalar(select(User).where(User.username == "worker2"))
+        assert worker.active and worker.station_id == station.extensions["kiosk_station_id"]
+    with session_for(hub, write=True) as session:
+        session.scalar(select(User).where(User.username == "worker2")).active = False  # left the job
+        session.commit()
+    assert pusher.sync_once(station)[1] == 1
+    with session_for(station) as session:
+        assert session.scalar(select(User).where(User.username == "worker2")).active is False
+    refused = station.test_cli_runner().invoke(
+        cli, ["users", "create", "worker3", "--station", "shuibei", "--password", "long-enough-pw"]
+    )
+    assert refused.exit_code != 0 and "district hub" in refused.output

@@ -49,8 +49,13 @@ def register(app) -> None:
         kinds[name] = sync.SyncKind(plugin="kiosk", name=name, to_hub=to_hub, to_station=to_station)
     if sync.is_hub(app):
         db = app.extensions["db"]
+
+        def publish_changed_users(session, flush_context, instances):
+            session.info.setdefault("kiosk_app", app)  # publish() works outside an app context too
+            _publish_changed_users(session, flush_context, instances)
+
         for factory in (db.Session, db.WriteSession):
-            event.listen(factory, "before_flush", _publish_changed_users)
+            event.listen(factory, "before_flush", publish_changed_users)
     else:
         jobs = app.extensions.get("kiosk_jobs")
         if jobs is not None:
