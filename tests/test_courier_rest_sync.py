@@ -350,3 +350,25 @@ def test_a_kept_hazard_report_becomes_a_hub_petition(district):
         s.commit()
     with hub.app_context():
         assert jobs.forward_hazards(hub) == 0
+
+
+def test_the_pass_page_opens_at_the_hub_with_what_the_stations_reported(district):
+    a, b, hub = district.a, district.b, district.hub
+    _register_with_card(a, "CAFE0001").checkout()
+    [(uid, _, _, token, _)] = _riders(a)
+    transfer(a, hub)
+    transfer(b, hub)
+    phone = hub.test_client()
+    page = phone.get(f"/m/courier_rest/r/{token}?station=nf-dongmen")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html[:500]
+    assert "王*燕" in html and "138****5678" in html and "13812345678" not in html
+    assert 'data-testid="as-of"' in html and 'data-testid="holding-phone"' not in html
+    # Checked in at B with a phone charging: the hub's page shows it once B has synced.
+    kiosk_b = Kiosk(b.test_client())
+    kiosk_b.phone(PHONE)
+    kiosk_b.take("phone")
+    transfer(b, hub)
+    html = phone.get(f"/m/courier_rest/r/{token}?station=nf-dongmen").get_data(as_text=True)
+    assert 'data-testid="holding-phone"' in html and "1 号位" in html
+    assert phone.get("/m/courier_rest/r/NoSuchTokenAtAll0000?station=nf-dongmen").status_code == 404

@@ -11,18 +11,18 @@ import os
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from kiosk import clock
+from kiosk import clock, sync
 from kiosk.db import get_session
 from kiosk.i18n import _
 from kiosk.photos import PhotoRefused, clean_photo
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_svg
-from kiosk.stations import current_station
+from kiosk.stations import current_station, station_id_of
 from kiosk.urls import public_url
 from kiosk_plugins.courier_rest import hazards, messages, photos, push, riders, slots
 from kiosk_plugins.courier_rest.models import Hazard
 from kiosk_plugins.courier_rest.settings import get_settings
-from kiosk_plugins.courier_rest.status import rider_status
+from kiosk_plugins.courier_rest.status import hub_status, rider_status
 from kiosk_plugins.courier_rest.writes import run_write
 
 bp = Blueprint("courier_rest_mobile", __name__)
@@ -36,19 +36,36 @@ def _too_many() -> str:
 
 @bp.route("/r/<token>")
 def rider(token: str):
-    """The rider's page: their code to scan, their slot and its time, their place in line."""
+    """The rider's page: their code to scan, their slot and its time, their place in line.
+
+    A pass printed at a station of a district opens at the hub: the rider is
+    found in the district's registry, and what the page shows comes from the
+    visits the stations synced (no free places, no place in line: only the
+    station knows those live).
+    """
     station = current_station()
     db_session = get_session()
-    found = riders.by_token(db_session, station.id, token)
+    at_hub = sync.is_hub()
+    registry = station_id_of(current_app) if at_hub else station.id
+    found = riders.by_token(db_session, registry, token)
     if found is None:
         return render_template("courier_rest/m_message.html", message=messages.text("not_found")), 404
-    status = rider_status(db_session, found.id, clock.now(), clock.zone(station))
+    tz = clock.zone(station)
+    if at_hub:
+        status = hub_status(db_session, found.id, station.id, clock.now(), tz)
+        synced = sync.last_synced(db_session, station.id)
+        board, as_of = None, clock.hhmm(tz, synced) if synced else ""
+    else:
+        status = rider_status(db_session, found.id, clock.now(), tz)
+        board, as_of = slots.board(db_session, station.id), ""
     return render_template(
         "courier_rest/m_rider.html",
         status=status,
         rider_name=mask_name(found.name),
         rider_phone=mask_phone(found.phone),
-        board=slots.board(db_session, station.id),
+        board=board,
+        at_hub=at_hub,
+        as_of=as_of,
         pass_url=public_url("courier_rest_mobile.rider", token=token),
         kind_label=messages.kind_label,
     )

@@ -70,7 +70,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat()
 
 
-def _when(value) -> datetime | None:
+def parse_time(value) -> datetime | None:
     """A datetime from an entry (ISO text), or None when missing or unreadable."""
     if not isinstance(value, str) or not value:
         return None
@@ -199,7 +199,7 @@ def _clean_rider(data) -> dict | None:
         "card_uid": card or None,
         "pass_token": token,
         "home_station": _text(data, "home_station", 40),
-        "created_at": _when(data.get("created_at")) or utcnow(),
+        "created_at": parse_time(data.get("created_at")) or utcnow(),
     }
 
 
@@ -355,7 +355,7 @@ def visit_to_hub(session, station, key, data) -> None:
     if rider is None and isinstance(data.get("rider_data"), dict):
         rider_to_hub(session, station, data["rider_data"].get("uid"), data["rider_data"])
         rider = resolve(session, hub_id, str(data.get("rider") or ""))
-    came = _when(data.get("checked_in_at"))
+    came = parse_time(data.get("checked_in_at"))
     if rider is None or came is None:
         log.warning("visit entry %s from %s names no rider the hub knows; ignored", key, station.code)
         return
@@ -364,7 +364,7 @@ def visit_to_hub(session, station, key, data) -> None:
         visit = Visit(station_id=station.id, uid=str(key)[:32], open_rider_id=None)
         session.add(visit)
     visit.rider_id = rider.id
-    visit.checked_in_at, visit.checked_out_at = came, _when(data.get("checked_out_at"))
+    visit.checked_in_at, visit.checked_out_at = came, parse_time(data.get("checked_out_at"))
     visit.method_in, visit.method_out = _text(data, "method_in", 10), _text(data, "method_out", 10)
     visit.auto_closed = bool(data.get("auto_closed"))
     uses = data.get("uses")
@@ -546,7 +546,7 @@ def hazard_to_hub(session, station, key, data) -> None:
         report = Hazard(station_id=station.id, upload_token=token, photos=[], status_url="", tracking_no="")
         session.add(report)
     report.category, report.note = category, note
-    report.created_at = _when(data.get("created_at")) or utcnow()
+    report.created_at = parse_time(data.get("created_at")) or utcnow()
     if data.get("state") == "kept" and not data.get("tracking_no"):
         names = []
         folder = hazards.photo_folder(current_app, station.id)
