@@ -49,6 +49,9 @@ def plugin_health(station) -> dict:
 
 
 def device_health() -> dict:
+    """The state of each device this node drives; none on the hub (devices belong to stations)."""
+    if current_app.config.get("ROLE") == "hub":
+        return {}
     return current_app.extensions["kiosk_devices"].statuses()
 
 

@@ -64,7 +64,8 @@ def test_the_hub_shows_no_kiosk_screens_but_serves_phones_staff_and_health(make_
         assert "This page does not exist" in answer.get_data(as_text=True) or "页面不存在" in answer.get_data(
             as_text=True
         )
-    assert client.get("/healthz").status_code == 200
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.get_json()["devices"] == {}  # devices belong to stations
     assert client.get("/staff/login").status_code == 200
     assert client.get("/admin/").status_code in (302, 401)  # the login first, not a 404
     assert client.get("/api/openapi.json").status_code == 200
