@@ -317,3 +317,36 @@ def test_the_ticket_qr_code_of_an_enrolled_station_opens_the_hubs_page(district)
     transfer(station, hub)
     opened = hub.test_client().get(f"{parts.path}?{parts.query}")
     assert opened.status_code == 200 and "H001" in opened.get_data(as_text=True)
+
+
+def test_district_staff_at_the_hub_see_the_stations_queue_and_change_nothing(district):
+    from kiosk.testing import Auth
+    from kiosk_plugins.legal.models import Counter, Ticket
+
+    station, hub = district
+    install_clock(hub)  # the hub's "today" is the station's
+    kiosk = station.test_client()
+    take_ticket(kiosk, "family", phone=PHONE)
+    take_ticket(kiosk, "family", priority="disabled")
+    take_ticket(kiosk, "mediation")
+    assert call_next(login(station, "staff"), 3) == "B001"
+    transfer(station, hub)
+
+    auth = Auth(hub, hub.test_client())
+    auth.login("district")
+    staff = auth.client
+    overview = staff.get("/staff/legal/?station=shuibei")
+    body = overview.get_data(as_text=True)
+    assert overview.status_code == 200 and 'data-testid="hub-note"' in body
+    # Call order as the station's: the priority ticket first; B001 is at counter 3.
+    assert body.index("H002") < body.index("H001") and "B001" in body and "家事咨询" in body
+    assert PHONE not in body and "5678" not in body
+    console = staff.get("/staff/").get_data(as_text=True)
+    assert 'data-service="family"' in console and "家事咨询" in console and "B001" in console
+    # Counter actions and the schedule are the station's: back to the overview, nothing written.
+    for path in ("/staff/legal/counter/1/call", "/staff/legal/counter/1/pause"):
+        answer = staff_post(staff, path, paused="1")
+        assert answer.status_code == 302 and answer.headers["Location"].endswith("/staff/legal/")
+    assert staff.get("/staff/legal/schedule").status_code == 302
+    assert count_rows(hub, Ticket) == 0 and count_rows(hub, Counter) == 0
+    assert page(hub, take_ticket(kiosk, "family")["token"])[0].status_code == 404  # not synced yet

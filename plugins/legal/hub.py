@@ -101,9 +101,56 @@ def offline_notice(session, station, ticket: HubTicket) -> str:
     """
     if ticket.status not in ("waiting", "called"):
         return ""
+    return heard_from(session, station)[1]
+
+
+def overview(session, station, locale: str) -> list[dict]:
+    """Today's queues of ``station`` as last synced: tickets waiting in call order and tickets at a counter.
+
+    For district staff at the hub, read-only (the counters are at the station).
+    """
+    day = clock.today(station)
+    tickets = list(
+        session.scalars(
+            select(HubTicket).where(
+                HubTicket.station_id == station.id,
+                HubTicket.day == day,
+                HubTicket.status.in_(("waiting", "called")),
+            )
+        )
+    )
+    queues = {q.service: q for q in session.scalars(select(HubQueue).where(HubQueue.station_id == station.id))}
+    out = []
+    for service in sorted(set(queues) | {t.service for t in tickets}):
+        queue = queues.get(service)
+        mine = [t for t in tickets if t.service == service]
+        by_place = {t.place: t for t in mine if t.status == "waiting"}
+        queued = [_Queued(t.place, t.queue_at, "yes" if t.priority else "", t.skips) for t in by_place.values()]
+        max_skips = (queue.data or {}).get("max_skips", settings().max_skips) if queue else settings().max_skips
+        order = [by_place[q.id] for q in fairness.call_order(queued, max_skips)]
+        out.append(
+            {
+                "key": service,
+                "label": service_text(queue, service, locale),
+                "waiting": order,
+                "called": sorted((t for t in mine if t.status == "called"), key=lambda t: t.counter or 0),
+                "open_counters": (queue.data or {}).get("open_counters") if queue is not None else None,
+            }
+        )
+    return out
+
+
+def heard_from(session, station) -> tuple[str, str]:
+    """("14:05", notice): when the hub last heard from ``station`` on its clock, and the offline notice if due."""
     last = sync.last_synced(session, station.id)
-    if last is None or utcnow() - last <= OFFLINE_AFTER:
-        return ""
+    if last is None:
+        return "", ""
+    since = _since(station, last)
+    if utcnow() - last <= OFFLINE_AFTER:
+        return since, ""
+    return since, _("The station has been offline since %(time)s; this is the last known position.", time=since)
+
+
+def _since(station, last: datetime) -> str:
     same_day = clock.local(station, last).date() == clock.local(station, utcnow()).date()
-    since = clock.hhmm(station, last) if same_day else clock.local_text(station, last, "%m-%d %H:%M")
-    return _("The station has been offline since %(time)s; this is the last known position.", time=since)
+    return clock.hhmm(station, last) if same_day else clock.local_text(station, last, "%m-%d %H:%M")

@@ -3,6 +3,11 @@
 Staff pages are the one place a full phone number appears (so the counter can
 call a resident back). Every action goes through :mod:`calling`, which writes
 the audit line with the staff member and time.
+
+On the district hub the queue belongs to the station: ``/staff/legal/`` shows
+it as the station last synced it (no phone numbers: they never leave the
+station), and every counter action or schedule page sends staff back there
+with a note, changing nothing.
 """
 
 from __future__ import annotations
@@ -12,11 +17,11 @@ from datetime import date, time, timedelta
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
 
-from kiosk import clock
+from kiosk import clock, sync
 from kiosk.db import get_session
 from kiosk.i18n import N_, _, current_locale
 from kiosk.stations import current_station
-from kiosk_plugins.legal import booking, calling, estimates, fairness, issuing
+from kiosk_plugins.legal import booking, calling, estimates, fairness, hub, issuing
 from kiosk_plugins.legal.calling import ActionError
 from kiosk_plugins.legal.models import Counter, Ticket
 from kiosk_plugins.legal.runtime import settings
@@ -62,9 +67,33 @@ def queue_lists(session, station) -> list[dict]:
     return out
 
 
+@bp.before_request
+def _hub_shows_only():
+    """On the hub only the synced overview: counters, calls and the duty schedule are the station's."""
+    if not sync.is_hub() or request.endpoint == "legal_staff.counters":
+        return None
+    flash(_("Counters and the duty schedule are run at the station; the district sees the queue here."))
+    return redirect(url_for("legal_staff.counters"))
+
+
+def _hub_overview():
+    station = current_station()
+    db = get_session()
+    last, notice = hub.heard_from(db, station)
+    return render_template(
+        "legal/staff_hub.html",
+        queues=hub.overview(db, station, current_locale()),
+        last=last,
+        notice=notice,
+        station=station,
+    )
+
+
 @bp.route("/")
 def counters():
-    """Choose the counter you sit at."""
+    """Choose the counter you sit at (on the hub: the station's queue as last synced)."""
+    if sync.is_hub():
+        return _hub_overview()
     station = current_station()
     session_db = get_session()
     rows = {c.number: c for c in session_db.scalars(select(Counter).where(Counter.station_id == station.id))}
@@ -313,6 +342,13 @@ def delete_slot(slot_id: int):
 def panel() -> str:
     """The staff console panel: waiting per queue and a link to the counter page."""
     station = current_station()
+    if sync.is_hub():
+        db = get_session()
+        return render_template(
+            "legal/staff_hub_panel.html",
+            queues=hub.overview(db, station, current_locale()),
+            notice=hub.heard_from(db, station)[1],
+        )
     loads = estimates.loads(get_session(), station)
     return render_template(
         "legal/staff_panel.html", loads=loads.values(), locale=current_locale(), mine=session.get("legal_counter")
