@@ -58,7 +58,7 @@ def district(make_app, database_url, kiosk_database_template, tmp_path, receiver
             )
             self.stations: dict[str, object] = {}
 
-        def station(self, config=SHUIBEI):
+        def station(self, config=SHUIBEI, enrol=True):
             path = tmp_path / f"station-{config['code']}.db"
             shutil.copy(kiosk_database_template, path)
             app = make_app(
@@ -66,6 +66,12 @@ def district(make_app, database_url, kiosk_database_template, tmp_path, receiver
                 STATION=dict(config),
                 PLUGINS=forwarding(receivers["station"].url, STATION_SECRET),
             )
+            self.stations[config["code"]] = app
+            if enrol:
+                self.enrol(app)
+            return app
+
+        def enrol(self, app):
             local.enrol_local(app, self.hub)
             # What `kiosk sync join` learns from the hub: phone links open there.
             from kiosk.db import session_for
@@ -74,8 +80,6 @@ def district(make_app, database_url, kiosk_database_template, tmp_path, receiver
             with app.app_context(), session_for(app, write=True) as s:
                 s.execute(update(SyncState).values(hub_public_url=HUB_PUBLIC))
                 s.commit()
-            self.stations[config["code"]] = app
-            return app
 
     return District()
 
@@ -187,6 +191,32 @@ def test_a_station_request_is_forwarded_once_by_the_hub_signed_with_the_hubs_sec
     assert len(receivers["hub"].got) == 1, "delivered exactly once"
 
 
+def test_a_request_taken_before_enrolment_is_forwarded_by_the_station_alone(district, receivers):
+    from kiosk_plugins.petitions import outbox
+    from kiosk_plugins.petitions.models import OutboxMessage, Petition
+
+    station = district.station(enrol=False)
+    file_at_kiosk(station)
+    (taken,) = rows(station, Petition)
+    run_jobs(station)
+    assert [json.loads(b)["tracking_no"] for _h, b in receivers["station"].got] == [taken.tracking_no]
+    assert receivers["station"].rejected == 0, "standing alone, the station signs with its own secret"
+
+    district.enrol(station)
+    local.transfer(station, district.hub)
+    assert hub_petition(district.hub, taken.tracking_no).uid == taken.uid, "the district still gets the request"
+    assert rows(district.hub, OutboxMessage) == []
+    run_jobs(district.hub)
+    assert receivers["hub"].got == [], "not forwarded a second time"
+    # What it takes from now on is the hub's to forward.
+    file_at_kiosk(station, description="小区门口路灯不亮")
+    assert len(rows(station, OutboxMessage)) == 1
+    local.transfer(station, district.hub)
+    with district.hub.app_context():
+        assert outbox.deliver_due(district.hub)["delivered"] == 1
+    assert len(receivers["hub"].got) == 1 and len(receivers["station"].got) == 1
+
+
 def test_photos_travel_with_the_request_and_the_hub_serves_them(district):
     from kiosk_plugins.petitions.models import Petition, PetitionPhoto
 
@@ -287,6 +317,26 @@ def test_a_status_change_at_the_hub_shows_in_the_stations_kiosk_lookup(district)
     )
     assert refused.status_code == 303
     assert rows(station, Petition)[0].status == "dispatched"
+    detail = local_staff.get(f"/staff/petitions/{copy.id}").get_data(as_text=True)
+    assert 'data-testid="handled-at-hub"' in detail and 'name="action"' not in detail
+
+    # Resolved at the hub and rated on the phone there: the kiosk learns both.
+    staff.post(
+        f"/staff/petitions/{at_hub.id}/update",
+        data={"csrf_token": csrf_of(staff), "action": "resolved", "note": "垃圾已清运完毕"},
+    )
+    phone = district.hub.test_client()
+    phone.get(f"/m/petitions/s/{token}?station=shuibei")
+    rated = phone.post(
+        f"/m/petitions/s/{token}?station=shuibei", data={"csrf_token": csrf_of(phone), "score": "satisfied"}
+    )
+    assert rated.status_code == 302
+    local.transfer(station, district.hub)
+    (copy,) = rows(station, Petition)
+    assert copy.status == "resolved"
+    page = kiosk.get(f"/k/petitions/status/{token}").get_data(as_text=True)
+    assert "垃圾已清运完毕" in page and "满意" in page
+    assert 'id="pt-rate"' not in page, "the kiosk copy is not rated: the hub owns the request"
 
 
 def test_a_late_station_entry_does_not_overwrite_the_hubs_handling(district):

@@ -83,9 +83,10 @@ def register_jobs(register):
     """Forwarding retries, the contact-erasure retention job, pruning rate-limit counts.
 
     The hub forwards every station's requests with its own webhook settings
-    (``deliver_district``); a station forwards only while it stands alone, with
-    no hub (``deliver`` does nothing on an enrolled station). Retention and
-    pruning run on both: each erases the contact details of its own copies.
+    (``deliver_district``); a station forwards only what it took while it stood
+    alone, with no hub (an enrolled station queues nothing for ``deliver``).
+    Retention and pruning run on both: each erases the contact details of its
+    own copies.
     """
     from kiosk_plugins.petitions import outbox, ratelimit, retention
 
@@ -110,14 +111,13 @@ def health_check(station):
     from flask import current_app
 
     from kiosk.db import utcnow
+    from kiosk.sync import is_hub
     from kiosk_plugins.petitions import outbox
     from kiosk_plugins.petitions.settings import get_settings
 
-    if outbox.handed_to_hub(current_app):
-        return {"ok": True, "detail": "the district hub forwards this station's requests"}
-    from kiosk.sync import is_hub
-
     summary = outbox.pending_summary(current_app, None if is_hub() else station.id)
+    if not summary["pending"] and outbox.handed_to_hub(current_app):
+        return {"ok": True, "detail": "the district hub forwards this station's requests"}
     if not get_settings().webhook.configured:
         return {"ok": True, "detail": f"forwarding off; {summary['pending']} request message(s) kept"}
     stale = summary["oldest"] is not None and (utcnow() - summary["oldest"]).total_seconds() > 3600

@@ -202,10 +202,11 @@ def submit(
             session.flush()
             # A station enrolled at a hub hands the request over (the hub forwards it); the
             # hub and a station standing alone forward it themselves.
-            messages = (
-                [] if sync.is_enrolled(session) else [outbox.enqueue(session, petition, station, settings, "created")]
-            )
-            syncing.record_petition(session, petition)
+            messages = []
+            if not sync.is_enrolled(session):
+                messages.append(outbox.enqueue(session, petition, station, settings, "created"))
+            # Standing alone, the station forwards it itself: the hub, should it enrol later, will not.
+            syncing.record_petition(session, petition, station_forwards=bool(messages))
             syncing.publish_status(session, petition)
             events.emit(
                 "petitions.submitted",

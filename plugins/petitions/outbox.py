@@ -12,8 +12,10 @@ happens later, never on the resident's request:
 
 In a district the hub forwards every station's requests, with the hub's
 webhook settings and secret (job ``petitions.deliver_district``); a station
-enrolled at a hub writes no message and sends nothing (:func:`handed_to_hub`).
-A station with no hub forwards its own, as it always did.
+enrolled at a hub writes no message (:func:`handed_to_hub`), so its own job
+sends nothing new. A station with no hub forwards its own, as it always did;
+messages it wrote before it was enrolled are still its own to send (the hub
+is told so and does not forward those requests a second time).
 
 A sender leases the rows it is sending so two workers rarely send the same
 message; a crashed sender's lease simply expires. Delivery is at least once:
@@ -198,13 +200,14 @@ def handed_to_hub(app) -> bool:
 def deliver_due(app, now=None, ids=None, limit: int = BATCH) -> dict:
     """Send every message that is due (or only ``ids``); returns counts of delivered and failed.
 
-    On the hub that is every station's messages, with the hub's settings; on a
-    station enrolled at a hub, nothing.
+    On the hub that is every station's messages, with the hub's settings; at a
+    station, its own (an enrolled station writes none: only those from before
+    its enrolment remain).
     """
     settings = get_settings(app)
     webhook = settings.webhook
     result = {"delivered": 0, "failed": 0}
-    if not webhook.configured or handed_to_hub(app):
+    if not webhook.configured:
         return result
     now = now or utcnow()
     # A sender that dies mid-send holds its rows only until the lease runs out.
@@ -260,8 +263,6 @@ _kicker_lock = threading.Lock()
 def kick(app, ids: list[int]) -> None:
     """Try to deliver ``ids`` now, off the request thread."""
     if not ids or not get_settings(app).deliver_immediately or not get_settings(app).webhook.configured:
-        return
-    if handed_to_hub(app):
         return
     with _kicker_lock:
         kicker = app.extensions.get("petitions_kicker")

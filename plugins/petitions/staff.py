@@ -134,6 +134,7 @@ def detail(petition_id: int):
         suggested=suggested,
         departments=[(d.key, text(d.label)) for d in settings.departments],
         next_steps=[(s, gettext(STATUSES[s])) for s in TRANSITIONS.get(petition.status, ())],
+        handled_at_hub=sync.is_enrolled(session),
         local_time=lambda value: clock.local_text(station, value),
     )
 

@@ -154,8 +154,13 @@ def _photo_bytes(path: str) -> bytes | None:
     return data
 
 
-def petition_state(session, petition: Petition, instance_path: str) -> dict:
-    """The whole request as the station took it, as it travels to the hub."""
+def petition_state(session, petition: Petition, instance_path: str, *, station_forwards: bool = False) -> dict:
+    """The whole request as the station took it, as it travels to the hub.
+
+    ``station_forwards``: the station queued its own dispatch message (it stood
+    alone, with no hub, when it took the request), so the hub must not forward
+    the request a second time.
+    """
     data = {name: getattr(petition, name) for name in INTAKE_TEXT}
     data.update(
         {
@@ -174,6 +179,7 @@ def petition_state(session, petition: Petition, instance_path: str) -> dict:
             "steps": _steps(session, petition, public=False),
             "ratings": _ratings(session, petition),
             "photos": [],
+            "station_forwards": station_forwards,
         }
     )
     rows = session.scalars(
@@ -197,11 +203,12 @@ def petition_state(session, petition: Petition, instance_path: str) -> dict:
     return data
 
 
-def record_petition(session, petition: Petition) -> None:
+def record_petition(session, petition: Petition, *, station_forwards: bool = False) -> None:
     """At a station, queue the request for the hub in the caller's transaction (a no-op on the hub)."""
     if sync.is_hub():
         return
-    sync.record(session, PETITION, petition.uid, petition_state(session, petition, current_app.instance_path))
+    data = petition_state(session, petition, current_app.instance_path, station_forwards=station_forwards)
+    sync.record(session, PETITION, petition.uid, data)
 
 
 def status_state(session, petition: Petition) -> dict:
@@ -408,8 +415,11 @@ def _apply_at_hub(session, station, key: str, data: dict) -> None:
     _add_ratings(session, station, petition, data)
     _add_photos(session, station, petition, data, app.instance_path)
     session.flush()
-    # From here on the hub forwards it, with the hub's webhook settings and secret.
-    message = outbox.enqueue(session, petition, station, get_settings(), "created")
+    # From here on the hub forwards it, with the hub's webhook settings and secret; a request
+    # the station took before it was enrolled reaches the dispatch system from the station.
+    messages = []
+    if data.get("station_forwards") is not True:
+        messages.append(outbox.enqueue(session, petition, station, get_settings(), "created"))
     events.emit(
         "petitions.submitted",
         {
@@ -422,7 +432,7 @@ def _apply_at_hub(session, station, key: str, data: dict) -> None:
         station_id=station.id,
         session=session,
     )
-    outbox.after_commit(session, app, [message])
+    outbox.after_commit(session, app, messages)
     log.info("petition %s from station %s stored at the hub", petition.tracking_no, station.code)
 
 
