@@ -350,3 +350,18 @@ def test_district_staff_at_the_hub_see_the_stations_queue_and_change_nothing(dis
     assert staff.get("/staff/legal/schedule").status_code == 302
     assert count_rows(hub, Ticket) == 0 and count_rows(hub, Counter) == 0
     assert page(hub, take_ticket(kiosk, "family")["token"])[0].status_code == 404  # not synced yet
+
+
+def test_day_close_runs_at_the_station_and_the_hub_forgets_old_tickets(district):
+    from kiosk.jobs import run_due
+
+    station, hub = district
+    take_ticket(station.test_client(), "family")
+    transfer(station, hub)
+    at_station = run_due(station, now=station.legal_clock())
+    assert "legal.close_day" in at_station and "legal.prune_hub_tickets" not in at_station
+    hub_clock = install_clock(hub)
+    assert "legal.close_day" not in run_due(hub, now=hub_clock()) and count_rows(hub, HubTicket) == 1
+    hub_clock.advance(days=32)
+    assert "legal.prune_hub_tickets" in run_due(hub, now=hub_clock())
+    assert count_rows(hub, HubTicket) == 0 and count_rows(hub, HubQueue) == 1

@@ -83,11 +83,13 @@ def register_jobs(register):
     """Expire earlier days' unfinished tickets and erase phone numbers whose ticket or slot is over.
 
     Per station (``scope="station"``): the station runs its queue; the hub
-    learns of expired tickets through sync.
+    learns of expired tickets through sync. On the hub (``scope="hub"``) the
+    stations' synced tickets go after a month.
     """
-    from kiosk_plugins.legal import day_close
+    from kiosk_plugins.legal import day_close, hub
 
     register("close_day", day_close.expire_old_tickets, every=900, scope="station")
+    register("prune_hub_tickets", hub.prune, every=86400, scope="hub")
 
 
 @hookimpl

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from kiosk import clock, sync
-from kiosk.db import utcnow
+from kiosk.db import utcnow, write_transaction
 from kiosk.i18n import _
 from kiosk_plugins.legal import estimates, fairness
 from kiosk_plugins.legal.models import HubQueue, HubTicket
@@ -25,6 +25,9 @@ from kiosk_plugins.legal.runtime import settings
 
 #: A station not heard from for longer than this is said to be offline on the phone page.
 OFFLINE_AFTER = timedelta(seconds=60)
+#: The hub keeps stations' tickets this many days (a printed ticket is of no use after its day;
+#: the district's figures come from the stations' synced figures, not from these rows).
+KEEP_DAYS = 31
 
 
 @dataclass
@@ -154,3 +157,15 @@ def heard_from(session, station) -> tuple[str, str]:
 def _since(station, last: datetime) -> str:
     same_day = clock.local(station, last).date() == clock.local(station, utcnow()).date()
     return clock.hhmm(station, last) if same_day else clock.local_text(station, last, "%m-%d %H:%M")
+
+
+def prune(app) -> int:
+    """Delete synced tickets older than :data:`KEEP_DAYS` (a hub job); returns how many went.
+
+    A ticket of that age is expired at its station anyway; a station that
+    sends its state again later only adds the row back.
+    """
+    with app.app_context(), write_transaction() as session:
+        cutoff = clock.now().date() - timedelta(days=KEEP_DAYS)
+        result = session.execute(delete(HubTicket).where(HubTicket.day < cutoff))
+        return result.rowcount or 0
