@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from test_parking_support import (
     TZ,
     add_lot,
@@ -32,11 +32,12 @@ from kiosk.db import session_for
 from kiosk.models import AuditLog, Station
 from kiosk.stations import station_tag
 from kiosk.sync.local import enrol_local, transfer
-from kiosk.testing import TEST_PASSWORD, FixedClock, csrf_of
+from kiosk.sync.models import SyncOutbox
+from kiosk.testing import TEST_PASSWORD, TEST_SECRET_KEY, FixedClock, csrf_of
 from kiosk_plugins.parking import codes
-from kiosk_plugins.parking.models import HubLot, HubVoucher, Redemption
+from kiosk_plugins.parking.models import HubLot, HubVoucher, Redemption, Voucher
 from kiosk_plugins.parking.syncing import valid_until
-from kiosk_plugins.parking.vouchers import cancel_voucher
+from kiosk_plugins.parking.vouchers import announce_legacy, cancel_voucher, expire_due
 
 DAY = date(2026, 5, 20)  # a Wednesday
 
@@ -285,3 +286,41 @@ def test_hub_attendant_of_the_station_checks_the_lot_and_lists_the_night(distric
     csv_text = district_admin.get("/admin/parking/settlement.csv?month=2026-05").get_data(as_text=True)
     line = next(row for row in csv_text.splitlines() if "水贝万山珠宝产业园停车场" in row)
     assert line.endswith(",1,1,0,0,10.00"), line
+
+
+def test_voucher_from_before_the_district_redeems_at_the_hub_once_its_record_arrives(district):
+    """An 8-character code (keyed with the station's app secret) is taken from its synced record only."""
+    station, hub, hub_id, clocks = district
+    ids = add_lot(station)
+    add_people(station)
+    old = _issue(station, ids, "13800138001", "粤B12345")
+    expiring = _issue(station, ids, "13900139003", "粤BD12345")
+    # As the station's database held it before the upgrade: the earlier code, and nothing in the outbox.
+    legacy = codes.make_code(TEST_SECRET_KEY, station.extensions["kiosk_station_id"], old.id)
+    with station.app_context(), session_for(station, write=True) as session:
+        session.get(Voucher, old.id).code = legacy
+        session.execute(delete(SyncOutbox))
+        session.commit()
+    clocks["hub"].set(at_local(DAY, 20))
+    gate = _attendant(hub, "gate")
+    assert _check(gate, codes.display_code(legacy)).status_code == 409, "the hub cannot check that key itself"
+    assert _hub_rows(hub, Redemption) == []
+
+    with station.app_context():
+        assert announce_legacy(station, now=at_local(DAY, 12)) == 1
+        assert announce_legacy(station, now=at_local(DAY, 12)) == 0, "once per process"
+    transfer(station, hub)
+    ok = _check(gate, codes.display_code(legacy).lower())
+    assert ok.status_code == 200 and "粤B12345" in text_of(ok)
+    assert _check(gate, legacy).status_code == 409
+    transfer(station, hub)
+    assert {v.id: v.status for v in vouchers(station)}[old.id] == "used"
+
+    # The station's expiry job tells the hub; the hub then refuses it as expired, not as unknown.
+    with station.app_context():
+        assert expire_due(station, now=at_local(DAY + timedelta(days=1), 9)) == 1
+    transfer(station, hub)
+    assert {v.serial: v.status for v in _hub_rows(hub, HubVoucher)}[expiring.id] == "expired"
+    clocks["hub"].set(at_local(DAY + timedelta(days=1), 9, 30))
+    late = _check(gate, expiring.code)
+    assert late.status_code == 409 and "过期" in text_of(late)

@@ -82,9 +82,10 @@ def register_jobs(register):
     Each station expires its own vouchers (and tells the hub); settlement is
     read at the hub from what the stations synced, so it needs no job.
     """
-    from kiosk_plugins.parking.vouchers import expire_due
+    from kiosk_plugins.parking.vouchers import announce_legacy, expire_due
 
     register("expire_vouchers", expire_due, every=300, scope="station")
+    register("announce_legacy_vouchers", announce_legacy, every=3600, scope="station")
 
 
 @hookimpl

@@ -315,3 +315,28 @@ def expire_due(app, now: datetime | None = None) -> int:
             for voucher in s.scalars(select(Voucher).where(Voucher.id.in_(ids), Voucher.status == EXPIRED)):
                 syncing.record_voucher(s, voucher)
             return result.rowcount or 0
+
+
+def announce_legacy(app, now: datetime | None = None) -> int:
+    """Send the hub the live vouchers issued before the district (8-character codes), once per process.
+
+    Their codes are keyed with the station's app secret, which the hub does not
+    have: the hub accepts them only from a record that came over this station's
+    sync. They were issued before anything was recorded, so they are recorded
+    here (a scheduled job of each station; a repeat after a restart is harmless,
+    an entry carries the whole state).
+    """
+    if app.extensions.get("parking_legacy_announced"):
+        return 0
+    now = now or clock.now()
+    with app.app_context():
+        with get_db().WriteSession() as s, s.begin():
+            live = s.scalars(
+                select(Voucher).where(
+                    Voucher.status == ISSUED, Voucher.expires_at > now, func.length(Voucher.code) == codes.LEGACY_LENGTH
+                )
+            ).all()
+            for voucher in live:
+                syncing.record_voucher(s, voucher)
+    app.extensions["parking_legacy_announced"] = True
+    return len(live)
