@@ -20,6 +20,7 @@ reached, honouring a ``Retry-After`` the hub sends.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import random
@@ -41,7 +42,8 @@ BATCH = 200
 IDLE_SECONDS = 2.0
 BACKOFF_CAP = 60.0
 TIMEOUT = 15.0
-LEASE_SECONDS = 30
+#: The pusher's lease; a process killed while holding it blocks its successor this long at most.
+LEASE_SECONDS = 15
 #: Sent entries are kept this long (for an operator's look), then pruned.
 KEEP_SENT = timedelta(days=7)
 PRUNE_EVERY = timedelta(hours=1)
@@ -403,4 +405,6 @@ def start(app) -> Pusher | None:
         return None
     pusher = Pusher(app).start()
     app.extensions["kiosk_sync_pusher"] = pusher
+    # A process that stops cleanly hands the lease on at once (a killed one: when it expires).
+    atexit.register(pusher._release)
     return pusher
