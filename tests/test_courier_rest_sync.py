@@ -7,6 +7,8 @@ calls. Riders are driven through the real kiosk screens and the reader hub.
 
 from __future__ import annotations
 
+import io
+import os
 import shutil
 from types import SimpleNamespace
 
@@ -19,9 +21,10 @@ from kiosk.db import session_for
 from kiosk.models import Station
 from kiosk.sync.local import enrol_local, transfer
 from kiosk.sync.models import SyncDown, SyncOutbox, SyncPeer
+from kiosk.testing import csrf_of
 from kiosk_hardware.readers import ReaderEvent
 from kiosk_hardware.readers.events import utc_now
-from kiosk_plugins.courier_rest import jobs
+from kiosk_plugins.courier_rest import hazards, jobs
 from kiosk_plugins.courier_rest import sync as courier_sync
 from kiosk_plugins.courier_rest.models import Hazard, Rider, RiderAlias, Visit
 
@@ -372,3 +375,76 @@ def test_the_pass_page_opens_at_the_hub_with_what_the_stations_reported(district
     html = phone.get(f"/m/courier_rest/r/{token}?station=nf-dongmen").get_data(as_text=True)
     assert 'data-testid="holding-phone"' in html and "1 号位" in html
     assert phone.get("/m/courier_rest/r/NoSuchTokenAtAll0000?station=nf-dongmen").status_code == 404
+
+
+def _jpeg() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 120, 40)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_a_hazard_photo_from_the_phone_reaches_the_hub_and_the_petition(district):
+    a, hub = district.a, district.hub
+    kiosk = _register_with_card(a, "AAAA0001")
+    kiosk.get("/k/courier_rest/hazard")
+    page = kiosk.follow(kiosk.post("/k/courier_rest/hazard", category="safety_hazard", note="井盖松动", action="photo"))
+    with db(a) as s:
+        report = s.scalar(select(Hazard))
+        token, report_id = report.upload_token, report.id
+    # The QR code on the kiosk opens the hub's upload page (the link is the hub's on an enrolled station).
+    assert "<svg" in page.get_data(as_text=True)
+    transfer(a, hub)
+    phone = hub.test_client()
+    upload = f"/m/courier_rest/hazard/{token}?station=nf-sungang"
+    assert phone.get(upload).status_code == 200
+    added = phone.post(
+        upload,
+        content_type="multipart/form-data",
+        data={"csrf_token": csrf_of(phone), "photo": (io.BytesIO(_jpeg()), "IMG_0001.jpg")},
+    )
+    assert added.status_code == 302
+    with db(hub) as s:
+        assert len(s.scalar(select(Hazard)).photos) == 1
+    # The kiosk sends it: the hub files it with the phone's photo and the number comes back.
+    kiosk.post(f"/k/courier_rest/hazard/{report_id}/send")
+    transfer(a, hub)
+    with hub.app_context():
+        assert jobs.forward_hazards(hub) == 1
+    with db(hub) as s:
+        filed = s.scalar(select(Hazard))
+        assert filed.state == "sent" and filed.tracking_no and len(filed.photos) == 1
+        assert all(os.path.exists(p) for p in hazards.photo_paths(hub, filed))
+    transfer(a, hub)
+    with db(a) as s:
+        assert s.get(Hazard, report_id).tracking_no == filed.tracking_no
+    assert filed.tracking_no in phone.get(upload).get_data(as_text=True)
+
+
+def test_a_hazard_sent_from_the_phone_at_the_hub_is_filed_once(district):
+    a, hub = district.a, district.hub
+    kiosk = _register_with_card(a, "AAAA0001")
+    kiosk.get("/k/courier_rest/hazard")
+    kiosk.post("/k/courier_rest/hazard", category="traffic", note="路口红绿灯坏了", action="photo")
+    with db(a) as s:
+        report = s.scalar(select(Hazard))
+        token, report_id = report.upload_token, report.id
+    transfer(a, hub)
+    phone = hub.test_client()
+    phone.get(f"/m/courier_rest/hazard/{token}?station=nf-sungang")
+    phone.post(f"/m/courier_rest/hazard/{token}/send", data={"csrf_token": csrf_of(phone)})
+    with db(hub) as s:
+        filed = s.scalar(select(Hazard))
+        assert filed.state == "sent" and filed.tracking_no
+    # The station's job sends its draft later: the hub already filed it, nothing is filed twice.
+    later = utc_now() + hazards.PHOTO_WINDOW * 2
+    with a.app_context():
+        assert jobs.tick(a, later)["hazards"] == 1
+    transfer(a, hub)
+    with hub.app_context():
+        assert jobs.forward_hazards(hub, later) == 0
+    with db(hub) as s:
+        assert s.scalar(select(func.count(Hazard.id))) == 1
+    with db(a) as s:
+        assert (s.get(Hazard, report_id).state, s.get(Hazard, report_id).tracking_no) == ("sent", filed.tracking_no)

@@ -75,6 +75,8 @@ def create(session, station_id: int, rider_id: int | None, category: str, note: 
     )
     session.add(report)
     session.flush()
+    # In a district the phone's upload page is the hub's: it must know the draft.
+    sync.record_hazard(None, session, report)
     return report
 
 
@@ -117,12 +119,15 @@ def send(station, report_id: int, now) -> Hazard | None:
         )
         if result.rowcount != 1:
             return None
-        return session.get(Hazard, report_id)
+        return session.get(Hazard, report_id), kiosk_sync.is_enrolled(session)
 
-    report = run_write(claim)
-    if report is None:
+    claimed = run_write(claim)
+    if claimed is None:
         return None
-    answer = request_service("civic_request", _payload(app, report), station, app=app)
+    report, enrolled = claimed
+    # A station of a district hands the report to the hub, which files it with the photos the
+    # phone gave there; the hub (or a standalone station) files it itself.
+    answer = None if enrolled else request_service("civic_request", _payload(app, report), station, app=app)
     ok = isinstance(answer, dict) and answer.get("tracking_no")
 
     def finish(session):
@@ -133,6 +138,9 @@ def send(station, report_id: int, now) -> Hazard | None:
         row.sent_at = now
         # The hub files a kept report as a district petition (and keeps a sent one on record).
         sync.record_hazard(app, session, row)
+        if ok:
+            # Sent from the phone at the hub: the station that took the report learns its number.
+            _publish_result(session, row)
         return row
 
     return run_write(finish)
@@ -187,16 +195,21 @@ def file_at_hub(app, report_id: int, now) -> Hazard | None:
         row.status_url = str(answer.get("status_url") or "")[:300] if ok else ""
         row.sent_at = now
         if ok:
-            kiosk_sync.publish(
-                session,
-                sync.HAZARD,
-                row.upload_token,
-                {"tracking_no": row.tracking_no, "status_url": row.status_url},
-                station_id=row.station_id,
-            )
+            _publish_result(session, row)
         return row
 
     return run_write(finish)
+
+
+def _publish_result(session, row: Hazard) -> None:
+    """At the hub: tell the station that took the report its tracking number (a no-op on a station)."""
+    kiosk_sync.publish(
+        session,
+        sync.HAZARD,
+        row.upload_token,
+        {"tracking_no": row.tracking_no, "status_url": row.status_url},
+        station_id=row.station_id,
+    )
 
 
 def to_file(session, now) -> list[int]:

@@ -523,19 +523,26 @@ def hazard_data(app, report: Hazard, *, with_photos: bool) -> dict:
 
 
 def record_hazard(app, session, report: Hazard) -> None:
-    """Send a report to the hub: one kept for staff asks the hub to file it as a petition."""
+    """Send a report to the hub: a draft (the phone adds photos at the hub), or one to file as a petition."""
+    session.flush()
     sync.record(session, HAZARD, report.upload_token, hazard_data(app, report, with_photos=report.state == "kept"))
 
 
 def hazard_to_hub(session, station, key, data) -> None:
-    """Keep the station's report at the hub; one still to file waits for the hub's job (``forward``)."""
+    """Keep the station's report at the hub.
+
+    A ``draft`` waits for photos from the rider's phone (the upload page a
+    district station's QR code opens is the hub's); a ``kept`` one is to be
+    filed by the hub's job (``forward``), with the hub's photos and the
+    station's; one the station filed itself is kept on ``record``.
+    """
     if not isinstance(data, dict):
         return
     from kiosk_plugins.courier_rest import hazards, photos
 
     token = str(key)[:64]
     report = session.scalar(select(Hazard).where(Hazard.station_id == station.id, Hazard.upload_token == token))
-    if report is not None and report.state in ("forward", "sending", "sent", "handled"):
+    if report is not None and report.state != "draft":
         return  # filed (or being filed) already: a replay or a late change files nothing twice
     category = _text(data, "category", 30)
     note = _text(data, "note", 200)
@@ -543,12 +550,15 @@ def hazard_to_hub(session, station, key, data) -> None:
         log.warning("hazard entry %s from %s is unusable; ignored", key, station.code)
         return
     if report is None:
-        report = Hazard(station_id=station.id, upload_token=token, photos=[], status_url="", tracking_no="")
+        report = Hazard(
+            station_id=station.id, upload_token=token, photos=[], status_url="", tracking_no="", state="draft"
+        )
         session.add(report)
     report.category, report.note = category, note
     report.created_at = parse_time(data.get("created_at")) or utcnow()
-    if data.get("state") == "kept" and not data.get("tracking_no"):
-        names = []
+    state = data.get("state")
+    if state == "kept" and not data.get("tracking_no"):
+        names = list(report.photos or [])
         folder = hazards.photo_folder(current_app, station.id)
         for encoded in (data.get("photos") or [])[:6]:
             try:
@@ -557,8 +567,7 @@ def hazard_to_hub(session, station, key, data) -> None:
                 log.warning("a photo of hazard %s from %s was unreadable; filed without it", key, station.code)
         report.photos = names
         report.state = "forward"
-    else:
-        # Filed at the station already (its own petitions plugin), or still a draft there.
+    elif state in ("sent", "handled") and data.get("tracking_no"):
         report.state, report.tracking_no = "record", _text(data, "tracking_no", 40)
     session.flush()
 
