@@ -286,6 +286,13 @@ def test_hub_attendant_of_the_station_checks_the_lot_and_lists_the_night(distric
     csv_text = district_admin.get("/admin/parking/settlement.csv?month=2026-05").get_data(as_text=True)
     line = next(row for row in csv_text.splitlines() if "水贝万山珠宝产业园停车场" in row)
     assert line.endswith(",1,1,0,0,10.00"), line
+    overview = district_admin.get("/admin/parking/?month=2026-05")
+    assert overview.status_code == 200 and 'data-testid="pk-hub-settlement"' in overview.get_data(as_text=True)
+    assert "周边商场共享车位" in text_of(overview) and "10 元" in text_of(overview)
+    # The station owns its car parks: the hub does not add or change them.
+    refused = district_admin.post("/admin/parking/lots/new", data={"name": "x", "csrf_token": csrf(district_admin)})
+    assert refused.status_code == 302 and refused.headers["Location"].endswith("/admin/parking/")
+    assert len(_hub_rows(hub, HubLot)) == 2
 
 
 def test_voucher_from_before_the_district_redeems_at_the_hub_once_its_record_arrives(district):

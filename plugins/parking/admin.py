@@ -88,10 +88,23 @@ def _month_arg():
     return stats.parse_month(request.args.get("month"), today), tz
 
 
+@bp.before_request
+def _stations_own_their_car_parks():
+    """At the hub car parks are read-only: each station sets up its own, and they reach the hub by sync."""
+    if is_hub() and request.endpoint not in ("parking_admin.index", "parking_admin.settlement_csv"):
+        flash(_("Car parks are set up at each station; the district system shows them as they synced."))
+        return redirect(url_for("parking_admin.index"))
+    return None
+
+
 @bp.route("/")
 def index():
-    """Every lot with its windows and this month's usage."""
+    """Every lot with its windows and this month's usage (at the hub: the station's lots as synced)."""
     month, tz = _month_arg()
+    if is_hub():
+        start, end = schedule.month_bounds(month, tz)
+        settled = hub.month_settlement(get_session(), current_station().id, start, end, clock.now())
+        return render_template("parking/admin_hub.html", settled=settled, month=month.strftime("%Y-%m"))
     usage = stats.month_usage(get_session(), current_station().id, month, tz, clock.now())
     return render_template("parking/admin_index.html", usage=usage, month=month.strftime("%Y-%m"))
 
