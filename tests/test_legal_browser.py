@@ -4,14 +4,21 @@ screenshot of every screen in Simplified Chinese, Traditional Chinese and Englis
 
 from __future__ import annotations
 
+import shutil
 import time
 from datetime import time as clock_time
 from datetime import timedelta
 
 import pytest
-from test_legal_support import login, staff_post
+from sqlalchemy import select, update
+from test_legal_support import call_next, install_clock, login, staff_post, take_ticket
 
-from kiosk.testing import save_screenshot
+from kiosk import events
+from kiosk.db import session_for, utcnow
+from kiosk.models import Station
+from kiosk.sync.local import enrol_local, transfer
+from kiosk.sync.models import SyncPeer
+from kiosk.testing import LiveServer, save_screenshot
 
 LANGS = ("zh_Hans", "zh_Hant", "en")
 
@@ -160,3 +167,43 @@ def _token_of(app, code):
         return session.scalar(select(Ticket.token).where(Ticket.code == code))
     finally:
         session.close()
+
+
+def test_a_phone_on_the_hubs_page_sees_the_stations_call_and_the_offline_notice(page, make_app, tmp_path, request):
+    """The QR code of an enrolled station opens the hub: the page follows the call, then says the station is offline."""
+    for name in ("station.db", "hub.db"):
+        shutil.copy(request.getfixturevalue("sqlite_template"), tmp_path / name)
+    station = make_app("sqlite:///" + str(tmp_path / "station.db"), PLUGINS={"legal": {"print_tickets": False}})
+    install_clock(station)
+    hub = make_app(
+        "sqlite:///" + str(tmp_path / "hub.db"),
+        ROLE="hub",
+        SSE_MAX_SECONDS=20,
+        STATION={"code": "district", "name": "福田区", "kind": "party_service"},
+    )
+    enrol_local(station, hub)
+    ticket = take_ticket(station.test_client(), "consultation")
+    transfer(station, hub)
+    with LiveServer(hub) as server:
+        page.set_viewport_size({"width": 412, "height": 915})
+        page.goto(server.url + f"/m/legal/t/{ticket['token']}?station=shuibei")
+        assert page.locator("#ticket").inner_text() == "A001"
+        assert page.locator("#called").is_hidden() and page.locator("#notice").is_hidden()
+        page.wait_for_function("() => document.body.dataset.live === '1'", timeout=10_000)
+        assert call_next(login(station, "staff"), 2) == "A001"
+        transfer(station, hub)
+        page.locator("#called").wait_for(state="visible", timeout=10_000)
+        assert "2" in page.locator("#called").inner_text()
+        assert page.locator("#facts").is_hidden()
+
+        # The station goes quiet; the next event the page hears brings the notice with the time.
+        with hub.app_context(), session_for(hub, write=True) as session:
+            session.execute(update(SyncPeer).values(last_sync_at=utcnow() - timedelta(minutes=5)))
+            session.commit()
+        with hub.app_context():
+            with session_for(hub) as session:
+                sid = session.scalar(select(Station.id).where(Station.code == "shuibei"))
+            events.emit("legal.queue_updated", {"service": "consultation"}, channel="legal", station_id=sid)
+        page.locator("#notice").wait_for(state="visible", timeout=10_000)
+        assert page.locator("#notice").inner_text().startswith("本站自 ")
+        save_screenshot(page, "legal-mobile-hub-offline-zh_Hans")
