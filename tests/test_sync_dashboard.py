@@ -43,6 +43,8 @@ def test_figures_and_device_reports_reach_the_hub_dashboard(make_app, kiosk_data
     assert join(station, live, enrol_token(hub)).exit_code == 0
 
     # The station's scheduled job and its device report, as the scheduler runs them.
+    job = next(j for j in station.extensions["kiosk_jobs"] if j["name"] == "kiosk.figures")
+    assert job["scope"] == "station" and job["every"] == 300 and job["func"] is record_figures
     with station.app_context():
         assert record_figures(station) is True
         assert record_figures(station) is False  # unchanged: nothing more to send

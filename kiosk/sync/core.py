@@ -56,19 +56,12 @@ def register(app) -> None:
 
         for factory in (db.Session, db.WriteSession):
             event.listen(factory, "before_flush", publish_changed_users)
-    else:
-        jobs = app.extensions.get("kiosk_jobs")
-        if jobs is not None:
-            jobs.append(
-                {
-                    "plugin": "kiosk",
-                    "name": f"kiosk.figures.{app.config['STATION']['code']}",
-                    "func": record_figures,
-                    "every": FIGURES_SECONDS,
-                    "at": None,
-                    "scope": "station",
-                }
-            )
+    jobs = app.extensions.get("kiosk_jobs")
+    if jobs is not None:
+        from kiosk.jobs import make_job
+
+        # Station scope: each station node counts its own day (leased per station); never on the hub.
+        jobs.append(make_job("kiosk", "kiosk.figures", record_figures, every=FIGURES_SECONDS, scope="station"))
 
 
 def enrolled(session, station_id: int) -> bool:
