@@ -448,3 +448,61 @@ def test_a_hazard_sent_from_the_phone_at_the_hub_is_filed_once(district):
         assert s.scalar(select(func.count(Hazard.id))) == 1
     with db(a) as s:
         assert (s.get(Hazard, report_id).state, s.get(Hazard, report_id).tracking_no) == ("sent", filed.tracking_no)
+
+
+def test_two_stations_sending_the_same_new_phone_at_once_make_one_rider(district, backend):
+    if backend != "postgresql":
+        pytest.skip("on SQLite the hub's write transactions take the lock first: two batches cannot overlap")
+    import threading
+
+    from sqlalchemy import text
+
+    a, b, hub = district.a, district.b, district.hub
+    _register_with_card(a, "AAAA0001")
+    _register_with_card(b, "BBBB0002")
+    entries = {}
+    for code, app in (("nf-sungang", a), ("nf-dongmen", b)):
+        with db(app) as s:
+            entries[code] = courier_sync.rider_data(s.scalar(select(Rider)))
+    to_hub = sync.kinds(hub)["courier_rest.rider"].to_hub
+    errors = []
+
+    def apply(code):
+        try:
+            with hub.app_context(), session_for(hub, write=True) as s:
+                station = s.scalar(select(Station).where(Station.code == code))
+                to_hub(s, station, entries[code]["uid"], entries[code])
+                s.commit()
+        except Exception as exc:  # noqa: BLE001  (reported by the assertion below)
+            errors.append(exc)
+
+    first_applied = threading.Event()
+    release = threading.Event()
+
+    def first():
+        with hub.app_context(), session_for(hub, write=True) as s:
+            station = s.scalar(select(Station).where(Station.code == "nf-sungang"))
+            to_hub(s, station, entries["nf-sungang"]["uid"], entries["nf-sungang"])
+            first_applied.set()
+            release.wait(10)
+            s.commit()
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert first_applied.wait(10)
+    two = threading.Thread(target=apply, args=("nf-dongmen",))
+    two.start()
+    # Wait until the second batch is blocked on the first one's uncommitted phone, then let the first commit.
+    with hub.app_context(), session_for(hub) as s:
+        for _ in range(100):
+            if s.scalar(text("select count(*) from pg_locks where not granted")):
+                break
+            s.rollback()
+            threading.Event().wait(0.05)
+    release.set()
+    one.join(10)
+    two.join(10)
+    assert errors == []
+    assert [r.uid for r in _hub_riders(hub)] == [entries["nf-sungang"]["uid"]]
+    with db(hub) as s:
+        assert s.scalars(select(RiderAlias.uid)).all() == [entries["nf-dongmen"]["uid"]]

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 
 from flask import current_app
 from sqlalchemy import event, select, update
+from sqlalchemy.exc import IntegrityError
 
 from kiosk import sync
 from kiosk.db import utcnow
@@ -268,6 +269,11 @@ def _card_owner(session, station_id: int, card: str) -> Rider | None:
 # --- at the hub -------------------------------------------------------------------------------
 
 
+def _hub_twin(session, hub_id: int, phone: str) -> Rider | None:
+    """The district's rider with this phone (at the hub, one per phone)."""
+    return session.scalar(select(Rider).where(Rider.station_id == hub_id, Rider.phone == phone))
+
+
 def rider_to_hub(session, station, key, data) -> None:
     """A station registered or changed a rider: upsert by uid, merging a phone the hub already knows.
 
@@ -292,41 +298,49 @@ def rider_to_hub(session, station, key, data) -> None:
         return
     rider = by_uid(session, hub_id, clean["uid"])
     if rider is None:
-        twin = session.scalar(select(Rider).where(Rider.station_id == hub_id, Rider.phone == clean["phone"]))
-        if twin is not None:
-            alias = RiderAlias(
-                station_id=hub_id,
-                uid=clean["uid"],
-                rider_id=twin.id,
-                pass_token=clean["pass_token"],
-                card_uid=clean["card_uid"],
-                merged_at=utcnow(),
-            )
-            session.add(alias)
-            session.flush()
-            log.info("rider %s registered at %s merged into %s (same phone)", clean["uid"], station.code, twin.uid)
-            _published(session, twin)
-            _publish_alias(session, alias, twin)
-            return
-        card = clean["card_uid"]
-        if card is not None and _card_owner(session, hub_id, card) is not None:
-            log.warning("card of rider %s from %s is already another rider's; not linked", key, station.code)
-            card = None
-        rider = Rider(
+        twin = _hub_twin(session, hub_id, clean["phone"])
+        if twin is None:
+            card = clean["card_uid"]
+            if card is not None and _card_owner(session, hub_id, card) is not None:
+                log.warning("card of rider %s from %s is already another rider's; not linked", key, station.code)
+                card = None
+            try:
+                with session.begin_nested():
+                    rider = Rider(
+                        station_id=hub_id,
+                        uid=clean["uid"],
+                        name=clean["name"],
+                        phone=clean["phone"],
+                        platform=clean["platform"],
+                        vehicle=clean["vehicle"],
+                        card_uid=card,
+                        pass_token=clean["pass_token"],
+                        created_at=clean["created_at"],
+                        home_station=clean["home_station"] or station.code,
+                    )
+                    session.add(rider)
+                    session.flush()
+            except IntegrityError:
+                # Another station's batch registered this phone a moment ago, and won.
+                twin = _hub_twin(session, hub_id, clean["phone"])
+                if twin is None:
+                    raise
+            else:
+                _published(session, rider)
+                return
+        alias = RiderAlias(
             station_id=hub_id,
             uid=clean["uid"],
-            name=clean["name"],
-            phone=clean["phone"],
-            platform=clean["platform"],
-            vehicle=clean["vehicle"],
-            card_uid=card,
+            rider_id=twin.id,
             pass_token=clean["pass_token"],
-            created_at=clean["created_at"],
-            home_station=clean["home_station"] or station.code,
+            card_uid=clean["card_uid"],
+            merged_at=utcnow(),
         )
-        session.add(rider)
+        session.add(alias)
         session.flush()
-        _published(session, rider)
+        log.info("rider %s registered at %s merged into %s (same phone)", clean["uid"], station.code, twin.uid)
+        _published(session, twin)
+        _publish_alias(session, alias, twin)
         return
     if rider.phone != clean["phone"]:
         other = session.scalar(select(Rider).where(Rider.station_id == hub_id, Rider.phone == clean["phone"]))
