@@ -114,7 +114,7 @@ def walk_to_status(page, app, lang: str, describe) -> str:
     page.locator('[data-testid="submit"]').tap()
     tracking = page.locator('[data-testid="tracking-no"]')
     tracking.wait_for()
-    assert re.fullmatch(r"P\d{6}-\d{4}", tracking.text_content().strip())
+    assert re.fullmatch(r"P\d{6}-[A-Z2-9]{4}-\d{4}", tracking.text_content().strip())
     page.locator('#pt-print[data-state="done"]').wait_for(timeout=15_000)  # the preview printer rendered the receipt
     assert "13800138000" not in page.content() and "8000" not in page.content()
     save_screenshot(page, f"petitions-done-{lang}")
