@@ -29,7 +29,7 @@ from test_parking_support import (
 from kiosk import clock
 from kiosk.auth import create_user
 from kiosk.db import session_for
-from kiosk.models import AuditLog, Station
+from kiosk.models import AuditLog, KioskEvent, Station
 from kiosk.stations import station_tag
 from kiosk.sync.local import enrol_local, transfer
 from kiosk.sync.models import SyncOutbox
@@ -201,6 +201,9 @@ def test_offline_voucher_redeemed_once_at_the_hub_then_synced_both_ways(district
     assert at_station[voucher.id].status == "used"
     assert at_station[voucher.id].used_at == redemption.used_at
     assert at_station[cancelled.id].status == "cancelled"
+    with station.app_context(), session_for(station) as session:
+        names = list(session.scalars(select(KioskEvent.name).where(KioskEvent.name == "parking.voucher_used")))
+    assert names == ["parking.voucher_used"], "the station's panel hears of the car let in at the hub"
 
     refused_cancelled = _check(attendant, cancelled.code)
     assert (

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
-from kiosk import clock, sync
+from kiosk import clock, events, sync
 from kiosk.db import upsert_insert, utcnow
 from kiosk.models import Station
 from kiosk.stations import station_tag
@@ -217,3 +217,11 @@ def redemption_to_station(session, station, key, data) -> None:
         voucher.status = USED
         voucher.used_at = used_at
         voucher.used_by = None
+        # The staff panel's counts move as when the station's own attendant page lets a car in.
+        events.emit(
+            "parking.voucher_used",
+            {"lot_id": voucher.lot_id, "window_id": voucher.window_id},
+            channel="parking",
+            station_id=station.id,
+            session=session,
+        )
