@@ -506,3 +506,31 @@ def test_two_stations_sending_the_same_new_phone_at_once_make_one_rider(district
     assert [r.uid for r in _hub_riders(hub)] == [entries["nf-sungang"]["uid"]]
     with db(hub) as s:
         assert s.scalars(select(RiderAlias.uid)).all() == [entries["nf-dongmen"]["uid"]]
+
+
+def test_riders_registered_before_the_registry_are_sent_once(district):
+    a, b, hub = district.a, district.b, district.hub
+    with db(a) as s:
+        # As the upgrade leaves a rider registered before: a uid, no home station.
+        s.add(
+            Rider(
+                station_id=station_id(a),
+                name="李四",
+                phone="13900000009",
+                platform="sf",
+                vehicle="ebike",
+                card_uid="OLDCARD1",
+                pass_token="p" * 24,
+                home_station="",
+            )
+        )
+        s.commit()
+    with a.app_context():
+        assert jobs.announce_riders(a) == 1
+        assert jobs.announce_riders(a) == 0
+    transfer(a, hub)
+    transfer(b, hub)
+    assert [(r.phone, r.home_station) for r in _hub_riders(hub)] == [("13900000009", "nf-sungang")]
+    kiosk_b = Kiosk(b.test_client())
+    kiosk_b.get("/k/courier_rest/")
+    assert _tap(b, kiosk_b, "courier_rest.checkin", "card", "OLDCARD1").request.path == "/k/courier_rest/menu"

@@ -88,7 +88,7 @@ def register_staff_panels(register, station):
 
 @hookimpl
 def register_jobs(register):
-    """Per station: expiring holds, flagging overstays, closing forgotten check-outs; at the hub: filing hazards."""
+    """Per station: holds, overstays, forgotten check-outs, riders from before the registry; at the hub: hazards."""
     register_courier_jobs(register)
 
 

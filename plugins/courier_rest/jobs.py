@@ -20,7 +20,7 @@ from kiosk.db import session_for
 from kiosk.models import Station
 from kiosk.stations import station_id_of
 from kiosk_plugins.courier_rest import hazards, push, slots, sync, visits, waiting
-from kiosk_plugins.courier_rest.models import Slot, Use
+from kiosk_plugins.courier_rest.models import Rider, Slot, Use
 from kiosk_plugins.courier_rest.settings import PLUGIN, get_settings
 from kiosk_plugins.courier_rest.writes import run_write
 
@@ -122,6 +122,27 @@ def auto_close(app, now=None) -> int:
     return closed
 
 
+def announce_riders(app, now=None) -> int:
+    """Send the hub the riders registered before this station kept the district's registry; returns how many.
+
+    They are the riders with no home station (the upgrade gave them a uid
+    only); each is sent once, in batches, and then has this station as home.
+    """
+    station_id = station_id_of(app)
+
+    def work(session):
+        station = session.get(Station, station_id)
+        rows = session.scalars(
+            select(Rider).where(Rider.station_id == station_id, Rider.home_station == "").order_by(Rider.id).limit(500)
+        ).all()
+        for rider in rows:
+            rider.home_station = station.code
+            sync.record_rider(session, rider)
+        return len(rows)
+
+    return run_write(work)
+
+
 def forward_hazards(app, now=None) -> int:
     """At the hub: file the hazard reports stations kept as district petitions; returns how many."""
     now = now or clock.now()
@@ -134,4 +155,5 @@ def register(register_job) -> None:
     """Hand both jobs to the core's scheduler."""
     register_job("tick", tick, every=TICK_SECONDS, scope="station")
     register_job("auto_close", auto_close, every=AUTO_CLOSE_SECONDS, scope="station")
+    register_job("announce_riders", announce_riders, every=AUTO_CLOSE_SECONDS, scope="station")
     register_job("forward_hazards", forward_hazards, every=FORWARD_SECONDS, scope="hub")
