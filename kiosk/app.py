@@ -313,14 +313,18 @@ def _error_handlers(app) -> None:
     def render_error(code: int, message: str, **page):
         if answers_json():
             return jsonify({"error": message, "status": code}), code
-        return render_template("error.html", code=code, message=message, **page), code
+        # The hub has no kiosk screens: a plain page, no home button or idle reset leading to one.
+        on_hub = current_app.config.get("ROLE") == "hub"
+        return render_template("error.html", code=code, message=message, on_hub=on_hub, **page), code
 
     def database_unavailable(exc):
         # Not the fault of the page that asked: the database, or the way to it, is
         # down. One line in the log (not a traceback per tap during an outage), and
         # a page that tries again by itself, so the screen comes back with the database.
         log.warning("database unavailable on %s %s: %s", request.method, request.path, error_line(exc))
-        again = request.full_path.rstrip("?") if request.method in ("GET", "HEAD") else url_for("shell.home")
+        # After a refused form: the kiosk's home screen, or on the hub (which has none) the staff start page.
+        home = url_for("staff.console") if current_app.config.get("ROLE") == "hub" else url_for("shell.home")
+        again = request.full_path.rstrip("?") if request.method in ("GET", "HEAD") else home
         body, code = render_error(503, _(messages[503]), retry_url=again, retry_seconds=RETRY_SECONDS)
         return body, code, {"Retry-After": str(RETRY_SECONDS)}
 
