@@ -121,6 +121,7 @@ def status_json(token: str):
     if sync.is_hub():
         ticket = _hub_ticket(token)
         if ticket is None:
-            return jsonify({"status": "pending", "status_text": _(PENDING)}), 404
+            # The core's error shape, saying the ticket may still come (the page tries again).
+            return jsonify({"error": _(PENDING), "status": 404, "pending": True}), 404
         return jsonify(_hub_state(ticket))
     return jsonify(_state(_ticket(token)))

@@ -51,10 +51,15 @@ SCHEMAS = {
             "service": {"type": "string"},
             "status": {"enum": ["waiting", "called", "served", "no_show", "expired"]},
             "status_text": {"type": "string"},
-            "ahead": {"type": "integer", "minimum": 0},
+            "ahead": {"type": ["integer", "null"], "minimum": 0},
             "wait": {"type": "string"},
             "counter": {"type": ["integer", "null"]},
             "call_text": {"type": "string"},
+            "notice": {
+                "type": "string",
+                "description": "At the district hub: since when the station has not been heard from "
+                "(empty while it syncs)",
+            },
         },
     },
 }
@@ -73,7 +78,8 @@ def describe() -> dict:
             },
             "legal_mobile.status_json": {
                 "get": {
-                    "summary": "A ticket's live place in the queue (the phone page from the ticket's QR code)",
+                    "summary": "A ticket's live place in the queue (the phone page from the ticket's QR code); "
+                    "at the district hub, as the station last synced it (``?station=<code>``)",
                     "parameters": [
                         {
                             "name": "token",
@@ -85,7 +91,11 @@ def describe() -> dict:
                     ],
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/TicketState"}, "The ticket's state"),
-                        "404": _json(ERROR, "No such ticket at this station"),
+                        "404": _json(
+                            ERROR,
+                            "No such ticket at this station; at the hub also a ticket not synced yet "
+                            '(then ``"pending": true``)',
+                        ),
                     },
                 }
             },
