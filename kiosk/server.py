@@ -4,10 +4,15 @@ Threaded workers because the calling display and each kiosk page hold a
 server-sent-events stream open; keep-alive because kiosk browsers reuse one
 connection for every tap.
 
-A kiosk may boot before its database host: when the database cannot be
-reached at start, the server starts anyway, answers every request with a
-"temporarily unavailable" page that reloads itself, and builds the real app as
-soon as the database answers.
+A kiosk may boot before its database host, and a hub may boot while its
+PostgreSQL is down: when the database cannot be reached at start, the server
+starts anyway, answers every request with a "temporarily unavailable" page
+that reloads itself, and keeps trying with a growing pause (2, 4, 8, then
+every 15 s, one log line per attempt). When the database answers it builds
+the real app, which runs the pending migrations (under the migration lock on
+PostgreSQL). So the process never exits for an unreachable database and
+systemd never reaches its start limit; no ``kiosk db upgrade`` is needed
+before ``kiosk serve``.
 """
 
 from __future__ import annotations
@@ -23,10 +28,15 @@ from gunicorn.app.base import BaseApplication
 
 log = logging.getLogger("kiosk.server")
 
-#: Seconds between tries to reach the database at start, and the waiting page's reload.
+#: Seconds before the second try to reach the database at start, and the waiting page's reload.
 RETRY_SECONDS = 2
-#: Seconds between log lines saying the server still waits for the database.
-REMIND_SECONDS = 60
+#: The longest pause between two tries: each pause doubles up to this.
+MAX_RETRY_SECONDS = 15
+
+
+def retry_delay(attempt: int) -> float:
+    """Seconds to wait after failed try number ``attempt`` (1, 2, …): 2, 4, 8, 15, 15, …"""
+    return float(min(RETRY_SECONDS * 2 ** min(attempt - 1, 10), MAX_RETRY_SECONDS))
 
 
 class KioskServer(BaseApplication):
@@ -69,7 +79,7 @@ def start_app(factory):
         first = error_line(exc)
     log.warning(
         "the database cannot be reached (%s); serving a 'temporarily unavailable' page and trying "
-        "again every %s s: check that the database runs and KIOSK_DATABASE_URL",
+        "again in %s s: check that the database runs and KIOSK_DATABASE_URL",
         first,
         RETRY_SECONDS,
     )
@@ -90,6 +100,7 @@ class WaitingForDatabase:
         config = _config()
         self.url = config.get("DATABASE_URL") or default_url(config["INSTANCE_PATH"])
         self.page = waiting_page(config)
+        self.sleep = time.sleep  # a test counts the pauses instead
 
     def keep_trying(self) -> None:
         """Build the real app once the database answers (runs in its own thread).
@@ -99,18 +110,21 @@ class WaitingForDatabase:
         """
         from kiosk.db import error_line
 
-        said, said_at = self.error, time.monotonic()
+        attempt = 1  # the failed start was the first
         while self.app is None:
-            time.sleep(RETRY_SECONDS)
+            self.sleep(retry_delay(attempt))
+            attempt += 1
             try:
                 _connect(self.url)
                 self.app = self.factory()
             except Exception as exc:  # a thread that died here would leave the kiosk waiting for ever
-                line = error_line(exc)
-                if line != said or time.monotonic() - said_at >= REMIND_SECONDS:
-                    said, said_at = line, time.monotonic()
-                    log.warning("still waiting for the database: %s", line)
-        log.warning("the database answers: the kiosk is ready")
+                log.warning(
+                    "still waiting for the database (attempt %d: %s); trying again in %s s",
+                    attempt,
+                    error_line(exc),
+                    int(retry_delay(attempt)),
+                )
+        log.warning("the database answers after %d attempts: the kiosk is ready", attempt)
 
     def __call__(self, environ, start_response):
         app = self.app
@@ -177,7 +191,7 @@ def waiting_page(config: dict) -> bytes:
 
 def run_server(host: str = "127.0.0.1", port: int = 5000, workers: int = 1, threads: int = 16) -> None:
     if workers > 1:
-        # Devices belong to one process; several workers are for a fleet server.
+        # Devices belong to one process; several workers are for the hub.
         os.environ["KIOSK_START_DEVICES"] = "false"
     # A connection for each request thread, and some for the worker's own threads.
     os.environ.setdefault("KIOSK_DATABASE_CONNECTIONS", str(threads + 4))

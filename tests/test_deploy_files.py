@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 SERVER_UNIT = DEPLOY / "systemd" / "kiosk.service"
 DISPLAY_UNIT = DEPLOY / "systemd" / "kiosk-display.service"
+HUB_UNIT = DEPLOY / "systemd" / "kiosk-hub.service"
+NGINX_HUB = DEPLOY / "nginx" / "kiosk-hub.conf"
+PGBOUNCER_EXAMPLE = DEPLOY / "pgbouncer" / "pgbouncer.ini.example"
 UDEV_RULES = DEPLOY / "udev" / "70-kiosk-devices.rules"
 STATION_EXAMPLE = DEPLOY / "station.toml.example"
 DEPLOY_DOC = ROOT / "docs" / "deploy.md"
@@ -69,7 +72,7 @@ def _systemd_analyze() -> str | None:
     return shutil.which("systemd-analyze")
 
 
-@pytest.mark.parametrize("unit", [SERVER_UNIT, DISPLAY_UNIT], ids=lambda p: p.name)
+@pytest.mark.parametrize("unit", [SERVER_UNIT, DISPLAY_UNIT, HUB_UNIT], ids=lambda p: p.name)
 def test_units_parse(unit, tmp_path):
     sections = {s for s, _k, _v in unit_lines(unit)}
     assert sections == {"Unit", "Service", "Install"}
@@ -105,7 +108,6 @@ def test_the_server_unit_runs_kiosk_serve_unprivileged_with_secrets_from_a_file(
     assert service["User"] == "kiosk" and service["Group"] == "kiosk"
     assert service["EnvironmentFile"] == "/etc/kiosk/kiosk.env"
     assert re.search(r"/kiosk serve\b", service["ExecStart"])
-    assert service["Restart"] == "on-failure"
     for key, value in {
         "NoNewPrivileges": "yes",
         "ProtectSystem": "strict",
@@ -122,6 +124,123 @@ def test_the_server_unit_runs_kiosk_serve_unprivileged_with_secrets_from_a_file(
     assert not any(
         "KIOSK_SECRET_KEY" in value or "KIOSK_DATABASE_URL" in value for _s, _k, value in unit_lines(SERVER_UNIT)
     )
+
+
+@pytest.mark.parametrize("unit", [SERVER_UNIT, DISPLAY_UNIT, HUB_UNIT], ids=lambda p: p.name)
+def test_no_unit_can_run_out_of_restarts(unit):
+    """A station or hub booting while its database is away keeps trying; systemd must never give up on it."""
+    unit_section = {k: v for s, k, v in unit_lines(unit) if s == "Unit"}
+    service = {k: v for s, k, v in unit_lines(unit) if s == "Service"}
+    assert unit_section["StartLimitIntervalSec"] == "0"
+    assert "StartLimitBurst" not in unit_section
+    assert service["Restart"] == "always"
+    # A step before the server that fails while the database is away would use up restarts;
+    # the display's wait for the server ends in success either way.
+    for pre in unit_values(unit, "Service", "ExecStartPre"):
+        assert "db upgrade" not in pre and pre.rstrip("'").endswith(">&2"), pre
+
+
+def test_the_servers_wait_for_their_database_and_restart_after_five_seconds():
+    for unit in (SERVER_UNIT, HUB_UNIT):
+        service = {k: v for s, k, v in unit_lines(unit) if s == "Service"}
+        assert service["RestartSec"] == "5"
+        assert "ExecStartPre" not in service
+    from kiosk import server
+
+    # What lets the units do without `kiosk db upgrade` first: the server waits and then migrates.
+    assert [server.retry_delay(n) for n in range(1, 7)] == [2, 4, 8, 15, 15, 15]
+
+
+def test_the_hub_unit_runs_several_workers_as_the_hub_with_secrets_from_a_file():
+    service = {k: v for s, k, v in unit_lines(HUB_UNIT) if s == "Service"}
+    assert service["User"] == "kiosk" and service["EnvironmentFile"] == "/etc/kiosk/kiosk.env"
+    env = dict(v.split("=", 1) for v in unit_values(HUB_UNIT, "Service", "Environment"))
+    assert env["KIOSK_ROLE"] == "hub" and env["KIOSK_STATION_FILE"] == "/etc/kiosk/hub.toml"
+    assert int(env["KIOSK_DATABASE_CONNECTIONS"]) >= 2
+    words = shlex.split(service["ExecStart"])
+    assert words[0].endswith("/kiosk") and words[1] == "serve"
+    assert int(words[words.index("--workers") + 1]) > 1
+    assert words[words.index("--host") + 1] == "127.0.0.1"  # only nginx reaches it
+    port = words[words.index("--port") + 1]
+    assert f"server 127.0.0.1:{port};" in NGINX_HUB.read_text(encoding="utf-8")
+    # The hub drives no device: it may hide /dev entirely.
+    assert service["PrivateDevices"] == "yes" and service["NoNewPrivileges"] == "yes"
+    assert not any("KIOSK_SECRET_KEY" in v or "KIOSK_DATABASE_URL" in v for _s, _k, v in unit_lines(HUB_UNIT))
+
+
+# -- the hub's nginx and PgBouncer -----------------------------------------------------
+def nginx_blocks(path: Path) -> dict[str, list[str]]:
+    """Directives by the block they sit in (``""``: top level; ``"server 2/location /sync/"``...).
+
+    Raises on unbalanced braces or a directive without its semicolon.
+    """
+    text = re.sub(r"#[^\n]*", "", path.read_text(encoding="utf-8"))
+    found: dict[str, list[str]] = {}
+    stack: list[str] = []
+    servers = 0
+    for token in re.findall(r"[^{};]+[{;]|}", text):
+        token = token.strip()
+        if token == "}":
+            assert stack, f"{path.name}: a closing brace too many"
+            stack.pop()
+        elif token.endswith("{"):
+            name = " ".join(token[:-1].split())
+            if name == "server":
+                servers += 1
+                name = f"server {servers}"
+            stack.append(name)
+        else:
+            found.setdefault("/".join(stack), []).append(" ".join(token[:-1].split()))
+    assert not stack, f"{path.name}: unclosed block {stack}"
+    leftover = re.sub(r"[^{};]+[{;]|}", "", text).strip()
+    assert not leftover, f"{path.name}: not a directive: {leftover[:80]!r}"
+    return found
+
+
+def test_the_hub_nginx_config_has_tls_hsts_unbuffered_streams_photos_and_a_sync_limit():
+    blocks = nginx_blocks(NGINX_HUB)
+    tls = next(name for name, lines in blocks.items() if any(d.startswith("listen 443 ssl") for d in lines))
+    server = blocks[tls]
+    assert any(d.startswith("ssl_certificate ") for d in server) and "ssl_protocols TLSv1.2 TLSv1.3" in server
+    assert any(d.startswith("add_header Strict-Transport-Security") and "max-age=" in d for d in server)
+    (body,) = [d for d in server if d.startswith("client_max_body_size")]
+    assert int(body.split()[1].rstrip("m")) * 1024 * 1024 > DEFAULTS["MAX_CONTENT_LENGTH"]
+    assert "access_log off" in server  # URLs carry ticket tokens
+    streams = blocks[f"{tls}/location /events/"]
+    assert "proxy_buffering off" in streams and any(d.startswith("proxy_read_timeout") for d in streams)
+    sync = blocks[f"{tls}/location /sync/"]
+    zones = {d.split("zone=")[1].split(":")[0] for d in blocks[""] if d.startswith("limit_req_zone")}
+    (limit,) = [d for d in sync if d.startswith("limit_req ")]
+    assert limit.split("zone=")[1].split()[0] in zones
+    assert "limit_req_status 429" in sync
+    plain = next(name for name, lines in blocks.items() if "listen 80" in lines)
+    assert any(d.startswith("return 301 https://") for d in blocks[f"{plain}/location /"])
+    # The app marks every event stream X-Accel-Buffering: no; nginx must be left to obey it.
+    assert not any("proxy_ignore_headers" in d for lines in blocks.values() for d in lines)
+
+
+def test_the_nginx_check_would_catch_a_mistake(tmp_path):
+    broken = tmp_path / "broken.conf"
+    broken.write_text("server {\n    listen 443 ssl\n    location / { proxy_pass http://x; }\n", encoding="utf-8")
+    with pytest.raises(AssertionError):
+        nginx_blocks(broken)
+
+
+def test_the_pgbouncer_example_pools_transactions_for_the_hub():
+    import configparser
+
+    ini = configparser.ConfigParser(comment_prefixes=(";",), inline_comment_prefixes=None, interpolation=None)
+    ini.read_string(PGBOUNCER_EXAMPLE.read_text(encoding="utf-8"))
+    bouncer = ini["pgbouncer"]
+    assert bouncer["pool_mode"] == "transaction"
+    hub_env = dict(v.split("=", 1) for v in unit_values(HUB_UNIT, "Service", "Environment"))
+    words = shlex.split(unit_values(HUB_UNIT, "Service", "ExecStart")[0])
+    clients = int(words[words.index("--workers") + 1]) * int(hub_env["KIOSK_DATABASE_CONNECTIONS"])
+    assert int(bouncer["max_client_conn"]) >= clients
+    server_side = int(bouncer["default_pool_size"]) + int(bouncer.get("reserve_pool_size", "0"))
+    assert server_side <= int(bouncer["max_db_connections"]) < 100  # PostgreSQL's default max_connections
+    assert "kiosk" in ini["databases"]
+    assert bouncer["listen_port"] == "6432"
 
 
 def display_flags() -> list[str]:

@@ -36,8 +36,36 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: The example an operator installs as /etc/pgbouncer/pgbouncer.ini: the tests run PgBouncer from it.
+EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "deploy", "pgbouncer", "pgbouncer.ini.example")
+
+
+def pgbouncer_ini(port: int, server: str, **overrides: str) -> str:
+    """deploy/pgbouncer/pgbouncer.ini.example with this machine's addresses, files and ``overrides``.
+
+    Everything else (transaction pooling, the pool sizes, the timeouts) is the
+    example's own, so PgBouncer reading it at all is a check of the example.
+    """
+    import configparser
+
+    ini = configparser.ConfigParser(comment_prefixes=(";",), interpolation=None)
+    ini.read(EXAMPLE, encoding="utf-8")
+    ini["databases"] = {"*": server}
+    bouncer = ini["pgbouncer"]
+    for key in ("auth_file", "logfile", "pidfile"):
+        bouncer.pop(key, None)
+    bouncer.update(
+        listen_addr="127.0.0.1",
+        listen_port=str(port),
+        unix_socket_dir="",
+        auth_type="any",  # every client logs in as the server user named above: no password file
+        **overrides,
+    )
+    return "".join(f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in ini[name].items()) for name in ini.sections())
+
+
 class PgBouncer:
-    """A PgBouncer subprocess in transaction mode in front of ``KIOSK_TEST_DATABASE_URL``'s server."""
+    """PgBouncer (transaction mode, from the deploy example) in front of ``KIOSK_TEST_DATABASE_URL``'s server."""
 
     def __init__(self, folder, pool_size: int = 6):
         target = make_url(PG_URL)
@@ -47,21 +75,7 @@ class PgBouncer:
             server += f" password={target.password}"
         os.chmod(folder, 0o755)  # readable by the user it drops to when started as root
         self.ini = folder / "pgbouncer.ini"
-        self.ini.write_text(
-            "[databases]\n"
-            f"* = {server}\n"
-            "[pgbouncer]\n"
-            "listen_addr = 127.0.0.1\n"
-            f"listen_port = {self.port}\n"
-            "unix_socket_dir =\n"
-            # Every client logs in as the server user above: no password file to keep.
-            "auth_type = any\n"
-            "pool_mode = transaction\n"
-            f"default_pool_size = {pool_size}\n"
-            "max_client_conn = 200\n"
-            "ignore_startup_parameters = extra_float_digits\n",
-            encoding="utf-8",
-        )
+        self.ini.write_text(pgbouncer_ini(self.port, server, default_pool_size=str(pool_size)), encoding="utf-8")
         os.chmod(self.ini, 0o644)
         command = [PGBOUNCER, str(self.ini)]
         if os.geteuid() == 0:
@@ -271,3 +285,48 @@ def test_one_bounded_pool_per_process_and_a_503_when_it_is_exhausted(make_app, d
             conn.close()
     assert app.test_client().get("/healthz").status_code == 200
     assert engine.pool.checkedout() == 0
+
+
+# -- boot while the database is away -------------------------------------------------------
+def test_a_server_whose_database_is_away_at_boot_keeps_trying_with_a_growing_pause(monkeypatch, tmp_path, caplog):
+    """Never exits (systemd would give up), one log line per try, 2-4-8-15 s apart, then hands over."""
+    from kiosk import server
+
+    refused = f"postgresql+psycopg://kiosk@127.0.0.1:{_free_port()}/kiosk"  # nothing listens there
+    monkeypatch.setenv("KIOSK_SECRET_KEY", "boot-while-away-" * 4)
+    monkeypatch.setenv("KIOSK_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("KIOSK_STATION_FILE", str(tmp_path / "no-station.toml"))
+    monkeypatch.setenv("KIOSK_DATABASE_URL", refused)
+    built = []
+
+    def ready(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"kiosk"]
+
+    def factory():
+        built.append(True)
+        return ready
+
+    waiting = server.WaitingForDatabase(factory, "OperationalError: connection refused")
+    pauses: list[float] = []
+
+    def pause(seconds):
+        pauses.append(seconds)
+        if len(pauses) == 5:  # the database comes back during the fifth pause
+            waiting.url = "sqlite:///" + str(tmp_path / "back.db")
+
+    waiting.sleep = pause
+    answered = []
+    body = waiting({"REQUEST_METHOD": "GET", "PATH_INFO": "/"}, lambda status, headers: answered.append(status))
+    assert answered == ["503 SERVICE UNAVAILABLE"] and b"temporarily unavailable" in b"".join(body)
+    with caplog.at_level(logging.WARNING, logger="kiosk.server"):
+        waiting.keep_trying()
+    assert pauses == [2, 4, 8, 15, 15]
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(":")[0] for line in lines[:4]] == [
+        f"still waiting for the database (attempt {n}" for n in (2, 3, 4, 5)
+    ]
+    assert "OperationalError" in lines[0] and lines[-1] == "the database answers after 6 attempts: the kiosk is ready"
+    assert len(lines) == 5 and built == [True]
+    answered.clear()
+    assert waiting({"REQUEST_METHOD": "GET", "PATH_INFO": "/"}, lambda s, h: answered.append(s)) == [b"kiosk"]
