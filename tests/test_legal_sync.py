@@ -280,6 +280,8 @@ def test_the_hub_refuses_an_unreadable_ticket_entry_and_keeps_nothing_of_it(dist
         {**good, "queue_at": "yesterday"},
         {**good, "queue_at": "2024-05-06T10:00:00"},  # no zone
         {**good, "number": "one"},
+        {**good, "place": 2**40},  # beyond an integer column
+        {**good, "counter": -1},
         {**good, "token": "another"},
         "not an object",
     ]

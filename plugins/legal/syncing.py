@@ -116,8 +116,9 @@ def record_queue(session, station, service_key: str, day: date | None = None) ->
 def record_queue_once(session, station, service_key: str, day: date) -> None:
     """:func:`record_queue` for the first ticket of the day of a queue in this process.
 
-    Once the transaction commits the queue is remembered for the day; a
-    rolled-back issue sends it again with the next ticket.
+    The queue is remembered for the day when the transaction commits. Sending
+    it twice is harmless (the hub keeps the latest), so a process restart or
+    a second kiosk process simply sends it again.
     """
     if sync.is_hub():
         return
@@ -155,11 +156,15 @@ def _moment(value, required: bool = False) -> datetime | None:
     return moment
 
 
+#: The largest number an integer column holds on PostgreSQL.
+INT_MAX = 2**31 - 1
+
+
 def _int(value, required: bool = False) -> int | None:
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadEntry(f"not a whole number: {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT_MAX:
+        raise BadEntry(f"not a whole number from 0 to {INT_MAX}: {value!r}")
     return value
 
 
