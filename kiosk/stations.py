@@ -66,6 +66,17 @@ def station_tag(station: Station) -> str:
     configured = ""
     if has_app_context() and station.id == current_app.extensions.get("kiosk_station_id"):
         configured = (current_app.config["STATION"].get("tag") or "").upper()
+    elif has_app_context() and current_app.config.get("ROLE") == "hub":
+        # At the hub an enrolled station's tag is the one it was enrolled with (``--tag``); the
+        # table is reached through the metadata, as kiosk.sync's models import this module's.
+        from sqlalchemy.orm import object_session
+
+        from kiosk.db import Base
+
+        db_session = object_session(station)
+        peers = Base.metadata.tables.get("sync_peer")
+        if db_session is not None and peers is not None:
+            configured = db_session.scalar(select(peers.c.tag).where(peers.c.station_id == station.id)) or ""
     return configured or default_tag(station.code)
 
 
