@@ -453,6 +453,39 @@ def test_the_kiosk_qr_opens_the_hubs_phone_form_which_numbers_in_its_own_series(
     assert found.status_code == 200 and by_phone.tracking_no in found.get_data(as_text=True)
 
 
+def test_a_station_enrolled_with_its_own_tag_keeps_it_at_the_hub(district):
+    from kiosk.db import session_for
+    from kiosk.models import Station
+    from kiosk.sync.models import SyncPeer
+    from kiosk_plugins.petitions.models import Petition
+
+    station = district.station({**SUNGANG, "tag": "SG8"})
+    with district.hub.app_context(), session_for(district.hub, write=True) as s:
+        # As `kiosk stations enrol sungang --tag SG8` leaves it.
+        hub_id = s.scalar(select(Station.id).where(Station.code == "sungang"))
+        s.execute(update(SyncPeer).where(SyncPeer.station_id == hub_id).values(tag="SG8"))
+        s.commit()
+    file_at_kiosk(station, category="other")
+    phone = district.hub.test_client()
+    phone.get("/m/petitions/?station=sungang")
+    sent = phone.post(
+        "/m/petitions/?station=sungang",
+        data={
+            "csrf_token": csrf_of(phone),
+            "type": "help",
+            "category": "other",
+            "place": "other",
+            "description": "驿站门口积水",
+            "anonymous": "1",
+        },
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 302
+    local.transfer(station, district.hub)
+    numbers = sorted(p.tracking_no for p in rows(district.hub, Petition))
+    assert [re.sub(r"^P\d{6}-", "", n) for n in numbers] == ["SG8-0001", "SG8-W0001"], numbers
+
+
 def test_open311_at_the_hub_lists_every_stations_requests(district):
     from kiosk_plugins.petitions.models import Petition
 
