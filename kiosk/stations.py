@@ -68,7 +68,7 @@ def station_tag(station: Station) -> str:
         configured = (current_app.config["STATION"].get("tag") or "").upper()
     elif has_app_context() and current_app.config.get("ROLE") == "hub":
         # At the hub an enrolled station's tag is the one it was enrolled with (``--tag``); the
-        # table is reached through the metadata, as kiosk.sync's models import this module's.
+        # table is reached through the metadata so that this module need not import kiosk.sync.
         from sqlalchemy.orm import object_session
 
         from kiosk.db import Base
