@@ -298,3 +298,159 @@ def pull():
                 row.last_sync_at = utcnow()
                 session.commit()
     return jsonify({"entries": entries, "more": len(entries) == PULL_LIMIT})
+
+
+def api_description() -> dict:
+    """The sync endpoints for ``/api/openapi.json`` (a station answers them all with 404)."""
+
+    def error(text: str) -> dict:
+        return {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+
+    refusals = {
+        "400": error("Malformed request, or the protocol header is missing"),
+        "401": error("Unknown station or wrong station key"),
+        "403": error("Revoked station, or a record of another station"),
+        "404": error("This node is a station, not a hub"),
+        "426": error("The protocol version is not accepted: the answer says which side to upgrade"),
+    }
+    header = {
+        "name": HEADER,
+        "in": "header",
+        "required": True,
+        "schema": {"type": "integer"},
+        "description": f"The sync protocol version the station speaks (the hub accepts {sync.PROTOCOL - 1} and "
+        f"{sync.PROTOCOL})",
+    }
+    entry = {
+        "type": "object",
+        "required": ["seq", "kind", "key"],
+        "properties": {
+            "seq": {"type": "integer", "minimum": 1},
+            "kind": {"type": "string", "minLength": 1, "maxLength": 100},
+            "key": {"type": "string", "minLength": 1, "maxLength": 200},
+            "data": {"type": ["object", "null"]},
+            "at": {"type": ["string", "null"]},
+        },
+    }
+    return {
+        "endpoints": {
+            "sync.enrol": {
+                "post": {
+                    "summary": "A station exchanges its one-time enrolment token for its station key (hub only)",
+                    "parameters": [header],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["code", "token", "signing_key"],
+                                    "properties": {
+                                        "code": {"type": "string"},
+                                        "token": {"type": "string"},
+                                        "signing_key": {"type": "string"},
+                                        "protocol": {"type": "integer"},
+                                        "acked_seq": {"type": "integer", "minimum": 0},
+                                        "tag": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Enrolled: the station key (shown once), the hub's public address, the tag",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["station_key", "hub_public_url", "tag", "protocol"],
+                                        "properties": {
+                                            "station_key": {"type": "string"},
+                                            "hub_public_url": {"type": "string"},
+                                            "tag": {"type": "string"},
+                                            "protocol": {"type": "integer"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        **refusals,
+                        "409": error("The station's tag differs from the one the hub enrolled it with"),
+                    },
+                }
+            },
+            "sync.push": {
+                "post": {
+                    "summary": "A station's batch of entries, continuing where the hub is (hub only)",
+                    "parameters": [header],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["after", "entries"],
+                                    "properties": {
+                                        "after": {"type": "integer", "minimum": 0},
+                                        "entries": {"type": "array", "maxItems": MAX_ENTRIES, "items": entry},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Applied (a replay changes nothing): where the hub now is",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["last_seq"],
+                                        "properties": {"last_seq": {"type": "integer"}},
+                                    }
+                                }
+                            },
+                        },
+                        **refusals,
+                        "409": error("The batch does not continue where the hub is; last_seq says where"),
+                        "411": error("No Content-Length"),
+                        "413": error(f"More than {MAX_ENTRIES} entries or {MAX_BYTES} bytes"),
+                        "422": error("The hub could not apply the batch"),
+                        "429": error("The hub is busy: retry after Retry-After seconds"),
+                        "503": error("The hub's database is unavailable"),
+                    },
+                }
+            },
+            "sync.pull": {
+                "get": {
+                    "summary": "What the hub has for the station after an id (hub only)",
+                    "parameters": [
+                        header,
+                        {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Entries in order; more: there are others after them",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["entries", "more"],
+                                        "properties": {
+                                            "entries": {"type": "array", "items": {"type": "object"}},
+                                            "more": {"type": "boolean"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        **refusals,
+                    },
+                }
+            },
+        }
+    }
