@@ -26,7 +26,7 @@ from kiosk_hardware.readers import ReaderEvent
 from kiosk_hardware.readers.events import utc_now
 from kiosk_plugins.courier_rest import hazards, jobs
 from kiosk_plugins.courier_rest import sync as courier_sync
-from kiosk_plugins.courier_rest.models import Hazard, Rider, RiderAlias, Visit
+from kiosk_plugins.courier_rest.models import Hazard, Rider, RiderAlias, Use, Visit
 
 PHONE = "13812345678"
 
@@ -534,3 +534,37 @@ def test_riders_registered_before_the_registry_are_sent_once(district):
     kiosk_b = Kiosk(b.test_client())
     kiosk_b.get("/k/courier_rest/")
     assert _tap(b, kiosk_b, "courier_rest.checkin", "card", "OLDCARD1").request.path == "/k/courier_rest/menu"
+
+
+def test_a_merge_of_two_riders_a_station_holds_keeps_every_visit_and_place(district):
+    b = district.b
+    kiosk_one = Kiosk(b.test_client())
+    kiosk_one.signup(name="张三明", phone="13800000001")
+    kiosk_one.finish()
+    kiosk_two = Kiosk(b.test_client())
+    kiosk_two.signup(name="张三明", phone="13800000002")
+    kiosk_two.take("seat")
+    kiosk_two.finish()
+    with db(b) as s:
+        one, two = s.scalars(select(Rider).order_by(Rider.id)).all()
+        uid_one, uid_two, token_two = one.uid, two.uid, two.pass_token
+    # The hub says the second registration is the first rider (as after a merge elsewhere).
+    with b.app_context(), session_for(b, write=True) as s:
+        station = s.get(Station, station_id(b))
+        data = {"uid": uid_two, "merged_into": uid_one, "pass_token": token_two, "card_uid": None}
+        courier_sync.rider_to_station(s, station, uid_two, data)
+        courier_sync.rider_to_station(s, station, uid_two, data)  # a replay changes nothing
+        s.commit()
+    with db(b) as s:
+        [rider] = s.scalars(select(Rider)).all()
+        assert rider.uid == uid_one
+        visits = s.scalars(select(Visit).order_by(Visit.id)).all()
+        assert [v.rider_id for v in visits] == [rider.id, rider.id]  # no visit lost
+        # One open visit per rider: the merged one is closed (kept as history), the seat moves over.
+        assert [(v.open_rider_id, v.method_out) for v in visits] == [(rider.id, ""), (None, "merge")]
+        [seat] = s.scalars(select(Use)).all()
+        assert (seat.rider_id, seat.live_holder, seat.state) == (rider.id, f"{rider.id}:seat", "active")
+    menu = Kiosk(b.test_client())
+    menu.get("/k/courier_rest/")
+    page = _tap(b, menu, "courier_rest.checkin", "code", f"https://hub.example.org/m/courier_rest/r/{token_two}")
+    assert page.request.path == "/k/courier_rest/menu"
