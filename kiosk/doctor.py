@@ -100,7 +100,9 @@ def _role_checks(app) -> list[dict]:
         checks.append(_check("sync", True, "standalone: not enrolled at a district hub"))
         return checks
     last_ok = _when(state["last_ok_at"])
-    detail = f"enrolled at {state['hub_url']} since {_when(state['enrolled_at'])}; last synced {last_ok}"
+    detail = (
+        f"enrolled at the district hub {state['hub_url']} since {_when(state['enrolled_at'])}; last synced {last_ok}"
+    )
     if state["last_error"]:
         detail += f"; last error: {state['last_error'][:200]}"
     check = _check("sync", bool(state["last_ok_at"]) and not state["last_error"], detail)

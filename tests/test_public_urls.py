@@ -69,7 +69,7 @@ def test_an_enrolled_station_links_to_the_hub_with_its_code(make_app, tmp_path):
         assert public_url("legal_mobile.status", token="abc") == f"{HUB}/m/legal/t/abc?station=shuibei"
     result = _doctor(app)
     assert f"[ok ] public URL: QR codes open {HUB}" in result.output
-    assert f"enrolled at {HUB}" in _line(result.output, "sync")
+    assert f"enrolled at the district hub {HUB}" in _line(result.output, "sync")
 
 
 def test_the_hub_address_is_read_once_per_request(make_app, tmp_path):
