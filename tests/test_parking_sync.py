@@ -8,6 +8,7 @@ checks codes on the hub's real staff page through its test client.
 
 from __future__ import annotations
 
+import threading
 from datetime import date, timedelta
 
 import pytest
@@ -68,11 +69,14 @@ def _attendant(app, username, station_id=None):
         "/staff/login", data={"username": username, "password": TEST_PASSWORD, "csrf_token": csrf_of(client)}
     )
     assert response.status_code == 302
+    assert client.get("/staff/parking/redeem").status_code == 200  # the page holds the form's CSRF token
     return client
 
 
 def _check(client, code, lot=None):
-    data = {"code": code, "csrf_token": csrf_of(client)}
+    token = csrf_of(client)
+    assert token
+    data = {"code": code, "csrf_token": token}
     if lot is not None:
         data["lot"] = str(lot)
     return client.post("/staff/parking/redeem", data=data, content_type="multipart/form-data")
@@ -334,3 +338,43 @@ def test_voucher_from_before_the_district_redeems_at_the_hub_once_its_record_arr
     clocks["hub"].set(at_local(DAY + timedelta(days=1), 9, 30))
     late = _check(gate, expiring.code)
     assert late.status_code == 409 and "过期" in text_of(late)
+
+
+def test_three_attendants_at_two_hub_processes_redeem_one_code_at_once(district, make_app, database_url):
+    """Two hub apps on one database (as two hub processes are), three phones at the same instant: one lets in."""
+    station, hub, hub_id, clocks = district
+    ids = add_lot(station)
+    add_people(station)
+    voucher = _issue(station, ids, "13800138001", "粤B12345")
+    clocks["hub"].set(at_local(DAY, 20))
+    second = make_app(database_url, ROLE="hub", STATION={"code": "district", "name": "罗湖区"})
+    clock.set_clock(second, clocks["hub"])
+    try:
+        phones = [_attendant(app, f"gate-{i}") for i, app in enumerate((hub, second, hub))]
+        for phone in phones:
+            assert phone.get("/staff/parking/redeem").status_code == 200
+        tokens = [csrf_of(phone) for phone in phones]
+        assert all(tokens)
+        barrier = threading.Barrier(len(phones))
+        answers: list[int] = []
+
+        def check(phone, token):
+            barrier.wait(timeout=30)
+            response = phone.post(
+                "/staff/parking/redeem",
+                data={"code": voucher.code, "csrf_token": token},
+                content_type="multipart/form-data",
+            )
+            answers.append(response.status_code)
+
+        threads = [threading.Thread(target=check, args=pair) for pair in zip(phones, tokens, strict=True)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        clock.set_clock(second, None)
+    assert sorted(answers) == [200, 409, 409]
+    assert len(_hub_rows(hub, Redemption)) == 1
+    transfer(station, hub)
+    assert {v.id: v.status for v in vouchers(station)}[voucher.id] == "used"

@@ -155,14 +155,14 @@ def voucher_to_hub(session, station, key, data) -> None:
     if data is None:
         return  # vouchers are never deleted at a station; nothing to forget
     if data.get("lot"):
-        _upsert_lot(session, station, int(data["lot"]["ref"]), data["lot"])
+        _upsert_lot(session, station, _serial(data["lot"]["ref"]), data["lot"])
     row = session.scalar(
         select(HubVoucher).where(HubVoucher.station_id == station.id, HubVoucher.serial == serial).with_for_update()
     )
     if row is None:
         row = HubVoucher(station_id=station.id, serial=serial)
         session.add(row)
-    row.lot_ref = int(data["lot_ref"])
+    row.lot_ref = _serial(data["lot_ref"])
     row.plate = str(data.get("plate") or "")[:8]
     row.code = str(data.get("code") or "")[:32]
     row.status = str(data["status"])[:12]
