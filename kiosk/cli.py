@@ -21,6 +21,18 @@ def _create_app():
     except ConfigError as exc:
         click.echo(f"kiosk: {exc}", err=True)
         sys.exit(2)
+    except Exception as exc:
+        from kiosk.db import error_line, unavailable
+
+        if not unavailable(exc):
+            raise
+        # A command, unlike `kiosk serve`, does not wait: say so in one line, not a traceback.
+        click.echo(
+            f"kiosk: the database cannot be reached ({error_line(exc)}): check that it runs and "
+            "KIOSK_DATABASE_URL, then try again",
+            err=True,
+        )
+        sys.exit(3)
 
 
 SERVER_COMMANDS = ("run", "serve")

@@ -207,3 +207,21 @@ def test_code_older_than_its_database_starts_with_a_warning_and_upgrade_has_noth
     assert "kiosk_core_9999" in stored and head not in stored  # nothing was migrated or undone
     # The node still serves.
     assert older.test_client().get("/healthz").status_code == 200
+
+
+def test_db_upgrade_with_the_database_away_says_so_in_one_line(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    env = _upgrade_env(tmp_path, f"postgresql+psycopg://kiosk@127.0.0.1:{port}/kiosk", 0)
+    run = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 3
+    said = [line for line in run.stderr.splitlines() if line.startswith("kiosk:")]  # the rest is the JSON log
+    assert len(said) == 1 and said[0].startswith("kiosk: the database cannot be reached (OperationalError")
+    assert "Traceback" not in run.stderr and "KIOSK_DATABASE_URL" in said[0]
