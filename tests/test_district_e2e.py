@@ -487,7 +487,13 @@ def test_a_voucher_issued_offline_is_redeemed_once_at_the_hub_and_forgeries_are_
     def redeemed_at_station():
         return a.sql("SELECT status FROM parking_voucher WHERE id = ?", voucher_id)[0][0] in ("used", "redeemed")
 
-    wait_for(redeemed_at_station, 30, "the redemption to reach the station")
+    try:
+        wait_for(redeemed_at_station, 30, "the redemption to reach the station")
+    except AssertionError as exc:
+        down = district.hub.sql("SELECT id, station_id, kind, key FROM sync_down WHERE kind LIKE 'parking.%'")
+        here = a.sql("SELECT status FROM parking_voucher WHERE id = ?", voucher_id)
+        pulled = a.sql("SELECT pulled_id, last_error FROM sync_state")
+        raise AssertionError(f"{exc}: hub down-log {down}, station voucher {here}, station {pulled}") from None
     assert redeem(code).status_code == 409
 
 
