@@ -364,6 +364,35 @@ def test_day_close_runs_at_the_station_and_the_hub_forgets_old_tickets(district)
     assert "legal.close_day" in at_station and "legal.prune_hub_tickets" not in at_station
     hub_clock = install_clock(hub)
     assert "legal.close_day" not in run_due(hub, now=hub_clock()) and count_rows(hub, HubTicket) == 1
-    hub_clock.advance(days=32)
+    hub_clock.advance(days=401)
     assert "legal.prune_hub_tickets" in run_due(hub, now=hub_clock())
     assert count_rows(hub, HubTicket) == 0 and count_rows(hub, HubQueue) == 1
+
+
+def test_the_hubs_statistics_of_a_station_are_the_stations_own(district):
+    from kiosk.testing import Auth
+
+    station, hub = district
+    install_clock(hub)
+    kiosk = station.test_client()
+    for _ in range(3):
+        take_ticket(kiosk, "family")
+    take_ticket(kiosk, "mediation")
+    staff = login(station, "staff")
+    call_next(staff, 1)
+    station.legal_clock.advance(minutes=9)
+    call_next(staff, 1)
+    staff_post(staff, "/staff/legal/counter/1/no-show")
+    call_next(staff, 2)
+    staff_post(staff, "/staff/legal/counter/2/transfer", service="mediation")
+    transfer(station, hub)
+
+    at_station = login(station, "admin").get("/admin/legal/stats.csv").get_data(as_text=True)
+    auth = Auth(hub, hub.test_client())
+    auth.login("district")
+    at_hub = auth.client.get("/admin/legal/stats.csv?station=shuibei")
+    assert at_hub.status_code == 200
+    assert at_hub.get_data(as_text=True) == at_station
+    assert "家事咨询" in at_station and "人民调解" in at_station
+    html = auth.client.get("/admin/legal/?station=shuibei").get_data(as_text=True)
+    assert "家事咨询" in html

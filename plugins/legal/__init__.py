@@ -84,7 +84,7 @@ def register_jobs(register):
 
     Per station (``scope="station"``): the station runs its queue; the hub
     learns of expired tickets through sync. On the hub (``scope="hub"``) the
-    stations' synced tickets go after a month.
+    stations' synced tickets go after a year and a month.
     """
     from kiosk_plugins.legal import day_close, hub
 

@@ -25,9 +25,9 @@ from kiosk_plugins.legal.runtime import settings
 
 #: A station not heard from for longer than this is said to be offline on the phone page.
 OFFLINE_AFTER = timedelta(seconds=60)
-#: The hub keeps stations' tickets this many days (a printed ticket is of no use after its day;
-#: the district's figures come from the stations' synced figures, not from these rows).
-KEEP_DAYS = 31
+#: The hub keeps stations' tickets this many days: a year of statistics (the admin's page at the
+#: hub reads them; a phone needs a ticket only on its day).
+KEEP_DAYS = 400
 
 
 @dataclass
@@ -162,8 +162,8 @@ def _since(station, last: datetime) -> str:
 def prune(app) -> int:
     """Delete synced tickets older than :data:`KEEP_DAYS` (a hub job); returns how many went.
 
-    A ticket of that age is expired at its station anyway; a station that
-    sends its state again later only adds the row back.
+    Tickets of that age are past the statistics' one-year range; a station
+    that sends such a ticket's state again only adds the row back.
     """
     with app.app_context(), write_transaction() as session:
         cutoff = clock.now().date() - timedelta(days=KEEP_DAYS)

@@ -129,8 +129,8 @@ class Booking(Base):
 class HubTicket(Base):
     """A station's ticket as the district hub last heard of it (hub side; synced as ``legal.ticket``).
 
-    Only what the resident's phone page needs: no phone, no priority reason
-    (only whether there is one), no staff or booking. Keyed by the station and
+    Only what the resident's phone page and the statistics need: no phone,
+    no priority reason (only whether there is one), no staff or booking. Keyed by the station and
     the ticket's token; ``place`` is the station's own ticket id, which breaks
     ties in queue order exactly as the station does (the hub's ids differ).
     """
@@ -149,10 +149,12 @@ class HubTicket(Base):
     number: Mapped[int] = mapped_column(Integer)
     code: Mapped[str] = mapped_column(String(8))
     service: Mapped[str] = mapped_column(String(32))
+    numbered_service: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
     priority: Mapped[bool] = mapped_column(Boolean, default=False)
     queue_at: Mapped[datetime] = mapped_column(UTCDateTime)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_called_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     called_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     counter: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -3,6 +3,9 @@
 Grouped by the queue a ticket was issued in. Wait = issue (or booked time) to
 first call; service time = last call to finished; no-show rate = no-shows
 out of tickets that reached a counter (served + no-show).
+
+At the district hub the same page reads the tickets the station synced
+(``?station=<code>``), with the station's own names for its queues.
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, g, render_template, request
 from sqlalchemy import select
 
-from kiosk import clock
+from kiosk import clock, sync
 from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.stations import current_station
-from kiosk_plugins.legal.models import Ticket
+from kiosk_plugins.legal import hub
+from kiosk_plugins.legal.models import HubQueue, HubTicket, Ticket
 from kiosk_plugins.legal.runtime import settings
 
 bp = Blueprint("legal_admin", __name__)
@@ -58,19 +62,20 @@ class DayStats:
 
 
 def compute(session, station_id: int, start: date, end: date) -> list[DayStats]:
-    """Statistics per day and service from ``start`` to ``end`` (inclusive)."""
+    """Statistics per day and service from ``start`` to ``end`` (inclusive); at the hub, of synced tickets."""
+    model = HubTicket if sync.is_hub() else Ticket
     rows = session.execute(
         select(
-            Ticket.day,
-            Ticket.numbered_service,
-            Ticket.status,
-            Ticket.transferred_from,
-            Ticket.issued_at,
-            Ticket.queue_at,
-            Ticket.first_called_at,
-            Ticket.called_at,
-            Ticket.finished_at,
-        ).where(Ticket.station_id == station_id, Ticket.day >= start, Ticket.day <= end)
+            model.day,
+            model.numbered_service,
+            model.status,
+            model.transferred_from,
+            model.issued_at,
+            model.queue_at,
+            model.first_called_at,
+            model.called_at,
+            model.finished_at,
+        ).where(model.station_id == station_id, model.day >= start, model.day <= end)
     )
     table: dict[tuple, DayStats] = {}
     for day, service, status, moved, issued_at, queue_at, first_called, called, finished in rows:
@@ -83,7 +88,11 @@ def compute(session, station_id: int, start: date, end: date) -> list[DayStats]:
             entry.waits.append(max((first_called - max(issued_at, queue_at)).total_seconds(), 0) / 60)
         if status == "served" and called is not None and finished is not None:
             entry.services.append(max((finished - called).total_seconds(), 0) / 60)
-    order = {s.key: i for i, s in enumerate(settings().services)}
+    if sync.is_hub():
+        queues = session.scalars(select(HubQueue).where(HubQueue.station_id == station_id))
+        order = {q.service: (q.data or {}).get("order", 99) for q in queues}
+    else:
+        order = {s.key: i for i, s in enumerate(settings().services)}
     return sorted(table.values(), key=lambda e: (e.day, order.get(e.service, 99), e.service))
 
 
@@ -103,6 +112,12 @@ def _range() -> tuple[date, date, str | None]:
 
 
 def _label(key: str) -> str:
+    if sync.is_hub():
+        # One query per queue and request, not per row of a year's table.
+        known = g.setdefault("legal_hub_labels", {})
+        if key not in known:
+            known[key] = hub.service_text(hub.queue_of(get_session(), current_station(), key), key, current_locale())
+        return known[key]
     service = settings().service(key)
     return service.text(current_locale()) if service else key
 

@@ -4,8 +4,9 @@ The station runs the queue; the hub only shows it on residents' phones (the
 QR code on a ticket opens the hub's page once the station is enrolled). Two
 kinds of entries, each the record's whole current state (see :mod:`kiosk.sync`):
 
-- ``legal.ticket``, key = the ticket's token: number, queue, status, counter,
-  times, priority as yes/no, skips and calls, and ``place`` (the station's
+- ``legal.ticket``, key = the ticket's token: number, queue (and the queue
+  that numbered it), status, counter, times, priority as yes/no, skips and
+  calls, and ``place`` (the station's
   ticket id, which orders tickets queued at the same moment). Written in the
   same transaction as every change of the ticket: issued (at the kiosk, by
   booking check-in or for another plugin), called, recalled, served, no-show,
@@ -60,10 +61,12 @@ def ticket_data(ticket: Ticket) -> dict:
         "number": ticket.number,
         "code": ticket.code,
         "service": ticket.service,
+        "numbered_service": ticket.numbered_service,
         "status": ticket.status,
         "priority": bool(ticket.priority),
         "queue_at": _iso(ticket.queue_at),
         "issued_at": _iso(ticket.issued_at),
+        "first_called_at": _iso(ticket.first_called_at),
         "called_at": _iso(ticket.called_at),
         "finished_at": _iso(ticket.finished_at),
         "counter": ticket.counter,
@@ -92,6 +95,7 @@ def queue_data(session, station, service, day: date) -> dict:
     load = estimates.service_load(session, station, service, day, 0)
     return {
         "service": service.key,
+        "order": [s.key for s in cfg.services].index(service.key),
         "day": day.isoformat(),
         "label": dict(service.label),
         "minutes": service.minutes,
@@ -189,10 +193,12 @@ def _read_ticket(key: str, data: dict) -> dict:
         "number": _int(data.get("number"), required=True),
         "code": _text(data.get("code"), 8),
         "service": _text(data.get("service"), 32),
+        "numbered_service": _text(data.get("numbered_service") or data.get("service"), 32),
         "status": status,
         "priority": bool(data.get("priority")),
         "queue_at": _moment(data.get("queue_at"), required=True),
         "issued_at": _moment(data.get("issued_at"), required=True),
+        "first_called_at": _moment(data.get("first_called_at")),
         "called_at": _moment(data.get("called_at")),
         "finished_at": _moment(data.get("finished_at")),
         "counter": _int(data.get("counter")),
@@ -268,6 +274,7 @@ def _read_queue(key: str, data: dict) -> dict:
         "day": _date(data.get("day")),
         "data": {
             "service": service,
+            "order": _int(data.get("order")) or 0,
             "label": {str(k)[:10]: str(v)[:100] for k, v in label.items()},
             "minutes": _int(data.get("minutes")) or 0,
             "minutes_per_person": float(minutes_per_person),
