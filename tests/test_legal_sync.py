@@ -171,6 +171,11 @@ def test_a_station_not_heard_from_shows_the_offline_notice_with_the_time(distric
     html, data = page(hub, waiting["token"])
     assert data.get_json()["notice"] == "" and 'data-testid="offline-notice" hidden' in html.get_data(as_text=True)
 
+    # A quiet station that is online is heard from once a minute (its pulls): no notice at 70 s.
+    with hub.app_context(), session_for(hub, write=True) as session:
+        session.execute(update(SyncPeer).values(last_sync_at=utcnow() - timedelta(seconds=70)))
+        session.commit()
+    assert page(hub, waiting["token"])[1].get_json()["notice"] == ""
     # Last heard from seven minutes ago: the page says since when, on the station's clock.
     last = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=7)
     with hub.app_context(), session_for(hub, write=True) as session:

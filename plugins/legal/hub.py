@@ -5,7 +5,7 @@ hub never runs a queue, it shows the station's as last synced
 (:mod:`kiosk_plugins.legal.syncing`). "People ahead" is worked out here from
 that station's synced waiting tickets with the station's own fairness rule,
 and the wait from the pace the station last sent. When the station has not
-been heard from for a minute, the page says since when, so nobody takes an
+been heard from for about a minute, the page says since when, so nobody takes an
 old position for a live one.
 """
 
@@ -23,8 +23,10 @@ from kiosk_plugins.legal import estimates, fairness
 from kiosk_plugins.legal.models import HubQueue, HubTicket
 from kiosk_plugins.legal.runtime import settings
 
-#: A station not heard from for longer than this is said to be offline on the phone page.
-OFFLINE_AFTER = timedelta(seconds=60)
+#: A station not heard from for longer than this is said to be offline on the phone page. About a
+#: minute, but above the hub's refresh of a quiet station's last contact (once a minute, on its
+#: pull every few seconds), so an idle station that is online is never called offline.
+OFFLINE_AFTER = timedelta(seconds=90)
 #: The hub keeps stations' tickets this many days: a year of statistics (the admin's page at the
 #: hub reads them; a phone needs a ticket only on its day).
 KEEP_DAYS = 400
