@@ -133,11 +133,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     devices.init_app(app)
     jobs.init_app(app)
-    from kiosk import sync
-    from kiosk.sync import pusher, views
+    from kiosk.sync import core, pusher, views
 
     views.init_app(app)  # /sync/v1 (answers only on a hub)
-    sync.init_app(app)  # the core's sync kinds and the figures job
+    core.register(app)  # the core's sync kinds, the figures job, the hub's account publisher
+    pusher.init_app(app)  # a station's commits that recorded an entry wake its pusher
     with app.app_context():
         plugins.call_startup("kiosk_startup", app=app)
     openapi.init_app(app)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from kiosk import sync
 from kiosk.db import upsert_insert, utcnow
 from kiosk.models import DeviceReport
 
@@ -29,6 +30,8 @@ REPORT_SECONDS = 30
 STALE_SECONDS = 120
 #: States that need nobody to go and look ("unknown": a printer not used since the start).
 HEALTHY_STATES = ("ok", "warning", "unknown")
+#: A device whose state has not changed is still synced to the hub this often, so the hub sees it is alive.
+SYNC_REFRESH_SECONDS = 300
 
 
 def job_name(app) -> str:
@@ -58,11 +61,32 @@ def report(app, now: datetime | None = None) -> int:
             session.execute(statement.on_conflict_do_update(index_elements=["station_id", "device"], set_=values))
             changed[device[:64]] = {k: values[k] for k in ("kind", "state", "detail")}
         # The hub's dashboard learns them through sync (kiosk.device_report), in the same transaction.
-        from kiosk.sync.core import record_device_reports
-
-        record_device_reports(app, session, station_id, changed, now)
+        record_for_hub(app, session, station_id, changed, now)
         session.commit()
     return len(statuses)
+
+
+def record_for_hub(app, session, station_id: int, rows: dict[str, dict], now: datetime) -> int:
+    """Record for the hub the devices whose state changed or that were last recorded long ago; returns how many.
+
+    ``rows``: device → {kind, state, detail}. What was last recorded is kept in
+    this process's memory: after a restart every device is recorded once again.
+    Nothing is recorded before the station joins a hub.
+    """
+    if not sync.enrolled(session, station_id):
+        return 0
+    seen = app.extensions.setdefault("kiosk_sync_devices", {})
+    count = 0
+    for device, values in rows.items():
+        last = seen.get(device)
+        if last is not None and last[0] == values and (now - last[1]).total_seconds() < SYNC_REFRESH_SECONDS:
+            continue
+        session.info["kiosk_app"] = app
+        data = {"device": device, **values, "updated_at": now.isoformat()}
+        sync.record(session, "kiosk.device_report", device, data, station_id=station_id)
+        seen[device] = (dict(values), now)
+        count += 1
+    return count
 
 
 def report_at_start(app) -> None:

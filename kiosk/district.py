@@ -22,12 +22,11 @@ from sqlalchemy import select
 from kiosk import clock
 from kiosk.auth import login_required
 from kiosk.db import get_session
-from kiosk.device_reports import STALE_SECONDS, reports_by_station
+from kiosk.device_reports import STALE_SECONDS, SYNC_REFRESH_SECONDS, reports_by_station
 from kiosk.i18n import localized
 from kiosk.models import Station
 from kiosk.stations import current_station
 from kiosk.sync import is_hub
-from kiosk.sync.core import DEVICE_REFRESH_SECONDS
 from kiosk.sync.models import SyncFigures, SyncPeer
 
 #: Minutes without a sync after which the hub's dashboard flags a station (``[hub] stale_after_minutes``).
@@ -131,7 +130,7 @@ def hub_summary(now: datetime) -> dict:
         )
     }
     stations = session.scalars(select(Station).where(Station.id.in_([own_id, *peers])).order_by(Station.code)).all()
-    device_stale = STALE_SECONDS + DEVICE_REFRESH_SECONDS
+    device_stale = STALE_SECONDS + SYNC_REFRESH_SECONDS
     devices = reports_by_station(session, [s.id for s in stations], now, stale_seconds=device_stale)
     rows = []
     for station in stations:

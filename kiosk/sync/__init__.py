@@ -129,6 +129,12 @@ def publish(session, kind: str, key: str, data: dict | None, *, station_id: int 
 # --- station side -------------------------------------------------------------------------------
 
 
+def enrolled(session, station_id: int) -> bool:
+    """Whether this station has joined a hub (before that, the core records nothing of its own for one)."""
+    row = session.get(SyncState, station_id)
+    return row is not None and bool(row.station_key and row.hub_url)
+
+
 def state(session, station_id: int) -> SyncState:
     """This station's sync state row (created, with a fresh signing key, when missing)."""
     row = session.get(SyncState, station_id)
@@ -386,17 +392,3 @@ def verify(session, message: str, signature: str, *, station_id: int) -> bool:
         return False
     expected = base64.b32encode(hmac.new(key, message.encode(), hashlib.sha256).digest()).decode().rstrip("=")
     return hmac.compare_digest(expected[: len(signature)], signature.upper()) and len(signature) >= 8
-
-
-# --- wiring -------------------------------------------------------------------------------------
-
-
-def init_app(app) -> None:
-    """Declare the core's kinds, watch commits for the pusher, and add the station's figures job.
-
-    Called by the app factory after the plugins' kinds and the jobs are collected.
-    """
-    from kiosk.sync import core, pusher
-
-    core.register(app)
-    pusher.init_app(app)

@@ -7,8 +7,8 @@ They are declared exactly as a plugin declares its kinds (``to_hub`` /
 - ``kiosk.station`` (station → hub): name, kind and time zone; the hub updates
   its row of the sending station.
 - ``kiosk.device_report`` (station → hub), key = device name: each device's
-  state, written when it changes and at least every
-  :data:`DEVICE_REFRESH_SECONDS`; the hub keeps it in its ``device_report`` table.
+  state, recorded by :mod:`kiosk.device_reports` when it changes and at least
+  every few minutes; the hub keeps it in its ``device_report`` table.
 - ``kiosk.figures`` (station → hub), key = the station's local day (ISO): the
   plugins' ``district_figures`` with their labels as given, so the hub's
   dashboard translates them for whoever looks.
@@ -27,12 +27,10 @@ from kiosk import sync
 from kiosk.config import STATION_KINDS
 from kiosk.db import utcnow
 from kiosk.models import DeviceReport, Station, User
-from kiosk.sync.models import SyncFigures, SyncOutbox, SyncState
+from kiosk.sync.models import SyncFigures, SyncOutbox
 
 log = logging.getLogger("kiosk.sync")
 
-#: A device whose state has not changed is still reported this often, so the hub sees it is alive.
-DEVICE_REFRESH_SECONDS = 300
 #: How often a station records its figures of the day.
 FIGURES_SECONDS = 300
 
@@ -64,12 +62,6 @@ def register(app) -> None:
         jobs.append(make_job("kiosk", "kiosk.figures", record_figures, every=FIGURES_SECONDS, scope="station"))
 
 
-def enrolled(session, station_id: int) -> bool:
-    """Whether this station has a hub to sync to (nothing is worth recording for the core before that)."""
-    row = session.get(SyncState, station_id)
-    return row is not None and bool(row.station_key and row.hub_url)
-
-
 # --- kiosk.station ------------------------------------------------------------------------------
 
 
@@ -98,28 +90,6 @@ def station_to_hub(session, station: Station, key: str, data: dict | None) -> No
 
 
 # --- kiosk.device_report ------------------------------------------------------------------------
-
-
-def record_device_reports(app, session, station_id: int, rows: dict[str, dict], now: datetime) -> int:
-    """Record the devices whose state changed, or that were last recorded long ago; returns how many.
-
-    ``rows``: device → {kind, state, detail}. What was last recorded is kept in
-    this process's memory: after a restart every device is recorded once again.
-    """
-    if not enrolled(session, station_id):
-        return 0
-    seen = app.extensions.setdefault("kiosk_sync_devices", {})
-    count = 0
-    for device, values in rows.items():
-        last = seen.get(device)
-        if last is not None and last[0] == values and (now - last[1]).total_seconds() < DEVICE_REFRESH_SECONDS:
-            continue
-        data = {"device": device, **values, "updated_at": now.isoformat()}
-        session.info["kiosk_app"] = app
-        sync.record(session, "kiosk.device_report", device, data, station_id=station_id)
-        seen[device] = (dict(values), now)
-        count += 1
-    return count
 
 
 def device_report_to_hub(session, station: Station, key: str, data: dict | None) -> None:
@@ -154,7 +124,7 @@ def record_figures(app) -> bool:
 
     station_id = app.extensions["kiosk_station_id"]
     with session_for(app, write=True) as session:
-        if not enrolled(session, station_id):
+        if not sync.enrolled(session, station_id):
             return False
         station = session.get(Station, station_id)
         if station is None:
