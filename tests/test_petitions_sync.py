@@ -127,6 +127,8 @@ def staff_client(app, role="staff"):
 
     client = app.test_client()
     assert Auth(app, client).login(role).status_code in (302, 303)
+    # A staff page gives the session its form token (a hub's "/" is no kiosk screen and gives none).
+    assert client.get("/staff/petitions/").status_code == 200
     return client
 
 
@@ -351,10 +353,12 @@ def test_a_late_station_entry_does_not_overwrite_the_hubs_handling(district):
     at_hub = hub_petition(district.hub, taken.tracking_no)
     assert at_hub.place == ""
     staff = staff_client(district.hub)
-    staff.post(
+    moved = staff.post(
         f"/staff/petitions/{at_hub.id}/update",
         data={"csrf_token": csrf_of(staff), "action": "dispatched", "note": "已派单", "department": "city_management"},
+        follow_redirects=True,
     )
+    assert hub_petition(district.hub, taken.tracking_no).status == "dispatched", moved.get_data(as_text=True)[-3000:]
     steps_before = [(s.action, s.note) for s in rows(district.hub, PetitionStep)]
 
     (entry,) = rows(station, SyncOutbox, SyncOutbox.kind == "petitions.petition")
@@ -417,8 +421,11 @@ def test_the_kiosk_qr_opens_the_hubs_phone_form_which_numbers_in_its_own_series(
     (receipt,) = printed_receipts(station, "petitions.receipt")
     urls = [item["data"] for item in receipt.to_dict()["blocks"] if item["kind"] == "qr"]
     assert urls == [f"{HUB_PUBLIC}/m/petitions/s/{token}?station=shuibei"]
-    local.transfer(station, district.hub)
     phone = district.hub.test_client()
+    early = phone.get(f"/m/petitions/s/{token}?station=shuibei")
+    assert early.status_code == 404
+    assert "还没有传到区里" in early.get_data(as_text=True), "scanned before the station synced: it says why"
+    local.transfer(station, district.hub)
     status = phone.get(f"/m/petitions/s/{token}?station=shuibei")
     assert status.status_code == 200 and "楼道垃圾堆放" in status.get_data(as_text=True)
 

@@ -14,12 +14,12 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from kiosk import sync
+from kiosk import clock, sync
 from kiosk.db import get_session
 from kiosk.i18n import gettext
 from kiosk.photos import PhotoRefused, clean_photo
 from kiosk.qr import qr_svg
-from kiosk.stations import current_station, station_row_or_404
+from kiosk.stations import current_station, station_id_of, station_row_or_404
 from kiosk.urls import public_url
 from kiosk_plugins.petitions import intake, photos, places, ratelimit
 from kiosk_plugins.petitions.models import PetitionPhoto
@@ -72,11 +72,31 @@ def too_large(_exc):
 
 @bp.errorhandler(404)
 def not_found(_exc):
-    """A mistyped or outdated link, on a phone: a phone page, not the kiosk's."""
-    return render_template(
-        "petitions/mobile_error.html",
-        message=gettext("This request was not found. Please check the link or scan the QR code on your receipt again."),
-    ), 404
+    """A mistyped or outdated link, on a phone: a phone page, not the kiosk's.
+
+    At the hub a receipt's link may be opened before the station's sync brought
+    the request (the station may be offline): the page says so, and since when.
+    """
+    message = gettext("This request was not found. Please check the link or scan the QR code on your receipt again.")
+    if request.endpoint == "petitions_mobile.status" and sync.is_hub():
+        station = current_station()
+        if station.id != station_id_of(current_app):
+            last = sync.last_synced(get_session(), station.id)
+            message = (
+                gettext(
+                    "Your request has not reached the district yet: %(station)s was last in touch at %(at)s. "
+                    "It will show here once the station is back online; your receipt stays valid.",
+                    station=station.name,
+                    at=clock.local_text(station, last),
+                )
+                if last is not None
+                else gettext(
+                    "Your request has not reached the district yet. It will show here once %(station)s is online; "
+                    "your receipt stays valid.",
+                    station=station.name,
+                )
+            )
+    return render_template("petitions/mobile_error.html", message=message), 404
 
 
 @bp.route("/", methods=["GET", "POST"])

@@ -135,7 +135,12 @@ def heard_from_hub(session, petition: Petition, station) -> dict:
     """At a station enrolled at a hub: when this copy last heard from the hub (the kiosk may be offline)."""
     if sync.is_hub() or not sync.is_enrolled(session):
         return {}
-    return {"hub_sync": clock.local_text(station, petition.synced_at) if petition.synced_at else ""}
+    if petition.synced_at is None:
+        return {"hub_sync": ""}
+    # The copy is as fresh as the station's last good sync, even when the request has not changed since.
+    last = sync.last_synced(session)
+    heard = max(petition.synced_at, last) if last is not None else petition.synced_at
+    return {"hub_sync": clock.local_text(station, heard)}
 
 
 def lookup(template: str, screen: str, station_id: int | None, rate_channel: str, extra: dict | None = None):
