@@ -474,3 +474,14 @@ def test_accounts_made_or_changed_at_the_hub_reach_their_station(enrolled, hub):
         cli, ["users", "create", "worker3", "--station", "shuibei", "--password", "long-enough-pw"]
     )
     assert refused.exit_code != 0 and "district hub" in refused.output
+
+
+def test_join_says_when_the_codes_or_tags_of_the_two_sides_differ(station, hub, live):
+    token = enrol_token(hub, "cuizhu")
+    result = join(station, live, token)
+    assert result.exit_code != 0 and "no station 'shuibei' is waiting to enrol" in result.output
+    token = enrol_token(hub, "shuibei", "--tag", "SB")  # the station's file sets no tag: it derives another
+    result = join(station, live, token)
+    assert result.exit_code != 0 and 'set tag = "SB" under [station]' in result.output
+    with session_for(station) as session:
+        assert not sync.enrolled(session, station.extensions["kiosk_station_id"])

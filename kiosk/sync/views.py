@@ -144,9 +144,14 @@ def enrol():
     with session_for(current_app, write=True) as session:
         station = session.scalar(select(Station).where(Station.code == code))
         peer = session.get(SyncPeer, station.id, with_for_update=True) if station is not None else None
+        if peer is None:
+            return _refuse(
+                403,
+                f"no station {code!r} is waiting to enrol at this hub: run `kiosk stations enrol {code}` on the hub "
+                "(the code must be the station file's [station] code)",
+            )
         if (
-            peer is None
-            or not sync.secret_matches(token, peer.token_hash)
+            not sync.secret_matches(token, peer.token_hash)
             or peer.token_expires_at is None
             or peer.token_expires_at < utcnow()
         ):
