@@ -401,3 +401,60 @@ def test_the_hubs_statistics_of_a_station_are_the_stations_own(district):
     assert "家事咨询" in at_station and "人民调解" in at_station
     html = auth.client.get("/admin/legal/?station=shuibei").get_data(as_text=True)
     assert "家事咨询" in html
+
+
+def test_over_http_the_printed_qr_code_opens_the_hub_and_a_call_shows_there(make_app, database_url, tmp_path, request):
+    """The real transport: `kiosk sync join`, the station's pusher thread, the hub behind a LiveServer."""
+    import re
+    import time
+    import urllib.request
+
+    from kiosk.cli import cli
+    from kiosk.sync import pusher
+    from kiosk.testing import EventStream
+    from kiosk_plugins.legal import issuing
+    from kiosk_plugins.legal.models import Ticket
+
+    hub = make_app(database_url, ROLE="hub", STATION={"code": "district", "name": "福田区", "kind": "party_service"})
+    path = tmp_path / "station.db"
+    shutil.copy(request.getfixturevalue("kiosk_database_template"), path)
+    station = make_app("sqlite:///" + str(path), PLUGINS={"legal": {"print_tickets": False}})
+    with LiveServer(hub) as server:
+        enrol = hub.test_cli_runner().invoke(
+            cli, ["stations", "enrol", "shuibei", "--name", "水贝社区党群服务中心", "--kind", "party_service"]
+        )
+        token = re.search(r"kiosk sync join \S+ (\S+)", enrol.output).group(1)
+        joined = station.test_cli_runner().invoke(cli, ["sync", "join", server.url, token])
+        assert joined.exit_code == 0, joined.output
+        worker = pusher.start(station)
+        try:
+            taken = take_ticket(station.test_client(), "consultation")
+            with station.test_request_context("/"):
+                from kiosk.db import get_session
+                from kiosk.stations import current_station
+
+                ticket = get_session().scalar(select(Ticket).where(Ticket.token == taken["token"]))
+                qr = issuing.status_url(ticket, current_station())
+            assert qr.startswith(server.url + "/m/legal/t/") and "station=shuibei" in qr
+
+            def opened():
+                try:
+                    with urllib.request.urlopen(qr.replace("/t/" + taken["token"], f"/t/{taken['token']}.json")) as r:
+                        return json.load(r)
+                except urllib.error.HTTPError:
+                    return None
+
+            deadline = time.monotonic() + 15
+            while (state := opened()) is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert state is not None and state["ticket"] == "A001" and state["status"] == "waiting"
+
+            with EventStream(server.url, "/events/stream?channel=legal&station=shuibei") as stream:
+                called_at = time.monotonic()
+                assert call_next(login(station, "staff"), 1) == "A001"
+                arrived = stream.wait_at("legal.ticket_called", timeout=15)
+            assert arrived is not None and arrived[1]["ticket"] == "A001"
+            print(f"call shown at the hub {arrived[0] - called_at:.2f} s after the staff pressed call")
+            assert opened()["status"] == "called"
+        finally:
+            worker.stop()
