@@ -132,7 +132,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from kiosk import devices, jobs
 
     devices.init_app(app)
-    jobs.init_app(app)
+    jobs.init_app(app, _core_jobs(app))
     from kiosk.sync import core, pusher, views
 
     views.init_app(app)  # /sync/v1 (answers only on a hub)
@@ -145,6 +145,26 @@ def create_app(test_config: dict | None = None) -> Flask:
         jobs.start_scheduler(app)
         pusher.start(app)  # a station's sync with its hub (waits until the station is enrolled)
     return app
+
+
+def _core_jobs(app) -> list[dict]:
+    """The core's own scheduled jobs, each with its scope."""
+    from kiosk import device_reports, events
+    from kiosk.jobs import make_job
+
+    core = [make_job("kiosk", "kiosk.prune_events", events.prune, every=3600, scope="any")]
+    if app.config.get("START_DEVICES"):
+        # Only a process that holds devices has anything to report (never a hub: it has none).
+        core.append(
+            make_job(
+                "kiosk",
+                device_reports.job_name(app),
+                device_reports.report,
+                every=device_reports.REPORT_SECONDS,
+                scope="station",
+            )
+        )
+    return core
 
 
 def _collect_static_registrations(app, plugins: KioskPlugins) -> None:

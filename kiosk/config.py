@@ -37,6 +37,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 #: The secret key a fresh checkout has; refused outside debug or demo mode.
 DEFAULT_SECRET_KEY = "dev-only-change-me"
@@ -204,14 +205,27 @@ def _check_hub(config) -> None:
         )
 
 
+def check_public_url(value) -> str:
+    """``value`` as a public address without trailing slash; ValueError saying why not."""
+    text = value.strip() if isinstance(value, str) else value
+    if not isinstance(text, str) or not text:
+        raise ValueError(f'must be an address like "https://kiosk.example.gov.cn", not {value!r}')
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in text):
+        raise ValueError(
+            f'must start with http:// or https:// and name a host, like "https://kiosk.example.gov.cn", not {value!r}'
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(f"must not hold a query or fragment (? or #), not {value!r}")
+    return text.rstrip("/")
+
+
 def _settle_public_url(config) -> None:
     """One public address for QR codes: ``KIOSK_PUBLIC_URL``, else ``[station] public_url``.
 
     Plugins once had their own ``plugins.<name>.public_url``; such a leftover is
     still accepted (and used when the station sets none) with a warning.
     """
-    from kiosk.urls import check_public_url
-
     station = config["STATION"]
     value, where = config.get("PUBLIC_URL"), "public_url (KIOSK_PUBLIC_URL)"
     if value in (None, ""):

@@ -100,10 +100,8 @@ def _last_run(session, name: str, legacy: str) -> datetime | None:
 
 def run_due(app, now: datetime | None = None) -> list[str]:
     """Run every job of this node's role that is due now; returns the names (``plugin.job``) that ran."""
-    from kiosk.sync import is_hub
-
     now = now or utcnow()
-    hub = is_hub(app)
+    hub = app.config.get("ROLE") == "hub"
     plugins = app.extensions["kiosk_plugins"]
     station_id = app.extensions["kiosk_station_id"]
     with session_for(app) as session:
@@ -159,24 +157,13 @@ def make_job(plugin: str, name: str, func, every=None, at=None, scope: str = "st
     return {"plugin": plugin, "name": name, "func": func, "every": every, "at": at, "scope": scope}
 
 
-def init_app(app) -> None:
-    """Collect the core's jobs and the plugins' into ``app.extensions["kiosk_jobs"]``."""
-    from kiosk import device_reports, events
+def init_app(app, core: list[dict] | tuple = ()) -> None:
+    """Collect the core's jobs (``core``, from the app factory) and the plugins' into ``app.extensions["kiosk_jobs"]``.
 
-    jobs = [make_job("kiosk", "kiosk.prune_events", events.prune, every=3600, scope="any")]
-    if app.config.get("START_DEVICES"):
-        # Only a process that holds devices has anything to report (never a hub: it has none).
-        jobs.append(
-            make_job(
-                "kiosk",
-                device_reports.job_name(app),
-                device_reports.report,
-                every=device_reports.REPORT_SECONDS,
-                scope="station",
-            )
-        )
-    jobs += app.extensions["kiosk_plugins"].jobs
-    app.extensions["kiosk_jobs"] = jobs
+    The core's list comes from outside so this module imports none of the
+    modules whose work it schedules (they may schedule jobs of their own).
+    """
+    app.extensions["kiosk_jobs"] = [*core, *app.extensions["kiosk_plugins"].jobs]
 
 
 def start_scheduler(app, interval: float = 20.0) -> threading.Event:

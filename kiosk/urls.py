@@ -29,6 +29,8 @@ from urllib.parse import quote, urlsplit
 from flask import current_app, has_app_context, has_request_context, request, url_for
 from sqlalchemy import select
 
+from kiosk.config import check_public_url  # noqa: F401  (its home was here; config checks the setting)
+
 __all__ = ["public_url", "external_url", "public_base", "has_public_url"]
 
 log = logging.getLogger("kiosk.urls")
@@ -203,18 +205,3 @@ def public_url(endpoint: str | None = None, *, path: str | None = None, station=
 
 #: The earlier name of :func:`public_url`; kept so existing plugins go on working.
 external_url = public_url
-
-
-def check_public_url(value) -> str:
-    """``value`` as a public address without trailing slash; ValueError saying why not."""
-    text = value.strip() if isinstance(value, str) else value
-    if not isinstance(text, str) or not text:
-        raise ValueError(f'must be an address like "https://kiosk.example.gov.cn", not {value!r}')
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in text):
-        raise ValueError(
-            f'must start with http:// or https:// and name a host, like "https://kiosk.example.gov.cn", not {value!r}'
-        )
-    if parts.query or parts.fragment:
-        raise ValueError(f"must not hold a query or fragment (? or #), not {value!r}")
-    return text.rstrip("/")
