@@ -407,6 +407,7 @@ def test_over_http_the_printed_qr_code_opens_the_hub_and_a_call_shows_there(make
     """The real transport: `kiosk sync join`, the station's pusher thread, the hub behind a LiveServer."""
     import re
     import time
+    import urllib.error
     import urllib.request
 
     from kiosk.cli import cli
