@@ -58,14 +58,12 @@ def district(make_app, database_url, kiosk_database_template, tmp_path, receiver
             )
             self.stations: dict[str, object] = {}
 
-        def station(self, config=SHUIBEI, enrol=True):
+        def station(self, config=SHUIBEI, enrol=True, **settings):
             path = tmp_path / f"station-{config['code']}.db"
             shutil.copy(kiosk_database_template, path)
-            app = make_app(
-                "sqlite:///" + str(path),
-                STATION=dict(config),
-                PLUGINS=forwarding(receivers["station"].url, STATION_SECRET),
-            )
+            plugins = forwarding(receivers["station"].url, STATION_SECRET)
+            plugins["petitions"].update(settings)
+            app = make_app("sqlite:///" + str(path), STATION=dict(config), PLUGINS=plugins)
             self.stations[config["code"]] = app
             if enrol:
                 self.enrol(app)
@@ -381,6 +379,38 @@ def test_a_late_station_entry_does_not_overwrite_the_hubs_handling(district):
     assert after.description == "楼道垃圾堆放，气味很大", "what the resident said is not rewritten"
     assert after.place == "深华丽园", "an intake field still empty at the hub is filled in"
     assert [(s.action, s.note) for s in rows(district.hub, PetitionStep)] == steps_before
+
+
+def test_each_side_erases_the_contacts_of_its_own_copy_after_its_own_retention(district):
+    from datetime import timedelta
+
+    from kiosk import clock
+    from kiosk_plugins.petitions import retention
+    from kiosk_plugins.petitions.models import Petition
+
+    station = district.station(retention_days=30)  # the hub keeps the default 180 days
+    file_at_kiosk(station)
+    (taken,) = rows(station, Petition)
+    local.transfer(station, district.hub)
+    staff = staff_client(district.hub)
+    at_hub = hub_petition(district.hub, taken.tracking_no)
+    staff.post(
+        f"/staff/petitions/{at_hub.id}/update",
+        data={"csrf_token": csrf_of(staff), "action": "closed", "note": "已电话回访，居民认可"},
+    )
+    local.transfer(station, district.hub)
+    assert rows(station, Petition)[0].closed_at is not None, "the close reached the station's copy"
+
+    later = clock.now() + timedelta(days=60)
+    with station.app_context():
+        assert retention.erase_contacts(station, now=later) == 1
+    with district.hub.app_context():
+        assert retention.erase_contacts(district.hub, now=later) == 0
+    assert rows(station, Petition)[0].contact_phone == ""
+    assert hub_petition(district.hub, taken.tracking_no).contact_phone == "13812345678"
+    with district.hub.app_context():
+        assert retention.erase_contacts(district.hub, now=clock.now() + timedelta(days=200)) == 1
+    assert hub_petition(district.hub, taken.tracking_no).contact_phone == ""
 
 
 def test_an_unusable_entry_is_refused_and_changes_nothing(district):
