@@ -6,7 +6,8 @@ Example (``instance/station.toml``)::
     tracking_prefix = "P"
     retention_days = 180                          # closed requests lose their contact details after this
 
-    [plugins.petitions.webhook]                   # the district's event-dispatch system (事件分拨系统)
+    [plugins.petitions.webhook]                   # the district's event-dispatch system (事件分拨系统):
+                                                  # in a district only the hub's is used
     url = "https://dispatch.example/api/petitions"
     secret = { env = "PETITIONS_WEBHOOK_SECRET" } # a string, or read from the environment at start
     timeout = 5
@@ -25,7 +26,10 @@ Example (``instance/station.toml``)::
 
 Categories and departments may be replaced as whole lists (``[[plugins.petitions.categories]]``
 with ``key``, ``label`` (a table of zh_Hans/zh_Hant/en or a message id),
-``deadline_days`` and ``department``). The core checks all of it against
+``deadline_days`` and ``department``). In a district the hub's settings decide
+forwarding, Open311 and retention of the district's copies; a station enrolled
+at a hub keeps its own retention for its own copies and forwards only what it
+took before it was enrolled. The core checks all of it against
 :data:`SCHEMA` once at start: a mistake switches the plugin off with the
 setting's name, instead of a 503 at a resident's first tap.
 """
@@ -191,7 +195,7 @@ SCHEMA = Schema(
             "P",
             pattern=r"[A-Z]{1,4}",
             hint=N_("one to four capital letters (A-Z)"),
-            description=N_("Letters before a tracking number (P20240516-0007)"),
+            description=N_("Letters before a tracking number (the P of P261206-K7QM-0007)"),
         ),
         "retention_days": Integer(
             180, min=1, max=3650, description=N_("Days after which closed requests lose their contact details")
