@@ -240,12 +240,14 @@ def check_arrived_once_in_order(district: District, station: Station, did: dict)
     assert ours[0][1] == "called" and {t[1] for t in ours[1:]} == {"waiting"}, ours
     for phone in did["riders"]:
         assert hub_riders_by_phone(district, phone) == 1, phone
-    codes = [station_voucher_code(station, v) for v in did["vouchers"]]
-    at_hub = district.hub.sql(
-        "SELECT v.code FROM parking_voucher v JOIN station s ON s.id = v.station_id WHERE s.code = :code",
-        code=station.code,
-    )
-    assert sorted(c for (c,) in at_hub if c in codes) == sorted(codes)
+    for voucher_id in did["vouchers"]:
+        at_hub = district.hub.sql(
+            "SELECT v.code, v.status FROM parking_hub_voucher v JOIN station s ON s.id = v.station_id "
+            "WHERE s.code = :code AND v.serial = :serial",
+            code=station.code,
+            serial=voucher_id,
+        )
+        assert at_hub == [(station_voucher_code(station, voucher_id), "issued")], at_hub
     petitions = hub_petitions(district, station.code)
     for token in did["petitions"]:
         assert token in petitions
@@ -495,6 +497,14 @@ def test_a_voucher_issued_offline_is_redeemed_once_at_the_hub_and_forgeries_are_
         pulled = a.sql("SELECT pulled_id, last_error FROM sync_state")
         raise AssertionError(f"{exc}: hub down-log {down}, station voucher {here}, station {pulled}") from None
     assert redeem(code).status_code == 409
+    # The voucher's record arrived after its redemption: it is kept redeemed, not reset to issued.
+    (status,) = district.hub.sql(
+        "SELECT v.status FROM parking_hub_voucher v JOIN station s ON s.id = v.station_id "
+        "WHERE s.code = :code AND v.serial = :serial",
+        code=a.code,
+        serial=voucher_id,
+    )[0]
+    assert status == "used"
 
 
 # -- bad input at the hub's sync endpoints ---------------------------------------------------------
