@@ -31,6 +31,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "kiosk.visitors": "The identified visitor of a kiosk session, and signed tokens for links.",
     "kiosk.privacy": "Masking and checking personal data (names, phones, ID numbers).",
     "kiosk.printing": "Printing receipts through the station's printer queue.",
+    "kiosk.sync": "Syncing records between a station node and the district hub.",
     "kiosk.services": "Asking another plugin for a service without importing it.",
     "kiosk.events": "Publishing events to displays and phones (server-sent events).",
     "kiosk.audit": "The audit trail of staff actions.",

@@ -1,6 +1,6 @@
 """The station's card readers and scanners, started from the config.
 
-Reads go to :class:`kiosk.events.ReaderHub`, which offers them to the page in
+Reads go to :class:`kiosk.readers.ReaderHub`, which offers them to the page in
 front of the user and drops what nobody claims. The printer is handled by
 :mod:`kiosk.printing`; both report here for ``/healthz`` and the admin page.
 """

@@ -45,7 +45,7 @@ CHECKS = [
     negative_data_rejection,
 ]
 # Streams of server-sent events: text/event-stream, not JSON.
-NOT_JSON = {"events.stream", "events.reader_stream"}
+NOT_JSON = {"events.stream", "readers.reader_stream"}
 
 
 def answers_json(app, rule) -> bool:

@@ -116,10 +116,12 @@ def record(session, kind: str, key: str, data: dict | None, *, station_id: int |
 def publish(session, kind: str, key: str, data: dict | None, *, station_id: int | None = None) -> SyncDown | None:
     """Queue a record every station (or only ``station_id``) pulls from the hub, in ``session``'s transaction.
 
-    Does nothing on a station node, or while a station's entries are applied.
+    Does nothing on a station node. It works inside a kind's ``to_hub``: what the
+    hub learns from one station (a rider registered there) may be what every
+    station must pull.
     """
     app = _app_of(session)
-    if app is None or not is_hub(app) or session.info.get(APPLYING):
+    if app is None or not is_hub(app):
         return None
     row = SyncDown(station_id=station_id, kind=kind, key=str(key)[:200], data=data, at=utcnow())
     session.add(row)
