@@ -12,6 +12,7 @@ from datetime import UTC
 import click
 import pytest
 from flask import Blueprint
+from sqlalchemy import select
 
 from kiosk import hookimpl, hookspecs
 
@@ -258,6 +259,39 @@ def test_hook_register_jobs(make_app, database_url):
     night = datetime(2026, 11, 22, 15, 31, tzinfo=UTC)  # 23:31 in Shenzhen
     assert ran(night) == ["j.close_day", "j.tick"]
     assert ran(night.replace(second=30)) == []  # once a day, and tick not yet due again
+
+
+def test_hook_register_sync(make_app, database_url, tmp_path):
+    """A kind declared by a plugin travels from a station to the hub and back, applied once."""
+    from kiosk import sync
+    from kiosk.db import session_for
+    from kiosk.models import Station
+    from kiosk.sync.local import enrol_local, transfer
+
+    at_hub, at_station = [], []
+
+    def register_sync(register):
+        register("note", to_hub=lambda session, station, key, data: at_hub.append((station.code, key, data)))
+        register("reply", to_station=lambda session, station, key, data: at_station.append((key, data)))
+
+    plugins = {"n": plugin("n", register_sync=register_sync)}
+    station = make_app(f"sqlite:///{tmp_path / 'a.db'}", EXTRA_PLUGINS=plugins, STATION={"code": "a-001"})
+    hub = make_app(database_url, EXTRA_PLUGINS=plugins, ROLE="hub", STATION={"code": "district"})
+    assert set(sync.kinds(hub)) >= {"n.note", "n.reply"}
+    enrol_local(station, hub)
+    with station.app_context(), session_for(station, write=True) as session:
+        sync.record(session, "n.note", "1", {"text": "hello"})
+        session.commit()
+    with hub.app_context(), session_for(hub, write=True) as session:
+        assert sync.record(session, "n.note", "x", {}) is None  # recording is a station's job
+        hub_id = session.scalar(select(Station.id).where(Station.code == "a-001"))
+        sync.publish(session, "n.reply", "1", {"text": "noted"}, station_id=hub_id)
+        session.commit()
+    assert transfer(station, hub) == (1, 1)
+    assert at_hub == [("a-001", "1", {"text": "hello"})]
+    assert at_station == [("1", {"text": "noted"})]
+    assert transfer(station, hub) == (0, 0)  # nothing is sent or applied twice
+    assert len(at_hub) == 1 and len(at_station) == 1
 
 
 def test_hook_health_check(make_app, database_url):
