@@ -330,3 +330,63 @@ def test_a_server_whose_database_is_away_at_boot_keeps_trying_with_a_growing_pau
     assert len(lines) == 5 and built == [True]
     answered.clear()
     assert waiting({"REQUEST_METHOD": "GET", "PATH_INFO": "/"}, lambda s, h: answered.append(s)) == [b"kiosk"]
+
+
+# -- a hub serving many stations' streams ----------------------------------------------------
+def test_a_hub_wakes_each_stations_streams_only_and_its_connections_do_not_grow(make_app, database_url):
+    """Twelve stations × 3 phones on one hub worker: each event rings that station's 3 streams, and
+    the worker's PostgreSQL connections stay within its pool (plus LISTEN) however many streams are open."""
+    from sqlalchemy import text
+
+    from kiosk.models import Station
+
+    app = make_app(database_url, ROLE="hub", STATION={"code": "district", "name": "罗湖区", "kind": "party_service"})
+    connections = app.config["DATABASE_CONNECTIONS"]
+    notifier = app.extensions["kiosk_notifier"]
+    deadline = time.monotonic() + 10
+    while not notifier.listening and time.monotonic() < deadline:
+        time.sleep(0.05)
+    session = app.extensions["db"].Session()
+    rows = [
+        Station(
+            code=f"st{n:02d}", name=f"站点{n}", kind="courier_station", timezone="Asia/Shanghai", disabled_plugins=[]
+        )
+        for n in range(12)
+    ]
+    session.add_all(rows)
+    session.commit()
+    ids = {row.code: row.id for row in rows}
+    session.close()
+    probe = app.extensions["db"].engine.connect()  # this test's own reads of pg_stat_activity
+    streams: dict[str, list[EventStream]] = {}
+    try:
+        with LiveServer(app) as server:
+            for code in ids:
+                streams[code] = [
+                    EventStream(server.url, f"/events/stream?channel=legal&station={code}") for _ in range(3)
+                ]
+            assert notifier.streams == 36
+            time.sleep(0.5)  # the streams' first reads are over
+            rings = notifier.rings
+            with app.test_request_context("/"):
+                for code, station_id in ids.items():
+                    emit("legal.ticket_called", {"ticket": code.upper()}, channel="legal", station_id=station_id)
+            for code, phones in streams.items():
+                for phone in phones:
+                    got = phone.wait_for("legal.ticket_called", timeout=10)
+                    assert got is not None and got["ticket"] == code.upper()
+            assert notifier.rings - rings == 12 * 3  # each event: its station's 3 streams, nobody else
+            for phones in streams.values():
+                assert [len(p.events) for p in phones] == [1, 1, 1]  # nobody got another station's call
+            opened = probe.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
+            assert opened <= connections + 1, (opened, connections)  # the pool, and LISTEN
+    finally:
+        for phones in streams.values():
+            for phone in phones:
+                phone.close()
+        probe.close()
