@@ -84,9 +84,13 @@ def station_figures(station: Station, day, localize: bool = True) -> list[dict]:
 
 
 def _raw_label(label):
+    """A label as it travels to the hub: a dict of locale → text, or a message id the hub translates."""
     if isinstance(label, dict):
         return {str(k): str(v) for k, v in label.items()}
-    return str(label)  # a message id (a lazy string becomes its message id's text)
+    message = getattr(label, "message", None)  # a lazy string: its message id, unless it has values in it
+    if isinstance(message, str) and not getattr(label, "variables", None):
+        return message
+    return str(label)
 
 
 def summary(now: datetime | None = None) -> dict:

@@ -394,7 +394,7 @@ def test_the_pusher_survives_the_hub_being_down_and_catches_up(station, hub):
 
 def test_a_commit_wakes_the_pusher_at_once(enrolled, hub):
     station = enrolled
-    worker = pusher.Pusher(station, idle=60).start()  # it would otherwise sleep a minute
+    worker = pusher.Pusher(station, idle=60, poll=60).start()  # it would otherwise sleep a minute
     try:
         wait_for(lambda: peer_of(hub).last_seq >= 1, 10, "the first pass")  # the station's description
         record(station, "kiosk.device_report", "printer", device("printer", "paper_low"))
@@ -485,3 +485,17 @@ def test_join_says_when_the_codes_or_tags_of_the_two_sides_differ(station, hub, 
     assert result.exit_code != 0 and 'set tag = "SB" under [station]' in result.output
     with session_for(station) as session:
         assert not sync.enrolled(session, station.extensions["kiosk_station_id"])
+
+
+def test_entries_committed_by_another_process_are_pushed_without_waiting_for_a_pull(enrolled, hub, make_app):
+    station = enrolled
+    other = make_app(station.config["DATABASE_URL"])  # a second worker of the same station: its commits wake nobody
+    worker = pusher.Pusher(station, idle=60, poll=0.05).start()
+    try:
+        wait_for(lambda: worker.last_pull is not None, 10, "the first pass")
+        pulls_before = worker.last_pull
+        record(other, "kiosk.device_report", "printer", device("printer", "cover_open"))
+        wait_for(lambda: hub_reports(hub) == {"printer": "cover_open"}, 10, "the local look to find the entry")
+        assert worker.last_pull == pulls_before  # pushed by the local look, not by a pull's pass
+    finally:
+        worker.stop()

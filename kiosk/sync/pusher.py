@@ -13,9 +13,11 @@ resends from the last acknowledged number, and the hub skips what it already
 applied.
 
 The thread wakes as soon as a transaction that recorded an entry commits (a
-listener on the app's sessions), polls every :data:`IDLE_SECONDS` for the
-hub's entries, and backs off exponentially with jitter while the hub cannot be
-reached, honouring a ``Retry-After`` the hub sends.
+listener on the app's sessions), looks at the local outbox every
+:data:`POLL_SECONDS` for entries another process of the station committed,
+pulls the hub's entries every :data:`IDLE_SECONDS`, and backs off
+exponentially with jitter while the hub cannot be reached, honouring a
+``Retry-After`` the hub sends.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import logging
 import random
 import threading
+import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
@@ -39,7 +42,10 @@ from kiosk.sync.models import SyncOutbox, SyncState
 log = logging.getLogger("kiosk.sync")
 
 BATCH = 200
+#: Seconds between pulls from the hub while all is well.
 IDLE_SECONDS = 2.0
+#: Seconds between looks at the local outbox (for entries committed by another process of the station).
+POLL_SECONDS = 0.5
 BACKOFF_CAP = 60.0
 TIMEOUT = 15.0
 #: The pusher's lease; a process killed while holding it blocks its successor this long at most.
@@ -113,15 +119,15 @@ def join(hub_url: str, code: str, token: str, signing_key: str, acked_seq: int =
 # --- one pass -----------------------------------------------------------------------------------
 
 
-def sync_once(app) -> tuple[int, int]:
-    """Push everything pending and pull everything new; returns (entries pushed, entries pulled).
+def sync_once(app, pull: bool = True) -> tuple[int, int]:
+    """Push everything pending and (unless ``pull=False``) pull everything new; returns (pushed, pulled).
 
     Raises :class:`SyncFailure` (after storing it as the station's
     ``last_error``) when the hub refuses or cannot be reached.
     """
     sid = app.extensions["kiosk_station_id"]
     try:
-        result = _pass(app, sid)
+        result = _pass(app, sid, pull)
     except SyncFailure as exc:
         _note(app, sid, error=str(exc))
         raise
@@ -151,7 +157,7 @@ def _note(app, sid: int, error: str) -> None:
         session.commit()
 
 
-def _pass(app, sid: int) -> tuple[int, int]:
+def _pass(app, sid: int, pull: bool = True) -> tuple[int, int]:
     from kiosk.sync.core import record_station
 
     with session_for(app) as session:
@@ -204,7 +210,7 @@ def _pass(app, sid: int) -> tuple[int, int]:
         if upto <= acked:
             raise SyncFailure(f"the hub did not move past {acked}")
         acked = upto
-    while True:
+    while pull:
         answer = _request(f"{hub}/sync/v1/pull?after={pulled_id}", auth=auth)
         down = answer.get("entries")
         if not isinstance(down, list):
@@ -229,6 +235,16 @@ def _rewind(app, sid: int, last_seq: int) -> int:
         row.acked_seq = last_seq
         session.commit()
     return last_seq
+
+
+def waiting(app) -> bool:
+    """Whether this station has entries the hub has not acknowledged (a cheap local read)."""
+    sid = app.extensions["kiosk_station_id"]
+    with session_for(app) as session:
+        found = session.scalar(
+            select(SyncOutbox.id).where(SyncOutbox.station_id == sid, SyncOutbox.sent_at.is_(None)).limit(1)
+        )
+    return found is not None
 
 
 def prune(app, now: datetime | None = None) -> int:
@@ -297,9 +313,11 @@ def init_app(app) -> None:
 class Pusher:
     """The loop of one station process; only the holder of the lease pushes."""
 
-    def __init__(self, app, idle: float = IDLE_SECONDS):
+    def __init__(self, app, idle: float = IDLE_SECONDS, poll: float = POLL_SECONDS):
         self.app = app
         self.idle = idle
+        self.poll = poll
+        self.last_pull: float | None = None
         self.stop_event = threading.Event()
         self.wake = app.extensions.get("kiosk_sync_wake") or threading.Event()
         self.lease_name = f"kiosk.sync.pusher@{app.config['STATION']['code']}"[:100]
@@ -360,14 +378,25 @@ class Pusher:
             return row is not None and bool(row.hub_url and row.station_key)
 
     def step(self) -> float:
-        """One turn of the loop; returns how long to wait before the next."""
+        """One turn of the loop; returns how long to wait before the next.
+
+        Pushes as soon as there is something to push (woken by a commit in this
+        process, or seen by a cheap local look every :data:`POLL_SECONDS`, for
+        entries another process of the station committed); pulls every
+        ``idle`` seconds.
+        """
         if not self._hold_lease():
             return LEASE_SECONDS / 3
         if not self._enrolled():
             return 5.0  # `kiosk sync join` may enrol the station at any time
+        now = time.monotonic()
+        pull_due = self.last_pull is None or now - self.last_pull >= self.idle
+        woken = self.wake.is_set()
         self.wake.clear()
+        if not (pull_due or woken or self.failures or waiting(self.app)):
+            return min(self.poll, self.idle)
         try:
-            sync_once(self.app)
+            sync_once(self.app, pull=pull_due or bool(self.failures))
         except SyncFailure as exc:
             self.failures += 1
             delay = min(BACKOFF_CAP, self.idle * 2 ** min(self.failures, 10)) * random.uniform(0.5, 1.0)
@@ -376,14 +405,16 @@ class Pusher:
             if self.failures == 1 or self.failures % 10 == 0:
                 log.warning("sync failed (%s in a row), next try in %.1f s: %s", self.failures, delay, exc)
             return delay
+        if pull_due or self.failures:
+            self.last_pull = now
         if self.failures:
             log.info("sync works again after %s failure(s)", self.failures)
         self.failures = 0
-        now = utcnow()
-        if self.last_prune is None or now - self.last_prune > PRUNE_EVERY:
-            self.last_prune = now
-            prune(self.app, now)
-        return self.idle
+        moment = utcnow()
+        if self.last_prune is None or moment - self.last_prune > PRUNE_EVERY:
+            self.last_prune = moment
+            prune(self.app, moment)
+        return min(self.poll, self.idle)
 
     def run(self) -> None:
         while not self.stop_event.is_set():
