@@ -236,7 +236,7 @@ def test_a_revoked_station_is_refused_at_once(enrolled, hub):
     record(station, "kiosk.device_report", "printer", device("printer"))
     with pytest.raises(pusher.SyncFailure) as refused:
         pusher.sync_once(station)
-    assert refused.value.status in (401, 403)
+    assert refused.value.status == 403 and "revoked" in str(refused.value)
     assert peer_of(hub).last_seq == before and hub_reports(hub) == {}
     with session_for(station) as session:
         assert "hub answered" in session.get(SyncState, station.extensions["kiosk_station_id"]).last_error

@@ -132,8 +132,7 @@ def stations_revoke(code):
         if peer is None:
             raise click.ClickException(f"no enrolled station {code}")
         peer.revoked_at = utcnow()
-        peer.token_hash = ""
-        peer.key_hash = ""
+        peer.token_hash = ""  # a token not yet exchanged goes too; the key stays, to say "revoked" to its holder
         session.commit()
     click.echo(f"station {code} is revoked: it can no longer sync (enrol it again to let it back)")
 
