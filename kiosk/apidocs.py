@@ -28,6 +28,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "kiosk.urls": "Links that leave the kiosk: the public URL a phone can open.",
     "kiosk.qr": "QR images for screens and phone pages.",
     "kiosk.photos": "Cleaning an uploaded photo: size, format and metadata.",
+    "kiosk.terminals": "The terminal (kiosk screen, display, counter) a request comes from.",
     "kiosk.visitors": "The identified visitor of a kiosk session, and signed tokens for links.",
     "kiosk.privacy": "Masking and checking personal data (names, phones, ID numbers).",
     "kiosk.printing": "Printing receipts through the station's printer queue.",
