@@ -499,3 +499,23 @@ def test_entries_committed_by_another_process_are_pushed_without_waiting_for_a_p
         assert worker.last_pull == pulls_before  # pushed by the local look, not by a pull's pass
     finally:
         worker.stop()
+
+
+def test_a_hub_restored_from_an_older_backup_gets_the_missing_entries_again(enrolled, hub):
+    station = enrolled
+    pusher.sync_once(station)  # the station's description first
+    for n in range(3):
+        record(station, "kiosk.device_report", f"printer{n}", device(f"printer{n}"))
+    pusher.sync_once(station)
+    top = peer_of(hub).last_seq
+    # The hub's database goes back in time: it has lost the last two entries.
+    with session_for(hub, write=True) as session:
+        session.scalar(select(SyncPeer)).last_seq = top - 2
+        for row in session.scalars(select(DeviceReport).where(DeviceReport.device.in_(["printer1", "printer2"]))):
+            session.delete(row)
+        session.commit()
+    assert sorted(hub_reports(hub)) == ["printer0"]
+    record(station, "kiosk.device_report", "printer3", device("printer3"))
+    pusher.sync_once(station)  # 409 with the hub's position, then the station resends from there
+    assert sorted(hub_reports(hub)) == ["printer0", "printer1", "printer2", "printer3"]
+    assert peer_of(hub).last_seq == top + 1
