@@ -339,6 +339,32 @@ def test_a_status_change_at_the_hub_shows_in_the_stations_kiosk_lookup(district)
     assert 'id="pt-rate"' not in page, "the kiosk copy is not rated: the hub owns the request"
 
 
+def test_the_stations_sync_thread_applies_the_hubs_status_without_an_app_context(district):
+    from kiosk import sync
+    from kiosk.db import session_for
+    from kiosk.models import Station
+    from kiosk_plugins.petitions.models import Petition
+
+    station = district.station()
+    file_at_kiosk(station)
+    (taken,) = rows(station, Petition)
+    local.transfer(station, district.hub)
+    staff = staff_client(district.hub)
+    at_hub = hub_petition(district.hub, taken.tracking_no)
+    staff.post(
+        f"/staff/petitions/{at_hub.id}/update",
+        data={"csrf_token": csrf_of(staff), "action": "in_progress", "note": "正在处理"},
+    )
+    with district.hub.app_context(), session_for(district.hub) as s:
+        down = sync.down_since(s, at_hub.station_id, 0)
+    assert [e["kind"] for e in down] == ["petitions.status"]
+    # As the pusher thread does it: a session of the app, no app context.
+    with session_for(station, write=True) as s:
+        sync.apply_down(station, s, s.get(Station, station.extensions["kiosk_station_id"]), down)
+        s.commit()
+    assert rows(station, Petition)[0].status == "in_progress"
+
+
 def test_a_late_station_entry_does_not_overwrite_the_hubs_handling(district):
     from kiosk.db import session_for
     from kiosk.sync.models import SyncOutbox

@@ -27,7 +27,7 @@ import os
 import re
 from datetime import UTC, datetime
 
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy import delete, or_, select
 
 from kiosk import events, sync
@@ -475,6 +475,8 @@ def _apply_at_station(session, station, key: str, data: dict) -> None:
     _add_steps(session, station, petition, data)
     _add_ratings(session, station, petition, data)
     petition.synced_at = utcnow()
+    if not has_app_context():
+        return  # applied by the station's sync thread, which has no app context: no push event
     events.emit(
         "petitions.status_changed",
         {"tracking_no": petition.tracking_no, "status": petition.status, "action": "synced"},
