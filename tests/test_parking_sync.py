@@ -27,7 +27,7 @@ from test_parking_support import (
     vouchers,
 )
 
-from kiosk import clock
+from kiosk import clock, sync
 from kiosk.auth import create_user
 from kiosk.db import session_for
 from kiosk.models import AuditLog, KioskEvent, Station
@@ -377,4 +377,33 @@ def test_three_attendants_at_two_hub_processes_redeem_one_code_at_once(district,
     assert sorted(answers) == [200, 409, 409]
     assert len(_hub_rows(hub, Redemption)) == 1
     transfer(station, hub)
+    assert {v.id: v.status for v in vouchers(station)}[voucher.id] == "used"
+
+
+def test_a_redemption_is_applied_at_the_station_by_the_pusher_thread(district):
+    """The pusher applies pulled entries in its own thread, with no app context: the voucher is still marked used."""
+    station, hub, hub_id, clocks = district
+    ids = add_lot(station)
+    add_people(station)
+    voucher = _issue(station, ids, "13800138001", "粤B12345")
+    clocks["hub"].set(at_local(DAY, 20))
+    assert _check(_attendant(hub, "gate"), voucher.code).status_code == 200
+    with hub.app_context(), session_for(hub) as session:
+        down = [e for e in sync.down_since(session, hub_id, 0) if e["kind"].startswith("parking.")]
+    assert [e["kind"] for e in down] == ["parking.redemption"]
+    result: dict = {}
+
+    def pusher_like():
+        try:
+            with session_for(station, write=True) as session:
+                here = session.get(Station, station.extensions["kiosk_station_id"])
+                sync.apply_down(station, session, here, down)
+                session.commit()
+        except Exception as exc:  # reported below, with its type
+            result["error"] = repr(exc)
+
+    thread = threading.Thread(target=pusher_like)
+    thread.start()
+    thread.join(timeout=30)
+    assert result == {}
     assert {v.id: v.status for v in vouchers(station)}[voucher.id] == "used"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 
+from flask import has_app_context
 from sqlalchemy import select
 
 from kiosk import clock, events, sync
@@ -218,6 +219,10 @@ def redemption_to_station(session, station, key, data) -> None:
         voucher.used_at = used_at
         voucher.used_by = None
         # The staff panel's counts move as when the station's own attendant page lets a car in.
+        # The pusher applies pulled entries in its own thread, outside any app context: no event then
+        # (the panel counts from the table when it next draws).
+        if not has_app_context():
+            return
         events.emit(
             "parking.voucher_used",
             {"lot_id": voucher.lot_id, "window_id": voucher.window_id},
