@@ -590,10 +590,12 @@ def run_once(count: int, seconds: float, idle_seconds: float, seed: int = 15) ->
             cpu0, t0 = hub.cpu_seconds(), time.monotonic()
             time.sleep(max(0.0, started + idle_seconds - time.monotonic()))
             cpu1, t1 = hub.cpu_seconds(), time.monotonic()
+            own1 = time.process_time()
             active.set()
             for thread in threads:
                 thread.join(seconds + 120)
             cpu2, t2 = hub.cpu_seconds(), time.monotonic()
+            own2 = time.process_time()
             time.sleep(1.0)  # the last events reach their streams
             connections = sampler.stop()
         finally:
@@ -638,6 +640,9 @@ def run_once(count: int, seconds: float, idle_seconds: float, seed: int = 15) ->
         else None,
         "hub_cpu_idle_ms_per_s": round(idle_cpu * 1000, 1),
         "hub_pg_connections": connections,
+        # The simulated stations and their streams run on the same CPUs as the hub.
+        "bench_client_cpu_ms_per_s": round((own2 - own1) * 1000 / max(t2 - t1, 1e-9), 1),
+        "load_average_after": round(os.getloadavg()[0], 2),
         "stream_deliveries_per_event": round((len(streams.deliveries) - cross) / len(created), 2) if created else None,
         "deliveries_to_other_stations_streams": cross,
         "http_statuses": statuses,
