@@ -519,3 +519,32 @@ def test_a_hub_restored_from_an_older_backup_gets_the_missing_entries_again(enro
     pusher.sync_once(station)  # 409 with the hub's position, then the station resends from there
     assert sorted(hub_reports(hub)) == ["printer0", "printer1", "printer2", "printer3"]
     assert peer_of(hub).last_seq == top + 1
+
+
+def test_numbers_and_text_the_database_cannot_hold_are_refused_not_a_500(hub, live):
+    key = raw_station_key(hub, live)
+    auth = {"Authorization": f"Bearer shuibei:{key}"}
+    push = live.url + "/sync/v1/push"
+    for batch in (
+        {"after": 2**40, "entries": []},
+        {"after": 0, "entries": [{"seq": 2**40, "kind": "kiosk.device_report", "key": "p", "data": None}]},
+        {"after": 0, "entries": [{"seq": 1, "kind": "kiosk.device\x00", "key": "p", "data": None}]},
+        {"after": 0, "entries": [{"seq": 1, "kind": "kiosk.device_report", "key": "p\x00", "data": None}]},
+        {"after": True, "entries": []},
+    ):
+        status, answer, _ = http(push, method="POST", body=batch, headers=auth)
+        assert status == 400 and answer["error"], batch
+    for after in ("99999999999999999999", "-1", "x", "1e3"):
+        status, answer, _ = http(f"{live.url}/sync/v1/pull?after={after}", headers=auth)
+        assert status == 400 and answer["error"]
+    for body in (
+        {"code": "shui\x00bei", "token": "t", "signing_key": "k"},
+        {"code": "shuibei", "token": "t", "signing_key": "k", "acked_seq": 2**40},
+        {"code": "x" * 65, "token": "t", "signing_key": "k"},
+        {"code": "shuibei", "token": "t", "signing_key": "k", "tag": 7},
+    ):
+        status, answer, _ = http(live.url + "/sync/v1/enrol", method="POST", body=body)
+        assert status == 400 and answer["error"], body
+    status, answer, _ = http(live.url + "/sync/v1/pull", headers={"Authorization": "Bearer shui\x01bei:" + key})
+    assert status == 401
+    assert peer_of(hub).last_seq == 0 and count_rows(hub, SyncParked) == 0

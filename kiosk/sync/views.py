@@ -42,6 +42,8 @@ PULL_LIMIT = 500
 CONCURRENT_BATCHES = 4
 #: Seconds a station is told to wait when the hub is busy.
 RETRY_AFTER = 1
+#: Sequence numbers and ids are 32-bit integers in the database.
+MAX_NUMBER = 2**31 - 1
 #: A pull records the station's contact at most this often (a write per pull would be a write every 2 s per station).
 CONTACT_EVERY_SECONDS = 60
 
@@ -91,6 +93,16 @@ def _check_role_and_protocol():
     return None
 
 
+def _number(value) -> bool:
+    """A whole number the database can hold, 0 or more (JSON's true/false are not numbers)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_NUMBER
+
+
+def _text(value, longest: int) -> bool:
+    """A non-empty string of at most ``longest`` characters that the database can store (no NUL)."""
+    return isinstance(value, str) and 0 < len(value) <= longest and "\x00" not in value
+
+
 def _json_body() -> dict | None:
     if request.content_length is not None and request.content_length > MAX_BYTES:
         return None
@@ -112,7 +124,7 @@ def _authenticate(session, *, lock: bool = False):
     if creds is None:
         return None, None, _refuse(401, "send Authorization: Bearer <station code>:<station key>")
     code, key = creds
-    station = session.scalar(select(Station).where(Station.code == code[:64]))
+    station = session.scalar(select(Station).where(Station.code == code))
     peer = session.get(SyncPeer, station.id, with_for_update=lock) if station is not None else None
     if peer is None or not sync.secret_matches(key, peer.key_hash):
         return None, None, _refuse(401, f"unknown station {code[:64]!r} or wrong station key")
@@ -135,12 +147,12 @@ def enrol():
     code, token, signing_key = body.get("code"), body.get("token"), body.get("signing_key")
     acked = body.get("acked_seq", 0)
     tag = body.get("tag")
-    if not all(isinstance(v, str) and v for v in (code, token, signing_key)):
-        return _refuse(400, "code, token and signing_key must be non-empty strings")
-    if not isinstance(acked, int) or isinstance(acked, bool) or acked < 0:
+    if not (_text(code, 64) and _text(token, 200) and _text(signing_key, 200)):
+        return _refuse(400, "code (at most 64 characters), token and signing_key (200) must be non-empty strings")
+    if not _number(acked):
         return _refuse(400, "acked_seq must be a whole number, 0 or more")
-    if len(signing_key) > 200 or len(code) > 64 or len(token) > 200:
-        return _refuse(400, "code, token or signing_key is too long")
+    if tag is not None and not isinstance(tag, str):
+        return _refuse(400, "tag must be a string")
     with session_for(current_app, write=True) as session:
         station = session.scalar(select(Station).where(Station.code == code))
         peer = session.get(SyncPeer, station.id, with_for_update=True) if station is not None else None
@@ -188,7 +200,7 @@ def enrol():
 
 def _entries_or_error(body: dict, station_code: str):
     after, entries = body.get("after"), body.get("entries")
-    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+    if not _number(after):
         return None, None, _refuse(400, "after must be a whole number, 0 or more")
     if not isinstance(entries, list):
         return None, None, _refuse(400, "entries must be a list")
@@ -199,11 +211,13 @@ def _entries_or_error(body: dict, station_code: str):
         if not isinstance(entry, dict):
             return None, None, _refuse(400, f"entry {i} is not an object")
         seq, kind, key, data = entry.get("seq"), entry.get("kind"), entry.get("key"), entry.get("data")
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        if not _number(seq) or seq == 0:
             return None, None, _refuse(400, f"entry {i}: seq must be a whole number, 1 or more")
-        if not isinstance(kind, str) or not kind or len(kind) > 100:
+        if not _text(kind, 100):
             return None, None, _refuse(400, f"entry {i}: kind must be a string of 1 to 100 characters")
-        if not isinstance(key, (str, int)) or isinstance(key, bool) or len(str(key)) > 200 or str(key) == "":
+        if isinstance(key, int) and not isinstance(key, bool):
+            key = str(key)
+        if not _text(key, 200):
             return None, None, _refuse(400, f"entry {i}: key must be a string of 1 to 200 characters")
         if data is not None and not isinstance(data, dict):
             return None, None, _refuse(400, f"entry {i}: data must be an object or null")
@@ -280,12 +294,9 @@ def _apply(code: str, body: dict):
 def pull():
     """What the hub has for the station after ``?after=N``: ``{entries: [{id, kind, key, data}], more}``."""
     raw = request.args.get("after", "0")
-    try:
-        after = int(raw)
-    except ValueError:
-        return _refuse(400, "after must be a whole number")
-    if after < 0:
-        return _refuse(400, "after must be 0 or more")
+    after = int(raw) if raw.isdigit() and len(raw) < 12 else -1
+    if not _number(after):
+        return _refuse(400, "after must be a whole number, 0 or more")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     with session_for(app) as session:
         station, peer, refusal = _authenticate(session)
