@@ -548,3 +548,25 @@ def test_numbers_and_text_the_database_cannot_hold_are_refused_not_a_500(hub, li
     status, answer, _ = http(live.url + "/sync/v1/pull", headers={"Authorization": "Bearer shui\x01bei:" + key})
     assert status == 401
     assert peer_of(hub).last_seq == 0 and count_rows(hub, SyncParked) == 0
+
+
+def test_an_entry_from_the_hub_that_fails_at_the_station_is_parked_and_the_rest_applies(enrolled, hub):
+    station = enrolled
+
+    def boom(session, station_row, key, data):
+        raise ValueError("this plugin's code is broken")
+
+    station.extensions["kiosk_sync_kinds"]["test.boom"] = sync.SyncKind("test", "test.boom", to_station=boom)
+    from kiosk.auth import create_user
+
+    with hub.app_context(), session_for(hub, write=True) as session:
+        hub_station = session.scalar(select(Station).where(Station.code == "shuibei"))
+        sync.publish(session, "test.boom", "x", {"v": 1}, station_id=hub_station.id)
+        create_user(session, "worker9", "long-enough-pw", role="staff", station_id=hub_station.id)
+        session.commit()
+    assert pusher.sync_once(station)[1] == 2
+    with session_for(station) as session:
+        assert session.scalar(select(User).where(User.username == "worker9")) is not None
+        parked = session.scalars(select(SyncParked)).all()
+        assert [(p.kind, p.key) for p in parked] == [("test.boom", "x")] and "broken" in parked[0].reason
+    assert pusher.sync_once(station) == (0, 0)  # not pulled again

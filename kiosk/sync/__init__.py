@@ -220,10 +220,14 @@ def mark_sent(session, station_id: int, upto: int) -> None:
         row.acked_seq = upto
 
 
-def apply_down(app, session, station, entries: list[dict]) -> int:
+def apply_down(app, session, station, entries: list[dict], *, isolate: bool = False) -> int:
     """Apply entries pulled from the hub at this station; returns the highest id applied.
 
     Unknown kinds are skipped with a warning (the plugin is not installed here).
+    ``isolate=True`` applies each entry in a savepoint and parks one whose
+    ``to_station`` fails (in ``sync_parked``, ``seq`` being the hub's id), so
+    one bad entry cannot stop the station's pulls for good; the pusher retries
+    a failed batch that way.
     """
     table = kinds(app)
     top = 0
@@ -231,10 +235,33 @@ def apply_down(app, session, station, entries: list[dict]) -> int:
     try:
         for entry in entries:
             kind = table.get(entry["kind"])
-            if kind is not None and kind.to_station is not None:
-                kind.to_station(session, station, entry["key"], entry.get("data"))
-            else:
+            if kind is None or kind.to_station is None:
                 log.warning("entry of kind %s from the hub has no handler here; skipped", entry["kind"])
+            elif isolate:
+                try:
+                    with session.begin_nested():
+                        kind.to_station(session, station, entry["key"], entry.get("data"))
+                except Exception as exc:
+                    if _unavailable(exc):
+                        raise
+                    log.warning(
+                        "entry %s %s from the hub failed here and is parked: %s",
+                        entry["kind"],
+                        entry["key"],
+                        _error_text(exc),
+                    )
+                    session.add(
+                        SyncParked(
+                            station_id=station.id,
+                            seq=int(entry["id"]),
+                            kind=str(entry["kind"])[:100],
+                            key=str(entry["key"])[:200],
+                            data=entry.get("data"),
+                            reason=f"to_station failed: {_error_text(exc)}"[:2000],
+                        )
+                    )
+            else:
+                kind.to_station(session, station, entry["key"], entry.get("data"))
             top = max(top, int(entry["id"]))
     finally:
         session.info.pop(APPLYING, None)

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, event, func, select
 
 from kiosk import sync
-from kiosk.db import session_for, utcnow
+from kiosk.db import session_for, unavailable, utcnow
 from kiosk.models import JobRun, Station
 from kiosk.sync.models import SyncOutbox, SyncState
 
@@ -217,16 +217,33 @@ def _pass(app, sid: int, pull: bool = True) -> tuple[int, int]:
             raise SyncFailure("the hub's answer to a pull has no entries")
         if not down:
             break
-        with session_for(app, write=True) as session:
-            station = session.get(Station, sid)
-            top = sync.apply_down(app, session, station, down)
-            sync.state(session, sid).pulled_id = max(top, pulled_id)
-            session.commit()
+        top = _apply_pulled(app, sid, down, pulled_id)
         pulled += len(down)
         pulled_id = max(top, pulled_id)
         if not answer.get("more"):
             break
     return pushed, pulled
+
+
+def _apply_pulled(app, sid: int, down: list, pulled_id: int) -> int:
+    """Apply a pulled page in one transaction; if it fails, again entry by entry, parking what fails."""
+    if not all(isinstance(e, dict) and isinstance(e.get("id"), int) and isinstance(e.get("kind"), str) for e in down):
+        raise SyncFailure("the hub's answer to a pull has malformed entries")
+    for isolate in (False, True):
+        with session_for(app, write=True) as session:
+            session.info["kiosk_app"] = app
+            station = session.get(Station, sid)
+            try:
+                top = sync.apply_down(app, session, station, down, isolate=isolate)
+                sync.state(session, sid).pulled_id = max(top, pulled_id)
+                session.commit()
+                return top
+            except Exception as exc:
+                session.rollback()
+                if isolate or unavailable(exc):
+                    raise
+                log.warning("entries from the hub failed here (%s); applying them one by one", type(exc).__name__)
+    raise AssertionError("not reached")
 
 
 def _rewind(app, sid: int, last_seq: int) -> int:
