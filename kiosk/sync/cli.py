@@ -155,6 +155,13 @@ def sync_join(hub_url, token):
 
     if not re.match(r"^https?://[^\s/]+", hub_url):
         raise click.ClickException(f"the hub's address must start with https:// (or http://), not {hub_url!r}")
+    host = re.sub(r"^https?://([^/:]+).*$", r"\1", hub_url)
+    if hub_url.startswith("http://") and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(
+            "warning: the hub's address is not https://, so the station's key would travel in clear; "
+            "use the hub's TLS address",
+            err=True,
+        )
     sid = current_app.extensions["kiosk_station_id"]
     with session_for(current_app, write=True) as session:
         station = session.get(Station, sid)
