@@ -470,6 +470,12 @@ def test_the_kiosk_qr_opens_the_hubs_phone_form_which_numbers_in_its_own_series(
     from kiosk_plugins.petitions.models import OutboxMessage, Petition
 
     station = district.station()
+    # The kiosk's "scan with your phone" code opens the hub's phone form for this station.
+    from kiosk.qr import qr_svg
+
+    index = station.test_client().get("/k/petitions/").get_data(as_text=True)
+    modules = re.search(r' d="([^"]+)"', qr_svg(f"{HUB_PUBLIC}/m/petitions/?station=shuibei")).group(1)
+    assert modules in index, "the kiosk's QR code is not the hub's phone form"
     # The receipt's QR code opens the hub's status page of that station.
     token = file_at_kiosk(station)
     from kiosk.testing import printed_receipts
