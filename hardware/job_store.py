@@ -41,6 +41,8 @@ class PrintJob:
     :mod:`kiosk_hardware.errors`, or ``invalid`` for a receipt that cannot be
     rendered); ``note`` a remark on success ("paper near end", "delivery not
     confirmed"). ``reprint_of`` links a reprint of a printed job to the original.
+    ``terminal`` names the screen the receipt was taken at (None: not known),
+    which may differ from the printer that prints it.
     """
 
     receipt: Receipt
@@ -57,6 +59,7 @@ class PrintJob:
     updated_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     reprint_of: str | None = None
+    terminal: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -79,6 +82,7 @@ class PrintJob:
             "updated_at": self.updated_at,
             "finished_at": self.finished_at,
             "reprint_of": self.reprint_of,
+            "terminal": self.terminal,
             "receipt": self.receipt.to_dict(),
         }
 

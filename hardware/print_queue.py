@@ -161,12 +161,21 @@ class PrintQueue:
             raise KeyError(f"unknown printer {name!r}; known: {sorted(self.printers)}")
         return name
 
-    def submit(self, receipt: Receipt, *, printer: str | None = None, label: str = "") -> JobHandle:
-        """Queue a receipt and return at once (``printer``: a name; default the first)."""
+    def submit(
+        self, receipt: Receipt, *, printer: str | None = None, label: str = "", terminal: str | None = None
+    ) -> JobHandle:
+        """Queue a receipt and return at once (``printer``: a name; default the first).
+
+        ``terminal``: the screen the receipt was taken at, kept with the job.
+        """
         if not isinstance(receipt, Receipt):
             raise TypeError("submit() takes a Receipt")
         job = PrintJob(
-            receipt=receipt, printer=self._printer_name(printer), label=label, max_attempts=self.max_attempts
+            receipt=receipt,
+            printer=self._printer_name(printer),
+            label=label,
+            max_attempts=self.max_attempts,
+            terminal=terminal,
         )
         return self._enqueue(job, new=True)
 
@@ -181,28 +190,33 @@ class PrintQueue:
         self._queues[job.printer].put(job.id)
         return JobHandle(self, job.id)
 
-    def reprint(self, job_id: str) -> JobHandle:
-        """Print a job again.
+    def reprint(self, job_id: str, *, printer: str | None = None) -> JobHandle:
+        """Print a job again (``printer``: on that printer of this queue; default where it was printed).
 
         A failed job goes back in the queue as itself (fresh attempts), so it
         leaves the failed list. A printed job is copied into a new job that
         records ``reprint_of`` (the resident lost the ticket). A job still
-        queued or printing is left alone and its handle returned.
+        queued or printing is left alone and its handle returned. The job may
+        come from another queue sharing the store (staff chose this printer).
         """
         job = self.store.get(job_id)
         if job is None:
             raise KeyError(f"no job {job_id}")
         if not job.finished:
             return JobHandle(self, job.id)
+        target = self._printer_name(printer if printer is not None else job.printer)
         if job.state is JobState.FAILED:
-            job = replace(job, state=JobState.QUEUED, attempts=0, error=None, error_kind=None, finished_at=None)
+            job = replace(
+                job, printer=target, state=JobState.QUEUED, attempts=0, error=None, error_kind=None, finished_at=None
+            )
             return self._enqueue(job, new=False)
         copy = PrintJob(
             receipt=job.receipt,
-            printer=job.printer,
+            printer=target,
             label=job.label,
             max_attempts=self.max_attempts,
             reprint_of=job.id,
+            terminal=job.terminal,
         )
         return self._enqueue(copy, new=True)
 

@@ -42,7 +42,9 @@ def job_name(app) -> str:
 def report(app, now: datetime | None = None) -> int:
     """Upsert this process's device statuses for its station; returns how many rows were written."""
     now = now or utcnow()
-    statuses = app.extensions["kiosk_devices"].statuses()
+    # An agent's devices are written by the agent's own reports (kiosk.agent): rewriting
+    # them here would hide that the agent stopped reporting.
+    statuses = {k: v for k, v in app.extensions["kiosk_devices"].statuses().items() if not v.get("agent")}
     station_id = app.extensions["kiosk_station_id"]
     db = app.extensions["db"]
     insert = upsert_insert(db.dialect)

@@ -1,48 +1,219 @@
-"""The station's card readers and scanners, started from the config.
+"""The station's card readers and scanners, per terminal, started from the config.
 
-Reads go to :class:`kiosk.readers.ReaderHub`, which offers them to the page in
-front of the user and drops what nobody claims. The printer is handled by
-:mod:`kiosk.printing`; both report here for ``/healthz`` and the admin page.
+A station node drives the devices of its terminals. The station file's
+``[devices]`` are the devices of the station's single local terminal (the
+demo, a one-kiosk station: ``kiosk.terminals.local_terminal_name``); a station
+with several screens describes each one's own in ``[terminals.<name>]``::
+
+    [terminals.hall-1]
+    kind = "kiosk"
+
+    [terminals.hall-1.printer]         # the same keys as [devices.printer]
+    type = "network"
+    host = "192.168.10.21"
+
+    [terminals.hall-1.readers.card]    # the same keys as [devices.readers.*]
+    type = "pcsc"
+
+    [terminals.hall-2]
+    agent = true                       # its devices hang off its own PC: `kiosk agent` drives them
+
+A terminal whose devices are driven here has them opened by this process; a
+terminal with ``agent = true`` has them opened by ``kiosk agent`` on its PC
+(:mod:`kiosk.agent`), which takes its print jobs and posts its reads and
+device states. Reads go to :class:`kiosk.readers.ReaderHub` with the terminal
+they were made at, which offers them only to that terminal's page. The
+printers are handled by :mod:`kiosk.printing`; both report here for
+``/healthz``, the admin page and (through :mod:`kiosk.device_reports`) the
+district dashboard.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from kiosk.config import ConfigError
 
 log = logging.getLogger("kiosk.devices")
 
+#: Keys a ``[terminals.<name>]`` table may hold.
+TERMINAL_KEYS = ("kind", "label", "agent", "printer", "readers")
+#: What a terminal is (as :data:`kiosk.terminals.KINDS`; repeated so the agent needs no database models).
+TERMINAL_KINDS = ("kiosk", "display", "counter")
+#: Keys of a printer table that set its print queue, not the device.
+QUEUE_KEYS = ("max_attempts", "retry_delay", "poll_status")
+#: An agent's device state older than this means the agent stopped reporting (it posts every 30 s).
+AGENT_STALE_SECONDS = 90
+
+
+@dataclass
+class TerminalDevices:
+    """One ``[terminals.<name>]`` table of the station file, checked."""
+
+    name: str
+    kind: str = "kiosk"
+    label: str = ""
+    agent: bool = False
+    printer: dict | None = None
+    readers: dict[str, dict] = field(default_factory=dict)
+
+
+def _valid_name(name: object) -> bool:
+    import re
+
+    return isinstance(name, str) and re.fullmatch(r"[a-z0-9-]{1,32}", name) is not None
+
+
+def check_printer_table(where: str, cfg: object) -> dict:
+    """A printer table's keys checked without opening anything (an agent's printer hangs off another PC)."""
+    from kiosk_hardware.printers.factory import BACKENDS, COMMON_KEYS
+
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"[{where}] must be a table (type = ..., host = ...), not {cfg!r}")
+    kind = cfg.get("type")
+    if kind not in BACKENDS:
+        raise ConfigError(f"[{where}] type must be one of {', '.join(sorted(BACKENDS))}, not {kind!r}")
+    _path, required, optional = BACKENDS[kind]
+    missing = sorted(required - set(cfg))
+    if missing:
+        raise ConfigError(f"[{where}] a {kind} printer needs {', '.join(missing)}")
+    allowed = required | optional | COMMON_KEYS | set(QUEUE_KEYS)
+    unknown = sorted(set(cfg) - allowed)
+    if unknown:
+        raise ConfigError(f"[{where}] unknown keys {unknown} for a {kind} printer; allowed: {sorted(allowed)}")
+    return dict(cfg)
+
+
+def check_reader_table(where: str, name: str, cfg: object) -> dict:
+    """A reader table's keys checked without opening (or importing) its backend."""
+    from kiosk_hardware.readers.config import BACKEND_KEYS, DEFAULT_KIND
+    from kiosk_hardware.readers.events import INPUT_KINDS
+
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(f"[{where}] must be a table (type = ...), not {cfg!r}")
+    backend = cfg.get("type")
+    if backend not in BACKEND_KEYS:
+        raise ConfigError(f"[{where}] type must be one of {', '.join(sorted(BACKEND_KEYS))}, not {backend!r}")
+    unknown = sorted(set(cfg) - BACKEND_KEYS[backend] - {"type", "kind"})
+    if unknown:
+        allowed = sorted(BACKEND_KEYS[backend] | {"type", "kind"})
+        raise ConfigError(f"[{where}] unknown keys {unknown} for a {backend} reader; allowed: {allowed}")
+    kind = cfg.get("kind", DEFAULT_KIND[backend])
+    if kind not in INPUT_KINDS:
+        raise ConfigError(f"[{where}] kind must be one of {', '.join(sorted(INPUT_KINDS))}, not {kind!r}")
+    return dict(cfg)
+
+
+def terminal_tables(config: Mapping[str, Any]) -> dict[str, TerminalDevices]:
+    """The station file's ``[terminals.*]`` tables, checked; ConfigError naming the table otherwise.
+
+    A terminal named here need not be enrolled yet: its devices start anyway
+    (a receipt for it waits, or prints, until its screen is enrolled).
+    """
+    tables = config.get("TERMINALS") or {}
+    if not isinstance(tables, Mapping):
+        raise ConfigError(f"[terminals] must hold one table per terminal ([terminals.hall-1]), not {tables!r}")
+    out: dict[str, TerminalDevices] = {}
+    for name, table in tables.items():
+        if not _valid_name(name):
+            raise ConfigError(f"[terminals.{name}]: a terminal name is 1 to 32 of a-z, 0-9 and '-', like hall-1")
+        where = f"terminals.{name}"
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"[{where}] must be a table (kind = ..., [{where}.printer], ...), not {table!r}")
+        unknown = sorted(set(table) - set(TERMINAL_KEYS))
+        if unknown:
+            raise ConfigError(f"[{where}] unknown keys {unknown}; allowed: {list(TERMINAL_KEYS)}")
+        kind = table.get("kind", "kiosk")
+        if kind not in TERMINAL_KINDS:
+            raise ConfigError(f"[{where}] kind must be one of {', '.join(TERMINAL_KINDS)}, not {kind!r}")
+        agent = table.get("agent", False)
+        if not isinstance(agent, bool):
+            raise ConfigError(f"[{where}] agent must be true or false, not {agent!r}")
+        label = table.get("label", "")
+        if not isinstance(label, str):
+            raise ConfigError(f"[{where}] label must be text, not {label!r}")
+        printer = table.get("printer")
+        if printer is not None:
+            printer = check_printer_table(f"{where}.printer", printer)
+        readers = table.get("readers") or {}
+        if not isinstance(readers, Mapping):
+            raise ConfigError(f"[{where}.readers] must hold one table per reader ([{where}.readers.card])")
+        checked = {rname: check_reader_table(f"{where}.readers.{rname}", rname, r) for rname, r in readers.items()}
+        out[name] = TerminalDevices(name, kind, label, agent, printer, checked)
+    return out
+
+
+def device_key(terminal: str | None, device: str) -> str:
+    """How a device is named in statuses and reports: bare for the local ``[devices]``, else ``terminal/device``."""
+    return device if terminal is None else f"{terminal}/{device}"
+
 
 class Devices:
-    """Owns the reader manager of one app (``app.extensions["kiosk_devices"]``)."""
+    """Owns the reader managers of one app (``app.extensions["kiosk_devices"]``).
+
+    ``manager`` runs the local terminal's ``[devices.readers]``;
+    ``managers[name]`` each other terminal's readers that this node drives.
+    """
 
     def __init__(self, app):
         self.app = app
         self.manager = None
+        self.managers: dict[str, Any] = {}
+        self.terminals = terminal_tables(app.config)
         configs = app.config["DEVICES"].get("readers") or {}
+        hub = app.extensions["reader_hub"]
         if configs:
             from kiosk_hardware.readers import ReaderManager
 
-            hub = app.extensions["reader_hub"]
+            # Reads of [devices.readers] belong to the station's local terminal (the hub's default).
             self.manager = ReaderManager(configs, on_event=hub.publish)
+        for name, table in self.terminals.items():
+            if table.agent or not table.readers:
+                continue
+            from kiosk_hardware.readers import ReaderManager
+
+            try:
+                self.managers[name] = ReaderManager(table.readers, on_event=_publisher(hub, name))
+            except ValueError as exc:
+                raise ConfigError(f"[terminals.{name}.readers]: {exc}") from exc
+
+    def _all(self) -> list:
+        return [m for m in [self.manager, *self.managers.values()] if m is not None]
 
     def start(self) -> None:
-        if self.manager is not None:
-            self.manager.start()
+        managers = self._all()
+        for manager in managers:
+            manager.start()
+        if managers:
             atexit.register(self.stop)
 
     def stop(self) -> None:
-        if self.manager is not None:
-            self.manager.stop()
+        for manager in self._all():
+            manager.stop()
 
-    def statuses(self) -> dict:
-        out = {}
+    def reader(self, terminal: str | None, name: str):
+        """A reader this node drives (``terminal`` None: the local ``[devices.readers]``)."""
+        manager = self.manager if terminal is None else self.managers.get(terminal)
+        if manager is None:
+            raise KeyError(f"no readers driven here for terminal {terminal!r}")
+        return manager.reader(name)
+
+    def local_statuses(self) -> dict:
+        """The devices this process drives: its printers and readers."""
         from kiosk import printing
 
-        out["printer"] = printing.printer_status(self.app)
-        if self.manager is not None:
-            for status in self.manager.statuses():
-                out[status.name] = {
+        out = printing.printer_statuses(self.app)
+        sources = [(None, self.manager), *self.managers.items()]
+        for terminal, manager in sources:
+            if manager is None:
+                continue
+            for status in manager.statuses():
+                out[device_key(terminal, status.name)] = {
                     "kind": status.kind,
                     "state": status.state,
                     "ok": status.state == "ok",
@@ -50,9 +221,78 @@ class Devices:
                 }
         return out
 
+    def agent_statuses(self) -> dict:
+        """What the agents of this station's agent terminals last reported (from the database).
+
+        An agent that stopped reporting shows its devices as ``offline``: the
+        terminal PC is off, its agent crashed or the network is cut.
+        """
+        agents = [name for name, table in self.terminals.items() if table.agent]
+        if not agents:
+            return {}
+        from sqlalchemy import or_, select
+
+        from kiosk.db import session_for, utcnow
+        from kiosk.models import DeviceReport
+
+        station_id = self.app.extensions["kiosk_station_id"]
+        now = utcnow()
+        out: dict[str, dict] = {}
+        with session_for(self.app) as session:
+            rows = session.scalars(
+                select(DeviceReport).where(
+                    DeviceReport.station_id == station_id,
+                    or_(*[DeviceReport.device.startswith(f"{name}/", autoescape=True) for name in agents]),
+                )
+            ).all()
+        seen = set()
+        for row in rows:
+            seen.add(row.device.split("/", 1)[0])
+            stale = now - row.updated_at > timedelta(seconds=AGENT_STALE_SECONDS)
+            state = "offline" if stale else row.state
+            detail = f"its agent last reported at {row.updated_at:%Y-%m-%d %H:%M} UTC" if stale else row.detail
+            out[row.device] = {
+                "kind": row.kind,
+                "state": state,
+                "ok": state in ("ok", "warning"),
+                "detail": detail,
+                "agent": True,
+            }
+        for name in agents:
+            if name not in seen:
+                out[device_key(name, "agent")] = {
+                    "kind": "agent",
+                    "state": "offline",
+                    "ok": False,
+                    "detail": "no kiosk agent has reported for this terminal yet",
+                    "agent": True,
+                }
+        return out
+
+    def statuses(self) -> dict:
+        """Every device of the station: the ones driven here and the agents' (for /healthz and the admin page)."""
+        out = self.local_statuses()
+        try:
+            out.update(self.agent_statuses())
+        except Exception as exc:  # an unmigrated or unreachable database must not break /healthz
+            log.warning("could not read the agents' device reports: %s", exc)
+        return out
+
+
+def _publisher(hub, terminal: str):
+    """The callback of one terminal's readers: its reads go to that terminal's page only."""
+
+    def publish(event):
+        return hub.publish(event, terminal=terminal)
+
+    return publish
+
 
 def init_app(app) -> None:
-    """Create the app's devices; a server process also opens them and reports their states."""
+    """Create the app's devices and the agents' endpoints; a server process also opens them and reports their states."""
+    from kiosk import agent
+
+    agent.init_app(app)  # /agent/v1: the devices of terminals that `kiosk agent` drives
     devices = Devices(app)
     app.extensions["kiosk_devices"] = devices
     if app.config.get("START_DEVICES"):

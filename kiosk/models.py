@@ -88,10 +88,20 @@ class PrintJob(Base):
 
     The row mirrors :class:`kiosk_hardware.job_store.PrintJob`, so the queue's
     state survives a restart (unfinished jobs are resumed at start).
+
+    ``printer`` names the printer that prints it: ``default`` (the station
+    file's ``[devices.printer]``) or a terminal's name (its
+    ``[terminals.<name>.printer]``); ``terminal`` is the terminal the receipt
+    was taken at. A job for a printer behind a ``kiosk agent`` waits here until
+    that agent leases it: ``lease_owner`` is the agent run holding it,
+    ``lease_until`` when the lease lapses (for a queued job: not before).
     """
 
     __tablename__ = "print_job"
-    __table_args__ = (Index("ix_print_job_station_state", "station_id", "state"),)
+    __table_args__ = (
+        Index("ix_print_job_station_state", "station_id", "state"),
+        Index("ix_print_job_station_printer_state", "station_id", "printer", "state"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     station_id: Mapped[int] = mapped_column(ForeignKey("station.id"))
@@ -108,6 +118,9 @@ class PrintJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    terminal: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class KioskEvent(Base):

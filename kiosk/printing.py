@@ -7,6 +7,14 @@ once; a worker thread renders and sends the bytes, retrying a bounded number
 of times. Jobs live in the ``print_job`` table (:class:`DbJobStore`), so a
 failed job stays for staff to reprint and an unfinished one resumes after a
 restart. A kiosk page asks ``GET /print-jobs/<id>`` whether its receipt came out.
+
+A station with several terminals has a printer per terminal
+(``[terminals.<name>.printer]``, see :mod:`kiosk.devices`): a receipt prints at
+the printer of the terminal it was taken at (:func:`kiosk.terminals.current_terminal`),
+else at the station's default printer (``[devices.printer]``). The station node
+drives each printer it can reach (network printers, its own USB or serial
+ones) with a queue of its own; the jobs of a printer behind a ``kiosk agent``
+wait in ``print_job`` until that agent takes them (:mod:`kiosk.agent`).
 """
 
 from __future__ import annotations
@@ -15,9 +23,10 @@ import logging
 import os
 import re
 import threading
+import time
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, current_app, has_app_context, jsonify
+from flask import Blueprint, abort, current_app, has_app_context, has_request_context, jsonify
 from sqlalchemy import select
 from sqlalchemy import update as sql_update
 
@@ -63,14 +72,19 @@ def _epoch(value) -> float | None:
 
 
 class DbJobStore(JobStore):
-    """The print queue's jobs in the ``print_job`` table of one station."""
+    """The print queue's jobs in the ``print_job`` table of one station.
 
-    def __init__(self, db, station_id: int):
+    ``printer``: the one printer whose queue this store serves; its unfinished
+    jobs are the ones that queue resumes (each printer has its own queue).
+    """
+
+    def __init__(self, db, station_id: int, printer: str | None = None):
         self.db = db
         self.station_id = station_id
+        self.printer = printer
 
     def _to_row(self, job: HwJob, row: PrintJobRow) -> None:
-        row.printer, row.layout = job.printer, job.label
+        row.printer, row.layout, row.terminal = job.printer, job.label, job.terminal
         row.receipt = job.receipt.to_dict()
         row.state, row.attempts, row.max_attempts = job.state.value, job.attempts, job.max_attempts
         row.error, row.error_kind, row.note = job.error, job.error_kind, job.note or ""
@@ -95,6 +109,7 @@ class DbJobStore(JobStore):
             updated_at=_epoch(row.updated_at),
             finished_at=_epoch(row.finished_at),
             reprint_of=row.reprint_of,
+            terminal=row.terminal,
         )
 
     def add(self, job: HwJob) -> None:
@@ -126,6 +141,9 @@ class DbJobStore(JobStore):
                 sql_update(PrintJobRow)
                 .where(PrintJobRow.id == job.id)
                 .values(
+                    printer=job.printer,  # staff may reprint a failed job on another terminal's printer
+                    lease_owner=None,
+                    lease_until=None,
                     state=job.state.value,
                     attempts=job.attempts,
                     max_attempts=job.max_attempts,
@@ -161,6 +179,8 @@ class DbJobStore(JobStore):
         query = select(PrintJobRow).where(
             PrintJobRow.station_id == self.station_id, PrintJobRow.state.in_(("queued", "printing"))
         )
+        if self.printer is not None:
+            query = query.where(PrintJobRow.printer == self.printer)
         return self._list(query.order_by(PrintJobRow.created_at))
 
     def list_recent(self, limit: int = 50) -> list[HwJob]:
@@ -168,39 +188,85 @@ class DbJobStore(JobStore):
         return self._list(query.order_by(PrintJobRow.created_at.desc()), limit)
 
 
+def _split(cfg: dict) -> tuple[dict, dict]:
+    """A printer table's device keys and its queue's keys."""
+    cfg = dict(cfg)
+    queue_cfg = {key: cfg.pop(key) for key in QUEUE_KEYS if key in cfg}
+    return cfg, queue_cfg
+
+
 class Printing:
-    """The station's printer and print queue (``app.extensions["kiosk_printing"]``)."""
+    """The station's printers and their print queues (``app.extensions["kiosk_printing"]``).
+
+    ``printers``/``queues``: one per printer this node drives, ``default``
+    (``[devices.printer]``) and each terminal's own (by the terminal's name);
+    ``agent_printers``: the printer tables of terminals whose ``kiosk agent``
+    drives their printer. ``printer``/``queue``/``profile`` are the default's.
+    """
 
     def __init__(self, app):
+        from kiosk.devices import terminal_tables
+
         self.app = app
+        self.terminals = terminal_tables(app.config)
         cfg = dict(app.config["DEVICES"].get("printer") or {"type": "preview"})
         if cfg.get("type", "preview") == "preview":
             cfg.setdefault("folder", os.path.join(app.instance_path, "receipts"))
-        # The queue's own settings; the rest describes the device.
-        queue_cfg = {key: cfg.pop(key) for key in QUEUE_KEYS if key in cfg}
-        self.config = cfg
-        self.profile = cfg.get("profile", "80mm")
-        try:
-            self.printer = printer_from_config(cfg)
-        except PrinterConfigError as exc:
-            raise ConfigError(f"[devices.printer]: {exc}") from exc
-        self.store = DbJobStore(app.extensions["db"], app.extensions["kiosk_station_id"])
-        self.queue = PrintQueue(
-            self.printer,
-            self.store,
-            max_attempts=int(queue_cfg.get("max_attempts", 3)),
-            retry_delay=float(queue_cfg.get("retry_delay", 1.0)),
-        )
-        self.poll = bool(queue_cfg.get("poll_status", True))
+        tables: dict[str, tuple[str, dict]] = {"default": ("devices.printer", cfg)}
+        self.agent_printers: dict[str, dict] = {}
+        for name, table in self.terminals.items():
+            if table.printer is None:
+                continue
+            if table.agent:
+                self.agent_printers[name] = _split(table.printer)[0]
+                continue
+            tcfg = dict(table.printer)
+            if tcfg.get("type") == "preview":
+                tcfg.setdefault("folder", os.path.join(app.instance_path, "receipts", name))
+            tables[name] = (f"terminals.{name}.printer", tcfg)
+        self.printers: dict = {}
+        self.queues: dict[str, PrintQueue] = {}
+        self.profiles: dict[str, object] = {}
+        self.configs: dict[str, dict] = {}
+        self.poll = True
+        db, station_id = app.extensions["db"], app.extensions["kiosk_station_id"]
+        for name, (where, table_cfg) in tables.items():
+            # The queue's own settings; the rest describes the device.
+            device_cfg, queue_cfg = _split(table_cfg)
+            try:
+                printer = printer_from_config(device_cfg)
+            except PrinterConfigError as exc:
+                raise ConfigError(f"[{where}]: {exc}") from exc
+            self.printers[name] = printer
+            self.configs[name] = device_cfg
+            self.profiles[name] = device_cfg.get("profile", "80mm")
+            self.queues[name] = PrintQueue(
+                {name: printer},
+                DbJobStore(db, station_id, printer=name),
+                max_attempts=int(queue_cfg.get("max_attempts", 3)),
+                retry_delay=float(queue_cfg.get("retry_delay", 1.0)),
+            )
+            if name == "default":
+                self.poll = bool(queue_cfg.get("poll_status", True))
+        for name, acfg in self.agent_printers.items():
+            self.profiles[name] = acfg.get("profile", "80mm")
+        self.config = self.configs["default"]
+        self.profile = self.profiles["default"]
+        self.printer = self.printers["default"]
+        self.queue = self.queues["default"]
+        self.store = DbJobStore(db, station_id)
+        #: Notified when a job for an agent's printer is added: its long poll answers at once.
+        self.agent_jobs = threading.Condition()
         self._stop = threading.Event()
         self._started = False
 
     def start(self) -> None:
-        """Start the queue's worker (resuming unfinished jobs) and the status poller."""
+        """Start the queues' workers (resuming unfinished jobs) and the status poller."""
         if self._started or self.app.config.get("ROLE") == "hub":
             return  # the hub has no printer: receipts come out at stations
         self._started = True
-        self.queue.start()
+        for queue in self.queues.values():
+            queue.start()
         if self.poll:
             threading.Thread(target=self._poll_status, daemon=True, name="kiosk-printer-status").start()
 
@@ -214,7 +280,8 @@ class Printing:
         from kiosk_hardware import escpos_encode  # noqa: F401  (imports the renderer)
         from kiosk_hardware.fonts import cjk_font_check
 
-        self.printer.prepare()
+        for printer in self.printers.values():
+            printer.prepare()
         font = cjk_font_check()
         if not font.ok:
             log.warning("%s", font.message)
@@ -222,16 +289,29 @@ class Printing:
     def _poll_status(self) -> None:
         # Status queries can take seconds on a dead printer: never on a request.
         while not self._stop.is_set():
-            try:
-                self.queue.check_status()
-            except Exception as exc:
-                log.warning("printer status check failed: %s", exc)
+            for name, queue in self.queues.items():
+                try:
+                    queue.check_status()
+                except Exception as exc:
+                    log.warning("printer %s status check failed: %s", name, exc)
             self._stop.wait(STATUS_POLL_SECONDS)
+
+    def printer_name_for(self, terminal: str | None) -> str:
+        """The printer a receipt taken at ``terminal`` prints on: the terminal's own, else the default."""
+        if terminal is not None and (terminal in self.queues or terminal in self.agent_printers):
+            return terminal
+        return "default"
+
+    def notify_agents(self) -> None:
+        with self.agent_jobs:
+            self.agent_jobs.notify_all()
 
     def shutdown(self) -> None:
         self._stop.set()
+        self.notify_agents()
         if self._started:
-            self.queue.stop(timeout=2.0)
+            for queue in self.queues.values():
+                queue.stop(timeout=2.0)
             self._started = False
 
 
@@ -256,23 +336,48 @@ def build_receipt(layout: str, context: dict, station=None) -> Receipt:
     return receipt
 
 
-def print_receipt(layout: str, context: dict, *, station=None) -> dict:
+def print_receipt(layout: str, context: dict, *, station=None, terminal: str | None = None) -> dict:
     """Queue a receipt built from ``layout``; returns at once with ``{"job_id", "state"}``.
 
-    The state is ``queued`` (or ``failed`` when the queue refused it). The
-    caller tells the user the outcome by polling :func:`job_state`.
+    It prints at the printer of the terminal the request comes from (or of
+    ``terminal``, a name), else at the station's default printer. The state is
+    ``queued`` (or ``failed`` when the queue refused it). The caller tells the
+    user the outcome by polling :func:`job_state`.
     """
     receipt = build_receipt(layout, context, station)
-    return submit(receipt, layout)
+    return submit(receipt, layout, terminal=terminal)
 
 
-def submit(receipt: Receipt, label: str = "") -> dict:
-    """Hand a ready receipt document to the queue."""
+def request_terminal() -> str | None:
+    """The name of the enrolled terminal the current request comes from, or None."""
+    if not has_request_context():
+        return None
+    from kiosk.terminals import current_terminal
+
+    terminal = current_terminal()
+    return terminal.name if terminal is not None else None
+
+
+def submit(receipt: Receipt, label: str = "", *, terminal: str | None = None) -> dict:
+    """Hand a ready receipt document to the printer of ``terminal`` (default: the request's terminal)."""
     release_read_connection()  # the queue stores the job on a connection of its own
     printing = _printing()
+    if terminal is None:
+        terminal = request_terminal()
+    printer = printing.printer_name_for(terminal)
+    if printer in printing.agent_printers:
+        return _submit_for_agent(printing, receipt, label, printer, terminal)
     printing.start()
-    handle = printing.queue.submit(receipt, label=label)
+    handle = printing.queues[printer].submit(receipt, printer=printer, label=label, terminal=terminal)
     return {"job_id": handle.id, "state": "queued"}
+
+
+def _submit_for_agent(printing: Printing, receipt: Receipt, label: str, printer: str, terminal: str | None) -> dict:
+    """Store a job for a printer behind a ``kiosk agent``: it waits in the table until the agent leases it."""
+    job = HwJob(receipt=receipt, printer=printer, label=label, terminal=terminal)
+    printing.store.add(job)
+    printing.notify_agents()
+    return {"job_id": job.id, "state": "queued"}
 
 
 def job_state(job_id: str, station_id: int | None = None) -> dict | None:
@@ -286,18 +391,72 @@ def job_state(job_id: str, station_id: int | None = None) -> dict | None:
 def wait_for(job: dict, timeout: float) -> dict:
     """Wait (bounded) for a job to finish; for the CLI, never for a web request."""
     printing = _printing()
-    result = printing.queue.wait(job["job_id"], timeout)
-    return {"state": result.state.value, "error": result.error or "", "where": printing.printer.describe()}
+    stored = printing.store.get(job["job_id"])
+    name = stored.printer if stored is not None else "default"
+    if name in printing.queues:
+        result = printing.queues[name].wait(job["job_id"], timeout)
+        state, error = result.state.value, result.error or ""
+    else:  # an agent's printer: look at the row until the agent says how it went
+        deadline = time.monotonic() + timeout
+        while True:
+            current = printing.store.get(job["job_id"])
+            if current is None or current.finished or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        state = current.state.value if current is not None else "unknown"
+        error = (current.error or "") if current is not None else ""
+    return {"state": state, "error": error, "where": describe_printer(name)}
 
 
-def print_test_page() -> dict:
-    """Queue the printer test page (station name, Chinese sample text, QR code, time)."""
+def describe_printer(name: str, app=None) -> str:
+    """A printer in words, for staff and the CLI (an agent's printer says which terminal's agent drives it)."""
+    printing = _printing(app)
+    if name in printing.printers:
+        where = printing.printers[name].describe()
+        return where if name == "default" else f"{name}: {where}"
+    cfg = printing.agent_printers.get(name, {})
+    return f"{name}: {cfg.get('type', '?')} printer driven by the terminal's kiosk agent"
+
+
+def print_test_page(printer: str = "default") -> dict:
+    """Queue the printer test page (station name, Chinese sample text, QR code, time) on one printer."""
     from kiosk.stations import current_station
     from kiosk_hardware.testpage import build_test_page
 
     printing = _printing()
-    receipt = build_test_page(current_station().name, printer=printing.printer.describe())
-    return submit(receipt, "kiosk.test_page")
+    if printer not in printing.queues and printer not in printing.agent_printers:
+        raise KeyError(f"no printer {printer!r}; known: {', '.join(printer_names())}")
+    receipt = build_test_page(current_station().name, printer=describe_printer(printer))
+    if printer in printing.agent_printers:
+        return _submit_for_agent(printing, receipt, "kiosk.test_page", printer, printer)
+    printing.start()
+    handle = printing.queues[printer].submit(receipt, printer=printer, label="kiosk.test_page")
+    return {"job_id": handle.id, "state": "queued"}
+
+
+def printer_names(app=None) -> list[str]:
+    """Every printer of the station: ``default`` first, then the terminals' by name."""
+    printing = _printing(app)
+    return ["default", *sorted((set(printing.queues) | set(printing.agent_printers)) - {"default"})]
+
+
+def printer_choices(app=None) -> list[dict]:
+    """The printers staff may send a reprint to: ``{"name", "label"}``, the default first."""
+    from kiosk.terminals import Terminal
+
+    printing = _printing(app)
+    labels: dict[str, str] = {}
+    station_id = printing.app.extensions["kiosk_station_id"]
+    try:
+        rows = get_session().scalars(select(Terminal).where(Terminal.station_id == station_id)).all()
+        labels = {row.name: row.label for row in rows if row.revoked_at is None and row.label}
+    except Exception:  # terminals are only labels here: the list of printers comes from the station file
+        get_session().rollback()
+    out = [{"name": "default", "label": _("Station printer")}]
+    for name in printer_names(app)[1:]:
+        label = labels.get(name) or printing.terminals[name].label or name
+        out.append({"name": name, "label": _("Printer of %(terminal)s", terminal=label)})
+    return out
 
 
 def failed_jobs(station_id: int) -> list[dict]:
@@ -313,31 +472,62 @@ def failed_jobs(station_id: int) -> list[dict]:
             "layout": r.layout,
             "error": r.error or "",
             "attempts": r.attempts,
+            "printer": r.printer,
+            "terminal": r.terminal or "",
             "when": r.created_at.strftime("%Y-%m-%d %H:%M:%S UTC") if r.created_at else "",
         }
         for r in rows
     ]
 
 
-def reprint(job_id: str, station_id: int) -> bool:
-    """Send a job to the printer again (staff). False if it is not this station's."""
+def reprint(job_id: str, station_id: int, printer: str | None = None) -> bool:
+    """Send a job to a printer again (staff): ``printer`` chosen by staff, default the one it was for.
+
+    False if the job is not this station's or the printer is unknown.
+    """
     row = get_session().get(PrintJobRow, job_id)
     if row is None or row.station_id != station_id:
         return False
     printing = _printing()
+    target = printer or row.printer
+    if target not in printing.queues and target not in printing.agent_printers:
+        if printer is not None:
+            return False
+        target = "default"  # the printer it was for is gone from the station file
+    release_read_connection()
+    if target in printing.agent_printers:
+        return _reprint_for_agent(printing, job_id, target)
     printing.start()
-    printing.queue.reprint(job_id)
+    printing.queues[target].reprint(job_id, printer=target)
     return True
 
 
-def printer_status(app=None) -> dict:
-    """The last known printer state, without asking the printer (never blocks)."""
-    printing = _printing(app)
-    status = printing.queue.last_status()
-    if status is None:
-        level, detail = "unknown", "not checked yet"
+def _reprint_for_agent(printing: Printing, job_id: str, target: str) -> bool:
+    job = printing.store.get(job_id)
+    if job is None:
+        return False
+    if not job.finished:
+        return True  # still on its way: leave it
+    if job.state is JobState.FAILED:
+        job.printer, job.state, job.attempts = target, JobState.QUEUED, 0
+        job.error = job.error_kind = None
+        job.finished_at = None
+        printing.store.update(job)
     else:
-        level, detail = status.level, status.describe()
+        copy = HwJob(
+            receipt=job.receipt,
+            printer=target,
+            label=job.label,
+            max_attempts=job.max_attempts,
+            reprint_of=job.id,
+            terminal=job.terminal,
+        )
+        printing.store.add(copy)
+    printing.notify_agents()
+    return True
+
+
+def _status_entry(level: str, detail: str, where: str) -> dict:
     try:
         label = _(STATE_LABELS[level])
     except RuntimeError:  # outside a request: plain English for logs and the CLI
@@ -348,7 +538,26 @@ def printer_status(app=None) -> dict:
         "ok": level in ("ok", "warning"),
         "label": label,
         "detail": detail,
-        "printer": printing.printer.describe(),
+        "printer": where,
+    }
+
+
+def printer_status(app=None, printer: str = "default") -> dict:
+    """The last known state of a printer this node drives, without asking it (never blocks)."""
+    printing = _printing(app)
+    status = printing.queues[printer].last_status()
+    if status is None:
+        level, detail = "unknown", "not checked yet"
+    else:
+        level, detail = status.level, status.describe()
+    return _status_entry(level, detail, describe_printer(printer, app))
+
+
+def printer_statuses(app=None) -> dict:
+    """Every printer this node drives, by device name: ``printer`` (the default) and ``<terminal>/printer``."""
+    printing = _printing(app)
+    return {
+        ("printer" if name == "default" else f"{name}/printer"): printer_status(app, name) for name in printing.queues
     }
 
 
@@ -359,7 +568,8 @@ def preview_png(job_id: str, station_id: int) -> bytes | None:
     row = get_session().get(PrintJobRow, job_id)
     if row is None or row.station_id != station_id:
         return None
-    return render_png(Receipt.from_dict(row.receipt), _printing().profile)
+    printing = _printing()
+    return render_png(Receipt.from_dict(row.receipt), printing.profiles.get(row.printer, printing.profile))
 
 
 JOB_ID = re.compile(r"[0-9a-f]{32}")

@@ -1,8 +1,12 @@
-"""The staff console: panels from every plugin, and the print jobs that failed."""
+"""The staff console: panels from every plugin, and the print jobs that failed.
+
+A failed receipt is reprinted on the printer staff choose: the station's, or
+any terminal's (the counter's own, when the resident stands at the counter).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from kiosk.auth import login_required
@@ -59,6 +63,7 @@ def console():
         station=station,
         failed_jobs=printing.failed_jobs(station.id),
         printer=printing.printer_status(),
+        printers=printing.printer_choices(),
     )
 
 
@@ -79,7 +84,10 @@ def preview(job_id: str):
 def reprint(job_id: str):
     from kiosk import printing
 
-    if printing.reprint(job_id[:32], current_station().id):
+    printer = (request.form.get("printer") or "").strip()[:64] or None
+    if printer is not None and printer not in printing.printer_names():
+        flash(_("That printer is not one of this station's. Please choose one from the list."))
+    elif printing.reprint(job_id[:32], current_station().id, printer):
         flash(_("The receipt was sent to the printer again."))
     else:
         flash(_("That print job was not found."))
