@@ -91,6 +91,12 @@ def stations_enrol(code, name, kind, zone, tag):
     click.echo(f"  {token}")
     click.echo("run this on the station (as the kiosk's user):")
     click.echo(f"  kiosk sync join {_hub_url_hint()} {token}")
+    if not (current_app.config["STATION"].get("public_url") or current_app.config.get("PUBLIC_URL")):
+        click.echo(
+            "warning: this hub has no public_url: set it in the hub's station file to the https:// address "
+            "phones reach, or stations will point phones at whatever address they joined with",
+            err=True,
+        )
 
 
 def _hub_tag(station) -> str:
