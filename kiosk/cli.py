@@ -466,6 +466,9 @@ def _add_sync_commands() -> None:
 
     cli.add_command(stations)
     cli.add_command(sync_group)
+    from kiosk.agent import agent_cli
+
+    cli.add_command(agent_cli)  # kiosk agent: a terminal PC's printer and readers
 
 
 _add_sync_commands()
