@@ -115,30 +115,39 @@ def device_report_to_hub(session, station: Station, key: str, data: dict | None)
 
 
 def record_figures(app) -> bool:
-    """The station's scheduled job: record today's figures (its local day) when they changed.
+    """The station's scheduled job: record its figures of today (its local day) when they changed.
 
-    Runs in an app context. Returns whether an entry was recorded.
+    Yesterday's are looked at again too, so the last minutes of a day are not
+    left out of its final figures. The plugins count outside the write
+    transaction (a kiosk's writes must not wait for them). Runs in an app
+    context; returns whether an entry was recorded.
     """
+    from datetime import timedelta
+
     from kiosk import clock, district
     from kiosk.db import session_for
 
     station_id = app.extensions["kiosk_station_id"]
-    with session_for(app, write=True) as session:
-        if not sync.enrolled(session, station_id):
-            return False
+    with session_for(app) as session:
         station = session.get(Station, station_id)
-        if station is None:
+        if station is None or not sync.enrolled(session, station_id):
             return False
-        day = clock.today(station, clock.now())
-        figures = district.station_figures(station, day, localize=False)
-        data = {"day": day.isoformat(), "figures": figures, "computed_at": utcnow().isoformat()}
-        last = _last_recorded(session, station_id, "kiosk.figures", day.isoformat())
-        if last is not None and last.get("figures") == figures:
-            return False
+    today = clock.today(station, clock.now())
+    counted = [
+        (day, district.station_figures(station, day, localize=False)) for day in (today - timedelta(days=1), today)
+    ]
+    recorded = False
+    with session_for(app, write=True) as session:
         session.info["kiosk_app"] = app
-        sync.record(session, "kiosk.figures", day.isoformat(), data, station_id=station_id)
+        for day, figures in counted:
+            last = _last_recorded(session, station_id, "kiosk.figures", day.isoformat())
+            if (last is None and day != today) or (last is not None and last.get("figures") == figures):
+                continue  # unchanged (or a day before the station joined the hub)
+            data = {"day": day.isoformat(), "figures": figures, "computed_at": utcnow().isoformat()}
+            sync.record(session, "kiosk.figures", day.isoformat(), data, station_id=station_id)
+            recorded = True
         session.commit()
-    return True
+    return recorded
 
 
 def figures_to_hub(session, station: Station, key: str, data: dict | None) -> None:
