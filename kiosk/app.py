@@ -103,6 +103,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     ):
         app.register_blueprint(bp)
     ime.init_app(app)
+    from kiosk import terminals
+
+    terminals.init_app(app)  # enrolment, /admin/terminals, reader claims
     _register_plugin_blueprints(app, plugins)
     app.before_request(_before_request)
     _error_handlers(app)

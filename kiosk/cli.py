@@ -420,7 +420,11 @@ def demo(ctx):
     for username, password, role, _ in DEMO_USERS:
         state = "created" if username in created else "exists"
         click.echo(f"demo {role} account: {username} / {password} ({state})")
-    click.echo("demo station ready: run `kiosk run` and open http://127.0.0.1:5000")
+    from kiosk.demo import enrol_demo_terminal
+
+    link = enrol_demo_terminal(app)
+    # The first page opened makes this browser the demo's kiosk terminal, so card taps reach it.
+    click.echo(f"demo station ready: run `kiosk run` and open http://127.0.0.1:5000{link} (once; then /)")
 
 
 # -- printer ------------------------------------------------------------------
@@ -469,6 +473,9 @@ def _add_sync_commands() -> None:
     from kiosk.agent import agent_cli
 
     cli.add_command(agent_cli)  # kiosk agent: a terminal PC's printer and readers
+    from kiosk.terminals_cli import terminals
+
+    cli.add_command(terminals)
 
 
 _add_sync_commands()

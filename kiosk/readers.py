@@ -1,90 +1,169 @@
-"""Card and scanner reads for the page in front of the user (never stored).
+"""Card and scanner reads for the page in front of the user, at the terminal they were made at (never stored).
 
-A read belongs to the screen open right now: :class:`ReaderHub` offers it to the
-plugins with that screen and pushes what they answer to the page's
-``/events/reader`` stream, or drops it.
+A read belongs to one terminal (the screen whose reader was tapped) and to the
+screen open there right now: :class:`ReaderHub` offers it to the plugins with
+that screen and pushes what they answer to that terminal's ``/events/reader``
+stream, or drops it. Only an enrolled terminal may open the stream
+(:mod:`kiosk.terminals`); a phone, a staff browser, an anonymous client or
+another terminal gets 403. What the plugin's answer hands the page (card
+tokens, booking codes, identification links) is replaced by claims that only
+that terminal's session can take back, once, within seconds.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
+from dataclasses import dataclass
 
 from flask import Blueprint, current_app, request
 
 from kiosk.events import HEARTBEAT_SECONDS, _sse, stream_response
 
 bp = Blueprint("readers", __name__, url_prefix="/events")
+log = logging.getLogger("kiosk.readers")
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Whose page a subscribed queue is: its terminal (None for code in this process, never a browser), its session."""
+
+    terminal_id: int | None = None
+    session_hash: str = ""
 
 
 class ReaderHub:
-    """Hands card and scanner reads to the page in front of the user, or drops them.
+    """Hands card and scanner reads to the page in front of the user at their terminal, or drops them.
 
-    Each open kiosk page holds a stream declaring its screen. A read is offered
-    to the plugins through ``handle_reader_event`` with that screen; what a
-    plugin returns is pushed to the page. With no page, or no plugin that
-    wants it, the read is dropped: it must never reach the next user.
+    Each open kiosk page holds a stream declaring its screen, opened with its
+    terminal's credential. A read made at a terminal is offered to the
+    plugins through ``handle_reader_event`` with the screen of each page of
+    that terminal; what a plugin returns is pushed to the page, bound to the
+    terminal and the page's session. With no page, or no plugin that wants it,
+    the read is dropped: it must never reach the next user.
+
+    Code in this process (tests, tools) may :meth:`subscribe` without a
+    terminal: it receives the reads of the station's local terminal (the one
+    its ``[devices]`` belong to) as the plugins answered them.
     """
 
     def __init__(self, app):
         self.app = app
         self._lock = threading.Lock()
         self._subscribers: list[tuple[str | None, queue.Queue]] = []
+        self._bindings: dict[queue.Queue, Binding] = {}
+        self._pruned_at = 0.0
 
-    def subscribe(self, screen: str | None) -> queue.Queue:
+    def subscribe(self, screen: str | None, terminal_id: int | None = None, session_hash: str = "") -> queue.Queue:
+        """A queue receiving what the plugins answer to reads at ``terminal_id`` for ``screen``."""
         q: queue.Queue = queue.Queue(maxsize=10)
         with self._lock:
             self._subscribers.append((screen, q))
+            self._bindings[q] = Binding(terminal_id, session_hash)
         return q
 
     def unsubscribe(self, q: queue.Queue) -> None:
         with self._lock:
             self._subscribers = [(s, x) for s, x in self._subscribers if x is not q]
+            self._bindings.pop(q, None)
 
-    def publish(self, reader_event) -> int:
-        """Offer a read to the open screens; returns how many pages received it."""
+    def publish(self, reader_event, terminal: str | None = None) -> int:
+        """Offer a read made at ``terminal`` (a name; None = the station's local terminal) to its open screens.
+
+        Returns how many pages received it. A read for a terminal this station
+        does not have, or one that is revoked, is refused and logged.
+        """
+        from kiosk.db import session_for
+        from kiosk.models import Station
+        from kiosk.terminals import Terminal, local_terminal_name
+
+        local = local_terminal_name(self.app)
+        name = terminal if terminal is not None else local
+        station_id = self.app.extensions["kiosk_station_id"]
         with self._lock:
-            subscribers = list(self._subscribers)
-        delivered = 0
+            subscribers = [(screen, q, self._bindings.get(q, Binding())) for screen, q in self._subscribers]
+        answered: list[tuple[queue.Queue, Binding, dict]] = []
         with self.app.app_context():
-            from kiosk.models import Station
+            with session_for(self.app) as session:
+                from sqlalchemy import select
 
-            session = self.app.extensions["db"].Session()
-            try:
-                station = session.get(Station, self.app.extensions["kiosk_station_id"])
-                plugins = self.app.extensions["kiosk_plugins"]
-                for screen, q in subscribers:
-                    action = plugins.call(
-                        "handle_reader_event", firstresult=True, event=reader_event, screen=screen, station=station
+                row = session.scalar(select(Terminal).where(Terminal.station_id == station_id, Terminal.name == name))
+                terminal_id = row.id if row is not None and row.active else None
+                if terminal_id is None and terminal is not None:
+                    log.warning(
+                        "reader event from %s refused: this station has no enrolled terminal %r",
+                        getattr(reader_event, "source", "?"),
+                        terminal,
                     )
-                    if action is None:
-                        continue
-                    try:
-                        q.put_nowait(action)
-                        delivered += 1
-                    except queue.Full:
-                        pass
-            finally:
-                session.close()
+                    return 0
+                mine = [
+                    (screen, q, binding)
+                    for screen, q, binding in subscribers
+                    if (binding.terminal_id is not None and binding.terminal_id == terminal_id)
+                    or (binding.terminal_id is None and name == local)
+                ]
+                if not mine:
+                    return 0
+                station = session.get(Station, station_id)
+                plugins = self.app.extensions["kiosk_plugins"]
+                for screen, q, binding in mine:
+                    action = plugins.call(
+                        "handle_reader_event",
+                        firstresult=True,
+                        event=reader_event,
+                        screen=screen,
+                        station=station,
+                    )
+                    if action is not None:
+                        answered.append((q, binding, action))
+            if any(binding.terminal_id is not None for _q, binding, _a in answered):
+                answered = self._bind(answered)
+        delivered = 0
+        for q, _binding, action in answered:
+            try:
+                q.put_nowait(action)
+                delivered += 1
+            except queue.Full:
+                pass
         return delivered
+
+    def _bind(self, answered: list[tuple[queue.Queue, Binding, dict]]) -> list[tuple[queue.Queue, Binding, dict]]:
+        """Replace what each terminal's page is handed by claims of that terminal and session."""
+        from kiosk.db import session_for
+        from kiosk.terminals import bind_action, prune_claims
+
+        bound = []
+        with session_for(self.app, write=True) as session:
+            for q, binding, action in answered:
+                if binding.terminal_id is not None and isinstance(action, dict):
+                    action = bind_action(session, action, binding.terminal_id, binding.session_hash)
+                bound.append((q, binding, action))
+            if time.monotonic() - self._pruned_at > 60:
+                prune_claims(session)
+                self._pruned_at = time.monotonic()
+            session.commit()
+        return bound
 
 
 @bp.route("/reader")
 def reader_stream():
-    """The open kiosk page's stream of card and scanner reads meant for it."""
-    from kiosk.stations import current_station
+    """The open kiosk page's stream of card and scanner reads made at its terminal and meant for its screen."""
+    from kiosk.terminals import current_terminal, refuse_not_terminal, session_binding
 
     app = current_app._get_current_object()
+    terminal = current_terminal()
+    if terminal is None:
+        log.warning("reader stream refused to %s: not an enrolled terminal", request.remote_addr)
+        refuse_not_terminal()
     screen = (request.args.get("screen") or "")[:100] or None
     hub: ReaderHub = app.extensions["reader_hub"]
-    # The devices belong to the station this process is configured for; a page
-    # of another station (a fleet server) must never receive their reads.
-    local = current_station().id == app.extensions["kiosk_station_id"]
+    terminal_id, session_hash = terminal.id, session_binding()
     max_seconds = app.config.get("SSE_MAX_SECONDS", 300)
 
     def generate():
-        q = hub.subscribe(screen) if local else queue.Queue()
+        q = hub.subscribe(screen, terminal_id=terminal_id, session_hash=session_hash)
         started = time.monotonic()
         try:
             yield "retry: 1000\n\n"

@@ -74,6 +74,8 @@ def home():
 def set_language():
     lang = request.form.get("lang", "")
     if lang in current_app.config["STATION"]["languages"]:
+        if lang != session.get("lang"):
+            visitors.forget()  # a new language is a new visitor at the kiosk (issue 16)
         session["lang"] = lang
         g.pop("locale", None)
     return redirect(_back())

@@ -34,11 +34,13 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from flask import current_app, g, has_request_context, request
+from flask import Blueprint, abort, current_app, g, has_request_context, redirect, render_template, request, url_for
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from kiosk.auth import login_required
 from kiosk.db import Base, UTCDateTime, utcnow
+from kiosk.i18n import N_, _, localized
 
 __all__ = [
     "KINDS",
@@ -215,7 +217,7 @@ def _seen(terminal: Terminal) -> None:
     from kiosk.db import session_for
 
     try:
-        with session_for(current_app._get_current_object(), write=True) as session:
+        with session_for(current_app._get_current_object(), write=True) as session:  # type: ignore[attr-defined]
             session.execute(update(Terminal).where(Terminal.id == terminal.id).values(last_seen_at=now))
             session.commit()
         terminal.last_seen_at = now
@@ -311,3 +313,310 @@ def enrol(session, token: str) -> tuple[Terminal, str] | None:
 
 def enrolment_path(token: str) -> str:
     return f"/terminal/enrol/{token}"
+
+
+# ---- Reader claims: what a read hands a page, bound to its terminal ---------------
+
+#: What a claim looks like in a form field or a link: the page never sees the value itself.
+CLAIM_PREFIX = "rc_"
+#: How long a page has to post or follow what a read handed it.
+CLAIM_SECONDS = 30
+#: Keys of a reader action whose string value is a link the page follows.
+LINK_KEYS = ("redirect", "go", "link")
+#: Claims are deleted this long after they expired (kept a little for the log's sake).
+CLAIM_KEEP_SECONDS = 300
+_CLAIM_RE = re.compile(r"rc_[A-Za-z0-9_-]{20,64}\Z")
+
+
+def session_binding() -> str:
+    """The hash that binds a claim to the browser session it was handed to ("" outside a session)."""
+    from flask import session
+
+    token = session.get("_csrf") if has_request_context() else None
+    return digest(token) if isinstance(token, str) and token else ""
+
+
+def bind_action(db_session, action: dict, terminal_id: int, session_hash: str = "") -> dict:
+    """``action`` with each string in ``fill`` and each link replaced by a claim for ``terminal_id``.
+
+    The caller commits. A link becomes ``/r/<claim>``; a fill value becomes
+    the claim itself, swapped back when the page posts it.
+    """
+    expires = _now() + timedelta(seconds=CLAIM_SECONDS)
+
+    def claim(value: str) -> str:
+        token = CLAIM_PREFIX + secrets.token_urlsafe(24)
+        db_session.add(
+            ReaderClaim(
+                claim_hash=digest(token),
+                terminal_id=terminal_id,
+                session_hash=session_hash,
+                value=value,
+                expires_at=expires,
+            )
+        )
+        return token
+
+    bound = dict(action)
+    fill = action.get("fill")
+    if isinstance(fill, dict):
+        bound["fill"] = {name: claim(value) if isinstance(value, str) else value for name, value in fill.items()}
+    for key in LINK_KEYS:
+        value = action.get(key)
+        if isinstance(value, str) and value:
+            bound[key] = "/r/" + claim(value)
+    return bound
+
+
+def prune_claims(db_session) -> None:
+    """Delete claims long expired; the caller commits."""
+    from sqlalchemy import delete
+
+    cutoff = _now() - timedelta(seconds=CLAIM_KEEP_SECONDS)
+    db_session.execute(delete(ReaderClaim).where(ReaderClaim.expires_at < cutoff))
+
+
+def take_claim(claim: str) -> str | None:
+    """The value behind ``claim`` if this request is the terminal and session it was made for, in time, once.
+
+    Marks it used either way it is taken; None (and logged) otherwise.
+    """
+    from kiosk.db import write_transaction
+
+    if not isinstance(claim, str) or not _CLAIM_RE.fullmatch(claim):
+        return None
+    terminal = current_terminal()
+    now = _now()
+    with write_transaction() as db_session:
+        row = db_session.scalar(select(ReaderClaim).where(ReaderClaim.claim_hash == digest(claim)).with_for_update())
+        if row is None:
+            reason = "unknown"
+        elif row.used_at is not None:
+            reason = "already used"
+        elif row.expires_at <= now:
+            reason = "expired"
+        elif terminal is None or row.terminal_id != terminal.id:
+            reason = "made for another terminal"
+        elif row.session_hash and not hmac.compare_digest(row.session_hash, session_binding()):
+            reason = "made for another session"
+        else:
+            row.used_at = now
+            return row.value
+    log.warning("reader claim refused (%s) on %s %s from %s", reason, request.method, request.path, request.remote_addr)
+    return None
+
+
+def _swap_claims() -> None:
+    """Before a view: every posted ``rc_…`` field becomes its value, or empty when it may not be taken."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or current_app.config.get("ROLE") == "hub":
+        return
+    if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return
+    form = request.form
+    if not any(isinstance(v, str) and v.startswith(CLAIM_PREFIX) for v in form.values()):
+        return
+    from werkzeug.datastructures import ImmutableMultiDict
+
+    items = []
+    for name, value in form.items(multi=True):
+        if isinstance(value, str) and value.startswith(CLAIM_PREFIX):
+            value = take_claim(value) or ""
+        items.append((name, value))
+    request.__dict__["form"] = ImmutableMultiDict(items)
+    request.__dict__.pop("values", None)
+
+
+# ---- Pages: enrolment, claimed links, the admin page ------------------------------
+
+bp = Blueprint("terminals", __name__)
+
+_REFUSED = {
+    "terminal": N_(
+        "This screen is not an enrolled terminal of this station, or its enrolment was revoked. "
+        "Ask the station's administrator to enrol it again."
+    ),
+    "enrol": N_(
+        "This enrolment link has been used already, has expired or was revoked. "
+        "Nothing was changed. Ask the station's administrator for a new link."
+    ),
+    "claim": N_("This card or code read has expired or belongs to another screen. Please tap or scan again."),
+}
+_THREE = ("zh_Hans", "zh_Hant", "en")
+
+
+def _three_languages(message: str) -> list[tuple[str, str]]:
+    """``message`` in Chinese (simplified, traditional) and English: the screen has no language chosen yet."""
+    return [(locale, localized(message, locale=locale)) for locale in _THREE]
+
+
+def refuse_not_terminal():
+    """Abort with 403 and a clear message: this request is not from an enrolled terminal."""
+    g.user_message = _(_REFUSED["terminal"])
+    abort(403)
+
+
+def start_page(terminal: Terminal) -> str:
+    """Where a terminal's browser starts: the kiosk home, the calling display, the staff login."""
+    if terminal.kind == "counter":
+        return url_for("auth.login")
+    if terminal.kind == "display":
+        for endpoint in DISPLAY_ENDPOINTS:
+            if endpoint in current_app.view_functions:
+                return url_for(endpoint)
+    return url_for("shell.home")
+
+
+#: Calling displays a display terminal opens, the first one installed wins.
+DISPLAY_ENDPOINTS = ("legal_display.board",)
+
+
+@bp.route("/terminal/enrol/<token>")
+def enrol_view(token: str):
+    """Open once on the terminal's screen: it receives its credential and goes to its start page."""
+    from kiosk.audit import record
+    from kiosk.db import write_transaction
+
+    if current_app.config.get("ROLE") == "hub":
+        abort(404)  # screens are enrolled at their own station node
+    with write_transaction() as db_session:
+        done = enrol(db_session, token)
+        if done is not None:
+            terminal, credential = done
+            record(
+                "terminal.enrolled",
+                {"terminal": terminal.name, "kind": terminal.kind},
+                station_id=terminal.station_id,
+                session=db_session,
+                commit=False,
+            )
+    if done is None:
+        already = current_terminal()
+        if already is not None:
+            # The appliance's browser opened its used link again (a restart before the
+            # unit's address was set back): it is enrolled, so it goes to its start page.
+            return redirect(start_page(already))
+        log.warning("terminal enrolment refused: unknown, used or expired link, from %s", request.remote_addr)
+        page = render_template("terminal_message.html", messages=_three_languages(_REFUSED["enrol"]))
+        return page, 410
+    log.info("terminal %s (%s) enrolled from %s", terminal.name, terminal.kind, request.remote_addr)
+    response = redirect(start_page(terminal))
+    response.set_cookie(
+        COOKIE,
+        credential,
+        max_age=CREDENTIAL_DAYS * 24 * 3600,
+        httponly=True,
+        samesite="Strict",
+        secure=request.is_secure,
+        path="/",
+    )
+    return response
+
+
+@bp.route("/r/<claim>")
+def follow_claim(claim: str):
+    """A link a card or code read handed this screen: followed once, by this screen, within seconds."""
+    target = take_claim(claim)
+    if target is None or not target.startswith("/") or target.startswith("//"):
+        page = render_template("terminal_message.html", messages=_three_languages(_REFUSED["claim"]))
+        return page, 410
+    return redirect(target)
+
+
+def _admin_station_id() -> int:
+    if current_app.config.get("ROLE") == "hub":
+        abort(404)  # terminals are a station node's; the hub has none
+    return current_app.extensions["kiosk_station_id"]
+
+
+def _link(token: str) -> str:
+    return request.host_url.rstrip("/") + enrolment_path(token)
+
+
+@bp.route("/admin/terminals", methods=["GET", "POST"])
+@login_required("admin")
+def admin_page():
+    """The station's terminals: last seen, rename, revoke, add (the link is shown once)."""
+    from kiosk.audit import record
+    from kiosk.db import get_session, write_transaction
+
+    station_id = _admin_station_id()
+    link = error = None
+    status = 200
+    if request.method == "POST":
+        action = request.form.get("action", "")
+        try:
+            with write_transaction() as db_session:
+                if action == "add":
+                    terminal, token = add(
+                        db_session,
+                        station_id,
+                        request.form.get("name", "")[:64],
+                        request.form.get("kind", "kiosk"),
+                        request.form.get("label", "")[:200],
+                    )
+                    link = (terminal.name, _link(token))
+                else:
+                    terminal = _form_terminal(db_session, station_id)
+                    if action == "rename":
+                        rename(db_session, terminal, request.form.get("new_name", "").strip()[:64])
+                    elif action == "revoke":
+                        revoke(db_session, terminal)
+                    elif action == "link":
+                        link = (terminal.name, _link(new_link(db_session, terminal)))
+                    else:
+                        raise TerminalError("unknown action")
+                record(f"terminal.{action}", {"terminal": terminal.name}, session=db_session, commit=False)
+        except TerminalError as exc:
+            error, status, link = _admin_error(exc), 400, None
+        if link is None and error is None:
+            return redirect(url_for("terminals.admin_page"))
+    rows = terminals_of(get_session(), station_id)
+    page = render_template("admin/terminals.html", terminals=rows, kinds=KINDS, link=link, error=error)
+    return page, status
+
+
+def _form_terminal(db_session, station_id: int) -> Terminal:
+    raw = request.form.get("terminal", "")
+    terminal = db_session.get(Terminal, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+    if terminal is None or terminal.station_id != station_id:
+        raise TerminalError("no such terminal at this station")
+    return terminal
+
+
+_ADMIN_ERRORS = {
+    "name": N_("A terminal's name is 1 to 32 lower-case letters, digits or '-', like hall-1."),
+    "taken": N_("This station already has a terminal of that name."),
+    "kind": N_("Choose kiosk, display or counter."),
+    "label": N_("The label is at most 100 characters."),
+    "revoked": N_("This terminal is revoked; add a new one."),
+    "other": N_("No such terminal at this station."),
+}
+
+
+def _admin_error(exc: TerminalError) -> str:
+    text = str(exc)
+    for key, marker in (
+        ("taken", "already has"),
+        ("name", "name is"),
+        ("kind", "kind is"),
+        ("label", "label"),
+        ("revoked", "revoked"),
+    ):
+        if marker in text:
+            return _(_ADMIN_ERRORS[key])
+    return _(_ADMIN_ERRORS["other"])
+
+
+def _context() -> dict:
+    try:
+        terminal = current_terminal()
+    except Exception:  # the database is down: error pages still render
+        terminal = None
+    return {"kiosk_terminal": terminal}
+
+
+def init_app(app) -> None:
+    """The enrolment and admin pages, the claim swap before every view, the terminal in every template."""
+    app.register_blueprint(bp)
+    app.before_request(_swap_claims)
+    app.context_processor(_context)

@@ -27,7 +27,11 @@ The ladder, each rung built on the one before:
   account with that role and logs ``client`` in;
 - ``fixed_clock``: the app's clock stopped at the test's start, to be set or
   moved by hand (see :class:`FixedClock`);
-- ``fresh_database_url``: an empty, unmigrated database on the backend.
+- ``fresh_database_url``: an empty, unmigrated database on the backend;
+- ``terminal_client``: a second test client of ``app`` enrolled as the
+  station's kiosk terminal ``kiosk-1`` (the one the station file's readers
+  belong to): card taps published with ``reader_hub.publish(event)`` reach
+  its ``/events/reader`` stream, and what they hand its pages it can post back.
 
 Override ``kiosk_config`` in a ``conftest.py`` to add settings (for example
 ``{"PLUGINS": {"venue": {"booking_days": 3}}}``), ``kiosk_extra_plugins`` to
@@ -35,7 +39,9 @@ load a plugin module that is not installed (``{"venue": kiosk_venue}``), or
 ``backend`` (``@pytest.fixture(params=["sqlite"])``) to run on SQLite only.
 
 Helpers for test bodies: :func:`count_rows`, :func:`printed_receipts`,
-:func:`csrf_of`, :class:`Auth`, :class:`LiveServer` (a real HTTP server) and
+:func:`csrf_of`, :func:`enrol_terminal` (a test client becomes a terminal),
+:func:`terminal_credential` (the cookie for a browser or a raw HTTP client),
+:class:`Auth`, :class:`LiveServer` (a real HTTP server) and
 :class:`EventStream` (a server-sent-events stream read once it is open).
 """
 
@@ -73,12 +79,14 @@ __all__ = [
     "create_account",
     "create_pg_database",
     "csrf_of",
+    "enrol_terminal",
     "drop_pg_database",
     "install_into",
     "printed_receipts",
     "run_at_once",
     "save_screenshot",
     "start_folder",
+    "terminal_credential",
     "wait_for_start",
 ]
 
@@ -340,6 +348,14 @@ def client(app):
 
 
 @pytest.fixture
+def terminal_client(app):
+    """A test client of ``app`` enrolled as the kiosk terminal ``kiosk-1``, through its enrolment link."""
+    terminal_client = app.test_client()
+    enrol_terminal(terminal_client, app)
+    return terminal_client
+
+
+@pytest.fixture
 def runner(app):
     """The app's CLI runner: ``runner.invoke(args=["db", "current"])``."""
     return app.test_cli_runner()
@@ -393,6 +409,45 @@ def csrf_of(client) -> str:
         with client.session_transaction() as session:
             token = session.get("_csrf")
     return token
+
+
+def enrol_terminal(client, app, name: str = "kiosk-1", kind: str = "kiosk") -> str:
+    """Add terminal ``name`` to the app's station and open its enrolment link with ``client``; returns its name.
+
+    ``client`` then holds the terminal's credential cookie, as the terminal's
+    browser would.
+    """
+    from kiosk.terminals import add, enrolment_path
+
+    with app.app_context():
+        from kiosk.db import session_for
+
+        with session_for(app, write=True) as session:
+            _terminal, token = add(session, app.extensions["kiosk_station_id"], name, kind)
+            session.commit()
+    response = client.get(enrolment_path(token))
+    if response.status_code != 302:
+        raise AssertionError(f"enrolling terminal {name} answered {response.status_code}")
+    return name
+
+
+def terminal_credential(app, name: str = "kiosk-1", kind: str = "kiosk") -> str:
+    """Add and enrol terminal ``name`` directly; returns the value of its credential cookie (``kiosk_terminal``).
+
+    For a browser (``LiveServer.enrol``) or a raw HTTP client
+    (``EventStream(..., headers={"Cookie": f"kiosk_terminal={value}"})``).
+    """
+    from kiosk.terminals import add, enrol
+
+    with app.app_context():
+        from kiosk.db import session_for
+
+        with session_for(app, write=True) as session:
+            _terminal, token = add(session, app.extensions["kiosk_station_id"], name, kind)
+            enrolled = enrol(session, token)
+            session.commit()
+    assert enrolled is not None, "a fresh enrolment token always enrols"
+    return enrolled[1]
 
 
 def create_account(app, username: str, role: str = "staff", password: str = TEST_PASSWORD) -> None:
@@ -604,6 +659,20 @@ class LiveServer:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def enrol(self, target, name: str = "kiosk-1", kind: str = "kiosk") -> str:
+        """Make a Playwright page's (or context's) browser terminal ``name`` of this server's station.
+
+        Card taps published for that terminal (``reader_hub.publish(event)``
+        for ``kiosk-1``, the station's own) then reach its kiosk pages.
+        Returns the credential.
+        """
+        from kiosk.terminals import COOKIE
+
+        credential = terminal_credential(self.app, name, kind)
+        context = getattr(target, "context", target)
+        context.add_cookies([{"name": COOKIE, "value": credential, "url": self.url, "httpOnly": True}])
+        return credential
+
     def stop(self) -> None:
         """Stop serving (open streams end on their own when their connection closes)."""
         self.server.shutdown()
@@ -628,13 +697,14 @@ class EventStream:
             data = stream.wait_for("venue.booked", timeout=5)
     """
 
-    def __init__(self, base_url: str, path: str, timeout: float = 10.0):
+    def __init__(self, base_url: str, path: str, timeout: float = 10.0, headers: dict | None = None):
         host, _, port = base_url.removeprefix("http://").partition(":")
         self.events: list[tuple[float, str, dict]] = []
         self.conn = http.client.HTTPConnection(host, int(port or 80), timeout=timeout + 20)
         self._open = threading.Event()
         self._error: BaseException | None = None
         self._closed = False
+        self._headers = dict(headers or {})
         self.thread = threading.Thread(target=self._read, args=(path,), daemon=True)
         self.thread.start()
         if not self._open.wait(timeout):
@@ -645,7 +715,7 @@ class EventStream:
 
     def _read(self, path: str) -> None:
         try:
-            self.conn.request("GET", path, headers={"Accept": "text/event-stream"})
+            self.conn.request("GET", path, headers={"Accept": "text/event-stream", **self._headers})
             response = self.conn.getresponse()
             if response.status != 200 or not (response.getheader("Content-Type") or "").startswith("text/event-stream"):
                 raise AssertionError(f"answered {response.status} {response.getheader('Content-Type')}")

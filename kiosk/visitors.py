@@ -15,8 +15,10 @@ without use::
     visitors.forget("parking")                       # "Done"
 
 Nothing is shown to the next visitor: the kiosk forgets every kind when the
-idle timer runs out (``POST /reset``) and when anyone goes to the home
-screen, whatever button took them there. Anything a plugin keeps about the
+idle timer runs out (``POST /reset``), when the language is changed and when
+anyone goes to the home screen, whatever button took them there. A visitor
+belongs to the terminal (:mod:`kiosk.terminals`) that identified them: a
+browser holding another terminal's credential, or none, sees nobody. Anything a plugin keeps about the
 visitor's turn (a chosen plate, a message for the next screen, the phone
 number an unknown rider typed before registering) belongs in
 :func:`remember`, so it goes with them.
@@ -97,11 +99,24 @@ def _save(store: dict) -> None:
         session.pop(SESSION_KEY, None)
 
 
+def _terminal_id() -> int | None:
+    """The id of this request's terminal, or None (a phone, a staff browser)."""
+    from kiosk.terminals import current_terminal
+
+    terminal = current_terminal()
+    return terminal.id if terminal is not None else None
+
+
 def _entry(kind: str) -> dict | None:
-    """The live entry of ``kind``, or None; a lapsed one is removed on the way."""
+    """The live entry of ``kind`` made at this request's terminal, or None; a lapsed one is removed on the way."""
     store = _store()
     entry = store.get(_kind(kind))
     if not isinstance(entry, dict):
+        return None
+    if entry.get("terminal") != _terminal_id():
+        # Made at another terminal (or at none): not this screen's visitor.
+        store.pop(kind, None)
+        _save(store)
         return None
     if _now() - float(entry.get("at", 0)) > float(entry.get("ttl", DEFAULT_MAX_AGE)):
         store.pop(kind, None)
@@ -134,6 +149,7 @@ def identify(kind: str, subject_id: Any, *, via: str = "", max_age: int = DEFAUL
         "at": _now(),
         "ttl": int(max_age),
         "data": {},
+        "terminal": _terminal_id(),
     }
     _save(store)
 
@@ -169,7 +185,14 @@ def remember(kind: str, **values: Any) -> None:
     on the way to registering): it is still forgotten with them, at the
     latest after :data:`DEFAULT_MAX_AGE`.
     """
-    entry = _entry(kind) or {"id": None, "via": "", "since": _now(), "ttl": DEFAULT_MAX_AGE, "data": {}}
+    entry = _entry(kind) or {
+        "id": None,
+        "via": "",
+        "since": _now(),
+        "ttl": DEFAULT_MAX_AGE,
+        "data": {},
+        "terminal": _terminal_id(),
+    }
     data = {**(entry.get("data") or {}), **values}
     entry["data"] = {key: value for key, value in data.items() if value is not None}
     _touch(kind, entry)

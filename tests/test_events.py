@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from kiosk import hookimpl
 from kiosk.events import emit
-from kiosk.testing import Auth, EventStream, LiveServer
+from kiosk.testing import Auth, EventStream, LiveServer, terminal_credential
 
 
 def test_event_reaches_plugins_and_is_stored(make_app, database_url):
@@ -99,9 +99,13 @@ def test_card_tap_reaches_the_open_page_through_the_whole_chain(make_app, databa
     )
     server = LiveServer(app)
     manager = app.extensions["kiosk_devices"].manager
+    # The station file's readers belong to the station's own terminal, kiosk-1: its screen listens.
+    credential = terminal_credential(app, "kiosk-1")
     try:
         # The page's stream has subscribed its screen by the time its first line arrives.
-        with EventStream(server.url, "/events/reader?screen=tapper.checkin") as page:
+        with EventStream(
+            server.url, "/events/reader?screen=tapper.checkin", headers={"Cookie": f"kiosk_terminal={credential}"}
+        ) as page:
             started = time.monotonic()
             manager.reader("desk").inject("card", "04A1B2C3D4")
             arrived = page.wait_at("reader", timeout=5)
@@ -114,7 +118,10 @@ def test_card_tap_reaches_the_open_page_through_the_whole_chain(make_app, databa
     finally:
         server.stop()
         app.extensions["kiosk_devices"].stop()
-    assert got == [("reader", {"fill": {"card": "04A1B2C3D4"}, "station": "shuibei"})]
+    [(name, action)] = got
+    assert name == "reader" and action["station"] == "shuibei" and set(action["fill"]) == {"card"}
+    # The page is handed a claim of its terminal, never the card number itself.
+    assert action["fill"]["card"].startswith("rc_") and "04A1B2C3D4" not in str(action)
     assert elapsed < 0.5
     assert health["devices"]["desk"]["state"] == "ok"
     assert 'data-device="desk"' in admin_page and 'data-device="printer"' in admin_page

@@ -398,6 +398,7 @@ def test_a_resident_taps_through_a_booking_and_scans_the_slip(
     server = LiveServer(app)
     try:
         add_slot(staff_client(app), room="homework", start="16:00", end="17:30")
+        server.enrol(page)  # the kiosk's screen is the station's terminal: scans reach it (issue 16)
         page.goto(server.url + "/")
         page.tap('[data-tile="venue.booking"]')
         page.tap('[data-room="homework"]')

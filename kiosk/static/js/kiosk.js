@@ -24,8 +24,10 @@
   var countdownSeconds = parseInt(body.dataset.countdown || "15", 10);
   var idleTimer = null, tickTimer = null, remaining = 0;
   var onCleanHome = body.dataset.screen === "home" && body.dataset.dirty !== "yes";
-  // A wall display (data-idle="0") has no user to time out.
-  var noIdle = idleSeconds <= 0;
+  // A wall display (data-idle="0", or a page shown on a terminal enrolled as a
+  // display) has no user to time out; nor has a counter, whose staff log out.
+  var terminalKind = body.dataset.terminalKind || "";
+  var noIdle = idleSeconds <= 0 || terminalKind === "display" || terminalKind === "counter";
 
   function clearEverything() {
     if (window.KioskOSK && window.KioskOSK.reset) { window.KioskOSK.reset(); }
@@ -90,9 +92,12 @@
   document.addEventListener("contextmenu", function (ev) { if (body.classList.contains("kiosk")) { ev.preventDefault(); } });
 
   // ---- Card and scanner reads ------------------------------------------
-  // The server only sends reads that a plugin claimed for this screen.
+  // The server only sends reads made at this terminal that a plugin claimed for
+  // this screen; only an enrolled terminal (data-terminal) may listen at all.
+  // What a read fills in or links to is a claim ("rc_…") the server takes back
+  // once, from this terminal, within seconds.
   var reader = null;
-  if (window.EventSource && body.classList.contains("kiosk") && !body.classList.contains("bare")) {
+  if (window.EventSource && body.dataset.terminal && body.classList.contains("kiosk") && !body.classList.contains("bare")) {
     reader = new EventSource("/events/reader?screen=" + encodeURIComponent(body.dataset.screen || ""));
     reader.addEventListener("reader", function (ev) {
       var action;
