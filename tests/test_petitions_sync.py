@@ -249,6 +249,50 @@ def test_photos_travel_with_the_request_and_the_hub_serves_them(district):
     assert served.status_code == 200 and served.data == original
 
 
+def test_large_photos_are_shrunk_so_one_request_stays_far_below_the_batch_limit(district):
+    import os
+
+    from kiosk.sync.models import SyncOutbox
+    from kiosk_plugins.petitions.models import PetitionPhoto
+
+    station = district.station()
+
+    def noise() -> bytes:
+        # Random pixels barely compress: the worst case for a photo's size.
+        image = Image.frombytes("RGB", (1600, 1200), os.urandom(1600 * 1200 * 3))
+        out = io.BytesIO()
+        image.save(out, format="JPEG", quality=90)
+        return out.getvalue()
+
+    client = station.test_client()
+    client.get("/m/petitions/")
+    answer = client.post(
+        "/m/petitions/",
+        data={
+            "csrf_token": csrf_of(client),
+            "type": "complaint",
+            "category": "environment",
+            "place": "other",
+            "description": "河道里漂着很多垃圾",
+            "anonymous": "1",
+            "photos": [(io.BytesIO(noise()), f"river{i}.jpg") for i in range(3)],
+        },
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 302
+    stored = rows(station, PetitionPhoto)
+    assert len(stored) == 3 and sum(p.size_bytes for p in stored) > 2 * 1024 * 1024, "the station keeps them whole"
+    (entry,) = rows(station, SyncOutbox, SyncOutbox.kind == "petitions.petition")
+    assert len(entry.data["photos"]) == 3
+    assert len(json.dumps(entry.data)) < 1_300_000
+    local.transfer(station, district.hub)
+    at_hub = rows(district.hub, PetitionPhoto)
+    assert len(at_hub) == 3 and all(p.size_bytes < 310 * 1024 for p in at_hub)
+    for photo in at_hub:
+        image = Image.open(f"{district.hub.instance_path}/uploads/petitions/{photo.station_id}/{photo.filename}")
+        assert image.format == "JPEG" and max(image.size) >= 320
+
+
 def test_two_stations_first_requests_get_different_numbers(district):
     from kiosk_plugins.petitions.models import Petition
 

@@ -3,7 +3,9 @@
 A station takes a request (kiosk, or any plugin's ``civic_request``) and, in the
 same transaction, records the whole request as taken: kind ``petitions.petition``,
 key = the request's ``uid``, with its history, ratings and photos (the cleaned
-JPEG bytes, base64; a photo over :data:`PHOTO_MAX` bytes is shrunk further).
+JPEG bytes, base64; shrunk further when over :data:`PHOTO_MAX` bytes or, all
+together, over :data:`PHOTOS_BUDGET`, so an entry stays far below the hub's
+2 MiB batch limit).
 
 At the hub :func:`to_hub` stores it under the sending station (matched by
 ``uid``, never by id) and queues the hub's own message for the dispatch system:
@@ -44,6 +46,8 @@ PETITION = "petitions.petition"
 STATUS = "petitions.status"
 #: A photo larger than this (bytes) is re-encoded smaller before it travels in an entry.
 PHOTO_MAX = 600 * 1024
+#: All of a request's photos together, so one entry stays well inside the hub's batch limit (2 MiB).
+PHOTOS_BUDGET = 900 * 1024
 #: Tokens and uids are URL-safe random strings; anything else in an entry is refused.
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
@@ -137,7 +141,8 @@ def _ratings(session, petition: Petition) -> list[dict]:
     return [{"at": _iso(r.at), "score": r.score, "comment": r.comment} for r in rows]
 
 
-def _photo_bytes(path: str) -> bytes | None:
+def _photo_bytes(path: str, limit: int) -> bytes | None:
+    """The stored photo, re-encoded smaller until it fits ``limit`` bytes (None: missing or unusable)."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -145,7 +150,10 @@ def _photo_bytes(path: str) -> bytes | None:
         log.warning("a petition photo file is missing; its entry goes without it")
         return None
     side = 1600
-    while len(data) > PHOTO_MAX and side >= 400:
+    while len(data) > limit:
+        if side < 320:
+            log.warning("a petition photo could not be made small enough to travel; its entry goes without it")
+            return None
         try:
             data = clean_photo(data, max_bytes=len(data) + 1, max_side=side, quality=70).data
         except PhotoRefused:
@@ -185,8 +193,9 @@ def petition_state(session, petition: Petition, instance_path: str, *, station_f
     rows = session.scalars(
         select(PetitionPhoto).where(PetitionPhoto.request_id == petition.id).order_by(PetitionPhoto.id)
     ).all()
+    limit = min(PHOTO_MAX, PHOTOS_BUDGET // max(len(rows), 1))
     for row in rows:
-        raw = _photo_bytes(photos.path_of(instance_path, row.station_id, row.filename))
+        raw = _photo_bytes(photos.path_of(instance_path, row.station_id, row.filename), limit)
         if raw is None:
             continue
         data["photos"].append(
