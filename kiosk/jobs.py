@@ -32,6 +32,7 @@ import threading
 from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from kiosk import clock
 from kiosk.db import session_for, utcnow
@@ -84,8 +85,13 @@ def _take_lease(session, name: str, legacy: str, now: datetime, seconds: int) ->
         # carries over, so a daily job does not run twice on the day of an upgrade.
         before = session.get(JobRun, legacy)
         row = JobRun(name=name, last_error="", last_run_at=before.last_run_at if before is not None else None)
-        session.add(row)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            # Another worker made the row at the same moment (a fresh database, several
+            # workers starting together): that worker has the job this pass.
+            return None
     if row.lease_until is not None and row.lease_until > now:
         return None
     row.lease_until = now + timedelta(seconds=seconds)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, g, has_app_context, has_request_context, request, session
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from kiosk.db import get_session
 from kiosk.models import Station
@@ -37,9 +38,15 @@ def ensure_station(db_session, config) -> Station:
             disabled_plugins=[],
         )
         db_session.add(station)
-    else:
-        station.name, station.kind = cfg["name"], cfg["kind"]
-        station.timezone = cfg.get("timezone", station.timezone)
+        try:
+            db_session.commit()
+            return station
+        except IntegrityError:
+            # Another worker of a fresh database made the row at the same moment.
+            db_session.rollback()
+            return ensure_station(db_session, config)
+    station.name, station.kind = cfg["name"], cfg["kind"]
+    station.timezone = cfg.get("timezone", station.timezone)
     db_session.commit()
     return station
 
