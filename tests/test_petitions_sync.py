@@ -564,6 +564,13 @@ def test_the_kiosk_qr_opens_the_hubs_phone_form_which_numbers_in_its_own_series(
     assert copy.contact_phone == "" and copy.status == "received"
     found = station.test_client().get(f"/k/petitions/find?no={by_phone.tracking_no}")
     assert found.status_code == 200 and by_phone.tracking_no in found.get_data(as_text=True)
+    # On the phone the number is typed at the hub, which knows every station's.
+    assert 'action="/m/petitions/find"' in phone.get("/m/petitions/").get_data(as_text=True)
+    typed = phone.get(f"/m/petitions/find?no={by_phone.tracking_no.lower()}")
+    assert typed.status_code == 200 and by_phone.tracking_no in typed.get_data(as_text=True)
+    missing = phone.get("/m/petitions/find?no=P000000-ZZZZ-0001")
+    assert missing.status_code == 404 and 'data-testid="find-error"' in missing.get_data(as_text=True)
+    assert phone.get("/m/petitions/find?no=%00").status_code == 400
 
 
 def test_a_station_enrolled_with_its_own_tag_keeps_it_at_the_hub(district):
