@@ -454,8 +454,9 @@ def _job_row(session, job_id: str):
     if row is None or row.station_id != current_app.extensions["kiosk_station_id"]:
         raise Refused(404, "no such print job")
     if row.printer != g.agent.name:
-        # Not this terminal's (any more: staff sent it to another printer). The agent drops it.
-        raise Refused(409, f"print job {job_id} is not for terminal {g.agent.name}'s printer")
+        # Another terminal's job (or no longer this one's: staff sent it to another printer).
+        # Only the terminal whose printer it is may settle it; an honest agent drops it.
+        raise Refused(403, f"print job {job_id} is not for terminal {g.agent.name}'s printer", job="elsewhere")
     return row
 
 
@@ -784,7 +785,7 @@ class Agent:
         code, payload = _request(
             f"{self.station}{path}", method=method, body=body, headers=self.headers, timeout=timeout
         )
-        if code in (401, 403, 426) or payload.get("superseded"):
+        if (code in (401, 403, 426) and payload.get("job") != "elsewhere") or payload.get("superseded"):
             raise AgentRefused(payload.get("error") or f"the station node refused the agent ({code})")
         if code >= 400:
             log.warning("%s %s: the station node answered %s: %s", method, path, code, payload.get("error", ""))
@@ -908,7 +909,7 @@ class Agent:
         while not self.stop.is_set():
             try:
                 answer = self.call(f"/agent/v1/jobs/{job_id}/{outcome}", method="POST", body=body)
-                if answer["_status"] in (404, 409):
+                if answer["_status"] in (403, 404, 409):
                     log.warning("job %s: %s", job_id, answer.get("error", "no longer this terminal's"))
                 return
             except StationUnreachable as exc:
