@@ -627,6 +627,41 @@ def test_open311_at_the_hub_lists_every_stations_requests(district):
     assert [r["service_request_id"] for r in only_b] == [one]
 
 
+def test_at_the_hub_district_staff_see_every_station_and_community_staff_their_own(district):
+    from kiosk.auth import create_user
+    from kiosk.db import session_for
+    from kiosk.models import Station
+    from kiosk.testing import TEST_PASSWORD
+    from kiosk_plugins.petitions.models import Petition
+
+    shuibei, sungang = district.station(SHUIBEI), district.station(SUNGANG)
+    file_at_kiosk(shuibei, description="水贝楼道垃圾堆放")
+    file_at_kiosk(sungang, description="笋岗驿站门口积水")
+    local.transfer(shuibei, district.hub)
+    local.transfer(sungang, district.hub)
+    a, b = (hub_petition(district.hub, rows(app, Petition)[0].tracking_no) for app in (shuibei, sungang))
+
+    everyone = staff_client(district.hub).get("/staff/petitions/?show=all").get_data(as_text=True)
+    assert a.tracking_no in everyone and b.tracking_no in everyone
+
+    with district.hub.app_context(), session_for(district.hub, write=True) as s:
+        sid = s.scalar(select(Station.id).where(Station.code == "sungang"))
+        create_user(s, "sungang-staff", TEST_PASSWORD, role="staff", station_id=sid)
+        s.commit()
+    community = district.hub.test_client()
+    community.get("/staff/login")
+    community.post(
+        "/staff/login",
+        data={"username": "sungang-staff", "password": TEST_PASSWORD, "csrf_token": csrf_of(community)},
+    )
+    own = community.get("/staff/petitions/?show=all")
+    assert own.status_code == 200
+    assert b.tracking_no in own.get_data(as_text=True) and a.tracking_no not in own.get_data(as_text=True)
+    assert community.get(f"/staff/petitions/{b.id}").status_code == 200
+    assert community.get(f"/staff/petitions/{a.id}").status_code == 404, "another station's request is not shown"
+    assert community.get(f"/staff/petitions/{a.id}?station=shuibei").status_code == 404, "nor by switching"
+
+
 # -- numbers as residents type them ------------------------------------------------------------------
 def test_typed_numbers_are_found_in_any_case_with_or_without_dashes(app):
     from kiosk.db import session_for
