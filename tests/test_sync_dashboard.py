@@ -16,7 +16,6 @@ from kiosk.sync.models import SyncPeer
 from kiosk.testing import Auth
 from tests.test_sync_transport import enrol_token, hub, join, live  # noqa: F401  (fixtures)
 
-
 _accounts = itertools.count(1)
 
 

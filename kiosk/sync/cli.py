@@ -59,7 +59,7 @@ def stations_enrol(code, name, kind, zone, tag):
     tag = (tag or default_tag(code)).upper()
     if not TAG_PATTERN.match(tag):
         raise click.ClickException(f"the tag must be 2 to 6 capital letters or digits, not {tag!r}")
-    token = secrets.token_urlsafe(24)
+    token = secrets.token_hex(20)  # letters and digits only: never read as a command-line option
     with session_for(current_app, write=True) as session:
         station = session.scalar(select(Station).where(Station.code == code))
         if station is not None and station.id == current_app.extensions["kiosk_station_id"]:
