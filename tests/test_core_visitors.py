@@ -216,3 +216,33 @@ def test_home_screen_forgets_the_legal_ticket_just_taken(app, client):
     assert taken["ticket"] in client.get("/k/legal/issued").get_data(as_text=True)
     client.get("/")
     assert client.get("/k/legal/issued").status_code == 302, "the next resident does not see the last ticket"
+
+
+# -- bound to the terminal (issue 16 point 4) -------------------------------------------------
+def test_a_visitor_belongs_to_the_terminal_that_identified_them(app):
+    from kiosk.terminals import COOKIE
+    from kiosk.testing import enrol_terminal
+
+    hall1, hall2 = app.test_client(), app.test_client()
+    enrol_terminal(hall1, app, "hall-1")
+    enrol_terminal(hall2, app, "hall-2")
+    vid = _parking_visitor(app, hall1)
+    assert hall1.get("/k/parking/plate").status_code == 200
+    # Terminal 1's session cookie carried to terminal 2, or to a browser that is no terminal: nobody identified.
+    stolen = hall1.get_cookie("session").value
+    for other in (hall2, app.test_client()):
+        other.set_cookie("session", stolen)
+        assert other.get("/k/parking/plate").status_code == 302
+        assert other.get(f"/k/parking/voucher/{vid}").status_code == 302
+    # Terminal 1's own screen still has its visitor.
+    assert hall1.get("/k/parking/plate").status_code == 200
+    # The same browser with its terminal credential taken away is no longer that terminal's screen.
+    hall1.delete_cookie(COOKIE)
+    assert hall1.get("/k/parking/plate").status_code == 302
+
+
+def test_a_language_change_ends_the_visitors_turn(app, client):
+    vid = _parking_visitor(app, client)
+    client.post("/lang", data={"lang": "en", "csrf_token": csrf_token(client)})
+    assert client.get("/k/parking/plate").status_code == 302
+    assert client.get(f"/k/parking/voucher/{vid}").status_code == 302
