@@ -546,7 +546,7 @@ def status():
     """The agent's devices: written as the station's device reports (``<terminal>/<device>``)."""
     from kiosk import device_reports
     from kiosk.db import upsert_insert
-    from kiosk.devices import device_key
+    from kiosk.device_config import device_key
     from kiosk.models import DeviceReport
 
     data = _json_body()
@@ -718,7 +718,7 @@ def enrol_agent(station: str, token: str, path: Path, *, protocol: int = PROTOCO
 def agent_tables(station_file: Path, terminal: str):
     """The terminal's device tables from a copy of the station file (checked as the station node checks them)."""
     from kiosk.config import ConfigError, load_station_file
-    from kiosk.devices import terminal_tables
+    from kiosk.device_config import terminal_tables
 
     try:
         tables = terminal_tables(load_station_file(station_file))
@@ -795,7 +795,7 @@ class Agent:
     # -- the parts --
 
     def _open_devices(self) -> None:
-        from kiosk.devices import QUEUE_KEYS
+        from kiosk.device_config import QUEUE_KEYS
         from kiosk_hardware.printers import printer_from_config
 
         if self.devices.printer is not None:

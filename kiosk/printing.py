@@ -205,7 +205,7 @@ class Printing:
     """
 
     def __init__(self, app):
-        from kiosk.devices import terminal_tables
+        from kiosk.device_config import terminal_tables
 
         self.app = app
         self.terminals = terminal_tables(app.config)

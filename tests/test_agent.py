@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 
 from kiosk import hookimpl
 from kiosk.agent import PROTOCOL, Agent, AgentRefused, TerminalAgent, new_token
-from kiosk.devices import TerminalDevices
+from kiosk.device_config import TerminalDevices
 from kiosk.models import DeviceReport, PrintJob
 from kiosk.testing import EventStream, LiveServer, terminal_credential
 from kiosk_hardware.receipt import Receipt
