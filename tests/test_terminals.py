@@ -215,3 +215,22 @@ def test_the_hub_has_no_terminals(make_app, database_url):
     assert hub.test_client().get("/terminal/enrol/whatever").status_code == 404
     result = hub.test_cli_runner().invoke(cli, ["terminals", "list"])
     assert result.exit_code != 0 and "station node" in result.output
+
+
+def test_the_demo_enrols_its_one_kiosk_terminal(app):
+    """`kiosk demo` prints a link that makes the demo's browser the station's own terminal, kiosk-1."""
+    from kiosk.demo import enrol_demo_terminal
+
+    first = enrol_demo_terminal(app)
+    second = enrol_demo_terminal(app)  # `kiosk demo` run again: a fresh link, still one terminal
+    assert count_rows(app, Terminal) == 1
+    browser = app.test_client()
+    assert browser.get(first).status_code == 410, "the earlier link was replaced"
+    assert browser.get(second).status_code == 302
+    assert 'data-terminal="kiosk-1" data-terminal-kind="kiosk"' in browser.get("/").get_data(as_text=True)
+    assert browser.get("/events/reader?screen=home", buffered=False).status_code == 200
+
+
+def test_the_admin_page_links_to_the_terminals(app, client, login):
+    login("admin")
+    assert 'href="/admin/terminals"' in client.get("/admin/").get_data(as_text=True)
