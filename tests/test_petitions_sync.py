@@ -25,6 +25,7 @@ from tests.test_petitions_outbox import Receiver
 HUB_SECRET = "hub-secret-龙岗区"
 STATION_SECRET = "station-secret-水贝"
 HUB_PUBLIC = "https://hub.example.gov.cn"
+OPEN311_KEY = "district-open311-key"
 SHUIBEI = {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"}
 SUNGANG = {"code": "sungang", "name": "笋岗暖蜂驿站", "kind": "courier_station"}
 DISTRICT = {"code": "district", "name": "罗湖区群众诉求服务中心", "kind": "party_service"}
@@ -49,12 +50,10 @@ def district(make_app, database_url, kiosk_database_template, tmp_path, receiver
 
     class District:
         def __init__(self):
+            plugins = forwarding(receivers["hub"].url, HUB_SECRET)
+            plugins["petitions"]["open311"] = {"api_keys": [OPEN311_KEY]}
             self.hub = make_app(
-                database_url,
-                ROLE="hub",
-                STATION=dict(DISTRICT),
-                PUBLIC_URL=HUB_PUBLIC,
-                PLUGINS=forwarding(receivers["hub"].url, HUB_SECRET),
+                database_url, ROLE="hub", STATION=dict(DISTRICT), PUBLIC_URL=HUB_PUBLIC, PLUGINS=plugins
             )
             self.stations: dict[str, object] = {}
 
@@ -625,6 +624,23 @@ def test_open311_at_the_hub_lists_every_stations_requests(district):
     assert single.status_code == 200 and single.get_json()[0]["service_request_id"] == one
     only_b = api.get("/api/petitions/open311/v2/requests.json?station=sungang").get_json()
     assert [r["service_request_id"] for r in only_b] == [one]
+    # Filed through Open311 at the hub for a station: the hub's own series, never a kiosk's number.
+    filed = district.hub.test_client().post(
+        "/api/petitions/open311/v2/requests.json?station=sungang",
+        json={
+            "api_key": OPEN311_KEY,
+            "service_code": "environment",
+            "description": "驿站旁垃圾桶满了",
+            "lat": 22.56,
+            "long": 114.11,
+        },
+    )
+    assert filed.status_code == 201, filed.get_data(as_text=True)
+    number = filed.get_json()[0]["service_request_id"]
+    assert re.fullmatch(r"P\d{6}-[A-Z2-9]{4}-W0001", number) and number.split("-")[1] == one.split("-")[1]
+    # (A fresh client: the one above keeps the station it chose in its session, as phones do.)
+    everyone = district.hub.test_client().get("/api/petitions/open311/v2/requests.json").get_json()
+    assert {r["service_request_id"] for r in everyone} == numbers | {number}
 
 
 def test_at_the_hub_district_staff_see_every_station_and_community_staff_their_own(district):
