@@ -127,7 +127,8 @@ def sync_once(app, pull: bool = True) -> tuple[int, int]:
     """
     sid = app.extensions["kiosk_station_id"]
     try:
-        result = _pass(app, sid, pull)
+        with app.app_context():  # plugins' to_station may read current_app (the pusher's thread has no context)
+            result = _pass(app, sid, pull)
     except SyncFailure as exc:
         _note(app, sid, error=str(exc))
         raise
