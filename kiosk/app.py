@@ -154,8 +154,12 @@ def _core_jobs(app) -> list[dict]:
     """The core's own scheduled jobs, each with its scope."""
     from kiosk import device_reports, events
     from kiosk.jobs import make_job
+    from kiosk.sync import pusher
 
-    core = [make_job("kiosk", "kiosk.prune_events", events.prune, every=3600, scope="any")]
+    core = [
+        make_job("kiosk", "kiosk.prune_events", events.prune, every=3600, scope="any"),
+        make_job("kiosk", "kiosk.sync.prune_outbox", pusher.prune_outbox, every=86400, scope="station"),
+    ]
     if app.config.get("START_DEVICES"):
         # Only a process that holds devices has anything to report (never a hub: it has none).
         core.append(

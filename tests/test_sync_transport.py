@@ -446,6 +446,21 @@ def test_sent_entries_are_pruned_after_a_week(enrolled):
     assert count_rows(station, SyncOutbox) == 0
 
 
+def test_a_station_with_no_hub_keeps_its_outbox_bounded(station):
+    """Standalone, nobody sends the entries: after 90 days they go (enrolled, unsent ones stay: below)."""
+    record(station, "kiosk.device_report", "printer", device("printer"))
+    later = utcnow() + timedelta(days=91)
+    assert pusher.prune_outbox(station) == 0
+    assert pusher.prune_outbox(station, later) >= 1
+    assert count_rows(station, SyncOutbox) == 0
+
+
+def test_an_enrolled_station_keeps_unsent_entries_however_old(enrolled):
+    record(enrolled, "kiosk.device_report", "printer", device("printer"))
+    assert pusher.prune_outbox(enrolled, utcnow() + timedelta(days=400)) == 0
+    assert count_rows(enrolled, SyncOutbox, SyncOutbox.sent_at.is_(None)) >= 1
+
+
 def test_healthz_of_a_station_shows_its_sync(enrolled):
     body = enrolled.test_client().get("/healthz").get_json()
     assert body["sync"]["enrolled"] is True and body["sync"]["waiting"] >= 0

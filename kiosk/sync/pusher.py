@@ -279,6 +279,31 @@ def prune(app, now: datetime | None = None) -> int:
         return getattr(result, "rowcount", 0) or 0
 
 
+#: On a station that is not enrolled at a hub, entries older than this are dropped: nobody
+#: will send them, and a station that enrols later sends what it recorded in this window.
+KEEP_UNSENT_STANDALONE = timedelta(days=90)
+
+
+def prune_outbox(app, now: datetime | None = None) -> int:
+    """The daily job: prune sent entries, and on a station with no hub entries nobody will send.
+
+    Without it a standalone station (the demo, a station before its district has a
+    hub) would keep every change it ever recorded.
+    """
+    now = now or utcnow()
+    pruned = prune(app, now)
+    sid = app.extensions["kiosk_station_id"]
+    with session_for(app, write=True) as session:
+        row = session.get(SyncState, sid)
+        if row is not None and row.hub_url and row.station_key:
+            return pruned
+        result = session.execute(
+            delete(SyncOutbox).where(SyncOutbox.station_id == sid, SyncOutbox.at < now - KEEP_UNSENT_STANDALONE)
+        )
+        session.commit()
+        return pruned + (getattr(result, "rowcount", 0) or 0)
+
+
 def status(app) -> dict:
     """What ``kiosk sync status`` and ``/healthz`` say: enrolled?, hub, last ok, last error, entries waiting."""
     sid = app.extensions["kiosk_station_id"]
