@@ -356,7 +356,10 @@ class Node:
                 command, env=self.env(), stdout=log, stderr=log, start_new_session=True, cwd=str(self.folder)
             )
         if wait:
-            wait_for(self._answers, 90, f"{self.code} ({self.role}) to answer /healthz", every=0.2)
+            try:
+                wait_for(self._answers, 90, f"{self.code} ({self.role}) to answer /healthz", every=0.2)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; its log ends:\n{self.log()[-3000:]}") from None
         return self
 
     def _answers(self) -> bool:
@@ -504,6 +507,21 @@ class Station(Node):
             "timeout = 5.0\n" + self.reader.config() + NO_RATE_LIMIT + "\n[plugins.petitions.webhook]\n"
             f'url = "http://127.0.0.1:9/never"\nsecret = "{STATION_WEBHOOK_SECRET}"\n'
         )
+
+    def enrol_terminal(self, browser: Browser, name: str = "kiosk-1") -> Browser:
+        """Make ``browser`` the station's kiosk terminal ``name`` (the one its card reader belongs to).
+
+        As an operator does: ``kiosk terminals link`` (or ``add`` the first time)
+        prints a one-time link, and the screen's browser opens it once.
+        """
+        done = self.cli("terminals", "link", name, check=False)
+        if done.returncode != 0:
+            done = self.cli("terminals", "add", name, "--kind", "kiosk")
+        found = re.search(r"(/terminal/enrol/\S+)", done.stdout)
+        assert found, f"no enrolment link in:\n{done.stdout}{done.stderr}"
+        response = browser.get(found.group(1))
+        assert response.status_code in (200, 302, 303), (response.status_code, response.text[:300])
+        return browser
 
     def join(self, token: str) -> None:
         """``kiosk sync join`` through the relay (the station reaches the hub only that way)."""

@@ -108,13 +108,28 @@ def register_rider(screen: Browser, phone: str, name: str = "骑手小王") -> N
     )
 
 
+def as_kiosk_terminal(station: Station, screen: Browser) -> None:
+    """The screen holds the credential of the station's own kiosk terminal, kiosk-1 (issue 16), enrolled once."""
+    credential = getattr(station, "kiosk_credential", None)
+    if credential is None:
+        enrolled = station.enrol_terminal(Browser(station.url))
+        credential = station.kiosk_credential = enrolled.http.cookies["kiosk_terminal"]
+    screen.http.cookies.set("kiosk_terminal", credential)
+
+
 def tap_card(station: Station, screen: Browser, uid: str) -> str:
     """Lay a card on the station's serial reader while the check-in screen is open; where the page goes."""
-    with EventStream(station.url, "/events/reader?screen=courier_rest.checkin") as stream:
+    as_kiosk_terminal(station, screen)
+    cookies = "; ".join(f"{c.name}={c.value}" for c in screen.http.cookies)
+    with EventStream(station.url, "/events/reader?screen=courier_rest.checkin", headers={"Cookie": cookies}) as stream:
         station.reader.tap(uid)
         action = stream.wait_for("reader", timeout=15)
     assert action and action.get("redirect"), f"the card tap reached no page: {action}"
-    response = screen.get(action["redirect"])
+    response = screen.get(action["redirect"])  # the terminal's single-use link: on to the plugin's page
+    if response.status_code in (302, 303) and "/r/" not in action["redirect"]:
+        return response.headers.get("Location", "")
+    assert response.status_code in (302, 303), (response.status_code, response.text[:300])
+    response = screen.get(response.headers["Location"])
     return response.headers.get("Location", "") if response.status_code in (302, 303) else response.url
 
 
