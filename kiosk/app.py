@@ -159,6 +159,7 @@ def _core_jobs(app) -> list[dict]:
     core = [
         make_job("kiosk", "kiosk.prune_events", events.prune, every=3600, scope="any"),
         make_job("kiosk", "kiosk.sync.prune_outbox", pusher.prune_outbox, every=86400, scope="station"),
+        make_job("kiosk", "kiosk.sync.prune_down", pusher.prune_down, every=86400, scope="hub"),
     ]
     if app.config.get("START_DEVICES"):
         # Only a process that holds devices has anything to report (never a hub: it has none).

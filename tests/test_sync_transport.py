@@ -461,6 +461,33 @@ def test_an_enrolled_station_keeps_unsent_entries_however_old(enrolled):
     assert count_rows(enrolled, SyncOutbox, SyncOutbox.sent_at.is_(None)) >= 1
 
 
+def test_the_hub_drops_what_every_station_has_pulled(enrolled, hub, live):
+    """The down-log keeps an entry until every enrolled station has pulled it (and a week has passed)."""
+    from kiosk.sync.models import SyncDown
+
+    enrol_token(hub, "tianbei")  # a second station, enrolled at the hub but silent
+    with hub.app_context(), session_for(hub, write=True) as session:
+        sync.publish(session, "kiosk.user", "nobody", None)
+        session.commit()
+    pusher.sync_once(enrolled)  # shuibei pulls it
+    with hub.app_context(), session_for(hub, write=True) as session:
+        session.query(SyncPeer).update({"last_sync_at": None})  # the next pull records its position
+        session.commit()
+    pusher.sync_once(enrolled)
+    week_later = utcnow() + timedelta(days=8)
+    with hub.app_context(), session_for(hub, write=True) as session:
+        silent = session.get(SyncPeer, session.scalar(select(Station.id).where(Station.code == "tianbei")))
+        silent.enrolled_at = utcnow()  # tianbei has not pulled: the entry stays for it
+        session.commit()
+    assert pusher.prune_down(hub, week_later) == 0
+    with hub.app_context(), session_for(hub, write=True) as session:
+        session.get(SyncPeer, silent.station_id).revoked_at = utcnow()  # a revoked station holds nothing back
+        session.commit()
+    assert pusher.prune_down(hub, utcnow()) == 0  # not a week old yet
+    assert pusher.prune_down(hub, week_later) >= 1
+    assert count_rows(hub, SyncDown) == 0
+
+
 def test_healthz_of_a_station_shows_its_sync(enrolled):
     body = enrolled.test_client().get("/healthz").get_json()
     assert body["sync"]["enrolled"] is True and body["sync"]["waiting"] >= 0

@@ -75,6 +75,8 @@ class SyncPeer(Base):
     tag: Mapped[str] = mapped_column(String(16), default="")
     protocol: Mapped[int] = mapped_column(Integer, default=0)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The down-log entry the station has pulled up to (what it asked after), so older ones can go.
+    pulled_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

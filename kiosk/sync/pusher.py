@@ -304,6 +304,36 @@ def prune_outbox(app, now: datetime | None = None) -> int:
         return pruned + (getattr(result, "rowcount", 0) or 0)
 
 
+#: The hub keeps what stations pull at least this long, and drops it after
+#: :data:`KEEP_DOWN_MAX` even if a station never pulled it (a station silent that
+#: long is revoked or rebuilt).
+KEEP_DOWN = timedelta(days=7)
+KEEP_DOWN_MAX = timedelta(days=180)
+
+
+def prune_down(app, now: datetime | None = None) -> int:
+    """The hub's daily job: drop down-log entries every enrolled station has pulled (and a week old).
+
+    Revoked stations do not hold entries back; entries older than
+    :data:`KEEP_DOWN_MAX` go whoever has not pulled them.
+    """
+    from kiosk.sync.models import SyncDown, SyncPeer
+
+    now = now or utcnow()
+    with session_for(app, write=True) as session:
+        floor = session.scalar(
+            select(func.min(SyncPeer.pulled_id)).where(SyncPeer.revoked_at.is_(None), SyncPeer.enrolled_at.is_not(None))
+        )
+        pulled_by_all = SyncDown.id <= (floor or 0) if floor is not None else SyncDown.id.is_not(None)
+        result = session.execute(
+            delete(SyncDown).where(
+                (pulled_by_all & (SyncDown.at < now - KEEP_DOWN)) | (SyncDown.at < now - KEEP_DOWN_MAX)
+            )
+        )
+        session.commit()
+        return getattr(result, "rowcount", 0) or 0
+
+
 def status(app) -> dict:
     """What ``kiosk sync status`` and ``/healthz`` say: enrolled?, hub, last ok, last error, entries waiting."""
     sid = app.extensions["kiosk_station_id"]

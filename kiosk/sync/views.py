@@ -312,6 +312,8 @@ def pull():
             row = session.get(SyncPeer, station_id)
             if row is not None:
                 row.last_sync_at = utcnow()
+                # Asking after N means it holds everything up to N (see kiosk.sync.pusher.prune_down).
+                row.pulled_id = max(row.pulled_id or 0, after)
                 session.commit()
     return jsonify({"entries": entries, "more": len(entries) == PULL_LIMIT})
 

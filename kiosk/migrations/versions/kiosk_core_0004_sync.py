@@ -83,6 +83,7 @@ def upgrade():
         sa.Column("tag", sa.String(length=16), nullable=False),
         sa.Column("protocol", sa.Integer(), nullable=False),
         sa.Column("last_seq", sa.Integer(), nullable=False),
+        sa.Column("pulled_id", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("enrolled_at", UTCDateTime(), nullable=True),
         sa.Column("revoked_at", UTCDateTime(), nullable=True),
         sa.Column("last_sync_at", UTCDateTime(), nullable=True),
