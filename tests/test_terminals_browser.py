@@ -101,3 +101,26 @@ def test_a_browser_that_is_not_a_terminal_gets_no_reads(courier_server, page):
     time.sleep(1)  # the page had its chance to open a stream it must not open
     assert not any(binding.terminal_id is not None for binding in hub._bindings.values())
     assert hub.publish(ReaderEvent("front", "card", CARD, datetime.now(UTC)), terminal="kiosk-1") == 0
+
+
+def test_a_display_terminal_never_resets_on_idle_a_kiosk_does(make_app, tmp_path, sqlite_template, chromium):
+    shutil.copy(sqlite_template, tmp_path / "idle.db")
+    app = make_app("sqlite:///" + str(tmp_path / "idle.db"), IDLE_SECONDS=2, IDLE_COUNTDOWN_SECONDS=1)
+    server = LiveServer(app)
+    pages = []
+    try:
+        for name, kind in (("wall", "display"), ("hall-1", "kiosk")):
+            context = chromium.new_context(viewport={"width": 1080, "height": 1920}, has_touch=True)
+            page = context.new_page()
+            server.enrol(page, name, kind)
+            page.goto(server.url + "/k/petitions/new")
+            assert page.locator("body").get_attribute("data-terminal-kind") == kind
+            pages.append(page)
+        wall, kiosk = pages
+        kiosk.wait_for_url(server.url + "/", timeout=15000)  # the kiosk screen went home on its own
+        assert wall.url == server.url + "/k/petitions/new", "the display stayed where it was"
+        assert wall.locator("#idle-overlay").is_hidden()
+    finally:
+        for page in pages:
+            page.context.close()
+        server.stop()
