@@ -407,6 +407,16 @@ def test_the_stations_sync_thread_applies_the_hubs_status_without_an_app_context
         s.commit()
     assert rows(station, Petition)[0].status == "in_progress"
 
+    # A status the station cannot use is parked by the core; the copy keeps what it had.
+    from kiosk.sync.models import SyncParked
+
+    bad = {"id": down[-1]["id"] + 1, "kind": "petitions.status", "key": taken.uid, "data": {"status": "lost"}}
+    with session_for(station, write=True) as s:
+        sync.apply_down(station, s, s.get(Station, station.extensions["kiosk_station_id"]), [bad], isolate=True)
+        s.commit()
+    assert [p.kind for p in rows(station, SyncParked)] == ["petitions.status"]
+    assert rows(station, Petition)[0].status == "in_progress"
+
 
 def test_a_late_station_entry_does_not_overwrite_the_hubs_handling(district):
     from kiosk.db import session_for

@@ -449,12 +449,8 @@ def to_station(session, station, key, data) -> None:
     """Apply the hub's state of a request to this station's copy (creating a copy of a phone request)."""
     if data is None or not isinstance(data, dict):
         return
-    try:
-        # A savepoint: a bad entry leaves nothing half-applied, and the station's pulls go on.
-        with session.begin_nested():
-            _apply_at_station(session, station, str(key), data)
-    except (Unusable, TypeError, ValueError) as exc:
-        log.error("status of petition %s from the hub was not applied: %s", key, exc)
+    # Unusable propagates: the core parks the entry (logged, nothing half-applied) and the pulls go on.
+    _apply_at_station(session, station, str(key), data)
 
 
 def _apply_at_station(session, station, key: str, data: dict) -> None:
