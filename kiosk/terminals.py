@@ -413,13 +413,13 @@ def _swap_claims() -> None:
     if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return
     form = request.form
-    if not any(isinstance(v, str) and v.startswith(CLAIM_PREFIX) for v in form.values()):
+    if not any(isinstance(v, str) and _CLAIM_RE.fullmatch(v) for _name, v in form.items(multi=True)):
         return
     from werkzeug.datastructures import ImmutableMultiDict
 
     items = []
     for name, value in form.items(multi=True):
-        if isinstance(value, str) and value.startswith(CLAIM_PREFIX):
+        if isinstance(value, str) and _CLAIM_RE.fullmatch(value):  # what a resident typed is left alone
             value = take_claim(value) or ""
         items.append((name, value))
     request.__dict__["form"] = ImmutableMultiDict(items)

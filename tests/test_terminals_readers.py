@@ -267,3 +267,29 @@ def test_petitions_receipt_scan_opens_the_status_only_at_its_terminal(app):
     with session_for(app) as session:
         used = session.scalars(select(ReaderClaim.used_at)).all()
     assert sum(1 for at in used if at is not None) == 1
+
+
+def test_only_claims_are_swapped_in_a_posted_form(make_app, database_url):
+    """What a resident typed is never taken for a claim; an unknown or stale claim arrives empty."""
+    from flask import Blueprint, request
+
+    bp = Blueprint("echo", __name__)
+
+    @bp.route("/say", methods=["POST"])
+    def say():
+        return {"said": request.form.get("text", ""), "also": request.form.getlist("more")}
+
+    mod = types.ModuleType("kiosk_echo_terminal_test")
+    mod.register_blueprints = hookimpl(lambda register: register(bp))
+    app = make_app(database_url, EXTRA_PLUGINS={"echo": mod})
+    hall = terminal(app, "hall-1")
+
+    def say(text, *more):
+        answer = hall.post("/k/echo/say", data={"text": text, "more": list(more), "csrf_token": csrf_of(hall)})
+        assert answer.status_code == 200
+        return answer.get_json()
+
+    assert say("rc_我家门口路灯不亮")["said"] == "rc_我家门口路灯不亮"
+    assert say("rc_short")["said"] == "rc_short"
+    assert say("rc_" + "A" * 32, "plain")["said"] == "", "a claim nobody made: empty"
+    assert say("x", "plain", "rc_" + "B" * 32)["also"] == ["plain", ""]
