@@ -16,7 +16,7 @@ terminal PC)::
     POST /agent/v1/enrol                 a one-time token for the agent's credential (``kiosk agent enrol``)
 
 Every request carries ``Kiosk-Agent-Protocol`` (an agent too old or too new is
-refused with a message naming the version to install), the terminal's agent
+refused, 400, with a message naming the version to install), the terminal's agent
 credential (``Authorization: Bearer agent-<id>.<secret>``; only a hash is
 stored; the terminal's own screen credential is accepted as well) and the
 agent run's session (``Kiosk-Agent-Session``: its start time and a random
@@ -178,13 +178,16 @@ def _refused(exc: Refused):
             exc.message,
         )
     body: dict[str, Any] = {"error": exc.message, **exc.extra}
-    if exc.status == 426:
-        body["protocol"] = {"min": MIN_PROTOCOL, "max": PROTOCOL}
-        body["version"] = package_version()
     return jsonify(body), exc.status
 
 
+def _upgrade() -> dict:
+    """What a refused agent is told besides the message: the protocols and the version to install."""
+    return {"protocol": {"min": MIN_PROTOCOL, "max": PROTOCOL}, "version": package_version()}
+
+
 def _check_protocol() -> None:
+    """An agent of another protocol is refused (400, naming the version to install) before anything else."""
     raw = request.headers.get(PROTOCOL_HEADER, "")
     if not raw.strip().isdigit():
         raise Refused(400, f"not a kiosk agent request: it needs the {PROTOCOL_HEADER} header")
@@ -192,17 +195,19 @@ def _check_protocol() -> None:
     agent_version = request.headers.get(VERSION_HEADER, "unknown")[:64]
     if spoken < MIN_PROTOCOL:
         raise Refused(
-            426,
+            400,
             f"this kiosk agent (version {agent_version}, protocol {spoken}) is older than this station node accepts "
             f"(protocol {MIN_PROTOCOL} to {PROTOCOL}): install station-kiosk {package_version()} on the terminal PC "
             f"(pip install 'station-kiosk=={package_version()}') and restart the agent",
+            **_upgrade(),
         )
     if spoken > PROTOCOL:
         raise Refused(
-            426,
+            400,
             f"this kiosk agent (version {agent_version}, protocol {spoken}) is newer than this station node "
             f"(station-kiosk {package_version()}, protocol {MIN_PROTOCOL} to {PROTOCOL}): upgrade the station node, "
             f"or install station-kiosk {package_version()} on the terminal PC",
+            **_upgrade(),
         )
 
 
@@ -585,6 +590,184 @@ def status():
     return jsonify({"ok": True})
 
 
+def api_description() -> dict:
+    """The agents' endpoints for ``/api/openapi.json`` (JSON for ``kiosk agent``, not for people)."""
+
+    def error(text: str) -> dict:
+        return {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+
+    def ok(schema: dict, text: str) -> dict:
+        return {"description": text, "content": {"application/json": {"schema": schema}}}
+
+    header = {
+        "name": PROTOCOL_HEADER,
+        "in": "header",
+        "required": True,
+        "schema": {"type": "integer"},
+        "description": f"The agent protocol the agent speaks (this station node accepts {MIN_PROTOCOL} to {PROTOCOL})",
+    }
+    refusals = {
+        "403": error("No credential, a wrong or revoked one, or another terminal's job or reads"),
+        "404": error("No such print job at this station, or this node is the hub"),
+        "409": error("A kiosk agent started later now serves this terminal: this one stops"),
+        "400": error(
+            "Malformed request, the protocol or session header is missing, or the agent's protocol is not "
+            "accepted (the answer names the version to install)"
+        ),
+    }
+    job_id = {
+        "name": "job_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    }
+    state = {"type": "object", "required": ["state"], "properties": {"state": {"type": "string"}}}
+    job = {
+        "type": ["object", "null"],
+        "required": ["id", "receipt", "label", "attempt", "resumed"],
+        "properties": {
+            "id": {"type": "string"},
+            "receipt": {"type": "object"},
+            "label": {"type": "string"},
+            "attempt": {"type": "integer"},
+            "resumed": {"type": "boolean"},
+        },
+    }
+
+    def body(schema: dict) -> dict:
+        return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+    return {
+        "endpoints": {
+            "agent.enrol": {
+                "post": {
+                    "summary": "A terminal's kiosk agent trades its one-time token for its credential",
+                    "parameters": [header],
+                    "requestBody": body(
+                        {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}}
+                    ),
+                    "responses": {
+                        "200": ok(
+                            {
+                                "type": "object",
+                                "required": ["credential", "terminal", "kind", "station"],
+                                "properties": {k: {"type": "string"} for k in ("credential", "terminal", "kind")}
+                                | {"station": {"type": "string"}},
+                            },
+                            "Enrolled: the agent's credential (shown once)",
+                        ),
+                        **refusals,
+                    },
+                }
+            },
+            "agent.hello": {
+                "get": {
+                    "summary": "Who the agent is to this station node",
+                    "parameters": [header],
+                    "responses": {
+                        "200": ok(
+                            {"type": "object", "required": ["terminal", "station", "protocol", "version"]},
+                            "The agent's terminal and this node's protocol and version",
+                        ),
+                        **refusals,
+                    },
+                }
+            },
+            "agent.jobs": {
+                "get": {
+                    "summary": "Long poll: the next print job of the agent's terminal, leased to it",
+                    "parameters": [
+                        header,
+                        {
+                            "name": "wait",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS},
+                        },
+                    ],
+                    "responses": {
+                        "200": ok(
+                            {"type": "object", "required": ["job"], "properties": {"job": job}},
+                            "A job, or null after the wait",
+                        ),
+                        **refusals,
+                    },
+                }
+            },
+            "agent.job_done": {
+                "post": {
+                    "summary": "The terminal's printer took the job (idempotent)",
+                    "parameters": [header, job_id],
+                    "requestBody": body({"type": "object", "properties": {"note": {"type": "string"}}}),
+                    "responses": {"200": ok(state, "The job is done"), **refusals},
+                }
+            },
+            "agent.job_failed": {
+                "post": {
+                    "summary": "The job could not be printed: retried later, or left for staff to reprint",
+                    "parameters": [header, job_id],
+                    "requestBody": body(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "error": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "retryable": {"type": "boolean"},
+                            },
+                        }
+                    ),
+                    "responses": {"200": ok(state, "queued again, or failed"), **refusals},
+                }
+            },
+            "agent.reads": {
+                "post": {
+                    "summary": "A card tap or scan at the agent's terminal, for that terminal's page only",
+                    "parameters": [header],
+                    "requestBody": body(
+                        {
+                            "type": "object",
+                            "required": ["source", "kind", "value", "at"],
+                            "properties": {
+                                "source": {"type": "string"},
+                                "kind": {"type": "string", "enum": ["card", "code", "track", "removed"]},
+                                "value": {"type": "string", "maxLength": 4096},
+                                "at": {"type": "string", "format": "date-time"},
+                            },
+                        }
+                    ),
+                    "responses": {
+                        "200": ok(
+                            {
+                                "type": "object",
+                                "required": ["delivered"],
+                                "properties": {"delivered": {"type": "integer"}},
+                            },
+                            "How many pages received it (a read too old is dropped)",
+                        ),
+                        **refusals,
+                    },
+                }
+            },
+            "agent.status": {
+                "post": {
+                    "summary": "The states of the agent's devices (shown on /healthz and the dashboards)",
+                    "parameters": [header],
+                    "requestBody": body(
+                        {
+                            "type": "object",
+                            "required": ["devices"],
+                            "properties": {"devices": {"type": "object"}, "version": {"type": "string"}},
+                        }
+                    ),
+                    "responses": {"200": ok({"type": "object"}, "Recorded"), **refusals},
+                }
+            },
+        }
+    }
+
+
 def init_app(app) -> None:
     """Register the agents' endpoints (no CSRF: agents send no cookies; they prove themselves by credential)."""
     app.register_blueprint(bp)
@@ -785,7 +968,8 @@ class Agent:
         code, payload = _request(
             f"{self.station}{path}", method=method, body=body, headers=self.headers, timeout=timeout
         )
-        if (code in (401, 403, 426) and payload.get("job") != "elsewhere") or payload.get("superseded"):
+        refused = code in (401, 403) and payload.get("job") != "elsewhere"
+        if refused or payload.get("superseded") or (code == 400 and "protocol" in payload):
             raise AgentRefused(payload.get("error") or f"the station node refused the agent ({code})")
         if code >= 400:
             log.warning("%s %s: the station node answered %s: %s", method, path, code, payload.get("error", ""))
@@ -998,7 +1182,7 @@ DEFAULT_CREDENTIAL = "/etc/kiosk/agent.json"
     "--journal",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="The list of jobs already printed (default: next to the credential file).",
+    help="The list of jobs already printed (default: $STATE_DIRECTORY, else beside the credential file).",
 )
 @click.pass_context
 def agent_cli(ctx, station_url, terminal, credential_file, station_file, journal):
@@ -1013,7 +1197,9 @@ def agent_cli(ctx, station_url, terminal, credential_file, station_file, journal
             raise AgentRefused("give --station and --terminal (or enrol: kiosk agent enrol URL TOKEN)")
         station_file = station_file or Path(os.environ.get("KIOSK_STATION_FILE") or "station.toml")
         devices = agent_tables(station_file, terminal)
-        journal = journal or credential_file.with_name(f"{credential_file.stem}-{terminal}.journal")
+        # systemd's StateDirectory= (the unit in docs/deploy.md); else beside the credential file.
+        state = Path(os.environ["STATE_DIRECTORY"].split(":")[0]) if os.environ.get("STATE_DIRECTORY") else None
+        journal = journal or (state or credential_file.parent) / f"agent-{terminal}.journal"
         agent = Agent(station_url, terminal, saved["credential"], devices, journal)
         click.echo(f"kiosk agent for terminal {terminal} of {station_url} (protocol {PROTOCOL})", err=True)
         agent.run()

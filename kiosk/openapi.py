@@ -160,12 +160,14 @@ CORE_SCHEMAS = {
 
 def core_description() -> dict:
     """The core's own JSON endpoints, in the shape a plugin's ``api_description`` returns."""
+    from kiosk.agent import api_description as agent_endpoints
     from kiosk.ime import MAX_LIMIT, MAX_QUERY
     from kiosk.sync.views import api_description as sync_endpoints
 
     return {
         "endpoints": {
             **sync_endpoints()["endpoints"],
+            **agent_endpoints()["endpoints"],
             "openapi.document_json": {
                 "get": {
                     "summary": "This description: the JSON endpoints the caller can reach",

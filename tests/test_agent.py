@@ -330,7 +330,7 @@ def test_an_agent_speaking_an_older_protocol_is_refused_naming_the_version_to_in
         [job] = station.submit(1)
         with caplog.at_level("WARNING", logger="kiosk.agent"):
             code, body = _raw(station.url, "GET", "/agent/v1/jobs?wait=0", _headers(credential, protocol=PROTOCOL - 1))
-        assert code == 426
+        assert code == 400 and body["protocol"] == {"min": 1, "max": PROTOCOL}
         assert f"install station-kiosk {package_version()}" in body["error"] and "older" in body["error"]
         assert "older than this station node accepts" in caplog.text
 

@@ -269,3 +269,21 @@ product = "0x5011"
     assert set(printing.agent_printers) == {"hall-2"}  # its USB printer is opened by its agent, not here
     with app.extensions["db"].Session() as session:
         assert session.scalars(select(PrintJob)).all() == []
+
+
+def test_the_station_examples_terminal_tables_load_once_switched_on():
+    """deploy/station.toml.example shows the tables commented out: switched on, they are what the node accepts."""
+    import tomllib
+    from pathlib import Path
+
+    from kiosk.device_config import terminal_tables
+
+    example = (Path(__file__).resolve().parent.parent / "deploy" / "station.toml.example").read_text("utf-8")
+    part = example.split("# --- terminals:")[1].split("# --- legal")[0]
+    switched_on = "\n".join(
+        line[1:] for line in part.splitlines() if line.startswith("#") and not line.startswith("# ")
+    )
+    tables = terminal_tables({"TERMINALS": tomllib.loads(switched_on)["terminals"]})
+    assert set(tables) == {"hall-1", "hall-2"}
+    assert tables["hall-1"].printer["type"] == "network" and not tables["hall-1"].agent
+    assert tables["hall-2"].agent and tables["hall-2"].printer["type"] == "usb" and "card" in tables["hall-2"].readers
