@@ -723,3 +723,15 @@ def test_typed_numbers_are_found_in_any_case_with_or_without_dashes(app):
         for typed in ("", "P26", "P261206-K7QM-0002", "P261206';--", "x" * 60):
             assert numbering.find(s, typed, station.id) is None, typed
         assert numbering.find(s, "P2405120007", station.id + 1) is None, "another station's number is not found"
+
+
+def test_the_lookup_form_opens_empty_and_an_empty_number_is_explained(app):
+    """Opening the lookup screen is not an error; pressing 查询 with nothing typed says what to type."""
+    client = app.test_client()
+    for prefix in ("/k", "/m"):
+        empty = client.get(f"{prefix}/petitions/find")
+        assert empty.status_code == 200
+        assert 'name="no"' in empty.get_data(as_text=True)
+        blank = client.get(f"{prefix}/petitions/find?no=")
+        assert blank.status_code == 400
+        assert "P261206-K7QM-0001" in blank.get_data(as_text=True)

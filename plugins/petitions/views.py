@@ -152,6 +152,8 @@ def lookup(template: str, screen: str, station_id: int | None, rate_channel: str
     settings = get_settings()
     typed = request.args.get("no", "")
     values = {"screen": screen, "typed": typed[:40], **(extra or {})}
+    if "no" not in request.args:
+        return render_template(template, **values)  # the empty form: nothing typed yet
     if not numbering.compact(typed):
         values["error"] = gettext("Please enter the tracking number on your receipt, for example P261206-K7QM-0001.")
         return render_template(template, **values), 400
