@@ -612,3 +612,12 @@ def test_an_entry_from_the_hub_that_fails_at_the_station_is_parked_and_the_rest_
         parked = session.scalars(select(SyncParked)).all()
         assert [(p.kind, p.key) for p in parked] == [("test.boom", "x")] and "broken" in parked[0].reason
     assert pusher.sync_once(station) == (0, 0)  # not pulled again
+
+
+def test_large_entries_travel_in_batches_the_hub_accepts(enrolled, hub):
+    """Six entries of 600 kB each (petitions with photos, taken offline) are more than one 2 MiB batch."""
+    for n in range(6):
+        record(enrolled, "kiosk.device_report", f"big-{n}", {**device(f"big-{n}"), "detail": "x" * 600_000})
+    pusher.sync_once(enrolled)
+    assert count_rows(enrolled, SyncOutbox, SyncOutbox.sent_at.is_(None)) == 0
+    assert peer_of(hub).last_seq >= 6

@@ -187,7 +187,7 @@ def _pass(app, sid: int, pull: bool = True) -> tuple[int, int]:
     pushed = pulled = 0
     while True:
         with session_for(app) as session:
-            entries = sync.pending(session, sid, acked, BATCH)
+            entries = _fit(sync.pending(session, sid, acked, BATCH))
         if not entries:
             break
         try:
@@ -224,6 +224,21 @@ def _pass(app, sid: int, pull: bool = True) -> tuple[int, int]:
         if not answer.get("more"):
             break
     return pushed, pulled
+
+
+#: A batch's body stays under this many bytes (the hub refuses more than 2 MiB):
+#: a few offline petitions with photos must not make every retry too large.
+MAX_BATCH_BYTES = 1536 * 1024
+
+
+def _fit(entries: list[dict]) -> list[dict]:
+    """The longest head of ``entries`` whose JSON fits :data:`MAX_BATCH_BYTES` (at least one entry)."""
+    total = 0
+    for count, entry in enumerate(entries):
+        total += len(json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()) + 1
+        if total > MAX_BATCH_BYTES and count > 0:
+            return entries[:count]
+    return entries
 
 
 def _apply_pulled(app, sid: int, down: list, pulled_id: int) -> int:
