@@ -36,7 +36,7 @@ from kiosk.sync.local import enrol_local, transfer
 from kiosk.sync.models import SyncOutbox
 from kiosk.testing import TEST_PASSWORD, TEST_SECRET_KEY, FixedClock, csrf_of
 from kiosk_plugins.parking import codes
-from kiosk_plugins.parking.models import HubLot, HubVoucher, Redemption, Voucher
+from kiosk_plugins.parking.models import ISSUED, HubLot, HubVoucher, Redemption, Voucher
 from kiosk_plugins.parking.syncing import valid_until
 from kiosk_plugins.parking.vouchers import announce_legacy, cancel_voucher, expire_due
 
@@ -407,3 +407,16 @@ def test_a_redemption_is_applied_at_the_station_by_the_pusher_thread(district):
     thread.join(timeout=30)
     assert result == {}
     assert {v.id: v.status for v in vouchers(station)}[voucher.id] == "used"
+
+
+def test_an_enrolled_stations_own_attendant_page_sends_attendants_to_the_hub(district):
+    """Redeeming at the station as well as at the hub could let one voucher in twice before a sync."""
+    station, hub, hub_id, clocks = district
+    ids = add_lot(station)
+    add_people(station)
+    voucher = _issue(station, ids, "13800138001", "粤B12345")
+    attendant = _attendant(station, "gate-shuibei")
+    refused = _check(attendant, codes.display_code(voucher.code), lot=ids["lot"])
+    assert refused.status_code == 409
+    assert 'data-reason="at_hub"' in refused.get_data(as_text=True)
+    assert all(v.status == ISSUED for v in vouchers(station) if v.id == voucher.id)

@@ -17,7 +17,8 @@ from kiosk.db import get_session, write_transaction
 from kiosk.i18n import _
 from kiosk.photos import PhotoRefused, open_photo
 from kiosk.stations import current_station
-from kiosk.sync import is_hub
+from kiosk.sync import is_enrolled, is_hub
+from kiosk.urls import public_url
 from kiosk_plugins.parking import codes, formatting, households, hub
 from kiosk_plugins.parking.models import ID_CONVERTER, ISSUED, Household, Lot, Plate, Voucher
 from kiosk_plugins.parking.settings import settings
@@ -156,6 +157,16 @@ def redeem():
             get_session().commit()
             result = _hub_result(outcome)
             status = 200 if outcome.ok else 409
+        elif result is None and is_enrolled(get_session()):
+            # The hub redeems this station's vouchers (its attendants' phones reach it even when the
+            # station's own link is down); redeeming here too could let one voucher in twice.
+            result = {
+                "ok": False,
+                "reason": "at_hub",
+                "message": _("This station's vouchers are checked on the district's attendant page."),
+                "note": public_url("parking_staff.redeem", station=station),
+            }
+            status = 409
         elif result is None:
             session[LOT_KEY] = lot.id
             outcome = redeem_voucher(station, code_text=text, lot_id=lot.id, user_id=g.user.id)
