@@ -82,6 +82,8 @@ READ_MAX_AGE_SECONDS = 10
 STATUS_EVERY_SECONDS = 30
 #: An agent's last contact is written at most this often.
 SEEN_EVERY_SECONDS = 30
+#: A run not heard from for this long no longer holds its terminal against an older-stamped run.
+TAKEOVER_SECONDS = 90
 CREDENTIAL_RE = re.compile(r"agent-(\d{1,12})\.([A-Za-z0-9_-]{20,200})\Z")
 SESSION_RE = re.compile(r"(\d{13})-([0-9a-f]{8,32})\Z")
 DEVICE_RE = re.compile(r"[A-Za-z0-9_.-]{1,30}\Z")
@@ -288,7 +290,9 @@ def _authenticate():
         current = _session_stamp(agent.session or "")
         now = utcnow()
         if agent.session != run:
-            if current is not None and stamp < current:
+            alive = agent.last_seen_at is not None and now - agent.last_seen_at < timedelta(seconds=TAKEOVER_SECONDS)
+            # An older run may take back a terminal whose newer run has gone silent (a clock set back).
+            if current is not None and stamp < current and alive:
                 raise Refused(
                     409,
                     f"a kiosk agent started later now serves terminal {terminal.name}: this one stops "
@@ -379,7 +383,9 @@ def _lease(app, name: str, run: str) -> dict | None:
     station_id = app.extensions["kiosk_station_id"]
     now = utcnow()
     db = app.extensions["db"]
-    with db.WriteSession() as session:
+    # A plain read first: the long poll looks every second, and most looks find nothing
+    # (on SQLite a write session would take the station's write lock each time).
+    with db.Session() as session:
         row = session.scalar(
             select(PrintJob)
             .where(
@@ -392,22 +398,23 @@ def _lease(app, name: str, run: str) -> dict | None:
         )
         if row is None:
             return None
-        if row.state == "queued" and row.lease_until is not None and row.lease_until > now:
-            return None  # waiting to be retried
-        again = row.state == "printing" and row.lease_owner == run
-        values: dict[str, Any] = {"lease_owner": run, "lease_until": now + timedelta(seconds=LEASE_SECONDS)}
-        if not again:
-            values.update(state="printing", attempts=row.attempts + 1, updated_at=now)
-        # Compare-and-set: two requests of the same run must not both take it.
+        job_id, state, attempts, owner = row.id, row.state, row.attempts, row.lease_owner
+        label, receipt, lease_until = row.layout, row.receipt, row.lease_until
+    if state == "queued" and lease_until is not None and lease_until > now:
+        return None  # waiting to be retried
+    again = state == "printing" and owner == run
+    values: dict[str, Any] = {"lease_owner": run, "lease_until": now + timedelta(seconds=LEASE_SECONDS)}
+    if not again:
+        values.update(state="printing", attempts=attempts + 1, updated_at=now)
+    with db.WriteSession() as session:
+        # Compare-and-set: two requests (of this run or another) must not both take it.
         done = session.execute(
             update(PrintJob)
             .where(
-                PrintJob.id == row.id,
-                PrintJob.state == row.state,
-                PrintJob.attempts == row.attempts,
-                (PrintJob.lease_owner == row.lease_owner)
-                if row.lease_owner is not None
-                else PrintJob.lease_owner.is_(None),
+                PrintJob.id == job_id,
+                PrintJob.state == state,
+                PrintJob.attempts == attempts,
+                (PrintJob.lease_owner == owner) if owner is not None else PrintJob.lease_owner.is_(None),
             )
             .values(**values)
         )
@@ -415,13 +422,13 @@ def _lease(app, name: str, run: str) -> dict | None:
             session.rollback()
             return None
         session.commit()
-        return {
-            "id": row.id,
-            "label": row.layout,
-            "receipt": row.receipt,
-            "attempt": values.get("attempts", row.attempts),
-            "resumed": row.state == "printing",
-        }
+    return {
+        "id": job_id,
+        "label": label,
+        "receipt": receipt,
+        "attempt": values.get("attempts", attempts),
+        "resumed": state == "printing",
+    }
 
 
 @bp.route("/jobs")

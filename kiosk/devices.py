@@ -153,12 +153,13 @@ class Devices:
             }
         for name in agents:
             if name not in seen:
+                # Not marked "agent": the station's own report writes this one, so the
+                # dashboards (and the hub) see a terminal whose agent never came.
                 out[device_key(name, "agent")] = {
                     "kind": "agent",
                     "state": "offline",
                     "ok": False,
                     "detail": "no kiosk agent has reported for this terminal yet",
-                    "agent": True,
                 }
         return out
 

@@ -267,8 +267,45 @@ class Printing:
         self._started = True
         for queue in self.queues.values():
             queue.start()
+        self._fail_orphans()
         if self.poll:
             threading.Thread(target=self._poll_status, daemon=True, name="kiosk-printer-status").start()
+
+    def _fail_orphans(self) -> None:
+        """Fail the unfinished jobs of a printer the station file no longer has: staff see them and reprint them."""
+        from kiosk.db import utcnow
+
+        known = set(self.queues) | set(self.agent_printers)
+        now = utcnow()
+        where = (
+            PrintJobRow.station_id == self.store.station_id,
+            PrintJobRow.state.in_(("queued", "printing")),
+            PrintJobRow.printer.not_in(known),
+        )
+        try:
+            with self.app.extensions["db"].Session() as session:
+                orphans = session.scalars(select(PrintJobRow.printer).where(*where).distinct()).all()
+            if not orphans:
+                return
+            with self.app.extensions["db"].WriteSession() as session:
+                for name in orphans:
+                    session.execute(
+                        sql_update(PrintJobRow)
+                        .where(*where, PrintJobRow.printer == name)
+                        .values(
+                            state="failed",
+                            error=f"printer {name} is no longer in the station file: reprint it on another",
+                            error_kind="config",
+                            lease_owner=None,
+                            lease_until=None,
+                            updated_at=now,
+                            finished_at=now,
+                        )
+                    )
+                    log.warning("print jobs for printer %r, gone from the station file, are left for staff", name)
+                session.commit()
+        except Exception as exc:  # a start must not fail over this
+            log.warning("could not look for print jobs of removed printers: %s", exc)
 
     def warm(self) -> None:
         """Load the renderer and the printer's library and check the font: the first receipt need not wait.

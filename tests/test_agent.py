@@ -466,6 +466,45 @@ def test_a_newer_agent_run_takes_over_and_the_older_one_is_told_to_stop(make_app
         station.close()
 
 
+def test_the_agents_devices_show_on_healthz_and_go_offline_when_it_stops_reporting(
+    make_app, database_url, tmp_path, kiosk_pc
+):
+    from kiosk import device_reports
+
+    printer, reader = kiosk_pc
+    station = Station(make_app, database_url, tmp_path, printer, reader)
+    try:
+        client = station.app.test_client()
+        devices = client.get("/healthz").get_json()["devices"]
+        assert devices["hall-3/agent"]["state"] == "offline" and "no kiosk agent" in devices["hall-3/agent"]["detail"]
+        device_reports.report(station.app)  # the station's own report shows the missing agent to the dashboards
+        with station.app.extensions["db"].Session() as session:
+            written = {r.device: r.state for r in session.scalars(select(DeviceReport))}
+        assert written["hall-3/agent"] == "offline"
+
+        station.enrol()
+        credential = json.loads(station.credential_file.read_text())["credential"]
+        states = {"printer": {"kind": "printer", "state": "warning", "detail": "paper low"}}
+        code, _body = _raw(station.url, "POST", "/agent/v1/status", _headers(credential), {"devices": states})
+        assert code == 200
+        devices = client.get("/healthz").get_json()["devices"]
+        assert devices["hall-3/printer"]["state"] == "warning" and devices["hall-3/printer"]["detail"] == "paper low"
+        assert devices["hall-3/agent"]["state"] == "ok"
+
+        # The agent stops reporting: its devices show offline, and the station's report does not hide it.
+        with station.app.extensions["db"].WriteSession() as session:
+            session.execute(update(DeviceReport).values(updated_at=datetime.now(UTC) - timedelta(minutes=5)))
+            session.commit()
+        devices = client.get("/healthz").get_json()["devices"]
+        assert devices["hall-3/printer"]["state"] == "offline" and devices["hall-3/agent"]["state"] == "offline"
+        device_reports.report(station.app)
+        with station.app.extensions["db"].Session() as session:
+            row = session.scalar(select(DeviceReport).where(DeviceReport.device == "hall-3/printer"))
+        assert datetime.now(UTC) - row.updated_at > timedelta(minutes=4)  # still old: the dashboards flag it
+    finally:
+        station.close()
+
+
 def test_the_hub_has_no_agent_endpoints(make_app, database_url):
     hub = make_app(database_url, ROLE="hub")
     response = hub.test_client().get("/agent/v1/hello", headers={"Kiosk-Agent-Protocol": "1"})

@@ -287,3 +287,24 @@ def test_the_station_examples_terminal_tables_load_once_switched_on():
     assert set(tables) == {"hall-1", "hall-2"}
     assert tables["hall-1"].printer["type"] == "network" and not tables["hall-1"].agent
     assert tables["hall-2"].agent and tables["hall-2"].printer["type"] == "usb" and "card" in tables["hall-2"].readers
+
+
+def test_jobs_of_a_printer_gone_from_the_station_file_are_left_failed_for_staff(make_app, database_url, printers):
+    from kiosk import printing
+    from kiosk.printing import DbJobStore
+    from kiosk_hardware.job_store import PrintJob as HwJob
+    from kiosk_hardware.receipt import Receipt
+
+    one, _two = printers
+    app = make_app(database_url, DEVICES={"printer": one.printer_config(), "readers": {}})
+    store = DbJobStore(app.extensions["db"], app.extensions["kiosk_station_id"])
+    gone = HwJob(receipt=Receipt().title("旧机器的小票"), printer="hall-7", label="test.slip", terminal="hall-7")
+    store.add(gone)
+    app.extensions["kiosk_printing"].start()
+    row = _row(app, gone.id)
+    assert row.state == "failed" and "hall-7 is no longer in the station file" in row.error
+
+    with app.test_request_context("/"):
+        assert printing.reprint(gone.id, app.extensions["kiosk_station_id"], "default")
+    assert _wait_done(app, gone.id).state == "done"
+    assert len(one.wait_for_jobs(1)) == 1
