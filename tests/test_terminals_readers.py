@@ -293,3 +293,24 @@ def test_only_claims_are_swapped_in_a_posted_form(make_app, database_url):
     assert say("rc_short")["said"] == "rc_short"
     assert say("rc_" + "A" * 32, "plain")["said"] == "", "a claim nobody made: empty"
     assert say("x", "plain", "rc_" + "B" * 32)["also"] == ["plain", ""]
+
+
+def test_a_revoked_terminals_open_stream_receives_nothing_more(make_app, database_url, caplog):
+    from kiosk.cli import cli
+
+    app = _cardy_app(make_app, database_url)
+    hall2 = terminal(app, "hall-2")
+    hub = app.extensions["reader_hub"]
+    read = ReaderEvent("card", "card", "04A1B2C3", datetime.now(UTC))
+    server = LiveServer(app)
+    try:
+        with stream(server, hall2, "cardy.checkin") as page:
+            assert hub.publish(read, terminal="hall-2") == 1
+            assert page.wait_for("reader", timeout=5) is not None
+            assert app.test_cli_runner().invoke(cli, ["terminals", "revoke", "hall-2"]).exit_code == 0
+            with caplog.at_level(logging.WARNING, logger="kiosk.readers"):
+                assert hub.publish(read, terminal="hall-2") == 0
+            assert page.collect(2, timeout=1) == page.collect(1, timeout=0), "nothing after the revocation"
+    finally:
+        server.stop()
+    assert any("no enrolled terminal 'hall-2'" in r.getMessage() for r in caplog.records)
