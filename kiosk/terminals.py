@@ -16,6 +16,14 @@ that terminal, and an identified visitor (:mod:`kiosk.visitors`) belongs to
 the terminal that identified them. The hub has no terminals: screens talk to
 their own station node.
 
+What a read hands a page (a signed card token in ``fill``, an identification
+link in ``redirect``) is swapped for a claim ``rc_<random>`` kept in
+:class:`ReaderClaim`: a posted field holding a claim is swapped back before
+the view runs, and ``/r/<claim>`` redirects to the link, only for the same
+terminal and browser session, within :data:`CLAIM_SECONDS`, once. Otherwise
+the field arrives empty (the plugin answers its usual "tap again") and the
+link shows a page saying so. Plugins change nothing for this.
+
 A plugin reads the terminal of a request with :func:`current_terminal`::
 
     from kiosk.terminals import current_terminal
@@ -379,7 +387,8 @@ def prune_claims(db_session) -> None:
 def take_claim(claim: str) -> str | None:
     """The value behind ``claim`` if this request is the terminal and session it was made for, in time, once.
 
-    Marks it used either way it is taken; None (and logged) otherwise.
+    Taking it marks it used. Otherwise None, logged with the reason; a refused
+    attempt (another screen replaying it) leaves it to the screen it was made for.
     """
     from kiosk.db import write_transaction
 
