@@ -60,6 +60,8 @@ THREADS = 512
 #: One bounded pool per hub process, whatever the number of stations.
 CONNECTIONS_PER_WORKER = 20
 STREAMS_PER_STATION = 3
+#: Streams opened at once; the next wave waits until these answered.
+STREAM_WAVE = 30
 PULL_EVERY = 2.0
 #: A busy centre's peak, sped up so a minute shows enough: a ticket step every ~6 s, a rider every ~60 s.
 TICKET_STEP_EVERY = 6.0
@@ -253,38 +255,65 @@ class Hub:
 
 # -- the streams ---------------------------------------------------------------------------------
 class Streams:
-    """Every station's push streams at the hub, read by one thread with a selector (HTTP/1.0, so no chunking)."""
+    """Every station's push streams at the hub, read by one thread with a selector (HTTP/1.0, so no chunking).
+
+    Streams are opened in waves of :data:`STREAM_WAVE` (each wave waits until its
+    streams answered), the way phones arrive over minutes rather than in one
+    instant; a stream that is refused or dropped is opened again a second later,
+    as a browser's EventSource does, and counted.
+    """
 
     def __init__(self, hub: Hub, codes: list[str]):
         self.hub = hub
+        self.codes = codes
         self.selector = selectors.DefaultSelector()
         self.lock = threading.Lock()
         self.opened = 0
+        self.refused = 0
+        self.dropped = 0
+        self.reopen: list[tuple[float, int]] = []
         #: (arrival time, the stream's station index, event name, ticket code)
         self.deliveries: list[tuple[float, int, str, str]] = []
-        self.socks = []
-        for index, code in enumerate(codes):
-            for _ in range(STREAMS_PER_STATION):
-                sock = socket.create_connection(("127.0.0.1", hub.port))
-                sock.sendall(
-                    f"GET /events/stream?channel=legal&station={code} HTTP/1.0\r\n"
-                    f"Host: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
-                )
-                sock.setblocking(False)
-                self.selector.register(sock, selectors.EVENT_READ, {"index": index, "buffer": b"", "open": False})
-                self.socks.append(sock)
         self.running = True
         self.thread = threading.Thread(target=self._read, daemon=True, name="bench-streams")
         self.thread.start()
 
-    def wait_open(self, timeout: float = 60) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.opened < len(self.socks):
-            time.sleep(0.05)
-        return self.opened
+    def _connect(self, index: int) -> None:
+        sock = socket.create_connection(("127.0.0.1", self.hub.port))
+        sock.sendall(
+            f"GET /events/stream?channel=legal&station={self.codes[index]} HTTP/1.0\r\n"
+            f"Host: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
+        )
+        sock.setblocking(False)
+        with self.lock:
+            self.selector.register(sock, selectors.EVENT_READ, {"index": index, "buffer": b"", "open": False})
+
+    def open_all(self, timeout: float = 300) -> float:
+        """Open every station's streams, wave by wave; seconds it took until all were open."""
+        started = time.monotonic()
+        wanted = [i for i in range(len(self.codes)) for _ in range(STREAMS_PER_STATION)]
+        for first in range(0, len(wanted), STREAM_WAVE):
+            for index in wanted[first : first + STREAM_WAVE]:
+                self._connect(index)
+            target = min(first + STREAM_WAVE, len(wanted))
+            while self.opened < target and time.monotonic() - started < timeout:
+                time.sleep(0.02)
+        return time.monotonic() - started
 
     def _read(self) -> None:
         while self.running:
+            with self.lock:
+                due = [i for at, i in self.reopen if at <= time.monotonic()]
+                self.reopen = [(at, i) for at, i in self.reopen if at > time.monotonic()]
+            for index in due:
+                try:
+                    self._connect(index)
+                except OSError:
+                    with self.lock:
+                        self.reopen.append((time.monotonic() + 1, index))
+            if not self.selector.get_map():
+                time.sleep(0.05)
+                continue
             for key, _ in self.selector.select(timeout=0.2):
                 state = key.data
                 try:
@@ -294,18 +323,36 @@ class Streams:
                 except OSError:
                     data = b""
                 if not data:
-                    self.selector.unregister(key.fileobj)
+                    self._lost(key, state)
                     continue
                 now = time.monotonic()
                 state["buffer"] += data
                 if not state["open"] and b"\r\n\r\n" in state["buffer"]:
                     head, state["buffer"] = state["buffer"].split(b"\r\n\r\n", 1)
+                    if b" 200 " not in head.split(b"\r\n", 1)[0] or b"text/event-stream" not in head:
+                        with self.lock:
+                            self.refused += 1
+                        self._lost(key, state, counted=True)
+                        continue
                     state["open"] = True
                     with self.lock:
                         self.opened += 1
                 while b"\n\n" in state["buffer"]:
                     message, state["buffer"] = state["buffer"].split(b"\n\n", 1)
                     self._message(now, state["index"], message.decode("utf-8", "replace"))
+
+    def _lost(self, key, state: dict, counted: bool = False) -> None:
+        with self.lock:
+            self.selector.unregister(key.fileobj)
+            if state["open"]:
+                self.opened -= 1
+                self.dropped += 1
+            if self.running:
+                self.reopen.append((time.monotonic() + 1.0, state["index"]))
+        try:
+            key.fileobj.close()
+        except OSError:
+            pass
 
     def _message(self, at: float, index: int, message: str) -> None:
         name, data = None, None
@@ -326,9 +373,9 @@ class Streams:
     def close(self) -> None:
         self.running = False
         self.thread.join(5)
-        for sock in self.socks:
+        for key in list(self.selector.get_map().values()):
             try:
-                sock.close()
+                key.fileobj.close()
             except OSError:
                 pass
 
@@ -352,6 +399,9 @@ class SimStation:
         self.entries = 0
         self.statuses: dict[int, int] = {}
         self.error = ""
+        self.failed_requests = self.backoff = 0
+        self.retry_at = 0.0
+        self.last_failure = ""
         self.conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=60)
         body = json.dumps({"code": code, "token": token, "signing_key": uuid.uuid4().hex, "protocol": self._protocol()})
         status, answer = self._request("POST", "/sync/v1/enrol", body, auth=False)
@@ -485,6 +535,18 @@ class SimStation:
             if not answer.get("more"):
                 return
 
+    def _safely(self, step) -> None:
+        """A push or pull; when the hub cannot be reached, back off as the station's pusher does."""
+        try:
+            step()
+            self.backoff = 0
+        except (OSError, http.client.HTTPException, RuntimeError) as exc:
+            self.failed_requests += 1
+            self.last_failure = f"{type(exc).__name__}: {exc}"[:200]
+            self.conn.close()
+            self.backoff += 1
+            self.retry_at = time.monotonic() + min(60.0, PULL_EVERY * 2**self.backoff) * self.rng.uniform(0.5, 1.0)
+
     def run(self, until: float, active: threading.Event) -> None:
         """:meth:`loop`, keeping what stopped it (a station that fails is counted, not silent)."""
         try:
@@ -508,13 +570,13 @@ class SimStation:
                 if now >= next_rider:
                     self._rider_visit(datetime.now(UTC))
                     next_rider = now + self.rng.expovariate(1 / RIDER_EVERY)
-                if self.pending:
-                    self.push()
+                if self.pending and now >= self.retry_at:
+                    self._safely(self.push)
             else:
                 next_ticket = max(next_ticket, now)
                 next_rider = max(next_rider, now)
-            if now >= next_pull:
-                self.pull()
+            if now >= next_pull and now >= self.retry_at:
+                self._safely(self.pull)
                 next_pull = now + PULL_EVERY
             time.sleep(max(0.0, min(next_ticket, next_rider, next_pull, until) - time.monotonic()))
 
@@ -575,7 +637,8 @@ def run_once(count: int, seconds: float, idle_seconds: float, seed: int = 15) ->
                 SimStation(hub, i, code, token, random.Random(rng.random())) for i, (code, token) in enumerate(enrolled)
             ]
             streams = Streams(hub, [s.code for s in stations])
-            opened = streams.wait_open()
+            open_seconds = streams.open_all()
+            opened = streams.opened
             active = threading.Event()
             started = time.monotonic()
             until = started + idle_seconds + seconds
@@ -626,6 +689,9 @@ def run_once(count: int, seconds: float, idle_seconds: float, seed: int = 15) ->
     return {
         "stations": count,
         "streams_open": opened,
+        "streams_open_seconds": round(open_seconds, 1),
+        "streams_refused_while_opening_or_running": streams.refused,
+        "streams_dropped": streams.dropped,
         "seconds": round(t2 - t1, 1),
         "entries_synced": entries,
         "entries_per_s": round(entries / max(t2 - t1, 1e-9), 1),
@@ -648,6 +714,8 @@ def run_once(count: int, seconds: float, idle_seconds: float, seed: int = 15) ->
         "http_statuses": statuses,
         "stations_failed": sum(1 for s in stations if s.error),
         "failures": sorted({s.error for s in stations if s.error})[:5],
+        "requests_failed_then_retried": sum(s.failed_requests for s in stations),
+        "request_failures": sorted({s.last_failure for s in stations if s.last_failure})[:5],
     }
 
 
