@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 
 from kiosk import visitors
-from kiosk.i18n import LOCALE_NAMES, localized
+from kiosk.i18n import LOCALE_NAMES, current_locale, localized
 from kiosk.plugins import PluginError, Tile
 from kiosk.stations import current_station
 
@@ -74,8 +74,8 @@ def home():
 def set_language():
     lang = request.form.get("lang", "")
     if lang in current_app.config["STATION"]["languages"]:
-        if lang != session.get("lang"):
-            visitors.forget()  # a new language is a new visitor at the kiosk (issue 16)
+        if lang != current_locale() and _at_a_kiosk_terminal():
+            visitors.forget()  # a new language at a kiosk screen is the next person (issue 16); a phone keeps its own
         session["lang"] = lang
         g.pop("locale", None)
     return redirect(_back())
@@ -96,6 +96,13 @@ def reset():
     if station_code and current_app.config.get("ROLE") == "hub":
         session["station"] = station_code  # the phone page stays in the station its QR code named
     return redirect(url_for("shell.home"))
+
+
+def _at_a_kiosk_terminal() -> bool:
+    from kiosk.terminals import current_terminal
+
+    terminal = current_terminal()
+    return terminal is not None and terminal.kind == "kiosk"
 
 
 def _back() -> str:

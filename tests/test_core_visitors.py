@@ -241,8 +241,19 @@ def test_a_visitor_belongs_to_the_terminal_that_identified_them(app):
     assert hall1.get("/k/parking/plate").status_code == 302
 
 
-def test_a_language_change_ends_the_visitors_turn(app, client):
+def test_a_language_change_at_a_kiosk_terminal_ends_the_visitors_turn(app):
+    from kiosk.testing import enrol_terminal
+
+    kiosk = app.test_client()
+    enrol_terminal(kiosk, app, "hall-1")
+    vid = _parking_visitor(app, kiosk)
+    kiosk.post("/lang", data={"lang": "en", "csrf_token": csrf_token(kiosk)})
+    assert kiosk.get("/k/parking/plate").status_code == 302
+    assert kiosk.get(f"/k/parking/voucher/{vid}").status_code == 302
+
+
+def test_a_language_change_on_ones_own_phone_keeps_the_turn(app, client):
     vid = _parking_visitor(app, client)
     client.post("/lang", data={"lang": "en", "csrf_token": csrf_token(client)})
-    assert client.get("/k/parking/plate").status_code == 302
-    assert client.get(f"/k/parking/voucher/{vid}").status_code == 302
+    assert client.get("/k/parking/plate").status_code == 200
+    assert client.get(f"/k/parking/voucher/{vid}").status_code == 200
