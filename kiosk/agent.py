@@ -446,6 +446,9 @@ def jobs():
         # Nothing will come: say so once, then wait like any long poll so the agent does not spin.
         log.info("terminal %s has no agent printer in the station file; its agent gets no print jobs", g.agent.name)
     release_read_connection()
+    from kiosk.printing import expire_agent_jobs
+
+    expire_agent_jobs(app)  # an agent back after hours must not print what residents gave up on
     deadline = time.monotonic() + wait
     while True:
         job = _lease(app, g.agent.name, g.agent.session) if g.agent.name in printing.agent_printers else None

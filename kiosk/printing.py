@@ -268,7 +268,7 @@ class Printing:
         for queue in self.queues.values():
             queue.start()
         self._fail_orphans()
-        if self.poll:
+        if self.poll or self.agent_printers:
             threading.Thread(target=self._poll_status, daemon=True, name="kiosk-printer-status").start()
 
     def _fail_orphans(self) -> None:
@@ -326,11 +326,17 @@ class Printing:
     def _poll_status(self) -> None:
         # Status queries can take seconds on a dead printer: never on a request.
         while not self._stop.is_set():
-            for name, queue in self.queues.items():
+            if self.poll:
+                for name, queue in self.queues.items():
+                    try:
+                        queue.check_status()
+                    except Exception as exc:
+                        log.warning("printer %s status check failed: %s", name, exc)
+            if self.agent_printers:
                 try:
-                    queue.check_status()
+                    expire_agent_jobs(self.app)
                 except Exception as exc:
-                    log.warning("printer %s status check failed: %s", name, exc)
+                    log.warning("could not look for print jobs no agent took: %s", exc)
             self._stop.wait(STATUS_POLL_SECONDS)
 
     def printer_name_for(self, terminal: str | None) -> str:
@@ -350,6 +356,68 @@ class Printing:
             for queue in self.queues.values():
                 queue.stop(timeout=2.0)
             self._started = False
+
+
+#: A job for an agent's printer that no agent took within this long fails: its resident has gone, staff reprint it.
+AGENT_PICKUP_SECONDS = 120
+
+
+def expire_agent_jobs(app, now: datetime | None = None) -> int:
+    """Fail the agent printers' jobs that no agent took in time; returns how many.
+
+    A queued job nobody leased for :data:`AGENT_PICKUP_SECONDS` (the
+    terminal's agent is not connected), or one whose agent stopped while
+    printing it and did not come back as long, goes to the staff's list of
+    receipts that did not print, instead of printing hours later at an empty
+    kiosk.
+    """
+    from datetime import timedelta
+
+    from sqlalchemy import and_, or_
+
+    from kiosk.db import utcnow
+
+    printing = _printing(app)
+    if not printing.agent_printers:
+        return 0
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=AGENT_PICKUP_SECONDS)
+    where = (
+        PrintJobRow.station_id == printing.store.station_id,
+        PrintJobRow.printer.in_(list(printing.agent_printers)),
+        or_(
+            and_(
+                PrintJobRow.state == "queued",
+                PrintJobRow.updated_at < cutoff,
+                or_(PrintJobRow.lease_until.is_(None), PrintJobRow.lease_until < cutoff),
+            ),
+            and_(PrintJobRow.state == "printing", PrintJobRow.lease_until < cutoff),
+        ),
+    )
+    db = app.extensions["db"]
+    with db.Session() as session:
+        due = session.scalars(select(PrintJobRow.id).where(*where)).all()
+    if not due:
+        return 0
+    with db.WriteSession() as session:
+        result = session.execute(
+            sql_update(PrintJobRow)
+            .where(PrintJobRow.id.in_(due), *where)
+            .values(
+                state="failed",
+                error="the terminal's kiosk agent did not print it in time (is it running and connected?)",
+                error_kind="unreachable",
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+                finished_at=now,
+            )
+        )
+        session.commit()
+    count = result.rowcount or 0
+    if count:
+        log.warning("%d print job(s) for agent printers were not taken in time: left for staff to reprint", count)
+    return count
 
 
 def _printing(app=None) -> Printing:
@@ -549,6 +617,7 @@ def _reprint_for_agent(printing: Printing, job_id: str, target: str) -> bool:
         job.printer, job.state, job.attempts = target, JobState.QUEUED, 0
         job.error = job.error_kind = None
         job.finished_at = None
+        job.updated_at = time.time()  # queued from now: the agent has its full time to take it
         printing.store.update(job)
     else:
         copy = HwJob(
