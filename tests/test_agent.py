@@ -546,6 +546,37 @@ def test_a_job_no_agent_takes_in_time_is_left_for_staff_not_printed_hours_later(
         station.close()
 
 
+def test_the_agents_device_states_reach_the_district_hubs_dashboard(
+    make_app, database_url, kiosk_database_template, tmp_path, kiosk_pc
+):
+    import shutil
+
+    from kiosk.sync.local import enrol_local, transfer
+    from kiosk.testing import Auth
+
+    printer, reader = kiosk_pc
+    path = tmp_path / "station.db"
+    shutil.copy(kiosk_database_template, path)
+    station = Station(make_app, f"sqlite:///{path}", tmp_path, printer, reader)
+    hub = make_app(database_url, ROLE="hub", STATION={"code": "district", "name": "罗湖区", "kind": "party_service"})
+    try:
+        enrol_local(station.app, hub)
+        station.enrol()
+        credential = json.loads(station.credential_file.read_text())["credential"]
+        states = {"printer": {"kind": "printer", "state": "error", "detail": "paper out"}}
+        assert _raw(station.url, "POST", "/agent/v1/status", _headers(credential), {"devices": states})[0] == 200
+        transfer(station.app, hub)
+        client = hub.test_client()
+        Auth(hub, client).login("district")
+        summary = client.get("/admin/district/summary.json").get_json()
+        card = next(s for s in summary["stations"] if s["code"] == station.app.config["STATION"]["code"])
+        devices = {d["device"]: d for d in card["devices"]}
+        assert devices["hall-3/printer"]["state"] == "error" and devices["hall-3/printer"]["fault"] is True
+        assert devices["hall-3/agent"]["state"] == "ok"
+    finally:
+        station.close()
+
+
 def test_the_hub_has_no_agent_endpoints(make_app, database_url):
     hub = make_app(database_url, ROLE="hub")
     response = hub.test_client().get("/agent/v1/hello", headers={"Kiosk-Agent-Protocol": "1"})
