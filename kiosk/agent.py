@@ -1122,9 +1122,30 @@ class Agent:
                 return
         self._set_printer_state(status.level, status.describe())
 
+    def _hello(self) -> None:
+        """Introduce the agent, waiting for the station node if it is not up yet.
+
+        A refused credential or protocol stops the agent here, before any device opens.
+        """
+        backoff = Backoff()
+        logged = False
+        while not self.stop.is_set():
+            try:
+                self.call("/agent/v1/hello")
+                if logged:
+                    log.warning("the station node %s answers", self.station)
+                return
+            except StationUnreachable as exc:
+                if not logged:
+                    log.warning("the station node %s cannot be reached (%s); retrying", self.station, exc)
+                    logged = True
+                self.stop.wait(backoff.next())
+
     def run(self) -> None:
         """Serve the terminal until :attr:`stop` is set; raises AgentRefused when the station node refuses it."""
-        self.call("/agent/v1/hello")  # a refused credential or protocol stops here, before any device opens
+        self._hello()
+        if self.stop.is_set():
+            return
         self._open_devices()
         threads = [
             threading.Thread(target=self._send_reads, daemon=True, name="agent-reads"),

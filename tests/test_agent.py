@@ -577,6 +577,67 @@ def test_the_agents_device_states_reach_the_district_hubs_dashboard(
         station.close()
 
 
+def test_the_agent_waits_for_the_station_node_and_reconnects_by_itself(make_app, database_url, tmp_path, kiosk_pc):
+    """The station node is down when the agent starts, comes up, goes away and comes back: every job prints once."""
+    import socket
+
+    from werkzeug.serving import make_server
+
+    printer, reader = kiosk_pc
+    station = Station(make_app, database_url, tmp_path, printer, reader)
+    station.server.stop()  # this test serves the app on a port of its own, to stop and start it again
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    url = f"http://127.0.0.1:{port}"
+
+    def serve():
+        server = make_server("127.0.0.1", port, station.app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+    server = serve()
+    station.url = url
+    station.enrol()
+    server.shutdown()
+    server.server_close()
+    credential = json.loads(station.credential_file.read_text())["credential"]
+    devices = TerminalDevices("hall-3", agent=True, printer=station.tables["hall-3"]["printer"])
+    agent = Agent(url, "hall-3", credential, devices, tmp_path / "journal", wait=1, status_every=1)
+    failure: list[BaseException] = []
+
+    def run():
+        try:
+            agent.run()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        [first] = station.submit(1)
+        time.sleep(1.5)  # the agent has found nobody at least once
+        assert thread.is_alive() and not failure
+        server = serve()
+        assert station.wait_done([first], timeout=30)[first].state == "done"
+        server.shutdown()
+        server.server_close()
+        [second] = station.submit(1)
+        time.sleep(2)  # a long poll or two fail meanwhile
+        assert thread.is_alive() and not failure
+        server = serve()
+        assert station.wait_done([second], timeout=60)[second].state == "done"
+        assert sorted(_labels(printer)) == ["agent-job-0", "agent-job-0"]  # one of each submit(1), printed once
+        assert len(printer.completed_jobs) == 2
+    finally:
+        agent.stop.set()
+        thread.join(10)
+        server.shutdown()
+        server.server_close()
+    assert not failure
+
+
 def test_the_hub_has_no_agent_endpoints(make_app, database_url):
     hub = make_app(database_url, ROLE="hub")
     response = hub.test_client().get("/agent/v1/hello", headers={"Kiosk-Agent-Protocol": "1"})
