@@ -397,7 +397,7 @@ class Node:
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(10)
+                self.proc.wait(3)  # open push streams would hold gunicorn's graceful stop for 10 s
             except ProcessLookupError:
                 pass
             except subprocess.TimeoutExpired:
