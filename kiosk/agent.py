@@ -278,10 +278,24 @@ def _authenticate():
         raise Refused(400, f"the {SESSION_HEADER} header must be <13-digit start time in ms>-<hex>")
     asked = request.headers.get(TERMINAL_HEADER, "")
     app = current_app._get_current_object()
-    with session_for(app, write=True) as session:
+    with session_for(app) as session:
+        # Most calls come from the run already serving the terminal, seen lately: no write needed.
         terminal, agent = _credential_terminal(session, raw.strip())
         if asked and asked != terminal.name:
             raise Refused(403, f"this credential is terminal {terminal.name}'s, not {asked[:40]}'s")
+        if agent is None:
+            agent = session.scalar(select(TerminalAgent).where(TerminalAgent.terminal_id == terminal.id))
+        seen = agent.last_seen_at if agent is not None else None
+        if (
+            agent is not None
+            and agent.session == run
+            and seen
+            and utcnow() - seen <= timedelta(seconds=SEEN_EVERY_SECONDS)
+        ):
+            g.agent = Caller(terminal.id, terminal.name, run)
+            return
+    with session_for(app, write=True) as session:
+        terminal, agent = _credential_terminal(session, raw.strip())
         if agent is None:  # the screen's credential: the terminal's agent row records its runs all the same
             agent = session.scalar(select(TerminalAgent).where(TerminalAgent.terminal_id == terminal.id))
             if agent is None:
@@ -345,6 +359,9 @@ def enrol():
         agent.enrolled_at = utcnow()
         credential = f"agent-{agent.id}.{secret}"
         name, kind = terminal.name, terminal.kind
+        from kiosk.audit import record
+
+        record("agent.enrol", {"terminal": name}, station_id=station_id, session=session, commit=False)
     log.info("the kiosk agent of terminal %s enrolled from %s", name, request.remote_addr)
     return jsonify({"credential": credential, "terminal": name, "kind": kind, "station": _station_code()})
 
@@ -1278,6 +1295,15 @@ def token_cmd(terminal):
                 token = new_token(session, station_id, terminal)
             except TerminalError as exc:
                 raise click.ClickException(str(exc)) from exc
+            from kiosk.audit import record
+
+            record(
+                "agent.token",
+                {"terminal": terminal, "via": "cli"},
+                station_id=station_id,
+                session=session,
+                commit=False,
+            )
             session.commit()
         if terminal not in app.extensions["kiosk_printing"].terminals:
             click.echo(f"note: the station file has no [terminals.{terminal}] with agent = true yet", err=True)

@@ -395,7 +395,15 @@ def test_enrolment_tokens_work_once_and_expire(make_app, database_url, tmp_path,
     printer, reader = kiosk_pc
     station = Station(make_app, database_url, tmp_path, printer, reader)
     try:
-        token = station.token()
+        # The operator's command on the station node prints the token (and says what to run on the PC).
+        from kiosk.cli import cli
+
+        runner = station.app.test_cli_runner()
+        made = runner.invoke(cli, ["agent", "token", "hall-3"])
+        assert made.exit_code == 0, made.output
+        token = made.stdout.strip().splitlines()[0]
+        unknown = runner.invoke(cli, ["agent", "token", "hall-8"])
+        assert unknown.exit_code != 0 and "kiosk terminals add hall-8" in unknown.output
         first = station.kiosk("agent", "enrol", station.url, token, "--credential-file", str(tmp_path / "a.json"))
         assert first.returncode == 0, first.stderr
         again = station.kiosk("agent", "enrol", station.url, token, "--credential-file", str(tmp_path / "b.json"))
