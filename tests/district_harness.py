@@ -487,13 +487,15 @@ def parse_token(output: str) -> str:
 class Station(Node):
     """A station node: SQLite in its instance folder, a fake TCP printer, a serial card reader, a relay to the hub."""
 
-    def __init__(self, folder: Path, code: str, name: str, kind: str, hub: Hub, tag: str | None = None):
+    def __init__(
+        self, folder: Path, code: str, name: str, kind: str, hub: Hub, tag: str | None = None, reader: bool = True
+    ):
         from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
 
         super().__init__(folder, code, "sqlite:///" + str(folder / "kiosk.db"))
         self.name, self.kind, self.tag = name, kind, tag
         self.printer = FakeNetworkPrinter().start()
-        self.reader = CardReader(folder)
+        self.reader = CardReader(folder) if reader else None
         self.relay = Relay(("127.0.0.1", hub.port)).restore()
         self.station_file.write_text(self.toml(), encoding="utf-8")
 
@@ -504,7 +506,10 @@ class Station(Node):
             'languages = ["zh_Hans", "zh_Hant", "en"]\ntimezone = "Asia/Shanghai"\n' + tag + "\n"
             "[devices.printer]\n"
             f'type = "network"\nhost = "{self.printer.host}"\nport = {self.printer.port}\nprofile = "80mm"\n'
-            "timeout = 5.0\n" + self.reader.config() + NO_RATE_LIMIT + "\n[plugins.petitions.webhook]\n"
+            "timeout = 5.0\n"
+            + (self.reader.config() if self.reader else "")
+            + NO_RATE_LIMIT
+            + "\n[plugins.petitions.webhook]\n"
             f'url = "http://127.0.0.1:9/never"\nsecret = "{STATION_WEBHOOK_SECRET}"\n'
         )
 
@@ -544,7 +549,8 @@ class Station(Node):
 
     def close_devices(self) -> None:
         self.printer.close()
-        self.reader.close()
+        if self.reader is not None:
+            self.reader.close()
         self.relay.cut()
 
 
@@ -573,8 +579,9 @@ class District:
         tag: str | None = None,
         enrol: bool = True,
         start: bool = True,
+        reader: bool = True,
     ) -> Station:
-        station = Station(self.folder / code, code, name, kind, self.hub, tag)
+        station = Station(self.folder / code, code, name, kind, self.hub, tag, reader)
         self.stations[code] = station
         station.cli("db", "upgrade")
         if enrol:

@@ -116,7 +116,11 @@ def test_the_guides_kiosk_commands_run(tmp_path, monkeypatch):
             if where == "station" and not hub.running:
                 hub.start()
             if where == "station" and station is None:
-                station = district.add_station("shuibei", "水贝社区党群服务中心", enrol=False, start=False)
+                # No card reader: `kiosk doctor` run beside the server cannot open the reader the server
+                # holds and reports it stopped (see the report); a printer it can check.
+                station = district.add_station(
+                    "shuibei", "水贝社区党群服务中心", enrol=False, start=False, reader=False
+                )
             node = hub if where == "hub" else station
             assert node is not None
             args = [a.replace(HUB_URL, station.relay.url if station else HUB_URL) for a in argv]
@@ -126,11 +130,11 @@ def test_the_guides_kiosk_commands_run(tmp_path, monkeypatch):
             output = done.stdout + done.stderr
             ran.append((where, args, done.returncode))
             assert "Traceback" not in output, (args, output)
-            if argv[0] == "doctor":
-                assert done.returncode in (0, 1), output  # it says what to fix; it does not crash
-                assert "hub" in output.lower()
-            else:
-                assert done.returncode == 0, (where, args, output)
+            assert done.returncode == 0, (where, args, output)
+            if argv[0] == "doctor" and where == "hub":
+                assert "[ok ] role: district hub" in output, output
+            if argv[0] == "doctor" and where == "station":
+                assert HUB_URL in output, "the station's doctor does not say its QR codes open the hub"
             if argv[:2] == ["stations", "enrol"]:
                 token = parse_token(output)
             if argv[:2] == ["sync", "status"]:
