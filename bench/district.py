@@ -621,6 +621,7 @@ class PgSampler:
             "median": statistics.median(totals),
             "active_max": max(actives),
             "per_worker_pool": CONNECTIONS_PER_WORKER,
+            "workers": WORKERS,
         }
 
 

@@ -137,7 +137,49 @@ def rows(sections: dict) -> list[dict]:
                 lambda v: v["p99_ms"] is not None and v["p99_ms"] <= 250 and not v["missed"] and not v["events_lost"],
             )
         )
+    out.extend(_district_rows(sections))
     return out
+
+
+def _district_rows(sections: dict) -> list[dict]:
+    """Issue 15's scale targets, from the district section (the largest N it ran)."""
+    runs = {k: v for k, v in (sections.get("district") or {}).items() if k.startswith("N=") and isinstance(v, dict)}
+    if not runs:
+        return [_row("district: sync lag p99, largest N", None, str, "<= 2 s", lambda v: False)]
+    small, large = runs[min(runs, key=lambda k: int(k[2:]))], runs[max(runs, key=lambda k: int(k[2:]))]
+    return [
+        _row(
+            f"district: sync lag p50 / p99, {large['stations']} stations",
+            large,
+            lambda v: f"{v['sync_lag_p50_ms']} / {v['sync_lag_p99_ms']} ms",
+            "p99 <= 2 s",
+            lambda v: v["sync_lag_p99_ms"] is not None and v["sync_lag_p99_ms"] <= 2000,
+        ),
+        _row(
+            "district: hub PostgreSQL connections, bounded by its pools whatever N",
+            (small, large),
+            lambda v: (
+                f"max {v[0]['hub_pg_connections']['max']} at N={v[0]['stations']}, "
+                f"{v[1]['hub_pg_connections']['max']} at N={v[1]['stations']}"
+            ),
+            "<= the pools' ceiling",
+            # Bounded by the pools (workers × (pool + one LISTEN each)), whatever N.
+            lambda v: (
+                v[1]["hub_pg_connections"]["max"]
+                <= v[1]["hub_pg_connections"].get("workers", 2) * (v[1]["hub_pg_connections"]["per_worker_pool"] + 1)
+            ),
+        ),
+        _row(
+            "district: an event wakes only its own station's streams",
+            large,
+            lambda v: (
+                f"{v['stream_deliveries_per_event']} deliveries per event, "
+                f"{v['deliveries_to_other_stations_streams']} to other stations'"
+            ),
+            "0 to others",
+            lambda v: v["deliveries_to_other_stations_streams"] == 0,
+        ),
+    ]
 
 
 def table(target_rows: list[dict]) -> str:
