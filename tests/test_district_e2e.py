@@ -367,6 +367,27 @@ def test_a_tickets_printed_qr_opens_the_hubs_live_page_and_a_call_shows_there(di
     assert phone.json(json_url)[1]["counter"] == 1
 
 
+def test_the_hubs_phone_page_says_since_when_its_station_is_offline_and_keeps_the_last_position(district):
+    district.start_hub()
+    a = make_station(district, A)
+    token = take_ticket(a.browser())
+    district.synced(a)
+    phone = Browser(district.hub.url)
+    page = f"/m/legal/t/{token}?station={a.code}"
+    wait_for(lambda: phone.get(page).status_code == 200, 30, "the ticket at the hub")
+    assert "起离线" not in phone.get(page).text
+    a.relay.cut()
+
+    def notice():
+        text = phone.get(page).text
+        return re.search(r"本站自 (\d\d:\d\d) 起离线", text) and text
+
+    text = wait_for(notice, 200, "the offline notice on the hub's page", every=2)
+    assert "A0" in text, "the last known position is not shown"
+    a.relay.restore()
+    wait_for(lambda: "起离线" not in phone.get(page).text, 90, "the notice to go once the station is back", every=2)
+
+
 # -- petitions -------------------------------------------------------------------------------------
 def dispatched(district: District, tracking_no: str, event: str = "created") -> int:
     """How many times the dispatch system accepted this petition's ``event`` message (signed with the hub's secret)."""
