@@ -30,7 +30,7 @@ def _get_pages(app):
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or "<" in rule.rule:
             continue
-        if rule.rule.startswith(("/static", "/events", "/api", "/healthz", "/ime", "/agent/")):
+        if rule.rule.startswith(("/static", "/events", "/api", "/healthz", "/ime", "/agent/", "/sync/")):
             continue
         if rule.endpoint.endswith((".csv", "_csv", ".export", "_export")):
             continue

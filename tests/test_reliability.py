@@ -668,7 +668,7 @@ def test_full_printer_device_does_not_stop_ticketing(make_app, database_url):
     )
     assert petition.status_code == 302
     done = client.get(petition.headers["Location"]).get_data(as_text=True)
-    assert re.search(r'data-testid="tracking-no">P\d{6}-0001<', done)
+    assert re.search(r'data-testid="tracking-no">P\d{6}-[A-Z0-9]{2,6}-0001<', done)
     assert "No space left on device" in print_job_error(get_json, job_id_on(done))
 
     page = take()
