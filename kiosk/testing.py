@@ -81,14 +81,42 @@ __all__ = [
     "csrf_of",
     "enrol_terminal",
     "drop_pg_database",
+    "free_port",
     "install_into",
     "printed_receipts",
     "run_at_once",
     "save_screenshot",
     "start_folder",
     "terminal_credential",
+    "wait_for",
     "wait_for_start",
 ]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a server a test starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(check: Callable[[], object], seconds: float, what: str, every: float = 0.1):
+    """Call ``check()`` until it returns something true, and return that; fail naming ``what`` after ``seconds``.
+
+    For what another process or thread does in its own time (a server that
+    starts, a sync that lands): the bound is generous, the poll short.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {seconds} s waiting for {what}")
+        time.sleep(every)
+
 
 #: Not a secret: tests only. The app refuses the built-in default key.
 TEST_SECRET_KEY = "test-secret-key-not-for-production"

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
-from kiosk.testing import app_config
+from kiosk.testing import app_config, free_port
 
 SECRET = "district-shared-secret-水贝"
 PHONE = "13700001111"
@@ -92,12 +92,6 @@ class Silent:
         for conn in self.held:
             conn.close()
         self.sock.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def webhook(url, timeout=2, immediately=True):

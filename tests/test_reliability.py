@@ -18,7 +18,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import defaultdict
 
@@ -30,7 +29,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from kiosk.models import DayCounter, PrintJob, Station
-from kiosk.testing import IME_CACHE_DIR, PG_SKIP, PG_URL, Auth, create_pg_database, csrf_of, drop_pg_database
+from kiosk.testing import (
+    IME_CACHE_DIR,
+    PG_SKIP,
+    PG_URL,
+    Auth,
+    create_pg_database,
+    csrf_of,
+    drop_pg_database,
+    free_port,
+    wait_for,
+)
 from kiosk_plugins.courier_rest.models import Rider, Visit
 from kiosk_plugins.legal.models import Ticket
 from kiosk_plugins.parking.models import Household, Lot, Plate, Voucher
@@ -50,24 +59,6 @@ KINDS = ("legal", "courier", "parking", "petitions")
 WRITERS_PER_KIND = 2
 ACKS_BEFORE_KILL = 20
 HOUSEHOLDS_PER_WRITER = 80
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(check, seconds: float, what: str):
-    """Poll ``check()`` until it returns something true; fail saying ``what`` after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {seconds} s waiting for {what}")
-        time.sleep(0.1)
 
 
 # -- a station served by real processes ------------------------------------------

@@ -25,7 +25,7 @@ from kiosk.cli import cli
 from kiosk.db import session_for
 from kiosk.models import DeviceReport, Station
 from kiosk.sync.models import SyncParked, SyncPeer
-from kiosk.testing import IME_CACHE_DIR, LiveServer
+from kiosk.testing import IME_CACHE_DIR, LiveServer, free_port, wait_for
 
 SECRET = "sync-serve-test-secret-0123456789abcdef"
 BACKLOG = 1200
@@ -35,25 +35,6 @@ code = "shuibei"
 name = "水贝社区党群服务中心"
 kind = "party_service"
 """
-
-
-def wait_for(check, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {seconds} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class StationNode:

@@ -13,7 +13,6 @@ import json
 import re
 import shutil
 import threading
-import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -28,19 +27,9 @@ from kiosk.db import session_for, utcnow
 from kiosk.models import DeviceReport, Station, User
 from kiosk.sync import pusher
 from kiosk.sync.models import SyncOutbox, SyncParked, SyncPeer, SyncState
-from kiosk.testing import LiveServer, count_rows, csrf_of
+from kiosk.testing import LiveServer, count_rows, csrf_of, wait_for
 
 HUB_STATION = {"code": "district", "name": "罗湖区党群服务中心", "kind": "party_service"}
-
-
-def wait_for(check, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
