@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from kiosk import clock, events, sync
+from kiosk import clock, sync
 from kiosk.db import write_transaction
 from kiosk.i18n import gettext
 from kiosk.privacy import normalize_phone, valid_mobile
@@ -208,18 +208,7 @@ def submit(
             # Standing alone, the station forwards it itself: the hub, should it enrol later, will not.
             syncing.record_petition(session, petition, station_forwards=bool(messages))
             syncing.publish_status(session, petition)
-            events.emit(
-                "petitions.submitted",
-                {
-                    "tracking_no": petition.tracking_no,
-                    "type": petition.type,
-                    "category": petition.category,
-                    "channel": petition.channel,
-                },
-                channel="petitions",
-                station_id=station.id,
-                session=session,
-            )
+            syncing.announce_submitted(session, petition, station)
             outbox.after_commit(session, app, messages)
     except Exception:
         for name in written:

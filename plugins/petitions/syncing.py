@@ -162,6 +162,22 @@ def _photo_bytes(path: str, limit: int) -> bytes | None:
     return data
 
 
+def announce_submitted(session, petition: Petition, station) -> None:
+    """The ``petitions.submitted`` event (no personal data), in ``session``'s transaction: at intake and at the hub."""
+    events.emit(
+        "petitions.submitted",
+        {
+            "tracking_no": petition.tracking_no,
+            "type": petition.type,
+            "category": petition.category,
+            "channel": petition.channel,
+        },
+        channel="petitions",
+        station_id=station.id,
+        session=session,
+    )
+
+
 def petition_state(session, petition: Petition, instance_path: str, *, station_forwards: bool = False) -> dict:
     """The whole request as the station took it, as it travels to the hub.
 
@@ -429,18 +445,7 @@ def _apply_at_hub(session, station, key: str, data: dict) -> None:
     messages = []
     if data.get("station_forwards") is not True:
         messages.append(outbox.enqueue(session, petition, station, get_settings(), "created"))
-    events.emit(
-        "petitions.submitted",
-        {
-            "tracking_no": petition.tracking_no,
-            "type": petition.type,
-            "category": petition.category,
-            "channel": petition.channel,
-        },
-        channel="petitions",
-        station_id=station.id,
-        session=session,
-    )
+    announce_submitted(session, petition, station)
     outbox.after_commit(session, app, messages)
     log.info("petition %s from station %s stored at the hub", petition.tracking_no, station.code)
 
