@@ -434,18 +434,74 @@ def printer():
 
 
 @printer.command("test")
+@click.option("--terminal", "terminal", default=None, help="Print on this terminal's printer (e.g. hall-1).")
+@click.option("--printer", "printer_name", default=None, help="Print on this printer: default, or a terminal's name.")
 @click.option("--wait", default=15.0, show_default=True, help="Seconds to wait for the printer.")
 @with_appcontext
-def printer_test(wait):
-    """Print a test page (station name, Chinese sample text, QR code, time)."""
+def printer_test(terminal, printer_name, wait):
+    """Print a test page (station name, Chinese sample text, QR code, time).
+
+    Without an option on the station's printer ([devices.printer]); a
+    terminal's printer behind a `kiosk agent` gets the page queued for that
+    agent, which prints it when it next asks for work.
+    """
     from kiosk import printing
 
-    job = printing.print_test_page()
+    if terminal is not None and printer_name is not None:
+        raise click.UsageError("give --terminal or --printer, not both")
+    if current_app.config.get("ROLE") == "hub":
+        raise click.ClickException("the district hub has no printers: run this at the station node")
+    name = _test_printer(terminal, printer_name)
+    state = current_app.extensions["kiosk_printing"]
+    job = printing.print_test_page(printer=name)
+    where = printing.describe_printer(name)
+    if name in state.agent_printers:
+        click.echo(f"test page queued for the kiosk agent of terminal {name} ({where})")
+        if wait <= 0:
+            return
+        outcome = printing.wait_for(job, wait)
+        if outcome["state"] == "done":
+            click.echo(f"test page printed by the kiosk agent of terminal {name}")
+            return
+        if outcome["state"] in ("queued", "printing"):
+            raise click.ClickException(
+                f"the kiosk agent of terminal {name} has not printed it within {wait:g} s: is `kiosk agent` running "
+                f"on that PC (see kiosk doctor)? The page stays queued for {printing.AGENT_PICKUP_SECONDS // 60} "
+                "minutes, then is left for staff"
+            )
+        raise click.ClickException(f"the test page did not print: {outcome['error'] or outcome['state']}")
     outcome = printing.wait_for(job, wait)
-    click.echo(f"printer: {printing.printer_status()['label']}")
+    click.echo(f"printer: {where}")
     if outcome["state"] != "done":
         raise click.ClickException(f"the test page did not print: {outcome['error'] or outcome['state']}")
     click.echo(f"test page printed ({outcome.get('where', '')})")
+
+
+def _test_printer(terminal: str | None, printer_name: str | None) -> str:
+    """The printer ``kiosk printer test`` prints on; an unknown name is a ClickException naming the valid ones."""
+    from kiosk import printing
+
+    state = current_app.extensions["kiosk_printing"]
+    names = printing.printer_names()
+    if printer_name is not None:
+        if printer_name not in names:
+            raise click.ClickException(f"no printer {printer_name!r} at this station; printers: {', '.join(names)}")
+        return printer_name
+    if terminal is None:
+        return "default"
+    if terminal in names and terminal != "default":
+        return terminal
+    from kiosk.db import session_for
+    from kiosk.terminals import local_terminal_name, terminals_of
+
+    with session_for(current_app) as session:
+        enrolled = [t.name for t in terminals_of(session, current_app.extensions["kiosk_station_id"]) if t.active]
+    # The station file's [devices] belong to the local terminal; a terminal without a printer of its own prints there.
+    if terminal == local_terminal_name() or terminal in enrolled or terminal in state.terminals:
+        click.echo(f"terminal {terminal} has no printer of its own: it prints on the station's printer", err=True)
+        return "default"
+    known = sorted(set(enrolled) | set(state.terminals) | {local_terminal_name()})
+    raise click.ClickException(f"no terminal {terminal!r} at this station; terminals: {', '.join(known)}")
 
 
 @cli.command("doctor")

@@ -149,6 +149,246 @@ def _uninstalled_checks(app) -> list[dict]:
     return checks
 
 
+def _guarded(name: str, make) -> list[dict]:
+    """``make()``'s checks, or one check saying what went wrong: the doctor never ends in a traceback."""
+    try:
+        return make()
+    except Exception as exc:
+        return [_check(name, False, f"could not be checked ({type(exc).__name__}: {str(exc)[:200]})")]
+
+
+def _printer_check(name: str, printing) -> dict:
+    """Ask one printer this node drives for its state (seconds at most on a dead one)."""
+    from kiosk.printing import describe_printer
+
+    label = "printer" if name == "default" else f"printer of {name}"
+    where = describe_printer(name, printing.app)
+    try:
+        status = printing.queues[name].check_status()
+    except Exception as exc:
+        return _check(label, False, f"{where}: {exc}")
+    return _check(label, status.ready and status.known, f"{where}: {status.describe()}")
+
+
+def _device_checks(app) -> list[dict]:
+    """Every printer and reader of the station file: ``[devices]`` and each ``[terminals.<name>]``.
+
+    The printers this node drives are asked now; an agent terminal's devices
+    hang off its own PC, so their state is what its agent last reported (an
+    agent that stopped reporting is the terminal checks' warning, not one per device).
+    """
+    from kiosk.device_config import device_key
+
+    printing = app.extensions["kiosk_printing"]
+    devices = app.extensions["kiosk_devices"]
+    checks = [_printer_check("default", printing)]
+    checks.extend(_printer_check(name, printing) for name in sorted(printing.queues) if name != "default")
+    statuses = devices.statuses()
+    for name in sorted(printing.agent_printers):
+        kind = printing.agent_printers[name].get("type", "?")
+        checks.append(
+            _agent_device_check(f"printer of {name}", f"{kind} printer", name, statuses.get(f"{name}/printer"))
+        )
+    configured = {device_key(None, r) for r in (app.config.get("DEVICES") or {}).get("readers") or {}}
+    for tname, table in printing.terminals.items():
+        configured |= {device_key(tname, r) for r in table.readers}
+    agents = {tname for tname, table in printing.terminals.items() if table.agent}
+    for key in sorted(configured | {k for k, v in statuses.items() if v.get("kind") not in ("printer", "agent")}):
+        if key in statuses and statuses[key].get("kind") in ("printer", "agent"):
+            continue
+        info = statuses.get(key)
+        owner = key.split("/", 1)[0] if "/" in key else ""
+        if owner in agents:
+            checks.append(_agent_device_check(f"reader {key}", "reader", owner, info))
+        elif info is None:
+            checks.append(_check(f"reader {key}", False, "configured but not opened by this node"))
+        else:
+            checks.append(_check(f"reader {key}", info["ok"], f"{info['state']}: {info['detail']}"))
+    return checks
+
+
+def _agent_device_check(label: str, what: str, terminal: str, info: dict | None) -> dict:
+    """A device of an agent terminal: its agent's last report; no report yet is a warning only."""
+    if info is None:
+        check = _check(label, False, f"{what} driven by the kiosk agent of {terminal}, which has not reported it")
+        check["warning"] = True
+        return check
+    check = _check(
+        label, info["ok"], f"{what} driven by the kiosk agent of {terminal}: {info['state']}: {info['detail']}"
+    )
+    if info["state"] == "offline":
+        check["warning"] = True  # the agent is away: the terminal checks say so and what to do
+    return check
+
+
+def _terminal_checks(app) -> list[dict]:
+    """The station file's terminals against the enrolled ones, their agents, and where card reads go.
+
+    A ``[terminals.<name>]`` table that names no enrolled terminal drives a
+    printer and readers for no screen; an agent that never reported (or
+    stopped) leaves its terminal's receipts for staff; readers whose terminal
+    is not enrolled deliver their taps to nobody. All warnings: the station
+    still serves its other screens.
+    """
+    from kiosk.db import session_for
+    from kiosk.terminals import local_terminal_name, terminals_of
+
+    printing = app.extensions["kiosk_printing"]
+    tables = printing.terminals
+    readers = (app.config.get("DEVICES") or {}).get("readers") or {}
+    if not tables and not readers:
+        return []
+    station_id = app.extensions["kiosk_station_id"]
+    try:
+        with session_for(app) as session:
+            rows = terminals_of(session, station_id)
+            agents = _agent_contacts(session, station_id, [t.id for t in rows])
+    except Exception:
+        return []  # the database check says why
+    by_name = {t.name: t for t in rows}
+    local = local_terminal_name(app)
+    spare = [t for t in rows if t.active and t.name not in tables and t.name != local]
+    checks = []
+    for name, table in sorted(tables.items()):
+        terminal = by_name.get(name)
+        check = _table_check(name, table, terminal, spare)
+        checks.append(check)
+        if table.agent and terminal is not None and terminal.revoked_at is None:
+            checks.append(_agent_check(name, agents.get(terminal.id)))
+    if readers:
+        terminal = by_name.get(local)
+        names = ", ".join(sorted(readers))
+        if terminal is not None and terminal.active:
+            checks.append(_check("readers", True, f"[devices.readers] ({names}) deliver to terminal {local}"))
+        else:
+            why = _not_enrolled(terminal)
+            check = _check(
+                "readers",
+                False,
+                f"[devices.readers] ({names}) deliver card taps and scans to terminal {local}, which {why}: "
+                f"no screen receives them; enrol it (kiosk terminals add {local} --kind kiosk), or set "
+                f'terminal = "NAME" under [devices] to an enrolled kiosk terminal',
+            )
+            check["warning"] = True
+            checks.append(check)
+    return checks
+
+
+def _not_enrolled(terminal) -> str:
+    if terminal is None:
+        return "this station does not have"
+    if terminal.revoked_at is not None:
+        return f"was revoked on {_when(terminal.revoked_at)}"
+    return "was added but its enrolment link was never opened"
+
+
+def _table_check(name: str, table, terminal, spare: list) -> dict:
+    devices = []
+    if table.printer is not None:
+        devices.append(f"a {table.printer.get('type', '?')} printer")
+    if table.readers:
+        devices.append(f"readers {', '.join(sorted(table.readers))}")
+    driven = " (by its kiosk agent)" if table.agent else ""
+    what = (" and ".join(devices) or "no devices") + driven
+    label = f"terminals.{name}"
+    if terminal is not None and terminal.active:
+        return _check(label, True, f"terminal {name} ({terminal.kind}) enrolled; {what}")
+    if terminal is None:
+        fix = f"add it: kiosk terminals add {name} --kind {table.kind}"
+        renames = [t for t in spare if t.kind == table.kind][:3]
+        if renames:
+            fix += "; or, if it is the screen enrolled as " + " or ".join(
+                f"{t.name}: kiosk terminals rename {t.name} {name}" for t in renames
+            )
+        detail = f"[terminals.{name}] names no terminal of this station: its devices ({what}) serve no screen; {fix}"
+    elif terminal.revoked_at is not None:
+        detail = (
+            f"[terminals.{name}] names terminal {name}, revoked on {_when(terminal.revoked_at)}: "
+            f"its devices ({what}) serve no screen; rename the revoked one (kiosk terminals rename {name} "
+            f"{name}-old) and add it again (kiosk terminals add {name} --kind {table.kind})"
+        )
+    else:
+        detail = (
+            f"terminal {name} was added but its enrolment link was never opened: its devices ({what}) serve no "
+            f"screen yet; open the link in its browser, or make a new one (kiosk terminals link {name})"
+        )
+    check = _check(label, False, detail)
+    check["warning"] = True
+    return check
+
+
+def _agent_contacts(session, station_id: int, terminal_ids: list[int]) -> dict[int, dict]:
+    """Per terminal id: its agent's enrolment and last contact (its calls, or its last device report)."""
+    from sqlalchemy import select
+
+    from kiosk.agent import TerminalAgent
+    from kiosk.models import DeviceReport
+    from kiosk.terminals import Terminal
+
+    if not terminal_ids:
+        return {}
+    out: dict[int, dict] = {}
+    for agent in session.scalars(select(TerminalAgent).where(TerminalAgent.terminal_id.in_(terminal_ids))):
+        out[agent.terminal_id] = {
+            "enrolled_at": agent.enrolled_at if agent.credential_hash else None,
+            "seen": agent.last_seen_at,
+            "version": agent.version or "",
+        }
+    names = dict(session.execute(select(Terminal.name, Terminal.id).where(Terminal.id.in_(terminal_ids))).all())
+    reports = session.execute(
+        select(DeviceReport.device, DeviceReport.updated_at, DeviceReport.detail).where(
+            DeviceReport.station_id == station_id, DeviceReport.device.in_([f"{n}/agent" for n in names])
+        )
+    ).all()
+    for device, updated_at, detail in reports:
+        info = out.setdefault(names[device.split("/", 1)[0]], {"enrolled_at": None, "seen": None, "version": ""})
+        if info["seen"] is None or updated_at > info["seen"]:
+            info["seen"] = updated_at
+        info.setdefault("report", detail)
+    return out
+
+
+def agent_state(info: dict | None, now: datetime | None = None) -> tuple[str, datetime | None]:
+    """``("not enrolled" | "never reported" | "offline" | "online", last contact)`` of a terminal's agent."""
+    from datetime import timedelta
+
+    from kiosk.devices import AGENT_STALE_SECONDS
+
+    if info is None or (info["enrolled_at"] is None and info["seen"] is None):
+        return "not enrolled", None
+    seen = info["seen"]
+    if seen is None:
+        return "never reported", None
+    now = now or datetime.now(UTC)
+    return ("offline" if now - seen > timedelta(seconds=AGENT_STALE_SECONDS) else "online"), seen
+
+
+def _agent_check(name: str, info: dict | None) -> dict:
+    state, seen = agent_state(info)
+    label = f"agent of {name}"
+    if state == "online":
+        version = f" {info['version']}" if info and info["version"] else ""
+        return _check(label, True, f"kiosk agent{version} last reported {_when(seen)}")
+    if state == "not enrolled":
+        detail = (
+            f"terminal {name} has agent = true but no kiosk agent is enrolled: run `kiosk agent token {name}` here, "
+            f"then `kiosk agent enrol <this station's URL> TOKEN` on its PC; its receipts are left for staff till then"
+        )
+    elif state == "never reported":
+        detail = (
+            f"the kiosk agent of {name} was enrolled on {_when(info['enrolled_at'] if info else None)} but has "
+            "never reported: is `kiosk agent` running on that PC (systemctl status kiosk-agent)?"
+        )
+    else:
+        detail = (
+            f"the kiosk agent of {name} is offline: last reported {_when(seen)}; check that PC, its network and "
+            "`systemctl status kiosk-agent`; its receipts are left for staff to reprint meanwhile"
+        )
+    check = _check(label, False, detail)
+    check["warning"] = True
+    return check
+
+
 def run_checks(app) -> list[dict]:
     """Every check, in the order an operator should fix them."""
     from kiosk import migrate
@@ -178,18 +418,8 @@ def run_checks(app) -> list[dict]:
     checks.append(_check("CJK font", font.ok, font.message))
 
     if not hub:  # the hub drives no devices: receipts and card reads happen at stations
-        printing = app.extensions["kiosk_printing"]
-        try:
-            status = printing.queue.check_status()
-            checks.append(
-                _check("printer", status.ready and status.known, f"{printing.printer.describe()}: {status.describe()}")
-            )
-        except Exception as exc:
-            checks.append(_check("printer", False, f"{printing.printer.describe()}: {exc}"))
-        for name, info in app.extensions["kiosk_devices"].statuses().items():
-            if name == "printer":
-                continue
-            checks.append(_check(f"device {name}", info["ok"], f"{info['state']}: {info['detail']}"))
+        checks.extend(_guarded("devices", lambda: _device_checks(app)))
+        checks.extend(_guarded("terminals", lambda: _terminal_checks(app)))
 
     usage = shutil.disk_usage(app.instance_path)
     free_mb = usage.free // (1024 * 1024)

@@ -549,13 +549,20 @@ def admin_page():
     from kiosk.db import get_session, write_transaction
 
     station_id = _admin_station_id()
-    link = error = None
+    link = error = agent_token = None
     status = 200
     if request.method == "POST":
         action = request.form.get("action", "")
+        audit = {"terminal": "", "via": "admin"}
         try:
             with write_transaction() as db_session:
-                if action == "add":
+                if action == "agent_token":
+                    from kiosk.agent import new_token
+
+                    terminal = _form_terminal(db_session, station_id)
+                    token = new_token(db_session, station_id, terminal.name)
+                    agent_token = (terminal.name, token, f"kiosk agent enrol {request.host_url.rstrip('/')} {token}")
+                elif action == "add":
                     terminal, token = add(
                         db_session,
                         station_id,
@@ -574,14 +581,69 @@ def admin_page():
                         link = (terminal.name, _link(new_link(db_session, terminal)))
                     else:
                         raise TerminalError("unknown action")
-                record(f"terminal.{action}", {"terminal": terminal.name}, session=db_session, commit=False)
+                if action == "agent_token":
+                    audit["terminal"] = terminal.name
+                    record("agent.token", audit, session=db_session, commit=False)
+                else:
+                    record(f"terminal.{action}", {"terminal": terminal.name}, session=db_session, commit=False)
         except TerminalError as exc:
-            error, status, link = _admin_error(exc), 400, None
-        if link is None and error is None:
+            error, status, link, agent_token = _admin_error(exc), 400, None, None
+        if link is None and agent_token is None and error is None:
             return redirect(url_for("terminals.admin_page"))
     rows = terminals_of(get_session(), station_id)
-    page = render_template("admin/terminals.html", terminals=rows, kinds=KINDS, link=link, error=error)
+    page = render_template(
+        "admin/terminals.html",
+        terminals=rows,
+        kinds=KINDS,
+        link=link,
+        error=error,
+        agent_token=agent_token,
+        agents=_agents_of(rows),
+    )
     return page, status
+
+
+#: An agent's state as the admin page says it.
+_AGENT_STATES = {
+    "not enrolled": N_("No agent enrolled yet"),
+    "never reported": N_("Enrolled, never reported"),
+    "offline": N_("Offline"),
+    "online": N_("Online"),
+}
+
+
+def _agents_of(rows: list[Terminal]) -> dict[int, dict]:
+    """Per terminal id with ``agent = true`` in the station file: its agent's state, last report and devices."""
+    from kiosk.doctor import _agent_contacts, agent_state
+
+    tables = current_app.extensions["kiosk_printing"].terminals
+    wanted = [t for t in rows if t.name in tables and tables[t.name].agent and t.revoked_at is None]
+    if not wanted:
+        return {}
+    station_id = current_app.extensions["kiosk_station_id"]
+    from kiosk.db import get_session
+
+    contacts = _agent_contacts(get_session(), station_id, [t.id for t in wanted])
+    try:
+        reported = current_app.extensions["kiosk_devices"].agent_statuses()
+    except Exception:  # the page still lists the terminals
+        reported = {}
+    out = {}
+    for t in wanted:
+        state, seen = agent_state(contacts.get(t.id))
+        devices = [
+            (key.split("/", 1)[1], info["state"], info["detail"])
+            for key, info in sorted(reported.items())
+            if key.startswith(f"{t.name}/") and not key.endswith("/agent")
+        ]
+        out[t.id] = {
+            "state": state,
+            "label": _(_AGENT_STATES[state]),
+            "seen": seen,
+            "version": (contacts.get(t.id) or {}).get("version", ""),
+            "devices": devices,
+        }
+    return out
 
 
 def _form_terminal(db_session, station_id: int) -> Terminal:
