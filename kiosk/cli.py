@@ -457,6 +457,13 @@ def printer_test(terminal, printer_name, wait):
     where = printing.describe_printer(name)
     if name in state.agent_printers:
         click.echo(f"test page queued for the kiosk agent of terminal {name} ({where})")
+        from kiosk.doctor import agent_state_of
+
+        agent, _seen = agent_state_of(current_app, name)
+        if agent == "not enrolled":
+            click.echo(f"note: no kiosk agent is enrolled for {name} yet: kiosk agent token {name}", err=True)
+        elif agent != "online":
+            click.echo(f"note: the kiosk agent of {name} is {agent} (see kiosk doctor)", err=True)
         if wait <= 0:
             return
         outcome = printing.wait_for(job, wait)

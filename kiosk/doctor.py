@@ -291,6 +291,17 @@ def _table_check(name: str, table, terminal, spare: list) -> dict:
     driven = " (by its kiosk agent)" if table.agent else ""
     what = (" and ".join(devices) or "no devices") + driven
     label = f"terminals.{name}"
+    if terminal is not None and terminal.active and terminal.kind != table.kind:
+        # The enrolled terminal's kind decides how its screen behaves (idle reset, start page), not the file's.
+        check = _check(
+            label,
+            False,
+            f"[terminals.{name}] says kind = {table.kind!r} but terminal {name} was enrolled as a {terminal.kind}; "
+            f"it behaves as a {terminal.kind}: set kind = {terminal.kind!r} in the station file, or revoke it and "
+            f"add it again as a {table.kind}",
+        )
+        check["warning"] = True
+        return check
     if terminal is not None and terminal.active:
         return _check(label, True, f"terminal {name} ({terminal.kind}) enrolled; {what}")
     if terminal is None:
@@ -361,6 +372,19 @@ def agent_state(info: dict | None, now: datetime | None = None) -> tuple[str, da
         return "never reported", None
     now = now or datetime.now(UTC)
     return ("offline" if now - seen > timedelta(seconds=AGENT_STALE_SECONDS) else "online"), seen
+
+
+def agent_state_of(app, name: str) -> tuple[str, datetime | None]:
+    """The state of the agent of terminal ``name`` of this station (``not enrolled`` when it has no terminal)."""
+    from kiosk.db import session_for
+    from kiosk.terminals import find
+
+    station_id = app.extensions["kiosk_station_id"]
+    with session_for(app) as session:
+        terminal = find(session, station_id, name)
+        if terminal is None or terminal.revoked_at is not None:
+            return "not enrolled", None
+        return agent_state(_agent_contacts(session, station_id, [terminal.id]).get(terminal.id))
 
 
 def _agent_check(name: str, info: dict | None) -> dict:

@@ -132,6 +132,7 @@ def test_printer_test_of_an_agent_terminal_is_queued_for_its_agent(make_app, dat
     waiting = _run(app, "printer", "test", "--terminal", "hall-3", "--wait", "0.5")
     assert "queued for the kiosk agent of terminal hall-3" in waiting.output
     assert waiting.exit_code != 0 and "is `kiosk agent` running" in waiting.output
+    assert "no kiosk agent is enrolled for hall-3 yet: kiosk agent token hall-3" in waiting.output
     assert [j.state for j in _jobs(app, "hall-3")] == ["queued"] and three.jobs == []
 
     with LiveServer(app) as server:
@@ -232,6 +233,11 @@ def test_doctor_on_a_revoked_terminal_names_the_rename_that_frees_its_name(make_
     line = _line(_run(app, "doctor").output, "terminals.hall-1")
     assert line.startswith("[!  ]") and "revoked" in line
     assert "kiosk terminals rename hall-1 hall-1-old" in line and "kiosk terminals add hall-1 --kind kiosk" in line
+    # Enrolled as a kiosk, called a display in the station file: it behaves as a kiosk, and the doctor says so.
+    enrol_terminal(app.test_client(), app, "hall-2")
+    shown = make_app(database_url, TERMINALS={"hall-2": {"kind": "display", "printer": two.printer_config()}})
+    line = _line(_run(shown, "doctor").output, "terminals.hall-2")
+    assert line.startswith("[!  ]") and "kind = 'display'" in line and "enrolled as a kiosk" in line
     # The hub drives no devices and has no terminals: none of these checks.
     hub = make_app(database_url, ROLE="hub", STATION={"code": "district"})
     output = _run(hub, "doctor").output
