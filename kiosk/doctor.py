@@ -287,8 +287,8 @@ def _table_check(name: str, table, terminal, spare: list) -> dict:
     if table.printer is not None:
         devices.append(f"a {table.printer.get('type', '?')} printer")
     if table.readers:
-        devices.append(f"readers {', '.join(sorted(table.readers))}")
-    driven = " (by its kiosk agent)" if table.agent else ""
+        devices.append(f"reader{'s' if len(table.readers) > 1 else ''} {', '.join(sorted(table.readers))}")
+    driven = ", driven by its kiosk agent" if table.agent and devices else ""
     what = (" and ".join(devices) or "no devices") + driven
     label = f"terminals.{name}"
     if terminal is not None and terminal.active and terminal.kind != table.kind:
