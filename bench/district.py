@@ -40,6 +40,7 @@ import platform
 import random
 import re
 import selectors
+import shutil
 import signal
 import socket
 import statistics
@@ -251,6 +252,7 @@ class Hub:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(15)
         self.proc = None
+        shutil.rmtree(self.instance, ignore_errors=True)
 
 
 # -- the streams ---------------------------------------------------------------------------------
