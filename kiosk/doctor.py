@@ -200,11 +200,37 @@ def _device_checks(app) -> list[dict]:
         owner = key.split("/", 1)[0] if "/" in key else ""
         if owner in agents:
             checks.append(_agent_device_check(f"reader {key}", "reader", owner, info))
+        elif not app.config.get("START_DEVICES") and (info is None or not info["ok"]):
+            # `kiosk doctor` beside a running server: the server holds the readers, so what
+            # counts is the state the server last reported, not this process's unopened copy.
+            checks.append(_reported_reader_check(app, key))
         elif info is None:
             checks.append(_check(f"reader {key}", False, "configured but not opened by this node"))
         else:
             checks.append(_check(f"reader {key}", info["ok"], f"{info['state']}: {info['detail']}"))
     return checks
+
+
+def _reported_reader_check(app, key: str) -> dict:
+    """A reader as the station's server last reported it; no fresh report is a warning (is the server up?)."""
+    from kiosk.db import session_for
+    from kiosk.device_reports import reports_by_station
+
+    station_id = app.extensions["kiosk_station_id"]
+    with session_for(app) as session:
+        reports = reports_by_station(session, [station_id])[station_id]
+    report = next((r for r in reports if r["device"] == key), None)
+    if report is None or report["stale"]:
+        check = _check(
+            f"reader {key}",
+            False,
+            "opened by the running server (`kiosk serve`), which has not reported it lately: is the server up?",
+        )
+        check["warning"] = True
+        return check
+    return _check(
+        f"reader {key}", not report["fault"], f"{report['state']}: {report['detail']} (as the server reported it)"
+    )
 
 
 def _agent_device_check(label: str, what: str, terminal: str, info: dict | None) -> dict:

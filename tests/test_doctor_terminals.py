@@ -183,11 +183,10 @@ def test_doctor_lists_every_terminals_devices_and_warns_about_what_serves_no_scr
     assert (
         readers.startswith("[!  ]") and "kiosk-1" in readers and "kiosk terminals add kiosk-1 --kind kiosk" in readers
     )
-    # Warnings only (the station serves its other screens); the one thing to fix is the station's own reader,
-    # which this process does not hold (the server does).
-    assert [line for line in output.splitlines() if line.startswith("[FIX]")] == [
-        "[FIX] reader card: stopped: not started"
-    ]
+    # Warnings only (the station serves its other screens): the station's own reader is the server's to open,
+    # and with no report from a server it is a warning too.
+    assert [line for line in output.splitlines() if line.startswith("[FIX]")] == []
+    assert _line(output, "reader card").startswith("[!  ]")
 
     # The operator follows the advice: the rename, the kiosk-1 screen, the agent enrolled, then silent.
     assert _run(app, "terminals", "rename", "lobby-2", "hall-2").exit_code == 0
@@ -317,3 +316,33 @@ def test_admin_page_shows_the_agents_state_and_makes_a_one_time_agent_token(make
     ).status_code in (302, 403)
     with app.extensions["db"].Session() as session:
         assert len(session.scalars(select(AuditLog).where(AuditLog.action == "agent.token")).all()) == 1
+
+
+def test_doctor_beside_the_server_reads_the_readers_state_the_server_reported(make_app, database_url):
+    """The server holds the readers: the doctor, another process, shows the server's report, not "not started"."""
+    from kiosk.db import utcnow
+
+    app = make_app(
+        database_url, PUBLIC_URL="https://kiosk.shuibei.example", DEVICES={"readers": {"card": {"type": "test"}}}
+    )
+    unreported = _line(_run(app, "doctor").output, "reader card")
+    assert unreported.startswith("[!  ]") and "is the server up?" in unreported
+
+    sid = app.extensions["kiosk_station_id"]
+    with app.extensions["db"].Session() as session:
+        session.add(
+            DeviceReport(
+                station_id=sid, device="card", kind="reader", state="ok", detail="listening", updated_at=utcnow()
+            )
+        )
+        session.commit()
+    reported = _line(_run(app, "doctor").output, "reader card")
+    assert reported.startswith("[ok ]") and "as the server reported it" in reported
+
+    with app.extensions["db"].Session() as session:
+        session.execute(
+            update(DeviceReport).where(DeviceReport.device == "card").values(state="error", detail="unplugged")
+        )
+        session.commit()
+    faulty = _line(_run(app, "doctor").output, "reader card")
+    assert faulty.startswith("[FIX]") and "unplugged" in faulty
