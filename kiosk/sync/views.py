@@ -38,6 +38,8 @@ MAX_ENTRIES = 500
 MAX_BYTES = 2 * 1024 * 1024
 #: Entries a pull answers with at most (``more`` says when there are others).
 PULL_LIMIT = 500
+#: How long a push waits for one of the process's batch slots before the hub answers 429.
+SLOT_WAIT_SECONDS = 0.5
 #: Batches applied at once by one hub process; more wait at the station (429).
 CONCURRENT_BATCHES = 4
 #: Seconds a station is told to wait when the hub is busy.
@@ -248,7 +250,9 @@ def push():
     if body is None:
         return _refuse(400, "send a JSON object: {after, entries: [{seq, kind, key, data, at}]}")
     slots = current_app.extensions["kiosk_sync_slots"]
-    if not slots.acquire(blocking=False):
+    # A short wait for a slot costs a thread for a moment; refusing costs the station a
+    # second's back-off, which under a burst of 200 stations made most of the sync lag.
+    if not slots.acquire(timeout=SLOT_WAIT_SECONDS):
         response, status = _refuse(429, "the hub is busy applying other batches: try again shortly", log_it=False)
         response.headers["Retry-After"] = str(RETRY_AFTER)
         return response, status
