@@ -103,9 +103,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     ):
         app.register_blueprint(bp)
     ime.init_app(app)
-    from kiosk import terminals
+    from kiosk import terminals, terminals_admin
 
-    terminals.init_app(app)  # enrolment, /admin/terminals, reader claims
+    terminals.init_app(app)  # enrolment, reader claims
+    app.register_blueprint(terminals_admin.bp)
     _register_plugin_blueprints(app, plugins)
     app.before_request(_before_request)
     _error_handlers(app)
