@@ -53,6 +53,7 @@ import uuid
 from datetime import UTC, datetime
 
 from bench import pg
+from kiosk.sync.pusher import IDLE_SECONDS
 
 SECRET_KEY = "bench-district-secret-0123456789abcdef"
 WORKERS = 2
@@ -63,7 +64,8 @@ CONNECTIONS_PER_WORKER = 20
 STREAMS_PER_STATION = 3
 #: Streams opened at once; the next wave waits until these answered.
 STREAM_WAVE = 30
-PULL_EVERY = 2.0
+#: As often as a station's pusher pulls when all is well.
+PULL_EVERY = IDLE_SECONDS
 #: A busy centre's peak, sped up so a minute shows enough: a ticket step every ~6 s, a rider every ~60 s.
 TICKET_STEP_EVERY = 6.0
 RIDER_EVERY = 60.0
