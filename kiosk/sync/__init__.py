@@ -237,31 +237,10 @@ def apply_down(app, session, station, entries: list[dict], *, isolate: bool = Fa
             kind = table.get(entry["kind"])
             if kind is None or kind.to_station is None:
                 log.warning("entry of kind %s from the hub has no handler here; skipped", entry["kind"])
-            elif isolate:
-                try:
-                    with session.begin_nested():
-                        kind.to_station(session, station, entry["key"], entry.get("data"))
-                except Exception as exc:
-                    if _unavailable(exc):
-                        raise
-                    log.warning(
-                        "entry %s %s from the hub failed here and is parked: %s",
-                        entry["kind"],
-                        entry["key"],
-                        _error_text(exc),
-                    )
-                    session.add(
-                        SyncParked(
-                            station_id=station.id,
-                            seq=int(entry["id"]),
-                            kind=str(entry["kind"])[:100],
-                            key=str(entry["key"])[:200],
-                            data=entry.get("data"),
-                            reason=f"to_station failed: {_error_text(exc)}"[:2000],
-                        )
-                    )
             else:
-                kind.to_station(session, station, entry["key"], entry.get("data"))
+                _apply_entry(
+                    session, station, entry, int(entry["id"]), kind.to_station, isolate, "from the hub", "to_station"
+                )
             top = max(top, int(entry["id"]))
     finally:
         session.info.pop(APPLYING, None)
@@ -313,47 +292,50 @@ def apply_batch(
                 continue  # already applied: a replay changes nothing
             kind = table.get(entry["kind"])
             if kind is None or kind.to_hub is None:
-                session.add(
-                    SyncParked(
-                        station_id=station.id,
-                        seq=entry["seq"],
-                        kind=entry["kind"][:100],
-                        key=str(entry["key"])[:200],
-                        data=entry.get("data"),
-                        reason="no installed plugin declares this kind",
-                    )
-                )
-            elif isolate:
-                try:
-                    with session.begin_nested():
-                        kind.to_hub(session, station, entry["key"], entry.get("data"))
-                except Exception as exc:
-                    if _unavailable(exc):
-                        raise
-                    log.warning(
-                        "entry %s %s of station %s failed at the hub and is parked: %s",
-                        entry["kind"],
-                        entry["key"],
-                        station.code,
-                        _error_text(exc),
-                    )
-                    session.add(
-                        SyncParked(
-                            station_id=station.id,
-                            seq=entry["seq"],
-                            kind=entry["kind"][:100],
-                            key=str(entry["key"])[:200],
-                            data=entry.get("data"),
-                            reason=f"to_hub failed: {_error_text(exc)}"[:2000],
-                        )
-                    )
+                _park(session, station, entry, entry["seq"], "no installed plugin declares this kind")
             else:
-                kind.to_hub(session, station, entry["key"], entry.get("data"))
+                where = f"of station {station.code}"
+                _apply_entry(session, station, entry, entry["seq"], kind.to_hub, isolate, where, "to_hub")
             peer.last_seq = entry["seq"]
     finally:
         session.info.pop(APPLYING, None)
     peer.last_sync_at = utcnow()
     return peer.last_seq
+
+
+def _park(session, station, entry: dict, seq: int, reason: str) -> None:
+    """Keep an entry that could not be applied (``sync_parked``), so it is not lost."""
+    session.add(
+        SyncParked(
+            station_id=station.id,
+            seq=seq,
+            kind=str(entry["kind"])[:100],
+            key=str(entry["key"])[:200],
+            data=entry.get("data"),
+            reason=reason[:2000],
+        )
+    )
+
+
+def _apply_entry(
+    session, station, entry: dict, seq: int, apply: Callable, isolate: bool, where: str, side: str
+) -> None:
+    """Apply one entry with its kind's function; with ``isolate``, in a savepoint, parking it if it fails.
+
+    A database that went away is not the entry's fault: that error goes up, so
+    the whole batch is tried again later instead of parking good entries.
+    """
+    if not isolate:
+        apply(session, station, entry["key"], entry.get("data"))
+        return
+    try:
+        with session.begin_nested():
+            apply(session, station, entry["key"], entry.get("data"))
+    except Exception as exc:
+        if _unavailable(exc):
+            raise
+        log.warning("entry %s %s %s failed and is parked: %s", entry["kind"], entry["key"], where, _error_text(exc))
+        _park(session, station, entry, seq, f"{side} failed: {_error_text(exc)}")
 
 
 def _unavailable(exc: BaseException) -> bool:
