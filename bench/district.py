@@ -53,6 +53,7 @@ import uuid
 from datetime import UTC, datetime
 
 from bench import pg
+from bench.serve import free_port
 from kiosk.sync.pusher import IDLE_SECONDS
 
 SECRET_KEY = "bench-district-secret-0123456789abcdef"
@@ -125,9 +126,7 @@ class Hub:
         self.station_file = os.path.join(self.instance, "hub.toml")
         with open(self.station_file, "w", encoding="utf-8") as fh:
             fh.write(HUB_TOML)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = dict(
             os.environ,
