@@ -145,6 +145,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():
         plugins.call_startup("kiosk_startup", app=app)
     openapi.init_app(app)
+    from kiosk import metrics
+
+    metrics.init_app(app)  # /metrics for Prometheus, request timing
     if app.config.get("RUN_JOBS"):
         jobs.start_scheduler(app)
         pusher.start(app)  # a station's sync with its hub (waits until the station is enrolled)
