@@ -89,6 +89,10 @@ DEFAULTS: dict = {
     "RUN_JOBS": False,
     "START_DEVICES": False,
     "AUTO_MIGRATE": True,
+    # GET /metrics (Prometheus) answers loopback callers, and others that send
+    # "Authorization: Bearer <token>" with this token ([metrics] token or KIOSK_METRICS_TOKEN).
+    "METRICS": {"token": None},
+    "METRICS_TOKEN": None,
 }
 
 
