@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.db import Base, UTCDateTime, utcnow
@@ -40,9 +40,17 @@ class Station(Base):
 
 
 class User(Base):
-    """A staff member, a station admin, or a district admin (who sees every station)."""
+    """A staff member, a station admin, or a district admin (who sees every station).
+
+    User names compare case-insensitively: the unique index on
+    ``lower(username)`` keeps ``ADMIN`` out when ``admin`` exists. ``active``
+    false is a disabled account (it cannot log in; its sessions end).
+    ``session_version`` is stored in each login's session: raising it (a
+    password reset, disabling, a role change) ends every session of the account.
+    """
 
     __tablename__ = "kiosk_user"
+    __table_args__ = (Index("uq_kiosk_user_username_lower", func.lower("username"), unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -52,6 +60,8 @@ class User(Base):
     station_id: Mapped[int | None] = mapped_column(ForeignKey("station.id"), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     def can(self, role: str) -> bool:
         """True when this user holds ``role`` or one above it."""
@@ -62,7 +72,7 @@ class LoginAttempt(Base):
     """Failed logins, kept in the database so the limit holds across workers."""
 
     __tablename__ = "login_attempt"
-    __table_args__ = (Index("ix_login_attempt_key_at", "key", "at"),)
+    __table_args__ = (Index("ix_login_attempt_key_at", "key", "at"), Index("ix_login_attempt_at", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200))
@@ -70,10 +80,18 @@ class LoginAttempt(Base):
 
 
 class AuditLog(Base):
-    """Who did what and when: every staff action and every state change worth tracing."""
+    """Who did what and when: every staff action and every state change worth tracing.
+
+    ``address`` is the client's address and ``terminal`` the enrolled terminal
+    the request came from, both taken from the request by :func:`kiosk.audit.record`.
+    """
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_station_at", "station_id", "at"),)
+    __table_args__ = (
+        Index("ix_audit_log_station_at", "station_id", "at"),
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_user_at", "user_id", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     station_id: Mapped[int | None] = mapped_column(ForeignKey("station.id"), nullable=True)
@@ -81,6 +99,8 @@ class AuditLog(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("kiosk_user.id"), nullable=True)
     action: Mapped[str] = mapped_column(String(100))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    terminal: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class PrintJob(Base):
