@@ -21,6 +21,8 @@ import gc
 import html
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 
@@ -208,9 +210,55 @@ def run_server(host: str = "127.0.0.1", port: int = 5000, workers: int = 1, thre
         "errorlog": "-",
         "loglevel": "warning",
         "proc_name": "kiosk",
+        # /metrics adds up every worker's counts (kiosk.metrics): see metrics_folder.
+        "child_exit": worker_exited,
+        "on_exit": remove_metrics_folder,
     }
+    metrics_folder()
     limit_malloc_arenas()
     KioskServer(options).run()
+
+
+#: The environment variable prometheus_client's multi-process mode reads (in each worker, at import).
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+#: The folders :func:`metrics_folder` made in this (the master) process.
+_made_folders: list[str] = []
+
+
+def metrics_folder() -> str:
+    """An empty, private folder for the workers' Prometheus files, named in the environment they inherit.
+
+    Each worker writes its counts to files of its own there and ``/metrics``
+    adds them up, so a scrape sees every worker's requests, not only those
+    of the worker that answers it. Emptied at each start: a previous run's
+    counts would be added to this one's. A folder the operator names in
+    ``PROMETHEUS_MULTIPROC_DIR`` is used (its ``*.db`` files removed); else a
+    new one under the temporary folder, removed when the server stops.
+    """
+    folder = os.environ.get(METRICS_DIR_VARIABLE)
+    if folder:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        for name in os.listdir(folder):
+            if name.endswith(".db"):
+                os.remove(os.path.join(folder, name))
+        return folder
+    folder = tempfile.mkdtemp(prefix="kiosk-metrics-")
+    os.environ[METRICS_DIR_VARIABLE] = folder
+    _made_folders.append(folder)  # ours to remove at exit (an operator's is left)
+    return folder
+
+
+def worker_exited(server, worker) -> None:
+    """gunicorn's ``child_exit`` (in the master): drop the dead worker's gauges, keep its counts."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def remove_metrics_folder(server) -> None:
+    """gunicorn's ``on_exit`` (in the master, not in a worker): remove the folder this start made."""
+    while _made_folders:
+        shutil.rmtree(_made_folders.pop(), ignore_errors=True)
 
 
 #: glibc's ``mallopt`` parameter for the number of malloc arenas (``M_ARENA_MAX`` in malloc.h).
