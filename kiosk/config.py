@@ -78,6 +78,8 @@ DEFAULTS: dict = {
     "IDLE_COUNTDOWN_SECONDS": 15,
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_LOCK_MINUTES": 10,
+    # [retention]: days the audit trail and failed logins are kept (kiosk.accounts' daily job).
+    "RETENTION": {"audit_days": 365, "login_attempt_days": 30},
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     # Where phones reach this server (QR codes): KIOSK_PUBLIC_URL, else
     # [station] public_url; None: the request's own host (see kiosk.urls).
