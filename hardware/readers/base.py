@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
 
-from kiosk_hardware.readers.events import INPUT_KINDS, ReaderEvent, utc_now
+from kiosk_hardware.readers.events import INPUT_KINDS, KIND_CARD, ReaderEvent, utc_now
 from kiosk_hardware.readers.status import (
     STATE_DISCONNECTED,
     STATE_ERROR,
@@ -24,8 +24,12 @@ from kiosk_hardware.readers.status import (
     STATE_STOPPED,
     DeviceStatus,
 )
+from kiosk_hardware.readers.uids import describe_unusable, unusable_uid
 
 log = logging.getLogger(__name__)
+
+#: How a reader's status says it read cards whose UID cannot identify anyone (``kiosk doctor`` looks for it).
+UNUSABLE_NOTE = "unusable card UIDs read"
 
 EventCallback = Callable[[ReaderEvent], None]
 
@@ -75,6 +79,9 @@ class Reader(ABC):
         self._state = STATE_STOPPED
         self._detail = "not started"
         self._last_event_at: datetime | None = None
+        #: Card reads whose UID is random or blank (see ``uids``), and the kind of the last one.
+        self.unusable_reads = 0
+        self._last_unusable = ""
 
     # -- public interface ---------------------------------------------------
 
@@ -111,11 +118,15 @@ class Reader(ABC):
     def status(self) -> DeviceStatus:
         """The current state of the device (see ``DeviceStatus``)."""
         with self._lock:
+            detail = self._detail
+            if self.unusable_reads:
+                # Kept in the status (and so in the device report the doctor reads) until restart.
+                detail += f"; {self.unusable_reads} {UNUSABLE_NOTE}, the last {self._last_unusable}"
             return DeviceStatus(
                 name=self.name,
                 kind=self.backend,
                 state=self._state,
-                detail=self._detail,
+                detail=detail,
                 last_event_at=self._last_event_at,
             )
 
@@ -139,6 +150,8 @@ class Reader(ABC):
     def _emit(self, value: str, kind: str | None = None) -> ReaderEvent:
         """Build the event for one read and hand it to the callback."""
         event = ReaderEvent(source=self.name, kind=kind or self.event_kind, value=value, at=utc_now())
+        if event.kind == KIND_CARD:
+            self._note_unusable(value)
         with self._lock:
             self._last_event_at = event.at
             callback = self._on_event
@@ -149,6 +162,29 @@ class Reader(ABC):
                 # A bug in whoever consumes the event must not take the device down.
                 log.exception("reader %s: event callback failed", self.name)
         return event
+
+    def _note_unusable(self, uid: str) -> None:
+        """Log a card whose UID changes at every tap or is blank: it is delivered, but identifies no one."""
+        kind = unusable_uid(uid)
+        if kind is None:
+            return
+        with self._lock:
+            self.unusable_reads += 1
+            self._last_unusable = kind
+        log.warning(
+            "reader %s: card read with %s; it cannot identify a person (riders: use the rider code or phone number)",
+            self.name,
+            describe_unusable(kind),
+        )
+
+    def probe(self) -> tuple[bool | None, str]:
+        """Whether the device could be opened, without opening it for good (for ``kiosk doctor``).
+
+        ``(True, why)`` the device is there and usable by this user; ``(False,
+        why)`` it is not (missing, no permission); ``(None, why)`` it cannot be
+        told from here. Never blocks for more than a few seconds.
+        """
+        return None, "this kind of reader cannot be checked without starting it"
 
     def _set_detail(self, detail: str) -> None:
         """Update the status text without changing the state (e.g. "card present")."""

@@ -22,6 +22,8 @@ GET_UID_APDU = [0xFF, 0xCA, 0x00, 0x00, 0x00]
 SW_SUCCESS = (0x90, 0x00)
 
 WAIT_TIMEOUT_MS = 1000
+#: How long ``kiosk doctor`` waits for pcscd to list its readers.
+PROBE_SECONDS = 3.0
 
 # Answers meaning the service or the reader went away: retry later.
 GONE = frozenset(
@@ -87,6 +89,43 @@ class PcscReader(Reader):
         self.report_removal = report_removal
         self._context: int | None = None
         self._reader_name: str | None = None
+
+    def probe(self) -> tuple[bool | None, str]:
+        """pcscd answers and lists a matching reader (asked on a thread, for at most PROBE_SECONDS)."""
+        import threading
+
+        answer: list[tuple[bool | None, str]] = []
+
+        def ask() -> None:
+            answer.append(self._list_readers())
+
+        thread = threading.Thread(target=ask, name=f"probe-{self.name}", daemon=True)
+        thread.start()
+        thread.join(PROBE_SECONDS)
+        if not answer:
+            return False, f"pcscd did not answer within {PROBE_SECONDS:g} s: systemctl restart pcscd"
+        return answer[0]
+
+    def _list_readers(self) -> tuple[bool | None, str]:
+        hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if hresult != scard.SCARD_S_SUCCESS:
+            return False, (
+                f"pcscd does not answer ({scard.SCardGetErrorMessage(hresult).strip()}): "
+                "install and start it (apt install pcscd; systemctl enable --now pcscd.socket)"
+            )
+        try:
+            hresult, names = scard.SCardListReaders(context, [])
+        finally:
+            scard.SCardReleaseContext(context)
+        if hresult not in (scard.SCARD_S_SUCCESS, scard.SCARD_E_NO_READERS_AVAILABLE):
+            return False, f"pcscd answers but cannot list readers: {scard.SCardGetErrorMessage(hresult).strip()}"
+        names = names if hresult == scard.SCARD_S_SUCCESS else []
+        matching = sorted(n for n in names if self.reader_match is None or self.reader_match in n)
+        if not matching:
+            wanted = f"matching {self.reader_match!r}" if self.reader_match else "at all"
+            seen = f" (it sees: {', '.join(names)})" if names else ""
+            return False, f"pcscd answers but lists no reader {wanted}{seen}: is it plugged in?"
+        return True, f"pcscd answers; reader {matching[0]}"
 
     def _open(self) -> str:
         hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)

@@ -59,6 +59,25 @@ class SerialReader(Reader):
         self._framer: Framer = framer_from_config(framing, gap)
         self._port: serial.Serial | None = None
 
+    def probe(self) -> tuple[bool | None, str]:
+        """The port exists, this user may open it, and it opens (pyserial opens without blocking)."""
+        if not os.path.exists(self.device):
+            return False, f"{self.device} not present: is the reader plugged in (ls /dev/serial/by-id/)?"
+        if not os.access(self.device, os.R_OK | os.W_OK):
+            return False, (
+                f"{self.device}: permission denied for this user: add it to the dialout group "
+                "(usermod -aG dialout kiosk) or add a udev rule"
+            )
+        try:
+            port = serial.Serial(port=self.device, baudrate=self.baudrate, timeout=0, exclusive=True)
+        except serial.SerialException as exc:
+            if "lock" in str(exc).lower():
+                # The running server holds it (it opens the port exclusively): that is how it should be.
+                return None, f"{self.device} is held by another program (the running server?)"
+            return False, f"{self.device} does not open: {exc}"
+        port.close()
+        return True, f"{self.device} opens at {self.baudrate} baud"
+
     def _open(self) -> str:
         if not os.path.exists(self.device):
             raise DeviceUnavailable(f"{self.device} not present")

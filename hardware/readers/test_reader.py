@@ -53,6 +53,10 @@ class TestReader(Reader):
         """Simulate plugging the device back in: the next reopen succeeds."""
         self._plugged = True
 
+    def probe(self) -> tuple[bool | None, str]:
+        """A test reader is there while plugged."""
+        return (True, "test reader (no hardware)") if self._plugged else (False, "test device unplugged")
+
     def _open(self) -> str:
         if not self._plugged:
             raise DeviceUnavailable("test device unplugged")

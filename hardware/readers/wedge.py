@@ -77,6 +77,23 @@ class WedgeReader(Reader):
             self._wake_fds = os.pipe()
         return detail
 
+    def probe(self) -> tuple[bool | None, str]:
+        """The input device (or FIFO) exists and this user may read it; it is not opened or grabbed."""
+        try:
+            mode = os.stat(self.device).st_mode
+        except FileNotFoundError:
+            return False, f"{self.device} not present: is the scanner plugged in (ls /dev/input/by-id/)?"
+        except OSError as exc:
+            return False, f"{self.device}: {exc.strerror or exc}"
+        if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+            return False, f"{self.device} is neither an input device nor a FIFO"
+        if not os.access(self.device, os.R_OK):
+            return False, (
+                f"{self.device}: permission denied for this user: add it to the input group "
+                "(usermod -aG input kiosk) or add a udev rule"
+            )
+        return True, f"{self.device} present and readable"
+
     def _open_input_device(self) -> str:
         import evdev  # optional dependency, only needed for real devices
 
