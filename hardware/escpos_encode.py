@@ -1,17 +1,26 @@
 """Turning a receipt into the ESC/POS bytes of one print job.
 
-Default path: the whole receipt is rendered (:mod:`kiosk_hardware.render`)
-and sent as ``GS v 0`` raster bands, so Chinese prints on any printer. The
-bands are packed here rather than through python-escpos's ``image()``, which
-converts pixels in Python: ~8 ms to pack one 80 mm ticket (576x584 dots)
-against ~0.2 ms here (see bench/receipt_bench.py). python-escpos still
-carries the bytes to the device.
+Text mode (the default: ``58mm``/``80mm`` profiles, printers with a Chinese
+font): text goes out as the printer's own text in its Chinese mode, ``FS &``
+… ``FS .``, encoded as GB18030, with ``GS !`` for sizes, ``ESC E`` for bold
+and ``ESC a`` for alignment; never through python-escpos's ``text()``, which
+turns CJK punctuation into "?" and sends Chinese without entering Chinese
+mode. Raster (``GS v 0``) carries only what the printer cannot draw itself:
+QR codes, barcodes and pictures, each as a band just as wide as itself and
+placed by ``ESC a`` (a centred QR code is ~5 kB, not the ~18 kB of a
+paper-wide band), and a *line* holding a character the printer's font lacks
+(:meth:`PrinterProfile.covers`: emoji, rare characters outside its GB2312,
+GBK or GB18030 repertoire). That line is printed from our font as a narrow
+raster with the line's size and alignment; the paragraph's other lines and
+the rest of the receipt stay text. A legal-queue ticket is ~5 kB on the wire
+this way against ~45 kB as one raster (bench/receipt_bench.py).
 
-Fast path (profiles with ``text_mode``): text goes out as native text in the
-printer's Chinese mode, ``FS &`` … ``FS .``, encoded with the profile's codec
-(GB18030 by default), never through python-escpos's ``text()``, which turns
-CJK punctuation into "?" and sends Chinese without entering Chinese mode.
-Codes, images, and any line the codec cannot encode are rasterised.
+Raster mode (``-raster`` profiles, ``chinese_font = "none"``): the whole
+receipt is rendered (:mod:`kiosk_hardware.render`) and sent as paper-wide
+``GS v 0`` bands, so Chinese prints on a printer with no Chinese font. The
+bands are packed here rather than through python-escpos's ``image()``,
+which converts pixels in Python: ~8 ms to pack one 80 mm ticket against
+~0.2 ms here. python-escpos still carries the bytes to the device.
 """
 
 from __future__ import annotations
@@ -20,9 +29,22 @@ import struct
 
 from PIL import Image
 
-from kiosk_hardware.profiles import PrinterProfile, get_profile
-from kiosk_hardware.receipt import Feed, Footer, KeyValue, Receipt, Separator, Text, Title
-from kiosk_hardware.render import render_blocks, render_receipt
+from kiosk_hardware.barcodes import barcode_mask, qr_mask
+from kiosk_hardware.profiles import PrinterProfile, font_covers, get_profile
+from kiosk_hardware.receipt import (
+    Barcode,
+    Block,
+    Feed,
+    Footer,
+    ImageBlock,
+    KeyValue,
+    QRCode,
+    Receipt,
+    Separator,
+    Text,
+    Title,
+)
+from kiosk_hardware.render import image_mask, render_blocks, render_line, render_receipt
 from kiosk_hardware.text_wrap import wrap_text
 
 ESC, GS, FS, DLE = b"\x1b", b"\x1d", b"\x1c", b"\x10"
@@ -32,6 +54,7 @@ KANJI_ON = FS + b"&"
 KANJI_OFF = FS + b"."
 CUTS = {"partial": GS + b"V\x01", "full": GS + b"V\x00", "none": b""}
 _ALIGN = {"left": 0, "center": 1, "right": 2}
+QUIET_LINE = ESC + b"d\x01"
 
 
 def raster_bands(image: Image.Image, band_rows: int) -> bytes:
@@ -74,34 +97,55 @@ def _size_byte(size: int) -> bytes:
     return GS + b"!" + bytes([(size - 1) << 4 | (size - 1)])
 
 
+def _align(align: str) -> bytes:
+    return ESC + b"a" + bytes([_ALIGN[align]])
+
+
+def _ink_band(mask: Image.Image, band_rows: int) -> bytes:
+    """Raster for an ink mask (255 = ink), widened to whole bytes with the spare dots split both sides."""
+    width = -(-mask.width // 8) * 8
+    canvas = Image.new("1", (width, mask.height), 1)
+    canvas.paste(0, ((width - mask.width) // 2, 0), mask)
+    return raster_bands(canvas, band_rows)
+
+
 class _TextEncoder:
-    """Native-text encoding of the text blocks of one receipt."""
+    """Text-mode encoding of one receipt's blocks."""
 
     def __init__(self, profile: PrinterProfile) -> None:
         self.profile = profile
         self.codec = profile.codec
+        self.covers = font_covers(profile.chinese_font, profile.codec)
 
-    def columns(self, ch: str) -> int:
-        # In Chinese mode every multi-byte character prints double width.
-        return 2 if len(ch.encode(self.codec)) > 1 else 1
+    @staticmethod
+    def columns(ch: str) -> int:
+        # In Chinese mode every multi-byte character prints double width (24 dots),
+        # and a character rastered from our font is drawn as wide.
+        return 1 if ord(ch) < 0x80 else 2
 
-    def encodable(self, *texts: str) -> bool:
-        try:
-            for text in texts:
-                text.encode(self.codec)
-        except UnicodeEncodeError:
-            return False
-        return True
+    def printable(self, *texts: str) -> bool:
+        return all(self.covers(ch) for text in texts for ch in text)
 
-    def lines(self, text: str, size: int, align: str, bold: bool) -> bytes:
+    def line(self, line: str, size: int, bold: bool) -> bytes:
+        if self.printable(line):
+            return line.encode(self.codec) + LF
+        image = render_line(line, size, bold)
+        if image.width > self.profile.width_dots:
+            image = image.crop((0, 0, self.profile.width_dots, image.height))
+        return raster_bands(image, self.profile.band_rows)
+
+    def paragraph(self, text: str, size: int, align: str, bold: bool) -> bytes:
         width = self.profile.text_columns // size
-        out = [ESC + b"a" + bytes([_ALIGN[align]]), _size_byte(size), ESC + b"E" + bytes([bold])]
+        out = [_align(align), _size_byte(size), ESC + b"E" + bytes([bold])]
         for line in wrap_text(text, self.columns, width):
-            out.append(line.encode(self.codec) + LF)
-        out.append(_size_byte(1) + ESC + b"E\x00" + ESC + b"a\x00")
+            out.append(self.line(line, size, bold))
+        out.append(_size_byte(1) + ESC + b"E\x00" + _align("left"))
         return b"".join(out)
 
     def key_value(self, block: KeyValue) -> bytes:
+        if not self.printable(block.key, block.value):
+            # One row, key left and value right, drawn by us.
+            return raster_bands(render_blocks([block], self.profile), self.profile.band_rows)
         width = self.profile.text_columns // block.size
         key = wrap_text(block.key, self.columns, width)
         value = wrap_text(block.value, self.columns, width)
@@ -119,48 +163,54 @@ class _TextEncoder:
                     + LF
                     + _size_byte(1)
                 )
-        return self.lines(block.key, block.size, "left", False) + self.lines(
+        return self.paragraph(block.key, block.size, "left", False) + self.paragraph(
             block.value, block.size, "right", block.bold
         )
 
     def separator(self, block: Separator) -> bytes:
         cols = self.profile.text_columns
-        if block.style == "solid" and self.encodable("─"):
+        if block.style == "solid" and self.printable("─"):
             return ("─" * (cols // 2)).encode(self.codec) + LF
-        return ("-" * cols).encode("ascii") + LF
+        return b"-" * cols + LF
 
-    def block(self, block: object) -> bytes | None:
-        """Native bytes for a text block, or None when it must be rasterised."""
-        if isinstance(block, Text) and self.encodable(block.text):
-            return self.lines(block.text, block.size, block.align, block.bold)
-        if isinstance(block, Title) and self.encodable(block.text):
-            return self.lines(block.text, block.size, block.align, True)
-        if isinstance(block, Footer) and self.encodable(block.text):
-            return self.lines(block.text, 1, block.align, False)
-        if isinstance(block, KeyValue) and self.encodable(block.key, block.value):
+    def picture(self, mask: Image.Image, align: str) -> bytes:
+        return _align(align) + _ink_band(mask, self.profile.band_rows) + _align("left")
+
+    def block(self, block: Block) -> bytes:
+        """The bytes of one block."""
+        profile = self.profile
+        if isinstance(block, Text):
+            return self.paragraph(block.text, block.size, block.align, block.bold)
+        if isinstance(block, Title):
+            return self.paragraph(block.text, block.size, block.align, True)
+        if isinstance(block, Footer):
+            return self.paragraph(block.text, 1, block.align, False)
+        if isinstance(block, KeyValue):
             return self.key_value(block)
         if isinstance(block, Separator):
             return self.separator(block)
         if isinstance(block, Feed):
             return ESC + b"d" + bytes([block.lines])
-        return None
+        if isinstance(block, QRCode):
+            module = block.module or profile.qr_module
+            mask = qr_mask(block.data, block.level, module, profile.content_width)
+            # A fed line above and below is the code's quiet zone: blank raster rows would cost bytes.
+            return QUIET_LINE + self.picture(mask, block.align) + QUIET_LINE
+        if isinstance(block, Barcode):
+            mask, text = barcode_mask(block.data, block.symbology, block.module, block.height, profile.content_width)
+            out = self.picture(mask, block.align)
+            if block.show_text:
+                out += self.paragraph(text, 1, block.align, False)
+            return out
+        if isinstance(block, ImageBlock):
+            return self.picture(image_mask(block.data, block.width, profile.content_width), block.align)
+        raise TypeError(f"cannot encode {block!r}")  # pragma: no cover - Receipt.add refuses other types
 
 
 def _encode_text_mode(receipt: Receipt, profile: PrinterProfile) -> bytes:
     encoder = _TextEncoder(profile)
     out = [INIT, KANJI_ON]
-    pending: list = []  # consecutive raster blocks share one render
-    for block in receipt.blocks:
-        native = encoder.block(block)
-        if native is None:
-            pending.append(block)
-            continue
-        if pending:
-            out.append(raster_bands(render_blocks(pending, profile), profile.band_rows))
-            pending = []
-        out.append(native)
-    if pending:
-        out.append(raster_bands(render_blocks(pending, profile), profile.band_rows))
+    out.extend(encoder.block(block) for block in receipt.blocks)
     out.append(KANJI_OFF)
     out.append(job_end(profile, receipt.cut))
     return b"".join(out)

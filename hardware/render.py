@@ -213,6 +213,20 @@ def render_blocks(blocks: Iterable[Block], profile: PrinterProfile | str | None 
     return canvas
 
 
+def render_line(text: str, size: int = 1, bold: bool = False) -> Image.Image:
+    """One line of text as a mode "1" image just as wide as its ink (whole bytes).
+
+    Text mode sends this for a line with a character the printer's font
+    lacks: the line is printed from our font, the rest of the receipt stays
+    printer text. Its height is the text size's line height.
+    """
+    chain = chain_for(size, bold)
+    width = max(8, -(-round(chain.measure(text)) // 8) * 8)
+    canvas = Image.new("1", (width, chain.line_height), 1)
+    _paint(canvas, [("text", 0, chain.baseline, chain, text)])
+    return canvas
+
+
 def render_receipt(receipt: Receipt, profile: PrinterProfile | str | None = None) -> Image.Image:
     """The whole receipt as the printer's raster (white paper, black ink)."""
     return render_blocks(receipt.blocks, profile)

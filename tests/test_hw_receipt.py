@@ -173,7 +173,7 @@ def test_wrap_keeps_punctuation_off_line_starts_and_latin_words_whole():
 # -- raster path -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("profile, width", [("58mm", 384), ("80mm", 576)])
+@pytest.mark.parametrize("profile, width", [("58mm-raster", 384), ("80mm-raster", 576)])
 def test_raster_job_rebuilds_to_the_rendered_bitmap_and_qr_decodes(profile, width):
     url = f"https://kiosk.example.cn/q/A012?w={width}"
     receipt = ticket(url)
@@ -217,7 +217,7 @@ def test_barcode_and_image_blocks_render():
     logo = Image.new("L", (200, 80), 255)
     ImageDraw.Draw(logo).rectangle((0, 0, 99, 79), fill=0)
     receipt = Receipt().barcode("A012-20240506").image(png_bytes(logo), width=100, align="left")
-    image = parse(encode_receipt(receipt, "80mm")).raster()
+    image = parse(encode_receipt(receipt, "80mm-raster")).raster()
     assert decode(image)["Code128"] == "A012-20240506"
     # The logo was scaled to 100 dots: its black left half is 50 dots wide.
     bottom = image.crop((0, image.height - 30, image.width, image.height - 10))
@@ -316,7 +316,7 @@ def test_preview_png_is_the_printed_raster():
     image = Image.open(io.BytesIO(png))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and image.width == 384
     assert decode(image)["QRCode"] == "https://kiosk.example.cn/q/B007"
-    assert image.convert("1").tobytes() == parse(encode_receipt(receipt, "58mm")).raster().tobytes()
+    assert image.convert("1").tobytes() == parse(encode_receipt(receipt, "58mm-raster")).raster().tobytes()
 
 
 def test_test_page_has_station_time_samples_and_scannable_qr():

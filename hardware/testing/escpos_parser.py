@@ -1,9 +1,13 @@
 """Reading an ESC/POS byte stream back: commands, text lines and the raster.
 
 Tests use it to check what a printer would receive: the command order
-(``ESC @`` … ``GS V``), text decoded as GB18030 inside ``FS &`` … ``FS .``,
-and the bitmap rebuilt from the ``GS v 0`` bands (to decode its QR code with
-zxing-cpp). It is strict: an unknown command is an error rather than being
+(``ESC @`` … ``GS V``), text-mode lines decoded as GB18030 inside ``FS &`` …
+``FS .`` with the size (``GS !``, ``ESC !``), emphasis (``ESC E``) and
+justification (``ESC a``) each was printed in, and the bitmap rebuilt from
+the ``GS v 0`` bands, each placed by the justification it was sent with (to
+decode a QR code with zxing-cpp). :attr:`ParsedJob.items` keeps text lines
+and bands in paper order, so a test can check that a line the printer's
+font could not draw came out as raster in its place. It is strict: an unknown command is an error rather than being
 skipped, so garbage in a job makes the test fail.
 
 :class:`StreamParser` parses incrementally; the fake printers use it to find
@@ -54,7 +58,7 @@ class TextLine:
 
 @dataclass
 class RasterBand:
-    """One ``GS v 0`` command; ``top`` is its first row in the rebuilt raster."""
+    """One ``GS v 0`` command; ``top`` is its first row in the rebuilt raster, ``align`` its ``ESC a``."""
 
     width_bytes: int
     rows: int
@@ -62,6 +66,11 @@ class RasterBand:
     data: bytes
     top: int
     offset: int
+    align: int = 0
+
+    def image(self) -> Image.Image:
+        """This band alone as a mode "1" image (white paper, black ink)."""
+        return Image.frombytes("1", (self.width_bytes * 8, self.rows), self.data, "raw", "1;I")
 
 
 # Fixed-length commands: second byte -> (name, number of parameter bytes).
@@ -219,6 +228,8 @@ class ParsedJob:
     commands: list[Command]
     lines: list[TextLine] = field(default_factory=list)
     bands: list[RasterBand] = field(default_factory=list)
+    #: Text lines and raster bands in the order they come out of the printer.
+    items: list[TextLine | RasterBand] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
@@ -235,16 +246,26 @@ class ParsedJob:
         """Whether the job cuts the paper."""
         return "GS V" in self.names
 
-    def raster(self) -> Image.Image:
-        """The bands stacked top to bottom as a mode "1" image (white paper, black ink)."""
+    @property
+    def text_mode(self) -> bool:
+        """Whether the job prints native text (any text line), not only raster."""
+        return bool(self.lines)
+
+    def raster(self, width: int | None = None) -> Image.Image:
+        """The bands stacked top to bottom as a mode "1" image (white paper, black ink).
+
+        ``width``: the paper's width in dots (default: the widest band); a
+        narrower band sits where its ``ESC a`` justification puts it.
+        """
         if not self.bands:
             raise EscposParseError("the job has no GS v 0 raster")
-        width = max(b.width_bytes for b in self.bands) * 8
+        width = width or max(b.width_bytes for b in self.bands) * 8
         height = sum(b.rows for b in self.bands)
         canvas = Image.new("1", (width, height), 1)
         for band in self.bands:
-            img = Image.frombytes("1", (band.width_bytes * 8, band.rows), band.data, "raw", "1;I")
-            canvas.paste(img, (0, band.top))
+            spare = width - band.width_bytes * 8
+            x = 0 if band.align == 0 or spare <= 0 else spare // 2 if band.align == 1 else spare
+            canvas.paste(band.image(), (x, band.top))
         return canvas
 
 
@@ -262,7 +283,9 @@ def parse(data: bytes) -> ParsedJob:
             text = pending.decode("gb18030" if kanji else "cp437")
         except UnicodeDecodeError as exc:
             raise EscposParseError(f"text is not valid GB18030: {pending!r}") from exc
-        job.lines.append(TextLine(text, pending, kanji, align, line_bold or bold, width, height))
+        line = TextLine(text, pending, kanji, align, line_bold or bold, width, height)
+        job.lines.append(line)
+        job.items.append(line)
         pending, line_bold = b"", False
 
     for command in job.commands:
@@ -289,7 +312,11 @@ def parse(data: bytes) -> ParsedJob:
             height, width = (2 if args[0] & 0x10 else 1), (2 if args[0] & 0x20 else 1)
         elif name == "GS v 0":
             mode, width_bytes, rows = args
-            job.bands.append(RasterBand(width_bytes, rows, mode, command.data, top, command.offset))
+            if pending:
+                raise EscposParseError(f"raster at offset {command.offset} while a text line is unfinished")
+            band = RasterBand(width_bytes, rows, mode, command.data, top, command.offset, align)
+            job.bands.append(band)
+            job.items.append(band)
             top += rows
     if pending:
         flush()
