@@ -131,3 +131,37 @@ def reports_by_station(
             }
         )
     return out
+
+
+def printer_faults(app, now: datetime | None = None) -> list[dict]:
+    """The station's printers that cannot print now: ``[{device, state, detail}]``, by device name.
+
+    What this process knows of the printers it drives (and of the agents'
+    printers) comes first; a printer this process has not seen since it
+    started ("unknown") is judged by the fresh report of the process that
+    drives it, so every worker of a station serves the same banner and
+    ``/healthz``. None on the hub, which drives no printer.
+    """
+    if app.config.get("ROLE") == "hub":
+        return []
+    statuses = {k: v for k, v in app.extensions["kiosk_devices"].statuses().items() if v.get("kind") == "printer"}
+    faults = {
+        device: {"device": device, "state": s.get("state", ""), "detail": str(s.get("detail") or "")}
+        for device, s in statuses.items()
+        if not s.get("ok") and s.get("state") != "unknown"
+    }
+    unknown = {device for device, s in statuses.items() if s.get("state") == "unknown"}
+    if unknown:
+        from kiosk.db import session_for
+
+        station_id = app.extensions["kiosk_station_id"]
+        try:
+            with session_for(app) as session:
+                reports = reports_by_station(session, [station_id], now)[station_id]
+        except Exception as exc:  # the database check of /healthz says why
+            log.warning("could not read the device reports: %s", exc)
+            reports = []
+        for r in reports:
+            if r["device"] in unknown and r["kind"] == "printer" and r["fault"] and not r["stale"]:
+                faults[r["device"]] = {"device": r["device"], "state": r["state"], "detail": r["detail"]}
+    return [faults[k] for k in sorted(faults)]

@@ -109,6 +109,7 @@ def summary(now: datetime | None = None) -> dict:
         faults = [d for d in reports if d["fault"] or d["stale"]]
         rows.append(
             {
+                "printer_faults": printer_faults_of(reports),
                 "code": station.code,
                 "name": station.name,
                 "kind": station.kind,
@@ -167,6 +168,7 @@ def hub_summary(now: datetime) -> dict:
             figures=figures,
             devices=reports,
             faults=faults,
+            printer_faults=printer_faults_of(reports),
             alert=bool(faults) or row["stale"] or any(f["alert"] for f in figures),
         )
         rows.append(row)
@@ -177,6 +179,11 @@ def hub_summary(now: datetime) -> dict:
         "hub": True,
         "stations": rows,
     }
+
+
+def printer_faults_of(reports: list[dict]) -> list[dict]:
+    """A station's printers that reported a fault (a report gone stale is the "not reporting" flag instead)."""
+    return [d for d in reports if d["kind"] == "printer" and d["fault"] and not d["stale"]]
 
 
 def _synced_figures(items: list) -> list[dict]:
@@ -204,8 +211,11 @@ def _synced_figures(items: list) -> list[dict]:
 def index():
     """The dashboard page: one card per station, alerts first."""
     data = summary()
-    ordered = sorted(data["stations"], key=lambda s: (not s["alert"], s["code"]))
-    return render_template("district/index.html", station=current_station(), data=data, stations=ordered)
+    ordered = sorted(data["stations"], key=lambda s: (not s["printer_faults"], not s["alert"], s["code"]))
+    printing_down = [s for s in ordered if s["printer_faults"]]
+    return render_template(
+        "district/index.html", station=current_station(), data=data, stations=ordered, printing_down=printing_down
+    )
 
 
 @bp.route("/summary.json")

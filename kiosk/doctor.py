@@ -158,16 +158,46 @@ def _guarded(name: str, make) -> list[dict]:
 
 
 def _printer_check(name: str, printing) -> dict:
-    """Ask one printer this node drives for its state (seconds at most on a dead one)."""
+    """Ask one printer this node drives for its state (seconds at most on a dead one).
+
+    A device-file printer (``/dev/usb/lp0``) answers no status: it is checked
+    by its path existing and being writable, without opening it (an open of a
+    wedged usblp device can block).
+    """
     from kiosk.printing import describe_printer
 
     label = "printer" if name == "default" else f"printer of {name}"
     where = describe_printer(name, printing.app)
+    device = printing.printers.get(name)
+    if getattr(device, "kind", "") == "file":
+        return _check(label, *_file_printer_state(device.path, where))
     try:
         status = printing.queues[name].check_status()
     except Exception as exc:
         return _check(label, False, f"{where}: {exc}")
+    if status.ready and not status.known and device is not None and not getattr(device, "check_status", True):
+        # status = false in the station file: printing may work, but nothing can confirm it.
+        check = _check(label, False, f"{where}: {status.describe()} (status = false: receipts are sent unconfirmed)")
+        check["warning"] = True
+        return check
     return _check(label, status.ready and status.known, f"{where}: {status.describe()}")
+
+
+def _file_printer_state(path: str, where: str) -> tuple[bool, str]:
+    """``(ok, detail)`` of a device-file printer: present and writable by this user."""
+    import os
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return False, f"{where}: {path} not present: is the printer plugged in and switched on (ls /dev/usb/)?"
+    except OSError as exc:
+        return False, f"{where}: {path}: {exc.strerror or exc}"
+    if not os.access(path, os.W_OK):
+        return False, f"{where}: {path} is not writable by this user: add it to the lp group (usermod -aG lp kiosk)"
+    what = "device" if stat.S_ISCHR(mode) else "file"
+    return True, f"{where}: {what} present and writable (it gives no paper or cover state)"
 
 
 def _device_checks(app) -> list[dict]:
@@ -193,6 +223,7 @@ def _device_checks(app) -> list[dict]:
     for tname, table in printing.terminals.items():
         configured |= {device_key(tname, r) for r in table.readers}
     agents = {tname for tname, table in printing.terminals.items() if table.agent}
+    reports = _quietly(lambda: _server_reports(app), {})
     for key in sorted(configured | {k for k, v in statuses.items() if v.get("kind") not in ("printer", "agent")}):
         if key in statuses and statuses[key].get("kind") in ("printer", "agent"):
             continue
@@ -200,37 +231,67 @@ def _device_checks(app) -> list[dict]:
         owner = key.split("/", 1)[0] if "/" in key else ""
         if owner in agents:
             checks.append(_agent_device_check(f"reader {key}", "reader", owner, info))
-        elif not app.config.get("START_DEVICES") and (info is None or not info["ok"]):
-            # `kiosk doctor` beside a running server: the server holds the readers, so what
-            # counts is the state the server last reported, not this process's unopened copy.
-            checks.append(_reported_reader_check(app, key))
+        elif not app.config.get("START_DEVICES"):
+            # `kiosk doctor` is its own process: the server opens the readers, so what counts is
+            # the state it last reported, and else whether the device could be opened at all.
+            checks.append(_reader_check(app, key, reports.get(key)))
         elif info is None:
             checks.append(_check(f"reader {key}", False, "configured but not opened by this node"))
         else:
             checks.append(_check(f"reader {key}", info["ok"], f"{info['state']}: {info['detail']}"))
+        checks.extend(_unusable_uid_checks(key, reports.get(key), info))
     return checks
 
 
-def _reported_reader_check(app, key: str) -> dict:
-    """A reader as the station's server last reported it; no fresh report is a warning (is the server up?)."""
+def _server_reports(app) -> dict[str, dict]:
+    """This station's device reports that are fresh (written by its running server), by device."""
     from kiosk.db import session_for
     from kiosk.device_reports import reports_by_station
 
     station_id = app.extensions["kiosk_station_id"]
     with session_for(app) as session:
         reports = reports_by_station(session, [station_id])[station_id]
-    report = next((r for r in reports if r["device"] == key), None)
-    if report is None or report["stale"]:
-        check = _check(
-            f"reader {key}",
-            False,
-            "opened by the running server (`kiosk serve`), which has not reported it lately: is the server up?",
-        )
-        check["warning"] = True
-        return check
-    return _check(
-        f"reader {key}", not report["fault"], f"{report['state']}: {report['detail']} (as the server reported it)"
+    return {r["device"]: r for r in reports if not r["stale"]}
+
+
+def _reader_object(app, key: str):
+    terminal, _, name = key.rpartition("/")
+    try:
+        return app.extensions["kiosk_devices"].reader(terminal or None, name)
+    except KeyError:
+        return None
+
+
+def _reader_check(app, key: str, report: dict | None) -> dict:
+    """A reader the server opens: as it last reported it; with no report, whether the device is there."""
+    label = f"reader {key}"
+    if report is not None:
+        return _check(label, not report["fault"], f"{report['state']}: {report['detail']} (as the server reported it)")
+    reader = _reader_object(app, key)
+    ok, detail = reader.probe() if reader is not None else (None, "not driven by this node")
+    if ok is False:
+        return _check(label, False, detail)
+    check = _check(label, bool(ok), f"{detail}; not started (the server starts it)")
+    if ok is None:
+        check["warning"] = True  # nothing wrong found, nothing proven either
+    return check
+
+
+def _unusable_uid_checks(key: str, report: dict | None, info: dict | None) -> list[dict]:
+    """A warning when the reader has read cards whose UID changes at every tap (phones) or is blank."""
+    from kiosk_hardware.readers.base import UNUSABLE_NOTE
+
+    detail = (report or {}).get("detail") or (info or {}).get("detail") or ""
+    if UNUSABLE_NOTE not in detail:
+        return []
+    check = _check(
+        f"reader {key} cards",
+        False,
+        f"{detail.split('; ', 1)[-1]}: random UIDs (first byte 08: phones' NFC, privacy cards) and blank ones "
+        "identify nobody and are refused as rider cards; riders with such cards use their rider code or phone",
     )
+    check["warning"] = True
+    return [check]
 
 
 def _agent_device_check(label: str, what: str, terminal: str, info: dict | None) -> dict:

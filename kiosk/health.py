@@ -1,11 +1,31 @@
-"""``GET /healthz``: is the database reachable, how is each plugin and device."""
+"""``GET /healthz``: is the database reachable, how is each plugin and device; and the staff's printer alert.
+
+The answer's ``status`` is ``ok``, ``degraded`` or ``down``:
+
+* ``down`` (HTTP 503): the database cannot be reached; nothing works.
+* ``degraded`` (HTTP 503) when a printer cannot print (paper out, cover open,
+  unreachable, its agent gone): the pages still answer, but every ticket and
+  receipt is failing, and someone has to go and look. 503 because every
+  ordinary HTTP monitor (Uptime Kuma, the Prometheus blackbox exporter's
+  ``http_2xx``, Zabbix, Nagios ``check_http``) counts a non-2xx answer as
+  failing out of the box, while a 200 with ``"ok": false`` in the body is
+  seen only by a monitor set up to read it: that is how "printer in error,
+  /healthz ok" went unnoticed. Do not wire ``/healthz`` to anything that
+  restarts the service: a restart feeds no paper.
+* ``degraded`` (HTTP 200) when only a plugin is faulty: its screens say so,
+  the others work.
+
+The same printer faults show as a banner on every staff page
+(:func:`printer_alerts`, used by ``staff/base.html``).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, g, jsonify
 from sqlalchemy import text
 
 from kiosk.db import get_session
+from kiosk.i18n import N_, _
 from kiosk.stations import current_station
 
 bp = Blueprint("health", __name__)
@@ -55,6 +75,56 @@ def device_health() -> dict:
     return current_app.extensions["kiosk_devices"].statuses()
 
 
+def printer_faults() -> list[dict]:
+    """The printers of this station that cannot print now (none on the hub), never raising."""
+    from kiosk.device_reports import printer_faults as faults
+
+    try:
+        return faults(current_app._get_current_object())  # type: ignore[attr-defined]
+    except Exception:  # a broken report must not break /healthz or a staff page
+        current_app.logger.exception("could not work out the printers' state")
+        return []
+
+
+#: What a printer fault means, in the staff's words (the detail stays in English for the technician).
+FAULT_REASONS = (
+    (("paper out", "paper end"), N_("out of paper")),
+    (("cover open",), N_("the cover is open")),
+    (("unreachable", "cannot open", "not present", "refused", "timed out"), N_("cannot be reached")),
+    (("offline",), N_("offline")),
+)
+
+
+def fault_reason(fault: dict) -> str:
+    """One printer fault in the staff's language: what is wrong, for the banner."""
+    if fault.get("state") == "offline" and "agent" in fault.get("detail", ""):
+        return _("its terminal's kiosk agent is not reporting")
+    detail = (fault.get("detail") or "").lower()
+    for words, reason in FAULT_REASONS:
+        if any(w in detail for w in words):
+            return _(reason)
+    return _("not ready")
+
+
+def printer_name(device: str) -> str:
+    """A printer's device name (``printer``, ``hall-1/printer``) as staff call it."""
+    if device == "printer":
+        return _("the station's printer")
+    return _("the printer of terminal %(name)s", name=device.rsplit("/", 1)[0])
+
+
+@bp.app_template_global("printer_alerts")
+def printer_alerts() -> list[dict]:
+    """For staff pages: each printer fault as ``{device, printer, reason, detail}``; nothing for the public."""
+    user = g.get("user")
+    if user is None or not user.can("staff"):
+        return []
+    return [
+        {"device": f["device"], "printer": printer_name(f["device"]), "reason": fault_reason(f), "detail": f["detail"]}
+        for f in printer_faults()
+    ]
+
+
 @bp.route("/healthz")
 def healthz():
     db = database_health()
@@ -66,13 +136,18 @@ def healthz():
             station = None
     plugins = plugin_health(station)
     devices = device_health()
-    ok = db["ok"] and all(p["ok"] for p in plugins.values() if p["state"] == "enabled")
+    faults = printer_faults() if db["ok"] else []
+    plugins_ok = all(p["ok"] for p in plugins.values() if p["state"] == "enabled")
+    ok = db["ok"] and plugins_ok and not faults
     body = {
         "ok": ok,
+        "status": "down" if not db["ok"] else ("ok" if ok else "degraded"),
         "station": station.code if station is not None else None,
         "database": db,
         "plugins": plugins,
         "devices": devices,
+        # Device names only: a monitor's alert can say which printer without showing addresses.
+        "printer_faults": [f["device"] for f in faults],
     }
     if db["ok"] and current_app.config.get("ROLE") != "hub":
         from kiosk.sync.pusher import status as sync_status
@@ -84,4 +159,4 @@ def healthz():
             }
         except Exception:  # the sync tables missing (an unmigrated database) must not break /healthz
             body["sync"] = None
-    return jsonify(body), (200 if db["ok"] else 503)
+    return jsonify(body), (200 if db["ok"] and not faults else 503)

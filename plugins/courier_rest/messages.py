@@ -25,6 +25,10 @@ MESSAGES = {
     "code": N_(
         "This QR code is not a rider code. Show the code from your rider receipt or phone, or type your phone number."
     ),
+    "card_uid": N_(
+        "This card cannot be recognised by a fixed card number (a phone's NFC gives a new number at every tap). "
+        "Please scan your rider code or type your phone number."
+    ),
     "not_checked_in": N_("You are not checked in at the moment. Tap “Check in” first."),
     "expired": N_("That took too long. Please tap your card or scan your code again."),
     "unknown": N_("This is not offered here. Please pick one from the list."),
