@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kiosk.config import ConfigError
+from kiosk_hardware.profiles import PROFILE_SETTINGS
 
 #: Keys a ``[terminals.<name>]`` table may hold.
 TERMINAL_KEYS = ("kind", "label", "agent", "printer", "readers")
@@ -53,11 +54,30 @@ def check_printer_table(where: str, cfg: object) -> dict:
     missing = sorted(required - set(cfg))
     if missing:
         raise ConfigError(f"[{where}] a {kind} printer needs {', '.join(missing)}")
-    allowed = required | optional | COMMON_KEYS | set(QUEUE_KEYS)
+    allowed = required | optional | COMMON_KEYS | set(QUEUE_KEYS) | set(PROFILE_SETTINGS)
     unknown = sorted(set(cfg) - allowed)
     if unknown:
         raise ConfigError(f"[{where}] unknown keys {unknown} for a {kind} printer; allowed: {sorted(allowed)}")
+    check_printer_profile(where, cfg)
     return dict(cfg)
+
+
+def check_printer_profile(where: str, cfg: Mapping[str, Any]):
+    """The :class:`~kiosk_hardware.profiles.PrinterProfile` a printer table's settings give; ConfigError if wrong.
+
+    ``model = "TM-T88V"`` (python-escpos's capability database: width, dpi,
+    cutter, code pages), ``profile = "80mm"`` / ``"58mm"`` (an unknown
+    Chinese printer: GB18030 text mode), ``"80mm-raster"`` or
+    ``chinese_font = "none"`` (no Chinese font: everything raster),
+    ``chinese_font = "gb2312" | "gbk" | "gb18030"`` (what the printer's own
+    font holds; a line with other characters prints as raster).
+    """
+    from kiosk_hardware.profiles import printer_profile
+
+    try:
+        return printer_profile(cfg.get("profile"), cfg.get("model"), cfg.get("chinese_font"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[{where}] {exc}") from exc
 
 
 def check_reader_table(where: str, name: str, cfg: object) -> dict:
