@@ -62,8 +62,9 @@ class KioskServer(BaseApplication):
         gc.disable()
         try:
             from kiosk.app import create_app
+            from kiosk.logs import RequestIds
 
-            return start_app(create_app)
+            return RequestIds(start_app(create_app))
         finally:
             gc.freeze()
             gc.enable()
@@ -192,6 +193,8 @@ def waiting_page(config: dict) -> bytes:
 
 
 def run_server(host: str = "127.0.0.1", port: int = 5000, workers: int = 1, threads: int = 16) -> None:
+    from kiosk.logs import gunicorn_logconfig
+
     if workers > 1:
         # Devices belong to one process; several workers are for the hub.
         os.environ["KIOSK_START_DEVICES"] = "false"
@@ -205,10 +208,12 @@ def run_server(host: str = "127.0.0.1", port: int = 5000, workers: int = 1, thre
         "keepalive": 75,
         "timeout": 0,  # push streams stay open; gthread still reaps dead workers
         "graceful_timeout": 10,
-        # No access log: URLs can carry ticket tokens, and the app logs what matters.
+        # gunicorn's error and access lines in the kiosk's JSON (kiosk.logs): the access
+        # line names the URL rule, never the path's ticket tokens nor the query string.
+        "logconfig_dict": gunicorn_logconfig(),
         "accesslog": None,
         "errorlog": "-",
-        "loglevel": "warning",
+        "loglevel": "info",
         "proc_name": "kiosk",
         # /metrics adds up every worker's counts (kiosk.metrics): see metrics_folder.
         "child_exit": worker_exited,

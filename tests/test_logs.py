@@ -3,8 +3,19 @@
 import io
 import json
 import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
 
 from kiosk import logs
+from kiosk.testing import TEST_SECRET_KEY, free_port, wait_for
 
 
 def test_lines_are_json_with_the_station_and_masked_personal_data(app):
@@ -54,3 +65,101 @@ def test_printer_library_chatter_stays_out_of_the_station_log_but_its_warnings_d
                 root.removeHandler(handler)
     messages = [json.loads(line)["msg"] for line in stream.getvalue().splitlines()]
     assert messages == ["paper out", "legal.ticket_issued"]
+
+
+# -- request ids and gunicorn's own lines (issue 21 point 8) ------------------------------------
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_request_id_is_on_every_line_of_the_request_and_in_the_response(app):
+    app.add_url_rule("/_logs_probe", "logs_probe", lambda: logging.getLogger("kiosk.test").warning("inside") or "ok")
+    app.wsgi_app = logs.RequestIds(app.wsgi_app)
+    client = app.test_client()
+    stream = io.StringIO()
+    logs.configure("INFO", stream)
+    try:
+        answers = []
+        for header in ({"X-Request-ID": "nginx-7f3a.2"}, {"X-Request-ID": 'x" , "level": "ERROR'}, {}):
+            with client.get("/_logs_probe", headers=header) as answer:  # a server closes each response
+                answers.append(answer)
+        kept, made, none = answers
+        logging.getLogger("kiosk.test").warning("after")
+    finally:
+        _remove_kiosk_handlers()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    inside = [line["request_id"] for line in lines if line["msg"] == "inside"]
+    assert kept.headers["X-Request-ID"] == "nginx-7f3a.2"
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-ID"]), "a malformed id is replaced, not echoed"
+    assert re.fullmatch(r"[0-9a-f]{32}", none.headers["X-Request-ID"]) != made.headers["X-Request-ID"]
+    assert inside == [kept.headers["X-Request-ID"], made.headers["X-Request-ID"], none.headers["X-Request-ID"]]
+    assert [line["request_id"] for line in lines if line["msg"] == "after"] == [None]
+    assert all(tuple(line)[: len(logs.FIELDS)] == logs.FIELDS for line in lines)
+
+
+def test_a_real_kiosk_serve_writes_only_json_lines_in_one_format(tmp_path, sqlite_template):
+    db = tmp_path / "kiosk.db"
+    shutil.copy(sqlite_template, db)
+    port = free_port()
+    env = dict(
+        os.environ,
+        KIOSK_INSTANCE_PATH=str(tmp_path / "instance"),
+        KIOSK_DATABASE_URL=f"sqlite:///{db}",
+        KIOSK_SECRET_KEY=TEST_SECRET_KEY,
+        KIOSK_START_DEVICES="false",
+        KIOSK_RUN_JOBS="false",
+        KIOSK_IME_PRELOAD="false",
+    )
+    env.pop("KIOSK_STATION_FILE", None)
+    err = tmp_path / "stderr.log"
+    with open(err, "wb") as fh:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "kiosk.cli", "serve", "--port", str(port), "--threads", "4"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=fh,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(base + "/healthz"), 30, "kiosk serve")
+        checked = _get(base + "/healthz", {"X-Request-ID": "ops-check-1"})
+        private = _get(base + "/m/legal/t/A1b2C3d4E5f6G7h8.json?phone=13812345678", {"X-Request-ID": "bad id"})
+        wait_for(lambda: err.read_text().count('"gunicorn.access"') >= 3, 10, "the access lines")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(20)
+    text = err.read_text(encoding="utf-8")
+    lines = [json.loads(line) for line in text.splitlines()]  # every line is JSON, or this fails
+    assert all(tuple(line)[: len(logs.FIELDS)] == logs.FIELDS for line in lines), text[:2000]
+    assert all(line["ts"].endswith("+00:00") for line in lines)
+    said = [line["msg"] for line in lines if line["logger"] == "gunicorn.error"]
+    assert any(m.startswith("Starting gunicorn") for m in said) and any(m.startswith("Listening at") for m in said)
+    access = {line["request_id"]: line for line in lines if line["logger"] == "gunicorn.access"}
+    assert checked == "ops-check-1" and access["ops-check-1"]["route"] == "/healthz"
+    assert access["ops-check-1"]["status"] == 200 and access["ops-check-1"]["method"] == "GET"
+    assert isinstance(access["ops-check-1"]["duration_ms"], float)
+    assert re.fullmatch(r"[0-9a-f]{32}", private)
+    assert access[private]["route"] == "/m/legal/t/<token>.json" and access[private]["status"] == 404
+    assert tuple(access[private])[len(logs.FIELDS) :] == logs.ACCESS_FIELDS
+    for secret in ("13812345678", "phone=", "A1b2C3d4E5f6G7h8", "bad id"):
+        assert secret not in text
+
+
+def _answers(url):
+    try:
+        return _get(url, {}) is not None
+    except OSError:
+        return False
+
+
+def _get(url, headers):
+    """The X-Request-ID the server answered with (any status)."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
+            return response.headers["X-Request-ID"]
+    except urllib.error.HTTPError as exc:
+        return exc.headers["X-Request-ID"]
+
+
+def _remove_kiosk_handlers():
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_kiosk", False):
+            root.removeHandler(handler)
