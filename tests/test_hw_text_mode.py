@@ -1,0 +1,217 @@
+"""Text-mode receipts: GB18030 text for what the printer's font can draw, raster only for the rest.
+
+Every check reads the ESC/POS bytes back with the project's parser: the
+lines the printer would print in its own font (with size, bold and
+justification), the bands it would print as bitmaps, in paper order.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from kiosk.config import ConfigError
+from kiosk.device_config import check_printer_table
+from kiosk_hardware.escpos_encode import encode_receipt
+from kiosk_hardware.preview import preview_png
+from kiosk_hardware.profiles import font_covers, get_profile, printer_profile
+from kiosk_hardware.receipt import Receipt
+from kiosk_hardware.render import render_line
+from kiosk_hardware.testing.escpos_parser import RasterBand, TextLine, parse
+from kiosk_hardware.text_wrap import NO_LINE_END, NO_LINE_START, is_wide, wrap_text
+from kiosk_plugins.legal.receipts import build_ticket
+
+QR_URL = "https://hub.example.cn/m/legal/t/7Qx9Kp2LmN4r?s=SZ-LG-0042"
+
+
+def legal_ticket(number: str = "A012") -> Receipt:
+    """The legal plugin's own ticket layout, as a resident gets it."""
+    return build_ticket(
+        {
+            "station": "水贝社区党群服务中心",
+            "service": "人民调解",
+            "ticket": number,
+            "priority": "优先",
+            "ahead": 3,
+            "wait": "约 15 分钟",
+            "time": "2024-05-06 09:31",
+            "phone": "13812345678",
+            "url": QR_URL,
+            "labels": {
+                "ahead": "前面等候",
+                "wait": "预计等候",
+                "time": "取号时间",
+                "phone": "手机",
+                "scan": "扫码查看排队进度，叫号前会提醒您",
+                "keep": "请妥善保管此票，过号请重新取号",
+            },
+        }
+    )
+
+
+def qr_codes(image: Image.Image) -> list[str]:
+    return [r.text for r in zxingcpp.read_barcodes(image.convert("L")) if r.format.name == "QRCode"]
+
+
+def texts(job) -> list[str]:
+    return [line.text for line in job.lines]
+
+
+@pytest.mark.parametrize("profile, paper, limit", [("80mm", 576, 8000), ("58mm", 384, 6000)])
+def test_legal_ticket_is_text_with_only_the_qr_code_as_raster(profile, paper, limit):
+    data = encode_receipt(legal_ticket(), profile)
+    job = parse(data)
+
+    assert len(data) < limit, f"{len(data)} bytes on the wire"
+    assert job.names[:2] == ["ESC @", "FS &"] and job.names[-3:] == ["FS .", "ESC d", "GS V"]
+    lines = {line.text.strip(): line for line in job.lines}
+    number = lines["A012"]
+    assert (number.width, number.height, number.bold, number.align, number.kanji) == (4, 4, True, 1, True)
+    assert (lines["人民调解"].width, lines["人民调解"].align) == (2, 1)
+    assert any(t.startswith("前面等候") and t.endswith("3") for t in texts(job))
+    assert any(t.startswith("手机") and t.endswith("138****5678") for t in texts(job))
+    assert "13812345678" not in "".join(texts(job))
+    # Every band is the QR code's, no wider than the paper, centred by ESC a.
+    assert job.bands and all(b.align == 1 and b.width_bytes * 8 <= paper for b in job.bands)
+    assert qr_codes(job.raster(paper)) == [QR_URL]
+    # The raster receipt carries the same QR code in ten times the bytes.
+    raster = encode_receipt(legal_ticket(), f"{profile}-raster")
+    assert len(raster) > 5 * len(data) and qr_codes(parse(raster).raster()) == [QR_URL]
+
+
+def test_character_the_printer_lacks_rasters_its_line_only():
+    receipt = Receipt().text("第一行文字").text("姓名：王䶮 😀\n第三行文字").text("最后一行", bold=True)
+    job = parse(encode_receipt(receipt, "80mm"))  # an unknown Chinese printer: GBK font, no 䶮, no emoji
+
+    kinds = [("text", item.text) if isinstance(item, TextLine) else ("raster", item.rows) for item in job.items]
+    assert [k for k, _ in kinds] == ["text", "raster", "text", "text"]
+    assert [t for k, t in kinds if k == "text"] == ["第一行文字", "第三行文字", "最后一行"]
+    (band,) = job.bands
+    drawn = render_line("姓名：王䶮 😀")
+    assert band.image().tobytes() == drawn.tobytes() and drawn.histogram()[0] > 200  # real ink, not a blank line
+
+    # A printer whose font is the full GB18030 set prints 䶮 itself; the emoji is still raster.
+    full = parse(encode_receipt(Receipt().text("王䶮").text("😀"), "80mm-cn"))
+    assert texts(full) == ["王䶮"] and len(full.bands) == 1
+    # A GB2312-only font lacks traditional characters: that line alone is raster.
+    small = parse(encode_receipt(Receipt().text("简体字").text("繁體字"), printer_profile("58mm", None, "gb2312")))
+    assert texts(small) == ["简体字"] and len(small.bands) == 1
+
+
+def test_key_value_row_with_missing_character_is_one_raster_row():
+    job = parse(encode_receipt(Receipt().kv("姓名", "王䶮").kv("窗口", "3号"), "58mm"))
+    assert [type(item).__name__ for item in job.items] == ["RasterBand", "TextLine"]
+    assert job.bands[0].width_bytes * 8 == 384 and job.lines[0].text.endswith("3号")
+
+
+def test_font_repertoires():
+    gb2312, gbk, gb18030 = (font_covers(name) for name in ("gb2312", "gbk", "gb18030"))
+    for ch in "中文：，。、A1①─":
+        assert gb2312(ch) and gbk(ch) and gb18030(ch), ch
+    assert not gb2312("體") and gbk("體") and gb18030("體")
+    assert not gbk("䶮") and gb18030("䶮")  # CJK Extension A
+    assert not gb18030("😀") and not gb18030("𠀀") and not gb18030("\ue000")  # emoji, Extension B, private use
+    assert not font_covers("none")("中") and font_covers("none")("A")
+
+
+def test_model_from_python_escpos_capabilities():
+    t88 = printer_profile(model="TM-T88V")
+    assert (t88.width_dots, t88.dpi, t88.cut, t88.text_columns, t88.text_mode) == (512, 180, "partial", 42, True)
+    assert (0, "CP437") in t88.code_pages and t88.width_mm == 72.2
+    assert get_profile({"model": "tm-t88v"}).width_dots == 512  # case does not matter
+    no_cutter = printer_profile(model="ZJ-5870")
+    assert (no_cutter.width_dots, no_cutter.cut) == (384, "none")
+
+    job = parse(encode_receipt(legal_ticket(), t88))
+    assert "-" * 42 in texts(job) and all(b.width_bytes * 8 <= 512 for b in job.bands)
+    assert qr_codes(job.raster(512)) == [QR_URL]
+    assert job.names[-1] == "GS V" and job.commands[-1].args == (1,)  # partial cut
+    assert not parse(encode_receipt(legal_ticket(), no_cutter)).cut
+
+    raster_t88 = printer_profile(model="TM-T88V", chinese_font="none")
+    assert parse(encode_receipt(legal_ticket(), raster_t88)).raster().width == 512
+
+    with pytest.raises(ValueError, match="unknown printer model 'TM-T99'.*TM-T88V"):
+        printer_profile(model="TM-T99")
+    with pytest.raises(ValueError, match="paper width of RP326.*width_dots"):
+        printer_profile(model="RP326")
+    assert printer_profile({"width_dots": 576}, "RP326").width_dots == 576
+    with pytest.raises(ValueError, match="not both"):
+        printer_profile("80mm", "TM-T88V")
+
+
+def test_printer_table_settings_old_and_new():
+    table = {"type": "network", "host": "192.0.2.10"}
+    check_printer_table("devices.printer", {**table, "model": "TM-T88V", "chinese_font": "gb18030"})
+    for old in ("80mm", "58mm", "80mm-cn", "58mm-cn", "80mm-raster", {"base": "58mm", "feed_lines": 2}):
+        check_printer_table("devices.printer", {**table, "profile": old})
+    assert get_profile("80mm").text_mode and not get_profile("80mm-raster").text_mode
+    with pytest.raises(ConfigError, match=r"\[terminals.hall-1.printer\] unknown printer model"):
+        check_printer_table("terminals.hall-1.printer", {**table, "model": "XP-Nothing"})
+    with pytest.raises(ConfigError, match="chinese_font must be one of"):
+        check_printer_table("devices.printer", {**table, "chinese_font": "big5"})
+    with pytest.raises(ConfigError, match="unknown printer profile '76mm'"):
+        check_printer_table("devices.printer", {**table, "profile": "76mm"})
+
+
+def test_preview_shows_the_receipt_at_the_models_width():
+    image = Image.open(io.BytesIO(preview_png(legal_ticket(), printer_profile(model="TM-T88V"))))
+    assert image.width == 512 and qr_codes(image) == [QR_URL]
+
+
+# -- CJK line breaking (58 mm) -------------------------------------------------------
+
+
+def test_58mm_paragraph_never_leaves_one_character_alone():
+    # 16 double-width columns a line at 58 mm: 17 characters would leave "号。" alone.
+    text = "请留意叫号屏幕过号请重新取号谢谢您。"
+    job = parse(encode_receipt(Receipt().text(text), "58mm"))
+    assert "".join(texts(job)) == text
+    assert len(texts(job)[-1].rstrip("。")) >= 2
+
+
+def _check_rules(text: str, lines: list[str], width: int) -> None:
+    assert "".join(lines) == text.replace(" ", "") or " " in text
+    for i, line in enumerate(lines):
+        assert sum(2 if is_wide(ch) else 1 for ch in line) <= width or len(line) == 1, (line, width)
+        if i:
+            assert line[0] not in NO_LINE_START, (lines, i)
+        if i < len(lines) - 1:
+            assert line[-1] not in NO_LINE_END, (lines, i)
+    last = [ch for ch in lines[-1] if ch not in NO_LINE_START]
+    if len(lines) > 1 and len(last) == 1 and is_wide(last[0]):
+        # Allowed only when moving a character down was impossible (the line above is all punctuation rules).
+        above = lines[-2]
+        assert len(above) <= 2 or all(ch in NO_LINE_START or ch in NO_LINE_END for ch in above[-2:]), lines
+
+
+def test_wrap_rules_hold_for_random_chinese_paragraphs():
+    rng = random.Random(18)
+    hanzi, opening, closing = "法律咨询人民调解劳动仲裁公证请到窗口号", "（《「", "，。、！？）》」"
+
+    def phrase() -> str:
+        words = "".join(rng.choice(hanzi) for _ in range(rng.randint(1, 5)))
+        if rng.random() < 0.2:
+            words = rng.choice(opening) + words + rng.choice("）》」")
+        return words + (rng.choice(closing) if rng.random() < 0.6 else "")
+
+    for _ in range(400):
+        text = "".join(phrase() for _ in range(rng.randint(1, 12)))
+        width = rng.choice((8, 10, 16, 24, 32))
+        _check_rules(text, wrap_text(text, lambda ch: 2 if is_wide(ch) else 1, width), width)
+
+
+def test_parser_places_narrow_bands_by_their_justification():
+    left = Receipt().qr("left", align="left")
+    right = Receipt().qr("right", align="right")
+    for receipt, want in ((left, 0), (right, 2)):
+        job = parse(encode_receipt(receipt, "80mm"))
+        band: RasterBand = job.bands[0]
+        page = job.raster(576)
+        inked = [x for x in range(page.width) if page.crop((x, 0, x + 1, page.height)).histogram()[0]]
+        assert band.align == want
+        assert (min(inked) < 8) if want == 0 else (max(inked) > 576 - 8)
