@@ -41,6 +41,7 @@ from kiosk_hardware.status import (
     status_from_replies,
 )
 from kiosk_hardware.testing.escpos_parser import parse
+from kiosk_hardware.testing.fake_devices import FakeUsbPrinter
 from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter, FakeSerialPrinter, FakeUsbDevice
 
 
@@ -244,7 +245,7 @@ def test_file_printer_in_a_missing_folder_is_unreachable(tmp_path):
 
 
 def test_usb_printer_through_python_escpos_usb_class():
-    device = FakeUsbDevice(idVendor=0x0416, idProduct=0x5011)
+    device = FakeUsbPrinter(in_ep=0x82, out_ep=0x01, idVendor=0x0416, idProduct=0x5011)
     config = {"type": "usb", "vendor": "0x0416", "product": "0x5011", "status_timeout": 0.05}
     with device.plugged_in():
         printer = printer_from_config(config)
@@ -254,7 +255,8 @@ def test_usb_printer_through_python_escpos_usb_class():
         device.state = "near_end"
         near_end = printer.print_receipt(ticket("U002"))
     assert (status.online, status.paper) == (Online.ONLINE, Paper.OK)
-    assert device.configured and device.resets >= 1 and device._ctx.disposed >= 1
+    # Neither the status poll nor the jobs reset the printer or set its configuration again.
+    assert (device.resets, device.configurations_set) == (0, 0) and device._ctx.disposed >= 3
     assert result.confirmed and near_end.note == "paper near end"
     assert [qr_of(job.parse().raster()) for job in device.completed_jobs] == [
         "https://kiosk.example.cn/q/U001",

@@ -6,6 +6,12 @@
 ``{"type": "serial", "device": "/dev/ttyUSB0", "baudrate": 19200}``,
 ``{"type": "file", "path": "/dev/usb/lp0"}``.
 
+``timeout`` (network, usb, serial, file) is how long a job may go without a
+byte moving, not a limit on the whole job: a slow line gets the time it needs
+while it keeps moving. ``open_timeout`` (serial, file) limits opening the
+device. USB endpoints (``in_ep``, ``out_ep``) are read from the device's
+descriptors unless given.
+
 Every type also takes ``profile`` (name or dict), ``status`` (ask DLE EOT,
 default true) and ``status_timeout`` (seconds); ``name`` is ignored here (the
 core uses it to label the printer). Unknown types or keys are refused so a
@@ -29,8 +35,12 @@ BACKENDS: dict[str, tuple[str, frozenset[str], frozenset[str]]] = {
     "network": ("network:NetworkPrinter", frozenset({"host"}), frozenset({"port", "timeout"})),
     "preview": ("preview:PreviewPrinter", frozenset({"folder"}), frozenset()),
     "usb": ("usb:UsbPrinter", frozenset({"vendor", "product"}), frozenset({"in_ep", "out_ep", "timeout"})),
-    "serial": ("serial_port:SerialPrinter", frozenset({"device"}), frozenset({"baudrate", "flow", "timeout"})),
-    "file": ("device_file:FilePrinter", frozenset({"path"}), frozenset()),
+    "serial": (
+        "serial_port:SerialPrinter",
+        frozenset({"device"}),
+        frozenset({"baudrate", "flow", "timeout", "open_timeout"}),
+    ),
+    "file": ("device_file:FilePrinter", frozenset({"path"}), frozenset({"timeout", "open_timeout"})),
 }
 
 

@@ -6,10 +6,16 @@ connection at a time, so holding one open would lock out the staff counter.
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
 import socket
+import sys
+import termios
+from array import array
 
 from kiosk_hardware.errors import ConnectionDropped, PrinterTimeout, PrinterUnreachable
+from kiosk_hardware.printers._transfer import MAX_CHUNK, Progress, drain
 from kiosk_hardware.printers.base import Connection, Printer
 from kiosk_hardware.status import status_query
 
@@ -39,6 +45,11 @@ def _network_class():
     return _Network, DeviceNotFoundError
 
 
+def _outq_works() -> bool:
+    """True where ``ioctl(SIOCOUTQ)`` tells a TCP socket's unacknowledged bytes (Linux)."""
+    return sys.platform.startswith("linux")
+
+
 class _TcpConnection(Connection):
     def __init__(self, device, io_timeout: float) -> None:
         self._device = device
@@ -63,16 +74,49 @@ class _TcpConnection(Connection):
             self._sock.settimeout(self._io_timeout)
 
     def write(self, data: bytes) -> None:
+        """Send a job (see :meth:`_send`) and wait until the printer acknowledged all of it."""
+        self._send(data, settle=True)
+
+    def _send(self, data: bytes, *, settle: bool) -> None:
+        """Send in pieces; each must move within the timeout, and the printer must take them all.
+
+        ``sendall`` with a timeout limits the whole job, which fails a slow
+        printer that is reading all along. Then wait until the kernel's send
+        queue is empty (the printer acknowledged every byte), so a printer
+        that stopped reading fails here as a timeout, not later as "no status".
+        """
+        progress = Progress(len(data), self._io_timeout)
+        view = memoryview(data)
         try:
-            self._device._raw(data)
-        except TimeoutError as exc:
-            raise PrinterTimeout(f"printer stopped accepting data after {self._io_timeout} s") from exc
+            while progress.sent < len(data):
+                self._sock.settimeout(progress.budget())
+                try:
+                    sent = self._sock.send(view[progress.sent : progress.sent + MAX_CHUNK])
+                except TimeoutError:
+                    continue  # budget() names the stall on the next turn
+                progress.moved(sent)
+            if settle and _outq_works():
+                drain(self._unsent, progress)
+        except PrinterTimeout:
+            raise
         except OSError as exc:
             raise ConnectionDropped(f"connection dropped while sending: {exc}") from exc
+        finally:
+            self._sock.settimeout(self._io_timeout)
+
+    def _unsent(self) -> int:
+        # A reset from the printer leaves the count where it was: look for it first.
+        error = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if error:
+            raise ConnectionResetError(error, os.strerror(error))
+        buf = array("i", [0])
+        fcntl.ioctl(self._sock.fileno(), termios.TIOCOUTQ, buf)  # SIOCOUTQ: sent and not acknowledged
+        return buf[0]
 
     def query(self, n: int, timeout: float) -> bytes:
         self._drain()
-        self.write(status_query(n))
+        # No waiting for the acknowledgement: the reply carries it.
+        self._send(status_query(n), settle=False)
         self._sock.settimeout(timeout)
         try:
             reply = self._sock.recv(16)
@@ -93,7 +137,9 @@ class _TcpConnection(Connection):
 class NetworkPrinter(Printer):
     """A printer reached at ``host:port`` (raw TCP, usually 9100).
 
-    :param timeout: seconds for connecting and for each send.
+    :param timeout: seconds for connecting, and the most a job may go without
+        a byte moving; a job as a whole may take longer when the printer is slow
+        but reading (up to a cap proportional to its size).
     """
 
     kind = "network"

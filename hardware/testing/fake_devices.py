@@ -17,6 +17,8 @@ what arrives with :class:`~kiosk_hardware.testing.fake_printer.FakePrinterCore`
           result = printer.print_receipt(receipt)      # takes len(job) / 960 s
           (job,) = line.wait_for_jobs(1)               # job.complete, job.parse()
 
+* :class:`ThrottledNetworkPrinter`: a raw-TCP printer that reads ``rate``
+  bytes a second through a small TCP window, and can stall the same way.
 * :class:`BlockingDeviceFile`: a FIFO standing in for ``/dev/usb/lp0``. Its
   reader takes bytes (``"reading"``), holds the FIFO open and stops reading
   (``"stalled"``; the pipe is shrunk to one page so a few kB fill it), or is
@@ -35,6 +37,7 @@ import fcntl
 import os
 import select
 import shutil
+import socket
 import tempfile
 import termios
 import threading
@@ -46,7 +49,13 @@ from typing import Any
 
 from kiosk_hardware.testing.fake_printer import FakePrinterCore, FakeUsbDevice, ReceivedJob
 
-__all__ = ["BITS_PER_BYTE", "BlockingDeviceFile", "FakeUsbPrinter", "ThrottledSerialLine"]
+__all__ = [
+    "BITS_PER_BYTE",
+    "BlockingDeviceFile",
+    "FakeUsbPrinter",
+    "ThrottledNetworkPrinter",
+    "ThrottledSerialLine",
+]
 
 #: A serial byte on the wire: start bit, 8 data bits, stop bit (8N1).
 BITS_PER_BYTE = 10
@@ -150,15 +159,13 @@ class ThrottledSerialLine(_CoreMixin):
         self._stalled.clear()
 
     def _run(self) -> None:
-        started = time.monotonic()
-        carried = 0  # bytes the line has carried since it (re)started moving
+        bucket = _Bucket(self.bytes_per_second)
         while not self._stop.is_set():
             if self._stalled.is_set():
                 time.sleep(0.005)
-                started, carried = time.monotonic(), 0
+                bucket.restart()
                 continue
-            # Token bucket: read only what the line could have carried by now.
-            allowance = int((time.monotonic() - started) * self.bytes_per_second) - carried
+            allowance = bucket.allowance()
             if self.stall_after is not None:
                 allowance = min(allowance, self.stall_after - self.received)
                 if allowance <= 0:
@@ -170,14 +177,13 @@ class ThrottledSerialLine(_CoreMixin):
                 continue
             ready, _, _ = select.select([self._master], [], [], 0.02)
             if not ready:
-                # An idle line carries nothing: do not bank time for a burst later.
-                started, carried = time.monotonic(), 0
+                bucket.restart()  # an idle line banks no time for a burst later
                 continue
             try:
                 data = os.read(self._master, min(allowance, 4096))
             except OSError:
                 return
-            carried += len(data)
+            bucket.took(len(data))
             self.received += len(data)
             self.last_read_at = time.monotonic()
             try:
@@ -207,6 +213,158 @@ class ThrottledSerialLine(_CoreMixin):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ThrottledNetworkPrinter(_CoreMixin):
+    """A raw-TCP printer on 127.0.0.1 that reads ``rate`` bytes a second through a small window, and may stop.
+
+    Its socket's receive buffer is shrunk to ``window`` bytes, so the sender's
+    kernel cannot hand the printer's kernel more than that ahead of what the
+    printer read: like a real printer, whose TCP window is a few kB. One
+    connection at a time is read (as most printers do).
+
+    :param stall_after: stop reading once this many bytes arrived on a connection.
+    """
+
+    def __init__(
+        self, rate: float = 20_000, state: str = "ok", *, stall_after: int | None = None, window: int = 4096
+    ) -> None:
+        self.core = FakePrinterCore(state)
+        self.rate = float(rate)
+        self.stall_after = stall_after
+        self.window = window
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.received = 0
+        self._stalled = threading.Event()
+        self._stop = threading.Event()
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self._conns: list[socket.socket] = []
+
+    def printer_config(self, **extra: Any) -> dict[str, Any]:
+        """A ``printer_from_config`` dict for this printer (short timeouts suit tests)."""
+        config: dict[str, Any] = {
+            "type": "network",
+            "host": self.host,
+            "port": self.port,
+            "timeout": 1.0,
+            "status_timeout": 0.5,
+        }
+        config.update(extra)
+        return config
+
+    def stall(self) -> None:
+        """Stop reading: the window closes and the sender's queue stops moving."""
+        self._stalled.set()
+
+    def resume(self) -> None:
+        """Read again (and forget ``stall_after``)."""
+        self.stall_after = None
+        self._stalled.clear()
+
+    def start(self) -> ThrottledNetworkPrinter:
+        """Listen on a kernel-chosen port and serve in a background thread."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Set before listen(): accepted sockets inherit it, and the window
+        # offered in the handshake follows from it.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.window)
+        listener.bind((self.host, 0))
+        listener.listen(4)
+        listener.settimeout(0.05)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        thread = threading.Thread(target=self._accept, name=f"throttled-tcp-{self.port}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        while not self._stop.is_set():
+            try:
+                conn, peer = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._conns.append(conn)
+            self._serve(conn, f"tcp:{peer[1]}")
+
+    def _serve(self, conn: socket.socket, source: str) -> None:
+        stream = self.core.stream(source)
+        got = 0
+        bucket = _Bucket(self.rate)
+        conn.settimeout(0.02)
+        try:
+            while not self._stop.is_set():
+                if self._stalled.is_set() or (self.stall_after is not None and got >= self.stall_after):
+                    time.sleep(0.005)
+                    bucket.restart()
+                    continue
+                allowance = bucket.allowance()
+                if self.stall_after is not None:
+                    allowance = min(allowance, self.stall_after - got)
+                if allowance < 1:
+                    time.sleep(0.01)
+                    continue
+                try:
+                    data = conn.recv(min(allowance, 65536))
+                except TimeoutError:
+                    bucket.restart()
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                bucket.took(len(data))
+                got += len(data)
+                self.received += len(data)
+                try:
+                    replies, _ = stream.feed(data)
+                except Exception as exc:  # noqa: BLE001 - surfaced through core.errors
+                    self.core.errors.append(repr(exc))
+                    return
+                if replies:
+                    conn.sendall(replies)
+        finally:
+            stream.end()
+            conn.close()
+
+    def close(self) -> None:
+        """Stop serving and wait for the thread."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=2)
+        if self._listener is not None:
+            self._listener.close()
+
+    def __enter__(self) -> ThrottledNetworkPrinter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Bucket:
+    """Bytes a line of ``rate`` bytes a second may have carried since it last started moving."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.restart()
+
+    def restart(self) -> None:
+        """The line was idle or stopped: no credit for the time it did not carry anything."""
+        self.started = time.monotonic()
+        self.carried = 0
+
+    def allowance(self) -> int:
+        """Bytes that may be read now."""
+        return int((time.monotonic() - self.started) * self.rate) - self.carried
+
+    def took(self, count: int) -> None:
+        """``count`` bytes were read."""
+        self.carried += count
 
 
 class BlockingDeviceFile(_CoreMixin):

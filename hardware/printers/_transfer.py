@@ -1,0 +1,211 @@
+"""Time limits for talking to devices: progress timeouts for writes, a watchdog for opens.
+
+A receipt of 8 to 70 kB takes seconds on a slow line (9600 baud carries 960
+bytes a second), so "the whole write within N seconds" either fails good
+jobs or waits for ever on bad ones. Instead a job may take as long as bytes
+keep moving: :class:`Progress` fails it when nothing moved for ``timeout``
+seconds, or when the whole took longer than a cap proportional to its size
+(a line that trickles a byte now and then must not hold the print worker
+for an hour).
+
+Opening a device can block too (a FIFO nobody reads, a wedged USB driver):
+:func:`open_within` runs the open in a helper thread and gives up after a
+time limit, closing the device if the open completes later.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from kiosk_hardware.errors import PrinterTimeout
+
+T = TypeVar("T")
+
+#: The slowest a working printer takes a job, in bytes a second, for the
+#: overall cap: a 60 kB raster at this rate takes a minute. Real printers
+#: take 5 to 100 kB/s; a slower line (9600 baud) lowers it further.
+FLOOR_RATE = 1024.0
+#: Sizes of the pieces handed to the kernel: small enough that each one can
+#: move within a fraction of the progress timeout on the slowest line.
+MAX_CHUNK = 4096
+MIN_CHUNK = 64
+
+
+def overall_limit(size: int, timeout: float, rate: float | None = None) -> float:
+    """Seconds a job of ``size`` bytes may take in all.
+
+    The progress timeout, plus twice its time at the slower of ``rate`` and
+    :data:`FLOOR_RATE`.
+    """
+    slowest = min(rate, FLOOR_RATE) if rate else FLOOR_RATE
+    return timeout + 2 * size / slowest
+
+
+def chunk_size(timeout: float, rate: float | None = None) -> int:
+    """Bytes per write: what the line carries in a quarter of the progress timeout, within bounds."""
+    if not rate:
+        return MAX_CHUNK
+    return int(max(MIN_CHUNK, min(MAX_CHUNK, rate * timeout / 4)))
+
+
+class Progress:
+    """One transfer's clock: :meth:`budget` raises :class:`PrinterTimeout` once the job is stuck or too slow.
+
+    :param size: bytes to send; :param timeout: seconds without progress
+        allowed; :param rate: the line's speed in bytes a second, if known.
+    """
+
+    def __init__(self, size: int, timeout: float, rate: float | None = None) -> None:
+        self.size = size
+        self.timeout = timeout
+        self.sent = 0
+        #: While draining: bytes handed over but not yet taken by the device.
+        self.queued = 0
+        self.started = self.last_moved = time.monotonic()
+        self.limit = overall_limit(size, timeout, rate)
+
+    def moved(self, count: int) -> None:
+        """Note that ``count`` more bytes went out (0 is allowed and changes nothing)."""
+        if count > 0:
+            self.sent += count
+            self.last_moved = time.monotonic()
+
+    def budget(self) -> float:
+        """Seconds the next wait may last; PrinterTimeout if none are left."""
+        now = time.monotonic()
+        stuck_at = self.last_moved + self.timeout
+        cap_at = self.started + self.limit
+        if now >= cap_at:
+            raise PrinterTimeout(
+                f"printer too slow: {self.sent - self.queued} of {self.size} bytes in {self.limit:.0f} s,"
+                " the most a job this size may take"
+            )
+        if now >= stuck_at:
+            raise self.stalled()
+        return min(stuck_at, cap_at) - now
+
+    def stalled(self) -> PrinterTimeout:
+        """The error for a transfer that stopped moving."""
+        if self.queued:
+            where = f"{self.queued} of {self.size} bytes still waiting to be taken"
+        else:
+            where = f"{self.sent} of {self.size} bytes sent"
+        return PrinterTimeout(f"printer stopped accepting data: nothing moved for {self.timeout:g} s ({where})")
+
+
+def write_fd(fd: int, data: bytes, progress: Progress, chunk: int = MAX_CHUNK) -> None:
+    """Write ``data`` to a non-blocking ``fd``, waiting for room at most ``progress.budget()`` at a time.
+
+    OSError other than "would block" is left to the caller to name.
+    """
+    view = memoryview(data)
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    while progress.sent < len(data):
+        wait = progress.budget()
+        if not poller.poll(max(1, int(wait * 1000))):
+            continue  # budget() raises on the next turn if that was the last of it
+        try:
+            written = os.write(fd, view[progress.sent : progress.sent + chunk])
+        except BlockingIOError:
+            continue
+        except InterruptedError:
+            continue
+        progress.moved(written)
+
+
+def drain(pending: Callable[[], int], progress: Progress) -> None:
+    """Wait until ``pending()`` (bytes queued in the kernel or device) is 0, failing when it stops falling."""
+    left = progress.queued = pending()
+    pause = 0.001
+    while left > 0:
+        time.sleep(min(pause, progress.budget()))
+        now_left = pending()
+        if now_left < left:
+            progress.last_moved = time.monotonic()
+            pause = 0.001
+        else:
+            pause = min(pause * 2, 0.02)
+        left = progress.queued = now_left
+    progress.budget()  # a drain that ended just past the cap still fails
+
+
+class _Late:
+    """Hand-over between a caller that may give up and a helper thread that may finish late."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.abandoned = False
+        self.result: object = None
+        self.error: BaseException | None = None
+
+
+#: Paths whose open() is still blocked in an abandoned helper thread: a second
+#: open of the same device would only block another thread.
+_hung: dict[str, threading.Thread] = {}
+_hung_lock = threading.Lock()
+
+
+def open_within(
+    what: str,
+    opener: Callable[[], T],
+    timeout: float,
+    *,
+    discard: Callable[[T], None],
+    unblock: Callable[[], None] | None = None,
+) -> T:
+    """Run ``opener()`` in a helper thread and return its result within ``timeout`` seconds.
+
+    On time-out raise :class:`PrinterTimeout`; if the open completes later,
+    ``discard`` releases what it opened. ``unblock`` (if given) is called
+    after giving up to make the open return (e.g. open a FIFO's read end);
+    while an open of ``what`` is still blocked, later ones fail at once
+    rather than leave a thread behind each time.
+    """
+    with _hung_lock:
+        stuck = _hung.get(what)
+        if stuck is not None and stuck.is_alive():
+            raise PrinterTimeout(f"opening {what} is still blocked from an earlier attempt")
+        _hung.pop(what, None)
+    late = _Late()
+
+    def run() -> None:
+        try:
+            result = opener()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            late.error = exc
+            late.done.set()
+            return
+        with late.lock:
+            if not late.abandoned:
+                late.result = result
+                late.done.set()
+                return
+        discard(result)
+
+    thread = threading.Thread(target=run, name=f"open {what}", daemon=True)
+    thread.start()
+    if not late.done.wait(timeout):
+        with late.lock:
+            if not late.done.is_set():
+                late.abandoned = True
+        if late.abandoned:
+            if unblock is not None:
+                try:
+                    unblock()
+                except OSError:
+                    pass  # nothing to unblock with; the thread stays parked
+            thread.join(0.05)
+            if thread.is_alive():
+                with _hung_lock:
+                    _hung[what] = thread
+            raise PrinterTimeout(f"opening {what} did not finish within {timeout:g} s")
+    if late.error is not None:
+        raise late.error
+    return late.result  # type: ignore[return-value]
