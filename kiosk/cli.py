@@ -13,11 +13,21 @@ from flask.cli import FlaskGroup, with_appcontext
 from kiosk.config import ConfigError
 
 
-def _create_app():
+def _build_app():
+    """The app as commands see it; ``kiosk db upgrade`` builds it migrating (whatever ``auto_migrate`` says)."""
     from kiosk.app import create_app
 
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.command_path.split()[-2:] == ["db", "upgrade"]:
+        # auto_migrate = false must not stop the one command that migrates: with it off the
+        # app would refuse to build on a fresh database ("run `kiosk db upgrade`").
+        return create_app({"AUTO_MIGRATE": True})
+    return create_app()
+
+
+def _create_app():
     try:
-        return create_app()
+        return _build_app()
     except ConfigError as exc:
         click.echo(f"kiosk: {exc}", err=True)
         sys.exit(2)
@@ -78,11 +88,36 @@ class KioskGroup(FlaskGroup):
 
 
 @click.group(cls=KioskGroup)
-def cli():
+@click.pass_context
+def cli(ctx):
     """Service-station kiosk (党群服务中心 / 暖蜂驿站)."""
     from kiosk import logs
 
     logs.configure()
+    if ctx.invoked_subcommand in SERVER_COMMANDS and not ctx.resilient_parsing:
+        _refuse_to_serve_with_mistakes(debug=ctx.invoked_subcommand == "run" and _debug_requested())
+
+
+def _debug_requested() -> bool:
+    """``kiosk run --debug`` (or FLASK_DEBUG): Flask's debug server, where the default key is allowed."""
+    from flask.helpers import get_debug_flag
+
+    return "--debug" in sys.argv or get_debug_flag()
+
+
+def _refuse_to_serve_with_mistakes(debug: bool = False) -> None:
+    """A server never starts on a configuration with mistakes or a secret key anyone could know.
+
+    Checked here, before any worker is forked: one line per problem, exit 2.
+    """
+    from kiosk import config_schema
+
+    problems = config_schema.check(config_schema.read_sources(), server=True, debug=debug, deep=True)
+    for problem in problems:
+        click.echo(f"kiosk: {'warning: ' if problem.warning else ''}{problem}", err=True)
+    if any(not p.warning for p in problems):
+        click.echo("kiosk: not starting: fix the above (`kiosk config show` shows every setting)", err=True)
+        sys.exit(2)
 
 
 # -- database -----------------------------------------------------------------
@@ -343,9 +378,9 @@ DEMO_USERS = (
 @click.pass_context
 def demo(ctx):
     """Set up a demo station with sample data and demo accounts (then run `kiosk run`)."""
-    from flask import Flask
+    from kiosk.config import instance_path_default
 
-    instance = Flask("kiosk", instance_path=os.environ.get("KIOSK_INSTANCE_PATH") or None).instance_path
+    instance = instance_path_default()
     os.makedirs(instance, exist_ok=True)
     station_file = os.environ.get("KIOSK_STATION_FILE") or os.path.join(instance, "station.toml")
     if not os.path.exists(station_file):
@@ -455,19 +490,65 @@ def _test_printer(terminal: str | None, printer_name: str | None) -> str:
     raise click.ClickException(f"no terminal {terminal!r} at this station; terminals: {', '.join(known)}")
 
 
-@cli.command("doctor")
-@with_appcontext
-def doctor():
-    """Check the database, migrations, CJK font, devices and disk; say what to fix."""
-    from kiosk.doctor import run_checks
+@cli.command("doctor", with_appcontext=False)
+@click.pass_context
+def doctor(ctx):
+    """Check the configuration, database, migrations, CJK font, devices and disk; say what to fix.
+
+    The configuration is checked first, without building the app, so a mistake
+    there (or a database that does not answer) is a line to fix, never a traceback.
+    """
+    from flask.cli import ScriptInfo
+
+    from kiosk import config_schema
 
     problems = 0
-    for check in run_checks(current_app):
+
+    def report(check: dict) -> None:
+        nonlocal problems
         # A warning is worth reading but does not make the station unfit to run.
         warning = not check["ok"] and check.get("warning")
         mark = "ok " if check["ok"] else ("!  " if warning else "FIX")
         click.echo(f"[{mark}] {check['name']}: {check['detail']}")
         problems += 0 if check["ok"] or warning else 1
+
+    info = ctx.ensure_object(ScriptInfo)
+    own = info.create_app is _create_app  # the real command, not a test's runner of a given app
+    sources = config_schema.read_sources()
+    found = config_schema.check(sources, server=False, deep=True) if own else []
+    for problem in found:
+        report({"name": "configuration", "ok": False, "warning": problem.warning, "detail": str(problem)})
+    if own and not found:
+        where = sources.station_file or "no station file"
+        report({"name": "configuration", "ok": True, "detail": f"{where}; instance folder {sources.instance_path}"})
+    secret = config_schema.check_secret(sources) if own else None
+    if secret is not None:
+        # Commands run with it; `kiosk serve` will not.
+        report({"name": "secret key", "ok": False, "detail": f"{secret} (kiosk serve refuses to start with it)"})
+    try:
+        app = _build_app() if own else info.load_app()
+    except ConfigError as exc:
+        if not found:  # else the lines above already say it
+            report({"name": "configuration", "ok": False, "detail": str(exc)})
+        raise click.ClickException(f"{problems} problem(s) to fix") from None
+    except Exception as exc:
+        from kiosk.db import error_line, unavailable
+
+        if not unavailable(exc):
+            raise
+        report(
+            {
+                "name": "database",
+                "ok": False,
+                "detail": f"unreachable ({error_line(exc)}): check that it runs and KIOSK_DATABASE_URL",
+            }
+        )
+        raise click.ClickException(f"{problems} problem(s) to fix") from None
+    from kiosk.doctor import run_checks
+
+    with app.app_context():
+        for check in run_checks(app):
+            report(check)
     if problems:
         raise click.ClickException(f"{problems} problem(s) to fix")
 

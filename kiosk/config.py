@@ -39,8 +39,14 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
-#: The secret key a fresh checkout has; refused outside debug or demo mode.
+#: The secret key a fresh checkout has: fine for commands, refused by a server outside debug or demo mode.
 DEFAULT_SECRET_KEY = "dev-only-change-me"
+#: Secret keys copied from an example and never changed; refused by a server like the default.
+PLACEHOLDER_SECRETS = frozenset({DEFAULT_SECRET_KEY, "replace-with-64-hex-characters", "change-me", "changeme", "..."})
+#: The shortest secret key a server signs sessions with (bytes; ``secrets.token_hex(32)`` gives 64).
+MIN_SECRET_BYTES = 32
+#: Where the packaged service keeps its instance folder (deploy/systemd/kiosk.service sets it).
+SERVICE_INSTANCE_PATH = "/var/lib/kiosk"
 
 log = logging.getLogger("kiosk.config")
 
@@ -172,13 +178,42 @@ def validate(config) -> None:
     if not isinstance(connections, int) or isinstance(connections, bool) or connections < 2:
         raise ConfigError(f"database_connections must be a whole number of at least 2, not {connections!r}")
     _settle_public_url(config)
-    insecure = config["SECRET_KEY"] in (DEFAULT_SECRET_KEY, "", None)
-    if insecure and not (config.get("DEBUG") or config.get("DEMO") or config.get("TESTING")):
-        raise ConfigError(
-            "Refusing to start with the default secret key. Set KIOSK_SECRET_KEY to a long random "
-            "value (for example: python -c 'import secrets; print(secrets.token_hex(32))'), or put "
-            'secret_key = "..." at the top of the station file.'
-        )
+    # The secret key is checked where a server starts (`kiosk serve`, `kiosk run`: secret_problem),
+    # so that every other command works on a fresh machine before one is set.
+
+
+def instance_path_default(environ=None) -> str:
+    """The instance folder: ``KIOSK_INSTANCE_PATH``, else ``instance/`` in the current folder.
+
+    Never inside the virtual environment (Flask's own default for an installed
+    package): a ``pip install --upgrade`` or a new venv must not lose the
+    database. The packaged service sets ``KIOSK_INSTANCE_PATH=/var/lib/kiosk``.
+    """
+    environ = os.environ if environ is None else environ
+    return os.path.abspath(environ.get("KIOSK_INSTANCE_PATH") or "instance")
+
+
+def secret_problem(secret, *, demo: bool = False, debug: bool = False) -> str | None:
+    """Why a server must not sign sessions with ``secret`` (None: it may).
+
+    Demo mode (``kiosk demo`` writes a generated key) and the debug server are
+    let through with the default key, as before.
+    """
+    if demo or debug:
+        return None
+    fix = (
+        "set KIOSK_SECRET_KEY to a long random value (python3 -c 'import secrets; print(secrets.token_hex(32))'), "
+        'or secret_key = "..." at the top of the station file'
+    )
+    if secret in (DEFAULT_SECRET_KEY, "", None):
+        return f"Refusing to start with the default secret key: {fix}"
+    if not isinstance(secret, str):
+        return f"the secret key must be text: {fix}"
+    if secret.strip() in PLACEHOLDER_SECRETS:
+        return f"Refusing to start with the placeholder secret key {secret.strip()!r} from an example file: {fix}"
+    if len(secret.encode("utf-8")) < MIN_SECRET_BYTES:
+        return f"the secret key is {len(secret.encode('utf-8'))} bytes, at least {MIN_SECRET_BYTES} are needed: {fix}"
+    return None
 
 
 def _check_removed_modes(config) -> None:

@@ -92,14 +92,31 @@ def test_serve_runs_the_production_server(tmp_path):
         proc.wait(20)
 
 
-def test_serve_refuses_the_default_secret_key(tmp_path):
+def test_commands_run_without_a_secret_but_servers_refuse_it(tmp_path):
+    """A fresh machine: commands work before a secret is set; `kiosk serve` and `kiosk run` refuse to serve."""
     env = _env(tmp_path)
     env.pop("KIOSK_SECRET_KEY", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "plugins", "list"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode != 0
-    assert "KIOSK_SECRET_KEY" in result.stderr
+
+    def kiosk(*args, **extra):
+        return subprocess.run(
+            [sys.executable, "-m", "kiosk.cli", *args],
+            env=dict(env, **extra),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    listed = kiosk("plugins", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "legal" in listed.stdout
+    for command in ("serve", "run"):
+        refused = kiosk(command, "--port", "1")
+        assert refused.returncode == 2, (command, refused.stderr)
+        assert "default secret key" in refused.stderr and "KIOSK_SECRET_KEY" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    # The placeholder of deploy/kiosk.env.example, copied and never edited, is refused the same way.
+    placeholder = kiosk("serve", "--port", "1", KIOSK_SECRET_KEY="replace-with-64-hex-characters")
+    assert placeholder.returncode == 2 and "placeholder" in placeholder.stderr
 
 
 def test_doctor_reports_each_check(make_app, database_url):
