@@ -21,12 +21,25 @@ from kiosk_hardware.receipt import Receipt
 
 
 class JobState(StrEnum):
-    """Where a job is: waiting, on its way to the printer, printed, or given up."""
+    """Where a job is: waiting, on its way to the printer, printed, sent, or given up.
+
+    ``done`` means the printer confirmed the job (it answered a status query
+    sent after the job's bytes). ``sent`` means every byte went out but the
+    printer never confirmed it: a printer that accepts a connection and never
+    reads, or one that does not answer status, looks exactly like one that
+    printed, so the kiosk does not claim it did. Both are final: a sent job is
+    not sent again by itself (it may well have printed), staff can reprint it.
+    """
 
     QUEUED = "queued"
     PRINTING = "printing"
     DONE = "done"
+    SENT = "sent"
     FAILED = "failed"
+
+
+#: States a job does not leave by itself.
+FINISHED_STATES = frozenset({JobState.DONE, JobState.SENT, JobState.FAILED})
 
 
 def _new_id() -> str:
@@ -42,7 +55,10 @@ class PrintJob:
     rendered); ``note`` a remark on success ("paper near end", "delivery not
     confirmed"). ``reprint_of`` links a reprint of a printed job to the original.
     ``terminal`` names the screen the receipt was taken at (None: not known),
-    which may differ from the printer that prints it.
+    which may differ from the printer that prints it. ``expires_at`` (epoch
+    seconds, None: never) is when the receipt is no longer worth printing (a
+    queue ticket the resident stopped waiting for); ``owner`` the print-queue
+    process that claimed it while it is ``printing``.
     """
 
     receipt: Receipt
@@ -60,11 +76,17 @@ class PrintJob:
     finished_at: float | None = None
     reprint_of: str | None = None
     terminal: str | None = None
+    expires_at: float | None = None
+    owner: str | None = None
 
     @property
     def finished(self) -> bool:
-        """True once done or failed."""
-        return self.state in (JobState.DONE, JobState.FAILED)
+        """True once done, sent or failed."""
+        return self.state in FINISHED_STATES
+
+    def expired(self, now: float | None = None) -> bool:
+        """True when the receipt's time to print has passed."""
+        return self.expires_at is not None and (now if now is not None else time.time()) >= self.expires_at
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (the receipt as :meth:`Receipt.to_dict`)."""
@@ -83,6 +105,8 @@ class PrintJob:
             "finished_at": self.finished_at,
             "reprint_of": self.reprint_of,
             "terminal": self.terminal,
+            "expires_at": self.expires_at,
+            "owner": self.owner,
             "receipt": self.receipt.to_dict(),
         }
 
@@ -96,11 +120,13 @@ class PrintJob:
 
 
 class JobStore(ABC):
-    """Where print jobs live. The lead's SQLAlchemy store implements the same methods.
+    """Where print jobs live (:class:`kiosk.printing.DbJobStore` keeps them in the database).
 
     Implementations must be safe to call from several threads, and return
     jobs the caller may modify without changing the stored one until
-    :meth:`update` is called.
+    :meth:`update` is called. Several print queues (in several processes)
+    may share one store: :meth:`hold_printer` lets one of them drive each
+    printer, :meth:`claim` lets one of them take each job.
     """
 
     @abstractmethod
@@ -120,8 +146,27 @@ class JobStore(ABC):
         """Failed jobs, newest first (optionally for one printer)."""
 
     @abstractmethod
-    def list_unfinished(self) -> list[PrintJob]:
-        """Queued or printing jobs, oldest first: resumed when the queue starts."""
+    def list_unfinished(self, printer: str | None = None) -> list[PrintJob]:
+        """Queued or printing jobs (optionally of one printer), oldest first: what a queue works through."""
+
+    @abstractmethod
+    def claim(self, job_id: str, owner: str) -> PrintJob | None:
+        """Atomically move a queued job to ``printing`` for ``owner`` (attempts + 1); None if it is not queued.
+
+        This is what makes a job print once: of two queues that both saw it
+        queued, only one claim succeeds.
+        """
+
+    @abstractmethod
+    def hold_printer(self, printer: str, owner: str, seconds: float) -> bool:
+        """Take or renew the lease that lets ``owner`` alone drive ``printer`` for ``seconds``.
+
+        True if ``owner`` holds it now; False while another owner's lease runs.
+        """
+
+    @abstractmethod
+    def release_printer(self, printer: str, owner: str) -> None:
+        """Give the lease up (if ``owner`` holds it), so another process can take over at once."""
 
     @abstractmethod
     def list_recent(self, limit: int = 50) -> list[PrintJob]:
@@ -137,6 +182,7 @@ class InMemoryJobStore(JobStore):
 
     def __init__(self, keep_done: int = 500) -> None:
         self._jobs: dict[str, PrintJob] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
         self.keep_done = keep_done
 
@@ -177,11 +223,39 @@ class InMemoryJobStore(JobStore):
             ]
         return sorted(jobs, key=lambda j: j.updated_at, reverse=True)[:limit]
 
-    def list_unfinished(self) -> list[PrintJob]:
+    def list_unfinished(self, printer: str | None = None) -> list[PrintJob]:
         """Queued or printing jobs, oldest first."""
         with self._lock:
-            jobs = [replace(j) for j in self._jobs.values() if not j.finished]
+            jobs = [
+                replace(j) for j in self._jobs.values() if not j.finished and (printer is None or j.printer == printer)
+            ]
         return sorted(jobs, key=lambda j: j.created_at)
+
+    def claim(self, job_id: str, owner: str) -> PrintJob | None:
+        """See :meth:`JobStore.claim`."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.state is not JobState.QUEUED:
+                return None
+            job.state, job.owner, job.attempts, job.updated_at = JobState.PRINTING, owner, job.attempts + 1, time.time()
+            return replace(job)
+
+    def hold_printer(self, printer: str, owner: str, seconds: float) -> bool:
+        """See :meth:`JobStore.hold_printer` (queues sharing this store stand for processes sharing a database)."""
+        now = time.monotonic()
+        with self._lock:
+            holder = self._leases.get(printer)
+            if holder is not None and holder[0] != owner and holder[1] > now:
+                return False
+            self._leases[printer] = (owner, now + seconds)
+            return True
+
+    def release_printer(self, printer: str, owner: str) -> None:
+        """See :meth:`JobStore.release_printer`."""
+        with self._lock:
+            holder = self._leases.get(printer)
+            if holder is not None and holder[0] == owner:
+                del self._leases[printer]
 
     def list_recent(self, limit: int = 50) -> list[PrintJob]:
         """The latest jobs, newest first."""

@@ -10,16 +10,38 @@ kept in the :class:`JobStore` until staff reprint it.
 Each printer's jobs print in order: while a job waits to be retried the jobs
 behind it wait too, because they would meet the same empty roll or
 unplugged cable, and tickets should come out in the order they were taken.
+
+Several queues may share one store: a station's server runs several worker
+processes (or servers) on one database, and each has a queue for the same
+printers. Exactly one of them drives each printer: the one holding the
+printer's lease (:meth:`JobStore.hold_printer`, renewed by a heartbeat
+thread; a crashed holder's lease runs out after ``lease_seconds``). The
+holder works through the printer's queued jobs in the store, wherever they
+were submitted, and takes each with an atomic :meth:`JobStore.claim`, so a job
+is sent once. A job the holder finds ``printing`` was being sent by a process
+that died: it is not sent again blindly (the ticket may be in the tray), but
+failed with ``error_kind="interrupted"`` for staff, who reprint it if it
+did not come out.
+
+A dead printer trips the queue's circuit breaker for that printer: after
+``breaker_threshold`` failed attempts in a row, jobs fail at once for
+``breaker_cooldown`` seconds instead of each spending its full retry time;
+then one job is tried once, and a success (or the status poll, or a staff
+reprint) closes it again. A job past its ``expires_at`` is not printed
+(``error_kind="expired"``): a queue ticket the resident stopped waiting for
+must not come out at an empty kiosk. Staff can still reprint it.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from kiosk_hardware.errors import PrinterError
 from kiosk_hardware.job_store import InMemoryJobStore, JobState, JobStore, PrintJob
@@ -39,6 +61,59 @@ def _status_after(exc: PrinterError) -> PrinterStatus:
     if exc.kind == "offline":
         return PrinterStatus(online=Online.OFFLINE, detail=str(exc))
     return PrinterStatus(reachable=exc.kind != "unreachable", detail=str(exc))
+
+
+def new_owner() -> str:
+    """A name for one print queue of one process: host, pid and a random part (at most 64 characters)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class CircuitBreaker:
+    """Whether a printer is worth trying: closed (normal), open (failing fast) or half open (one try).
+
+    ``failures`` counts failed attempts in a row; at ``threshold`` the breaker
+    opens for ``cooldown`` seconds. :meth:`probe` lets the next job try at
+    once (staff reprinted, or the printer answered ready).
+    """
+
+    threshold: int = 3
+    cooldown: float = 30.0
+    failures: int = 0
+    opened_at: float | None = None
+    last_error: str = ""
+    last_kind: str = ""
+    _probe: bool = False
+
+    def mode(self, now: float | None = None) -> str:
+        """``closed``, ``open`` or ``half_open``."""
+        if self.opened_at is None:
+            return "closed"
+        now = time.monotonic() if now is None else now
+        if self._probe or now - self.opened_at >= self.cooldown:
+            return "half_open"
+        return "open"
+
+    def failure(self, exc: PrinterError) -> None:
+        """Count a failed attempt; open (again) at the threshold or after a failed probe."""
+        self.failures += 1
+        self.last_error, self.last_kind = str(exc), exc.kind
+        if self.failures >= self.threshold or self.opened_at is not None:
+            if self.opened_at is None:
+                log.warning(
+                    "printer failed %d times in a row: failing jobs at once for %g s", self.failures, self.cooldown
+                )
+            self.opened_at = time.monotonic()
+            self._probe = False
+
+    def success(self) -> None:
+        """The printer took a job: back to normal."""
+        self.failures, self.opened_at, self._probe = 0, None, False
+
+    def probe(self) -> None:
+        """Let the next job try now, once."""
+        if self.opened_at is not None:
+            self._probe = True
 
 
 class JobHandle:
@@ -85,6 +160,16 @@ class PrintQueue:
     :param printers: ``{name: Printer}``, or one printer (named ``default``).
     :param retry_delay: seconds before the first retry; multiplied by
         ``retry_backoff`` after each further attempt, up to ``max_retry_delay``.
+    :param owner: this queue's name in printer leases and job claims
+        (default: host, pid and a random part).
+    :param lease_seconds: how long a printer lease lasts unrenewed: how soon
+        another process takes over the printer after this one died.
+    :param poll_interval: how often the lease holder looks in the store for
+        jobs submitted by other processes.
+    :param breaker_threshold: failed attempts in a row that open the breaker.
+    :param breaker_cooldown: seconds jobs fail at once before one is tried.
+    :param expire_after: seconds after which a submitted job is no longer
+        printed, unless :meth:`submit` says otherwise (None: never).
     """
 
     def __init__(
@@ -96,6 +181,12 @@ class PrintQueue:
         retry_delay: float = 1.0,
         retry_backoff: float = 2.0,
         max_retry_delay: float = 30.0,
+        owner: str | None = None,
+        lease_seconds: float = 15.0,
+        poll_interval: float = 0.5,
+        breaker_threshold: int = 3,
+        breaker_cooldown: float = 30.0,
+        expire_after: float | None = None,
     ) -> None:
         self.printers: dict[str, Printer] = {"default": printers} if isinstance(printers, Printer) else dict(printers)
         if not self.printers:
@@ -107,7 +198,15 @@ class PrintQueue:
         self.retry_delay = retry_delay
         self.retry_backoff = retry_backoff
         self.max_retry_delay = max_retry_delay
-        self._queues: dict[str, queue.Queue[str | None]] = {name: queue.Queue() for name in self.printers}
+        self.owner = owner or new_owner()
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.expire_after = expire_after
+        self.breakers: dict[str, CircuitBreaker] = {
+            name: CircuitBreaker(breaker_threshold, breaker_cooldown) for name in self.printers
+        }
+        self._wake: dict[str, threading.Event] = {name: threading.Event() for name in self.printers}
+        self._held: dict[str, bool] = dict.fromkeys(self.printers, False)
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         # Guards finishing a job against a waiter registering: see wait().
@@ -119,39 +218,67 @@ class PrintQueue:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> PrintQueue:
-        """Start one worker thread per printer and resume unfinished jobs from the store."""
+        """Take the printers' leases where free and start a worker per printer and the heartbeat.
+
+        Jobs left unfinished in the store are worked through by whichever
+        queue holds their printer's lease (see the module docstring for a job
+        found ``printing``).
+        """
         if self._threads:
             return self
         self._stop.clear()
-        for job in self.store.list_unfinished():
-            if job.printer not in self.printers:
-                log.warning("job %s is for unknown printer %r; left as is", job.id, job.printer)
-                continue
-            if job.state is JobState.PRINTING:
-                # Interrupted mid-job last time; it may print twice, which beats not at all.
-                job.state = JobState.QUEUED
-                self.store.update(job)
-            self._queues[job.printer].put(job.id)
+        self._renew_leases()  # at once: a job submitted right after start need not wait for the heartbeat
+        threads = [threading.Thread(target=self._heartbeat, name="print-queue-lease", daemon=True)]
         for name in self.printers:
-            thread = threading.Thread(target=self._work, args=(name,), name=f"print-queue-{name}", daemon=True)
+            threads.append(threading.Thread(target=self._work, args=(name,), name=f"print-queue-{name}", daemon=True))
+        for thread in threads:
             thread.start()
-            self._threads.append(thread)
+        self._threads = threads
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the workers; a job waiting to be retried stays queued in the store."""
+        """Stop the workers and give the leases up; a job waiting to be retried stays queued in the store."""
         self._stop.set()
-        for q in self._queues.values():
-            q.put(None)
+        for wake in self._wake.values():
+            wake.set()
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
+        for name in self.printers:
+            if self._held[name]:
+                self._held[name] = False
+                try:
+                    self.store.release_printer(name, self.owner)
+                except Exception:  # noqa: BLE001 - the lease runs out by itself
+                    log.warning("could not release the lease of printer %s", name, exc_info=True)
 
     def __enter__(self) -> PrintQueue:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def holds(self, printer: str | None = None) -> bool:
+        """True while this queue holds the printer's lease (drives it)."""
+        return self._held[self._printer_name(printer)]
+
+    def _renew_leases(self) -> None:
+        for name in self.printers:
+            try:
+                held = self.store.hold_printer(name, self.owner, self.lease_seconds)
+            except Exception:  # noqa: BLE001 - a database hiccup: try again next beat
+                log.warning("could not renew the lease of printer %s", name, exc_info=True)
+                held = False
+            if held and not self._held[name]:
+                log.info("this process now drives printer %s (%s)", name, self.owner)
+                self._wake[name].set()
+            elif self._held[name] and not held:
+                log.warning("printer %s is driven by another process now", name)
+            self._held[name] = held
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 3):
+            self._renew_leases()
 
     # -- submitting and reprinting -------------------------------------------
 
@@ -162,14 +289,23 @@ class PrintQueue:
         return name
 
     def submit(
-        self, receipt: Receipt, *, printer: str | None = None, label: str = "", terminal: str | None = None
+        self,
+        receipt: Receipt,
+        *,
+        printer: str | None = None,
+        label: str = "",
+        terminal: str | None = None,
+        expire_after: float | None = None,
     ) -> JobHandle:
         """Queue a receipt and return at once (``printer``: a name; default the first).
 
         ``terminal``: the screen the receipt was taken at, kept with the job.
+        ``expire_after``: seconds from now after which it is no longer printed
+        (default: the queue's ``expire_after``).
         """
         if not isinstance(receipt, Receipt):
             raise TypeError("submit() takes a Receipt")
+        expiry = expire_after if expire_after is not None else self.expire_after
         job = PrintJob(
             receipt=receipt,
             printer=self._printer_name(printer),
@@ -177,6 +313,8 @@ class PrintQueue:
             max_attempts=self.max_attempts,
             terminal=terminal,
         )
+        if expiry is not None:
+            job.expires_at = job.created_at + expiry
         return self._enqueue(job, new=True)
 
     def _enqueue(self, job: PrintJob, *, new: bool) -> JobHandle:
@@ -187,17 +325,19 @@ class PrintQueue:
         else:
             self.store.update(job)
         self._notify(job)
-        self._queues[job.printer].put(job.id)
+        self._wake[job.printer].set()
         return JobHandle(self, job.id)
 
     def reprint(self, job_id: str, *, printer: str | None = None) -> JobHandle:
         """Print a job again (``printer``: on that printer of this queue; default where it was printed).
 
-        A failed job goes back in the queue as itself (fresh attempts), so it
-        leaves the failed list. A printed job is copied into a new job that
-        records ``reprint_of`` (the resident lost the ticket). A job still
-        queued or printing is left alone and its handle returned. The job may
-        come from another queue sharing the store (staff chose this printer).
+        A failed job goes back in the queue as itself (fresh attempts, no
+        expiry: staff asked for it now), so it leaves the failed list. A
+        printed or sent job is copied into a new job that records
+        ``reprint_of`` (the resident lost the ticket, or it never came out). A
+        job still queued or printing is left alone and its handle returned.
+        The job may come from another queue sharing the store (staff chose
+        this printer). An open circuit breaker lets the reprint try at once.
         """
         job = self.store.get(job_id)
         if job is None:
@@ -205,9 +345,18 @@ class PrintQueue:
         if not job.finished:
             return JobHandle(self, job.id)
         target = self._printer_name(printer if printer is not None else job.printer)
+        self.breakers[target].probe()
         if job.state is JobState.FAILED:
             job = replace(
-                job, printer=target, state=JobState.QUEUED, attempts=0, error=None, error_kind=None, finished_at=None
+                job,
+                printer=target,
+                state=JobState.QUEUED,
+                attempts=0,
+                error=None,
+                error_kind=None,
+                finished_at=None,
+                expires_at=None,
+                owner=None,
             )
             return self._enqueue(job, new=False)
         copy = PrintJob(
@@ -237,7 +386,12 @@ class PrintQueue:
         return self.store.list_failed(printer)
 
     def wait(self, job_id: str, timeout: float) -> PrintJob:
-        """Wait at most ``timeout`` seconds for a job to finish; return it as it then is."""
+        """Wait at most ``timeout`` seconds for a job to finish; return it as it then is.
+
+        Another process may be the one printing it: the store is looked at
+        every ``poll_interval`` too.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
         with self._lock:
             job = self.store.get(job_id)
             if job is None:
@@ -245,7 +399,13 @@ class PrintQueue:
             if job.finished:
                 return job
             event = self._finished_events.setdefault(job_id, threading.Event())
-        event.wait(max(0.0, timeout))
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or event.wait(min(left, self.poll_interval)):
+                break
+            current = self.store.get(job_id)
+            if current is not None and current.finished:
+                return current
         return self.store.get(job_id) or job
 
     def wait_idle(self, timeout: float) -> bool:
@@ -270,10 +430,16 @@ class PrintQueue:
         return self._last_status.get(self._printer_name(printer))
 
     def check_status(self, printer: str | None = None) -> PrinterStatus:
-        """Ask the printer now (blocks for up to a few status timeouts; not from a web request)."""
+        """Ask the printer now (blocks for up to a few status timeouts; not from a web request).
+
+        A printer that answers ready lets the next job try at once even if the
+        breaker is open (paper was put in, the cable plugged back).
+        """
         name = self._printer_name(printer)
         status = self.printers[name].status()
         self._last_status[name] = status
+        if status.ready and status.online is Online.ONLINE:
+            self.breakers[name].probe()
         return status
 
     # -- the workers ---------------------------------------------------------
@@ -289,6 +455,7 @@ class PrintQueue:
         job.updated_at = time.time()
         if job.finished:
             job.finished_at = job.updated_at
+            job.owner = None
             with self._lock:
                 self.store.update(job)
                 event = self._finished_events.pop(job.id, None)
@@ -298,40 +465,83 @@ class PrintQueue:
             self.store.update(job)
         self._notify(job)
 
+    def _fail(self, job: PrintJob, kind: str, error: str) -> None:
+        job.state, job.error_kind, job.error = JobState.FAILED, kind, error
+        self._save(job)
+
     def _work(self, name: str) -> None:
-        jobs = self._queues[name]
+        wake = self._wake[name]
         while not self._stop.is_set():
-            job_id = jobs.get()
-            if job_id is None:
-                return
-            try:
-                self._print(name, job_id)
-            except Exception:  # noqa: BLE001 - the worker must survive a store failure
-                log.exception("print worker %s failed on job %s", name, job_id)
+            wake.clear()
+            busy = False
+            if self._held[name]:
+                try:
+                    busy = self._step(name)
+                except Exception:  # noqa: BLE001 - the worker must survive a store failure
+                    log.exception("print worker %s failed", name)
+            if not busy:
+                wake.wait(self.poll_interval)
+
+    def _step(self, name: str) -> bool:
+        """Deal with the printer's oldest unfinished job; False when there is none."""
+        for job in self.store.list_unfinished(name):
+            if self._stop.is_set() or not self._held[name]:
+                return False
+            if job.state is JobState.PRINTING:
+                # Its sender died mid-job (this thread prints one job at a time and is
+                # not printing it). Sending it again could print the ticket twice.
+                log.warning("job %s was being printed by %s when it stopped; left for staff", job.id, job.owner)
+                self._fail(
+                    job,
+                    "interrupted",
+                    "printing was interrupted (the process sending it stopped): it may have printed; "
+                    "reprint it if the resident did not get it",
+                )
+                return True
+            self._print(name, job)
+            return True
+        return False
 
     def _retry_delay(self, attempts: int) -> float:
         return min(self.retry_delay * self.retry_backoff ** max(0, attempts - 1), self.max_retry_delay)
 
-    def _print(self, name: str, job_id: str) -> None:
-        job = self.store.get(job_id)
-        if job is None or job.state is not JobState.QUEUED:
-            return  # reprinted twice, or already handled
+    def _print(self, name: str, job: PrintJob) -> None:
         printer = self.printers[name]
+        breaker = self.breakers[name]
         while True:
-            job.state = JobState.PRINTING
-            job.attempts += 1
-            self._save(job)
+            if job.expired():
+                log.info("job %s (%s) expired before it could print; left for staff", job.id, job.label)
+                self._fail(job, "expired", "not printed: it was no longer wanted by the time the printer could take it")
+                return
+            mode = breaker.mode()
+            if mode == "open":
+                self._fail(
+                    job,
+                    "out_of_service",
+                    f"not tried: the printer failed {breaker.failures} times in a row (last: {breaker.last_error})",
+                )
+                return
+            claimed = self.store.claim(job.id, self.owner)
+            if claimed is None:
+                return  # another queue took it, or staff changed it meanwhile
+            job = claimed
+            self._notify(job)
             try:
                 result = printer.print_receipt(job.receipt, job_id=job.id)
             except PrinterError as exc:
+                breaker.failure(exc)
                 job.error, job.error_kind = str(exc), exc.kind
                 self._last_status[name] = _status_after(exc)
-                if exc.retryable and job.attempts < job.max_attempts:
-                    job.state = JobState.QUEUED
+                if exc.retryable and job.attempts < job.max_attempts and breaker.mode() == "closed":
+                    job.state, job.owner = JobState.QUEUED, None
                     self._save(job)
                     log.warning("job %s attempt %d on %s: %s; retrying", job.id, job.attempts, name, exc)
                     if self._stop.wait(self._retry_delay(job.attempts)):
-                        return  # shutting down; the job stays queued for the next start
+                        return  # shutting down; the job stays queued for whoever drives the printer next
+                    again = self.store.get(job.id)
+                    if again is None or again.state is not JobState.QUEUED:
+                        return
+                    job = again
                     continue
                 log.error("job %s failed on %s after %d attempts: %s", job.id, name, job.attempts, exc)
                 job.state = JobState.FAILED
@@ -339,10 +549,18 @@ class PrintQueue:
                 return
             except Exception as exc:  # noqa: BLE001 - a receipt that cannot be rendered
                 log.exception("job %s cannot be printed", job.id)
-                job.state, job.error, job.error_kind = JobState.FAILED, f"{type(exc).__name__}: {exc}", "invalid"
-                self._save(job)
+                self._fail(job, "invalid", f"{type(exc).__name__}: {exc}")
                 return
-            job.state, job.error, job.error_kind, job.note = JobState.DONE, None, None, result.note
+            breaker.success()
+            job.error, job.error_kind, job.note = None, None, result.note
+            if result.confirmed:
+                job.state = JobState.DONE
+            else:
+                # Every byte went out, but nothing says the printer has them.
+                job.state = JobState.SENT
+                if result.queried:
+                    job.error_kind = "unconfirmed"
+                    job.error = f"sent, but the printer did not confirm it ({result.note or 'no status reply'})"
             if result.after is not None:
                 self._last_status[name] = result.after
             self._save(job)

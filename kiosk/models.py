@@ -114,7 +114,12 @@ class PrintJob(Base):
     ``[terminals.<name>.printer]``); ``terminal`` is the terminal the receipt
     was taken at. A job for a printer behind a ``kiosk agent`` waits here until
     that agent leases it: ``lease_owner`` is the agent run holding it,
-    ``lease_until`` when the lease lapses (for a queued job: not before).
+    ``lease_until`` when the lease lapses (for a queued job: not before). A job
+    of a printer the station node drives is claimed by the print queue of one
+    process: ``lease_owner`` names it while the job is ``printing``.
+    ``expires_at``: past it the job is no longer printed (None: never).
+    States: queued, printing, done (the printer confirmed it), sent (every
+    byte went out, no confirmation), failed.
     """
 
     __tablename__ = "print_job"
@@ -141,6 +146,25 @@ class PrintJob(Base):
     terminal: Mapped[str | None] = mapped_column(String(32), nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PrinterLease(Base):
+    """Which process drives one printer of a station: exactly one at a time.
+
+    Several server processes (gunicorn workers, or servers) share a station's
+    database; the one whose ``owner`` is here with ``lease_until`` in the
+    future sends that printer's jobs, renewing the lease as a heartbeat. A
+    holder that dies stops renewing and another takes over once it lapses.
+    """
+
+    __tablename__ = "printer_lease"
+
+    station_id: Mapped[int] = mapped_column(ForeignKey("station.id"), primary_key=True)
+    printer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class KioskEvent(Base):

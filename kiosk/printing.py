@@ -15,29 +15,45 @@ else at the station's default printer (``[devices.printer]``). The station node
 drives each printer it can reach (network printers, its own USB or serial
 ones) with a queue of its own; the jobs of a printer behind a ``kiosk agent``
 wait in ``print_job`` until that agent takes them (:mod:`kiosk.agent`).
+
+A station node may run several processes (gunicorn workers, or servers on one
+database). Each builds the same queues, but only the process holding a
+printer's lease (the ``printer_lease`` table, renewed as a heartbeat) sends
+that printer's jobs, taking each with an atomic claim: a ticket prints once
+whichever process took the request and whatever restarts (see
+:mod:`kiosk_hardware.print_queue`).
+
+A job is ``done`` only when the printer confirmed it; ``sent`` when the bytes
+went out but the printer never answered; both are final. A receipt expires
+(:data:`DEFAULT_EXPIRE_SECONDS`, or ``PRINT_EXPIRE_AFTER`` per layout): one
+the printer could not take in time is failed, not printed at an empty kiosk.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
 import threading
 import time
-from datetime import UTC, datetime
+import weakref
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, current_app, has_app_context, has_request_context, jsonify
 from sqlalchemy import select
 from sqlalchemy import update as sql_update
+from sqlalchemy.exc import IntegrityError
 
 from kiosk.config import ConfigError
 from kiosk.db import WriterNestingError, get_session, in_write_transaction, release_read_connection, write_transaction
 from kiosk.i18n import N_, _
+from kiosk.models import PrinterLease
 from kiosk.models import PrintJob as PrintJobRow
 from kiosk_hardware.errors import PrinterConfigError
 from kiosk_hardware.job_store import JobState, JobStore
 from kiosk_hardware.job_store import PrintJob as HwJob
-from kiosk_hardware.print_queue import PrintQueue
+from kiosk_hardware.print_queue import PrintQueue, new_owner
 from kiosk_hardware.printers import printer_from_config
 from kiosk_hardware.receipt import Receipt
 
@@ -54,6 +70,16 @@ log = logging.getLogger("kiosk.printing")
 bp = Blueprint("printing", __name__)
 
 STATUS_POLL_SECONDS = 30
+#: A receipt not printed within this many seconds is not printed at all: the resident was told it failed and left.
+DEFAULT_EXPIRE_SECONDS = 300
+#: The printer test page: ``kiosk printer test`` waits for it, nobody wants it at the next start.
+TEST_PAGE_EXPIRE_SECONDS = 60
+#: The label of the printer test page's jobs.
+TEST_PAGE_LABEL = "kiosk.test_page"
+#: How long a process's lease on a printer lasts unrenewed (a dead process's printer is taken over after it).
+LEASE_SECONDS = 15.0
+#: How often the lease holder looks for jobs other processes stored.
+POLL_SECONDS = 0.5
 QUEUE_KEYS = ("max_attempts", "retry_delay", "poll_status")
 STATE_LABELS = {
     "ok": N_("Printer ready"),
@@ -91,6 +117,8 @@ class DbJobStore(JobStore):
         row.reprint_of = job.reprint_of
         row.created_at, row.updated_at = _ts(job.created_at), _ts(job.updated_at)
         row.finished_at = _ts(job.finished_at)
+        row.expires_at = _ts(job.expires_at)
+        row.lease_owner = job.owner
 
     @staticmethod
     def _from_row(row: PrintJobRow) -> HwJob:
@@ -110,6 +138,8 @@ class DbJobStore(JobStore):
             finished_at=_epoch(row.finished_at),
             reprint_of=row.reprint_of,
             terminal=row.terminal,
+            expires_at=_epoch(row.expires_at),
+            owner=row.lease_owner,
         )
 
     def add(self, job: HwJob) -> None:
@@ -142,8 +172,9 @@ class DbJobStore(JobStore):
                 .where(PrintJobRow.id == job.id)
                 .values(
                     printer=job.printer,  # staff may reprint a failed job on another terminal's printer
-                    lease_owner=None,
+                    lease_owner=job.owner if job.state is JobState.PRINTING else None,
                     lease_until=None,
+                    expires_at=_ts(job.expires_at),
                     state=job.state.value,
                     attempts=job.attempts,
                     max_attempts=job.max_attempts,
@@ -175,13 +206,92 @@ class DbJobStore(JobStore):
             query = query.where(PrintJobRow.printer == printer)
         return self._list(query.order_by(PrintJobRow.created_at.desc()), limit)
 
-    def list_unfinished(self) -> list[HwJob]:
+    def list_unfinished(self, printer: str | None = None) -> list[HwJob]:
         query = select(PrintJobRow).where(
             PrintJobRow.station_id == self.station_id, PrintJobRow.state.in_(("queued", "printing"))
         )
-        if self.printer is not None:
-            query = query.where(PrintJobRow.printer == self.printer)
-        return self._list(query.order_by(PrintJobRow.created_at))
+        printer = printer if printer is not None else self.printer
+        if printer is not None:
+            query = query.where(PrintJobRow.printer == printer)
+        return self._list(query.order_by(PrintJobRow.created_at, PrintJobRow.id))
+
+    def claim(self, job_id: str, owner: str) -> HwJob | None:
+        """Queued to printing for ``owner`` in one conditional UPDATE: of two claimers one wins, on any database."""
+        from kiosk.db import utcnow
+
+        with self.db.WriteSession() as session:
+            result = session.execute(
+                sql_update(PrintJobRow)
+                .where(
+                    PrintJobRow.id == job_id, PrintJobRow.station_id == self.station_id, PrintJobRow.state == "queued"
+                )
+                .values(
+                    state="printing",
+                    attempts=PrintJobRow.attempts + 1,
+                    lease_owner=owner,
+                    lease_until=None,
+                    updated_at=utcnow(),
+                )
+            )
+            if result.rowcount != 1:
+                session.rollback()
+                return None
+            session.commit()
+        return self.get(job_id)
+
+    def hold_printer(self, printer: str, owner: str, seconds: float) -> bool:
+        """Take or renew ``printer``'s lease (see :class:`kiosk.models.PrinterLease`); False while another holds it."""
+        from kiosk.db import utcnow
+
+        now = utcnow()
+        key = (PrinterLease.station_id == self.station_id, PrinterLease.printer == printer)
+        with self.db.Session() as session:
+            row = session.execute(select(PrinterLease.owner, PrinterLease.lease_until).where(*key)).first()
+        if row is not None and row.owner not in (None, owner) and row.lease_until is not None and row.lease_until > now:
+            return False  # a plain read: the other processes look every few seconds without taking the write lock
+        until = now + timedelta(seconds=seconds)
+        with self.db.WriteSession() as session:
+            if row is None:
+                try:
+                    session.add(
+                        PrinterLease(
+                            station_id=self.station_id, printer=printer, owner=owner, lease_until=until, taken_at=now
+                        )
+                    )
+                    session.commit()
+                    return True
+                except IntegrityError:
+                    return False  # another process made the row at the same moment: it has the printer
+            values: dict = {"owner": owner, "lease_until": until}
+            if row.owner != owner:
+                values["taken_at"] = now
+            # Conditional, so of two processes seeing a lapsed lease only one takes it.
+            result = session.execute(
+                sql_update(PrinterLease)
+                .where(
+                    *key,
+                    (PrinterLease.owner == owner)
+                    | PrinterLease.owner.is_(None)
+                    | PrinterLease.lease_until.is_(None)
+                    | (PrinterLease.lease_until <= now),
+                )
+                .values(**values)
+            )
+            session.commit()
+            return result.rowcount == 1
+
+    def release_printer(self, printer: str, owner: str) -> None:
+        with self.db.WriteSession() as session:
+            session.execute(
+                sql_update(PrinterLease)
+                .where(
+                    PrinterLease.station_id == self.station_id,
+                    PrinterLease.printer == printer,
+                    PrinterLease.owner == owner,
+                )
+                .values(owner=None, lease_until=None)
+            )
+            session.commit()
 
     def list_recent(self, limit: int = 50) -> list[HwJob]:
         query = select(PrintJobRow).where(PrintJobRow.station_id == self.station_id)
@@ -229,6 +339,8 @@ class Printing:
         self.profiles: dict[str, object] = {}
         self.configs: dict[str, dict] = {}
         self.poll = True
+        #: This process's name in printer leases and job claims.
+        self.owner = new_owner()
         db, station_id = app.extensions["db"], app.extensions["kiosk_station_id"]
         for name, (where, table_cfg) in tables.items():
             # The queue's own settings; the rest describes the device.
@@ -245,6 +357,9 @@ class Printing:
                 DbJobStore(db, station_id, printer=name),
                 max_attempts=int(queue_cfg.get("max_attempts", 3)),
                 retry_delay=float(queue_cfg.get("retry_delay", 1.0)),
+                owner=self.owner,
+                lease_seconds=float(app.config.get("PRINT_LEASE_SECONDS", LEASE_SECONDS)),
+                poll_interval=POLL_SECONDS,
             )
             if name == "default":
                 self.poll = bool(queue_cfg.get("poll_status", True))
@@ -267,6 +382,9 @@ class Printing:
         self._started = True
         for queue in self.queues.values():
             queue.start()
+        # A process that ends without shutdown() (the CLI, a worker told to exit)
+        # gives its printers' leases up, so the server takes over at once.
+        atexit.register(_shutdown_at_exit, weakref.ref(self))
         self._fail_orphans()
         if self.poll or self.agent_printers:
             threading.Thread(target=self._poll_status, daemon=True, name="kiosk-printer-status").start()
@@ -328,6 +446,8 @@ class Printing:
         while not self._stop.is_set():
             if self.poll:
                 for name, queue in self.queues.items():
+                    if not queue.holds(name):
+                        continue  # another process drives this printer: one connection at a time
                     try:
                         queue.check_status()
                     except Exception as exc:
@@ -338,6 +458,26 @@ class Printing:
                 except Exception as exc:
                     log.warning("could not look for print jobs no agent took: %s", exc)
             self._stop.wait(STATUS_POLL_SECONDS)
+
+    def expire_after(self, layout: str) -> float | None:
+        """Seconds a receipt of ``layout`` stays worth printing (None: always).
+
+        ``PRINT_EXPIRE_AFTER`` in the config (``KIOSK_PRINT_EXPIRE_AFTER`` as
+        JSON) is a number for every layout or ``{layout: seconds, "*": seconds}``;
+        0 or a negative number means never expire. Default:
+        :data:`DEFAULT_EXPIRE_SECONDS`.
+        """
+        if layout == TEST_PAGE_LABEL:
+            return TEST_PAGE_EXPIRE_SECONDS
+        setting = self.app.config.get("PRINT_EXPIRE_AFTER", DEFAULT_EXPIRE_SECONDS)
+        if isinstance(setting, dict):
+            setting = setting.get(layout, setting.get("*", DEFAULT_EXPIRE_SECONDS))
+        try:
+            seconds = float(setting)
+        except (TypeError, ValueError):
+            log.warning("PRINT_EXPIRE_AFTER for %s is not a number of seconds: %r", layout, setting)
+            seconds = DEFAULT_EXPIRE_SECONDS
+        return seconds if seconds > 0 else None
 
     def printer_name_for(self, terminal: str | None) -> str:
         """The printer a receipt taken at ``terminal`` prints on: the terminal's own, else the default."""
@@ -356,6 +496,12 @@ class Printing:
             for queue in self.queues.values():
                 queue.stop(timeout=2.0)
             self._started = False
+
+
+def _shutdown_at_exit(ref: weakref.ref) -> None:
+    printing = ref()
+    if printing is not None:
+        printing.shutdown()
 
 
 #: A job for an agent's printer that no agent took within this long fails: its resident has gone, staff reprint it.
@@ -392,6 +538,7 @@ def expire_agent_jobs(app, now: datetime | None = None) -> int:
                 or_(PrintJobRow.lease_until.is_(None), PrintJobRow.lease_until < cutoff),
             ),
             and_(PrintJobRow.state == "printing", PrintJobRow.lease_until < cutoff),
+            and_(PrintJobRow.state == "queued", PrintJobRow.expires_at < now),
         ),
     )
     db = app.extensions["db"]
@@ -441,16 +588,21 @@ def build_receipt(layout: str, context: dict, station=None) -> Receipt:
     return receipt
 
 
-def print_receipt(layout: str, context: dict, *, station=None, terminal: str | None = None) -> dict:
+def print_receipt(
+    layout: str, context: dict, *, station=None, terminal: str | None = None, expire_after: float | None = None
+) -> dict:
     """Queue a receipt built from ``layout``; returns at once with ``{"job_id", "state"}``.
 
     It prints at the printer of the terminal the request comes from (or of
     ``terminal``, a name), else at the station's default printer. The state is
     ``queued`` (or ``failed`` when the queue refused it). The caller tells the
-    user the outcome by polling :func:`job_state`.
+    user the outcome by polling :func:`job_state`: ``done`` (the printer
+    confirmed it), ``sent`` (sent, not confirmed) or ``failed``.
+    ``expire_after``: seconds after which it is no longer printed (default:
+    the layout's, see :meth:`Printing.expire_after`).
     """
     receipt = build_receipt(layout, context, station)
-    return submit(receipt, layout, terminal=terminal)
+    return submit(receipt, layout, terminal=terminal, expire_after=expire_after)
 
 
 def request_terminal() -> str | None:
@@ -463,34 +615,46 @@ def request_terminal() -> str | None:
     return terminal.name if terminal is not None else None
 
 
-def submit(receipt: Receipt, label: str = "", *, terminal: str | None = None) -> dict:
+def submit(
+    receipt: Receipt, label: str = "", *, terminal: str | None = None, expire_after: float | None = None
+) -> dict:
     """Hand a ready receipt document to the printer of ``terminal`` (default: the request's terminal)."""
     release_read_connection()  # the queue stores the job on a connection of its own
     printing = _printing()
     if terminal is None:
         terminal = request_terminal()
     printer = printing.printer_name_for(terminal)
+    expiry = expire_after if expire_after is not None else printing.expire_after(label)
     if printer in printing.agent_printers:
-        return _submit_for_agent(printing, receipt, label, printer, terminal)
+        return _submit_for_agent(printing, receipt, label, printer, terminal, expiry)
     printing.start()
-    handle = printing.queues[printer].submit(receipt, printer=printer, label=label, terminal=terminal)
+    handle = printing.queues[printer].submit(
+        receipt, printer=printer, label=label, terminal=terminal, expire_after=expiry
+    )
     return {"job_id": handle.id, "state": "queued"}
 
 
-def _submit_for_agent(printing: Printing, receipt: Receipt, label: str, printer: str, terminal: str | None) -> dict:
+def _submit_for_agent(
+    printing: Printing, receipt: Receipt, label: str, printer: str, terminal: str | None, expiry: float | None
+) -> dict:
     """Store a job for a printer behind a ``kiosk agent``: it waits in the table until the agent leases it."""
     job = HwJob(receipt=receipt, printer=printer, label=label, terminal=terminal)
+    if expiry is not None:
+        job.expires_at = job.created_at + expiry
     printing.store.add(job)
     printing.notify_agents()
     return {"job_id": job.id, "state": "queued"}
 
 
 def job_state(job_id: str, station_id: int | None = None) -> dict | None:
-    """``{"state", "error"}`` of a job, or None if unknown (or another station's)."""
+    """``{"state", "error", "attempts", "printed"}`` of a job, or None if unknown (or another station's).
+
+    ``printed`` is True only when the printer confirmed the job (state ``done``).
+    """
     row = get_session().get(PrintJobRow, job_id)
     if row is None or (station_id is not None and row.station_id != station_id):
         return None
-    return {"state": row.state, "error": row.error or "", "attempts": row.attempts}
+    return {"state": row.state, "error": row.error or "", "attempts": row.attempts, "printed": row.state == "done"}
 
 
 def wait_for(job: dict, timeout: float) -> dict:
@@ -501,6 +665,9 @@ def wait_for(job: dict, timeout: float) -> dict:
     if name in printing.queues:
         result = printing.queues[name].wait(job["job_id"], timeout)
         state, error = result.state.value, result.error or ""
+        if state == "queued" and stored is not None and stored.label == TEST_PAGE_LABEL:
+            # Nobody is waiting for this page any more: it must not come out at the next start.
+            state, error = _give_up_test_page(printing, job["job_id"], timeout) or (state, error)
     else:  # an agent's printer: look at the row until the agent says how it went
         deadline = time.monotonic() + timeout
         while True:
@@ -511,6 +678,22 @@ def wait_for(job: dict, timeout: float) -> dict:
         state = current.state.value if current is not None else "unknown"
         error = (current.error or "") if current is not None else ""
     return {"state": state, "error": error, "where": describe_printer(name)}
+
+
+def _give_up_test_page(printing: Printing, job_id: str, waited: float) -> tuple[str, str] | None:
+    """Fail a test page still queued after the CLI's wait (a job already being sent is left to finish)."""
+    from kiosk.db import utcnow
+
+    now = utcnow()
+    error = f"the test page was not printed within {waited:g} s; it was withdrawn"
+    with printing.app.extensions["db"].WriteSession() as session:
+        result = session.execute(
+            sql_update(PrintJobRow)
+            .where(PrintJobRow.id == job_id, PrintJobRow.state == "queued")
+            .values(state="failed", error=error, error_kind="expired", updated_at=now, finished_at=now)
+        )
+        session.commit()
+    return ("failed", error) if result.rowcount == 1 else None
 
 
 def describe_printer(name: str, app=None) -> str:
@@ -533,9 +716,11 @@ def print_test_page(printer: str = "default") -> dict:
         raise KeyError(f"no printer {printer!r}; known: {', '.join(printer_names())}")
     receipt = build_test_page(current_station().name, printer=describe_printer(printer))
     if printer in printing.agent_printers:
-        return _submit_for_agent(printing, receipt, "kiosk.test_page", printer, printer)
+        return _submit_for_agent(printing, receipt, TEST_PAGE_LABEL, printer, printer, TEST_PAGE_EXPIRE_SECONDS)
     printing.start()
-    handle = printing.queues[printer].submit(receipt, printer=printer, label="kiosk.test_page")
+    handle = printing.queues[printer].submit(
+        receipt, printer=printer, label=TEST_PAGE_LABEL, expire_after=TEST_PAGE_EXPIRE_SECONDS
+    )
     return {"job_id": handle.id, "state": "queued"}
 
 
@@ -564,22 +749,107 @@ def printer_choices(app=None) -> list[dict]:
     return out
 
 
-def failed_jobs(station_id: int) -> list[dict]:
-    rows = get_session().scalars(
+#: What went wrong, in words staff at a counter act on (by ``error_kind``); the technical error is kept as detail.
+STAFF_WORDS = {
+    "paper_out": N_("The printer is out of paper. Put in a new roll, then reprint."),
+    "offline": N_("The printer is offline (is its cover open?). Close it, then reprint."),
+    "unreachable": N_("The kiosk cannot reach the printer. Check its power and cable, then reprint."),
+    "timeout": N_("The printer stopped taking the receipt (paper jam or a stuck printer). Check it, then reprint."),
+    "dropped": N_("The printer's connection broke off in the middle of the receipt. Check the cable, then reprint."),
+    "unconfirmed": N_("Sent to the printer, but the printer never confirmed it. Ask the resident whether it came out."),
+    "interrupted": N_(
+        "Printing was cut off when the kiosk restarted. It may have printed: ask the resident before reprinting."
+    ),
+    "expired": N_(
+        "Not printed: the printer could not take it in time and the resident was told. Reprint it if they ask."
+    ),
+    "out_of_service": N_(
+        "Not tried: the printer had just failed several times in a row. Fix the printer, then reprint."
+    ),
+    "invalid": N_("This receipt cannot be printed (its content is faulty). Please tell the administrator."),
+    "config": N_("The printer it was for is no longer set up. Reprint it on another printer."),
+    "error": N_("The printer reported a fault. Check it, then reprint."),
+}
+#: How long a receipt that was sent but not confirmed stays on the staff's list.
+SENT_LIST_HOURS = 2
+
+
+def receipt_summary(receipt: dict, layout: str = "") -> str:
+    """A receipt in a few words for staff: what it is and its number ("法律咨询 A012"), not the layout's key.
+
+    The number is the receipt's largest text or value (the last of equal
+    size: a booking code after the slip's heading); what it is, the first
+    large text before it, else the receipt's title. Falls back to ``layout``.
+    """
+    title, big = "", []
+    for block in receipt.get("blocks", []) if isinstance(receipt, dict) else []:
+        kind, size = block.get("kind"), block.get("size") or 1
+        if kind == "title" and not title:
+            title = str(block.get("text", ""))
+        elif kind == "text" and size >= 2:
+            big.append((size, str(block.get("text", ""))))
+        elif kind == "kv" and size >= 2:
+            big.append((size, f"{block.get('key', '')} {block.get('value', '')}".strip()))
+    if not big:
+        return title or layout
+    largest = max(size for size, _text in big)
+    number_at = max(i for i, (size, _text) in enumerate(big) if size == largest)
+    number = big[number_at][1]
+    heading = next((text for _size, text in big[:number_at] if text and text != number), "") or title
+    return f"{heading} {number}".strip() if heading else number
+
+
+def _staff_words(kind: str | None, state: str) -> str:
+    key = kind if kind in STAFF_WORDS else ("unconfirmed" if state == "sent" else "error")
+    return _(STAFF_WORDS[key])
+
+
+def failed_jobs(station_id: int, station=None) -> list[dict]:
+    """Receipts staff should look at, newest first: failed ones, and recent ones sent but never confirmed.
+
+    Each: ``id``, ``summary`` (what and which number), ``layout``, ``state``,
+    ``problem`` (in the staff's words), ``error`` (the technical cause),
+    ``attempts``, ``printer``, ``terminal`` and ``when`` (the station's local time).
+    """
+    from sqlalchemy import and_, or_
+
+    from kiosk import clock
+    from kiosk.db import utcnow
+
+    session = get_session()
+    since = utcnow() - timedelta(hours=SENT_LIST_HOURS)
+    reprinted = select(PrintJobRow.reprint_of).where(
+        PrintJobRow.station_id == station_id, PrintJobRow.reprint_of.is_not(None)
+    )
+    rows = session.scalars(
         select(PrintJobRow)
-        .where(PrintJobRow.station_id == station_id, PrintJobRow.state == "failed")
+        .where(
+            PrintJobRow.station_id == station_id,
+            or_(
+                PrintJobRow.state == "failed",
+                and_(
+                    PrintJobRow.state == "sent",
+                    PrintJobRow.error_kind == "unconfirmed",
+                    PrintJobRow.created_at >= since,
+                    PrintJobRow.id.not_in(reprinted),
+                ),
+            ),
+        )
         .order_by(PrintJobRow.created_at.desc())
         .limit(50)
     )
     return [
         {
             "id": r.id,
+            "summary": receipt_summary(r.receipt, r.layout),
             "layout": r.layout,
+            "state": r.state,
+            "problem": _staff_words(r.error_kind, r.state),
             "error": r.error or "",
             "attempts": r.attempts,
             "printer": r.printer,
             "terminal": r.terminal or "",
-            "when": r.created_at.strftime("%Y-%m-%d %H:%M:%S UTC") if r.created_at else "",
+            "when": clock.local(station, r.created_at).strftime("%m-%d %H:%M:%S") if r.created_at else "",
         }
         for r in rows
     ]
@@ -616,7 +886,7 @@ def _reprint_for_agent(printing: Printing, job_id: str, target: str) -> bool:
     if job.state is JobState.FAILED:
         job.printer, job.state, job.attempts = target, JobState.QUEUED, 0
         job.error = job.error_kind = None
-        job.finished_at = None
+        job.finished_at = job.expires_at = None
         job.updated_at = time.time()  # queued from now: the agent has its full time to take it
         printing.store.update(job)
     else:

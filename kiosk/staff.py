@@ -61,7 +61,7 @@ def console():
         "staff/console.html",
         panels=panels_for(station),
         station=station,
-        failed_jobs=printing.failed_jobs(station.id),
+        failed_jobs=printing.failed_jobs(station.id, station),
         printer=printing.printer_status(),
         printers=printing.printer_choices(),
     )

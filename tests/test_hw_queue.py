@@ -111,11 +111,12 @@ def test_connection_dropped_every_time_fails_then_reprint_works_after_the_fault_
         assert qr_codes(fake) == ["https://kiosk.example.cn/q/F001"]
 
 
-def test_silent_printer_prints_with_an_unconfirmed_note():
+def test_silent_printer_leaves_the_job_sent_not_printed():
     with FakeNetworkPrinter("silent") as fake:
         with make_queue(fake, status_timeout=0.05) as q:
             job = q.submit(ticket("G001")).wait(WAIT)
-    assert job.state is JobState.DONE and "not confirmed" in job.note
+    assert job.state is JobState.SENT and job.finished and "not confirmed" in job.note
+    assert job.error_kind == "unconfirmed"
     assert q.last_status("counter").paper is Paper.UNKNOWN
 
 
@@ -150,7 +151,7 @@ def test_submit_returns_at_once_and_waiting_is_bounded():
             assert handle.state in (JobState.QUEUED, JobState.PRINTING)
             early = handle.wait(0.01)
             assert early.state in (JobState.QUEUED, JobState.PRINTING) and not early.finished
-            assert handle.wait(WAIT).state is JobState.DONE
+            assert handle.wait(WAIT).state is JobState.SENT
 
 
 def test_receipt_that_cannot_be_rendered_fails_at_once_without_retries(fake):
@@ -178,14 +179,20 @@ def test_unknown_printer_name_and_non_receipts_are_refused(fake):
         q.submit({"title": "not a receipt"})  # type: ignore[arg-type]
 
 
-def test_unfinished_jobs_in_the_store_are_resumed_at_start(fake):
+def test_unfinished_jobs_in_the_store_are_resumed_at_start_but_an_interrupted_one_is_not_resent(fake):
     store = InMemoryJobStore()
-    left_over = PrintJob(receipt=ticket("M001"), printer="counter", state=JobState.PRINTING, attempts=1)
-    store.add(left_over)
+    interrupted = PrintJob(receipt=ticket("M001"), printer="counter", state=JobState.PRINTING, attempts=1, owner="gone")
+    store.add(interrupted)
+    queued = PrintJob(receipt=ticket("M002"), printer="counter")
+    store.add(queued)
     with make_queue(fake, store=store) as q:
-        job = q.wait(left_over.id, WAIT)
-    assert job.state is JobState.DONE and job.attempts == 2
-    assert qr_codes(fake) == ["https://kiosk.example.cn/q/M001"]
+        first = q.wait(interrupted.id, WAIT)
+        second = q.wait(queued.id, WAIT)
+    # The first may be in the tray already: staff decide, the printer does not print it twice.
+    assert (first.state, first.error_kind, first.attempts) == (JobState.FAILED, "interrupted", 1)
+    assert "may have printed" in first.error
+    assert (second.state, second.attempts) == (JobState.DONE, 1)
+    assert qr_codes(fake) == ["https://kiosk.example.cn/q/M002"]
 
 
 def test_stopping_during_a_retry_leaves_the_job_queued(fake):

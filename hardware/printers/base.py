@@ -12,6 +12,10 @@ question). :class:`Printer` does the rest for all of them, the same way:
 
 ``DLE EOT`` is answered when the printer *receives* it, after the job bytes
 but possibly before they are all printed: step 4 confirms delivery, not ink.
+A printer that accepted the connection but never read (its buffer full, a
+jam) or that never answers status gives no reply in step 4: the job is then
+*sent*, not confirmed (``PrintResult.confirmed`` False), and the print queue
+says so instead of "printed".
 """
 
 from __future__ import annotations
@@ -59,13 +63,19 @@ class Connection(ABC):
 
 @dataclass(frozen=True)
 class PrintResult:
-    """How a job went: ``confirmed`` means the printer answered after the job."""
+    """How a job went: ``confirmed`` means the printer answered after the job.
+
+    ``queried``: a confirmation was asked for (status checks on, a device
+    that can answer); when False, ``confirmed`` is False because nothing could
+    be learned, not because the printer kept silent.
+    """
 
     bytes_sent: int
     before: PrinterStatus | None
     after: PrinterStatus | None
     confirmed: bool
     note: str = ""
+    queried: bool = True
 
 
 class Printer(ABC):
@@ -158,11 +168,15 @@ class Printer(ABC):
             finally:
                 conn.close()
         if after is None:
-            return PrintResult(len(data), before, None, False, "status checks are off; delivery not confirmed")
+            return PrintResult(
+                len(data), before, None, False, "status checks are off; delivery not confirmed", queried=False
+            )
         self._refuse(after, "during the job")
         notes = []
         if after.online is Online.UNKNOWN:
             notes.append(f"delivery not confirmed: {after.detail or 'no status reply'}")
         if after.paper is Paper.NEAR_END:
             notes.append("paper near end")
-        return PrintResult(len(data), before, after, after.online is Online.ONLINE, "; ".join(notes))
+        return PrintResult(
+            len(data), before, after, after.online is Online.ONLINE, "; ".join(notes), queried=conn.can_query
+        )

@@ -14,10 +14,16 @@ job ends at a cut, or where the stream ends), answers status queries for the
 current ``state`` and can drop the connection part way through a job:
 
 ``ok``, ``near_end``, ``paper_out``, ``offline`` (cover open): answered with
-the matching status bytes; ``silent``: never answers; ``drop``: answers like
-``ok`` but hangs up after ``drop_after`` bytes of a job (``drop_times`` times,
-then behaves; None = always); ``stall``: stops reading altogether, so the
-sender's buffers fill and its writes time out (a jammed printer).
+the matching status bytes; ``silent``: never answers status (prints what it
+gets); ``drop``: answers like ``ok`` but hangs up after ``drop_after`` bytes
+of a job (``drop_times`` times, then behaves; None = always); ``stall``:
+accepts the connection and never reads, so a job smaller than the socket
+buffers seems to go out and only the status question goes unanswered, and a
+larger one times out (a jammed or hung printer);
+``paper_out_mid_job``: prints ``drop_after`` bytes of the next job, then runs
+out of paper: the rest of that job is lost and the state becomes
+``paper_out``; ``drop_mid_band``: hangs up inside a raster band (part way
+through a ``GS v 0`` / ``GS ( L`` image), ``drop_times`` times.
 """
 
 from __future__ import annotations
@@ -37,13 +43,17 @@ from typing import Any
 
 from kiosk_hardware.testing.escpos_parser import ParsedJob, StreamParser, parse
 
-STATES = ("ok", "near_end", "paper_out", "offline", "silent", "drop", "stall")
+STATES = ("ok", "near_end", "paper_out", "offline", "silent", "drop", "stall", "paper_out_mid_job", "drop_mid_band")
+#: The commands that carry raster image data: where ``drop_mid_band`` hangs up.
+_RASTER_PREFIXES = (b"\x1dv0", b"\x1d(L", b"\x1d8L")
 
 # DLE EOT replies per state: n -> status byte (bits 1 and 4 are always set).
 _OK = {1: 0x12, 2: 0x12, 3: 0x12, 4: 0x12}
 _REPLIES: dict[str, dict[int, int]] = {
     "ok": _OK,
     "drop": _OK,
+    "drop_mid_band": _OK,
+    "paper_out_mid_job": _OK,
     "near_end": {**_OK, 4: 0x12 | 0x0C},
     # Out of paper the printer also goes offline and says why (n=2 bit 5).
     "paper_out": {1: 0x12 | 0x08, 2: 0x12 | 0x20, 3: 0x12, 4: 0x12 | 0x60},
@@ -104,9 +114,25 @@ class FakePrinterCore:
         """True once a job in the ``drop`` state has passed ``drop_after`` bytes."""
         if self._state != "drop" or job_bytes < self.drop_after:
             return False
+        return self._count_drop()
+
+    def _count_drop(self) -> bool:
         if self.drop_times is not None and self.drops >= self.drop_times:
             return False
         self.drops += 1
+        return True
+
+    def should_drop_mid_band(self, pending: bytes) -> bool:
+        """True when, in the ``drop_mid_band`` state, the stream stops inside a raster image command."""
+        if self._state != "drop_mid_band" or len(pending) < 16 or not pending.startswith(_RASTER_PREFIXES):
+            return False
+        return self._count_drop()
+
+    def runs_out(self, job_bytes: int) -> bool:
+        """True (once) when a ``paper_out_mid_job`` printer has printed ``drop_after`` bytes: it is out of paper now."""
+        if self._state != "paper_out_mid_job" or job_bytes < self.drop_after:
+            return False
+        self.state = "paper_out"
         return True
 
     def record(self, data: bytes, complete: bool, source: str) -> None:
@@ -139,21 +165,45 @@ class FakeStream:
         self.source = source
         self._parser = StreamParser()
         self._job = bytearray()
+        #: Out of paper part way through a job: its remaining bytes go nowhere until its cut.
+        self._lost = False
 
     def feed(self, data: bytes) -> tuple[bytes, bool]:
         """Take received bytes; return (bytes to answer, whether to hang up now)."""
+        if self.core.state == "drop_mid_band":
+            # In slices, so the stream can end inside a band however it arrived.
+            replies = bytearray()
+            for at in range(0, len(data), 256):
+                answer, hang_up = self._feed(data[at : at + 256])
+                replies += answer
+                if hang_up:
+                    return bytes(replies), True
+            return bytes(replies), False
+        return self._feed(data)
+
+    def _feed(self, data: bytes) -> tuple[bytes, bool]:
         replies = bytearray()
         for command, raw in self._parser.feed_raw(data):
             if command.name == "DLE EOT":
                 replies += self.core.reply(command.args[0])
                 continue
+            if self._lost:
+                self._lost = command.name != "GS V"
+                continue
             self._job += raw
             if command.name == "GS V":
                 self.core.record(bytes(self._job), True, self.source)
                 self._job.clear()
+            elif self.core.runs_out(len(self._job)):
+                self.core.record(bytes(self._job), False, self.source)
+                self._job.clear()
+                self._lost = True
             elif self.core.should_drop(len(self._job)):
                 self.end()
                 return bytes(replies), True
+        if self._parser.pending and self.core.should_drop_mid_band(bytes(self._parser._buf[:16])):
+            self.end()
+            return bytes(replies), True
         if self._parser.pending and self.core.should_drop(len(self._job) + self._parser.pending):
             self.end()
             return bytes(replies), True

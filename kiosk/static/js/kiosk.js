@@ -147,6 +147,10 @@
   var PRINT_POLL_MS = 600;
   var printWatches = [];
 
+  // Final states: "done" (the printer confirmed it), "sent" (it went to the printer, which never
+  // confirmed it: the resident is told to check, not promised a ticket), "failed", "unknown".
+  var PRINT_FINAL = ["done", "sent", "failed", "unknown"];
+
   function watchPrint(el) {
     var job = el.dataset.printJob;
     if (!job) { return Promise.resolve("none"); }
@@ -157,9 +161,16 @@
     printWatches.push(watch);
 
     function show(state) {
-      var words = { done: el.dataset.textDone, failed: el.dataset.textFailed, unknown: el.dataset.textUnknown };
+      var words = {
+        done: el.dataset.textDone,
+        // A page without words for "sent" says what it says when it cannot tell: never "printed".
+        sent: el.dataset.textSent || el.dataset.textUnknown || el.dataset.textFailed,
+        failed: el.dataset.textFailed,
+        unknown: el.dataset.textUnknown
+      };
       el.textContent = words[state] || el.dataset.textPrinting || "";
       el.classList.toggle("done", state === "done");
+      el.classList.toggle("sent", state === "sent");
       el.classList.toggle("failed", state === "failed");
       el.dataset.state = state;
     }
@@ -173,11 +184,13 @@
         .then(function (found) {
           if (watch.stopped) { return; }
           var state = found.state;
-          if (state !== "done" && state !== "failed" && state !== "unknown" && Date.now() - started > limit) {
+          var final = PRINT_FINAL.indexOf(state) >= 0;
+          if (!final && Date.now() - started > limit) {
             state = unknown;
+            final = true;
           }
           show(state);
-          if (state === "done" || state === "failed" || state === "unknown") { end(state); return; }
+          if (final) { end(state); return; }
           watch.timer = setTimeout(poll, PRINT_POLL_MS);
         });
     }
