@@ -16,8 +16,10 @@ from PIL import Image
 
 from kiosk.config import ConfigError
 from kiosk.device_config import check_printer_table
+from kiosk_hardware.errors import PrinterConfigError
 from kiosk_hardware.escpos_encode import encode_receipt
 from kiosk_hardware.preview import preview_png
+from kiosk_hardware.printers.factory import printer_from_config
 from kiosk_hardware.profiles import font_covers, get_profile, printer_profile
 from kiosk_hardware.receipt import Receipt
 from kiosk_hardware.render import render_line
@@ -156,6 +158,15 @@ def test_printer_table_settings_old_and_new():
         check_printer_table("devices.printer", {**table, "chinese_font": "big5"})
     with pytest.raises(ConfigError, match="unknown printer profile '76mm'"):
         check_printer_table("devices.printer", {**table, "profile": "76mm"})
+
+
+def test_printer_built_from_a_model_setting(tmp_path):
+    printer = printer_from_config({"type": "file", "path": str(tmp_path / "lp0"), "model": "TM-T88V"})
+    assert (printer.profile.width_dots, printer.profile.cut, printer.profile.text_mode) == (512, "partial", True)
+    raster = printer_from_config({"type": "file", "path": "x", "profile": "58mm", "chinese_font": "none"})
+    assert (raster.profile.width_dots, raster.profile.text_mode) == (384, False)
+    with pytest.raises(PrinterConfigError, match="unknown printer model 'TM-T99'"):
+        printer_from_config({"type": "file", "path": "x", "model": "TM-T99"})
 
 
 def test_preview_shows_the_receipt_at_the_models_width():

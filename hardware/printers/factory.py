@@ -12,7 +12,10 @@ while it keeps moving. ``open_timeout`` (serial, file) limits opening the
 device. USB endpoints (``in_ep``, ``out_ep``) are read from the device's
 descriptors unless given.
 
-Every type also takes ``profile`` (name or dict), ``status`` (ask DLE EOT,
+Every type also takes ``profile`` (name or dict), ``model`` (a printer
+python-escpos knows, e.g. ``"TM-T88V"``: width, dpi, cutter and code pages
+from its capability data), ``chinese_font`` (``gb2312``, ``gbk``,
+``gb18030`` or ``none``; see :mod:`kiosk_hardware.profiles`), ``status`` (ask DLE EOT,
 default true) and ``status_timeout`` (seconds); ``name`` is ignored here (the
 core uses it to label the printer). Unknown types or keys are refused so a
 typo in the config fails at start, not at the first ticket.
@@ -26,8 +29,9 @@ from typing import Any
 
 from kiosk_hardware.errors import PrinterConfigError
 from kiosk_hardware.printers.base import Printer
+from kiosk_hardware.profiles import PROFILE_SETTINGS, printer_profile
 
-COMMON_KEYS = frozenset({"type", "profile", "status", "status_timeout", "name"})
+COMMON_KEYS = frozenset({"type", "status", "status_timeout", "name", *PROFILE_SETTINGS})
 #: type -> ("module:Class", required keys, optional keys). Backends are imported
 #: only when used: python-escpos takes ~0.15 s to import (it parses its printer
 #: capability data), which a kiosk printing to the preview printer never needs.
@@ -64,8 +68,9 @@ def printer_from_config(config: Mapping[str, Any]) -> Printer:
     if unknown:
         allowed = sorted(required | optional | COMMON_KEYS)
         raise PrinterConfigError(f"unknown keys for a {kind} printer: {sorted(unknown)}; allowed: {allowed}")
-    kwargs = {k: v for k, v in config.items() if k not in ("type", "name")}
+    kwargs = {k: v for k, v in config.items() if k not in ("type", "name", *PROFILE_SETTINGS)}
     try:
+        kwargs["profile"] = printer_profile(config.get("profile"), config.get("model"), config.get("chinese_font"))
         return cls(**kwargs)
     except PrinterConfigError:
         raise
