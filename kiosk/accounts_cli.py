@@ -1,10 +1,17 @@
-"""``kiosk users``: staff and admin accounts."""
+"""``kiosk users``: staff and admin accounts (create, list, disable/enable, reset-password, role).
+
+User names are matched whatever the case of their letters. On the district
+hub, changes travel to the account's station by sync (district accounts to
+every station). Every change is in the audit trail (``via: cli``).
+"""
 
 from __future__ import annotations
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+
+PASSWORD_HELP = "At least 8 characters, not a common one; asked for when not given."
 
 
 @click.group()
@@ -16,13 +23,7 @@ def users():
 @click.argument("username")
 @click.option("--role", type=click.Choice(["staff", "admin", "district"]), default="staff", show_default=True)
 @click.option("--name", "display_name", default="", help="Name shown in the staff console.")
-@click.option(
-    "--password",
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
-    help="At least 8 characters; asked for when not given.",
-)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help=PASSWORD_HELP)
 @click.option(
     "--station",
     "station_code",
@@ -48,7 +49,7 @@ def users_create(username, role, display_name, password, station_code):
             raise click.ClickException(f"no station {station_code}: enrol it first (kiosk stations enrol)")
         station_id = station.id
     try:
-        create_user(
+        user = create_user(
             session,
             username,
             password,
@@ -56,7 +57,131 @@ def users_create(username, role, display_name, password, station_code):
             station_id=station_id,
             display_name=display_name,
         )
+        session.flush()
+        _audit(session, "account.created", user, role=role)
         session.commit()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"created {role} {username}")
+    click.echo(f"created {role} {user.username}")
+
+
+@users.command("list")
+@click.option("--station", "station_code", default=None, help="Only the accounts of this station (code).")
+@with_appcontext
+def users_list(station_code):
+    """Every account: user name, role, station, state, last login (UTC)."""
+    from sqlalchemy import select
+
+    from kiosk.db import get_session
+    from kiosk.models import Station, User
+
+    session = get_session()
+    query = select(User, Station.code).outerjoin(Station, Station.id == User.station_id).order_by(User.username)
+    if station_code is not None:
+        query = query.where(Station.code == station_code)
+    rows = session.execute(query).all()
+    click.echo(f"{'USER':<24} {'ROLE':<9} {'STATION':<16} {'STATE':<9} {'LAST LOGIN (UTC)':<17} NAME")
+    for user, code in rows:
+        state = "active" if user.active else "disabled"
+        last = user.last_login_at.strftime("%Y-%m-%d %H:%M") if user.last_login_at else "-"
+        click.echo(f"{user.username:<24} {user.role:<9} {code or '-':<16} {state:<9} {last:<17} {user.display_name}")
+    click.echo(f"{len(rows)} account(s)")
+
+
+def _user(session, username: str):
+    from kiosk.auth import find_user
+
+    user = find_user(session, username)
+    if user is None:
+        raise click.ClickException(f"no account {username} (see kiosk users list)")
+    return user
+
+
+def _audit(session, action: str, user, **detail) -> None:
+    from kiosk.audit import record
+
+    record(
+        action,
+        {"username": user.username, "via": "cli", **detail},
+        station_id=user.station_id,
+        session=session,
+        commit=False,
+    )
+
+
+def _set_active(username: str, active: bool) -> None:
+    from kiosk.auth import set_active
+    from kiosk.db import get_session
+
+    session = get_session()
+    user = _user(session, username)
+    if bool(user.active) == active:
+        click.echo(f"{user.username} is already {'active' if active else 'disabled'}")
+        return
+    try:
+        set_active(session, user, active)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    _audit(session, "account.enabled" if active else "account.disabled", user)
+    session.commit()
+    click.echo(f"{'enabled' if active else 'disabled'} {user.username}")
+
+
+@users.command("disable")
+@click.argument("username")
+@with_appcontext
+def users_disable(username):
+    """Disable an account: it cannot log in and its sessions end. The last active admin stays."""
+    _set_active(username, False)
+
+
+@users.command("enable")
+@click.argument("username")
+@with_appcontext
+def users_enable(username):
+    """Enable a disabled account again."""
+    _set_active(username, True)
+
+
+@users.command("reset-password")
+@click.argument("username")
+@click.option("--password", prompt="New password", hide_input=True, confirmation_prompt=True, help=PASSWORD_HELP)
+@with_appcontext
+def users_reset_password(username, password):
+    """Give an account a new password; its sessions end."""
+    from kiosk.auth import set_password
+    from kiosk.db import get_session
+
+    session = get_session()
+    user = _user(session, username)
+    try:
+        set_password(user, password)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    _audit(session, "account.password_reset", user)
+    session.commit()
+    click.echo(f"new password set for {user.username}; their sessions have ended")
+
+
+@users.command("role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["staff", "admin", "district"]))
+@with_appcontext
+def users_role(username, role):
+    """Change an account's role; its sessions end. The last active admin is not demoted."""
+    from kiosk.auth import set_role
+    from kiosk.db import get_session
+
+    session = get_session()
+    user = _user(session, username)
+    before = user.role
+    try:
+        set_role(session, user, role, station_id=current_app.extensions["kiosk_station_id"])
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if before == role:
+        click.echo(f"{user.username} is already {role}")
+        return
+    _audit(session, "account.role", user, before=before, role=role)
+    session.commit()
+    click.echo(f"{user.username} is now {role}")

@@ -141,6 +141,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     views.init_app(app)  # /sync/v1 (answers only on a hub)
     core.register(app)  # the core's sync kinds, the figures job, the hub's account publisher
+    from kiosk import accounts
+
+    accounts.init_app(app)  # /admin/accounts, /admin/audit, the audit trail's terminal, its retention job
     pusher.init_app(app)  # a station's commits that recorded an entry wake its pusher
     with app.app_context():
         plugins.call_startup("kiosk_startup", app=app)

@@ -13,7 +13,10 @@ They are declared exactly as a plugin declares its kinds (``to_hub`` /
   plugins' ``district_figures`` with their labels as given, so the hub's
   dashboard translates them for whoever looks.
 - ``kiosk.user`` (hub → station), key = user name: accounts the hub creates or
-  changes, for the station they belong to (district accounts for every station).
+  changes (password, role, disabled or enabled), for the station they belong
+  to (district accounts for every station). The station matches the name
+  whatever its case; a new password, role or state ends the account's
+  sessions there too.
 """
 
 from __future__ import annotations
@@ -219,11 +222,14 @@ def _publish_changed_users(session, _flush_context, _instances) -> None:
 
 def user_to_station(session, station: Station, key: str, data: dict | None) -> None:
     """Upsert the account by user name; staff and admins belong to this station, district accounts to none."""
+    from kiosk.auth import end_sessions, find_user
+
     username = str(key)[:64]
-    user = session.scalar(select(User).where(User.username == username))
+    user = find_user(session, username)
     if data is None:
         if user is not None:
             user.active = False
+            end_sessions(user)
         return
     role = data.get("role")
     if role not in ("staff", "admin", "district"):
@@ -232,13 +238,18 @@ def user_to_station(session, station: Station, key: str, data: dict | None) -> N
     if role != "district" and data.get("station") != station.code:
         return  # another station's account (the hub only sends ours; be safe)
     if user is None:
-        user = User(username=username, password_hash="", created_at=utcnow())
+        user = User(username=username, password_hash="", created_at=utcnow(), session_version=0)
         session.add(user)
-    user.password_hash = str(data.get("password_hash") or "")
+    password_hash = str(data.get("password_hash") or "")
+    active = bool(data.get("active", True))
+    if user.id is not None and (user.password_hash != password_hash or user.role != role or user.active != active):
+        end_sessions(user)  # a reset, a role change or disabling at the hub ends the account's sessions here too
+    user.username = username
+    user.password_hash = password_hash
     user.role = role
     user.display_name = str(data.get("display_name") or username)[:100]
     user.station_id = None if role == "district" else station.id
-    user.active = bool(data.get("active", True))
+    user.active = active
 
 
 # --- helpers ------------------------------------------------------------------------------------
