@@ -240,6 +240,34 @@ def register_sync(register):
 
 
 @hookspec
+def register_metrics(register):
+    """Add the plugin's figures to the Prometheus endpoint ``GET /metrics``.
+
+    Call ``register(name, help, collect, labels=(), kind="gauge")`` once per
+    metric. It is published as ``kiosk_<plugin>_<name>`` (``name``: lower-case
+    letters, digits and underscores); ``kind="counter"`` publishes
+    ``kiosk_<plugin>_<name>_total`` for a count that only grows (a count of the
+    day, back to zero at local midnight, is fine: Prometheus takes a drop as a
+    reset). ``help`` is one line of English for the operator.
+
+    ``collect(session, station)`` is called at every scrape, inside the request
+    to ``/metrics``, with a read-only database session and the
+    :class:`kiosk.models.Station` this node serves; it is not called on a
+    station that has the plugin switched off. It returns a dict from label
+    values (a tuple with one string per name in ``labels``; a plain string
+    when there is one label; ``()`` when there are none) to a number. Read
+    what the database holds at that moment with one or two cheap, indexed
+    queries: never count per request. Label values must come from a small,
+    fixed set (service keys, states, printer names): never ticket numbers,
+    phone numbers, plates, tokens or free text, which would both leak personal
+    data and grow the series without bound. A ``collect`` that raises is
+    logged and left out of that scrape; the rest of the page is published.
+
+    :param register: ``register(name, help, collect, labels=(), kind="gauge")``.
+    """
+
+
+@hookspec
 def health_check(station):
     """Report the plugin's health for ``/healthz`` and the admin page.
 

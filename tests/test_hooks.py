@@ -294,6 +294,46 @@ def test_hook_register_sync(make_app, database_url, tmp_path):
     assert len(at_hub) == 1 and len(at_station) == 1
 
 
+def test_hook_register_metrics(make_app, database_url):
+    """A plugin's figures are read at scrape time; a broken one is left out, a bad name refused at start."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    scrapes = []
+
+    def open_lots(session, station):
+        scrapes.append(station.code)
+        return {"north": 3, "south": 0}
+
+    def register_metrics(register):
+        register("open_lots", "Parking lots open now.", open_lots, labels=("lot",))
+        register("vouchers_redeemed", "Vouchers redeemed today.", lambda session, station: {(): 5}, kind="counter")
+        register("broken", "Raises.", lambda session, station: 1 / 0)
+
+    def bad_name(register):
+        register("Bad-Name", "Not a metric name.", lambda session, station: {})
+
+    plugins = {"m": plugin("m", register_metrics=register_metrics), "x": plugin("x", register_metrics=bad_name)}
+    app = make_app(database_url, EXTRA_PLUGINS=plugins)
+    assert scrapes == []  # nothing is read before a scrape
+    text = app.test_client().get("/metrics").get_data(as_text=True)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("kiosk_m_open_lots", (("lot", "north"),))] == 3
+    assert samples[("kiosk_m_open_lots", (("lot", "south"),))] == 0
+    assert samples[("kiosk_m_vouchers_redeemed_total", ())] == 5
+    types = {family.name: family.type for family in text_string_to_metric_families(text)}
+    assert types["kiosk_m_vouchers_redeemed"] == "counter" and types["kiosk_m_open_lots"] == "gauge"
+    assert scrapes == ["shuibei"]
+    # The broken metric is left out of the scrape and said to be; the rest was published.
+    assert samples[("kiosk_metrics_collect_errors", (("part", "plugin:m"),))] == 1
+    assert "kiosk_m_broken" not in text
+    # A name that is not a metric name is refused at start, like any bad registration.
+    assert app.extensions["kiosk_plugins"].infos["x"].state != "enabled"
+
+
 def test_hook_health_check(make_app, database_url):
     app = make_app(
         database_url,

@@ -101,6 +101,14 @@ def register_sync(register):
 
 
 @hookimpl
+def register_metrics(register):
+    """Tickets issued today and people waiting, per queue, for Prometheus (``GET /metrics``)."""
+    from kiosk_plugins.legal import metrics
+
+    metrics.register(register)
+
+
+@hookimpl
 def handle_reader_event(event, screen, station):
     """On the check-in screen, a scanned booking slip fills in the code and submits."""
     if screen != "legal.checkin" or event.kind != "code":
