@@ -171,6 +171,7 @@ SECTIONS = {
     "http": section_http,
     "fleet": section_fleet,
     "district": section_district,
+    "print_latency": lambda args: importlib.import_module("bench.print_latency").run(args.quick),
 }
 
 

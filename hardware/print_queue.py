@@ -207,6 +207,7 @@ class PrintQueue:
         }
         self._wake: dict[str, threading.Event] = {name: threading.Event() for name in self.printers}
         self._held: dict[str, bool] = dict.fromkeys(self.printers, False)
+        self._renewed: dict[str, float] = {}
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         # Guards finishing a job against a waiter registering: see wait().
@@ -262,8 +263,11 @@ class PrintQueue:
         """True while this queue holds the printer's lease (drives it)."""
         return self._held[self._printer_name(printer)]
 
-    def _renew_leases(self) -> None:
+    def _renew_leases(self, *, due_only: bool = False) -> None:
+        now = time.monotonic()
         for name in self.printers:
+            if due_only and self._held[name] and now - self._renewed.get(name, 0.0) < self.lease_seconds / 3:
+                continue  # ours and fresh: renewing is a write, a third of the lease is soon enough
             try:
                 held = self.store.hold_printer(name, self.owner, self.lease_seconds)
             except Exception:  # noqa: BLE001 - a database hiccup: try again next beat
@@ -275,10 +279,14 @@ class PrintQueue:
             elif self._held[name] and not held:
                 log.warning("printer %s is driven by another process now", name)
             self._held[name] = held
+            if held:
+                self._renewed[name] = now
 
     def _heartbeat(self) -> None:
-        while not self._stop.wait(self.lease_seconds / 3):
-            self._renew_leases()
+        # Looks often (a read) so a printer given up by another process is taken over
+        # within a second; renews its own leases every third of their length (a write).
+        while not self._stop.wait(min(self.lease_seconds / 3, 1.0)):
+            self._renew_leases(due_only=True)
 
     # -- submitting and reprinting -------------------------------------------
 

@@ -25,7 +25,8 @@ whichever process took the request and whatever restarts (see
 
 A job is ``done`` only when the printer confirmed it; ``sent`` when the bytes
 went out but the printer never answered; both are final. A receipt expires
-(:data:`DEFAULT_EXPIRE_SECONDS`, or ``PRINT_EXPIRE_AFTER`` per layout): one
+(:data:`DEFAULT_EXPIRE_SECONDS`, ``PRINT_EXPIRE_AFTER`` per layout, or
+``expire_after`` of :func:`print_receipt`): one
 the printer could not take in time is failed, not printed at an empty kiosk.
 """
 
@@ -462,10 +463,10 @@ class Printing:
     def expire_after(self, layout: str) -> float | None:
         """Seconds a receipt of ``layout`` stays worth printing (None: always).
 
-        ``PRINT_EXPIRE_AFTER`` in the config (``KIOSK_PRINT_EXPIRE_AFTER`` as
-        JSON) is a number for every layout or ``{layout: seconds, "*": seconds}``;
-        0 or a negative number means never expire. Default:
-        :data:`DEFAULT_EXPIRE_SECONDS`.
+        ``PRINT_EXPIRE_AFTER`` in the app's config is a number for every
+        layout or ``{layout: seconds, "*": seconds}``; 0 or a negative number
+        means never expire. Default: :data:`DEFAULT_EXPIRE_SECONDS`; the
+        printer test page :data:`TEST_PAGE_EXPIRE_SECONDS`.
         """
         if layout == TEST_PAGE_LABEL:
             return TEST_PAGE_EXPIRE_SECONDS
@@ -625,6 +626,8 @@ def submit(
         terminal = request_terminal()
     printer = printing.printer_name_for(terminal)
     expiry = expire_after if expire_after is not None else printing.expire_after(label)
+    if expiry is not None and expiry <= 0:
+        expiry = None  # as in PRINT_EXPIRE_AFTER: 0 is "never expires"
     if printer in printing.agent_printers:
         return _submit_for_agent(printing, receipt, label, printer, terminal, expiry)
     printing.start()

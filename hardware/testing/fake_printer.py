@@ -38,7 +38,7 @@ import time
 import tty
 from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kiosk_hardware.testing.escpos_parser import ParsedJob, StreamParser, parse
@@ -63,11 +63,12 @@ _REPLIES: dict[str, dict[int, int]] = {
 
 @dataclass
 class ReceivedJob:
-    """The bytes of one job as received (status queries left out)."""
+    """The bytes of one job as received (status queries left out); ``at``: ``time.monotonic()`` of its last byte."""
 
     data: bytes
     complete: bool
     source: str
+    at: float = field(default_factory=time.monotonic)
 
     def parse(self) -> ParsedJob:
         """The job read back by :func:`kiosk_hardware.testing.escpos_parser.parse`."""
