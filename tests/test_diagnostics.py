@@ -287,8 +287,9 @@ def _read(app, screen, value):
         hub.unsubscribe(q)
 
 
-@pytest.mark.parametrize("uid", ["08:3f:11:a0", "00000000"])
-@pytest.mark.parametrize("screen", ["courier_rest.checkin", "courier_rest.link_card"])
+@pytest.mark.parametrize(
+    ("screen", "uid"), [("courier_rest.checkin", "08:3f:11:a0"), ("courier_rest.link_card", "00000000")]
+)
 def test_a_phone_or_blank_card_never_becomes_a_riders_card(kiosk, courier_app, uid, screen):  # noqa: F811
     from kiosk_plugins.courier_rest.models import Rider
 
