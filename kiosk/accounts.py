@@ -12,7 +12,8 @@ a spreadsheet would take for a formula get a leading ``'``).
 
 :func:`prune` is the daily retention job (scope ``any``): audit rows older than
 ``[retention] audit_days`` (365) and failed logins older than
-``[retention] login_attempt_days`` (30) are deleted.
+``[retention] login_attempt_days`` (30) are deleted, and logged-out
+sessions whose cookies have expired are forgotten.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from kiosk.auth import (
     can_manage,
     create_user,
     login_required,
+    prune_revoked_sessions,
     set_active,
     set_password,
     set_role,
@@ -79,6 +81,7 @@ def prune(app) -> bool:
     audit_days, attempt_days = retention_days(app)
     with session_for(app, write=True) as db_session:
         audit_rows, attempts = audit.prune(db_session, audit_days, attempt_days)
+        prune_revoked_sessions(db_session)
         db_session.commit()
     if audit_rows or attempts:
         logging.getLogger("kiosk.audit").info(

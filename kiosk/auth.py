@@ -9,21 +9,27 @@ restarts; every login, failed login and logout is in the audit trail.
 
 A login's session holds the account's ``session_version``: a password reset,
 disabling the account or changing its role raises it (:func:`end_sessions`),
-and every session of the account is logged out at its next request.
+and every session of the account is logged out at its next request. Each
+login's session also has its own random id: logging out records it as
+revoked (:class:`RevokedSession`, kept as long as a session cookie is
+accepted), so a copy of the cookie taken before the logout opens nothing.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+import secrets
+from datetime import datetime, timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
-from sqlalchemy import delete, func, select
+from sqlalchemy import Index, String, delete, func, select
+from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kiosk.audit import client_address, record
-from kiosk.db import get_session, utcnow
+from kiosk.db import Base, UTCDateTime, get_session, utcnow
 from kiosk.i18n import N_, _
 from kiosk.models import ROLES, LoginAttempt, User
 
@@ -79,6 +85,26 @@ COMMON_PASSWORDS = frozenset(
         "zxcvbnm1",
     }
 )
+
+
+class RevokedSession(Base):
+    """A logged-out session's id (hashed), refused until its cookie would have expired anyway."""
+
+    __tablename__ = "kiosk_revoked_session"
+    __table_args__ = (Index("ix_kiosk_revoked_session_expires_at", "expires_at"),)
+
+    sid_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+def _sid_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def prune_revoked_sessions(db_session, now: datetime | None = None) -> int:
+    """Forget revoked sessions whose cookies have expired; the caller commits."""
+    result = db_session.execute(delete(RevokedSession).where(RevokedSession.expires_at < (now or utcnow())))
+    return int(result.rowcount or 0)
 
 
 class AccountError(ValueError):
@@ -222,10 +248,15 @@ def load_user() -> None:
     g.user = get_session().get(User, uid) if uid else None
     if g.user is None:
         return
-    if not g.user.active or session.get("uv", 0) != (g.user.session_version or 0):
+    sid = session.get("sid")
+    if (
+        not g.user.active
+        or session.get("uv", 0) != (g.user.session_version or 0)
+        or (sid and get_session().get(RevokedSession, _sid_hash(str(sid))) is not None)
+    ):
         g.user = None
-        session.pop("uid", None)
-        session.pop("uv", None)
+        for key in ("uid", "uv", "sid"):
+            session.pop(key, None)
 
 
 def login_required(role: str = "staff"):
@@ -321,6 +352,7 @@ def login():
                 session.clear()
                 session["uid"] = user.id
                 session["uv"] = user.session_version or 0
+                session["sid"] = secrets.token_urlsafe(18)
                 g.user = user
                 record("staff.login", user=user)
                 # Only local paths: never bounce a staff member to another site.
@@ -338,6 +370,14 @@ def login():
 def logout():
     user = g.get("user")
     if user is not None:
+        sid = session.get("sid")
+        if sid:
+            # A copy of this cookie must not stay logged in: its id is refused until the cookie expires.
+            db_session = get_session()
+            until = utcnow() + current_app.permanent_session_lifetime
+            if db_session.get(RevokedSession, _sid_hash(str(sid))) is None:
+                db_session.add(RevokedSession(sid_hash=_sid_hash(str(sid)), expires_at=until))
+            db_session.commit()
         record("staff.logout", user=user)
     session.clear()
     flash(_("You have logged out."))

@@ -128,3 +128,23 @@ def test_district_admin_sees_every_station(app, client, auth):
     Auth(app, other).login("district", username="district1")
     html = other.get("/admin/stations").get_data(as_text=True)
     assert "岗厦社区党群服务中心" in html and "水贝社区党群服务中心" in html
+
+
+def test_logout_revokes_a_copied_session_cookie(app, client, auth, csrf):
+    from kiosk.auth import RevokedSession
+    from kiosk.testing import count_rows
+
+    auth.login("staff")
+    name = app.config["SESSION_COOKIE_NAME"]
+    copied = client.get_cookie(name).value
+    thief = app.test_client()
+    thief.set_cookie(name, copied)
+    assert thief.get("/staff/").status_code == 200
+    client.post("/staff/logout", data={"csrf_token": csrf(client)})
+    assert thief.get("/staff/").status_code == 302  # the copy opened nothing after the logout
+    assert count_rows(app, RevokedSession) == 1
+    auth.client.get("/staff/login")
+    again = auth.client.post(
+        "/staff/login", data={"username": "staff1", "password": "correct-horse", "csrf_token": csrf(client)}
+    )
+    assert again.status_code == 302 and client.get("/staff/").status_code == 200  # a new login works

@@ -1,4 +1,4 @@
-"""Accounts and audit: disabled accounts, case-insensitive usernames, audit address and terminal.
+"""Accounts and audit: disabled accounts, case-insensitive usernames, audit address and terminal, logged-out sessions.
 
 User names become unique regardless of case (a unique index on
 ``lower(username)``, on SQLite and PostgreSQL alike). Accounts that already
@@ -63,8 +63,18 @@ def upgrade():
     with op.batch_alter_table("login_attempt", schema=None) as batch_op:
         batch_op.create_index("ix_login_attempt_at", ["at"], unique=False)
 
+    op.create_table(
+        "kiosk_revoked_session",
+        sa.Column("sid_hash", sa.String(length=64), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("sid_hash", name=op.f("pk_kiosk_revoked_session")),
+    )
+    with op.batch_alter_table("kiosk_revoked_session", schema=None) as batch_op:
+        batch_op.create_index("ix_kiosk_revoked_session_expires_at", ["expires_at"], unique=False)
+
 
 def downgrade():
+    op.drop_table("kiosk_revoked_session")
     with op.batch_alter_table("login_attempt", schema=None) as batch_op:
         batch_op.drop_index("ix_login_attempt_at")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
