@@ -165,6 +165,28 @@ def test_no_matching_reader_is_disconnected(pcscd):
     reader.stop()
 
 
+def test_probe_asks_pcscd_for_the_reader_without_opening_it(pcscd):
+    """What `kiosk doctor` checks of a reader the server opens: pcscd answers and lists it."""
+    from kiosk_hardware.readers import PcscReader
+
+    ok, detail = PcscReader("nfc", READER_NAME).probe()
+    assert ok is True and READER_NAME in detail and "pcscd answers" in detail
+    ok, detail = PcscReader("nfc", "ACS ACR1252").probe()
+    assert ok is False and "no reader matching 'ACS ACR1252'" in detail and READER_NAME in detail
+
+
+def test_a_phones_random_uid_is_delivered_but_noted_as_identifying_nobody(pcscd, card, manager, caplog):
+    collector = EventCollector()
+    mgr = manager({"nfc": {"type": "pcsc"}}, collector)
+    wait_until(lambda: mgr.status("nfc").ok, what="reader ok")
+    with caplog.at_level("WARNING", logger="kiosk_hardware.readers.base"):
+        phone = card(bytes.fromhex("08C0FFEE"))  # ISO 14443-3 random single-size UID, as Android HCE gives
+        phone.insert()
+        assert collector.wait_for(1)[0].value == "08C0FFEE"
+    assert "random UID" in caplog.text
+    assert "1 unusable card UIDs read, the last random" in mgr.status("nfc").detail
+
+
 def test_reader_recovers_when_pcscd_restarts(pcscd, card, manager):
     if not pcscd.owns_daemon:
         pytest.skip("a pcscd not started by the tests is running; it cannot be restarted")
@@ -174,6 +196,10 @@ def test_reader_recovers_when_pcscd_restarts(pcscd, card, manager):
 
     pcscd.stop_daemon()
     wait_until(lambda: mgr.status("nfc").state == "disconnected", what="service loss reported")
+    from kiosk_hardware.readers import PcscReader
+
+    ok, detail = PcscReader("probe").probe()
+    assert ok is False and "pcscd" in detail
     pcscd.start_daemon()
     wait_until(lambda: mgr.status("nfc").ok, what="ok after restart")
 
