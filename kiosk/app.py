@@ -14,7 +14,7 @@ from werkzeug.routing import Rule
 from kiosk import i18n, security
 from kiosk.areas import AREAS
 from kiosk.auth import load_user, require_role
-from kiosk.config import ConfigError, configure
+from kiosk.config import ConfigError, configure, instance_path_default
 from kiosk.db import Database, default_url
 from kiosk.plugins import KioskPlugins, PluginError
 
@@ -45,8 +45,9 @@ class LazyBuildRule(Rule):
         return build
 
 
-def _instance_path() -> str | None:
-    return os.environ.get("KIOSK_INSTANCE_PATH") or None
+def _instance_path() -> str:
+    # KIOSK_INSTANCE_PATH, else instance/ in the current folder (never inside the virtual environment).
+    return instance_path_default()
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -55,6 +56,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask("kiosk", instance_path=instance, instance_relative_config=True)
     app.url_rule_class = LazyBuildRule
     configure(app, test_config)
+    from kiosk import config_schema
+
+    config_schema.enforce(app, test_config)  # the station file's and KIOSK_* mistakes, each with its line
     from kiosk import logs
 
     logs.set_process_station(app.config["STATION"]["code"])

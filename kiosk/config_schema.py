@@ -71,6 +71,7 @@ __all__ = [
     "Sources",
     "check",
     "check_secret",
+    "known_variable",
     "effective",
     "enforce",
     "read_sources",
@@ -87,8 +88,11 @@ ENV_ONLY = {
     "KIOSK_CJK_FONT": "the CJK font file for receipts (kiosk_hardware.fonts)",
     "KIOSK_URL": "the page kiosk-display.service opens",
     "KIOSK_SERVER": "the host/port kiosk-display.service waits for",
+    "KIOSK_HOST": "tools/run-demo: the address `kiosk run` listens on",
+    "KIOSK_PORT": "tools/run-demo: the port `kiosk run` listens on",
     "KIOSK_CHROMIUM": "tests: the Chromium binary",
     "KIOSK_SCREENSHOT_DIR": "tests: where browser tests keep screenshots",
+    "KIOSK_PYTHON": "tests: the Python a guide's shell block runs kiosk with",
 }
 #: Prefixes of variables for tests and benchmarks; never read by a server.
 IGNORED_PREFIXES = ("KIOSK_TEST_", "KIOSK_BENCH_")
@@ -332,6 +336,19 @@ def _known_env_names() -> list[str]:
     names += [_env_name(["station", key]) for key in STATION.fields]
     names += [_env_name(["hub", key]) for key in HUB.fields]
     return names + list(ENV_ONLY)
+
+
+def known_variable(name: str) -> bool:
+    """Whether ``KIOSK_<name>`` means something to the kiosk (a setting, a path, or a test's own)."""
+    if name.startswith(IGNORED_PREFIXES) or name in ENV_ONLY:
+        return True
+    parts = name[len(ENV_PREFIX) :].split("__")
+    setting = TOP.get(parts[0].lower()) if parts[0] == parts[0].upper() else None
+    if setting is None or len(parts) == 1:
+        return setting is not None
+    if isinstance(setting, Table):
+        return len(parts) == 2 and parts[1] in setting.fields
+    return parts[0] in ("PLUGINS", "DEVICES", "TERMINALS")
 
 
 def check(sources: Sources, *, server: bool = False, debug: bool = False, deep: bool = False) -> list[Problem]:
