@@ -54,7 +54,11 @@ def chunk_size(timeout: float, rate: float | None = None) -> int:
 
 
 class Progress:
-    """One transfer's clock: :meth:`budget` raises :class:`PrinterTimeout` once the job is stuck or too slow.
+    """One transfer's clock: how long the next wait may be, and whether the job is stuck or too slow.
+
+    The limits are checked only after a wait or an attempt that moved nothing
+    (:meth:`check`): a process that was not scheduled for a while must not
+    take its own delay for a printer that stopped.
 
     :param size: bytes to send; :param timeout: seconds without progress
         allowed; :param rate: the line's speed in bytes a second, if known.
@@ -75,19 +79,20 @@ class Progress:
             self.sent += count
             self.last_moved = time.monotonic()
 
-    def budget(self) -> float:
-        """Seconds the next wait may last; PrinterTimeout if none are left."""
+    def remaining(self) -> float:
+        """Seconds until the progress timeout or the cap, whichever comes first (0 when past)."""
+        return max(0.0, min(self.last_moved + self.timeout, self.started + self.limit) - time.monotonic())
+
+    def check(self) -> None:
+        """Raise :class:`PrinterTimeout` if the job went ``timeout`` s without moving or is past its cap."""
         now = time.monotonic()
-        stuck_at = self.last_moved + self.timeout
-        cap_at = self.started + self.limit
-        if now >= cap_at:
+        if now >= self.started + self.limit:
             raise PrinterTimeout(
                 f"printer too slow: {self.sent - self.queued} of {self.size} bytes in {self.limit:.0f} s,"
                 " the most a job this size may take"
             )
-        if now >= stuck_at:
+        if now >= self.last_moved + self.timeout:
             raise self.stalled()
-        return min(stuck_at, cap_at) - now
 
     def stalled(self) -> PrinterTimeout:
         """The error for a transfer that stopped moving."""
@@ -99,7 +104,7 @@ class Progress:
 
 
 def write_fd(fd: int, data: bytes, progress: Progress, chunk: int = MAX_CHUNK) -> None:
-    """Write ``data`` to a non-blocking ``fd``, waiting for room at most ``progress.budget()`` at a time.
+    """Write ``data`` to a non-blocking ``fd``, waiting for room at most ``progress.remaining()`` at a time.
 
     OSError other than "would block" is left to the caller to name.
     """
@@ -107,16 +112,17 @@ def write_fd(fd: int, data: bytes, progress: Progress, chunk: int = MAX_CHUNK) -
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
     while progress.sent < len(data):
-        wait = progress.budget()
-        if not poller.poll(max(1, int(wait * 1000))):
-            continue  # budget() raises on the next turn if that was the last of it
-        try:
-            written = os.write(fd, view[progress.sent : progress.sent + chunk])
-        except BlockingIOError:
-            continue
-        except InterruptedError:
-            continue
-        progress.moved(written)
+        if poller.poll(int(progress.remaining() * 1000)):
+            try:
+                written = os.write(fd, view[progress.sent : progress.sent + chunk])
+            except (BlockingIOError, InterruptedError):
+                written = 0
+            if written:
+                progress.moved(written)
+                if progress.sent < len(data):
+                    progress.check()  # moving, but perhaps too slowly for a job this size
+                continue
+        progress.check()
 
 
 def drain(pending: Callable[[], int], progress: Progress) -> None:
@@ -124,15 +130,15 @@ def drain(pending: Callable[[], int], progress: Progress) -> None:
     left = progress.queued = pending()
     pause = 0.001
     while left > 0:
-        time.sleep(min(pause, progress.budget()))
+        time.sleep(min(pause, progress.remaining()))
         now_left = pending()
         if now_left < left:
             progress.last_moved = time.monotonic()
             pause = 0.001
         else:
+            progress.check()
             pause = min(pause * 2, 0.02)
         left = progress.queued = now_left
-    progress.budget()  # a drain that ended just past the cap still fails
 
 
 class _Late:

@@ -89,12 +89,16 @@ class _TcpConnection(Connection):
         view = memoryview(data)
         try:
             while progress.sent < len(data):
-                self._sock.settimeout(progress.budget())
+                # A floor of 1 ms: a zero timeout would make the socket non-blocking.
+                self._sock.settimeout(max(0.001, progress.remaining()))
                 try:
                     sent = self._sock.send(view[progress.sent : progress.sent + MAX_CHUNK])
                 except TimeoutError:
-                    continue  # budget() names the stall on the next turn
+                    progress.check()  # raises unless the wait was cut short of the limit
+                    continue
                 progress.moved(sent)
+                if progress.sent < len(data):
+                    progress.check()  # moving, but perhaps too slowly for a job this size
             if settle and _outq_works():
                 drain(self._unsent, progress)
         except PrinterTimeout:

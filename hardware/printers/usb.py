@@ -165,11 +165,15 @@ class _UsbConnection(Connection):
     def write(self, data: bytes) -> None:
         progress = Progress(len(data), self._timeout)
         device = self._device.device
+        # Each piece gets the whole progress timeout: a bulk transfer that
+        # times out may have sent part of it, so it is never tried again.
+        timeout_ms = max(1, int(self._timeout * 1000))
         try:
             while progress.sent < len(data):
-                budget_ms = max(1, int(progress.budget() * 1000))
                 piece = data[progress.sent : progress.sent + MAX_CHUNK]
-                progress.moved(device.write(self._out_ep, piece, budget_ms))  # type: ignore[union-attr]
+                progress.moved(device.write(self._out_ep, piece, timeout_ms))  # type: ignore[union-attr]
+                if progress.sent < len(data):
+                    progress.check()  # past the cap for a job this size
         except self._timeout_error as exc:
             raise progress.stalled() from exc
         except self._usb_error as exc:

@@ -165,12 +165,12 @@ class ThrottledSerialLine(_CoreMixin):
                 time.sleep(0.005)
                 bucket.restart()
                 continue
+            if self.stall_after is not None and self.received >= self.stall_after:
+                self._stalled.set()
+                continue
             allowance = bucket.allowance()
             if self.stall_after is not None:
                 allowance = min(allowance, self.stall_after - self.received)
-                if allowance <= 0:
-                    self._stalled.set()
-                    continue
             if allowance < 1:
                 # Wake ~100 times a second, not once a byte: reads of ~10 ms of line time.
                 time.sleep(0.01)
