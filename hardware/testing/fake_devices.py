@@ -542,8 +542,8 @@ class FakeUsbPrinter(FakeUsbDevice):
     bulk endpoints elsewhere than python-escpos's default IN 0x82 / OUT 0x01.
     This fake has one configuration with a printer-class interface (class 7)
     holding bulk OUT ``out_ep`` and, unless ``in_ep`` is None, bulk IN
-    ``in_ep``; ``extra_interfaces`` adds vendor-class interfaces before it
-    (some printers put a second function first).
+    ``in_ep``; ``extra_interfaces`` adds vendor-class interfaces before it,
+    with bulk endpoints of their own (some printers put a second function first).
 
     Like pyusb, a transfer on an endpoint the device lacks raises ValueError;
     like a real device, ``get_active_configuration`` fails until a
@@ -573,7 +573,9 @@ class FakeUsbPrinter(FakeUsbDevice):
         self.kernel_driver = kernel_driver
         self.detached: list[int] = []
         self.interface_number = interface + extra_interfaces
-        interfaces = [_interface(n, 0xFF, [_endpoint(0x80 | (n + 5))]) for n in range(extra_interfaces)]
+        # The other functions have bulk endpoints too (0x0F, 0x8F, 0x0E, ...):
+        # only the interface class tells the printer apart.
+        interfaces = [_interface(n, 0xFF, [_endpoint(0x0F - n), _endpoint(0x8F - n)]) for n in range(extra_interfaces)]
         endpoints = [_endpoint(out_ep)] + ([_endpoint(in_ep)] if in_ep is not None else [])
         interfaces.append(_interface(self.interface_number, 7, endpoints))
         self.configuration = _Descriptor(interfaces, bConfigurationValue=1, bNumInterfaces=len(interfaces))
