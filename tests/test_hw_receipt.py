@@ -312,7 +312,7 @@ def test_stream_parser_waits_for_whole_raster_before_reading_status_query():
 
 def test_preview_png_is_the_printed_raster():
     receipt = ticket("https://kiosk.example.cn/q/B007")
-    png = preview_png(receipt, "58mm")
+    png = preview_png(receipt, "58mm-raster")
     image = Image.open(io.BytesIO(png))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and image.width == 384
     assert decode(image)["QRCode"] == "https://kiosk.example.cn/q/B007"

@@ -18,7 +18,7 @@ from kiosk.config import ConfigError
 from kiosk.device_config import check_printer_table
 from kiosk_hardware.errors import PrinterConfigError
 from kiosk_hardware.escpos_encode import encode_receipt
-from kiosk_hardware.preview import preview_png
+from kiosk_hardware.preview import preview_image, preview_png
 from kiosk_hardware.printers.factory import printer_from_config
 from kiosk_hardware.profiles import font_covers, get_profile, printer_profile
 from kiosk_hardware.receipt import Receipt
@@ -172,6 +172,23 @@ def test_printer_built_from_a_model_setting(tmp_path):
 def test_preview_shows_the_receipt_at_the_models_width():
     image = Image.open(io.BytesIO(preview_png(legal_ticket(), printer_profile(model="TM-T88V"))))
     assert image.width == 512 and qr_codes(image) == [QR_URL]
+
+
+def test_text_mode_preview_is_drawn_from_the_jobs_bytes():
+    receipt = legal_ticket().text("姓名：王䶮").barcode("A012-0506")
+    page = preview_image(receipt, "58mm")
+    assert page.width == 384 and qr_codes(page) == [QR_URL]
+    assert [r.text for r in zxingcpp.read_barcodes(page.convert("L")) if r.format.name == "Code128"] == ["A012-0506"]
+    job = parse(encode_receipt(receipt, "58mm"))
+    # The ticket number prints at 4x: 96 dots high, 4 characters of 48 dots, centred.
+    assert job.lines[3].text == "A012"
+    top = sum(24 * line.height + 6 for line in job.lines[:3])
+    number = page.crop((0, top, 384, top + 96))
+    inked = [x for x in range(384) if number.crop((x, 0, x + 1, 96)).histogram()[0]]
+    assert 96 - 8 <= min(inked) and max(inked) <= 96 + 192 + 8 and max(inked) - min(inked) > 150
+    # The line with 䶮 (not in a GBK font) is the job's own band, pasted in its place.
+    band = next(b for b in job.bands if b.rows < 40)
+    assert band.image().histogram()[0] > 100
 
 
 # -- CJK line breaking (58 mm) -------------------------------------------------------

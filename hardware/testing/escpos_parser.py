@@ -54,6 +54,8 @@ class TextLine:
     bold: bool
     width: int
     height: int
+    #: Lines fed (``ESC d``) between the previous line or band and this one.
+    feed_before: int = 0
 
 
 @dataclass
@@ -67,6 +69,8 @@ class RasterBand:
     top: int
     offset: int
     align: int = 0
+    #: Lines fed (``ESC d``) between the previous line or band and this one.
+    feed_before: int = 0
 
     def image(self) -> Image.Image:
         """This band alone as a mode "1" image (white paper, black ink)."""
@@ -276,14 +280,16 @@ def parse(data: bytes) -> ParsedJob:
     pending = b""
     line_bold = False
     top = 0
+    fed = 0
 
     def flush() -> None:
-        nonlocal pending, line_bold
+        nonlocal pending, line_bold, fed
         try:
             text = pending.decode("gb18030" if kanji else "cp437")
         except UnicodeDecodeError as exc:
             raise EscposParseError(f"text is not valid GB18030: {pending!r}") from exc
-        line = TextLine(text, pending, kanji, align, line_bold or bold, width, height)
+        line = TextLine(text, pending, kanji, align, line_bold or bold, width, height, fed)
+        fed = 0
         job.lines.append(line)
         job.items.append(line)
         pending, line_bold = b"", False
@@ -295,6 +301,8 @@ def parse(data: bytes) -> ParsedJob:
             line_bold = line_bold or bold
         elif name == "LF":
             flush()
+        elif name == "ESC d" and not pending:
+            fed += args[0]
         elif name == "ESC @":
             kanji, align, bold, width, height = False, 0, False, 1, 1
         elif name == "FS &":
@@ -314,7 +322,8 @@ def parse(data: bytes) -> ParsedJob:
             mode, width_bytes, rows = args
             if pending:
                 raise EscposParseError(f"raster at offset {command.offset} while a text line is unfinished")
-            band = RasterBand(width_bytes, rows, mode, command.data, top, command.offset, align)
+            band = RasterBand(width_bytes, rows, mode, command.data, top, command.offset, align, fed)
+            fed = 0
             job.bands.append(band)
             job.items.append(band)
             top += rows
