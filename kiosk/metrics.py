@@ -41,7 +41,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, abort, current_app, request
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    values,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
@@ -111,10 +119,13 @@ class Metrics:
     def __init__(self, app):
         self.app = app
         #: True under ``kiosk serve``: values live in the workers' shared files, not in this registry.
-        self.multiprocess = values.ValueClass is not values.MutexValue
-        self.folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "") if self.multiprocess else ""
+        self.folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+        self.multiprocess = values.ValueClass is not values.MutexValue and bool(self.folder)
         if self.multiprocess:
             os.makedirs(self.folder, exist_ok=True)
+        # A *_created series beside each count doubles the page for nothing an alert reads
+        # (multi-process mode never writes them; a single process should not either).
+        disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=False)
         self.requests = Counter(
             "kiosk_http_requests",
@@ -167,6 +178,23 @@ class Metrics:
         if child is None:
             child = self._stream_children[endpoint] = self.streams.labels(endpoint)
         return child
+
+    def started(self) -> None:
+        """First of the app's before-request functions: when the request began."""
+        request.environ["kiosk.metrics.started"] = time.perf_counter()
+
+    def answered(self, response):
+        """First of the after-request functions: count and time the answer; watch a push stream."""
+        req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup, not four
+        started = req.environ.get("kiosk.metrics.started")
+        if started is None:
+            return response
+        endpoint = req.endpoint or UNMATCHED
+        method = req.method if req.method in METHODS else "other"
+        self.observe(endpoint, method, response.status_code, time.perf_counter() - started)
+        if response.is_streamed and response.mimetype == "text/event-stream":
+            response.response = _Stream(response.response, self.stream_gauge(endpoint))
+        return response
 
     # -- the scrape ---------------------------------------------------------------------------
 
@@ -234,23 +262,31 @@ class ScrapeCollector:
         from kiosk.models import Station
 
         app, session = self.app, self.session
-        station = session.get(Station, app.extensions["kiosk_station_id"])
-        role = app.config.get("ROLE", "station")
         info = GaugeMetricFamily(
             "kiosk_info", "This node: its role and station code (always 1).", labels=("role", "station")
         )
-        info.add_metric((role, station.code), 1)
+        info.add_metric((app.config.get("ROLE", "station"), app.config["STATION"]["code"]), 1)
         yield info
         failed: list[str] = []
-        parts: list[tuple[str, Callable]] = [("sync", self._sync), ("devices", self._devices)]
-        parts += [(f"plugin:{m.plugin}", _plugin_part(m)) for m in self._plugin_metrics(station)]
+        try:
+            station = session.get(Station, app.extensions["kiosk_station_id"])
+        except Exception as exc:
+            # The database is down: the counts above and the error below still tell Prometheus so.
+            log.warning("metrics: the database could not be read: %s", exc)
+            failed.append("database")
+            _rollback(session)
+            station = None
+        parts: list[tuple[str, Callable]] = []
+        if station is not None:
+            parts = [("sync", self._sync), ("devices", self._devices)]
+            parts += [(f"plugin:{m.plugin}", _plugin_part(m)) for m in self._plugin_metrics(station)]
         for part, read in parts:
             try:
                 families = list(read(session, station))
             except Exception as exc:
                 log.warning("metrics: %s could not be read: %s", part, exc)
                 failed.append(part)
-                session.rollback()
+                _rollback(session)
                 continue
             yield from families
         errors = GaugeMetricFamily(
@@ -373,6 +409,13 @@ def _plugin_part(metric: PluginMetric) -> Callable:
     return read
 
 
+def _rollback(session) -> None:
+    try:
+        session.rollback()
+    except Exception:  # a connection that is gone cannot roll back either; the next request gets a new one
+        pass
+
+
 def _seconds(now, then) -> float:
     return max(0.0, (now - then).total_seconds()) if then is not None else 0.0
 
@@ -440,24 +483,6 @@ def scrape():
     return Response(body, content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
 
-def _started() -> None:
-    request.environ["kiosk.metrics.started"] = time.perf_counter()
-
-
-def _answered(response):
-    environ = request.environ
-    started = environ.get("kiosk.metrics.started")
-    if started is None:
-        return response
-    metrics: Metrics = current_app.extensions["kiosk_metrics"]
-    endpoint = request.endpoint or UNMATCHED
-    method = request.method if request.method in METHODS else "other"
-    metrics.observe(endpoint, method, response.status_code, time.perf_counter() - started)
-    if response.mimetype == "text/event-stream" and response.is_streamed:
-        response.response = _Stream(response.response, metrics.stream_gauge(endpoint))
-    return response
-
-
 def _count_print_jobs(app, metrics: Metrics) -> None:
     """Listen to this node's print queues: each job that reaches a final state is counted by that state."""
 
@@ -476,7 +501,7 @@ def init_app(app) -> None:
     app.extensions["kiosk_metrics"] = metrics
     app.register_blueprint(bp)
     # First of the app's before-request functions, so the time covers the others (loading the user...).
-    app.before_request_funcs.setdefault(None, []).insert(0, _started)
-    app.after_request(_answered)
+    app.before_request_funcs.setdefault(None, []).insert(0, metrics.started)
+    app.after_request(metrics.answered)
     _count_print_jobs(app, metrics)
     _collect_plugin_metrics(app, metrics)

@@ -156,6 +156,24 @@ def test_only_this_machine_or_the_token_reads_it(make_app, database_url):
         metrics_token({"METRICS": {"token": "short"}})
 
 
+def test_with_the_database_down_the_counts_are_still_published(app, client, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    class Down:
+        def get(self, *args, **kwargs):
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+        rollback = get
+
+    client.get("/healthz")
+    monkeypatch.setattr("kiosk.db.get_session", lambda: Down())
+    samples = scrape(client)
+    assert value(samples, "kiosk_http_requests_total", endpoint="health.healthz", method="GET", status="200") == 1
+    assert value(samples, "kiosk_metrics_collect_errors", part="database") == 1
+    assert value(samples, "kiosk_info", role="station", station="shuibei") == 1
+    assert not [k for k in samples if k[0].startswith(("kiosk_sync_", "kiosk_legal_"))]
+
+
 def test_tickets_waiting_and_print_jobs(app, client):
     kiosk = app.test_client()
     take_ticket(kiosk, "consultation")
