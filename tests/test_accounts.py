@@ -278,3 +278,23 @@ def test_a_change_from_the_hub_ends_the_accounts_sessions_at_the_station(app):
         assert session.scalar(select(User.active).where(User.username == "CLERK")) is False
         session.close()
     assert client.get("/staff/").status_code == 302
+
+
+def test_the_hub_publishes_account_changes_but_not_logins(make_app, database_url):
+    from kiosk.sync.models import SyncDown
+    from kiosk.testing import count_rows
+
+    hub = make_app(database_url, ROLE="hub", STATION={"code": "district", "name": "罗湖区", "kind": "party_service"})
+    # The database already holds the test station "shuibei", as a hub holds each enrolled station.
+    runner = hub.test_cli_runner()
+    made = runner.invoke(cli, ["users", "create", "worker", "--station", "shuibei", "--password", TEST_PASSWORD])
+    assert made.exit_code == 0, made.output
+    assert count_rows(hub, SyncDown, SyncDown.kind == "kiosk.user") == 1
+    assert _log_in(hub, "WORKER")[1].status_code == 302
+    assert count_rows(hub, SyncDown, SyncDown.kind == "kiosk.user") == 1  # a login is the hub's own business
+    assert runner.invoke(cli, ["users", "disable", "worker"]).exit_code == 0
+    with hub.app_context():
+        session = hub.extensions["db"].Session()
+        last = session.scalars(select(SyncDown).where(SyncDown.kind == "kiosk.user").order_by(SyncDown.id)).all()[-1]
+        session.close()
+    assert len(last.data) and last.data["active"] is False and last.key == "worker"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 
-from sqlalchemy import event, select
+from sqlalchemy import event, inspect, select
 
 from kiosk import sync
 from kiosk.config import STATION_KINDS
@@ -207,8 +207,8 @@ def _publish_changed_users(session, _flush_context, _instances) -> None:
         return
     with session.no_autoflush:
         for user in changed:
-            if user in session.dirty and not session.is_modified(user):
-                continue
+            if user in session.dirty and not _published_fields_changed(user):
+                continue  # nothing a station keeps changed (a login's time, say)
             station_code = None
             target = None
             if user.role != "district" and user.station_id is not None:
@@ -218,6 +218,15 @@ def _publish_changed_users(session, _flush_context, _instances) -> None:
             if user.role != "district" and target is None:
                 continue  # an account of no station: nobody to tell
             sync.publish(session, "kiosk.user", user.username, user_data(user, station_code), station_id=target)
+
+
+#: The account's columns a station keeps (``last_login_at`` and ``session_version`` are each node's own).
+PUBLISHED_USER_FIELDS = ("username", "password_hash", "role", "display_name", "station_id", "active")
+
+
+def _published_fields_changed(user: User) -> bool:
+    state = inspect(user)
+    return any(state.attrs[name].history.has_changes() for name in PUBLISHED_USER_FIELDS)
 
 
 def user_to_station(session, station: Station, key: str, data: dict | None) -> None:
