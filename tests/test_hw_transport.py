@@ -17,7 +17,7 @@ import pytest
 
 from kiosk_hardware.errors import PrinterTimeout, PrinterUnreachable
 from kiosk_hardware.printers import FilePrinter, printer_from_config
-from kiosk_hardware.printers._transfer import Progress, overall_limit
+from kiosk_hardware.printers._transfer import Progress, drain, open_within, overall_limit
 from kiosk_hardware.status import Online
 from kiosk_hardware.testing.fake_devices import BlockingDeviceFile, ThrottledNetworkPrinter, ThrottledSerialLine
 
@@ -52,6 +52,42 @@ def test_progress_allows_a_slow_job_but_not_a_trickle():
     assert stuck.remaining() == 0
     with pytest.raises(PrinterTimeout, match="nothing moved for 0.05 s"):
         stuck.check()
+
+
+def test_drain_waits_while_the_queue_falls_and_fails_when_it_stops():
+    # What a real ttyUSB reports through TIOCOUTQ while the line carries a job.
+    falling = iter([4000, 3000, 3000, 2000, 1000, 0])
+    progress = Progress(4000, 0.2)
+    drain(lambda: next(falling), progress)
+    assert progress.queued == 0
+    stuck = Progress(4000, 0.1)
+    started = time.monotonic()
+    with pytest.raises(PrinterTimeout, match="1500 of 4000 bytes still waiting"):
+        drain(lambda: 1500, stuck)
+    assert 0.1 <= time.monotonic() - started < 0.5
+
+
+def test_an_open_that_never_returns_is_abandoned_once_and_closed_when_it_does():
+    release = threading.Event()
+    discarded: list[str] = []
+
+    def hung_open() -> str:
+        release.wait(5)
+        return "fd"
+
+    with pytest.raises(PrinterTimeout, match="did not finish within 0.1 s"):
+        open_within("test-device", hung_open, 0.1, discard=discarded.append)
+    # While that open is still blocked, another fails at once instead of piling up threads.
+    started = time.monotonic()
+    with pytest.raises(PrinterTimeout, match="still blocked"):
+        open_within("test-device", hung_open, 1.0, discard=discarded.append)
+    assert time.monotonic() - started < 0.05
+    release.set()  # the driver comes back: what it opened late is closed
+    deadline = time.monotonic() + 2
+    while not discarded and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert discarded == ["fd"]
+    assert open_within("test-device", hung_open, 1.0, discard=discarded.append) == "fd"
 
 
 # -- serial -------------------------------------------------------------------------------
