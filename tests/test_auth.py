@@ -148,3 +148,25 @@ def test_logout_revokes_a_copied_session_cookie(app, client, auth, csrf):
         "/staff/login", data={"username": "staff1", "password": "correct-horse", "csrf_token": csrf(client)}
     )
     assert again.status_code == 302 and client.get("/staff/").status_code == 200  # a new login works
+
+
+def test_an_unknown_user_name_costs_a_password_check_too(client, auth, csrf, monkeypatch):
+    """So the time a refusal takes does not tell which user names exist."""
+    from kiosk import auth as auth_module
+
+    checked = []
+    real = auth_module.check_password_hash
+
+    def counting(pwhash, password):
+        checked.append(pwhash.split(":")[0])
+        return real(pwhash, password)
+
+    monkeypatch.setattr(auth_module, "check_password_hash", counting)
+    auth.create("clerk", "right-password")
+    client.get("/staff/login")
+    for name in ("clerk", "nobody-here"):
+        response = client.post(
+            "/staff/login", data={"username": name, "password": "wrong-one", "csrf_token": csrf(client)}
+        )
+        assert response.status_code == 400
+    assert checked == ["scrypt", "scrypt"]
