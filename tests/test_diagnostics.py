@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from test_courier_rest_support import Kiosk, courier_app, courier_config, db, kiosk, notice  # noqa: F401
+from test_sync_transport import hub, live  # noqa: F401  (fixtures)
 
 from kiosk.cli import cli
 from kiosk.db import utcnow
@@ -141,24 +142,21 @@ def broken_printer_app(make_app, database_url, tmp_path):
     return app
 
 
-def test_healthz_fails_with_503_while_a_printer_cannot_print(make_app, database_url, broken_printer_app):
+def test_healthz_fails_with_503_while_a_printer_cannot_print(broken_printer_app):
     response = broken_printer_app.test_client().get("/healthz")
     body = response.get_json()
     assert response.status_code == 503
     assert body["ok"] is False and body["status"] == "degraded" and body["printer_faults"] == ["printer"]
     assert body["database"]["ok"] is True  # the pages still work: only printing is down
 
-    healthy = make_app(database_url)
-    response = healthy.test_client().get("/healthz")
-    assert response.status_code == 200 and response.get_json()["status"] == "ok"
-    assert response.get_json()["printer_faults"] == []
-
 
 def test_healthz_of_another_worker_sees_the_printer_fault_the_printing_process_reported(make_app, database_url):
     """A worker that has not used the printer ("unknown") goes by the fresh report of the one that drives it."""
     app = make_app(database_url)
     client = app.test_client()
-    assert client.get("/healthz").status_code == 200
+    healthy = client.get("/healthz")
+    assert healthy.status_code == 200 and healthy.get_json()["status"] == "ok"
+    assert healthy.get_json()["printer_faults"] == []
     with app.extensions["db"].Session() as session:
         report = DeviceReport(
             station_id=app.extensions["kiosk_station_id"],
@@ -304,3 +302,37 @@ def test_a_phone_or_blank_card_never_becomes_a_riders_card(kiosk, courier_app, u
     for lang, words in (("zh_Hant", "無法識別為固定卡號"), ("en", "cannot be recognised by a fixed card number")):
         kiosk.post("/lang", lang=lang, next="/k/courier_rest/")
         assert words in notice(kiosk.get(action["redirect"])), lang
+
+
+def test_a_stations_printer_fault_reaches_the_hubs_dashboard(make_app, kiosk_database_template, tmp_path, hub, live):  # noqa: F811
+    """The station reports its printer upward (sync kind kiosk.device_report); the hub's dashboard leads with it."""
+    import shutil
+
+    from test_sync_transport import enrol_token, join
+
+    from kiosk import device_reports
+    from kiosk.sync import pusher
+
+    path = tmp_path / "station.db"
+    shutil.copy(kiosk_database_template, path)
+    station = make_app(
+        "sqlite:///" + str(path), DEVICES={"printer": {"type": "file", "path": str(tmp_path / "gone" / "lp0")}}
+    )
+    station.extensions["kiosk_printing"].queues["default"].check_status()
+    assert join(station, live, enrol_token(hub)).exit_code == 0
+    device_reports.report(station)
+    pusher.sync_once(station)
+
+    client = hub.test_client()
+    create_account(hub, "district-watch", "district")
+    client.get("/staff/login")
+    client.post(
+        "/staff/login", data={"username": "district-watch", "password": TEST_PASSWORD, "csrf_token": csrf_of(client)}
+    )
+    stations = {s["code"]: s for s in client.get("/admin/district/summary.json").get_json()["stations"]}
+    assert [d["device"] for d in stations["shuibei"]["printer_faults"]] == ["printer"]
+    assert stations["district"]["printer_faults"] == []  # the hub's own station drives no printer here
+    html = client.get("/admin/district/").get_data(as_text=True)
+    banner = html.split("data-printer-alert", 1)[1].split("</div>", 1)[0]
+    assert 'href="#station-shuibei"' in banner and "unreachable" in banner
+    assert html.index('id="station-shuibei"') < html.index('id="station-district"')  # printing down comes first
