@@ -1,4 +1,12 @@
-"""docs/deploy.md stays true: its district part's ``kiosk …`` commands run, in order, against real processes.
+"""README.md and docs/deploy.md stay true: their command blocks run here as an operator runs them.
+
+The README's "Running a station" block runs line by line in a fresh virtual
+environment with a copy of this checkout installed (see
+:func:`test_the_readme_station_block_runs_on_a_fresh_machine`). docs/deploy.md's
+station part: every ``sh`` block either runs (below) or says in the guide's
+source why it cannot here (``<!-- not run by tests: ... -->`` before it).
+
+docs/deploy.md's district part: its ``kiosk …`` commands run, in order, against real processes.
 
 The guide's shell blocks say where they run (``# on the hub`` or ``# on a
 station`` as their first line). Every ``kiosk …`` line of those blocks is run
@@ -13,10 +21,16 @@ pg_dump) cannot run here.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
+import signal
+import subprocess
 import sys
+import time
 import tomllib
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -146,3 +160,112 @@ def test_the_guides_kiosk_commands_run(tmp_path, monkeypatch):
         assert {(w, a[0]) for w, a, _ in ran} >= {("hub", "stations"), ("station", "sync"), ("hub", "db")}
         listed = hub.cli("stations", "list").stdout
         assert "shuibei" in listed
+
+
+# -- README.md: "Running a station", run as written in a fresh virtual environment ------------------
+README = ROOT / "README.md"
+README_PASSWORD = "readme-admin-pw-1"
+
+
+def readme_station_block() -> list[str]:
+    text = README.read_text(encoding="utf-8").split("## Running a station", 1)[1]
+    block = re.search(r"^```sh\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    assert block, "README's Running a station section has no sh block"
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def fresh_checkout(tmp_path_factory):
+    """A copy of this checkout (its files as git sees them) and a fresh venv to ``pip install .`` it into.
+
+    The venv sees the system's site-packages (``--system-site-packages``), so
+    ``pip install .`` needs no network: the README's line runs with
+    ``--no-deps --no-build-isolation`` added, the one change to it.
+    """
+    base = tmp_path_factory.mktemp("readme")
+    src = base / "station"
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, src / name)
+    venv = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    return src, venv
+
+
+def test_the_readme_station_block_runs_on_a_fresh_machine(fresh_checkout):
+    """Every line of the README block, in order, in one shell, on a machine with no secret and no settings.
+
+    Substituted, and only these: ``pip install .`` gets ``--no-deps
+    --no-build-isolation --no-compile`` (no network here; bytecode is not what
+    is tested); ``kiosk users create`` is given its password on stdin (it
+    prompts); ``kiosk serve`` gets a free port (5000 may be taken on a shared
+    machine) and runs in the background until it answered.
+    """
+    src, venv = fresh_checkout
+    lines = readme_station_block()
+    port = _free_port()
+    script = ["set -u"]
+    for line in lines:
+        command = line.split(" #", 1)[0].strip()
+        if command.startswith("pip install ."):
+            command = command.replace(
+                "pip install .", "pip install -q --no-deps --no-build-isolation --no-compile .", 1
+            )
+        elif command.startswith("kiosk users create"):
+            command = f"printf '%s\\n%s\\n' {README_PASSWORD} {README_PASSWORD} | {command}"
+        elif command == "kiosk serve":
+            command = f"kiosk serve --port {port} > serve.log 2>&1 & echo $! > serve.pid"
+        script.append(f'{command}\necho "::: rc=$?"')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "PYTHON", "PYTEST", "VIRTUAL_ENV"))}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    done = subprocess.run(
+        ["bash", "-c", "\n".join(script)], cwd=src, env=env, capture_output=True, text=True, timeout=240
+    )
+    pid = int((src / "serve.pid").read_text()) if (src / "serve.pid").exists() else None
+    try:
+        output = done.stdout + done.stderr
+        assert "Traceback" not in output, output
+        codes = [int(code) for code in re.findall(r"::: rc=(\d+)", done.stdout)]
+        assert len(codes) == len(lines), done.stdout
+        for line, code in zip(lines, codes, strict=True):
+            if line.startswith("kiosk doctor"):
+                # The fresh station has no public address yet: doctor says so (exit 1), and nothing else.
+                assert code in (0, 1), output
+            else:
+                assert code == 0, (line, output)
+        fixes = [row for row in done.stdout.splitlines() if row.startswith("[FIX]")]
+        assert fixes and all(row.startswith("[FIX] public URL") for row in fixes), fixes
+        assert "created admin alice" in done.stdout
+        assert re.search(r"^secret_key +=.*# environment KIOSK_SECRET_KEY", done.stdout, re.MULTILINE) is None
+        # The database is in the current folder's instance/, not in the virtual environment.
+        assert (src / "instance" / "kiosk.db").is_file()
+        assert not list(venv.rglob("kiosk.db"))
+        assert pid is not None, "kiosk serve did not start"
+        deadline = time.monotonic() + 60
+        body = ""
+        while time.monotonic() < deadline and not body:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    body = response.read().decode("utf-8")
+            except OSError:
+                time.sleep(0.3)
+        assert "欢迎" in body, (src / "serve.log").read_text()
+    finally:
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
