@@ -153,6 +153,18 @@ def test_jobs_and_status_over_a_stalled_serial_line_return_in_time():
     assert status.online is not Online.ONLINE and not line.jobs
 
 
+def test_a_serial_port_in_use_by_another_program_is_refused_not_shared():
+    import serial
+
+    with ThrottledSerialLine(384_000) as line:
+        printer = printer_from_config(line.printer_config())
+        with serial.Serial(line.device, exclusive=True):  # e.g. a second server process
+            status = printer.status()
+            with pytest.raises(PrinterUnreachable, match="in use by another program"):
+                printer.print_bytes(text_job(100))
+        assert not status.reachable and printer.print_bytes(text_job(100)).confirmed
+
+
 # -- network ------------------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ python-escpos's ``Serial`` is not used: its ``close()`` (also run by its
 
 from __future__ import annotations
 
+import errno
 import time
 
 import serial
@@ -135,6 +136,8 @@ class SerialPrinter(Printer):
             xonxoff=self.flow == "xonxoff",
             rtscts=self.flow == "rtscts",
             dsrdtr=self.flow == "dsrdtr",
+            # flock: a second process writing the same port would interleave jobs.
+            exclusive=True,
         )
 
     def _open(self) -> Connection:
@@ -143,5 +146,7 @@ class SerialPrinter(Printer):
         except ValueError as exc:
             raise PrinterConfigError(f"bad serial settings for {self.device}: {exc}") from exc
         except (serial.SerialException, OSError) as exc:
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                raise PrinterUnreachable(f"serial port {self.device} is in use by another program") from exc
             raise PrinterUnreachable(f"cannot open serial port {self.device}: {exc}") from exc
         return _SerialConnection(port, self.timeout, self.baudrate)
