@@ -157,12 +157,13 @@ def _guarded(name: str, make) -> list[dict]:
         return [_check(name, False, f"could not be checked ({type(exc).__name__}: {str(exc)[:200]})")]
 
 
-def _printer_check(name: str, printing) -> dict:
+def _printer_check(name: str, printing, reports: dict[str, dict] | None = None) -> dict:
     """Ask one printer this node drives for its state (seconds at most on a dead one).
 
     A device-file printer (``/dev/usb/lp0``) answers no status: it is checked
     by its path existing and being writable, without opening it (an open of a
-    wedged usblp device can block).
+    wedged usblp device can block), and by what the running server last saw
+    of it (``reports``: its fresh device reports), since only a write tells.
     """
     from kiosk.printing import describe_printer
 
@@ -170,7 +171,11 @@ def _printer_check(name: str, printing) -> dict:
     where = describe_printer(name, printing.app)
     device = printing.printers.get(name)
     if getattr(device, "kind", "") == "file":
-        return _check(label, *_file_printer_state(device.path, where))
+        ok, detail = _file_printer_state(device.path, where)
+        report = (reports or {}).get("printer" if name == "default" else f"{name}/printer")
+        if ok and report is not None and report["fault"]:
+            return _check(label, False, f"{where}: {report['state']}: {report['detail']} (as the server saw it)")
+        return _check(label, ok, detail)
     try:
         status = printing.queues[name].check_status()
     except Exception as exc:
@@ -211,8 +216,9 @@ def _device_checks(app) -> list[dict]:
 
     printing = app.extensions["kiosk_printing"]
     devices = app.extensions["kiosk_devices"]
-    checks = [_printer_check("default", printing)]
-    checks.extend(_printer_check(name, printing) for name in sorted(printing.queues) if name != "default")
+    reports = _quietly(lambda: _server_reports(app), {}) if not app.config.get("START_DEVICES") else {}
+    checks = [_printer_check("default", printing, reports)]
+    checks.extend(_printer_check(name, printing, reports) for name in sorted(printing.queues) if name != "default")
     statuses = devices.statuses()
     for name in sorted(printing.agent_printers):
         kind = printing.agent_printers[name].get("type", "?")
@@ -223,7 +229,6 @@ def _device_checks(app) -> list[dict]:
     for tname, table in printing.terminals.items():
         configured |= {device_key(tname, r) for r in table.readers}
     agents = {tname for tname, table in printing.terminals.items() if table.agent}
-    reports = _quietly(lambda: _server_reports(app), {})
     for key in sorted(configured | {k for k, v in statuses.items() if v.get("kind") not in ("printer", "agent")}):
         if key in statuses and statuses[key].get("kind") in ("printer", "agent"):
             continue

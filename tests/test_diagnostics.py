@@ -113,8 +113,21 @@ def test_doctor_trusts_the_servers_fresh_report_and_warns_about_phone_uids(make_
                 updated_at=utcnow(),
             )
         )
+        # Only a write tells a device-file printer's faults: what the server saw of it counts.
+        session.add(
+            DeviceReport(
+                station_id=app.extensions["kiosk_station_id"],
+                device="printer",
+                kind="printer",
+                state="error",
+                detail="printer offline or in error ([Errno 5] Input/output error)",
+                updated_at=utcnow(),
+            )
+        )
         session.commit()
     output = _doctor(app).output
+    printer = _line(output, "printer")
+    assert printer.startswith("[FIX]") and "Input/output error" in printer and "as the server saw it" in printer
     assert _line(output, "reader card").startswith("[ok ]") and "as the server reported it" in output
     cards = _line(output, "reader card cards")
     assert cards.startswith("[!  ]") and "random" in cards and "rider code or phone" in cards
@@ -218,6 +231,7 @@ def test_plugin_staff_pages_extend_the_staff_base_page():
 
 def test_district_dashboard_puts_stations_that_cannot_print_on_top(app, client, login):
     login("district")
+    assert "data-printer-alert" not in client.get("/admin/district/").get_data(as_text=True)  # all printing
     with app.extensions["db"].Session() as session:
         session.add(
             DeviceReport(
