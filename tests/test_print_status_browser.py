@@ -69,6 +69,17 @@ def test_a_printed_ticket_and_a_failed_one_say_so_in_the_pages_words(page, serve
     assert "failed" in shown["classes"].split()
 
 
+def test_a_ticket_the_printer_never_confirmed_says_sent_in_the_residents_words(page, server, printer):
+    printer.state = "silent"  # takes the ticket, never answers the question after it
+    _take_ticket(page, server)
+    page.wait_for_selector('#print-status[data-state="sent"]', timeout=15_000)
+    shown = page.locator("#print-status").evaluate(
+        "el => ({text: el.textContent.trim(), sent: el.dataset.textSent, classes: el.className})"
+    )
+    assert shown["text"] == shown["sent"] and "已发送到打印机" in shown["text"] and "如未出票" in shown["text"]
+    assert "sent" in shown["classes"].split() and "done" not in shown["classes"].split()
+
+
 def test_the_riders_print_button_uses_the_same_watch_and_may_try_again(page, server, printer):
     page.goto(server.url + "/k/courier_rest/")
     assert page.request.post(

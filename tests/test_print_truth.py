@@ -56,6 +56,14 @@ def test_a_printer_that_never_answers_status_is_sent_and_one_that_answers_is_don
     assert (answered.state, answered.error_kind) == (JobState.DONE, None)
 
 
+def test_a_printer_that_confirms_late_because_it_is_still_printing_is_done_not_sent():
+    with FakeNetworkPrinter() as fake:
+        fake.core.busy_after_job = 0.5  # longer than a status timeout, within the confirmation's time
+        with queue(fake, status_timeout=0.2) as q:
+            job = q.submit(ticket("A010")).wait(WAIT)
+    assert (job.state, job.error_kind) == (JobState.DONE, None)
+
+
 def test_paper_out_in_the_middle_of_a_job_fails_it_and_staff_reprint_it_whole():
     with FakeNetworkPrinter("paper_out_mid_job", drop_after=200) as fake:
         with queue(fake, max_attempts=2) as q:

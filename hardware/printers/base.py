@@ -85,14 +85,27 @@ class Printer(ABC):
     :param status: ask ``DLE EOT`` before and after each job; turn off only
         for printers that choke on it.
     :param status_timeout: seconds to wait for each status reply.
+    :param confirm_timeout: seconds to wait for the first status reply after
+        a job (default three status timeouts, at least one second): a printer
+        whose receive buffer is still full of the job takes in the question
+        only as it prints, and a late answer must not turn a printed ticket
+        into an unconfirmed one.
     """
 
     kind: ClassVar[str] = "printer"
 
-    def __init__(self, profile: Any = None, *, status: bool = True, status_timeout: float = 0.5) -> None:
+    def __init__(
+        self,
+        profile: Any = None,
+        *,
+        status: bool = True,
+        status_timeout: float = 0.5,
+        confirm_timeout: float | None = None,
+    ) -> None:
         self.profile: PrinterProfile = get_profile(profile)
         self.check_status = status
         self.status_timeout = status_timeout
+        self.confirm_timeout = confirm_timeout if confirm_timeout is not None else max(1.0, 3 * status_timeout)
         # Most printers take one connection at a time; jobs and status checks
         # from different threads (queue worker, staff console) take turns.
         self._lock = threading.Lock()
@@ -112,10 +125,10 @@ class Printer(ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"
 
-    def _ask(self, conn: Connection) -> PrinterStatus:
+    def _ask(self, conn: Connection, first_timeout: float | None = None) -> PrinterStatus:
         if not conn.can_query:
             return PrinterStatus(detail="device gives no status")
-        printer = conn.query(PRINTER_STATUS, self.status_timeout)
+        printer = conn.query(PRINTER_STATUS, first_timeout or self.status_timeout)
         if not printer:
             # A printer that ignores the first question ignores the rest too;
             # do not spend three timeouts finding that out.
@@ -164,7 +177,7 @@ class Printer(ABC):
                 if before is not None:
                     self._refuse(before, "before printing")
                 conn.write(data)
-                after = self._ask(conn) if self.check_status else None
+                after = self._ask(conn, self.confirm_timeout) if self.check_status else None
             finally:
                 conn.close()
         if after is None:

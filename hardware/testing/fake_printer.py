@@ -24,6 +24,10 @@ larger one times out (a jammed or hung printer);
 out of paper: the rest of that job is lost and the state becomes
 ``paper_out``; ``drop_mid_band``: hangs up inside a raster band (part way
 through a ``GS v 0`` / ``GS ( L`` image), ``drop_times`` times.
+
+``busy_after_job`` (seconds, any state): the first status question after a
+job's bytes is answered that much later, like a printer whose receive buffer
+is still full of the job it is printing.
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ class FakePrinterCore:
         self.drop_after = drop_after
         self.drop_times = drop_times
         self.drops = 0
+        self.busy_after_job = 0.0
         self.jobs: list[ReceivedJob] = []
         self.status_queries: list[int] = []
         #: Exceptions raised while reading a stream: a bug in the fake or the
@@ -168,6 +173,7 @@ class FakeStream:
         self._job = bytearray()
         #: Out of paper part way through a job: its remaining bytes go nowhere until its cut.
         self._lost = False
+        self._printing = False
 
     def feed(self, data: bytes) -> tuple[bytes, bool]:
         """Take received bytes; return (bytes to answer, whether to hang up now)."""
@@ -186,8 +192,12 @@ class FakeStream:
         replies = bytearray()
         for command, raw in self._parser.feed_raw(data):
             if command.name == "DLE EOT":
+                if self._printing and self.core.busy_after_job:
+                    time.sleep(self.core.busy_after_job)  # reads nothing more until the buffer has room
+                self._printing = False
                 replies += self.core.reply(command.args[0])
                 continue
+            self._printing = True
             if self._lost:
                 self._lost = command.name != "GS V"
                 continue
