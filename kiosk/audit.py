@@ -18,7 +18,7 @@ from sqlalchemy import String, cast, delete, func, or_, select
 from kiosk.db import get_session, utcnow
 from kiosk.models import AuditLog, LoginAttempt, User
 
-__all__ = ["client_address", "prune", "record", "search"]
+__all__ = ["client_address", "record"]
 
 #: ``app.extensions`` key of the function giving the request's terminal name (set by :mod:`kiosk.accounts`).
 TERMINAL_RESOLVER = "kiosk_audit_terminal"
