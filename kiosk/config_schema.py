@@ -173,6 +173,21 @@ class SecondsOrPerLayout(Setting):
         return value
 
 
+class PrepareThreshold(Setting):
+    """``"none"`` (behind PgBouncer in transaction mode) or a whole number (:func:`kiosk.db.parse_prepare_threshold`)."""
+
+    def convert(self, value):
+        from kiosk.db import parse_prepare_threshold
+
+        try:
+            parse_prepare_threshold(value)
+        except ConfigError:
+            raise SettingError(
+                "", 'must be "none" or a whole number of at least 0, not %(value)s', value=repr(value)
+            ) from None
+        return value
+
+
 class Legacy(Setting):
     """A setting of older versions, taken out by :mod:`kiosk.config` with its own message."""
 
@@ -204,7 +219,7 @@ TOP: dict[str, Setting] = {
     "database_url": DatabaseURL(None),
     "database_listen_url": DatabaseURL(None),
     "database_connections": Integer(20, min=2, max=1000),
-    "database_prepare_threshold": Integer(None, min=0),
+    "database_prepare_threshold": PrepareThreshold(None),
     "demo": Boolean(False),
     "debug": Boolean(False),
     "idle_seconds": Integer(60, min=10, max=3600),

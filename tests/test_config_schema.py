@@ -248,3 +248,16 @@ def test_db_upgrade_migrates_a_fresh_database_with_auto_migrate_off(tmp_path, fr
     assert "database is up to date" in upgraded.output
     listed = CliRunner().invoke(cli, ["plugins", "list"], env=env)
     assert listed.exit_code == 0 and "legal" in listed.output
+
+
+def test_the_kiosk_env_example_is_known_and_its_placeholder_refused(tmp_path):
+    lines = (ROOT / "deploy" / "kiosk.env.example").read_text(encoding="utf-8").splitlines()
+    # Every variable, the commented-out ones too, as an operator would uncomment them.
+    pairs = [line.lstrip("#").split("=", 1) for line in lines if re.match(r"#?KIOSK_[A-Z_]+=", line)]
+    environ = {name: value for name, value in pairs}
+    assert set(environ) == {"KIOSK_SECRET_KEY", "KIOSK_DATABASE_URL"}
+    sources = config_schema.read_sources(str(tmp_path), environ=environ, station_file="")
+    assert config_schema.check(sources) == []  # commands run with the file as shipped
+    (refused,) = config_schema.check(sources, server=True)
+    assert refused.key == "secret_key" and "placeholder" in refused.message
+    assert refused.where == "environment KIOSK_SECRET_KEY"

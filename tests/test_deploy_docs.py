@@ -269,3 +269,135 @@ def test_the_readme_station_block_runs_on_a_fresh_machine(fresh_checkout):
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+
+
+# -- docs/deploy.md: every sh block runs here or says in the guide why it cannot ----------------------
+NOT_RUN = re.compile(r"<!-- not run by tests: (.+?) -->\s*$")
+#: Sections whose blocks other helpers' tests run (their sections of the guide, their tests).
+OTHER_TESTS = {"Backup and restore": "tests/test_backup*.py", "Metrics": "tests/test_metrics.py"}
+DISTRICT_MARKERS = ("# on the hub", "# on a station")
+
+
+def guide_blocks() -> list[dict]:
+    """Every fenced block of the guide: language, heading, body, and the not-run reason before it."""
+    out = []
+    heading = ""
+    lines = GUIDE.read_text(encoding="utf-8").split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip()
+        elif line.startswith("```"):
+            end = index + 1
+            while not lines[end].startswith("```"):
+                end += 1
+            before = next((lines[i] for i in range(index - 1, -1, -1) if lines[i].strip()), "")
+            reason = NOT_RUN.match(before.strip())
+            out.append(
+                {
+                    "language": line[3:].strip(),
+                    "heading": heading,
+                    "line": index + 1,
+                    "body": "\n".join(lines[index + 1 : end]),
+                    "not_run": reason.group(1) if reason else None,
+                }
+            )
+            index = end
+        index += 1
+    return out
+
+
+def runnable_station_blocks() -> list[dict]:
+    """The guide's sh blocks this module runs: not marked, not another test's, not the district's."""
+    out = []
+    for block in guide_blocks():
+        if block["language"] != "sh" or block["not_run"]:
+            continue
+        if any(name in block["heading"] for name in OTHER_TESTS):
+            continue
+        if block["body"].lstrip().split("\n", 1)[0].strip() in DISTRICT_MARKERS:
+            continue  # test_the_guides_kiosk_commands_run
+        out.append(block)
+    return out
+
+
+def test_every_block_of_the_guide_runs_or_says_why_not():
+    blocks = [b for b in guide_blocks() if b["language"] == "sh"]
+    assert len(blocks) >= 20
+    for block in blocks:
+        if block["not_run"] is not None:
+            assert len(block["not_run"]) > 10, block  # a reason, not a bare marker
+    runnable = runnable_station_blocks()
+    firsts = [b["body"].lstrip().split("\n", 1)[0] for b in runnable]
+    assert any(f.startswith("python3 -c 'import secrets") for f in firsts), firsts
+    assert any(f.startswith("kiosk terminals add kiosk-1") for f in firsts), firsts
+    assert any("agent of hall-2" in f for f in firsts), firsts
+    for block in runnable:
+        for line in block["body"].replace("\\\n", " ").splitlines():
+            command = line.split(" #", 1)[0].strip()
+            if command and not command.startswith("#"):
+                assert command.startswith(("kiosk ", "python3 -c ")), (
+                    f"docs/deploy.md line {block['line']}: {command!r} cannot run here; mark the block "
+                    "<!-- not run by tests: why -->"
+                )
+
+
+def test_the_station_blocks_of_the_guide_run(tmp_path):
+    """The station part's runnable blocks, in order, on a fresh station (SQLite), as written.
+
+    The station file marks hall-2 ``agent = true``, as the guide says to before
+    ``kiosk agent token hall-2``; ``kiosk db upgrade`` first, as the service does when it starts.
+    """
+    from click.testing import CliRunner
+
+    from kiosk.cli import cli
+
+    station = tmp_path / "station.toml"
+    station.write_text('[terminals.hall-2]\nkind = "kiosk"\nagent = true\n', encoding="utf-8")
+    env = {
+        "KIOSK_INSTANCE_PATH": str(tmp_path / "instance"),
+        "KIOSK_STATION_FILE": str(station),
+        "KIOSK_SECRET_KEY": None,
+        "KIOSK_DATABASE_URL": None,
+        "KIOSK_IME_PRELOAD": "false",
+    }
+    runner = CliRunner()
+    assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
+    ran = []
+    for block in runnable_station_blocks():
+        for line in block["body"].replace("\\\n", " ").splitlines():
+            command = line.split(" #", 1)[0].strip()
+            if not command or command.startswith("#"):
+                continue
+            if command.startswith("kiosk "):
+                result = runner.invoke(cli, shlex.split(command)[1:], env=env)
+                assert result.exit_code == 0, (command, result.output, result.exception)
+                output = result.output
+            else:
+                done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
+                assert done.returncode == 0, (command, done.stderr)
+                output = done.stdout
+            ran.append((command, output))
+    outputs = dict(ran)
+    secret = next(out for cmd, out in ran if cmd.startswith("python3 -c"))
+    assert re.fullmatch(r"[0-9a-f]{64}\n", secret)
+    added = next(out for cmd, out in ran if cmd.startswith("kiosk terminals add kiosk-1"))
+    assert "/terminal/enrol/" in added
+    assert "kiosk agent token hall-2" in outputs and outputs["kiosk agent token hall-2"].strip()
+
+
+def test_the_guides_settings_blocks_pass_the_configuration_schema(tmp_path, monkeypatch):
+    from kiosk import config_schema
+
+    monkeypatch.setenv("PETITIONS_WEBHOOK_SECRET", "guide-dispatch-secret-0123456789")
+    checked = 0
+    for block in guide_blocks():
+        if block["language"] != "toml":
+            continue
+        path = tmp_path / f"block-{block['line']}.toml"
+        path.write_text(block["body"], encoding="utf-8")
+        sources = config_schema.read_sources(str(tmp_path), environ={}, station_file=str(path))
+        assert config_schema.check(sources, deep=True) == [], f"docs/deploy.md line {block['line']}"
+        checked += 1
+    assert checked >= 2
