@@ -25,6 +25,7 @@ from datetime import date, timedelta
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from kiosk import audit, clock
 from kiosk.auth import (
@@ -192,6 +193,9 @@ def accounts_page():
         except AccountError as exc:
             db_session.rollback()
             error = exc.localized()
+        except IntegrityError:  # the same name, in another case, added a moment ago by someone else
+            db_session.rollback()
+            error = _("The user %(name)s already exists.", name=request.form.get("username", "").strip()[:64])
     stations = db_session.scalars(select(Station).order_by(Station.code)).all() if actor.role == "district" else []
     station = current_station()
     return render_template(
@@ -212,16 +216,20 @@ def accounts_page():
 
 def _day(value: str | None) -> date | None:
     try:
-        return date.fromisoformat((value or "").strip()) if value and value.strip() else None
+        day = date.fromisoformat((value or "").strip()) if value and value.strip() else None
     except ValueError:
         return None
+    return day if day is None or 2000 <= day.year <= 2999 else None  # and never past datetime's range
 
 
 def _search_args(station: Station) -> tuple[dict, dict, str | None]:
     """The search's filters for :func:`kiosk.audit.search`, what the form shows, and a message for a bad date."""
     args = request.args
     error = None
-    shown = {k: (args.get(k) or "").strip()[:100] for k in ("user", "action", "text", "from", "to", "station")}
+    shown = {
+        k: "".join(c for c in (args.get(k) or "") if c.isprintable()).strip()[:100]
+        for k in ("user", "action", "text", "from", "to", "station")
+    }
     start, end = _day(shown["from"]), _day(shown["to"])
     if (shown["from"] and start is None) or (shown["to"] and end is None):
         error = _("Dates are written like 2024-05-01.")

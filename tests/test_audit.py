@@ -129,6 +129,8 @@ def test_the_audit_page_searches_its_own_station_in_local_time(app, client, auth
 
     bad = client.get("/admin/audit?from=yesterday")
     assert bad.status_code == 400 and "2024-05-01" in bad.get_data(as_text=True)
+    assert client.get("/admin/audit?from=9999-12-31&to=0001-01-01").status_code == 400
+    assert client.get("/admin/audit?text=%00%01&user=%00&page=-3").status_code == 200
 
 
 def test_staff_cannot_read_the_audit_trail_and_district_admins_read_every_station(app, client, auth):
