@@ -67,6 +67,8 @@ MANIFEST = "manifest.json"
 DATABASE_MEMBER = "database/kiosk.db"
 INSTANCE_PREFIX = "instance/"
 STATION_FILE_MEMBER = "settings/station.toml"
+#: The backup's station file, in the instance folder, when its own place cannot be written.
+STATION_FILE_COPY = "station.toml.from-backup"
 #: Where restore moves what it replaces, inside the instance folder (with the time after it).
 REPLACED_PREFIX = "before-restore-"
 #: Instance-folder entries a backup leaves out: the database (copied by the backup API)
@@ -478,6 +480,13 @@ def restore_backup(station: Station, path: str, *, yes: bool = False, files_only
     echo(f"restored {'the database and ' if take_database else ''}{restored} file(s) into {station.instance}")
     if aside:
         echo(f"what was there before is in {aside}")
+    if STATION_FILE_MEMBER in {e["path"] for e in manifest["files"]}:
+        copy = _station_file_target(station)
+        if copy != station.station_file:
+            echo(
+                f"{station.station_file} cannot be written by this user: the backup's station file is {copy}; "
+                f"compare, then install it as root: install -m 0640 -g kiosk {copy} {station.station_file}"
+            )
     for revision in uninstalled:
         echo(f"warning: the backup's database has revision {revision} of a plugin not installed here", err=True)
     if take_database and older:
@@ -486,9 +495,20 @@ def restore_backup(station: Station, path: str, *, yes: bool = False, files_only
     return manifest
 
 
+def _station_file_target(station: Station) -> str:
+    """Where the backup's station file goes: its place, or the instance folder when that is not ours to write.
+
+    ``/etc/kiosk/station.toml`` belongs to root; the kiosk user running the
+    restore leaves the copy beside the data and says how to install it.
+    """
+    path = station.station_file
+    writable = os.access(path, os.W_OK) if os.path.exists(path) else os.access(os.path.dirname(path), os.W_OK)
+    return path if writable else os.path.join(station.instance, STATION_FILE_COPY)
+
+
 def _destination(name: str, station: Station) -> str | None:
     if name == STATION_FILE_MEMBER:
-        return station.station_file
+        return _station_file_target(station)
     if name.startswith(INSTANCE_PREFIX):
         return os.path.join(station.instance, *name[len(INSTANCE_PREFIX) :].split("/"))
     return None
@@ -511,7 +531,7 @@ def _what_is_replaced(station: Station, manifest: dict, sqlite_path: str | None)
         if name.startswith(INSTANCE_PREFIX):
             tops.add(os.path.join(station.instance, name[len(INSTANCE_PREFIX) :].split("/")[0]))
         elif name == STATION_FILE_MEMBER:
-            tops.add(station.station_file)
+            tops.add(_station_file_target(station))
     # Folders the archive brings are replaced whole, so a photo newer than the backup does not stay behind.
     for folder in ("uploads", "receipts"):
         tops.add(os.path.join(station.instance, folder))

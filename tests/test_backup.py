@@ -58,7 +58,13 @@ def station(make_app, tmp_path, sqlite_template):
 
     db = tmp_path / "station.db"
     shutil.copy(sqlite_template, db)
-    app = make_app("sqlite:///" + str(db))
+    app = fill(make_app("sqlite:///" + str(db)))
+    app.db_path = str(db)
+    return app
+
+
+def fill(app):
+    """Give ``app`` a station file, a legal ticket with its receipt on disk and a petition with a photo."""
     install_clock(app)
     with open(os.path.join(app.instance_path, "station.toml"), "w", encoding="utf-8") as fh:
         fh.write(STATION_TOML)
@@ -68,7 +74,6 @@ def station(make_app, tmp_path, sqlite_template):
     assert mobile_post(phone, csrf_of, files=[("lamp.jpg", jpeg_with_gps())]).status_code == 302
     receipts = os.path.join(app.instance_path, "receipts")
     wait_for(lambda: os.listdir(receipts), 10, "the ticket's receipt in the preview folder")
-    app.db_path = str(db)
     return app
 
 
