@@ -23,7 +23,19 @@ import io
 import json
 from datetime import date, timedelta
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -54,13 +66,20 @@ DEFAULT_DAYS = 30
 
 def init_app(app) -> None:
     """Register the pages, the terminal lookup the audit trail uses, and the retention job."""
+    from kiosk import terminals
     from kiosk.jobs import make_job
-    from kiosk.terminals import current_terminal
 
     app.register_blueprint(bp)
 
     def request_terminal() -> str | None:
-        terminal = current_terminal()
+        if "kiosk_terminal" in g:  # the request already asked current_terminal()
+            terminal = g.kiosk_terminal
+        elif current_app.config.get("ROLE") == "hub" or not request.cookies.get(terminals.COOKIE):
+            return None
+        else:
+            # Checked without noting the terminal as seen: that is a write of its own, and an
+            # audit line is often written inside another write transaction.
+            terminal = terminals._check_credential(request.cookies[terminals.COOKIE])
         return terminal.name if terminal is not None else None
 
     app.extensions[audit.TERMINAL_RESOLVER] = request_terminal
