@@ -144,7 +144,8 @@ def new_token(session, station_id: int, name: str) -> str:
     if agent is None:
         agent = TerminalAgent(terminal_id=terminal.id, version="")
         session.add(agent)
-    token = secrets.token_urlsafe(24)
+    # The operator types it as a command argument: one starting with "-" would be read as an option.
+    token = "a" + secrets.token_urlsafe(24)
     agent.token_hash = _digest(token)
     agent.token_expires_at = utcnow() + timedelta(seconds=TOKEN_SECONDS)
     session.flush()

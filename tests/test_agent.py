@@ -391,6 +391,21 @@ def test_only_the_terminals_own_credential_takes_its_jobs_and_posts_its_reads(
         station.close()
 
 
+def test_an_enrolment_token_never_reads_as_an_option(app, monkeypatch):
+    # token_urlsafe's alphabet holds "-": `kiosk agent enrol URL -Xy...` took the token for an
+    # option about once in 64 runs, for operators and for the test below.
+    import secrets
+
+    from kiosk.terminals import add as add_terminal
+
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n=None: "-" + "x" * 31)
+    with app.extensions["db"].WriteSession() as session:
+        add_terminal(session, app.extensions["kiosk_station_id"], "hall-9", "kiosk")
+        token = new_token(session, app.extensions["kiosk_station_id"], "hall-9")
+        session.commit()
+    assert not token.startswith("-") and token.endswith("x" * 31)
+
+
 def test_enrolment_tokens_work_once_and_expire(make_app, database_url, tmp_path, kiosk_pc):
     printer, reader = kiosk_pc
     station = Station(make_app, database_url, tmp_path, printer, reader)
