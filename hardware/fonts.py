@@ -1,6 +1,9 @@
 """Finding a Chinese font and drawing its glyphs fast.
 
-Receipts are rendered with a CJK font so Chinese prints on any printer. Fonts
+Receipts are rendered with a CJK font so Chinese prints on any printer: the
+whole receipt for a printer without a Chinese font, and in text mode each
+line holding a character the printer's own font lacks, plus the staff
+preview. Fonts
 are looked up once per process: opening a .ttc and rasterising glyphs is the
 slow part of rendering (about 0.5 ms per font load and per line drawn), so a
 :class:`FontChain` keeps every glyph it has drawn as a small 1-bit bitmap and a

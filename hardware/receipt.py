@@ -2,9 +2,12 @@
 
 A plugin never talks to a printer: it builds a :class:`Receipt` out of blocks
 (title, text lines, separators, key-value rows, QR code, barcode, image,
-footer) and hands it to the print queue. The same document is rendered for a
+footer) and hands it to the print queue. The same document prints on a
 58 mm or an 80 mm printer, so nothing in it is measured in dots except the
-optional image width.
+optional image width. How it prints is the printer profile's business
+(:mod:`kiosk_hardware.escpos_encode`): on a printer with a Chinese font the
+words go out as the printer's own GB18030 text and only codes, pictures and
+lines with characters its font lacks as raster; otherwise all as raster.
 
 A receipt round-trips through plain data (:meth:`Receipt.to_dict` /
 :meth:`Receipt.from_dict`) so a job store can keep it in a database column:
