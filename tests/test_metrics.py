@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import types
 
 import pytest
@@ -27,6 +28,25 @@ RULES = os.path.join(ROOT, "deploy", "prometheus", "kiosk-alerts.yml")
 TOKEN = "metrics-token-0123456789abcdef"
 #: Series Prometheus makes itself (not the kiosk's): a rule may use them.
 PROMETHEUS_OWN = {"up", "scrape_duration_seconds"}
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, sqlite_template):
+    """``sqlite_url()`` → a fresh copy of the migrated SQLite file, for tests where the backend plays no part."""
+    made = []
+
+    def copy() -> str:
+        path = tmp_path / f"metrics-{len(made)}.db"
+        shutil.copy(sqlite_template, path)
+        made.append(path)
+        return f"sqlite:///{path}"
+
+    return copy
+
+
+@pytest.fixture
+def sqlite_app(make_app, sqlite_url):
+    return make_app(sqlite_url())
 
 
 def plugin(name, **hooks):
@@ -85,7 +105,8 @@ def exported_names(client) -> set[str]:
     return names
 
 
-def test_requests_are_counted_by_endpoint_never_by_path(app, client):
+def test_requests_are_counted_by_endpoint_never_by_path(sqlite_app):
+    client = sqlite_app.test_client()
     client.get("/healthz")
     client.get("/healthz")
     client.get("/m/legal/t/secret-ticket-token-42")  # a phone page: the token is in the path
@@ -106,7 +127,7 @@ def test_requests_are_counted_by_endpoint_never_by_path(app, client):
         assert secret not in text
 
 
-def test_errors_are_counted_by_route(make_app, database_url):
+def test_errors_are_counted_by_route(make_app, sqlite_url):
     from flask import Blueprint
 
     bp = Blueprint("broken", __name__)
@@ -116,7 +137,7 @@ def test_errors_are_counted_by_route(make_app, database_url):
         raise RuntimeError("the plugin's page is broken")
 
     app = make_app(
-        database_url, EXTRA_PLUGINS={"broken": plugin("broken", register_blueprints=lambda register: register(bp))}
+        sqlite_url(), EXTRA_PLUGINS={"broken": plugin("broken", register_blueprints=lambda register: register(bp))}
     )
     client = app.test_client()
     for _ in range(3):
@@ -125,8 +146,8 @@ def test_errors_are_counted_by_route(make_app, database_url):
     assert value(samples, "kiosk_http_requests_total", endpoint="broken.fails", method="GET", status="500") == 3
 
 
-def test_only_this_machine_or_the_token_reads_it(make_app, database_url):
-    open_app = make_app(database_url)
+def test_only_this_machine_or_the_token_reads_it(make_app, sqlite_url):
+    open_app = make_app(sqlite_url())
     client = open_app.test_client()
     assert client.get("/metrics").status_code == 200  # loopback
     assert client.get("/metrics", environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
@@ -142,7 +163,7 @@ def test_only_this_machine_or_the_token_reads_it(make_app, database_url):
         assert response.status_code == 403, refused
         assert "kiosk_" not in response.get_data(as_text=True)
 
-    guarded = make_app(database_url, METRICS={"token": TOKEN}).test_client()
+    guarded = make_app(sqlite_url(), METRICS={"token": TOKEN}).test_client()
     remote = {"REMOTE_ADDR": "10.20.0.5"}
     samples = scrape(guarded, environ_base=remote, headers={"Authorization": f"Bearer {TOKEN}"})
     assert value(samples, "kiosk_info", role="station", station="shuibei") == 1
@@ -156,7 +177,8 @@ def test_only_this_machine_or_the_token_reads_it(make_app, database_url):
         metrics_token({"METRICS": {"token": "short"}})
 
 
-def test_with_the_database_down_the_counts_are_still_published(app, client, monkeypatch):
+def test_with_the_database_down_the_counts_are_still_published(sqlite_app, monkeypatch):
+    client = sqlite_app.test_client()
     from sqlalchemy.exc import OperationalError
 
     class Down:
@@ -204,7 +226,8 @@ def test_a_station_that_switched_the_plugin_off_publishes_none_of_its_figures(ap
     assert not [k for k in samples if k[0].startswith("kiosk_legal_")]
 
 
-def test_push_streams_open(app, client):
+def test_push_streams_open(sqlite_app):
+    app, client = sqlite_app, sqlite_app.test_client()
     stream = app.test_client().get("/events/stream?channel=legal", buffered=False)
     assert stream.mimetype == "text/event-stream"
     assert value(scrape(client), "kiosk_push_streams_open", endpoint="events.stream") == 1
@@ -251,14 +274,14 @@ def test_device_states_as_last_reported_and_live(app, client):
     assert value(samples, "kiosk_device_report_age_seconds", **printer) == 0
 
 
-def test_sync_backlog_and_age_at_the_station_and_the_hub(make_app, database_url, tmp_path):
+def test_sync_backlog_and_age_at_the_station_and_the_hub(make_app, database_url, sqlite_url):
     from datetime import timedelta
 
     from kiosk import sync
     from kiosk.sync.local import enrol_local, transfer
     from kiosk.sync.models import SyncPeer
 
-    station = make_app(f"sqlite:///{tmp_path / 'a.db'}", STATION={"code": "a-001"})
+    station = make_app(sqlite_url(), STATION={"code": "a-001"})
     hub = make_app(database_url, ROLE="hub", STATION={"code": "district"})
     samples = scrape(station.test_client())
     assert value(samples, "kiosk_sync_enrolled") == 0
@@ -285,7 +308,7 @@ def test_sync_backlog_and_age_at_the_station_and_the_hub(make_app, database_url,
     assert not [k for k in samples if k[0] == "kiosk_legal_waiting"]  # the hub issues no tickets
 
 
-def test_the_alert_rules_use_only_what_the_endpoint_exports(make_app, tmp_path):
+def test_the_alert_rules_use_only_what_the_endpoint_exports(make_app, sqlite_url):
     from kiosk.sync.local import enrol_local
 
     with open(RULES, encoding="utf-8") as fh:
@@ -295,8 +318,8 @@ def test_the_alert_rules_use_only_what_the_endpoint_exports(make_app, tmp_path):
     assert metric_names(sample) == {"kiosk_a_total", "kiosk_b"}  # the reader of expressions itself
     names = {rule["alert"] for rule in alerts}
     assert {"KioskPrinterFault", "KioskSyncBehind", "KioskServerErrors", "KioskStationNotReporting"} <= names
-    station = make_app(f"sqlite:///{tmp_path / 'a.db'}", STATION={"code": "a-001"})
-    hub = make_app(f"sqlite:///{tmp_path / 'hub.db'}", ROLE="hub", STATION={"code": "district"})
+    station = make_app(sqlite_url(), STATION={"code": "a-001"})
+    hub = make_app(sqlite_url(), ROLE="hub", STATION={"code": "district"})
     enrol_local(station, hub)
     exported = exported_names(station.test_client()) | exported_names(hub.test_client())
     used = set()

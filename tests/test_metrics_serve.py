@@ -26,6 +26,8 @@ from kiosk.testing import IME_CACHE_DIR, free_port, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 STATION_FILE = """
 [station]
 code = "shuibei"
@@ -148,3 +150,19 @@ def test_two_workers_counts_are_summed_and_a_dead_workers_stream_leaves(server):
     assert after.get(streams, 0) == 0
     assert after[HEALTHZ] == sent
     assert proc.poll() is None
+
+    # docs/deploy.md's "Metrics" block, as written, against this server.
+    (block,) = metrics_guide_blocks()
+    assert "127.0.0.1:5000/metrics" in block
+    if shutil.which("curl"):
+        command = block.replace("http://127.0.0.1:5000", url)
+        done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert "kiosk_sync_enrolled 0.0" in done.stdout.splitlines()
+
+
+def metrics_guide_blocks() -> list[str]:
+    """The sh blocks of docs/deploy.md's Metrics section."""
+    guide = open(os.path.join(ROOT, "docs", "deploy.md"), encoding="utf-8").read()
+    section = guide.split("## 10. Metrics", 1)[1].split("\n#", 1)[0]
+    return re.findall(r"^```sh\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
