@@ -43,12 +43,12 @@ def text_mode_page(data: bytes, paper: int) -> Image.Image:
         y += item.feed_before * (24 + LINE_GAP)
         if isinstance(item, TextLine):
             px = 24 * item.height
-            chain = chain_for(item.height, item.bold)
-            cells = [COLUMN_DOTS * item.width * (1 if ord(ch) < 0x80 else 2) for ch in item.text]
+            chars = [(ch, bold) for run, bold in item.spans for ch in run]
+            cells = [COLUMN_DOTS * item.width * (1 if ord(ch) < 0x80 else 2) for ch, _ in chars]
             x = _x(item.align, sum(cells), paper)
             baseline = y + round(px * ASCENT)
-            for ch, cell in zip(item.text, cells, strict=True):
-                glyph = chain.glyph(ch)
+            for (ch, bold), cell in zip(chars, cells, strict=True):
+                glyph = chain_for(item.height, bold).glyph(ch)
                 if glyph.mask is not None:
                     left = x + round((cell - glyph.advance) / 2) + glyph.dx
                     ops.append((left, baseline + glyph.dy, glyph.mask))

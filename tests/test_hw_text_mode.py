@@ -74,7 +74,8 @@ def test_legal_ticket_is_text_with_only_the_qr_code_as_raster(profile, paper, li
     number = lines["A012"]
     assert (number.width, number.height, number.bold, number.align, number.kanji) == (4, 4, True, 1, True)
     assert (lines["人民调解"].width, lines["人民调解"].align) == (2, 1)
-    assert any(t.startswith("前面等候") and t.endswith("3") for t in texts(job))
+    ahead = next(line for line in job.lines if line.text.startswith("前面等候"))
+    assert ahead.text.endswith("3") and ahead.spans[0][1] is False and ahead.spans[-1] == ("3", True)
     assert any(t.startswith("手机") and t.endswith("138****5678") for t in texts(job))
     assert "13812345678" not in "".join(texts(job))
     # Every band is the QR code's, no wider than the paper, centred by ESC a.

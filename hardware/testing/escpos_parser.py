@@ -56,6 +56,8 @@ class TextLine:
     height: int
     #: Lines fed (``ESC d``) between the previous line or band and this one.
     feed_before: int = 0
+    #: The line's runs of text with their own emphasis (``bold`` is true if any run is bold).
+    spans: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass
@@ -278,27 +280,34 @@ def parse(data: bytes) -> ParsedJob:
     job = ParsedJob(iter_commands(data))
     kanji, align, bold, width, height = False, 0, False, 1, 1
     pending = b""
+    runs: list[tuple[bytes, bool]] = []
     line_bold = False
     top = 0
     fed = 0
 
     def flush() -> None:
-        nonlocal pending, line_bold, fed
+        nonlocal pending, line_bold, fed, runs
+        codec = "gb18030" if kanji else "cp437"
         try:
-            text = pending.decode("gb18030" if kanji else "cp437")
+            text = pending.decode(codec)
+            spans = tuple((run.decode(codec), run_bold) for run, run_bold in runs)
         except UnicodeDecodeError as exc:
             raise EscposParseError(f"text is not valid GB18030: {pending!r}") from exc
-        line = TextLine(text, pending, kanji, align, line_bold or bold, width, height, fed)
+        line = TextLine(text, pending, kanji, align, line_bold or bold, width, height, fed, spans)
         fed = 0
         job.lines.append(line)
         job.items.append(line)
-        pending, line_bold = b"", False
+        pending, line_bold, runs = b"", False, []
 
     for command in job.commands:
         name, args = command.name, command.args
         if name == "TEXT":
             pending += command.data
             line_bold = line_bold or bold
+            if runs and runs[-1][1] == bold:
+                runs[-1] = (runs[-1][0] + command.data, bold)
+            else:
+                runs.append((command.data, bold))
         elif name == "LF":
             flush()
         elif name == "ESC d" and not pending:
