@@ -313,3 +313,47 @@ def _settle_public_url(config) -> None:
             )
     config["PUBLIC_URL"] = value
     station["public_url"] = value or ""
+
+
+# -- TOML positions (tomllib gives none) -----------------------------------------------------------------
+_TOML_BARE = r'[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|\'[^\']*\''
+_TOML_DOTTED = rf"(?:{_TOML_BARE})(?:\s*\.\s*(?:{_TOML_BARE}))*"
+_TOML_HEADER = re.compile(rf"^\s*\[\[?\s*({_TOML_DOTTED})\s*\]\]?\s*(?:#.*)?$")
+_TOML_KEY = re.compile(rf"^\s*({_TOML_DOTTED})\s*=")
+
+
+def _toml_split(dotted: str) -> list[str]:
+    return [p.strip().strip("\"'") for p in re.findall(rf"{_TOML_BARE}", dotted)]
+
+
+def toml_line(text: str, path: list[str]) -> int | None:
+    """The line (1-based) of the key at ``path`` in TOML ``text``: its ``key =`` line or its table's header.
+
+    Falls back to the nearest enclosing key or table (a key inside an inline table, an item of an array).
+    """
+    table: list[str] = []
+    best: tuple[int, int] | None = None  # (matched length, line)
+    multiline: str | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if multiline:
+            if line.count(multiline) % 2 == 1:
+                multiline = None
+            continue
+        header = _TOML_HEADER.match(line)
+        if header:
+            table = _toml_split(header.group(1))
+            full = table
+        else:
+            key = _TOML_KEY.match(line)
+            if not key:
+                continue
+            full = table + _toml_split(key.group(1))
+            rest = line[key.end() :]
+            for quote in ('"""', "'''"):
+                if rest.count(quote) % 2 == 1:
+                    multiline = quote
+        if full == path:
+            return number
+        if full == path[: len(full)] and (best is None or len(full) > best[0]):
+            best = (len(full), number)
+    return best[1] if best else None

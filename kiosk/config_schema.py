@@ -50,6 +50,7 @@ from kiosk.config import (
     check_public_url,
     instance_path_default,
     secret_problem,
+    toml_line,
 )
 from kiosk.settings import (
     Boolean,
@@ -174,7 +175,7 @@ class SecondsOrPerLayout(Setting):
 
 
 class PrepareThreshold(Setting):
-    """``"none"`` (behind PgBouncer in transaction mode) or a whole number (:func:`kiosk.db.parse_prepare_threshold`)."""
+    """``"none"`` (behind PgBouncer in transaction mode) or a whole number (kiosk.db.parse_prepare_threshold)."""
 
     def convert(self, value):
         from kiosk.db import parse_prepare_threshold
@@ -679,47 +680,3 @@ def enforce(app, test_config: dict | None = None) -> None:
     errors = [p for p in check(sources) if not p.warning]
     if errors:
         raise ConfigError("the configuration has mistakes:\n  " + "\n  ".join(str(p) for p in errors))
-
-
-# -- TOML positions (tomllib gives none) -----------------------------------------------------------------
-_BARE = r'[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|\'[^\']*\''
-_DOTTED = rf"(?:{_BARE})(?:\s*\.\s*(?:{_BARE}))*"
-_HEADER = re.compile(rf"^\s*\[\[?\s*({_DOTTED})\s*\]\]?\s*(?:#.*)?$")
-_KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
-
-
-def _split(dotted: str) -> list[str]:
-    return [p.strip().strip("\"'") for p in re.findall(rf"{_BARE}", dotted)]
-
-
-def toml_line(text: str, path: list[str]) -> int | None:
-    """The line (1-based) of the key at ``path`` in TOML ``text``: its ``key =`` line or its table's header.
-
-    Falls back to the nearest enclosing key or table (a key inside an inline table, an item of an array).
-    """
-    table: list[str] = []
-    best: tuple[int, int] | None = None  # (matched length, line)
-    multiline: str | None = None
-    for number, line in enumerate(text.splitlines(), 1):
-        if multiline:
-            if line.count(multiline) % 2 == 1:
-                multiline = None
-            continue
-        header = _HEADER.match(line)
-        if header:
-            table = _split(header.group(1))
-            full = table
-        else:
-            key = _KEY.match(line)
-            if not key:
-                continue
-            full = table + _split(key.group(1))
-            rest = line[key.end() :]
-            for quote in ('"""', "'''"):
-                if rest.count(quote) % 2 == 1:
-                    multiline = quote
-        if full == path:
-            return number
-        if full == path[: len(full)] and (best is None or len(full) > best[0]):
-            best = (len(full), number)
-    return best[1] if best else None

@@ -42,7 +42,7 @@ from types import SimpleNamespace
 
 from flask import current_app
 
-from kiosk.config import ConfigError
+from kiosk.config import ConfigError, toml_line
 from kiosk.i18n import DEFAULT_LOCALE, N_
 
 __all__ = [
@@ -88,6 +88,7 @@ class SettingError(ConfigError):
         self.params = params
         self.translate = translate
         self.domain: str | None = None  # the plugin whose catalog translates plugin-given words
+        self.where = ""  # "station.toml:12": where the operator wrote it, once the core knows
         super().__init__(self._line(message, params))
 
     def _line(self, message: str, params: dict) -> str:
@@ -594,11 +595,28 @@ def init_app(app, plugins) -> PluginSettings:
             for error in errors:
                 error.within(f"plugins.{name}")
                 error.domain = name
+                error.where = _where(app.config.get("STATION_FILE"), error.key)
             state.errors[name] = errors
             plugins.disable(name, "; ".join(bilingual(e, plugins.infos[name].path) for e in errors))
             continue
         state.values[name] = values
     return state
+
+
+def _where(station_file: str | None, key: str) -> str:
+    """``station.toml:LINE`` of the dotted ``key`` ("" when it is not written there).
+
+    The file's name only: these lines also reach ``/healthz`` and the admin page.
+    """
+    if not station_file:
+        return ""
+    try:
+        with open(station_file, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return ""
+    line = toml_line(text, [p for p in re.sub(r"\[\d+\]", "", key).split(".") if p])
+    return f"{os.path.basename(station_file)}:{line}" if line else ""
 
 
 def _warn_unknown_sections(section: dict, plugins) -> None:
@@ -635,7 +653,8 @@ def bilingual(error: SettingError, plugin_path: str = "") -> str:
     catalogs = _catalogs(error.domain, plugin_path)
     chinese = error.text(lambda m: catalogs.gettext(DEFAULT_LOCALE, m, error.domain))
     english = error.text()
-    return english if chinese == english else f"{english} / {chinese}"
+    where = f" ({error.where})" if error.where else ""
+    return f"{english}{where}" if chinese == english else f"{english}{where} / {chinese}"
 
 
 def localized_errors(name: str, app=None) -> list[str]:

@@ -261,3 +261,16 @@ def test_the_kiosk_env_example_is_known_and_its_placeholder_refused(tmp_path):
     (refused,) = config_schema.check(sources, server=True)
     assert refused.key == "secret_key" and "placeholder" in refused.message
     assert refused.where == "environment KIOSK_SECRET_KEY"
+
+
+def test_a_plugins_own_table_is_checked_and_doctor_names_the_line(tmp_path):
+    """[plugins.<name>] tables: unknown keys (nearest name) and wrong values switch that plugin off, with the line."""
+    station = _write(tmp_path, '[plugins.legal]\nmax_skip = 3\nbooking_days = "soon"\n')
+    result = CliRunner().invoke(cli, ["doctor"], env=_env(tmp_path, station, KIOSK_SECRET_KEY=GOOD_SECRET))
+    assert result.exit_code == 1
+    fixes = [line for line in result.output.splitlines() if line.startswith("[FIX] plugin legal")]
+    assert any(
+        "plugins.legal.max_skip: is not a setting here; did you mean max_skips? (station.toml:2)" in f for f in fixes
+    )
+    assert any("plugins.legal.booking_days" in f and "(station.toml:3)" in f for f in fixes), fixes
+    assert "Traceback" not in result.output
