@@ -277,7 +277,7 @@ def test_device_states_as_last_reported_and_live(app, client):
 def test_sync_backlog_and_age_at_the_station_and_the_hub(make_app, database_url, sqlite_url):
     from datetime import timedelta
 
-    from kiosk import sync
+    from kiosk import device_reports, sync
     from kiosk.sync.local import enrol_local, transfer
     from kiosk.sync.models import SyncPeer
 
@@ -297,6 +297,11 @@ def test_sync_backlog_and_age_at_the_station_and_the_hub(make_app, database_url,
     assert value(samples, "kiosk_sync_outbox_waiting") == 2
     assert 0 <= value(samples, "kiosk_sync_outbox_oldest_age_seconds") < 60
     assert 0 <= value(samples, "kiosk_sync_last_success_age_seconds", station="a-001") < 60
+    # The station's device states reach the hub through sync; the hub publishes every station's.
+    with station.app_context():
+        device_reports.report(station)
+    transfer(station, hub)
+    assert value(scrape(station.test_client()), "kiosk_sync_outbox_waiting") == 0
     with hub.app_context(), session_for(hub, write=True) as session:
         peer = session.query(SyncPeer).one()
         peer.last_sync_at = utcnow() - timedelta(minutes=20)
@@ -306,6 +311,10 @@ def test_sync_backlog_and_age_at_the_station_and_the_hub(make_app, database_url,
     assert value(samples, "kiosk_sync_parked_entries") == 0
     assert value(samples, "kiosk_info", role="hub", station="district") == 1
     assert not [k for k in samples if k[0] == "kiosk_legal_waiting"]  # the hub issues no tickets
+    printer = {"station": "a-001", "device": "printer", "kind": "printer"}
+    assert value(samples, "kiosk_device_state", state="unknown", **printer) == 1
+    assert value(samples, "kiosk_device_fault", **printer) == 0
+    assert 0 <= value(samples, "kiosk_device_report_age_seconds", **printer) < 60
 
 
 def test_the_alert_rules_use_only_what_the_endpoint_exports(make_app, sqlite_url):
