@@ -193,8 +193,13 @@ def waiting_page(config: dict) -> bytes:
 
 
 def run_server(host: str = "127.0.0.1", port: int = 5000, workers: int = 1, threads: int = 16) -> None:
-    from kiosk.logs import gunicorn_logconfig
+    from kiosk.logs import gunicorn_logconfig, set_process_station
 
+    try:
+        # gunicorn's master writes lines too (start, stop, a worker that died): they name the station.
+        set_process_station(_config()["STATION"]["code"])
+    except Exception:  # a bad setting is reported by the worker that builds the app
+        pass
     if workers > 1:
         # Devices belong to one process; several workers are for the hub.
         os.environ["KIOSK_START_DEVICES"] = "false"

@@ -129,6 +129,7 @@ def test_a_real_kiosk_serve_writes_only_json_lines_in_one_format(tmp_path, sqlit
     lines = [json.loads(line) for line in text.splitlines()]  # every line is JSON, or this fails
     assert all(tuple(line)[: len(logs.FIELDS)] == logs.FIELDS for line in lines), text[:2000]
     assert all(line["ts"].endswith("+00:00") for line in lines)
+    assert {line["station"] for line in lines} == {"default"}, "gunicorn's master lines name the station too"
     said = [line["msg"] for line in lines if line["logger"] == "gunicorn.error"]
     assert any(m.startswith("Starting gunicorn") for m in said) and any(m.startswith("Listening at") for m in said)
     access = {line["request_id"]: line for line in lines if line["logger"] == "gunicorn.access"}
