@@ -27,7 +27,7 @@ class Server:
     and named by ``KIOSK_STATION_FILE``); without it `kiosk demo` writes its own.
     """
 
-    SECRET_KEY = "bench-secret-0123456789abcdef"
+    SECRET_KEY = "bench-secret-0123456789abcdef-0123456789"  # kiosk serve wants 32 bytes or more
 
     def __init__(
         self,
