@@ -285,7 +285,12 @@ def test_the_hub_publishes_account_changes_but_not_logins(make_app, database_url
     from kiosk.testing import count_rows
 
     hub = make_app(database_url, ROLE="hub", STATION={"code": "district", "name": "罗湖区", "kind": "party_service"})
-    # The database already holds the test station "shuibei", as a hub holds each enrolled station.
+    with hub.app_context():  # the station the account is for, as a hub holds each enrolled one
+        session = hub.extensions["db"].Session()
+        if session.scalar(select(Station).where(Station.code == "shuibei")) is None:
+            session.add(Station(code="shuibei", name="水贝", kind="party_service", timezone="Asia/Shanghai"))
+            session.commit()
+        session.close()
     runner = hub.test_cli_runner()
     made = runner.invoke(cli, ["users", "create", "worker", "--station", "shuibei", "--password", TEST_PASSWORD])
     assert made.exit_code == 0, made.output
