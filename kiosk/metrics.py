@@ -6,7 +6,8 @@ What is counted as it happens, in the process where it happens:
   histogram ``kiosk_http_request_duration_seconds{endpoint}``, labelled by the
   Flask endpoint (``legal_kiosk.index``), never the raw path: URLs carry
   ticket tokens and any client can make up paths, so the path would both leak
-  and grow the series without bound. An unknown URL is ``endpoint="unmatched"``.
+  and grow the series without bound. A request no route takes (an unknown
+  URL, a method the route does not allow) is ``endpoint="unmatched"``.
   A push stream's time is the time to its first byte, not how long it stays open.
 - ``kiosk_push_streams_open{endpoint}``: server-sent-event streams open now.
 - ``kiosk_print_jobs_total{printer, outcome}``: jobs of this node's print
@@ -74,7 +75,7 @@ MIN_TOKEN_LENGTH = 16
 #: A plugin's metric name (after ``kiosk_<plugin>_``) and label names.
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 KINDS = ("gauge", "counter")
-#: The endpoint label of a request no route matched (a made-up URL).
+#: The endpoint label of a request no route took (a made-up URL, a method the route does not allow).
 UNMATCHED = "unmatched"
 
 
@@ -118,8 +119,8 @@ class Metrics:
 
     def __init__(self, app):
         self.app = app
-        #: True under ``kiosk serve``: values live in the workers' shared files, not in this registry.
         self.folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+        #: True under ``kiosk serve``: values live in the workers' shared files, not in this registry.
         self.multiprocess = values.ValueClass is not values.MutexValue and bool(self.folder)
         if self.multiprocess:
             os.makedirs(self.folder, exist_ok=True)
@@ -184,7 +185,7 @@ class Metrics:
         request.environ["kiosk.metrics.started"] = time.perf_counter()
 
     def answered(self, response):
-        """First of the after-request functions: count and time the answer; watch a push stream."""
+        """First of the app-wide after-request functions: count and time the answer; watch a push stream."""
         req = request._get_current_object()  # type: ignore[attr-defined]  # one context lookup, not four
         started = req.environ.get("kiosk.metrics.started")
         if started is None:
