@@ -553,6 +553,13 @@ def _upgrade(echo) -> None:
         newer = migrate.upgrade(app)
         left = migrate.pending(app)
     finally:
+        # What the app started for itself (kiosk.testing.close_app does the same).
+        stop = app.extensions.get("kiosk_listener_stop")
+        if stop is not None:
+            stop.set()
+        printing = app.extensions.get("kiosk_printing")
+        if printing is not None:
+            printing.shutdown()
         app.extensions["db"].dispose()
     if newer or left:
         raise BackupError(f"the restored database could not be migrated ({', '.join(newer or left)})")

@@ -233,3 +233,24 @@ def test_backup_refuses_to_overwrite_and_names_pg_dump_for_postgresql(archive, t
     assert again.exit_code != 0 and "already exists" in again.output
     pg = kiosk(tmp_path / "x", "backup", str(tmp_path / "pg.tar.gz"), database_url="postgresql+psycopg://u@h/db")
     assert pg.exit_code != 0 and "pg_dump" in pg.output and "--files-only" in pg.output
+
+
+def test_restore_migrates_a_database_older_than_this_kiosk(make_app, tmp_path, sqlite_template):
+    import shutil
+
+    from kiosk import migrate
+
+    db = tmp_path / "old.db"
+    shutil.copy(sqlite_template, db)
+    app = make_app("sqlite:///" + str(db))
+    # A backup from before petitions_0002: the petitions branch one revision back.
+    assert migrate.downgrade(app, "petitions", "petitions_0001") == ["petitions_0001"]
+    made = kiosk(app.instance_path, "backup", str(tmp_path / "old.tar.gz"), database_url="sqlite:///" + str(db))
+    assert made.exit_code == 0, made.output
+
+    fresh = tmp_path / "fresh"
+    restored = kiosk(fresh, "restore", str(tmp_path / "old.tar.gz"), "--yes")
+    assert restored.exit_code == 0, restored.output
+    assert "older than this kiosk: migrating it" in restored.output and "database is up to date" in restored.output
+    revisions = {r for (r,) in rows(str(fresh / "kiosk.db"), "SELECT version_num FROM alembic_version")}
+    assert "petitions_0002" in revisions and "petitions_0001" not in revisions
