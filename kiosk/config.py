@@ -329,10 +329,12 @@ def _toml_split(dotted: str) -> list[str]:
 def toml_line(text: str, path: list[str]) -> int | None:
     """The line (1-based) of the key at ``path`` in TOML ``text``: its ``key =`` line or its table's header.
 
-    Falls back to the nearest enclosing key or table (a key inside an inline table, an item of an array).
+    Falls back to the nearest enclosing key or table (a key inside an inline table, an item of an
+    array), else to the first table inside ``path`` (``[terminals.hall-2]`` for ``terminals``).
     """
     table: list[str] = []
     best: tuple[int, int] | None = None  # (matched length, line)
+    inner: int | None = None
     multiline: str | None = None
     for number, line in enumerate(text.splitlines(), 1):
         if multiline:
@@ -356,4 +358,6 @@ def toml_line(text: str, path: list[str]) -> int | None:
             return number
         if full == path[: len(full)] and (best is None or len(full) > best[0]):
             best = (len(full), number)
-    return best[1] if best else None
+        if inner is None and full[: len(path)] == path:
+            inner = number
+    return best[1] if best else inner

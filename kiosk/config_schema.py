@@ -467,7 +467,10 @@ def _check_devices(sources: Sources, data: dict) -> list[Problem]:
         try:
             check_one()
         except ConfigError as exc:
-            problems.append(Problem(".".join(path), str(exc), sources.where(path)))
+            # kiosk.device_config names the table it means: "[terminals.hall-2] kind must be ...".
+            named = re.match(r"\[([^\]]+)\]", str(exc))
+            where = sources.where(named.group(1).split(".") if named else path)
+            problems.append(Problem(".".join(path), str(exc), where))
 
     devices = data.get("devices", {})
     if not isinstance(devices, dict):
