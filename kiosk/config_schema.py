@@ -260,7 +260,7 @@ TOP: dict[str, Setting] = {
     "terminals": Legacy({}),
 }
 #: Keys whose values never show in full.
-SECRET_WORDS = ("secret", "token", "password", "api_key", "key")
+SECRET_WORDS = ("secret", "token", "password", "api_key")
 
 
 # -- problems ------------------------------------------------------------------------------------------
