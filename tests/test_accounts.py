@@ -126,8 +126,12 @@ def test_case_duplicates_are_refused_by_the_database_too(app):
         session.close()
 
 
-def test_the_migration_renames_existing_case_duplicates(fresh_database_url, make_app):
+def test_the_migration_renames_existing_case_duplicates(backend, fresh_database_url, make_app):
+    """On SQLite only: the renaming is plain SQL, and the index it makes room for is checked on both above."""
     import types
+
+    if backend != "sqlite":
+        pytest.skip("a fresh PostgreSQL database costs ~10 s to drop; the unique index is tested on it above")
 
     from alembic import command
     from sqlalchemy import create_engine, text
