@@ -307,3 +307,16 @@ def test_the_hub_publishes_account_changes_but_not_logins(make_app, database_url
         last = session.scalars(select(SyncDown).where(SyncDown.kind == "kiosk.user").order_by(SyncDown.id)).all()[-1]
         session.close()
     assert len(last.data) and last.data["active"] is False and last.key == "worker"
+
+
+def test_the_account_and_audit_pages_speak_three_languages(app, client, auth):
+    auth.login("admin", username="boss")
+    seen = {}
+    for lang in ("zh_Hans", "zh_Hant", "en"):
+        client.post("/lang", data={"lang": lang, "next": "/admin/accounts", "csrf_token": csrf_of(client)})
+        seen[lang] = client.get("/admin/accounts").get_data(as_text=True) + client.get("/admin/audit").get_data(
+            as_text=True
+        )
+    assert "添加账号" in seen["zh_Hans"] and "审计日志" in seen["zh_Hans"]
+    assert "新增帳號" in seen["zh_Hant"] and "稽核日誌" in seen["zh_Hant"]
+    assert "Add an account" in seen["en"] and "Audit log" in seen["en"]
