@@ -354,14 +354,14 @@ def read_archive(path: str, into: str) -> dict:
     return manifest
 
 
-def servers_using(folder: str) -> list[tuple[int, str]]:
-    """(pid, command) of other processes with a file of ``folder`` open or mapped (Linux /proc).
+def servers_using(*paths: str) -> list[tuple[int, str]]:
+    """(pid, command) of other processes with a file in a folder of ``paths`` open or mapped (Linux /proc).
 
+    A file's path counts with its companions (``kiosk.db`` with ``kiosk.db-wal``).
     A running kiosk holds its SQLite database and its WAL index open. Processes
     of other users cannot be seen (and then are not listed).
     """
-    folder = os.path.realpath(folder)
-    prefix = folder + os.sep
+    prefixes = tuple(os.path.realpath(p) + (os.sep if os.path.isdir(p) else "") for p in paths)
     found = []
     me = os.getpid()
     try:
@@ -371,7 +371,7 @@ def servers_using(folder: str) -> list[tuple[int, str]]:
     for pid in pids:
         if pid == me:
             continue
-        if _holds(pid, prefix):
+        if _holds(pid, prefixes):
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as fh:
                     command = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
@@ -381,16 +381,16 @@ def servers_using(folder: str) -> list[tuple[int, str]]:
     return found
 
 
-def _holds(pid: int, prefix: str) -> bool:
+def _holds(pid: int, prefixes: tuple[str, ...]) -> bool:
     try:
         for fd in os.listdir(f"/proc/{pid}/fd"):
             try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(prefix):
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(prefixes):
                     return True
             except OSError:
                 continue
         with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as fh:
-            return any(prefix in line for line in fh)
+            return any(prefix in line for line in fh for prefix in prefixes)
     except OSError:  # gone, or another user's
         return False
 
@@ -418,14 +418,14 @@ def restore_backup(station: Station, path: str, *, yes: bool = False, files_only
     """Put the archive at ``path`` back into the station's instance folder (and SQLite database)."""
     archive = os.path.abspath(path)
     os.makedirs(station.instance, exist_ok=True)
-    busy = servers_using(station.instance)
+    sqlite_path = station.sqlite_path
+    busy = servers_using(station.instance, *([sqlite_path] if sqlite_path and not files_only else []))
     if busy:
         pid, command = busy[0]
         raise BackupError(
-            f"a process is using {station.instance} (pid {pid}: {command[:80]}): stop the kiosk first "
-            "(systemctl stop kiosk), then restore"
+            f"a process is using {station.instance} or its database (pid {pid}: {command[:80]}): "
+            "stop the kiosk first (systemctl stop kiosk), then restore"
         )
-    sqlite_path = station.sqlite_path
     with tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=station.instance) as work:
         unpacked = os.path.join(work, "archive")
         manifest = read_archive(archive, unpacked)
