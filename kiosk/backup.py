@@ -592,7 +592,7 @@ def backup_command(path, files_only):
 @click.option("--yes", is_flag=True, help="Do not ask before replacing the station's data.")
 @click.option("--files-only", is_flag=True, help="Put back the files only (the database is restored with pg_restore).")
 def restore_command(path, yes, files_only):
-    """Restore a backup made by ``kiosk backup``: database (SQLite), photos, receipts and settings.
+    """Restore an archive made by `kiosk backup`: database (SQLite), photos, receipts and settings.
 
     Stop the kiosk first. What is replaced is kept in a before-restore-…
     folder of the instance folder; an older database is migrated.

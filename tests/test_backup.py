@@ -195,6 +195,11 @@ def test_restore_refuses_a_damaged_archive_a_newer_schema_and_a_running_kiosk(ar
     assert damaged.exit_code != 0 and "is damaged" in damaged.output and ".jpg" in damaged.output
     assert not os.path.exists(tmp_path / "a" / "kiosk.db")
 
+    (tmp_path / "notes.tar.gz").write_text("not an archive", encoding="utf-8")
+    for path, said in ((tmp_path / "notes.tar.gz", "not a readable kiosk backup"), (tmp_path / "none", "no such file")):
+        result = kiosk(tmp_path / "a", "restore", str(path), "--yes")
+        assert result.exit_code != 0 and said in result.output and "Traceback" not in result.output
+
     def newer(name, data):
         if name != "manifest.json":
             return data
