@@ -69,7 +69,7 @@ def test_every_mistake_is_named_with_its_file_line_and_nearest_name(tmp_path):
     station = _write(tmp_path, BAD_STATION)
     sources = config_schema.read_sources(
         str(tmp_path),
-        environ={"KIOSK_DATABSE_URL": "postgresql+psycopg://kiosk@db/kiosk", "KIOSK_IDLE_SECONDS": "5"},
+        environ={"KIOSK_DATABSE_URL": "postgresql+psycopg://kiosk@db/kiosk", "KIOSK_IDLE_SECONDS": "2"},
         station_file=str(station),
     )
     lines = [str(p) for p in config_schema.check(sources, server=True, deep=True)]
@@ -82,7 +82,7 @@ def test_every_mistake_is_named_with_its_file_line_and_nearest_name(tmp_path):
     assert f"{station}:15: plugins.legl: no installed plugin is called legl" in text and "did you mean legal?" in text
     assert f"{station}:18: devices.printer:" in text and "lasr" in text
     assert "environment: KIOSK_DATABSE_URL: is not a kiosk setting; did you mean KIOSK_DATABASE_URL?" in text
-    assert "environment: KIOSK_IDLE_SECONDS: must be a whole number from 10" in text
+    assert "environment: KIOSK_IDLE_SECONDS: must be a whole number from 5" in text
     assert f"{station}:2: secret_key: Refusing to start with the placeholder secret key" in text
     assert len(lines) == 10, text
 
