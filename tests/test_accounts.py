@@ -320,3 +320,22 @@ def test_the_account_and_audit_pages_speak_three_languages(app, client, auth):
     assert "添加账号" in seen["zh_Hans"] and "审计日志" in seen["zh_Hans"]
     assert "新增帳號" in seen["zh_Hant"] and "稽核日誌" in seen["zh_Hant"]
     assert "Add an account" in seen["en"] and "Audit log" in seen["en"]
+
+
+def test_the_revoked_session_table_matches_its_migration(app):
+    """tests/test_migrations.py compares the core's listed tables; this one is new in kiosk_core_0007."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from kiosk.db import Base
+
+    def include(obj, name, type_, reflected, compare_to):
+        return type_ != "table" or name == "kiosk_revoked_session"
+
+    engine = create_engine(app.extensions["db"].url)
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"include_object": include, "compare_type": False})
+        diff = compare_metadata(ctx, Base.metadata)
+    engine.dispose()
+    assert diff == [], diff
