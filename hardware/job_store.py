@@ -146,8 +146,8 @@ class JobStore(ABC):
         """Failed jobs, newest first (optionally for one printer)."""
 
     @abstractmethod
-    def list_unfinished(self, printer: str | None = None) -> list[PrintJob]:
-        """Queued or printing jobs (optionally of one printer), oldest first: what a queue works through."""
+    def list_unfinished(self, printer: str | None = None, limit: int | None = None) -> list[PrintJob]:
+        """Queued or printing jobs, oldest first (of one ``printer``, at most ``limit``): what a queue works through."""
 
     @abstractmethod
     def claim(self, job_id: str, owner: str) -> PrintJob | None:
@@ -223,13 +223,13 @@ class InMemoryJobStore(JobStore):
             ]
         return sorted(jobs, key=lambda j: j.updated_at, reverse=True)[:limit]
 
-    def list_unfinished(self, printer: str | None = None) -> list[PrintJob]:
+    def list_unfinished(self, printer: str | None = None, limit: int | None = None) -> list[PrintJob]:
         """Queued or printing jobs, oldest first."""
         with self._lock:
             jobs = [
                 replace(j) for j in self._jobs.values() if not j.finished and (printer is None or j.printer == printer)
             ]
-        return sorted(jobs, key=lambda j: j.created_at)
+        return sorted(jobs, key=lambda j: j.created_at)[:limit]
 
     def claim(self, job_id: str, owner: str) -> PrintJob | None:
         """See :meth:`JobStore.claim`."""

@@ -326,8 +326,6 @@ class PrintQueue:
         return self._enqueue(job, new=True)
 
     def _enqueue(self, job: PrintJob, *, new: bool) -> JobHandle:
-        with self._lock:
-            self._finished_events.setdefault(job.id, threading.Event())
         if new:
             self.store.add(job)
         else:
@@ -413,6 +411,9 @@ class PrintQueue:
                 break
             current = self.store.get(job_id)
             if current is not None and current.finished:
+                # Finished by another process: this one's event would never be set.
+                with self._lock:
+                    self._finished_events.pop(job_id, None)
                 return current
         return self.store.get(job_id) or job
 
@@ -492,7 +493,8 @@ class PrintQueue:
 
     def _step(self, name: str) -> bool:
         """Deal with the printer's oldest unfinished job; False when there is none."""
-        for job in self.store.list_unfinished(name):
+        # Only the oldest: with hundreds queued, loading them all (receipts and all) per job adds up.
+        for job in self.store.list_unfinished(name, limit=1):
             if self._stop.is_set() or not self._held[name]:
                 return False
             if job.state is JobState.PRINTING:

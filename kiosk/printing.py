@@ -207,14 +207,14 @@ class DbJobStore(JobStore):
             query = query.where(PrintJobRow.printer == printer)
         return self._list(query.order_by(PrintJobRow.created_at.desc()), limit)
 
-    def list_unfinished(self, printer: str | None = None) -> list[HwJob]:
+    def list_unfinished(self, printer: str | None = None, limit: int | None = None) -> list[HwJob]:
         query = select(PrintJobRow).where(
             PrintJobRow.station_id == self.station_id, PrintJobRow.state.in_(("queued", "printing"))
         )
         printer = printer if printer is not None else self.printer
         if printer is not None:
             query = query.where(PrintJobRow.printer == printer)
-        return self._list(query.order_by(PrintJobRow.created_at, PrintJobRow.id))
+        return self._list(query.order_by(PrintJobRow.created_at, PrintJobRow.id), limit)
 
     def claim(self, job_id: str, owner: str) -> HwJob | None:
         """Queued to printing for ``owner`` in one conditional UPDATE: of two claimers one wins, on any database."""
