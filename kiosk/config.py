@@ -21,13 +21,18 @@ settings; see deploy/hub.toml.example)::
     disabled = ["parking"]            # every installed plugin is on unless named here
 
     [plugins.legal]                   # each plugin's own settings
-    counters = 3
+    max_skips = 3
 
     [devices.printer]
     type = "preview"
 
     [devices.readers.card]
     type = "pcsc"
+
+Every key of the file and every ``KIOSK_*`` variable is checked against one schema
+(:mod:`kiosk.config_schema`): a mistake stops the app with its file and line.
+The instance folder is ``KIOSK_INSTANCE_PATH``, else ``instance/`` in the current
+folder (:func:`instance_path_default`).
 """
 
 from __future__ import annotations
