@@ -307,6 +307,12 @@ def test_the_hub_publishes_account_changes_but_not_logins(make_app, database_url
         last = session.scalars(select(SyncDown).where(SyncDown.kind == "kiosk.user").order_by(SyncDown.id)).all()[-1]
         session.close()
     assert len(last.data) and last.data["active"] is False and last.key == "worker"
+    chief = hub.test_client()
+    Auth(hub, chief).login("district", username="chief")
+    page = chief.get("/admin/accounts")
+    assert page.status_code == 200 and 'data-account="worker"' in page.get_data(as_text=True)
+    assert 'value="shuibei"' in page.get_data(as_text=True)  # the station to create an account for
+    assert chief.get("/admin/audit?action=account").status_code == 200
 
 
 def test_the_account_and_audit_pages_speak_three_languages(app, client, auth):
