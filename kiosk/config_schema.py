@@ -495,8 +495,10 @@ def _check_devices(sources: Sources, data: dict) -> list[Problem]:
                     sources.where(["devices", key]),
                 )
             )
+    receipts = os.path.join(sources.instance_path, "receipts")
     if "printer" in devices:
-        run(["devices", "printer"], lambda: check_printer_table("devices.printer", devices["printer"]))
+        printer = _with_folder(devices["printer"], receipts)
+        run(["devices", "printer"], lambda: check_printer_table("devices.printer", printer))
     readers = devices.get("readers", {})
     if isinstance(readers, dict):
         for name, table in readers.items():
@@ -505,8 +507,23 @@ def _check_devices(sources: Sources, data: dict) -> list[Problem]:
                 lambda name=name, table=table: check_reader_table(f"devices.readers.{name}", name, table),
             )
     if "terminals" in data:
-        run(["terminals"], lambda: terminal_tables({"TERMINALS": data["terminals"]}))
+        terminals = data["terminals"]
+        if isinstance(terminals, dict):
+            terminals = {
+                name: dict(table, printer=_with_folder(table["printer"], os.path.join(receipts, name)))
+                if isinstance(table, dict) and "printer" in table
+                else table
+                for name, table in terminals.items()
+            }
+        run(["terminals"], lambda: terminal_tables({"TERMINALS": terminals}))
     return problems
+
+
+def _with_folder(printer, folder: str):
+    """A preview printer's table with the folder kiosk.printing gives it when none is written."""
+    if isinstance(printer, dict) and printer.get("type") == "preview" and "folder" not in printer:
+        return dict(printer, folder=folder)
+    return printer
 
 
 def _check_env(sources: Sources) -> list[Problem]:

@@ -332,3 +332,17 @@ def test_each_of_the_mistakes_operators_make_is_refused_by_name(tmp_path):
             missed.append((text, key, [str(p) for p in problems]))
     assert not missed, missed
     assert len(MISTAKES) >= 32
+
+
+def test_the_demo_station_passes_what_kiosk_run_checks(tmp_path):
+    """`kiosk demo` writes a station file with a generated key; `kiosk run` must accept it (a preview printer
+    without a folder too, which kiosk.printing gives one), and demo mode lets the default key through."""
+    from kiosk.cli import DEMO_STATION
+
+    for secret, demo in (("0123456789abcdef" * 4, "true"), ("dev-only-change-me", "true")):
+        path = _write(tmp_path, DEMO_STATION.format(secret=secret).replace("demo = true", f"demo = {demo}"))
+        sources = config_schema.read_sources(str(tmp_path), environ={}, station_file=str(path))
+        assert config_schema.check(sources, server=True, deep=True) == [], secret
+    off = _write(tmp_path, DEMO_STATION.format(secret="dev-only-change-me").replace("demo = true", "demo = false"))
+    sources = config_schema.read_sources(str(tmp_path), environ={}, station_file=str(off))
+    assert [p.key for p in config_schema.check(sources, server=True, deep=True)] == ["secret_key"]
