@@ -534,15 +534,11 @@ def doctor(ctx):
     except Exception as exc:
         from kiosk.db import error_line, unavailable
 
-        if not unavailable(exc):
-            raise
-        report(
-            {
-                "name": "database",
-                "ok": False,
-                "detail": f"unreachable ({error_line(exc)}): check that it runs and KIOSK_DATABASE_URL",
-            }
-        )
+        if unavailable(exc):
+            detail = f"unreachable ({error_line(exc)}): check that it runs and KIOSK_DATABASE_URL"
+            report({"name": "database", "ok": False, "detail": detail})
+        else:  # still a line to act on, not a traceback
+            report({"name": "start", "ok": False, "detail": f"the app cannot start: {type(exc).__name__}: {exc}"})
         raise click.ClickException(f"{problems} problem(s) to fix") from None
     from kiosk.doctor import run_checks
 
