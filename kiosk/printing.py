@@ -811,7 +811,7 @@ def failed_jobs(station_id: int, station=None) -> list[dict]:
     """Receipts staff should look at, newest first: failed ones, and recent ones sent but never confirmed.
 
     Each: ``id``, ``summary`` (what and which number), ``layout``, ``state``,
-    ``problem`` (in the staff's words), ``error`` (the technical cause),
+    ``problem`` (in the staff's words), ``problem_kind`` (its ``error_kind``), ``error`` (the technical cause),
     ``attempts``, ``printer``, ``terminal`` and ``when`` (the station's local time).
     """
     from sqlalchemy import and_, or_
@@ -848,6 +848,7 @@ def failed_jobs(station_id: int, station=None) -> list[dict]:
             "layout": r.layout,
             "state": r.state,
             "problem": _staff_words(r.error_kind, r.state),
+            "problem_kind": r.error_kind or "",
             "error": r.error or "",
             "attempts": r.attempts,
             "printer": r.printer,
@@ -856,6 +857,32 @@ def failed_jobs(station_id: int, station=None) -> list[dict]:
         }
         for r in rows
     ]
+
+
+def confirm_printed(job_id: str, station_id: int) -> bool:
+    """Staff saw the receipt came out: a sent (unconfirmed) or interrupted job becomes done and leaves the list.
+
+    False if the job is not this station's or is not one of those two kinds.
+    """
+    from sqlalchemy import or_
+
+    from kiosk.db import utcnow
+
+    now = utcnow()
+    with write_transaction() as session:
+        result = session.execute(
+            sql_update(PrintJobRow)
+            .where(
+                PrintJobRow.id == job_id,
+                PrintJobRow.station_id == station_id,
+                or_(
+                    PrintJobRow.state == "sent",
+                    (PrintJobRow.state == "failed") & (PrintJobRow.error_kind == "interrupted"),
+                ),
+            )
+            .values(state="done", note="staff saw it come out", updated_at=now, finished_at=now)
+        )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def reprint(job_id: str, station_id: int, printer: str | None = None) -> bool:

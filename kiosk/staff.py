@@ -92,3 +92,16 @@ def reprint(job_id: str):
     else:
         flash(_("That print job was not found."))
     return redirect(url_for("staff.console"))
+
+
+@bp.route("/print-jobs/<job_id>/printed", methods=["POST"])
+@login_required("staff")
+def printed(job_id: str):
+    """The resident has the receipt after all: a job sent without confirmation (or cut off) leaves the list."""
+    from kiosk import printing
+
+    if printing.confirm_printed(job_id[:32], current_station().id):
+        flash(_("Marked as printed."))
+    else:
+        flash(_("That print job was not found."))
+    return redirect(url_for("staff.console"))

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select, update
 
 from kiosk import hookimpl
-from kiosk.testing import Auth, close_app
+from kiosk.testing import Auth, close_app, csrf_of
 from kiosk_hardware.receipt import Receipt
 from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
 
@@ -123,6 +123,10 @@ def test_a_ticket_a_dead_process_was_printing_is_left_for_staff_not_printed_agai
     Auth(second, client).login("staff")
     console = client.get("/staff/").get_data(as_text=True)
     assert "法律咨询 B001" in console and "小票可能已打出" in console
+    # The resident has it: staff say so and it leaves the list, printed by nobody again.
+    client.post(f"/staff/print-jobs/{job}/printed", data={"csrf_token": csrf_of(client)})
+    assert f'data-job="{job}"' not in client.get("/staff/").get_data(as_text=True)
+    assert _state(second, job)["state"] == "done" and _numbers(fake) == ["B001"]
 
 
 def test_a_silent_printer_makes_the_ticket_sent_for_the_resident_and_listed_for_staff(make_app, database_url, csrf):
@@ -147,6 +151,7 @@ def test_a_silent_printer_makes_the_ticket_sent_for_the_resident_and_listed_for_
 
             created = get_session().get(PrintJob, job).created_at
         assert clock.local(None, created).strftime("%H:%M:%S") in row  # the station's wall clock, not UTC
+        assert "已打出" in row  # staff can say it came out after all
 
         fake.state = "ok"
         client.post(f"/staff/print-jobs/{job}/reprint", data={"csrf_token": csrf(client)})

@@ -92,6 +92,9 @@ def test_paper_out_fails_the_job_staff_see_it_and_reprint_after_refill(make_app,
     assert "法律咨询 B003" in console and "打印机缺纸" in console
     preview = client.get(f"/staff/print-jobs/{job['job_id']}/preview.png")
     assert preview.status_code == 200 and preview.data[:8] == b"\x89PNG\r\n\x1a\n"
+    # It never went out, so staff cannot mark it printed (only sent or cut-off jobs can be).
+    client.post(f"/staff/print-jobs/{job['job_id']}/printed", data={"csrf_token": csrf(client)})
+    assert client.get(f"/print-jobs/{job['job_id']}").get_json()["state"] == "failed"
     fake_printer.state = "ok"
     client.post(f"/staff/print-jobs/{job['job_id']}/reprint", data={"csrf_token": csrf(client)})
     assert _wait_state(client, job["job_id"], ("done",))["state"] == "done"
