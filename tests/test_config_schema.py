@@ -46,6 +46,26 @@ type = "lasr"
 """
 
 
+@pytest.fixture(autouse=True)
+def closed_apps(monkeypatch):
+    """The apps the in-process ``kiosk`` commands build, closed after the test (a process would exit)."""
+    import kiosk.cli
+    from kiosk.testing import close_app
+
+    built = []
+    build = kiosk.cli._build_app
+
+    def recording():
+        app = build()
+        built.append(app)
+        return app
+
+    monkeypatch.setattr(kiosk.cli, "_build_app", recording)
+    yield built
+    for app in built:
+        close_app(app)
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "station.toml"
     path.write_text(text, encoding="utf-8")

@@ -343,15 +343,15 @@ def test_every_block_of_the_guide_runs_or_says_why_not():
                 )
 
 
-def test_the_station_blocks_of_the_guide_run(tmp_path):
+def test_the_station_blocks_of_the_guide_run(tmp_path, monkeypatch):
     """The station part's runnable blocks, in order, on a fresh station (SQLite), as written.
 
     The station file marks hall-2 ``agent = true``, as the guide says to before
     ``kiosk agent token hall-2``; ``kiosk db upgrade`` first, as the service does when it starts.
     """
-    from click.testing import CliRunner
-
+    import kiosk.cli
     from kiosk.cli import cli
+    from kiosk.testing import close_app
 
     station = tmp_path / "station.toml"
     station.write_text('[terminals.hall-2]\nkind = "kiosk"\nagent = true\n', encoding="utf-8")
@@ -362,6 +362,19 @@ def test_the_station_blocks_of_the_guide_run(tmp_path):
         "KIOSK_DATABASE_URL": None,
         "KIOSK_IME_PRELOAD": "false",
     }
+    built = []
+    build = kiosk.cli._build_app
+    monkeypatch.setattr(kiosk.cli, "_build_app", lambda: built.append(build()) or built[-1])
+    try:
+        _run_station_blocks(cli, env)
+    finally:
+        for app in built:  # a command's process would exit; these run in this one
+            close_app(app)
+
+
+def _run_station_blocks(cli, env: dict) -> None:
+    from click.testing import CliRunner
+
     runner = CliRunner()
     assert runner.invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
     ran = []
