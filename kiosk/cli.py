@@ -95,24 +95,19 @@ def cli(ctx):
 
     logs.configure()
     if ctx.invoked_subcommand in SERVER_COMMANDS and not ctx.resilient_parsing:
-        _refuse_to_serve_with_mistakes(debug=ctx.invoked_subcommand == "run" and _debug_requested())
+        # `kiosk run` too: it serves on the network like `kiosk serve` when given --host
+        # (a developer's station is `kiosk demo`'s, whose station file has a generated key).
+        _refuse_to_serve_with_mistakes()
 
 
-def _debug_requested() -> bool:
-    """``kiosk run --debug`` (or FLASK_DEBUG): Flask's debug server, where the default key is allowed."""
-    from flask.helpers import get_debug_flag
-
-    return "--debug" in sys.argv or get_debug_flag()
-
-
-def _refuse_to_serve_with_mistakes(debug: bool = False) -> None:
+def _refuse_to_serve_with_mistakes() -> None:
     """A server never starts on a configuration with mistakes or a secret key anyone could know.
 
     Checked here, before any worker is forked: one line per problem, exit 2.
     """
     from kiosk import config_schema
 
-    problems = config_schema.check(config_schema.read_sources(), server=True, debug=debug, deep=True)
+    problems = config_schema.check(config_schema.read_sources(), server=True, deep=True)
     for problem in problems:
         click.echo(f"kiosk: {'warning: ' if problem.warning else ''}{problem}", err=True)
     if any(not p.warning for p in problems):

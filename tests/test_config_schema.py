@@ -366,3 +366,11 @@ def test_the_demo_station_passes_what_kiosk_run_checks(tmp_path):
     off = _write(tmp_path, DEMO_STATION.format(secret="dev-only-change-me").replace("demo = true", "demo = false"))
     sources = config_schema.read_sources(str(tmp_path), environ={}, station_file=str(off))
     assert [p.key for p in config_schema.check(sources, server=True, deep=True)] == ["secret_key"]
+
+
+def test_the_packaged_services_set_their_instance_folder():
+    """Without KIOSK_INSTANCE_PATH a command uses ./instance; the services must never depend on their folder."""
+    for unit, folder in (("kiosk.service", "/var/lib/kiosk"), ("kiosk-hub.service", "/var/lib/kiosk-hub")):
+        text = (ROOT / "deploy" / "systemd" / unit).read_text(encoding="utf-8")
+        assert "kiosk serve" in text
+        assert f"Environment=KIOSK_INSTANCE_PATH={folder}\n" in text, unit
