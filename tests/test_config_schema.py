@@ -374,3 +374,14 @@ def test_the_packaged_services_set_their_instance_folder():
         text = (ROOT / "deploy" / "systemd" / unit).read_text(encoding="utf-8")
         assert "kiosk serve" in text
         assert f"Environment=KIOSK_INSTANCE_PATH={folder}\n" in text, unit
+
+
+def test_every_default_setting_is_in_the_schema():
+    """A setting added to kiosk.config.DEFAULTS must be added to the schema too, or the file could not set it."""
+    from kiosk.config import DEFAULTS
+
+    missing = sorted(key for key in DEFAULTS if key.lower() not in config_schema.TOP)
+    assert not missing, f"add these to kiosk.config_schema.TOP: {missing}"
+    for table in ("STATION", "HUB", "RETENTION"):
+        fields = config_schema.TOP[table.lower()].fields
+        assert set(DEFAULTS[table]) <= set(fields), table
