@@ -250,6 +250,9 @@ def test_the_readme_station_block_runs_on_a_fresh_machine(fresh_checkout):
         assert fixes and all(row.startswith("[FIX] public URL") for row in fixes), fixes
         assert "created admin alice" in done.stdout
         assert re.search(r"^secret_key +=.*# environment KIOSK_SECRET_KEY", done.stdout, re.MULTILINE) is None
+        # `pip install .` put the kiosk and its command into the fresh venv (not the checkout's own install).
+        assert (venv / "bin" / "kiosk").is_file()
+        assert list(venv.glob("lib/python*/site-packages/kiosk/config_schema.py"))
         # The database is in the current folder's instance/, not in the virtual environment.
         assert (src / "instance" / "kiosk.db").is_file()
         assert not list(venv.rglob("kiosk.db"))
