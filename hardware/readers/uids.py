@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["BLANK", "RANDOM", "describe_unusable", "unusable_uid"]
+
 #: ISO 14443-3 Type A, UID0 of a single-size UID: 0x08 means "random ID (RID)".
 RANDOM_UID_FIRST_BYTE = "08"
 SINGLE_SIZE_HEX = 8
