@@ -334,10 +334,13 @@ def _toml_split(dotted: str) -> list[str]:
 def toml_line(text: str, path: list[str]) -> int | None:
     """The line (1-based) of the key at ``path`` in TOML ``text``: its ``key =`` line or its table's header.
 
-    Falls back to the nearest enclosing key or table (a key inside an inline table, an item of an
-    array), else to the first table inside ``path`` (``[terminals.hall-2]`` for ``terminals``).
+    A part of ``path`` may carry an index: ``services[1]`` is the second ``[[...services]]``
+    table, ``languages[1]`` the second item of a list (found as the list's line). Falls back to
+    the nearest enclosing key or table (a key inside an inline table, an item of an array),
+    else to the first table inside ``path`` (``[terminals.hall-2]`` for ``terminals``).
     """
     table: list[str] = []
+    seen: dict[tuple[str, ...], int] = {}  # [[array of tables]] headers met so far
     best: tuple[int, int] | None = None  # (matched length, line)
     inner: int | None = None
     multiline: str | None = None
@@ -349,6 +352,9 @@ def toml_line(text: str, path: list[str]) -> int | None:
         header = _TOML_HEADER.match(line)
         if header:
             table = _toml_split(header.group(1))
+            if line.lstrip().startswith("[["):
+                index = seen[tuple(table)] = seen.get(tuple(table), -1) + 1
+                table = [*table[:-1], f"{table[-1]}[{index}]"]
             full = table
         else:
             key = _TOML_KEY.match(line)
@@ -361,8 +367,20 @@ def toml_line(text: str, path: list[str]) -> int | None:
                     multiline = quote
         if full == path:
             return number
-        if full == path[: len(full)] and (best is None or len(full) > best[0]):
+        if _toml_within(full, path) and (best is None or len(full) > best[0]):
             best = (len(full), number)
-        if inner is None and full[: len(path)] == path:
+        if inner is None and _toml_within(path, full):
             inner = number
     return best[1] if best else inner
+
+
+def _toml_within(outer: list[str], path: list[str]) -> bool:
+    """Whether ``outer`` encloses ``path``: ``languages`` holds ``languages[1]``, and a part
+    without an index stands for every item (``services`` holds ``services[1]``)."""
+    if len(outer) > len(path):
+        return False
+    for have, want in zip(outer, path, strict=False):
+        if have == want or want.startswith(have + "[") or have.startswith(want + "["):
+            continue
+        return False
+    return True

@@ -427,8 +427,8 @@ def _errors(key: str, setting: Setting, value) -> list[SettingError]:
 
 
 def _path(key: str) -> list[str]:
-    """``plugins.legal.services[0].prefix`` → ``["plugins", "legal", "services", "prefix"]``."""
-    return [part for part in re.sub(r"\[\d+\]", "", key).split(".") if part]
+    """``plugins.legal.services[0].prefix`` → ``["plugins", "legal", "services[0]", "prefix"]`` (see toml_line)."""
+    return [part for part in key.split(".") if part]
 
 
 def _check_plugins(sources: Sources, plugins, deep: bool) -> list[Problem]:
@@ -607,8 +607,8 @@ def _default(path: list[str]):
 
 def mask(path: list[str], value):
     """``value`` fit to print: secrets as ``****`` and their length, database passwords hidden."""
-    last = path[-1].lower()
-    if value in (None, ""):
+    last = re.sub(r"\[\d+\]$", "", path[-1]).lower()
+    if value in (None, "") or value == [] or value == {}:
         return value
     if "url" in last and isinstance(value, str) and "database" in last:
         from sqlalchemy.engine import make_url

@@ -615,7 +615,7 @@ def _where(station_file: str | None, key: str) -> str:
             text = fh.read()
     except OSError:
         return ""
-    line = toml_line(text, [p for p in re.sub(r"\[\d+\]", "", key).split(".") if p])
+    line = toml_line(text, [p for p in key.split(".") if p])
     return f"{os.path.basename(station_file)}:{line}" if line else ""
 
 

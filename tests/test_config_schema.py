@@ -173,6 +173,12 @@ def test_toml_lines_are_found_without_a_parser_that_keeps_them():
     assert config_schema.toml_line(text, ["plugins", "legal", "services", "key"]) == 11
     assert config_schema.toml_line(text, ["plugins", "legal", "services", "label", "en"]) == 12  # inline table
     assert config_schema.toml_line(text, ["hub", "stale_after_minutes"]) is None
+    # Indexes: the n-th [[table]] of an array, and an item of a list (on the list's line).
+    example = (ROOT / "deploy" / "station.toml.example").read_text(encoding="utf-8")
+    second = config_schema.toml_line(example, ["plugins", "legal", "services[1]", "prefix"])
+    assert second is not None and example.splitlines()[second - 1].startswith('prefix = "B"')
+    languages = config_schema.toml_line(example, ["station", "languages[1]"])
+    assert languages is not None and example.splitlines()[languages - 1].startswith("languages = ")
 
 
 def test_the_app_refuses_a_time_zone_instead_of_failing_every_ticket(tmp_path):
