@@ -18,9 +18,10 @@ small field types and hands the schema to the core through the
 
 When the app starts, the core checks every plugin's table against its schema.
 A wrong type, a value out of range, a bad time or an unknown key (with the
-nearest valid name) switches THAT plugin off with the setting's full name and
-the reason, in English and Chinese, on ``/healthz``, the admin page and
-``kiosk doctor``; the rest of the kiosk runs. The parsed, typed values reach
+nearest valid name) switches THAT plugin off with the setting's full name, its
+line in the station file (``station.toml:12``) and the reason, in English and
+Chinese, on ``/healthz``, the admin page and ``kiosk doctor``; the rest of the
+kiosk runs. (The core's own settings are checked by :mod:`kiosk.config_schema`.) The parsed, typed values reach
 the plugin through :func:`plugin_settings` (``plugin_settings("venue").booking_days``);
 no request ever parses settings.
 
