@@ -9,7 +9,7 @@ hardware layer, and connects OUT to the station node (no listening port on the
 terminal PC)::
 
     GET  /agent/v1/jobs?wait=25          long poll: the next print job of this terminal, leased to the agent
-    POST /agent/v1/jobs/<id>/done        the printer took the bytes (idempotent)
+    POST /agent/v1/jobs/<id>/done        the printer took the bytes, confirmed or not (idempotent)
     POST /agent/v1/jobs/<id>/failed      it could not print (retried by the station, or left for staff)
     POST /agent/v1/reads                 a card tap or scan at this terminal, for its page only
     POST /agent/v1/status                its devices' states, for /healthz, the admin page and the hub
@@ -504,15 +504,29 @@ def job_done(job_id: str):
     from kiosk.db import write_transaction
 
     data = _json_body()
+    # "done" only when the agent's printer confirmed the job; an agent older than confirmations
+    # sends neither field and is taken at its word. Asked and not answered: "sent", for staff.
+    confirmed = data.get("confirmed", True) is not False
+    queried = data.get("queried", True) is not False
+    settled = None
     with write_transaction() as session:
         row = _job_row(session, job_id[:40])
-        if row.state != "done":
+        if row.state not in ("done", "sent"):
             now = utcnow()
-            row.state, row.error, row.error_kind = "done", None, None
+            row.state, row.error, row.error_kind = ("done" if confirmed else "sent"), None, None
+            if not confirmed and queried:
+                row.error_kind = "unconfirmed"
+                row.error = "sent, but the printer did not confirm it"
             row.note = _text(data, "note", 500)
             row.finished_at = row.updated_at = now
             row.lease_owner = row.lease_until = None
-    return jsonify({"state": "done"})
+            settled = row.printer, row.state
+        state = row.state
+    if settled is not None:
+        from kiosk import metrics
+
+        metrics.print_job_finished(current_app, *settled)
+    return jsonify({"state": state})
 
 
 @bp.route("/jobs/<job_id>/failed", methods=["POST"])
@@ -539,7 +553,11 @@ def job_failed(job_id: str):
             log.error(
                 "job %s failed at terminal %s after %d attempts: %s", row.id, g.agent.name, row.attempts, row.error
             )
-        state = row.state
+        state, printer = row.state, row.printer
+    if state == "failed":
+        from kiosk import metrics
+
+        metrics.print_job_finished(current_app, printer, state)
     printing.notify_agents()
     return jsonify({"state": state})
 
@@ -1113,7 +1131,7 @@ class Agent:
         self.journal.add(job_id)
         after = result.after
         self._set_printer_state(after.level if after is not None else "ok", after.describe() if after else "")
-        self._settle(job_id, "done", {"note": result.note})
+        self._settle(job_id, "done", {"note": result.note, "confirmed": result.confirmed, "queried": result.queried})
 
     def _settle(self, job_id: str, outcome: str, body: dict) -> None:
         """Tell the station node how a job went, until it hears it (or the job is no longer ours)."""

@@ -391,6 +391,34 @@ def test_only_the_terminals_own_credential_takes_its_jobs_and_posts_its_reads(
         station.close()
 
 
+def test_a_job_the_agents_printer_did_not_confirm_is_sent_not_printed(make_app, database_url, tmp_path, kiosk_pc):
+    # The agent's printer took the bytes but never answered the status question after them: staff
+    # must see "sent, not confirmed", as for the station's own printers, not "printed".
+    printer, reader = kiosk_pc
+    station = Station(make_app, database_url, tmp_path, printer, reader)
+    try:
+        station.enrol()
+        credential = json.loads(station.credential_file.read_text())["credential"]
+        silent, confirmed, old_agent = station.submit(3)
+        outcomes = {silent: {"confirmed": False, "queried": True}, confirmed: {"confirmed": True}, old_agent: {}}
+        for _ in outcomes:
+            code, body = _raw(station.url, "GET", "/agent/v1/jobs?wait=0", _headers(credential))
+            assert code == 200, body
+            job = body["job"]["id"]
+            assert _raw(station.url, "POST", f"/agent/v1/jobs/{job}/done", _headers(credential), outcomes[job]) == (
+                200,
+                {"state": "done" if job != silent else "sent"},
+            )
+        rows = station.rows(outcomes)
+        assert (rows[silent].state, rows[silent].error_kind) == ("sent", "unconfirmed")
+        assert rows[confirmed].state == rows[old_agent].state == "done"
+        # Saying it again changes nothing.
+        again = _raw(station.url, "POST", f"/agent/v1/jobs/{silent}/done", _headers(credential), {"confirmed": True})
+        assert again == (200, {"state": "sent"})
+    finally:
+        station.close()
+
+
 def test_an_enrolment_token_never_reads_as_an_option(app, monkeypatch):
     # token_urlsafe's alphabet holds "-": `kiosk agent enrol URL -Xy...` took the token for an
     # option about once in 64 runs, for operators and for the test below.
