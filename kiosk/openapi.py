@@ -65,11 +65,15 @@ CORE_SCHEMAS = {
     },
     "PrintJob": {
         "type": "object",
-        "required": ["state", "error", "attempts"],
+        "required": ["state", "error", "attempts", "printed"],
         "properties": {
-            "state": {"enum": ["queued", "printing", "done", "failed"]},
+            "state": {
+                "enum": ["queued", "printing", "done", "sent", "failed"],
+                "description": "done: the printer confirmed it; sent: every byte went out, the printer never confirmed it",
+            },
             "error": {"type": "string"},
             "attempts": {"type": "integer", "minimum": 0},
+            "printed": {"type": "boolean", "description": "True only when the printer confirmed the job"},
         },
     },
     "Health": {
@@ -77,6 +81,8 @@ CORE_SCHEMAS = {
         "required": ["ok", "station", "database", "plugins", "devices"],
         "properties": {
             "ok": {"type": "boolean"},
+            "status": {"enum": ["ok", "degraded", "down"]},
+            "printer_faults": {"type": "array", "items": {"type": "string"}},
             "station": {"type": ["string", "null"]},
             "database": {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}}},
             "plugins": {
@@ -182,8 +188,11 @@ def core_description() -> dict:
                 "get": {
                     "summary": "Whether the database, each plugin and each device are well",
                     "responses": {
-                        "200": _json(_ref("Health"), "The database answers"),
-                        "503": _json(_ref("Health"), "The database does not answer"),
+                        "200": _json(_ref("Health"), "The database answers and every printer can print"),
+                        "503": _json(
+                            _ref("Health"),
+                            "The database does not answer, or a printer cannot print (status down/degraded)",
+                        ),
                     },
                 }
             },
