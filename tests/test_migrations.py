@@ -9,7 +9,17 @@ from kiosk import migrate
 from kiosk.db import Base
 from kiosk.models import Station, User
 
-CORE_TABLES = {"station", "kiosk_user", "login_attempt", "audit_log", "print_job", "kiosk_event", "job_run"}
+CORE_TABLES = {
+    "station",
+    "kiosk_user",
+    "login_attempt",
+    "audit_log",
+    "print_job",
+    "kiosk_event",
+    "job_run",
+    "printer_lease",
+    "kiosk_revoked_session",
+}
 
 
 def test_first_start_creates_every_table(make_app, fresh_database_url):
