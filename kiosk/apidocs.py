@@ -39,7 +39,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "kiosk.errors": "Errors a plugin raises to get a clear answer in the user's language.",
     "kiosk.testing": "Pytest fixtures and helpers for testing a plugin on SQLite and PostgreSQL.",
     "kiosk_hardware.receipt": "The receipt model a plugin fills in (text, QR codes, barcodes).",
-    "kiosk_hardware.readers.uids": "Card numbers that identify nobody (random and blank UIDs) and must not be linked to a person.",
+    "kiosk_hardware.readers.uids": "Card numbers that identify nobody (random, blank): never link one to a person.",
 }
 
 HEADER = """# Plugin API reference

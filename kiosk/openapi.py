@@ -69,7 +69,7 @@ CORE_SCHEMAS = {
         "properties": {
             "state": {
                 "enum": ["queued", "printing", "done", "sent", "failed"],
-                "description": "done: the printer confirmed it; sent: every byte went out, the printer never confirmed it",
+                "description": "done: the printer confirmed it; sent: every byte went out, never confirmed",
             },
             "error": {"type": "string"},
             "attempts": {"type": "integer", "minimum": 0},
