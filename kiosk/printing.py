@@ -316,7 +316,7 @@ class Printing:
     """
 
     def __init__(self, app):
-        from kiosk.device_config import terminal_tables
+        from kiosk.device_config import check_printer_profile, terminal_tables
 
         self.app = app
         self.terminals = terminal_tables(app.config)
@@ -352,7 +352,8 @@ class Printing:
                 raise ConfigError(f"[{where}]: {exc}") from exc
             self.printers[name] = printer
             self.configs[name] = device_cfg
-            self.profiles[name] = device_cfg.get("profile", "80mm")
+            # What the printer is built with (a `model`'s width, a profile name): the preview matches the paper.
+            self.profiles[name] = printer.profile
             self.queues[name] = PrintQueue(
                 {name: printer},
                 DbJobStore(db, station_id, printer=name),
@@ -365,7 +366,7 @@ class Printing:
             if name == "default":
                 self.poll = bool(queue_cfg.get("poll_status", True))
         for name, acfg in self.agent_printers.items():
-            self.profiles[name] = acfg.get("profile", "80mm")
+            self.profiles[name] = check_printer_profile(f"terminals.{name}.printer", acfg)
         self.config = self.configs["default"]
         self.profile = self.profiles["default"]
         self.printer = self.printers["default"]

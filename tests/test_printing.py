@@ -121,6 +121,22 @@ def test_preview_printer_writes_png_files(make_app, database_url, tmp_path):
     assert [r.text for r in zxingcpp.read_barcodes(Image.open(folder / files[0]))] == ["preview-url"]
 
 
+def test_the_staff_preview_is_as_wide_as_the_configured_models_paper(make_app, database_url, fake_printer):
+    # A TM-T88V prints 512 dots on 80 mm paper, not the 576 of a generic 80 mm printer.
+    import io
+
+    from PIL import Image
+
+    from kiosk import printing
+
+    app = make_app(database_url, DEVICES={"printer": fake_printer.printer_config(model="TM-T88V"), "readers": {}})
+    with app.test_request_context("/"):
+        receipt = Receipt().title("法律咨询").text("A012").qr("https://example.org/t/A012")
+        job = printing.submit(receipt, "test.slip")
+        png = printing.preview_png(job["job_id"], app.extensions["kiosk_station_id"])
+    assert Image.open(io.BytesIO(png)).width == 512
+
+
 def test_print_job_status_is_per_station(app, client):
     assert client.get("/print-jobs/does-not-exist").status_code == 404
 
