@@ -65,6 +65,18 @@ DEFAULTS: dict = {
     # Connections one process may hold on PostgreSQL: every request thread one,
     # plus the print queue, the scheduler and push streams' short reads.
     "DATABASE_CONNECTIONS": 20,
+    # Seconds before a stalled database is given up on (kiosk.db): opening a connection, waiting
+    # for a lock, one statement (None: 4 on a station, whose pages are quick; 10 on the hub).
+    "DATABASE_CONNECT_TIMEOUT": 3.0,
+    "DATABASE_LOCK_TIMEOUT": 3.0,
+    "DATABASE_STATEMENT_TIMEOUT": None,
+    # Uploaded photos (kiosk.photos): the most pixels a photo's header may say, the most pixels
+    # decoded at once (a JPEG is decoded scaled down first), how many decodes run at once in a
+    # process and how long an upload waits for its turn before "busy, try again".
+    "PHOTO_MAX_PIXELS": 50_000_000,
+    "PHOTO_DECODE_PIXELS": 16_000_000,
+    "PHOTO_DECODE_CONCURRENCY": 2,
+    "PHOTO_DECODE_WAIT_SECONDS": 10.0,
     "DEMO": False,
     # "station": a station node, the source of truth for its station (the default);
     # "hub": the district hub that stations sync to and phones reach.
