@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
+from kiosk import audit
 from kiosk.auth import login_required
 from kiosk.i18n import _, localized
 from kiosk.plugins import PluginError, StaffPanel
@@ -88,6 +89,8 @@ def reprint(job_id: str):
     if printer is not None and printer not in printing.printer_names():
         flash(_("That printer is not one of this station's. Please choose one from the list."))
     elif printing.reprint(job_id[:32], current_station().id, printer):
+        # A reprint puts a resident's receipt (name, phone, plate on some layouts) on paper again.
+        audit.record("print.reprint", {"job": job_id[:32], "printer": printer or ""})
         flash(_("The receipt was sent to the printer again."))
     else:
         flash(_("That print job was not found."))

@@ -100,6 +100,11 @@ def test_paper_out_fails_the_job_staff_see_it_and_reprint_after_refill(make_app,
     assert _wait_state(client, job["job_id"], ("done",))["state"] == "done"
     assert len(fake_printer.completed_jobs) == 1
     assert job["job_id"] not in client.get("/staff/").get_data(as_text=True)
+    # Putting a resident's receipt on paper again is a staff action the audit log keeps.
+    from kiosk.models import AuditLog
+    from kiosk.testing import count_rows
+
+    assert count_rows(app, AuditLog, AuditLog.action == "print.reprint") == 1
 
 
 def test_preview_printer_writes_png_files(make_app, database_url, tmp_path):
