@@ -6,10 +6,12 @@ import io
 import os
 import shutil
 import subprocess
+import threading
 import wave
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from test_legal_support import sqlite_legal_app  # noqa: F401
+from test_legal_support import call_next, legal_app, legal_staff, take_ticket  # noqa: F401
 
 from kiosk_plugins.legal import voice
 
@@ -48,23 +50,82 @@ def test_audio_is_a_real_wav_and_is_cached(tmp_path, language):
         seconds = wav.getnframes() / wav.getframerate()
         assert wav.getnchannels() == 1 and wav.getsampwidth() == 2
     assert 1.0 < seconds < 10.0
-    made = os.stat(path).st_mtime_ns
+    made = os.stat(path).st_ino
     assert voice.audio_file(str(tmp_path), language, "A012", 3) == path
-    assert os.stat(path).st_mtime_ns == made  # served from the cache, not made again
+    assert os.stat(path).st_ino == made  # served from the cache, not made again (a new file is a new inode)
     assert voice.audio_file(str(tmp_path), language, "A013", 3) != path
 
 
-def test_display_serves_the_call_audio(sqlite_legal_app):
-    legal_app = sqlite_legal_app
-    client = legal_app.test_client()
-    response = client.get("/k/legal/voice/cmn/A012/3.wav")
+def _wavs(folder) -> list[str]:
+    return sorted(n for n in os.listdir(folder) if n.endswith(".wav")) if os.path.isdir(folder) else []
+
+
+def test_display_speaks_only_calls_made_today_here(legal_app, legal_staff, monkeypatch):
+    """The anonymous voice URL makes nothing for a ticket, counter or voice that is not a real call."""
+    made = []
+    real = voice._synthesise
+    monkeypatch.setattr(voice, "_synthesise", lambda *a: (made.append(a[1]), real(*a)))
+    folder = os.path.join(legal_app.instance_path, "legal-voice")
+    kiosk = legal_app.test_client()
+    ticket = take_ticket(kiosk)["ticket"]
+    # Taken but not called yet, a code never issued, another counter, a voice the station does not speak.
+    for path in (
+        f"/k/legal/voice/cmn/{ticket}/1.wav",
+        "/k/legal/voice/cmn/Z999/1.wav",
+        "/k/legal/voice/cmn/DROP/1.wav",
+        "/k/legal/voice/fr/A012/1.wav",
+        "/k/legal/voice/cmn/A012/100.wav",
+    ):
+        assert kiosk.get(path).status_code == 404, path
+    assert made == [] and _wavs(folder) == []
+
+    assert call_next(legal_staff, 1) == ticket
+    assert kiosk.get(f"/k/legal/voice/cmn/{ticket}/2.wav").status_code == 404, "called to counter 1, not 2"
+    assert kiosk.get(f"/k/legal/voice/en/{ticket}/1.wav").status_code == 404, "English is not configured"
+    assert made == []
+    response = kiosk.get(f"/k/legal/voice/cmn/{ticket}/1.wav")
     assert response.status_code == 200 and response.mimetype == "audio/wav"
     assert "max-age=86400" in response.headers["Cache-Control"]
     with wave.open(io.BytesIO(response.data)) as wav:
         assert wav.getnframes() > wav.getframerate()  # more than a second of speech
     response.close()
-    assert client.get("/k/legal/voice/cmn/DROP/3.wav").status_code == 404
-    assert client.get("/k/legal/voice/fr/A012/3.wav").status_code == 404
-    assert client.get("/k/legal/voice/cmn/A012/100.wav").status_code == 404
-    cached = os.listdir(os.path.join(legal_app.instance_path, "legal-voice"))
-    assert len(cached) == 1 and cached[0].startswith("cmn-")
+    kiosk.get(f"/k/legal/voice/cmn/{ticket}/1.wav").close()  # a second display: served from the file
+    assert len(made) == 1 and len(_wavs(folder)) == 1 and _wavs(folder)[0].startswith("cmn-")
+
+    legal_app.legal_clock.advance(days=1)
+    assert kiosk.get(f"/k/legal/voice/cmn/{ticket}/1.wav").status_code == 404, "yesterday's call is not spoken"
+
+
+def test_voice_folder_stays_under_its_bound(tmp_path):
+    folder = str(tmp_path)
+    first = voice.audio_file(folder, "en", "A001", 1)
+    size = os.path.getsize(first)
+    bound = int(size * 2.5)  # room for two calls
+    os.utime(first, (1, 1))  # played long ago
+    second = voice.audio_file(folder, "en", "A002", 1, max_bytes=bound)
+    voice.audio_file(folder, "en", "A001", 1, max_bytes=bound)  # a recall: A001 is now the most recent
+    assert os.path.exists(first)
+    third = voice.audio_file(folder, "en", "A003", 1, max_bytes=bound)
+    files, total = voice.cache_size(folder)
+    assert files == 2 and total <= bound
+    assert not os.path.exists(second), "the least recently played goes first"
+    assert os.path.exists(first) and os.path.exists(third)
+    # A bound smaller than one file still keeps the file just made (the display is about to play it).
+    only = voice.audio_file(folder, "en", "A004", 1, max_bytes=1)
+    assert voice.cache_size(folder)[0] == 1 and os.path.exists(only)
+
+
+def test_the_same_call_asked_at_once_is_made_once(tmp_path, monkeypatch):
+    made = []
+    real = voice._synthesise
+    monkeypatch.setattr(voice, "_synthesise", lambda *a: (made.append(a[1]), real(*a)))
+    go = threading.Barrier(6)
+
+    def ask():
+        go.wait()
+        return voice.audio_file(str(tmp_path), "cmn", "B042", 7)
+
+    with ThreadPoolExecutor(6) as pool:
+        paths = list(pool.map(lambda _i: ask(), range(6)))
+    assert len(set(paths)) == 1 and len(made) == 1
+    assert _wavs(str(tmp_path)) == [os.path.basename(paths[0])]

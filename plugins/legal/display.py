@@ -91,16 +91,27 @@ def state():
 
 @bp.route("/voice/<voice_key>/<code>/<int:counter>.wav")
 def speech(voice_key: str, code: str, counter: int):
-    """The spoken call as WAV, made offline by espeak-ng on first use and cached."""
-    if voice_key not in voice.ESPEAK_VOICES or not voice.CODE_RE.match(code) or not 0 < counter < 100:
+    """The spoken call as WAV, made offline by espeak-ng on first use and cached.
+
+    Anonymous (the wall display has no login), so only a call made today at
+    this station is spoken: any other ticket, counter or voice is a 404.
+    """
+    if not voice.is_real_call(get_session(), current_station(), voice_key, code, counter):
         abort(404)
     folder = os.path.join(current_app.instance_path, "legal-voice")
-    try:
-        path = voice.audio_file(folder, voice_key, code, counter)
-    except voice.VoiceUnavailable as exc:
-        current_app.logger.warning("legal display voice unavailable: %s", exc)
+    for _attempt in range(2):
+        try:
+            path = voice.audio_file(folder, voice_key, code, counter, max_bytes=voice.cache_limit())
+            # Opened here: a file the bound removes after this still plays to its end.
+            response = send_file(path, mimetype="audio/wav", max_age=86400)
+            break
+        except voice.VoiceUnavailable as exc:
+            current_app.logger.warning("legal display voice unavailable: %s", exc)
+            abort(503)
+        except FileNotFoundError:
+            continue  # pruned by another worker between the check and the open: make it again
+    else:
         abort(503)
-    response = send_file(path, mimetype="audio/wav", max_age=86400)
     # The same call always sounds the same: let the display cache it.
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
