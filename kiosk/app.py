@@ -158,6 +158,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if app.config.get("RUN_JOBS"):
         jobs.start_scheduler(app)
         pusher.start(app)  # a station's sync with its hub (waits until the station is enrolled)
+    from kiosk import ratelimit
+
+    ratelimit.init_app(app)  # the 429 page; last: the trusted proxies' X-Forwarded-For, outermost
     return app
 
 

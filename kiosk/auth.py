@@ -4,8 +4,10 @@ Passwords are hashed with scrypt (Werkzeug's default); :func:`check_password`
 refuses short, over-long and common ones. User names compare
 case-insensitively everywhere (:func:`find_user`; the database's unique index
 on ``lower(username)`` is the backstop). Failed logins are counted in the
-database per user name and address, so the limit holds across workers and
-restarts; every login, failed login and logout is in the audit trail.
+database per user name and address, so the back-off holds across workers and
+restarts (:func:`_login_wait`: a wait that doubles per failure from that address,
+never a lockout of the account); every login, failed login and logout is in
+the audit trail.
 
 A login's session holds the account's ``session_version``: a password reset,
 disabling the account or changing its role raises it (:func:`end_sessions`),
@@ -32,6 +34,7 @@ from kiosk.audit import client_address, record
 from kiosk.db import Base, UTCDateTime, get_session, utcnow
 from kiosk.i18n import N_, _
 from kiosk.models import ROLES, LoginAttempt, User
+from kiosk.ratelimit import limited
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 
@@ -291,12 +294,32 @@ def _attempt_key(username: str) -> str:
     return f"{username.lower()}|{client_address() or '-'}"
 
 
-def _locked(db_session, key: str) -> bool:
-    window = utcnow() - timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
-    count = db_session.scalar(
-        select(func.count()).select_from(LoginAttempt).where(LoginAttempt.key == key, LoginAttempt.at >= window)
+def _login_wait(db_session, key: str) -> int:
+    """Seconds this address must still wait before trying this account again (0: go ahead).
+
+    Back-off per account and address, never a lockout of the account: after
+    ``login_max_failures`` failed tries from one address, each further try
+    from there waits twice as long as the one before, up to
+    ``login_lock_minutes``. Somebody guessing from another address (behind
+    the same proxy, with ``trusted_proxy_hops`` set) slows only themselves;
+    the real user, from their own address, logs in at once.
+    """
+    from kiosk import clock
+    from kiosk.ratelimit import backoff_seconds
+
+    now = clock.now()
+    window = now - timedelta(days=1)
+    failures, last = db_session.execute(
+        select(func.count(), func.max(LoginAttempt.at)).where(LoginAttempt.key == key, LoginAttempt.at >= window)
+    ).one()
+    delay = backoff_seconds(
+        int(failures or 0),
+        current_app.config["LOGIN_MAX_FAILURES"],
+        cap=current_app.config["LOGIN_LOCK_MINUTES"] * 60,
     )
-    return count >= current_app.config["LOGIN_MAX_FAILURES"]
+    if not delay or last is None:
+        return 0
+    return max(int((last + timedelta(seconds=delay) - now).total_seconds() + 0.999), 0)
 
 
 def safe_next(target: str | None) -> str | None:
@@ -322,20 +345,20 @@ def _dummy_hash() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limited(30, 600, terminal_count=30)  # per address, whatever the names: a sweep over many accounts
 def login():
-    error = None
+    error, retry_after = None, 0
     if request.method == "POST":
         db_session = get_session()
         typed = request.form.get("username", "")
         username = typed.strip()[:MAX_USERNAME]
         password = request.form.get("password", "")
         key = _attempt_key(username)
-        if _locked(db_session, key):
-            error = _(
-                "Too many failed attempts. Please wait %(minutes)s minutes and try again.",
-                minutes=current_app.config["LOGIN_LOCK_MINUTES"],
-            )
-            record("staff.login_failed", {"username": username, "reason": "locked"}, anonymous=True)
+        wait = _login_wait(db_session, key)
+        if wait:
+            error = _("Too many failed attempts. Please wait %(seconds)s seconds and try again.", seconds=wait)
+            retry_after = wait
+            record("staff.login_failed", {"username": username, "reason": "backoff"}, anonymous=True)
         else:
             user = find_user(db_session, username)
             # Over-long passwords are never valid (none can be set); still hash, so the time says nothing.
@@ -358,12 +381,15 @@ def login():
                 # Only local paths: never bounce a staff member to another site.
                 target = safe_next(request.args.get("next")) or url_for("staff.console")
                 return redirect(target)
-            db_session.add(LoginAttempt(key=key))
+            from kiosk import clock
+
+            db_session.add(LoginAttempt(key=key, at=clock.now()))
             db_session.commit()
             reason = "unknown" if user is None else ("disabled" if not user.active else "password")
             record("staff.login_failed", {"username": username, "reason": reason}, anonymous=True)
             error = _("Wrong user name or password.")
-    return render_template("staff/login.html", error=error), (400 if error else 200)
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    return render_template("staff/login.html", error=error), (400 if error else 200), headers
 
 
 @bp.route("/logout", methods=["POST"])

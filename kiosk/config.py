@@ -118,6 +118,10 @@ DEFAULTS: dict = {
     # "Authorization: Bearer <token>" with this token ([metrics] token or KIOSK_METRICS_TOKEN).
     "METRICS": {"token": None},
     "METRICS_TOKEN": None,
+    # [security]: trusted_proxy_hops, the reverse proxies in front of the kiosk whose X-Forwarded-For
+    # is believed (0: never; KIOSK_TRUSTED_PROXY_HOPS); rate_limits = false only for a load bench.
+    "SECURITY": {"trusted_proxy_hops": 0, "rate_limits": True},
+    "TRUSTED_PROXY_HOPS": None,
 }
 
 

@@ -260,6 +260,10 @@ TOP: dict[str, Setting] = {
         }
     ),
     "metrics": Table({"token": Secret("")}),
+    "trusted_proxy_hops": Integer(0, min=0, max=10),
+    "security": Table(
+        {"trusted_proxy_hops": Integer(0, min=0, max=10), "rate_limits": Boolean(True)},
+    ),
     # Checked below ([plugins]: disabled plus each plugin's table, read by its schema at start),
     # and by kiosk.device_config ([devices], [terminals.*]).
     "plugins": Legacy({}),

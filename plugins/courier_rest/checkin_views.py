@@ -8,6 +8,7 @@ from kiosk import clock
 from kiosk.db import get_session
 from kiosk.i18n import _
 from kiosk.privacy import normalize_phone, valid_mobile
+from kiosk.ratelimit import limited
 from kiosk.stations import current_station
 from kiosk_plugins.courier_rest import (
     identity,
@@ -49,6 +50,7 @@ def index():
 
 
 @bp.route("/phone", methods=["POST"])
+@limited(30, 600)
 def by_phone():
     """The keypad's check-in: a known rider is checked in, a new one goes to the form."""
     phone = normalize_phone(request.form.get("phone", ""))
@@ -89,6 +91,7 @@ def identify(token: str):
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limited(10, 600)
 def register():
     """The one-time registration form (name, phone, platform, vehicle)."""
     pending = identity.pending()

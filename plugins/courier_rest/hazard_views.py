@@ -8,6 +8,7 @@ from kiosk import clock
 from kiosk.db import get_session
 from kiosk.i18n import _
 from kiosk.qr import qr_svg
+from kiosk.ratelimit import limited
 from kiosk.stations import current_station
 from kiosk.urls import public_url
 from kiosk_plugins.courier_rest import hazards, identity
@@ -41,6 +42,7 @@ def _own_draft(report_id: int) -> Hazard | None:
 
 
 @bp.route("/hazard", methods=["GET", "POST"])
+@limited(10, 600)
 def hazard():
     """Pick a category, write a short note; send it, or add a photo from the phone first."""
     values, errors = {"category": "", "note": ""}, {}
@@ -83,6 +85,7 @@ def photo(report_id: int):
 
 
 @bp.route("/hazard/<int:report_id>/send", methods=["POST"])
+@limited(10, 600)
 def send(report_id: int):
     """Send the draft started on this screen."""
     report = _own_draft(report_id)

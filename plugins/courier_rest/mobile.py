@@ -17,6 +17,7 @@ from kiosk.i18n import _
 from kiosk.photos import PhotoRefused, clean_photo
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.qr import qr_svg
+from kiosk.ratelimit import limited
 from kiosk.stations import current_station, station_id_of
 from kiosk.urls import public_url
 from kiosk_plugins.courier_rest import hazards, messages, photos, push, riders, slots
@@ -78,6 +79,7 @@ def _draft(token: str) -> Hazard | None:
 
 
 @bp.route("/hazard/<token>", methods=["GET", "POST"])
+@limited(10, 600)
 def upload(token: str):
     """Add photos to a hazard report started on the kiosk (checked, re-encoded without EXIF)."""
     report = _draft(token)
@@ -132,6 +134,7 @@ def upload(token: str):
 
 
 @bp.route("/hazard/<token>/send", methods=["POST"])
+@limited(10, 600)
 def send(token: str):
     """The phone’s “send the report now” button."""
     report = _draft(token)

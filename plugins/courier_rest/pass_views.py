@@ -8,6 +8,7 @@ from kiosk import clock, printing
 from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.privacy import mask_name, mask_phone
+from kiosk.ratelimit import limited
 from kiosk.stations import current_station
 from kiosk.urls import public_url
 from kiosk_plugins.courier_rest import (
@@ -118,6 +119,7 @@ def link_card_done(token: str):
 
 
 @bp.route("/print/<what>", methods=["POST"])
+@limited(20, 600)
 def print_note(what: str):
     """Print the rider's code or their charging slot; answers with the print job to poll."""
     rider = current_rider()

@@ -9,6 +9,7 @@ from kiosk import clock
 from kiosk.db import get_session
 from kiosk.i18n import current_locale
 from kiosk.privacy import mask_name, mask_phone
+from kiosk.ratelimit import limited
 from kiosk.stations import current_station
 from kiosk_plugins.courier_rest import (
     advanced,
@@ -66,6 +67,7 @@ def menu():
 
 
 @bp.route("/checkin", methods=["POST"])
+@limited(120, 600, name="courier_rest.place")
 def checkin_again():
     """A rider still identified on the screen but checked out (e.g. by staff) checks in again."""
     rider, back = need_rider()
@@ -75,6 +77,7 @@ def checkin_again():
 
 
 @bp.route("/take/<kind>", methods=["POST"])
+@limited(120, 600, name="courier_rest.place")
 def take(kind: str):
     """Take a seat or a charging slot (the lowest free number)."""
     rider, back = need_rider()
@@ -100,6 +103,7 @@ def take(kind: str):
 
 
 @bp.route("/take-held", methods=["POST"])
+@limited(120, 600, name="courier_rest.place")
 def take_held():
     """Take the slot kept for this rider off the waiting list."""
     rider, back = need_rider()
@@ -121,6 +125,7 @@ def take_held():
 
 
 @bp.route("/release/<int:use_id>", methods=["POST"])
+@limited(120, 600, name="courier_rest.place")
 def release(use_id: int):
     """Give a place back before leaving."""
     rider, back = need_rider()
@@ -150,6 +155,7 @@ def release(use_id: int):
 
 
 @bp.route("/wait/<kind>", methods=["POST"])
+@limited(120, 600, name="courier_rest.place")
 def join_waiting(kind: str):
     """Join the waiting list for a charging slot."""
     rider, back = need_rider()
@@ -172,6 +178,7 @@ def join_waiting(kind: str):
 
 
 @bp.route("/checkout", methods=["POST"])
+@limited(120, 600, name="courier_rest.place")
 def checkout():
     """Check out: every place is given back and the rider is forgotten on the screen."""
     rider, back = need_rider()
@@ -200,6 +207,7 @@ def checkout():
 
 
 @bp.route("/finish", methods=["POST"])
+@limited(120, 600, name="courier_rest.place")
 def finish():
     """Done: forget the rider on this screen and go back to the home screen."""
     identity.forget()

@@ -6,6 +6,7 @@ from flask import redirect, url_for
 
 from kiosk import clock
 from kiosk.db import get_session
+from kiosk.ratelimit import limited
 from kiosk.stations import current_station
 from kiosk_plugins.courier_rest import (
     advanced,
@@ -24,6 +25,7 @@ from kiosk_plugins.courier_rest.writes import Refused, run_write
 
 
 @bp.route("/service/<key>", methods=["POST"])
+@limited(60, 600, name="courier_rest.service")
 def use_service(key: str):
     """Use a basic service (counted for the figures), then show its note."""
     rider, back = need_rider()
@@ -47,6 +49,7 @@ def use_service(key: str):
 
 
 @bp.route("/advanced/<key>", methods=["POST"])
+@limited(60, 600, name="courier_rest.service")
 def ask_advanced(key: str):
     """Ask for legal aid, counselling or skills training."""
     rider, back = need_rider()

@@ -11,6 +11,7 @@ from kiosk import clock, visitors
 from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.privacy import mask_name, mask_phone
+from kiosk.ratelimit import limited
 from kiosk.stations import current_station, station_row_or_404
 from kiosk_plugins.legal import booking, issuing
 from kiosk_plugins.legal.calling import ActionError
@@ -70,6 +71,7 @@ def slots(service_key: str):
 
 
 @bp.route("/book/slot/<int:slot_id>", methods=["GET", "POST"])
+@limited(5, 86400, terminal_count=100)  # bookings a day from one address (booking.book: one per phone and day)
 def confirm(slot_id: int):
     """Confirm a slot, with an optional phone number for the staff to reach the resident."""
     station = current_station()
@@ -161,6 +163,7 @@ def booked():
 
 
 @bp.route("/checkin", methods=["GET", "POST"])
+@limited(30, 600)  # besides the back-off after wrong codes
 def checkin():
     """Type (or scan) the booking code; joins the queue at the booked time."""
     error, code = None, ""

@@ -16,6 +16,7 @@ from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.privacy import mask_phone, normalize_phone, valid_mobile
 from kiosk.qr import qr_data_uri
+from kiosk.ratelimit import limited
 from kiosk.stations import current_station
 from kiosk_plugins.legal import estimates, issuing, numbering
 from kiosk_plugins.legal.models import Ticket
@@ -55,6 +56,7 @@ def index():
 
 
 @bp.route("/take/<service_key>", methods=["GET", "POST"])
+@limited(40, 600)  # tickets per 10 minutes from one phone or browser; a kiosk terminal 800
 def take(service_key: str):
     """Choose priority and an optional phone number, then take the ticket."""
     service = queue_service(service_key)

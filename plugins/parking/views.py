@@ -19,6 +19,7 @@ from kiosk.db import get_session
 from kiosk.i18n import N_, _
 from kiosk.privacy import mask_plate, normalize_phone, valid_mobile
 from kiosk.qr import qr_data_uri
+from kiosk.ratelimit import limited
 from kiosk.stations import current_station
 from kiosk.urls import has_public_url, public_url
 from kiosk_plugins.parking import availability, codes, formatting, households, identify, receipts
@@ -98,6 +99,7 @@ def _identify_page(error: str = "", status: int = 200):
 
 
 @bp.route("/identify", methods=["POST"])
+@limited(20, 600)
 def identify_by_phone():
     """Identify by the mobile number registered with the household."""
     identify.forget()
@@ -118,6 +120,7 @@ def identify_by_phone():
 
 
 @bp.route("/card", methods=["POST"])
+@limited(30, 600)
 def identify_by_card():
     """The page posts the token the reader hub gave it after a card tap."""
     identify.forget()
@@ -134,6 +137,7 @@ def identify_by_card():
 
 
 @bp.route("/plate", methods=["GET", "POST"])
+@limited(20, 600)
 def plate():
     """Pick one of the household's cars (masked) or type the plate on the plate keypad."""
     turn, household = _household()
@@ -264,6 +268,7 @@ def confirm():
 
 
 @bp.route("/issue", methods=["POST"])
+@limited(20, 600)
 def issue():
     """Issue the voucher, print it, and show it."""
     turn, household = _household()
@@ -362,6 +367,7 @@ def voucher(voucher_id: int):
 
 
 @bp.route(f"/voucher/<{ID_CONVERTER}:voucher_id>/print", methods=["POST"])
+@limited(10, 600)
 def reprint(voucher_id: int):
     """Print the voucher again (a few times at most)."""
     turn, found = _own_voucher(voucher_id)
@@ -440,6 +446,7 @@ def _recently_used(household_id: int) -> list[Voucher]:
 
 
 @bp.route(f"/mine/<{ID_CONVERTER}:voucher_id>/cancel", methods=["GET", "POST"])
+@limited(20, 600)
 def cancel(voucher_id: int):
     """Ask once, then cancel: the space is free for someone else at once."""
     turn, found = _own_voucher(voucher_id)
@@ -470,6 +477,7 @@ def cancel(voucher_id: int):
 
 
 @bp.route("/done", methods=["POST"])
+@limited(60, 600)
 def done():
     """The resident is finished: forget them and go back to the home screen."""
     identify.forget()

@@ -18,6 +18,7 @@ from kiosk.db import get_session, write_transaction
 from kiosk.i18n import gettext
 from kiosk.models import Station
 from kiosk.qr import qr_svg
+from kiosk.ratelimit import limited
 from kiosk.stations import current_station, station_row_or_404
 from kiosk.urls import public_url
 from kiosk_plugins.petitions import intake, lifecycle, numbering, places, present, ratelimit, receipts
@@ -61,6 +62,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@limited(60, 600)  # every try; intake also counts the requests sent ([plugins.petitions.rate_limit])
 def new():
     """The four-step form; each step is checked before the next one shows."""
     settings = get_settings()
@@ -204,6 +206,7 @@ def find():
 
 
 @bp.route("/status/<token>", methods=["GET", "POST"])
+@limited(30, 600)
 def status(token: str):
     """A request's progress at the kiosk (after scanning the receipt), with the rating form."""
     return _status(token, "petitions/kiosk_status.html", "petitions.status")
