@@ -19,6 +19,7 @@ from kiosk.db import get_session
 from kiosk.i18n import gettext
 from kiosk.photos import PhotoRefused, clean_photo
 from kiosk.qr import qr_svg
+from kiosk.ratelimit import limited
 from kiosk.stations import current_station, station_id_of, station_row_or_404
 from kiosk.urls import public_url
 from kiosk_plugins.petitions import intake, photos, places, ratelimit
@@ -100,6 +101,7 @@ def not_found(_exc):
 
 
 @bp.route("/", methods=["GET", "POST"])
+@limited(30, 600)  # every try; intake also counts the requests sent ([plugins.petitions.rate_limit])
 def form():
     """The whole form on one page; photos optional."""
     settings = get_settings()
@@ -152,6 +154,7 @@ def form():
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
+@limited(20, 600)
 def status(token: str):
     """The status page: where the request stands, its history, and the rating form once resolved."""
     extra = {}
