@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 import pytest
@@ -30,9 +31,25 @@ REQUEST_FIELDS = {
 }
 
 
+#: Read keys: all scopes, and the description only. The station file keeps only their SHA-256.
+FULL_KEY = "full-reader-key-0123456789abcdef0123456789"
+DETAILS_KEY = "details-reader-key-0123456789abcdef012345"
+FULL = {"X-Api-Key": FULL_KEY}
+DETAILS = {"Authorization": f"Bearer {DETAILS_KEY}"}
+
+
+def read_keys():
+    from kiosk_plugins.petitions.apikeys import hash_key
+
+    return [
+        {"name": "full", "sha256": hash_key(FULL_KEY), "scopes": ["read:details", "read:location", "read:photos"]},
+        {"name": "details", "sha256": hash_key(DETAILS_KEY).upper(), "scopes": ["read:details"]},
+    ]
+
+
 @pytest.fixture
 def api_app(make_app, database_url):
-    return make_app(database_url, PLUGINS={"petitions": {"open311": {"api_keys": [KEY]}}})
+    return make_app(database_url, PLUGINS={"petitions": {"open311": {"api_keys": [KEY], "read_keys": read_keys()}}})
 
 
 def post(client, **fields):
@@ -99,7 +116,7 @@ def test_post_then_read_a_request(api_app):
     number = answer["service_request_id"]
     assert "3 天内办理" in answer["service_notice"]
 
-    (one,) = client.get(f"{API}/requests/{number}.json").get_json()
+    (one,) = client.get(f"{API}/requests/{number}.json", headers=FULL).get_json()
     assert set(one) == REQUEST_FIELDS
     assert (one["service_request_id"], one["status"], one["service_code"], one["service_name"]) == (
         number,
@@ -111,7 +128,7 @@ def test_post_then_read_a_request(api_app):
     assert one["description"] == "贝丽北路人行道垃圾堆积"
     for stamp in ("requested_datetime", "updated_datetime", "expected_datetime"):
         assert datetime.fromisoformat(one[stamp]).utcoffset().total_seconds() == 8 * 3600
-    text = client.get(f"{API}/requests.json").get_data(as_text=True)
+    text = client.get(f"{API}/requests.json", headers=FULL).get_data(as_text=True)
     for secret in ("Wing", "Chan", "9123", "wing@example.org"):
         assert secret not in text, "contact details are stored for staff only"
 
@@ -148,15 +165,15 @@ def test_listing_filters_and_status_follow_the_handling(api_app, csrf):
         db.rollback()  # end the read before the changes below take their locks
         lifecycle.change_status(station, row.id, "dispatched", "已转城管执法队。", department="city_management")
         lifecycle.change_status(station, row.id, "resolved", "垃圾已清运。")
-    everything = client.get(f"{API}/requests.json").get_json()
+    everything = client.get(f"{API}/requests.json", headers=DETAILS).get_json()
     assert [r["service_request_id"] for r in everything] == [second, first], "newest first"
-    closed = client.get(f"{API}/requests.json?status=closed").get_json()
+    closed = client.get(f"{API}/requests.json?status=closed", headers=DETAILS).get_json()
     assert [(r["service_request_id"], r["status"], r["status_notes"], r["agency_responsible"]) for r in closed] == [
         (first, "closed", "垃圾已清运。", "城市管理和综合执法队")
     ]
-    opened = client.get(f"{API}/requests.json?status=open&service_code=parking").get_json()
+    opened = client.get(f"{API}/requests.json?status=open&service_code=parking", headers=FULL).get_json()
     assert [(r["service_request_id"], r["address"], r["lat"]) for r in opened] == [(second, "泊林花园门口", None)]
-    by_id = client.get(f"{API}/requests.json?service_request_id={first},{second}&status=open").get_json()
+    by_id = client.get(f"{API}/requests.json?service_request_id={first},{second}&status=open", headers=FULL).get_json()
     assert len(by_id) == 2, "with ids given, the other filters are ignored"
     assert (
         client.get(f"{API}/requests.json?start_date=2000-01-01T00:00:00Z&end_date=2000-12-31T00:00:00Z").get_json()
@@ -205,7 +222,7 @@ def test_post_accepts_json_and_a_known_address_id(api_app):
     )
     assert created.status_code == 201
     number = created.get_json()[0]["service_request_id"]
-    (one,) = client.get(f"{API}/requests/{number}.json").get_json()
+    (one,) = client.get(f"{API}/requests/{number}.json", headers=FULL).get_json()
     assert (one["address"], one["address_id"], one["media_url"]) == (
         "深华丽园",
         "shenhua_liyuan",
@@ -220,3 +237,136 @@ def test_api_rate_limit(make_app, database_url):
     client = app.test_client()
     assert [post(client).status_code for _ in range(2)] == [201, 201]
     assert "too many" in assert_error(post(client), 429)
+
+
+# -- what anonymous readers get, and what a read key adds (issue 17, point 2) -----------------
+PRIVATE = {
+    "first_name": "王",
+    "last_name": "秀英",
+    "phone": "13912345678",
+    "description": "王秀英报：泊林花园3栋1202门口垃圾，电话139 1234 5678",
+    "lat": "22.558134",
+    "long": "114.130271",
+    "address_string": "泊林花园3栋1202",
+}
+
+
+def add_photo(app, number: str) -> str:
+    """Attach a stored photo to request ``number`` as the phone form would; returns its token."""
+    from sqlalchemy import select
+
+    from kiosk_plugins.petitions import photos
+    from kiosk_plugins.petitions.models import Petition, PetitionPhoto
+
+    with app.extensions["db"].Session() as s:
+        row = s.scalar(select(Petition).where(Petition.tracking_no == number))
+        token = f"photo-token-{row.id}-abcdefghijklmnopqrstuvwxyz"[:43]
+        with open(os.path.join(photos.folder(app.instance_path, row.station_id), token + ".jpg"), "wb") as fh:
+            fh.write(b"\xff\xd8\xff\xe0 not really a jpeg \xff\xd9")
+        s.add(
+            PetitionPhoto(
+                station_id=row.station_id,
+                request_id=row.id,
+                token=token,
+                filename=token + ".jpg",
+                width=1,
+                height=1,
+                size_bytes=30,
+            )
+        )
+        s.commit()
+    return token
+
+
+def test_anonymous_readers_get_no_personal_data_and_no_photos(api_app):
+    client = api_app.test_client()
+    number = post(client, service_code="environment", **PRIVATE).get_json()[0]["service_request_id"]
+    token = add_photo(api_app, number)
+    listed = client.get(f"{API}/requests.json")
+    assert listed.status_code == 200
+    (one,) = listed.get_json()
+    assert set(one) == REQUEST_FIELDS
+    assert (one["status"], one["service_code"], one["service_name"]) == ("open", "environment", "环境卫生")
+    assert one["requested_datetime"] and one["expected_datetime"]
+    for field in ("description", "status_notes", "media_url", "address"):
+        assert one[field] is None, field
+    # ~500 m grid: 22.558134 → 22.56, 114.130271 → 114.13
+    assert (one["lat"], one["long"]) == (22.56, 114.13)
+    raw = listed.get_data(as_text=True) + client.get(f"{API}/requests/{one['service_request_id']}.json").get_data(
+        as_text=True
+    )
+    for secret in ("秀英", "5678", "3栋1202", "22.558134", "114.130271", token, "/media/", number):
+        assert secret not in raw, secret
+    # The photo itself: not for anonymous readers, nor for a key without read:photos.
+    assert client.get(f"/m/petitions/media/{token}.jpg").status_code == 404
+    assert client.get(f"/m/petitions/media/{token}.jpg", headers=DETAILS).status_code == 404
+    assert client.get(f"/m/petitions/media/{token}.jpg", headers={"X-Api-Key": "guess"}).status_code == 404
+
+    # read:details: the tracking number and the description, masked; no exact place, no photo.
+    (detailed,) = client.get(f"{API}/requests.json", headers=DETAILS).get_json()
+    assert detailed["service_request_id"] == number
+    assert "139****5678" in detailed["description"] and "王*英" in detailed["description"]
+    assert "秀英" not in detailed["description"] and "1234 5678" not in detailed["description"]
+    assert (detailed["lat"], detailed["media_url"], detailed["address"]) == (22.56, None, None)
+
+    # Every scope: exact position and address, and a photo link that works with the key only.
+    (full,) = client.get(f"{API}/requests/{number}.json?api_key={FULL_KEY}").get_json()
+    assert (full["lat"], full["long"], full["address"]) == (22.558134, 114.130271, "泊林花园3栋1202")
+    assert full["media_url"].endswith(f"/m/petitions/media/{token}.jpg")
+    path = full["media_url"].split("://", 1)[-1].split("/", 1)[1]
+    assert client.get("/" + path).status_code == 404
+    photo = client.get("/" + path, headers=FULL)
+    assert photo.status_code == 200 and photo.data.startswith(b"\xff\xd8")
+
+    # Staff see photos while logged in (the staff detail page shows them), not after logging out.
+    from kiosk.testing import TEST_PASSWORD, create_account, csrf_of
+
+    staff = api_app.test_client()
+    create_account(api_app, "photo-staff", "staff")
+    staff.get("/staff/login")
+    staff.post(
+        "/staff/login", data={"username": "photo-staff", "password": TEST_PASSWORD, "csrf_token": csrf_of(staff)}
+    )
+    assert staff.get(f"/m/petitions/media/{token}.jpg").status_code == 200
+    staff.post("/staff/logout", data={"csrf_token": csrf_of(staff)})
+    assert staff.get(f"/m/petitions/media/{token}.jpg").status_code == 404
+
+
+def test_public_ids_cannot_be_walked_and_wrong_keys_are_refused(api_app):
+    from kiosk_plugins.petitions import apikeys
+
+    client = api_app.test_client()
+    numbers = [post(client).get_json()[0]["service_request_id"] for _ in range(3)]
+    public = [r["service_request_id"] for r in client.get(f"{API}/requests.json").get_json()]
+    assert len(set(public)) == 3 and all(apikeys.PUBLIC_ID_RE.match(p) for p in public)
+    # Neighbouring requests have unrelated public ids (no shared prefix, no small difference).
+    as_ints = sorted(int(p, 16) for p in public)
+    assert min(b - a for a, b in zip(as_ints, as_ints[1:], strict=False)) > 2**20
+    for one in public:
+        (found,) = client.get(f"{API}/requests/{one}.json").get_json()
+        assert found["service_request_id"] == one
+    # Tracking numbers are sequential: anonymously they find nothing, not even in the listing filter.
+    for number in numbers:
+        assert_error(client.get(f"{API}/requests/{number}.json"), 404)
+    assert client.get(f"{API}/requests.json?service_request_id={','.join(numbers)}").get_json() == []
+    # A made-up public id, one that decodes past any row id, or junk: 404 (never a 500).
+    for made_up in ("0123456789abcdef", "ffffffffffffffff", "0" * 16, "x" * 300, "%00"):
+        assert_error(client.get(f"{API}/requests/{made_up}.json"), 404)
+    # A key that matches none is refused, not read as anonymous.
+    assert "api_key" in assert_error(client.get(f"{API}/requests.json", headers={"X-Api-Key": "nope"}), 403)
+    assert_error(client.get(f"{API}/requests.json?api_key={KEY}"), 403)  # the filing key does not read
+    # The opaque id round-trips inside the app, and decodes nothing for other ids.
+    with api_app.app_context():
+        assert all(apikeys.id_from_public(apikeys.public_id(n)) == n for n in (1, 2, 77, 2**31 - 1))
+        assert apikeys.public_id(1) != apikeys.public_id(2)
+
+
+def test_read_keys_in_the_station_file_are_checked():
+    from kiosk_plugins.petitions.apikeys import main
+    from kiosk_plugins.petitions.settings import from_config
+
+    with pytest.raises(Exception, match="sha256"):
+        from_config({"open311": {"read_keys": [{"name": "x", "sha256": "plain-key", "scopes": ["read:details"]}]}})
+    with pytest.raises(Exception, match="scopes"):
+        from_config({"open311": {"read_keys": [{"name": "x", "sha256": "a" * 64, "scopes": ["write:all"]}]}})
+    assert main(["--scope", "write:all"]) == 2

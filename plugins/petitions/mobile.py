@@ -22,7 +22,7 @@ from kiosk.qr import qr_svg
 from kiosk.ratelimit import limited
 from kiosk.stations import current_station, station_id_of, station_row_or_404
 from kiosk.urls import public_url
-from kiosk_plugins.petitions import intake, photos, places, ratelimit
+from kiosk_plugins.petitions import apikeys, intake, photos, places, ratelimit
 from kiosk_plugins.petitions.models import PetitionPhoto
 from kiosk_plugins.petitions.settings import get_settings
 from kiosk_plugins.petitions.views import _choices, _status, lookup
@@ -174,13 +174,23 @@ def find():
 
 @bp.get("/media/<token>.jpg")
 def media(token: str):
-    """A request's photo (already stripped of metadata), by its unguessable token; at the hub, any station's."""
+    """A request's photo (already stripped of metadata), by its unguessable token; at the hub, any station's.
+
+    Only for staff who may see the request and for Open311 readers whose key has
+    ``read:photos``; anyone else gets a 404, as for a token that does not exist.
+    """
     if sync.is_hub() and "\x00" not in token:
         row = get_session().scalar(select(PetitionPhoto).where(PetitionPhoto.token == token))
         if row is None:
             abort(404)
     else:
         row = station_row_or_404(PetitionPhoto, token=token)
+    try:
+        reader_may = "read:photos" in apikeys.scopes(get_settings())
+    except apikeys.InvalidKey:
+        reader_may = False
+    if not (reader_may or apikeys.staff_may_see(row.station_id)):
+        abort(404)
     path = photos.path_of(current_app.instance_path, row.station_id, row.filename)
     if not os.path.isfile(path):
         abort(404)

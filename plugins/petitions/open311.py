@@ -8,13 +8,22 @@
 - ``GET requests.json`` and ``GET requests/<service_request_id>.json``: read requests.
 
 At the district hub the same endpoint answers for the district: without
-``?station=`` it lists every station's requests (tracking numbers are unique
-across the district), with ``?station=<code>`` that station's.
+``?station=`` it lists every station's requests, with ``?station=<code>`` that station's.
 
-``service_request_id`` is the tracking number. Status is ``open`` (received,
-dispatched, in progress) or ``closed`` (resolved, closed). Contact details
-given on POST are stored for staff and never returned. Errors are a JSON array
-of ``{"code", "description"}`` as the specification asks.
+What a reader gets depends on its read key (:mod:`kiosk_plugins.petitions.apikeys`).
+Anyone: an opaque ``service_request_id``, the category, the department, the
+place from the station's list (else none) and the position rounded to about
+500 m, the status and the dates; no description, notes, photos or tracking
+number, and a request is found by its opaque id only (tracking numbers are
+sequential, so looking them up would let anyone walk through every request).
+``read:details`` adds the tracking number as the id, the description and the
+latest staff note, masked; ``read:location`` the exact position and the address
+as given; ``read:photos`` the photo link (which needs the key too).
+
+Status is ``open`` (received, dispatched, in progress) or ``closed``
+(resolved, closed). Contact details given on POST are stored for staff and
+never returned. Errors are a JSON array of ``{"code", "description"}`` as the
+specification asks.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from kiosk.models import Station
 from kiosk.privacy import normalize_phone
 from kiosk.stations import current_station, station_id_of
 from kiosk.urls import public_url
-from kiosk_plugins.petitions import intake, places, present, ratelimit
+from kiosk_plugins.petitions import apikeys, intake, places, present, ratelimit
 from kiosk_plugins.petitions.models import Petition, PetitionPhoto, PetitionStep
 from kiosk_plugins.petitions.settings import get_settings
 from kiosk_plugins.petitions.vocabulary import OPEN_STATUSES, TYPES, text
@@ -267,39 +276,68 @@ def create_request():
     return jsonify([{"service_request_id": petition.tracking_no, "service_notice": notice, "account_id": None}]), 201
 
 
-def _as_open311(session, petition: Petition, settings, station, place_list) -> dict:
+#: Anonymous positions are snapped to a grid of this many degrees (about 550 m north-south).
+COARSE_GRID = 0.005
+
+
+def _coarse(value: float | None) -> float | None:
+    return None if value is None else round(round(value / COARSE_GRID) * COARSE_GRID, 3)
+
+
+def _as_open311(session, petition: Petition, settings, station, place_list, granted: frozenset[str]) -> dict:
+    """One request as ``granted`` (the reader's scopes) allows; see the module's docstring."""
     category = settings.category(petition.category)
     department = settings.department(petition.department) if petition.department else None
-    last_note = session.scalar(
-        select(PetitionStep.note)
-        .where(PetitionStep.request_id == petition.id, PetitionStep.note != "", PetitionStep.action != "rated")
-        .order_by(PetitionStep.id.desc())
-        .limit(1)
-    )
-    photo = session.scalar(
-        select(PetitionPhoto.token).where(PetitionPhoto.request_id == petition.id).order_by(PetitionPhoto.id).limit(1)
-    )
-    media = public_url("petitions_mobile.media", token=photo, station=station) if photo else petition.media_url or None
     place = places.find(place_list, petition.place_key) if petition.place_key else None
-    return {
-        "service_request_id": petition.tracking_no,
+    details, location = "read:details" in granted, "read:location" in granted
+    answer = {
+        "service_request_id": petition.tracking_no if details else apikeys.public_id(petition.id),
         "status": "closed" if petition.status in CLOSED else "open",
-        "status_notes": present.public_text(last_note, petition) if last_note else None,
+        "status_notes": None,
         "service_name": text(category.label) if category else petition.category,
         "service_code": petition.category,
-        "description": present.public_text(petition.description, petition),
+        "description": None,
         "agency_responsible": text(department.label) if department else None,
         "service_notice": None,
         "requested_datetime": _iso(petition.created_at, station),
         "updated_datetime": _iso(petition.updated_at, station),
         "expected_datetime": _iso(petition.due_at, station),
-        "address": text(place.label) if place else (petition.place or None),
+        "address": text(place.label) if place else None,
         "address_id": petition.place_key or None,
         "zipcode": None,
-        "lat": petition.lat,
-        "long": petition.lon,
-        "media_url": media,
+        "lat": petition.lat if location else _coarse(petition.lat),
+        "long": petition.lon if location else _coarse(petition.lon),
+        "media_url": None,
     }
+    if details:
+        last_note = session.scalar(
+            select(PetitionStep.note)
+            .where(PetitionStep.request_id == petition.id, PetitionStep.note != "", PetitionStep.action != "rated")
+            .order_by(PetitionStep.id.desc())
+            .limit(1)
+        )
+        answer["status_notes"] = present.public_text(last_note, petition) if last_note else None
+        answer["description"] = present.public_text(petition.description, petition)
+    if location and place is None:
+        answer["address"] = petition.place or None
+    if "read:photos" in granted:
+        photo = session.scalar(
+            select(PetitionPhoto.token)
+            .where(PetitionPhoto.request_id == petition.id)
+            .order_by(PetitionPhoto.id)
+            .limit(1)
+        )
+        link = public_url("petitions_mobile.media", token=photo, station=station) if photo else None
+        answer["media_url"] = link or petition.media_url or None
+    return answer
+
+
+def _granted() -> frozenset[str]:
+    """The reader's scopes; a key that matches nothing is refused rather than read as anonymous."""
+    try:
+        return apikeys.scopes(get_settings())
+    except apikeys.InvalidKey:
+        raise Open311Error(403, "invalid api_key") from None
 
 
 def _scope() -> list:
@@ -310,8 +348,8 @@ def _scope() -> list:
     return [Petition.station_id == station.id]
 
 
-def _answer(session, rows, settings) -> list[dict]:
-    """Each request with its own station's clock and links."""
+def _answer(session, rows, settings, granted: frozenset[str]) -> list[dict]:
+    """Each request with its own station's clock and links, as much as ``granted`` allows."""
     station = current_station()
     stations = {station.id: station}
     place_list = places.for_station(session, station, settings)
@@ -319,8 +357,17 @@ def _answer(session, rows, settings) -> list[dict]:
     for petition in rows:
         if petition.station_id not in stations:
             stations[petition.station_id] = session.get(Station, petition.station_id)
-        out.append(_as_open311(session, petition, settings, stations[petition.station_id], place_list))
+        out.append(_as_open311(session, petition, settings, stations[petition.station_id], place_list, granted))
     return out
+
+
+def _by_ids(ids: list[str], granted: frozenset[str]):
+    """The condition for requests named by ``ids``: opaque ids for anyone, tracking numbers with ``read:details``."""
+    row_ids = [n for n in (apikeys.id_from_public(i) for i in ids) if n is not None]
+    condition = Petition.id.in_(row_ids)
+    if "read:details" in granted:
+        condition = condition | Petition.tracking_no.in_(ids)
+    return condition
 
 
 @bp.get("/open311/v2/requests.json")
@@ -328,6 +375,7 @@ def list_requests():
     """Requests of the last 90 days by default, newest first, at most 1000; spec filters apply."""
     settings = get_settings()
     session = get_session()
+    granted = _granted()
     query = select(Petition).where(*_scope())
     for name, value in request.args.items():
         if intake.CONTROL_RE.search(value):
@@ -335,7 +383,7 @@ def list_requests():
     ids = [i.strip() for i in request.args.get("service_request_id", "").split(",") if i.strip()]
     if ids:
         # The spec: with service_request_id given, every other filter is ignored.
-        query = query.where(Petition.tracking_no.in_(ids[:MAX_RESULTS]))
+        query = query.where(_by_ids(ids[:MAX_RESULTS], granted))
     else:
         codes = [c.strip() for c in request.args.get("service_code", "").split(",") if c.strip()]
         if codes:
@@ -358,7 +406,7 @@ def list_requests():
         if statuses:
             query = query.where(Petition.status.in_(statuses))
     rows = session.scalars(query.order_by(Petition.created_at.desc(), Petition.id.desc()).limit(MAX_RESULTS)).all()
-    return jsonify(_answer(session, rows, settings))
+    return jsonify(_answer(session, rows, settings, granted))
 
 
 @bp.get("/open311/v2/requests/<service_request_id>.json")
@@ -366,14 +414,15 @@ def get_request(service_request_id: str):
     """One request, as a one-element array."""
     settings = get_settings()
     session = get_session()
-    # A control character is in no tracking number (and a NUL byte cannot even be compared on PostgreSQL).
+    granted = _granted()
+    # A control character is in no id (and a NUL byte cannot even be compared on PostgreSQL).
     petition = (
         None
         if intake.CONTROL_RE.search(service_request_id)
         else session.scalar(
-            select(Petition).where(*_scope(), Petition.tracking_no == service_request_id).order_by(Petition.id).limit(1)
+            select(Petition).where(*_scope(), _by_ids([service_request_id], granted)).order_by(Petition.id).limit(1)
         )
     )
     if petition is None:
-        raise Open311Error(404, f"service_request_id {service_request_id} not found")
-    return jsonify(_answer(session, [petition], settings))
+        raise Open311Error(404, f"service_request_id {service_request_id[:40]} not found")
+    return jsonify(_answer(session, [petition], settings, granted))

@@ -37,8 +37,10 @@ def place_label(petition, places) -> str:
 
 
 def public_text(value: str, petition) -> str:
-    """Free text of ``petition`` as the public reads it: phone and ID numbers, plates and the resident's name masked."""
-    return mask_in_text(value, names=(petition.contact_name,))
+    """Free text of ``petition`` as the public reads it: personal numbers, e-mail addresses and plates masked,
+    and the resident's name (given as ``王 秀英`` through Open311, it is masked as ``王秀英`` too)."""
+    name = petition.contact_name or ""
+    return mask_in_text(value, names=(name, name.replace(" ", "")))
 
 
 def summary(petition, settings, station, places=(), *, staff: bool = False) -> dict:

@@ -14,7 +14,11 @@ Example (``instance/station.toml``)::
     include_contact = false
 
     [plugins.petitions.open311]
-    api_keys = [{ env = "PETITIONS_OPEN311_KEY" }]
+    api_keys = [{ env = "PETITIONS_OPEN311_KEY" }]  # may file requests
+    [[plugins.petitions.open311.read_keys]]       # may read more than the public answer (see open311.py);
+    name = "district-dashboard"                   # made by python -m kiosk_plugins.petitions.apikeys
+    sha256 = "<64 hex: SHA-256 of the key>"
+    scopes = ["read:details", "read:location"]    # and/or "read:photos"
 
     [plugins.petitions.rate_limit]                # [requests, seconds] per device or address
     kiosk = [30, 600]
@@ -43,8 +47,10 @@ from flask import current_app
 
 from kiosk.i18n import N_
 from kiosk.settings import (
+    REQUIRED,
     URL,
     Boolean,
+    Choice,
     Duration,
     Integer,
     Label,
@@ -78,6 +84,18 @@ class Webhook:
         return bool(self.url)
 
 
+@dataclass(frozen=True)
+class ReadKey:
+    """An Open311 read key: only its SHA-256 is stored; ``scopes`` say what it unlocks."""
+
+    name: str
+    sha256: str
+    scopes: frozenset[str]
+
+
+READ_SCOPES = ("read:details", "read:location", "read:photos")
+
+
 @dataclass
 class PhotoLimits:
     """What the phone form accepts before anything is stored."""
@@ -98,6 +116,7 @@ class Settings:
     deliver_immediately: bool = True
     webhook: Webhook = field(default_factory=Webhook)
     open311_keys: tuple[str, ...] = ()
+    open311_read_keys: tuple[ReadKey, ...] = ()
     rate_limits: dict = field(default_factory=dict)
     photos: PhotoLimits = field(default_factory=PhotoLimits)
     categories: list[vocabulary.Category] = field(default_factory=list)
@@ -181,6 +200,9 @@ def _build(values: dict) -> Settings:
             url=hook.url, secret=hook.secret, timeout=hook.timeout.total_seconds(), include_contact=hook.include_contact
         ),
         open311_keys=tuple(k for k in values["open311"].api_keys if k),
+        open311_read_keys=tuple(
+            ReadKey(k["name"], k["sha256"].lower(), frozenset(k["scopes"])) for k in values["open311"].read_keys
+        ),
         rate_limits={name: tuple(pair) for name, pair in vars(values["rate_limit"]).items()},
         photos=PhotoLimits(**vars(values["photos"])),
         categories=categories,
@@ -220,6 +242,18 @@ SCHEMA = Schema(
         "open311": Table(
             {
                 "api_keys": ListOf(Text(""), single=True, description=N_("Keys for the Open311 API")),
+                "read_keys": TableOf(
+                    {
+                        "name": Text(REQUIRED, pattern=r"[A-Za-z0-9_.-]{1,40}", hint=N_("a short name without spaces")),
+                        "sha256": Text(
+                            REQUIRED, pattern=r"[0-9a-fA-F]{64}", hint=N_("the key's SHA-256 as 64 hex digits")
+                        ),
+                        "scopes": ListOf(Choice("read:details", READ_SCOPES), min_length=1),
+                    },
+                    build=dict,
+                    unique="name",
+                    description=N_("Keys that may read more than the public answer, stored as SHA-256"),
+                ),
             },
             description=N_("The Open311 GeoReport v2 API"),
         ),
