@@ -251,18 +251,31 @@ def backoff_seconds(failures: int, free: int, base: float = 2.0, cap: float = 60
     return int(min(cap, base * 2 ** (failures - free)))
 
 
-def _guess_key(bucket: str, subject: str) -> str:
+def _guess_key(bucket: str, subject: str) -> tuple[str, bool]:
     who, _allowed = client()
-    return hashed_key("guess", bucket, subject, who)
+    return hashed_key("guess", bucket, subject, who), who.startswith("t:")
 
 
-def wait_before_guess(bucket: str, subject: str = "", *, free: int = 5, cap: float = 600.0, window: int = 86400) -> int:
-    """Seconds this client must still wait before guessing ``subject`` on ``bucket`` again (0: go ahead)."""
+def wait_before_guess(
+    bucket: str,
+    subject: str = "",
+    *,
+    free: int = 5,
+    terminal_free: int | None = None,
+    cap: float = 600.0,
+    window: int = 86400,
+) -> int:
+    """Seconds this client must still wait before guessing ``subject`` on ``bucket`` again (0: go ahead).
+
+    ``free`` wrong guesses in ``window`` seconds cost nothing (``terminal_free``
+    from an enrolled terminal, default 4 × ``free``: residents mistype too);
+    after that each waits twice as long as the one before, up to ``cap``.
+    """
     if not enabled():
         return 0
     from kiosk.db import get_session
 
-    key, now = _guess_key(bucket, subject), _now()
+    (key, terminal), now = _guess_key(bucket, subject), _now()
     since = now - timedelta(seconds=window)
     row = (
         get_session()
@@ -270,7 +283,8 @@ def wait_before_guess(bucket: str, subject: str = "", *, free: int = 5, cap: flo
         .one()
     )
     failures, last = int(row[0] or 0), row[1]
-    delay = backoff_seconds(failures, free, cap=cap)
+    allowed = (terminal_free if terminal_free is not None else free * 4) if terminal else free
+    delay = backoff_seconds(failures, allowed, cap=cap)
     if not delay or last is None:
         return 0
     return max(math.ceil((last + timedelta(seconds=delay) - now).total_seconds()), 0)
@@ -283,7 +297,7 @@ def guess_failed(bucket: str, subject: str = "") -> None:
     from kiosk.db import write_transaction
 
     with write_transaction() as session:
-        session.add(RateHit(key=_guess_key(bucket, subject), at=_now()))
+        session.add(RateHit(key=_guess_key(bucket, subject)[0], at=_now()))
 
 
 def guess_succeeded(bucket: str, subject: str = "") -> None:
@@ -291,7 +305,7 @@ def guess_succeeded(bucket: str, subject: str = "") -> None:
     from kiosk.db import write_transaction
 
     with write_transaction() as session:
-        session.execute(delete(RateHit).where(RateHit.key == _guess_key(bucket, subject)))
+        session.execute(delete(RateHit).where(RateHit.key == _guess_key(bucket, subject)[0]))
 
 
 # ---- the refusal -------------------------------------------------------------

@@ -70,7 +70,7 @@ def test_book_check_in_and_join_the_queue_at_the_booked_time(legal_app, legal_st
     assert response.status_code == 400 and "11 位" in response.get_data(as_text=True)
     assert _book(resident, slot_id, phone="13912345678").status_code == 302
     booked = resident.get("/k/legal/booked").get_data(as_text=True)
-    code = re.search(r'data-testid="booking-code">(\d{6})<', booked).group(1)
+    code = re.search(r'data-testid="booking-code">(\d{8})<', booked).group(1)
     assert "139****5678" in booked and "13912345678" not in booked
 
     # Capacity 1: the next resident is told to choose another time, nothing is written.
@@ -108,7 +108,7 @@ def test_late_check_in_is_refused_with_what_to_do(legal_app, legal_staff):
     slots = legal_app.test_client().get("/k/legal/book/notarisation").get_data(as_text=True)
     _book(legal_app.test_client(), re.search(r'data-slot="(\d+)"', slots).group(1))
     code = re.search(
-        r"<strong>(\d{6})</strong>", legal_staff.get("/staff/legal/schedule").get_data(as_text=True)
+        r"<strong>(\d{8})</strong>", legal_staff.get("/staff/legal/schedule").get_data(as_text=True)
     ).group(1)
     legal_app.legal_clock.set_local(datetime(2024, 5, 6, 10, 46, tzinfo=SHENZHEN))
     late = _check_in(legal_app.test_client(), code)

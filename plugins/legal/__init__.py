@@ -13,7 +13,7 @@ from kiosk import hookimpl
 KIOSK_API = ">=1,<2"
 __version__ = "1.0.0"
 
-BOOKING_SCAN = re.compile(r"^(?:legal-booking:)?(\d{6})$")
+BOOKING_SCAN = re.compile(r"^(?:legal-booking:)?(\d{8}|\d{6})$")  # 6: codes of older versions
 
 
 @hookimpl

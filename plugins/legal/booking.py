@@ -1,7 +1,7 @@
 """The lawyers' duty schedule (值班律师排班), bookings and check-in.
 
 Staff enter duty slots; a resident books a place in one at the kiosk and gets
-a six-digit booking code. On the day, checking in with the code (from the
+an eight-digit booking code (:data:`CODE_DIGITS`). On the day, checking in with the code (from the
 booked time minus ``checkin_early_minutes`` to plus ``checkin_late_minutes``)
 issues a ticket whose place in the queue is the booked time, not the moment
 of check-in: the resident "joins the queue at their time".
@@ -24,6 +24,10 @@ from kiosk_plugins.legal.models import Booking, DutySlot, Ticket
 from kiosk_plugins.legal.runtime import settings
 
 ACTIVE = ("booked", "checked_in")
+
+
+class UnknownCode(ActionError):
+    """No booking has this code: a wrong guess, counted for the back-off of check-in."""
 
 
 @dataclass
@@ -127,12 +131,38 @@ def delete_slot(station, user, slot_id: int) -> None:
         )
 
 
+#: Digits of a booking code: 9×10⁷ codes, so guessing one of a day's few bookings is hopeless
+#: (and check-in slows down guessers: ``booking_screens.checkin``). Codes of 6 digits made
+#: by older versions still check in.
+CODE_DIGITS = 8
+
+
 def _new_code(session, station_id: int) -> str:
+    low = 10 ** (CODE_DIGITS - 1)
     for _attempt in range(20):
-        code = f"{secrets.randbelow(900000) + 100000}"
+        code = f"{secrets.randbelow(9 * low) + low}"
         if session.scalar(select(Booking.id).where(Booking.station_id == station_id, Booking.code == code)) is None:
             return code
     raise RuntimeError("could not find a free booking code")
+
+
+def _open_booking_that_day(session, station, slot: DutySlot, phone: str) -> bool:
+    """Whether ``phone`` already holds a booking not yet used on ``slot``'s local day (one per phone and day)."""
+    start, end = clock.day_bounds(station, clock.local(station, slot.starts_at).date())
+    return bool(
+        session.scalar(
+            select(func.count())
+            .select_from(Booking)
+            .join(DutySlot, DutySlot.id == Booking.slot_id)
+            .where(
+                Booking.station_id == station.id,
+                Booking.phone == phone,
+                Booking.status == "booked",
+                DutySlot.starts_at >= start,
+                DutySlot.starts_at < end,
+            )
+        )
+    )
 
 
 def book(station, slot_id: int, phone: str | None) -> tuple[Booking, DutySlot]:
@@ -145,6 +175,10 @@ def book(station, slot_id: int, phone: str | None) -> tuple[Booking, DutySlot]:
             raise ActionError(_("This time slot is no longer available. Please choose another time."))
         if _booked_counts(session, [slot.id]).get(slot.id, 0) >= slot.capacity:
             raise ActionError(_("This time slot has just been fully booked. Please choose another time."))
+        if phone and _open_booking_that_day(session, station, slot, phone):
+            raise ActionError(
+                _("This phone number already has a booking on that day. Please check in with that booking's code.")
+            )
         booking = Booking(
             station_id=station.id,
             slot_id=slot.id,
@@ -173,7 +207,7 @@ def check_in(station, code: str) -> tuple[Ticket, estimates.Progress]:
             select(Booking).where(Booking.station_id == station.id, Booking.code == code).with_for_update()
         )
         if booking is None or booking.status == "cancelled":
-            raise ActionError(_("We could not find this booking code. Please check the code or ask the staff."))
+            raise UnknownCode(_("We could not find this booking code. Please check the code or ask the staff."))
         if booking.status == "checked_in":
             raise ActionError(_("This booking has already been checked in. Please wait to be called."))
         slot = session.get(DutySlot, booking.slot_id)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from kiosk import clock, visitors
+from kiosk import clock, ratelimit, visitors
 from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.privacy import mask_name, mask_phone
@@ -20,6 +20,9 @@ from kiosk_plugins.legal.runtime import settings
 from kiosk_plugins.legal.views import VISITOR, queue_service, read_phone, remember_issued
 
 bp = Blueprint("legal_booking", __name__)
+
+#: The back-off bucket of wrong booking codes at check-in.
+CODE_GUESSES = "legal.booking_code"
 
 
 def slot_label(station, slot: DutySlot) -> dict:
@@ -166,21 +169,35 @@ def booked():
 @limited(30, 600)  # besides the back-off after wrong codes
 def checkin():
     """Type (or scan) the booking code; joins the queue at the booked time."""
-    error, code = None, ""
+    error, code, status = None, "", 200
     if request.method == "POST":
-        code = "".join(ch for ch in request.form.get("code", "") if ch.isdigit())[:8]
-        if len(code) != 6:
-            error = _("The booking code has 6 digits. Please check it and try again.")
+        code = "".join(ch for ch in request.form.get("code", "") if ch.isdigit())[: booking.CODE_DIGITS]
+        # Wrong codes slow down whoever types them (a doubling wait after a few), so codes cannot be
+        # tried one after another; an enrolled kiosk, used by everybody in the hall, gets more tries.
+        wait = ratelimit.wait_before_guess(CODE_GUESSES, free=5, terminal_free=30, cap=600)
+        if wait:
+            error, status = _("Too many wrong booking codes from here.") + " " + ratelimit.wait_text(wait), 429
+        elif len(code) not in (6, booking.CODE_DIGITS):
+            error = _(
+                "The booking code has %(digits)s digits. Please check it and try again.", digits=booking.CODE_DIGITS
+            )
         else:
             station = current_station()
             try:
                 ticket, progress = booking.check_in(station, code)
+            except booking.UnknownCode as exc:
+                ratelimit.guess_failed(CODE_GUESSES)
+                error = str(exc)
             except ActionError as exc:
                 error = str(exc)
             else:
                 job = issuing.print_ticket(station, ticket, progress)
                 remember_issued(ticket, job)
                 return redirect(url_for("legal_kiosk.issued"))
-    return render_template("legal/checkin.html", error=error, code=code if error else "", screen="legal.checkin"), (
-        400 if error else 200
+        status = status if status != 200 else (400 if error else 200)
+    headers = {"Retry-After": str(wait)} if status == 429 else {}
+    return (
+        render_template("legal/checkin.html", error=error, code=code if error else "", screen="legal.checkin"),
+        status,
+        headers,
     )
