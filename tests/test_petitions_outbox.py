@@ -1,7 +1,8 @@
 """Forwarding to the dispatch system: signed, retried while it is down, never lost, not even by a crash.
 
 The dispatch system is a real HTTP server on 127.0.0.1 (port 0) that checks the
-HMAC-SHA256 signature of every body. Crashes and concurrent kiosks are real
+HMAC-SHA256 signature of every body and its timestamp (``tests/test_webhook_receiver.py``
+runs the shipped example receiver). Crashes and concurrent kiosks are real
 processes on the same SQLite file or PostgreSQL database.
 """
 
@@ -42,8 +43,11 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                expected = "sha256=" + hmac.new(receiver.secret, body, hashlib.sha256).hexdigest()
-                if not hmac.compare_digest(self.headers.get("X-Petition-Signature", ""), expected):
+                stamp = self.headers.get("X-Petition-Timestamp", "")
+                signed = stamp.encode() + b"." + body
+                expected = "v1=" + hmac.new(receiver.secret, signed, hashlib.sha256).hexdigest()
+                fresh = stamp.isdigit() and abs(time.time() - int(stamp)) <= 300
+                if not (hmac.compare_digest(self.headers.get("X-Petition-Signature", ""), expected) and fresh):
                     receiver.rejected += 1
                     self.send_response(401)
                     self.end_headers()

@@ -21,8 +21,21 @@ A sender leases the rows it is sending so two workers rarely send the same
 message; a crashed sender's lease simply expires. Delivery is at least once:
 every message carries the request's id (``request_id`` in the body, the
 ``X-Petition-Id`` header) and its own ``X-Petition-Message-Id``, so the
-receiver can drop duplicates. The body is signed with HMAC-SHA256 of the
-shared secret over the exact bytes sent: ``X-Petition-Signature: sha256=<hex>``.
+receiver can drop duplicates.
+
+Every attempt is signed, with the shared secret, over the time it is sent
+and the exact bytes of the body, so a captured request cannot be replayed
+later or with another body:
+
+- ``X-Petition-Timestamp: <unix seconds>``
+- ``X-Petition-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>">``
+
+The receiver recomputes the signature, compares it in constant time and
+refuses a timestamp more than five minutes from its clock
+(``examples/webhook_receiver.py`` does all of that with the standard
+library; docs/plugins.md explains it). Nothing is ever sent unsigned: with
+an address but no secret the job records why on every waiting message and
+fails (:class:`SecretMissing`), and the messages wait until a secret is set.
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ import logging
 import queue
 import random
 import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -53,6 +67,18 @@ BATCH = 50
 MAX_BACKOFF = 600
 FIRST_BACKOFF = 5
 USER_AGENT = "station-kiosk-petitions/1"
+TIMESTAMP_HEADER = "X-Petition-Timestamp"
+SIGNATURE_HEADER = "X-Petition-Signature"
+#: What a receiver should accept between its clock and the timestamp (the example's default).
+MAX_AGE_SECONDS = 300
+NO_SECRET = (
+    "not sent: plugins.petitions.webhook.secret is empty (set it, e.g. from PETITIONS_WEBHOOK_SECRET); "
+    "nothing is forwarded unsigned"
+)
+
+
+class SecretMissing(RuntimeError):
+    """The dispatch system's address is set but no secret signs the bodies: nothing is sent."""
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -62,9 +88,18 @@ def backoff_seconds(attempts: int) -> float:
     return base * random.uniform(1.0, 1.2)
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The signature header's value for ``body``."""
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Petition-Signature`` value for ``body`` sent at ``timestamp`` (unix seconds)."""
+    if not secret:
+        raise SecretMissing(NO_SECRET)
+    signed = str(int(timestamp)).encode("ascii") + b"." + body
+    return "v1=" + hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    """The timestamp and signature headers for one attempt to send ``body``."""
+    timestamp = int(time.time() if now is None else now)
+    return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(secret, timestamp, body)}
 
 
 def _iso(value) -> str | None:
@@ -140,9 +175,9 @@ def _send(webhook, claimed: dict) -> str:
         "X-Petition-Message-Id": claimed["message_id"],
         "X-Petition-Event": claimed["event"],
         "X-Petition-Attempt": str(claimed["attempts"] + 1),
+        # Signed at each attempt: a retry carries a fresh timestamp over the same bytes.
+        **signed_headers(webhook.secret, body),
     }
-    if webhook.secret:
-        headers["X-Petition-Signature"] = sign(webhook.secret, body)
     req = urllib.request.Request(webhook.url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=webhook.timeout) as response:
@@ -210,6 +245,8 @@ def deliver_due(app, now=None, ids=None, limit: int = BATCH) -> dict:
     if not webhook.configured:
         return result
     now = now or utcnow()
+    if not webhook.secret:
+        _refuse_unsigned(app, ids)
     # A sender that dies mid-send holds its rows only until the lease runs out.
     for claimed in _claim(app, now, ids, limit, webhook.timeout + 1):
         # No transaction stays open while the endpoint is slow to answer.
@@ -233,6 +270,18 @@ def deliver_due(app, now=None, ids=None, limit: int = BATCH) -> dict:
                 result["delivered"] += 1
             session.commit()
     return result
+
+
+def _refuse_unsigned(app, ids) -> None:
+    """Say on every waiting message why it is not sent, then fail the job (admin page, /healthz, log)."""
+    with session_for(app, write=True) as session:
+        query = select(OutboxMessage).where(OutboxMessage.delivered_at.is_(None), OutboxMessage.last_error != NO_SECRET)
+        if ids:
+            query = query.where(OutboxMessage.id.in_(ids))
+        for row in session.scalars(query):
+            row.last_error = NO_SECRET
+        session.commit()
+    raise SecretMissing(NO_SECRET)
 
 
 class Kicker:
@@ -262,8 +311,11 @@ _kicker_lock = threading.Lock()
 
 def kick(app, ids: list[int]) -> None:
     """Try to deliver ``ids`` now, off the request thread."""
-    if not ids or not get_settings(app).deliver_immediately or not get_settings(app).webhook.configured:
+    settings = get_settings(app)
+    if not ids or not settings.deliver_immediately or not settings.webhook.configured:
         return
+    if not settings.webhook.secret:
+        return  # the scheduled job says why nothing is sent; no thread needs to fail on every request
     with _kicker_lock:
         kicker = app.extensions.get("petitions_kicker")
         if kicker is None:

@@ -9,7 +9,8 @@ Example (``instance/station.toml``)::
     [plugins.petitions.webhook]                   # the district's event-dispatch system (事件分拨系统):
                                                   # in a district only the hub's is used
     url = "https://dispatch.example/api/petitions"
-    secret = { env = "PETITIONS_WEBHOOK_SECRET" } # a string, or read from the environment at start
+    secret = { env = "PETITIONS_WEBHOOK_SECRET" } # a string, or read from the environment at start;
+                                                  # required: nothing is sent unsigned
     timeout = 5
     include_contact = false
 
@@ -82,6 +83,13 @@ class Webhook:
     def configured(self) -> bool:
         """Whether a dispatch system is connected."""
         return bool(self.url)
+
+    @property
+    def problem(self) -> str:
+        """What stops forwarding though an address is set ("" when nothing does): a missing secret."""
+        if self.url and not self.secret:
+            return "plugins.petitions.webhook.secret is empty: requests wait in the outbox, nothing is sent unsigned"
+        return ""
 
 
 @dataclass(frozen=True)
@@ -227,7 +235,10 @@ SCHEMA = Schema(
         "webhook": Table(
             {
                 "url": URL("", description=N_("The dispatch system's address (empty: requests wait in the outbox)")),
-                "secret": Text("", description=N_("Key that signs each body")),
+                "secret": Text(
+                    "",
+                    description=N_("Key that signs each body and its time (required: nothing is sent unsigned)"),
+                ),
                 "timeout": Duration(
                     5,
                     unit="s",
