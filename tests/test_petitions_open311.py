@@ -35,7 +35,7 @@ REQUEST_FIELDS = {
 FULL_KEY = "full-reader-key-0123456789abcdef0123456789"
 DETAILS_KEY = "details-reader-key-0123456789abcdef012345"
 FULL = {"X-Api-Key": FULL_KEY}
-DETAILS = {"Authorization": f"Bearer {DETAILS_KEY}"}
+DETAILS = {"X-Api-Key": DETAILS_KEY}
 
 
 def read_keys():

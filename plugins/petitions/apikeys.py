@@ -17,8 +17,8 @@ constant time. Make one with ``python -m kiosk_plugins.petitions.apikeys
 [--name NAME] [--scope read:details ...]``: it prints the key (give it to the
 client, it is not stored) and the lines for the station file.
 
-A key travels in the ``X-Api-Key`` header, as ``Authorization: Bearer <key>``,
-or as the ``api_key`` query parameter the Open311 specification names.
+A key travels in the ``X-Api-Key`` header or as the ``api_key`` query
+parameter the Open311 specification names (the header keeps it out of logs).
 """
 
 from __future__ import annotations
@@ -58,11 +58,11 @@ def new_key() -> tuple[str, str]:
 
 
 def given_key() -> str:
-    """The key the caller sent (header, bearer token or ``api_key``), or ``""``."""
+    """The key the caller sent (``X-Api-Key`` header or ``api_key`` query parameter), or ``""``.
+
+    Not ``Authorization``: other parts of the station use bearer tokens of their own.
+    """
     key = request.headers.get("X-Api-Key", "")
-    auth = request.headers.get("Authorization", "")
-    if not key and auth[:7].lower() == "bearer ":
-        key = auth[7:]
     if not key:
         key = request.args.get("api_key", "")
     return key.strip()

@@ -1,7 +1,8 @@
 """What the Open311 GeoReport v2 endpoints answer, for the kiosk's OpenAPI description.
 
 Field names and error bodies follow the GeoReport v2 specification; see
-:mod:`kiosk_plugins.petitions.open311`.
+:mod:`kiosk_plugins.petitions.open311`. Reading requests needs no key; what a
+read key's scopes add is described with the Request schema.
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ SCHEMAS = {
     },
     "Request": {
         "type": "object",
+        "description": "Without a read key: an opaque service_request_id, category, department, the place from the "
+        "station's list, a position rounded to about 500 m, status and dates; description, status_notes and "
+        "media_url are null. read:details: the tracking number as service_request_id, the description and the "
+        "latest staff note with personal data masked. read:location: the exact position and the address as given. "
+        "read:photos: media_url, which needs the key too.",
         "required": ["service_request_id", "status", "service_code", "description", "requested_datetime"],
         "properties": {
             "service_request_id": {"type": "string"},
@@ -112,7 +118,7 @@ SCHEMAS = {
             "status_notes": NULLABLE_TEXT,
             "service_name": {"type": "string"},
             "service_code": {"type": "string"},
-            "description": {"type": "string"},
+            "description": NULLABLE_TEXT,
             "agency_responsible": NULLABLE_TEXT,
             "service_notice": NULLABLE_TEXT,
             "requested_datetime": NULLABLE_TEXT,
@@ -207,6 +213,25 @@ def _date_query(name: str) -> dict:
     }
 
 
+#: A read key, in the Open311 query parameter or a header.
+READ_KEY = [
+    {
+        "name": "api_key",
+        "in": "query",
+        "required": False,
+        "description": "A read key; without one the answer holds no personal data",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "X-Api-Key",
+        "in": "header",
+        "required": False,
+        "description": "A read key, as a header",
+        "schema": {"type": "string"},
+    },
+]
+
+
 def describe() -> dict:
     """The ``api_description`` answer: Open311 discovery, services, and filing and reading requests."""
     requests_list = {"type": "array", "items": _ref("Request")}
@@ -257,24 +282,30 @@ def describe() -> dict:
                     "summary": "Requests of the last 90 days by default, newest first, at most 1000",
                     "parameters": [
                         _csv_query(
-                            "service_request_id", "Tracking numbers, comma-separated; other filters are then ignored"
+                            "service_request_id",
+                            "Ids as listed, comma-separated (tracking numbers with a read:details key); "
+                            "other filters are then ignored",
                         ),
                         _csv_query("service_code", "Service codes, comma-separated"),
                         _date_query("start_date"),
                         _date_query("end_date"),
                         _csv_query("status", "open, closed, or both comma-separated; anything else is refused"),
+                        *READ_KEY,
                     ],
                     "responses": {
                         "200": _json(requests_list, "The requests"),
                         "400": _errors("A filter is not acceptable"),
+                        "403": _errors("A key was given that is no read key of this station"),
                     },
                 }
             },
             "petitions_api.get_request": {
                 "get": {
-                    "summary": "One request by its tracking number",
+                    "summary": "One request by its id as listed (its tracking number with a read:details key)",
+                    "parameters": READ_KEY,
                     "responses": {
                         "200": _json(requests_list, "A one-element array"),
+                        "403": _errors("A key was given that is no read key of this station"),
                         "404": _errors("No such request at this station"),
                     },
                 }
