@@ -33,7 +33,7 @@ later or with another body:
 The receiver recomputes the signature, compares it in constant time and
 refuses a timestamp more than five minutes from its clock
 (``examples/webhook_receiver.py`` does all of that with the standard
-library; docs/plugins.md explains it). Nothing is ever sent unsigned: with
+library; docs/deploy.md explains it). Nothing is ever sent unsigned: with
 an address but no secret the job records why on every waiting message and
 fails (:class:`SecretMissing`), and the messages wait until a secret is set.
 """
