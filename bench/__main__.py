@@ -172,6 +172,7 @@ SECTIONS = {
     "fleet": section_fleet,
     "district": section_district,
     "print_latency": lambda args: importlib.import_module("bench.print_latency").run(args.quick),
+    "photo_memory": lambda args: importlib.import_module("bench.photo_memory").run(),
 }
 
 

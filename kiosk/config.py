@@ -72,10 +72,12 @@ DEFAULTS: dict = {
     "DATABASE_STATEMENT_TIMEOUT": None,
     # Uploaded photos (kiosk.photos): the most pixels a photo's header may say, the most pixels
     # decoded at once (a JPEG is decoded scaled down first), how many decodes run at once in a
-    # process and how long an upload waits for its turn before "busy, try again".
+    # process and how much memory they take together, how long an upload waits for its turn
+    # before "busy, try again".
     "PHOTO_MAX_PIXELS": 50_000_000,
-    "PHOTO_DECODE_PIXELS": 16_000_000,
+    "PHOTO_DECODE_PIXELS": 8_000_000,
     "PHOTO_DECODE_CONCURRENCY": 2,
+    "PHOTO_DECODE_MEMORY_MB": 96,
     "PHOTO_DECODE_WAIT_SECONDS": 10.0,
     "DEMO": False,
     # "station": a station node, the source of truth for its station (the default);

@@ -10,12 +10,27 @@ report, an attendant photographing a QR code) goes through
   content type are ignored, so SVG, PDF, GIF, HEIC and anything else is
   refused;
 - the pixel count is checked from the header before anything is decoded (a
-  small file can decode to a huge picture: a "decompression bomb");
+  small file can decode to a huge picture: a "decompression bomb"), against
+  the plugin's ``max_pixels`` and the station's ``photo_max_pixels``,
+  whichever is lower;
+- a JPEG is decoded already scaled down to the size that will be kept
+  (Pillow's ``draft``: 1/2, 1/4 or 1/8 of its pixels); what is then still to
+  be decoded may be at most ``photo_decode_pixels`` (PNG and WebP cannot be
+  scaled while decoding, so a larger PNG is refused);
+- at most ``photo_decode_concurrency`` photos are decoded at once in a
+  process, together taking at most ``photo_decode_memory_mb`` (a decode is
+  reckoned at twice its decoded size: Pillow holds RGB in 4 bytes a pixel,
+  and shrinking keeps a half-shrunk copy; one bigger than the whole budget
+  runs alone); an upload that finds no turn within
+  ``photo_decode_wait_seconds`` is refused with "busy, try again" rather
+  than piling up memory. So what photos take is bounded, whatever arrives;
 - the file must decode completely (a damaged or truncated file is refused);
-- the picture is turned upright from its EXIF orientation, shrunk to at most
-  ``max_side`` pixels on its long side and drawn onto a fresh image, which is
-  saved without EXIF, XMP, ICC or text chunks: the camera model, the time
-  and above all the GPS position are gone from the file.
+- the picture is shrunk to at most ``max_side`` pixels on its long side,
+  turned upright from its EXIF orientation and drawn onto a fresh image,
+  which is saved without EXIF, XMP, ICC or text chunks: the camera model,
+  the time and above all the GPS position are gone from the file;
+- after a large decode the freed memory is handed back to the system
+  (``malloc_trim``), so a burst of uploads does not leave the worker big.
 
 A refusal raises :class:`PhotoRefused`, whose :attr:`~PhotoRefused.text` is
 a message for the resident in their language, saying what to do.
@@ -31,9 +46,17 @@ Pillow is imported with the first photo, not when the kiosk starts.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import io
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+from flask import current_app, has_app_context
 
 from kiosk.i18n import N_, gettext
 
@@ -61,8 +84,23 @@ DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 50_000_000
 #: The long side of a stored photo: plenty to see a pothole, small to keep.
 DEFAULT_MAX_SIDE = 2048
+#: The long side :func:`open_photo` decodes at most (a QR code in the picture stays readable).
+OPEN_MAX_SIDE = 4096
+#: The most pixels decoded at once (``photo_decode_pixels``): 8 Mpx, 32 MB as Pillow holds RGB.
+#: A phone's JPEG of up to 64 Mpx is decoded scaled down within it; a PNG screenshot is 3–6 Mpx.
+DEFAULT_DECODE_PIXELS = 8_000_000
+#: Photos decoded at once in a process (``photo_decode_concurrency``).
+DEFAULT_DECODE_CONCURRENCY = 2
+#: Megabytes that decodes in a process may take together (``photo_decode_memory_mb``).
+DEFAULT_DECODE_MEMORY_MB = 96
+#: Seconds an upload waits for its turn to be decoded (``photo_decode_wait_seconds``).
+DEFAULT_DECODE_WAIT = 10.0
+#: Decoded bytes after which the freed memory is handed back to the system.
+TRIM_AFTER_BYTES = 8 * 1024 * 1024
 #: What each output format is saved as.
 MIME_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+T = TypeVar("T")
 
 GPS_IFD = 0x8825
 LOCATION_DECIMALS = 4
@@ -76,6 +114,7 @@ MESSAGES = {
     ),
     "not_a_photo": N_("This file is not a photo. Please choose a JPEG or PNG picture."),
     "damaged": N_("The photo could not be read. It may be damaged; please take it again."),
+    "busy": N_("Many photos are being sent right now. Please wait a minute and send the photo again."),
 }
 
 
@@ -83,7 +122,8 @@ class PhotoRefused(ValueError):
     """A photo the kiosk will not take.
 
     ``reason`` is one of ``empty``, ``too_large``, ``too_many_pixels``,
-    ``not_a_photo`` or ``damaged``; :attr:`text` is the message for the
+    ``not_a_photo``, ``damaged`` or ``busy`` (too many photos being decoded
+    in this process right now: nothing is wrong with the photo); :attr:`text` is the message for the
     resident in the current language (use it inside a request); ``str(exc)``
     is the same message in English, for logs.
     """
@@ -158,7 +198,129 @@ def _location(image: Image.Image) -> tuple[float, float] | None:
     return round(lat, LOCATION_DECIMALS), round(lon, LOCATION_DECIMALS)
 
 
-def _check(data: bytes, max_bytes: int, max_pixels: int) -> None:
+@dataclass(frozen=True)
+class _Limits:
+    """The bounds one decode runs under: the plugin's, lowered by the station's settings."""
+
+    max_pixels: int
+    decode_pixels: int
+    concurrency: int
+    memory: int
+    wait: float
+
+
+def _limits(max_pixels: int) -> _Limits:
+    config = current_app.config if has_app_context() else {}
+    return _Limits(
+        max_pixels=min(max_pixels, int(config.get("PHOTO_MAX_PIXELS") or DEFAULT_MAX_PIXELS)),
+        decode_pixels=int(config.get("PHOTO_DECODE_PIXELS") or DEFAULT_DECODE_PIXELS),
+        concurrency=int(config.get("PHOTO_DECODE_CONCURRENCY") or DEFAULT_DECODE_CONCURRENCY),
+        memory=int(config.get("PHOTO_DECODE_MEMORY_MB") or DEFAULT_DECODE_MEMORY_MB) * 1024 * 1024,
+        wait=float(config.get("PHOTO_DECODE_WAIT_SECONDS", DEFAULT_DECODE_WAIT)),
+    )
+
+
+class _Turns:
+    """This process's decoding turns: at most ``count`` decodes, together at most ``budget`` bytes.
+
+    A decode that would cost more than the whole budget runs alone.
+    """
+
+    def __init__(self, count: int, budget: int):
+        self.count, self.budget = count, budget
+        self.running, self.used = 0, 0
+        self.changed = threading.Condition()
+
+    def take(self, cost: int, wait: float) -> int:
+        """Wait up to ``wait`` seconds for a turn of ``cost`` bytes; the cost taken, or PhotoRefused busy."""
+        cost = min(cost, self.budget)
+        deadline = time.monotonic() + wait
+        with self.changed:
+            while self.running >= self.count or self.used + cost > self.budget:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise PhotoRefused("busy")
+                self.changed.wait(left)
+            self.running += 1
+            self.used += cost
+        return cost
+
+    def give_back(self, cost: int) -> None:
+        with self.changed:
+            self.running -= 1
+            self.used -= cost
+            self.changed.notify_all()
+
+
+# Process-wide on purpose: memory is the process's, whichever app or thread decodes.
+_turns_guard = threading.Lock()
+_turns: _Turns | None = None
+
+
+def _process_turns(count: int, budget: int) -> _Turns:
+    global _turns
+    with _turns_guard:
+        if _turns is None or (_turns.count, _turns.budget) != (count, budget):
+            _turns = _Turns(count, budget)
+        return _turns
+
+
+@contextmanager
+def _turn(limits: _Limits, cost: int = 0) -> Iterator[None]:
+    """A decoding turn for ``cost`` bytes, or :class:`PhotoRefused` ``busy`` after ``limits.wait`` seconds."""
+    turns = _process_turns(limits.concurrency, limits.memory)
+    taken = turns.take(cost, limits.wait)
+    try:
+        yield
+    finally:
+        turns.give_back(taken)
+
+
+_libc: ctypes.CDLL | None | bool = None
+
+
+def _give_back_memory() -> None:
+    """Hand freed heap memory back to the system (glibc only; elsewhere nothing happens).
+
+    Pillow allocates a big picture in 16 MB blocks; once glibc has seen such a
+    block freed it keeps the next ones on its heap, so a burst of large photos
+    left a worker holding a gigabyte it no longer used.
+    """
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL("libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)  # type: ignore[union-attr]
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """What Pillow holds per pixel: one byte for 1/L/P, two for 16-bit grey, four for the rest (RGB too)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
+
+
+def _draft_size(size: tuple[int, int], max_side: int, decode_pixels: int) -> tuple[int, int]:
+    """The size to ask Pillow's JPEG decoder for (it decodes at 1/1, 1/2, 1/4 or 1/8 scale).
+
+    The smallest scale that still gives ``max_side`` on the long side; smaller
+    again while that would be more than ``decode_pixels`` (a 48 Mpx photo is
+    then kept at 2016 rather than 2048 pixels, not refused).
+    """
+    width, height = size
+    scale = 1
+    while scale < 8 and max(width, height) // (scale * 2) >= max_side:
+        scale *= 2
+    while scale < 8 and (width // scale) * (height // scale) > decode_pixels:
+        scale *= 2
+    return max(1, width // scale), max(1, height // scale)
+
+
+def _check(data: bytes, max_bytes: int, limits: _Limits) -> None:
     """Everything that can be said before decoding: size, format, pixel count, file integrity."""
     from PIL import Image, UnidentifiedImageError
 
@@ -170,7 +332,7 @@ def _check(data: bytes, max_bytes: int, max_pixels: int) -> None:
         with Image.open(io.BytesIO(data), formats=_OPENERS) as probe:
             if probe.format not in ACCEPTED_FORMATS:
                 raise PhotoRefused("not_a_photo")
-            if probe.width * probe.height > max_pixels:
+            if probe.width * probe.height > limits.max_pixels:
                 raise PhotoRefused("too_many_pixels")
             # verify() reads the whole file (PNG checksums, truncation) without decoding pixels.
             probe.verify()
@@ -184,21 +346,51 @@ def _check(data: bytes, max_bytes: int, max_pixels: int) -> None:
         raise PhotoRefused("damaged") from None
 
 
-def _decode(data: bytes, keep_location: bool) -> tuple[Image.Image, tuple[float, float] | None]:
-    """The checked bytes decoded and turned upright, and the location when asked for."""
+def _decode(
+    data: bytes, keep_location: bool, max_side: int, limits: _Limits, finish: Callable[[Image.Image], T]
+) -> tuple[T, tuple[float, float] | None]:
+    """Decode the checked bytes at most ``max_side`` on the long side, upright, and ``finish`` them.
+
+    Returns what ``finish(upright image)`` returns, and the location if asked.
+    All of it runs in one of the process's decoding turns, re-encoding
+    included (eight 2048-pixel pictures being saved at once were 400 MB).
+    A JPEG is decoded scaled down already; what is left to decode must fit
+    ``decode_pixels``.
+    """
     from PIL import Image, ImageOps
 
+    cost = 0
     try:
         with Image.open(io.BytesIO(data), formats=_OPENERS) as image:
             location = _location(image) if keep_location else None
-            image.load()
-            # Turn the pixels the way the camera meant before the orientation tag is dropped.
-            upright = ImageOps.exif_transpose(image)
+            if image.format in ("JPEG", "MPO"):
+                # A 48 Mpx photo kept at 2048 pixels never exists in memory at full size.
+                image.draft(None, _draft_size(image.size, max_side, limits.decode_pixels))
+            width, height = image.size
+            if width * height > limits.decode_pixels:
+                raise PhotoRefused("too_many_pixels")
+            cost = width * height * _bytes_per_pixel(image.mode)
+            shrink = min(1.0, max_side / max(width, height))
+            kept = int(width * shrink) * int(height * shrink) * 4
+            # The decoded picture and about as much again while it is shrunk (resampling keeps
+            # a half-shrunk copy), then the kept picture about three times over while re-encoded.
+            with _turn(limits, 2 * cost + 3 * kept):
+                image.load()
+                # Shrink first, then turn: every copy after the decode is of the small picture.
+                image.thumbnail((max_side, max_side))
+                # Turn the pixels the way the camera meant before the orientation tag is dropped.
+                with ImageOps.exif_transpose(image) as upright:
+                    result = finish(upright)
+    except PhotoRefused:
+        raise
     except Image.DecompressionBombError:
         raise PhotoRefused("too_many_pixels") from None
     except (OSError, SyntaxError, ValueError, TypeError, IndexError, EOFError):
         raise PhotoRefused("damaged") from None
-    return upright, location
+    finally:
+        if cost > TRIM_AFTER_BYTES:
+            _give_back_memory()
+    return result, location
 
 
 def _pixels_only(image: Image.Image, output: str) -> Image.Image:
@@ -207,28 +399,40 @@ def _pixels_only(image: Image.Image, output: str) -> Image.Image:
 
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     if has_alpha and output != "JPEG":
-        rgba = image.convert("RGBA")
-        return Image.frombytes("RGBA", rgba.size, rgba.tobytes())
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+        fresh = Image.new("RGBA", rgba.size)
+        fresh.paste(rgba)
+        return fresh
     if has_alpha:
         # JPEG has no transparency: lay the picture on white, as a printed page would.
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, (255, 255, 255))
         flat.paste(rgba, mask=rgba.getchannel("A"))
         return flat
-    rgb = image.convert("RGB")
-    return Image.frombytes("RGB", rgb.size, rgb.tobytes())
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    fresh = Image.new("RGB", rgb.size)
+    fresh.paste(rgb)
+    return fresh
 
 
-def open_photo(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_photo(
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int = OPEN_MAX_SIDE,
+) -> Image.Image:
     """Check an uploaded photo and decode it upright, as a Pillow image with no metadata.
 
     For a plugin that reads the picture (a QR code in it) rather than storing
-    it. The image is RGB, or RGBA when the photo has transparency. Raises
-    :class:`PhotoRefused` under the same rules as :func:`clean_photo`.
+    it. The image is RGB, or RGBA when the photo has transparency, at most
+    ``max_side`` pixels on its long side. Raises :class:`PhotoRefused` under
+    the same rules as :func:`clean_photo`.
     """
-    _check(data, max_bytes, max_pixels)
-    upright, _location_unused = _decode(data, keep_location=False)
-    return _pixels_only(upright, "PNG")
+    limits = _limits(max_pixels)
+    _check(data, max_bytes, limits)
+    image, _location_unused = _decode(data, False, max_side, limits, lambda upright: _pixels_only(upright, "PNG"))
+    return image
 
 
 def clean_photo(
@@ -246,25 +450,31 @@ def clean_photo(
     :param data: the uploaded bytes; read at most ``max_bytes + 1`` of the
         upload so an oversized one is recognised without reading it all.
     :param max_bytes: the largest upload taken, in bytes.
-    :param max_pixels: the most pixels (width × height) decoded.
+    :param max_pixels: the most pixels (width × height) the photo may have;
+        the station's ``photo_max_pixels`` lowers it, never raises it.
     :param max_side: the long side of the stored picture, in pixels.
     :param output: ``"JPEG"`` (transparency laid on white), ``"PNG"`` or ``"WEBP"``.
     :param quality: JPEG/WebP quality.
     :param keep_location: read the GPS position (rounded to 4 decimals) into
         :attr:`CleanPhoto.location`; only when the resident agreed. The file
         never keeps it.
-    :raises PhotoRefused: empty, too large, not a photo, too many pixels, damaged.
+    :raises PhotoRefused: empty, too large, not a photo, too many pixels, damaged,
+        busy (no decoding turn free within ``photo_decode_wait_seconds``).
     """
     output = output.upper()
     if output not in MIME_TYPES:
         raise ValueError(f"clean_photo: output must be one of {sorted(MIME_TYPES)}, not {output!r}")
-    _check(data, max_bytes, max_pixels)
-    upright, location = _decode(data, keep_location)
-    upright.thumbnail((max_side, max_side))
-    clean = _pixels_only(upright, output)
-    out = io.BytesIO()
-    if output == "PNG":
-        clean.save(out, format="PNG", optimize=True)
-    else:
-        clean.save(out, format=output, quality=quality, **({"optimize": True} if output == "JPEG" else {}))
-    return CleanPhoto(out.getvalue(), MIME_TYPES[output], clean.width, clean.height, location)
+    limits = _limits(max_pixels)
+    _check(data, max_bytes, limits)
+
+    def encode(upright: Image.Image) -> tuple[bytes, int, int]:
+        with _pixels_only(upright, output) as clean:
+            out = io.BytesIO()
+            if output == "PNG":
+                clean.save(out, format="PNG", optimize=True)
+            else:
+                clean.save(out, format=output, quality=quality, **({"optimize": True} if output == "JPEG" else {}))
+            return out.getvalue(), clean.width, clean.height
+
+    (encoded, width, height), location = _decode(data, keep_location, max_side, limits, encode)
+    return CleanPhoto(encoded, MIME_TYPES[output], width, height, location)
