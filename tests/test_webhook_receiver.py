@@ -110,7 +110,9 @@ def test_no_secret_sends_nothing_and_says_why(make_app, database_url, csrf):
         file_request(app.test_client(), csrf)  # the immediate attempt is skipped, not sent unsigned
         with pytest.raises(outbox.SecretMissing):
             outbox.deliver_due(app)
-        assert "petitions.deliver" in jobs.run_due(app)
+        # Only the forwarding job: the others have nothing to say here and cost a second.
+        app.extensions["kiosk_jobs"] = [j for j in app.extensions["kiosk_jobs"] if j["name"] == "petitions.deliver"]
+        assert jobs.run_due(app) == ["petitions.deliver"]
     finally:
         receiver.stop()
     assert receiver.got == [] and receiver.rejected == 0, "not one request left the kiosk"
