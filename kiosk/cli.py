@@ -407,6 +407,12 @@ def printer():
     """The receipt printer."""
 
 
+_SENT_NOT_CONFIRMED = (
+    "sent to the printer, which did not confirm it: check that the page came out (a printer that never "
+    "answers status is reported this way; set status = false only for one that cannot answer)"
+)
+
+
 @printer.command("test")
 @click.option("--terminal", "terminal", default=None, help="Print on this terminal's printer (e.g. hall-1).")
 @click.option("--printer", "printer_name", default=None, help="Print on this printer: default, or a terminal's name.")
@@ -444,6 +450,8 @@ def printer_test(terminal, printer_name, wait):
         if outcome["state"] == "done":
             click.echo(f"test page printed by the kiosk agent of terminal {name}")
             return
+        if outcome["state"] == "sent":
+            raise click.ClickException(_SENT_NOT_CONFIRMED)
         if outcome["state"] in ("queued", "printing"):
             raise click.ClickException(
                 f"the kiosk agent of terminal {name} has not printed it within {wait:g} s: is `kiosk agent` running "
@@ -453,6 +461,8 @@ def printer_test(terminal, printer_name, wait):
         raise click.ClickException(f"the test page did not print: {outcome['error'] or outcome['state']}")
     outcome = printing.wait_for(job, wait)
     click.echo(f"printer: {where}")
+    if outcome["state"] == "sent":
+        raise click.ClickException(_SENT_NOT_CONFIRMED)
     if outcome["state"] != "done":
         raise click.ClickException(f"the test page did not print: {outcome['error'] or outcome['state']}")
     click.echo(f"test page printed ({outcome.get('where', '')})")

@@ -155,3 +155,13 @@ def test_printer_test_command(make_app, database_url, fake_printer):
     page = fake_printer.wait_for_jobs(1)[0].parse()
     assert page.cut
     assert zxingcpp.read_barcodes(page.raster().convert("L")), "the test page's QR code must scan"
+
+
+def test_printer_test_on_a_printer_that_never_confirms_says_to_check_the_paper(make_app, database_url):
+    from kiosk.cli import cli
+
+    with FakeNetworkPrinter("silent") as silent:
+        app = make_app(database_url, DEVICES={"printer": silent.printer_config(), "readers": {}})
+        result = app.test_cli_runner().invoke(cli, ["printer", "test", "--wait", "10"])
+    assert result.exit_code != 0
+    assert "did not confirm it: check that the page came out" in result.output
