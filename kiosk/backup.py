@@ -113,10 +113,10 @@ def station_config() -> Station:
     """The station's settings as the kiosk would read them (defaults, station file, ``KIOSK_*``)."""
     from flask import Flask
 
-    from kiosk.config import ConfigError, configure
+    from kiosk.config import ConfigError, configure, instance_path_default
     from kiosk.db import default_url
 
-    app = Flask("kiosk", instance_path=os.environ.get("KIOSK_INSTANCE_PATH") or None)
+    app = Flask("kiosk", instance_path=instance_path_default())
     try:
         configure(app)
     except ConfigError as exc:

@@ -149,9 +149,9 @@ def _config() -> dict:
     """The station's configuration as the app would read it (no database needed)."""
     from flask import Flask
 
-    from kiosk.config import configure
+    from kiosk.config import configure, instance_path_default
 
-    app = Flask("kiosk", instance_path=os.environ.get("KIOSK_INSTANCE_PATH") or None)
+    app = Flask("kiosk", instance_path=instance_path_default())
     configure(app)
     return dict(app.config, INSTANCE_PATH=app.instance_path)
 

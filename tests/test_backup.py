@@ -259,3 +259,16 @@ def test_restore_migrates_a_database_older_than_this_kiosk(make_app, tmp_path, s
     assert "older than this kiosk: migrating it" in restored.output and "database is up to date" in restored.output
     revisions = {r for (r,) in rows(str(fresh / "kiosk.db"), "SELECT version_num FROM alembic_version")}
     assert "petitions_0002" in revisions and "petitions_0001" not in revisions
+
+
+def test_backup_and_the_server_look_for_the_instance_folder_where_the_kiosk_keeps_it(tmp_path, monkeypatch):
+    # Without KIOSK_INSTANCE_PATH the kiosk keeps its folder in ./instance (kiosk.config.instance_path_default),
+    # not Flask's default inside the virtual environment: backup and serve must look in the same place.
+    from kiosk import server
+    from kiosk.backup import station_config
+
+    monkeypatch.delenv("KIOSK_INSTANCE_PATH", raising=False)
+    monkeypatch.delenv("KIOSK_STATION_FILE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert station_config().instance == str(tmp_path / "instance")
+    assert server._config()["INSTANCE_PATH"] == str(tmp_path / "instance")
