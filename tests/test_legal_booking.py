@@ -132,3 +132,60 @@ def test_scanning_the_booking_slip_fills_in_the_code_on_the_check_in_screen(sqli
     finally:
         hub.unsubscribe(on_checkin)
         hub.unsubscribe(elsewhere)
+
+
+def _slot_ids(legal_app):
+    slots = legal_app.test_client().get("/k/legal/book/consultation").get_data(as_text=True)
+    return re.findall(r'data-slot="(\d+)"', slots)
+
+
+def test_a_booking_flood_is_refused_and_one_phone_holds_one_booking_a_day(legal_app, legal_staff):
+    """Issue 17 point 11: 54 bookings from one session in seconds booked the duty lawyers out."""
+    from kiosk.testing import count_rows
+    from kiosk_plugins.legal.models import Booking
+
+    legal_app.legal_clock.set_local(datetime(2024, 5, 6, 9, 0, tzinfo=SHENZHEN))
+    assert _add_slot(legal_staff, start="10:30", end="11:30", capacity="50").status_code == 302
+    assert _add_slot(legal_staff, start="14:00", end="15:00", capacity="50").status_code == 302
+    morning, afternoon = _slot_ids(legal_app)
+    resident = legal_app.test_client()
+    assert _book(resident, morning, phone="13912345678").status_code == 302
+    # The same phone on the same day: refused, with what to do instead.
+    twice = _book(resident, afternoon, phone="13912345678")
+    assert twice.status_code == 400 and "当天已有预约" in twice.get_data(as_text=True)
+    # Five bookings a day from one address, whatever the phone (or none): the sixth is a 429.
+    answers = [_book(legal_app.test_client(), afternoon).status_code for _ in range(4)]
+    assert answers == [302, 302, 302, 429]
+    refused = _book(legal_app.test_client(), afternoon, phone="13800000000")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 3600
+    assert "请求过于频繁" in refused.get_data(as_text=True)
+    assert count_rows(legal_app, Booking) == 4
+
+
+def test_guessing_booking_codes_is_slowed_down(legal_app, legal_staff):
+    clock = legal_app.legal_clock
+    clock.set_local(datetime(2024, 5, 6, 10, 0, tzinfo=SHENZHEN))
+    assert _add_slot(legal_staff, start="10:30", end="11:30", capacity="5").status_code == 302
+    booked = legal_app.test_client()
+    assert _book(booked, _slot_ids(legal_app)[0]).status_code == 302
+    code = re.search(r'data-testid="booking-code">(\d{8})<', booked.get("/k/legal/booked").get_data(as_text=True))[1]
+    guesser = legal_app.test_client()
+    wrong = [f"{int(code) % 90_000_000 + 10_000_000 + n:08d}"[:8] for n in range(1, 6)]
+    assert code not in wrong
+    for guess in wrong:  # five wrong codes cost nothing…
+        answer = _check_in(guesser, guess)
+        assert answer.status_code == 400 and "找不到" in answer.get_data(as_text=True)
+    # …then each try waits, twice as long after each wrong one: even the right code must wait now,
+    # so guessing cannot go on at the speed of a script.
+    held = _check_in(guesser, code)
+    assert held.status_code == 429 and "预约码次数过多" in held.get_data(as_text=True)
+    wait = int(held.headers["Retry-After"])
+    assert 1 <= wait <= 600
+    clock.advance(seconds=wait)
+    assert _check_in(guesser, wrong[0]).status_code == 400  # the sixth wrong code: the wait doubles
+    doubled = _check_in(guesser, code)
+    assert doubled.status_code == 429 and int(doubled.headers["Retry-After"]) == 2 * wait
+    # The wait is the guesser's: the resident, from elsewhere, checks in at once.
+    resident = legal_app.test_client()
+    resident.environ_base["REMOTE_ADDR"] = "192.0.2.8"
+    assert _check_in(resident, code).status_code == 302
