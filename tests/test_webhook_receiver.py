@@ -98,6 +98,7 @@ def test_signature_covers_timestamp_and_body():
 
 def test_no_secret_sends_nothing_and_says_why(make_app, database_url, csrf):
     from kiosk import jobs
+    from kiosk.testing import Auth
     from kiosk_plugins.petitions import outbox
     from kiosk_plugins.petitions.settings import get_settings
 
@@ -118,5 +119,9 @@ def test_no_secret_sends_nothing_and_says_why(make_app, database_url, csrf):
     assert receiver.got == [] and receiver.rejected == 0, "not one request left the kiosk"
     (row,) = outbox_rows(app)
     assert row.delivered_at is None and row.attempts == 0 and row.last_error == outbox.NO_SECRET
+    staff = Auth(app, app.test_client())
+    staff.login("staff")
+    page = staff.client.get(f"/staff/petitions/{row.request_id}").get_data(as_text=True)
+    assert "未设置事件分拨系统的签名密钥" in page and "webhook.secret is empty" in page
     fault = app.extensions["kiosk_plugins"].infos["petitions"].last_fault
     assert "SecretMissing" in fault and "webhook.secret is empty" in fault, fault

@@ -71,7 +71,9 @@ TIMESTAMP_HEADER = "X-Petition-Timestamp"
 SIGNATURE_HEADER = "X-Petition-Signature"
 #: What a receiver should accept between its clock and the timestamp (the example's default).
 MAX_AGE_SECONDS = 300
+#: Stored on each waiting message, which the staff page shows as it is (staff read Chinese first).
 NO_SECRET = (
+    "未发送：未设置事件分拨系统的签名密钥，诉求不会在未签名的情况下转发 / "
     "not sent: plugins.petitions.webhook.secret is empty (set it, e.g. from PETITIONS_WEBHOOK_SECRET); "
     "nothing is forwarded unsigned"
 )
