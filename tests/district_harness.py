@@ -220,8 +220,11 @@ class Dispatch:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                expected = "sha256=" + hmac.new(dispatch.secret, body, hashlib.sha256).hexdigest()
-                if not hmac.compare_digest(self.headers.get("X-Petition-Signature", ""), expected):
+                stamp = self.headers.get("X-Petition-Timestamp", "")
+                signed = stamp.encode() + b"." + body
+                expected = "v1=" + hmac.new(dispatch.secret, signed, hashlib.sha256).hexdigest()
+                fresh = stamp.isdigit() and abs(time.time() - int(stamp)) <= 300
+                if not (hmac.compare_digest(self.headers.get("X-Petition-Signature", ""), expected) and fresh):
                     dispatch.rejected += 1
                     self.send_response(401)
                 else:

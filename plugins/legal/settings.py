@@ -106,6 +106,7 @@ class LegalSettings:
     no_show_recall_minutes: int = 15
     voices: tuple[str, ...] = ("cmn",)
     voice_repeat: int = 2
+    voice_cache_mb: int = 64
     display_rows: int = 6
     booking_days: int = 7
     checkin_early_minutes: int = 60
@@ -198,6 +199,9 @@ SCHEMA = Schema(
             description=N_("Languages calls are spoken in, in order"),
         ),
         "voice_repeat": _count(2, 1, 3, N_("Times each call is spoken")),
+        "voice_cache_mb": _count(
+            64, 1, 4096, N_("Largest size of the spoken-call folder in MB (the least recently played go first)")
+        ),
         "display_rows": _count(6, 1, 20, N_("Recent calls on the calling display")),
         "booking_days": _count(7, 1, 60, N_("Days ahead residents may book a duty lawyer")),
         "checkin_early_minutes": _count(60, 0, 480, N_("Minutes before its time a booking may check in")),

@@ -120,6 +120,9 @@ def health_check(station):
         return {"ok": True, "detail": "the district hub forwards this station's requests"}
     if not get_settings().webhook.configured:
         return {"ok": True, "detail": f"forwarding off; {summary['pending']} request message(s) kept"}
+    if get_settings().webhook.problem:
+        # An address without a secret: nothing is sent unsigned, so everything waits.
+        return {"ok": False, "detail": f"{get_settings().webhook.problem}; {summary['pending']} message(s) waiting"}
     stale = summary["oldest"] is not None and (utcnow() - summary["oldest"]).total_seconds() > 3600
     return {"ok": not stale, "detail": f"{summary['pending']} message(s) waiting for the dispatch system"}
 
