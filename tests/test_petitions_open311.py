@@ -370,3 +370,15 @@ def test_read_keys_in_the_station_file_are_checked():
     with pytest.raises(Exception, match="scopes"):
         from_config({"open311": {"read_keys": [{"name": "x", "sha256": "a" * 64, "scopes": ["write:all"]}]}})
     assert main(["--scope", "write:all"]) == 2
+
+
+def test_a_lookup_by_tracking_number_shows_where_it_stands_only(api_app):
+    client = api_app.test_client()
+    number = post(client, **PRIVATE).get_json()[0]["service_request_id"]
+    for path in ("/m/petitions/find", "/k/petitions/find"):
+        page = client.get(f"{path}?no={number}")
+        assert page.status_code == 200
+        text = page.get_data(as_text=True)
+        assert number in text and "已受理" in text and "环境卫生" in text
+        for private in ("3栋1202", "泊林花园", "垃圾", "5678", "秀英"):
+            assert private not in text, (path, private)

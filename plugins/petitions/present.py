@@ -61,6 +61,16 @@ def summary(petition, settings, station, places=(), *, staff: bool = False) -> d
     }
 
 
+def status_only(summary: dict) -> dict:
+    """What a lookup by tracking number shows: where the request stands, not what or where it is about.
+
+    Tracking numbers are sequential, so anyone may type someone else's: no
+    description and no place (a typed address can be a home), only the kind,
+    category, department, dates and status (the steps' notes are left out by the caller).
+    """
+    return {**summary, "description": "", "place": ""}
+
+
 def history(session, petition, settings, station, *, staff: bool = False) -> list[dict]:
     """Each step, oldest first, as the resident reads it (notes in full for ``staff``); ratings show their verdict."""
     steps = session.scalars(

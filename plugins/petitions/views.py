@@ -173,8 +173,7 @@ def lookup(template: str, screen: str, station_id: int | None, rate_channel: str
         return render_template(template, **values), 404
     station = station_of(petition)
     place_list = places.for_station(session, station, settings)
-    summary = present.summary(petition, settings, station, place_list)
-    summary["description"] = ""
+    summary = present.status_only(present.summary(petition, settings, station, place_list))
     steps = [{**step, "note": ""} for step in present.history(session, petition, settings, station)]
     values.update(summary=summary, steps=steps, **heard_from_hub(session, petition, station))
     return render_template(template, **values)
