@@ -121,8 +121,15 @@ class AccountError(ValueError):
         return _(self.message, **self.variables)
 
 
+#: Werkzeug's scrypt with its default cost (N=32768): about 0.1-0.6 s a hash on a station PC.
+DEFAULT_HASH_METHOD = "scrypt"
+#: What new hashes use. Only a test run lowers it (kiosk.testing: hundreds of logins would spend
+#: minutes in scrypt); a hash keeps its own parameters, so checking one follows what made it.
+HASH_METHOD = DEFAULT_HASH_METHOD
+
+
 def hash_password(password: str) -> str:
-    return generate_password_hash(password, method="scrypt")
+    return generate_password_hash(password, method=HASH_METHOD)
 
 
 def check_password(password: str, username: str = "") -> None:

@@ -142,8 +142,19 @@ TEST_STATION = {"code": "shuibei", "name": "水贝社区党群服务中心", "ki
 _screenshot_dir = os.environ.get("KIOSK_SCREENSHOT_DIR") or os.path.join(os.getcwd(), "test-artifacts", "screenshots")
 
 
+#: Password hashes made by tests: scrypt at a cost a test can afford (N=1024 instead of 32768).
+TEST_HASH_METHOD = "scrypt:1024:8:1"
+
+
 def pytest_configure(config) -> None:
-    """Aim screenshots at the run's root folder rather than wherever pytest was started."""
+    """Aim screenshots at the run's root folder; hash test passwords cheaply.
+
+    Every login in a test would otherwise spend a production scrypt (hundreds of
+    milliseconds) creating the account and as much again checking it.
+    """
+    from kiosk import auth
+
+    auth.HASH_METHOD = TEST_HASH_METHOD
     global _screenshot_dir
     if not os.environ.get("KIOSK_SCREENSHOT_DIR"):
         _screenshot_dir = os.path.join(str(config.rootpath), "test-artifacts", "screenshots")

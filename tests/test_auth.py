@@ -170,3 +170,22 @@ def test_an_unknown_user_name_costs_a_password_check_too(client, auth, csrf, mon
         )
         assert response.status_code == 400
     assert checked == ["scrypt", "scrypt"]
+
+
+def test_only_a_test_run_hashes_passwords_cheaply():
+    # kiosk.testing lowers scrypt's cost for the suite's hundreds of logins; a kiosk process
+    # (no pytest) must hash at Werkzeug's full cost.
+    import subprocess
+    import sys
+
+    from kiosk import auth
+    from kiosk.testing import TEST_HASH_METHOD
+
+    assert auth.HASH_METHOD == TEST_HASH_METHOD and auth.hash_password("x").startswith("scrypt:1024:8:1$")
+    made = subprocess.run(
+        [sys.executable, "-c", "from kiosk.auth import hash_password; print(hash_password('x'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert made.stdout.startswith("scrypt:32768:8:1$"), made.stdout
