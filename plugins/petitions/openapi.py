@@ -295,7 +295,7 @@ def describe() -> dict:
                     "responses": {
                         "200": _json(requests_list, "The requests"),
                         "400": _errors("A filter is not acceptable"),
-                        "403": _errors("A key was given that is no read key of this station"),
+                        "403": _errors("A key was given that is neither a read key nor a filing key of this station"),
                     },
                 }
             },
@@ -305,7 +305,7 @@ def describe() -> dict:
                     "parameters": READ_KEY,
                     "responses": {
                         "200": _json(requests_list, "A one-element array"),
-                        "403": _errors("A key was given that is no read key of this station"),
+                        "403": _errors("A key was given that is neither a read key nor a filing key of this station"),
                         "404": _errors("No such request at this station"),
                     },
                 }
