@@ -47,7 +47,7 @@ from array import array
 from collections.abc import Iterator
 from typing import Any
 
-from kiosk_hardware.testing.fake_printer import FakePrinterCore, FakeUsbDevice, ReceivedJob
+from kiosk_hardware.testing.fake_printer import FakeBase, FakePrinterCore, FakeUsbDevice
 
 __all__ = [
     "BITS_PER_BYTE",
@@ -63,41 +63,7 @@ _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _FIONREAD = termios.FIONREAD
 
 
-class _CoreMixin:
-    """Job log and state, delegated to a :class:`FakePrinterCore`."""
-
-    core: FakePrinterCore
-
-    @property
-    def state(self) -> str:
-        """The printer's condition (see :class:`FakePrinterCore`)."""
-        return self.core.state
-
-    @state.setter
-    def state(self, value: str) -> None:
-        self.core.state = value
-
-    @property
-    def jobs(self) -> list[ReceivedJob]:
-        """Every job received so far, complete or cut short."""
-        return list(self.core.jobs)
-
-    @property
-    def completed_jobs(self) -> list[ReceivedJob]:
-        """Jobs that arrived whole (up to and including the cut)."""
-        return [job for job in self.core.jobs if job.complete]
-
-    @property
-    def status_queries(self) -> list[int]:
-        """The ``n`` of every ``DLE EOT n`` received."""
-        return list(self.core.status_queries)
-
-    def wait_for_jobs(self, count: int = 1, timeout: float = 5.0) -> list[ReceivedJob]:
-        """Block until ``count`` jobs arrived (complete or not); TimeoutError otherwise."""
-        return self.core.wait_for_jobs(count, timeout)
-
-
-class ThrottledSerialLine(_CoreMixin):
+class ThrottledSerialLine(FakeBase):
     """A serial printer behind a line that carries ``baudrate`` baud, and may stop.
 
     The backend opens :attr:`device` (the slave end of a pseudo-terminal) as
@@ -215,7 +181,7 @@ class ThrottledSerialLine(_CoreMixin):
         self.close()
 
 
-class ThrottledNetworkPrinter(_CoreMixin):
+class ThrottledNetworkPrinter(FakeBase):
     """A raw-TCP printer on 127.0.0.1 that reads ``rate`` bytes a second through a small window, and may stop.
 
     Its socket's receive buffer is shrunk to ``window`` bytes, so the sender's
@@ -367,7 +333,7 @@ class _Bucket:
         self.carried += count
 
 
-class BlockingDeviceFile(_CoreMixin):
+class BlockingDeviceFile(FakeBase):
     """A FIFO at :attr:`path` in place of ``/dev/usb/lp0``, whose reader can stop or be absent.
 
     ``mode``:

@@ -228,7 +228,9 @@ class FakeStream:
             self._job.clear()
 
 
-class _FakeBase:
+class FakeBase:
+    """A fake printer's job log and state, delegated to its :class:`FakePrinterCore` (every fake device shares it)."""
+
     core: FakePrinterCore
 
     @property
@@ -260,7 +262,7 @@ class _FakeBase:
         return self.core.wait_for_jobs(count, timeout)
 
 
-class FakeNetworkPrinter(_FakeBase):
+class FakeNetworkPrinter(FakeBase):
     """A raw-TCP (port 9100 style) printer on 127.0.0.1 with a kernel-chosen port."""
 
     def __init__(
@@ -363,7 +365,7 @@ class FakeNetworkPrinter(_FakeBase):
         self.close()
 
 
-class FakeSerialPrinter(_FakeBase):
+class FakeSerialPrinter(FakeBase):
     """The printer side of a pseudo-terminal; open ``device`` with the serial backend."""
 
     def __init__(self, state: str = "ok") -> None:
@@ -434,7 +436,7 @@ class _FakeUsbContext:
         self.disposed += 1
 
 
-class FakeUsbDevice(_FakeBase):
+class FakeUsbDevice(FakeBase):
     """A pyusb ``Device`` look-alike for python-escpos's ``Usb`` (no USB bus in CI).
 
     Writes go through :class:`FakePrinterCore` like the other fakes; reads
