@@ -66,6 +66,8 @@ def _fold(text: str) -> str:
     Each character is folded on its own (NFKC where that gives one character), so
     a position in the folded text is the same position in the original.
     """
+    if text.isascii():
+        return text  # log lines, mostly: nothing to fold
     out = []
     for ch in text.translate(_DASHES):
         if ord(ch) < 128:
@@ -134,7 +136,7 @@ def _mask_landline(digits: str) -> str:
 def _number_mask(digits: str, folded: str, start: int) -> str | None:
     """How a run of digits (joined from its groups) is masked, or None when it is no personal number."""
     plain = digits.lstrip("+")
-    if len(plain) > 19:
+    if not 5 <= len(plain) <= 19:
         return None
     found = MOBILE_DIGITS.fullmatch(digits)
     if found:
@@ -145,10 +147,12 @@ def _number_mask(digits: str, folded: str, start: int) -> str | None:
         found = LANDLINE_DIGITS.fullmatch(digits)
         if found:
             return _mask_landline("0" + found.group(1))
+    if not plain.isdigit() or plain[0] == "0":
+        return None
     before = folded[max(0, start - 16) : start]
-    if re.fullmatch(r"[2-9][0-9]{6,7}", plain) and PHONE_WORDS.search(before):
+    if 7 <= len(plain) <= 8 and plain[0] != "1" and PHONE_WORDS.search(before):
         return "*" * (len(plain) - 4) + plain[-4:]
-    if re.fullmatch(r"[1-9][0-9]{4,10}", plain) and QQ_WORDS.search(before):
+    if len(plain) <= 11 and QQ_WORDS.search(before):
         return "*" * (len(plain) - 4) + plain[-4:]
     return None
 
@@ -157,8 +161,8 @@ def _number_spans(folded: str, taken: list[tuple[int, int]]) -> list[tuple[int, 
     """Personal numbers in ``folded``: for each run, the longest run of whole groups that is one, left to right."""
     spans = []
     for run in NUMBER_RUN.finditer(folded):
-        if any(a < run.end() and run.start() < b for a, b in taken):
-            continue
+        if run.end() - run.start() < 5 or any(a < run.end() and run.start() < b for a, b in taken):
+            continue  # no personal number is shorter than five digits
         groups = [(m.start() + run.start(), m.end() + run.start()) for m in _GROUP.finditer(run.group())]
         i = 0
         while i < len(groups):
