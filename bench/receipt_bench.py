@@ -126,7 +126,7 @@ def plugin_receipts() -> dict[str, Receipt]:
     from kiosk.app import create_app
     from kiosk.testing import app_config, close_app
     from kiosk_plugins.courier_rest.receipts import build_pass
-    from kiosk_plugins.legal.receipts import build_ticket
+    from kiosk_plugins.legal.receipts import build_ticket, sample_ticket_context
     from kiosk_plugins.parking.receipts import build_voucher
     from kiosk_plugins.petitions.receipts import build as build_petition
 
@@ -137,27 +137,7 @@ def plugin_receipts() -> dict[str, Receipt]:
             g.locale = "zh_Hans"
             station = "水贝社区党群服务中心"
             return {
-                "legal.ticket": build_ticket(
-                    {
-                        "station": station,
-                        "service": "法律咨询",
-                        "ticket": "A012",
-                        "priority": "",
-                        "ahead": 3,
-                        "wait": "约 15 分钟",
-                        "time": "2024-05-06 09:31",
-                        "phone": "13812345678",
-                        "url": "https://hub.example.cn/m/legal/t/7Qx9Kp2LmN4r?s=SZ-LG-0042",
-                        "labels": {
-                            "ahead": "前面等候",
-                            "wait": "预计等候",
-                            "time": "取号时间",
-                            "phone": "手机",
-                            "scan": "扫码查看排队进度，叫号前会提醒您",
-                            "keep": "请妥善保管此票，过号请重新取号",
-                        },
-                    }
-                ),
+                "legal.ticket": build_ticket(sample_ticket_context(station=station)),
                 "courier_rest.pass": build_pass(
                     {
                         "station": "布心暖蜂驿站",

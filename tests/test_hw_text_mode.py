@@ -25,34 +25,14 @@ from kiosk_hardware.receipt import Receipt
 from kiosk_hardware.render import render_line
 from kiosk_hardware.testing.escpos_parser import RasterBand, TextLine, parse
 from kiosk_hardware.text_wrap import NO_LINE_END, NO_LINE_START, is_wide, wrap_text
-from kiosk_plugins.legal.receipts import build_ticket
+from kiosk_plugins.legal.receipts import build_ticket, sample_ticket_context
 
 QR_URL = "https://hub.example.cn/m/legal/t/7Qx9Kp2LmN4r?s=SZ-LG-0042"
 
 
 def legal_ticket(number: str = "A012") -> Receipt:
     """The legal plugin's own ticket layout, as a resident gets it."""
-    return build_ticket(
-        {
-            "station": "水贝社区党群服务中心",
-            "service": "人民调解",
-            "ticket": number,
-            "priority": "优先",
-            "ahead": 3,
-            "wait": "约 15 分钟",
-            "time": "2024-05-06 09:31",
-            "phone": "13812345678",
-            "url": QR_URL,
-            "labels": {
-                "ahead": "前面等候",
-                "wait": "预计等候",
-                "time": "取号时间",
-                "phone": "手机",
-                "scan": "扫码查看排队进度，叫号前会提醒您",
-                "keep": "请妥善保管此票，过号请重新取号",
-            },
-        }
-    )
+    return build_ticket(sample_ticket_context(service="人民调解", ticket=number, priority="优先", url=QR_URL))
 
 
 def qr_codes(image: Image.Image) -> list[str]:

@@ -16,32 +16,13 @@ import zxingcpp
 from kiosk_hardware.escpos_encode import encode_receipt
 from kiosk_hardware.printers.factory import printer_from_config
 from kiosk_hardware.testing.fake_devices import ThrottledSerialLine
-from kiosk_plugins.legal.receipts import build_ticket
+from kiosk_plugins.legal.receipts import build_ticket, sample_ticket_context
 
 URL = "https://hub.example.cn/m/legal/t/7Qx9Kp2LmN4r?s=SZ-LG-0042"
 
 
 def test_legal_ticket_in_text_mode_prints_completely_at_9600_baud():
-    ticket = build_ticket(
-        {
-            "station": "水贝社区党群服务中心",
-            "service": "法律咨询",
-            "ticket": "A012",
-            "ahead": 3,
-            "wait": "约 15 分钟",
-            "time": "2024-05-06 09:31",
-            "phone": "13812345678",
-            "url": URL,
-            "labels": {
-                "ahead": "前面等候",
-                "wait": "预计等候",
-                "time": "取号时间",
-                "phone": "手机",
-                "scan": "扫码查看排队进度，叫号前会提醒您",
-                "keep": "请妥善保管此票，过号请重新取号",
-            },
-        }
-    )
+    ticket = build_ticket(sample_ticket_context(url=URL))
     expected = encode_receipt(ticket, "58mm")
     assert len(expected) < 8000
 

@@ -11,6 +11,31 @@ from kiosk.privacy import mask_phone
 from kiosk_hardware.receipt import Receipt
 
 
+def sample_ticket_context(**changes) -> dict:
+    """A representative ticket's context in Chinese (as a resident at 水贝 gets it), for benches and tests."""
+    context = {
+        "station": "水贝社区党群服务中心",
+        "service": "法律咨询",
+        "ticket": "A012",
+        "priority": "",
+        "ahead": 3,
+        "wait": "约 15 分钟",
+        "time": "2024-05-06 09:31",
+        "phone": "13812345678",
+        "url": "https://hub.example.cn/m/legal/t/7Qx9Kp2LmN4r?s=SZ-LG-0042",
+        "labels": {
+            "ahead": "前面等候",
+            "wait": "预计等候",
+            "time": "取号时间",
+            "phone": "手机",
+            "scan": "扫码查看排队进度，叫号前会提醒您",
+            "keep": "请妥善保管此票，过号请重新取号",
+        },
+    }
+    context.update(changes)
+    return context
+
+
 def build_ticket(context: dict) -> Receipt:
     """A queue ticket: station, service, the number big, people ahead, time, QR to the live page.
 
