@@ -17,6 +17,10 @@ constant time. Make one with ``python -m kiosk_plugins.petitions.apikeys
 [--name NAME] [--scope read:details ...]``: it prints the key (give it to the
 client, it is not stored) and the lines for the station file.
 
+The opaque id is a keyed permutation of the row id (:func:`public_id`), so
+nothing is stored for it; it is derived from the station's secret key, and a
+new secret key gives every request a new public id (a client re-reads the list).
+
 A key travels in the ``X-Api-Key`` header or as the ``api_key`` query
 parameter the Open311 specification names (the header keeps it out of logs).
 """
