@@ -119,7 +119,7 @@ def link_card_done(token: str):
 
 
 @bp.route("/print/<what>", methods=["POST"])
-@limited(20, 600)
+@limited(100, 600)  # paper: a rider may reprint, a script may not run the roll out
 def print_note(what: str):
     """Print the rider's code or their charging slot; answers with the print job to poll."""
     rider = current_rider()
