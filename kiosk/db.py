@@ -17,14 +17,17 @@ Three ways to a session, one per situation:
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import current_app, g, has_app_context
+from flask import current_app, g, has_app_context, has_request_context
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -33,6 +36,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "Base",
+    "Timeouts",
     "UTCDateTime",
     "WriterNestingError",
     "error_line",
@@ -142,6 +146,13 @@ class WriterLock:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._owner: tuple[int, int] | None = None  # (thread id, id of the connection)
+        #: Seconds a request waits for the lock (``database_lock_timeout``); jobs wait SQLITE_WAIT.
+        self.request_wait: float = SQLITE_WAIT
+
+    def wait_seconds(self) -> float:
+        """How long this thread may wait for the write lock: a request briefly, so a stuck
+        writer turns into the "temporarily unavailable" page within seconds; a job longer."""
+        return min(self.request_wait, SQLITE_WAIT) if has_request_context() else SQLITE_WAIT
 
     def locked(self) -> bool:
         return self._lock.locked()
@@ -152,7 +163,7 @@ class WriterLock:
         # Only this thread sets an owner naming this thread, so the read cannot race.
         if owner is not None and owner[0] == me and owner[1] != id(connection):
             raise WriterNestingError(NESTED_WRITER)
-        if not self._lock.acquire(timeout=SQLITE_WAIT):
+        if not self._lock.acquire(timeout=self.wait_seconds()):
             raise sqlite3.OperationalError("database is locked")
         self._owner = (me, id(connection))
 
@@ -175,11 +186,18 @@ def _sqlite_connection_class(lock: WriterLock) -> type[sqlite3.Connection]:
     class KioskSqliteConnection(sqlite3.Connection):
         _writing = False
 
+        _busy_ms = SQLITE_WAIT * 1000
+
         def begin_immediate(self) -> None:
             """BEGIN IMMEDIATE, once this process's other writers are done."""
             lock.acquire(self)
             self._writing = True
             try:
+                # Another process's writer (a second kiosk, a command) is waited for as long.
+                busy_ms = int(lock.wait_seconds() * 1000)
+                if busy_ms != self._busy_ms:
+                    self.execute(f"PRAGMA busy_timeout={busy_ms}")
+                    self._busy_ms = busy_ms
                 self.execute("BEGIN IMMEDIATE")
             except BaseException:
                 self._let_go()
@@ -242,11 +260,66 @@ def _sqlite_setup(engine) -> None:
             dbapi_conn.begin_immediate()
 
 
-#: Seconds a request waits for a free connection before it gets the "temporarily unavailable" page.
+#: Seconds a request waits for a free connection before it gets the "temporarily unavailable" page
+#: (at most the connect timeout: waiting for a connection is no better than waiting to open one).
 POOL_WAIT = 10
+#: ``database_statement_timeout`` when not set: a station's pages run in milliseconds; the hub's
+#: district pages read every station's rows.
+STATION_STATEMENT_TIMEOUT = 4.0
+HUB_STATEMENT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a request waits for a stalled database before it gets the "temporarily unavailable" page.
+
+    A database that stalls (a hung host, a lock held by a stuck session)
+    rather than refusing would otherwise hold every request thread for the
+    whole outage. ``connect``: opening a connection (and waiting for a free
+    one in the pool); ``lock``: waiting for a row or table lock (on SQLite,
+    for the file's write lock); ``statement``: one statement (PostgreSQL
+    only). Lock and statement timeouts apply to requests; jobs, commands and
+    migrations wait for locks as before and have no statement timeout.
+    """
+
+    connect: float = 3.0
+    lock: float = 3.0
+    statement: float = STATION_STATEMENT_TIMEOUT
+
+    @classmethod
+    def from_config(cls, config) -> Timeouts:
+        """The ``database_*_timeout`` settings of an app's config."""
+        statement = config.get("DATABASE_STATEMENT_TIMEOUT")
+        if statement is None:
+            statement = HUB_STATEMENT_TIMEOUT if config.get("ROLE") == "hub" else STATION_STATEMENT_TIMEOUT
+        return cls(
+            connect=float(config.get("DATABASE_CONNECT_TIMEOUT") or cls.connect),
+            lock=float(config.get("DATABASE_LOCK_TIMEOUT") or cls.lock),
+            statement=float(statement),
+        )
+
+
 #: ``DATABASE_PREPARE_THRESHOLD`` when it is not set: psycopg's own default (prepare a statement
 #: on the server after its fifth run).
 DRIVER_DEFAULT = "default"
+
+
+def _pg_connect_args(timeouts: Timeouts) -> dict:
+    """libpq settings so that a stalled server or network is noticed.
+
+    ``connect_timeout`` bounds opening a connection (whole seconds, at least
+    2 for libpq); keepalives and ``tcp_user_timeout`` drop a connection whose
+    other end vanished mid-request (sent data unacknowledged), which would
+    otherwise wait for the kernel's retransmissions for some 15 minutes.
+    """
+    return {
+        "connect_timeout": max(2, math.ceil(timeouts.connect)),
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": int((timeouts.statement + timeouts.connect) * 1000),
+    }
 
 
 def parse_prepare_threshold(value) -> int | None | str:
@@ -281,22 +354,43 @@ class Database:
     One engine, so one bounded pool per process however many stations its
     database holds (a hub serves them all): at most ``connections`` open at
     once, and a thread that finds none free within :data:`POOL_WAIT` seconds
-    fails with a pool timeout, which the app answers with its "temporarily
-    unavailable" page (503) rather than letting requests pile up.
+    (or the connect timeout, if shorter) fails with a pool timeout, which the
+    app answers with its "temporarily unavailable" page (503) rather than
+    letting requests pile up. A stalled database is given up on after the
+    :class:`Timeouts` (``database_*_timeout``), with the same page.
     """
 
-    def __init__(self, url: str, connections: int = 20, prepare_threshold=DRIVER_DEFAULT):
+    def __init__(
+        self,
+        url: str,
+        connections: int = 20,
+        prepare_threshold=DRIVER_DEFAULT,
+        timeouts: Timeouts | None = None,
+    ):
         self.url = url
+        self.connections = connections
+        self.prepare_threshold = parse_prepare_threshold(prepare_threshold)
+        #: Given here, or read from the app's config by :meth:`init_app`.
+        self.timeouts = timeouts or Timeouts()
+        self._timeouts_given = timeouts is not None
         self.write_lock: WriterLock | None = None
+        self._build()
+
+    def _build(self) -> None:
+        url, connections, threshold, timeouts = self.url, self.connections, self.prepare_threshold, self.timeouts
         kwargs: dict = {"future": True}
-        threshold = parse_prepare_threshold(prepare_threshold)
         # Five kept open, the rest opened for a busy spell: a thread must never
         # wait for a connection another thread holds (the pool would jam).
         kept = min(5, connections)
-        pool = {"pool_size": kept, "max_overflow": connections - kept, "pool_timeout": POOL_WAIT}
+        pool = {
+            "pool_size": kept,
+            "max_overflow": connections - kept,
+            "pool_timeout": min(POOL_WAIT, timeouts.connect),
+        }
         if url.startswith("sqlite"):
             #: Held by this process's one SQLite writer (see _sqlite_connection_class).
             self.write_lock = WriterLock()
+            self.write_lock.request_wait = timeouts.lock
             kwargs["connect_args"] = {
                 "check_same_thread": False,
                 "timeout": SQLITE_WAIT,
@@ -306,26 +400,80 @@ class Database:
                 kwargs.update(pool)  # a file: a pool of connections, as on PostgreSQL
         else:
             kwargs.update(pool_pre_ping=True, **pool)
-            if threshold != DRIVER_DEFAULT and url.startswith("postgresql+psycopg"):
-                kwargs["connect_args"] = {"prepare_threshold": threshold}
+            connect_args: dict = {}
+            if url.startswith("postgresql+psycopg"):
+                connect_args.update(_pg_connect_args(timeouts))
+                if threshold != DRIVER_DEFAULT:
+                    connect_args["prepare_threshold"] = threshold
+            kwargs["connect_args"] = connect_args
         self.engine = create_engine(url, **kwargs)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         if self.is_sqlite:
             _sqlite_setup(self.engine)
+        else:
+            event.listen(self.engine, "do_connect", self._connect_unless_stalled)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
-        event.listen(self.Session, "after_flush", _mark_written)
-        event.listen(self.Session, "after_commit", _clear_written)
-        event.listen(self.Session, "after_rollback", _clear_written)
         # Writers that must serialise (numbering, capacity) use this engine: on
         # SQLite their transaction starts with BEGIN IMMEDIATE; on PostgreSQL
         # they lock rows explicitly, so the option is simply ignored there.
         self.WriteSession = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
+        event.listen(self.Session, "after_flush", _mark_written)
+        event.listen(self.Session, "after_commit", _clear_written)
+        event.listen(self.Session, "after_rollback", _clear_written)
+        if not self.is_sqlite:
+            for factory in (self.Session, self.WriteSession):
+                event.listen(factory, "after_begin", self._request_timeouts)
+
+    #: ``time.monotonic()`` until which a new connection is not even tried: the last one stalled.
+    _stalled_until = 0.0
+
+    def _connect_unless_stalled(self, dialect, _record, cargs, cparams):
+        """Open a connection, or fail at once for a short while after one stalled for the whole timeout.
+
+        During an outage of a database that accepts and never answers, every
+        request (and the error page's own lookups) would wait the connect
+        timeout again; one request per ``connect`` seconds tries, the others
+        get the "temporarily unavailable" page at once.
+        """
+        if time.monotonic() < self._stalled_until:
+            raise dialect.loaded_dbapi.OperationalError(
+                "the database did not answer within the connect timeout a moment ago; not waiting again yet"
+            )
+        started = time.monotonic()
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.OperationalError:
+            if time.monotonic() - started >= self.timeouts.connect * 0.9:
+                self._stalled_until = time.monotonic() + self.timeouts.connect
+            raise
+
+    def _request_timeouts(self, _session, _transaction, connection) -> None:
+        """In a request, this transaction's lock and statement timeouts (PostgreSQL).
+
+        Set per transaction (``set_config(..., true)``), not per connection:
+        behind PgBouncer in transaction mode a connection's settings would stay
+        on whichever server connection ran them; and jobs, commands and
+        migrations keep waiting as long as they need.
+        """
+        if not has_request_context():
+            return
+        timeouts = self.timeouts
+        connection.exec_driver_sql(
+            "SELECT set_config('lock_timeout', %(lock)s, true), set_config('statement_timeout', %(statement)s, true)",
+            {"lock": f"{int(timeouts.lock * 1000)}ms", "statement": f"{int(timeouts.statement * 1000)}ms"},
+        )
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     def init_app(self, app) -> None:
+        if not self._timeouts_given:
+            timeouts = Timeouts.from_config(app.config)
+            if timeouts != self.timeouts:
+                self.timeouts = timeouts
+                self.engine.dispose()  # not connected yet: made again with the app's timeouts
+                self._build()
         app.extensions["db"] = self
         app.teardown_appcontext(_close_session)
 
@@ -465,19 +613,34 @@ def _clear_written(session) -> None:
 def unavailable(exc: BaseException | None) -> bool:
     """Whether ``exc``, or an error that led to it, says the database cannot be used right now.
 
-    A refused or lost connection, a locked SQLite file, no free connection in the
-    pool: the code that met it did nothing wrong, and the same request works again
-    once the database is back.
+    A refused, stalled or lost connection, a lock or statement timeout, a locked
+    SQLite file, no free connection in the pool: the code that met it did nothing
+    wrong, and the same request works again once the database is back. The
+    driver's own error counts too when SQLAlchemy did not wrap it (raised in
+    one of its events, as the SQLite writer lock does).
     """
     for _ in range(5):  # the chain of causes is short; never loop on a cycle
         if exc is None:
             return False
-        if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout)):
+        if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout, sqlite3.OperationalError)):
+            return True
+        if _driver_operational(exc):
             return True
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def _driver_operational(exc: BaseException) -> bool:
+    """A psycopg OperationalError not wrapped by SQLAlchemy (raised inside one of its events).
+
+    Recognised by name so a SQLite kiosk need not import psycopg.
+    """
+    return any(
+        cls.__name__ in ("OperationalError", "InterfaceError") and cls.__module__.startswith("psycopg")
+        for cls in type(exc).__mro__
+    )
 
 
 def error_line(exc: BaseException) -> str:

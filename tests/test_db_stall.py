@@ -1,0 +1,158 @@
+"""A database that stalls, rather than refusing, gives the "temporarily unavailable" page within 5 s.
+
+Issue 17 point 6: a stalled database (a hung host, a lock held by a stuck
+session) held every request for the whole outage. Now connect, lock and
+statement timeouts end the wait, the page is the friendly 503 (never a 500),
+and the kiosk works again as soon as the database does.
+"""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import threading
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from kiosk.db import Timeouts, get_session, session_for
+from kiosk.testing import wait_for
+
+LIMIT = 5.0  # seconds until the friendly page, at most
+
+
+def _take_ticket(client, csrf):
+    started = time.monotonic()
+    response = client.post("/k/legal/take/consultation", data={"csrf_token": csrf(client), "priority": ""})
+    return response, time.monotonic() - started
+
+
+def _unavailable_page(response) -> bool:
+    return response.status_code == 503 and "暂时无法使用" in response.get_data(as_text=True)
+
+
+def test_timeouts_come_from_the_settings_and_the_role():
+    assert Timeouts.from_config({}) == Timeouts(connect=3.0, lock=3.0, statement=4.0)
+    assert Timeouts.from_config({"ROLE": "hub"}).statement == 10.0
+    custom = {"DATABASE_CONNECT_TIMEOUT": 5, "DATABASE_LOCK_TIMEOUT": 1.5, "DATABASE_STATEMENT_TIMEOUT": 20}
+    assert Timeouts.from_config(custom) == Timeouts(connect=5.0, lock=1.5, statement=20.0)
+
+
+def test_a_locked_ticket_table_gives_the_503_page_within_5_s_and_tickets_come_back(
+    app, client, csrf, backend, database_url
+):
+    assert _take_ticket(client, csrf)[0].status_code in (200, 302)  # warm: the page, the pool
+    if backend == "postgresql":
+        with app.test_request_context("/"):
+            session = get_session()
+            assert session.execute(text("SHOW lock_timeout")).scalar() == "3s"
+            assert session.execute(text("SHOW statement_timeout")).scalar() == "4s"
+        with session_for(app) as job:  # jobs and commands wait as long as they need
+            assert job.execute(text("SHOW statement_timeout")).scalar() == "0"
+        holder = create_engine(database_url).connect()
+        holder.execute(text("LOCK TABLE legal_ticket IN ACCESS EXCLUSIVE MODE"))  # a stuck session
+        release = holder.rollback
+    else:
+        holder = sqlite3.connect(make_url(database_url).database, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another process's stuck writer
+        release = lambda: holder.execute("ROLLBACK")  # noqa: E731
+    try:
+        response, took = _take_ticket(client, csrf)
+        assert _unavailable_page(response), response.status_code
+        assert took < LIMIT, f"{took:.1f} s"
+        assert response.headers.get("Retry-After")
+    finally:
+        release()
+        holder.close()
+    response, took = _take_ticket(client, csrf)
+    assert response.status_code in (200, 302) and took < 1.0
+
+
+class StallingProxy:
+    """A TCP proxy to PostgreSQL that can stall: it accepts connections and never answers.
+
+    Switching to stalling also cuts the connections it was forwarding (the
+    database host went away behind a load balancer that still accepts).
+    """
+
+    def __init__(self, host: str, port: int):
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stalling = False
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.sockets.append(client)
+                if self.stalling:
+                    continue  # accepted, never answered
+                upstream = socket.create_connection(self.target)
+                self.sockets.append(upstream)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stall(self) -> None:
+        with self.lock:
+            self.stalling = True
+            for s in self.sockets:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.sockets.clear()
+
+    def recover(self) -> None:
+        with self.lock:
+            self.stalling = False
+
+    def close(self) -> None:
+        self.listener.close()
+        self.stall()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_database_that_accepts_and_never_answers_gives_the_503_page_within_5_s(make_app, backend, database_url):
+    url = make_url(database_url)
+    proxy = StallingProxy(url.host or "127.0.0.1", url.port or 5432)
+    try:
+        app = make_app(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+        client = app.test_client()
+        assert client.get("/").status_code == 200
+        proxy.stall()
+        started = time.monotonic()
+        response = client.get("/")
+        took = time.monotonic() - started
+        assert _unavailable_page(response), response.get_data(as_text=True)
+        assert took < LIMIT, f"{took:.1f} s"
+        # Meanwhile others are answered at once rather than each waiting the timeout again.
+        started = time.monotonic()
+        assert _unavailable_page(client.get("/"))
+        assert time.monotonic() - started < 1.0
+        proxy.recover()
+        # Back within the connect timeout: one request tries again after it.
+        wait_for(lambda: client.get("/").status_code == 200, 5, "the kiosk back with its database")
+    finally:
+        proxy.close()
