@@ -55,13 +55,17 @@ __all__ = [
     "Limit",
     "RateLimited",
     "backoff_seconds",
+    "client",
+    "enabled",
     "enforce",
     "guess_failed",
     "guess_succeeded",
+    "hashed_key",
     "limit_of",
     "limited",
     "take",
     "wait_before_guess",
+    "wait_text",
 ]
 
 #: How many times an address's allowance an enrolled terminal gets (a shared kiosk serves a queue of residents).
