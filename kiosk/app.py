@@ -164,6 +164,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def close_app(app) -> None:
+    """Stop what an app started (push listener, print worker) and close its database."""
+    stop = app.extensions.get("kiosk_listener_stop")
+    if stop is not None:
+        stop.set()
+    printing = app.extensions.get("kiosk_printing")
+    if printing is not None:
+        printing.shutdown()
+    app.extensions["db"].dispose()
+
+
 def _core_jobs(app) -> list[dict]:
     """The core's own scheduled jobs, each with its scope."""
     from kiosk import device_reports, events

@@ -541,7 +541,7 @@ def _what_is_replaced(station: Station, manifest: dict, sqlite_path: str | None)
 
 def _upgrade(echo) -> None:
     from kiosk import migrate
-    from kiosk.app import create_app
+    from kiosk.app import close_app, create_app
     from kiosk.config import ConfigError
 
     try:
@@ -553,14 +553,7 @@ def _upgrade(echo) -> None:
         newer = migrate.upgrade(app)
         left = migrate.pending(app)
     finally:
-        # What the app started for itself (kiosk.testing.close_app does the same).
-        stop = app.extensions.get("kiosk_listener_stop")
-        if stop is not None:
-            stop.set()
-        printing = app.extensions.get("kiosk_printing")
-        if printing is not None:
-            printing.shutdown()
-        app.extensions["db"].dispose()
+        close_app(app)  # what the app started for itself
     if newer or left:
         raise BackupError(f"the restored database could not be migrated ({', '.join(newer or left)})")
     echo("database is up to date")

@@ -197,13 +197,9 @@ def app_config(instance_path: str, database_url: str, **extra) -> dict:
 
 def close_app(app) -> None:
     """Stop what an app started (push listener, print worker) and close its database."""
-    stop = app.extensions.get("kiosk_listener_stop")
-    if stop is not None:
-        stop.set()
-    printing = app.extensions.get("kiosk_printing")
-    if printing is not None:
-        printing.shutdown()
-    app.extensions["db"].dispose()
+    from kiosk.app import close_app as close
+
+    close(app)
 
 
 # -- PostgreSQL databases ----------------------------------------------------------
