@@ -322,6 +322,76 @@ def _pg_connect_args(timeouts: Timeouts) -> dict:
     }
 
 
+#: Seconds the pool's liveness check of a kept PostgreSQL connection may take.
+PING_WAIT = 1.5
+
+
+class Watchdog:
+    """Cuts a PostgreSQL connection whose server has not answered by its deadline.
+
+    psycopg waits for an answer without a time limit, and a server or proxy
+    that hangs keeps the socket open, so neither the server's timeouts nor
+    TCP's ever end the wait. One thread per process looks four times a
+    second and shuts the socket of a connection past its deadline; the
+    driver then fails at once with "server closed the connection", which the
+    app answers with its "temporarily unavailable" page, and the pool opens
+    a new connection next time.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._due: dict[object, tuple[float, int]] = {}
+        self._cut: set[object] = set()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, dbapi_connection, seconds: float) -> object | None:
+        """Start watching ``dbapi_connection`` (psycopg) for ``seconds``; a token for :meth:`unwatch`."""
+        try:
+            fileno = dbapi_connection.pgconn.socket
+        except Exception:  # not psycopg, or closed: nothing to watch
+            return None
+        token = object()
+        with self._lock:
+            self._due[token] = (time.monotonic() + seconds, fileno)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="kiosk-db-watchdog", daemon=True)
+                self._thread.start()
+        return token
+
+    def unwatch(self, token: object | None) -> None:
+        if token is not None:
+            with self._lock:
+                self._due.pop(token, None)
+                self._cut.discard(token)
+
+    def was_cut(self, token: object | None) -> bool:
+        with self._lock:
+            return token in self._cut
+
+    def _run(self) -> None:
+        import socket
+
+        while True:
+            time.sleep(0.25)
+            now = time.monotonic()
+            # Cut under the lock: a watched connection is still inside its statement, so its
+            # socket number cannot have been closed and given to another socket meanwhile.
+            with self._lock:
+                for token, (deadline, fileno) in list(self._due.items()):
+                    if deadline > now:
+                        continue
+                    del self._due[token]
+                    self._cut.add(token)
+                    try:
+                        with socket.socket(fileno=os.dup(fileno)) as sock:
+                            sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+
+WATCHDOG = Watchdog()
+
+
 def parse_prepare_threshold(value) -> int | None | str:
     """``DATABASE_PREPARE_THRESHOLD`` as psycopg takes it, or :data:`DRIVER_DEFAULT`.
 
@@ -412,6 +482,10 @@ class Database:
             _sqlite_setup(self.engine)
         else:
             event.listen(self.engine, "do_connect", self._connect_unless_stalled)
+            event.listen(self.engine, "before_cursor_execute", self._watch_statement)
+            event.listen(self.engine, "after_cursor_execute", self._unwatch_statement)
+            event.listen(self.engine, "handle_error", self._unwatch_failed)
+            self._guard_ping(self.engine.dialect)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         # Writers that must serialise (numbering, capacity) use this engine: on
         # SQLite their transaction starts with BEGIN IMMEDIATE; on PostgreSQL
@@ -446,6 +520,40 @@ class Database:
             if time.monotonic() - started >= self.timeouts.connect * 0.9:
                 self._stalled_until = time.monotonic() + self.timeouts.connect
             raise
+
+    def _watch_statement(self, conn, cursor, _statement, _parameters, _context, _executemany) -> None:
+        # The server's statement_timeout ends a slow statement; this ends the wait for a
+        # server that stopped answering altogether (a hung host keeps the socket open).
+        if has_request_context():
+            conn.info["kiosk_watch"] = WATCHDOG.watch(cursor.connection, self.timeouts.statement + 1)
+
+    def _unwatch_statement(self, conn, *_args) -> None:
+        WATCHDOG.unwatch(conn.info.pop("kiosk_watch", None))
+
+    def _unwatch_failed(self, context) -> None:
+        if context.connection is not None:
+            WATCHDOG.unwatch(context.connection.info.pop("kiosk_watch", None))
+
+    def _guard_ping(self, dialect) -> None:
+        """The pool's liveness check of a kept connection, cut after :data:`PING_WAIT` seconds.
+
+        A ping that had to be cut says the database stalled: new connections
+        are then not tried for a moment either (see :meth:`_connect_unless_stalled`).
+        """
+        ping = dialect.do_ping
+
+        def guarded_ping(dbapi_connection):
+            token = WATCHDOG.watch(dbapi_connection, PING_WAIT)
+            try:
+                return ping(dbapi_connection)
+            except Exception:
+                if WATCHDOG.was_cut(token):
+                    self._stalled_until = time.monotonic() + self.timeouts.connect
+                raise
+            finally:
+                WATCHDOG.unwatch(token)
+
+        dialect.do_ping = guarded_ping
 
     def _request_timeouts(self, _session, _transaction, connection) -> None:
         """In a request, this transaction's lock and statement timeouts (PostgreSQL).
