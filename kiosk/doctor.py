@@ -570,4 +570,20 @@ def run_checks(app) -> list[dict]:
             checks.extend(_check(f"plugin {name}", False, f"off: {bilingual(e, info.path)}") for e in mistakes)
         elif info.state in ("failed", "incompatible"):
             checks.append(_check(f"plugin {name}", False, info.error))
+    if not any(c["name"] == "database" and not c["ok"] for c in checks):
+        checks.extend(_guarded("plugins", lambda: _plugin_health_checks(app)))
     return checks
+
+
+def _plugin_health_checks(app) -> list[dict]:
+    """What each running plugin's own health check says (what /healthz shows), e.g. forwarding with no secret."""
+    from kiosk.health import plugin_health
+    from kiosk.stations import current_station
+
+    with app.test_request_context("/"):
+        report = plugin_health(current_station())
+    return [
+        _check(f"plugin {name}", entry["ok"], entry.get("detail") or "ok")
+        for name, entry in report.items()
+        if entry["state"] == "enabled" and (entry.get("detail") or not entry["ok"])
+    ]

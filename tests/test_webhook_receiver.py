@@ -125,3 +125,8 @@ def test_no_secret_sends_nothing_and_says_why(make_app, database_url, csrf):
     assert "未设置事件分拨系统的签名密钥" in page and "webhook.secret is empty" in page
     fault = app.extensions["kiosk_plugins"].infos["petitions"].last_fault
     assert "SecretMissing" in fault and "webhook.secret is empty" in fault, fault
+    # The operator's check says so too, as a line to fix.
+    from kiosk.cli import cli
+
+    doctor = app.test_cli_runner().invoke(cli, ["doctor"])
+    assert "[FIX] plugin petitions: plugins.petitions.webhook.secret is empty" in doctor.output, doctor.output
