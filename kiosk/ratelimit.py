@@ -300,16 +300,18 @@ def guess_failed(bucket: str, subject: str = "") -> None:
         return
     from kiosk.db import write_transaction
 
+    key = _guess_key(bucket, subject)[0]  # before the transaction: reading the terminal may write
     with write_transaction() as session:
-        session.add(RateHit(key=_guess_key(bucket, subject)[0], at=_now()))
+        session.add(RateHit(key=key, at=_now()))
 
 
 def guess_succeeded(bucket: str, subject: str = "") -> None:
     """Forget this client's wrong guesses of ``subject`` (the right one came)."""
     from kiosk.db import write_transaction
 
+    key = _guess_key(bucket, subject)[0]
     with write_transaction() as session:
-        session.execute(delete(RateHit).where(RateHit.key == _guess_key(bucket, subject)[0]))
+        session.execute(delete(RateHit).where(RateHit.key == key))
 
 
 # ---- the refusal -------------------------------------------------------------
