@@ -185,8 +185,17 @@ def test_login_back_off_doubles_and_is_capped():
     ]
 
 
-def test_limits_can_be_switched_off_for_a_load_bench(make_app, database_url):
-    app = make_app(database_url, SECURITY={"rate_limits": False})
-    _add_test_route(app, 1)
-    client = app.test_client()
+def test_workers_share_one_count_and_limits_can_be_switched_off_for_a_load_bench(make_app, database_url):
+    """Two workers (two apps on one database) draw on one allowance; ``rate_limits = false`` lifts it."""
+    first, second = make_app(database_url), make_app(database_url)
+    for worker in (first, second):
+        _add_test_route(worker, 2)
+    one, other = first.test_client(), second.test_client()
+    assert _post(one, "/test-ratelimit/probe").status_code == 200
+    assert _post(other, "/test-ratelimit/probe").status_code == 200
+    assert _post(one, "/test-ratelimit/probe").status_code == 429
+    assert _post(other, "/test-ratelimit/probe").status_code == 429
+    off = make_app(database_url, SECURITY={"rate_limits": False})
+    _add_test_route(off, 2)
+    client = off.test_client()
     assert {_post(client, "/test-ratelimit/probe").status_code for _ in range(3)} == {200}
