@@ -21,7 +21,16 @@ from test_legal_support import install_clock, take_ticket
 from test_petitions_intake import jpeg_with_gps, mobile_post
 
 from kiosk.cli import cli
-from kiosk.testing import TEST_SECRET_KEY, TEST_STATION, app_config, close_app, csrf_of, wait_for
+from kiosk.testing import (
+    TEST_PASSWORD,
+    TEST_SECRET_KEY,
+    TEST_STATION,
+    app_config,
+    close_app,
+    create_account,
+    csrf_of,
+    wait_for,
+)
 
 STATION_TOML = f"""[station]
 code = "{TEST_STATION["code"]}"
@@ -156,7 +165,13 @@ def test_backup_while_writing_then_restore_into_a_fresh_instance(station, tmp_pa
     config.pop("STATION")
     app = create_app(config)
     try:
-        photo = app.test_client().get(f"/m/petitions/media/{token}.jpg")
+        staff = app.test_client()  # photos are for staff
+        create_account(app, "backup-staff", "staff")
+        staff.get("/staff/login")
+        staff.post(
+            "/staff/login", data={"username": "backup-staff", "password": TEST_PASSWORD, "csrf_token": csrf_of(staff)}
+        )
+        photo = staff.get(f"/m/petitions/media/{token}.jpg")
         assert photo.status_code == 200 and photo.mimetype == "image/jpeg"
     finally:
         close_app(app)

@@ -213,7 +213,7 @@ def test_scanning_a_receipt_opens_its_status_at_the_kiosk(app, client, csrf):
 
 
 # -- the phone -------------------------------------------------------------------------------
-def test_phone_form_with_a_photo_strips_every_tag(app, client, csrf):
+def test_phone_form_with_a_photo_strips_every_tag(app, client, csrf, login):
     from kiosk_plugins.petitions.models import Petition, PetitionPhoto
 
     client.get("/m/petitions/")
@@ -226,6 +226,8 @@ def test_phone_form_with_a_photo_strips_every_tag(app, client, csrf):
         photo = s.scalar(select(PetitionPhoto))
     assert petition.channel == "mobile" and (petition.lat, petition.lon) == (None, None)
     assert (photo.lat, photo.lon) == (None, None)
+    assert client.get(f"/m/petitions/media/{photo.token}.jpg").status_code == 404, "photos are for staff"
+    login("staff")
     stored = client.get(f"/m/petitions/media/{photo.token}.jpg")
     assert stored.status_code == 200 and stored.mimetype == "image/jpeg"
     data = stored.data
@@ -241,7 +243,7 @@ def test_phone_form_with_a_photo_strips_every_tag(app, client, csrf):
     assert petition.tracking_no in page and "<svg" in page, "tracking number and QR shown on the phone"
 
 
-def test_sharing_the_place_keeps_only_a_rounded_position(app, client, csrf):
+def test_sharing_the_place_keeps_only_a_rounded_position(app, client, csrf, login):
     from kiosk_plugins.petitions.models import Petition, PetitionPhoto
 
     client.get("/m/petitions/")
@@ -252,6 +254,7 @@ def test_sharing_the_place_keeps_only_a_rounded_position(app, client, csrf):
     # 22°33'36" N, 114°07'12" E → 22.56, 114.12, to 4 decimals.
     assert (photo.lat, photo.lon) == (22.56, 114.12)
     assert (petition.lat, petition.lon) == (22.56, 114.12)
+    login("staff")
     data = client.get(f"/m/petitions/media/{photo.token}.jpg").data
     with Image.open(io.BytesIO(data)) as image:
         assert image.getexif().get_ifd(0x8825) == {}, "the position is kept in the database, not the file"

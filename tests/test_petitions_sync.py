@@ -8,6 +8,7 @@ dispatch system is a real HTTP server that checks every body's signature.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -26,6 +27,9 @@ HUB_SECRET = "hub-secret-龙岗区"
 STATION_SECRET = "station-secret-水贝"
 HUB_PUBLIC = "https://hub.example.gov.cn"
 OPEN311_KEY = "district-open311-key"
+#: The district's read key (details and photos); the hub's settings keep its SHA-256 only.
+READ_KEY = "district-read-key-for-the-dashboard-0123456789"
+READ = {"X-Api-Key": READ_KEY}
 SHUIBEI = {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"}
 SUNGANG = {"code": "sungang", "name": "笋岗暖蜂驿站", "kind": "courier_station"}
 DISTRICT = {"code": "district", "name": "罗湖区群众诉求服务中心", "kind": "party_service"}
@@ -51,7 +55,12 @@ def district(make_app, database_url, kiosk_database_template, tmp_path, receiver
     class District:
         def __init__(self):
             plugins = forwarding(receivers["hub"].url, HUB_SECRET)
-            plugins["petitions"]["open311"] = {"api_keys": [OPEN311_KEY]}
+            read_key = {
+                "name": "district",
+                "sha256": hashlib.sha256(READ_KEY.encode()).hexdigest(),
+                "scopes": ["read:details", "read:photos"],
+            }
+            plugins["petitions"]["open311"] = {"api_keys": [OPEN311_KEY], "read_keys": [read_key]}
             self.hub = make_app(
                 database_url, ROLE="hub", STATION=dict(DISTRICT), PUBLIC_URL=HUB_PUBLIC, PLUGINS=plugins
             )
@@ -244,8 +253,9 @@ def test_photos_travel_with_the_request_and_the_hub_serves_them(district):
     assert hub_petition(district.hub, taken.tracking_no).id == at_hub.request_id
     with open(f"{station.instance_path}/uploads/petitions/{photo.station_id}/{photo.filename}", "rb") as fh:
         original = fh.read()
-    served = district.hub.test_client().get(f"/m/petitions/media/{photo.token}.jpg?station=shuibei")
+    served = district.hub.test_client().get(f"/m/petitions/media/{photo.token}.jpg?station=shuibei", headers=READ)
     assert served.status_code == 200 and served.data == original
+    assert district.hub.test_client().get(f"/m/petitions/media/{photo.token}.jpg").status_code == 404, "no key"
 
 
 def test_large_photos_are_shrunk_so_one_request_stays_far_below_the_batch_limit(district):
@@ -626,13 +636,13 @@ def test_open311_at_the_hub_lists_every_stations_requests(district):
     numbers = {p.tracking_no for p in rows(district.hub, Petition)}
     assert len(numbers) == 2
     api = district.hub.test_client()
-    listed = api.get("/api/petitions/open311/v2/requests.json")
+    listed = api.get("/api/petitions/open311/v2/requests.json", headers=READ)
     assert listed.status_code == 200
     assert {r["service_request_id"] for r in listed.get_json()} == numbers
     one = rows(sungang, Petition)[0].tracking_no
-    single = api.get(f"/api/petitions/open311/v2/requests/{one}.json")
+    single = api.get(f"/api/petitions/open311/v2/requests/{one}.json", headers=READ)
     assert single.status_code == 200 and single.get_json()[0]["service_request_id"] == one
-    only_b = api.get("/api/petitions/open311/v2/requests.json?station=sungang").get_json()
+    only_b = api.get("/api/petitions/open311/v2/requests.json?station=sungang", headers=READ).get_json()
     assert [r["service_request_id"] for r in only_b] == [one]
     # Filed through Open311 at the hub for a station: the hub's own series, never a kiosk's number.
     filed = district.hub.test_client().post(
@@ -649,7 +659,7 @@ def test_open311_at_the_hub_lists_every_stations_requests(district):
     number = filed.get_json()[0]["service_request_id"]
     assert re.fullmatch(r"P\d{6}-[A-Z2-9]{4}-W0001", number) and number.split("-")[1] == one.split("-")[1]
     # (A fresh client: the one above keeps the station it chose in its session, as phones do.)
-    everyone = district.hub.test_client().get("/api/petitions/open311/v2/requests.json").get_json()
+    everyone = district.hub.test_client().get("/api/petitions/open311/v2/requests.json", headers=READ).get_json()
     assert {r["service_request_id"] for r in everyone} == numbers | {number}
 
 
