@@ -87,13 +87,27 @@ def _role_checks(app) -> list[dict]:
     if app.config.get("ROLE") == "hub":
         code = app.config["STATION"]["code"]
         stale = app.config.get("HUB", {}).get("stale_after_minutes")
-        return [
+        checks = [
             _check(
                 "role",
                 True,
                 f"district hub (its own station: {code}; stations not synced for {stale} min are flagged)",
             )
         ]
+        from kiosk.ratelimit import proxy_hops
+
+        if not proxy_hops(app.config):
+            # Phones reach the hub through nginx: without this every phone has nginx's address,
+            # and one person spends the whole district's quota of each rate limit.
+            proxies = _check(
+                "reverse proxy",
+                False,
+                "[security] trusted_proxy_hops is 0: behind nginx set it to 1 (KIOSK_TRUSTED_PROXY_HOPS=1), "
+                "or every phone shares nginx's address in rate limits and the login back-off",
+            )
+            proxies["warning"] = True
+            checks.append(proxies)
+        return checks
     checks = [_check("role", True, f"station node for {app.config['STATION']['code']}")]
     state = _quietly(lambda: _sync_state(app), None)
     if state is None or not state["hub_url"]:

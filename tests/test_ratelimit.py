@@ -43,6 +43,17 @@ def _add_test_route(app, count: int, seconds: int = 600):
     app.register_blueprint(bp, url_prefix="/test-ratelimit")
 
 
+#: A phone's address: the test client's default, 127.0.0.1, is the station PC's own kiosk browser.
+PHONE = "198.51.100.77"
+
+
+def _phone(app):
+    """A test client that comes from a phone's address, not from this machine."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = PHONE
+    return client
+
+
 def _post(client, path, ip=None, **data):
     headers = {"X-Forwarded-For": ip} if ip else {}
     return client.post(path, data={"csrf_token": csrf_of(client), **data}, headers=headers)
@@ -83,16 +94,17 @@ def test_every_anonymous_post_route_is_limited(app, client):
     assert not stale, f"listed as needing no limit but no longer a route: {stale}"
 
 
-def test_a_spoofed_forwarded_for_is_ignored_and_a_kiosk_terminal_gets_far_more(app, client):
+def test_a_spoofed_forwarded_for_is_ignored_and_a_kiosk_terminal_gets_far_more(app):
     """Without trusted proxies X-Forwarded-For changes nothing; an enrolled terminal has its own, larger allowance."""
     _add_test_route(app, 2)
+    client = _phone(app)
     assert [_post(client, "/test-ratelimit/probe", ip=f"10.0.0.{i}").status_code for i in range(3)] == [200, 200, 429]
     # The audit trail records the socket's address, not what the header claims.
     _post(client, "/staff/login", ip="203.0.113.9", username="nobody", password="wrong-password")
     with app.app_context():
         addresses = set(app.extensions["db"].Session().scalars(select(AuditLog.address)))
-    assert addresses == {"127.0.0.1"}
-    terminal = app.test_client()
+    assert addresses == {PHONE}
+    terminal = _phone(app)
     enrol_terminal(terminal, app)
     # The terminal shares the phone's address here, and has its own, larger allowance.
     codes = [_post(terminal, "/test-ratelimit/probe").status_code for _ in range(2 * ratelimit.TERMINAL_FACTOR + 1)]
@@ -150,7 +162,8 @@ def test_clients_behind_a_trusted_proxy_get_their_own_quotas_and_cannot_lock_the
     assert after.status_code == 302
 
 
-def test_the_hazard_report_route_is_limited_and_a_refusal_changes_nothing(app, client):
+def test_the_hazard_report_route_is_limited_and_a_refusal_changes_nothing(app):
+    client = _phone(app)
     client.get("/k/courier_rest/hazard")
     for _ in range(10):
         assert _post(client, "/k/courier_rest/hazard", category="", note="").status_code == 400
@@ -190,12 +203,26 @@ def test_workers_share_one_count_and_limits_can_be_switched_off_for_a_load_bench
     first, second = make_app(database_url), make_app(database_url)
     for worker in (first, second):
         _add_test_route(worker, 2)
-    one, other = first.test_client(), second.test_client()
+    one, other = _phone(first), _phone(second)
     assert _post(one, "/test-ratelimit/probe").status_code == 200
     assert _post(other, "/test-ratelimit/probe").status_code == 200
     assert _post(one, "/test-ratelimit/probe").status_code == 429
     assert _post(other, "/test-ratelimit/probe").status_code == 429
     off = make_app(database_url, SECURITY={"rate_limits": False})
     _add_test_route(off, 2)
-    client = off.test_client()
+    client = _phone(off)
     assert {_post(client, "/test-ratelimit/probe").status_code for _ in range(3)} == {200}
+
+
+def test_the_station_pcs_own_kiosk_browser_counts_as_a_kiosk_but_not_on_the_hub(make_app, database_url):
+    # 127.0.0.1 at a station is its own kiosk screen (the demo's, one not enrolled yet): residents
+    # queue at it, so it gets a terminal's allowance. The hub has no kiosk screen on its PC.
+    station = make_app(database_url)
+    _add_test_route(station, 2)
+    local = station.test_client()
+    codes = [_post(local, "/test-ratelimit/probe").status_code for _ in range(2 * ratelimit.TERMINAL_FACTOR + 1)]
+    assert codes[:-1] == [200] * (2 * ratelimit.TERMINAL_FACTOR) and codes[-1] == 429
+    with station.test_request_context("/", environ_base={"REMOTE_ADDR": "127.0.0.1"}):
+        assert ratelimit.client()[0] == "t:local"
+    with station.test_request_context("/", environ_base={"REMOTE_ADDR": PHONE}):
+        assert ratelimit.client()[0] == f"a:{PHONE}"

@@ -97,6 +97,18 @@ def test_the_hub_opens_no_devices_and_runs_no_print_queue(make_app, database_url
     assert not [t for t in __import__("threading").enumerate() if t.name == "kiosk-printer-status" and t.is_alive()]
 
 
+def test_doctor_on_a_hub_without_trusted_proxies_warns_that_phones_share_nginxs_address(make_app, database_url):
+    from kiosk.doctor import run_checks
+
+    hub = _hub(make_app, database_url)
+    with hub.app_context():
+        warned = [c for c in run_checks(hub) if c["name"] == "reverse proxy"]
+    assert len(warned) == 1 and warned[0]["warning"] and "trusted_proxy_hops" in warned[0]["detail"]
+    behind_nginx = _hub(make_app, database_url, SECURITY={"trusted_proxy_hops": 1})
+    with behind_nginx.app_context():
+        assert not [c for c in run_checks(behind_nginx) if c["name"] == "reverse proxy"]
+
+
 def test_a_phone_at_the_hub_stays_in_the_station_its_code_named(make_app, database_url):
     hub = _hub(make_app, database_url)
     _add_station(hub, "huangbei", "黄贝街道党群服务中心")
