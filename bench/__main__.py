@@ -51,6 +51,7 @@ def home_server_time(iterations: int, database_url: str | None) -> dict:
         "TESTING": True,
         "IME_PRELOAD": False,
         "TESTING_NO_LISTENER": True,
+        "SECURITY": {"rate_limits": False},
     }
     if database_url:
         config["DATABASE_URL"] = database_url

@@ -41,6 +41,7 @@ def _config(instance: str, url: str) -> dict:
         "START_DEVICES": False,
         "RUN_JOBS": False,
         "TESTING_NO_LISTENER": True,
+        "SECURITY": {"rate_limits": False},
         "IME_PRELOAD": False,
         "STATION": {"code": "sungang-nf", "name": "笋岗街道暖蜂驿站", "kind": "courier_station"},
         "DEVICES": {"printer": {"type": "preview"}, "readers": {}},

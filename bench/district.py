@@ -219,6 +219,7 @@ class Hub:
                 "START_DEVICES": False,
                 "IME_PRELOAD": False,
                 "TESTING_NO_LISTENER": True,
+                "SECURITY": {"rate_limits": False},
             }
         )
         from click.testing import CliRunner

@@ -37,6 +37,7 @@ def _config(instance: str, url: str, printer: dict) -> dict:
         "START_DEVICES": False,
         "RUN_JOBS": False,
         "TESTING_NO_LISTENER": True,
+        "SECURITY": {"rate_limits": False},
         "IME_PRELOAD": False,
         "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
         "DEVICES": {"printer": printer, "readers": {}},

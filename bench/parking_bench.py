@@ -64,6 +64,7 @@ def _app(database_url: str | None):
         "RUN_JOBS": False,
         "START_DEVICES": False,
         "TESTING_NO_LISTENER": True,
+        "SECURITY": {"rate_limits": False},
         "DEVICES": {"printer": {"type": "preview", "folder": os.path.join(instance, "receipts")}, "readers": {}},
     }
     if database_url:

@@ -75,6 +75,7 @@ def _app(url: str, folder: str):
             "RUN_JOBS": False,
             "IME_PRELOAD": False,
             "TESTING_NO_LISTENER": True,
+            "SECURITY": {"rate_limits": False},
             "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
             "DEVICES": {"printer": {"type": "file", "path": os.devnull, "status": False}, "readers": {}},
             "PLUGINS": {"petitions": {"rate_limit": {"kiosk": [10**9, 600], "mobile": [10**9, 600]}}},

@@ -52,6 +52,7 @@ def measure(samples: int = 50, warmup: int = 5) -> dict:
                 "RUN_JOBS": False,
                 "TESTING_NO_LISTENER": True,
                 "IME_PRELOAD": False,
+                "SECURITY": {"rate_limits": False},
                 "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
                 "DEVICES": {"printer": printer.printer_config(), "readers": {}},
             }
