@@ -63,6 +63,7 @@ __all__ = [
     "TableOf",
     "Schema",
     "SettingError",
+    "REQUIRED",
     "plugin_settings",
 ]
 

@@ -19,10 +19,7 @@ from kiosk.testing import FixedClock, count_rows, create_account, csrf_of, enrol
 from kiosk_plugins.courier_rest.models import Hazard
 
 #: Anonymous POST routes of plugins that carry no ``@limited``, and why (the core's are in ratelimit.NOT_LIMITED).
-PLUGIN_NOT_LIMITED = {
-    "petitions_api.create_request": "needs an Open311 API key; intake counts each key's requests "
-    "([plugins.petitions.rate_limit] api)",
-}
+PLUGIN_NOT_LIMITED: dict[str, str] = {}
 #: What an anonymous POST to a route for staff only gets: the login page, 401, 403 or 404.
 REFUSED_ANONYMOUS = (302, 401, 403, 404)
 

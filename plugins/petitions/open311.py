@@ -41,6 +41,7 @@ from kiosk.db import get_session
 from kiosk.i18n import gettext
 from kiosk.models import Station
 from kiosk.privacy import normalize_phone
+from kiosk.ratelimit import limited
 from kiosk.stations import current_station, station_id_of
 from kiosk.urls import public_url
 from kiosk_plugins.petitions import apikeys, intake, places, present, ratelimit
@@ -209,6 +210,7 @@ def _location(params: dict) -> tuple[float | None, float | None]:
 
 
 @bp.post("/open311/v2/requests.json")
+@limited(60, 600)  # counted before the key is checked: wrong keys cannot be tried without end
 def create_request():
     """File a request; answers ``[{"service_request_id", "service_notice", "account_id"}]``."""
     settings = get_settings()
