@@ -319,9 +319,18 @@ def _register_plugin_blueprints(app, plugins: KioskPlugins) -> None:
         plugins.call_startup("register_blueprints", per_plugin=per_plugin)
 
 
+#: Every id column is a 64-bit integer: a larger number in a URL names no row (and would make the
+#: database driver raise, which read as a plugin fault).
+_ROW_ID_RANGE = range(-(2**63), 2**63)
+
+
 def _before_request():
     load_user()
     g.kiosk_plugins = current_app.extensions["kiosk_plugins"]
+    if request.view_args and any(
+        isinstance(v, int) and not isinstance(v, bool) and v not in _ROW_ID_RANGE for v in request.view_args.values()
+    ):
+        abort(404)
     if not request.blueprint:
         return None
     owner = current_app.extensions["blueprint_areas"].get(request.blueprint.split(".")[0])

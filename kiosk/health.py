@@ -24,6 +24,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify
 from sqlalchemy import text
 
+from kiosk import __version__
 from kiosk.db import get_session
 from kiosk.i18n import N_, _
 from kiosk.stations import current_station
@@ -159,4 +160,19 @@ def healthz():
             }
         except Exception:  # the sync tables missing (an unmigrated database) must not break /healthz
             body["sync"] = None
-    return jsonify(body), (200 if db["ok"] and not faults else 503)
+    code = 200 if db["ok"] and not faults else 503
+    if not _may_see_details():
+        # Anyone may ask whether the kiosk is up; what is inside it (devices, counts, errors) is
+        # for staff and for this machine's own monitor.
+        return jsonify({"ok": ok, "status": body["status"], "version": __version__}), code
+    body["version"] = __version__
+    return jsonify(body), code
+
+
+def _may_see_details() -> bool:
+    """A logged-in staff member, or a caller on this machine (after trusted proxies are unwrapped)."""
+    from kiosk.audit import client_address
+    from kiosk.ratelimit import LOOPBACK
+
+    user = g.get("user")
+    return (user is not None and user.can("staff")) or client_address() in LOOPBACK

@@ -78,9 +78,12 @@ CORE_SCHEMAS = {
     },
     "Health": {
         "type": "object",
-        "required": ["ok", "station", "database", "plugins", "devices"],
+        "description": "Anonymous callers from elsewhere get ok, status and version only; staff and "
+        "callers on the kiosk's own machine get the details.",
+        "required": ["ok", "status", "version"],
         "properties": {
             "ok": {"type": "boolean"},
+            "version": {"type": "string"},
             "status": {"enum": ["ok", "degraded", "down"]},
             "printer_faults": {"type": "array", "items": {"type": "string"}},
             "station": {"type": ["string", "null"]},

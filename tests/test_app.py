@@ -96,6 +96,32 @@ def test_healthz_reports_database_plugins_and_devices(client, backend):
     assert isinstance(body["plugins"], dict)
 
 
+def test_healthz_tells_anonymous_callers_from_elsewhere_only_whether_it_is_up(app, client):
+    # Issue 17 point 10: anonymous callers saw device paths, counts of riders and households, exception texts.
+    from kiosk import __version__
+
+    outside = app.test_client()
+    outside.environ_base["REMOTE_ADDR"] = "203.0.113.50"
+    answer = outside.get("/healthz")
+    assert answer.status_code == 200 and answer.get_json() == {"ok": True, "status": "ok", "version": __version__}
+    # This machine's own monitor, and staff anywhere, get the details.
+    assert {"database", "plugins", "devices"} <= set(client.get("/healthz").get_json())
+    staff = app.test_client()
+    staff.environ_base["REMOTE_ADDR"] = "203.0.113.51"
+    from kiosk.testing import Auth
+
+    Auth(app, staff).login("staff")
+    assert "plugins" in staff.get("/healthz").get_json()
+
+
+def test_an_id_too_large_for_any_row_is_a_404_not_a_plugin_fault(app, client):
+    # A 20-digit id made the database driver raise: a "plugin fault" that turned /healthz not ok until restart.
+    assert client.get("/k/legal/book/slot/99999999999999999999").status_code == 404
+    assert client.post("/k/legal/book/slot/-99999999999999999999").status_code in (400, 404)
+    plugins = client.get("/healthz").get_json()["plugins"]
+    assert plugins["legal"]["faults"] == 0 and plugins["legal"]["ok"]
+
+
 def test_unknown_page_is_a_friendly_404_in_chinese(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
