@@ -93,8 +93,8 @@ def _forms(app, client):
     return list(seen.values())
 
 
-#: Tables that record the attempt itself, refused or not (who tried to sign in, when).
-ATTEMPT_LOGS = {"login_attempt", "alembic_version"}
+#: Tables that record the attempt itself, refused or not (who tried to sign in, when; rate-limit hits).
+ATTEMPT_LOGS = {"login_attempt", "alembic_version", "kiosk_rate_hit"}
 
 
 def _row_counts(app) -> dict[str, int]:

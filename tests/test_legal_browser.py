@@ -134,7 +134,7 @@ def test_screenshots_of_every_screen(page, live_server, lang):
     page.locator('[data-testid="confirm-booking"]').tap()
     page.wait_for_url("**/k/legal/booked")
     code = page.locator('[data-testid="booking-code"]').inner_text()
-    assert len(code) == 6 and code.isdigit()
+    assert len(code) == 8 and code.isdigit()  # eight digits: not guessable in the time the back-off allows
     save_screenshot(page, f"legal-booked-{lang}")
     page.goto(base + "/k/legal/checkin")
     page.locator("#code").tap()

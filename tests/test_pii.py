@@ -341,7 +341,7 @@ def legal_queue(station: Station, public: Public, staff: Visitor) -> None:
     slots = public.add(resident.get("/k/legal/book/consultation"))
     slot = re.search(r'data-slot="(\d+)"', slots.body).group(1)
     booked = public.add(resident.post(f"/k/legal/book/slot/{slot}", phone=RESIDENT_PHONE))
-    code = re.search(r'data-testid="booking-code">(\d{6})<', booked.body).group(1)
+    code = re.search(r'data-testid="booking-code">(\d{8})<', booked.body).group(1)
     assert _printed(resident, public, _print_job(booked)) == "done"
     early = public.add(Visitor(station.url).post("/k/legal/checkin", code=code))
     assert early.status == 400 and "10:00" in early.body, "a booking for tomorrow cannot check in today"
