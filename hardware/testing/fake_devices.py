@@ -42,12 +42,11 @@ import tempfile
 import termios
 import threading
 import time
-import tty
 from array import array
 from collections.abc import Iterator
 from typing import Any
 
-from kiosk_hardware.testing.fake_printer import FakeBase, FakePrinterCore, FakeUsbDevice
+from kiosk_hardware.testing.fake_printer import FakeBase, FakePrinterCore, FakeSerialPrinter, FakeUsbDevice
 
 __all__ = [
     "BITS_PER_BYTE",
@@ -63,7 +62,7 @@ _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _FIONREAD = termios.FIONREAD
 
 
-class ThrottledSerialLine(FakeBase):
+class ThrottledSerialLine(FakeSerialPrinter):
     """A serial printer behind a line that carries ``baudrate`` baud, and may stop.
 
     The backend opens :attr:`device` (the slave end of a pseudo-terminal) as
@@ -78,7 +77,7 @@ class ThrottledSerialLine(FakeBase):
     """
 
     def __init__(self, baudrate: int = 9600, state: str = "ok", *, stall_after: int | None = None) -> None:
-        self.core = FakePrinterCore(state)
+        super().__init__(state)
         self.baudrate = int(baudrate)
         self.bytes_per_second = self.baudrate / BITS_PER_BYTE
         self.stall_after = stall_after
@@ -86,13 +85,7 @@ class ThrottledSerialLine(FakeBase):
         self.received = 0
         self.last_read_at: float | None = None
         self._stalled = threading.Event()
-        self._stop = threading.Event()
-        self._master, self._slave = os.openpty()
-        # Raw mode: the line discipline must not turn \n into \r\n or eat control bytes.
-        tty.setraw(self._slave)
-        self.device = os.ttyname(self._slave)
-        self._stream = self.core.stream(f"pty:{self.device}")
-        self._thread = threading.Thread(target=self._run, name=f"throttled-serial-{self.baudrate}", daemon=True)
+        self._thread.name = f"throttled-serial-{self.baudrate}"
 
     def printer_config(self, **extra: Any) -> dict[str, Any]:
         """A ``printer_from_config`` dict for this line (its baud rate; short timeouts)."""
@@ -152,33 +145,8 @@ class ThrottledSerialLine(FakeBase):
             bucket.took(len(data))
             self.received += len(data)
             self.last_read_at = time.monotonic()
-            try:
-                replies, _ = self._stream.feed(data)
-            except Exception as exc:  # noqa: BLE001 - surfaced through core.errors
-                self.core.errors.append(repr(exc))
+            if not self._take(data):
                 return
-            if replies:
-                os.write(self._master, replies)
-
-    def start(self) -> ThrottledSerialLine:
-        """Start the far end's reader."""
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop reading and release the pseudo-terminal."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2)
-        self._stream.end()
-        os.close(self._master)
-        os.close(self._slave)
-
-    def __enter__(self) -> ThrottledSerialLine:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class ThrottledNetworkPrinter(FakeBase):

@@ -397,13 +397,19 @@ class FakeSerialPrinter(FakeBase):
                 data = os.read(self._master, 65536)
             except OSError:
                 return
-            try:
-                replies, _ = self._stream.feed(data)
-            except Exception as exc:  # noqa: BLE001 - surfaced through core.errors
-                self.core.errors.append(repr(exc))
+            if not self._take(data):
                 return
-            if replies:
-                os.write(self._master, replies)
+
+    def _take(self, data: bytes) -> bool:
+        """Feed bytes read from the line to the printer and send its answers back; False: stop reading."""
+        try:
+            replies, _ = self._stream.feed(data)
+        except Exception as exc:  # noqa: BLE001 - surfaced through core.errors
+            self.core.errors.append(repr(exc))
+            return False
+        if replies:
+            os.write(self._master, replies)
+        return True
 
     def start(self) -> FakeSerialPrinter:
         """Start answering in a background thread."""
