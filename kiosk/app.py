@@ -165,13 +165,16 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def close_app(app) -> None:
-    """Stop what an app started (push listener, print worker) and close its database."""
+    """Stop what an app started (push listener, print worker, card readers) and close its database."""
     stop = app.extensions.get("kiosk_listener_stop")
     if stop is not None:
         stop.set()
     printing = app.extensions.get("kiosk_printing")
     if printing is not None:
         printing.shutdown()
+    devices = app.extensions.get("kiosk_devices")
+    if devices is not None:
+        devices.stop()  # reader threads would outlive the app (until exit) and hold their devices
     app.extensions["db"].dispose()
 
 

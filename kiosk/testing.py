@@ -196,7 +196,7 @@ def app_config(instance_path: str, database_url: str, **extra) -> dict:
 
 
 def close_app(app) -> None:
-    """Stop what an app started (push listener, print worker) and close its database."""
+    """Stop what an app started (push listener, print worker, card readers) and close its database."""
     from kiosk.app import close_app as close
 
     close(app)
