@@ -172,7 +172,7 @@ def healthz():
 def _may_see_details() -> bool:
     """A logged-in staff member, or a caller on this machine (after trusted proxies are unwrapped)."""
     from kiosk.audit import client_address
-    from kiosk.ratelimit import LOOPBACK
+    from kiosk.urls import is_loopback_address
 
     user = g.get("user")
-    return (user is not None and user.can("staff")) or client_address() in LOOPBACK
+    return (user is not None and user.can("staff")) or is_loopback_address(client_address())

@@ -33,7 +33,6 @@ Only a caller on this machine (loopback, not relayed by a proxy) or one sending
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import os
 import re
@@ -57,6 +56,7 @@ from sqlalchemy import func, select
 
 from kiosk.config import ConfigError
 from kiosk.plugins import PluginError
+from kiosk.urls import is_loopback_address
 
 __all__ = ["Metrics", "ScrapeCollector", "init_app", "print_job_finished"]
 
@@ -464,12 +464,7 @@ def caller_may_read(metrics: Metrics) -> bool:
         return False
     if any(name in request.headers for name in PROXY_HEADERS):
         return False
-    try:
-        address = ipaddress.ip_address(request.remote_addr or "")
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return bool((mapped or address).is_loopback)
+    return is_loopback_address(request.remote_addr)
 
 
 @bp.route("/metrics")

@@ -49,6 +49,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from kiosk.db import Base, UTCDateTime
 from kiosk.i18n import N_, _
+from kiosk.urls import is_loopback_address
 
 __all__ = [
     "TERMINAL_FACTOR",
@@ -68,8 +69,6 @@ __all__ = [
     "wait_text",
 ]
 
-#: Addresses of this machine: the station PC's own kiosk browser.
-LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 #: How many times an address's allowance an enrolled terminal gets (a shared kiosk serves a queue of residents).
 TERMINAL_FACTOR = 20
 #: Hits older than this are deleted (no window is longer than a day).
@@ -158,7 +157,7 @@ def client(limit: Limit | None = None) -> tuple[str, int | None]:
     if terminal is not None:
         return f"t:{terminal.id}", (limit.terminal_count if limit else None)
     address = client_address() or "-"
-    if address in LOOPBACK and current_app.config.get("ROLE") != "hub":
+    if is_loopback_address(address) and current_app.config.get("ROLE") != "hub":
         # The station PC's own kiosk browser (the demo's, a screen not yet enrolled): a shared
         # kiosk too. Phones never come from here unless a proxy on this PC is not declared in
         # trusted_proxy_hops, which kiosk doctor points out.

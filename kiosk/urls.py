@@ -39,6 +39,15 @@ log = logging.getLogger("kiosk.urls")
 NO_REQUEST_BASE = "http://localhost"
 
 
+def is_loopback_address(address: str | None) -> bool:
+    """True for a client address of this machine: ``127.x.x.x``, ``::1`` or ``::ffff:127.x.x.x``."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return bool((getattr(ip, "ipv4_mapped", None) or ip).is_loopback)
+
+
 def is_loopback(host: str) -> bool:
     """True for ``localhost``, ``127.x.x.x`` and ``::1`` (with or without a port)."""
     name = urlsplit(f"//{host}").hostname or ""

@@ -223,3 +223,11 @@ def test_the_station_pcs_own_kiosk_browser_counts_as_a_kiosk_but_not_on_the_hub(
         assert ratelimit.client()[0] == "t:local"
     with station.test_request_context("/", environ_base={"REMOTE_ADDR": PHONE}):
         assert ratelimit.client()[0] == f"a:{PHONE}"
+
+
+def test_this_machines_addresses_are_told_apart_from_clients_by_one_helper():
+    # Rate limits, /healthz and /metrics all ask kiosk.urls.is_loopback_address.
+    from kiosk.urls import is_loopback_address
+
+    assert all(is_loopback_address(a) for a in ("127.0.0.1", "127.0.0.5", "::1", "::ffff:127.0.0.1"))
+    assert not any(is_loopback_address(a) for a in (PHONE, "::ffff:198.51.100.7", "", None, "localhost", "-"))
