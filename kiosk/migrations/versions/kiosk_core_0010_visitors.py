@@ -1,0 +1,21 @@
+"""Visitors remembered on the server, not in the session cookie.
+
+Revision ID: kiosk_core_0010
+Revises: kiosk_core_0009
+"""
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "kiosk_core_0010"
+down_revision = "kiosk_core_0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    """SKELETON: filled in by the helper that owns this migration."""
+
+
+def downgrade():
+    """SKELETON: filled in by the helper that owns this migration."""
