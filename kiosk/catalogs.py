@@ -3,7 +3,10 @@
 ``python -m kiosk.catalogs check [NAME…]`` lists every message a package uses
 but does not translate, and every catalog entry its code no longer uses
 (obsolete: a stale entry would translate some other text with words meant for
-a sentence that is gone). ``python -m kiosk.catalogs update [NAME…]`` adds the
+a sentence that is gone), and every Chinese translation that puts half-width
+punctuation (``,:?!;()``) against a Chinese character (``歇脚:座位`` for
+``歇脚：座位``); placeholders such as ``%(name)s``, times (12:30) and URLs are
+left alone. ``python -m kiosk.catalogs update [NAME…]`` adds the
 missing ids to ``translations/<locale>/LC_MESSAGES/messages.po`` (keeping
 existing translations) and drops the obsolete ones, reporting both.
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import os
+import re
 import sys
 from importlib import metadata
 
@@ -34,6 +38,16 @@ CORE = "kiosk"
 #: The entry point group plugins are installed under (the same as kiosk.plugins reads).
 ENTRY_POINT_GROUP = "kiosk.plugins"
 USAGE = "usage: python -m kiosk.catalogs check|update [NAME…]  (NAME: kiosk, a plugin, its package or folder)"
+
+
+#: Chinese characters and full-width punctuation: half-width punctuation touching one of these is a typo.
+_CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_HALF_WIDTH = ",:?!;()"
+_FULL_WIDTH = dict(zip(_HALF_WIDTH, "，：？！；（）", strict=True))
+_TOUCHING_CJK = re.compile(rf"(?<=[{_CJK}])[{re.escape(_HALF_WIDTH)}]|[{re.escape(_HALF_WIDTH)}](?=[{_CJK}])")
+#: Python and format placeholders, whose brackets are code, not punctuation.
+_PLACEHOLDER = re.compile(r"%\([A-Za-z_][A-Za-z0-9_]*\)[a-z]|%[a-z%]|\{[^{}]*\}")
+CHINESE_LOCALES = ("zh_Hans", "zh_Hant")
 
 
 class CatalogError(Exception):
@@ -107,6 +121,73 @@ def obsolete(package_dir: str, used: dict[str, list[str]] | None = None) -> dict
         stale += sorted(_key(msgid) for msgid in catalog.obsolete)  # "#~" entries Babel kept
         if stale:
             out[locale] = stale
+    return out
+
+
+def _masked(text: str) -> tuple[str, list[str]]:
+    """``text`` with each placeholder replaced by one private-use character (its brackets are not punctuation)."""
+    kept: list[str] = []
+
+    def hide(match: re.Match) -> str:
+        kept.append(match.group(0))
+        return chr(0xE000 + len(kept) - 1)
+
+    return _PLACEHOLDER.sub(hide, text), kept
+
+
+def _unmasked(text: str, kept: list[str]) -> str:
+    for index, placeholder in enumerate(kept):
+        text = text.replace(chr(0xE000 + index), placeholder)
+    return text
+
+
+def full_width(text: str) -> str:
+    """``text`` with each half-width ``,:?!;()`` that touches a Chinese character made full-width.
+
+    A bracket is changed with its partner, so ``名称(英文)`` becomes ``名称（英文）`` and
+    ``数据(JSON)`` becomes ``数据（JSON）``; placeholders (``%(n)s``), times (``12:30``), URLs
+    and punctuation between Latin letters or digits stay as they are.
+    """
+    masked, kept = _masked(text)
+    chars = list(masked)
+    change = {m.start() for m in _TOUCHING_CJK.finditer(masked)}
+    # Pair the brackets, so that a bracket changes with its partner.
+    stack: list[int] = []
+    pairs: dict[int, int] = {}
+    for index, char in enumerate(chars):
+        if char == "(":
+            stack.append(index)
+        elif char == ")" and stack:
+            opening = stack.pop()
+            pairs[opening], pairs[index] = index, opening
+    for index in list(change):
+        if index in pairs:
+            change.add(pairs[index])
+    for index in sorted(change, reverse=True):
+        chars[index] = _FULL_WIDTH[chars[index]]
+        if chars[index] in "，：；？！" and chars[index + 1 : index + 2] == [" "]:
+            del chars[index + 1]  # a full-width mark carries its own space
+    return _unmasked("".join(chars), kept)
+
+
+def half_width_punctuation(package_dir: str) -> dict[str, list[tuple[str, str]]]:
+    """Locale → ``(message id, translation)`` for each Chinese translation with half-width punctuation.
+
+    Half-width ``,:?!;()`` next to a Chinese character reads as a typo on a Chinese
+    screen (``第一次来?登记一下``); ``full_width`` gives the corrected text.
+    """
+    out = {}
+    for locale in CHINESE_LOCALES:
+        found = []
+        for m in load(package_dir, locale):
+            if not m.id:
+                continue
+            strings = m.string if isinstance(m.string, (tuple, list)) else (m.string,)
+            for text in strings:
+                if text and full_width(text) != text:
+                    found.append((_key(m.id), text))
+        if found:
+            out[locale] = found
     return out
 
 
@@ -224,6 +305,12 @@ def _check(packages: list[tuple[str, str]], named: bool) -> int:
         for locale, ids in obsolete(folder, used).items():
             for msgid in ids:
                 print(f"{name} {locale}: obsolete (no longer used; run update): {msgid!r}")
+                problems += 1
+        for locale, entries in half_width_punctuation(folder).items():
+            for msgid, text in entries:
+                print(
+                    f"{name} {locale}: half-width punctuation in {msgid!r}: {text!r} should read {full_width(text)!r}"
+                )
                 problems += 1
         checked.append(f"{name} ({len(used)})")
     if not checked:

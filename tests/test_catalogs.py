@@ -129,3 +129,47 @@ def test_update_drops_ids_no_longer_used_and_reports_them(tmp_path, capsys):
     assert "Mobile" not in po.read_text(encoding="utf-8")  # not even as a "#~" obsolete entry
     assert catalogs.obsolete(str(package)) == {}
     assert catalogs.missing(str(package)) == {"zh_Hant": ["Claim a wish"]}
+
+
+def test_check_flags_half_width_punctuation_in_chinese_and_full_width_fixes_it(tmp_path, capsys):
+    """Issue 19 point 11: ``歇脚:座位`` and ``第一次来?登记一下`` on a Chinese screen read as typos."""
+    code = WISH_CODE + '\n\ndef more():\n    return _("Rest: seats"), _("Photos: %(n)s"), _("Opens 12:30")\n'
+    package = _package(tmp_path, "kiosk_wish", code)
+    _write_po(
+        package,
+        "zh_Hans",
+        [
+            ("Claim a wish", "认领心愿(先到)"),
+            ("Rest: seats", "歇脚:座位"),
+            ("Photos: %(n)s", "照片：%(n)s 张"),
+            ("Opens 12:30", "12:30 开门，见 https://a.cn/x?y=1"),
+        ],
+    )
+    _write_po(
+        package,
+        "zh_Hant",
+        [
+            ("Claim a wish", "認領心願"),
+            ("Rest: seats", "歇腳：座位"),
+            ("Photos: %(n)s", "照片:%(n)s 張"),
+            ("Opens 12:30", "12:30 開門"),
+        ],
+    )
+    assert catalogs.main(["check", str(package)]) == 1
+    out = sorted(capsys.readouterr().out.splitlines())
+    assert out == [
+        "kiosk_wish zh_Hans: half-width punctuation in 'Claim a wish': '认领心愿(先到)' should read '认领心愿（先到）'",
+        "kiosk_wish zh_Hans: half-width punctuation in 'Rest: seats': '歇脚:座位' should read '歇脚：座位'",
+        "kiosk_wish zh_Hant: half-width punctuation in 'Photos: %(n)s': '照片:%(n)s 張' should read '照片：%(n)s 張'",
+    ]
+    # Placeholders, times, URLs, Latin text and a literal separator between spaces stay as they are.
+    for kept in ("%(n)s 个", "12:30", "https://a.cn/x?y=1", "A (B), C: D!", "多个用 ; 分隔", "{name}"):
+        assert catalogs.full_width(kept) == kept
+    assert catalogs.full_width("数据(JSON)。") == "数据（JSON）。"  # a bracket changes with its partner
+    assert catalogs.full_width("的(%(n)s)") == "的（%(n)s）"
+    assert catalogs.full_width("[请求数, 秒数]") == "[请求数，秒数]"
+
+
+def test_no_catalog_of_the_core_or_a_plugin_has_half_width_punctuation_in_chinese():
+    for name, folder in catalogs.resolve([]):
+        assert catalogs.half_width_punctuation(folder) == {}, name

@@ -148,7 +148,7 @@ def test_hazard_with_a_phone_photo_becomes_a_petition(make_app, database_url):
     kiosk.get("/k/courier_rest/hazard")
     response = kiosk.post("/k/courier_rest/hazard", category="safety_hazard", note="笋岗路井盖松动", action="photo")
     page = kiosk.follow(response)
-    assert "<svg" in page.get_data(as_text=True) and "已收到照片:0 / 3 张" in page.get_data(as_text=True)
+    assert "<svg" in page.get_data(as_text=True) and "已收到照片：0 / 3 张" in page.get_data(as_text=True)
     with db(app) as s:
         token = s.scalar(select(Hazard.upload_token))
     phone = app.test_client()
@@ -173,7 +173,7 @@ def test_hazard_with_a_phone_photo_becomes_a_petition(make_app, database_url):
     )
     assert ok.status_code == 302
     assert "照片已添加" in phone.get(ok.location).get_data(as_text=True)
-    assert "已收到照片:1 / 3 张" in kiosk.get(response.location).get_data(as_text=True)
+    assert "已收到照片：1 / 3 张" in kiosk.get(response.location).get_data(as_text=True)
 
     page = kiosk.follow(kiosk.post(response.location.replace("/photo", "/send")))
     assert 'data-testid="tracking">SZ20240501-0007<' in page.get_data(as_text=True)
