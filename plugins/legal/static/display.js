@@ -46,10 +46,34 @@
     });
   }
 
+  // The stylesheet sizes the call to its box; a long ticket ("LA-20481") or counter may still be
+  // wider than its row. Shrink just that line until its glyphs fit: never clipped, never off screen.
+  function shrinkToFit(el) {
+    el.style.fontSize = "";
+    for (var i = 0; i < 4 && el.scrollWidth > el.clientWidth + 1; i++) {
+      var size = parseFloat(getComputedStyle(el).fontSize);
+      el.style.fontSize = Math.floor(size * el.clientWidth / el.scrollWidth * 0.98) + "px";
+    }
+  }
+
+  function fitNow() {
+    shrinkToFit(document.getElementById("now-ticket"));
+    shrinkToFit(nowBox.querySelector(".now-counter"));
+    // What was fitted, to which window: tests wait on it rather than on time.
+    nowBox.dataset.fit = document.getElementById("now-ticket").textContent + "@" +
+      document.getElementById("now-counter").textContent + "@" + window.innerWidth + "x" + window.innerHeight;
+  }
+
+  if (window.ResizeObserver) { new ResizeObserver(fitNow).observe(nowBox); }
+  window.addEventListener("resize", fitNow);
+  if (document.fonts && document.fonts.ready) { document.fonts.ready.then(fitNow); }
+  fitNow();
+
   function showNow(ticket, counter) {
     document.getElementById("now-ticket").textContent = ticket;
     document.getElementById("now-counter").textContent = String(counter);
     document.getElementById("now-text").textContent = callText(ticket, counter);
+    fitNow();
     delete nowBox.dataset.empty;
     nowBox.classList.remove("flash");
     void nowBox.offsetWidth;  // restart the animation for a recall of the same number
