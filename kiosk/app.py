@@ -107,6 +107,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     ):
         app.register_blueprint(bp)
     ime.init_app(app)
+    from kiosk import speech
+
+    speech.init_app(app)  # spoken guidance on kiosk screens
     from kiosk import terminals, terminals_admin
 
     terminals.init_app(app)  # enrolment, reader claims

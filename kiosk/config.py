@@ -123,6 +123,8 @@ DEFAULTS: dict = {
     # [security]: trusted_proxy_hops, the reverse proxies in front of the kiosk whose X-Forwarded-For
     # is believed (0: never; KIOSK_TRUSTED_PROXY_HOPS); rate_limits = false only for a load bench.
     "SECURITY": {"trusted_proxy_hops": 0, "rate_limits": True},
+    # [speech]: spoken guidance on kiosk screens (kiosk.speech): offered at all, and the clips' folder bound.
+    "SPEECH": {"guidance": True, "cache_mb": 32},
     "TRUSTED_PROXY_HOPS": None,
 }
 

@@ -262,6 +262,7 @@ TOP: dict[str, Setting] = {
     ),
     "metrics": Table({"token": Secret("")}),
     "trusted_proxy_hops": Integer(0, min=0, max=10),
+    "speech": Table({"guidance": Boolean(True), "cache_mb": Integer(32, min=1, max=4096)}),
     "security": Table(
         {"trusted_proxy_hops": Integer(0, min=0, max=10), "rate_limits": Boolean(True)},
     ),
