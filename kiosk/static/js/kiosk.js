@@ -23,7 +23,11 @@
   var idleSeconds = parseInt(body.dataset.idle || "60", 10);
   var countdownSeconds = parseInt(body.dataset.countdown || "15", 10);
   var idleTimer = null, tickTimer = null, remaining = 0;
+  // The home screen times out too (issue 19.2): a rider who left with 首页 must not
+  // stay identified. A clean home (nothing chosen, nobody identified) starts the
+  // timer only once someone touches it; there is nothing to forget before that.
   var onCleanHome = body.dataset.screen === "home" && body.dataset.dirty !== "yes";
+  var touched = false;
   // A wall display (data-idle="0", or a page shown on a terminal enrolled as a
   // display) has no user to time out; nor has a counter, whose staff log out.
   var terminalKind = body.dataset.terminalKind || "";
@@ -70,7 +74,7 @@
   }
 
   function armIdle() {
-    if (onCleanHome || noIdle || !overlay) { return; }
+    if ((onCleanHome && !touched) || noIdle || !overlay) { return; }
     stopTimers();
     overlay.hidden = true;
     idleTimer = setTimeout(showCountdown, idleSeconds * 1000);
@@ -81,9 +85,20 @@
     document.getElementById("idle-reset").addEventListener("submit", function (ev) {
       ev.preventDefault(); resetNow();
     });
+    // Any touch, key or input counts as someone still there, caught in the capture
+    // phase so that no widget's own handler can swallow it; the on-screen keyboard
+    // also announces each key tap and handwriting stroke as "kiosk:activity".
+    // While the countdown shows (above everything, the keyboard included) only
+    // its own buttons, a tap on its dimmed backdrop, or such an announcement count.
+    function activity() {
+      touched = true;
+      if (overlay.hidden) { armIdle(); }
+    }
     ["pointerdown", "keydown", "input", "touchstart"].forEach(function (type) {
-      document.addEventListener(type, function () { if (overlay.hidden) { armIdle(); } }, { passive: true, capture: true });
+      document.addEventListener(type, activity, { passive: true, capture: true });
     });
+    window.addEventListener("kiosk:activity", function () { touched = true; armIdle(); });
+    overlay.addEventListener("pointerdown", function (ev) { if (ev.target === overlay) { armIdle(); } });
     armIdle();
   }
 
