@@ -36,6 +36,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "kiosk.sync": "Syncing records between a station node and the district hub.",
     "kiosk.services": "Asking another plugin for a service without importing it.",
     "kiosk.events": "Publishing events to displays and phones (server-sent events).",
+    "kiosk.speech": "Offline speech (espeak-ng) in a bounded cache, and what kiosk screens say aloud.",
     "kiosk.audit": "The audit trail of staff actions.",
     "kiosk.errors": "Errors a plugin raises to get a clear answer in the user's language.",
     "kiosk.testing": "Pytest fixtures and helpers for testing a plugin on SQLite and PostgreSQL.",

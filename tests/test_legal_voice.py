@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from test_legal_support import call_next, legal_app, legal_staff, take_ticket  # noqa: F401
 
+from kiosk.speech import SpeechCache
 from kiosk_plugins.legal import voice
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng: apt-get install espeak-ng")
@@ -63,8 +64,8 @@ def _wavs(folder) -> list[str]:
 def test_display_speaks_only_calls_made_today_here(legal_app, legal_staff, monkeypatch):
     """The anonymous voice URL makes nothing for a ticket, counter or voice that is not a real call."""
     made = []
-    real = voice._synthesise
-    monkeypatch.setattr(voice, "_synthesise", lambda *a: (made.append(a[1]), real(*a)))
+    real = SpeechCache._synthesise
+    monkeypatch.setattr(SpeechCache, "_synthesise", lambda *a: (made.append(a[2]), real(*a)))
     folder = os.path.join(legal_app.instance_path, "legal-voice")
     kiosk = legal_app.test_client()
     ticket = take_ticket(kiosk)["ticket"]
@@ -117,8 +118,8 @@ def test_voice_folder_stays_under_its_bound(tmp_path):
 
 def test_the_same_call_asked_at_once_is_made_once(tmp_path, monkeypatch):
     made = []
-    real = voice._synthesise
-    monkeypatch.setattr(voice, "_synthesise", lambda *a: (made.append(a[1]), real(*a)))
+    real = SpeechCache._synthesise
+    monkeypatch.setattr(SpeechCache, "_synthesise", lambda *a: (made.append(a[2]), real(*a)))
     go = threading.Barrier(6)
 
     def ask():

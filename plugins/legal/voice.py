@@ -6,9 +6,10 @@ is public (the wall display has no login), so nothing is made for a caller's
 whim: the display route asks :func:`is_real_call` first (a ticket called
 today at this station to that counter, in a voice the station speaks), and
 the folder is kept under a size bound (:data:`CACHE_MAX_BYTES`), the least
-recently played files going first. Making a file takes the folder's lock
-(``.lock``, an ``flock`` that holds across threads and worker processes), so
-two displays asking for the same new call run espeak-ng once.
+recently played files going first. The making, the bound and the folder's
+lock (so two displays asking for the same new call run espeak-ng once) are
+the core's :class:`kiosk.speech.SpeechCache`, which the kiosk screens' spoken
+guidance uses too.
 
 Why ``cmn-latn-pinyin`` for Mandarin: in espeak-ng 1.51 (Debian 12) the plain
 ``cmn`` voice turns 汉字 into pinyin and then reads that pinyin as English
@@ -19,33 +20,24 @@ is how halls announce numbers, and "012" read as a number is "十二".
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 
 from sqlalchemy import select
 
-from kiosk import clock
+from kiosk import clock, speech
 from kiosk_plugins.legal.models import Ticket
 from kiosk_plugins.legal.runtime import settings
 
 CODE_RE = re.compile(r"^[A-Z][0-9]{3,6}$")
 DIGITS_ZH = "零一二三四五六七八九"
 #: espeak-ng voice names; the first one that exists is used.
-ESPEAK_VOICES = {"cmn": ("cmn-latn-pinyin", "cmn"), "yue": ("yue",), "en": ("en",)}
+ESPEAK_VOICES = speech.ESPEAK_VOICES
 #: Words per minute: a little slower than espeak's 175 for a hall full of elders.
 SPEED = 150
 #: The voice folder's bound: about 350 calls of ~190 KB, a busy day's calls in three voices.
 CACHE_MAX_BYTES = 64 * 1024 * 1024
-LOCK_NAME = ".lock"
-
-
-class VoiceUnavailable(RuntimeError):
-    """espeak-ng is missing or failed; the display still shows the call."""
+#: espeak-ng is missing or failed; the display still shows the call.
+VoiceUnavailable = speech.VoiceUnavailable
 
 
 def hanzi_number(n: int) -> str:
@@ -77,79 +69,17 @@ def spoken_text(voice: str, code: str, counter: int, repeat: int = 1) -> str:
 
 def espeak_binary() -> str | None:
     """Path of espeak-ng, or None (Debian package espeak-ng)."""
-    return shutil.which("espeak-ng")
+    return speech.espeak_binary()
 
 
-def _synthesise(voice: str, text: str, target: str) -> None:
-    binary = espeak_binary()
-    if binary is None:
-        raise VoiceUnavailable("espeak-ng is not installed (apt-get install espeak-ng)")
-    last = ""
-    for name in ESPEAK_VOICES[voice]:
-        folder = os.path.dirname(target)
-        fd, temp = tempfile.mkstemp(suffix=".wav", dir=folder)
-        os.close(fd)
-        try:
-            done = subprocess.run(
-                [binary, "-v", name, "-s", str(SPEED), "-w", temp, text], capture_output=True, timeout=20
-            )
-            if done.returncode == 0 and os.path.getsize(temp) > 44:
-                # Rename is atomic: a display never reads a half-written file.
-                os.replace(temp, target)
-                return
-            last = done.stderr.decode("utf-8", "replace").strip()
-        finally:
-            if os.path.exists(temp):
-                os.unlink(temp)
-    raise VoiceUnavailable(f"espeak-ng could not speak {voice}: {last}")
-
-
-def _cached(folder: str) -> list[tuple[float, int, str]]:
-    """(last played, size, path) of every finished WAV in ``folder``, oldest first."""
-    found = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            # Temporary files of a synthesis under way start with "tmp" and are not ours to remove.
-            if entry.name.endswith(".wav") and not entry.name.startswith("tmp"):
-                try:
-                    stat = entry.stat()
-                except FileNotFoundError:
-                    continue
-                found.append((stat.st_mtime, stat.st_size, entry.path))
-    return sorted(found)
-
-
-def prune(folder: str, max_bytes: int = CACHE_MAX_BYTES, keep: str | None = None) -> int:
-    """Remove the least recently played WAVs until ``folder`` holds at most ``max_bytes``.
-
-    ``keep`` (the file just made) is never removed, even if it alone is over
-    the bound. Returns how many files were removed.
-    """
-    if not os.path.isdir(folder):
-        return 0
-    files = _cached(folder)
-    total = sum(size for _at, size, _path in files)
-    removed = 0
-    for _at, size, path in files:
-        if total <= max_bytes:
-            break
-        if path == keep:
-            continue
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        total -= size
-        removed += 1
-    return removed
+def cache(folder: str, max_bytes: int = CACHE_MAX_BYTES) -> speech.SpeechCache:
+    """The voice folder: the core's bounded espeak-ng cache (:class:`kiosk.speech.SpeechCache`)."""
+    return speech.SpeechCache(folder, max_bytes, speed=SPEED)
 
 
 def cache_size(folder: str) -> tuple[int, int]:
     """(files, bytes) the voice folder holds now."""
-    if not os.path.isdir(folder):
-        return 0, 0
-    files = _cached(folder)
-    return len(files), sum(size for _at, size, _path in files)
+    return cache(folder).size()
 
 
 def audio_file(
@@ -163,32 +93,7 @@ def audio_file(
     """
     if voice not in ESPEAK_VOICES:
         raise ValueError(f"unknown voice {voice!r}")
-    text = spoken_text(voice, code, counter, repeat)
-    digest = hashlib.sha1(f"{voice}|{SPEED}|{text}".encode()).hexdigest()[:20]
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"{voice}-{digest}.wav")
-    if _touch(path):
-        return path
-    with open(os.path.join(folder, LOCK_NAME), "a") as lock:
-        # One synthesis at a time per folder: the second asker of the same call
-        # finds the file made when the lock is its turn; calls are seconds apart.
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not _touch(path):
-                _synthesise(voice, text, path)
-                prune(folder, max_bytes, keep=path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return path
-
-
-def _touch(path: str) -> bool:
-    """Mark ``path`` as just played (the bound removes the least recently played); False if it is not there."""
-    try:
-        os.utime(path)
-    except FileNotFoundError:
-        return False
-    return True
+    return cache(folder, max_bytes).audio(voice, spoken_text(voice, code, counter, repeat))
 
 
 def is_real_call(session, station, voice: str, code: str, counter: int) -> bool:
