@@ -244,6 +244,8 @@ TOP: dict[str, Setting] = {
     "run_jobs": Boolean(False),
     "start_devices": Boolean(False),
     "sse_max_seconds": Integer(300, min=1, max=24 * 3600),
+    "streams_per_client": Integer(8, min=1, max=1000),
+    "streams_per_process": Integer(5000, min=1, max=1_000_000),
     "ime_preload": Boolean(True),
     "ime_preload_delay": Number(2.0, min=0, max=3600),
     "ime_min_word_freq": Integer(3, min=0),
