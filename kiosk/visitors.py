@@ -2,10 +2,14 @@
 
 A plugin whose screens belong to one person (a household booking parking, a
 rider at the courier station) identifies them once and then asks "who is
-it?" on every screen. The answer lives in the kiosk's session (a cookie
-signed with the app's ``SECRET_KEY``), one entry per *kind* (by convention
-the plugin's name, e.g. ``"parking"``), and lapses after ``max_age`` seconds
-without use::
+it?" on every screen. The answer lives on the server, in the ``kiosk_visitor``
+table, one entry per *kind* (by convention the plugin's name, e.g.
+``"parking"``), and lapses after ``max_age`` seconds without use. The
+session cookie (signed, not encrypted: anyone holding it can read it) carries
+only a random id of the row, never a phone number, plate or name (issue 17);
+the table keeps the SHA-256 of that id, so a copy of the database opens no
+kiosk session. Lapsed rows are deleted by the retention job
+(:mod:`kiosk.retention`, kind ``kiosk.visitors``)::
 
     from kiosk import visitors
 
@@ -33,17 +37,26 @@ worthless to courier_rest and to the session cookie.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app, has_request_context, session
+from flask import after_this_request, current_app, g, has_request_context, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import JSON, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kiosk.db import Base, UTCDateTime, session_for
 
 __all__ = [
     "DEFAULT_MAX_AGE",
     "TOKEN_MAX_AGE",
     "Visitor",
+    "entries",
     "forget",
     "identified",
     "identify",
@@ -59,8 +72,30 @@ DEFAULT_MAX_AGE = 10 * 60
 #: How long a reader token is good for: long enough for a page to follow it, too short to reuse.
 TOKEN_MAX_AGE = 60
 
-#: The one session entry holding every kind's visitor: one key to clear, one place to look.
-SESSION_KEY = "kiosk_visitors"
+#: The one session entry: the random id of this kiosk session's row of visitors (no personal data).
+SESSION_KEY = "kiosk_visit"
+#: A turn's last use is written again only after this many seconds: a page of ten
+#: look-ups is one write at most, and a turn of minutes loses at most this much.
+TOUCH_SECONDS = 15
+
+log = logging.getLogger("kiosk.visitors")
+
+
+class VisitorRow(Base):
+    """Every kind's visitor of one kiosk session: what the cookie's random id points to.
+
+    ``key`` is the SHA-256 of the cookie's id; ``data`` the entries by kind;
+    ``expires_at`` when the last of them lapses (the retention job deletes the
+    row after it).
+    """
+
+    __tablename__ = "kiosk_visitor"
+    __table_args__ = (Index("ix_kiosk_visitor_expires_at", "expires_at"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    terminal_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 @dataclass(frozen=True)
@@ -87,16 +122,85 @@ def _kind(kind: str) -> str:
     return kind
 
 
+def _row_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _load(token: str) -> dict:
+    """The live entries of the row of ``token`` (a lapsed or missing row: none)."""
+    with session_for(current_app) as db:
+        row = db.get(VisitorRow, _row_key(token))
+        if row is None or row.expires_at.timestamp() <= _now():
+            return {}
+        return dict(row.data or {})
+
+
+def entries(token: str, app=None) -> dict:
+    """The live entries by kind kept for the session id ``token`` (the cookie's ``kiosk_visit``).
+
+    For tests and support tools that look at what a kiosk session holds: a
+    plugin asks through :func:`identified`, :func:`visitor` and :func:`recall`.
+    """
+    with (app or current_app).app_context():
+        return _load(token) if isinstance(token, str) and token else {}
+
+
 def _store() -> dict:
-    store = session.get(SESSION_KEY)
-    return store if isinstance(store, dict) else {}
+    """This request's entries by kind, read from the database once per request."""
+    if "kiosk_visitor_store" not in g:
+        token = session.get(SESSION_KEY)
+        g.kiosk_visitor_token = token if isinstance(token, str) and token else None
+        store = _load(g.kiosk_visitor_token) if g.kiosk_visitor_token else {}
+        if store and any(isinstance(e, dict) and e.get("terminal") != _terminal_id() for e in store.values()):
+            # A cookie carried from another terminal (or to a browser that is none): its
+            # turns are not this screen's, and what this screen does starts a row of its own.
+            g.kiosk_visitor_token, store = None, {}
+        g.kiosk_visitor_store = store
+    return dict(g.kiosk_visitor_store)
 
 
 def _save(store: dict) -> None:
-    if store:
-        session[SESSION_KEY] = store
-    else:
+    """Keep ``store`` as this request's entries; written to the database as the response leaves."""
+    _store()  # the token and stored entries of this request are known before they change
+    g.kiosk_visitor_store = dict(store)
+    if store and not g.kiosk_visitor_token:
+        g.kiosk_visitor_token = secrets.token_urlsafe(32)
+    if g.kiosk_visitor_token and store:
+        session[SESSION_KEY] = g.kiosk_visitor_token
+    elif not store:
         session.pop(SESSION_KEY, None)
+    if not g.get("kiosk_visitor_flush"):
+        g.kiosk_visitor_flush = True
+        after_this_request(_flush)
+
+
+def _flush(response):
+    """Write this request's entries (or delete the row when none are left), after the view's own commit."""
+    token = g.get("kiosk_visitor_token")
+    store = g.get("kiosk_visitor_store") or {}
+    if not token:
+        return response
+    try:
+        with session_for(current_app, write=True) as db:
+            key = _row_key(token)
+            row = db.get(VisitorRow, key)
+            if not store:
+                if row is not None:
+                    db.delete(row)
+            else:
+                until = max(float(e.get("at", 0)) + float(e.get("ttl", DEFAULT_MAX_AGE)) for e in store.values())
+                expires = datetime.fromtimestamp(until, UTC)
+                terminals = {e.get("terminal") for e in store.values()}
+                terminal = terminals.pop() if len(terminals) == 1 else None
+                if row is None:
+                    db.add(VisitorRow(key=key, terminal_id=terminal, data=store, expires_at=expires))
+                else:
+                    row.data, row.expires_at, row.terminal_id = store, expires, terminal
+            db.commit()
+    except Exception:
+        # The visitor is not kept (nor forgotten) this time; the page itself was answered.
+        log.exception("could not keep the kiosk's visitor on the server")
+    return response
 
 
 def _terminal_id() -> int | None:
@@ -125,7 +229,9 @@ def _entry(kind: str) -> dict | None:
     return entry
 
 
-def _touch(kind: str, entry: dict) -> None:
+def _touch(kind: str, entry: dict, *, changed: bool = True) -> None:
+    if not changed and _now() - float(entry.get("at", 0)) < TOUCH_SECONDS:
+        return  # only the time of use would change, and it changed moments ago
     store = _store()
     store[kind] = {**entry, "at": _now()}
     _save(store)
@@ -159,7 +265,7 @@ def identified(kind: str) -> Any:
     entry = _entry(kind)
     if entry is None or entry.get("id") is None:
         return None
-    _touch(kind, entry)
+    _touch(kind, entry, changed=False)
     return entry["id"]
 
 
@@ -168,7 +274,7 @@ def visitor(kind: str) -> Visitor | None:
     entry = _entry(kind)
     if entry is None or entry.get("id") is None:
         return None
-    _touch(kind, entry)
+    _touch(kind, entry, changed=False)
     return Visitor(
         kind=kind,
         id=entry["id"],
@@ -225,7 +331,8 @@ def forget(kind: str | None = None) -> None:
     if not has_request_context():
         return
     if kind is None:
-        session.pop(SESSION_KEY, None)
+        if session.get(SESSION_KEY) or g.get("kiosk_visitor_store"):
+            _save({})
         return
     store = _store()
     if _kind(kind) in store:

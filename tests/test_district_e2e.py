@@ -72,11 +72,20 @@ def session_of(browser: Browser) -> dict:
     return reader.session_interface.get_signing_serializer(reader).loads(browser.http.cookies["session"])
 
 
-def take_ticket(screen: Browser) -> str:
-    """A resident takes a consultation ticket at the kiosk; its token."""
+def take_ticket(screen: Browser, station: Station) -> str:
+    """A resident takes a consultation ticket at the kiosk; its token.
+
+    The kiosk keeps it with the visitor on the server (the cookie holds only
+    the turn's random id), so it is read from the station's database.
+    """
+    import hashlib
+
     screen.get("/k/legal/")
     expect_redirect(screen.post("/k/legal/take/consultation", {"phone": "", "priority": ""}), "/k/legal/issued")
-    return session_of(screen)["kiosk_visitors"]["legal"]["data"]["issued"]["token"]
+    key = hashlib.sha256(session_of(screen)["kiosk_visit"].encode()).hexdigest()
+    (data,) = station.sql("SELECT data FROM kiosk_visitor WHERE key = ?", key)[0]
+    data = json.loads(data)
+    return data["legal"]["data"]["issued"]["token"]
 
 
 class Counter:
@@ -232,7 +241,7 @@ def hub_snapshot(district: District) -> dict:
 def work_offline(station: Station, n: int) -> dict:
     """Residents and staff use every service of a station (its link is down); what they were given."""
     kiosk = station.browser()
-    tokens = [take_ticket(kiosk) for _ in range(3)]
+    tokens = [take_ticket(kiosk, station) for _ in range(3)]
     Counter(station).call_next()  # the first ticket is called while offline: its latest state must win
     phones = [f"1391{n}00{k:04d}" for k in range(2)]
     for phone in phones:
@@ -301,7 +310,7 @@ def test_a_station_killed_in_the_middle_of_a_sync_resends_and_the_hub_applies_on
     district.synced(a)
     a.relay.cut()
     kiosk = a.browser()
-    tokens = [take_ticket(kiosk) for _ in range(230)]  # more than one batch of 200
+    tokens = [take_ticket(kiosk, a) for _ in range(230)]  # more than one batch of 200
     petition = submit_petition(a.browser(), "[killed-mid-sync]")
     top = a.sql("SELECT count(*) FROM sync_outbox WHERE sent_at IS NULL")[0][0]
     assert top >= 231
@@ -332,7 +341,7 @@ def test_a_tickets_printed_qr_opens_the_hubs_live_page_and_a_call_shows_there(di
     a = make_station(district, A)
     kiosk = a.browser()
     before = len(a.printer.jobs)
-    token = take_ticket(kiosk)
+    token = take_ticket(kiosk, a)
     (job,) = a.printer.wait_for_jobs(before + 1, timeout=30)[before:]
     urls = [u for u in receipt_qr_codes(job) if token in u]
     assert urls, f"no QR code on the receipt names the ticket: {receipt_qr_codes(job)}"
@@ -370,7 +379,7 @@ def test_a_tickets_printed_qr_opens_the_hubs_live_page_and_a_call_shows_there(di
 def test_the_hubs_phone_page_says_since_when_its_station_is_offline_and_keeps_the_last_position(district):
     district.start_hub()
     a = make_station(district, A)
-    token = take_ticket(a.browser())
+    token = take_ticket(a.browser(), a)
     district.synced(a)
     phone = Browser(district.hub.url)
     page = f"/m/legal/t/{token}?station={a.code}"

@@ -66,7 +66,8 @@ def take_ticket(client, service="consultation", phone="", priority="") -> dict:
     job = re.search(r'data-print-job="([^"]+)"', page)
     with client.session_transaction() as sess:
         # The ticket just taken is kept with the kiosk's visitor (kiosk.visitors), kind "legal".
-        token = sess[visitors.SESSION_KEY]["legal"]["data"]["issued"]["token"]
+        # (on the server: the cookie holds only the turn's random id)
+        token = visitors.entries(sess[visitors.SESSION_KEY], client.application)["legal"]["data"]["issued"]["token"]
     return {
         "ticket": number,
         "ahead": int(ahead.group(1)) if ahead else None,
