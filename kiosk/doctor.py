@@ -547,6 +547,19 @@ def run_checks(app) -> list[dict]:
     font = cjk_font_check()
     checks.append(_check("CJK font", font.ok, font.message))
 
+    if not hub and app.config["SPEECH"]["guidance"]:
+        from kiosk.speech import espeak_binary
+
+        found = espeak_binary()
+        checks.append(
+            _check(
+                "spoken guidance",
+                found is not None,
+                f"espeak-ng at {found}"
+                if found
+                else "espeak-ng is missing: apt-get install espeak-ng, or set guidance = false under [speech]",
+            )
+        )
     if not hub:  # the hub drives no devices: receipts and card reads happen at stations
         checks.extend(_guarded("devices", lambda: _device_checks(app)))
         checks.extend(_guarded("terminals", lambda: _terminal_checks(app)))

@@ -122,3 +122,15 @@ def test_a_large_text_screen_speaks_by_itself_in_the_browser(browser_app, page):
         assert box is not None and box["height"] >= 72
     finally:
         server.stop()
+
+
+def test_doctor_says_when_the_station_cannot_speak(sqlite_app, monkeypatch, tmp_path):
+    from kiosk.doctor import run_checks
+
+    def spoken(checks):
+        return next(c for c in checks if c["name"] == "spoken guidance")
+
+    assert spoken(run_checks(sqlite_app))["ok"]
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without espeak-ng
+    found = spoken(run_checks(sqlite_app))
+    assert not found["ok"] and "apt-get install espeak-ng" in found["detail"]
