@@ -189,6 +189,29 @@ class PrepareThreshold(Setting):
         return value
 
 
+class RetentionTable(Table):
+    """``[retention]``: the core's periods by key, and a ``[retention.<plugin>]`` table of ``<kind> = days`` each.
+
+    Which kinds a plugin keeps is known only once it is loaded: a kind no
+    running plugin declares is named at start and by ``kiosk purge`` (kiosk.retention).
+    """
+
+    DAYS = Integer(0, min=0, max=10 * 366)
+
+    def check(self, value):
+        if not isinstance(value, dict):
+            return super().check(value)
+        tables = {k: v for k, v in value.items() if k not in self.fields and isinstance(v, dict)}
+        values, errors = super().check({k: v for k, v in value.items() if k not in tables})
+        for plugin, table in tables.items():
+            for kind, days in table.items():
+                try:
+                    self.DAYS.parse(days, f"{plugin}.{kind}")
+                except SettingError as exc:
+                    errors.append(exc)
+        return (None if errors else values), errors
+
+
 class Legacy(Setting):
     """A setting of older versions, taken out by :mod:`kiosk.config` with its own message."""
 
@@ -198,6 +221,16 @@ class Legacy(Setting):
 
 STATION = Table(
     {
+        # Opening hours the home screen shows (kiosk.notices.hours_on); a later item wins for its days.
+        "hours": ListOf(
+            Text(
+                "",
+                pattern=r"(mon|tue|wed|thu|fri|sat|sun)(-(mon|tue|wed|thu|fri|sat|sun))? +(closed|"
+                r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d(,([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)*)",
+                hint='like "mon-fri 09:00-12:00,14:00-18:00" or "sun closed"',
+            ),
+            (),
+        ),
         "code": Text(
             "default",
             pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
@@ -209,6 +242,9 @@ STATION = Table(
         "timezone": TimeZone("Asia/Shanghai"),
         "public_url": PublicURL(""),
         "tag": Text("", pattern=r"|[A-Za-z0-9]{2,6}", hint='2 to 6 letters A-Z or digits, like "SB01"'),
+        # Place names the on-screen keyboard offers first (kiosk.ime_words), with the name's own.
+        "address": Text("", max_length=200),
+        "places": ListOf(Text("", max_length=40), [], max_length=200),
     }
 )
 HUB = Table({"stale_after_minutes": Integer(15, min=1, max=7 * 24 * 60)})
@@ -250,16 +286,20 @@ TOP: dict[str, Setting] = {
     "ime_preload_delay": Number(2.0, min=0, max=3600),
     "ime_min_word_freq": Integer(3, min=0),
     "ime_cache_dir": Text(""),
+    "handwriting_model": Text("/usr/share/tegaki/models/zinnia/handwriting-zh_CN.model"),
     "print_lease_seconds": Number(15.0, min=1, max=3600),
     "print_expire_after": SecondsOrPerLayout(300),
     "metrics_token": Secret(""),
     "fleet": Legacy(None),
     "station": STATION,
     "hub": HUB,
-    "retention": Table(
+    "retention": RetentionTable(
         {
             "audit_days": Integer(365, min=1, max=10 * 366),
             "login_attempt_days": Integer(30, min=1, max=10 * 366),
+            "rate_hit_days": Integer(1, min=1, max=10 * 366),
+            "receipt_days": Integer(7, min=0, max=10 * 366),
+            "visitor_days": Integer(0, min=0, max=366),
         }
     ),
     "metrics": Table({"token": Secret("")}),

@@ -6,6 +6,11 @@ saying how many of the typed letters it replaces. The dictionary comes from
 pypinyin's readings ranked by jieba's word counts (:mod:`kiosk.ime_source`),
 is built once and cached in the instance folder (:mod:`kiosk.ime_store`).
 
+Besides full pinyin it takes initials (简拼: ``sq`` → 社区), fuzzy pinyin for
+southern accents (z/zh, c/ch, s/sh, n/l, an/ang, en/eng, in/ing; the exact
+spelling ranks first), and offers the station's own words first
+(:mod:`kiosk.ime_words`: its place names, the services' vocabulary).
+
 Wiring (done by the app factory)::
 
     ime.init_app(app)
@@ -18,20 +23,23 @@ import heapq
 import logging
 import threading
 import time
-from bisect import bisect_left
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice, product
 from pathlib import Path
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from kiosk import ime_source
-from kiosk.ime_store import IndexData, read_index, write_index
+from kiosk.ime_store import IndexData, initials, read_index, write_index
+from kiosk.ime_words import MAX_WORD_CHARS, station_words
 
 log = logging.getLogger(__name__)
 
 #: Bump when the build or the file layout changes: a cache with another tag is rebuilt.
 #: 2: text positions in bytes, so the file is used in place (memory-mapped).
-FORMAT_VERSION = 2
+#: 3: the initials (简拼) table.
+FORMAT_VERSION = 3
 #: jieba counts below this are mostly segmentation noise; 3 keeps every word jieba
 #: lists with a real count (法律咨询 has 3): about 300 thousand words.
 DEFAULT_MIN_WORD_FREQ = 3
@@ -42,6 +50,26 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 
 _INITIALS_WITH_U_FOR_UE = ("j", "q", "x", "y")
+
+#: Initials and finals that southern accents (Cantonese, Hakka, Min speakers) do not
+#: tell apart; typed either way, a syllable also means the other.
+FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("n", "l"))
+FUZZY_FINALS = (("ang", "an"), ("eng", "en"), ("ing", "in"))
+#: Fuzzy syllables in one reading: each one multiplies the readings walked, and a
+#: word with three accent slips in a row is read better as single syllables.
+MAX_FUZZY = 2
+#: Count from which a candidate is common: every common candidate, however it
+#: matched, ranks above every rare one covering as many letters (则 责 泽 择, then
+#: 这 for a southern "ze", then 仄 帻). Characters used this often fill a kiosk's text.
+COMMON_SCORE = 500
+#: Longest initials string looked up (a 10-character phrase is as long as they go).
+MAX_INITIALS = 10
+#: Letters no syllable starts with: a query holding one is not initials.
+_NOT_INITIALS = frozenset("iuv")
+
+#: Rank of a match among those covering the same letters: exact spelling, then
+#: fuzzy, then an unfinished lone syllable, then initials (简拼).
+_EXACT, _FUZZY, _PARTIAL, _PARTIAL_FUZZY, _INITIALS = range(5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +94,28 @@ class Spelling:
     Besides the dictionary's own spellings it accepts the ways people type:
     ``jv``/``qv``/``xv``/``yv`` for ju/qu/xu/yu (ü written u after j q x y is
     standard, but keyboards teach v), and ``lue``/``nue`` for lve/nve.
+    ``fuzzy`` maps a typed run to the other syllables an accent makes it
+    (``ze`` → zhe, ``lan`` → nan, lang, nang).
     """
 
     def __init__(self, syllables: set[str]) -> None:
-        """Precompute exact and partial spellings for ``syllables`` (toneless, ü as v)."""
+        """Precompute exact, fuzzy and partial spellings for ``syllables`` (toneless, ü as v)."""
         self.exact: dict[str, str] = {}
         for syllable in syllables:
             self.exact[syllable] = syllable
             for alias in _aliases(syllable):
                 self.exact.setdefault(alias, syllable)
+        fuzzy: dict[str, set[str]] = {}
+        for syllable in syllables:
+            for variant in fuzzy_variants(syllable):
+                fuzzy.setdefault(variant, set()).add(syllable)
+        for spelled, syllable in self.exact.items():
+            if spelled != syllable and syllable in fuzzy:
+                fuzzy.setdefault(spelled, set()).update(fuzzy[syllable])
+        self.fuzzy: dict[str, tuple[str, ...]] = {
+            spelled: tuple(sorted(s for s in others if s != self.exact.get(spelled)))
+            for spelled, others in fuzzy.items()
+        }
         # A proper prefix of a spelling ("zhongg" ends in "g") still names the
         # syllables it could grow into, so an unfinished last syllable matches.
         partial: dict[str, set[str]] = {}
@@ -84,7 +125,32 @@ class Spelling:
         self.partial: dict[str, tuple[str, ...]] = {
             prefix: tuple(sorted(s for s in grown if s != self.exact.get(prefix))) for prefix, grown in partial.items()
         }
-        self.longest = max((len(s) for s in self.exact), default=0)
+        self.longest = max((len(s) for s in (*self.exact, *self.fuzzy)), default=0)
+
+
+def fuzzy_variants(syllable: str) -> set[str]:
+    """Spellings an accent gives ``syllable``, whether or not they are syllables themselves.
+
+    >>> sorted(fuzzy_variants("zhang"))
+    ['zan', 'zang', 'zhan']
+    """
+    initial = syllable[:2] if syllable[:2] in ("zh", "ch", "sh") else syllable[:1]
+    if initial in "aeo":
+        initial = ""
+    final = syllable[len(initial) :]
+    initials = {initial}
+    for one, other in FUZZY_INITIALS:
+        if initial == one:
+            initials.add(other)
+        elif initial == other:
+            initials.add(one)
+    finals = {final}
+    for long, short in FUZZY_FINALS:
+        if final.endswith(long):
+            finals.add(final[: -len(long)] + short)
+        elif final.endswith(short):
+            finals.add(final[: -len(short)] + long)
+    return {i + f for i in initials for f in finals} - {syllable}
 
 
 def _aliases(syllable: str) -> list[str]:
@@ -113,7 +179,11 @@ class PinyinDictionary:
         self._texts = data.texts
         self._offsets = data.offsets
         self._scores = data.scores
+        self._abbrs = data.abbrs
+        self._abbr_offsets = data.abbr_offsets
+        self._abbr_texts = data.abbr_texts
         self._spelling = Spelling(set(data.syllables))
+        self._words = StationWords.empty()
         self.origin = origin
         self.load_seconds = load_seconds
 
@@ -167,7 +237,11 @@ class PinyinDictionary:
 
         Candidates that cover more of the query come first: whole-query words,
         then the longest words matching its start, down to single characters of
-        the first syllable. Within one length, common before rare.
+        the first syllable. Among those covering the same letters: common
+        words (a count of :data:`COMMON_SCORE` or more) before rare ones, and
+        within each, exact spellings, then fuzzy ones, then unfinished
+        syllables, then words whose initials (简拼) the query is; the
+        station's words (:meth:`add_words`) lead each rank, then by count.
 
         :raises ValueError: if ``query`` holds anything but ASCII letters.
         """
@@ -178,69 +252,153 @@ class PinyinDictionary:
             raise ValueError("query must be ASCII letters only")
         if limit <= 0:
             return []
-        hits: dict[tuple[int, int], list[int]] = {}
-        self._walk(letters, 0, "", 0, hits)
+        hits: dict[tuple[int, int], _Hits] = {}
+        self._walk(letters, 0, "", 0, 0, hits)
+        self._initials(letters, hits)
         found: list[Candidate] = []
         seen: set[str] = set()
-        for tier in sorted(hits):
-            consumed = -tier[0]
-            for text in self._best_texts(hits[tier]):
-                if text in seen:
-                    continue
-                seen.add(text)
-                found.append(Candidate(text, consumed))
-                if len(found) >= limit:
-                    return found
+        tiers = sorted(hits)
+        for length in sorted({-tier[0] for tier in tiers}, reverse=True):
+            group = [tier for tier in tiers if tier[0] == -length]
+            # Common words of every rank before the rare ones of any: 这 (typed
+            # "ze" with a southern accent) is worth more than a dozen obscure
+            # exact readings, yet 则 still comes before it.
+            for common in (True, False):
+                for tier in group:
+                    for text in hits[tier].texts(self, common):
+                        if text in seen:
+                            continue
+                        seen.add(text)
+                        found.append(Candidate(text, length))
+                        if len(found) >= limit:
+                            return found
         return found
 
-    def _walk(self, letters: str, pos: int, prefix: str, depth: int, hits: dict[tuple[int, int], list[int]]) -> None:
+    def _walk(
+        self, letters: str, pos: int, prefix: str, depth: int, slips: int, hits: dict[tuple[int, int], _Hits]
+    ) -> None:
         """Collect every key that spells ``letters[:end]`` for some end, extending ``prefix``.
 
         Walks syllable by syllable and stops as soon as no key continues the
         current prefix, so a long query costs little beyond its real matches.
+        ``slips`` counts the fuzzy syllables taken so far (at most :data:`MAX_FUZZY`).
         """
         spelling = self._spelling
         size = len(letters)
         for end in range(pos + 1, min(pos + spelling.longest, size) + 1):
-            syllable = spelling.exact.get(letters[pos:end])
-            if syllable is None:
-                continue
-            key = f"{prefix}'{syllable}" if prefix else syllable
-            index = self._find(key)
-            if index is not None:
+            piece = letters[pos:end]
+            readings: list[tuple[str, int]] = []
+            syllable = spelling.exact.get(piece)
+            if syllable is not None:
+                readings.append((syllable, slips))
+            if slips < MAX_FUZZY:
+                readings.extend((other, slips + 1) for other in spelling.fuzzy.get(piece, ()))
+            for syllable, used in readings:
+                key = f"{prefix}'{syllable}" if prefix else syllable
                 # A lone syllable that stops short of its longer readings is
                 # what the user meant ("fa" wants 发 before 方), so it ranks
                 # ahead of the partial readings below.
-                hits.setdefault((-end, 0), []).append(index)
-            if end < size and self._continues(key):
-                self._walk(letters, end, key, depth + 1, hits)
+                self._hit(key, (-end, _FUZZY if used else _EXACT), hits)
+                if end < size and self._continues(key):
+                    self._walk(letters, end, key, depth + 1, used, hits)
         rest = letters[pos:]
         for syllable in spelling.partial.get(rest, ()):
             key = f"{prefix}'{syllable}" if prefix else syllable
-            index = self._find(key)
-            if index is not None:
-                # In a word the earlier syllables already pin it down (zhongg → 中国),
-                # so a partial last syllable competes on equal terms there.
-                tier = 0 if depth else 1
-                hits.setdefault((-size, tier), []).append(index)
+            # In a word the earlier syllables already pin it down (zhongg → 中国),
+            # so a partial last syllable competes on equal terms there.
+            if depth:
+                rank = _FUZZY if slips else _EXACT
+            else:
+                rank = _PARTIAL_FUZZY if slips else _PARTIAL
+            self._hit(key, (-size, rank), hits)
+
+    def _hit(self, key: str, tier: tuple[int, int], hits: dict[tuple[int, int], _Hits]) -> None:
+        """Note ``key``'s words (the dictionary's and the station's) under ``tier``, if it has any."""
+        index = self._find(key)
+        words = self._words.by_key.get(key)
+        if index is None and words is None:
+            return
+        entry = hits.get(tier)
+        if entry is None:
+            entry = hits[tier] = _Hits()
+        if words is not None:
+            entry.words.extend(words)
+        if index is not None:
+            entry.keys.append(index)
+
+    def _initials(self, letters: str, hits: dict[tuple[int, int], _Hits]) -> None:
+        """Note the words whose syllables start with the query's letters in turn (简拼: ``sq`` → 社区)."""
+        if not 2 <= len(letters) <= MAX_INITIALS or not _NOT_INITIALS.isdisjoint(letters):
+            return
+        words = self._words.by_initials.get(letters)
+        at = self._abbrs.lower_bound(letters)
+        found = at < len(self._abbrs) and self._abbrs[at] == letters
+        if words is None and not found:
+            return
+        entry = hits.setdefault((-len(letters), _INITIALS), _Hits())
+        if words is not None:
+            entry.words.extend(words)
+        if found:
+            size = len(self._texts)
+            entry.positions.extend(
+                p for p in self._abbr_texts[self._abbr_offsets[at] : self._abbr_offsets[at + 1]] if p < size
+            )
+
+    def add_words(self, words: Iterable[str]) -> int:
+        """Offer ``words`` first among candidates of the same length (the station's place names).
+
+        Each word is read with its characters' common readings found in the
+        dictionary (a character with two common readings gives both); a word
+        with a character the dictionary cannot read is skipped. Replaces the
+        words of an earlier call. Returns how many words were added.
+        """
+        wanted = [w for w in dict.fromkeys(words) if w and len(w) <= MAX_WORD_CHARS]
+        readings = self._readings({ch for word in wanted for ch in word})
+        self._words = StationWords.build(wanted, readings)
+        return len(self._words.words)
+
+    def _readings(self, chars: set[str]) -> dict[str, list[str]]:
+        """The common readings of ``chars``, most common first, from the single-syllable entries."""
+        scored: dict[str, list[tuple[int, str]]] = {}
+        if not chars:
+            return {}
+        for syllable in sorted(set(self._spelling.exact.values())):
+            index = self._find(syllable)
+            if index is None:
+                continue
+            start, stop = self._offsets[index], self._offsets[index + 1]
+            for position, text in enumerate(self._texts.range(start, stop), start):
+                if text in chars:
+                    scored.setdefault(text, []).append((self._scores[position], syllable))
+        readings: dict[str, list[str]] = {}
+        for char, options in scored.items():
+            options.sort(reverse=True)
+            top = options[0][0]
+            # A reading used a tenth as often as the main one is still a real
+            # reading (行 háng/xíng); rarer ones (区 ōu, a surname) are not what a place name uses.
+            readings[char] = [s for score, s in options[:2] if score * 10 >= top]
+        return readings
 
     def _find(self, key: str) -> int | None:
         """Position of ``key`` in the sorted key table, or ``None``."""
-        at = bisect_left(self._keys, key)
+        at = self._keys.lower_bound(key)
         return at if at < len(self._keys) and self._keys[at] == key else None
 
     def _continues(self, key: str) -> bool:
         """Tell whether some longer key starts with ``key`` plus a syllable."""
+        if key in self._words.prefixes:
+            return True
         probe = key + "'"
-        at = bisect_left(self._keys, probe)
+        at = self._keys.lower_bound(probe)
         return at < len(self._keys) and self._keys[at].startswith(probe)
 
     def _best_texts(self, indexes: list[int]):
-        """Yield the texts of the given keys merged by score, highest first."""
+        """Yield ``(score, text)`` of the given keys merged by score, highest first."""
         offsets, texts, scores = self._offsets, self._texts, self._scores
         if len(indexes) == 1:
             key = indexes[0]
-            yield from texts.range(offsets[key], offsets[key + 1])
+            start, stop = offsets[key], offsets[key + 1]
+            yield from zip(scores[start:stop], texts.range(start, stop), strict=False)
             return
         runs = (
             zip(
@@ -250,8 +408,73 @@ class PinyinDictionary:
             )
             for k in indexes
         )
-        for _, text in heapq.merge(*runs):
-            yield text
+        for negative, text in heapq.merge(*runs):
+            yield -negative, text
+
+
+class _Hits:
+    """What matched within one rank: the station's words, dictionary keys, and 简拼 text positions."""
+
+    __slots__ = ("keys", "positions", "words")
+
+    def __init__(self) -> None:
+        self.words: list[str] = []
+        self.keys: list[int] = []
+        self.positions: list[int] = []
+
+    def texts(self, dictionary: PinyinDictionary, common: bool):
+        """Yield the common texts (station words first, then by score) or else the rare ones."""
+        if common:
+            yield from self.words
+        if self.keys:
+            for score, text in dictionary._best_texts(self.keys):
+                if (score >= COMMON_SCORE) == common:
+                    yield text
+                elif common:
+                    break
+        texts, scores = dictionary._texts, dictionary._scores
+        for position in self.positions:
+            if (scores[position] >= COMMON_SCORE) == common:
+                yield texts[position]
+            elif common:
+                break
+
+
+@dataclass(frozen=True)
+class StationWords:
+    """The station's own words indexed by syllable key, by key prefix and by initials."""
+
+    words: tuple[str, ...]
+    by_key: dict[str, list[str]]
+    prefixes: frozenset[str]
+    by_initials: dict[str, list[str]]
+
+    @classmethod
+    def empty(cls) -> StationWords:
+        """No words."""
+        return cls((), {}, frozenset(), {})
+
+    @classmethod
+    def build(cls, words: list[str], readings: dict[str, list[str]]) -> StationWords:
+        """Index ``words`` under every reading their characters' ``readings`` give (at most 4 per word)."""
+        by_key: dict[str, list[str]] = {}
+        prefixes: set[str] = set()
+        by_initials: dict[str, list[str]] = {}
+        kept: list[str] = []
+        for word in words:
+            if any(ch not in readings for ch in word):
+                continue
+            kept.append(word)
+            for syllables in islice(product(*(readings[ch] for ch in word)), 4):
+                key = "'".join(syllables)
+                by_key.setdefault(key, []).append(word)
+                for cut in range(1, len(syllables)):
+                    prefixes.add("'".join(syllables[:cut]))
+                if len(syllables) > 1:
+                    abbr = initials(key)
+                    if word not in by_initials.get(abbr, ()):
+                        by_initials.setdefault(abbr, []).append(word)
+        return cls(tuple(kept), by_key, frozenset(prefixes), by_initials)
 
 
 def version_tag(min_word_freq: int) -> str:
@@ -295,9 +518,11 @@ class DictionaryHolder:
         min_word_freq: int = DEFAULT_MIN_WORD_FREQ,
         in_subprocess: bool = False,
         preload_delay: float = 0.0,
+        words: Iterable[str] = (),
     ) -> None:
-        """Remember where the cache lives; nothing is loaded yet."""
+        """Remember where the cache lives and the station's ``words``; nothing is loaded yet."""
         self.cache_dir = Path(cache_dir)
+        self.words = tuple(words)
         self.min_word_freq = min_word_freq
         self.in_subprocess = in_subprocess
         self.preload_delay = preload_delay
@@ -317,9 +542,11 @@ class DictionaryHolder:
         if dictionary is None:
             with self._lock:
                 if self._dictionary is None:
-                    self._dictionary = PinyinDictionary.load(
+                    loaded = PinyinDictionary.load(
                         self.cache_dir, min_word_freq=self.min_word_freq, in_subprocess=self.in_subprocess
                     )
+                    loaded.add_words(self.words)
+                    self._dictionary = loaded
                 dictionary = self._dictionary
         return dictionary
 
@@ -347,6 +574,9 @@ bp = Blueprint("ime", __name__, url_prefix="/ime")
 def init_app(app: Flask, *, preload: bool = True) -> DictionaryHolder:
     """Attach a lazily loaded dictionary to ``app``, cached in its instance folder.
 
+    The station's place names and the services' words (:func:`kiosk.ime_words.station_words`
+    of ``app.config["STATION"]``) are offered first.
+
     Set ``IME_PRELOAD = False`` in the config (or pass ``preload=False``) to
     skip the background load, e.g. in short-lived CLI commands.
     """
@@ -355,6 +585,7 @@ def init_app(app: Flask, *, preload: bool = True) -> DictionaryHolder:
         min_word_freq=app.config.get("IME_MIN_WORD_FREQ", DEFAULT_MIN_WORD_FREQ),
         in_subprocess=not app.config.get("TESTING"),
         preload_delay=float(app.config.get("IME_PRELOAD_DELAY", 2.0)),
+        words=station_words(app.config.get("STATION")),
     )
     app.extensions["ime"] = holder
     if preload and app.config.get("IME_PRELOAD", True):

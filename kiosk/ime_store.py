@@ -20,6 +20,10 @@ Layout::
     text_starts  array('I'): same, in bytes
     offsets      array('I'): texts offsets[i]..offsets[i+1]-1 belong to key i
     scores       array('I'): one per text, higher is more common
+    abbrs        ASCII, sorted initials of the multi-syllable keys ("zg" for zhong'guo)
+    abbr_starts  array('I'): as key_starts, for abbrs
+    abbr_offsets array('I'): abbr_texts abbr_offsets[i]..abbr_offsets[i+1]-1 belong to abbr i
+    abbr_texts   array('I'): positions in texts, best first, at most ABBR_KEEP per abbreviation
 """
 
 from __future__ import annotations
@@ -36,8 +40,22 @@ from typing import Any, cast
 
 MAGIC = b"KIOSK-IME\n"
 
+#: Words kept per initials string (简拼): "sq" fits hundreds of words, and nobody
+#: pages past the first few dozen; the bound keeps the table near 1 MB.
+ABBR_KEEP = 48
 
-_SECTIONS = ("keys", "key_starts", "texts", "text_starts", "offsets", "scores")
+_SECTIONS = (
+    "keys",
+    "key_starts",
+    "texts",
+    "text_starts",
+    "offsets",
+    "scores",
+    "abbrs",
+    "abbr_starts",
+    "abbr_offsets",
+    "abbr_texts",
+)
 
 
 class Slices(Sequence):
@@ -82,6 +100,25 @@ class Slices(Sequence):
         blob, starts = self.blob, self.starts
         return [blob[starts[i] : starts[i + 1]] for i in range(start, stop)]
 
+    def lower_bound(self, item: str) -> int:
+        """Where ``item`` is or would go in these sorted items (``bisect_left``)."""
+        blob, starts = self.blob, self.starts
+        item_at: Any
+        if isinstance(blob, str):
+            item_at = blob.__getitem__
+            target: Any = item
+        else:  # bytes-like without a mapped source: compare as bytes
+            item_at = lambda cut: bytes(blob[cut])  # noqa: E731
+            target = item.encode("utf-8")
+        lo, hi = 0, len(starts) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if item_at(slice(starts[mid], starts[mid + 1])) < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
 
 class MappedSlices(Slices):
     """:class:`Slices` over encoded bytes used in place (a memory-mapped cache section).
@@ -90,12 +127,36 @@ class MappedSlices(Slices):
     than failing a lookup (checking every byte at load would page in the file).
     """
 
-    __slots__ = ("encoding",)
+    __slots__ = ("base", "encoding", "source")
 
-    def __init__(self, blob: memoryview, starts: Sequence[int], encoding: str) -> None:
-        """``starts`` are byte positions, one more than there are items."""
+    def __init__(
+        self, blob: memoryview, starts: Sequence[int], encoding: str, source: Any = None, base: int = 0
+    ) -> None:
+        """``starts`` are byte positions, one more than there are items.
+
+        ``source`` (the mapped file) and ``base`` (where ``blob`` starts in it)
+        let :meth:`lower_bound` slice bytes straight from the map: memoryview
+        slices cannot be ordered.
+        """
         super().__init__(blob, starts)
         self.encoding = encoding
+        self.source = source
+        self.base = base
+
+    def lower_bound(self, item: str) -> int:
+        """Where ``item`` is or would go in these sorted items (``bisect_left``, without decoding)."""
+        if self.source is None:
+            return super().lower_bound(item)
+        source, base, starts = self.source, self.base, self.starts
+        target = item.encode(self.encoding)
+        lo, hi = 0, len(starts) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if source[base + starts[mid] : base + starts[mid + 1]] < target:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
 
     def __getitem__(self, i):
         """Item ``i`` (slices return plain lists)."""
@@ -109,15 +170,24 @@ class MappedSlices(Slices):
         return [str(blob[starts[i] : starts[i + 1]], encoding, "replace") for i in range(start, stop)]
 
 
+
 @dataclass(frozen=True, slots=True)
 class IndexData:
-    """The dictionary's tables: sorted keys, their grouped candidates and scores, the syllables."""
+    """The dictionary's tables: sorted keys, their grouped candidates and scores, the syllables.
+
+    ``abbrs`` are the initials (简拼) of the multi-syllable keys, sorted, and
+    ``abbr_texts[abbr_offsets[i]:abbr_offsets[i + 1]]`` the positions in
+    ``texts`` of the best words with initials ``abbrs[i]``.
+    """
 
     keys: Slices | MappedSlices
     texts: Slices | MappedSlices
     offsets: Sequence[int]
     scores: Sequence[int]
     syllables: tuple[str, ...]
+    abbrs: Slices | MappedSlices
+    abbr_offsets: Sequence[int]
+    abbr_texts: Sequence[int]
 
     @classmethod
     def from_entries(cls, entries: dict[str, list[tuple[int, str]]]) -> IndexData:
@@ -132,13 +202,39 @@ class IndexData:
                 scores.append(min(score, 0xFFFFFFFF))
             offsets.append(len(texts))
         syllables = tuple(key for key in keys if "'" not in key)
-        return cls(Slices.of(keys), Slices.of(texts), offsets, scores, syllables)
+        abbrs, abbr_offsets, abbr_texts = _abbreviations(keys, offsets, scores)
+        return cls(Slices.of(keys), Slices.of(texts), offsets, scores, syllables, abbrs, abbr_offsets, abbr_texts)
+
+
+def initials(key: str) -> str:
+    """The 简拼 of a syllable key: each syllable's first letter (``"she'qu"`` → ``"sq"``)."""
+    return "".join(syllable[:1] for syllable in key.split("'"))
+
+
+def _abbreviations(keys: list[str], offsets: Sequence[int], scores: Sequence[int]) -> tuple[Slices, array, array]:
+    """Group the words of multi-syllable keys by initials, keeping the :data:`ABBR_KEEP` best of each."""
+    grouped: dict[str, list[tuple[int, int]]] = {}
+    for index, key in enumerate(keys):
+        if "'" not in key:
+            continue
+        bucket = grouped.setdefault(initials(key), [])
+        for position in range(offsets[index], offsets[index + 1]):
+            bucket.append((-scores[position], position))
+    names = sorted(grouped)
+    abbr_offsets = array("I", [0])
+    abbr_texts = array("I")
+    for name in names:
+        best = sorted(grouped[name])[:ABBR_KEEP]
+        abbr_texts.extend(position for _, position in best)
+        abbr_offsets.append(len(abbr_texts))
+    return Slices.of(names), abbr_offsets, abbr_texts
 
 
 def write_index(path: Path, tag: str, data: IndexData) -> None:
     """Write ``data`` to ``path`` atomically, so a crash or a second worker never leaves half a file."""
     keys, key_starts = _encoded(data.keys, "ascii")
     texts, text_starts = _encoded(data.texts, "utf-8")
+    abbrs, abbr_starts = _encoded(data.abbrs, "ascii")
     sections = {
         "keys": keys,
         "key_starts": _little_endian(key_starts).tobytes(),
@@ -146,6 +242,10 @@ def write_index(path: Path, tag: str, data: IndexData) -> None:
         "text_starts": _little_endian(text_starts).tobytes(),
         "offsets": _little_endian(array("I", data.offsets)).tobytes(),
         "scores": _little_endian(array("I", data.scores)).tobytes(),
+        "abbrs": abbrs,
+        "abbr_starts": _little_endian(abbr_starts).tobytes(),
+        "abbr_offsets": _little_endian(array("I", data.abbr_offsets)).tobytes(),
+        "abbr_texts": _little_endian(array("I", data.abbr_texts)).tobytes(),
     }
     header: dict[str, object] = {"syllables": list(data.syllables)}
     header.update({name: len(sections[name]) for name in _SECTIONS})
@@ -223,17 +323,22 @@ def read_index(path: Path, tag: str) -> IndexData | None:
         view = memoryview(blob)
         cursor = header_end + 1
         raw = {}
+        at = {}
         for name in _SECTIONS:
             size = int(header[name])
             raw[name] = view[cursor : cursor + size]
+            at[name] = cursor
             cursor += size
         if cursor != len(blob):
             return None
-        keys = MappedSlices(raw["keys"], _from_little_endian(raw["key_starts"]), "ascii")
+        keys = MappedSlices(raw["keys"], _from_little_endian(raw["key_starts"]), "ascii", blob, at["keys"])
         texts = MappedSlices(raw["texts"], _from_little_endian(raw["text_starts"]), "utf-8")
         offsets = _from_little_endian(raw["offsets"])
         scores = _from_little_endian(raw["scores"])
         syllables = tuple(str(s) for s in header["syllables"])
+        abbrs = MappedSlices(raw["abbrs"], _from_little_endian(raw["abbr_starts"]), "ascii", blob, at["abbrs"])
+        abbr_offsets = _from_little_endian(raw["abbr_offsets"])
+        abbr_texts = _from_little_endian(raw["abbr_texts"])
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
     consistent = (
@@ -242,8 +347,13 @@ def read_index(path: Path, tag: str) -> IndexData | None:
         and len(offsets) == len(keys) + 1
         and len(scores) == len(texts)
         and offsets[-1] == len(texts)
+        and abbrs.starts[-1] == len(abbrs.blob)
+        and len(abbr_offsets) == len(abbrs) + 1
+        and abbr_offsets[-1] == len(abbr_texts)
     )
-    return IndexData(keys, texts, offsets, scores, syllables) if consistent else None
+    if not consistent:
+        return None
+    return IndexData(keys, texts, offsets, scores, syllables, abbrs, abbr_offsets, abbr_texts)
 
 
 def _little_endian(values: array) -> array:

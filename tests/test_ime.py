@@ -111,7 +111,8 @@ def test_complete_syllable_ranks_before_longer_syllables_it_starts(dictionary):
 
 def test_letters_that_start_no_syllable_give_nothing(dictionary):
     assert dictionary.lookup("iv") == []
-    assert dictionary.lookup("zzz") == []
+    # Five z's are neither pinyin nor the initials of any word.
+    assert dictionary.lookup("zzzzz") == []
     assert dictionary.lookup("") == []
 
 
@@ -139,6 +140,81 @@ def test_candidates_are_ordered_and_consume_within_the_query(dictionary, query):
     assert consumed == sorted(consumed, reverse=True)
     assert all(1 <= n <= len(query) for n in consumed)
     assert len({c.text for c in found}) == len(found), "no duplicates"
+
+
+# --- 简拼 (initials) ------------------------------------------------------------
+
+
+def test_initials_give_words(dictionary):
+    # Without any station words 社区 is still near the top (事情 is counted more often).
+    assert "社区" in texts(dictionary, "sq", 5)
+    assert "中国" in texts(dictionary, "zg", 10)
+    assert all(c.consumed == 2 for c in dictionary.lookup("sq", 10))
+
+
+def test_initials_rank_after_a_real_syllable(dictionary):
+    # "ta" is a syllable: 他 first; 提案 (t…a…) may follow but never leads.
+    assert texts(dictionary, "ta")[0] == "他"
+    assert dictionary.lookup("iu") == []  # no syllable starts with i or u
+
+
+def test_station_and_service_words_lead_their_rank(dictionary, ime_cache_dir):
+    words = PinyinDictionary.load(ime_cache_dir)
+    assert words.add_words(["社区", "停车", "水贝", "笋岗"]) == 4
+    assert texts(words, "sq")[0] == "社区"
+    assert texts(words, "tc")[0] == "停车"
+    assert texts(words, "shuibei")[0] == "水贝"
+    assert texts(words, "sungang")[0] == "笋岗"
+    assert texts(words, "sb", 3)[0] == "水贝"
+    # A station word never pushes a longer match down: 水 alone covers less.
+    assert [c.consumed for c in words.lookup("shuibeish", 30)] == sorted(
+        (c.consumed for c in words.lookup("shuibeish", 30)), reverse=True
+    )
+    # The plain dictionary has never heard of 水贝.
+    assert "水贝" not in texts(dictionary, "shuibei", 50)
+
+
+def test_words_with_unreadable_characters_are_skipped(dictionary, ime_cache_dir):
+    words = PinyinDictionary.load(ime_cache_dir)
+    assert words.add_words(["水贝", "水😀", "", "ab"]) == 1
+
+
+# --- fuzzy pinyin (southern accents) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "exact", "fuzzy"),
+    [
+        ("ze", "则", "这"),  # z / zh
+        ("zhe", "这", "则"),
+        ("ci", "次", "吃"),  # c / ch
+        ("si", "四", "是"),  # s / sh
+        ("lan", "蓝", "南"),  # n / l
+        ("nan", "南", "蓝"),
+        ("fan", "反", "方"),  # an / ang
+        ("chen", "陈", "成"),  # en / eng
+        ("xin", "新", "行"),  # in / ing
+    ],
+)
+def test_fuzzy_pinyin_offers_the_other_sound_after_the_exact_one(dictionary, typed, exact, fuzzy):
+    found = texts(dictionary, typed, 40)
+    assert exact in found[:5]
+    assert fuzzy in found, f"{fuzzy} missing for {typed}"
+    assert found.index(exact) < found.index(fuzzy)
+
+
+def test_fuzzy_words(dictionary):
+    assert texts(dictionary, "zongguo")[0] == "中国"  # no word is read zong'guo
+    assert texts(dictionary, "suijiao", 5)[0] == "睡觉"
+    assert "女士" in texts(dictionary, "lvshi", 5)
+    # Exact words keep the lead: 律师 before 女士.
+    assert texts(dictionary, "lvshi")[0] == "律师"
+
+
+def test_fuzzy_spelling_table():
+    assert ime.fuzzy_variants("zhang") == {"zang", "zhan", "zan"}
+    assert ime.fuzzy_variants("lin") == {"ling", "nin", "ning"}
+    assert ime.fuzzy_variants("en") == {"eng"}
 
 
 # --- ü -----------------------------------------------------------------------
@@ -209,16 +285,24 @@ def test_changed_version_tag_rebuilds(tmp_path, monkeypatch):
 
 
 def test_store_round_trip_and_rejects_stale_or_damaged_files(tmp_path):
-    entries = {"zhong": [(9, "中"), (3, "钟")], "zhong'guo": [(7, "中国")], "guo": [(5, "国")]}
+    entries = {
+        "zhong": [(9, "中"), (3, "钟")],
+        "zhong'guo": [(7, "中国")],
+        "zhong'gu": [(8, "中古")],
+        "guo": [(5, "国")],
+    }
     data = IndexData.from_entries(entries)
     path = tmp_path / "x.idx"
     write_index(path, "tag-1", data)
     loaded = read_index(path, "tag-1")
     assert loaded is not None
-    assert list(loaded.keys) == ["guo", "zhong", "zhong'guo"]
-    assert list(loaded.texts) == ["国", "中", "钟", "中国"]
-    assert list(loaded.scores) == [5, 9, 3, 7]
+    assert list(loaded.keys) == ["guo", "zhong", "zhong'gu", "zhong'guo"]
+    assert list(loaded.texts) == ["国", "中", "钟", "中古", "中国"]
+    assert list(loaded.scores) == [5, 9, 3, 8, 7]
     assert loaded.syllables == ("guo", "zhong")
+    # Both words share the initials zg, the more common first.
+    assert list(loaded.abbrs) == ["zg"]
+    assert [loaded.texts[p] for p in loaded.abbr_texts] == ["中古", "中国"]
     assert read_index(path, "tag-2") is None
     path.write_bytes(path.read_bytes()[:-3])
     assert read_index(path, "tag-1") is None
@@ -281,6 +365,50 @@ def test_candidates_endpoint_rejects_bad_input_with_json_400(client, query_strin
     answer = client.get("/ime/candidates?" + query_string)
     assert answer.status_code == 400
     assert isinstance(answer.get_json()["error"], str)
+
+
+def test_endpoint_offers_the_station_files_place_names(dictionary, ime_cache_dir):
+    app = Flask("ime_station", instance_path=str(ime_cache_dir))
+    app.config["STATION"] = {
+        "name": "水贝社区党群服务中心",
+        "address": "深圳市罗湖区翠竹街道布心路3008号",
+        "places": ["笋岗", "水贝珠宝大厦"],
+    }
+    ime.init_app(app, preload=False)
+    app.register_blueprint(ime.bp)
+    client = app.test_client()
+
+    def first(query: str, n: int = 5) -> list[str]:
+        return [c["text"] for c in client.get(f"/ime/candidates?q={query}&limit={n}").get_json()["candidates"]]
+
+    assert first("shuibei", 1) == ["水贝"]
+    assert "水贝" in first("suibei")  # fuzzy s/sh
+    assert first("sungang", 1) == ["笋岗"]
+    assert first("sq", 1) == ["社区"]
+    assert first("tc", 1) == ["停车"]  # a service word
+    assert "翠竹" in first("cuizhu")
+    assert "布心" in first("buxin")
+
+
+def test_place_names_are_cut_at_administrative_endings():
+    from kiosk.ime_words import place_words, station_words
+
+    assert place_words("深圳市罗湖区翠竹街道水贝社区党群服务中心") == [
+        "深圳市",
+        "深圳",
+        "罗湖区",
+        "罗湖",
+        "翠竹街道",
+        "翠竹",
+        "水贝社区",
+        "水贝",
+        "党群服务中心",
+        "党群",
+    ]
+    assert place_words("布心路3008号水贝珠宝大厦") == ["布心路", "布心", "水贝珠宝大厦", "水贝珠宝"]
+    words = station_words({"name": "笋岗社区", "places": ["x" * 50, "区"]})
+    assert words[:2] == ["笋岗社区", "笋岗"]
+    assert "停车" in words and len(words) == len(set(words))
 
 
 def test_longest_allowed_query_is_answered(client):
