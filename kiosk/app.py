@@ -89,7 +89,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _template_loader(app, plugins)
     app.jinja_env.bytecode_cache = FileSystemBytecodeCache(cache, "template-%s.cache")
 
-    from kiosk import admin, district, events, health, ime, openapi, printing, readers, shell, staff
+    from kiosk import admin, district, events, health, ime, offline, openapi, printing, readers, shell, staff
     from kiosk.auth import bp as auth_bp
 
     for bp in (
@@ -104,6 +104,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         ime.bp,
         printing.bp,
         openapi.bp,
+        offline.bp,
     ):
         app.register_blueprint(bp)
     ime.init_app(app)

@@ -102,6 +102,13 @@
     armIdle();
   }
 
+  // The service worker shows a calm "reconnecting" page, which goes home by itself,
+  // where a tap while the server restarts would end on Chromium's error page
+  // (issue 19.3, kiosk/offline.py). Kiosk screens only: phones have their own browser.
+  if (navigator.serviceWorker && body.dataset.sw && body.classList.contains("kiosk") && !body.classList.contains("bare")) {
+    navigator.serviceWorker.register(body.dataset.sw, { scope: "/" }).catch(function () { /* not a secure origin */ });
+  }
+
   // Back from the browser's cache would show a stale screen: reload instead.
   window.addEventListener("pageshow", function (ev) { if (ev.persisted) { window.location.reload(); } });
   document.addEventListener("contextmenu", function (ev) { if (body.classList.contains("kiosk")) { ev.preventDefault(); } });
