@@ -219,6 +219,10 @@ def main(argv=None) -> int:
         from bench import district
 
         return district.main(argv[1:])
+    if argv[:1] == ["outside"]:  # `python -m bench outside`: the outside client's view, one table
+        from bench import outside
+
+        return outside.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="")

@@ -38,6 +38,8 @@ class Tally:
         self.untimed_statuses: dict[int, int] = {}
         self.errors = 0
         self.error_samples: list[str] = []
+        #: This client process's own CPU seconds in the measured window (what the load generator cost).
+        self.cpu_s = 0.0
 
     def error(self, what: str) -> None:
         self.errors += 1
@@ -108,7 +110,9 @@ def _client(host, port, index, plan, setup, seconds, expect, barrier, results) -
         results.put((index, None, "another client's setup failed"))
         return
     try:
+        started_cpu = time.process_time()
         _loop(host, port, conn, plan, tally, state, seconds, expect)
+        tally.cpu_s = time.process_time() - started_cpu
     except Exception as exc:  # a bench bug: say so rather than hang the parent
         results.put((index, None, f"client {index} failed: {type(exc).__name__}: {exc}"))
         return
@@ -194,6 +198,7 @@ def summarise(tallies: list[Tally], clients: int, seconds: float) -> dict:
         "server_median_ms": round(statistics.median(server) * 1000, 2) if server else None,
         "server_p99_ms": round(percentile(server, 99) * 1000, 2) if server else None,
         "errors": sum(t.errors for t in tallies),
+        "client_cpu_s": round(sum(t.cpu_s for t in tallies), 3),
         "statuses": _merge([t.statuses for t in tallies]),
     }
     untimed = _merge([t.untimed_statuses for t in tallies])

@@ -191,3 +191,49 @@ def table(target_rows: list[dict]) -> str:
         met = "-" if r["met"] is None else ("yes" if r["met"] else "NO")
         lines.append(f"{r['what']:<{width}}  {r['figure']:<{fig}}  {r['target']:<20}  {met}")
     return "\n".join(lines)
+
+
+def outside_rows(results: dict) -> list[dict]:
+    """Issue 22's targets as ``python -m bench outside`` measures them (points 2 to 4)."""
+    outside = results.get("outside") or {}
+    four = outside.get("tickets, 4 clients")
+    memory = [v for k, v in outside.items() if k.startswith("worker_memory_mib_after_")]
+    rss = max((w["rss"] for w in memory[0]), default=None) if memory else None
+    tickets = outside.get("tickets_issued")
+    return [
+        _row(
+            "tickets/s, 4 client processes, keep-alive, kiosk serve + TCP printer process",
+            four,
+            lambda v: f"{v['throughput_rps']:.0f} tickets/s, {v['errors']} errors, {v['receipts_received']} receipts",
+            ">= 130/s, no errors",
+            lambda v: v["throughput_rps"] >= 130 and not v["errors"],
+        ),
+        _row(
+            "server CPU per ticket incl. its receipt (request path + print thread)",
+            _get(four or {}, "server_cpu_ms_per_ticket"),
+            _ms,
+            "<= 2 ms",
+            lambda v: v <= 2,
+        ),
+        _row(
+            "every ticket's receipt reached the printer (4 clients)",
+            four,
+            lambda v: f"{v['receipts_received']} of {v['tickets']}",
+            "all",
+            lambda v: v["receipts_received"] == v["tickets"],
+        ),
+        _row(
+            "cold start, process start to first 200 of /, existing database (best of runs)",
+            outside.get("cold_start_to_first_200_s"),
+            lambda v: f"{v:.2f} s",
+            "<= 0.6 s",
+            lambda v: v <= 0.6,
+        ),
+        _row(
+            f"worker RSS after {tickets} tickets",
+            rss,
+            lambda v: f"{v:.0f} MiB",
+            "<= 60 MiB",
+            lambda v: v <= 60 and (tickets or 0) >= 10_000,
+        ),
+    ]

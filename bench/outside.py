@@ -1,0 +1,342 @@
+"""``python -m bench outside``: what a kiosk browser outside the server sees, and what each part costs.
+
+One `kiosk serve` (one worker, its default threads) on demo data, with a
+station file whose receipt printer is the project's fake TCP printer
+(:class:`kiosk_hardware.testing.fake_printer.FakeNetworkPrinter`) running in a
+process of its own. N client processes (4, 8 and 32), each one keep-alive
+``http.client`` connection, open the take-a-ticket page once (session cookie
+and CSRF token), then post ``/k/legal/take/consultation`` for the window.
+
+CPU seconds are read from ``/proc`` and split three ways, so a figure from a
+shared 2-core machine can be judged by what each part costs rather than by
+wall time: the server (its request path: the worker process less its print
+thread), the print path (the worker's print thread, which renders and sends
+each receipt, plus the printer process) and the load generator (the client
+processes' own CPU time in the window). Then: cold start from outside
+(process start to the first 200 of the home page, existing database), the
+worker's resident memory after 10,000 tickets, and what holds memory after
+10,000 tickets in-process (tracemalloc's top entries).
+
+    python -m bench outside [--quick] [--seconds S] [--tickets N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+
+from bench import load
+from bench.serve import Server, station_toml
+
+CLIENTS = (4, 8, 32)
+PATH = "/k/legal/take/consultation"
+TICKETS_FOR_MEMORY = 10_000
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+#: The OS name of the print queue's worker thread for the station's default printer (15 characters at most).
+PRINT_THREAD = "print-queue-def"
+
+
+# -- CPU time from /proc ------------------------------------------------------------
+def cpu_seconds(pid: int, tid: int | None = None) -> float:
+    """User + system CPU seconds of a process (or of one of its threads)."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    with open(path) as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    # After the command's closing parenthesis: state is field 3, utime 14 and stime 15 (1-based).
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def thread_named(pid: int, name: str) -> int | None:
+    """The id of ``pid``'s thread whose OS name is ``name``, if any."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as fh:
+                if fh.read().strip() == name:
+                    return int(tid)
+        except OSError:
+            continue
+    return None
+
+
+def worker_pid(server: Server) -> int:
+    """The gunicorn worker (the master's one child)."""
+    assert server.proc is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with open(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children") as fh:
+            children = fh.read().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.01)
+    raise RuntimeError("kiosk serve has no worker")
+
+
+# -- the printer in a process of its own --------------------------------------------
+def _printer_process(conn) -> None:
+    """Run a fake network printer; answer "count" with the receipts received so far, "stop" to end."""
+    from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
+
+    received = 0
+    with FakeNetworkPrinter() as printer:
+        conn.send(printer.port)
+        while True:
+            command = conn.recv()
+            with printer.core.changed:
+                # Counted and dropped: 10,000 receipts' bytes would fill this process.
+                received += sum(1 for job in printer.core.jobs if job.complete)
+                printer.core.jobs.clear()
+                printer.core.status_queries.clear()
+            if command == "stop":
+                conn.send(received)
+                return
+            conn.send(received)
+
+
+class PrinterProcess:
+    """The fake TCP printer in its own process, as a real printer is another machine."""
+
+    def __enter__(self) -> PrinterProcess:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_printer_process, args=(child,), daemon=True)
+        self.proc.start()
+        self.port = self._conn.recv()
+        self.host = "127.0.0.1"
+        return self
+
+    def received(self) -> int:
+        """Complete receipts received so far."""
+        self._conn.send("count")
+        return self._conn.recv()
+
+    def cpu(self) -> float:
+        assert self.proc.pid is not None
+        return cpu_seconds(self.proc.pid)
+
+    def settled(self, expected: int = 0, quiet: float = 2.0, limit: float = 300.0) -> tuple[int, float]:
+        """Wait until ``expected`` receipts are in, or none arrived for ``quiet`` seconds.
+
+        Returns (received, seconds waited): the print queue's backlog after a load.
+        """
+        started = changed = time.perf_counter()
+        count = self.received()
+        while count < expected and time.perf_counter() - changed < quiet and time.perf_counter() - started < limit:
+            time.sleep(0.1)
+            now = self.received()
+            if now != count:
+                count, changed = now, time.perf_counter()
+        return count, round(max(0.0, changed - started), 2)
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._conn.send("stop")
+            self._conn.recv()
+        finally:
+            self.proc.join(10)
+
+
+# -- the clients --------------------------------------------------------------------
+def open_take_page(conn, index: int) -> dict:
+    """A kiosk browser that opened the take-a-ticket page: its cookie and CSRF token."""
+    return load.open_form(conn, PATH, index)
+
+
+def take_ticket(i: int, state: dict) -> tuple:
+    """One resident taking a consultation ticket (no phone, no priority)."""
+    return load.post(state, PATH, {"phone": "", "priority": ""})
+
+
+def _accounts(server_pid: int, printer: PrinterProcess) -> dict:
+    tid = thread_named(server_pid, PRINT_THREAD)
+    return {
+        "worker": cpu_seconds(server_pid),
+        "print_thread": cpu_seconds(server_pid, tid) if tid else 0.0,
+        "printer": printer.cpu(),
+        "found_print_thread": tid is not None,
+    }
+
+
+def measured_load(server: Server, server_pid: int, printer: PrinterProcess, clients: int, seconds: float) -> dict:
+    """One load of ``clients`` processes; the receipts it caused; CPU seconds per part."""
+    before_receipts = printer.received()
+    before = _accounts(server_pid, printer)
+    figures = load.run(
+        server.url,
+        take_ticket,
+        clients=clients,
+        seconds=seconds,
+        setup=open_take_page,
+        on_response=load.keep_cookies,
+        expect=(302,),
+        expect_location="/k/legal/issued",
+    )
+    tickets = figures["statuses"].get("302", 0)
+    received, backlog = printer.settled(before_receipts + tickets)
+    after = _accounts(server_pid, printer)
+    print_thread = after["print_thread"] - before["print_thread"]
+    request_path = after["worker"] - before["worker"] - print_thread
+    printer_cpu = after["printer"] - before["printer"]
+    figures.update(
+        tickets=tickets,
+        receipts_received=received - before_receipts,
+        print_backlog_s=backlog,
+        cpu_s_server_request_path=round(request_path, 2),
+        cpu_s_print_thread=round(print_thread, 2),
+        cpu_s_printer_process=round(printer_cpu, 2),
+        cpu_s_load_generator=round(figures.pop("client_cpu_s", 0.0), 2),
+        print_thread_found=after["found_print_thread"],
+    )
+    if tickets:
+        figures["server_cpu_ms_per_ticket"] = round(1000 * (request_path + print_thread) / tickets, 2)
+        figures["request_path_cpu_ms_per_ticket"] = round(1000 * request_path / tickets, 2)
+        figures["print_path_cpu_ms_per_ticket"] = round(1000 * (print_thread + printer_cpu) / tickets, 2)
+        figures["load_generator_cpu_ms_per_ticket"] = round(1000 * figures["cpu_s_load_generator"] / tickets, 2)
+    return figures
+
+
+def fill(server: Server, printer: PrinterProcess, total: int, issued: int) -> int:
+    """Issue tickets with 8 clients until ``total`` have been issued since start (not measured)."""
+    while issued < total:
+        figures = load.run(
+            server.url,
+            take_ticket,
+            clients=8,
+            seconds=min(30.0, max(2.0, (total - issued) / 100)),
+            setup=open_take_page,
+            on_response=load.keep_cookies,
+            expect=(302,),
+        )
+        issued += figures["statuses"].get("302", 0)
+    printer.settled(issued)
+    return issued
+
+
+def run(quick: bool = False, seconds: float | None = None, tickets: int | None = None) -> dict:
+    """Every figure of the outside view, one dict (see the module docstring)."""
+    seconds = seconds or (3.0 if quick else 10.0)
+    tickets = tickets if tickets is not None else (2_000 if quick else TICKETS_FOR_MEMORY)
+    out: dict = {}
+    with PrinterProcess() as printer:
+        server = Server(workers=1, station_toml=station_toml(printer.host, printer.port))
+        server.prepare()
+        try:
+            out["first_start_to_first_200_s"] = round(server.start("/"), 3)
+            server.halt()
+            starts = []
+            for _ in range(1 if quick else 3):
+                starts.append(server.start("/"))
+                server.halt()
+            out["cold_start_to_first_200_s"] = round(min(starts), 3)
+            out["cold_start_runs_s"] = [round(s, 3) for s in starts]
+            server.start("/")
+            pid = worker_pid(server)
+            out["worker_memory_mib_at_start"] = server.worker_memory_mib()
+            issued = 0
+            for clients in CLIENTS:
+                figures = measured_load(server, pid, printer, clients, seconds)
+                issued += figures["tickets"]
+                out[f"tickets, {clients} clients"] = figures
+            issued = fill(server, printer, tickets, issued)
+            out[f"worker_memory_mib_after_{issued}_tickets"] = server.worker_memory_mib()
+            out["tickets_issued"] = issued
+        finally:
+            server.stop()
+    return out
+
+
+def memory_holders(tickets: int = TICKETS_FOR_MEMORY, top: int = 12) -> dict:
+    """tracemalloc's view after ``tickets`` tickets in-process: what grew, by source line."""
+    import tempfile
+    import tracemalloc
+
+    from kiosk.app import create_app
+    from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
+
+    with tempfile.TemporaryDirectory() as instance, FakeNetworkPrinter() as printer:
+        tracemalloc.start(1)
+        app = create_app(
+            {
+                "SECRET_KEY": "bench-secret-key-not-for-production",
+                "DATABASE_URL": "sqlite:///" + os.path.join(instance, "bench.db"),
+                "INSTANCE_PATH": instance,
+                "STATION_FILE": "",
+                "RUN_JOBS": False,
+                "TESTING_NO_LISTENER": True,
+                "IME_PRELOAD": False,
+                "SECURITY": {"rate_limits": False},
+                "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
+                "DEVICES": {"printer": printer.printer_config(profile="80mm"), "readers": {}},
+            }
+        )
+        client = app.test_client()
+        client.get(PATH)
+        with client.session_transaction() as sess:
+            token = sess["_csrf"]
+        for _ in range(50):
+            client.post(PATH, data={"csrf_token": token})
+        printing = app.extensions["kiosk_printing"]
+        printing.queue.wait_idle(60)
+        started = tracemalloc.take_snapshot()
+        started_size = tracemalloc.get_traced_memory()[0]
+        for i in range(tickets):
+            client.post(PATH, data={"csrf_token": token})
+            if i % 500 == 499:
+                printing.queue.wait_idle(60)  # the printer keeps up, as at a station
+        printing.queue.wait_idle(60)
+        ended = tracemalloc.take_snapshot()
+        ended_size, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rows = ended.compare_to(started, "lineno")[:top]
+        top_now = ended.statistics("filename")[:top]
+        printing.shutdown()
+        app.extensions["db"].dispose()
+    return {
+        "tickets": tickets,
+        "traced_mib_after_warmup": round(started_size / 2**20, 1),
+        "traced_mib_after": round(ended_size / 2**20, 1),
+        "traced_peak_mib": round(peak / 2**20, 1),
+        "grew_by_line": [f"{r.size_diff / 1024:+.0f} KiB {r.count_diff:+d} blocks {r.traceback[0]}" for r in rows],
+        "held_by_file": [f"{s.size / 1024:.0f} KiB {s.traceback[0].filename}" for s in top_now],
+    }
+
+
+def _print_table(results: dict) -> None:
+    from bench import targets
+
+    for key, value in results.items():
+        if isinstance(value, dict):
+            print(f"\n{key}")
+            for k, v in value.items():
+                if isinstance(v, list):
+                    print(f"  {k}:")
+                    for line in v:
+                        print(f"    {line}")
+                else:
+                    print(f"  {k:<36} {v}")
+        else:
+            print(f"{key:<38} {value}")
+    print()
+    print(targets.table(targets.outside_rows(results)))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench outside", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 s loads, 2,000 tickets before the memory figures")
+    parser.add_argument("--seconds", type=float, default=None, help="length of each measured load")
+    parser.add_argument("--tickets", type=int, default=None, help="tickets issued before the memory figures")
+    parser.add_argument("--no-tracemalloc", action="store_true", help="skip the in-process memory snapshot")
+    args = parser.parse_args(argv)
+    results: dict = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count()}
+    results["load_average_at_start"] = round(os.getloadavg()[0], 2)
+    results["outside"] = run(args.quick, args.seconds, args.tickets)
+    if not args.no_tracemalloc:
+        results["memory_holders"] = memory_holders(2_000 if args.quick else TICKETS_FOR_MEMORY)
+    _print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
