@@ -350,3 +350,21 @@ def register_demo_data(station, session):
     :param station: the demo station.
     :param session: an open SQLAlchemy session; the core commits it.
     """
+
+
+@hookspec
+def register_home_status(register, station):
+    """Tell a resident on the home screen, before they tap, how busy a service is.
+
+    Call ``register(key=..., label=..., waiting=..., wait_minutes=..., counters=..., order=...)``
+    once per service. ``label`` is a dict of language → text or a message id of the
+    plugin's catalog, as for tiles; ``waiting`` is how many people wait now (or
+    ``None`` to show only the counters); ``wait_minutes`` the estimated wait for
+    someone who joins now (or ``None``); ``counters`` the counter numbers that serve
+    it today. Lines are sorted by ``order`` then key. Never a name or a phone
+    number: the home screen is seen by everyone in the hall. Keep it quick (one
+    query): the home screen is the kiosk's busiest page.
+
+    :param register: the callback described above.
+    :param station: the :class:`kiosk.models.Station` the kiosk serves.
+    """

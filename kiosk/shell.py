@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 
-from kiosk import visitors
+from kiosk import notices, visitors
 from kiosk.i18n import LOCALE_NAMES, current_locale, localized
 from kiosk.plugins import PluginError, Tile
 from kiosk.stations import current_station
 
 bp = Blueprint("shell", __name__)
+# Notices and calls for staff come with the shell: the home screen shows them.
+bp.record_once(lambda state: notices.init_app(state.app))
 
 ICONS = {"legal", "courier", "parking", "petition", "default"}
 
@@ -67,7 +69,9 @@ def home():
         abort(404)
     visitors.forget()
     station = current_station()
-    return render_template("home.html", tiles=tiles_for(station), station=station, screen="home")
+    return render_template(
+        "home.html", tiles=tiles_for(station), station=station, screen="home", **notices.home_context(station)
+    )
 
 
 @bp.route("/lang", methods=["POST"])

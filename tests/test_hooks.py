@@ -525,3 +525,29 @@ def test_hook_api_description(make_app, database_url):
     Auth(app, client).login("staff")
     report = client.get("/api/openapi.json").get_json()["paths"]["/staff/lockers/report"]["get"]
     assert report["security"] == [{"login": []}]
+
+
+def test_hook_register_home_status(make_app, database_url, csrf):
+    def register_home_status(register, station):
+        register(key="venue", label={"zh_Hans": "场地预约", "en": "Venue booking"}, waiting=3, wait_minutes=12, order=1)
+        register(key="hall", label={"zh_Hans": "活动室", "en": "Activity room"}, counters=[7, 8])
+
+    def broken(register, station):
+        register(key="", label="")  # a line without a key: the plugin's fault, the home screen still shows
+
+    app = make_app(
+        database_url,
+        EXTRA_PLUGINS={
+            "venue": plugin("venue", register_home_status=register_home_status),
+            "broken": plugin("broken", register_home_status=broken),
+        },
+    )
+    client = app.test_client()
+    html = client.get("/").get_data(as_text=True)
+    venue = html.split('data-service="venue.venue"', 1)[1].split("</li>", 1)[0]
+    assert "场地预约" in venue and "<b>3</b> 人等候" in venue and "约 12 分钟" in venue
+    hall = html.split('data-service="venue.hall"', 1)[1].split("</li>", 1)[0]
+    assert "7、8 号窗口" in hall and "人等候" not in hall
+    assert html.index('data-service="venue.venue"') < html.index('data-service="venue.hall"')
+    client.post("/lang", data={"lang": "en", "csrf_token": csrf(client)})
+    assert "Counter 7, 8" in client.get("/").get_data(as_text=True)

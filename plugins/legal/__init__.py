@@ -53,6 +53,26 @@ def register_tiles(register, station):
 
 
 @hookimpl
+def register_home_status(register, station):
+    """How many wait in each legal queue now, the wait for someone who joins, and its counters."""
+    from kiosk.db import get_session
+    from kiosk_plugins.legal import estimates
+    from kiosk_plugins.legal.runtime import settings
+
+    if not settings().show_tile:
+        return
+    for order, (key, load) in enumerate(estimates.loads(get_session(), station).items()):
+        register(
+            key=key,
+            label=load.service.label,
+            waiting=load.waiting,
+            wait_minutes=load.wait_minutes(load.waiting) if load.waiting else 0,
+            counters=load.service.counters,
+            order=10 + order,
+        )
+
+
+@hookimpl
 def register_settings(register):
     """``[plugins.legal]`` of the station file, checked once at start."""
     from kiosk_plugins.legal.settings import SCHEMA

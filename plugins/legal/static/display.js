@@ -146,6 +146,16 @@
     announce(call.ticket, call.counter);
     refresh();
   });
+  // A resident pressed 呼叫工作人员 at a kiosk: the hall's big screen tells staff too,
+  // until every call is answered ("open" counts the unanswered ones).
+  function staffCalls(ev) {
+    var call;
+    try { call = JSON.parse(ev.data); } catch (e) { return; }
+    document.getElementById("staff-call").hidden = !(call.open > 0);
+    body.dataset.staffCalls = String(call.open || 0);
+  }
+  stream.addEventListener("staff_calls.called", staffCalls);
+  stream.addEventListener("staff_calls.acknowledged", staffCalls);
   ["legal.ticket_issued", "legal.ticket_served", "legal.ticket_no_show", "legal.ticket_transferred",
    "legal.counter_paused"].forEach(function (name) { stream.addEventListener(name, refresh); });
   // The core ends each stream after a while; EventSource reconnects by itself
