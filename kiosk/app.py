@@ -108,6 +108,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     ):
         app.register_blueprint(bp)
     ime.init_app(app)
+    from kiosk import handwriting_views
+
+    app.register_blueprint(handwriting_views.bp)  # the keyboard's handwriting pad (Zinnia, offline)
     from kiosk import speech
 
     speech.init_app(app)  # spoken guidance on kiosk screens

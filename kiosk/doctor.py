@@ -560,6 +560,13 @@ def run_checks(app) -> list[dict]:
                 else "espeak-ng is missing: apt-get install espeak-ng, or set guidance = false under [speech]",
             )
         )
+    if not hub:
+        from kiosk.handwriting import DEFAULT_MODEL
+        from kiosk.handwriting import status as handwriting_status
+
+        works, detail = handwriting_status(app.config.get("HANDWRITING_MODEL") or DEFAULT_MODEL)
+        # A note, not a fault: the keyboard's pinyin still works and its pad says handwriting is off.
+        checks.append({**_check("handwriting", works, detail), **({} if works else {"warning": True})})
     if not hub:  # the hub drives no devices: receipts and card reads happen at stations
         checks.extend(_guarded("devices", lambda: _device_checks(app)))
         checks.extend(_guarded("terminals", lambda: _terminal_checks(app)))
