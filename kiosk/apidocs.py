@@ -32,6 +32,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "kiosk.ratelimit": "Rate limits of public write routes per client, and back-off after wrong guesses.",
     "kiosk.visitors": "The identified visitor of a kiosk session, and signed tokens for links.",
     "kiosk.privacy": "Masking and checking personal data (names, phones, ID numbers).",
+    "kiosk.retention": "How long each kind of personal data lives, and the sweep that purges it.",
     "kiosk.printing": "Printing receipts through the station's printer queue.",
     "kiosk.sync": "Syncing records between a station node and the district hub.",
     "kiosk.services": "Asking another plugin for a service without importing it.",

@@ -155,6 +155,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from kiosk import accounts
 
     accounts.init_app(app)  # /admin/accounts, /admin/audit, the audit trail's terminal, its retention job
+    from kiosk import retention
+
+    retention.init_app(app)  # the kinds of personal data, their periods, the daily purge
     pusher.init_app(app)  # a station's commits that recorded an entry wake its pusher
     with app.app_context():
         plugins.call_startup("kiosk_startup", app=app)

@@ -1,4 +1,4 @@
-"""The ``kiosk`` command: run, serve, db upgrade, users, plugins, demo, printer, doctor."""
+"""The ``kiosk`` command: run, serve, db upgrade, users, plugins, demo, printer, doctor, purge."""
 
 from __future__ import annotations
 
@@ -575,6 +575,9 @@ def _add_command_groups() -> None:
     from kiosk.terminals_cli import terminals
 
     cli.add_command(terminals)
+    from kiosk.retention_cli import purge_command
+
+    cli.add_command(purge_command)  # kiosk purge [--dry-run]: personal data past its period
 
 
 _add_command_groups()

@@ -221,6 +221,33 @@ def register_jobs(register):
 
 
 @hookspec
+def register_retention(register):
+    """Declare each kind of personal data the plugin keeps, how long it lives, and how it goes.
+
+    China's PIPL keeps personal data only as long as its purpose needs (the
+    minimum-necessary rule): every name, phone number, plate, free text, photo,
+    position or receipt a plugin stores must be declared here. Call
+    ``register(name, days=..., purge=..., label=..., reason=...)`` once per
+    kind; ``name`` is lower-case (``"photos"``) and the kind is known as
+    ``<plugin>.<name>``. ``days`` is the default period (an int; or
+    ``days(app)``, read from the plugin's own settings), which the station file
+    shortens or lengthens with ``[retention.<plugin>] <name> = days``.
+    ``label`` says what it is in people's words (a dict of language → text);
+    ``reason`` says in one line why the period is the minimum necessary.
+
+    ``purge(sweep)`` deletes or blanks what is older than ``sweep.cutoff`` and
+    returns how many records it took: see :class:`kiosk.retention.Sweep`
+    (``session``, ``cutoff``, ``mine(column)`` for this station's rows,
+    ``remove_file(path)`` for a file that goes once the purge is committed).
+    It must not commit. The daily job ``kiosk.retention`` runs it on the
+    stations and the hub, and ``kiosk purge --dry-run`` runs it in a
+    transaction that is rolled back, touching no file, to count what would go.
+
+    :param register: ``register(name, *, days, purge, label=None, reason="")``.
+    """
+
+
+@hookspec
 def register_sync(register):
     """Declare what the plugin syncs between a station node and the district hub.
 
@@ -273,6 +300,9 @@ def health_check(station):
 
     :param station: the station.
     :returns: ``{"ok": bool, "detail": str}`` or ``None`` for nothing to report.
+        ``detail`` is for monitors and logs (plain English, figures); an
+        optional ``"summary"`` says the same for people, translated (``gettext``)
+        into the reader's language: the admin page shows it instead of ``detail``.
     """
 
 

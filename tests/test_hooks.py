@@ -7,7 +7,7 @@ in step with kiosk/hookspecs.py.
 import inspect
 import os
 import types
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import click
 import pytest
@@ -551,3 +551,25 @@ def test_hook_register_home_status(make_app, database_url, csrf):
     assert html.index('data-service="venue.venue"') < html.index('data-service="venue.hall"')
     client.post("/lang", data={"lang": "en", "csrf_token": csrf(client)})
     assert "Counter 7, 8" in client.get("/").get_data(as_text=True)
+
+
+def test_hook_register_retention(make_app, database_url):
+    from kiosk import retention
+
+    calls = []
+
+    def purge(sweep):
+        calls.append((sweep.days, sweep.dry_run, sweep.cutoff == sweep.now - timedelta(days=sweep.days)))
+        return 3
+
+    def register_retention(register):
+        register("notes", days=14, purge=purge, label={"zh_Hans": "备注", "en": "Notes"}, reason="two weeks")
+
+    app = make_app(
+        database_url,
+        EXTRA_PLUGINS={"r": plugin("r", register_retention=register_retention)},
+        RETENTION={"r": {"notes": 3}},
+    )
+    outcomes = {o.kind.key: o for o in retention.purge(app, dry_run=True, only="r")}
+    assert list(outcomes) == ["r.notes"] and outcomes["r.notes"].records == 3
+    assert calls == [(3, True, True)], "the station file's [retention.r] notes = 3 wins over the default 14"

@@ -30,6 +30,7 @@ from kiosk_plugins.courier_rest.health import report as health_report
 from kiosk_plugins.courier_rest.jobs import register as register_courier_jobs
 from kiosk_plugins.courier_rest.reader import handle as handle_read
 from kiosk_plugins.courier_rest.receipts import LAYOUTS
+from kiosk_plugins.courier_rest.retention import register_retention  # noqa: F401  (how long its personal data lives)
 
 KIOSK_API = ">=1,<2"
 __version__ = "1.0.0"

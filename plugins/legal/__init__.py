@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from kiosk import hookimpl
+from kiosk_plugins.legal.retention import register_retention  # noqa: F401  (how long its personal data lives)
 
 KIOSK_API = ">=1,<2"
 __version__ = "1.0.0"

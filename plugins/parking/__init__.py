@@ -6,6 +6,7 @@ Hook implementations only; the work is in the modules named after it.
 from __future__ import annotations
 
 from kiosk import hookimpl
+from kiosk_plugins.parking.retention import register_retention  # noqa: F401  (how long its personal data lives)
 
 KIOSK_API = ">=1,<2"
 __version__ = "1.0.0"

@@ -7,6 +7,7 @@ This module holds the hook implementations only; each job has its own module.
 """
 
 from kiosk import hookimpl
+from kiosk_plugins.petitions.retention import register_retention  # noqa: F401  (how long its personal data lives)
 
 KIOSK_API = ">=1,<2"
 __version__ = "1.0.0"
