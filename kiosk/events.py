@@ -15,7 +15,11 @@ PostgreSQL (``DATABASE_LISTEN_URL``): behind PgBouncer in transaction mode a
 LISTEN would be lost when the server connection is handed to another client.
 
 A waiting stream holds no database connection: it takes one from the pool for
-each short read and gives it back.
+each short read and gives it back. Under ``kiosk serve`` it holds no request
+thread either: :mod:`kiosk.streams` hands its socket to the worker's pump,
+whose feeds read once per (station, channel set) for all their streams; and
+every stream counts towards ``streams_per_client`` and ``streams_per_process``,
+over which the oldest is shed.
 
 Card and scanner reads are different: they belong to the page in front of the
 user right now, so they are never stored (see :mod:`kiosk.readers`).
@@ -27,12 +31,14 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, current_app, request
 from sqlalchemy import and_, delete, func, or_, select, text
 
+from kiosk import streams
 from kiosk.db import get_session, utcnow
 from kiosk.models import KioskEvent
 
@@ -42,7 +48,9 @@ log = logging.getLogger("kiosk.events")
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
-HEARTBEAT_SECONDS = 15
+HEARTBEAT_SECONDS = streams.HEARTBEAT_SECONDS
+_sse = streams.sse
+stream_response = streams.stream_response
 NOTIFY_CHANNEL = "kiosk_events"
 #: The channel key of a stream that asked for no channel in particular: every channel of its station.
 ANY_CHANNEL = "*"
@@ -70,17 +78,21 @@ class Event:
 class Subscription:
     """The doorbell of one waiting stream: rung when an event of one of its keys may have arrived."""
 
-    __slots__ = ("_bell", "keys", "wakeups")
+    __slots__ = ("_bell", "keys", "on_ring", "wakeups")
 
-    def __init__(self, keys: tuple[tuple[int, str], ...]):
+    def __init__(self, keys: tuple[tuple[int, str], ...], on_ring: Callable[[], None] | None = None):
         self.keys = keys
         self._bell = threading.Event()
+        #: Called at each ring too: a pumped feed (:mod:`kiosk.streams`) wakes its pump instead of waiting.
+        self.on_ring = on_ring
         #: How many times it was rung (read by tests and the bench).
         self.wakeups = 0
 
     def ring(self) -> None:
         self.wakeups += 1
         self._bell.set()
+        if self.on_ring is not None:
+            self.on_ring()
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a ring; True if rung.
@@ -111,9 +123,11 @@ class Notifier:
         #: Streams rung in all (read by tests and the bench: rings per event).
         self.rings = 0
 
-    def subscribe(self, station_id: int, channels: list[str] | tuple[str, ...]) -> Subscription:
+    def subscribe(
+        self, station_id: int, channels: list[str] | tuple[str, ...], on_ring: Callable[[], None] | None = None
+    ) -> Subscription:
         keys = tuple((station_id, c) for c in dict.fromkeys(channels)) or ((station_id, ANY_CHANNEL),)
-        sub = Subscription(keys)
+        sub = Subscription(keys, on_ring)
         with self._lock:
             for key in keys:
                 self._subscribers.setdefault(key, set()).add(sub)
@@ -358,22 +372,6 @@ def poll_seconds(app) -> float:
     return POLL_LISTENED if app.extensions["kiosk_notifier"].listening else POLL_UNLISTENED
 
 
-def _sse(event_name: str, data: dict, event_id: int | None = None) -> str:
-    lines = []
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
-    lines.append(f"event: {event_name}")
-    lines.append("data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-    return "\n".join(lines) + "\n\n"
-
-
-def stream_response(generator) -> Response:
-    response = Response(generator, mimetype="text/event-stream")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Accel-Buffering"] = "no"
-    return response
-
-
 @bp.route("/stream")
 def stream():
     """Push the station's events on the asked channels (``?channel=legal&channel=…``)."""
@@ -388,11 +386,20 @@ def stream():
     except ValueError:
         after = latest_id(app)
     max_seconds = app.config.get("SSE_MAX_SECONDS", 300)
+    client = streams.client_key()
+    if streams.pump_of(request.environ) is not None:
+        # Under `kiosk serve`: headers now, then the worker's pump writes; no thread waits here.
+        return streams.handoff(
+            streams.EventsSpec(station_id, tuple(channels), after, EventCursor, poll_seconds), client, max_seconds
+        )
     notifier: Notifier = app.extensions["kiosk_notifier"]
+    caps = streams.caps(app)
 
     def generate():
         # Subscribed before the first read, so nothing committed in between is missed.
         sub = notifier.subscribe(station_id, channels)
+        ticket = caps.open(client)
+        ticket.on_shed(sub.ring)
         cursor = EventCursor(after)
         try:
             started = last_beat = time.monotonic()
@@ -400,6 +407,9 @@ def stream():
             rung = False
             yield "retry: 1000\n\n"
             while time.monotonic() - started < max_seconds:
+                if ticket.shed:
+                    yield streams.shed_line()
+                    return
                 now = time.monotonic()
                 if rung or now >= next_read:
                     try:
@@ -419,6 +429,7 @@ def stream():
                     yield ": keep-alive\n\n"
                 rung = sub.wait(max(0.0, min(next_read, last_beat + HEARTBEAT_SECONDS) - now))
         finally:
+            caps.close(ticket)
             notifier.unsubscribe(sub)
 
     return stream_response(generate())

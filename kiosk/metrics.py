@@ -194,7 +194,11 @@ class Metrics:
         method = req.method if req.method in METHODS else "other"
         self.observe(endpoint, method, response.status_code, time.perf_counter() - started)
         if response.is_streamed and response.mimetype == "text/event-stream":
-            response.response = _Stream(response.response, self.stream_gauge(endpoint))
+            adopt = getattr(response.response, "adopt_gauge", None)
+            if adopt is not None:  # handed to the worker's stream pump (kiosk.streams), which counts it
+                adopt(self.stream_gauge(endpoint))
+            else:
+                response.response = _Stream(response.response, self.stream_gauge(endpoint))
         return response
 
     # -- the scrape ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, current_app, request
 
+from kiosk import streams
 from kiosk.events import HEARTBEAT_SECONDS, _sse, stream_response
 
 bp = Blueprint("readers", __name__, url_prefix="/events")
@@ -56,9 +57,15 @@ class ReaderHub:
         self._bindings: dict[queue.Queue, Binding] = {}
         self._pruned_at = 0.0
 
-    def subscribe(self, screen: str | None, terminal_id: int | None = None, session_hash: str = "") -> queue.Queue:
-        """A queue receiving what the plugins answer to reads at ``terminal_id`` for ``screen``."""
-        q: queue.Queue = queue.Queue(maxsize=10)
+    def subscribe(
+        self, screen: str | None, terminal_id: int | None = None, session_hash: str = "", into=None
+    ) -> queue.Queue:
+        """A queue receiving what the plugins answer to reads at ``terminal_id`` for ``screen``.
+
+        ``into``: a queue-like object of the caller's (``put_nowait``) to use instead of a new
+        ``queue.Queue``, as a pumped stream's :class:`kiosk.streams.PumpQueue`.
+        """
+        q: queue.Queue = into if into is not None else queue.Queue(maxsize=10)
         with self._lock:
             self._subscribers.append((screen, q))
             self._bindings[q] = Binding(terminal_id, session_hash)
@@ -161,23 +168,51 @@ def reader_stream():
     hub: ReaderHub = app.extensions["reader_hub"]
     terminal_id, session_hash = terminal.id, session_binding()
     max_seconds = app.config.get("SSE_MAX_SECONDS", 300)
+    client = streams.client_key()
+    if streams.pump_of(request.environ) is not None:
+        # Under `kiosk serve`: subscribed now (a tap right after the first line must reach the
+        # page), then the worker's pump writes what the hub hands the queue; no thread waits here.
+        pumped = streams.PumpQueue()
+        hub.subscribe(screen, terminal_id=terminal_id, session_hash=session_hash, into=pumped)
+        spec = streams.ReaderSpec(pumped, lambda: hub.unsubscribe(pumped))
+        return streams.handoff(spec, client, max_seconds)
+    caps = streams.caps(app)
 
     def generate():
         q = hub.subscribe(screen, terminal_id=terminal_id, session_hash=session_hash)
+        ticket = caps.open(client)
+        ticket.on_shed(lambda: _nudge(q))
         started = time.monotonic()
         try:
             yield "retry: 1000\n\n"
             while time.monotonic() - started < max_seconds:
+                if ticket.shed:
+                    yield streams.shed_line()
+                    return
                 try:
                     action = q.get(timeout=HEARTBEAT_SECONDS)
                 except queue.Empty:
                     yield ": keep-alive\n\n"
                     continue
+                if action is _SHED:
+                    continue
                 yield _sse("reader", action)
         finally:
+            caps.close(ticket)
             hub.unsubscribe(q)
 
     return stream_response(generate())
+
+
+#: Put in a waiting reader stream's queue to wake it when it is shed.
+_SHED = object()
+
+
+def _nudge(q: queue.Queue) -> None:
+    try:
+        q.put_nowait(_SHED)
+    except queue.Full:  # the stream is busy reading its queue: it sees the flag at its next turn
+        pass
 
 
 def init_app(app) -> None:

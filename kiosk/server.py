@@ -1,8 +1,11 @@
-"""``kiosk serve``: gunicorn with threaded keep-alive workers.
+"""``kiosk serve``: gunicorn with threaded keep-alive workers whose push streams hold no thread.
 
-Threaded workers because the calling display and each kiosk page hold a
-server-sent-events stream open; keep-alive because kiosk browsers reuse one
-connection for every tap.
+Threaded workers (:class:`StreamWorker`, gunicorn's gthread) because views are
+plain synchronous Flask; keep-alive because kiosk browsers reuse one
+connection for every tap. The calling display, each kiosk page and each
+resident's ticket page hold a server-sent-events stream open: the worker hands
+those sockets to one pump thread (:mod:`kiosk.streams`), so open streams never
+use up the request threads.
 
 A kiosk may boot before its database host, and a hub may boot while its
 PostgreSQL is down: when the database cannot be reached at start, the server
@@ -27,6 +30,9 @@ import threading
 import time
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
+
+from kiosk import streams
 
 log = logging.getLogger("kiosk.server")
 
@@ -192,6 +198,86 @@ def waiting_page(config: dict) -> bytes:
     ).encode()
 
 
+class StreamWorker(ThreadWorker):
+    """gunicorn's threaded worker that hands push streams to a :class:`kiosk.streams.StreamPump`.
+
+    A stream view run under this worker finds the pump in the environ and
+    answers with headers and a first line only (:func:`kiosk.streams.handoff`);
+    once they are written the socket is the pump's, and the request thread
+    serves the next request. See :mod:`kiosk.streams`.
+    """
+
+    def init_process(self):
+        streams.raise_open_files_limit()
+        self.pump = streams.StreamPump()
+        self._local = threading.local()
+        super().init_process()
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        self.wsgi = self._wrap(self.wsgi)
+
+    def _wrap(self, app):
+        pump, local = self.pump, self._local
+
+        def wsgi(environ, start_response):
+            handing = environ.get("REQUEST_METHOD") == "GET" and environ.get("SERVER_PROTOCOL") in (
+                "HTTP/1.0",
+                "HTTP/1.1",
+            )
+            if not handing:
+                return app(environ, start_response)
+            environ[streams.PUMP_ENVIRON] = pump
+
+            def start(status, headers, exc_info=None):
+                pending = environ.pop(streams.PENDING_ENVIRON, None)
+                response = getattr(start_response, "__self__", None)
+                if pending is not None and exc_info is None and status.startswith("200") and response is not None:
+                    # The body runs until the connection closes: no chunked framing the
+                    # worker would end with its last chunk, and no keep-alive.
+                    response.force_close()
+                    write = start_response(status, headers)
+                    response.chunked = False
+                    local.pending = pending
+                    return write
+                if pending is not None:
+                    pending.abandon()
+                return start_response(status, headers, exc_info)
+
+            return app(environ, start)
+
+        return wsgi
+
+    def handle_request(self, req, conn):
+        self._local.pending = None
+        try:
+            result = super().handle_request(req, conn)
+        except BaseException:
+            pending, self._local.pending = self._local.pending, None
+            if pending is not None:
+                pending.abandon()
+            raise
+        pending, self._local.pending = self._local.pending, None
+        if pending is None:
+            return result
+        # Headers and first line are written: the socket is the pump's from here on.
+        conn.kiosk_handed_off = True
+        self.pump.attach(conn.sock, pending)
+        return False
+
+    def finish_request(self, conn, fs):
+        if getattr(conn, "kiosk_handed_off", False):
+            self.nr_conns -= 1  # no longer this worker's connection to count or close
+            return
+        super().finish_request(conn, fs)
+
+    def run(self):
+        try:
+            super().run()
+        finally:
+            self.pump.stop()
+
+
 def run_server(host: str = "127.0.0.1", port: int = 5000, workers: int = 1, threads: int = 16) -> None:
     from kiosk.logs import gunicorn_logconfig, set_process_station
 
@@ -208,7 +294,7 @@ def run_server(host: str = "127.0.0.1", port: int = 5000, workers: int = 1, thre
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": StreamWorker,  # gthread, handing push streams to a pump thread
         "threads": threads,
         "keepalive": 75,
         "timeout": 0,  # push streams stay open; gthread still reaps dead workers
