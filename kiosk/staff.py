@@ -52,6 +52,25 @@ def panels_for(station) -> list[dict]:
     return out
 
 
+def panel_titles(station) -> dict[str, str]:
+    """Plugin name → the title of its first staff panel, in the reader's language (no panel is rendered)."""
+    plugins = current_app.extensions["kiosk_plugins"]
+    titles: list[tuple[int, str, str, object]] = []
+
+    def per_plugin(name):
+        def register(key, title, render, order=100):
+            titles.append((order, f"{name}.{key}", name, title))
+
+        return {"register": register}
+
+    plugins.call("register_staff_panels", station=station, per_plugin=per_plugin)
+    out: dict[str, str] = {}
+    for _order, _key, name, title in sorted(titles, key=lambda t: (t[0], t[1])):
+        if name not in out:
+            out[name] = localized(title, domain=name)
+    return out
+
+
 @bp.route("/")
 @login_required("staff")
 def console():

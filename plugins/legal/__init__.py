@@ -153,14 +153,16 @@ def request_service(kind, payload, station):
 @hookimpl
 def health_check(station):
     """The calling display needs espeak-ng for its voice; without it calls are still shown."""
+    from kiosk.i18n import gettext
     from kiosk_plugins.legal import voice
 
     if voice.espeak_binary() is None:
         return {
             "ok": True,
             "detail": "espeak-ng is missing (apt-get install espeak-ng): calls are shown but not spoken",
+            "summary": gettext("The calling display shows calls but cannot speak them: espeak-ng is not installed."),
         }
-    return {"ok": True, "detail": "calling voice ready"}
+    return {"ok": True, "detail": "calling voice ready", "summary": gettext("Calls are shown and spoken.")}
 
 
 @hookimpl

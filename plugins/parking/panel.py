@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from kiosk import clock
 from kiosk.db import get_session
+from kiosk.i18n import gettext
 from kiosk.stations import current_station
 from kiosk_plugins.parking import availability, formatting, stats
 from kiosk_plugins.parking.models import Household, Lot
@@ -43,4 +44,12 @@ def health(station) -> dict:
     households = session.scalar(
         select(func.count(Household.id)).where(Household.station_id == station.id, Household.active.is_(True))
     )
-    return {"ok": True, "detail": f"{lots} partner car park(s) open, {households} registered household(s)"}
+    return {
+        "ok": True,
+        "detail": f"{lots} partner car park(s) open, {households} registered household(s)",
+        "summary": gettext(
+            "%(lots)s partner car park(s) open for booking; %(households)s household(s) registered.",
+            lots=lots,
+            households=households,
+        ),
+    }

@@ -112,20 +112,45 @@ def health_check(station):
     from flask import current_app
 
     from kiosk.db import utcnow
+    from kiosk.i18n import gettext
     from kiosk.sync import is_hub
     from kiosk_plugins.petitions import outbox
     from kiosk_plugins.petitions.settings import get_settings
 
     summary = outbox.pending_summary(current_app, None if is_hub() else station.id)
-    if not summary["pending"] and outbox.handed_to_hub(current_app):
-        return {"ok": True, "detail": "the district hub forwards this station's requests"}
+    pending = summary["pending"]
+    if not pending and outbox.handed_to_hub(current_app):
+        return {
+            "ok": True,
+            "detail": "the district hub forwards this station's requests",
+            "summary": gettext("The district hub passes this station's requests to the dispatch system."),
+        }
     if not get_settings().webhook.configured:
-        return {"ok": True, "detail": f"forwarding off; {summary['pending']} request message(s) kept"}
+        return {
+            "ok": True,
+            "detail": f"forwarding off; {pending} request message(s) kept",
+            "summary": gettext(
+                "Requests are not passed to the dispatch system (no address set); %(n)s message(s) kept here.",
+                n=pending,
+            ),
+        }
     if get_settings().webhook.problem:
         # An address without a secret: nothing is sent unsigned, so everything waits.
-        return {"ok": False, "detail": f"{get_settings().webhook.problem}; {summary['pending']} message(s) waiting"}
+        return {
+            "ok": False,
+            "detail": f"{get_settings().webhook.problem}; {pending} message(s) waiting",
+            "summary": gettext(
+                "The dispatch system's address is set but its signing secret is not: %(n)s message(s) waiting.",
+                n=pending,
+            ),
+        }
     stale = summary["oldest"] is not None and (utcnow() - summary["oldest"]).total_seconds() > 3600
-    return {"ok": not stale, "detail": f"{summary['pending']} message(s) waiting for the dispatch system"}
+    words = (
+        gettext("%(n)s message(s) waiting for the dispatch system, the oldest for over an hour.", n=pending)
+        if stale
+        else gettext("%(n)s message(s) waiting for the dispatch system.", n=pending)
+    )
+    return {"ok": not stale, "detail": f"{pending} message(s) waiting for the dispatch system", "summary": words}
 
 
 @hookimpl

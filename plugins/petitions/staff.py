@@ -24,7 +24,14 @@ from kiosk_plugins.petitions import lifecycle, outbox, places, present, routing,
 from kiosk_plugins.petitions.models import OutboxMessage, Petition, PetitionPhoto
 from kiosk_plugins.petitions.settings import get_settings
 from kiosk_plugins.petitions.views import station_of
-from kiosk_plugins.petitions.vocabulary import OPEN_STATUSES, STATUSES, TRANSITIONS, text
+from kiosk_plugins.petitions.vocabulary import (
+    OPEN_STATUSES,
+    STATUSES,
+    TRANSITIONS,
+    channel_text,
+    event_text,
+    text,
+)
 
 bp = Blueprint("petitions_staff", __name__)
 
@@ -136,6 +143,8 @@ def detail(petition_id: int):
         next_steps=[(s, gettext(STATUSES[s])) for s in TRANSITIONS.get(petition.status, ())],
         handled_at_hub=sync.is_enrolled(session),
         local_time=lambda value: clock.local_text(station, value),
+        channel_text=channel_text,
+        event_text=event_text,
     )
 
 

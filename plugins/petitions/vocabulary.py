@@ -53,6 +53,29 @@ ACTIONS: dict[str, str] = {
     "reopened": N_("Reopened after the resident's rating"),
 }
 
+#: Where a request came in (``Petition.channel``), as staff read it; another plugin's name is a request it passed on.
+CHANNELS: dict[str, str] = {
+    "kiosk": N_("at the kiosk"),
+    "mobile": N_("on a phone"),
+    "open311": N_("through the Open311 interface"),
+    "demo": N_("demo data"),
+}
+#: A message to the dispatch system (``OutboxMessage.event``): the new request, or one of ``ACTIONS``.
+OUTBOX_EVENTS: dict[str, str] = {"created": N_("New request"), **ACTIONS}
+
+
+def channel_text(channel: str) -> str:
+    """Where a request came in, in words; a plugin that passed it on is named as such."""
+    if channel in CHANNELS:
+        return text(CHANNELS[channel])
+    return text(N_("passed on by another service of the station"))
+
+
+def event_text(event: str) -> str:
+    """A dispatch-system message's kind, in words (an unknown kind as it is)."""
+    return text(OUTBOX_EVENTS[event]) if event in OUTBOX_EVENTS else event
+
+
 RATINGS: dict[str, str] = {
     "satisfied": N_("Satisfied"),
     "basically_satisfied": N_("Basically satisfied"),
