@@ -174,6 +174,7 @@ SECTIONS = {
     "district": section_district,
     "print_latency": lambda args: importlib.import_module("bench.print_latency").run(args.quick),
     "photo_memory": lambda args: importlib.import_module("bench.photo_memory").run(),
+    "streams": lambda args: importlib.import_module("bench.streams").run(args.quick),
 }
 
 
@@ -219,6 +220,10 @@ def main(argv=None) -> int:
         from bench import district
 
         return district.main(argv[1:])
+    if argv[:1] == ["streams"]:  # `python -m bench streams [--quick]`: push streams held open (bench/streams.py)
+        from bench import streams
+
+        return streams.main(argv[1:])
     if argv[:1] == ["outside"]:  # `python -m bench outside`: the outside client's view, one table
         from bench import outside
 
