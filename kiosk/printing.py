@@ -220,20 +220,30 @@ class DbJobStore(JobStore):
         """Queued to printing for ``owner`` in one conditional UPDATE: of two claimers one wins, on any database."""
         from kiosk.db import utcnow
 
-        with self.db.WriteSession() as session:
-            result = session.execute(
-                sql_update(PrintJobRow)
-                .where(
-                    PrintJobRow.id == job_id, PrintJobRow.station_id == self.station_id, PrintJobRow.state == "queued"
-                )
-                .values(
-                    state="printing",
-                    attempts=PrintJobRow.attempts + 1,
-                    lease_owner=owner,
-                    lease_until=None,
-                    updated_at=utcnow(),
-                )
+        statement = (
+            sql_update(PrintJobRow)
+            .where(PrintJobRow.id == job_id, PrintJobRow.station_id == self.station_id, PrintJobRow.state == "queued")
+            .values(
+                state="printing",
+                attempts=PrintJobRow.attempts + 1,
+                lease_owner=owner,
+                lease_until=None,
+                updated_at=utcnow(),
             )
+        )
+        with self.db.WriteSession() as session:
+            if session.get_bind().dialect.update_returning:
+                # The claimed row comes back with the UPDATE: no second query per receipt.
+                row = session.scalars(
+                    statement.returning(PrintJobRow).execution_options(synchronize_session=False)
+                ).one_or_none()
+                if row is None:
+                    session.rollback()
+                    return None
+                job = self._from_row(row)
+                session.commit()
+                return job
+            result = session.execute(statement)
             if result.rowcount != 1:
                 session.rollback()
                 return None
