@@ -1,12 +1,14 @@
 """The on-screen keyboard in a real Chromium with touch: typing, limits, layouts, key sizes.
 
 A tiny Flask app serves the real kiosk/static files, the real /ime/candidates
-endpoint and a test page (tests/osk_page/) under a CSP that forbids inline
-script. Playwright drives Debian's /usr/bin/chromium with taps only.
+and /handwriting endpoints and a test page (tests/osk_page/) under a CSP that
+forbids inline script. Playwright drives Debian's /usr/bin/chromium with taps,
+and draws on the handwriting pad with mouse moves.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -17,7 +19,7 @@ from flask import Flask, render_template, request, send_from_directory
 from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
-from kiosk import ime
+from kiosk import handwriting, handwriting_views, i18n, ime
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Chromium: apt-get install chromium")
@@ -43,6 +45,8 @@ PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕�
 RECORDER = """
 window.__csp = [];
 window.__events = [];
+window.__activity = 0;
+window.addEventListener('kiosk:activity', () => { window.__activity += 1; });
 document.addEventListener('securitypolicyviolation', (e) => {
   window.__csp.push(e.violatedDirective + ' ' + e.blockedURI);
 });
@@ -91,6 +95,11 @@ def server(ime_cache_dir):
     )
     holder = ime.init_app(app)
     app.register_blueprint(ime.bp)
+    # The pad's endpoints answer in the station's language; no database here, so no rate limits.
+    app.config.update(STATION={"languages": ["zh_Hans", "zh_Hant", "en"]}, SECURITY={"rate_limits": False})
+    app.secret_key = "osk-page-test"
+    i18n.init_app(app, [])
+    app.register_blueprint(handwriting_views.bp)
 
     @app.get("/")
     def page():
@@ -196,6 +205,31 @@ def composition(page):
 
 def events(page):
     return page.evaluate("window.__events")
+
+
+STROKES = json.loads((Path(__file__).parent / "data" / "strokes_zh.json").read_text(encoding="utf-8"))
+needs_zinnia = pytest.mark.skipif(
+    not handwriting.status()[0], reason="needs libzinnia0 and tegaki-zinnia-simplified-chinese"
+)
+
+
+def write_on_pad(page, char):
+    """Draw ``char``'s strokes (tests/data/strokes_zh.json) on the pad with the mouse, scaled to its size."""
+    box = page.locator("#osk .osk-hw-pad").bounding_box()
+    scale_x, scale_y = box["width"] / STROKES["width"], box["height"] / STROKES["height"]
+    for stroke in STROKES["characters"][char]:
+        points = [(box["x"] + x * scale_x, box["y"] + y * scale_y) for x, y in stroke]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point, steps=6)
+        page.mouse.up()
+    page.locator('#osk[data-hw="ready"]').wait_for(state="attached")
+
+
+def written(page):
+    """The handwriting candidates shown, in order."""
+    return page.locator("#osk [data-hw-candidate]").all_text_contents()
 
 
 def focused_id(page):
@@ -420,6 +454,85 @@ def test_english_page_language_starts_in_english(browser, server):
     assert errors == []
 
 
+# --- handwriting (手写) and the idle timer's activity ------------------------------------
+
+
+@needs_zinnia
+def test_drawing_on_the_pad_offers_the_character_and_picks_it_into_the_field(page):
+    page.locator("#name").tap()
+    tap_keys(page, "ni")
+    wait_candidates(page, "ni")
+    key(page, "handwriting").tap()
+    # Unpicked pinyin is typed as letters, as on a mode switch; the pad replaces the letters.
+    assert value_of(page, "#name") == "ni"
+    assert page.locator("#osk").get_attribute("data-page") == "handwriting"
+    expect(page.locator("#osk .osk-hw-hint")).to_have_text("请在框内写一个字")
+    write_on_pad(page, "停")
+    assert "停" in written(page)[:5], written(page)
+    page.locator("#osk [data-hw-candidate]").filter(has_text=re.compile("^停$")).tap()
+    assert value_of(page, "#name") == "ni停"
+    assert written(page) == []  # the pad is empty for the next character
+
+    write_on_pad(page, "社")
+    assert "社" in written(page)[:5], written(page)
+    key(page, "hw-undo").tap()
+    page.locator('#osk[data-hw="ready"]').wait_for(state="attached")
+    assert "社" not in written(page)[:1]  # one stroke short of 社
+    key(page, "hw-clear").tap()
+    assert written(page) == []
+    expect(page.locator("#osk .osk-hw-hint")).to_be_visible()
+    key(page, "backspace").tap()
+    assert value_of(page, "#name") == "ni"
+    key(page, "letters").tap()
+    assert page.locator("#osk").get_attribute("data-page") == "letters"
+
+
+@needs_zinnia
+def test_every_tap_and_stroke_counts_as_activity(page):
+    page.locator("#name").tap()
+    before = page.evaluate("window.__activity")
+    tap_keys(page, "abc")
+    assert page.evaluate("window.__activity") == before + 3
+    key(page, "handwriting").tap()
+    write_on_pad(page, "车")
+    # 4 strokes and the tap on 手写.
+    assert page.evaluate("window.__activity") == before + 3 + 1 + 4
+
+
+def test_pad_without_the_model_says_so_and_does_not_draw(browser, server):
+    context, page, errors = open_page(browser, server)
+    message = "本机暂不能手写输入。请用拼音输入，或请工作人员帮忙。"
+    page.route(
+        "**/handwriting/status",
+        lambda route: route.fulfill(
+            json={"available": False, "message": message, "labels": {"handwriting": "手写", "undo": "撤销"}}
+        ),
+    )
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    try:
+        page.goto(server + "/")
+        page.locator("#name").tap()
+        key(page, "handwriting").tap()
+        expect(page.locator("#osk .osk-hw-hint")).to_have_text(message)
+        assert page.locator("#osk .osk-hw").get_attribute("class").split().count("osk-hw-off") == 1
+        assert key(page, "hw-undo").is_disabled() and key(page, "hw-clear").is_disabled()
+        box = page.locator("#osk .osk-hw-pad").bounding_box()
+        page.mouse.move(box["x"] + 20, box["y"] + 20)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 200, box["y"] + 200, steps=5)
+        page.mouse.up()
+        assert posts == []  # nothing sent to a server that cannot read it
+        key(page, "letters").tap()  # pinyin still works
+        tap_keys(page, "ni")
+        wait_candidates(page, "ni")
+        candidate(page, "你").tap()
+        assert value_of(page, "#name") == "你"
+    finally:
+        context.close()
+    assert errors == []
+
+
 # --- size, contrast, screenshots -------------------------------------------------------
 
 
@@ -477,6 +590,11 @@ def visit_every_layout(page, shoot, prefix):
     key(page, "symbols").tap()
     checked += shoot(f"{prefix}text-symbols")
     key(page, "letters").tap()
+    if handwriting.status()[0]:
+        key(page, "handwriting").tap()
+        write_on_pad(page, "车")
+        checked += shoot(f"{prefix}text-handwriting")
+        key(page, "letters").tap()
     key(page, "mode").tap()
     key(page, "shift").tap()
     checked += shoot(f"{prefix}text-english")
@@ -495,7 +613,7 @@ def visit_every_layout(page, shoot, prefix):
     [
         (PORTRAIT, "", "portrait-", 64, "all"),
         (LANDSCAPE, "", "landscape-", 64, "text-pinyin phone plate-letters"),
-        (PORTRAIT, "?body=large-text", "large-text-", 80, "text-english plate-provinces"),
+        (PORTRAIT, "?body=large-text", "large-text-", 80, "text-english text-handwriting plate-provinces"),
     ],
 )
 def test_every_key_is_big_and_legible_in_every_layout(

@@ -7,7 +7,11 @@
  * keyboard appears); the page holds one empty <div id="osk"> whose data-label-*
  * attributes carry the translated key labels. Chinese is typed as pinyin: the
  * letters collect in a composition bar and the server's /ime/candidates
- * endpoint (kiosk/ime.py) offers characters and words to pick.
+ * endpoint (kiosk/ime.py) offers characters and words to pick. Residents who
+ * cannot spell pinyin tap 手写 and write a character with a finger on a pad;
+ * /handwriting/candidates (kiosk/handwriting_views.py) offers what it could be.
+ * Every tap and every stroke dispatches "kiosk:activity" on window, so the
+ * idle timer (kiosk.js) never resets a page someone is writing on.
  *
  * API for other scripts: window.KioskOSK.open(input), .close(), .reset().
  */
@@ -31,6 +35,12 @@
   const FETCH_LIMIT = 60;
   const DEBOUNCE_MS = 60;
   const CACHE_SIZE = 64;
+  // Handwriting: the server refuses more (kiosk/handwriting.py); a finger's
+  // points closer than HW_STEP px add nothing a recognizer can use.
+  const HW_MAX_STROKES = 60;
+  const HW_MAX_POINTS = 240;
+  const HW_STEP = 4;
+  const HW_CANDIDATES = 10;
 
   const state = {
     root: null,
@@ -58,6 +68,19 @@
     timer: 0,
     valueAtOpen: '',
     cache: new Map(),
+    hwUrl: '/handwriting',
+    hw: {
+      status: null, // {available, message, labels} from /handwriting/status
+      loading: false,
+      strokes: [],
+      drawing: null, // the stroke under the finger: {id, points}
+      candidates: [],
+      seq: 0,
+      canvas: null,
+      candidateBox: null,
+      hint: null,
+      size: { width: 0, height: 0 },
+    },
   };
 
   // ---------------------------------------------------------------- setup
@@ -86,8 +109,14 @@
       prevName: data.labelPrev || (zh ? '上一页' : 'Previous'),
       provinces: data.labelProvinces || '京沪粤',
       plateLetters: data.labelPlateLetters || 'ABC123',
+      // Until /handwriting/status answers in the page's language.
+      handwriting: data.labelHandwriting || (zh ? (hant(data.lang) ? '手寫' : '手写') : 'Write'),
+      pinyin: zh ? '拼音' : 'Pinyin',
+      undo: zh ? (hant(data.lang) ? '復原' : '撤销') : 'Undo',
+      hwHint: '',
     };
     state.imeUrl = data.imeUrl || state.imeUrl;
+    state.hwUrl = data.handwritingUrl || state.hwUrl;
     state.defaultMode = zh ? 'zh' : 'en';
     state.mode = state.defaultMode;
     buildSkeleton(root);
@@ -112,6 +141,10 @@
     // slow or busy kiosk lands as soon as the field is painted); its focusin
     // came too early to be heard, so open for it now rather than never.
     if (eligible(document.activeElement)) open(document.activeElement);
+  }
+
+  function hant(lang) {
+    return /hant|tw|hk|mo/i.test(lang || '');
   }
 
   function buildSkeleton(root) {
@@ -243,7 +276,13 @@
       rows[2].unshift(shift);
     }
     rows[2].push(backspaceKey());
-    rows.push(bottomRow([fnKey('symbols', state.labels.num, 'osk-wide'), modeKey()]));
+    rows.push(
+      bottomRow([
+        fnKey('symbols', state.labels.num, 'osk-wide'),
+        modeKey(),
+        fnKey('handwriting', state.labels.handwriting, 'osk-wide osk-hw-key'),
+      ]),
+    );
     return rows;
   }
 
@@ -252,6 +291,10 @@
     root.dataset.layout = state.kind;
     root.dataset.page = state.page;
     root.dataset.mode = state.mode;
+    if (state.page === 'handwriting') {
+      renderPad();
+      return;
+    }
     const rows = layoutRows();
     const fragment = document.createDocumentFragment();
     for (const row of rows) {
@@ -281,7 +324,7 @@
 
   /** Whether letters go to the pinyin composition bar rather than the input. */
   function composing() {
-    return state.kind === 'text' && state.mode === 'zh';
+    return state.kind === 'text' && state.mode === 'zh' && state.page !== 'handwriting';
   }
 
   // -------------------------------------------------------- open / close
@@ -308,6 +351,8 @@
     state.caps = false;
     state.valueAtOpen = input.value;
     setComposition('');
+    clearPad();
+    if (state.kind === 'text') loadHandwritingStatus();
     state.root.hidden = false;
     document.body.classList.add('osk-open');
     render();
@@ -345,8 +390,9 @@
     const input = close({ commit: false });
     state.mode = state.defaultMode;
     state.caps = false;
-    // Even the remembered lookups say what the last person typed.
+    // Even the remembered lookups say what the last person typed, and so does the pad.
     state.cache.clear();
+    clearPad();
     if (input && document.activeElement === input) input.blur();
   }
 
@@ -379,11 +425,13 @@
     if (!key || !state.root.contains(key) || key.disabled) return;
     event.preventDefault();
     clearPressed();
+    activity();
     if (!state.input || !state.input.isConnected) {
       close({ commit: false });
       return;
     }
     if (key.dataset.candidate !== undefined) pick(Number(key.dataset.candidate));
+    else if (key.dataset.hwCandidate !== undefined) pickWritten(Number(key.dataset.hwCandidate));
     else if (key.dataset.key !== undefined) press(key.dataset.key);
   }
 
@@ -453,6 +501,21 @@
       case 'plate-letters':
         state.page = 'plate';
         render();
+        break;
+      case 'handwriting':
+        if (state.composition) commitLetters();
+        state.page = 'handwriting';
+        render();
+        break;
+      case 'hw-undo':
+        state.hw.strokes.pop();
+        drawPad();
+        recognize();
+        break;
+      case 'hw-clear':
+        clearPad();
+        drawPad();
+        renderWritten();
         break;
       case 'compose':
         commitLetters();
@@ -742,9 +805,239 @@
     state.moreButton.disabled = state.nextStart >= state.candidates.length;
   }
 
+  // ----------------------------------------------------------- handwriting
+
+  /** Tell the idle timer (kiosk.js) someone is using the keyboard. */
+  function activity() {
+    window.dispatchEvent(new CustomEvent('kiosk:activity'));
+  }
+
+  /** Ask once per page whether the pad works here, and for its labels in the page's language. */
+  async function loadHandwritingStatus() {
+    const hw = state.hw;
+    if (hw.status || hw.loading) return;
+    hw.loading = true;
+    try {
+      const response = await fetch(new URL(state.hwUrl + '/status', window.location.href), {
+        credentials: 'same-origin',
+        headers: { Accept: 'application/json' },
+      });
+      if (!response.ok) throw new Error('handwriting status ' + response.status);
+      const body = await response.json();
+      hw.status = { available: body.available === true, message: String(body.message || ''), labels: body.labels || {} };
+    } catch (error) {
+      // The server could not say: keep the pad, a stroke will tell.
+      hw.status = { available: true, message: '', labels: {} };
+    } finally {
+      hw.loading = false;
+    }
+    const labels = hw.status.labels;
+    for (const name of ['handwriting', 'pinyin', 'undo']) {
+      if (typeof labels[name] === 'string' && labels[name]) state.labels[name] = labels[name];
+    }
+    if (typeof labels.hint === 'string') state.labels.hwHint = labels.hint;
+    if (typeof labels.clear === 'string' && labels.clear) state.labels.hwClear = labels.clear;
+    if (state.root && !state.root.hidden && state.kind === 'text') render();
+  }
+
+  function padAvailable() {
+    return !state.hw.status || state.hw.status.available;
+  }
+
+  function renderPad() {
+    const hw = state.hw;
+    const available = padAvailable();
+    const area = el('div', 'osk-hw');
+    const box = el('div', 'osk-hw-box');
+    const canvas = document.createElement('canvas');
+    canvas.className = 'osk-hw-pad';
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', state.labels.hwHint || state.labels.handwriting);
+    const hint = el('p', 'osk-hw-hint');
+    hint.setAttribute('aria-live', 'polite');
+    box.append(canvas, hint);
+    const candidates = el('div', 'osk-hw-candidates');
+    candidates.setAttribute('role', 'group');
+    area.append(box, candidates);
+    area.classList.toggle('osk-hw-off', !available);
+
+    const row = el('div', 'osk-row');
+    const specs = [
+      fnKey('letters', state.labels.pinyin, 'osk-wide'),
+      fnKey('hw-undo', state.labels.undo, 'osk-wide'),
+      fnKey('hw-clear', state.labels.hwClear || state.labels.clear, 'osk-wide'),
+      backspaceKey(),
+      fnKey('done', state.labels.done, 'osk-wide osk-done'),
+    ];
+    for (const spec of specs) row.append(renderKey(spec));
+    state.keys.replaceChildren(area, row);
+    Object.assign(hw, { canvas, candidateBox: candidates, hint });
+    for (const key of row.querySelectorAll('[data-key^="hw-"]')) key.disabled = !available;
+
+    if (available) {
+      canvas.addEventListener('pointerdown', onPadDown);
+      canvas.addEventListener('pointermove', onPadMove);
+      canvas.addEventListener('pointerup', onPadUp);
+      canvas.addEventListener('pointercancel', onPadUp);
+    }
+    renderComposition();
+    updateHeight();
+    sizePad();
+    renderWritten();
+  }
+
+  /** Match the canvas's pixels to its box (and the screen's density), then redraw. */
+  function sizePad() {
+    const canvas = state.hw.canvas;
+    if (!canvas || !canvas.isConnected) return;
+    const rect = canvas.getBoundingClientRect();
+    const ratio = window.devicePixelRatio || 1;
+    state.hw.size = { width: Math.round(rect.width), height: Math.round(rect.height) };
+    canvas.width = Math.max(1, Math.round(rect.width * ratio));
+    canvas.height = Math.max(1, Math.round(rect.height * ratio));
+    drawPad();
+  }
+
+  function padPoint(event) {
+    const rect = state.hw.canvas.getBoundingClientRect();
+    const { width, height } = state.hw.size;
+    const x = Math.round(Math.min(Math.max(event.clientX - rect.left, 0), width));
+    const y = Math.round(Math.min(Math.max(event.clientY - rect.top, 0), height));
+    return [x, y];
+  }
+
+  function onPadDown(event) {
+    const hw = state.hw;
+    event.preventDefault();
+    if (hw.drawing || hw.strokes.length >= HW_MAX_STROKES) return;
+    hw.canvas.setPointerCapture(event.pointerId);
+    hw.drawing = { id: event.pointerId, points: [padPoint(event)] };
+    hw.strokes.push(hw.drawing.points);
+    drawPad();
+  }
+
+  function onPadMove(event) {
+    const drawing = state.hw.drawing;
+    if (!drawing || event.pointerId !== drawing.id) return;
+    const points = drawing.points;
+    const [x, y] = padPoint(event);
+    const [lastX, lastY] = points[points.length - 1];
+    if (Math.hypot(x - lastX, y - lastY) < HW_STEP || points.length >= HW_MAX_POINTS) return;
+    points.push([x, y]);
+    drawPad();
+  }
+
+  function onPadUp(event) {
+    const hw = state.hw;
+    const drawing = hw.drawing;
+    if (!drawing || event.pointerId !== drawing.id) return;
+    if (event.type === 'pointerup') drawing.points.push(padPoint(event));
+    hw.drawing = null;
+    activity();
+    drawPad();
+    recognize();
+  }
+
+  function drawPad() {
+    const { canvas, strokes } = state.hw;
+    if (!canvas || !canvas.isConnected) return;
+    const context = canvas.getContext('2d');
+    const ratio = canvas.width / Math.max(1, state.hw.size.width);
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    context.clearRect(0, 0, state.hw.size.width, state.hw.size.height);
+    context.lineWidth = Math.max(6, state.hw.size.width / 40);
+    context.lineCap = 'round';
+    context.lineJoin = 'round';
+    context.strokeStyle = getComputedStyle(canvas).color;
+    for (const points of strokes) {
+      context.beginPath();
+      context.moveTo(points[0][0], points[0][1]);
+      for (const [x, y] of points.slice(1)) context.lineTo(x, y);
+      if (points.length === 1) context.lineTo(points[0][0] + 0.1, points[0][1]);
+      context.stroke();
+    }
+  }
+
+  function clearPad() {
+    const hw = state.hw;
+    hw.strokes = [];
+    hw.drawing = null;
+    hw.candidates = [];
+    hw.seq += 1;
+    if (state.root) state.root.dataset.hw = 'empty';
+  }
+
+  async function recognize() {
+    const hw = state.hw;
+    const seq = ++hw.seq;
+    const strokes = hw.strokes.filter((points) => points.length > 0);
+    if (!strokes.length) {
+      hw.candidates = [];
+      state.root.dataset.hw = 'empty';
+      renderWritten();
+      return;
+    }
+    state.root.dataset.hw = 'loading';
+    const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || '';
+    let found = [];
+    let message = '';
+    try {
+      const response = await fetch(new URL(state.hwUrl + '/candidates', window.location.href), {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': csrf },
+        body: JSON.stringify({ width: hw.size.width, height: hw.size.height, strokes, limit: HW_CANDIDATES }),
+      });
+      const body = await response.json().catch(() => ({}));
+      if (response.ok) {
+        found = (body.candidates || []).filter((c) => c && typeof c.text === 'string' && c.text);
+      } else {
+        message = typeof body.error === 'string' ? body.error : '';
+        if (body.available === false && hw.status) {
+          hw.status.available = false;
+          hw.status.message = message;
+        }
+      }
+    } catch (error) {
+      found = [];
+    }
+    if (seq !== hw.seq) return;
+    hw.candidates = found;
+    state.root.dataset.hw = 'ready';
+    renderWritten(message);
+    if (hw.status && !hw.status.available && state.page === 'handwriting') render();
+  }
+
+  /** The big candidate buttons beside the pad, and its hint or message. */
+  function renderWritten(message) {
+    const hw = state.hw;
+    if (!hw.candidateBox || !hw.candidateBox.isConnected) return;
+    const fragment = document.createDocumentFragment();
+    hw.candidates.forEach((candidate, i) => {
+      const node = button(null, candidate.text, 'osk-hw-candidate');
+      node.dataset.hwCandidate = String(i);
+      fragment.append(node);
+    });
+    hw.candidateBox.replaceChildren(fragment);
+    const off = !padAvailable();
+    hw.hint.textContent = off ? hw.status.message : message || (hw.strokes.length ? '' : state.labels.hwHint);
+    hw.hint.hidden = !hw.hint.textContent;
+  }
+
+  function pickWritten(index) {
+    const candidate = state.hw.candidates[index];
+    if (!candidate || !insertText(candidate.text)) return;
+    clearPad();
+    drawPad();
+    renderWritten();
+  }
+
   // ------------------------------------------------------------------ API
 
   window.KioskOSK = Object.freeze({ open, close: () => void close(), reset });
+  window.addEventListener('resize', () => {
+    if (state.page === 'handwriting' && state.root && !state.root.hidden) sizePad();
+  });
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
   else init();
