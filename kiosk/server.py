@@ -244,7 +244,11 @@ class StreamWorker(ThreadWorker):
                     pending.abandon()
                 return start_response(status, headers, exc_info)
 
-            return app(environ, start)
+            body = app(environ, start)
+            left = environ.pop(streams.PENDING_ENVIRON, None)
+            if left is not None:  # a stream view whose answer never started: undo its subscription
+                left.abandon()
+            return body
 
         return wsgi
 

@@ -182,17 +182,46 @@ class StreamCaps:
 
 
 def caps(app) -> StreamCaps:
-    """The app's :class:`StreamCaps` (made on first use from ``streams_per_client`` / ``streams_per_process``)."""
+    """The app's :class:`StreamCaps` (made on first use from ``streams_per_client`` / ``streams_per_process``).
+
+    The process cap stays below the open-file limit (less room for the pool,
+    printers and files): one more socket than the limit allows would make
+    gunicorn's accept fail, and the worker with it.
+    """
     found = app.extensions.get("kiosk_stream_caps")
     if found is None:
+        asked = app.config.get("STREAMS_PER_PROCESS")
+        per_process = int(asked or PER_PROCESS)
+        files = open_files_limit()
+        if files > 0 and per_process > files - FILES_KEPT_FREE:
+            # Said loudly when the operator asked for more; the default meeting `kiosk run`'s shell limit is normal.
+            log.log(
+                logging.WARNING if asked else logging.INFO,
+                "streams_per_process = %d is more than this process may open (%d files): %d streams at most",
+                per_process,
+                files,
+                max(16, files - FILES_KEPT_FREE),
+            )
+            per_process = max(16, files - FILES_KEPT_FREE)
         found = app.extensions.setdefault(
-            "kiosk_stream_caps",
-            StreamCaps(
-                int(app.config.get("STREAMS_PER_CLIENT") or PER_CLIENT),
-                int(app.config.get("STREAMS_PER_PROCESS") or PER_PROCESS),
-            ),
+            "kiosk_stream_caps", StreamCaps(int(app.config.get("STREAMS_PER_CLIENT") or PER_CLIENT), per_process)
         )
     return found
+
+
+#: Open files kept for everything else than streams (database pool, printers, templates, logs).
+FILES_KEPT_FREE = 256
+
+
+def open_files_limit() -> int:
+    """This process's soft limit of open files (-1: unknown or unlimited)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        return -1 if soft == resource.RLIM_INFINITY else int(soft)
+    except (ImportError, ValueError, OSError):
+        return -1
 
 
 def client_key() -> str:
