@@ -47,7 +47,7 @@ from typing import Any
 
 from flask import after_this_request, current_app, g, has_request_context, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import JSON, Index, Integer, String
+from sqlalchemy import JSON, Index, Integer, String, delete
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.db import Base, UTCDateTime, session_for
@@ -77,6 +77,8 @@ SESSION_KEY = "kiosk_visit"
 #: A turn's last use is written again only after this many seconds: a page of ten
 #: look-ups is one write at most, and a turn of minutes loses at most this much.
 TOUCH_SECONDS = 15
+#: How often a process deletes lapsed turns on the way (besides the daily retention job).
+SWEEP_SECONDS = 300
 
 log = logging.getLogger("kiosk.visitors")
 
@@ -196,11 +198,26 @@ def _flush(response):
                     db.add(VisitorRow(key=key, terminal_id=terminal, data=store, expires_at=expires))
                 else:
                     row.data, row.expires_at, row.terminal_id = store, expires, terminal
+            _sweep_lapsed(db)
             db.commit()
     except Exception:
         # The visitor is not kept (nor forgotten) this time; the page itself was answered.
         log.exception("could not keep the kiosk's visitor on the server")
     return response
+
+
+def _sweep_lapsed(db) -> None:
+    """Now and then, delete turns that lapsed (a typed phone number of a rider who walked away).
+
+    The daily retention job deletes them too; this keeps one from lying in the
+    table for up to a day. At most once per :data:`SWEEP_SECONDS` per process,
+    inside a write this request makes anyway.
+    """
+    state = current_app.extensions.setdefault("kiosk_visitors", {"swept": 0.0})
+    if time.monotonic() - state["swept"] < SWEEP_SECONDS:
+        return
+    state["swept"] = time.monotonic()
+    db.execute(delete(VisitorRow).where(VisitorRow.expires_at < datetime.now(UTC)))
 
 
 def _terminal_id() -> int | None:

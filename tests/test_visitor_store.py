@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from test_courier_rest_support import Kiosk, courier_app, kiosk  # noqa: F401
@@ -78,9 +79,16 @@ def test_the_household_flow_keeps_nothing_personal_in_the_cookie(app, client):
     ids = add_lot(app, spaces=3)
     add_people(app)
     occ = next_occurrence(app, ids["windows"][0])
+    lapsed = {"courier_rest": {"id": None, "data": {"pending": {"phone": "13912345678"}}}}
+    with session_for(app, write=True) as s:
+        s.add(visitors.VisitorRow(key="f" * 64, data=lapsed, expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        s.commit()
     client.get("/k/parking/")
     assert identify(client, "13800138001").status_code == 302
     assert_clean(app, client, "identifying by phone")
+    with session_for(app) as s:
+        keys = list(s.scalars(select(visitors.VisitorRow.key)))
+    assert len(keys) == 1 and keys[0] != "f" * 64, "a lapsed turn is deleted on the way, not only by the daily job"
     client.get("/k/parking/plate")
     assert choose_plate(client, "粤b 12345").status_code == 302
     assert_clean(app, client, "choosing a plate")
