@@ -61,6 +61,22 @@ def thread_named(pid: int, name: str) -> int | None:
     return None
 
 
+def server_cpu(server: Server) -> float:
+    """CPU seconds of `kiosk serve` so far: its master and its workers."""
+    assert server.proc is not None
+    with open(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children") as fh:
+        pids = [server.proc.pid, *map(int, fh.read().split())]
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+def cold_start(server: Server) -> tuple[float, float]:
+    """One start of the server: (seconds from process start to the first 200 of /, CPU seconds it took)."""
+    wall = server.start("/")
+    cpu = server_cpu(server)
+    server.halt()
+    return wall, cpu
+
+
 def worker_pid(server: Server) -> int:
     """The gunicorn worker (the master's one child)."""
     assert server.proc is not None
@@ -223,14 +239,14 @@ def run(quick: bool = False, seconds: float | None = None, tickets: int | None =
         server = Server(workers=1, station_toml=station_toml(printer.host, printer.port))
         server.prepare()
         try:
-            out["first_start_to_first_200_s"] = round(server.start("/"), 3)
-            server.halt()
-            starts = []
-            for _ in range(1 if quick else 3):
-                starts.append(server.start("/"))
-                server.halt()
-            out["cold_start_to_first_200_s"] = round(min(starts), 3)
-            out["cold_start_runs_s"] = [round(s, 3) for s in starts]
+            # A new instance's first start also fills its caches (compiled templates, bytecode).
+            out["first_start_to_first_200_s"] = round(cold_start(server)[0], 3)
+            starts = [cold_start(server) for _ in range(1 if quick else 5)]
+            # The best of a few: other work on the machine only ever adds to a start.
+            out["cold_start_to_first_200_s"] = round(min(wall for wall, _ in starts), 3)
+            # Its CPU seconds (master and worker) say the same where the wall time is noisy.
+            out["cold_start_cpu_s"] = round(min(cpu for _, cpu in starts), 3)
+            out["cold_start_runs_s"] = [f"{wall:.3f} s, CPU {cpu:.3f} s" for wall, cpu in starts]
             server.start("/")
             pid = worker_pid(server)
             out["worker_memory_mib_at_start"] = server.worker_memory_mib()
