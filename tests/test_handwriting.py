@@ -159,3 +159,10 @@ def test_pad_endpoint_is_rate_limited_and_without_a_model_says_so(make_app, data
     assert answer.status_code == 503
     assert answer.get_json()["available"] is False
     assert "手写" in answer.get_json()["error"]
+
+    from kiosk.doctor import run_checks
+
+    with app.app_context():
+        noted = [check for check in run_checks(app) if check["name"] == "handwriting"]
+    assert len(noted) == 1 and noted[0]["ok"] is False and noted[0]["warning"] is True
+    assert "tegaki-zinnia-simplified-chinese" in noted[0]["detail"]
