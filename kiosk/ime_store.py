@@ -170,7 +170,6 @@ class MappedSlices(Slices):
         return [str(blob[starts[i] : starts[i + 1]], encoding, "replace") for i in range(start, stop)]
 
 
-
 @dataclass(frozen=True, slots=True)
 class IndexData:
     """The dictionary's tables: sorted keys, their grouped candidates and scores, the syllables.
