@@ -117,6 +117,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from kiosk import terminals, terminals_admin
 
     terminals.init_app(app)  # enrolment, reader claims
+    from kiosk import reader_hints
+
+    reader_hints.init_app(app)  # reader_inputs(): card and scanner hints only at a terminal that has them
     app.register_blueprint(terminals_admin.bp)
     _register_plugin_blueprints(app, plugins)
     app.before_request(_before_request)

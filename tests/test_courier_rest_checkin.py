@@ -205,7 +205,10 @@ def test_card_through_a_configured_test_reader(make_app, database_url):
         devices.stop()
 
 
-def test_link_a_card_from_the_menu(kiosk, courier_app):
+def test_link_a_card_from_the_menu(make_app, database_url):
+    # Offered only where a card reader is (issue 19 point 6): this station has one.
+    courier_app = make_app(database_url, DEVICES={"readers": {"card": {"type": "test"}}}, **courier_config())
+    kiosk = Kiosk(courier_app.test_client())
     kiosk.signup(phone="13900000004")
     assert 'data-testid="link-card"' in kiosk.menu().get_data(as_text=True)
     kiosk.get("/k/courier_rest/link-card")

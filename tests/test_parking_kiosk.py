@@ -312,7 +312,7 @@ def test_other_languages(app, client):
     ids = add_lot(app)
     add_people(app)
     client.post("/lang", data={"lang": "en", "csrf_token": csrf_token(client)})
-    assert "Tap your resident card" in text_of(client.get("/k/parking/"))
+    assert "Mobile number registered with your household" in text_of(client.get("/k/parking/"))
     identify(client, "13800138001")
     choose_plate(client, "粤B12345")
     occ = next_occurrence(app, ids["windows"][0])

@@ -21,6 +21,7 @@ the day's last number instead of handing out -0001 again.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -35,6 +36,8 @@ HUB_SERIES = "petitions.tracking.hub"
 HUB_LETTER = "W"
 #: What a resident may type: letters, digits, dashes and spaces, in any case.
 TYPED_RE = re.compile(r"^[A-Za-z0-9\- ]{6,40}$")
+#: Dashes a Chinese keyboard or a phone types instead of "-" (hyphens, en and em dashes, minus, the long vowel mark).
+OTHER_DASHES = re.compile("[\u2010-\u2015\u2212\u30fc\ufe58\ufe63]")
 
 
 def next_tracking_no(session, station, at: datetime, prefix: str = "P", *, hub: bool = False) -> str:
@@ -64,8 +67,12 @@ def next_tracking_no(session, station, at: datetime, prefix: str = "P", *, hub: 
 
 
 def compact(typed: str) -> str:
-    """A number as typed (``p261206 k7qm 0001``) without case, spaces and dashes; "" when it cannot be one."""
-    text = str(typed or "").strip()
+    """A number as typed (``p261206 k7qm 0001``) without case, spaces and dashes; "" when it cannot be one.
+
+    Full-width letters and digits (``Ｐ２６１２０６``), ideographic spaces and any
+    kind of dash, as a Chinese input method types them, count as their plain forms.
+    """
+    text = OTHER_DASHES.sub("-", unicodedata.normalize("NFKC", str(typed or ""))).strip()
     if not TYPED_RE.match(text):
         return ""
     return re.sub(r"[\s-]", "", text).upper()
