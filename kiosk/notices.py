@@ -255,6 +255,12 @@ def call_staff():
     return redirect(_back())
 
 
+@bp.route("/call-staff/state.json")
+def call_staff_state():
+    """How many calls wait for an answer: a count only, for wall displays catching up after a reconnect."""
+    return jsonify({"open": len(open_calls(current_station()))})
+
+
 def _back() -> str:
     target = request.form.get("next", "")
     if target.startswith("/") and not target.startswith("//"):

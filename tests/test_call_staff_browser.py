@@ -100,6 +100,10 @@ def test_home_large_text_and_calling_staff(chromium, live_server):
         desk.locator("[data-staff-calls] [data-call]").wait_for()
         assert "居民请求帮助" in desk.locator("[data-staff-calls]").inner_text()
         board.locator("#staff-call").wait_for(state="visible")
+        # A board that was away (restarted, reconnected) catches up with the open call.
+        board.reload()
+        board.wait_for_function("() => document.body.dataset.staffCalls === '1'")
+        assert board.locator("#staff-call").is_visible()
         save_screenshot(desk, "staff-call-banner-zh_Hans")
 
         with desk.expect_navigation():

@@ -116,6 +116,7 @@ def test_a_call_for_staff_is_pushed_answered_and_limited(app, client, login, csr
     again = client.post("/call-staff", data={"csrf_token": token}, headers={"Accept": "application/json"}).get_json()
     assert again["joined"] and again["call"] == body["call"]  # a second press joins the open call
     assert _count(app, StaffCall) == 1
+    assert client.get("/call-staff/state.json").get_json() == {"open": 1}  # a count, nothing else
     assert _count(app, KioskEvent, KioskEvent.name == "staff_calls.called", KioskEvent.channel == "staff_calls") == 1
     # Without script: the form posts and the page it returns to says the same.
     plain = client.post("/call-staff", data={"csrf_token": token, "next": "/k/legal/"}, follow_redirects=True)
@@ -135,6 +136,7 @@ def test_a_call_for_staff_is_pushed_answered_and_limited(app, client, login, csr
         event = session.scalars(select(KioskEvent).where(KioskEvent.name == "staff_calls.acknowledged")).one()
     assert event.payload["open"] == 0
     assert _actions(app, "staff_call.") == ["staff_call.called", "staff_call.acknowledged"]
+    assert client.get("/call-staff/state.json").get_json() == {"open": 0}
     assert "居民请求帮助" not in client.get("/staff/").get_data(as_text=True)
 
     # A phone-sized address pressing again and again is refused after a few, in Chinese, with nothing stored.

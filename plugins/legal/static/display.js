@@ -148,11 +148,22 @@
   });
   // A resident pressed 呼叫工作人员 at a kiosk: the hall's big screen tells staff too,
   // until every call is answered ("open" counts the unanswered ones).
+  function showStaffCalls(open) {
+    document.getElementById("staff-call").hidden = !(open > 0);
+    body.dataset.staffCalls = String(open || 0);
+  }
   function staffCalls(ev) {
     var call;
     try { call = JSON.parse(ev.data); } catch (e) { return; }
-    document.getElementById("staff-call").hidden = !(call.open > 0);
-    body.dataset.staffCalls = String(call.open || 0);
+    showStaffCalls(call.open);
+  }
+  // After a (re)connect: calls made or answered while the board was away.
+  function catchUpStaffCalls() {
+    if (!body.dataset.staffCallsUrl) { return; }
+    fetch(body.dataset.staffCallsUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (state) { if (state) { showStaffCalls(state.open); } })
+      .catch(function () { /* the next event says it */ });
   }
   stream.addEventListener("staff_calls.called", staffCalls);
   stream.addEventListener("staff_calls.acknowledged", staffCalls);
@@ -161,6 +172,6 @@
   // The core ends each stream after a while; EventSource reconnects by itself
   // and resumes from the last event id, so no call is missed. data-live shows
   // (to staff and tests) whether the board is connected right now.
-  stream.addEventListener("open", function () { body.dataset.live = "1"; refresh(); });
+  stream.addEventListener("open", function () { body.dataset.live = "1"; refresh(); catchUpStaffCalls(); });
   stream.addEventListener("error", function () { body.dataset.live = "0"; });
 })();
