@@ -910,7 +910,11 @@
     const hw = state.hw;
     event.preventDefault();
     if (hw.drawing || hw.strokes.length >= HW_MAX_STROKES) return;
-    hw.canvas.setPointerCapture(event.pointerId);
+    try {
+      hw.canvas.setPointerCapture(event.pointerId);
+    } catch (_) {
+      // A pointer the browser no longer tracks: the stroke still draws while it stays on the pad.
+    }
     hw.drawing = { id: event.pointerId, points: [padPoint(event)] };
     hw.strokes.push(hw.drawing.points);
     drawPad();
