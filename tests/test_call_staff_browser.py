@@ -10,6 +10,8 @@ phone page's language buttons are at least 44×44 px.
 
 from __future__ import annotations
 
+from kiosk.db import session_for
+from kiosk.notices import Notice
 from kiosk.testing import TEST_PASSWORD, create_account, save_screenshot
 
 BOXES = """(sel) => [...document.querySelectorAll(sel)].map((el) => {
@@ -29,6 +31,10 @@ def test_home_large_text_and_calling_staff(chromium, live_server):
     app = live_server.app
     app.config["STATION"]["hours"] = ["mon-sun 09:00-12:00,14:00-18:00"]
     create_account(app, "desk", "staff")
+    with app.app_context(), session_for(app, write=True) as session:
+        texts = {"zh_Hans": "12月8日下午有律师值班，欢迎咨询", "en": "A lawyer is on duty on 8 December"}
+        session.add(Notice(station_id=app.extensions["kiosk_station_id"], texts=texts))
+        session.commit()
     base = live_server.url
     kiosk = chromium.new_context(viewport={"width": 1080, "height": 1920}, has_touch=True, locale="zh-CN")
     staff = chromium.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
@@ -39,6 +45,7 @@ def test_home_large_text_and_calling_staff(chromium, live_server):
         # Portrait: the lower half holds what a resident wants before tapping.
         assert _box(page, '[data-testid="home-queues"]')["bottom"] > 960
         assert "09:00–12:00" in page.locator('[data-testid="home-hours"]').inner_text()
+        assert "律师值班" in page.locator('[data-testid="home-notices"]').inner_text()
         save_screenshot(page, "home-portrait-zh_Hans")
         help_box = _box(page, '[data-testid="home-large-text"]')
         assert "大字" in help_box["text"] and help_box["h"] >= 96 and help_box["bottom"] <= 1920
@@ -73,6 +80,7 @@ def test_home_large_text_and_calling_staff(chromium, live_server):
         assert page.evaluate("() => document.documentElement.scrollWidth") <= 1920
         for card in page.evaluate(BOXES, ".home-card, .home-help-btn, .tile"):
             assert card["left"] >= 0 and card["right"] <= 1920, card
+        assert page.evaluate("() => document.documentElement.scrollHeight") <= 1080  # one screen, no scrolling
         save_screenshot(page, "home-landscape-zh_Hans")
         page.set_viewport_size({"width": 1080, "height": 1920})
 
