@@ -29,6 +29,9 @@ Example (``instance/station.toml``)::
     [plugins.petitions.routing]                   # category → department, overrides the defaults
     parking = "traffic_police"
 
+    [plugins.petitions.phrases]                   # category → chips that type a common phrase
+    noise = ["噪音扰民", { zh_Hans = "广场舞音响太大", zh_Hant = "廣場舞音響太大", en = "Loud square dancing" }]
+
 Categories and departments may be replaced as whole lists (``[[plugins.petitions.categories]]``
 with ``key``, ``label`` (a table of zh_Hans/zh_Hant/en or a message id),
 ``deadline_days`` and ``department``). In a district the hub's settings decide
@@ -130,6 +133,8 @@ class Settings:
     categories: list[vocabulary.Category] = field(default_factory=list)
     departments: list[vocabulary.Department] = field(default_factory=list)
     places: list[vocabulary.Place] = field(default_factory=list)
+    #: Category key → phrases (labels) the description screen offers as chips.
+    phrases: dict[str, tuple] = field(default_factory=dict)
 
     def category(self, key: str) -> vocabulary.Category | None:
         """The category named ``key``, or None."""
@@ -216,6 +221,7 @@ def _build(values: dict) -> Settings:
         categories=categories,
         departments=departments,
         places=vocabulary.places_from(values["places"]),
+        phrases={key: tuple(items) for key, items in values["phrases"].items()},
     )
 
 
@@ -311,6 +317,12 @@ SCHEMA = Schema(
         ),
         "places": ListOf(
             PlaceSetting(), description=N_("Places residents can pick: plain names or { key, label } tables")
+        ),
+        "phrases": MapOf(
+            ListOf(Label(REQUIRED), max_length=12),
+            vocabulary.DEFAULT_PHRASES,
+            merge=True,
+            description=N_("Category → common phrases a resident taps to write the description (replaces that list)"),
         ),
     },
     build=_build,

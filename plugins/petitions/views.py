@@ -101,6 +101,7 @@ def new():
 
 
 def _form(step: int, draft, errors: dict, options: dict):
+    settings = get_settings()
     return render_template(
         "petitions/kiosk_form.html",
         screen=f"petitions.step{step}",
@@ -108,7 +109,9 @@ def _form(step: int, draft, errors: dict, options: dict):
         last_step=LAST_STEP,
         draft=draft,
         errors=errors,
-        description_max=get_settings().description_max,
+        description_max=settings.description_max,
+        # Tap, not type: the category's common phrases, as chips that write them into the description.
+        phrases=[text(phrase) for phrase in settings.phrases.get(draft.category, ())],
         **options,
     )
 

@@ -130,6 +130,48 @@ DEFAULT_CATEGORIES = [
 ]
 
 
+#: Common phrases per category: big chips on the kiosk's description screen that type the words for
+#: a resident (tap, not type). ``[plugins.petitions.phrases]`` adds or replaces a category's list.
+DEFAULT_PHRASES: dict[str, tuple] = {
+    "environment": (
+        N_("Rubbish not collected"),
+        N_("Fumes from a barbecue or restaurant"),
+        N_("Dirty water on the road"),
+    ),
+    "safety_hazard": (
+        N_("Tiles falling from an outside wall"),
+        N_("E-bikes charged in the stairwell"),
+        N_("Manhole cover missing or broken"),
+    ),
+    "property_management": (
+        N_("Lift out of order"),
+        N_("Stairwell light out"),
+        N_("Water leaking"),
+    ),
+    "parking": (
+        N_("Cars parked where they block the way"),
+        N_("Fire lane blocked"),
+        N_("Parking space taken"),
+    ),
+    "noise": (
+        N_("Noise nuisance"),
+        N_("Building work at night"),
+        N_("Loud music late in the evening"),
+    ),
+    "neighbourhood_dispute": (
+        N_("Water leaking from upstairs"),
+        N_("Shared space taken over"),
+        N_("Noise from the neighbours"),
+    ),
+    "public_facilities": (
+        N_("Street light out"),
+        N_("Stalls blocking the pavement"),
+        N_("Road surface broken"),
+        N_("Water pools after rain"),
+    ),
+}
+
+
 def categories_from(raw, routing: dict) -> list[Category]:
     """The station's categories: its own list or the defaults, with routing overrides applied."""
     if raw:
