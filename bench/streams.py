@@ -140,9 +140,13 @@ class Phones:
                         sock.close()
                         self.closed += 1
                         continue
-                    self.events += chunk.count(b"\nevent: ")
+                    # With the end of the previous read: a line cut between two reads is still seen, once.
+                    tail = bytes(self.socks[sock])
+                    seen = tail + chunk
+                    self.events += seen.count(b"\nevent: ") - tail.count(b"\nevent: ")
+                    self.socks[sock] = bytearray(seen[-32:])
                     for mark, (want, have) in self.watch.items():
-                        if sock not in have and mark.encode() in chunk:
+                        if sock not in have and mark.encode() in seen:
                             have.add(sock)
                             if len(have) >= want and mark not in self.done_at:
                                 self.done_at[mark] = time.perf_counter()
@@ -191,11 +195,11 @@ def station_node(streams: int, seconds: float, clients: int) -> dict:
             phones.start()
             home = load.run(server.url, load.get_home, clients=clients, seconds=seconds, expect=(200,))
             out["home"] = _pick(home)
-            before = phones.events
+            before, first_id = phones.events, _legal_events(server, 0)[1]
             tickets = legal_bench.http_load(server, clients=clients, seconds=seconds)
             out["ticket_issue"] = _pick(tickets)
-            time.sleep(1.0)  # the last tickets' events on their way to the phones
-            out["events_received"] = phones.events - before
+            out["events_expected"] = _legal_events(server, first_id)[0] * streams
+            out["events_received"] = _settled(lambda: phones.events - before, out["events_expected"])
             out["streams_open_after"] = phones.open_count
             out["worker_memory_mib"] = server.worker_memory_mib()
         finally:
@@ -209,6 +213,7 @@ def station_node(streams: int, seconds: float, clients: int) -> dict:
         and out["ticket_issue"]["p99_ms"] is not None
         and out["ticket_issue"]["p99_ms"] <= TICKET_P99_TARGET_MS
         and out["streams_open_after"] == streams
+        and out["events_received"] == out["events_expected"]
     )
     return out
 
@@ -268,6 +273,34 @@ def hub_process(streams: int, database_url: str | None) -> dict:
         server.stop()
     out["met"] = bool(out["streams_open_after"] == streams and all(d is not None for d in out["one_event_to_all_ms"]))
     return out
+
+
+def _legal_events(server, after: int) -> tuple[int, int]:
+    """(events on the legal channel after id ``after``, the newest event id), read from the server's database."""
+    from sqlalchemy import func, select
+
+    from kiosk.models import KioskEvent
+
+    with server.app() as app:
+        session = app.extensions["db"].Session()
+        try:
+            count = session.scalar(select(func.count()).where(KioskEvent.id > after, KioskEvent.channel == "legal"))
+            newest = session.scalar(select(func.coalesce(func.max(KioskEvent.id), 0)))
+        finally:
+            session.close()
+    return int(count or 0), int(newest or 0)
+
+
+def _settled(read, want: int, quiet: float = 2.0, limit: float = 60.0) -> int:
+    """``read()`` once it reaches ``want`` or has not changed for ``quiet`` seconds (at most ``limit``)."""
+    started = changed = time.monotonic()
+    value = read()
+    while value < want and time.monotonic() - changed < quiet and time.monotonic() - started < limit:
+        time.sleep(0.1)
+        now = read()
+        if now != value:
+            value, changed = now, time.monotonic()
+    return value
 
 
 def _get_healthz(i, state):
