@@ -480,7 +480,27 @@ def staff_calls_context():
     def call_time(at: datetime | None) -> str:
         return clock.hhmm(current_station(), at) if at else ""
 
-    return {"staff_calls_open": staff_calls_open, "call_time": call_time}
+    return {"staff_calls_open": staff_calls_open, "call_time": call_time, "call_screen": screen_label}
+
+
+def screen_label(screen: str) -> str:
+    """Where the resident was, in words: the service's tile label ("法律咨询"), or the home screen.
+
+    A call keeps the screen's key (``legal.take``); staff read the service, not the key.
+    """
+    if not screen or screen == "home" or screen.startswith("shell."):
+        return _("Home screen")
+    plugin = re.split(r"[._]", screen, maxsplit=1)[0]
+    from kiosk.shell import tiles_for
+
+    try:
+        tiles = tiles_for(current_station())
+    except Exception:  # a tile that fails is the plugin's fault: say the screen anyway
+        tiles = []
+    for tile in tiles:
+        if tile.plugin == plugin:
+            return tile.text
+    return _("Another screen")
 
 
 def init_app(app) -> None:

@@ -106,7 +106,8 @@ def test_home_large_text_and_calling_staff(chromium, live_server):
         assert "工作人员马上就来" in status.inner_text()
         assert page.url.endswith("/k/legal/")
         desk.locator("[data-staff-calls] [data-call]").wait_for()
-        assert "居民请求帮助" in desk.locator("[data-staff-calls]").inner_text()
+        banner = desk.locator("[data-staff-calls]").inner_text()
+        assert "居民请求帮助" in banner and "法律咨询" in banner  # the service the resident was at, in words
         board.locator("#staff-call").wait_for(state="visible")
         # A board that was away (restarted, reconnected) catches up with the open call.
         board.reload()

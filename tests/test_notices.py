@@ -128,6 +128,7 @@ def test_a_call_for_staff_is_pushed_answered_and_limited(app, client, login, csr
     login("staff")  # the fixture's client is now staff
     page = client.get("/staff/").get_data(as_text=True)
     assert "居民请求帮助" in page and f'data-call="{body["call"]}"' in page  # the banner on every staff page
+    assert "法律咨询" in page and "legal.take" not in page  # where the resident was, in words
     assert client.post(f"/staff/calls/{body['call']}/ack").status_code == 400  # no CSRF token
     answered = client.post(f"/staff/calls/{body['call']}/ack", data={"csrf_token": csrf(client)})
     assert answered.status_code == 302
