@@ -175,6 +175,8 @@ SECTIONS = {
     "print_latency": lambda args: importlib.import_module("bench.print_latency").run(args.quick),
     "photo_memory": lambda args: importlib.import_module("bench.photo_memory").run(),
     "streams": lambda args: importlib.import_module("bench.streams").run(args.quick),
+    # Issue, call and the phone page with 0 and 5,000 waiting (issue 22 point 1).
+    "queue_length": lambda args: importlib.import_module("bench.queue_length").run(100 if args.quick else 300),
 }
 
 
@@ -224,6 +226,10 @@ def main(argv=None) -> int:
         from bench import streams
 
         return streams.main(argv[1:])
+    if argv[:1] == ["queue_length"]:  # `python -m bench queue_length [iterations]`: that bench alone
+        from bench import queue_length
+
+        return queue_length.main(argv[1:])
     if argv[:1] == ["outside"]:  # `python -m bench outside`: the outside client's view, one table
         from bench import outside
 

@@ -2,9 +2,11 @@
 
 Each action is one short write transaction that also writes the audit line
 (who, when, which ticket) and the event the calling display listens for, so
-either all of it happens or none. On PostgreSQL the waiting tickets are read
-``FOR UPDATE``: two counters pressing "call next" together cannot both get
-the same resident.
+either all of it happens or none. "Call next" locks the rows of the counters
+serving its queues first (two counters pressing it together take turns, and
+cannot both get the same resident), then reads only the tickets the fairness
+rule looks at (:meth:`kiosk_plugins.legal.places.Queue.next_to_call`): the
+first priority ticket and the normal ones before it, never the whole queue.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy import select
 from kiosk import audit, clock, events
 from kiosk.db import upsert_insert, write_transaction
 from kiosk.i18n import _
-from kiosk_plugins.legal import fairness, syncing
+from kiosk_plugins.legal import places, syncing
 from kiosk_plugins.legal.models import Counter, Ticket
 from kiosk_plugins.legal.runtime import settings
 
@@ -109,28 +111,21 @@ def call_next(station, counter: int, user, service_key: str | None = None) -> Ti
         if service_key not in keys:
             raise ActionError(_("This counter does not serve that queue."))
         keys = [service_key]
+    # Calls for the same queue go one at a time: every counter serving these queues is locked, in
+    # ascending order (no deadlock). The queue itself is then read by seeks, not locked whole.
+    serving = sorted({c for s in cfg.queues() if s.key in keys for c in s.counters} | {counter})
     with write_transaction() as session:
-        if counter_row(session, station.id, counter).paused:
+        rows = {number: counter_row(session, station.id, number) for number in serving}
+        if rows[counter].paused:
             raise ActionError(_("This counter is paused. Resume it before calling the next ticket."))
         current = current_ticket(session, station, counter, lock=True)
         if current is not None:
             _finish(session, station, user, current, "served")
-        waiting = list(
-            session.scalars(
-                select(Ticket)
-                .where(
-                    Ticket.station_id == station.id,
-                    Ticket.day == clock.today(station),
-                    Ticket.status == "waiting",
-                    Ticket.service.in_(keys),
-                )
-                .order_by(Ticket.queue_at, Ticket.id)
-                .with_for_update()
-            )
-        )
+        today = clock.today(station)
         candidates = []
         for key in keys:
-            chosen, skipped = fairness.pick_next([t for t in waiting if t.service == key], cfg.max_skips)
+            queue = places.station_queue(session, station.id, today, key, cfg.max_skips)
+            chosen, skipped = queue.next_to_call(lock=True)
             if chosen is not None:
                 candidates.append((chosen, skipped))
         if not candidates:

@@ -14,10 +14,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, union_all
 
 from kiosk import clock
-from kiosk_plugins.legal import fairness
+from kiosk_plugins.legal import places
 from kiosk_plugins.legal.models import Counter, Ticket
 from kiosk_plugins.legal.runtime import settings
 from kiosk_plugins.legal.settings import Service
@@ -64,33 +64,62 @@ def waiting_rows(session, station_id: int, day: date, service: str | None = None
     return list(session.execute(query))
 
 
+#: Statements built once and bound with parameters: building them cost more than running them.
+_STATEMENTS: dict = {}
+
+
+def _statement(key, build):
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = build()
+    return statement
+
+
 def paused_counters(session, station_id: int) -> set[int]:
     """Numbers of the counters staff have paused."""
-    return set(
-        session.scalars(select(Counter.number).where(Counter.station_id == station_id, Counter.paused.is_(True)))
-    )
+
+    def build():
+        return select(Counter.number).where(Counter.station_id == bindparam("station_id"), Counter.paused.is_(True))
+
+    return set(session.scalars(_statement("paused", build), {"station_id": station_id}))
 
 
 def service_minutes(session, station_id: int, day: date, window: int, service: str | None = None) -> dict[str, float]:
-    """Average minutes of the last ``window`` services finished today, per queue (or of one queue)."""
-    query = (
-        select(Ticket.service, Ticket.called_at, Ticket.finished_at)
-        .where(
-            Ticket.station_id == station_id,
-            Ticket.day == day,
-            Ticket.status == "served",
-            Ticket.called_at.is_not(None),
-            Ticket.finished_at.is_not(None),
-        )
-        .order_by(Ticket.finished_at.desc())
-    )
-    if service is not None:
-        query = query.where(Ticket.service == service).limit(window)
-    rows = session.execute(query)
+    """Average minutes of the last ``window`` services finished today, per queue (or of one queue).
+
+    One statement of one limited read per queue (index ``ix_legal_ticket_station_day_status``), so
+    the cost is the window's, not the day's: a busy afternoon has served hundreds.
+    """
+    keys = [service] if service is not None else [s.key for s in settings().queues()]
+    if not keys:
+        return {}
+
+    def build():
+        parts = [
+            select(
+                select(Ticket.service, Ticket.called_at, Ticket.finished_at)
+                .where(
+                    Ticket.station_id == bindparam("station_id"),
+                    Ticket.day == bindparam("day"),
+                    Ticket.status == "served",
+                    Ticket.service == bindparam(f"service{i}"),
+                    Ticket.called_at.is_not(None),
+                    Ticket.finished_at.is_not(None),
+                )
+                .order_by(Ticket.finished_at.desc())
+                .limit(bindparam("window"))
+                .subquery()
+            )
+            for i in range(len(keys))
+        ]
+        return parts[0] if len(parts) == 1 else union_all(*parts)
+
+    params = {"station_id": station_id, "day": day, "window": window}
+    params.update({f"service{i}": key for i, key in enumerate(keys)})
+    rows = session.execute(_statement(("minutes", len(keys)), build), params)
     recent: dict[str, list[float]] = defaultdict(list)
-    for service, called_at, finished_at in rows:
-        if len(recent[service]) < window:
-            recent[service].append(max((finished_at - called_at).total_seconds(), 0) / 60)
+    for key, called_at, finished_at in rows:
+        recent[key].append(max((finished_at - called_at).total_seconds(), 0) / 60)
     return {key: sum(values) / len(values) for key, values in recent.items() if values}
 
 
@@ -139,13 +168,16 @@ class Progress:
 
 
 def progress(session, station, ticket: Ticket) -> Progress:
-    """The live position of ``ticket``: people ahead and the estimated wait."""
+    """The live position of ``ticket``: people ahead and the estimated wait.
+
+    People ahead follow the fairness rule, read from indexes (:mod:`kiosk_plugins.legal.places`)
+    rather than by walking the queue, so a long queue costs no more than a short one.
+    """
     cfg = settings()
     service = cfg.service(ticket.service)
     if ticket.status != "waiting" or service is None:
         return Progress(ticket.status, None, None, False, False)
-    rows = waiting_rows(session, station.id, ticket.day, ticket.service)
-    ahead = fairness.position(rows, ticket.id, cfg.max_skips)
-    load = service_load(session, station, service, ticket.day, len(rows))
-    ahead = ahead if ahead is not None else len(rows)
+    ahead = places.ahead_of(session, ticket, cfg.max_skips)
+    # How many wait in all is not part of a ticket's progress: only the pace and the open counters.
+    load = service_load(session, station, service, ticket.day, 0)
     return Progress("waiting", ahead, load.wait_minutes(ahead), load.measured, load.paused)

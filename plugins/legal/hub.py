@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from kiosk import clock, sync
 from kiosk.db import utcnow, write_transaction
 from kiosk.i18n import _
-from kiosk_plugins.legal import estimates, fairness
+from kiosk_plugins.legal import estimates, fairness, places
 from kiosk_plugins.legal.models import HubQueue, HubTicket
 from kiosk_plugins.legal.runtime import settings
 
@@ -69,19 +69,10 @@ def progress(session, station, ticket: HubTicket, queue: HubQueue | None) -> est
     """
     if ticket.status != "waiting":
         return estimates.Progress(ticket.status, None, None, False, False)
-    rows = session.execute(
-        select(HubTicket.place, HubTicket.queue_at, HubTicket.priority, HubTicket.skips).where(
-            HubTicket.station_id == station.id,
-            HubTicket.day == ticket.day,
-            HubTicket.service == ticket.service,
-            HubTicket.status == "waiting",
-        )
-    ).all()
-    waiting = [_Queued(place, queue_at, "yes" if priority else "", skips) for place, queue_at, priority, skips in rows]
     data = queue.data if queue is not None else {}
     max_skips = data.get("max_skips", settings().max_skips)
-    ahead = fairness.position(waiting, ticket.place, max_skips)
-    ahead = ahead if ahead is not None else len(waiting)
+    # By the station's fairness rule, read from the synced tickets' indexes (no walk over the queue).
+    ahead = places.hub_ahead_of(session, ticket, max_skips)
     if queue is not None:
         today = queue.day == ticket.day
         per_person = data.get("minutes_per_person") if today else data.get("minutes")

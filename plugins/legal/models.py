@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.db import Base, UTCDateTime, utcnow
@@ -18,6 +18,11 @@ from kiosk.db import Base, UTCDateTime, utcnow
 #: A ticket's life: waiting → called → served | no_show; transfer puts it back
 #: to waiting in another queue; at day's end waiting tickets become expired.
 STATUSES = ("waiting", "called", "served", "no_show", "expired")
+
+
+def _is_urgent(context) -> bool:
+    """``urgent`` of a new ticket row: whether it was given a priority reason."""
+    return bool(context.get_current_parameters().get("priority"))
 
 
 class DayCounter(Base):
@@ -48,7 +53,12 @@ class Ticket(Base):
         UniqueConstraint(
             "station_id", "numbered_service", "day", "number", name="uq_legal_ticket_station_service_day_number"
         ),
-        Index("ix_legal_ticket_station_day_service_status", "station_id", "day", "service", "status"),
+        # Queue order and skips per queue (kiosk_plugins.legal.places), the served pace and counters by status.
+        Index("ix_legal_ticket_queue_order", "station_id", "day", "service", "status", "urgent", "queue_at", "id"),
+        Index(
+            "ix_legal_ticket_queue_skips", "station_id", "day", "service", "status", "urgent", "skips", "queue_at", "id"
+        ),
+        Index("ix_legal_ticket_station_day_status", "station_id", "day", "status", "service", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,6 +71,8 @@ class Ticket(Base):
     service: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="waiting")
     priority: Mapped[str] = mapped_column(String(16), default="")
+    # Whether ``priority`` is set: the fairness rule's two classes, each one index range in queue order.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=_is_urgent, server_default=false())
     phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
     token: Mapped[str] = mapped_column(String(32), unique=True)
     source: Mapped[str] = mapped_column(String(32), default="kiosk")
@@ -138,7 +150,20 @@ class HubTicket(Base):
     __tablename__ = "legal_hub_ticket"
     __table_args__ = (
         UniqueConstraint("station_id", "token", name="uq_legal_hub_ticket_station_token"),
-        Index("ix_legal_hub_ticket_station_day_service_status", "station_id", "day", "service", "status"),
+        Index(
+            "ix_legal_hub_ticket_queue_order", "station_id", "day", "service", "status", "priority", "queue_at", "place"
+        ),
+        Index(
+            "ix_legal_hub_ticket_queue_skips",
+            "station_id",
+            "day",
+            "service",
+            "status",
+            "priority",
+            "skips",
+            "queue_at",
+            "place",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

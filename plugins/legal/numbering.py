@@ -76,6 +76,7 @@ def add_ticket(
         service=service.key,
         status="waiting",
         priority=priority,
+        urgent=bool(priority),
         phone=phone,
         token=secrets.token_urlsafe(18),
         source=source,

@@ -1,0 +1,261 @@
+"""Benchmark: does a long legal queue make issuing, calling or the phone page slower? (issue 22, point 1)
+
+One app in-process; the consultation queue is first empty, then holds
+5,000 waiting tickets (a morning's backlog: one in six a priority ticket,
+queued over the last hours). At each length the same loop runs: a resident
+takes a ticket (``POST /k/legal/take/consultation``, printing to a fake TCP
+printer), a phone opens the live page of a waiting ticket picked at random
+(``GET /m/legal/t/<token>``), and counter 1 presses "call next" (``POST
+/staff/legal/counter/1/call``), so the queue's length stays where it was set.
+
+Each request's wall time and the CPU time of the thread that served it are
+recorded around the WSGI call. The machine is shared, so the verdict is on CPU
+time: the target is p99 with 5,000 waiting within 10% of p99 with none.
+
+``python -m bench queue_length [iterations]`` (or ``python -m bench.queue_length``);
+with ``KIOSK_TEST_DATABASE_URL`` it runs on PostgreSQL too (a scratch database).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import secrets
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+
+from bench import pg
+from bench.legal_bench import _config, _percentile
+
+LENGTHS = (0, 5000)
+ACTIONS = ("issue", "position page", "call next")
+TARGET = 1.10  # p99 at 5,000 waiting over p99 at none
+
+
+class Recorder:
+    """Wall and thread CPU milliseconds of each request, filed under the action being measured."""
+
+    def __init__(self, app):
+        self.action: str | None = None
+        self.wall: dict[str, list[float]] = {a: [] for a in ACTIONS}
+        self.cpu: dict[str, list[float]] = {a: [] for a in ACTIONS}
+        inner = app.wsgi_app
+
+        def wsgi(environ, start_response):
+            started, started_cpu = time.perf_counter(), time.thread_time()
+            try:
+                return inner(environ, start_response)
+            finally:
+                if self.action is not None:
+                    self.wall[self.action].append((time.perf_counter() - started) * 1000)
+                    self.cpu[self.action].append((time.thread_time() - started_cpu) * 1000)
+
+        app.wsgi_app = wsgi
+
+    def timed(self, action: str, call):
+        self.action = action
+        try:
+            return call()
+        finally:
+            self.action = None
+
+
+def fill_backlog(app, count: int, service: str = "consultation") -> list[str]:
+    """``count`` waiting tickets queued over the last five hours; returns their tokens.
+
+    Numbered in a series of their own (``backlog``), so the day's real numbers
+    still start at 1. Normal tickets older than the oldest priority ticket
+    have been passed once or twice, as they would have been.
+    """
+    from sqlalchemy import insert
+
+    from kiosk import clock
+    from kiosk.db import write_transaction
+    from kiosk.stations import current_station
+    from kiosk_plugins.legal.models import Ticket
+
+    rng = random.Random(22)
+    tokens = []
+    with app.test_request_context("/"):
+        station = current_station()
+        now = clock.now()
+        day = clock.today(station)
+        start = now - timedelta(hours=5)
+        rows = []
+        for i in range(count):
+            urgent = rng.random() < 1 / 6
+            token = secrets.token_urlsafe(18)
+            tokens.append(token)
+            rows.append(
+                {
+                    "station_id": station.id,
+                    "day": day,
+                    "numbered_service": "backlog",
+                    "number": i + 1,
+                    "code": f"Z{i + 1:04d}",
+                    "service": service,
+                    "status": "waiting",
+                    "priority": "elderly" if urgent else "",
+                    "urgent": urgent,
+                    "phone": None,
+                    "token": token,
+                    "source": "kiosk",
+                    "queue_at": start + timedelta(seconds=i * 3.5),
+                    "issued_at": start + timedelta(seconds=i * 3.5),
+                    "skips": 0 if urgent or i > 10 else rng.randint(0, 2),
+                    "calls": 0,
+                    "transferred_from": "",
+                }
+            )
+        if rows:
+            with write_transaction() as session:
+                session.execute(insert(Ticket), rows)
+    return tokens
+
+
+def _staff_client(app):
+    from kiosk.testing import Auth
+
+    auth = Auth(app, app.test_client())
+    auth.login("staff", username="bench_counter")
+    return auth.client
+
+
+def _csrf(client) -> str:
+    from kiosk.testing import csrf_of
+
+    return csrf_of(client)
+
+
+def bench_length(url: str, waiting: int, iterations: int) -> dict:
+    """The three actions ``iterations`` times each with ``waiting`` tickets already in the queue."""
+    from kiosk.app import create_app
+    from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
+
+    with tempfile.TemporaryDirectory() as instance, FakeNetworkPrinter() as printer:
+        app = create_app(_config(instance, url, printer.printer_config(profile="80mm")))
+        try:
+            tokens = fill_backlog(app, waiting)
+            recorder = Recorder(app)
+            kiosk = app.test_client()
+            kiosk.get("/")
+            kiosk_token = _csrf(kiosk)
+            staff = _staff_client(app)
+            staff_token = _csrf(staff)
+            phone = app.test_client()
+            rng = random.Random(5)
+            issued: list[str] = []
+            warm = 15
+            for i in range(iterations + warm):
+                if i == warm:
+                    for action in ACTIONS:
+                        recorder.wall[action].clear()
+                        recorder.cpu[action].clear()
+                data = {
+                    "csrf_token": kiosk_token,
+                    "phone": "13812345678" if i % 4 == 0 else "",
+                    "priority": "elderly" if i % 6 == 0 else "",
+                }
+                response = recorder.timed("issue", lambda d=data: kiosk.post("/k/legal/take/consultation", data=d))
+                if response.status_code != 302:
+                    raise RuntimeError(f"issue failed with {response.status_code}")
+                issued.append(_issued_token(app, kiosk))
+                # A phone in the queue: the backlog's tickets and the ones just issued alike.
+                pool = tokens if tokens and rng.random() < 0.8 else issued
+                token = pool[rng.randrange(len(pool))]
+                page = recorder.timed("position page", lambda t=token: phone.get(f"/m/legal/t/{t}"))
+                if page.status_code != 200:
+                    raise RuntimeError(f"position page answered {page.status_code}")
+                response = recorder.timed(
+                    "call next",
+                    lambda: staff.post("/staff/legal/counter/1/call", data={"csrf_token": staff_token}),
+                )
+                if response.status_code != 302:
+                    raise RuntimeError(f"call next answered {response.status_code}")
+            figures = {}
+            for action in ACTIONS:
+                wall, cpu = recorder.wall[action], recorder.cpu[action]
+                figures[action] = {
+                    "requests": len(wall),
+                    "wall_p50_ms": round(_percentile(wall, 0.5), 2),
+                    "wall_p99_ms": round(_percentile(wall, 0.99), 2),
+                    "cpu_p50_ms": round(_percentile(cpu, 0.5), 2),
+                    "cpu_p99_ms": round(_percentile(cpu, 0.99), 2),
+                }
+            return figures
+        finally:
+            app.extensions["kiosk_printing"].shutdown()
+            app.extensions["db"].dispose()
+
+
+def _issued_token(app, client) -> str:
+    from kiosk import visitors
+
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    with app.test_request_context(headers={"Cookie": f"{cookie.key}={cookie.value}"}):
+        return visitors.recall("legal", "issued")["token"]
+
+
+def _verdict(results: dict) -> dict:
+    """Per database and action: p99 at 5,000 over p99 at none, CPU and wall."""
+    out = {}
+    for backend, by_length in results.items():
+        empty, full = by_length[LENGTHS[0]], by_length[LENGTHS[-1]]
+        for action in ACTIONS:
+            cpu = full[action]["cpu_p99_ms"] / max(empty[action]["cpu_p99_ms"], 1e-9)
+            wall = full[action]["wall_p99_ms"] / max(empty[action]["wall_p99_ms"], 1e-9)
+            out[f"{backend}/{action}"] = {
+                "cpu_p99_ratio": round(cpu, 3),
+                "wall_p99_ratio": round(wall, 3),
+                "met": cpu <= TARGET,
+            }
+    return out
+
+
+def run(iterations: int = 300) -> dict:
+    """Every length on SQLite (and PostgreSQL if configured); figures, then the verdict."""
+    results: dict = {"sqlite": {}}
+    for waiting in LENGTHS:
+        with tempfile.TemporaryDirectory() as folder:
+            url = "sqlite:///" + os.path.join(folder, "queue.db")
+            results["sqlite"][waiting] = bench_length(url, waiting, iterations)
+    if pg.base_url():
+        results["postgresql"] = {}
+        for waiting in LENGTHS:
+            with pg.scratch("queue_length") as url:
+                results["postgresql"][waiting] = bench_length(url, waiting, iterations)
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}",
+        "figures": {b: {f"{n} waiting": f for n, f in by.items()} for b, by in results.items()},
+        "verdict": _verdict(results),
+    }
+
+
+def main(argv: list[str]) -> int:
+    iterations = int(argv[0]) if argv else 300
+    out = run(iterations)
+    print(f"legal queue length bench, {out['when']}, {out['machine']}")
+    for backend, by_length in out["figures"].items():
+        for length, actions in by_length.items():
+            for action, f in actions.items():
+                print(
+                    f"  {backend:<10} {length:>13}  {action:<14} {f['requests']} requests: "
+                    f"CPU p50 {f['cpu_p50_ms']} ms, p99 {f['cpu_p99_ms']} ms; "
+                    f"wall p50 {f['wall_p50_ms']} ms, p99 {f['wall_p99_ms']} ms"
+                )
+    for key, v in out["verdict"].items():
+        state = "met" if v["met"] else "NOT met"
+        print(
+            f"  {key:<32} p99 at 5,000 / at 0: CPU {v['cpu_p99_ratio']}, wall {v['wall_p99_ratio']} "
+            f"(target CPU <= {TARGET}: {state})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,315 @@
+"""Where a ticket stands in its queue and who goes next, from a few indexed queries.
+
+:mod:`kiosk_plugins.legal.fairness` states the rule as a walk over the whole
+queue; the kiosk asks "how many people are ahead" on every ticket issued and
+every phone-page refresh, and "who is next" on every call, so a walk made each
+of them grow with the queue. This module gives the same answers from the
+rule's closed form, read with index seeks and range counts (the indexes of
+migration ``legal_0003``), never loading the queue.
+
+The closed form (tests/test_legal_queue_length.py checks it against the walk
+over random queues). Number the normal tickets ``n_0, n_1, …`` and the
+priority tickets ``u_0, u_1, …`` in queue order (``queue_at``, then id); for a
+normal ticket ``k`` let ``f_k`` be the priority tickets queued before it and
+``D_k = f_k + max(0, max_skips - skips_k)``: once ``D_k`` priority tickets have
+been called, ``n_k`` has been passed ``max_skips`` times, so no further priority
+ticket goes until the normal queue has been called up to ``n_k``. Hence
+
+- a normal ticket ``n_p`` has ``p + min(U, min over k >= p of D_k)`` people ahead
+  (``U``: priority tickets waiting);
+- a priority ticket ``u_q`` has ``q + R`` ahead, ``R`` being the normal tickets up
+  to and including the last ``n_k`` with ``D_k <= q`` (none: 0).
+
+``f_k`` never decreases along the queue and ``max_skips - skips`` takes at most
+``max_skips + 1`` values, so the minimum and the "last" above need one seek per
+skip count (usually ``max_skips`` = 3), not a pass over the queue. What is left
+in proportion to the queue is the database counting index entries for ``p`` and
+``q`` (no row is read or sent to Python).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, false, func, literal, or_, select, true, union_all
+
+from kiosk_plugins.legal import fairness
+
+
+@dataclass(frozen=True)
+class QueueTable:
+    """The columns the rule reads in one table of tickets (the station's, or the hub's synced copy)."""
+
+    model: Any
+    tie: Any  # breaks ties of queue_at: the station's ticket id
+    urgent: Any  # a boolean column: the ticket has a priority reason
+
+    def waiting(self) -> list:
+        """Filters of one queue's waiting tickets (the leading columns of its indexes), as parameters."""
+        m = self.model
+        return [
+            m.station_id == bindparam("station_id"),
+            m.day == bindparam("day"),
+            m.service == bindparam("service"),
+            m.status == "waiting",
+        ]
+
+
+@dataclass(frozen=True)
+class Key:
+    """A ticket's place in queue order."""
+
+    at: datetime
+    tie: int
+
+
+def _tickets():
+    from kiosk_plugins.legal.models import Ticket
+
+    return QueueTable(Ticket, Ticket.id, Ticket.urgent)
+
+
+def _hub_tickets():
+    from kiosk_plugins.legal.models import HubTicket
+
+    return QueueTable(HubTicket, HubTicket.place, HubTicket.priority)
+
+
+def _before(table: QueueTable, name: str, inclusive: bool = False):
+    """Queued before the key bound as ``<name>_at`` and ``<name>_tie``."""
+    at: Any = bindparam(f"{name}_at")
+    tie: Any = bindparam(f"{name}_tie")
+    # The plain bound first: it is the index range; the OR only sorts out equal times.
+    return and_(
+        table.model.queue_at <= at, or_(table.model.queue_at < at, table.tie <= tie if inclusive else table.tie < tie)
+    )
+
+
+def _after(table: QueueTable, name: str):
+    at: Any = bindparam(f"{name}_at")
+    tie: Any = bindparam(f"{name}_tie")
+    return and_(table.model.queue_at >= at, or_(table.model.queue_at > at, table.tie > tie))
+
+
+def _bind(name: str, key: Key) -> dict:
+    return {f"{name}_at": key.at, f"{name}_tie": key.tie}
+
+
+def _class(table: QueueTable, urgent: bool):
+    return table.urgent == (true() if urgent else false())
+
+
+def _order(table: QueueTable, descending: bool) -> tuple:
+    at = table.model.queue_at
+    return (at.desc(), table.tie.desc()) if descending else (at, table.tie)
+
+
+#: Statements are built once per table and shape and bound with parameters on each use:
+#: building SQLAlchemy expressions cost more than running them.
+_STATEMENTS: dict[tuple, object] = {}
+
+
+def _statement(table: QueueTable, shape: tuple, build):
+    key = (table.model.__tablename__, *shape)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = build()
+    return statement
+
+
+class Queue:
+    """One queue's waiting tickets (station, day, service) as the fairness rule sees them."""
+
+    def __init__(self, session, table: QueueTable, station_id: int, day: date, service: str, max_skips: int):
+        self.session = session
+        self.table = table
+        self.params = {"station_id": station_id, "day": day, "service": service}
+        self.max_skips = max_skips
+
+    # -- the queries -----------------------------------------------------------------------------
+    def _run(self, shape: tuple, build, **params):
+        return self.session.execute(_statement(self.table, shape, build), {**self.params, **params})
+
+    def figures(self, key: Key) -> tuple[int, int, int, int]:
+        """What one statement tells of the ticket at ``key``.
+
+        (normal tickets before it, priority tickets before it, the most skips of any
+        normal ticket, priority tickets after it up to ``max_skips``): two index range
+        counts, a seek (the last entry of the skips index) and a count of at most
+        ``max_skips`` entries.
+        """
+        t = self.table
+
+        def build():
+            def count(urgent: bool):
+                where = (*t.waiting(), _class(t, urgent), _before(t, "key"))
+                return select(func.count()).select_from(t.model).where(*where).scalar_subquery()
+
+            most = select(func.max(t.model.skips)).where(*t.waiting(), _class(t, False)).scalar_subquery()
+            behind = select(t.tie).where(*t.waiting(), _class(t, True), _after(t, "key")).limit(bindparam("cap"))
+            after = select(func.count()).select_from(behind.subquery()).scalar_subquery()
+            return select(count(False), count(True), most, after)
+
+        row = self._run(("figures",), build, cap=self.max_skips, **_bind("key", key)).one()
+        normals, urgent, skips, after = row
+        return normals or 0, urgent or 0, skips or 0, after or 0
+
+    def normals_up_to(self, key: Key) -> int:
+        """Normal tickets queued before ``key`` or at it."""
+        t = self.table
+
+        def build():
+            where = (*t.waiting(), _class(t, False), _before(t, "key", inclusive=True))
+            return select(func.count()).select_from(t.model).where(*where)
+
+        return self._run(("normals_up_to",), build, **_bind("key", key)).scalar() or 0
+
+    def urgent_keys(self, key: Key, limit: int, descending: bool = False) -> list[Key]:
+        """Up to ``limit`` priority tickets after ``key`` (before it, nearest first, when ``descending``)."""
+        t = self.table
+
+        def build():
+            side = _before(t, "key") if descending else _after(t, "key")
+            query = select(t.model.queue_at, t.tie).where(*t.waiting(), _class(t, True), side)
+            return query.order_by(*_order(t, descending)).limit(limit)
+
+        rows = self._run(("urgent_keys", descending, limit), build, **_bind("key", key))
+        return [Key(at, tie) for at, tie in rows]
+
+    def _seeks(self, wanted: list[tuple[int, Key]], descending: bool) -> list[tuple[int, Key]]:
+        """One statement: for each ``(skip count, key)``, the first normal ticket with that count after ``key``.
+
+        With ``descending``: the last one before ``key``. Each part is one seek in the skips index.
+        """
+        if not wanted:
+            return []
+        t = self.table
+
+        def build():
+            parts = []
+            for i in range(len(wanted)):
+                side = _before(t, f"k{i}") if descending else _after(t, f"k{i}")
+                value = bindparam(f"v{i}")
+                part = (
+                    select(literal(i).label("part"), t.model.queue_at, t.tie.label("tie"))
+                    .where(*t.waiting(), _class(t, False), t.model.skips == value, side)
+                    .order_by(*_order(t, descending))
+                    .limit(1)
+                )
+                parts.append(select(part.subquery()))
+            return parts[0] if len(parts) == 1 else union_all(*parts)
+
+        params: dict = {}
+        for i, (value, key) in enumerate(wanted):
+            params.update(_bind(f"k{i}", key), **{f"v{i}": value})
+        rows = self._run(("seeks", descending, len(wanted)), build, **params)
+        return [(wanted[part][0], Key(at, tie)) for part, at, tie in rows]
+
+    def _weight(self, skips: int) -> int:
+        """``max(0, max_skips - skips)``: priority calls a normal ticket still lets pass."""
+        return max(0, self.max_skips - skips)
+
+    def _values_with_weight_below(self, weight: int, most: int) -> list[int]:
+        """The skip counts up to ``most`` whose weight is under ``weight`` (more skips than the limit weigh 0).
+
+        Counts above the limit exist only after it was lowered, or when a transfer brought a
+        high count; one seek each, up to the highest count a normal ticket of the queue has.
+        """
+        if weight <= 0:
+            return []
+        return list(range(max(self.max_skips - weight + 1, 0), most + 1))
+
+    # -- the answers -----------------------------------------------------------------------------
+    def ahead(self, key: Key, urgent: bool, skips: int) -> int:
+        """People who will be called before the waiting ticket at ``key`` (``fairness.position``)."""
+        return self._ahead_of_urgent(key) if urgent else self._ahead_of_normal(key, skips)
+
+    def _ahead_of_normal(self, key: Key, skips: int) -> int:
+        p, f, most, after = self.figures(key)
+        weight = self._weight(skips)
+        best = f + weight  # D of the ticket itself
+        # Fewer than ``weight`` priority tickets behind it: then U itself is the bound.
+        if after < weight:
+            best = min(best, f + after)
+        wanted = [(value, key) for value in self._values_with_weight_below(weight, most)]
+        if not wanted:
+            return p + best  # no normal ticket has been passed more often than this one: nobody beats its D
+        # The priority tickets right behind it: enough to know f of any later candidate that could beat ``best``.
+        behind = self.urgent_keys(key, weight) if weight else []
+        for value, found in sorted(self._seeks(wanted, descending=False), key=lambda item: self._weight(item[0])):
+            w = self._weight(value)
+            if f + w >= best:
+                break
+            # f of that ticket: f plus the priority tickets between the two (only the first few matter).
+            between = sum(1 for u in behind if (u.at, u.tie) < (found.at, found.tie))
+            best = min(best, f + between + w)
+        return p + best
+
+    def _ahead_of_urgent(self, key: Key) -> int:
+        _normals, q, most, _after_it = self.figures(key)
+        # u_{q-a} for a = 1..max_skips: the priority tickets just before this one, nearest first. A normal
+        # ticket whose D is at most q is one of weight a queued before u_{q-a} (weight 0: before this one).
+        before = self.urgent_keys(key, self.max_skips, descending=True) if self.max_skips else []
+        wanted = [(value, key) for value in range(self.max_skips, most + 1)]
+        wanted += [(self.max_skips - weight, bound) for weight, bound in enumerate(before, 1)]
+        last: Key | None = None
+        for _value, found in self._seeks(wanted, descending=True):
+            if last is None or (found.at, found.tie) > (last.at, last.tie):
+                last = found
+        return q + (self.normals_up_to(last) if last is not None else 0)
+
+    def next_to_call(self, lock: bool = False) -> tuple[object | None, list]:
+        """The ticket "call next" takes from this queue and the normal tickets it passes (``fairness.pick_next``).
+
+        Reads the first priority ticket and the normal tickets queued before it
+        (those a priority call passes, whose skips it must count anyway), or the
+        first normal ticket when no priority ticket waits; with ``lock`` the rows
+        are read ``FOR UPDATE``.
+        """
+        t = self.table
+
+        def first(urgent: bool):
+            def build():
+                query = select(t.model).where(*t.waiting(), _class(t, urgent)).order_by(*_order(t, False)).limit(1)
+                return query.with_for_update() if lock else query
+
+            return self.session.scalars(_statement(t, ("first", urgent, lock), build), self.params).first()
+
+        urgent = first(True)
+        if urgent is None:
+            normal = first(False)
+            return (normal, []) if normal is not None else (None, [])
+
+        def build():
+            query = select(t.model).where(*t.waiting(), _class(t, False), _before(t, "key")).order_by(*_order(t, False))
+            return query.with_for_update() if lock else query
+
+        key = Key(urgent.queue_at, getattr(urgent, t.tie.key))
+        passed = list(
+            self.session.scalars(_statement(t, ("passed", lock), build), {**self.params, **_bind("key", key)})
+        )
+        return fairness.pick_next([*passed, urgent], self.max_skips)
+
+
+def station_queue(session, station_id: int, day: date, service: str, max_skips: int) -> Queue:
+    """The station's own queue of ``service`` on ``day``."""
+    return Queue(session, _tickets(), station_id, day, service, max_skips)
+
+
+def hub_queue(session, station_id: int, day: date, service: str, max_skips: int) -> Queue:
+    """A station's queue as the hub last heard of it (tickets tied by the station's ids, ``place``)."""
+    return Queue(session, _hub_tickets(), station_id, day, service, max_skips)
+
+
+def ahead_of(session, ticket, max_skips: int) -> int:
+    """People ahead of the station's waiting ``ticket``."""
+    queue = station_queue(session, ticket.station_id, ticket.day, ticket.service, max_skips)
+    return queue.ahead(Key(ticket.queue_at, ticket.id), bool(ticket.priority), ticket.skips or 0)
+
+
+def hub_ahead_of(session, ticket, max_skips: int) -> int:
+    """People ahead of a synced waiting ticket at the hub."""
+    queue = hub_queue(session, ticket.station_id, ticket.day, ticket.service, max_skips)
+    return queue.ahead(Key(ticket.queue_at, ticket.place), bool(ticket.priority), ticket.skips or 0)
