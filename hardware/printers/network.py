@@ -40,6 +40,9 @@ def _network_class():
             except OSError as exc:
                 self.device = None
                 raise DeviceNotFoundError(f"Could not open socket for {self.host}: {exc}") from exc
+            # A status query (3 bytes) written while some of the job is still unacknowledged
+            # would wait for that acknowledgement under Nagle, and a printer may delay it 40 ms.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.device = sock
 
     return _Network, DeviceNotFoundError
