@@ -14,10 +14,10 @@ thread), the print path (the worker's print thread, which renders and sends
 each receipt, plus the printer process) and the load generator (the client
 processes' own CPU time in the window). Then: cold start from outside
 (process start to the first 200 of the home page, existing database), the
-worker's resident memory after 10,000 tickets, and what holds memory after
-10,000 tickets in-process (tracemalloc's top entries).
+worker's resident memory after 10,000 tickets, and what grew and what holds
+memory in an app after 3,000 tickets in-process (tracemalloc's top entries).
 
-    python -m bench outside [--quick] [--seconds S] [--tickets N]
+    python -m bench outside [--quick] [--seconds S] [--tickets N] [--trace-tickets N]
 """
 
 from __future__ import annotations
@@ -263,15 +263,19 @@ def run(quick: bool = False, seconds: float | None = None, tickets: int | None =
     return out
 
 
-def memory_holders(tickets: int = TICKETS_FOR_MEMORY, top: int = 12) -> dict:
-    """tracemalloc's view after ``tickets`` tickets in-process: what grew, by source line."""
+def memory_holders(tickets: int = 3_000, top: int = 12) -> dict:
+    """tracemalloc's view of a kiosk app after ``tickets`` tickets in this process: what grew, what holds.
+
+    The app is the server's (same station file, receipts to the printer in its
+    own process); tracemalloc slows every allocation, so this runs in-process
+    and shorter than the outside run whose resident memory it explains.
+    """
     import tempfile
     import tracemalloc
 
-    from kiosk.app import create_app
-    from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
+    from kiosk.app import close_app, create_app
 
-    with tempfile.TemporaryDirectory() as instance, FakeNetworkPrinter() as printer:
+    with tempfile.TemporaryDirectory() as instance, PrinterProcess() as printer:
         tracemalloc.start(1)
         app = create_app(
             {
@@ -284,7 +288,10 @@ def memory_holders(tickets: int = TICKETS_FOR_MEMORY, top: int = 12) -> dict:
                 "IME_PRELOAD": False,
                 "SECURITY": {"rate_limits": False},
                 "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
-                "DEVICES": {"printer": printer.printer_config(profile="80mm"), "readers": {}},
+                "DEVICES": {
+                    "printer": {"type": "network", "host": printer.host, "port": printer.port, "profile": "80mm"},
+                    "readers": {},
+                },
             }
         )
         client = app.test_client()
@@ -295,27 +302,27 @@ def memory_holders(tickets: int = TICKETS_FOR_MEMORY, top: int = 12) -> dict:
             client.post(PATH, data={"csrf_token": token})
         printing = app.extensions["kiosk_printing"]
         printing.queue.wait_idle(60)
-        started = tracemalloc.take_snapshot()
+        ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
+        started = tracemalloc.take_snapshot().filter_traces(ignore)
         started_size = tracemalloc.get_traced_memory()[0]
         for i in range(tickets):
             client.post(PATH, data={"csrf_token": token})
             if i % 500 == 499:
                 printing.queue.wait_idle(60)  # the printer keeps up, as at a station
         printing.queue.wait_idle(60)
-        ended = tracemalloc.take_snapshot()
+        ended = tracemalloc.take_snapshot().filter_traces(ignore)
         ended_size, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         rows = ended.compare_to(started, "lineno")[:top]
-        top_now = ended.statistics("filename")[:top]
-        printing.shutdown()
-        app.extensions["db"].dispose()
+        held = ended.statistics("filename")[:top]
+        close_app(app)
     return {
         "tickets": tickets,
         "traced_mib_after_warmup": round(started_size / 2**20, 1),
         "traced_mib_after": round(ended_size / 2**20, 1),
         "traced_peak_mib": round(peak / 2**20, 1),
         "grew_by_line": [f"{r.size_diff / 1024:+.0f} KiB {r.count_diff:+d} blocks {r.traceback[0]}" for r in rows],
-        "held_by_file": [f"{s.size / 1024:.0f} KiB {s.traceback[0].filename}" for s in top_now],
+        "held_by_file": [f"{s.size / 1024:.0f} KiB {s.traceback[0].filename}" for s in held],
     }
 
 
@@ -343,13 +350,16 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 s loads, 2,000 tickets before the memory figures")
     parser.add_argument("--seconds", type=float, default=None, help="length of each measured load")
     parser.add_argument("--tickets", type=int, default=None, help="tickets issued before the memory figures")
-    parser.add_argument("--no-tracemalloc", action="store_true", help="skip the in-process memory snapshot")
+    parser.add_argument(
+        "--trace-tickets", type=int, default=None, help="tickets of the in-process tracemalloc run (3,000; 0 skips it)"
+    )
     args = parser.parse_args(argv)
     results: dict = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count()}
     results["load_average_at_start"] = round(os.getloadavg()[0], 2)
     results["outside"] = run(args.quick, args.seconds, args.tickets)
-    if not args.no_tracemalloc:
-        results["memory_holders"] = memory_holders(2_000 if args.quick else TICKETS_FOR_MEMORY)
+    trace = args.trace_tickets if args.trace_tickets is not None else (500 if args.quick else 3_000)
+    if trace:
+        results["memory_holders"] = memory_holders(trace)
     _print_table(results)
     return 0
 
