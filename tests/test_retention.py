@@ -365,7 +365,7 @@ def test_purge_takes_what_is_past_its_period_and_keeps_the_rest(app, runner):
     assert all(again[k] == (0, 0) for k in would if k not in ("kiosk.rate_hits",)), again
 
 
-def test_the_station_file_lengthens_or_shortens_a_period_and_the_daily_job_runs_it(app, runner):
+def test_the_station_file_lengthens_or_shortens_a_period_and_the_daily_job_runs_it(app, runner, make_app, database_url):
     from kiosk.jobs import run_due
     from kiosk_plugins.petitions.models import Petition, PetitionPhoto
 
@@ -391,3 +391,15 @@ def test_the_station_file_lengthens_or_shortens_a_period_and_the_daily_job_runs_
         "petitions.rate_hits",
     }
     assert runner.invoke(cli, ["purge", "--only", "petitons"]).exit_code != 0
+
+    # The district hub runs the same kinds over every station's copies (no station filter), without a fault.
+    from kiosk import retention
+
+    hub = make_app(database_url, ROLE="hub", STATION={"code": "district", "name": "罗湖区", "kind": "party_service"})
+    outcomes = retention.purge(hub, dry_run=True)
+    assert [o.error for o in outcomes if o.error] == []
+    assert {o.kind.key for o in outcomes} >= {"kiosk.audit_log", "parking.vouchers", "courier_rest.riders"}
+    photos = next(o for o in outcomes if o.kind.key == "petitions.photos")
+    # The hub's own period (the station's 1000 days is the station's): the old photo and position would go;
+    # the file is the station's, in its instance folder, not the hub's.
+    assert (photos.days, photos.records, photos.files) == (90, 2, 0)
