@@ -5,11 +5,13 @@ Under ``kiosk serve`` a server-sent-events stream (``/events/stream``,
 one of the worker's 16 request threads for its whole life: sixteen open
 phones froze the station. Now:
 
-- :class:`StreamWorker`, gunicorn's threaded worker with one addition: a
-  stream view that finds a :class:`StreamPump` in the WSGI environ
-  (``kiosk.stream_pump``) answers with the headers and a first line only,
+- :class:`kiosk.server.StreamWorker`, gunicorn's threaded worker with one
+  addition: a stream view that finds a :class:`StreamPump` in the WSGI
+  environ (``kiosk.stream_pump``) answers with headers only (no chunked
+  framing, ``Connection: close``: the body runs until the socket closes),
   and the worker then hands the socket to the pump instead of keeping it.
-  The request thread is free as soon as the headers are written.
+  The request thread is free as soon as the headers are written; the pump
+  writes the first line once the stream is subscribed and counted.
 - :class:`StreamPump`, one thread per worker process, writes to every
   handed-off socket (non-blocking, through one selector). Event streams of
   one station and channel set share a *feed*: the feed is woken by the
