@@ -705,7 +705,15 @@ def effective(sources: Sources) -> list[tuple[str, object, str]]:
                 path = [key, sub]
                 rows.append((f"{key}.{sub}", mask(path, _lookup(sources, path)), _origin(sources, path)))
             for sub in sources.data.get(key, {}) if isinstance(sources.data.get(key), dict) else ():
-                if sub not in setting.fields:
+                if (
+                    sub not in setting.fields
+                    and isinstance(setting, RetentionTable)
+                    and isinstance(sources.data[key][sub], dict)
+                ):
+                    # [retention.<plugin>]: each kind's days (which kinds exist is checked at start)
+                    for kind, days in sources.data[key][sub].items():
+                        rows.append((f"{key}.{sub}.{kind}", days, sources.where([key, sub, kind])))
+                elif sub not in setting.fields:
                     rows.append(
                         (
                             f"{key}.{sub}",

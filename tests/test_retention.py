@@ -403,3 +403,20 @@ def test_the_station_file_lengthens_or_shortens_a_period_and_the_daily_job_runs_
     # The hub's own period (the station's 1000 days is the station's): the old photo and position would go;
     # the file is the station's, in its instance folder, not the hub's.
     assert (photos.days, photos.records, photos.files) == (90, 2, 0)
+
+
+def test_the_station_file_names_a_wrong_period_where_it_is_written(tmp_path):
+    from kiosk import config_schema
+
+    station = tmp_path / "station.toml"
+    station.write_text(
+        '[station]\ncode = "shuibei-001"\nname = "水贝"\nkind = "party_service"\n\n'
+        "[retention]\nreceipt_days = 3\n\n[retention.petitions]\nphotos = 30\n\n[retention.parking]\nvouchers = -1\n",
+        encoding="utf-8",
+    )
+    sources = config_schema.read_sources(str(tmp_path), environ={}, station_file=str(station))
+    problems = [str(p) for p in config_schema.check(sources)]
+    assert problems == [f"{station}:13: retention.parking.vouchers: must be a whole number from 0 to 3660, not -1"]
+    shown = {key: (value, where) for key, value, where in config_schema.effective(sources)}
+    assert shown["retention.petitions.photos"] == (30, f"{station}:10")
+    assert shown["retention.receipt_days"] == (3, f"{station}:7")
