@@ -170,6 +170,7 @@ CORE_SCHEMAS = {
 def core_description() -> dict:
     """The core's own JSON endpoints, in the shape a plugin's ``api_description`` returns."""
     from kiosk.agent import api_description as agent_endpoints
+    from kiosk.handwriting_views import api_description as handwriting_endpoints
     from kiosk.ime import MAX_LIMIT, MAX_QUERY
     from kiosk.sync.views import api_description as sync_endpoints
 
@@ -177,6 +178,7 @@ def core_description() -> dict:
         "endpoints": {
             **sync_endpoints()["endpoints"],
             **agent_endpoints()["endpoints"],
+            **handwriting_endpoints()["endpoints"],
             "openapi.document_json": {
                 "get": {
                     "summary": "This description: the JSON endpoints the caller can reach",
