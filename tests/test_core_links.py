@@ -53,6 +53,11 @@ def wait_printed(client, job_id: str) -> None:
     raise AssertionError(f"print job {job_id} never finished")
 
 
+def qr_svgs(page: str) -> list[str]:
+    """The inline QR codes of ``page`` (kiosk.qr draws them as runs ``M<x> <y>h<w>v1``), not its icons."""
+    return [svg for svg in re.findall(r"<svg.*?</svg>", page, re.S) if re.search(r"M\d+ \d+h\d+v1", svg)]
+
+
 def svg_text(svg: str) -> str:
     """Decode an inline ``<svg>`` QR code of kiosk.qr by drawing its runs and reading them back."""
     n = int(re.search(r'viewBox="0 0 (\d+) \1"', svg).group(1))
@@ -90,9 +95,9 @@ def test_party_service_papers_open_the_station_public_url(make_app, database_url
         token, job = file_request(client, csrf)
         wait_printed(client, job)
         done = client.get(f"/k/petitions/done/{token}").get_data(as_text=True)
-        assert svg_text(re.search(r"<svg.*?</svg>", done, re.S).group(0)) == f"{PUBLIC}/m/petitions/s/{token}"
+        assert svg_text(qr_svgs(done)[0]) == f"{PUBLIC}/m/petitions/s/{token}"
         form = client.get("/k/petitions/").get_data(as_text=True)
-        assert svg_text(re.search(r"<svg.*?</svg>", form, re.S).group(0)).startswith(f"{PUBLIC}/m/petitions/")
+        assert svg_text(qr_svgs(form)[0]).startswith(f"{PUBLIC}/m/petitions/")
 
         ids = add_lot(app)
         add_people(app)
@@ -124,7 +129,7 @@ def test_courier_rider_code_opens_the_public_url_from_the_environment(make_app, 
         (paper,) = printer.wait_for_jobs(1, timeout=10)
     (code,) = printed_qr(paper)
     assert re.fullmatch(r"https://nf\.sungang\.example\.cn/m/courier_rest/r/[A-Za-z0-9_-]+", code)
-    on_screen = [svg_text(svg) for svg in re.findall(r"<svg.*?</svg>", page.get_data(as_text=True), re.S)]
+    on_screen = [svg_text(svg) for svg in qr_svgs(page.get_data(as_text=True))]
     assert on_screen and all(text.startswith("https://nf.sungang.example.cn/") for text in on_screen)
 
 
@@ -271,7 +276,7 @@ def test_courier_phone_pages_are_the_core_phone_page(make_app, database_url):
     switch_off(app, *OTHER_SERVICES)
     kiosk = Kiosk(app.test_client())
     page = kiosk.signup(name="张三明", phone="13812345678").get_data(as_text=True)
-    (pass_url,) = {svg_text(svg) for svg in re.findall(r"<svg.*?</svg>", page, re.S)}
+    (pass_url,) = {svg_text(svg) for svg in qr_svgs(page)}
     rider = app.test_client().get(pass_url.removeprefix("http://localhost")).get_data(as_text=True)
     phone_page_shape(rider)
     assert 'class="phone kind-courier_station' in rider and "courier-mobile" in rider and "<svg" in rider
