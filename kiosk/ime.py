@@ -23,6 +23,7 @@ import heapq
 import logging
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice, product
@@ -327,22 +328,39 @@ class PinyinDictionary:
             entry.keys.append(index)
 
     def _initials(self, letters: str, hits: dict[tuple[int, int], _Hits]) -> None:
-        """Note the words whose syllables start with the query's letters in turn (简拼: ``sq`` → 社区)."""
-        if not 2 <= len(letters) <= MAX_INITIALS or not _NOT_INITIALS.isdisjoint(letters):
+        """Note the words whose syllables start with the query's letters in turn (简拼: ``sq`` → 社区).
+
+        zh, ch and sh may stand for one syllable's initial (``shq`` → 社区,
+        ``zhg`` → 中国); that reading comes before the one letter per syllable.
+        """
+        if not 2 <= len(letters) <= MAX_INITIALS + 3 or not _NOT_INITIALS.isdisjoint(letters):
             return
-        words = self._words.by_initials.get(letters)
-        at = self._abbrs.lower_bound(letters)
-        found = at < len(self._abbrs) and self._abbrs[at] == letters
-        if words is None and not found:
-            return
-        entry = hits.setdefault((-len(letters), _INITIALS), _Hits())
-        if words is not None:
+        entry: _Hits | None = None
+        for parts in _initial_splits(letters):
+            if not 2 <= len(parts) <= MAX_INITIALS:
+                continue
+            abbr = "".join(part[0] for part in parts)
+            digraphs = [(i, part) for i, part in enumerate(parts) if len(part) == 2]
+            words = [w for w, key in self._words.by_initials.get(abbr, ()) if _initials_fit(key, digraphs)]
+            positions = [p for p in self._abbr_positions(abbr) if _initials_fit(self._key_of(p), digraphs)]
+            if not words and not positions:
+                continue
+            if entry is None:
+                entry = hits.setdefault((-len(letters), _INITIALS), _Hits())
             entry.words.extend(words)
-        if found:
-            size = len(self._texts)
-            entry.positions.extend(
-                p for p in self._abbr_texts[self._abbr_offsets[at] : self._abbr_offsets[at + 1]] if p < size
-            )
+            entry.positions.extend(positions)
+
+    def _abbr_positions(self, abbr: str) -> list[int]:
+        """Positions in the texts of the best words with initials ``abbr``, best first."""
+        at = self._abbrs.lower_bound(abbr)
+        if at >= len(self._abbrs) or self._abbrs[at] != abbr:
+            return []
+        size = len(self._texts)
+        return [p for p in self._abbr_texts[self._abbr_offsets[at] : self._abbr_offsets[at + 1]] if p < size]
+
+    def _key_of(self, position: int) -> str:
+        """The syllable key a text position belongs to."""
+        return self._keys[bisect_right(self._offsets, position) - 1]
 
     def add_words(self, words: Iterable[str]) -> int:
         """Offer ``words`` first among candidates of the same length (the station's place names).
@@ -412,6 +430,30 @@ class PinyinDictionary:
             yield -negative, text
 
 
+def _initial_splits(letters: str) -> list[list[str]]:
+    """Ways to read ``letters`` as initials, one per syllable, with zh/ch/sh as one initial first.
+
+    >>> _initial_splits("shq")
+    [['sh', 'q'], ['s', 'h', 'q']]
+    """
+    if not letters:
+        return [[]]
+    found: list[list[str]] = []
+    if letters[:2] in ("zh", "ch", "sh"):
+        found.extend([letters[:2], *rest] for rest in _initial_splits(letters[2:]))
+    found.extend([letters[0], *rest] for rest in _initial_splits(letters[1:]))
+    # Eight readings are plenty: a query with more digraphs than that is no abbreviation.
+    return found[:8]
+
+
+def _initials_fit(key: str, digraphs: list[tuple[int, str]]) -> bool:
+    """Whether the syllables of ``key`` start with each digraph at its place (no digraphs: always)."""
+    if not digraphs:
+        return True
+    syllables = key.split("'")
+    return all(i < len(syllables) and syllables[i].startswith(part) for i, part in digraphs)
+
+
 class _Hits:
     """What matched within one rank: the station's words, dictionary keys, and 简拼 text positions."""
 
@@ -447,7 +489,7 @@ class StationWords:
     words: tuple[str, ...]
     by_key: dict[str, list[str]]
     prefixes: frozenset[str]
-    by_initials: dict[str, list[str]]
+    by_initials: dict[str, list[tuple[str, str]]]  # initials → (word, its key)
 
     @classmethod
     def empty(cls) -> StationWords:
@@ -459,7 +501,7 @@ class StationWords:
         """Index ``words`` under every reading their characters' ``readings`` give (at most 4 per word)."""
         by_key: dict[str, list[str]] = {}
         prefixes: set[str] = set()
-        by_initials: dict[str, list[str]] = {}
+        by_initials: dict[str, list[tuple[str, str]]] = {}
         kept: list[str] = []
         for word in words:
             if any(ch not in readings for ch in word):
@@ -471,9 +513,7 @@ class StationWords:
                 for cut in range(1, len(syllables)):
                     prefixes.add("'".join(syllables[:cut]))
                 if len(syllables) > 1:
-                    abbr = initials(key)
-                    if word not in by_initials.get(abbr, ()):
-                        by_initials.setdefault(abbr, []).append(word)
+                    by_initials.setdefault(initials(key), []).append((word, key))
         return cls(tuple(kept), by_key, frozenset(prefixes), by_initials)
 
 

@@ -152,6 +152,14 @@ def test_initials_give_words(dictionary):
     assert all(c.consumed == 2 for c in dictionary.lookup("sq", 10))
 
 
+def test_zh_ch_sh_may_be_one_initial(dictionary):
+    assert texts(dictionary, "zhg")[0] == "中国"
+    assert "社区" in texts(dictionary, "shq", 5)
+    assert "初中" in texts(dictionary, "chzh", 5)
+    # Every word offered for shq has a sh- first syllable or is s…h…q.
+    assert "时期" in texts(dictionary, "shq", 5) and "死去" not in texts(dictionary, "shq", 48)
+
+
 def test_initials_rank_after_a_real_syllable(dictionary):
     # "ta" is a syllable: 他 first; 提案 (t…a…) may follow but never leads.
     assert texts(dictionary, "ta")[0] == "他"
@@ -166,6 +174,7 @@ def test_station_and_service_words_lead_their_rank(dictionary, ime_cache_dir):
     assert texts(words, "shuibei")[0] == "水贝"
     assert texts(words, "sungang")[0] == "笋岗"
     assert texts(words, "sb", 3)[0] == "水贝"
+    assert texts(words, "shb", 3)[0] == "水贝"
     # A station word never pushes a longer match down: 水 alone covers less.
     assert [c.consumed for c in words.lookup("shuibeish", 30)] == sorted(
         (c.consumed for c in words.lookup("shuibeish", 30)), reverse=True
