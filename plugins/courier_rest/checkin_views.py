@@ -55,7 +55,8 @@ def by_phone():
     """The keypad's check-in: a known rider is checked in, a new one goes to the form."""
     phone = normalize_phone(request.form.get("phone", ""))
     if not valid_mobile(phone):
-        notice("phone_invalid")
+        # The number stays in the field, to be corrected rather than typed again.
+        notice("phone_invalid", typed=request.form.get("phone", "").strip()[:11])
         return redirect(url_for(".index"))
     station = current_station()
     rider = riders.by_phone(get_session(), station.id, phone)

@@ -48,7 +48,9 @@ def take_notice() -> dict | None:
     data = identity.kept("notice", pop=True)
     if not data:
         return None
-    return {"kind": data.get("kind", "error"), "text": messages.text(data.get("code", ""), **data.get("info", {}))}
+    info = dict(data.get("info") or {})
+    typed = str(info.pop("typed", ""))  # what the rider typed before the mistake, for the field
+    return {"kind": data.get("kind", "error"), "text": messages.text(data.get("code", ""), **info), "typed": typed}
 
 
 def current_rider() -> Rider | None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from functools import lru_cache
 
+from babel import Locale
+from babel.dates import format_date, get_day_names
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
@@ -23,21 +26,40 @@ bp = Blueprint("legal_booking", __name__)
 
 #: The back-off bucket of wrong booking codes at check-in.
 CODE_GUESSES = "legal.booking_code"
+#: The Babel (CLDR) locale of each kiosk language, for dates as each language writes them.
+BABEL_LOCALES = {"zh_Hans": "zh_Hans_CN", "zh_Hant": "zh_Hant_HK", "en": "en"}
+
+
+@lru_cache(maxsize=8)
+def _month_day(locale: str) -> tuple[Locale, str]:
+    # Resolving the CLDR skeleton costs more than formatting: once per language.
+    parsed = Locale.parse(locale)
+    return parsed, parsed.datetime_skeletons["MMMd"]
+
+
+def day_words(day: date, today: date) -> tuple[str, str]:
+    """``("周二", "12月8日")``: today, tomorrow or the weekday, then the date as the reader's language writes it.
+
+    (It was ``12-08`` over ``2026-12-08``: a resident plans by the weekday.)
+    """
+    locale = BABEL_LOCALES.get(current_locale(), "zh_Hans_CN")
+    parsed, pattern = _month_day(locale)
+    if day == today:
+        first = _("Today")
+    elif day == today + timedelta(days=1):
+        first = _("Tomorrow")
+    else:
+        first = get_day_names("abbreviated", locale=parsed)[day.weekday()]
+    return first, format_date(day, pattern, locale=parsed)
 
 
 def slot_label(station, slot: DutySlot) -> dict:
     """How a slot reads on the kiosk: day, time and the duty lawyer (name masked in public)."""
     start, end = clock.local(station, slot.starts_at), clock.local(station, slot.ends_at)
-    today = clock.today(station)
-    if start.date() == today:
-        day = _("Today")
-    elif start.date() == today + timedelta(days=1):
-        day = _("Tomorrow")
-    else:
-        day = start.strftime("%m-%d")
+    day, when = day_words(start.date(), clock.today(station))
     return {
         "day": day,
-        "date": start.strftime("%Y-%m-%d"),
+        "date": when,
         "time": f"{start:%H:%M}–{end:%H:%M}",
         "lawyer": mask_name(slot.lawyer),
         "organisation": slot.organisation,
@@ -109,7 +131,7 @@ def _booking_context(station, made: Booking, slot: DutySlot) -> dict:
         "station": station.name,
         "service": service.text(current_locale()) if service else slot.service,
         "code": made.code,
-        "time": f"{info['date']} {info['time']}",
+        "time": f"{info['day']} {info['date']} {info['time']}",
         "lawyer": " ".join(x for x in (info["lawyer"], info["organisation"]) if x),
         "phone": mask_phone(made.phone) if made.phone else "",
         "labels": {

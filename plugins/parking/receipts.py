@@ -26,7 +26,9 @@ def build_voucher(context: dict) -> Receipt:
     receipt.separator()
     receipt.kv(_("Plate"), context["plate"], bold=True)
     receipt.kv(_("Parking time"), context["window"])
-    receipt.kv(_("Valid until"), context["valid_until"])
+    # The voucher is used by driving in before this; the parking it pays for lasts the whole window
+    # ("有效期至 06:24" beside a window to 08:00 read as the parking ending early).
+    receipt.kv(_("Drive in by"), context["valid_until"])
     receipt.kv(_("Price per use"), context["price"])
     receipt.separator()
     receipt.text(_("Voucher code"), align="center")

@@ -94,8 +94,9 @@ def index():
     return _identify_page()
 
 
-def _identify_page(error: str = "", status: int = 200):
-    return render_template("parking/identify.html", screen="parking.identify", error=error), status
+def _identify_page(error: str = "", status: int = 200, typed: str = ""):
+    """The first screen; ``typed``: the number the resident typed, kept after a mistake so it can be corrected."""
+    return render_template("parking/identify.html", screen="parking.identify", error=error, typed=typed), status
 
 
 @bp.route("/identify", methods=["POST"])
@@ -103,9 +104,12 @@ def _identify_page(error: str = "", status: int = 200):
 def identify_by_phone():
     """Identify by the mobile number registered with the household."""
     identify.forget()
-    phone = normalize_phone(request.form.get("phone", "")[:32])
+    typed = request.form.get("phone", "")[:32]
+    phone = normalize_phone(typed)
     if not valid_mobile(phone):
-        return _identify_page(_("Please enter the 11-digit mobile number registered with your household."), 400)
+        return _identify_page(
+            _("Please enter the 11-digit mobile number registered with your household."), 400, typed=typed.strip()[:11]
+        )
     household = households.by_phone(get_session(), current_station().id, phone)
     if household is None:
         return _identify_page(
@@ -114,6 +118,7 @@ def identify_by_phone():
                 "Please ask the staff at the counter to register your household."
             ),
             404,
+            typed=phone,
         )
     identify.remember(household.id, "phone")
     return redirect(url_for("parking_kiosk.plate"))
@@ -144,7 +149,7 @@ def plate():
     if household is None:
         return _start_over()
     registered = households.plates_of(get_session(), household.id)
-    error, status = "", 200
+    error, status, typed_plate = "", 200, ""
     if request.method == "POST":
         chosen = None
         if request.form.get("plate_id"):
@@ -156,6 +161,8 @@ def plate():
             if chosen is None:
                 error, status = _("Please choose one of your cars."), 400
         else:
+            # What was typed stays in the field after a mistake, to be corrected rather than typed again.
+            typed_plate = request.form.get("plate", "")[:8].strip()
             try:
                 typed, _kind = classify_plate(request.form.get("plate", "")[:16])
             except InvalidPlate as exc:
@@ -174,7 +181,7 @@ def plate():
         identify.update()
     cars = [{"id": p.id, "masked": mask_plate(p.plate), "kind": p.kind} for p in registered]
     return render_template(
-        "parking/plate.html", screen="parking.plate", cars=cars, error=error, unit=household.unit
+        "parking/plate.html", screen="parking.plate", cars=cars, error=error, unit=household.unit, typed=typed_plate
     ), status
 
 
@@ -304,6 +311,7 @@ def voucher_context(voucher: Voucher, lot: Lot, station) -> dict:
         "plate": mask_plate(voucher.plate),
         "window": formatting.occurrence_text(voucher.starts_at, voucher.ends_at, tz),
         "valid_until": formatting.moment_text(voucher.expires_at, tz),
+        "park_until": formatting.moment_text(voucher.ends_at, tz),
         "price": formatting.money(voucher.price_cents),
         "code": codes.display_code(voucher.code),
         "qr": codes.qr_payload(voucher.code, _redeem_url()),
