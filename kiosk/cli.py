@@ -357,6 +357,7 @@ name = "水贝社区党群服务中心"
 kind = "party_service"
 languages = ["zh_Hans", "zh_Hant", "en"]
 timezone = "Asia/Shanghai"
+hours = ["mon-fri 09:00-12:00,14:00-18:00", "sat 09:00-12:00", "sun closed"]
 
 [devices.printer]
 type = "preview"
