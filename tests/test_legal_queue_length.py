@@ -96,7 +96,7 @@ def _examples(engine) -> int:
     return 50 if engine.dialect.name == "sqlite" else 15
 
 
-def test_people_ahead_and_call_next_match_the_walk_for_any_queue(engine):
+def test_people_ahead_call_next_and_the_head_of_the_queue_match_the_walk_for_any_queue(engine):
     @settings(
         max_examples=_examples(engine), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
     )
@@ -115,6 +115,10 @@ def test_people_ahead_and_call_next_match_the_walk_for_any_queue(engine):
             for ticket in waiting:
                 expected = fairness.position(waiting, ticket.id, max_skips)
                 assert places.ahead_of(session, ticket, max_skips) == expected, (ticket.id, max_skips)
+            # The counter page's head of the queue: the walk's first few, reading only a few of each class.
+            order = [t.id for t in fairness.call_order(waiting, max_skips)]
+            for limit in (1, 2, 4, 7):
+                assert [t.id for t in queue.first_called(limit)] == order[:limit], limit
             chosen, skipped = queue.next_to_call()
             want, want_skipped = fairness.pick_next(waiting, max_skips)
             assert (chosen and chosen.id) == (want and want.id)

@@ -292,6 +292,53 @@ class Queue:
         )
         return fairness.pick_next([*passed, urgent], self.max_skips)
 
+    def first_called(self, limit: int) -> list:
+        """The first ``limit`` waiting tickets in the order they will be called (``fairness.call_order``).
+
+        Reads the first ``limit`` tickets of each class and places them by the closed form;
+        the rest of the queue counts only through the one bound ``ahead`` gives for the
+        first normal ticket not read. For the counter page: a long queue shows its head.
+        """
+        if limit <= 0:
+            return []
+        t = self.table
+
+        def head(urgent: bool) -> list:
+            def build():
+                query = select(t.model).where(*t.waiting(), _class(t, urgent)).order_by(*_order(t, False))
+                return query.limit(bindparam("limit"))
+
+            return list(
+                self.session.scalars(_statement(t, ("head", urgent), build), {**self.params, "limit": limit + 1})
+            )
+
+        normals, urgents = head(False), head(True)
+        rest = None  # priority calls before the first normal ticket not read: min(U, min of its and later D)
+        if len(normals) > limit:
+            beyond = normals.pop()
+            rest = self.ahead(Key(beyond.queue_at, getattr(beyond, t.tie.key)), False, beyond.skips or 0) - limit
+        read_urgents = urgents[:limit]
+        keys = [(u.queue_at, getattr(u, t.tie.key)) for u in read_urgents]
+        # D of each normal ticket read; f counted among the priority tickets read (exact below ``limit``).
+        bounds = []
+        for n in normals:
+            key = (n.queue_at, getattr(n, t.tie.key))
+            bounds.append(sum(1 for k in keys if k < key) + self._weight(n.skips or 0))
+        total_urgent = len(urgents) if len(urgents) <= limit else None
+        placed = []
+        for p, ticket in enumerate(normals):
+            least = min([*bounds[p:], *([rest] if rest is not None else [])])
+            if total_urgent is not None:
+                least = min(least, total_urgent)
+            placed.append((p + least, ticket))
+        for q, ticket in enumerate(read_urgents):
+            if rest is not None and rest <= q:
+                continue  # a normal ticket not read goes before it: it is past the head
+            reached = [k for k, bound in enumerate(bounds) if bound <= q]
+            placed.append((q + (reached[-1] + 1 if reached else 0), ticket))
+        placed.sort(key=lambda item: item[0])
+        return [ticket for position, ticket in placed if position < limit]
+
 
 def station_queue(session, station_id: int, day: date, service: str, max_skips: int) -> Queue:
     """The station's own queue of ``service`` on ``day``."""

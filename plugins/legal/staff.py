@@ -21,7 +21,7 @@ from kiosk import clock, sync
 from kiosk.db import get_session
 from kiosk.i18n import N_, _, current_locale
 from kiosk.stations import current_station
-from kiosk_plugins.legal import booking, calling, estimates, fairness, hub, issuing
+from kiosk_plugins.legal import booking, calling, estimates, hub, issuing, places
 from kiosk_plugins.legal.calling import ActionError
 from kiosk_plugins.legal.models import Counter, Ticket
 from kiosk_plugins.legal.runtime import settings
@@ -43,25 +43,25 @@ def _counter_or_404(number: int) -> int:
     return number
 
 
+#: Tickets a counter page lists per queue, in call order: the head of a long queue
+#: (the heading says how many wait in all).
+LISTED = 30
+
+
 def queue_lists(session, station) -> list[dict]:
-    """Today's waiting tickets per queue, in the order they will be called."""
+    """Today's waiting tickets per queue, the first :data:`LISTED` in the order they will be called."""
     cfg = settings()
     day = clock.today(station)
-    waiting = list(
-        session.scalars(
-            select(Ticket).where(Ticket.station_id == station.id, Ticket.day == day, Ticket.status == "waiting")
-        )
-    )
     loads = estimates.loads(session, station, day)
     out = []
     for service in cfg.queues():
-        mine = [t for t in waiting if t.service == service.key]
+        queue = places.station_queue(session, station.id, day, service.key, cfg.max_skips)
         out.append(
             {
                 "service": service,
                 "label": service.text(current_locale()),
                 "load": loads[service.key],
-                "tickets": fairness.call_order(mine, cfg.max_skips),
+                "tickets": queue.first_called(LISTED),
             }
         )
     return out
