@@ -177,6 +177,8 @@ SECTIONS = {
     "streams": lambda args: importlib.import_module("bench.streams").run(args.quick),
     # Issue, call and the phone page with 0 and 5,000 waiting (issue 22 point 1).
     "queue_length": lambda args: importlib.import_module("bench.queue_length").run(100 if args.quick else 300),
+    # What an outside client sees, with CPU per part (also alone: `python -m bench outside`).
+    "outside": lambda args: importlib.import_module("bench.outside").run(args.quick),
 }
 
 
@@ -258,6 +260,8 @@ def main(argv=None) -> int:
             results["sections"][name] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"[{name} done in {time.perf_counter() - started:.1f} s]", file=sys.stderr)
     results["targets"] = targets.rows(results["sections"])
+    if "outside" in results["sections"]:
+        results["targets"] += targets.outside_rows(results["sections"])
     _print(results)
     print("\n== targets\n" + targets.table(results["targets"]))
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
