@@ -41,7 +41,7 @@ def test_a_typed_number_finds_the_request_however_the_keyboard_typed_it(make_app
     number = re.search(r"P\d{6}-[A-Z0-9]{2,6}-\d{4}", done).group(0)
 
     index = client.get("/k/petitions/").get_data(as_text=True)
-    assert 'name="no"' in index and 'data-osk="text"' in index  # the field is on the first screen
+    assert 'name="no"' in index and 'data-osk="code"' in index  # the field is on the first screen
 
     # Full-width, as a Chinese input method types it, with ideographic spaces around.
     typed = "\u3000" + number.translate(FULL_WIDTH) + "\u3000"

@@ -3,7 +3,7 @@
  *
  * The kiosk has no physical keyboard and the system keyboards do not work in a
  * kiosk browser, so every page brings this one. Inputs opt in with
- * data-osk="text|digits|phone|plate" (and inputmode="none" so no system
+ * data-osk="text|digits|phone|plate|code" (and inputmode="none" so no system
  * keyboard appears); the page holds one empty <div id="osk"> whose data-label-*
  * attributes carry the translated key labels. Chinese is typed as pinyin: the
  * letters collect in a composition bar and the server's /ime/candidates
@@ -28,7 +28,9 @@
     Array.from('，。？！、：；“”…'),
     Array.from('@.,-_/:#'),
   ];
-  const KINDS = ['text', 'digits', 'phone', 'plate'];
+  // 'code': a tracking or voucher number (P261206-K7QM-0001): capitals, digits and '-', no pinyin.
+  const KINDS = ['text', 'digits', 'phone', 'plate', 'code'];
+  const CODE_LETTERS = ['QWERTYUIOP', 'ASDFGHJKL', 'ZXCVBNM'];
   const PHONE_MAX = 11; // mainland mobile numbers
   const PLATE_MAX = 8; // new-energy plates have 8 characters, the others 7
   const COMPOSE_MAX = 32; // well inside the endpoint's 64-letter limit
@@ -232,6 +234,17 @@
         Array.from('789').map((d) => charKey(d)),
         [fnKey('clear', state.labels.clear), charKey('0'), fnKey('backspace', state.labels.backspace)],
         [fnKey('done', state.labels.done, 'osk-done')],
+      ];
+    }
+    if (kind === 'code') {
+      return [
+        [...Array.from(DIGITS).map((d) => charKey(d)), charKey('-')],
+        ...CODE_LETTERS.map((row, i) => {
+          const keys = Array.from(row).map((c) => charKey(c));
+          if (i === CODE_LETTERS.length - 1) keys.push(backspaceKey());
+          return keys;
+        }),
+        [fnKey('clear', state.labels.clear, 'osk-wide'), fnKey('done', state.labels.done, 'osk-wide osk-done')],
       ];
     }
     if (kind === 'plate') {
@@ -536,7 +549,7 @@
       if (/^[0-9]$/.test(value)) insertText(value);
       return;
     }
-    if (state.kind === 'plate') {
+    if (state.kind === 'plate' || state.kind === 'code') {
       insertText(value.toUpperCase());
       return;
     }
