@@ -386,6 +386,8 @@ def stream():
     except ValueError:
         after = latest_id(app)
     max_seconds = app.config.get("SSE_MAX_SECONDS", 300)
+    if request.method == "HEAD":  # headers only: a body nobody reads must not hold a thread for minutes
+        return stream_response(iter(()))
     client = streams.client_key()
     if streams.pump_of(request.environ) is not None:
         # Under `kiosk serve`: headers now, then the worker's pump writes; no thread waits here.

@@ -168,6 +168,8 @@ def reader_stream():
     hub: ReaderHub = app.extensions["reader_hub"]
     terminal_id, session_hash = terminal.id, session_binding()
     max_seconds = app.config.get("SSE_MAX_SECONDS", 300)
+    if request.method == "HEAD":  # headers only: a body nobody reads must not hold a thread for minutes
+        return stream_response(iter(()))
     client = streams.client_key()
     if streams.pump_of(request.environ) is not None:
         # Under `kiosk serve`: subscribed now (a tap right after the first line must reach the

@@ -195,6 +195,11 @@ def test_streams_hold_no_thread_and_the_oldest_are_shed(serve):
         phones = [RawStream(port, path, f"10.0.{i}.1") for i in range(40)]
         assert get(url + "/")[0] == 200
         assert get(url + "/healthz")[0] == 200
+        # Nor do HEAD requests, which are not handed to the pump: twice the threads of them, then GET / still answers.
+        for _ in range(8):
+            with urllib.request.urlopen(urllib.request.Request(url + path, method="HEAD"), timeout=10) as response:
+                assert response.status == 200
+        assert get(url + "/", timeout=10)[0] == 200
         first = emit_call(app, "A001")
         for phone in phones:
             assert phone.wait_event("legal.called", number="A001"), phone.data[-300:]
