@@ -4,9 +4,11 @@ One app in-process; the consultation queue is first empty, then holds
 5,000 waiting tickets (a morning's backlog: one in six a priority ticket,
 queued over the last hours). At each length the same loop runs: a resident
 takes a ticket (``POST /k/legal/take/consultation``, printing to a fake TCP
-printer), a phone opens the live page of a waiting ticket picked at random
-(``GET /m/legal/t/<token>``), and counter 1 presses "call next" (``POST
-/staff/legal/counter/1/call``), so the queue's length stays where it was set.
+printer), a phone opens that ticket's live page (``GET /m/legal/t/<token>``:
+it waits behind the whole queue, the most the count of people ahead reads),
+and counter 1 presses "call next" (``POST /staff/legal/counter/1/call``), so
+the queue's length stays where it was set. The two stations' requests take
+turns, so both see the same machine.
 
 Each request's wall time and the CPU time of the thread that served it are
 recorded around the WSGI call. The machine is shared, so the verdict is on CPU
@@ -21,6 +23,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+import re
 import secrets
 import sys
 import tempfile
@@ -130,65 +133,89 @@ def _csrf(client) -> str:
     return csrf_of(client)
 
 
-def bench_length(url: str, waiting: int, iterations: int) -> dict:
-    """The three actions ``iterations`` times each with ``waiting`` tickets already in the queue."""
-    from kiosk.app import create_app
+class Station:
+    """One app whose consultation queue holds ``waiting`` tickets, with a kiosk, a phone and a counter."""
+
+    def __init__(self, instance: str, url: str, printer, waiting: int):
+        from kiosk.app import create_app
+
+        self.waiting = waiting
+        self.app = create_app(_config(instance, url, printer.printer_config(profile="80mm")))
+        fill_backlog(self.app, waiting)
+        self.recorder = Recorder(self.app)
+        self.kiosk = self.app.test_client()
+        self.kiosk.get("/")
+        self.kiosk_token = _csrf(self.kiosk)
+        self.staff = _staff_client(self.app)
+        self.staff_token = _csrf(self.staff)
+        self.phone = self.app.test_client()
+        self.ahead: list[int] = []
+
+    def step(self, i: int) -> None:
+        """Take a ticket, open its phone page (it waits behind the whole queue), call the next."""
+        data = {
+            "csrf_token": self.kiosk_token,
+            "phone": "13812345678" if i % 4 == 0 else "",
+            "priority": "elderly" if i % 6 == 0 else "",
+        }
+        response = self.recorder.timed("issue", lambda: self.kiosk.post("/k/legal/take/consultation", data=data))
+        if response.status_code != 302:
+            raise RuntimeError(f"issue failed with {response.status_code}")
+        token = _issued_token(self.app, self.kiosk)
+        page = self.recorder.timed("position page", lambda: self.phone.get(f"/m/legal/t/{token}"))
+        ahead = re.search(r'id="ahead">(\d+)<', page.get_data(as_text=True))
+        if page.status_code != 200 or ahead is None:
+            raise RuntimeError(f"position page answered {page.status_code} without people ahead")
+        self.ahead.append(int(ahead.group(1)))
+        response = self.recorder.timed(
+            "call next", lambda: self.staff.post("/staff/legal/counter/1/call", data={"csrf_token": self.staff_token})
+        )
+        if response.status_code != 302:
+            raise RuntimeError(f"call next answered {response.status_code}")
+
+    def figures(self) -> dict:
+        out = {}
+        for action in ACTIONS:
+            wall, cpu = self.recorder.wall[action], self.recorder.cpu[action]
+            out[action] = {
+                "requests": len(wall),
+                "wall_p50_ms": round(_percentile(wall, 0.5), 2),
+                "wall_p99_ms": round(_percentile(wall, 0.99), 2),
+                "cpu_p50_ms": round(_percentile(cpu, 0.5), 2),
+                "cpu_p99_ms": round(_percentile(cpu, 0.99), 2),
+            }
+        out["position page"]["ahead_median"] = _percentile(self.ahead, 0.5)
+        return out
+
+    def close(self) -> None:
+        self.app.extensions["kiosk_printing"].shutdown()
+        self.app.extensions["db"].dispose()
+
+
+def bench_lengths(urls: list[str], iterations: int) -> dict:
+    """Every length's station side by side, their requests taking turns (so both see the same machine)."""
     from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
 
     with tempfile.TemporaryDirectory() as instance, FakeNetworkPrinter() as printer:
-        app = create_app(_config(instance, url, printer.printer_config(profile="80mm")))
+        stations = []
         try:
-            tokens = fill_backlog(app, waiting)
-            recorder = Recorder(app)
-            kiosk = app.test_client()
-            kiosk.get("/")
-            kiosk_token = _csrf(kiosk)
-            staff = _staff_client(app)
-            staff_token = _csrf(staff)
-            phone = app.test_client()
-            rng = random.Random(5)
-            issued: list[str] = []
+            for index, (url, waiting) in enumerate(zip(urls, LENGTHS, strict=True)):
+                folder = os.path.join(instance, str(index))
+                os.makedirs(folder)
+                stations.append(Station(folder, url, printer, waiting))
             warm = 15
             for i in range(iterations + warm):
                 if i == warm:
-                    for action in ACTIONS:
-                        recorder.wall[action].clear()
-                        recorder.cpu[action].clear()
-                data = {
-                    "csrf_token": kiosk_token,
-                    "phone": "13812345678" if i % 4 == 0 else "",
-                    "priority": "elderly" if i % 6 == 0 else "",
-                }
-                response = recorder.timed("issue", lambda d=data: kiosk.post("/k/legal/take/consultation", data=d))
-                if response.status_code != 302:
-                    raise RuntimeError(f"issue failed with {response.status_code}")
-                issued.append(_issued_token(app, kiosk))
-                # A phone in the queue: the backlog's tickets and the ones just issued alike.
-                pool = tokens if tokens and rng.random() < 0.8 else issued
-                token = pool[rng.randrange(len(pool))]
-                page = recorder.timed("position page", lambda t=token: phone.get(f"/m/legal/t/{t}"))
-                if page.status_code != 200:
-                    raise RuntimeError(f"position page answered {page.status_code}")
-                response = recorder.timed(
-                    "call next",
-                    lambda: staff.post("/staff/legal/counter/1/call", data={"csrf_token": staff_token}),
-                )
-                if response.status_code != 302:
-                    raise RuntimeError(f"call next answered {response.status_code}")
-            figures = {}
-            for action in ACTIONS:
-                wall, cpu = recorder.wall[action], recorder.cpu[action]
-                figures[action] = {
-                    "requests": len(wall),
-                    "wall_p50_ms": round(_percentile(wall, 0.5), 2),
-                    "wall_p99_ms": round(_percentile(wall, 0.99), 2),
-                    "cpu_p50_ms": round(_percentile(cpu, 0.5), 2),
-                    "cpu_p99_ms": round(_percentile(cpu, 0.99), 2),
-                }
-            return figures
+                    for station in stations:
+                        for action in ACTIONS:
+                            station.recorder.wall[action].clear()
+                            station.recorder.cpu[action].clear()
+                for station in stations:
+                    station.step(i)
+            return {station.waiting: station.figures() for station in stations}
         finally:
-            app.extensions["kiosk_printing"].shutdown()
-            app.extensions["db"].dispose()
+            for station in stations:
+                station.close()
 
 
 def _issued_token(app, client) -> str:
@@ -217,16 +244,13 @@ def _verdict(results: dict) -> dict:
 
 def run(iterations: int = 300) -> dict:
     """Every length on SQLite (and PostgreSQL if configured); figures, then the verdict."""
-    results: dict = {"sqlite": {}}
-    for waiting in LENGTHS:
-        with tempfile.TemporaryDirectory() as folder:
-            url = "sqlite:///" + os.path.join(folder, "queue.db")
-            results["sqlite"][waiting] = bench_length(url, waiting, iterations)
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as folder:
+        urls = ["sqlite:///" + os.path.join(folder, f"queue{n}.db") for n in LENGTHS]
+        results["sqlite"] = bench_lengths(urls, iterations)
     if pg.base_url():
-        results["postgresql"] = {}
-        for waiting in LENGTHS:
-            with pg.scratch("queue_length") as url:
-                results["postgresql"][waiting] = bench_length(url, waiting, iterations)
+        with pg.scratch("queue_length") as empty, pg.scratch("queue_length") as full:
+            results["postgresql"] = bench_lengths([empty, full], iterations)
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
