@@ -14,9 +14,17 @@ import html
 import re
 from urllib.parse import urlsplit
 
+import pytest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from kiosk.demo import load_demo
+
+
+@pytest.fixture(params=["sqlite"])
+def backend(request):
+    """SQLite only: this is about pages and words; the views' queries run on PostgreSQL in their own tests."""
+    return request.param
+
 
 #: Routes no page links to, and why: each is reached another way.
 REACHED_OTHERWISE = {

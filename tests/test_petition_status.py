@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from test_petitions_receipt import file_request
 
 from kiosk.testing import enrol_terminal
@@ -69,6 +70,7 @@ def _hints(client) -> tuple[set, set]:
     return cards, scanners
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # configuration and templates, no query of note
 def test_card_and_scanner_hints_show_only_where_a_reader_is(make_app, database_url):
     # The demo's station: no readers at all. Nothing tells residents to tap or scan.
     bare = make_app(database_url)
@@ -93,6 +95,7 @@ def test_card_and_scanner_hints_show_only_where_a_reader_is(make_app, database_u
     assert _hints(hall) == (set(), set())
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_terminal_of_the_station_file_has_its_own_readers(make_app, database_url):
     """``[terminals.hall-3.readers]``: only a scanner there, so only scanner hints on that kiosk."""
     terminals = {"hall-3": {"kind": "kiosk", "readers": {"scan": {"type": "test", "kind": "code"}}}}

@@ -10,9 +10,16 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+import pytest
 from test_courier_rest_support import Kiosk, courier_app, courier_config, kiosk  # noqa: F401  (fixtures)
 from test_legal_support import SHENZHEN, csrf_token, legal_app, legal_staff, staff_post, take_ticket  # noqa: F401
 from test_parking_support import TZ, add_lot, add_people, choose_plate, get_voucher, identify, next_occurrence, text_of
+
+
+@pytest.fixture(params=["sqlite"])
+def backend(request):
+    """SQLite only: these are words on screens; the flows behind them run on PostgreSQL in their own tests."""
+    return request.param
 
 
 def visible(response_or_html) -> str:
