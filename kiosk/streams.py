@@ -74,6 +74,8 @@ PER_PROCESS = 5000
 SHED_RETRY_MS = 30_000
 #: Bytes waiting for one slow reader before it is dropped (an event is a few hundred bytes).
 MAX_BUFFER = 64 * 1024
+#: A new feed reads at most this many event ids back from the newest (of every station: ids are shared).
+BACKLOG_IDS = 2000
 #: At most this many of the events a resuming stream missed are sent to it (the newest).
 CATCH_UP_ROWS = 200  # some 40 kB: within MAX_BUFFER even if the socket takes none of it yet
 HEARTBEAT_SECONDS = 15
@@ -371,11 +373,11 @@ class _Out:
 class _Feed:
     """The event streams of one (app, station, channel set): one subscription, one cursor, one read per wake."""
 
-    def __init__(self, app, spec: EventsSpec):
+    def __init__(self, app, spec: EventsSpec, start: int):
         self.app = app
         self.station_id = spec.station_id
         self.channels = spec.channels
-        self.cursor = spec.cursor(spec.after)
+        self.cursor = spec.cursor(start)
         self.poll_seconds = spec.poll_seconds
         self.members: set[_Out] = set()
         self.sub: Any = None
@@ -503,11 +505,14 @@ class StreamPump:
         key = (id(app), spec.station_id, spec.channels)
         feed = self._feeds.get(key)
         if feed is None:
-            feed = self._feeds[key] = _Feed(app, spec)
+            # A feed starts where its first stream is, but at most BACKLOG_IDS behind the newest event
+            # (ids are shared by every station): a Last-Event-ID of 0 must not walk the whole table.
+            start = max(spec.after, _newest_id(app) - BACKLOG_IDS)
+            feed = self._feeds[key] = _Feed(app, spec, start)
             notifier = app.extensions["kiosk_notifier"]
             # Subscribed before the first read, so nothing committed in between is missed.
             feed.sub = notifier.subscribe(spec.station_id, list(spec.channels), on_ring=lambda f=feed: self._ring(f))
-            out.floor = spec.after
+            out.floor = start
         elif spec.after < feed.cursor.high:
             self._catch_up(out, feed, spec.after)
         else:
@@ -659,6 +664,21 @@ class StreamPump:
             if not feed.members:
                 feed.app.extensions["kiosk_notifier"].unsubscribe(feed.sub)
                 self._feeds.pop((id(feed.app), feed.station_id, feed.channels), None)
+
+
+def _newest_id(app) -> int:
+    """The newest event id of the whole table (-1 when it cannot be read: then no bound)."""
+    from sqlalchemy import func, select
+
+    from kiosk.models import KioskEvent
+
+    session = app.extensions["db"].Session()
+    try:
+        return int(session.scalar(select(func.coalesce(func.max(KioskEvent.id), 0))) or 0)
+    except Exception:
+        return -1
+    finally:
+        session.close()
 
 
 def _event_bytes(row) -> bytes:
