@@ -20,7 +20,8 @@ MESSAGES = {
     "take_held": N_("A charging slot is being kept for you. Tap “Take my slot” to start charging."),
     "no_offer": N_("The slot kept for you has gone to the next rider. Please join the waiting list again."),
     "slot_free": N_("A charging slot is free now. Tap the charging button to take it."),
-    "not_identified": N_("Please check in first: tap your card, scan your rider code or type your phone number."),
+    # The check-in screen below the notice shows the ways this kiosk has (card and scanner only where there are).
+    "not_identified": N_("Please check in first, in one of the ways shown on the check-in screen."),
     "phone_invalid": N_("Please type an 11-digit mobile number, for example 13812345678."),
     "code": N_(
         "This QR code is not a rider code. Show the code from your rider receipt or phone, or type your phone number."
