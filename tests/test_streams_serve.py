@@ -228,6 +228,11 @@ def test_streams_hold_no_thread_and_the_oldest_are_shed(serve):
         assert back.wait_event("legal.called", number="A003")
         assert [d["number"] for _i, e, d in back.events() if e == "legal.called"] == ["A002", "A003"]
         assert phones[2].wait_closed(), "the 51st stream did not shed the oldest"
+        # The same when no other stream shows its channels (a feed of its own starts at its Last-Event-ID).
+        alone = RawStream(port, path + "&channel=notices", "10.0.0.2", headers={"Last-Event-ID": str(first)})
+        assert alone.wait_event("legal.called", number="A003")
+        assert [d["number"] for _i, e, d in alone.events() if e == "legal.called"] == ["A002", "A003"]
+        assert phones[3].wait_closed()
 
         # A phone that hangs up is counted closed.
         for phone in more:
