@@ -47,12 +47,110 @@ def qr_modules(data: str, level: str = "M") -> Image.Image:
     qr = qrcode.QRCode(error_correction=_LEVELS[level], box_size=1, border=0, mask_pattern=QR_MASK)
     qr.add_data(data.encode("utf-8"))
     try:
-        qr.make(fit=True)
+        qr.best_fit()
+        # The codewords computed here (see qr_codewords); qrcode lays them out and masks them.
+        qr.data_cache = qr_codewords(qr.version, qr.error_correction, qr.data_list)
+        qr.make(fit=False)
     except (ValueError, DataOverflowError) as exc:
         # qrcode reports "version 41" when the data exceeds the largest code.
         raise ValueError(f"QR code data too large ({len(data)} characters): {exc}") from exc
     matrix = qr.get_matrix()
     return _ink_from_rows([bytes(row) for row in matrix], len(matrix))
+
+
+# GF(256) with the QR code's polynomial x^8 + x^4 + x^3 + x^2 + 1: antilogarithms (doubled, so
+# a sum of two logarithms needs no modulo) and logarithms.
+_EXP = [0] * 510
+_LOG = [0] * 256
+_x = 1
+for _i in range(255):
+    _EXP[_i] = _EXP[_i + 255] = _x
+    _LOG[_x] = _i
+    _x <<= 1
+    if _x & 0x100:
+        _x ^= 0x11D
+del _x, _i
+
+
+@lru_cache(maxsize=64)
+def _generator_logs(count: int) -> tuple[int, ...]:
+    """Logarithms of the Reed–Solomon generator's coefficients for ``count`` error correction codewords
+    (the leading 1 left out): the product of (x - a^i) for i below ``count``."""
+    poly = [1]
+    for i in range(count):
+        # poly * (x + a^i): each coefficient plus the one before it times a^i.
+        poly = [
+            (poly[j] if j < len(poly) else 0) ^ (_EXP[_LOG[poly[j - 1]] + i] if j and poly[j - 1] else 0)
+            for j in range(len(poly) + 1)
+        ]
+    return tuple(_LOG[c] for c in poly[1:])
+
+
+def _error_correction(data: list[int], count: int) -> list[int]:
+    """The ``count`` Reed–Solomon codewords of ``data``: the remainder of data * x^count by the generator."""
+    generator = _generator_logs(count)
+    remainder = [0] * count
+    for codeword in data:
+        factor = codeword ^ remainder[0]
+        remainder = remainder[1:]
+        remainder.append(0)
+        if factor:
+            log = _LOG[factor]
+            remainder = [r ^ _EXP[log + g] for r, g in zip(remainder, generator, strict=True)]
+    return remainder
+
+
+class _Bits:
+    """Bits laid down as qrcode's ``BitBuffer`` lays them (its ``put``), in one integer rather than bit by bit."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.length = 0
+
+    def put(self, num: int, length: int) -> None:
+        self.value = (self.value << length) | (num & ((1 << length) - 1))
+        self.length += length
+
+    def __len__(self) -> int:
+        return self.length
+
+
+def qr_codewords(version: int, error_correction: int, data_list) -> list[int]:
+    """What ``qrcode.util.create_data`` returns (data and error correction codewords, interleaved).
+
+    qrcode lays the bits down one at a time and divides polynomials one object
+    at a time, in pure Python: 0.4 ms of CPU of a ticket's 0.83 ms QR code
+    here, 0.15 ms this way. The layout is qrcode's (mode, length, data,
+    terminator, padding; its blocks); the division is table-driven.
+    """
+    from qrcode import base, util
+
+    bits = _Bits()
+    for chunk in data_list:
+        bits.put(chunk.mode, 4)
+        bits.put(len(chunk), util.length_in_bits(chunk.mode, version))
+        chunk.write(bits)
+    blocks = base.rs_blocks(version, error_correction)
+    bit_limit = sum(block.data_count * 8 for block in blocks)
+    if bits.length > bit_limit:
+        raise DataOverflowError(f"Code length overflow. Data size ({bits.length}) > size available ({bit_limit})")
+    bits.put(0, min(bit_limit - bits.length, 4))  # the terminator
+    bits.put(0, -bits.length % 8)  # to a whole byte
+    codewords = list(bits.value.to_bytes(bits.length // 8, "big"))
+    pads = (util.PAD0, util.PAD1)
+    codewords += [pads[i % 2] for i in range(bit_limit // 8 - len(codewords))]
+    data_blocks, ecc_blocks = [], []
+    offset = 0
+    for block in blocks:
+        part = codewords[offset : offset + block.data_count]
+        offset += block.data_count
+        data_blocks.append(part)
+        ecc_blocks.append(_error_correction(part, block.total_count - block.data_count))
+    out: list[int] = []
+    for group in (data_blocks, ecc_blocks):
+        for i in range(max(len(b) for b in group)):
+            out.extend(b[i] for b in group if i < len(b))
+    return out
 
 
 def qr_mask(data: str, level: str, module: int, max_width: int) -> Image.Image:
