@@ -84,9 +84,11 @@ def test_resident_gets_a_voucher_by_touch_and_plate_keyboard(parking_server, pag
     assert "工作人员" in page.locator(".parking-error").inner_text()
     save_screenshot(page, "parking-identify-error-zh_Hans")
 
-    # The registered number, typed on the on-screen keypad.
+    # The registered number, typed on the on-screen keypad (the wrong one is kept to correct: cleared first).
     page.locator("#parking-phone").tap()
     assert page.locator("#osk").get_attribute("data-layout") == "phone"
+    assert page.locator("#parking-phone").input_value() == "13700137000"
+    page.locator('#osk button[data-key="clear"]').tap()
     _type(page, "13800138001")
     assert page.locator("#parking-phone").input_value() == "13800138001"
     page.locator('#osk button[data-key="done"]').tap()
