@@ -107,6 +107,8 @@ def stateful_screens(page, lang):
 
     def rider_slot():
         rider_menu()
+        _post(page, "/k/courier_rest/checkout")  # the slot taken in the other text size is given back
+        rider_menu()
         _post(page, "/k/courier_rest/take/phone")
         return "/k/courier_rest/result"
 
