@@ -392,6 +392,27 @@ def test_a_commit_wakes_the_pusher_at_once(enrolled, hub):
         worker.stop()
 
 
+def test_a_pusher_with_nothing_to_do_waits_however_often_commits_wake_it(station):
+    """A station not enrolled (the demo) must not spin.
+
+    Every commit sets the pusher's wake event; a turn that returned early without
+    clearing it made run() loop without waiting, a database round trip each time,
+    for as long as the station issued tickets (issue 22: 41% of the GIL).
+    """
+    lone = pusher.Pusher(station)  # this station never joined a hub
+    lone.wake.set()
+    assert lone.step() == 5.0 and not lone.wake.is_set()
+    lone._release()
+
+
+def test_a_pusher_without_the_lease_waits_for_the_one_holding_it(enrolled):
+    holder, other = pusher.Pusher(enrolled), pusher.Pusher(enrolled)
+    assert holder._hold_lease() is True
+    other.wake.set()
+    assert other.step() == pusher.LEASE_SECONDS / 3 and not other.wake.is_set()
+    holder._release()
+
+
 def test_one_pusher_per_station_holds_the_lease(enrolled):
     first, second = pusher.Pusher(enrolled), pusher.Pusher(enrolled)
     assert first._hold_lease() is True

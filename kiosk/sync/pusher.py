@@ -474,9 +474,14 @@ class Pusher:
         entries another process of the station committed); pulls every
         ``idle`` seconds.
         """
+        # Every commit of this process sets ``wake``; a turn that pushes nothing must still clear
+        # it, or run() never waits and the loop spins (it held the GIL 41% of the time on a
+        # station that is not enrolled, issuing tickets, issue 22).
         if not self._hold_lease():
+            self.wake.clear()  # the process holding the lease pushes what we commit
             return LEASE_SECONDS / 3
         if not self._enrolled():
+            self.wake.clear()
             return 5.0  # `kiosk sync join` may enrol the station at any time
         now = time.monotonic()
         pull_due = self.last_pull is None or now - self.last_pull >= self.idle
