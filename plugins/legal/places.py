@@ -87,6 +87,24 @@ def _before(table: QueueTable, name: str, inclusive: bool = False):
     )
 
 
+def _count_before(table: QueueTable, urgent: bool, name: str, inclusive: bool = False):
+    """How many waiting tickets of a class are queued before the bound key, as a scalar subquery.
+
+    Two index ranges, earlier times and the same time with a lower id: the database
+    steps through the first without testing each entry (an OR made every entry a test).
+    """
+    at: Any = bindparam(f"{name}_at")
+    tie: Any = bindparam(f"{name}_tie")
+    m = table.model
+
+    def count(*where):
+        query = select(func.count()).select_from(m).where(*table.waiting(), _class(table, urgent), *where)
+        return query.scalar_subquery()
+
+    same = table.tie <= tie if inclusive else table.tie < tie
+    return count(m.queue_at < at) + count(m.queue_at == at, same)
+
+
 def _after(table: QueueTable, name: str):
     at: Any = bindparam(f"{name}_at")
     tie: Any = bindparam(f"{name}_tie")
@@ -143,14 +161,10 @@ class Queue:
         t = self.table
 
         def build():
-            def count(urgent: bool):
-                where = (*t.waiting(), _class(t, urgent), _before(t, "key"))
-                return select(func.count()).select_from(t.model).where(*where).scalar_subquery()
-
             most = select(func.max(t.model.skips)).where(*t.waiting(), _class(t, False)).scalar_subquery()
             behind = select(t.tie).where(*t.waiting(), _class(t, True), _after(t, "key")).limit(bindparam("cap"))
             after = select(func.count()).select_from(behind.subquery()).scalar_subquery()
-            return select(count(False), count(True), most, after)
+            return select(_count_before(t, False, "key"), _count_before(t, True, "key"), most, after)
 
         row = self._run(("figures",), build, cap=self.max_skips, **_bind("key", key)).one()
         normals, urgent, skips, after = row
@@ -161,8 +175,7 @@ class Queue:
         t = self.table
 
         def build():
-            where = (*t.waiting(), _class(t, False), _before(t, "key", inclusive=True))
-            return select(func.count()).select_from(t.model).where(*where)
+            return select(_count_before(t, False, "key", inclusive=True))
 
         return self._run(("normals_up_to",), build, **_bind("key", key)).scalar() or 0
 
