@@ -2,7 +2,8 @@
 
 Every screen the app serves to residents (the home screen, every argument-free kiosk and
 phone route found in the app's url_map, so a new screen is toured without editing this
-file, and a few screens that need state: a ticket, a rider's menu, a request's status)
+file, and the screens that need state: a ticket, a rider's menu and slot, a household's
+car, lots and offer, a request's receipt and status)
 is opened at 1080×1920 (the portrait kiosk), 1920×1080 (a landscape one) and 390×844 (a
 phone), in Simplified Chinese, Traditional Chinese and English, with large text off and
 on. At each size the page may not scroll sideways and no visible element may stand
@@ -22,6 +23,7 @@ import os
 
 import pytest
 from test_courier_rest_browser import add_rider
+from test_parking_support import add_lot, add_people
 
 AXE = os.path.join(os.path.dirname(__file__), "a11y", "node_modules", "axe-core", "axe.min.js")
 LANGS = ("zh_Hans", "zh_Hant", "en")
@@ -96,12 +98,14 @@ def _post(page, path, **form):
 def stateful_screens(page, lang):
     """(name, setup) for screens that need something done first; setup returns the path to open."""
 
+    origin = "/".join(page.url.split("/", 3)[:3])
+
     def ticket():
         assert _post(page, "/k/legal/take/consultation", priority="elderly", phone="").status == 302
         return "/k/legal/issued"
 
     def rider_menu():
-        page.goto("/".join(page.url.split("/", 3)[:3]) + "/k/courier_rest/")
+        page.goto(origin + "/k/courier_rest/")
         assert _post(page, "/k/courier_rest/phone", phone=RIDER_PHONES[lang]).status == 302
         return "/k/courier_rest/menu"
 
@@ -113,7 +117,7 @@ def stateful_screens(page, lang):
         return "/k/courier_rest/result"
 
     def petition_done():
-        page.goto("/".join(page.url.split("/", 3)[:3]) + "/k/petitions/new")
+        page.goto(origin + "/k/petitions/new")
         response = _post(
             page,
             "/k/petitions/new",
@@ -131,6 +135,23 @@ def stateful_screens(page, lang):
         assert "/k/petitions/done/" in location, (response.status, location)
         return location.split("?")[0]
 
+    def parking_plate():
+        page.goto(origin + "/k/parking/")
+        assert _post(page, "/k/parking/identify", phone="13800138001").status == 302
+        return "/k/parking/plate"
+
+    def parking_lots():
+        page.goto(origin + parking_plate())
+        with page.expect_navigation():
+            page.locator('[data-testid="parking-car"]').first.tap()
+        return page.url.removeprefix(origin)
+
+    def parking_confirm():
+        page.goto(origin + parking_lots())
+        with page.expect_navigation():
+            page.locator('[data-testid="parking-offer"]').first.tap()
+        return page.url.removeprefix(origin)
+
     def petition_status():
         return petition_done().replace("/done/", "/status/")
 
@@ -138,6 +159,9 @@ def stateful_screens(page, lang):
         ("legal-ticket", ticket),
         ("courier-menu", rider_menu),
         ("courier-slot", rider_slot),
+        ("parking-plate", parking_plate),
+        ("parking-lots", parking_lots),
+        ("parking-confirm", parking_confirm),
         ("petition-done", petition_done),
         ("petition-status", petition_status),
     ]
@@ -179,6 +203,8 @@ def test_tour_of_every_screen_in_three_sizes_three_languages_and_both_text_sizes
     os.makedirs(folder, exist_ok=True)
     for lang, phone in RIDER_PHONES.items():
         add_rider(browser_app, {"zh_Hans": "古霖珊", "zh_Hant": "陳大文", "en": "Li Wei"}[lang], phone)
+    add_lot(browser_app, spaces=30, quota=8, windows=[("夜间", "19:00", "08:00", "0123456")])
+    add_people(browser_app)
     base = live_server.url
     problems, shots = [], []
     for lang in LANGS:
