@@ -245,3 +245,92 @@ def parse_strokes(payload: Any) -> tuple[list[list[tuple[int, int]]], int, int]:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and -(2**31) < value < 2**31
+
+
+def api_description() -> dict:
+    """The pad's endpoints (:mod:`kiosk.handwriting_views`) for ``/api/openapi.json``.
+
+    Here, not beside the views, so that kiosk.openapi need not import the views (which import the
+    rate limits, which import kiosk.openapi).
+    """
+
+    def answer(schema: dict, text: str) -> dict:
+        return {"description": text, "content": {"application/json": {"schema": schema}}}
+
+    error = {"$ref": "#/components/schemas/Error"}
+    point = {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}
+    most = MAX_CANDIDATES
+    return {
+        "endpoints": {
+            "handwriting.status": {
+                "get": {
+                    "summary": "Whether handwriting input works here, and the pad's labels in the user's language",
+                    "responses": {
+                        "200": answer(
+                            {
+                                "type": "object",
+                                "required": ["available", "message", "labels"],
+                                "properties": {
+                                    "available": {"type": "boolean"},
+                                    "message": {"type": "string"},
+                                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                                },
+                            },
+                            "available false: the pad is shown switched off, with the message",
+                        )
+                    },
+                }
+            },
+            "handwriting.candidates": {
+                "post": {
+                    "summary": "Characters the strokes drawn on the pad could be (the on-screen keyboard's 手写)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["width", "height", "strokes"],
+                                    "properties": {
+                                        "width": {"type": "integer", "minimum": 1, "maximum": MAX_SIDE},
+                                        "height": {"type": "integer", "minimum": 1, "maximum": MAX_SIDE},
+                                        "strokes": {
+                                            "type": "array",
+                                            "maxItems": MAX_STROKES,
+                                            "items": {
+                                                "type": "array",
+                                                "maxItems": MAX_POINTS_PER_STROKE,
+                                                "items": point,
+                                            },
+                                        },
+                                        "limit": {"type": "integer", "minimum": 1, "maximum": most},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": answer(
+                            {
+                                "type": "object",
+                                "required": ["candidates"],
+                                "properties": {
+                                    "candidates": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["text", "score"],
+                                            "properties": {"text": {"type": "string"}, "score": {"type": "number"}},
+                                        },
+                                    }
+                                },
+                            },
+                            "Candidates, most likely first",
+                        ),
+                        "400": answer(error, "No strokes, too many, or not that shape (the error is for the user)"),
+                        "503": answer(error, "Zinnia or its model is not installed on this station"),
+                    },
+                }
+            },
+        }
+    }

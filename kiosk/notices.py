@@ -491,7 +491,7 @@ def screen_label(screen: str) -> str:
     if not screen or screen == "home" or screen.startswith("shell."):
         return _("Home screen")
     plugin = re.split(r"[._]", screen, maxsplit=1)[0]
-    from kiosk.shell import tiles_for
+    from kiosk.tiles import tiles_for
 
     try:
         tiles = tiles_for(current_station())

@@ -170,7 +170,7 @@ CORE_SCHEMAS = {
 def core_description() -> dict:
     """The core's own JSON endpoints, in the shape a plugin's ``api_description`` returns."""
     from kiosk.agent import api_description as agent_endpoints
-    from kiosk.handwriting_views import api_description as handwriting_endpoints
+    from kiosk.handwriting import api_description as handwriting_endpoints
     from kiosk.ime import MAX_LIMIT, MAX_QUERY
     from kiosk.sync.views import api_description as sync_endpoints
 
@@ -237,6 +237,54 @@ def core_description() -> dict:
                     "responses": {
                         "200": _json(_ref("Candidates"), "Candidates, most likely first"),
                         "400": error_response("q or limit is not acceptable"),
+                    },
+                }
+            },
+            "notices.call_staff": {
+                "post": {
+                    "summary": "A resident asks for staff here (呼叫工作人员); a second press joins the open call",
+                    "requestBody": {
+                        "content": {
+                            "application/x-www-form-urlencoded": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "screen": {
+                                            "type": "string",
+                                            "description": "The screen's key (legal.take); kept to 100 characters",
+                                        }
+                                    },
+                                }
+                            }
+                        }
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["ok", "call", "joined", "message"],
+                                "properties": {
+                                    "ok": {"type": "boolean"},
+                                    "call": {"type": "integer"},
+                                    "joined": {"type": "boolean"},
+                                    "message": {"type": "string"},
+                                },
+                            },
+                            "The call is recorded (or joined) and staff are alerted; the message is for the resident",
+                        ),
+                        "302": {"description": "The same, for a form post: back to the page the resident was on"},
+                        "429": error_response("Too many calls from this kiosk: staff already know"),
+                    },
+                }
+            },
+            "notices.call_staff_state": {
+                "get": {
+                    "summary": "How many calls for staff wait for an answer (a count only, for wall displays)",
+                    "responses": {
+                        "200": _json(
+                            {"type": "object", "required": ["open"], "properties": {"open": {"type": "integer"}}},
+                            "Open calls at this station",
+                        )
                     },
                 }
             },
