@@ -66,7 +66,7 @@ def test_issue_display_call_serve(legal_app, legal_staff):
 
     display = legal_app.test_client()
     board = display.get("/k/legal/display").get_data(as_text=True)
-    assert 'data-stream="/events/stream?channel=legal"' in board
+    assert 'data-stream="/events/stream?channel=legal&amp;channel=staff_calls"' in board
     state = display.get("/k/legal/display/state.json").get_json()
     assert state["calls"] == []
     assert {w["key"]: w["count"] for w in state["waiting"]}["consultation"] == 2
