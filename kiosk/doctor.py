@@ -604,6 +604,18 @@ def run_checks(app) -> list[dict]:
             checks.extend(_check(f"plugin {name}", False, f"off: {bilingual(e, info.path)}") for e in mistakes)
         elif info.state in ("failed", "incompatible"):
             checks.append(_check(f"plugin {name}", False, info.error))
+    from kiosk.retention import unknown_settings
+
+    for key in unknown_settings(app):
+        # A misspelt kind would keep that data for its default period, not the one the operator chose.
+        checks.append(
+            _check(
+                key,
+                False,
+                "names no kind of personal data an installed plugin keeps: fix the name "
+                "(`kiosk purge --dry-run` lists the kinds); until then the default period applies",
+            )
+        )
     if not any(c["name"] == "database" and not c["ok"] for c in checks):
         checks.extend(_guarded("plugins", lambda: _plugin_health_checks(app)))
     return checks

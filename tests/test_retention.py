@@ -391,6 +391,10 @@ def test_the_station_file_lengthens_or_shortens_a_period_and_the_daily_job_runs_
         "petitions.rate_hits",
     }
     assert runner.invoke(cli, ["purge", "--only", "petitons"]).exit_code != 0
+    from kiosk.doctor import run_checks
+
+    (misspelt,) = [c for c in run_checks(app) if c["name"] == "retention.petitions.photo"]
+    assert not misspelt["ok"] and "`kiosk purge --dry-run` lists the kinds" in misspelt["detail"]
 
     # The district hub runs the same kinds over every station's copies (no station filter), without a fault.
     from kiosk import retention
