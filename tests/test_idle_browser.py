@@ -89,6 +89,15 @@ def test_the_home_screen_starts_the_idle_timer(server, page):
     page.locator("#idle-overlay").wait_for(state="visible", timeout=IDLE * 1000 + 4000)
     page.locator("html[lang='zh-CN']").wait_for(state="attached", timeout=COUNTDOWN * 1000 + 5000)
     assert page.url == server.url + "/"
+    # Home by its button from a service screen (a rider who left with 首页): the timer runs untouched.
+    page.goto(server.url + "/k/hello/")
+    with page.expect_navigation():
+        page.locator('[data-testid="home"]').tap()
+    with page.expect_navigation(timeout=(IDLE + COUNTDOWN) * 1000 + 8000):  # the reset's way home
+        page.locator("#idle-overlay").wait_for(state="visible", timeout=IDLE * 1000 + 4000)
+    assert page.url == server.url + "/"
+    page.locator("html[data-test-scripts='ready']").wait_for(state="attached")
+    assert page.evaluate("sessionStorage.getItem('kiosk.used')") is None  # the reset forgot it
     # A clean home screen starts counting at the first touch.
     page.locator("html[data-test-scripts='ready']").wait_for(state="attached")
     page.locator(".station-name").tap()

@@ -24,9 +24,17 @@
   var countdownSeconds = parseInt(body.dataset.countdown || "15", 10);
   var idleTimer = null, tickTimer = null, remaining = 0;
   // The home screen times out too (issue 19.2): a rider who left with 首页 must not
-  // stay identified. A clean home (nothing chosen, nobody identified) starts the
-  // timer only once someone touches it; there is nothing to forget before that.
-  var onCleanHome = body.dataset.screen === "home" && body.dataset.dirty !== "yes";
+  // stay identified. A home reached from a service screen (marked in sessionStorage,
+  // which the reset clears) counts down at once; a clean home (nothing chosen since
+  // the last reset) starts the timer only once someone touches it.
+  var used = false;
+  try {
+    used = sessionStorage.getItem("kiosk.used") === "1";
+    if (body.dataset.screen !== "home" && body.classList.contains("kiosk") && !body.classList.contains("bare")) {
+      sessionStorage.setItem("kiosk.used", "1");
+    }
+  } catch (e) { /* storage may be disabled */ }
+  var onCleanHome = body.dataset.screen === "home" && body.dataset.dirty !== "yes" && !used;
   var touched = false;
   // A wall display (data-idle="0", or a page shown on a terminal enrolled as a
   // display) has no user to time out; nor has a counter, whose staff log out.
