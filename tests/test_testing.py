@@ -140,3 +140,59 @@ def test_event_stream_is_open_when_made_and_refuses_a_page_that_is_no_stream(app
         with pytest.raises(AssertionError, match="did not open"):
             EventStream(server.url, "/no-such-stream", timeout=5)
     assert count_rows(app, KioskEvent, KioskEvent.name == "probe.noted") == 1
+
+
+@pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
+@pytest.mark.parametrize("superuser", [True, False], ids=["superuser", "owner"])
+def test_a_postgresql_database_is_emptied_for_the_next_test_and_its_ids_start_again(make_app, pg_worker_url, superuser):
+    """What ``database_url`` does between two tests on a worker's database: every row goes
+    (rows that others point at too), the migrations stay, numbering starts at 1 again.
+    As the superuser it deletes the rows that are there; as a plain owner it truncates every table."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    from kiosk.testing import _empty_tables, close_app, create_account
+
+    def written():
+        with create_engine(pg_worker_url, poolclass=NullPool).connect() as conn:
+            tables = conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).all()
+            counts = {t: conn.scalar(text(f'SELECT count(*) FROM "{t}"')) for t in tables}
+        return {t: n for t, n in counts.items() if n}
+
+    _empty_tables(pg_worker_url)
+    app = make_app(pg_worker_url)
+    create_account(app, "staff1")
+    create_account(app, "staff2")
+    with app.test_request_context("/"):
+        emit("probe.noted", {}, channel="probe")
+    close_app(app)
+    rows = written()
+    assert rows["kiosk_user"] == 2 and rows["station"] == 1 and rows["kiosk_event"] >= 1
+    url, role = pg_worker_url, f"kiosk_t_owner_{os.getpid()}"
+    admin = create_engine(pg_worker_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        if not superuser:  # the tables' owner, as a plugin author's database role may be
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+                conn.execute(text(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER'))
+                for table in conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")):
+                    conn.execute(text(f'ALTER TABLE "{table}" OWNER TO "{role}"'))
+            url = make_url(pg_worker_url).set(username=role, password=None).render_as_string(hide_password=False)
+        _empty_tables(url)
+    finally:
+        if not superuser:
+            with admin.connect() as conn:
+                conn.execute(text(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER'))
+                conn.execute(text(f'DROP OWNED BY "{role}"'))
+                conn.execute(text(f'DROP ROLE "{role}"'))
+        admin.dispose()
+    assert list(written()) == ["alembic_version"]
+    again = make_app(pg_worker_url)
+    create_account(again, "staff9")
+    with again.app_context():
+        assert again.extensions["kiosk_station_id"] == 1
+        from kiosk.db import session_for
+
+        with session_for(again) as session:
+            assert session.scalar(text("SELECT id FROM kiosk_user WHERE username = 'staff9'")) == 1
