@@ -78,8 +78,8 @@ OVERFLOW = """() => {
 
 
 def tour_paths(app) -> list[str]:
-    """Home, then every argument-free GET route of the kiosk (/k/) and phone (/m/) screens."""
-    paths = ["/"]
+    """Home, the offline page, then every argument-free GET route of the kiosk (/k/) and phone (/m/) screens."""
+    paths = ["/", "/offline"]  # the service worker's page while the server is away
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if "GET" not in rule.methods or "<" in rule.rule or not rule.rule.startswith(("/k/", "/m/")):
             continue
@@ -241,7 +241,7 @@ def test_tour_of_every_screen_in_three_sizes_three_languages_and_both_text_sizes
                         continue
                     seen.add(page.url)
                     assert ("large-text" in (page.locator("body").get_attribute("class") or "")) == large or (
-                        page.locator("body.display").count()
+                        page.locator("body.display, body.bare").count()
                     ), (name, lang, mode)
                     views = []
                     for view, width, height in VIEWPORTS:
