@@ -47,7 +47,7 @@ from typing import Any
 
 from flask import after_this_request, current_app, g, has_request_context, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import JSON, Index, Integer, String, delete
+from sqlalchemy import JSON, Index, Integer, String, delete, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.db import Base, UTCDateTime, session_for
@@ -129,12 +129,17 @@ def _row_key(token: str) -> str:
 
 
 def _load(token: str) -> dict:
-    """The live entries of the row of ``token`` (a lapsed or missing row: none)."""
+    """The live entries of the row of ``token`` (a lapsed or missing row: none).
+
+    One Core statement of the two columns wanted, not the ORM's load of a row
+    object: it runs on every request a visitor's screen makes.
+    """
+    table = VisitorRow.__table__
     with session_for(current_app) as db:
-        row = db.get(VisitorRow, _row_key(token))
-        if row is None or row.expires_at.timestamp() <= _now():
-            return {}
-        return dict(row.data or {})
+        found = db.execute(select(table.c.data, table.c.expires_at).where(table.c.key == _row_key(token))).first()
+    if found is None or found.expires_at.timestamp() <= _now():
+        return {}
+    return dict(found.data or {})
 
 
 def entries(token: str, app=None) -> dict:
@@ -168,7 +173,9 @@ def _save(store: dict) -> None:
     if store and not g.kiosk_visitor_token:
         g.kiosk_visitor_token = secrets.token_urlsafe(32)
     if g.kiosk_visitor_token and store:
-        session[SESSION_KEY] = g.kiosk_visitor_token
+        # Setting the same id again would mark the session changed and re-sign its cookie.
+        if session.get(SESSION_KEY) != g.kiosk_visitor_token:
+            session[SESSION_KEY] = g.kiosk_visitor_token
     elif not store:
         session.pop(SESSION_KEY, None)
     if not g.get("kiosk_visitor_flush"):
@@ -182,28 +189,36 @@ def _flush(response):
     store = g.get("kiosk_visitor_store") or {}
     if not token:
         return response
+    table = VisitorRow.__table__
     try:
         with session_for(current_app, write=True) as db:
             key = _row_key(token)
-            row = db.get(VisitorRow, key)
             if not store:
-                if row is not None:
-                    db.delete(row)
+                db.execute(delete(table).where(table.c.key == key))
             else:
                 until = max(float(e.get("at", 0)) + float(e.get("ttl", DEFAULT_MAX_AGE)) for e in store.values())
-                expires = datetime.fromtimestamp(until, UTC)
-                terminals = {e.get("terminal") for e in store.values()}
-                terminal = terminals.pop() if len(terminals) == 1 else None
-                if row is None:
-                    db.add(VisitorRow(key=key, terminal_id=terminal, data=store, expires_at=expires))
-                else:
-                    row.data, row.expires_at, row.terminal_id = store, expires, terminal
+                values = {
+                    "data": store,
+                    "expires_at": datetime.fromtimestamp(until, UTC),
+                    "terminal_id": _one_terminal(store),
+                }
+                # No read first (the request read the row as it began): an update, and an
+                # insert only when there was no row to update (a new id, or one deleted meanwhile).
+                updated = db.execute(update(table).where(table.c.key == key).values(**values)).rowcount
+                if not updated:
+                    db.execute(insert(table).values(key=key, **values))
             _sweep_lapsed(db)
             db.commit()
     except Exception:
         # The visitor is not kept (nor forgotten) this time; the page itself was answered.
         log.exception("could not keep the kiosk's visitor on the server")
     return response
+
+
+def _one_terminal(store: dict) -> int | None:
+    """The terminal every entry was made at, or None when they differ."""
+    terminals = {e.get("terminal") for e in store.values()}
+    return terminals.pop() if len(terminals) == 1 else None
 
 
 def _sweep_lapsed(db) -> None:
