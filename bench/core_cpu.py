@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import tempfile
+import threading
 import time
 
 from bench.outside import PATH, PRINT_THREAD, PrinterProcess, cpu_seconds, thread_named
@@ -63,11 +64,24 @@ def run(tickets: int = 1000, profile: str | None = None) -> dict:
 
             profiler = cProfile.Profile()
             profiler.enable()
+        # Statements the request path sends (this thread's only): a figure the machine's load does not move.
+        from sqlalchemy import event
+
+        engine = app.extensions["db"].engine
+        statements = [0]
+        me = threading.get_ident()
+
+        def count(*_args) -> None:
+            if threading.get_ident() == me:
+                statements[0] += 1
+
+        event.listen(engine, "before_cursor_execute", count)
         request_before = time.thread_time()
         for _ in range(tickets):
             client.post(PATH, data={"csrf_token": token})
         request_cpu = time.thread_time() - request_before
-        if profiler:
+        event.remove(engine, "before_cursor_execute", count)
+        if profiler is not None and profile:
             profiler.disable()
             profiler.dump_stats(profile)
         printing.queue.wait_idle(120)
@@ -78,6 +92,7 @@ def run(tickets: int = 1000, profile: str | None = None) -> dict:
         "tickets": tickets,
         "create_app_cpu_s": round(create_cpu, 3),
         "request_cpu_ms_per_ticket": round(1000 * request_cpu / tickets, 3),
+        "request_statements_per_ticket": round(statements[0] / tickets, 2),
         "print_thread_cpu_ms_per_receipt": round(1000 * print_cpu / tickets, 3),
         "receipts_received": received - received_before,
     }
