@@ -23,11 +23,13 @@ address, links start with ``http://localhost``.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
+import time
 from urllib.parse import quote, urlsplit
 
 from flask import current_app, has_app_context, has_request_context, request, url_for
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from kiosk.config import check_public_url  # noqa: F401  (its home was here; config checks the setting)
 
@@ -120,12 +122,13 @@ def own_base(app=None) -> str:
 def hub_public_url(station_id: int | None = None, app=None) -> str:
     """The public address of the hub this station node is enrolled at; ``""`` when it is not enrolled.
 
-    Read from the station's sync state once per request (or job) and kept on
-    ``g``, so a page with many QR codes asks the database once.
+    Read from the station's sync state at most once per request (or job) and kept on
+    ``g``, so a page with many QR codes asks the database once; a request takes it from
+    the process's copy while that is under :data:`HUB_URL_CACHE_SECONDS` old.
     """
     from flask import g
 
-    from kiosk.db import get_session, session_for
+    from kiosk.db import session_for
     from kiosk.sync.models import SyncState
 
     here = current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
@@ -139,8 +142,47 @@ def hub_public_url(station_id: int | None = None, app=None) -> str:
             return (session.scalar(query) or "").rstrip("/")
     known = g.setdefault("kiosk_hub_public_urls", {})
     if sid not in known:
-        known[sid] = (get_session().scalar(query) or "").rstrip("/")
+        known[sid] = _enrolled_url(app, sid, query)
     return known[sid]
+
+
+#: Seconds a process answers "which hub is this station enrolled at" from memory
+#: (an enrolment by another process, ``kiosk sync enroll``, is seen within this;
+#: one through this process's ORM at once).
+HUB_URL_CACHE_SECONDS = 2.0
+_sync_state_writes = itertools.count()
+_sync_state_generation = [0]
+
+
+def _sync_state_written(_mapper, _connection, _target) -> None:
+    _sync_state_generation[0] = next(_sync_state_writes) + 1
+
+
+def _enrolled_url(app, sid: int, query) -> str:
+    """The hub address of station ``sid`` from the sync state, kept per process for a moment.
+
+    Every page with a phone link asks it; a standalone station would read the
+    same empty answer from the database on every request.
+    """
+    from kiosk.db import get_session
+    from kiosk.sync.models import SyncState
+
+    if not _sync_state_listened:
+        for name in ("after_insert", "after_update", "after_delete"):
+            event.listen(SyncState, name, _sync_state_written)
+        _sync_state_listened.append(True)
+    cache = app.extensions.setdefault("kiosk_hub_public_urls", {})
+    now = time.monotonic()
+    hit = cache.get(sid)
+    if hit is not None and hit[0] == _sync_state_generation[0] and now - hit[1] < HUB_URL_CACHE_SECONDS:
+        return hit[2]
+    generation = _sync_state_generation[0]
+    url = (get_session().scalar(query) or "").rstrip("/")
+    cache[sid] = (generation, now, url)
+    return url
+
+
+_sync_state_listened: list[bool] = []
 
 
 def public_base(app=None, station=None) -> str:

@@ -81,3 +81,22 @@ def test_a_change_by_another_process_is_seen_once_the_copy_is_old(app, client, m
     assert client.get(PATH).status_code == 200  # the copy is fresh: served from memory
     monkeypatch.setattr(kiosk.stations, "STATION_CACHE_SECONDS", 0.0)
     assert client.get(PATH).status_code == 404
+
+
+def test_a_ticket_reads_no_sync_state_and_an_enrolment_here_is_seen_at_once(app, client):
+    from kiosk import sync
+    from kiosk.db import session_for
+    from kiosk.urls import public_url
+
+    token = _token(client)
+    assert client.post(PATH, data={"csrf_token": token}).status_code in (200, 302, 303)
+    with Statements(app) as sql:
+        assert client.post(PATH, data={"csrf_token": token}).status_code in (200, 302, 303)
+    assert sql.touching("sync_state") == [], sql.touching("sync_state")
+    with app.test_request_context("/"):
+        assert not public_url(path="/m/x").startswith("https://district.example.gov.cn")
+    with app.app_context(), session_for(app, write=True) as session:  # what `kiosk sync join` leaves
+        sync.state(session, app.extensions["kiosk_station_id"]).hub_public_url = "https://district.example.gov.cn"
+        session.commit()
+    with app.test_request_context("/"):
+        assert public_url(path="/m/x").startswith("https://district.example.gov.cn/m/x?station=")
