@@ -366,6 +366,8 @@ class KioskPlugins:
             try:
                 result = function(**given)
             except Exception as exc:
+                if _database_unavailable(exc):
+                    raise  # not the plugin's fault: the request answers "temporarily unavailable"
                 self._fault(name, hook, exc, call)
                 return None
             if result is not None and call is not None:
@@ -386,6 +388,8 @@ class KioskPlugins:
                 self._fault(name, hook, PluginError("the wrapper did not yield"), call)
                 return (yield)
             except Exception as exc:  # before the call: the call goes on without this wrapper
+                if _database_unavailable(exc):
+                    raise
                 self._fault(name, hook, exc, call)
                 return (yield)
             try:
@@ -441,3 +445,10 @@ def _named(results: list, answers: list) -> list[tuple[str, object]]:
         else:
             named.append(("", result))  # made by something that is no plugin: keep it
     return named
+
+
+def _database_unavailable(exc: BaseException) -> bool:
+    """Whether a hook failed because the database is away (an outage, not a fault of the plugin)."""
+    from kiosk.db import unavailable
+
+    return unavailable(exc)
