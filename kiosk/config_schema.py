@@ -89,6 +89,7 @@ ENV_ONLY = {
     "KIOSK_CJK_FONT": "the CJK font file for receipts (kiosk_hardware.fonts)",
     "KIOSK_URL": "the page kiosk-display.service opens",
     "KIOSK_SERVER": "the host/port kiosk-display.service waits for",
+    "KIOSK_ORIGIN": "kiosk-display.service: the origin Chromium treats as secure (for the offline page)",
     "KIOSK_HOST": "tools/run-demo: the address `kiosk run` listens on",
     "KIOSK_PORT": "tools/run-demo: the port `kiosk run` listens on",
     "KIOSK_CHROMIUM": "tests: the Chromium binary",

@@ -48,6 +48,8 @@ import tempfile
 from flask import Blueprint, abort, current_app, redirect, request, send_file, session, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from kiosk.ratelimit import limited as _limited
+
 __all__ = [
     "ESPEAK_VOICES",
     "LANGUAGE_VOICES",
@@ -292,6 +294,7 @@ def clip(token: str):
 
 
 @bp.route("/toggle", methods=["POST"])
+@_limited(60, 600)
 def toggle():
     """The header's 语音引导 switch: on or off for this visitor (forgotten at the idle reset)."""
     session["speech"] = not guidance_enabled()
