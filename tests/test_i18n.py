@@ -41,6 +41,9 @@ def _get_pages(app):
 
 def _visible_text(html: str) -> str:
     html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
+    # A block marked lang="en" is English on purpose: a page for whoever comes (the offline page)
+    # says its message in every language of the station.
+    html = re.sub(r'<(div|span|p)\b[^>]*\blang="en"[^>]*>.*?</\1>', " ", html, flags=re.S)
     return re.sub(r"<[^>]+>", " ", html)
 
 
