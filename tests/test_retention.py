@@ -276,7 +276,9 @@ def fill(app) -> dict:
                 expires_at=days_ago(1),
             )
         )
-        s.add(VisitorRow(key="b" * 64, data={}, expires_at=NOW + timedelta(minutes=5)))
+        # Lapsing in an hour from the moment it is written: NOW is when the module was imported, which
+        # under xdist can be many minutes before this test runs.
+        s.add(VisitorRow(key="b" * 64, data={}, expires_at=datetime.now(UTC) + timedelta(hours=1)))
         s.commit()
     return made
 
