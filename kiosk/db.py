@@ -22,6 +22,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -346,7 +347,7 @@ class Watchdog:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._due: dict[object, tuple[float, int]] = {}
+        self._due: dict[object, tuple[float, int, weakref.ref]] = {}
         self._cut: set[object] = set()
         self._thread: threading.Thread | None = None
 
@@ -358,7 +359,7 @@ class Watchdog:
             return None
         token = object()
         with self._lock:
-            self._due[token] = (time.monotonic() + seconds, fileno)
+            self._due[token] = (time.monotonic() + seconds, fileno, weakref.ref(dbapi_connection))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="kiosk-db-watchdog", daemon=True)
                 self._thread.start()
@@ -383,16 +384,31 @@ class Watchdog:
             # Cut under the lock: a watched connection is still inside its statement, so its
             # socket number cannot have been closed and given to another socket meanwhile.
             with self._lock:
-                for token, (deadline, fileno) in list(self._due.items()):
+                for token, (deadline, fileno, owner) in list(self._due.items()):
                     if deadline > now:
                         continue
                     del self._due[token]
+                    if not _still_owns(owner(), fileno):
+                        # Its connection was closed without an unwatch (an engine disposed or a
+                        # thread abandoned mid-statement): the socket number may belong to
+                        # another connection by now, which must not be cut.
+                        continue
                     self._cut.add(token)
                     try:
                         with socket.socket(fileno=os.dup(fileno)) as sock:
                             sock.shutdown(socket.SHUT_RDWR)
                     except OSError:
                         pass
+
+
+def _still_owns(connection, fileno: int) -> bool:
+    """Whether ``connection`` (psycopg) is open and still talks over socket ``fileno``."""
+    if connection is None or getattr(connection, "closed", True):
+        return False
+    try:
+        return connection.pgconn.socket == fileno
+    except Exception:  # closed meanwhile: its socket is gone
+        return False
 
 
 WATCHDOG = Watchdog()
