@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 
-from bench.outside import PATH, PRINT_THREAD, PrinterProcess, cpu_seconds, thread_named
+from bench.outside import PATH, PRINT_THREAD, PrinterProcess, cpu_seconds, in_process_config, thread_named
 
 
 def run(tickets: int = 1000, profile: str | None = None) -> dict:
@@ -29,23 +29,7 @@ def run(tickets: int = 1000, profile: str | None = None) -> dict:
 
     with tempfile.TemporaryDirectory() as instance, PrinterProcess() as printer:
         started = time.process_time()
-        app = create_app(
-            {
-                "SECRET_KEY": "bench-secret-key-not-for-production",
-                "DATABASE_URL": "sqlite:///" + os.path.join(instance, "bench.db"),
-                "INSTANCE_PATH": instance,
-                "STATION_FILE": "",
-                "RUN_JOBS": False,
-                "TESTING_NO_LISTENER": True,
-                "IME_PRELOAD": False,
-                "SECURITY": {"rate_limits": False},
-                "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
-                "DEVICES": {
-                    "printer": {"type": "network", "host": printer.host, "port": printer.port, "profile": "80mm"},
-                    "readers": {},
-                },
-            }
-        )
+        app = create_app(in_process_config(instance, printer))
         create_cpu = time.process_time() - started
         client = app.test_client()
         client.get(PATH)

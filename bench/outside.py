@@ -277,23 +277,7 @@ def memory_holders(tickets: int = 3_000, top: int = 12) -> dict:
 
     with tempfile.TemporaryDirectory() as instance, PrinterProcess() as printer:
         tracemalloc.start(1)
-        app = create_app(
-            {
-                "SECRET_KEY": "bench-secret-key-not-for-production",
-                "DATABASE_URL": "sqlite:///" + os.path.join(instance, "bench.db"),
-                "INSTANCE_PATH": instance,
-                "STATION_FILE": "",
-                "RUN_JOBS": False,
-                "TESTING_NO_LISTENER": True,
-                "IME_PRELOAD": False,
-                "SECURITY": {"rate_limits": False},
-                "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
-                "DEVICES": {
-                    "printer": {"type": "network", "host": printer.host, "port": printer.port, "profile": "80mm"},
-                    "readers": {},
-                },
-            }
-        )
+        app = create_app(in_process_config(instance, printer))
         client = app.test_client()
         client.get(PATH)
         with client.session_transaction() as sess:
@@ -362,6 +346,25 @@ def main(argv=None) -> int:
         results["memory_holders"] = memory_holders(trace)
     _print_table(results)
     return 0
+
+
+def in_process_config(instance: str, printer) -> dict:
+    """An in-process app's settings for a bench: SQLite in ``instance``, receipts to ``printer`` (a PrinterProcess)."""
+    return {
+        "SECRET_KEY": "bench-secret-key-not-for-production",
+        "DATABASE_URL": "sqlite:///" + os.path.join(instance, "bench.db"),
+        "INSTANCE_PATH": instance,
+        "STATION_FILE": "",
+        "RUN_JOBS": False,
+        "TESTING_NO_LISTENER": True,
+        "IME_PRELOAD": False,
+        "SECURITY": {"rate_limits": False},
+        "STATION": {"code": "shuibei", "name": "水贝社区党群服务中心", "kind": "party_service"},
+        "DEVICES": {
+            "printer": {"type": "network", "host": printer.host, "port": printer.port, "profile": "80mm"},
+            "readers": {},
+        },
+    }
 
 
 if __name__ == "__main__":
