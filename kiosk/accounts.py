@@ -86,6 +86,7 @@ def init_app(app) -> None:
         return terminal.name if terminal is not None else None
 
     app.extensions[audit.TERMINAL_RESOLVER] = request_terminal
+    audit.collect_action_words(app)
     jobs = app.extensions.get("kiosk_jobs")
     if jobs is not None:
         jobs.append(make_job("kiosk", "kiosk.prune_audit", prune, every=86400, scope="any"))
@@ -261,7 +262,12 @@ def _search_args(station: Station) -> tuple[dict, dict, str | None]:
         shown["from"] = start.isoformat()
     if start is not None and end is not None and end < start:
         start, end = end, start
-    filters: dict = {"username": shown["user"], "action": shown["action"], "text": shown["text"]}
+    filters: dict = {
+        "username": shown["user"],
+        "action": shown["action"],
+        "actions": audit.actions_worded(shown["action"]),  # 登录 finds staff.login as well
+        "text": shown["text"],
+    }
     if start is not None:
         filters["since"] = clock.day_bounds(station, start)[0]
     if end is not None:
@@ -305,6 +311,7 @@ def audit_page():
             "at": clock.local_text(station, row.at, "%Y-%m-%d %H:%M:%S"),
             "user": username or "",
             "action": row.action,
+            "action_text": audit.action_text(row.action),
             "detail": _detail_text(row.detail),
             "address": row.address or "",
             "terminal": row.terminal or "",
@@ -324,6 +331,7 @@ def audit_page():
         pages=pages,
         query_args=query_args,
         zone=str(clock.zone(station)),
+        action_example=audit.action_text("staff.login"),
     ), (400 if error else 200)
 
 
@@ -378,7 +386,7 @@ def audit_csv():
                             zone,
                             codes.get(row.station_id, ""),
                             username or "",
-                            row.action,
+                            audit.action_text(row.action),
                             row.address or "",
                             row.terminal or "",
                             _detail_text(row.detail),

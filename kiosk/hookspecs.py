@@ -398,3 +398,24 @@ def register_home_status(register, station):
     :param register: the callback described above.
     :param station: the :class:`kiosk.models.Station` the kiosk serves.
     """
+
+
+@hookspec
+def register_audit_actions(register):
+    """Give words to the plugin's own audit actions, for the audit log staff read.
+
+    ``/admin/audit`` and its CSV export show each action
+    (:func:`kiosk.audit.record`'s ``action``) in the reader's language, and
+    an admin can search by those words. Call ``register(action, label)`` once
+    per action the plugin records. ``action`` is the full key and starts with
+    the plugin's name (``"parking.voucher_checked"``): a plugin words only its
+    own actions. ``label`` is a dict of language → text
+    (``{"zh_Hans": "核验停车券", "zh_Hant": "核驗停車券", "en": "Voucher checked"}``)
+    or a message id of the plugin's catalog, as for tiles; say what staff did
+    (or what happened), never whom it concerned. Called once at start; an
+    action without words is shown as its key. A registration of another's
+    action, or without a label, is left out and charged to the plugin as a
+    fault (``/healthz`` names it); the plugin stays on.
+
+    :param register: ``register(action, label)``.
+    """

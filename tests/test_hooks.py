@@ -573,3 +573,22 @@ def test_hook_register_retention(make_app, database_url):
     outcomes = {o.kind.key: o for o in retention.purge(app, dry_run=True, only="r")}
     assert list(outcomes) == ["r.notes"] and outcomes["r.notes"].records == 3
     assert calls == [(3, True, True)], "the station file's [retention.r] notes = 3 wins over the default 14"
+
+
+def test_hook_register_audit_actions(make_app, database_url):
+    from kiosk import audit
+
+    def register_audit_actions(register):
+        register("venue.booked", {"zh_Hans": "预约场地", "zh_Hant": "預約場地", "en": "Venue booked"})
+        register("staff.login", {"zh_Hans": "冒名", "en": "Not mine"})  # another's action: refused
+
+    app = make_app(
+        database_url, EXTRA_PLUGINS={"venue": plugin("venue", register_audit_actions=register_audit_actions)}
+    )
+    with app.test_request_context():
+        assert audit.action_text("venue.booked", "zh_Hans") == "预约场地"
+        assert audit.action_text("venue.booked", "en") == "Venue booked"
+        assert audit.action_text("staff.login", "en") == "Logged in"  # the core's words stay
+        assert audit.action_text("venue.unnamed", "en") == "venue.unnamed"
+    info = app.extensions["kiosk_plugins"].infos["venue"]
+    assert info.state == "enabled" and "staff.login" in info.last_fault

@@ -88,6 +88,24 @@ def register_staff_panels(register, station):
 
 
 @hookimpl
+def register_audit_actions(register):
+    """What staff and the station's jobs did, in words for the audit log."""
+    for action, words in {
+        "staff_checkout": ("为骑手签退", "為騎手簽退", "Rider checked out by staff"),
+        "staff_release": ("释放座位或充电位", "釋放座位或充電位", "Seat or charging place freed by staff"),
+        "request_done": ("服务请求已办结", "服務請求已辦結", "Service request done"),
+        "hazard_done": ("隐患报告已处理", "隱患報告已處理", "Hazard report handled"),
+        "service_added": ("添加服务项目", "新增服務項目", "Service added"),
+        "service_edited": ("修改服务项目", "修改服務項目", "Service changed"),
+        "service_shown": ("显示服务项目", "顯示服務項目", "Service shown"),
+        "service_hidden": ("隐藏服务项目", "隱藏服務項目", "Service hidden"),
+        "overstay": ("充电位超时占用", "充電位超時佔用", "Charging place overstayed"),
+        "auto_closed": ("忘记签退的自动签退", "忘記簽退的自動簽退", "Forgotten check-outs closed"),
+    }.items():
+        register(f"courier_rest.{action}", dict(zip(("zh_Hans", "zh_Hant", "en"), words, strict=True)))
+
+
+@hookimpl
 def register_jobs(register):
     """Per station: holds, overstays, forgotten check-outs, riders from before the registry; at the hub: hazards."""
     register_courier_jobs(register)

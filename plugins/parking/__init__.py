@@ -77,6 +77,22 @@ def register_staff_panels(register, station):
 
 
 @hookimpl
+def register_audit_actions(register):
+    """What staff and attendants did with lots, households and vouchers, in words for the audit log."""
+    for action, words in {
+        "voucher_checked": ("核验停车券", "核驗停車券", "Voucher checked"),
+        "lot_added": ("添加停车场", "新增停車場", "Car park added"),
+        "lot_changed": ("修改停车场", "修改停車場", "Car park changed"),
+        "window_added": ("添加停车时段", "新增停車時段", "Parking window added"),
+        "window_switched": ("启用或停用停车时段", "啟用或停用停車時段", "Parking window switched on or off"),
+        "settlement_exported": ("导出月度结算", "匯出月度結算", "Monthly settlement exported"),
+        "households_imported": ("导入住户名单", "匯入住戶名單", "Household list imported"),
+        "household_switched": ("启用或停用住户", "啟用或停用住戶", "Household switched on or off"),
+    }.items():
+        register(f"parking.{action}", dict(zip(("zh_Hans", "zh_Hant", "en"), words, strict=True)))
+
+
+@hookimpl
 def register_jobs(register):
     """Mark unused vouchers past their time as expired (their spaces are already free).
 

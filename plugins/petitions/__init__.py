@@ -70,6 +70,18 @@ def register_staff_panels(register, station):
 
 
 @hookimpl
+def register_audit_actions(register):
+    """What staff did with requests, places and the dispatch queue, in words for the audit log."""
+    for action, words in {
+        "updated": ("处理诉求", "處理訴求", "Request handled"),
+        "outbox_retry": ("重新发送到事件分拨系统", "重新發送到事件分撥系統", "Sending to the dispatch system retried"),
+        "place_saved": ("保存地点", "儲存地點", "Place saved"),
+        "place_toggled": ("启用或停用地点", "啟用或停用地點", "Place switched on or off"),
+    }.items():
+        register(f"petitions.{action}", dict(zip(("zh_Hans", "zh_Hant", "en"), words, strict=True)))
+
+
+@hookimpl
 def request_service(kind, payload, station):
     """``civic_request``: another plugin files a request (e.g. a rider patrol's hazard report)."""
     if kind != "civic_request":
