@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -130,8 +131,15 @@ class JobStore(ABC):
     """
 
     @abstractmethod
-    def add(self, job: PrintJob) -> None:
-        """Store a new job."""
+    def add(self, job: PrintJob, then: Callable[[], None] | None = None) -> None:
+        """Store a new job; call ``then()`` once it is stored for good.
+
+        A store that writes inside a caller's transaction (a database store
+        inside a ticket's transaction) calls ``then`` only after that
+        transaction commits, and never if it rolls back: the print queue wakes
+        its worker in ``then``, so the worker never looks for a job that is not
+        there yet, and nothing wakes for a job that never was.
+        """
 
     @abstractmethod
     def update(self, job: PrintJob) -> None:
@@ -186,12 +194,14 @@ class InMemoryJobStore(JobStore):
         self._lock = threading.Lock()
         self.keep_done = keep_done
 
-    def add(self, job: PrintJob) -> None:
-        """Store a copy of a new job; ValueError if the id is taken."""
+    def add(self, job: PrintJob, then: Callable[[], None] | None = None) -> None:
+        """Store a copy of a new job (``then()`` at once); ValueError if the id is taken."""
         with self._lock:
             if job.id in self._jobs:
                 raise ValueError(f"job {job.id} already stored")
             self._jobs[job.id] = replace(job)
+        if then is not None:
+            then()
 
     def update(self, job: PrintJob) -> None:
         """Replace the stored copy; KeyError if the job was never added."""

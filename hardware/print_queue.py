@@ -344,12 +344,16 @@ class PrintQueue:
         return self._enqueue(job, new=True)
 
     def _enqueue(self, job: PrintJob, *, new: bool) -> JobHandle:
+        def stored() -> None:
+            self._notify(job)
+            self._wake[job.printer].set()
+
         if new:
-            self.store.add(job)
+            # A store writing inside the caller's transaction calls stored() after its commit.
+            self.store.add(job, then=stored)
         else:
             self.store.update(job)
-        self._notify(job)
-        self._wake[job.printer].set()
+            stored()
         return JobHandle(self, job.id)
 
     def reprint(self, job_id: str, *, printer: str | None = None) -> JobHandle:

@@ -7,6 +7,10 @@ once; a worker thread renders and sends the bytes, retrying a bounded number
 of times. Jobs live in the ``print_job`` table (:class:`DbJobStore`), so a
 failed job stays for staff to reprint and an unfinished one resumes after a
 restart. A kiosk page asks ``GET /print-jobs/<id>`` whether its receipt came out.
+Printing inside a :func:`kiosk.db.write_transaction` block stores the job in
+that block's transaction; the queue's worker is woken after the commit
+(:func:`after_commit`), so it never looks for a job not committed yet, and a
+block that rolls back leaves no job.
 
 A station with several terminals has a printer per terminal
 (``[terminals.<name>.printer]``, see :mod:`kiosk.devices`): a receipt prints at
@@ -39,15 +43,18 @@ import re
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, current_app, has_app_context, has_request_context, jsonify
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import SessionTransaction
 
 from kiosk.config import ConfigError
-from kiosk.db import WriterNestingError, get_session, in_write_transaction, release_read_connection, write_transaction
+from kiosk.db import get_session, release_read_connection, write_transaction
 from kiosk.i18n import N_, _
 from kiosk.models import PrinterLease
 from kiosk.models import PrintJob as PrintJobRow
@@ -98,6 +105,62 @@ def _epoch(value) -> float | None:
     return value.timestamp() if value is not None else None
 
 
+#: ``session.info`` key: what to run once the session's transaction commits, with the transaction it was added in.
+AFTER_COMMIT = "kiosk_after_commit"
+
+
+def after_commit(session: OrmSession, callback: Callable[[], None]) -> None:
+    """Call ``callback()`` once ``session``'s transaction has committed; never if it is rolled back.
+
+    Added inside a savepoint (a joined :func:`kiosk.db.write_transaction`
+    block), it is dropped if that savepoint is rolled back, and otherwise runs
+    when the outermost transaction commits. It runs in the committing thread;
+    an exception in it is logged, not raised (the data is committed).
+    """
+    marker = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(AFTER_COMMIT, []).append((marker, callback))
+
+
+def _run_after_commit(session: OrmSession) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint released: its work commits with the transaction around it, or not at all
+    for _marker, callback in session.info.pop(AFTER_COMMIT, ()):
+        try:
+            callback()
+        except Exception:  # the data is committed: a failed wake-up is the poll's to make up for
+            log.exception("after-commit callback %r failed", callback)
+
+
+def _within(marker: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    while marker is not None:
+        if marker is ended:
+            return True
+        marker = marker.parent
+    return False
+
+
+def _drop_rolled_back(session: OrmSession, previous_transaction: SessionTransaction) -> None:
+    pending = session.info.get(AFTER_COMMIT)
+    if pending:
+        pending[:] = [(m, cb) for m, cb in pending if not _within(m, previous_transaction)]
+
+
+def _drop_uncommitted(session: OrmSession, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended without a commit (closed): what waited for it never happens.
+    if transaction.parent is None:
+        session.info.pop(AFTER_COMMIT, None)
+
+
+# Process-wide and idempotent: every session of every app (the request's, write_transaction's, a store's own).
+for _name, _listener in (
+    ("after_commit", _run_after_commit),
+    ("after_soft_rollback", _drop_rolled_back),
+    ("after_transaction_end", _drop_uncommitted),
+):
+    if not event.contains(OrmSession, _name, _listener):
+        event.listen(OrmSession, _name, _listener)
+
+
 class DbJobStore(JobStore):
     """The print queue's jobs in the ``print_job`` table of one station.
 
@@ -143,25 +206,29 @@ class DbJobStore(JobStore):
             owner=row.lease_owner,
         )
 
-    def add(self, job: HwJob) -> None:
+    def add(self, job: HwJob, then: Callable[[], None] | None = None) -> None:
+        """Insert the job's row; ``then()`` once it is committed.
+
+        Inside a :func:`kiosk.db.write_transaction` block (a ticket and its
+        receipt in one transaction) the row is part of that block and
+        ``then`` waits for its commit (nothing at all on a rollback); in a
+        request that already wrote, the job is committed with what it prints;
+        otherwise in a transaction of its own.
+        """
         row = PrintJobRow(id=job.id, station_id=self.station_id)
         self._to_row(job, row)
-        if in_write_transaction():
-            # Committed only when the block ends, the job would be missing when
-            # the printer's worker looks for it a moment from now.
-            raise WriterNestingError(
-                "print after the write_transaction() block ends, not inside it: "
-                "the print job must be committed before the printer's worker reads it"
-            )
         if has_app_context() and current_app.extensions.get("db") is self.db:
-            # Joins a request that already wrote (its ticket, say) rather than
-            # waiting on a second connection for that request's own lock; the
-            # job is committed with what it prints, before the worker reads it.
+            # Joins the enclosing block, or a request that already wrote (its ticket,
+            # say), rather than waiting on a second connection for that request's own lock.
             with write_transaction() as session:
                 session.add(row)
+                if then is not None:
+                    after_commit(session, then)
             return
         with self.db.Session() as session:
             session.add(row)
+            if then is not None:
+                after_commit(session, then)
             session.commit()
 
     def update(self, job: HwJob) -> None:
@@ -612,6 +679,10 @@ def print_receipt(
     confirmed it), ``sent`` (sent, not confirmed) or ``failed``.
     ``expire_after``: seconds after which it is no longer printed (default:
     the layout's, see :meth:`Printing.expire_after`).
+
+    Inside a :func:`kiosk.db.write_transaction` block the job is part of that
+    block's transaction (a ticket and its receipt commit together): it prints
+    once the block commits, and not at all if the block rolls back.
     """
     receipt = build_receipt(layout, context, station)
     return submit(receipt, layout, terminal=terminal, expire_after=expire_after)
@@ -630,7 +701,10 @@ def request_terminal() -> str | None:
 def submit(
     receipt: Receipt, label: str = "", *, terminal: str | None = None, expire_after: float | None = None
 ) -> dict:
-    """Hand a ready receipt document to the printer of ``terminal`` (default: the request's terminal)."""
+    """Hand a ready receipt document to the printer of ``terminal`` (default: the request's terminal).
+
+    Inside a :func:`kiosk.db.write_transaction` block it prints once the block commits (see :func:`print_receipt`).
+    """
     release_read_connection()  # the queue stores the job on a connection of its own
     printing = _printing()
     if terminal is None:
@@ -655,8 +729,7 @@ def _submit_for_agent(
     job = HwJob(receipt=receipt, printer=printer, label=label, terminal=terminal)
     if expiry is not None:
         job.expires_at = job.created_at + expiry
-    printing.store.add(job)
-    printing.notify_agents()
+    printing.store.add(job, then=printing.notify_agents)
     return {"job_id": job.id, "state": "queued"}
 
 
@@ -939,7 +1012,8 @@ def _reprint_for_agent(printing: Printing, job_id: str, target: str) -> bool:
             reprint_of=job.id,
             terminal=job.terminal,
         )
-        printing.store.add(copy)
+        printing.store.add(copy, then=printing.notify_agents)
+        return True
     printing.notify_agents()
     return True
 

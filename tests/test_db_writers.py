@@ -170,21 +170,3 @@ def test_a_job_writes_through_get_session_and_write_transaction(make_app, databa
     assert _stored(app) == ["t.job", "t.job.numbered"]
     with session_for(app) as session:
         assert session.get(Station, station_id_of(app)).code == app.config["STATION"]["code"]
-
-
-def test_printing_inside_a_write_transaction_is_refused_at_once(make_app, database_url):
-    """The job would be committed only with the block, after the printer's worker looked for it."""
-    from kiosk.printing import submit
-    from kiosk_hardware.receipt import Receipt
-
-    app = make_app(database_url)
-    with app.test_request_context("/"):
-        started = time.monotonic()
-        with pytest.raises(WriterNestingError, match="after the write_transaction"), write_transaction() as session:
-            session.add(_event(app, "t.inside"))
-            submit(Receipt(), "test")
-        assert time.monotonic() - started < QUICK
-    assert _stored(app) == []  # the block's writes went with it
-    with session_for(app) as session:
-        assert session.scalars(select(PrintJob)).all() == []
-    app.extensions["kiosk_printing"].shutdown()

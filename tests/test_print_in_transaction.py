@@ -1,0 +1,94 @@
+"""A receipt submitted inside a write_transaction() block: stored with the block, printed after its commit.
+
+A ticket and its print job are one transaction: the job's row is part of the
+block, and the print worker is woken only once the block has committed (it
+would otherwise look too early, find nothing and sleep). A block that rolls
+back leaves no job and wakes nothing. The worker's poll is set to a minute
+here, so only the wake-up after the commit can print the job in time.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from kiosk.db import session_for, write_transaction
+from kiosk.models import KioskEvent, PrintJob
+from kiosk_hardware.receipt import Receipt
+from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
+
+SLOW_POLL = 60.0  # seconds: a job found by the poll would be far too late for the waits below
+QUICK = 10.0
+
+
+@pytest.fixture
+def printing_app(make_app, database_url):
+    with FakeNetworkPrinter() as printer:
+        app = make_app(database_url, DEVICES={"printer": printer.printer_config(profile="58mm"), "readers": {}})
+        printing = app.extensions["kiosk_printing"]
+        printing.queue.poll_interval = SLOW_POLL
+        seen: list[str] = []
+        printing.queue.add_listener(lambda job: seen.append(f"{job.state.value} {job.label}"))
+        yield app, printer, seen
+        printing.shutdown()
+
+
+def _event(app, name: str) -> KioskEvent:
+    return KioskEvent(station_id=app.extensions["kiosk_station_id"], channel="t", name=name, payload={})
+
+
+def _rows(app) -> tuple[list[str], list[str]]:
+    """Committed events and print jobs (their layouts), seen from a connection of their own."""
+    with session_for(app) as session:
+        events = session.scalars(select(KioskEvent.name).where(KioskEvent.channel == "t")).all()
+        jobs = session.scalars(select(PrintJob.layout)).all()
+    return list(events), list(jobs)
+
+
+def test_a_job_submitted_in_the_block_is_committed_with_it_and_printed_once_after(printing_app):
+    from kiosk.printing import submit
+
+    app, printer, seen = printing_app
+    with app.test_request_context("/"):
+        app.extensions["kiosk_printing"].start()
+        with write_transaction() as session:
+            session.add(_event(app, "t.ticket"))
+            job = submit(Receipt().text("A001"), "t.inside")
+            session.add(_event(app, "t.after"))  # the block goes on writing after the print call
+            session.flush()
+            assert job["state"] == "queued"
+            assert seen == []  # nothing woke: the worker would not find the row yet
+            assert _rows(app) == ([], [])  # and nobody else sees it before the commit
+        assert seen[:1] == ["queued t.inside"]  # woken by the commit, in the committing thread
+        done = app.extensions["kiosk_printing"].queue.wait(job["job_id"], QUICK)
+    assert done.state.value == "done"
+    assert _rows(app) == (["t.ticket", "t.after"], ["t.inside"])
+    received = printer.wait_for_jobs(1)
+    assert len(received) == 1 and "A001" in received[0].parse().text
+
+
+def test_a_rolled_back_block_leaves_no_job_and_prints_nothing(printing_app):
+    from kiosk.printing import submit
+
+    app, printer, seen = printing_app
+    with app.test_request_context("/"):
+        app.extensions["kiosk_printing"].start()
+        with pytest.raises(RuntimeError, match="number taken"), write_transaction() as session:
+            session.add(_event(app, "t.ticket"))
+            submit(Receipt().text("B001"), "t.rolled_back")
+            raise RuntimeError("number taken")
+        # A savepoint rolled back inside a block that commits takes its job with it, too.
+        with write_transaction() as session:
+            session.add(_event(app, "t.kept"))
+            with pytest.raises(RuntimeError, match="inner"), write_transaction():
+                submit(Receipt().text("B002"), "t.savepoint")
+                raise RuntimeError("inner")
+        assert seen == []
+        assert _rows(app) == (["t.kept"], [])
+        # The worker is alive and prints the next job, and only that one.
+        job = submit(Receipt().text("C001"), "t.after")
+        done = app.extensions["kiosk_printing"].queue.wait(job["job_id"], QUICK)
+    assert done.state.value == "done"
+    assert _rows(app) == (["t.kept"], ["t.after"])
+    printer.wait_for_jobs(1)
+    assert ["C001" in job.parse().text for job in printer.jobs] == [True]
