@@ -6,9 +6,15 @@ through ``app.test_client()`` on one keep-alive session. CPU seconds are
 read per thread (``time.thread_time`` for the requesting thread, ``/proc`` for
 the print thread), so a shared machine's load does not enter the figures:
 
-    python -m bench.core_cpu [--tickets N] [--profile FILE]
+    python -m bench.core_cpu [--tickets N] [--profile FILE] [--postgres]
 
-``--profile`` writes cProfile's statistics of the request loop (pstats file).
+Besides CPU: the SQL statements the request path sends per ticket and its
+write transactions (transactions that wrote and committed), both figures the
+machine's load does not move. ``--profile`` writes cProfile's statistics of
+the request loop (pstats file), timed by the request thread's CPU clock, so
+time spent waiting for the lock, the GIL or the disk does not show.
+``--postgres`` runs on a scratch database of the PostgreSQL server of
+``KIOSK_BENCH_DATABASE_URL`` (or ``KIOSK_TEST_DATABASE_URL``), dropped afterwards.
 """
 
 from __future__ import annotations
@@ -22,61 +28,106 @@ import time
 
 from bench.outside import PATH, PRINT_THREAD, PrinterProcess, cpu_seconds, in_process_config, thread_named
 
+WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
-def run(tickets: int = 1000, profile: str | None = None) -> dict:
+
+class SqlCounter:
+    """Statements and write transactions of one thread on ``engine``, while listening."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.thread = threading.get_ident()
+        self.statements = 0
+        self.writes = 0
+
+    def _statement(self, conn, _cursor, statement, *_args) -> None:
+        if threading.get_ident() == self.thread:
+            self.statements += 1
+            if statement.lstrip()[:7].upper().startswith(WRITE_VERBS):
+                conn.info["bench_wrote"] = True
+
+    def _commit(self, conn) -> None:
+        if conn.info.pop("bench_wrote", False) and threading.get_ident() == self.thread:
+            self.writes += 1
+
+    def _rollback(self, conn) -> None:
+        conn.info.pop("bench_wrote", None)
+
+    def __enter__(self) -> SqlCounter:
+        from sqlalchemy import event
+
+        event.listen(self.engine, "before_cursor_execute", self._statement)
+        event.listen(self.engine, "commit", self._commit)
+        event.listen(self.engine, "rollback", self._rollback)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        event.remove(self.engine, "commit", self._commit)
+        event.remove(self.engine, "rollback", self._rollback)
+
+
+def run(tickets: int = 1000, profile: str | None = None, postgres: bool = False) -> dict:
     """CPU per ticket of the request path and of the print thread, and the app's start CPU."""
+    if postgres:
+        from bench.pg import scratch
+
+        with scratch("core_cpu") as url:
+            return _run(tickets, profile, url)
+    return _run(tickets, profile, None)
+
+
+def _run(tickets: int, profile: str | None, database_url: str | None) -> dict:
     from kiosk.app import close_app, create_app
 
     with tempfile.TemporaryDirectory() as instance, PrinterProcess() as printer:
+        config = in_process_config(instance, printer)
+        if database_url:
+            config["DATABASE_URL"] = database_url
         started = time.process_time()
-        app = create_app(in_process_config(instance, printer))
+        app = create_app(config)
         create_cpu = time.process_time() - started
-        client = app.test_client()
-        client.get(PATH)
-        with client.session_transaction() as sess:
-            token = sess["_csrf"]
-        printing = app.extensions["kiosk_printing"]
-        for _ in range(50):  # warm-up: caches, the print thread, the printer's connection
-            assert client.post(PATH, data={"csrf_token": token}).status_code in (200, 302, 303)
-        printing.queue.wait_idle(60)
-        tid = thread_named(os.getpid(), PRINT_THREAD)
-        print_before = cpu_seconds(os.getpid(), tid) if tid else 0.0
-        received_before = printer.received()
-        profiler = None
-        if profile:
-            import cProfile
+        try:
+            client = app.test_client()
+            client.get(PATH)
+            with client.session_transaction() as sess:
+                token = sess["_csrf"]
+            printing = app.extensions["kiosk_printing"]
+            for _ in range(50):  # warm-up: caches, the print thread, the printer's connection
+                assert client.post(PATH, data={"csrf_token": token}).status_code in (200, 302, 303)
+            printing.queue.wait_idle(60)
+            tid = thread_named(os.getpid(), PRINT_THREAD)
+            print_before = cpu_seconds(os.getpid(), tid) if tid else 0.0
+            received_before = printer.received()
+            profiler = None
+            if profile:
+                import cProfile
 
-            profiler = cProfile.Profile()
-            profiler.enable()
-        # Statements the request path sends (this thread's only): a figure the machine's load does not move.
-        from sqlalchemy import event
-
-        engine = app.extensions["db"].engine
-        statements = [0]
-        me = threading.get_ident()
-
-        def count(*_args) -> None:
-            if threading.get_ident() == me:
-                statements[0] += 1
-
-        event.listen(engine, "before_cursor_execute", count)
-        request_before = time.thread_time()
-        for _ in range(tickets):
-            client.post(PATH, data={"csrf_token": token})
-        request_cpu = time.thread_time() - request_before
-        event.remove(engine, "before_cursor_execute", count)
-        if profiler is not None and profile:
-            profiler.disable()
-            profiler.dump_stats(profile)
-        printing.queue.wait_idle(120)
-        print_cpu = (cpu_seconds(os.getpid(), tid) if tid else 0.0) - print_before
-        received, _ = printer.settled(received_before + tickets)
-        close_app(app)
+                # The request thread's CPU clock: waits (the writer lock, the GIL, the disk) do not count.
+                profiler = cProfile.Profile(time.thread_time)
+                profiler.enable()
+            with SqlCounter(app.extensions["db"].engine) as counter:
+                request_before = time.thread_time()
+                for _ in range(tickets):
+                    client.post(PATH, data={"csrf_token": token})
+                request_cpu = time.thread_time() - request_before
+            if profiler is not None and profile:
+                profiler.disable()
+                profiler.dump_stats(profile)
+            printing.queue.wait_idle(120)
+            print_cpu = (cpu_seconds(os.getpid(), tid) if tid else 0.0) - print_before
+            received, _ = printer.settled(received_before + tickets)
+        finally:
+            close_app(app)
     return {
         "tickets": tickets,
+        "database": app.extensions["db"].dialect,
         "create_app_cpu_s": round(create_cpu, 3),
         "request_cpu_ms_per_ticket": round(1000 * request_cpu / tickets, 3),
-        "request_statements_per_ticket": round(statements[0] / tickets, 2),
+        "request_statements_per_ticket": round(counter.statements / tickets, 2),
+        "request_write_transactions_per_ticket": round(counter.writes / tickets, 2),
         "print_thread_cpu_ms_per_receipt": round(1000 * print_cpu / tickets, 3),
         "receipts_received": received - received_before,
     }
@@ -85,9 +136,10 @@ def run(tickets: int = 1000, profile: str | None = None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=1000)
-    parser.add_argument("--profile", default=None, help="write cProfile statistics of the request loop here")
+    parser.add_argument("--profile", default=None, help="write cProfile statistics (request thread's CPU) here")
+    parser.add_argument("--postgres", action="store_true", help="on a scratch PostgreSQL database, not SQLite")
     args = parser.parse_args()
-    print(json.dumps(run(args.tickets, args.profile), ensure_ascii=False, indent=2))
+    print(json.dumps(run(args.tickets, args.profile, args.postgres), ensure_ascii=False, indent=2))
 
 
 if __name__ == "__main__":
