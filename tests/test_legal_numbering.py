@@ -7,12 +7,12 @@ import textwrap
 from datetime import datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from test_legal_support import SHENZHEN, legal_app, take_ticket  # noqa: F401
 
 from kiosk.testing import run_at_once
-from kiosk_plugins.legal.models import Ticket
+from kiosk_plugins.legal.models import QueueCount, Ticket
 
 # One kiosk: its own app and HTTP client, waiting for the start signal, then
 # taking tickets as fast as it can through the real kiosk route.
@@ -50,10 +50,32 @@ def _numbers(app) -> dict[str, list[int]]:
         session.close()
 
 
+def _waiting_by_count_rows(app) -> tuple[dict, dict]:
+    """(waiting per day and queue by the triggers' count rows, the same counted from the tickets)."""
+    session = app.extensions["db"].Session()
+    try:
+        counted = session.execute(
+            select(QueueCount.day, QueueCount.service, func.sum(QueueCount.waiting))
+            .group_by(QueueCount.day, QueueCount.service)
+            .having(func.sum(QueueCount.waiting) != 0)
+        ).all()
+        actual = session.execute(
+            select(Ticket.day, Ticket.service, func.count())
+            .where(Ticket.status == "waiting")
+            .group_by(Ticket.day, Ticket.service)
+        ).all()
+        return {(d, s): n for d, s, n in counted}, {(d, s): n for d, s, n in actual}
+    finally:
+        session.close()
+
+
 def test_concurrent_kiosks_never_share_or_skip_a_number(legal_app, database_url, tmp_path):
     kiosks, each = 3, 12
     run_at_once(KIOSK_PROCESS, database_url, str(each), processes=kiosks, folder=tmp_path)
     numbers = _numbers(legal_app)
+    # The waiting counts the triggers keep (people ahead, the queue screens) lost no concurrent ticket.
+    counted, actual = _waiting_by_count_rows(legal_app)
+    assert counted == actual and sum(actual.values()) == kiosks * each
     per_service = {"consultation": kiosks * each * 2 // 3, "mediation": kiosks * each // 3}
     for service, count in per_service.items():
         # Unique and without gaps: 1..n exactly once each.
@@ -86,6 +108,18 @@ def test_numbers_restart_after_midnight_in_the_station_timezone(legal_app):
         session.close()
     # Kept "only for this ticket": yesterday's phone is gone, today's waiting ticket keeps its own.
     assert phones == {"B001": "13912345678"}
+    # Yesterday's waiting counts went with its tickets, today's are there.
+    counted, actual = _waiting_by_count_rows(legal_app)
+    assert (
+        counted
+        == actual
+        == {(datetime(2024, 5, 7).date(), "consultation"): 1, (datetime(2024, 5, 7).date(), "mediation"): 1}
+    )
+    session = legal_app.extensions["db"].Session()
+    try:
+        assert {row.day.isoformat() for row in session.scalars(select(QueueCount))} == {"2024-05-07"}
+    finally:
+        session.close()
     states.pop(("2024-05-07", "B001"))
     assert states == {
         ("2024-05-06", "A001"): "expired",

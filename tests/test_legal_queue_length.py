@@ -17,19 +17,28 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, delete, event, insert, select
+from sqlalchemy import create_engine, delete, event, insert, inspect, select
 from sqlalchemy.orm import Session
 from test_legal_support import call_next, legal_app, login, take_ticket  # noqa: F401  (fixtures are found by name)
 
 from kiosk import testing
 from kiosk.db import Base
 from kiosk.models import Station
-from kiosk_plugins.legal import estimates, fairness, places
-from kiosk_plugins.legal.models import Ticket
+from kiosk_plugins.legal import estimates, fairness, models, places
+from kiosk_plugins.legal.models import HubQueueCount, HubTicket, QueueCount, Ticket
 
 DAY = date(2024, 5, 6)
 T0 = datetime(2024, 5, 6, 2, 0, tzinfo=UTC)
-TABLES = ("station", "kiosk_user", "legal_duty_slot", "legal_booking", "legal_ticket")
+TABLES = (
+    "station",
+    "kiosk_user",
+    "legal_duty_slot",
+    "legal_booking",
+    "legal_ticket",
+    "legal_queue_count",
+    "legal_hub_ticket",
+    "legal_hub_queue_count",
+)
 
 
 @pytest.fixture(scope="module", params=testing.BACKENDS)
@@ -127,44 +136,173 @@ def test_people_ahead_call_next_and_the_head_of_the_queue_match_the_walk_for_any
     check()
 
 
-def test_a_day_of_calls_keeps_the_answers_equal(engine):
-    """Reachable states: arrivals (walk-ins, bookings queued earlier, transfers with skips) between real calls."""
+#: Queue times in seconds after T0: ties, and both sides of minute boundaries (the count rows' minutes; the
+#: triggers take whole seconds, so .9995 must stay in its minute).
+SECONDS = (0, 30, 59, 59.9995, 60, 60.0004, 119.9999, 120, 121, 185)
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            ("normal", "priority", "normal", "yesterday", "call", "call", "transfer", "finish", "recall")
+            + ("cancel", "close")
+        ),
+        st.sampled_from(SECONDS),
+        st.sampled_from(("consultation", "mediation")),
+    ),
+    max_size=28,
+)
+
+
+def _mirror(session, hub_rows: dict) -> None:
+    """The hub's synced copy of every ticket, written the way sync does (one row per token, updated in place).
+
+    A ticket deleted at the station goes at the hub too (the hub's deletes fire its triggers).
+    """
+    tickets = list(session.scalars(select(Ticket)))
+    for token in set(hub_rows) - {t.token for t in tickets}:
+        session.delete(hub_rows.pop(token))
+    for ticket in tickets:
+        row = hub_rows.get(ticket.token)
+        if row is None:
+            row = hub_rows[ticket.token] = HubTicket(
+                station_id=1, token=ticket.token, place=ticket.id, number=ticket.number, code=ticket.code,
+                numbered_service=ticket.numbered_service, issued_at=ticket.issued_at,
+            )  # fmt: skip
+            session.add(row)
+        for name in ("day", "service", "status", "queue_at", "skips"):
+            if getattr(row, name) != getattr(ticket, name):
+                setattr(row, name, getattr(ticket, name))
+        if row.priority != bool(ticket.priority):
+            row.priority = bool(ticket.priority)
+
+
+def _check_counts(session, model, counts, urgent) -> None:
+    """The count rows hold exactly the waiting tickets per queue, class and minute (none below 0)."""
+    buckets: dict = {}
+    for t in session.scalars(select(model).where(model.status == "waiting")):
+        key = (t.station_id, t.day, t.service, bool(getattr(t, urgent)), places._bucket(t.queue_at))
+        buckets[key] = buckets.get(key, 0) + 1
+    rows = {(c.station_id, c.day, c.service, c.urgent, c.bucket): c.waiting for c in session.scalars(select(counts))}
+    assert min(rows.values(), default=0) >= 0
+    assert {k: v for k, v in rows.items() if v} == buckets
+
+
+def test_a_day_of_changes_keeps_the_counts_and_the_answers_equal(engine):
+    """Reachable states through every change a ticket goes through, at the station and at the hub.
+
+    Walk-ins and priority tickets, bookings checked in with an earlier queue time (any
+    time), calls that pass normal tickets, transfers of a called ticket to the other
+    queue (its time kept, skips above the limit), no-shows recalled, served, a waiting
+    ticket deleted, yesterday's closed. After each step the triggers' count rows equal
+    the tickets, and people ahead, the queue sizes and the hub's people ahead equal the walk.
+    """
 
     @settings(
-        max_examples=_examples(engine) // 3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+        max_examples=_examples(engine) // 2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
     )
-    @given(
-        st.lists(
-            st.tuples(st.sampled_from(("normal", "priority", "booking", "transfer", "call", "call"))), max_size=30
-        ),
-        st.integers(1, 3),
-    )
+    @given(STEPS, st.integers(1, 3))
     def check(steps, max_skips):
         with _load(engine, []) as session:
-            index = 0
-            for (step,) in steps:
-                if step == "call":
-                    chosen, skipped = places.station_queue(session, 1, DAY, "consultation", max_skips).next_to_call()
+            session.execute(delete(HubTicket))
+            session.commit()
+            hub_rows: dict = {}
+            for index, (step, second, service) in enumerate(steps):
+                at = T0 + timedelta(seconds=second)
+                called = list(session.scalars(select(Ticket).where(Ticket.status == "called").order_by(Ticket.id)))
+                if step in ("normal", "priority", "yesterday"):
+                    row = _row(index, step == "priority", 0, 0, service=service)
+                    row.update(queue_at=at, skips=max_skips + 1 if index % 7 == 3 else 0)
+                    if step == "yesterday":
+                        row["day"] = DAY - timedelta(days=1)
+                    session.execute(insert(Ticket), [row])
+                elif step == "call":
+                    queue = places.station_queue(session, 1, DAY, service, max_skips)
+                    chosen, skipped = queue.next_to_call(lock=True)
                     for ticket in skipped:
                         ticket.skips += 1
                     if chosen is not None:
-                        chosen.status = "called"
-                    session.commit()
-                else:
-                    second = {"normal": 100 + index, "priority": 100 + index, "booking": 50, "transfer": 3 * index}[
-                        step
-                    ]
-                    skips = max_skips + 1 if step == "transfer" and index % 2 else 0
-                    session.execute(insert(Ticket), [_row(index, step == "priority", second, skips)])
-                    session.commit()
-                    index += 1
-                waiting = list(session.scalars(select(Ticket).where(Ticket.status == "waiting")))
-                for ticket in waiting:
-                    assert places.ahead_of(session, ticket, max_skips) == fairness.position(
-                        waiting, ticket.id, max_skips
-                    )
+                        chosen.status, chosen.counter = "called", 1
+                elif step == "transfer" and called:
+                    ticket = called[0]  # back to waiting in the other queue, keeping its time (calling.transfer)
+                    ticket.service = "mediation" if ticket.service == "consultation" else "consultation"
+                    ticket.status, ticket.counter = "waiting", None
+                elif step == "finish" and called:
+                    called[0].status = "no_show" if index % 2 else "served"
+                elif step == "recall":
+                    gone = session.scalars(select(Ticket).where(Ticket.status == "no_show")).first()
+                    if gone is not None:
+                        gone.status = "called"
+                elif step == "cancel":
+                    waiting = session.scalars(select(Ticket).where(Ticket.status == "waiting")).first()
+                    if waiting is not None:
+                        session.delete(waiting)
+                elif step == "close":
+                    for ticket in session.scalars(select(Ticket).where(Ticket.day < DAY, Ticket.status == "waiting")):
+                        ticket.status = "expired"
+                session.commit()
+                _mirror(session, hub_rows)
+                session.commit()
+                _check_counts(session, Ticket, QueueCount, "urgent")
+                _check_counts(session, HubTicket, HubQueueCount, "priority")
+                today = list(session.scalars(select(Ticket).where(Ticket.status == "waiting", Ticket.day == DAY)))
+                sizes = {key: len([t for t in today if t.service == key]) for key in ("consultation", "mediation")}
+                counted = estimates.waiting_counts(session, 1, DAY)
+                assert {k: v for k, v in counted.items() if v} == {k: v for k, v in sizes.items() if v}
+                for ticket in today:
+                    mates = [t for t in today if t.service == ticket.service]
+                    expected = fairness.position(mates, ticket.id, max_skips)
+                    assert places.ahead_of(session, ticket, max_skips) == expected, (step, ticket.id)
+                    synced = hub_rows[ticket.token]
+                    assert places.hub_ahead_of(session, synced, max_skips) == expected, (step, ticket.id)
 
     check()
+
+
+def test_the_migration_counts_the_waiting_tickets_an_older_database_has(legal_app):
+    """Upgrading from legal_0003 with a queue waiting: the counts start right and the triggers go on from them."""
+    from alembic import command
+
+    from kiosk import migrate
+
+    engine = legal_app.extensions["db"].engine
+    with engine.begin() as conn:
+        command.downgrade(migrate.alembic_config(legal_app, conn), "legal_0003")
+    with Session(engine) as session:
+        assert "legal_queue_count" not in inspect(engine).get_table_names()
+        station_id = session.scalar(select(Station.id))
+        rows = [_row(i, i % 3 == 0, i * 20.5, 0, waiting=i % 4 != 1) for i in range(12)]
+        for row in rows:
+            del row["id"]
+            row["station_id"] = station_id
+        session.execute(insert(Ticket), rows)
+        session.commit()
+    with engine.begin() as conn:
+        command.upgrade(migrate.alembic_config(legal_app, conn), "heads")
+    with Session(engine) as session:
+        _check_counts(session, Ticket, QueueCount, "urgent")
+        assert sum(c.waiting for c in session.scalars(select(QueueCount))) == 9
+        session.execute(insert(Ticket), [{**rows[0], "token": "later", "number": 99, "queue_at": T0}])
+        session.commit()
+        _check_counts(session, Ticket, QueueCount, "urgent")
+        waiting = list(session.scalars(select(Ticket).where(Ticket.status == "waiting")))
+        for ticket in waiting:
+            assert places.ahead_of(session, ticket, 3) == fairness.position(waiting, ticket.id, 3)
+
+
+def test_the_models_create_the_triggers_the_migration_does():
+    """A fresh ``create_all`` (these tests' bare databases) and a migrated database keep the counts alike."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(models.__file__), "migrations", "legal_0004_queue_counts.py")
+    spec = importlib.util.spec_from_file_location("legal_0004_queue_counts", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert migration.COUNTED == models.COUNTED and migration.BUCKET_SECONDS == models.BUCKET_SECONDS
+    for dialect in ("sqlite", "postgresql"):
+        for table, counts, urgent in models.COUNTED:
+            assert migration.triggers(dialect, table, counts, urgent) == models.count_triggers(
+                dialect, table, counts, urgent
+            )
 
 
 def _statements(engine, action) -> int:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from kiosk import clock
 from kiosk.db import write_transaction
 from kiosk.models import Station
 from kiosk_plugins.legal import syncing
-from kiosk_plugins.legal.models import Booking, DutySlot, Ticket
+from kiosk_plugins.legal.models import Booking, DutySlot, QueueCount, Ticket
 
 
 def expire_old_tickets(app) -> int:
@@ -53,6 +53,12 @@ def expire_old_tickets(app) -> int:
                 update(Ticket)
                 .where(Ticket.station_id == station.id, Ticket.day < today, Ticket.phone.is_not(None))
                 .values(phone=None)
+            )
+            # Earlier days' waiting counts are all 0 now (their tickets expired above, the triggers counted it).
+            session.execute(
+                delete(QueueCount).where(
+                    QueueCount.station_id == station.id, QueueCount.day < today, QueueCount.waiting == 0
+                )
             )
         # A booking's phone is there to reach the resident before the slot; a day after it, it goes.
         ended = select(DutySlot.id).where(DutySlot.ends_at < clock.now() - timedelta(days=1))

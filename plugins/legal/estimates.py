@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, func, select, union_all
 
 from kiosk import clock
 from kiosk_plugins.legal import places
-from kiosk_plugins.legal.models import Counter, Ticket
+from kiosk_plugins.legal.models import Counter, QueueCount, Ticket
 from kiosk_plugins.legal.runtime import settings
 from kiosk_plugins.legal.settings import Service
 
@@ -123,6 +123,24 @@ def service_minutes(session, station_id: int, day: date, window: int, service: s
     return {key: sum(values) / len(values) for key, values in recent.items() if values}
 
 
+def waiting_counts(session, station_id: int, day: date) -> dict[str, int]:
+    """How many wait in each queue on ``day``: the sum of the queue's count rows (``legal_queue_count``).
+
+    The rows are per minute of queue time, so the sum reads at most the minutes the
+    day's queues span, not one index entry per waiting ticket.
+    """
+
+    def build():
+        return (
+            select(QueueCount.service, func.sum(QueueCount.waiting))
+            .where(QueueCount.station_id == bindparam("station_id"), QueueCount.day == bindparam("day"))
+            .group_by(QueueCount.service)
+        )
+
+    rows = session.execute(_statement("waiting", build), {"station_id": station_id, "day": day})
+    return {service: int(total or 0) for service, total in rows}
+
+
 def _load(service: Service, waiting: int, measured: dict, paused: set) -> ServiceLoad:
     minutes = measured.get(service.key)
     return ServiceLoad(
@@ -138,13 +156,7 @@ def loads(session, station, day: date | None = None) -> dict[str, ServiceLoad]:
     """Every queue's load today, keyed by service."""
     day = day or clock.today(station)
     cfg = settings()
-    counts = dict(
-        session.execute(
-            select(Ticket.service, func.count())
-            .where(Ticket.station_id == station.id, Ticket.day == day, Ticket.status == "waiting")
-            .group_by(Ticket.service)
-        ).all()
-    )
+    counts = waiting_counts(session, station.id, day)
     measured = service_minutes(session, station.id, day, cfg.estimate_window)
     paused = paused_counters(session, station.id)
     return {s.key: _load(s, counts.get(s.key, 0), measured, paused) for s in cfg.queues()}

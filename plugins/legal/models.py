@@ -3,14 +3,29 @@
 Every table has ``station_id``; every query filters on it. The migration in
 ``migrations/legal_0001_initial.py`` creates the station's tables;
 ``legal_0002_hub`` the two the district hub keeps of every station's queue
-(:class:`HubTicket`, :class:`HubQueue`, filled by sync).
+(:class:`HubTicket`, :class:`HubQueue`, filled by sync); ``legal_0004`` the
+waiting counts per minute of queue time (:class:`QueueCount`, :class:`HubQueueCount`),
+kept by triggers.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint, false
+from sqlalchemy import (
+    DDL,
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    event,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.db import Base, UTCDateTime, utcnow
@@ -208,3 +223,115 @@ class HubQueue(Base):
     day: Mapped[date] = mapped_column(Date)
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+#: Width of a :class:`QueueCount` bucket: the minute of ``queue_at`` (seconds since the Unix epoch, whole
+#: seconds, divided by this). Fixed by migration ``legal_0004``'s triggers: changing it needs a migration.
+BUCKET_SECONDS = 60
+
+
+class QueueCount(Base):
+    """How many tickets of one queue and class wait, per minute of their ``queue_at`` (the station's tickets).
+
+    "People ahead" needs the waiting tickets of a class queued before a given
+    one: the sum of the minutes before its minute (at most the day's minutes,
+    whatever the queue's length) plus an index count inside its own minute,
+    instead of counting the whole queue's index entries
+    (:mod:`kiosk_plugins.legal.places`). Kept by database triggers on
+    ``legal_ticket`` (:func:`count_triggers`) in the transaction of every
+    insert, status/queue/time change and delete, whoever writes the row (the
+    ORM, a bulk insert, the day's close); a row whose count fell to 0 stays
+    until its day is closed.
+    """
+
+    __tablename__ = "legal_queue_count"
+
+    station_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    service: Mapped[str] = mapped_column(String(32), primary_key=True)
+    urgent: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    waiting: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HubQueueCount(Base):
+    """:class:`QueueCount` of the hub's synced tickets (``legal_hub_ticket``; the class is ``priority``)."""
+
+    __tablename__ = "legal_hub_queue_count"
+
+    station_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    service: Mapped[str] = mapped_column(String(32), primary_key=True)
+    urgent: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    waiting: Mapped[int] = mapped_column(Integer, default=0)
+
+
+#: (ticket table, count table, the column holding the class) kept by triggers.
+COUNTED = (("legal_ticket", "legal_queue_count", "urgent"), ("legal_hub_ticket", "legal_hub_queue_count", "priority"))
+
+
+def _bucket_sql(dialect: str, row: str) -> str:
+    if dialect == "sqlite":
+        # The stored text to the whole second (strftime would round .9995 up into the next second).
+        return f"CAST(strftime('%s', substr({row}.queue_at, 1, 19)) AS INTEGER) / {BUCKET_SECONDS}"
+    return f"CAST(floor(extract(epoch FROM {row}.queue_at)) AS BIGINT) / {BUCKET_SECONDS}"
+
+
+def count_triggers(dialect: str, table: str, counts: str, urgent: str) -> list[str]:
+    """The statements creating the triggers that keep ``counts`` equal to ``table``'s waiting tickets.
+
+    The same text as migration ``legal_0004`` (a test compares them): a fresh
+    ``create_all`` and a migrated database keep the counts alike. A decrement
+    only updates (a count row is there whenever a waiting ticket was counted
+    in it); an increment inserts the row or adds one to it.
+    """
+    key = "station_id, day, service, urgent, bucket"
+
+    def where(row: str) -> str:
+        return (
+            f"station_id = {row}.station_id AND day = {row}.day AND service = {row}.service "
+            f"AND urgent = {row}.{urgent} AND bucket = {_bucket_sql(dialect, row)}"
+        )
+
+    def values(row: str) -> str:
+        return f"{row}.station_id, {row}.day, {row}.service, {row}.{urgent}, {_bucket_sql(dialect, row)}, 1"
+
+    if dialect == "sqlite":
+        add = (
+            f"INSERT INTO {counts} ({key}, waiting) SELECT {values('NEW')} WHERE NEW.status = 'waiting' "
+            f"ON CONFLICT ({key}) DO UPDATE SET waiting = waiting + 1;"
+        )
+        remove = f"UPDATE {counts} SET waiting = waiting - 1 WHERE OLD.status = 'waiting' AND {where('OLD')};"
+        watched = f"station_id, day, service, status, {urgent}, queue_at"
+        return [
+            f"CREATE TRIGGER {table}_count_insert AFTER INSERT ON {table} WHEN NEW.status = 'waiting' BEGIN {add} END",
+            f"CREATE TRIGGER {table}_count_delete AFTER DELETE ON {table} "
+            f"WHEN OLD.status = 'waiting' BEGIN {remove} END",
+            f"CREATE TRIGGER {table}_count_update AFTER UPDATE OF {watched} ON {table} "
+            f"WHEN OLD.status = 'waiting' OR NEW.status = 'waiting' BEGIN {remove} {add} END",
+        ]
+    return [
+        f"CREATE FUNCTION {table}_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF TG_OP <> 'INSERT' AND OLD.status = 'waiting' THEN "
+        f"UPDATE {counts} SET waiting = waiting - 1 WHERE {where('OLD')}; END IF; "
+        f"IF TG_OP <> 'DELETE' AND NEW.status = 'waiting' THEN "
+        f"INSERT INTO {counts} AS c ({key}, waiting) VALUES ({values('NEW')}) "
+        f"ON CONFLICT ({key}) DO UPDATE SET waiting = c.waiting + 1; END IF; "
+        f"RETURN NULL; END $$",
+        f"CREATE TRIGGER {table}_count AFTER INSERT OR DELETE OR UPDATE OF "
+        f"station_id, day, service, status, {urgent}, queue_at ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {table}_count()",
+    ]
+
+
+def _attach_triggers() -> None:
+    """``create_all`` creates the triggers with their ticket table (a trigger's body is checked when it runs)."""
+    for table, counts, urgent in COUNTED:
+        for dialect in ("sqlite", "postgresql"):
+            for statement in count_triggers(dialect, table, counts, urgent):
+                ddl = DDL(statement.replace("%", "%%")).execute_if(dialect=dialect)
+                event.listen(Base.metadata.tables[table], "after_create", ddl)
+
+
+_attach_triggers()

@@ -22,15 +22,20 @@ ticket goes until the normal queue has been called up to ``n_k``. Hence
 
 ``f_k`` never decreases along the queue and ``max_skips - skips`` takes at most
 ``max_skips + 1`` values, so the minimum and the "last" above need one seek per
-skip count (usually ``max_skips`` = 3), not a pass over the queue. What is left
-in proportion to the queue is the database counting index entries for ``p`` and
-``q`` (no row is read or sent to Python).
+skip count (usually ``max_skips`` = 3), not a pass over the queue.
+
+``p`` and ``q`` (waiting tickets of a class queued before a key) are not counted
+over the queue's index entries: migration ``legal_0004`` keeps, by triggers, the
+count of each queue's waiting tickets per class and minute of ``queue_at``
+(:class:`~kiosk_plugins.legal.models.QueueCount`), so a count is the sum of the
+earlier minutes' rows (at most the minutes the queue spans, whatever its length)
+plus an index count inside the key's own minute.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, false, func, literal, or_, select, true, union_all
@@ -45,6 +50,7 @@ class QueueTable:
     model: Any
     tie: Any  # breaks ties of queue_at: the station's ticket id
     urgent: Any  # a boolean column: the ticket has a priority reason
+    counts: Any  # its waiting tickets per queue, class and minute (models.QueueCount)
 
     def waiting(self) -> list:
         """Filters of one queue's waiting tickets (the leading columns of its indexes), as parameters."""
@@ -66,15 +72,31 @@ class Key:
 
 
 def _tickets():
-    from kiosk_plugins.legal.models import Ticket
+    from kiosk_plugins.legal.models import QueueCount, Ticket
 
-    return QueueTable(Ticket, Ticket.id, Ticket.urgent)
+    return QueueTable(Ticket, Ticket.id, Ticket.urgent, QueueCount)
 
 
 def _hub_tickets():
-    from kiosk_plugins.legal.models import HubTicket
+    from kiosk_plugins.legal.models import HubQueueCount, HubTicket
 
-    return QueueTable(HubTicket, HubTicket.place, HubTicket.priority)
+    return QueueTable(HubTicket, HubTicket.place, HubTicket.priority, HubQueueCount)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _bucket(at: datetime) -> int:
+    """The count row's minute of a queue time, as the triggers reckon it (whole seconds, floored)."""
+    from kiosk_plugins.legal.models import BUCKET_SECONDS
+
+    return (at - _EPOCH) // timedelta(seconds=BUCKET_SECONDS)
+
+
+def _bucket_start(bucket: int) -> datetime:
+    from kiosk_plugins.legal.models import BUCKET_SECONDS
+
+    return _EPOCH + timedelta(seconds=bucket * BUCKET_SECONDS)
 
 
 def _before(table: QueueTable, name: str, inclusive: bool = False):
@@ -90,19 +112,31 @@ def _before(table: QueueTable, name: str, inclusive: bool = False):
 def _count_before(table: QueueTable, urgent: bool, name: str, inclusive: bool = False):
     """How many waiting tickets of a class are queued before the bound key, as a scalar subquery.
 
-    Two index ranges, earlier times and the same time with a lower id: the database
-    steps through the first without testing each entry (an OR made every entry a test).
+    The count rows of the minutes before the key's minute (``<name>_bucket``), then two
+    index ranges inside its minute (from ``<name>_start``): earlier times, and the same
+    time with a lower id (an OR made every entry a test).
     """
     at: Any = bindparam(f"{name}_at")
     tie: Any = bindparam(f"{name}_tie")
-    m = table.model
+    m, c = table.model, table.counts
 
     def count(*where):
         query = select(func.count()).select_from(m).where(*table.waiting(), _class(table, urgent), *where)
         return query.scalar_subquery()
 
+    earlier = (
+        select(func.coalesce(func.sum(c.waiting), 0))
+        .where(
+            c.station_id == bindparam("station_id"),
+            c.day == bindparam("day"),
+            c.service == bindparam("service"),
+            c.urgent == (true() if urgent else false()),
+            c.bucket < bindparam(f"{name}_bucket"),
+        )
+        .scalar_subquery()
+    )
     same = table.tie <= tie if inclusive else table.tie < tie
-    return count(m.queue_at < at) + count(m.queue_at == at, same)
+    return earlier + count(m.queue_at >= bindparam(f"{name}_start"), m.queue_at < at) + count(m.queue_at == at, same)
 
 
 def _after(table: QueueTable, name: str):
@@ -111,8 +145,17 @@ def _after(table: QueueTable, name: str):
     return and_(table.model.queue_at >= at, or_(table.model.queue_at > at, table.tie > tie))
 
 
-def _bind(name: str, key: Key) -> dict:
-    return {f"{name}_at": key.at, f"{name}_tie": key.tie}
+def _bind(name: str, key: Key, counted: bool = False) -> dict:
+    """The key's parameters; ``counted`` adds its minute for :func:`_count_before`."""
+    if not counted:
+        return {f"{name}_at": key.at, f"{name}_tie": key.tie}
+    bucket = _bucket(key.at)
+    return {
+        f"{name}_at": key.at,
+        f"{name}_tie": key.tie,
+        f"{name}_bucket": bucket,
+        f"{name}_start": _bucket_start(bucket),
+    }
 
 
 def _class(table: QueueTable, urgent: bool):
@@ -154,9 +197,9 @@ class Queue:
         """What one statement tells of the ticket at ``key``.
 
         (normal tickets before it, priority tickets before it, the most skips of any
-        normal ticket, priority tickets after it up to ``max_skips``): two index range
-        counts, a seek (the last entry of the skips index) and a count of at most
-        ``max_skips`` entries.
+        normal ticket, priority tickets after it up to ``max_skips``): two counts of
+        :func:`_count_before` (count rows and the key's minute), a seek (the last entry
+        of the skips index) and a count of at most ``max_skips`` entries.
         """
         t = self.table
 
@@ -166,7 +209,7 @@ class Queue:
             after = select(func.count()).select_from(behind.subquery()).scalar_subquery()
             return select(_count_before(t, False, "key"), _count_before(t, True, "key"), most, after)
 
-        row = self._run(("figures",), build, cap=self.max_skips, **_bind("key", key)).one()
+        row = self._run(("figures",), build, cap=self.max_skips, **_bind("key", key, counted=True)).one()
         normals, urgent, skips, after = row
         return normals or 0, urgent or 0, skips or 0, after or 0
 
@@ -177,7 +220,7 @@ class Queue:
         def build():
             return select(_count_before(t, False, "key", inclusive=True))
 
-        return self._run(("normals_up_to",), build, **_bind("key", key)).scalar() or 0
+        return self._run(("normals_up_to",), build, **_bind("key", key, counted=True)).scalar() or 0
 
     def urgent_keys(self, key: Key, limit: int, descending: bool = False) -> list[Key]:
         """Up to ``limit`` priority tickets after ``key`` (before it, nearest first, when ``descending``)."""
