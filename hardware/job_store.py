@@ -158,11 +158,14 @@ class JobStore(ABC):
         """Queued or printing jobs, oldest first (of one ``printer``, at most ``limit``): what a queue works through."""
 
     @abstractmethod
-    def claim(self, job_id: str, owner: str) -> PrintJob | None:
+    def claim(self, job_id: str, owner: str, known: PrintJob | None = None) -> PrintJob | None:
         """Atomically move a queued job to ``printing`` for ``owner`` (attempts + 1); None if it is not queued.
 
         This is what makes a job print once: of two queues that both saw it
-        queued, only one claim succeeds.
+        queued, only one claim succeeds. ``known``: the job as the caller has
+        it (queued, with these attempts); a store may then return it changed
+        as claimed instead of reading it back, if the stored job is still queued
+        with the same attempts.
         """
 
     @abstractmethod
@@ -241,8 +244,8 @@ class InMemoryJobStore(JobStore):
             ]
         return sorted(jobs, key=lambda j: j.created_at)[:limit]
 
-    def claim(self, job_id: str, owner: str) -> PrintJob | None:
-        """See :meth:`JobStore.claim`."""
+    def claim(self, job_id: str, owner: str, known: PrintJob | None = None) -> PrintJob | None:
+        """See :meth:`JobStore.claim` (the stored copy is always returned)."""
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or job.state is not JobState.QUEUED:

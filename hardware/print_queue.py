@@ -40,6 +40,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -224,6 +225,10 @@ class PrintQueue:
             name: CircuitBreaker(breaker_threshold, breaker_cooldown) for name in self.printers
         }
         self._wake: dict[str, threading.Event] = {name: threading.Event() for name in self.printers}
+        # Jobs this process stored (committed) for a printer it drives, handed to its worker in memory:
+        # the worker need not read them back. The store stays the truth (see _step).
+        self._handed: dict[str, OrderedDict[str, PrintJob]] = {name: OrderedDict() for name in self.printers}
+        self._looked: dict[str, float] = dict.fromkeys(self.printers, float("-inf"))
         self._held: dict[str, bool] = dict.fromkeys(self.printers, False)
         self._renewed: dict[str, float] = {}
         self._threads: list[threading.Thread] = []
@@ -293,9 +298,12 @@ class PrintQueue:
                 held = False
             if held and not self._held[name]:
                 log.info("this process now drives printer %s (%s)", name, self.owner)
+                self._looked[name] = float("-inf")  # look in the store at once: the jobs left for this printer
                 self._wake[name].set()
             elif self._held[name] and not held:
                 log.warning("printer %s is driven by another process now", name)
+                with self._lock:
+                    self._handed[name].clear()  # the new holder finds them in the store
             self._held[name] = held
             if held:
                 self._renewed[name] = now
@@ -343,9 +351,17 @@ class PrintQueue:
             job.expires_at = job.created_at + expiry
         return self._enqueue(job, new=True)
 
+    #: Jobs at most handed over in memory per printer; more (a printer out of order) are read from the store.
+    HAND_OVER_LIMIT = 256
+
     def _enqueue(self, job: PrintJob, *, new: bool) -> JobHandle:
         def stored() -> None:
             self._notify(job)
+            if self._held[job.printer]:
+                with self._lock:
+                    handed = self._handed[job.printer]
+                    if len(handed) < self.HAND_OVER_LIMIT:
+                        handed[job.id] = replace(job)
             self._wake[job.printer].set()
 
         if new:
@@ -514,12 +530,37 @@ class PrintQueue:
             if not busy:
                 wake.wait(self.poll_interval)
 
+    def _next_handed(self, name: str) -> PrintJob | None:
+        with self._lock:
+            handed = self._handed[name]
+            return handed.popitem(last=False)[1] if handed else None
+
     def _step(self, name: str) -> bool:
-        """Deal with the printer's oldest unfinished job; False when there is none."""
+        """Deal with the next job: one handed over by this process, else the printer's oldest unfinished.
+
+        A job this process stored comes with its receipt in memory, so the
+        worker goes straight to claiming it. The store is still looked at
+        every ``poll_interval`` even while such jobs keep coming: jobs other
+        processes stored, and ones left from before a restart, are found there.
+        A handed job the store no longer has queued (printed meanwhile from the
+        store, withdrawn) fails its claim and is skipped.
+        """
+        now = time.monotonic()
+        if now - self._looked[name] < self.poll_interval:
+            job = self._next_handed(name)
+            if job is None:
+                return False  # the store was looked at a moment ago: next time the poll comes round
+            if self._stop.is_set() or not self._held[name]:
+                return False
+            self._print(name, job)
+            return True
+        self._looked[name] = now
         # Only the oldest: with hundreds queued, loading them all (receipts and all) per job adds up.
         for job in self.store.list_unfinished(name, limit=1):
             if self._stop.is_set() or not self._held[name]:
                 return False
+            with self._lock:
+                self._handed[name].pop(job.id, None)
             if job.state is JobState.PRINTING:
                 # Its sender died mid-job (this thread prints one job at a time and is
                 # not printing it). Sending it again could print the ticket twice.
@@ -554,7 +595,8 @@ class PrintQueue:
                     f"not tried: the printer failed {breaker.failures} times in a row (last: {breaker.last_error})",
                 )
                 return
-            claimed = self.store.claim(job.id, self.owner)
+            # The job as this worker has it (stored by this process, or just read): the store need not send it back.
+            claimed = self.store.claim(job.id, self.owner, known=job)
             if claimed is None:
                 return  # another queue took it, or staff changed it meanwhile
             job = claimed

@@ -44,10 +44,12 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from flask import Blueprint, abort, current_app, has_app_context, has_request_context, jsonify
-from sqlalchemy import event, select
+from sqlalchemy import Table, bindparam, event, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
@@ -161,6 +163,45 @@ for _name, _listener in (
         event.listen(OrmSession, _name, _listener)
 
 
+_JOBS = cast(Table, PrintJobRow.__table__)
+#: The print path's statements, built once (a statement built per call costs more CPU than SQLite running it).
+_INSERT = _JOBS.insert()
+_UPDATE = (
+    _JOBS.update()
+    .where(_JOBS.c.id == bindparam("job_id"))
+    .values(
+        printer=bindparam("v_printer"),
+        lease_owner=bindparam("v_owner"),
+        lease_until=None,
+        expires_at=bindparam("v_expires"),
+        state=bindparam("v_state"),
+        attempts=bindparam("v_attempts"),
+        max_attempts=bindparam("v_max"),
+        error=bindparam("v_error"),
+        error_kind=bindparam("v_kind"),
+        note=bindparam("v_note"),
+        updated_at=bindparam("v_updated"),
+        finished_at=bindparam("v_finished"),
+    )
+)
+_CLAIM = (
+    _JOBS.update()
+    .where(
+        _JOBS.c.id == bindparam("job_id"),
+        _JOBS.c.station_id == bindparam("station"),
+        _JOBS.c.state == "queued",
+        _JOBS.c.attempts == bindparam("known_attempts"),
+    )
+    .values(
+        state="printing",
+        attempts=_JOBS.c.attempts + 1,
+        lease_owner=bindparam("v_owner"),
+        lease_until=None,
+        updated_at=bindparam("v_updated"),
+    )
+)
+
+
 class DbJobStore(JobStore):
     """The print queue's jobs in the ``print_job`` table of one station.
 
@@ -173,16 +214,28 @@ class DbJobStore(JobStore):
         self.station_id = station_id
         self.printer = printer
 
-    def _to_row(self, job: HwJob, row: PrintJobRow) -> None:
-        row.printer, row.layout, row.terminal = job.printer, job.label, job.terminal
-        row.receipt = job.receipt.to_dict()
-        row.state, row.attempts, row.max_attempts = job.state.value, job.attempts, job.max_attempts
-        row.error, row.error_kind, row.note = job.error, job.error_kind, job.note or ""
-        row.reprint_of = job.reprint_of
-        row.created_at, row.updated_at = _ts(job.created_at), _ts(job.updated_at)
-        row.finished_at = _ts(job.finished_at)
-        row.expires_at = _ts(job.expires_at)
-        row.lease_owner = job.owner
+    def _row(self, job: HwJob) -> dict:
+        """The job's row, column by column, for one INSERT."""
+        return {
+            "id": job.id,
+            "station_id": self.station_id,
+            "printer": job.printer,
+            "layout": job.label,
+            "terminal": job.terminal,
+            "receipt": job.receipt.to_dict(),
+            "state": job.state.value,
+            "attempts": job.attempts,
+            "max_attempts": job.max_attempts,
+            "error": job.error,
+            "error_kind": job.error_kind,
+            "note": job.note or "",
+            "reprint_of": job.reprint_of,
+            "created_at": _ts(job.created_at),
+            "updated_at": _ts(job.updated_at),
+            "finished_at": _ts(job.finished_at),
+            "expires_at": _ts(job.expires_at),
+            "lease_owner": job.owner,
+        }
 
     @staticmethod
     def _from_row(row: PrintJobRow) -> HwJob:
@@ -213,49 +266,47 @@ class DbJobStore(JobStore):
         receipt in one transaction) the row is part of that block and
         ``then`` waits for its commit (nothing at all on a rollback); in a
         request that already wrote, the job is committed with what it prints;
-        otherwise in a transaction of its own.
+        otherwise in a transaction of its own. One Core INSERT: the row is
+        never loaded as an object.
         """
-        row = PrintJobRow(id=job.id, station_id=self.station_id)
-        self._to_row(job, row)
+        values = self._row(job)
         if has_app_context() and current_app.extensions.get("db") is self.db:
             # Joins the enclosing block, or a request that already wrote (its ticket,
             # say), rather than waiting on a second connection for that request's own lock.
             with write_transaction() as session:
-                session.add(row)
+                session.execute(_INSERT, values)
                 if then is not None:
                     after_commit(session, then)
             return
-        with self.db.Session() as session:
-            session.add(row)
-            if then is not None:
-                after_commit(session, then)
-            session.commit()
+        with self.db.engine.begin() as conn:
+            conn.execute(_INSERT, values)
+        if then is not None:
+            then()
 
     def update(self, job: HwJob) -> None:
         # One UPDATE of what a job's progress changes: its receipt, printer and
         # layout are written once, by add() (this runs twice or more per receipt).
-        with self.db.Session() as session:
-            result = session.execute(
-                sql_update(PrintJobRow)
-                .where(PrintJobRow.id == job.id)
-                .values(
-                    printer=job.printer,  # staff may reprint a failed job on another terminal's printer
-                    lease_owner=job.owner if job.state is JobState.PRINTING else None,
-                    lease_until=None,
-                    expires_at=_ts(job.expires_at),
-                    state=job.state.value,
-                    attempts=job.attempts,
-                    max_attempts=job.max_attempts,
-                    error=job.error,
-                    error_kind=job.error_kind,
-                    note=job.note or "",
-                    updated_at=_ts(job.updated_at),
-                    finished_at=_ts(job.finished_at),
-                )
+        # A Core statement built once: the print worker runs it for every receipt.
+        with self.db.engine.begin() as conn:
+            result = conn.execute(
+                _UPDATE,
+                {
+                    "job_id": job.id,
+                    "v_printer": job.printer,  # staff may reprint a failed job on another terminal's printer
+                    "v_owner": job.owner if job.state is JobState.PRINTING else None,
+                    "v_expires": _ts(job.expires_at),
+                    "v_state": job.state.value,
+                    "v_attempts": job.attempts,
+                    "v_max": job.max_attempts,
+                    "v_error": job.error,
+                    "v_kind": job.error_kind,
+                    "v_note": job.note or "",
+                    "v_updated": _ts(job.updated_at),
+                    "v_finished": _ts(job.finished_at),
+                },
             )
             if result.rowcount == 0:
                 raise KeyError(job.id)
-            session.commit()
 
     def get(self, job_id: str) -> HwJob | None:
         with self.db.Session() as session:
@@ -283,10 +334,31 @@ class DbJobStore(JobStore):
             query = query.where(PrintJobRow.printer == printer)
         return self._list(query.order_by(PrintJobRow.created_at, PrintJobRow.id), limit)
 
-    def claim(self, job_id: str, owner: str) -> HwJob | None:
-        """Queued to printing for ``owner`` in one conditional UPDATE: of two claimers one wins, on any database."""
+    def claim(self, job_id: str, owner: str, known: HwJob | None = None) -> HwJob | None:
+        """Queued to printing for ``owner`` in one conditional UPDATE: of two claimers one wins, on any database.
+
+        With ``known`` (the job as the print worker has it) nothing is read:
+        the UPDATE also requires the attempts it knows, and the job comes back
+        from memory.
+        """
         from kiosk.db import utcnow
 
+        if known is not None:
+            now = time.time()
+            with self.db.engine.begin() as conn:
+                result = conn.execute(
+                    _CLAIM,
+                    {
+                        "job_id": job_id,
+                        "station": self.station_id,
+                        "known_attempts": known.attempts,
+                        "v_owner": owner,
+                        "v_updated": _ts(now),
+                    },
+                )
+                if result.rowcount != 1:
+                    return None
+            return replace(known, state=JobState.PRINTING, attempts=known.attempts + 1, owner=owner, updated_at=now)
         statement = (
             sql_update(PrintJobRow)
             .where(PrintJobRow.id == job_id, PrintJobRow.station_id == self.station_id, PrintJobRow.state == "queued")

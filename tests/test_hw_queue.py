@@ -195,6 +195,31 @@ def test_unfinished_jobs_in_the_store_are_resumed_at_start_but_an_interrupted_on
     assert qr_codes(fake) == ["https://kiosk.example.cn/q/M002"]
 
 
+def test_handed_over_jobs_and_jobs_found_only_in_the_store_each_print_once(fake):
+    """The worker takes this process's jobs from memory and still finds other processes' jobs in the store."""
+    store = InMemoryJobStore()
+    with make_queue(fake, store=store, poll_interval=0.2) as q:
+        other = make_queue(fake, store=store, owner="another process")  # never started: holds no lease
+        assert q.holds("counter") and not other.holds("counter")
+        # Printed from the store meanwhile: handed over too, its claim fails and it is skipped.
+        stale = PrintJob(receipt=ticket("S000"), printer="counter", state=JobState.DONE)
+        store.add(stale)
+        with q._lock:
+            q._handed["counter"][stale.id] = PrintJob(receipt=ticket("S000"), printer="counter", id=stale.id)
+        handles = []
+        for i in range(6):
+            handles.append(q.submit(ticket(f"S{i + 1:03d}")))
+            if i % 2:
+                handles.append(other.submit(ticket(f"T{i:03d}")))
+        jobs = [q.wait(h.id, WAIT) for h in handles]
+    assert [job.state for job in jobs] == [JobState.DONE] * 9
+    assert sorted(qr_codes(fake)) == sorted(
+        [f"https://kiosk.example.cn/q/S{i:03d}" for i in range(1, 7)]
+        + [f"https://kiosk.example.cn/q/T{i:03d}" for i in (1, 3, 5)]
+    )
+    assert store.get(stale.id).state is JobState.DONE and not q._handed["counter"]
+
+
 def test_stopping_during_a_retry_leaves_the_job_queued(fake):
     fake.state = "paper_out"
     store = InMemoryJobStore()
