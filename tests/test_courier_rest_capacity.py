@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
-from test_courier_rest_support import Kiosk, courier_app, db, kiosk, notice, slot_number  # noqa: F401
+from test_courier_rest_support import Kiosk, courier_app, db, kiosk, notice, slot_number, switch_off  # noqa: F401
 
 from kiosk.db import utcnow
 from kiosk.models import KioskEvent
@@ -181,3 +181,22 @@ def test_taking_a_phone_slot_while_in_line_for_a_battery_leaves_the_line(courier
         assert s.scalar(select(Waiting.state)) == "cancelled"
         assert s.scalar(select(Use.id).where(Use.state == "held")) is None
     assert board(a)["battery"]["free"] == 1
+
+
+def test_the_home_screen_says_what_is_free_now_and_names_nobody(kiosk, courier_app, csrf):
+    def line():
+        home = kiosk.get("/").get_data(as_text=True)
+        return home.split('data-service="courier_rest.places"', 1)[1].split("</li>", 1)[0]
+
+    # No place made yet (no rider screen opened): the station's settings, all free.
+    assert "暖蜂驿站空位：座位 2，手机 2，电池 1" in line()
+    kiosk.signup()
+    kiosk.take("phone")
+    kiosk.take("seat")
+    shown = line()
+    assert "暖蜂驿站空位：座位 1，手机 1，电池 1" in shown
+    assert "张三明" not in shown and "5678" not in shown and "人等候" not in shown
+    kiosk.client.post("/lang", data={"lang": "en", "csrf_token": csrf(kiosk.client)})
+    assert "Rider rest station, free places: seats 1, phones 1, batteries 1" in line()
+    switch_off(courier_app, "courier_rest")
+    assert 'data-service="courier_rest.' not in kiosk.get("/").get_data(as_text=True)

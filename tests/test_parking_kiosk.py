@@ -320,3 +320,26 @@ def test_other_languages(app, client):
     client.post("/lang", data={"lang": "zh_Hant", "csrf_token": csrf_token(client)})
     assert "停車" in text_of(client.get("/k/parking/lots"))
     assert PEOPLE
+
+
+def test_the_home_screen_says_how_many_spaces_are_left_today(app, client):
+    from kiosk import clock
+
+    def line():
+        home = client.get("/").get_data(as_text=True)
+        if 'data-service="parking.spaces"' not in home:
+            return None
+        return home.split('data-service="parking.spaces"', 1)[1].split("</li>", 1)[0]
+
+    assert line() is None  # no car park open for booking: nothing to say
+    clock.set_clock(app, lambda: datetime(2024, 5, 6, 4, 0, tzinfo=UTC))  # Monday 12:00 in Shenzhen
+    add_lot(app, name="翠竹大厦停车场", spaces=3, windows=(("周末", "09:00", "18:00", "56"),))
+    assert "共享停车：今日无开放时段" in line()
+    night = add_lot(app, spaces=2)  # every night 19:00 to 08:00: last night's is over, tonight's is to come
+    assert "共享停车：今日还可预约车位 2 个" in line()
+    add_people(app)
+    get_voucher(client, "13800138001", "粤B12345", night["windows"][0], "2024-05-06")
+    shown = line()
+    assert "今日还可预约车位 1 个" in shown and "粤B" not in shown and "王" not in shown
+    client.post("/lang", data={"lang": "en", "csrf_token": csrf_token(client)})
+    assert "Shared parking: 1 space(s) left today" in line()

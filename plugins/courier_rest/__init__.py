@@ -88,6 +88,14 @@ def register_staff_panels(register, station):
 
 
 @hookimpl
+def register_home_status(register, station):
+    """Free seats and charging places now, for riders on the home screen (no one named)."""
+    from kiosk_plugins.courier_rest.home_status import register_status
+
+    register_status(register, station)
+
+
+@hookimpl
 def register_audit_actions(register):
     """What staff and the station's jobs did, in words for the audit log."""
     for action, words in {

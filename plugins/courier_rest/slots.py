@@ -103,9 +103,18 @@ _PEOPLE = select(
 )
 
 
+def free_places(session, station_id: int) -> dict[str, tuple[int, int]]:
+    """``{kind: (free, total)}`` of the kinds the station has places of, in one statement."""
+    return {
+        kind: (int(total) - int(taken), int(total))
+        for kind, total, taken in session.execute(_PLACES, {"station_id": station_id})
+        if total
+    }
+
+
 def board(session, station_id: int) -> dict:
     """Free and total places of each kind, people waiting and riders in: no personal data."""
-    out = {kind: {"free": 0, "total": 0} for kind in SLOT_KINDS}
+    out: dict = {kind: {"free": 0, "total": 0} for kind in SLOT_KINDS}
     for kind, total, taken in session.execute(_PLACES, {"station_id": station_id}):
         out[kind] = {"free": int(total) - int(taken), "total": int(total)}
     phone_waiting, battery_waiting, inside = session.execute(_PEOPLE, {"station_id": station_id}).one()

@@ -77,6 +77,14 @@ def register_staff_panels(register, station):
 
 
 @hookimpl
+def register_home_status(register, station):
+    """Spaces left to book today at the partner car parks, for residents on the home screen."""
+    from kiosk_plugins.parking.home_status import register_status
+
+    register_status(register, station)
+
+
+@hookimpl
 def register_audit_actions(register):
     """What staff and attendants did with lots, households and vouchers, in words for the audit log."""
     for action, words in {
