@@ -245,6 +245,8 @@ class QueueCount(Base):
     """
 
     __tablename__ = "legal_queue_count"
+    # On SQLite the rows live in the primary key's b-tree: a sum over a range reads one tree, not index then rows.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     station_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -258,6 +260,7 @@ class HubQueueCount(Base):
     """:class:`QueueCount` of the hub's synced tickets (``legal_hub_ticket``; the class is ``priority``)."""
 
     __tablename__ = "legal_hub_queue_count"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     station_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
