@@ -17,7 +17,12 @@ phones froze the station. Now:
   one station and channel set share a *feed*: the feed is woken by the
   process's :class:`kiosk.events.Notifier` (the PostgreSQL LISTEN thread on
   the hub, the emitting thread on SQLite), reads the new events once from the
-  database and writes the same bytes to every subscribed socket. Reader
+  database and writes the same bytes to every subscribed socket, all of a
+  read's events in one write. After a read the feed waits
+  :func:`batch_seconds` (longer the more sockets it writes, at most 0.1 s)
+  before the next: the first event after a quiet spell goes out at once, the
+  events of a busy spell together, so the pump's system calls grow with
+  streams × reads, not streams × events. Reader
   streams get what :class:`kiosk.readers.ReaderHub` hands their page. The
   pump sends heartbeats, closes streams after ``sse_max_seconds``, and drops
   a reader that lets more than :data:`MAX_BUFFER` bytes pile up (a phone
@@ -30,6 +35,12 @@ phones froze the station. Now:
   the process), never refuses the new one and never waits: the shed stream
   is told to come back in :data:`SHED_RETRY_MS` and closed, and its
   EventSource reconnects then with ``Last-Event-ID``, so it misses nothing.
+  Both caps count per worker process. A station node runs one worker
+  (``kiosk serve``'s default; devices are opened only with one), so there
+  they are the node's caps; a hub
+  with N workers keeps up to N × ``streams_per_process`` streams, and one
+  client whose connections the kernel spreads over the workers up to N ×
+  ``streams_per_client``.
 
 No per-session cap: a session is a cookie the client chooses to send, so it
 bounds nothing an address cap does not; residents behind one proxy are told
@@ -78,6 +89,11 @@ MAX_BUFFER = 64 * 1024
 BACKLOG_IDS = 2000
 #: At most this many of the events a resuming stream missed are sent to it (the newest).
 CATCH_UP_ROWS = 200  # some 40 kB: within MAX_BUFFER even if the socket takes none of it yet
+#: A feed is read again at the earliest this long after its last read, per stream it writes to, up to
+#: BATCH_MAX_SECONDS: the first event after a quiet spell goes out at once, the events of a busy spell go
+#: out together, one write per socket per batch instead of one per event (see :func:`batch_seconds`).
+BATCH_SECONDS_PER_STREAM = 0.0002
+BATCH_MAX_SECONDS = 0.1
 HEARTBEAT_SECONDS = 15
 HEARTBEAT = b": keep-alive\n\n"
 FIRST_LINE = b"retry: 1000\n\n"
@@ -383,8 +399,14 @@ class _Feed:
         self.sub: Any = None
         self.dirty = True
         self.next_read = 0.0
+        #: A ring before this time waits for it (:func:`batch_seconds` after the last read).
+        self.not_before = 0.0
         #: Database reads made (read by tests and the bench).
         self.reads = 0
+
+    def due(self) -> float:
+        """When the feed reads next: when rung, after the pause; else at the next poll."""
+        return self.not_before if self.dirty else max(self.next_read, self.not_before)
 
 
 class StreamPump:
@@ -400,6 +422,8 @@ class StreamPump:
         self._outs: set[_Out] = set()
         self._feeds: dict[tuple, _Feed] = {}
         self._running = True
+        #: Writes to sockets so far, not counting the rest of a partial one (read by tests and the bench).
+        self.writes = 0
         self._thread = threading.Thread(target=self._run, daemon=True, name="kiosk-stream-pump")
         self._thread.start()
 
@@ -436,13 +460,16 @@ class StreamPump:
 
     # -- the pump's thread ---------------------------------------------------------------------
     def _run(self) -> None:
+        from kiosk_hardware.print_queue import name_os_thread
+
+        name_os_thread("kiosk-pump")  # top -H, py-spy and a bench reading /proc/<pid>/task find it by this name
         next_sweep = time.monotonic() + 1.0
         try:
             while self._running:
                 now = time.monotonic()
                 timeout = next_sweep - now
                 for feed in self._feeds.values():
-                    timeout = min(timeout, 0.0 if feed.dirty else feed.next_read - now)
+                    timeout = min(timeout, feed.due() - now)
                 for key, mask in self._sel.select(max(0.0, timeout)):
                     out = key.data
                     if out is None:
@@ -463,7 +490,7 @@ class StreamPump:
                         log.exception("push stream command failed")
                 now = time.monotonic()
                 for feed in list(self._feeds.values()):
-                    if feed.members and (feed.dirty or now >= feed.next_read):
+                    if feed.members and now >= feed.due():
                         self._read_feed(feed, now)
                 if now >= next_sweep:
                     next_sweep = now + 1.0
@@ -564,20 +591,32 @@ class StreamPump:
         finally:
             session.close()
         feed.reads += 1
-        for row in rows:
-            data = _event_bytes(row)
-            for out in list(feed.members):
-                if row.id > out.floor:
-                    self._send(out, data)
-                elif row.id in out.extra:
-                    out.extra.discard(row.id)
-                    self._send(out, data)
-        for out in feed.members:
+        if rows:
+            self._deliver(feed, rows)
+        now = time.monotonic()
+        feed.next_read = now + feed.poll_seconds(feed.app)
+        # Events that ring before this wait for one read together (none: a feed with no stream is gone).
+        feed.not_before = now + batch_seconds(len(feed.members))
+        if cursor.more:  # the read stopped at its limit: the rest at once, not after a pause
+            feed.dirty, feed.not_before = True, 0.0
+
+    def _deliver(self, feed: _Feed, rows: list) -> None:
+        """Each stream of ``feed`` gets the events of ``rows`` it has not had, in one write."""
+        ids = [row.id for row in rows]
+        chunks = [_event_bytes(row) for row in rows]
+        lowest = ids[0]  # rows come in id order, a late event that filled a gap first
+        together = b"".join(chunks)
+        now = time.monotonic()
+        for out in list(feed.members):  # a stream closed by a failed write leaves the set
+            if out.floor < lowest and not out.extra:  # every stream but one that joined during the batch
+                self._send(out, together, now)
+                continue
+            wanted = [c for i, c in zip(ids, chunks, strict=True) if i > out.floor or i in out.extra]
             if out.extra:
-                out.extra.intersection_update(cursor.gaps)
-        feed.next_read = time.monotonic() + feed.poll_seconds(feed.app)
-        if cursor.more:
-            feed.dirty = True
+                out.extra.difference_update(ids)
+                out.extra.intersection_update(feed.cursor.gaps)
+            if wanted:
+                self._send(out, b"".join(wanted), now)
 
     def _sweep(self, now: float) -> None:
         """Heartbeats to quiet streams, and the end of streams open ``sse_max_seconds``."""
@@ -597,16 +636,17 @@ class StreamPump:
         if not data:  # the client hung up
             self._close(out)
 
-    def _send(self, out: _Out, data: bytes) -> None:
+    def _send(self, out: _Out, data: bytes, now: float | None = None) -> None:
         if out not in self._outs:
             return
-        out.last_write = time.monotonic()
+        out.last_write = time.monotonic() if now is None else now
         if out.buf:
             out.buf += data
             if len(out.buf) > MAX_BUFFER:
                 log.info("push stream of %s dropped: it stopped reading", out.ticket.client)
                 self._close(out)
             return
+        self.writes += 1
         try:
             sent = out.sock.send(data)
         except (BlockingIOError, InterruptedError):
@@ -664,6 +704,19 @@ class StreamPump:
             if not feed.members:
                 feed.app.extensions["kiosk_notifier"].unsubscribe(feed.sub)
                 self._feeds.pop((id(feed.app), feed.station_id, feed.channels), None)
+
+
+def batch_seconds(streams: int) -> float:
+    """How long a feed writing to ``streams`` sockets waits after a read before the next.
+
+    Writing one event costs the pump a system call per socket: with 500 phones
+    on a station issuing a ticket every few seconds, the pump would otherwise
+    spend its CPU (and the request threads' share of two cores) on 500 writes
+    per ticket. The pause grows with the feed's streams, so the pump's time on
+    a feed stays bounded, and a calling display's feed (a few streams) waits
+    well under a millisecond.
+    """
+    return min(BATCH_MAX_SECONDS, streams * BATCH_SECONDS_PER_STREAM)
 
 
 def _newest_id(app) -> int:
