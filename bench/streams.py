@@ -40,6 +40,38 @@ TICKET_P99_TARGET_MS = 150
 STREAM_PATH = "/events/stream?channel=legal"
 
 
+def worker_pid(server) -> int:
+    """The pid of the server's (one) gunicorn worker."""
+    with open(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children") as fh:
+        return int(fh.read().split()[0])
+
+
+def thread_cpu(pid: int) -> dict:
+    """CPU seconds of process ``pid``'s pump thread (named ``kiosk-pump``) and of all its other threads.
+
+    From /proc, in clock ticks (10 ms): measure over seconds, not single events. A thread that
+    ended in between is not counted.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"pump_s": 0.0, "others_s": 0.0}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        base = f"/proc/{pid}/task/{tid}"
+        try:
+            with open(f"{base}/comm") as fh:
+                pump = fh.read().strip() == "kiosk-pump"
+            with open(f"{base}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        except OSError:
+            continue
+        out["pump_s" if pump else "others_s"] += seconds
+    return out
+
+
+def cpu_between(before: dict, after: dict) -> dict:
+    return {key: round(after[key] - before[key], 3) for key in before}
+
+
 def raise_fd_limit(want: int) -> int:
     """This process's soft open-file limit, raised to ``want`` if the hard limit allows; returns it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -68,6 +100,7 @@ class Phones:
         self.done_at: dict[str, float] = {}
         self._stop = False
         self.thread: threading.Thread | None = None
+        self.cpu_s = self._cpu_now = 0.0
 
     def open(self, count: int, batch: int = 250, timeout: float = 60.0) -> float:
         """Open ``count`` streams (each with its own X-Forwarded-For); seconds it took to see every first line."""
@@ -123,7 +156,18 @@ class Phones:
             return len(self.watch.get(mark, (0, set()))[1])
 
     def _read(self) -> None:
+        try:
+            self._read_loop()
+        finally:
+            self.cpu_s = time.thread_time()
+
+    def cpu(self) -> float:
+        """CPU seconds the reading thread has used so far (the load generator's cost of the streams)."""
+        return self.cpu_s if self._stop else self._cpu_now
+
+    def _read_loop(self) -> None:
         while not self._stop:
+            self._cpu_now = time.thread_time()
             ready = self.sel.select(0.2) if self.socks else []  # only this thread changes the selector now
             for key, _mask in ready:
                 sock = key.fileobj
@@ -190,16 +234,33 @@ def station_node(streams: int, seconds: float, clients: int) -> dict:
             out["home, no streams"] = _pick(
                 load.run(server.url, load.get_home, clients=clients, seconds=seconds, expect=(200,))
             )
-            out["ticket_issue, no streams"] = _pick(legal_bench.http_load(server, clients=clients, seconds=seconds))
+            worker = worker_pid(server)
+            cpu = thread_cpu(worker)
+            tickets = legal_bench.http_load(server, clients=clients, seconds=seconds)
+            out["ticket_issue, no streams"] = _pick(tickets)
+            out["worker_cpu_ms_per_ticket, no streams"] = _per(cpu_between(cpu, thread_cpu(worker)), tickets)
             out["open_s"] = round(phones.open(streams), 2)
             phones.start()
             home = load.run(server.url, load.get_home, clients=clients, seconds=seconds, expect=(200,))
             out["home"] = _pick(home)
             before, first_id = phones.events, _legal_events(server, 0)[1]
+            cpu, phones_cpu = thread_cpu(worker), phones.cpu()
             tickets = legal_bench.http_load(server, clients=clients, seconds=seconds)
             out["ticket_issue"] = _pick(tickets)
-            out["events_expected"] = _legal_events(server, first_id)[0] * streams
+            used = cpu_between(cpu, thread_cpu(worker))
+            events = _legal_events(server, first_id)[0]
+            out["events_expected"] = events * streams
             out["events_received"] = _settled(lambda: phones.events - before, out["events_expected"])
+            out["worker_cpu_ms_per_ticket"] = _per(used, tickets)
+            # The pump's cost hardly depends on the machine's load (CPU, not wall time): per event, and per
+            # event and stream (a write to a socket is most of it: one per stream per read of the feed).
+            out["pump"] = {
+                "cpu_s": used["pump_s"],
+                "events": events,
+                "cpu_ms_per_event": round(used["pump_s"] * 1000 / max(events, 1), 3),
+                "cpu_us_per_event_per_stream": round(used["pump_s"] * 1e6 / max(events * streams, 1), 2),
+            }
+            out["bench_stream_reader_cpu_s"] = round(phones.cpu() - phones_cpu, 3)
             out["streams_open_after"] = phones.open_count
             out["worker_memory_mib"] = server.worker_memory_mib()
         finally:
@@ -256,7 +317,9 @@ def hub_process(streams: int, database_url: str | None) -> dict:
         out["worker_memory_mib_open"] = server.worker_memory_mib()
         # One call at the district's station, emitted by another process: to every stream.
         delays = []
+        worker = worker_pid(server)
         with server.app() as app:
+            cpu = thread_cpu(worker)
             for n in range(3):
                 mark = f"H{n:03d}-{os.getpid()}"
                 phones.expect(mark, streams)
@@ -266,7 +329,12 @@ def hub_process(streams: int, database_url: str | None) -> dict:
                 delays.append(round((done - started) * 1000, 1) if done else None)
                 if done is None:
                     out["reached_on_timeout"] = phones.reached(mark)
+            used = cpu_between(cpu, thread_cpu(worker))
         out["one_event_to_all_ms"] = delays
+        out["pump, one event at a time"] = {
+            "cpu_ms_per_event": round(used["pump_s"] * 1000 / 3, 1),
+            "cpu_us_per_event_per_stream": round(used["pump_s"] * 1e6 / (3 * streams), 2),
+        }
         out["streams_open_after"] = phones.open_count
     finally:
         phones.close()
@@ -312,6 +380,12 @@ def _emit(app, mark: str) -> None:
 
     with app.app_context():
         emit("legal.called", {"number": mark}, channel="legal", station_id=app.extensions["kiosk_station_id"])
+
+
+def _per(used: dict, tickets: dict) -> dict:
+    """The worker's CPU per measured ticket: its pump and all its other threads (request threads, printing)."""
+    n = max(tickets.get("requests") or 0, 1)
+    return {"others": round(used["others_s"] * 1000 / n, 2), "pump": round(used["pump_s"] * 1000 / n, 2)}
 
 
 def _pick(figures: dict) -> dict:
