@@ -10,10 +10,8 @@ detail, 50 rows a page, times in the station's local time; ``/admin/audit.csv``
 exports the same search (UTF-8 with a BOM, so Excel reads Chinese; cells that
 a spreadsheet would take for a formula get a leading ``'``).
 
-:func:`prune` is the daily retention job (scope ``any``): audit rows older than
-``[retention] audit_days`` (365) and failed logins older than
-``[retention] login_attempt_days`` (30) are deleted, and logged-out
-sessions whose cookies have expired are forgotten.
+How long audit rows, failed logins and logged-out sessions are kept is the
+retention job's to decide (:mod:`kiosk.retention`, kinds in :mod:`kiosk.retention_core`).
 """
 
 from __future__ import annotations
@@ -46,12 +44,11 @@ from kiosk.auth import (
     can_manage,
     create_user,
     login_required,
-    prune_revoked_sessions,
     set_active,
     set_password,
     set_role,
 )
-from kiosk.db import get_session, session_for
+from kiosk.db import get_session
 from kiosk.i18n import N_, _
 from kiosk.models import ROLES, AuditLog, Station, User
 from kiosk.stations import current_station
@@ -68,9 +65,8 @@ DEFAULT_DAYS = 30
 
 
 def init_app(app) -> None:
-    """Register the pages, the terminal lookup the audit trail uses, and the retention job."""
+    """Register the pages, the terminal lookup the audit trail uses, and the words of its actions."""
     from kiosk import terminals
-    from kiosk.jobs import make_job
 
     app.register_blueprint(bp)
 
@@ -87,35 +83,6 @@ def init_app(app) -> None:
 
     app.extensions[audit.TERMINAL_RESOLVER] = request_terminal
     audit.collect_action_words(app)
-    jobs = app.extensions.get("kiosk_jobs")
-    if jobs is not None:
-        jobs.append(make_job("kiosk", "kiosk.prune_audit", prune, every=86400, scope="any"))
-
-
-def retention_days(app) -> tuple[int, int]:
-    """``(audit_days, login_attempt_days)`` from the station file's ``[retention]``."""
-    settings = app.config.get("RETENTION") or {}
-    return int(settings.get("audit_days", 365)), int(settings.get("login_attempt_days", 30))
-
-
-def prune(app) -> bool:
-    """The daily job: delete audit rows and failed logins past their retention."""
-    import logging
-
-    audit_days, attempt_days = retention_days(app)
-    with session_for(app, write=True) as db_session:
-        audit_rows, attempts = audit.prune(db_session, audit_days, attempt_days)
-        prune_revoked_sessions(db_session)
-        db_session.commit()
-    if audit_rows or attempts:
-        logging.getLogger("kiosk.audit").info(
-            "retention: deleted %s audit rows older than %s days, %s failed logins older than %s days",
-            audit_rows,
-            audit_days,
-            attempts,
-            attempt_days,
-        )
-    return bool(audit_rows or attempts)
 
 
 # --- accounts -------------------------------------------------------------------------------------

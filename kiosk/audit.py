@@ -3,8 +3,8 @@
 :func:`record` appends one row; inside a request it fills in the logged-in
 user, the station, the client's address (:func:`client_address`, the one place
 that reads it) and the enrolled terminal the request came from, if any.
-:func:`search` and :func:`prune` serve the admin page and the retention job
-(:mod:`kiosk.accounts`).
+:func:`search` serves the admin page (:mod:`kiosk.accounts`); how long
+rows are kept is the retention job's (:mod:`kiosk.retention_core`).
 
 The admin page shows each action in words in the reader's language
 (:func:`action_text`): the core's own from :data:`CORE_ACTIONS`, a plugin's
@@ -14,13 +14,13 @@ from its ``register_audit_actions`` hook; an action nobody named shows as its ke
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import current_app, g, has_request_context, request
-from sqlalchemy import String, cast, delete, func, or_, select
+from sqlalchemy import String, cast, func, or_, select
 
-from kiosk.db import get_session, utcnow
-from kiosk.models import AuditLog, LoginAttempt, User
+from kiosk.db import get_session
+from kiosk.models import AuditLog, User
 
 __all__ = ["client_address", "record"]
 
@@ -227,16 +227,3 @@ def search(
 
 def _escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def prune(db_session, audit_days: int, login_attempt_days: int, now: datetime | None = None) -> tuple[int, int]:
-    """Delete audit rows older than ``audit_days`` and failed logins older than ``login_attempt_days``.
-
-    Returns how many of each were deleted; the caller commits.
-    """
-    now = now or utcnow()
-    audit = db_session.execute(delete(AuditLog).where(AuditLog.at < now - timedelta(days=audit_days))).rowcount
-    attempts = db_session.execute(
-        delete(LoginAttempt).where(LoginAttempt.at < now - timedelta(days=login_attempt_days))
-    ).rowcount
-    return int(audit or 0), int(attempts or 0)

@@ -31,6 +31,13 @@ def purge_login_attempts(sweep) -> int:
     return int(sweep.session.execute(delete(LoginAttempt).where(LoginAttempt.at < sweep.cutoff)).rowcount or 0)
 
 
+def purge_revoked_sessions(sweep) -> int:
+    """Logged-out sessions (whose account, until when) once the cookie they stopped has expired."""
+    from kiosk.auth import prune_revoked_sessions
+
+    return prune_revoked_sessions(sweep.session, now=sweep.cutoff)
+
+
 def purge_rate_hits(sweep) -> int:
     """Counted requests of public routes: the limits look back minutes, never a day."""
     from kiosk.ratelimit import RateHit
@@ -85,6 +92,14 @@ KINDS: list[dict[str, Any]] = [
         purge=purge_login_attempts,
         label={"zh_Hans": "登录失败记录", "zh_Hant": "登入失敗記錄", "en": "Failed logins"},
         reason="the back-off looks back minutes; a month is enough to look into an attack",
+    ),
+    dict(
+        name="revoked_sessions",
+        setting="revoked_session_days",
+        days=0,
+        purge=purge_revoked_sessions,
+        label={"zh_Hans": "已退出的登录会话", "zh_Hant": "已登出的登入工作階段", "en": "Logged-out sessions"},
+        reason="a logged-out session is refused only until its cookie expires; after that the record is of no use",
     ),
     dict(
         name="rate_hits",

@@ -198,11 +198,14 @@ def test_csv_export_opens_in_excel_and_neutralises_formulas(app, client, auth, m
     assert numbers == [f"n={n}" for n in range(59, -1, -1)]
 
 
-def test_retention_job_deletes_old_audit_rows_and_failed_logins(app):
-    from kiosk import accounts
+def test_retention_job_deletes_old_audit_rows_failed_logins_and_lapsed_logouts(app):
+    from kiosk import retention
+    from kiosk.auth import RevokedSession
 
-    [job] = [j for j in app.extensions["kiosk_jobs"] if j["name"] == "kiosk.prune_audit"]
+    # The retention job is the one that decides, on stations and the hub; no job of its own any more.
+    [job] = [j for j in app.extensions["kiosk_jobs"] if j["name"] == "kiosk.retention"]
     assert job["scope"] == "any"
+    assert not [j for j in app.extensions["kiosk_jobs"] if j["name"] == "kiosk.prune_audit"]
     now = datetime.now(UTC)
     _add(
         app,
@@ -214,16 +217,25 @@ def test_retention_job_deletes_old_audit_rows_and_failed_logins(app):
     with app.app_context():
         session = app.extensions["db"].Session()
         session.add_all([LoginAttempt(key="a|x", at=now - timedelta(days=31)), LoginAttempt(key="b|x", at=now)])
+        session.add_all(
+            [
+                RevokedSession(sid_hash="a" * 64, expires_at=now - timedelta(minutes=1)),
+                RevokedSession(sid_hash="b" * 64, expires_at=now + timedelta(days=1)),
+            ]
+        )
         session.commit()
         session.close()
-        assert accounts.prune(app) is True
+    taken = {o.kind.key: o.records for o in retention.purge(app, only="kiosk")}
+    assert taken["kiosk.audit_log"] == 1 and taken["kiosk.login_attempts"] == 1
+    assert taken["kiosk.revoked_sessions"] == 1
+    with app.app_context():
         session = app.extensions["db"].Session()
         assert list(session.scalars(select(LoginAttempt.key))) == ["b|x"]
+        assert list(session.scalars(select(RevokedSession.sid_hash))) == ["b" * 64]  # its cookie still counts
         session.close()
     assert [r.action for r in _rows(app)] == ["kept"]
     app.config["RETENTION"] = {"audit_days": 200, "login_attempt_days": 30}
-    with app.app_context():
-        accounts.prune(app)
+    retention.purge(app, only="kiosk.audit_log")
     assert _rows(app) == []
 
 

@@ -264,8 +264,9 @@ def test_contact_details_go_to_the_dispatch_system_only_when_configured(make_app
 
 
 def test_retention_job_erases_contact_details_of_old_closed_requests(app, client, csrf):
+    from kiosk import retention
     from kiosk.db import utcnow
-    from kiosk_plugins.petitions import outbox, retention
+    from kiosk_plugins.petitions import outbox
     from kiosk_plugins.petitions.models import OutboxMessage, Petition
 
     old, recent, still_open = (petition_of(app, file_request(client, csrf)) for _ in range(3))
@@ -274,9 +275,10 @@ def test_retention_job_erases_contact_details_of_old_closed_requests(app, client
             row.status, row.closed_at = "closed", utcnow() - timedelta(days=days)
         s.execute(OutboxMessage.__table__.update().values(delivered_at=utcnow()))
         s.commit()
-    with app.app_context():
-        assert retention.erase_contacts(app) == 1
-        assert retention.erase_contacts(app) == 0, "nothing left to erase"
+    # The kiosk's retention job, with the contacts' default period ([plugins.petitions] retention_days, 180).
+    [contacts] = retention.purge(app, only="petitions.contacts")
+    assert (contacts.days, contacts.records, contacts.error) == (180, 1, "")
+    assert retention.purge(app, only="petitions.contacts")[0].records == 0, "nothing left to erase"
     erased, kept, untouched = (petition_of(app, p.token) for p in (old, recent, still_open))
     assert (erased.contact_name, erased.contact_phone, erased.contact_email) == ("", "", "")
     assert erased.contact_erased_at is not None and erased.description.startswith("楼下烧烤店")
@@ -289,7 +291,9 @@ def test_retention_job_erases_contact_details_of_old_closed_requests(app, client
 def test_jobs_and_health_are_registered(app):
     jobs = {j["name"]: j for j in app.extensions["kiosk_jobs"]}
     assert jobs["petitions.deliver"]["every"] == 5
-    assert jobs["petitions.erase_contacts"]["at"] == "03:30"
+    # Erasing contact details is the kiosk's retention job (03:20, stations and hub), not a job of the plugin's.
+    assert jobs["kiosk.retention"]["at"] == "03:20" and jobs["kiosk.retention"]["scope"] == "any"
+    assert not {"petitions.erase_contacts", "petitions.prune_rate_hits"} & set(jobs)
     health = app.test_client().get("/healthz").get_json()
     assert health["plugins"]["petitions"]["ok"] is True
     assert "forwarding off" in health["plugins"]["petitions"]["detail"]

@@ -93,20 +93,19 @@ def request_service(kind, payload, station):
 
 @hookimpl
 def register_jobs(register):
-    """Forwarding retries, the contact-erasure retention job, pruning rate-limit counts.
+    """Forwarding retries to the district's dispatch system.
 
     The hub forwards every station's requests with its own webhook settings
     (``deliver_district``); a station forwards only what it took while it stood
     alone, with no hub (an enrolled station queues nothing for ``deliver``).
-    Retention and pruning run on both: each erases the contact details of its
-    own copies.
+    Contact details, the rest of a closed request's personal data and the
+    old intake counts go through the kiosk's retention job (:mod:`.retention`),
+    each side for its own copies.
     """
-    from kiosk_plugins.petitions import outbox, ratelimit, retention
+    from kiosk_plugins.petitions import outbox
 
     register("deliver", outbox.deliver_due, every=5, scope="station")
     register("deliver_district", outbox.deliver_due, every=5, scope="hub")
-    register("erase_contacts", retention.erase_contacts, at="03:30", scope="any")
-    register("prune_rate_hits", ratelimit.prune, every=3600, scope="any")
 
 
 @hookimpl

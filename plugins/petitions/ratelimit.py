@@ -12,13 +12,7 @@ address itself: the table holds no personal data.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from sqlalchemy import delete
-
 from kiosk import ratelimit as core
-from kiosk.db import session_for, utcnow
-from kiosk_plugins.petitions.models import RateHit
 
 
 def client_key(channel: str, extra: str = "") -> str:
@@ -38,11 +32,3 @@ def take(session, key: str, limit: int, seconds: int, now=None) -> bool:
     if has_app_context() and not core.enabled():
         return True
     return core.take(session, key, limit, seconds, now=now)
-
-
-def prune(app, keep_seconds: int = 86400) -> int:
-    """Drop what older versions counted in ``petitions_rate_hit`` (the core prunes its own table)."""
-    with session_for(app) as session:
-        result = session.execute(delete(RateHit).where(RateHit.at < utcnow() - timedelta(seconds=keep_seconds)))
-        session.commit()
-        return result.rowcount or 0

@@ -1,58 +1,21 @@
-"""Erasing contact details of requests closed longer ago than the retention period (a daily job).
+"""How long the plugin keeps each kind of personal data, declared to the kiosk's retention job.
 
-The request, its history and its rating stay (the district counts them); only
-the name, phone and e-mail go, and delivered dispatch messages of those
-requests are deleted, since their bodies may hold the same details.
-
-Below: every kind of personal data the plugin keeps, declared to the kiosk's
-retention job (``register_retention``), which purges each past its period.
+The core's daily job ``kiosk.retention`` (:mod:`kiosk.retention`, on the
+stations and the hub) is the one place that decides: periods come from
+``[retention.petitions]`` of the station file, else the defaults below
+(contacts: ``[plugins.petitions] retention_days``). A closed request keeps its
+category, coarse place, dates and rating (the district counts them); what
+identifies or describes a person goes, with the delivered dispatch messages
+that may repeat it.
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import timedelta
-
 from sqlalchemy import delete, or_, select, update
 
-from kiosk import clock, hookimpl
-from kiosk.db import session_for
+from kiosk import hookimpl
 from kiosk_plugins.petitions.models import OutboxMessage, Petition
 from kiosk_plugins.petitions.settings import get_settings
-
-log = logging.getLogger("kiosk_plugins.petitions.retention")
-
-
-def erase_contacts(app, now=None) -> int:
-    """Blank the contact details of requests closed before the retention period; returns how many."""
-    days = get_settings(app).retention_days
-    if days <= 0:
-        return 0
-    now = now or clock.now()
-    cutoff = now - timedelta(days=days)
-    with session_for(app, write=True) as session:
-        rows = session.scalars(
-            select(Petition).where(
-                Petition.status == "closed",
-                Petition.closed_at < cutoff,
-                Petition.contact_erased_at.is_(None),
-                or_(Petition.contact_name != "", Petition.contact_phone != "", Petition.contact_email != ""),
-            )
-        ).all()
-        for petition in rows:
-            petition.contact_name = petition.contact_phone = petition.contact_email = ""
-            petition.contact_erased_at = now
-        if rows:
-            session.execute(
-                delete(OutboxMessage).where(
-                    OutboxMessage.request_id.in_([p.id for p in rows]), OutboxMessage.delivered_at.is_not(None)
-                )
-            )
-        session.commit()
-    if rows:
-        log.info("erased the contact details of %d closed petition(s) past %d days", len(rows), days)
-    return len(rows)
-
 
 # --- what the kiosk's retention job purges (kiosk.retention; periods in docs/retention.md) -----------
 #
@@ -104,7 +67,7 @@ def purge_photos(sweep) -> int:
 
 
 def purge_contacts(sweep) -> int:
-    """Name, phone and e-mail of closed requests (what :func:`erase_contacts` does, in the sweep's transaction)."""
+    """Name, phone and e-mail of closed requests, and the delivered dispatch messages that may repeat them."""
     rows = sweep.session.scalars(
         select(Petition).where(
             *_closed_before(sweep),
