@@ -27,10 +27,10 @@ from flask import abort, request
 from sqlalchemy import select, update
 
 from kiosk import hookimpl
-from kiosk.agent import PROTOCOL, Agent, AgentRefused, TerminalAgent, new_token
+from kiosk.agent import PROTOCOL, Agent, AgentRefused, StationUnreachable, TerminalAgent, new_token
 from kiosk.device_config import TerminalDevices
 from kiosk.models import DeviceReport, PrintJob
-from kiosk.testing import EventStream, LiveServer, terminal_credential
+from kiosk.testing import EventStream, LiveServer, terminal_credential, wait_for
 from kiosk_hardware.receipt import Receipt
 from kiosk_hardware.testing.fake_printer import FakeSerialPrinter
 
@@ -657,6 +657,17 @@ def test_the_agent_waits_for_the_station_node_and_reconnects_by_itself(make_app,
     devices = TerminalDevices("hall-3", agent=True, printer=station.tables["hall-3"]["printer"])
     agent = Agent(url, "hall-3", credential, devices, tmp_path / "journal", wait=1, status_every=1)
     failure: list[BaseException] = []
+    missed: list[str] = []  # the requests that found no station node, in order
+    reach = agent.call
+
+    def call(path: str, **kwargs):
+        try:
+            return reach(path, **kwargs)
+        except StationUnreachable:
+            missed.append(path)
+            raise
+
+    agent.call = call  # type: ignore[method-assign]
 
     def run():
         try:
@@ -668,14 +679,15 @@ def test_the_agent_waits_for_the_station_node_and_reconnects_by_itself(make_app,
     thread.start()
     try:
         [first] = station.submit(1)
-        time.sleep(1.5)  # the agent has found nobody at least once
+        wait_for(lambda: missed, 30, "the agent to find nobody at least once")
         assert thread.is_alive() and not failure
         server = serve()
         assert station.wait_done([first], timeout=30)[first].state == "done"
         server.shutdown()
         server.server_close()
+        before = len(missed)
         [second] = station.submit(1)
-        time.sleep(2)  # a long poll or two fail meanwhile
+        wait_for(lambda: missed[before:], 30, "a request of the agent to find the node gone")
         assert thread.is_alive() and not failure
         server = serve()
         assert station.wait_done([second], timeout=60)[second].state == "done"
