@@ -1,9 +1,11 @@
-"""QR codes and linear barcodes as 1-bit ink masks for the receipt raster.
+"""QR codes and linear barcodes as 1-bit ink masks for the receipt raster, and native QR commands.
 
-Every code is drawn by us into the raster instead of being sent as a native
-printer command (``GS ( k``, ``GS k``): native support varies between cheap
-printers, while a raster prints the same everywhere and the preview shows
-exactly what comes out. Masks use 255 for ink, like glyph masks.
+Codes are drawn by us into the raster (masks use 255 for ink, like glyph
+masks): a raster prints the same everywhere. Only a text-mode profile with
+``native_qr`` (most Chinese 58/80 mm printers) sends a QR code as the
+printer's own ``GS ( k`` command instead (:func:`qr_native`): the code's text
+goes out and the printer draws it, so nothing is computed here per receipt.
+Linear barcodes are always raster: native ``GS k`` support varies too much.
 """
 
 from __future__ import annotations
@@ -163,6 +165,53 @@ def qr_mask(data: str, level: str, module: int, max_width: int) -> Image.Image:
     if (n + 2 * QR_QUIET) * module > max_width:
         raise ValueError(f"QR code for {len(data)} characters is too large for the paper")
     return base.resize((n * module, n * module), Image.Resampling.NEAREST)
+
+
+@lru_cache(maxsize=512)
+def qr_byte_mode_size(length: int, level: str = "M") -> int:
+    """Modules per side of the smallest QR code holding ``length`` bytes in byte mode at ``level``.
+
+    A printer drawing the code itself picks its version; byte mode is the
+    largest it can need, so a code sized by this fits the paper.
+    """
+    from qrcode import base
+
+    for version in range(1, 41):
+        needed = 4 + (8 if version < 10 else 16) + 8 * length
+        if needed <= sum(block.data_count * 8 for block in base.rs_blocks(version, _LEVELS[level])):
+            return 17 + 4 * version
+    raise ValueError(f"QR code data too large ({length} bytes)")
+
+
+#: ``GS ( k`` error correction levels (function 169).
+_NATIVE_LEVELS = {"L": 48, "M": 49, "Q": 50, "H": 51}
+
+
+def _qr_function(code: bytes, params: bytes) -> bytes:
+    body = b"1" + code + params  # cn 49: QR code
+    return b"\x1d(k" + len(body).to_bytes(2, "little") + body
+
+
+def qr_native(data: str, level: str, module: int, max_width: int) -> bytes:
+    """``GS ( k`` commands that make the printer draw ``data`` as a QR code (model 2) and print it.
+
+    ``module`` dots a module, shrunk as :func:`qr_mask` would so the code and
+    its quiet zone fit ``max_width``; ValueError if it cannot fit at one dot.
+    The data goes as UTF-8 bytes.
+    """
+    payload = data.encode("utf-8")
+    n = qr_byte_mode_size(len(payload), level)
+    while module > 1 and (n + 2 * QR_QUIET) * module > max_width:
+        module -= 1
+    if (n + 2 * QR_QUIET) * module > max_width:
+        raise ValueError(f"QR code for {len(data)} characters is too large for the paper")
+    return (
+        _qr_function(b"A", b"2\x00")  # model 2
+        + _qr_function(b"C", bytes([min(module, 16)]))  # dots per module
+        + _qr_function(b"E", bytes([_NATIVE_LEVELS[level]]))
+        + _qr_function(b"P", b"0" + payload)  # store the data
+        + _qr_function(b"Q", b"0")  # print it
+    )
 
 
 @lru_cache(maxsize=256)

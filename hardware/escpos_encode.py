@@ -5,15 +5,18 @@ font): text goes out as the printer's own text in its Chinese mode, ``FS &``
 … ``FS .``, encoded as GB18030, with ``GS !`` for sizes, ``ESC E`` for bold
 and ``ESC a`` for alignment; never through python-escpos's ``text()``, which
 turns CJK punctuation into "?" and sends Chinese without entering Chinese
-mode. Raster (``GS v 0``) carries only what the printer cannot draw itself:
-QR codes, barcodes and pictures, each as a band just as wide as itself and
-placed by ``ESC a`` (a centred QR code is ~5 kB, not the ~18 kB of a
-paper-wide band), and a *line* holding a character the printer's font lacks
+mode. QR codes go as the printer's own ``GS ( k`` where the profile says it
+has it (``native_qr``, the ``58mm``/``80mm`` profiles). Raster (``GS v 0``)
+carries only what the printer cannot draw itself: other QR codes, barcodes
+and pictures, each as a band just as wide as itself and placed by ``ESC a``
+(a centred QR code is ~5 kB, not the ~18 kB of a paper-wide band), and a
+*line* holding a character the printer's font lacks
 (:meth:`PrinterProfile.covers`: emoji, rare characters outside its GB2312,
 GBK or GB18030 repertoire). That line is printed from our font as a narrow
 raster with the line's size and alignment; the paragraph's other lines and
-the rest of the receipt stay text. A legal-queue ticket is ~5 kB on the wire
-this way against ~45 kB as one raster (bench/receipt_bench.py).
+the rest of the receipt stay text. A legal-queue ticket is ~0.6 kB on the
+wire this way with a native QR code, ~5 kB with a raster one, against ~45 kB
+as one raster (bench/receipt_bench.py).
 
 Raster mode (``-raster`` profiles, ``chinese_font = "none"``): the whole
 receipt is rendered (:mod:`kiosk_hardware.render`) and sent as paper-wide
@@ -29,7 +32,7 @@ import struct
 
 from PIL import Image
 
-from kiosk_hardware.barcodes import barcode_mask, qr_mask
+from kiosk_hardware.barcodes import barcode_mask, qr_mask, qr_native
 from kiosk_hardware.profiles import PrinterProfile, font_covers, get_profile
 from kiosk_hardware.receipt import (
     Barcode,
@@ -193,8 +196,12 @@ class _TextEncoder:
             return ESC + b"d" + bytes([block.lines])
         if isinstance(block, QRCode):
             module = block.module or profile.qr_module
-            mask = qr_mask(block.data, block.level, module, profile.content_width)
             # A fed line above and below is the code's quiet zone: blank raster rows would cost bytes.
+            if profile.native_qr:
+                # The printer draws it: its text goes out, not ~5 kB of raster, and nothing is computed here.
+                code = qr_native(block.data, block.level, module, profile.content_width)
+                return QUIET_LINE + _align(block.align) + code + _align("left") + QUIET_LINE
+            mask = qr_mask(block.data, block.level, module, profile.content_width)
             return QUIET_LINE + self.picture(mask, block.align) + QUIET_LINE
         if isinstance(block, Barcode):
             mask, text = barcode_mask(block.data, block.symbology, block.module, block.height, profile.content_width)

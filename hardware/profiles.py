@@ -48,6 +48,10 @@ class PrinterProfile:
         font, everything is raster.
     :param text_columns: normal-size half-width columns per line in text mode.
     :param qr_module: default QR module size in dots.
+    :param native_qr: in text mode, the printer draws QR codes itself (``GS ( k``,
+        model 2): the job carries the code's text, not its raster, and nothing is
+        computed on our side. Most Chinese 58/80 mm printers can; a printer that
+        cannot is set up with ``profile = { base = "80mm", native_qr = false }``.
     :param feed_lines: lines fed before the cut so the last line clears the cutter.
     :param cut: ``"partial"``, ``"full"`` or ``"none"`` (printers without a cutter).
     :param dpi: dots per inch (203 for most thermal printers, 180 for Epson TM-T88).
@@ -64,6 +68,7 @@ class PrinterProfile:
     chinese_font: str = "gbk"
     text_columns: int = 48
     qr_module: int = 6
+    native_qr: bool = False
     feed_lines: int = 4
     cut: str = "partial"
     dpi: int = 203
@@ -172,12 +177,12 @@ def _paper(name: str, width: int, **extra: Any) -> PrinterProfile:
 
 
 PROFILES: dict[str, PrinterProfile] = {
-    # An unknown Chinese printer: text mode with the GBK repertoire every such font has.
-    "58mm": _paper("58mm", 384, text_mode=True),
-    "80mm": _paper("80mm", 576, text_mode=True),
+    # An unknown Chinese printer: text mode with the GBK repertoire every such font has, its own QR codes.
+    "58mm": _paper("58mm", 384, text_mode=True, native_qr=True),
+    "80mm": _paper("80mm", 576, text_mode=True, native_qr=True),
     # Printers known to carry the full GB18030 font (CJK Extension A too).
-    "58mm-cn": _paper("58mm-cn", 384, text_mode=True, chinese_font="gb18030"),
-    "80mm-cn": _paper("80mm-cn", 576, text_mode=True, chinese_font="gb18030"),
+    "58mm-cn": _paper("58mm-cn", 384, text_mode=True, chinese_font="gb18030", native_qr=True),
+    "80mm-cn": _paper("80mm-cn", 576, text_mode=True, chinese_font="gb18030", native_qr=True),
     # No Chinese font: the whole receipt is one raster.
     "58mm-raster": _paper("58mm-raster", 384, chinese_font="none"),
     "80mm-raster": _paper("80mm-raster", 576, chinese_font="none"),
@@ -251,6 +256,7 @@ def model_profile(model: str, **overrides: Any) -> PrinterProfile:
         text_mode=True,
         text_columns=min(columns, width // COLUMN_DOTS) if width >= 8 * COLUMN_DOTS else columns,
         qr_module=6 if width >= 512 else 5,
+        native_qr=bool(features.get("qrCode")),
         cut=cut,
         dpi=dpi,
         model=model,

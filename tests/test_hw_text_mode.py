@@ -43,8 +43,8 @@ def texts(job) -> list[str]:
     return [line.text for line in job.lines]
 
 
-@pytest.mark.parametrize("profile, paper, limit", [("80mm", 576, 8000), ("58mm", 384, 6000)])
-def test_legal_ticket_is_text_with_only_the_qr_code_as_raster(profile, paper, limit):
+@pytest.mark.parametrize("profile, paper, limit", [("80mm", 576, 1000), ("58mm", 384, 1000)])
+def test_legal_ticket_is_text_and_a_qr_code_the_printer_draws(profile, paper, limit):
     data = encode_receipt(legal_ticket(), profile)
     job = parse(data)
 
@@ -58,12 +58,31 @@ def test_legal_ticket_is_text_with_only_the_qr_code_as_raster(profile, paper, li
     assert ahead.text.endswith("3") and ahead.spans[0][1] is False and ahead.spans[-1] == ("3", True)
     assert any(t.startswith("手机") and t.endswith("138****5678") for t in texts(job))
     assert "13812345678" not in "".join(texts(job))
-    # Every band is the QR code's, no wider than the paper, centred by ESC a.
-    assert job.bands and all(b.align == 1 and b.width_bytes * 8 <= paper for b in job.bands)
+    # No raster at all: the QR code is the printer's own (GS ( k, model 2), centred by ESC a, within the paper.
+    assert "GS v 0" not in job.names and job.qr_codes == [QR_URL]
+    qr = [c.data for c in job.commands if c.name == "GS ( k"]
+    assert qr[0] == b"1A2\x00" and qr[-1] == b"1Q0" and qr[3] == b"1P0" + QR_URL.encode()
+    assert job.bands[0].align == 1 and job.bands[0].width_bytes * 8 <= paper - 2 * 4 * (qr[1][2])
     assert qr_codes(job.raster(paper)) == [QR_URL]
-    # The raster receipt carries the same QR code in ten times the bytes.
+    # A printer that cannot draw QR codes gets the same code as a raster band (~5 kB more), centred too.
+    own = parse(encode_receipt(legal_ticket(), {"base": profile, "native_qr": False}))
+    assert "GS ( k" not in own.names and texts(own) == texts(job)
+    assert own.bands[0].align == 1 and qr_codes(own.raster(paper)) == [QR_URL]
+    # The raster receipt carries the same QR code in fifty times the bytes.
     raster = encode_receipt(legal_ticket(), f"{profile}-raster")
-    assert len(raster) > 5 * len(data) and qr_codes(parse(raster).raster()) == [QR_URL]
+    assert "GS ( k" not in parse(raster).names
+    assert len(raster) > 50 * len(data) and qr_codes(parse(raster).raster()) == [QR_URL]
+
+
+def test_a_native_qr_code_shrinks_its_modules_to_fit_the_paper_or_is_refused():
+    long_link = "https://hub.example.cn/m/legal/t/" + "x" * 400  # 77 modules a side: too wide at 8 dots each
+    for profile, paper in (("58mm", 384), ("80mm", 576)):
+        job = parse(encode_receipt(Receipt().qr(long_link, module=8), profile))
+        (module,) = [c.data[2] for c in job.commands if c.name == "GS ( k" and c.data[1:2] == b"C"]
+        assert 1 <= module < 8 and job.bands[0].width_bytes * 8 <= paper
+        assert job.qr_codes == [long_link] and qr_codes(job.raster(paper)) == [long_link]
+    with pytest.raises(ValueError, match="too large"):
+        encode_receipt(Receipt().qr("x" * 3000), "58mm")  # more than any QR code holds
 
 
 def test_character_the_printer_lacks_rasters_its_line_only():
@@ -114,6 +133,10 @@ def test_model_from_python_escpos_capabilities():
     assert qr_codes(job.raster(512)) == [QR_URL]
     assert job.names[-1] == "GS V" and job.commands[-1].args == (1,)  # partial cut
     assert not parse(encode_receipt(legal_ticket(), no_cutter)).cut
+
+    # Its capability data says it draws QR codes itself; a model whose data says not gets raster.
+    assert t88.native_qr and job.qr_codes == [QR_URL] and not no_cutter.native_qr
+    assert "GS ( k" not in parse(encode_receipt(legal_ticket(), no_cutter)).names
 
     raster_t88 = printer_profile(model="TM-T88V", chinese_font="none")
     assert parse(encode_receipt(legal_ticket(), raster_t88)).raster().width == 512

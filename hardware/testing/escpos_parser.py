@@ -5,7 +5,10 @@ Tests use it to check what a printer would receive: the command order
 ``FS .`` with the size (``GS !``, ``ESC !``), emphasis (``ESC E``) and
 justification (``ESC a``) each was printed in, and the bitmap rebuilt from
 the ``GS v 0`` bands, each placed by the justification it was sent with (to
-decode a QR code with zxing-cpp). :attr:`ParsedJob.items` keeps text lines
+decode a QR code with zxing-cpp). A QR code the printer draws itself
+(``GS ( k``, model 2) is drawn into the bitmap as a printer would, at the
+module size and error correction the job set, and its text is kept in
+:attr:`ParsedJob.qr_codes`. :attr:`ParsedJob.items` keeps text lines
 and bands in paper order, so a test can check that a line the printer's
 font could not draw came out as raster in its place. It is strict: an unknown command is an error rather than being
 skipped, so garbage in a job makes the test fail.
@@ -236,6 +239,8 @@ class ParsedJob:
     bands: list[RasterBand] = field(default_factory=list)
     #: Text lines and raster bands in the order they come out of the printer.
     items: list[TextLine | RasterBand] = field(default_factory=list)
+    #: The text of each QR code the printer drew itself (``GS ( k``), in order.
+    qr_codes: list[str] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
@@ -275,9 +280,30 @@ class ParsedJob:
         return canvas
 
 
+#: ``GS ( k`` error correction levels by their parameter (48 to 51).
+_QR_LEVELS = {48: "L", 49: "M", 50: "Q", 51: "H"}
+
+
+def _native_qr_band(text: str, level: str, module: int, top: int, offset: int, align: int, fed: int) -> RasterBand:
+    """A QR code as the printer draws it for ``GS ( k`` print, as a band of the rebuilt bitmap.
+
+    Like a printer, no quiet zone of its own: the paper around it (and the lines fed above and below) is that.
+    """
+    from kiosk_hardware.barcodes import qr_modules
+
+    code = qr_modules(text, level)
+    side = code.width * module
+    width = -(-side // 8) * 8
+    canvas = Image.new("1", (width, side), 1)
+    scaled = code.resize((side, side), Image.Resampling.NEAREST)
+    canvas.paste(0, ((width - side) // 2, 0), scaled)
+    return RasterBand(width // 8, side, 0, canvas.tobytes("raw", "1;I"), top, offset, align, fed)
+
+
 def parse(data: bytes) -> ParsedJob:
     """Parse a complete job, tracking the print modes each text line was printed in."""
     job = ParsedJob(iter_commands(data))
+    qr_module, qr_level, qr_data = 3, "L", b""  # a printer's defaults after ESC @
     kanji, align, bold, width, height = False, 0, False, 1, 1
     pending = b""
     runs: list[tuple[bytes, bool]] = []
@@ -314,6 +340,28 @@ def parse(data: bytes) -> ParsedJob:
             fed += args[0]
         elif name == "ESC @":
             kanji, align, bold, width, height = False, 0, False, 1, 1
+            qr_module, qr_level, qr_data = 3, "L", b""
+        elif name == "GS ( k" and command.data[:1] == b"1" and len(command.data) >= 3:
+            function, value = command.data[1:2], command.data[2]
+            if function == b"C":
+                qr_module = value
+            elif function == b"E":
+                qr_level = _QR_LEVELS.get(value, qr_level)
+            elif function == b"P":
+                qr_data = command.data[3:]
+            elif function == b"Q":
+                if pending:
+                    raise EscposParseError(f"QR code at offset {command.offset} while a text line is unfinished")
+                try:
+                    text = qr_data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise EscposParseError(f"QR code data at offset {command.offset} is not UTF-8") from exc
+                job.qr_codes.append(text)
+                band = _native_qr_band(text, qr_level, qr_module, top, command.offset, align, fed)
+                fed = 0
+                job.bands.append(band)
+                job.items.append(band)
+                top += band.rows
         elif name == "FS &":
             kanji = True
         elif name == "FS .":
