@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from sqlalchemy import func, select
 from test_courier_rest_support import Kiosk, courier_app, courier_config, db, kiosk, notice, station_id  # noqa: F401
 
@@ -248,3 +249,35 @@ def test_check_in_screen_shows_no_personal_data(kiosk):
     kiosk.finish()
     html = kiosk.get("/k/courier_rest/").get_data(as_text=True)
     assert not re.search(r"1[3-9]\d{9}", html) and "张" not in html
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # wording by the station's readers; no query of note
+def test_no_word_of_a_scanner_where_the_kiosk_has_none(make_app, database_url):
+    from test_courier_rest_support import OTHER_SERVICES, switch_off
+
+    from kiosk.models import PrintJob
+    from kiosk_hardware.receipt import Receipt
+
+    card = {"card": {"type": "test", "kind": "card"}}
+    both = {**card, "scan": {"type": "test", "kind": "code"}}
+    for phone, readers, scanner in (("13812345670", card, False), ("13812345671", both, True)):
+        app = make_app(database_url, DEVICES={"printer": {"type": "preview"}, "readers": readers}, **courier_config())
+        switch_off(app, *OTHER_SERVICES)
+        kiosk = Kiosk(app.test_client())
+        register = kiosk.phone(phone).get_data(as_text=True).split('class="lead">', 1)[1].split("</p>", 1)[0]
+        assert "刷卡" in register and ("扫码" in register) == scanner, register
+        expired = notice(kiosk.follow(kiosk.get("/k/courier_rest/id/not-a-token")))
+        assert "刷卡" in expired and ("扫码" in expired) == scanner, expired
+        unreadable = kiosk.get("/k/courier_rest/?error=card_uid").get_data(as_text=True)
+        assert "输入手机号" in unreadable and ("扫描骑手码" in unreadable) == scanner
+        kiosk.register(name="张三明", phone=phone)
+        assert kiosk.post("/k/courier_rest/print/pass").status_code == 200
+        with db(app) as s:
+            token = s.scalar(select(Rider.pass_token).where(Rider.phone == phone))
+            printed = Receipt.from_dict(
+                s.scalar(select(PrintJob.receipt).order_by(PrintJob.created_at.desc()))
+            ).plain_text()
+        assert ("扫码器" in printed) == scanner and ("用手机扫码保存" in printed) != scanner, printed
+        phone_page = kiosk.get(f"/m/courier_rest/r/{token}").get_data(as_text=True)
+        used = phone_page.split('data-testid="pass-use">', 1)[1].split("</p>", 1)[0]
+        assert ("扫码器" in used) == scanner and "请保存本页面" in used, used

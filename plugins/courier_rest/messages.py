@@ -7,6 +7,7 @@ time, so switching the language shows the same message in the new language.
 from __future__ import annotations
 
 from kiosk.i18n import N_, _
+from kiosk_plugins.courier_rest.readers_here import CARD, CODE, reader_inputs
 
 KIND_LABELS = {"seat": N_("Seat"), "phone": N_("Phone charging"), "battery": N_("E-bike battery charging")}
 
@@ -44,9 +45,34 @@ MESSAGES = {
 }
 
 
+#: Messages that name a way to check in, worded by the readers this kiosk has: (card reader?, scanner?) → text.
+#: The one in MESSAGES is the wording for a kiosk with both.
+BY_READERS = {
+    "expired": {
+        (True, False): N_("That took too long. Please tap your card again."),
+        (False, True): N_("That took too long. Please scan your code again."),
+        (False, False): N_("That took too long. Please try again."),
+    },
+    "card_uid": {
+        (True, False): N_(
+            "This card cannot be recognised by a fixed card number (a phone's NFC gives a new number at every tap). "
+            "Please type your phone number."
+        ),
+    },
+}
+
+
+def _for_readers(code: str) -> str | None:
+    variants = BY_READERS.get(code)
+    if not variants:
+        return MESSAGES.get(code)
+    inputs = reader_inputs()
+    return variants.get((CARD in inputs, CODE in inputs), MESSAGES.get(code))
+
+
 def text(code: str, **info) -> str:
-    """The rider's message for ``code`` in the request's language."""
-    message = MESSAGES.get(code)
+    """The rider's message for ``code`` in the request's language (and for this kiosk's readers)."""
+    message = _for_readers(code)
     if message is None:
         return _("Something went wrong. Please try again or ask the staff.")
     try:

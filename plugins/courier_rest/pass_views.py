@@ -20,6 +20,7 @@ from kiosk_plugins.courier_rest import (
     sync,
 )
 from kiosk_plugins.courier_rest.models import Rider
+from kiosk_plugins.courier_rest.readers_here import has_scanner
 from kiosk_plugins.courier_rest.receipts import PASS_LAYOUT, SLOT_LAYOUT
 from kiosk_plugins.courier_rest.screen import (
     absolute,
@@ -135,6 +136,7 @@ def print_note(what: str):
                 "name": mask_name(rider.name),
                 "phone": mask_phone(rider.phone),
                 "pass_url": status_url,
+                "scanner": has_scanner(),
             },
         )
     elif what == "slot":

@@ -15,10 +15,11 @@ SLOT_LAYOUT = "courier_rest.slot"
 
 
 def build_pass(context: dict) -> Receipt:
-    """The rider's QR code for checking in at the scanner next time.
+    """The rider's QR code: for the scanner next time where the kiosk has one, else for their phone.
 
     Context: ``station`` (name), ``name`` (masked), ``phone`` (masked again
-    here in case a caller forgot), ``pass_url``.
+    here in case a caller forgot), ``pass_url``, ``scanner`` (whether the
+    kiosk printing it has a code scanner; without one the pass says nothing of a scanner).
     """
     receipt = Receipt()
     receipt.title(_("Rider rest station"))
@@ -27,7 +28,12 @@ def build_pass(context: dict) -> Receipt:
     receipt.kv(_("Name"), context.get("name", ""))
     receipt.kv(_("Phone"), mask_phone(context.get("phone", "")))
     receipt.qr(context["pass_url"], module=8)
-    receipt.text(_("Next time, hold this code under the scanner to check in."), align="center")
+    if context.get("scanner"):
+        receipt.text(_("Next time, hold this code under the scanner to check in."), align="center")
+    else:
+        receipt.text(
+            _("Scan this code with your phone to keep it: it shows your places and the waiting list."), align="center"
+        )
     receipt.footer(context.get("station", ""))
     return receipt
 
