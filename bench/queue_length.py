@@ -12,7 +12,13 @@ turns, so both see the same machine.
 
 Each request's wall time and the CPU time of the thread that served it are
 recorded around the WSGI call. The machine is shared, so the verdict is on CPU
-time: the target is p99 with 5,000 waiting within 10% of p99 with none.
+time: the target is p99 with 5,000 waiting within 10% of p99 with none. The
+p50 ratio is printed next to it: on a loaded machine a p99 of 300 requests is
+three requests, and one preempted request moves it more than the queue does.
+(The database's own CPU on PostgreSQL is another process's: it shows in wall time.)
+
+The backlog is inserted in bulk; the database's triggers count it into
+``legal_queue_count`` as they do every ticket (migration ``legal_0004``).
 
 ``python -m bench queue_length [iterations]`` (or ``python -m bench.queue_length``);
 with ``KIOSK_TEST_DATABASE_URL`` it runs on PostgreSQL too (a scratch database).
@@ -45,7 +51,17 @@ class Recorder:
         self.action: str | None = None
         self.wall: dict[str, list[float]] = {a: [] for a in ACTIONS}
         self.cpu: dict[str, list[float]] = {a: [] for a in ACTIONS}
+        # SQL statements per action: they do not depend on the machine's load.
+        self.statements: dict[str, int] = dict.fromkeys(ACTIONS, 0)
         inner = app.wsgi_app
+
+        from sqlalchemy import event
+
+        def count(*_args):
+            if self.action is not None:
+                self.statements[self.action] += 1
+
+        event.listen(app.extensions["db"].engine, "before_cursor_execute", count)
 
         def wsgi(environ, start_response):
             started, started_cpu = time.perf_counter(), time.thread_time()
@@ -183,6 +199,7 @@ class Station:
                 "wall_p99_ms": round(_percentile(wall, 0.99), 2),
                 "cpu_p50_ms": round(_percentile(cpu, 0.5), 2),
                 "cpu_p99_ms": round(_percentile(cpu, 0.99), 2),
+                "statements": round(self.recorder.statements[action] / max(len(wall), 1), 2),
             }
         out["position page"]["ahead_median"] = _percentile(self.ahead, 0.5)
         return out
@@ -210,6 +227,7 @@ def bench_lengths(urls: list[str], iterations: int) -> dict:
                         for action in ACTIONS:
                             station.recorder.wall[action].clear()
                             station.recorder.cpu[action].clear()
+                            station.recorder.statements[action] = 0
                 for station in stations:
                     station.step(i)
             return {station.waiting: station.figures() for station in stations}
@@ -234,9 +252,11 @@ def _verdict(results: dict) -> dict:
         for action in ACTIONS:
             cpu = full[action]["cpu_p99_ms"] / max(empty[action]["cpu_p99_ms"], 1e-9)
             wall = full[action]["wall_p99_ms"] / max(empty[action]["wall_p99_ms"], 1e-9)
+            median = full[action]["cpu_p50_ms"] / max(empty[action]["cpu_p50_ms"], 1e-9)
             out[f"{backend}/{action}"] = {
                 "cpu_p99_ratio": round(cpu, 3),
                 "wall_p99_ratio": round(wall, 3),
+                "cpu_p50_ratio": round(median, 3),
                 "met": cpu <= TARGET,
             }
     return out
@@ -270,13 +290,13 @@ def main(argv: list[str]) -> int:
                 print(
                     f"  {backend:<10} {length:>13}  {action:<14} {f['requests']} requests: "
                     f"CPU p50 {f['cpu_p50_ms']} ms, p99 {f['cpu_p99_ms']} ms; "
-                    f"wall p50 {f['wall_p50_ms']} ms, p99 {f['wall_p99_ms']} ms"
+                    f"wall p50 {f['wall_p50_ms']} ms, p99 {f['wall_p99_ms']} ms; {f['statements']} statements"
                 )
     for key, v in out["verdict"].items():
         state = "met" if v["met"] else "NOT met"
         print(
             f"  {key:<32} p99 at 5,000 / at 0: CPU {v['cpu_p99_ratio']}, wall {v['wall_p99_ratio']} "
-            f"(target CPU <= {TARGET}: {state})"
+            f"(target CPU <= {TARGET}: {state}); p50 CPU {v['cpu_p50_ratio']}"
         )
     return 0
 
