@@ -20,6 +20,7 @@ from test_courier_rest_support import OTHER_SERVICES, courier_config, db, statio
 from kiosk.testing import LiveServer
 from kiosk_hardware.readers import ReaderEvent
 from kiosk_plugins.courier_rest.models import Rider
+from tests.browser_helpers import wait_until_ready
 
 CONFIG = {**courier_config(), "IDLE_SECONDS": 600, "SSE_MAX_SECONDS": 20}
 CARD = "04A21B9C"
@@ -94,11 +95,26 @@ def test_a_rider_who_leaves_with_home_is_not_the_next_visitors_menu(courier_serv
     _next_visitor_sees_the_check_in_screen(page, courier_server)
 
 
+#: Installed before the page's scripts: every EventSource a page opens is noted in ``window.__streams``.
+NOTE_STREAMS = """
+(() => {
+  const Real = window.EventSource;
+  window.__streams = [];
+  window.EventSource = function (url, options) { window.__streams.push(String(url)); return new Real(url, options); };
+  window.EventSource.prototype = Real.prototype;
+})();
+"""
+
+
 def test_a_browser_that_is_not_a_terminal_gets_no_reads(courier_server, page):
+    page.add_init_script(NOTE_STREAMS)
     page.goto(courier_server.url + "/k/courier_rest/")
     assert page.locator("body").get_attribute("data-terminal") == ""
     hub = courier_server.app.extensions["reader_hub"]
-    time.sleep(1)  # the page had its chance to open a stream it must not open
+    # The page's scripts have run, and with them every stream they open (kiosk.js opens it at once or never).
+    wait_until_ready(page)
+    assert page.evaluate("Array.isArray(window.__streams)"), "the note of streams was not installed"
+    assert [url for url in page.evaluate("window.__streams") if "/events/reader" in url] == []
     assert not any(binding.terminal_id is not None for binding in hub._bindings.values())
     assert hub.publish(ReaderEvent("front", "card", CARD, datetime.now(UTC)), terminal="kiosk-1") == 0
 
