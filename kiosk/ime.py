@@ -32,7 +32,7 @@ from pathlib import Path
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from kiosk import ime_source
-from kiosk.ime_store import IndexData, initials, read_index, write_index
+from kiosk.ime_store import IndexData, initials, read_index, release_pages, write_index
 from kiosk.ime_words import MAX_WORD_CHARS, station_words
 
 log = logging.getLogger(__name__)
@@ -176,6 +176,7 @@ class PinyinDictionary:
 
     def __init__(self, data: IndexData, *, origin: str, load_seconds: float) -> None:
         """Wrap loaded tables; ``origin`` is ``"cache"`` or ``"build"``."""
+        self._data = data
         self._keys = data.keys
         self._texts = data.texts
         self._offsets = data.offsets
@@ -372,6 +373,9 @@ class PinyinDictionary:
         """
         wanted = [w for w in dict.fromkeys(words) if w and len(w) <= MAX_WORD_CHARS]
         readings = self._readings({ch for word in wanted for ch in word})
+        # Reading every syllable's characters touched pages all over the cache file;
+        # lookups need few of them again (about 10 MiB of a worker's resident size).
+        release_pages(self._data)
         self._words = StationWords.build(wanted, readings)
         return len(self._words.words)
 
