@@ -301,6 +301,7 @@ TOP: dict[str, Setting] = {
             "rate_hit_days": Integer(1, min=1, max=10 * 366),
             "receipt_days": Integer(7, min=0, max=10 * 366),
             "visitor_days": Integer(0, min=0, max=366),
+            "revoked_session_days": Integer(0, min=0, max=366),
         }
     ),
     "metrics": Table({"token": Secret("")}),

@@ -73,6 +73,31 @@ def register_home_status(register, station):
         )
 
 
+#: What counter staff and residents did, in words for the audit log (zh_Hans, zh_Hant, en).
+AUDIT_ACTIONS = {
+    "call_next": ("叫号", "叫號", "Next ticket called"),
+    "recall": ("重新叫号", "重新叫號", "Ticket called again"),
+    "recall_no_show": ("过号重叫", "過號重叫", "Missed ticket called back"),
+    "transfer": ("转号", "轉號", "Ticket transferred"),
+    "served": ("办结", "辦結", "Served"),
+    "no_show": ("过号未到", "過號未到", "No-show"),
+    "counter_paused": ("窗口暂停", "窗口暫停", "Counter paused"),
+    "counter_resumed": ("窗口恢复", "窗口恢復", "Counter resumed"),
+    "counter_taken": ("接管窗口", "接管窗口", "Counter taken"),
+    "slot_added": ("添加律师值班时段", "新增律師值班時段", "Duty slot added"),
+    "slot_deleted": ("删除律师值班时段", "刪除律師值班時段", "Duty slot deleted"),
+    "booked": ("预约", "預約", "Booked"),
+    "checked_in": ("预约签到", "預約簽到", "Booking checked in"),
+}
+
+
+@hookimpl
+def register_audit_actions(register):
+    """What counter staff did with tickets, counters and bookings, in words for the audit log."""
+    for action, words in AUDIT_ACTIONS.items():
+        register(f"legal.{action}", dict(zip(("zh_Hans", "zh_Hant", "en"), words, strict=True)))
+
+
 @hookimpl
 def register_settings(register):
     """``[plugins.legal]`` of the station file, checked once at start."""
