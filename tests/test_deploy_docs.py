@@ -118,7 +118,7 @@ def test_the_old_shared_database_and_fleet_text_is_gone():
 
 
 @pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
-@pytest.mark.xdist_group("district")
+@pytest.mark.xdist_group("district-2")  # with the second half of tests/test_district_e2e.py (see its docstring)
 def test_the_guides_kiosk_commands_run(tmp_path, monkeypatch):
     monkeypatch.setenv("PETITIONS_WEBHOOK_SECRET", "guide-dispatch-secret-0123456789")
     with District(tmp_path) as district:
