@@ -17,13 +17,14 @@ Three ways to a session, one per situation:
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ __all__ = [
     "Timeouts",
     "UTCDateTime",
     "WriterNestingError",
+    "after_commit",
     "error_line",
     "get_db",
     "get_session",
@@ -50,6 +52,8 @@ __all__ = [
     "utcnow",
     "write_transaction",
 ]
+
+log = logging.getLogger("kiosk.db")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -669,6 +673,66 @@ def write_transaction() -> Iterator[Session]:
         session.close()
 
 
+#: ``session.info`` key: the callbacks :func:`after_commit` holds, each with the transaction it was added in.
+AFTER_COMMIT = "kiosk_db_after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Call ``callback()`` once ``session``'s transaction has committed for good; never if it is rolled back.
+
+    SQLAlchemy's own ``after_commit`` event also fires when a savepoint is
+    released (a joined :func:`write_transaction` block ends), while the data is
+    not committed yet: a display woken then would read nothing new and wait
+    for the next event. Added inside a savepoint, the callback is dropped if
+    that savepoint is rolled back, and otherwise runs when the outermost
+    transaction commits. It runs in the committing thread; an exception in it
+    is logged, not raised (the data is committed).
+    """
+    # A session that has not begun yet begins here, so a rollback before the commit drops the callback.
+    marker = session.get_nested_transaction() or session.get_transaction() or session.begin()
+    session.info.setdefault(AFTER_COMMIT, []).append((marker, callback))
+
+
+def _run_after_commit(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint released: its work commits with the transaction around it, or not at all
+    for _marker, callback in session.info.pop(AFTER_COMMIT, ()):
+        try:
+            callback()
+        except Exception:  # the data is committed; what the callback would have done is not
+            log.exception("after-commit callback %r failed", callback)
+
+
+def _within(marker, ended) -> bool:
+    while marker is not None:
+        if marker is ended:
+            return True
+        marker = marker.parent
+    return False
+
+
+def _drop_rolled_back(session: Session, previous_transaction) -> None:
+    pending = session.info.get(AFTER_COMMIT)
+    if pending:
+        pending[:] = [(m, cb) for m, cb in pending if not _within(m, previous_transaction)]
+
+
+def _drop_uncommitted(session: Session, transaction) -> None:
+    # The outermost transaction ended without a commit (closed): what waited for it never happens.
+    if transaction.parent is None:
+        session.info.pop(AFTER_COMMIT, None)
+
+
+# Process-wide and idempotent: every session of every app.
+for _name, _listener in (
+    ("after_commit", _run_after_commit),
+    ("after_soft_rollback", _drop_rolled_back),
+    ("after_transaction_end", _drop_uncommitted),
+):
+    if not event.contains(Session, _name, _listener):
+        event.listen(Session, _name, _listener)
+
+
 def in_write_transaction() -> bool:
     """Whether this app context is inside a :func:`write_transaction` block (for the core)."""
     return has_app_context() and g.get("kiosk_write_session") is not None
@@ -740,6 +804,8 @@ def _mark_written(session, _flush_context) -> None:
 
 
 def _clear_written(session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint released (a joined block ended): the session's transaction goes on
     session.info.pop("wrote", None)
 
 

@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Blueprint, current_app, request
-from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, text
 
 from kiosk import streams
-from kiosk.db import get_session, utcnow
+from kiosk.db import after_commit, get_session, utcnow
 from kiosk.models import KioskEvent
 
 __all__ = ["emit", "Event"]
@@ -182,6 +182,12 @@ def parse_payload(payload: str) -> tuple[int, str] | None:
     return int(station), channel
 
 
+_EVENTS: Table = KioskEvent.__table__  # type: ignore[assignment]
+#: Built once, so each emit reuses SQLAlchemy's compiled statement instead of building a new one.
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+_NOTIFY = text("SELECT pg_notify(:c, :p)")
+
+
 def emit(
     name: str, payload: dict | None = None, *, channel: str = "", station_id: int | None = None, session=None
 ) -> Event:
@@ -195,26 +201,27 @@ def emit(
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if station_id is None:
         station_id = current_station().id
-    row = KioskEvent(station_id=station_id, channel=channel or name.split(".")[0], name=name, payload=payload or {})
+    channel = channel or name.split(".")[0]
+    payload = payload or {}
     own = session is None
     db_session = get_session() if own else session
-    db_session.add(row)
-    db_session.flush()
+    # One Core INSERT … RETURNING id (no ORM unit of work for a row nobody changes again).
+    event_id = db_session.execute(
+        _INSERT_EVENT, {"station_id": station_id, "channel": channel, "name": name, "payload": payload, "at": utcnow()}
+    ).scalar_one()
     if db_session.get_bind().dialect.name == "postgresql":
         # In the event's own transaction: PostgreSQL delivers it when, and only if,
         # that commits, and no second connection is taken while this one is held
         # (threads each waiting for another connection would exhaust the pool).
-        db_session.execute(
-            text("SELECT pg_notify(:c, :p)"), {"c": NOTIFY_CHANNEL, "p": notify_payload(station_id, row.channel)}
-        )
-    event = Event(name=name, station_id=station_id, payload=row.payload, channel=row.channel, id=row.id)
+        db_session.execute(_NOTIFY, {"c": NOTIFY_CHANNEL, "p": notify_payload(station_id, channel)})
+    event = Event(name=name, station_id=station_id, payload=payload, channel=channel, id=event_id)
     if own:
         db_session.commit()
         _published(app, event)
     else:
-        from sqlalchemy import event as sa_event
-
-        sa_event.listen(db_session, "after_commit", lambda _s: _published(app, event), once=True)
+        # When the caller's transaction commits for good: not when a savepoint inside it is
+        # released (a receipt joined to the ticket's block), which would wake displays too early.
+        after_commit(db_session, lambda: _published(app, event))
     return event
 
 

@@ -45,12 +45,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import after_this_request, current_app, g, has_request_context, session
+from flask import after_this_request, current_app, g, has_app_context, has_request_context, session
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import JSON, Index, Integer, String, delete, insert, select, update
+from sqlalchemy import JSON, Index, Integer, String, Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kiosk.db import Base, UTCDateTime, session_for
+from kiosk.db import Base, UTCDateTime, after_commit, session_for
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -128,15 +128,35 @@ def _row_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+_TABLE: Table = VisitorRow.__table__  # type: ignore[assignment]
+#: Built once: the same statement object every time (SQLAlchemy's compiled cache by identity, no re-coercion).
+_READ = select(_TABLE.c.data, _TABLE.c.expires_at).where(_TABLE.c.key == bindparam("row_key"))
+_UPDATE = (
+    update(_TABLE)
+    .where(_TABLE.c.key == bindparam("row_key"))
+    .values(
+        data=bindparam("new_data", type_=_TABLE.c.data.type),
+        expires_at=bindparam("new_expires_at", type_=_TABLE.c.expires_at.type),
+        terminal_id=bindparam("new_terminal_id", type_=_TABLE.c.terminal_id.type),
+    )
+)
+_DELETE = delete(_TABLE).where(_TABLE.c.key == bindparam("row_key"))
+
+
 def _load(token: str) -> dict:
     """The live entries of the row of ``token`` (a lapsed or missing row: none).
 
     One Core statement of the two columns wanted, not the ORM's load of a row
-    object: it runs on every request a visitor's screen makes.
+    object: it runs on every request a visitor's screen makes. Inside a
+    :func:`kiosk.db.write_transaction` block it reads through that block's
+    session (no second connection, and it sees what the block wrote).
     """
-    table = VisitorRow.__table__
-    with session_for(current_app) as db:
-        found = db.execute(select(table.c.data, table.c.expires_at).where(table.c.key == _row_key(token))).first()
+    writer = g.get("kiosk_write_session") if has_app_context() else None
+    if writer is not None:
+        found = writer.execute(_READ, {"row_key": _row_key(token)}).first()
+    else:
+        with session_for(current_app) as db:
+            found = db.execute(_READ, {"row_key": _row_key(token)}).first()
     if found is None or found.expires_at.timestamp() <= _now():
         return {}
     return dict(found.data or {})
@@ -181,33 +201,50 @@ def _save(store: dict) -> None:
     if not g.get("kiosk_visitor_flush"):
         g.kiosk_visitor_flush = True
         after_this_request(_flush)
+    writer = g.get("kiosk_write_session")
+    if writer is not None and g.kiosk_visitor_token:
+        # The request writes anyway (a ticket and its receipt): the visitor's entries go in
+        # the same transaction, not a second one as the response leaves. Kept for good
+        # only once it commits; if it is rolled back, the response's flush writes them.
+        saved, token, request_g = g.kiosk_visitor_store, g.kiosk_visitor_token, g._get_current_object()
+        _write(writer, token, saved)
+        after_commit(writer, lambda: setattr(request_g, "kiosk_visitor_written", (token, saved)))
+
+
+def _write(db, token: str, store: dict) -> None:
+    """Write ``store`` as the row of ``token`` in ``db``'s transaction (no entries: delete the row)."""
+    key = _row_key(token)
+    if not store:
+        db.execute(_DELETE, {"row_key": key})
+    else:
+        until = max(float(e.get("at", 0)) + float(e.get("ttl", DEFAULT_MAX_AGE)) for e in store.values())
+        expires_at, terminal_id = datetime.fromtimestamp(until, UTC), _one_terminal(store)
+        # No read first (the request read the row as it began): an update, and an
+        # insert only when there was no row to update (a new id, or one deleted meanwhile).
+        updated = db.execute(
+            _UPDATE,
+            {"row_key": key, "new_data": store, "new_expires_at": expires_at, "new_terminal_id": terminal_id},
+        ).rowcount
+        if not updated:
+            db.execute(insert(_TABLE).values(key=key, data=store, expires_at=expires_at, terminal_id=terminal_id))
+    _sweep_lapsed(db)
 
 
 def _flush(response):
-    """Write this request's entries (or delete the row when none are left), after the view's own commit."""
+    """Write this request's entries (or delete the row when none are left), after the view's own commit.
+
+    Nothing to do when the view's write transaction already committed them as they are now.
+    """
     token = g.get("kiosk_visitor_token")
     store = g.get("kiosk_visitor_store") or {}
     if not token:
         return response
-    table = VisitorRow.__table__
+    written = g.get("kiosk_visitor_written")
+    if written is not None and written[0] == token and written[1] is g.get("kiosk_visitor_store"):
+        return response
     try:
         with session_for(current_app, write=True) as db:
-            key = _row_key(token)
-            if not store:
-                db.execute(delete(table).where(table.c.key == key))
-            else:
-                until = max(float(e.get("at", 0)) + float(e.get("ttl", DEFAULT_MAX_AGE)) for e in store.values())
-                values = {
-                    "data": store,
-                    "expires_at": datetime.fromtimestamp(until, UTC),
-                    "terminal_id": _one_terminal(store),
-                }
-                # No read first (the request read the row as it began): an update, and an
-                # insert only when there was no row to update (a new id, or one deleted meanwhile).
-                updated = db.execute(update(table).where(table.c.key == key).values(**values)).rowcount
-                if not updated:
-                    db.execute(insert(table).values(key=key, **values))
-            _sweep_lapsed(db)
+            _write(db, token, store)
             db.commit()
     except Exception:
         # The visitor is not kept (nor forgotten) this time; the page itself was answered.

@@ -12,7 +12,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from kiosk import visitors
-from kiosk.db import get_session
+from kiosk.db import get_session, write_transaction
 from kiosk.i18n import _, current_locale
 from kiosk.privacy import mask_phone, normalize_phone, valid_mobile
 from kiosk.qr import qr_data_uri
@@ -69,9 +69,15 @@ def take(service_key: str):
         if priority not in ("", *PRIORITY_REASONS):
             error = _("Please choose one of the priority options, or none.")
         if error is None:
-            ticket, progress = numbering.issue_ticket(station, service, priority=priority, phone=phone)
-            job = issuing.print_ticket(station, ticket, progress)
-            remember_issued(ticket, job)
+            # One write transaction: the number, the ticket (with its sync entry and event),
+            # its receipt's print job and the visitor's "issued" entry commit together, before
+            # the response; a rolled-back ticket leaves no job, and the printer's worker and the
+            # displays are woken only after the commit.
+            with write_transaction() as session:
+                ticket = numbering.add_ticket(session, station, service, priority=priority, phone=phone)
+                progress = estimates.progress(session, station, ticket)
+                job = issuing.print_ticket(station, ticket, progress)
+                remember_issued(ticket, job)
             return redirect(url_for("legal_kiosk.issued"))
     load = estimates.loads(get_session(), station)[service.key]
     return render_template(
