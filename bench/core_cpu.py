@@ -12,7 +12,9 @@ Besides CPU: the SQL statements the request path sends per ticket and its
 write transactions (transactions that wrote and committed), both figures the
 machine's load does not move. ``--profile`` writes cProfile's statistics of
 the request loop (pstats file), timed by the request thread's CPU clock, so
-time spent waiting for the lock, the GIL or the disk does not show.
+time spent waiting for the lock, the GIL or the disk does not show; it also
+reports the Python function calls per ticket, a measure of the request's work
+that no other load on the machine moves.
 ``--postgres`` runs on a scratch database of the PostgreSQL server of
 ``KIOSK_BENCH_DATABASE_URL`` (or ``KIOSK_TEST_DATABASE_URL``), dropped afterwards.
 """
@@ -113,9 +115,13 @@ def _run(tickets: int, profile: str | None, database_url: str | None) -> dict:
                 for _ in range(tickets):
                     client.post(PATH, data={"csrf_token": token})
                 request_cpu = time.thread_time() - request_before
+            calls = None
             if profiler is not None and profile:
                 profiler.disable()
                 profiler.dump_stats(profile)
+                import pstats
+
+                calls = pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
             printing.queue.wait_idle(120)
             print_cpu = (cpu_seconds(os.getpid(), tid) if tid else 0.0) - print_before
             received, _ = printer.settled(received_before + tickets)
@@ -129,6 +135,7 @@ def _run(tickets: int, profile: str | None, database_url: str | None) -> dict:
         "request_statements_per_ticket": round(counter.statements / tickets, 2),
         "request_write_transactions_per_ticket": round(counter.writes / tickets, 2),
         "print_thread_cpu_ms_per_receipt": round(1000 * print_cpu / tickets, 3),
+        **({"request_python_calls_per_ticket": round(calls / tickets)} if calls is not None else {}),
         "receipts_received": received - received_before,
     }
 

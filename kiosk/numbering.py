@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from kiosk import clock
 from kiosk.db import upsert_insert
@@ -44,14 +44,24 @@ def _match(station_id: int, series: str, day: date):
     return DayCounter.station_id == station_id, DayCounter.series == series, DayCounter.day == day
 
 
+#: One statement that locks the row and hands back the new number; built once (the compiled
+#: statement is reused by identity, not rebuilt and re-keyed on every ticket).
+_BUMP = (
+    update(DayCounter)
+    .where(
+        DayCounter.station_id == bindparam("counter_station"),
+        DayCounter.series == bindparam("counter_series"),
+        DayCounter.day == bindparam("counter_day"),
+    )
+    .values(last=DayCounter.last + 1)
+    .returning(DayCounter.last)
+    .execution_options(synchronize_session=False)
+)
+
+
 def _bump(session, station_id: int, series: str, day: date) -> int | None:
-    # One statement that locks the row and hands back the new number.
     return session.execute(
-        update(DayCounter)
-        .where(*_match(station_id, series, day))
-        .values(last=DayCounter.last + 1)
-        .returning(DayCounter.last)
-        .execution_options(synchronize_session=False)
+        _BUMP, {"counter_station": station_id, "counter_series": series, "counter_day": day}
     ).scalar()
 
 

@@ -129,21 +129,25 @@ def hub_public_url(station_id: int | None = None, app=None) -> str:
     from flask import g
 
     from kiosk.db import session_for
-    from kiosk.sync.models import SyncState
 
     here = current_app._get_current_object() if has_app_context() else None  # type: ignore[attr-defined]
     app = getattr(app, "_get_current_object", lambda: app)() if app is not None else here
     if app.config.get("ROLE") == "hub":
         return ""
     sid = station_id if station_id is not None else app.extensions["kiosk_station_id"]
-    query = select(SyncState.hub_public_url).where(SyncState.station_id == sid)
     if app is not here:
         with session_for(app) as session:  # the CLI (kiosk doctor): no request to cache on
-            return (session.scalar(query) or "").rstrip("/")
+            return (session.scalar(_hub_url_query(sid)) or "").rstrip("/")
     known = g.setdefault("kiosk_hub_public_urls", {})
     if sid not in known:
-        known[sid] = _enrolled_url(app, sid, query)
+        known[sid] = _enrolled_url(app, sid)
     return known[sid]
+
+
+def _hub_url_query(sid: int):
+    from kiosk.sync.models import SyncState
+
+    return select(SyncState.hub_public_url).where(SyncState.station_id == sid)
 
 
 #: Seconds a process answers "which hub is this station enrolled at" from memory
@@ -158,7 +162,7 @@ def _sync_state_written(_mapper, _connection, _target) -> None:
     _sync_state_generation[0] = next(_sync_state_writes) + 1
 
 
-def _enrolled_url(app, sid: int, query) -> str:
+def _enrolled_url(app, sid: int) -> str:
     """The hub address of station ``sid`` from the sync state, kept per process for a moment.
 
     Every page with a phone link asks it; a standalone station would read the
@@ -177,7 +181,8 @@ def _enrolled_url(app, sid: int, query) -> str:
     if hit is not None and hit[0] == _sync_state_generation[0] and now - hit[1] < HUB_URL_CACHE_SECONDS:
         return hit[2]
     generation = _sync_state_generation[0]
-    url = (get_session().scalar(query) or "").rstrip("/")
+    # The statement is built only when the database is asked (not on every cached answer).
+    url = (get_session().scalar(_hub_url_query(sid)) or "").rstrip("/")
     cache[sid] = (generation, now, url)
     return url
 
