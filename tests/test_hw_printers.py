@@ -330,3 +330,28 @@ def test_factory_builds_each_backend_from_the_documented_dicts(tmp_path):
 def test_factory_refuses_bad_configs(config, message):
     with pytest.raises(PrinterConfigError, match=message):
         printer_from_config(config)
+
+
+def test_a_small_job_is_confirmed_by_the_status_reply_and_a_large_one_waits_for_its_acknowledgement(monkeypatch):
+    """Waiting for the TCP acknowledgement of a text-mode ticket cost a delayed ACK and CPU; the reply confirms it."""
+    from kiosk_hardware.printers import network
+
+    waited: list[int] = []
+    real_drain = network.drain
+
+    def drain(pending, progress) -> None:
+        waited.append(progress.size)
+        real_drain(pending, progress)
+
+    monkeypatch.setattr(network, "drain", drain)
+    ticket = Receipt().text("A012", size=4).qr("https://kiosk.example.cn/q/A012")
+    with FakeNetworkPrinter() as fake:
+        small = NetworkPrinter("127.0.0.1", fake.port, profile="80mm", status_timeout=0.5).print_receipt(ticket)
+        assert small.confirmed and small.bytes_sent <= network.SETTLE_ABOVE and waited == []
+        raster = NetworkPrinter("127.0.0.1", fake.port, profile="80mm-raster", status_timeout=0.5)
+        large = raster.print_receipt(ticket)
+        assert large.confirmed and large.bytes_sent > network.SETTLE_ABOVE and waited == [large.bytes_sent]
+        # Without status checks nothing confirms a job after it: even a small one waits.
+        unchecked = NetworkPrinter("127.0.0.1", fake.port, profile="80mm", status=False).print_receipt(ticket)
+        assert not unchecked.confirmed and waited[-1] == unchecked.bytes_sent
+        assert len(fake.wait_for_jobs(3)) == 3 and all(job.complete for job in fake.jobs)
