@@ -213,14 +213,17 @@ class Queue:
         normals, urgent, skips, after = row
         return normals or 0, urgent or 0, skips or 0, after or 0
 
-    def figures_and_keys(self, key: Key, behind: int, values: list[int], before: int = 0) -> tuple:
-        """:meth:`figures`, the first ``behind`` priority tickets after ``key`` (the last ``before`` before
-        it, nearest first), and the first normal ticket after ``key`` with each skip count of ``values``,
-        in one statement.
+    def figures_and_keys(self, key: Key, behind: int, values: list[int], urgent: bool = False) -> tuple:
+        """:meth:`figures`, the first ``behind`` priority tickets after ``key``, and the first normal ticket
+        after ``key`` with each skip count of ``values``, in one statement.
+
+        With ``urgent`` (a priority ticket at ``key``), instead of ``values``: the last normal ticket
+        with ``max_skips - a`` skips queued before the ``a``-th priority ticket before ``key``, for
+        ``a`` = 0 .. ``max_skips`` (as ``{1000 + a: key}``), each bound found by a subquery.
 
         Each statement is a round trip and SQLAlchemy's work around it (about 0.1 ms of CPU):
-        a long queue used to take three where an empty one took one, only because its normal
-        tickets had been passed. Returns ``(figures, keys, {value: key})``.
+        a long queue used to take three or four where an empty one took one or two, only because
+        its normal tickets had been passed. Returns ``(figures, keys, {part: key})``.
         """
         t = self.table
 
@@ -242,32 +245,41 @@ class Queue:
             after = select(func.count()).select_from(capped.subquery()).scalar_subquery()
             counts = (_count_before(t, False, "key"), _count_before(t, True, "key"), most, after)
             parts = [select(*row(-1, counts))]
-            for part, limit, descending in ((-2, behind, False), (-3, before, True)):
-                if limit:
-                    side = _before(t, "key") if descending else _after(t, "key")
-                    query = select(*row(part, at=t.model.queue_at, tie=t.tie)).where(
-                        *t.waiting(), _class(t, True), side
-                    )
-                    parts.append(select(query.order_by(*_order(t, descending)).limit(limit).subquery()))
+            if behind:
+                query = select(*row(-2, at=t.model.queue_at, tie=t.tie)).where(
+                    *t.waiting(), _class(t, True), _after(t, "key")
+                )
+                parts.append(select(query.order_by(*_order(t, False)).limit(behind).subquery()))
             for value in values:
                 query = select(*row(value, at=t.model.queue_at, tie=t.tie)).where(
                     *t.waiting(), _class(t, False), t.model.skips == value, _after(t, "key")
                 )
                 parts.append(select(query.order_by(*_order(t, False)).limit(1).subquery()))
+            for a in range(self.max_skips + 1) if urgent else ():
+                if a == 0:
+                    side = _before(t, "key")
+                else:  # before u_{q-a}: the a-th priority ticket before the key (none: no row)
+                    prior = select(t.model.queue_at).where(*t.waiting(), _class(t, True), _before(t, "key"))
+                    prior = prior.order_by(*_order(t, True)).limit(1).offset(a - 1)
+                    at = prior.scalar_subquery()
+                    tie = prior.with_only_columns(t.tie).scalar_subquery()
+                    side = and_(t.model.queue_at <= at, or_(t.model.queue_at < at, t.tie < tie))
+                query = select(*row(1000 + a, at=t.model.queue_at, tie=t.tie)).where(
+                    *t.waiting(), _class(t, False), t.model.skips == self.max_skips - a, side
+                )
+                parts.append(select(query.order_by(*_order(t, True)).limit(1).subquery()))
             return parts[0] if len(parts) == 1 else union_all(*parts)
 
-        shape = ("figures_and_keys", behind, before, tuple(values))
+        shape = ("figures_and_keys", behind, tuple(values), self.max_skips if urgent else None)
         rows = self._run(shape, build, cap=self.max_skips, **_bind("key", key, counted=True)).all()
         figures, keys, found = (0, 0, 0, 0), [], {}
         for part, n0, n1, n2, n3, at, tie in rows:
             if part == -1:
                 figures = (n0 or 0, n1 or 0, n2 or 0, n3 or 0)
-            elif part in (-2, -3):
+            elif part == -2:
                 keys.append(Key(at, tie))
             else:
                 found[part] = Key(at, tie)
-        if before:
-            keys.sort(key=lambda k: (k.at, k.tie), reverse=True)
         return figures, keys, found
 
     def normals_up_to(self, key: Key) -> int:
@@ -364,15 +376,18 @@ class Queue:
         return p + best
 
     def _ahead_of_urgent(self, key: Key) -> int:
-        # u_{q-a} for a = 1..max_skips: the priority tickets just before this one, nearest first. A normal
-        # ticket whose D is at most q is one of weight a queued before u_{q-a} (weight 0: before this one).
-        (_normals, q, most, _after_it), before, _found = self.figures_and_keys(key, 0, [], before=self.max_skips)
-        wanted = [(value, key) for value in range(self.max_skips, most + 1)]
-        wanted += [(self.max_skips - weight, bound) for weight, bound in enumerate(before, 1)]
+        # u_{q-a} for a = 1..max_skips: the priority tickets just before this one. A normal ticket whose D
+        # is at most q is one of weight a queued before u_{q-a} (weight 0: before this one); the first
+        # statement seeks the last of each, and counts above the limit (rare) cost one more.
+        (_normals, q, most, _after_it), _keys, found = self.figures_and_keys(key, 0, [], urgent=True)
+        candidates = list(found.values())
+        if most > self.max_skips:
+            above = [(value, key) for value in range(self.max_skips + 1, most + 1)]
+            candidates += [bound for _value, bound in self._seeks(above, descending=True)]
         last: Key | None = None
-        for _value, found in self._seeks(wanted, descending=True):
-            if last is None or (found.at, found.tie) > (last.at, last.tie):
-                last = found
+        for bound in candidates:
+            if last is None or (bound.at, bound.tie) > (last.at, last.tie):
+                last = bound
         return q + (self.normals_up_to(last) if last is not None else 0)
 
     def next_to_call(self, lock: bool = False) -> tuple[object | None, list]:
