@@ -92,3 +92,26 @@ def test_a_rolled_back_block_leaves_no_job_and_prints_nothing(printing_app):
     assert _rows(app) == (["t.kept"], ["t.after"])
     printer.wait_for_jobs(1)
     assert ["C001" in job.parse().text for job in printer.jobs] == [True]
+
+
+def test_the_first_receipt_of_a_process_inside_a_block_starts_printing_and_prints(printing_app, caplog):
+    """Printing starts lazily (tests, commands): its first job may come inside a ticket's transaction.
+
+    Taking the printer's lease then must not write beside the block's own SQLite lock (it failed, and the
+    job waited for the lease's next beat).
+    """
+    from kiosk.printing import submit
+
+    app, printer, seen = printing_app
+    with app.test_request_context("/"):
+        assert not app.extensions["kiosk_printing"]._started
+        with write_transaction() as session:
+            session.add(_event(app, "t.first"))
+            session.flush()  # the ticket is written: this thread holds the database's write lock
+            job = submit(Receipt().text("D001"), "t.first")
+        done = app.extensions["kiosk_printing"].queue.wait(job["job_id"], QUICK)
+    assert done.state.value == "done" and seen[-1] == "done t.first"
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("WARNING", "ERROR")] == []
+    assert _rows(app) == (["t.first"], ["t.first"])
+    printer.wait_for_jobs(1)
+    assert ["D001" in job.parse().text for job in printer.jobs] == [True]
