@@ -412,10 +412,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench streams", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     figures = run(args.quick)
     figures["when"] = datetime.now(UTC).isoformat(timespec="seconds")
-    figures["machine"] = {"cpus": os.cpu_count(), "load_average_at_start": round(os.getloadavg()[0], 2)}
+    figures["machine"] = {
+        "cpus": os.cpu_count(),
+        "load_average_at_start": round(load_before, 2),  # it was read at the end before
+        "load_average_at_end": round(os.getloadavg()[0], 2),
+    }
     print(json.dumps(figures, ensure_ascii=False, indent=2))
     print(f"[streams done in {time.perf_counter() - started:.1f} s]", file=sys.stderr)
     return 0
