@@ -9,7 +9,7 @@ failed job stays for staff to reprint and an unfinished one resumes after a
 restart. A kiosk page asks ``GET /print-jobs/<id>`` whether its receipt came out.
 Printing inside a :func:`kiosk.db.write_transaction` block stores the job in
 that block's transaction; the queue's worker is woken after the commit
-(:func:`after_commit`), so it never looks for a job not committed yet, and a
+(:func:`kiosk.db.after_commit`), so it never looks for a job not committed yet, and a
 block that rolls back leaves no job.
 
 A station with several terminals has a printer per terminal
@@ -49,14 +49,12 @@ from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from flask import Blueprint, abort, current_app, has_app_context, has_request_context, jsonify
-from sqlalchemy import Table, bindparam, event, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm import SessionTransaction
 
 from kiosk.config import ConfigError
-from kiosk.db import get_session, release_read_connection, write_transaction
+from kiosk.db import after_commit, get_session, release_read_connection, write_transaction
 from kiosk.i18n import N_, _
 from kiosk.models import PrinterLease
 from kiosk.models import PrintJob as PrintJobRow
@@ -105,62 +103,6 @@ def _ts(value: float | None):
 
 def _epoch(value) -> float | None:
     return value.timestamp() if value is not None else None
-
-
-#: ``session.info`` key: what to run once the session's transaction commits, with the transaction it was added in.
-AFTER_COMMIT = "kiosk_after_commit"
-
-
-def after_commit(session: OrmSession, callback: Callable[[], None]) -> None:
-    """Call ``callback()`` once ``session``'s transaction has committed; never if it is rolled back.
-
-    Added inside a savepoint (a joined :func:`kiosk.db.write_transaction`
-    block), it is dropped if that savepoint is rolled back, and otherwise runs
-    when the outermost transaction commits. It runs in the committing thread;
-    an exception in it is logged, not raised (the data is committed).
-    """
-    marker = session.get_nested_transaction() or session.get_transaction()
-    session.info.setdefault(AFTER_COMMIT, []).append((marker, callback))
-
-
-def _run_after_commit(session: OrmSession) -> None:
-    if session.get_nested_transaction() is not None:
-        return  # a savepoint released: its work commits with the transaction around it, or not at all
-    for _marker, callback in session.info.pop(AFTER_COMMIT, ()):
-        try:
-            callback()
-        except Exception:  # the data is committed: a failed wake-up is the poll's to make up for
-            log.exception("after-commit callback %r failed", callback)
-
-
-def _within(marker: SessionTransaction | None, ended: SessionTransaction) -> bool:
-    while marker is not None:
-        if marker is ended:
-            return True
-        marker = marker.parent
-    return False
-
-
-def _drop_rolled_back(session: OrmSession, previous_transaction: SessionTransaction) -> None:
-    pending = session.info.get(AFTER_COMMIT)
-    if pending:
-        pending[:] = [(m, cb) for m, cb in pending if not _within(m, previous_transaction)]
-
-
-def _drop_uncommitted(session: OrmSession, transaction: SessionTransaction) -> None:
-    # The outermost transaction ended without a commit (closed): what waited for it never happens.
-    if transaction.parent is None:
-        session.info.pop(AFTER_COMMIT, None)
-
-
-# Process-wide and idempotent: every session of every app (the request's, write_transaction's, a store's own).
-for _name, _listener in (
-    ("after_commit", _run_after_commit),
-    ("after_soft_rollback", _drop_rolled_back),
-    ("after_transaction_end", _drop_uncommitted),
-):
-    if not event.contains(OrmSession, _name, _listener):
-        event.listen(OrmSession, _name, _listener)
 
 
 _JOBS = cast(Table, PrintJobRow.__table__)
