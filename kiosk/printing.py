@@ -78,6 +78,9 @@ log = logging.getLogger("kiosk.printing")
 bp = Blueprint("printing", __name__)
 
 STATUS_POLL_SECONDS = 30
+#: Seconds the first status check waits for :meth:`Printing.warm` (after the first response): it imports
+#: python-escpos (some 135 modules), which would otherwise compete with a booting kiosk's first page.
+FIRST_STATUS_WAIT = 2.0
 #: A receipt not printed within this many seconds is not printed at all: the resident was told it failed and left.
 DEFAULT_EXPIRE_SECONDS = 300
 #: The printer test page: ``kiosk printer test`` waits for it, nobody wants it at the next start.
@@ -481,6 +484,8 @@ class Printing:
         #: Notified when a job for an agent's printer is added: its long poll answers at once.
         self.agent_jobs = threading.Condition()
         self._stop = threading.Event()
+        #: Set once the renderer and the printer's library are loaded (:meth:`warm`).
+        self._warmed = threading.Event()
         self._started = False
 
     def start(self) -> None:
@@ -558,9 +563,12 @@ class Printing:
         font = cjk_font_check()
         if not font.ok:
             log.warning("%s", font.message)
+        self._warmed.set()
 
     def _poll_status(self) -> None:
         # Status queries can take seconds on a dead printer: never on a request.
+        if self.poll:
+            self._warmed.wait(FIRST_STATUS_WAIT)
         while not self._stop.is_set():
             if self.poll:
                 for name, queue in self.queues.items():
