@@ -24,7 +24,8 @@ import logging
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice, product
 from pathlib import Path
@@ -204,18 +205,23 @@ class PinyinDictionary:
         tag = version_tag(min_word_freq)
         data = read_index(path, tag)
         origin = "cache"
-        if data is None and in_subprocess and _build_in_child(path.parent, min_word_freq):
-            data = read_index(path, tag)
-            origin = "build"
         if data is None:
-            data = IndexData.from_entries(ime_source.build_entries(min_word_freq))
-            cls.builds += 1
-            origin = "build"
-            try:
-                write_index(path, tag, data)
-            except OSError:
-                # A read-only instance folder costs a rebuild next start, not a broken keyboard.
-                log.warning("could not write pinyin cache %s", path, exc_info=True)
+            # One build at a time per cache, across threads and processes (``kiosk demo`` and a
+            # starting server each preload): whoever waited reads what the first one wrote.
+            with _build_lock(path):
+                data = read_index(path, tag)
+                if data is None and in_subprocess and _build_in_child(path.parent, min_word_freq):
+                    data = read_index(path, tag)
+                    origin = "build"
+                if data is None:
+                    data = IndexData.from_entries(ime_source.build_entries(min_word_freq))
+                    cls.builds += 1
+                    origin = "build"
+                    try:
+                        write_index(path, tag, data)
+                    except OSError:
+                        # A read-only instance folder costs a rebuild next start, not a broken keyboard.
+                        log.warning("could not write pinyin cache %s", path, exc_info=True)
         dictionary = cls(data, origin=origin, load_seconds=time.perf_counter() - started)
         log.info(
             "pinyin dictionary: %d entries from %s in %.2f s",
@@ -529,6 +535,24 @@ def version_tag(min_word_freq: int) -> str:
         f"format={FORMAT_VERSION};pypinyin={version('pypinyin')};jieba={version('jieba')};"
         f"min_word_freq={min_word_freq};word_share={ime_source.WORD_SHARE}"
     )
+
+
+@contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``'s ``.lock`` file while the cache is built (none if it cannot be made)."""
+    import fcntl
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115 - closed below
+    except OSError:
+        yield  # a read-only instance folder: build without the lock, as before
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # releases the lock
 
 
 def _build_in_child(cache_dir: Path, min_word_freq: int) -> bool:

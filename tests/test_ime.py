@@ -269,6 +269,28 @@ def test_concurrent_first_use_builds_once(tmp_path):
     assert results[0].origin == "build"
 
 
+def test_two_apps_on_one_cache_folder_build_it_once(tmp_path):
+    # `kiosk demo` made two apps whose preloads each built the same cache (35 s each on a fresh machine);
+    # a lock file lets the second wait for the first and read what it wrote (across processes too).
+    holders = [DictionaryHolder(tmp_path, min_word_freq=TINY) for _ in range(2)]
+    builds_before = PinyinDictionary.builds
+    start = threading.Barrier(2)
+    results: list[PinyinDictionary] = []
+
+    def first_use(holder):
+        start.wait()
+        results.append(holder.get())
+
+    threads = [threading.Thread(target=first_use, args=(holder,)) for holder in holders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert PinyinDictionary.builds - builds_before == 1
+    assert sorted(result.origin for result in results) == ["build", "cache"]
+    assert (tmp_path / (CACHE_FILE + ".lock")).exists()
+
+
 def test_second_load_reads_the_cache_without_rebuilding(dictionary, ime_cache_dir):
     path = ime_cache_dir / CACHE_FILE
     mtime = path.stat().st_mtime_ns
