@@ -349,7 +349,11 @@ def plugins_new(name, directory, label_zh_hans, label_zh_hant, label_en):
     help="Processes. More than one needs PostgreSQL; devices are opened only with one.",
 )
 @click.option(
-    "--threads", default=16, show_default=True, type=int, help="Request threads per worker (push streams hold none; see kiosk.streams)."
+    "--threads",
+    default=16,
+    show_default=True,
+    type=int,
+    help="Request threads per worker (push streams hold none; see kiosk.streams).",
 )
 def serve(host, port, workers, threads):
     """Run the production server (gunicorn, threaded keep-alive workers)."""
