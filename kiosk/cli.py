@@ -419,7 +419,9 @@ def demo(ctx):
 
     link = enrol_demo_terminal(app)
     # The first page opened makes this browser the demo's kiosk terminal, so card taps reach it.
-    click.echo(f"demo station ready: run `kiosk run` and open http://127.0.0.1:5000{link} (once; then /)")
+    # tools/run-demo passes its address on in KIOSK_HOST / KIOSK_PORT; `kiosk run` alone serves 127.0.0.1:5000.
+    where = f"{os.environ.get('KIOSK_HOST') or '127.0.0.1'}:{os.environ.get('KIOSK_PORT') or '5000'}"
+    click.echo(f"demo station ready: run `kiosk run` and open http://{where}{link} (once; then /)")
 
 
 # -- printer ------------------------------------------------------------------

@@ -51,10 +51,17 @@ def test_demo_sets_up_a_station_with_accounts(tmp_path):
     station_file = tmp_path / "instance" / "station.toml"
     assert 'name = "水贝社区党群服务中心"' in station_file.read_text(encoding="utf-8")
     assert (tmp_path / "instance" / "kiosk.db").exists()
+    assert "open http://127.0.0.1:5000/terminal/enrol/" in result.stdout
+    # tools/run-demo on another port: the one-time link points where the kiosk will answer.
     again = subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "demo"], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "kiosk.cli", "demo"],
+        env={**env, "KIOSK_PORT": "5077"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert again.returncode == 0 and "(exists)" in again.stdout
+    assert "open http://127.0.0.1:5077/terminal/enrol/" in again.stdout
 
 
 def _free_port():
