@@ -127,8 +127,9 @@ class WriterNestingError(RuntimeError):
     Mostly: a thread that holds SQLite's write transaction asked for it again
     on another connection. SQLite has one writer per file, so the second
     connection would wait for a lock its own thread holds: a deadlock, formerly
-    a 15-second wait and a 503. Raised at once instead. Printing inside a
-    :func:`write_transaction` block is refused the same way, on both databases.
+    a 15-second wait and a 503. Raised at once instead. (Printing inside a
+    :func:`write_transaction` block is allowed: the print job is stored in the
+    block's transaction and the printer woken after it commits.)
     """
 
 

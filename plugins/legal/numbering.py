@@ -2,8 +2,14 @@
 
 Several kiosks may issue at the same instant against one database; the core's
 counter is locked for the rest of the short write transaction, and the unique
-constraint on the ticket table is the backstop. Nothing else happens inside
-the lock (no printing, no rendering, not even reading the queue).
+constraint on the ticket table is the backstop. Nothing slow happens inside
+the lock: no rendering and no printer I/O. The kiosk's take view
+(:mod:`kiosk_plugins.legal.views`) makes a ticket one transaction: the number,
+the ticket with its sync entry and event, its place in the queue (a few
+indexed reads of the waiting counts, :mod:`kiosk_plugins.legal.places`), the
+receipt's print job and the visitor's state, committed together; the printer
+is woken only after the commit. :func:`issue_ticket` is the same without the
+receipt, for callers that print nothing.
 
 Until this plugin used the core's counter it kept its own (``legal_day_counter``).
 That table is no longer written; it is read once per day and service, when the
@@ -107,11 +113,9 @@ def add_ticket(
 def issue_ticket(station, service: Service, **options) -> tuple[Ticket, estimates.Progress]:
     """Issue one ticket in its own short write transaction; returns it (detached) and its place.
 
-    The place is read after the commit, outside the lock: every other kiosk
-    waits for the lock (the whole file on SQLite, the day's counter row on
-    PostgreSQL), and reading the queue and its service times took a third
-    of the time it was held. A fresh read sees the committed ticket (the
-    request's read transaction ended when the write began).
+    The place is read after the commit, outside the lock (the whole file on
+    SQLite, the day's counter row on PostgreSQL). A fresh read sees the
+    committed ticket (the request's read transaction ended when the write began).
     """
     with write_transaction() as session:
         ticket = add_ticket(session, station, service, **options)
