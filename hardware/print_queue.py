@@ -229,6 +229,11 @@ class PrintQueue:
         # the worker need not read them back. The store stays the truth (see _step).
         self._handed: dict[str, OrderedDict[str, PrintJob]] = {name: OrderedDict() for name in self.printers}
         self._looked: dict[str, float] = dict.fromkeys(self.printers, float("-inf"))
+        # The store may hold jobs not handed over (more than HAND_OVER_LIMIT waited, another process stored
+        # them, a restart left them): the worker then reads the store job after job, oldest first, until it
+        # finds none, instead of one job per poll_interval (which drained a backlog at two receipts a second).
+        self._drain: dict[str, bool] = dict.fromkeys(self.printers, False)
+        self._last_found: dict[str, str | None] = dict.fromkeys(self.printers, None)
         self._held: dict[str, bool] = dict.fromkeys(self.printers, False)
         self._renewed: dict[str, float] = {}
         self._threads: list[threading.Thread] = []
@@ -362,6 +367,8 @@ class PrintQueue:
                     handed = self._handed[job.printer]
                     if len(handed) < self.HAND_OVER_LIMIT:
                         handed[job.id] = replace(job)
+                    else:
+                        self._drain[job.printer] = True  # committed: the store has it
             self._wake[job.printer].set()
 
         if new:
@@ -541,12 +548,14 @@ class PrintQueue:
         A job this process stored comes with its receipt in memory, so the
         worker goes straight to claiming it. The store is still looked at
         every ``poll_interval`` even while such jobs keep coming: jobs other
-        processes stored, and ones left from before a restart, are found there.
+        processes stored, and ones left from before a restart, are found there;
+        once one such job is found, the store is read job after job (oldest
+        first) until it has none that were not handed over.
         A handed job the store no longer has queued (printed meanwhile from the
         store, withdrawn) fails its claim and is skipped.
         """
         now = time.monotonic()
-        if now - self._looked[name] < self.poll_interval:
+        if not self._drain[name] and now - self._looked[name] < self.poll_interval:
             job = self._next_handed(name)
             if job is None:
                 return False  # the store was looked at a moment ago: next time the poll comes round
@@ -555,12 +564,19 @@ class PrintQueue:
             self._print(name, job)
             return True
         self._looked[name] = now
+        # Cleared before the look: a job whose commit sets it again after this is found by the next look.
+        self._drain[name] = False
         # Only the oldest: with hundreds queued, loading them all (receipts and all) per job adds up.
         for job in self.store.list_unfinished(name, limit=1):
             if self._stop.is_set() or not self._held[name]:
                 return False
             with self._lock:
-                self._handed[name].pop(job.id, None)
+                was_handed = self._handed[name].pop(job.id, None) is not None
+            # One that was never handed over: there may be more behind it, so look again at once; but
+            # not at the same job again if printing it left it unfinished (its claim failed): that one
+            # waits for the poll. A handed-over one says nothing of the store's backlog.
+            self._drain[name] = not was_handed and job.id != self._last_found[name]
+            self._last_found[name] = job.id
             if job.state is JobState.PRINTING:
                 # Its sender died mid-job (this thread prints one job at a time and is
                 # not printing it). Sending it again could print the ticket twice.

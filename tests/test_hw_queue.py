@@ -220,6 +220,23 @@ def test_handed_over_jobs_and_jobs_found_only_in_the_store_each_print_once(fake)
     assert store.get(stale.id).state is JobState.DONE and not q._handed["counter"]
 
 
+def test_a_backlog_the_worker_was_not_handed_prints_job_after_job_not_one_per_poll(fake):
+    """Jobs left in the store (a restart, another process) and jobs over the hand-over limit are read
+    from the store one after the other, oldest first. With a 60 s poll, one job per poll (as before)
+    would not finish within WAIT; the order stays the order they were stored in."""
+    store = InMemoryJobStore()
+    other = make_queue(fake, store=store, owner="the process before a restart")  # never started
+    left = [other.submit(ticket(f"R{i:03d}")) for i in range(4)]
+    with make_queue(fake, store=store, poll_interval=60.0) as q:
+        assert [q.wait(h.id, WAIT).state for h in left] == [JobState.DONE] * 4
+        q.HAND_OVER_LIMIT = 0  # every new job is over the limit: found only in the store
+        mine = [q.submit(ticket(f"H{i:03d}")) for i in range(4)]
+        assert [q.wait(h.id, WAIT).state for h in mine] == [JobState.DONE] * 4
+    assert qr_codes(fake) == [f"https://kiosk.example.cn/q/R{i:03d}" for i in range(4)] + [
+        f"https://kiosk.example.cn/q/H{i:03d}" for i in range(4)
+    ]
+
+
 def test_stopping_during_a_retry_leaves_the_job_queued(fake):
     fake.state = "paper_out"
     store = InMemoryJobStore()
