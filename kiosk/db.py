@@ -734,9 +734,11 @@ for _name, _listener in (
         event.listen(Session, _name, _listener)
 
 
-def in_write_transaction() -> bool:
-    """Whether this app context is inside a :func:`write_transaction` block (for the core)."""
-    return has_app_context() and g.get("kiosk_write_session") is not None
+def joins_write_transaction() -> bool:
+    """Whether a :func:`write_transaction` block opened now would join a transaction this app context
+    writes in (an enclosing block, or a request session that wrote), for the core's print path: a second
+    connection would wait for that transaction's SQLite lock."""
+    return _joinable_write_session()[0] is not None
 
 
 def _joinable_write_session() -> tuple[Session | None, bool]:

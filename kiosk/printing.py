@@ -54,7 +54,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 
 from kiosk.config import ConfigError
-from kiosk.db import after_commit, get_session, release_read_connection, write_transaction
+from kiosk.db import after_commit, get_session, joins_write_transaction, release_read_connection, write_transaction
 from kiosk.i18n import N_, _
 from kiosk.models import PrinterLease
 from kiosk.models import PrintJob as PrintJobRow
@@ -147,21 +147,6 @@ _CLAIM = (
 )
 
 
-def _writing_here() -> bool:
-    """Whether this app context writes in a transaction a print job must join: a write_transaction() block, or a
-    request session that wrote and has not committed (a second connection would wait for its SQLite lock).
-
-    Otherwise the job goes in on a connection of its own, without an ORM session (a third of the request's CPU
-    for a receipt was the session's own bookkeeping).
-    """
-    from flask import g
-
-    if g.get("kiosk_write_session") is not None:
-        return True
-    session = g.get("db_session")
-    return session is not None and bool(session.info.get("wrote")) and session.in_transaction()
-
-
 class DbJobStore(JobStore):
     """The print queue's jobs in the ``print_job`` table of one station.
 
@@ -230,9 +215,11 @@ class DbJobStore(JobStore):
         never loaded as an object.
         """
         values = self._row(job)
-        if has_app_context() and current_app.extensions.get("db") is self.db and _writing_here():
+        if has_app_context() and current_app.extensions.get("db") is self.db and joins_write_transaction():
             # Joins the enclosing block, or a request that already wrote (its ticket,
             # say), rather than waiting on a second connection for that request's own lock.
+            # Otherwise the row goes in on a connection of its own, without an ORM session
+            # (a third of the request's CPU for a receipt was the session's bookkeeping).
             with write_transaction() as session:
                 session.execute(_INSERT, values)
                 if then is not None:
@@ -493,7 +480,7 @@ class Printing:
         if self._started or self.app.config.get("ROLE") == "hub":
             return  # the hub has no printer: receipts come out at stations
         self._started = True
-        if has_app_context() and _writing_here():
+        if joins_write_transaction():
             # The first receipt of a process that starts printing lazily (tests, commands), inside a ticket's
             # write transaction: taking the printers' leases writes on another connection, which on SQLite
             # would wait for this thread's own lock. Started beside it instead: the lease is taken once the
