@@ -10,16 +10,14 @@ the hub's own station (the district).
 
 from __future__ import annotations
 
-import itertools
-import time
-
 from flask import abort, current_app, g, has_app_context, has_request_context, request, session
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
 from kiosk.db import get_session
 from kiosk.models import Station
+from kiosk.row_cache import MISSING, RowCache
 
 __all__ = [
     "current_station",
@@ -136,16 +134,7 @@ def current_station() -> Station:
 #: reading it on every request (a change made through another process, e.g. a
 #: command, is seen within this; one made through this process at once).
 STATION_CACHE_SECONDS = 2.0
-#: Bumped by every insert, update or delete of a station row through this process's ORM.
-_station_writes = itertools.count()
-_station_generation = [0]
-
-
-@event.listens_for(Station, "after_insert")
-@event.listens_for(Station, "after_update")
-@event.listens_for(Station, "after_delete")
-def _station_written(_mapper, _connection, _target) -> None:
-    _station_generation[0] = next(_station_writes) + 1
+_ROWS = RowCache("kiosk_station_rows", lambda: Station)
 
 
 def _configured_station(db_session, station_id: int) -> Station | None:
@@ -155,20 +144,18 @@ def _configured_station(db_session, station_id: int) -> Station | None:
     a copy merged without loading puts it in the session with no statement,
     as a persistent row the request may still change.
     """
-    cache = current_app.extensions.setdefault("kiosk_station_rows", {})
-    now = time.monotonic()
-    hit = cache.get(station_id)
-    if hit is not None and hit[0] == _station_generation[0] and now - hit[1] < STATION_CACHE_SECONDS:
-        values = hit[2]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    values = _ROWS.get(app, station_id, STATION_CACHE_SECONDS)
+    if values is not MISSING:
         copy = Station(**{**values, "disabled_plugins": list(values["disabled_plugins"] or [])})
         make_transient_to_detached(copy)
         return db_session.merge(copy, load=False)
-    generation = _station_generation[0]
+    generation = _ROWS.generation()
     station = db_session.get(Station, station_id)
     if station is not None and not db_session.is_modified(station):
         values = {column.key: getattr(station, column.key) for column in Station.__table__.columns}
         values["disabled_plugins"] = list(values["disabled_plugins"] or [])
-        cache[station_id] = (generation, now, values)
+        _ROWS.keep(app, station_id, generation, values)
     return station
 
 

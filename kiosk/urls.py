@@ -23,15 +23,14 @@ address, links start with ``http://localhost``.
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import logging
-import time
 from urllib.parse import quote, urlsplit
 
 from flask import current_app, has_app_context, has_request_context, request, url_for
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from kiosk.config import check_public_url  # noqa: F401  (its home was here; config checks the setting)
+from kiosk.row_cache import MISSING, RowCache
 
 __all__ = ["public_url", "external_url", "public_base", "has_public_url"]
 
@@ -154,12 +153,15 @@ def _hub_url_query(sid: int):
 #: (an enrolment by another process, ``kiosk sync enroll``, is seen within this;
 #: one through this process's ORM at once).
 HUB_URL_CACHE_SECONDS = 2.0
-_sync_state_writes = itertools.count()
-_sync_state_generation = [0]
 
 
-def _sync_state_written(_mapper, _connection, _target) -> None:
-    _sync_state_generation[0] = next(_sync_state_writes) + 1
+def _sync_state_model():
+    from kiosk.sync.models import SyncState
+
+    return SyncState
+
+
+_HUB_URLS = RowCache("kiosk_hub_public_urls", _sync_state_model)
 
 
 def _enrolled_url(app, sid: int) -> str:
@@ -169,25 +171,14 @@ def _enrolled_url(app, sid: int) -> str:
     same empty answer from the database on every request.
     """
     from kiosk.db import get_session
-    from kiosk.sync.models import SyncState
 
-    if not _sync_state_listened:
-        for name in ("after_insert", "after_update", "after_delete"):
-            event.listen(SyncState, name, _sync_state_written)
-        _sync_state_listened.append(True)
-    cache = app.extensions.setdefault("kiosk_hub_public_urls", {})
-    now = time.monotonic()
-    hit = cache.get(sid)
-    if hit is not None and hit[0] == _sync_state_generation[0] and now - hit[1] < HUB_URL_CACHE_SECONDS:
-        return hit[2]
-    generation = _sync_state_generation[0]
-    # The statement is built only when the database is asked (not on every cached answer).
-    url = (get_session().scalar(_hub_url_query(sid)) or "").rstrip("/")
-    cache[sid] = (generation, now, url)
+    url = _HUB_URLS.get(app, sid, HUB_URL_CACHE_SECONDS)
+    if url is MISSING:
+        generation = _HUB_URLS.generation()
+        # The statement is built only when the database is asked (not on every cached answer).
+        url = (get_session().scalar(_hub_url_query(sid)) or "").rstrip("/")
+        _HUB_URLS.keep(app, sid, generation, url)
     return url
-
-
-_sync_state_listened: list[bool] = []
 
 
 def public_base(app=None, station=None) -> str:
