@@ -29,6 +29,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "kiosk.qr": "QR images for screens and phone pages.",
     "kiosk.photos": "Cleaning an uploaded photo: size, format and metadata.",
     "kiosk.terminals": "The terminal (kiosk screen, display, counter) a request comes from.",
+    "kiosk.reader_hints": "Which readers (card, scanner) the kiosk in front of the resident has, for its hints.",
     "kiosk.ratelimit": "Rate limits of public write routes per client, and back-off after wrong guesses.",
     "kiosk.visitors": "The identified visitor of a kiosk session, and signed tokens for links.",
     "kiosk.privacy": "Masking and checking personal data (names, phones, ID numbers).",

@@ -17,7 +17,9 @@ input a hint needs: ``{% if "card" in reader_inputs() %}`` for a card tap,
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, has_request_context
+
+__all__ = ["CARD", "CODE", "reader_inputs"]
 
 #: The kinds of input a reader gives (as kiosk_hardware.readers.events.INPUT_KINDS).
 CARD = "card"
@@ -67,7 +69,14 @@ def station_inputs(app) -> frozenset[str]:
 
 
 def reader_inputs() -> frozenset[str]:
-    """The kinds of input a reader at this request's kiosk gives: its terminal's, else the station's."""
+    """The kinds of input (:data:`CARD`, :data:`CODE`) a reader at this request's kiosk gives: its
+    terminal's, else the station's; none outside a request.
+
+    Word a hint by it (``if CODE in reader_inputs(): …`` "hold the code under the
+    scanner"); templates call the same function as the ``reader_inputs()`` global.
+    """
+    if not has_request_context():
+        return frozenset()
     if "reader_inputs" not in g:
         from kiosk.terminals import current_terminal
 

@@ -7,7 +7,7 @@ time, so switching the language shows the same message in the new language.
 from __future__ import annotations
 
 from kiosk.i18n import N_, _
-from kiosk_plugins.courier_rest.readers_here import CARD, CODE, reader_inputs
+from kiosk.reader_hints import CARD, CODE, reader_inputs
 
 KIND_LABELS = {"seat": N_("Seat"), "phone": N_("Phone charging"), "battery": N_("E-bike battery charging")}
 

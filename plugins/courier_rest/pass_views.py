@@ -9,6 +9,7 @@ from kiosk.db import get_session
 from kiosk.i18n import _, current_locale
 from kiosk.privacy import mask_name, mask_phone
 from kiosk.ratelimit import limited
+from kiosk.reader_hints import CODE, reader_inputs
 from kiosk.stations import current_station
 from kiosk.urls import public_url
 from kiosk_plugins.courier_rest import (
@@ -20,7 +21,6 @@ from kiosk_plugins.courier_rest import (
     sync,
 )
 from kiosk_plugins.courier_rest.models import Rider
-from kiosk_plugins.courier_rest.readers_here import has_scanner
 from kiosk_plugins.courier_rest.receipts import PASS_LAYOUT, SLOT_LAYOUT
 from kiosk_plugins.courier_rest.screen import (
     absolute,
@@ -136,7 +136,7 @@ def print_note(what: str):
                 "name": mask_name(rider.name),
                 "phone": mask_phone(rider.phone),
                 "pass_url": status_url,
-                "scanner": has_scanner(),
+                "scanner": CODE in reader_inputs(),
             },
         )
     elif what == "slot":
