@@ -169,7 +169,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     metrics.init_app(app)  # /metrics for Prometheus, request timing
     if app.config.get("RUN_JOBS"):
-        jobs.start_scheduler(app)
+        app.extensions["kiosk_jobs_stop"] = jobs.start_scheduler(app)
         pusher.start(app)  # a station's sync with its hub (waits until the station is enrolled)
     from kiosk import ratelimit
 
@@ -178,10 +178,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def close_app(app) -> None:
-    """Stop what an app started (push listener, print worker, card readers) and close its database."""
-    stop = app.extensions.get("kiosk_listener_stop")
-    if stop is not None:
-        stop.set()
+    """Stop what an app started (push listener, job scheduler, sync pusher, print worker, card readers)
+    and close its database."""
+    for name in ("kiosk_listener_stop", "kiosk_jobs_stop"):
+        stop = app.extensions.get(name)
+        if stop is not None:
+            stop.set()
+    sync_pusher = app.extensions.get("kiosk_sync_pusher")
+    if sync_pusher is not None:
+        sync_pusher.stop()  # it would go on asking a database that may be gone (a test's, dropped)
     printing = app.extensions.get("kiosk_printing")
     if printing is not None:
         printing.shutdown()
