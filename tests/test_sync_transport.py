@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import threading
+import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -403,6 +404,31 @@ def test_a_pusher_with_nothing_to_do_waits_however_often_commits_wake_it(station
     lone.wake.set()
     assert lone.step() == 5.0 and not lone.wake.is_set()
     lone._release()
+
+
+def test_commits_do_not_wake_a_pusher_that_cannot_push(station):
+    """A station with no hub: a ticket's commit used to wake the pusher for a lease check and a
+    look at the enrolment, every ticket (7% of the worker's GIL time under load, issue 22)."""
+    lone = pusher.Pusher(station)
+    looks = []
+    enrolled = lone._enrolled
+
+    def counted() -> bool:
+        looks.append(1)
+        return enrolled()
+
+    lone._enrolled = counted  # type: ignore[method-assign]
+    lone.start()
+    try:
+        wait_for(lambda: looks and lone.idle_until_due, 10, "the first turn")
+        time.sleep(0.05)  # the turn that looked returns its 5 s wait
+        first = len(looks)
+        for _ in range(20):
+            lone.wake.set()
+            time.sleep(0.01)
+        assert len(looks) == first  # none of the 20 wake-ups ran a turn
+    finally:
+        lone.stop()
 
 
 def test_a_pusher_without_the_lease_waits_for_the_one_holding_it(enrolled):
