@@ -369,3 +369,44 @@ def test_a_long_queue_through_the_kiosk_the_phone_page_and_the_counter(legal_app
         assert phone.get(f"/m/legal/t/{tokens[ticket_id]}.json").get_json()["ahead"] == ahead
     staff = login(legal_app, "staff")
     assert [call_next(staff, 1) for _ in range(3)] == [codes[o.id] for o in order[:3]]
+
+
+def test_a_priority_call_passing_many_tickets_writes_them_in_as_many_statements_as_passing_two(legal_app):
+    """Skips and the hub's entries of the passed tickets: one update and one insert, however many it passes."""
+    from kiosk import clock
+    from kiosk.db import write_transaction
+    from kiosk.stations import current_station
+    from kiosk.sync.models import SyncOutbox
+    from kiosk_plugins.legal import calling
+
+    engine = legal_app.extensions["db"].engine
+    counts = {}
+    for passed in (2, 40):
+        with legal_app.test_request_context("/"):
+            station = current_station()
+            now, day = clock.now(), clock.today(station)
+            rows = []
+            for i in range(passed + 1):
+                row = _row(i, i == passed, 0, 1 if i == 0 else 0)
+                del row["id"]
+                row.update(station_id=station.id, day=day, numbered_service=f"backlog{passed}", code=f"Z{i + 1:03d}")
+                rows.append({**row, "queue_at": now - timedelta(minutes=passed + 1 - i)})
+            with write_transaction() as session:
+                session.execute(insert(Ticket), rows)
+            before = {r["token"]: r["skips"] for r in rows}
+            called = {}
+            counts[passed] = _statements(
+                engine, lambda s=station, c=called: c.update(ticket=calling.call_next(s, 1, None))
+            )
+            assert called["ticket"].code == f"Z{passed + 1:03d}"  # the priority ticket, first
+            session = legal_app.extensions["db"].Session()
+            waiting = session.scalars(select(Ticket).where(Ticket.numbered_service == f"backlog{passed}")).all()
+            skips = {t.token: t.skips for t in waiting if not t.priority}
+            assert skips == {token: before[token] + 1 for token in skips} and len(skips) == passed
+            entries = session.scalars(select(SyncOutbox).where(SyncOutbox.key.in_(list(skips)))).all()
+            assert {e.key: e.data["skips"] for e in entries} == skips
+            assert all(e.kind == "legal.ticket" and e.data["status"] == "waiting" for e in entries)
+            session.execute(delete(Ticket).where(Ticket.status == "called"))
+            session.commit()
+            session.close()
+    assert counts[2] == counts[40], counts

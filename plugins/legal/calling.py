@@ -132,10 +132,8 @@ def call_next(station, counter: int, user, service_key: str | None = None) -> Ti
             return None
         # A counter serving several queues takes priority first, then whoever waited longest.
         chosen, skipped = min(candidates, key=lambda c: (not c[0].priority, c[0].queue_at, c[0].id))
-        for ticket in skipped:
-            ticket.skips += 1
-            # Their place at the hub depends on it (the fairness rule counts skips).
-            syncing.record_ticket(session, ticket)
+        # Their place at the hub depends on it (the fairness rule counts skips).
+        syncing.record_skips(session, skipped)
         _announce(session, station, user, chosen, counter, "legal.call_next")
         return chosen
 

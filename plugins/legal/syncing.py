@@ -30,9 +30,12 @@ import logging
 from datetime import date, datetime
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kiosk import clock, events, sync
+from kiosk.db import utcnow
+from kiosk.sync.models import SyncOutbox
 from kiosk_plugins.legal import estimates
 from kiosk_plugins.legal.models import HubQueue, HubTicket, Ticket
 from kiosk_plugins.legal.runtime import runtime, settings
@@ -87,6 +90,48 @@ def record_ticket(session, ticket: Ticket) -> None:
     if ticket.id is None:
         session.flush()
     sync.record(session, TICKET, ticket.token, ticket_data(ticket), station_id=ticket.station_id)
+
+
+def record_skips(session, tickets: list[Ticket]) -> None:
+    """Count one more skip on each of ``tickets`` (passed by a priority call) and queue their state for the hub.
+
+    A priority call passes every normal ticket queued before it, a stretch that
+    grows with the queue: one ``UPDATE`` for all their skips and one multi-row
+    insert of their outbox entries (the same entries :func:`record_ticket`
+    queues), instead of a flushed update and a flushed entry per ticket (with
+    5,000 waiting, the calls that passed a dozen tickets were call next's p99,
+    ``python -m bench queue_length``). The loaded tickets show the new count.
+    """
+    if not tickets:
+        return
+    session.execute(
+        update(Ticket)
+        .where(Ticket.id.in_([ticket.id for ticket in tickets]))
+        .values(skips=Ticket.skips + 1)
+        .execution_options(synchronize_session=False)
+    )
+    for ticket in tickets:
+        set_committed_value(ticket, "skips", (ticket.skips or 0) + 1)
+    if sync.is_hub() or session.info.get(sync.APPLYING):
+        return
+    now = utcnow()
+    session.execute(
+        insert(SyncOutbox.__table__),
+        [
+            {
+                "station_id": ticket.station_id,
+                "seq": None,
+                "kind": TICKET,
+                "key": str(ticket.token)[:200],
+                "data": ticket_data(ticket),
+                "at": now,
+                "sent_at": None,
+            }
+            for ticket in tickets
+        ],
+    )
+    # As kiosk.sync.record does: the commit wakes the pusher.
+    session.info[sync.RECORDED] = True
 
 
 def queue_data(session, station, service, day: date) -> dict:
