@@ -410,3 +410,26 @@ def test_a_priority_call_passing_many_tickets_writes_them_in_as_many_statements_
             session.commit()
             session.close()
     assert counts[2] == counts[40], counts
+
+
+def test_call_next_reads_only_the_first_normal_ticket_when_it_goes_before_the_priority_one(engine):
+    """A normal ticket passed max_skips times goes first: the stretch before the priority ticket is not loaded."""
+    rows = [_row(i, i == 40, i, 3 if i == 5 else 1) for i in range(41)]
+    with _load(engine, rows) as session:
+        queue = places.station_queue(session, 1, DAY, "consultation", 3)
+        loaded: list = []
+
+        def seen(target, _context):
+            loaded.append(target.code)
+
+        event.listen(Ticket, "load", seen)
+        try:
+            chosen, skipped = queue.next_to_call(lock=True)
+        finally:
+            event.remove(Ticket, "load", seen)
+        assert (chosen.code, skipped) == ("A001", [])
+        assert sorted(loaded) == ["A001", "A041"]
+        rows[5]["skips"] = 2
+    with _load(engine, rows) as session:
+        chosen, skipped = places.station_queue(session, 1, DAY, "consultation", 3).next_to_call(lock=True)
+        assert (chosen.code, [t.code for t in skipped]) == ("A041", [f"A{i + 1:03d}" for i in range(40)])

@@ -408,15 +408,26 @@ class Queue:
             return self.session.scalars(_statement(t, ("first", urgent, lock), build), self.params).first()
 
         urgent = first(True)
-        if urgent is None:
-            normal = first(False)
-            return (normal, []) if normal is not None else (None, [])
+        normal = first(False)
+        if urgent is None or normal is None:
+            return (urgent or normal), []
+        key = Key(urgent.queue_at, getattr(urgent, t.tie.key))
+        if (normal.queue_at, getattr(normal, t.tie.key)) > (key.at, key.tie):
+            return urgent, []
+
+        def most():
+            skips = select(func.max(t.model.skips)).where(*t.waiting(), _class(t, False), _before(t, "key"))
+            return skips.scalar_subquery()
+
+        # A normal ticket passed max_skips times goes first: then only the first normal ticket is
+        # needed, not the stretch before the priority ticket (all of which a priority call passes).
+        if (self._run(("most passed",), lambda: select(most()), **_bind("key", key)).scalar() or 0) >= self.max_skips:
+            return normal, []
 
         def build():
             query = select(t.model).where(*t.waiting(), _class(t, False), _before(t, "key")).order_by(*_order(t, False))
             return query.with_for_update() if lock else query
 
-        key = Key(urgent.queue_at, getattr(urgent, t.tie.key))
         passed = list(
             self.session.scalars(_statement(t, ("passed", lock), build), {**self.params, **_bind("key", key)})
         )
