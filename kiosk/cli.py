@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import gc
 
-# Importing this module imports Flask, click and, through the command groups at
-# its end, SQLAlchemy and the kiosk's models: some 500 modules whose objects live
-# as long as the process. The cyclic collector would walk them over and over
-# while they are made (about 60 ms, 14%, of the 0.44 s of CPU these imports take
-# in `kiosk serve`'s master, whose workers inherit them). At the end of the module
-# they are frozen out of later collections (the first one after switching it back
-# on would walk all of them once more, about 40 ms) and the collector is back on.
+# Importing this module imports Flask and click (the command groups of other
+# modules are imported when asked for: LAZY_COMMANDS), a few hundred modules whose
+# objects live as long as the process. The cyclic collector would walk them over
+# and over while they are made. At the end of the module they are frozen out of
+# later collections (the first one after switching it back on would walk all of
+# them once more) and the collector is back on.
 _COLLECTOR_WAS_ON = gc.isenabled()
 gc.disable()
 
@@ -59,6 +58,23 @@ def _create_app():
 
 SERVER_COMMANDS = ("run", "serve")
 
+#: Commands defined in other modules, imported the first time they are asked for (to
+#: run them, or for ``kiosk --help``). Importing them with this module made `kiosk
+#: serve`'s master import SQLAlchemy, the models and kiosk.sync (about 190 ms of its
+#: 0.36 s of CPU at start, issue 22), none of which it uses: each worker imports what
+#: its app needs.
+LAZY_COMMANDS = {
+    "users": "kiosk.accounts_cli:users",  # accounts
+    "backup": "kiosk.backup:backup_command",
+    "restore": "kiosk.backup:restore_command",
+    "config": "kiosk.config_cli:config_group",  # kiosk config show
+    "stations": "kiosk.sync.cli:stations",
+    "sync": "kiosk.sync.cli:sync_group",
+    "agent": "kiosk.agent:agent_cli",  # a terminal PC's printer and readers
+    "terminals": "kiosk.terminals_cli:terminals",
+    "purge": "kiosk.retention_cli:purge_command",  # kiosk purge [--dry-run]: personal data past its period
+}
+
 
 class KioskGroup(FlaskGroup):
     """Flask's command group, plus the commands plugins register."""
@@ -81,9 +97,17 @@ class KioskGroup(FlaskGroup):
         except Exception as exc:  # a broken plugin must not take the CLI down
             click.echo(f"kiosk: could not load plugin commands: {exc}", err=True)
 
+    def _load_lazy_command(self, name: str) -> None:
+        if name in self.commands or name not in LAZY_COMMANDS:
+            return
+        import importlib
+
+        module, attribute = LAZY_COMMANDS[name].split(":")
+        self.add_command(getattr(importlib.import_module(module), attribute), name)
+
     def list_commands(self, ctx):
         self._load_kiosk_plugin_commands()
-        return super().list_commands(ctx)
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
 
     def get_command(self, ctx, name):
         if name in SERVER_COMMANDS:
@@ -94,6 +118,7 @@ class KioskGroup(FlaskGroup):
             # `kiosk serve`'s master process half a second and 30 MB it never
             # uses (each worker builds its own app).
             return click.Group.get_command(self, ctx, name)
+        self._load_lazy_command(name)
         if name not in self.commands:
             self._load_kiosk_plugin_commands()
         return super().get_command(ctx, name)
@@ -577,38 +602,9 @@ def doctor(ctx):
         raise click.ClickException(f"{problems} problem(s) to fix")
 
 
-def _add_command_groups() -> None:
-    from kiosk.accounts_cli import users
-
-    cli.add_command(users)  # kiosk users: accounts
-    from kiosk.backup import backup_command, restore_command
-
-    cli.add_command(backup_command)
-    cli.add_command(restore_command)
-    from kiosk.config_cli import config_group
-
-    cli.add_command(config_group)  # kiosk config show
-    from kiosk.sync.cli import stations, sync_group
-
-    cli.add_command(stations)
-    cli.add_command(sync_group)
-    from kiosk.agent import agent_cli
-
-    cli.add_command(agent_cli)  # kiosk agent: a terminal PC's printer and readers
-    from kiosk.terminals_cli import terminals
-
-    cli.add_command(terminals)
-    from kiosk.retention_cli import purge_command
-
-    cli.add_command(purge_command)  # kiosk purge [--dry-run]: personal data past its period
-
-
-try:
-    _add_command_groups()
-finally:
-    if _COLLECTOR_WAS_ON:
-        gc.freeze()
-        gc.enable()
+if _COLLECTOR_WAS_ON:
+    gc.freeze()
+    gc.enable()
 
 
 def main():
