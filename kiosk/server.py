@@ -310,6 +310,10 @@ def run_server(host: str = "127.0.0.1", port: int = 5000, workers: int = 1, thre
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "kiosk",
+        # gunicorn's control socket (gunicornc, $XDG_RUNTIME_DIR or ~/.gunicorn/gunicorn.ctl, one
+        # path for every gunicorn of the user): the kiosk does not use it, and starting it made
+        # the master import asyncio and run an event loop thread while its worker was booting.
+        "control_socket_disable": True,
         # /metrics adds up every worker's counts (kiosk.metrics): see metrics_folder.
         "child_exit": worker_exited,
         "on_exit": remove_metrics_folder,
