@@ -11,18 +11,41 @@ Linear barcodes are always raster: native ``GS k`` support varies too much.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import barcode as linear
-import qrcode
-from barcode.errors import BarcodeError
-from PIL import Image
-from qrcode.exceptions import DataOverflowError
+if TYPE_CHECKING:
+    from PIL import Image
 
-_LEVELS = {
-    "L": qrcode.constants.ERROR_CORRECT_L,
-    "M": qrcode.constants.ERROR_CORRECT_M,
-    "Q": qrcode.constants.ERROR_CORRECT_Q,
-    "H": qrcode.constants.ERROR_CORRECT_H,
+# qrcode, python-barcode and Pillow are imported where a code is drawn: a station whose printers draw
+# their own QR codes (text-mode profiles with native_qr) never loads them (issue 22: worker memory).
+
+#: qrcode's error correction constants (``qrcode.constants.ERROR_CORRECT_*``), kept here so the
+#: native path needs no qrcode import.
+_LEVELS = {"L": 1, "M": 0, "Q": 3, "H": 2}
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(word) for word in text.split())
+
+
+#: Data codewords of a QR code (model 2) per version 1..40 at each error correction level (ISO/IEC 18004).
+_DATA_CODEWORDS = {
+    "L": _numbers(
+        "19 34 55 80 108 136 156 194 232 274 324 370 428 461 523 589 647 721 795 861 932 1006 1094 1174 "
+        "1276 1370 1468 1531 1631 1735 1843 1955 2071 2191 2306 2434 2566 2702 2812 2956"
+    ),
+    "M": _numbers(
+        "16 28 44 64 86 108 124 154 182 216 254 290 334 365 415 453 507 563 627 669 714 782 860 914 1000 "
+        "1062 1128 1193 1267 1373 1455 1541 1631 1725 1812 1914 1992 2102 2216 2334"
+    ),
+    "Q": _numbers(
+        "13 22 34 48 62 76 88 110 132 154 180 206 244 261 295 325 367 397 445 485 512 568 614 664 718 754 "
+        "808 871 911 985 1033 1115 1171 1231 1286 1354 1426 1502 1582 1666"
+    ),
+    "H": _numbers(
+        "9 16 26 36 46 60 66 86 100 122 140 158 180 197 223 253 283 313 341 385 406 442 464 514 538 596 "
+        "628 661 701 745 793 845 901 961 986 1054 1096 1142 1222 1276"
+    ),
 }
 #: A fixed mask pattern: scoring all eight masks costs ~3.5 ms per code in
 #: pure Python (most of a receipt's budget), and any mask decodes correctly;
@@ -35,6 +58,8 @@ BAR_QUIET = 10
 
 
 def _ink_from_rows(rows: list[bytes], width: int) -> Image.Image:
+    from PIL import Image
+
     # Rows hold one byte per module, non-zero = dark; raw "1;8" reads exactly that.
     return Image.frombytes("1", (width, len(rows)), b"".join(rows), "raw", "1;8")
 
@@ -46,6 +71,9 @@ def qr_modules(data: str, level: str = "M") -> Image.Image:
     Cached, so a preview and the print of the same ticket share one code; the
     image is shared, so callers copy it before drawing on it.
     """
+    import qrcode
+    from qrcode.exceptions import DataOverflowError
+
     qr = qrcode.QRCode(error_correction=_LEVELS[level], box_size=1, border=0, mask_pattern=QR_MASK)
     qr.add_data(data.encode("utf-8"))
     try:
@@ -126,6 +154,7 @@ def qr_codewords(version: int, error_correction: int, data_list) -> list[int]:
     terminator, padding; its blocks); the division is table-driven.
     """
     from qrcode import base, util
+    from qrcode.exceptions import DataOverflowError
 
     bits = _Bits()
     for chunk in data_list:
@@ -158,6 +187,8 @@ def qr_codewords(version: int, error_correction: int, data_list) -> list[int]:
 def qr_mask(data: str, level: str, module: int, max_width: int) -> Image.Image:
     """The QR code scaled to ``module`` dots, shrunk if needed to fit ``max_width``
     with its quiet zone; ValueError if it cannot fit at one dot per module."""
+    from PIL import Image
+
     base = qr_modules(data, level)
     n = base.width
     while module > 1 and (n + 2 * QR_QUIET) * module > max_width:
@@ -174,11 +205,9 @@ def qr_byte_mode_size(length: int, level: str = "M") -> int:
     A printer drawing the code itself picks its version; byte mode is the
     largest it can need, so a code sized by this fits the paper.
     """
-    from qrcode import base
-
-    for version in range(1, 41):
+    for version, codewords in enumerate(_DATA_CODEWORDS[level], start=1):
         needed = 4 + (8 if version < 10 else 16) + 8 * length
-        if needed <= sum(block.data_count * 8 for block in base.rs_blocks(version, _LEVELS[level])):
+        if needed <= codewords * 8:
             return 17 + 4 * version
     raise ValueError(f"QR code data too large ({length} bytes)")
 
@@ -216,6 +245,9 @@ def qr_native(data: str, level: str, module: int, max_width: int) -> bytes:
 
 @lru_cache(maxsize=256)
 def _bar_pattern(data: str, symbology: str) -> tuple[str, str]:
+    import barcode as linear
+    from barcode.errors import BarcodeError
+
     cls = linear.get_barcode_class(symbology)
     try:
         code = cls(data, add_checksum=False) if symbology == "code39" else cls(data)
@@ -231,6 +263,8 @@ def barcode_mask(data: str, symbology: str, module: int, height: int, max_width:
     The module width shrinks to fit the paper with its quiet zones; ValueError
     when the data is invalid for the symbology or too long for the paper.
     """
+    from PIL import Image
+
     pattern, text = _bar_pattern(data, symbology)
     while module > 1 and (len(pattern) + 2 * BAR_QUIET) * module > max_width:
         module -= 1

@@ -29,8 +29,7 @@ which converts pixels in Python: ~8 ms to pack one 80 mm ticket against
 from __future__ import annotations
 
 import struct
-
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from kiosk_hardware.barcodes import barcode_mask, qr_mask, qr_native
 from kiosk_hardware.profiles import PrinterProfile, font_covers, get_profile
@@ -47,8 +46,13 @@ from kiosk_hardware.receipt import (
     Text,
     Title,
 )
-from kiosk_hardware.render import image_mask, render_blocks, render_line, render_receipt
 from kiosk_hardware.text_wrap import wrap_text
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Pillow and the renderer (kiosk_hardware.render, our fonts) are imported where something is drawn:
+# a text-mode receipt of printable text with a native QR code needs neither (issue 22: worker memory).
 
 ESC, GS, FS, DLE = b"\x1b", b"\x1d", b"\x1c", b"\x10"
 LF = b"\n"
@@ -92,6 +96,8 @@ def encode_receipt(receipt: Receipt, profile: PrinterProfile | str | None = None
         raise ValueError("nothing to print: the receipt has no blocks")
     if resolved.text_mode:
         return _encode_text_mode(receipt, resolved)
+    from kiosk_hardware.render import render_receipt
+
     image = render_receipt(receipt, resolved)
     return INIT + raster_bands(image, resolved.band_rows) + job_end(resolved, receipt.cut)
 
@@ -106,6 +112,8 @@ def _align(align: str) -> bytes:
 
 def _ink_band(mask: Image.Image, band_rows: int) -> bytes:
     """Raster for an ink mask (255 = ink), widened to whole bytes with the spare dots split both sides."""
+    from PIL import Image
+
     width = -(-mask.width // 8) * 8
     canvas = Image.new("1", (width, mask.height), 1)
     canvas.paste(0, ((width - mask.width) // 2, 0), mask)
@@ -132,6 +140,8 @@ class _TextEncoder:
     def line(self, line: str, size: int, bold: bool) -> bytes:
         if self.printable(line):
             return line.encode(self.codec) + LF
+        from kiosk_hardware.render import render_line
+
         image = render_line(line, size, bold)
         if image.width > self.profile.width_dots:
             image = image.crop((0, 0, self.profile.width_dots, image.height))
@@ -148,6 +158,8 @@ class _TextEncoder:
     def key_value(self, block: KeyValue) -> bytes:
         if not self.printable(block.key, block.value):
             # One row, key left and value right, drawn by us.
+            from kiosk_hardware.render import render_blocks
+
             return raster_bands(render_blocks([block], self.profile), self.profile.band_rows)
         width = self.profile.text_columns // block.size
         key = wrap_text(block.key, self.columns, width)
@@ -210,6 +222,8 @@ class _TextEncoder:
                 out += self.paragraph(text, 1, block.align, False)
             return out
         if isinstance(block, ImageBlock):
+            from kiosk_hardware.render import image_mask
+
             return self.picture(image_mask(block.data, block.width, profile.content_width), block.align)
         raise TypeError(f"cannot encode {block!r}")  # pragma: no cover - Receipt.add refuses other types
 

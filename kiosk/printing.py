@@ -542,14 +542,21 @@ class Printing:
         the barcode libraries and the font files are not needed to show the
         home screen.
         """
-        from kiosk_hardware import escpos_encode  # noqa: F401  (imports the renderer)
-        from kiosk_hardware.fonts import cjk_font_check
+        from kiosk_hardware import escpos_encode  # noqa: F401  (the encoder; Pillow only where it draws)
 
         for printer in self.printers.values():
             printer.prepare()
-        font = cjk_font_check()
-        if not font.ok:
-            log.warning("%s", font.message)
+        if any(not printer.profile.text_mode for printer in self.printers.values()):
+            # Only a raster profile draws every receipt with our font, so only then is Pillow loaded
+            # ahead of the first job. Text-mode printers use their own font (ours only for a character
+            # the printer lacks, or a preview): their workers need not map Pillow and FreeType
+            # (issue 22: memory). `kiosk doctor` checks the font either way.
+            from kiosk_hardware import render  # noqa: F401
+            from kiosk_hardware.fonts import cjk_font_check
+
+            font = cjk_font_check()
+            if not font.ok:
+                log.warning("%s", font.message)
         self._warmed.set()
 
     def _poll_status(self) -> None:

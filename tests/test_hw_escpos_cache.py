@@ -23,11 +23,10 @@ def _run(code: str, env: dict) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-IMPORT_NETWORK_PRINTER = """
+IMPORT_ESCPOS = """
 import json, os, sys, tempfile
 before = set(os.listdir(tempfile.gettempdir()))
-from kiosk_hardware.printers import NetworkPrinter
-NetworkPrinter("127.0.0.1", 9).prepare()
+import kiosk_hardware.printers._escpos  # what a USB printer, a model profile or the bench load
 import escpos.capabilities as caps
 after = set(os.listdir(tempfile.gettempdir()))
 print(json.dumps({"folder": os.environ.get("ESCPOS_CAPABILITIES_PICKLE_DIR"), "pickle": caps.pickle_path,
@@ -44,7 +43,7 @@ def _env(tmp_path, **extra) -> dict:
 
 def test_the_capabilities_are_kept_in_the_users_cache_and_read_from_there(tmp_path):
     env = _env(tmp_path)
-    first = _run(IMPORT_NETWORK_PRINTER, env)
+    first = _run(IMPORT_ESCPOS, env)
     folder = str(tmp_path / "cache" / "kiosk-hardware")
     assert first["folder"] == folder
     assert os.path.dirname(first["pickle"]) == folder
@@ -59,7 +58,7 @@ def test_the_capabilities_are_kept_in_the_users_cache_and_read_from_there(tmp_pa
 
     # The next process reads the same pickle; it is not written again.
     written = os.stat(first["pickle"]).st_mtime_ns
-    second = _run(IMPORT_NETWORK_PRINTER, env)
+    second = _run(IMPORT_ESCPOS, env)
     assert second["pickle"] == first["pickle"]
     assert os.stat(first["pickle"]).st_mtime_ns == written
     assert [name for name in os.listdir(folder) if name.endswith(".tmp")] == []
@@ -67,7 +66,7 @@ def test_the_capabilities_are_kept_in_the_users_cache_and_read_from_there(tmp_pa
 
 def test_a_folder_the_environment_names_is_used(tmp_path):
     named = tmp_path / "escpos-cache"
-    result = _run(IMPORT_NETWORK_PRINTER, _env(tmp_path, ESCPOS_CAPABILITIES_PICKLE_DIR=str(named)))
+    result = _run(IMPORT_ESCPOS, _env(tmp_path, ESCPOS_CAPABILITIES_PICKLE_DIR=str(named)))
     assert result["folder"] == str(named)
     assert os.path.dirname(result["pickle"]) == str(named)
     assert os.path.exists(result["pickle"])
@@ -76,7 +75,7 @@ def test_a_folder_the_environment_names_is_used(tmp_path):
 def test_an_unwritable_cache_leaves_python_escpos_to_its_own_ways(tmp_path):
     blocker = tmp_path / "cache"
     blocker.write_text("a file where the cache folder would be")
-    result = _run(IMPORT_NETWORK_PRINTER, _env(tmp_path))
+    result = _run(IMPORT_ESCPOS, _env(tmp_path))
     assert result["folder"] is None
     assert result["profiles"] > 0  # python-escpos parsed its data itself
 
@@ -88,8 +87,8 @@ def test_a_newer_capabilities_file_is_read_again(tmp_path):
     content["profiles"] = {"default": content["profiles"]["default"]}
     data.write_text(json.dumps(content), encoding="utf-8")
     env = _env(tmp_path, ESCPOS_CAPABILITIES_FILE=str(data))
-    assert _run(IMPORT_NETWORK_PRINTER, env)["profiles"] == 1
+    assert _run(IMPORT_ESCPOS, env)["profiles"] == 1
     content["profiles"]["TM-T88V"] = dict(content["profiles"]["default"], name="TM-T88V")
     data.write_text(json.dumps(content), encoding="utf-8")
     os.utime(data, ns=(data.stat().st_atime_ns, data.stat().st_mtime_ns + 5_000_000_000))
-    assert _run(IMPORT_NETWORK_PRINTER, env)["profiles"] == 2
+    assert _run(IMPORT_ESCPOS, env)["profiles"] == 2

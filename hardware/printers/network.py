@@ -1,4 +1,4 @@
-"""Network printers on raw TCP port 9100 (through python-escpos's ``Network``).
+"""Network printers on raw TCP port 9100 (plain sockets: python-escpos is not imported for them).
 
 One TCP connection per job or status check: many printers serve a single
 connection at a time, so holding one open would lock out the staff counter
@@ -11,7 +11,6 @@ A large job waits until the printer acknowledged every byte; a small one
 from __future__ import annotations
 
 import fcntl
-import functools
 import os
 import socket
 import sys
@@ -24,32 +23,42 @@ from kiosk_hardware.printers.base import Connection, Printer
 from kiosk_hardware.status import status_query
 
 
-@functools.cache
-def _network_class():
-    """python-escpos's ``Network``, with an ``open()`` that closes the socket when connecting fails.
+class _Socket:
+    """The TCP connection to a printer: what python-escpos's ``Network`` did for us, without importing it.
 
-    python-escpos 3.1 drops the half-made socket for the garbage collector:
-    one ResourceWarning per attempt while a printer is switched off. Built on
-    first use: importing python-escpos is not needed to show the first page.
+    Importing python-escpos's printer classes pulls in usb, serial, yaml,
+    qrcode, python-barcode and Pillow (issue 22: some 50 ms and most of a
+    worker's print-stack memory), none of which a network printer needs.
+    Connecting sets ``TCP_NODELAY``: a status query (3 bytes) written while
+    some of the job is still unacknowledged would wait for that
+    acknowledgement under Nagle, and a printer may delay it 40 ms. A failed
+    connect closes its socket (python-escpos 3.1 left it to the garbage
+    collector: a ResourceWarning per attempt while a printer is off).
     """
-    from kiosk_hardware.printers._escpos import DeviceNotFoundError, printer
 
-    class _Network(printer.Network):
-        def open(self, raise_not_found: bool = True) -> None:
-            """Connect, or raise DeviceNotFoundError (always: the caller needs to know)."""
-            if self._device:
-                self.close()
-            try:
-                sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-            except OSError as exc:
-                self.device = None
-                raise DeviceNotFoundError(f"Could not open socket for {self.host}: {exc}") from exc
-            # A status query (3 bytes) written while some of the job is still unacknowledged
-            # would wait for that acknowledgement under Nagle, and a printer may delay it 40 ms.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.device = sock
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.device: socket.socket | None = None
 
-    return _Network, DeviceNotFoundError
+    def open(self) -> None:
+        """Connect; OSError if the printer cannot be reached."""
+        self.close()
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.device = sock
+
+    def close(self) -> None:
+        """Shut the connection down both ways and close it (as python-escpos's ``Network.close``)."""
+        sock, self.device = self.device, None
+        if sock is None:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
 
 
 def _outq_works() -> bool:
@@ -178,17 +187,11 @@ class NetworkPrinter(Printer):
         """Where the printer is, for logs."""
         return f"network {self.host}:{self.port} ({self.profile.name})"
 
-    def prepare(self) -> None:
-        """Import the device library now (the server calls this after its first page)."""
-        _network_class()
-
     def _open(self) -> Connection:
-        network, DeviceNotFoundError = _network_class()
-        device = network(self.host, self.port, timeout=self.timeout)
+        device = _Socket(self.host, self.port, self.timeout)
         try:
             device.open()
-        except DeviceNotFoundError as exc:
-            reason = exc.__cause__ or exc.__context__ or exc
-            raise PrinterUnreachable(f"cannot connect to {self.host}:{self.port}: {reason}") from exc
+        except OSError as exc:
+            raise PrinterUnreachable(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
         # Without status checks nothing confirms a job after it: every job then waits for its acknowledgement.
         return _TcpConnection(device, self.timeout, SETTLE_ABOVE if self.check_status else 0)
