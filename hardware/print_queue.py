@@ -40,7 +40,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -233,6 +233,8 @@ class PrintQueue:
         # them, a restart left them): the worker then reads the store job after job, oldest first, until it
         # finds none, instead of one job per poll_interval (which drained a backlog at two receipts a second).
         self._drain: dict[str, bool] = dict.fromkeys(self.printers, False)
+        # While draining, the store's oldest jobs are read STORE_BATCH at a time (the worker thread's own).
+        self._found: dict[str, deque[PrintJob]] = {name: deque() for name in self.printers}
         self._last_found: dict[str, str | None] = dict.fromkeys(self.printers, None)
         self._held: dict[str, bool] = dict.fromkeys(self.printers, False)
         self._renewed: dict[str, float] = {}
@@ -358,6 +360,9 @@ class PrintQueue:
 
     #: Jobs at most handed over in memory per printer; more (a printer out of order) are read from the store.
     HAND_OVER_LIMIT = 256
+    #: Jobs read from the store at a time while draining a backlog: one query per job was a third of the
+    #: print thread's CPU under load (py-spy --gil, issue 22), and a few rows per query stay cheap to load.
+    STORE_BATCH = 8
 
     def _enqueue(self, job: PrintJob, *, new: bool) -> JobHandle:
         def stored() -> None:
@@ -564,18 +569,29 @@ class PrintQueue:
             self._print(name, job)
             return True
         self._looked[name] = now
+        draining = self._drain[name]
         # Cleared before the look: a job whose commit sets it again after this is found by the next look.
         self._drain[name] = False
-        # Only the oldest: with hundreds queued, loading them all (receipts and all) per job adds up.
-        for job in self.store.list_unfinished(name, limit=1):
+        found = self._found[name]
+        if not draining:
+            found.clear()  # a poll reads afresh; only a drain goes on through what the last read found
+        if not found:
+            # Only the oldest few: with hundreds queued, loading them all (receipts and all) per job adds up.
+            # One read in the same process may be stale by the time its job comes up: claim() refuses a job
+            # printed or changed meanwhile, and expiry is checked before printing.
+            found.extend(self.store.list_unfinished(name, limit=self.STORE_BATCH))
+        if found:
+            job = found.popleft()
             if self._stop.is_set() or not self._held[name]:
+                found.clear()
                 return False
             with self._lock:
                 was_handed = self._handed[name].pop(job.id, None) is not None
             # One that was never handed over: there may be more behind it, so look again at once; but
             # not at the same job again if printing it left it unfinished (its claim failed): that one
-            # waits for the poll. A handed-over one says nothing of the store's backlog.
-            self._drain[name] = not was_handed and job.id != self._last_found[name]
+            # waits for the poll. A handed-over one says nothing of the store's backlog. Jobs left of
+            # the last read are dealt with first.
+            self._drain[name] = bool(found) or (not was_handed and job.id != self._last_found[name])
             self._last_found[name] = job.id
             if job.state is JobState.PRINTING:
                 # Its sender died mid-job (this thread prints one job at a time and is
