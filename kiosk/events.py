@@ -227,7 +227,9 @@ def emit(
 
 def _published(app, event: Event) -> None:
     # One log line per event: the station's record of what happened (payloads hold no personal data).
-    log.info("%s %s", event.name, json.dumps(event.payload, ensure_ascii=False, sort_keys=True, default=str))
+    # The payload is put in JSON only when the line is written (not below a WARNING log level).
+    if log.isEnabledFor(logging.INFO):
+        log.info("%s %s", event.name, json.dumps(event.payload, ensure_ascii=False, sort_keys=True, default=str))
     notifier: Notifier = app.extensions["kiosk_notifier"]
     if not (notifier.listening and app.extensions["db"].dialect == "postgresql"):
         # With LISTEN up the notification reaches this worker as well: ringing here

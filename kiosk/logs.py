@@ -28,6 +28,7 @@ import threading
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from flask import g, has_app_context, has_request_context, request
 
@@ -48,6 +49,17 @@ ACCESS_FIELDS = ("method", "route", "status", "duration_ms")
 def scrub(text: str) -> str:
     """Mask phone numbers, ID numbers and plates in ``text``, however they are grouped."""
     return mask_in_text(text)
+
+
+@lru_cache(maxsize=512)
+def _scrubbed_access(text: str) -> str:
+    """:func:`scrub` of an access line's message (``POST /k/legal/take/<service_key> 302``).
+
+    Those messages are a method, a URL rule or a masked path and a status: a few
+    hundred distinct ones per process, each scrubbed once instead of on every
+    request (the masking was a sixth of the access line's CPU).
+    """
+    return scrub(text)
 
 
 def set_process_station(code: str) -> None:
@@ -183,10 +195,11 @@ class ScrubFilter(logging.Filter):
         record.station = _station()
         if not hasattr(record, "request_id"):
             record.request_id = _REQUEST_ID.get()
-        if record.name == "gunicorn.access":
+        access = record.name == "gunicorn.access"
+        if access:
             _access_fields(record)
         message = record.getMessage()
-        cleaned = scrub(message)
+        cleaned = _scrubbed_access(message) if access and record.args is None else scrub(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         if record.exc_info and record.exc_info[1] is not None:
