@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
 import threading
 import time
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from itertools import islice, product
 from pathlib import Path
@@ -192,13 +193,20 @@ class PinyinDictionary:
 
     @classmethod
     def load(
-        cls, cache_dir: str | Path, *, min_word_freq: int = DEFAULT_MIN_WORD_FREQ, in_subprocess: bool = False
+        cls,
+        cache_dir: str | Path,
+        *,
+        min_word_freq: int = DEFAULT_MIN_WORD_FREQ,
+        in_subprocess: bool = False,
+        lock: bool = True,
     ) -> PinyinDictionary:
         """Return the dictionary, reading ``cache_dir``'s cache or building and caching it.
 
         With ``in_subprocess`` a missing cache is built by a child process: the
         build reads pypinyin's and jieba's full tables (about 100 MB), which a
-        server worker would otherwise keep for its whole life.
+        server worker would otherwise keep for its whole life. ``lock=False``
+        builds without taking the cache's lock file: for that child, whose
+        parent holds the lock while it waits for it.
         """
         started = time.perf_counter()
         path = Path(cache_dir) / CACHE_FILE
@@ -208,7 +216,7 @@ class PinyinDictionary:
         if data is None:
             # One build at a time per cache, across threads and processes (``kiosk demo`` and a
             # starting server each preload): whoever waited reads what the first one wrote.
-            with _build_lock(path):
+            with _build_lock(path) if lock else nullcontext():
                 data = read_index(path, tag)
                 if data is None and in_subprocess and _build_in_child(path.parent, min_word_freq):
                     data = read_index(path, tag)
@@ -537,6 +545,10 @@ def version_tag(min_word_freq: int) -> str:
     )
 
 
+#: Set by :func:`_build_in_child` for the ``python -m kiosk.ime build`` it starts while holding the lock.
+PARENT_HOLDS_LOCK = "KIOSK_IME_PARENT_HOLDS_LOCK"
+
+
 @contextmanager
 def _build_lock(path: Path) -> Iterator[None]:
     """An exclusive lock on ``path``'s ``.lock`` file while the cache is built (none if it cannot be made)."""
@@ -563,6 +575,9 @@ def _build_in_child(cache_dir: Path, min_word_freq: int) -> bool:
     try:
         result = subprocess.run(
             [sys.executable, "-m", "kiosk.ime", "build", str(cache_dir), str(min_word_freq)],
+            # This process holds the build lock while it waits: a child taking it too would wait
+            # for its own parent until the timeout (a fresh machine's first start hung 300 s).
+            env={**os.environ, PARENT_HOLDS_LOCK: "1"},
             capture_output=True,
             text=True,
             timeout=300,
@@ -695,7 +710,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m kiosk.ime build CACHE_DIR [MIN_WORD_FREQ]")
         return 2
     freq = int(argv[2]) if len(argv) == 3 else DEFAULT_MIN_WORD_FREQ
-    dictionary = PinyinDictionary.load(argv[1], min_word_freq=freq)
+    dictionary = PinyinDictionary.load(argv[1], min_word_freq=freq, lock=os.environ.get(PARENT_HOLDS_LOCK) != "1")
     print(f"pinyin dictionary: {len(dictionary)} entries ({dictionary.origin}, {dictionary.load_seconds:.2f} s)")
     return 0
 

@@ -454,3 +454,21 @@ def test_init_app_preloads_in_the_background(dictionary, ime_cache_dir):
     assert holder.preload_thread is not None
     holder.preload_thread.join(timeout=30)
     assert holder.loaded
+
+
+def test_a_server_building_the_cache_in_a_child_does_not_wait_for_itself(tmp_path):
+    # A server with no cache holds the build lock and runs `python -m kiosk.ime build` in a child;
+    # the child took the same lock and waited for its own parent until the 300 s timeout (a fresh
+    # machine's `kiosk demo` / `kiosk serve` hung, then built in-process anyway).
+    builds_before = PinyinDictionary.builds
+    results: list[PinyinDictionary] = []
+    loader = threading.Thread(
+        target=lambda: results.append(PinyinDictionary.load(tmp_path, min_word_freq=TINY, in_subprocess=True)),
+        daemon=True,
+    )
+    loader.start()
+    loader.join(120)  # about 1.5 s when it works; the old code waited 300 s
+    assert results, "the child waited for the lock its parent holds"
+    assert results[0].origin == "build" and len(results[0]) > 0
+    assert PinyinDictionary.builds == builds_before  # the child built it, not this process
+    assert read_tag(tmp_path / CACHE_FILE) is not None
