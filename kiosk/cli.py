@@ -384,6 +384,17 @@ def serve(host, port, workers, threads):
     """Run the production server (gunicorn, threaded keep-alive workers)."""
     from kiosk.server import run_server
 
+    if workers > 1:
+        # Several workers share what the master imported (until a page is written): the
+        # app's modules (SQLAlchemy, the models) once here rather than once in each worker.
+        # One worker gains nothing from it (LAZY_COMMANDS), so the master does not wait for them.
+        was_on = gc.isenabled()
+        gc.disable()
+        try:
+            import kiosk.app  # noqa: F401
+        finally:
+            if was_on:
+                gc.enable()
     # What the master made since the imports (options, the configuration check) is left
     # out of later collections too: a worker's collections would otherwise write to the
     # headers of objects it shares with the master, copying their pages.
