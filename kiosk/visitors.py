@@ -43,6 +43,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from flask import after_this_request, current_app, g, has_app_context, has_request_context, session
@@ -124,7 +125,9 @@ def _kind(kind: str) -> str:
     return kind
 
 
+@lru_cache(maxsize=256)
 def _row_key(token: str) -> str:
+    # Asked twice by a request that reads and writes its visitor: hashed once (a few kiosks' ids kept).
     return hashlib.sha256(token.encode()).hexdigest()
 
 
