@@ -283,7 +283,7 @@ def test_hook_register_sync(make_app, database_url, tmp_path):
         sync.record(session, "n.note", "1", {"text": "hello"})
         session.commit()
     with hub.app_context(), session_for(hub, write=True) as session:
-        assert sync.record(session, "n.note", "x", {}) is None  # recording is a station's job
+        assert sync.record(session, "n.note", "x", {}) is False  # recording is a station's job
         hub_id = session.scalar(select(Station.id).where(Station.code == "a-001"))
         sync.publish(session, "n.reply", "1", {"text": "noted"}, station_id=hub_id)
         session.commit()

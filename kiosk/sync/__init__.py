@@ -37,9 +37,10 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from flask import current_app, has_app_context
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, insert, select, update
 
 from kiosk.db import utcnow
 from kiosk.sync.models import SyncDown, SyncOutbox, SyncParked, SyncPeer, SyncState
@@ -52,6 +53,7 @@ __all__ = [
     "last_synced",
     "publish",
     "record",
+    "record_many",
     "sign",
     "verify",
 ]
@@ -94,23 +96,42 @@ def _app_of(session):
     return session.info.get("kiosk_app")
 
 
-def record(session, kind: str, key: str, data: dict | None, *, station_id: int | None = None) -> SyncOutbox | None:
+def record(session, kind: str, key: str, data: dict | None, *, station_id: int | None = None) -> bool:
     """Queue the current state of a record for the hub, in ``session``'s transaction.
 
     ``kind`` is the full name (``"legal.ticket"``), ``key`` unique within the
     station for that kind, ``data`` the record's whole state (JSON-able; ``None``:
     deleted). Does nothing on the hub, or while entries from the hub are applied.
+    Returns whether an entry was queued.
+    """
+    return record_many(session, kind, [(key, data)], station_id=station_id) > 0
+
+
+#: The outbox entry insert, built once (an ORM add would cost a unit-of-work flush per entry).
+_OUTBOX_INSERT = insert(cast(Table, SyncOutbox.__table__))
+
+
+def record_many(session, kind: str, entries: list[tuple[str, dict | None]], *, station_id: int | None = None) -> int:
+    """:func:`record` for several records of one kind at once (one multi-row insert); how many were queued.
+
+    ``entries`` are ``(key, data)`` pairs, queued in their order. For a change
+    that touches many records in one go (a priority call passing a stretch of
+    the queue), so the statements do not grow with their number.
     """
     app = _app_of(session)
-    if app is None or is_hub(app) or session.info.get(APPLYING):
-        return None
+    if not entries or app is None or is_hub(app) or session.info.get(APPLYING):
+        return 0
     if station_id is None:
         station_id = app.extensions["kiosk_station_id"]
-    row = SyncOutbox(station_id=station_id, kind=kind, key=str(key)[:200], data=data, at=utcnow())
-    session.add(row)
+    now = utcnow()
+    rows = [
+        {"station_id": station_id, "seq": None, "kind": kind, "key": str(key)[:200], "data": data, "at": now}
+        for key, data in entries
+    ]
+    session.execute(_OUTBOX_INSERT, rows if len(rows) > 1 else rows[0])
     # Read by the commit listener (see kiosk.sync.pusher): wakes the pusher at once.
     session.info[RECORDED] = True
-    return row
+    return len(rows)
 
 
 def publish(session, kind: str, key: str, data: dict | None, *, station_id: int | None = None) -> SyncDown | None:

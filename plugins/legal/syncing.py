@@ -30,12 +30,10 @@ import logging
 from datetime import date, datetime
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kiosk import clock, events, sync
-from kiosk.db import utcnow
-from kiosk.sync.models import SyncOutbox
 from kiosk_plugins.legal import estimates
 from kiosk_plugins.legal.models import HubQueue, HubTicket, Ticket
 from kiosk_plugins.legal.runtime import runtime, settings
@@ -112,26 +110,10 @@ def record_skips(session, tickets: list[Ticket]) -> None:
     )
     for ticket in tickets:
         set_committed_value(ticket, "skips", (ticket.skips or 0) + 1)
-    if sync.is_hub() or session.info.get(sync.APPLYING):
-        return
-    now = utcnow()
-    session.execute(
-        insert(SyncOutbox.__table__),
-        [
-            {
-                "station_id": ticket.station_id,
-                "seq": None,
-                "kind": TICKET,
-                "key": str(ticket.token)[:200],
-                "data": ticket_data(ticket),
-                "at": now,
-                "sent_at": None,
-            }
-            for ticket in tickets
-        ],
+    # One multi-row insert of the entries record_ticket would queue one by one (none on the hub).
+    sync.record_many(
+        session, TICKET, [(ticket.token, ticket_data(ticket)) for ticket in tickets], station_id=tickets[0].station_id
     )
-    # As kiosk.sync.record does: the commit wakes the pusher.
-    session.info[sync.RECORDED] = True
 
 
 def queue_data(session, station, service, day: date) -> dict:
