@@ -158,7 +158,8 @@ def _access_fields(record: logging.LogRecord) -> None:
     route = atoms.get("{kiosk.route}e")
     status, micros = str(atoms.get("s", "")), str(atoms.get("D") or 0)
     fields = {
-        "method": atoms.get("m"),
+        # gunicorn takes digits in a method: a forged one (a phone number) is not written out.
+        "method": _safe_path(str(atoms.get("m") or "")),
         "route": route if route not in (None, "-") else _safe_path(str(atoms.get("U") or "")),
         "status": int(status) if status.isdigit() else status,
         "duration_ms": round(int(micros) / 1000, 1) if micros.isdigit() else None,
