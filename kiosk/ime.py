@@ -546,7 +546,7 @@ def version_tag(min_word_freq: int) -> str:
 
 
 #: Set by :func:`_build_in_child` for the ``python -m kiosk.ime build`` it starts while holding the lock.
-PARENT_HOLDS_LOCK = "KIOSK_IME_PARENT_HOLDS_LOCK"
+PARENT_HOLDS_LOCK = "PINYIN_BUILD_LOCK_HELD_BY_PARENT"
 
 
 @contextmanager
