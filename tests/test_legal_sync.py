@@ -181,7 +181,10 @@ def test_a_station_not_heard_from_shows_the_offline_notice_with_the_time(distric
     with hub.app_context(), session_for(hub, write=True) as session:
         session.execute(update(SyncPeer).values(last_sync_at=last))
         session.commit()
-    local = last.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+    shanghai = ZoneInfo("Asia/Shanghai")
+    # Just after midnight on the station's clock, seven minutes ago was yesterday: the date is given too.
+    same_day = last.astimezone(shanghai).date() == utcnow().astimezone(shanghai).date()
+    local = last.astimezone(shanghai).strftime("%H:%M" if same_day else "%m-%d %H:%M")
     html, data = page(hub, waiting["token"])
     assert data.get_json()["notice"] == f"本站自 {local} 起离线；以下为最后已知位置"
     assert f"本站自 {local} 起离线" in html.get_data(as_text=True)
