@@ -38,7 +38,7 @@ class SqlCounter:
 
     def __init__(self, engine) -> None:
         self.engine = engine
-        self.thread = threading.get_ident()
+        self.thread: int | None = threading.get_ident()
         self.statements = 0
         self.writes = 0
 
@@ -64,11 +64,9 @@ class SqlCounter:
         return self
 
     def __exit__(self, *_exc) -> None:
-        from sqlalchemy import event
-
-        event.remove(self.engine, "before_cursor_execute", self._statement)
-        event.remove(self.engine, "commit", self._commit)
-        event.remove(self.engine, "rollback", self._rollback)
+        # The listeners stay and stop counting: removing them while the print thread runs a
+        # statement mutates the list SQLAlchemy is iterating ("deque mutated during iteration").
+        self.thread = None
 
 
 def run(tickets: int = 1000, profile: str | None = None, postgres: bool = False) -> dict:
