@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app, g, has_app_context, has_request_context
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, inspect
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -42,6 +42,7 @@ __all__ = [
     "UTCDateTime",
     "WriterNestingError",
     "after_commit",
+    "as_loaded",
     "error_line",
     "get_db",
     "get_session",
@@ -95,6 +96,31 @@ class UTCDateTime(TypeDecorator):
 def utcnow() -> datetime:
     """The current time, aware, in UTC (what every timestamp column stores)."""
     return datetime.now(UTC)
+
+
+def as_loaded(session, model, values: dict):
+    """A row of ``model`` holding ``values`` in ``session``, as if just loaded: persistent and unchanged.
+
+    For a row stored by a Core statement (a prebuilt ``INSERT``), or known from
+    a process cache, that the rest of the transaction wants as an ORM object:
+    no flush, no read back. ``values`` must give every column attribute (one
+    missing would be read from the database on first access) and the primary
+    key; they are the object's own (copy a mutable value shared elsewhere). If
+    the session already holds that row, that object is returned unchanged.
+    """
+    mapper = model.__mapper__
+    key = mapper.identity_key_from_primary_key(
+        tuple(values[mapper.get_property_by_column(column).key] for column in mapper.primary_key)
+    )
+    present = session.identity_map.get(key)
+    if present is not None:
+        return present
+    # Not through __init__: that would record every value as a change, to be reset again.
+    row = mapper.class_manager.new_instance()
+    row.__dict__.update(values)
+    inspect(row).key = key
+    session.add(row)
+    return row
 
 
 def upsert_insert(dialect: str):

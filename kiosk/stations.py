@@ -13,9 +13,8 @@ from __future__ import annotations
 from flask import abort, current_app, g, has_app_context, has_request_context, request, session
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import instance_state
 
-from kiosk.db import get_session
+from kiosk.db import as_loaded, get_session
 from kiosk.models import Station
 from kiosk.row_cache import MISSING, RowCache
 
@@ -135,20 +134,21 @@ def current_station() -> Station:
 #: command, is seen within this; one made through this process at once).
 STATION_CACHE_SECONDS = 2.0
 _ROWS = RowCache("kiosk_station_rows", lambda: Station)
-_MAPPER = Station.__mapper__
 
 
 def _configured_station(db_session, station_id: int) -> Station | None:
     """The station row ``station_id`` in ``db_session``, from this process's copy while it is fresh.
 
     Every request reads it (the plugin gate asks whether the plugin is on here);
-    a copy merged without loading puts it in the session with no statement,
+    the copy goes into the session with no statement (:func:`kiosk.db.as_loaded`),
     as a persistent row the request may still change.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     values = _ROWS.get(app, station_id, STATION_CACHE_SECONDS)
     if values is not MISSING:
-        return _persistent_copy(db_session, values)
+        # Straight into the session as a loaded row (28 -> 12 us per request against building a
+        # Station and merging it); the list is the request's own, not the cached one.
+        return as_loaded(db_session, Station, {**values, "disabled_plugins": list(values["disabled_plugins"] or [])})
     generation = _ROWS.generation()
     station = db_session.get(Station, station_id)
     if station is not None and not db_session.is_modified(station):
@@ -156,25 +156,6 @@ def _configured_station(db_session, station_id: int) -> Station | None:
         values["disabled_plugins"] = list(values["disabled_plugins"] or [])
         _ROWS.keep(app, station_id, generation, values)
     return station
-
-
-def _persistent_copy(db_session, values: dict) -> Station:
-    """A row of ``values`` in ``db_session`` as if just loaded from the database (persistent, unchanged).
-
-    Put straight in the session's identity map: the same result as merging a detached
-    copy without loading (``merge(copy, load=False)``), without building a second
-    object and copying it attribute by attribute (28 -> 12 us per request).
-    """
-    key = _MAPPER.identity_key_from_primary_key((values["id"],))
-    present = db_session.identity_map.get(key)
-    if present is not None:
-        return present
-    copy = _MAPPER.class_manager.new_instance()
-    copy.__dict__.update(values)
-    copy.__dict__["disabled_plugins"] = list(values["disabled_plugins"] or [])
-    instance_state(copy).key = key
-    db_session.add(copy)
-    return copy
 
 
 def station_row_or_404(model, row_id=None, *, session=None, station=None, **columns):

@@ -23,10 +23,9 @@ import secrets
 from datetime import date, datetime
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import make_transient_to_detached
 
 from kiosk import clock, events, numbering
-from kiosk.db import get_session, write_transaction
+from kiosk.db import as_loaded, get_session, write_transaction
 from kiosk_plugins.legal import estimates, syncing
 from kiosk_plugins.legal.models import DayCounter, Ticket
 from kiosk_plugins.legal.settings import Service
@@ -109,9 +108,7 @@ def add_ticket(
     ticket_id = session.execute(_INSERT_TICKET, values).scalar_one()
     # The stored row as a loaded ticket of this session (every column set, so reading one
     # sends no SELECT; a rollback expires it like any row the transaction wrote).
-    ticket = Ticket(id=ticket_id, **values)
-    make_transient_to_detached(ticket)
-    session.add(ticket)
+    ticket = as_loaded(session, Ticket, {"id": ticket_id, **values})
     # The hub learns of it in this same transaction (and of the queue's names, first thing each day).
     syncing.record_queue_once(session, station, service.key, day)
     syncing.record_ticket(session, ticket)
