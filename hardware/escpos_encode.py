@@ -29,6 +29,9 @@ which converts pixels in Python: ~8 ms to pack one 80 mm ticket against
 from __future__ import annotations
 
 import struct
+import threading
+from collections import OrderedDict
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from kiosk_hardware.barcodes import barcode_mask, qr_mask, qr_native
@@ -120,13 +123,68 @@ def _ink_band(mask: Image.Image, band_rows: int) -> bytes:
     return raster_bands(canvas, band_rows)
 
 
+def _block_key(block: Block) -> tuple | None:
+    """What a block's bytes depend on besides the profile, as a dict key; None: not kept (pictures, barcodes)."""
+    if isinstance(block, Text):
+        return (Text, block.text, block.size, block.bold, block.align)
+    if isinstance(block, KeyValue):
+        return (KeyValue, block.key, block.value, block.bold, block.size)
+    if isinstance(block, Title):
+        return (Title, block.text, block.size, block.align)
+    if isinstance(block, Footer):
+        return (Footer, block.text, block.align)
+    if isinstance(block, Separator):
+        return (Separator, block.style)
+    if isinstance(block, Feed):
+        return (Feed, block.lines)
+    if isinstance(block, QRCode):
+        return (QRCode, block.data, block.module, block.level, block.align)
+    return None
+
+
 class _TextEncoder:
-    """Text-mode encoding of one receipt's blocks."""
+    """Text-mode encoding of receipts for one profile, keeping the bytes of blocks it encoded lately.
+
+    Most of a receipt is the same on every receipt of its layout (the
+    station's name, the service, the labels, the footer): a block's bytes
+    depend only on the block and the profile, so a block seen lately is not
+    wrapped and encoded again (issue 22: the print thread's CPU per receipt).
+    At most :attr:`KEEP` blocks of at most :attr:`KEEP_BYTES` each are kept
+    per profile (a worker's memory stays bounded); pictures and barcodes are
+    always encoded afresh.
+    """
+
+    KEEP = 256
+    KEEP_BYTES = 2048
 
     def __init__(self, profile: PrinterProfile) -> None:
         self.profile = profile
         self.codec = profile.codec
         self.covers = font_covers(profile.chinese_font, profile.codec)
+        self._kept: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()  # printers of one profile have a worker thread each
+        #: Blocks encoded (not found among the kept ones): for tests.
+        self.encoded = 0
+
+    def cached(self, block: Block) -> bytes:
+        """The bytes of one block, from the kept ones when it was encoded lately."""
+        key = _block_key(block)
+        if key is None:
+            return self.block(block)
+        kept = self._kept
+        with self._lock:
+            data = kept.get(key)
+            if data is not None:
+                kept.move_to_end(key)
+                return data
+        data = self.block(block)
+        self.encoded += 1
+        if len(data) <= self.KEEP_BYTES:
+            with self._lock:
+                kept[key] = data
+                if len(kept) > self.KEEP:
+                    kept.popitem(last=False)
+        return data
 
     @staticmethod
     def columns(ch: str) -> int:
@@ -228,10 +286,16 @@ class _TextEncoder:
         raise TypeError(f"cannot encode {block!r}")  # pragma: no cover - Receipt.add refuses other types
 
 
+@lru_cache(maxsize=16)
+def text_encoder(profile: PrinterProfile) -> _TextEncoder:
+    """The text-mode encoder of ``profile`` (one per profile: it keeps recently encoded blocks)."""
+    return _TextEncoder(profile)
+
+
 def _encode_text_mode(receipt: Receipt, profile: PrinterProfile) -> bytes:
-    encoder = _TextEncoder(profile)
+    encoder = text_encoder(profile)
     out = [INIT, KANJI_ON]
-    out.extend(encoder.block(block) for block in receipt.blocks)
+    out.extend(encoder.cached(block) for block in receipt.blocks)
     out.append(KANJI_OFF)
     out.append(job_end(profile, receipt.cut))
     return b"".join(out)
