@@ -80,9 +80,11 @@ class UTCDateTime(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        if value.tzinfo is None:
+        zone = value.tzinfo
+        if zone is None:
             raise ValueError("naive datetime given to a UTCDateTime column")
-        value = value.astimezone(UTC)
+        if zone is not UTC:  # most values come from utcnow(): already UTC, nothing to convert
+            value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value, dialect):

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 
 from kiosk import clock
 from kiosk.db import upsert_insert
@@ -45,17 +46,19 @@ def _match(station_id: int, series: str, day: date):
 
 
 #: One statement that locks the row and hands back the new number; built once (the compiled
-#: statement is reused by identity, not rebuilt and re-keyed on every ticket).
+#: statement is reused by identity, not rebuilt and re-keyed on every ticket). A Core statement of
+#: the table, not the ORM's: an ORM-enabled UPDATE goes through its bulk-update machinery (about
+#: 60 µs a ticket against 15, measured with SQLite), for a row no session holds.
+_COUNTER = cast(Table, DayCounter.__table__)
 _BUMP = (
-    update(DayCounter)
+    update(_COUNTER)
     .where(
-        DayCounter.station_id == bindparam("counter_station"),
-        DayCounter.series == bindparam("counter_series"),
-        DayCounter.day == bindparam("counter_day"),
+        _COUNTER.c.station_id == bindparam("counter_station"),
+        _COUNTER.c.series == bindparam("counter_series"),
+        _COUNTER.c.day == bindparam("counter_day"),
     )
-    .values(last=DayCounter.last + 1)
-    .returning(DayCounter.last)
-    .execution_options(synchronize_session=False)
+    .values(last=_COUNTER.c.last + 1)
+    .returning(_COUNTER.c.last)
 )
 
 
