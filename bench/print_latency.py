@@ -19,8 +19,9 @@ shared machine's load does not enter them): the request side of submitting a
 legal ticket's receipt (``kiosk.printing.submit``, its own transaction and
 inside a ``write_transaction()`` block with a ticket's write), the print
 thread per receipt (``/proc``, paced one at a time as at a kiosk, and
-back to back), the fake TCP printer's process, and the SQL statements each
-side sends. ``--profile`` writes cProfile statistics of the print thread.
+back to back), the fake TCP printer's process, the SQL statements each
+side sends and the print side's commits (its write transactions).
+``--profile`` writes cProfile statistics of the print thread.
 """
 
 from __future__ import annotations
@@ -139,6 +140,13 @@ def measure_cpu(receipts: int = 500, profile: str | None = None) -> dict:
             if thread != me or submitting[0]:  # the request thread's own: only while it submits
                 counts[thread] = counts.get(thread, 0) + 1
 
+        commits: dict[int, int] = {}
+
+        def count_commit(*_args) -> None:
+            thread = threading.get_ident()
+            if thread != me:
+                commits[thread] = commits.get(thread, 0) + 1
+
         def receipt(n: int):
             # Each ticket its own number and its own link, as issued: the QR code is built for every receipt.
             url = f"https://hub.example.cn/m/legal/t/7Qx9Kp{n:06d}?s=SZ-LG-0042"
@@ -204,6 +212,7 @@ def measure_cpu(receipts: int = 500, profile: str | None = None) -> dict:
             measuring.set()
             queue.add_listener(switch)
         event.listen(engine, "before_cursor_execute", count)
+        event.listen(engine, "commit", count_commit)
         for first, mode in ((100_000, "paced"), (200_000, "burst"), (300_000, "in_transaction")):
             try:
                 queue.wait(submit_one(0, mode == "in_transaction")[1], 30)
@@ -211,6 +220,7 @@ def measure_cpu(receipts: int = 500, profile: str | None = None) -> dict:
                 out[mode] = f"refused: {type(exc).__name__}"
                 continue
             counts.clear()
+            commits.clear()
             print_before = cpu_seconds(os.getpid(), tid) if tid else 0.0
             printer_before = printer.cpu()
             received_before = printer.received()
@@ -232,10 +242,12 @@ def measure_cpu(receipts: int = 500, profile: str | None = None) -> dict:
                 "request_statements_per_receipt": round(counts.get(me, 0) / receipts, 2),
                 "print_thread_cpu_ms_per_receipt": round(1000 * print_cpu / receipts, 3),
                 "print_side_statements_per_receipt": round(others / receipts, 2),
+                "print_side_commits_per_receipt": round(sum(commits.values()) / receipts, 2),
                 "printer_process_cpu_ms_per_receipt": round(1000 * (printer.cpu() - printer_before) / receipts, 3),
                 "receipts_received": received - received_before,
             }
         event.remove(engine, "before_cursor_execute", count)
+        event.remove(engine, "commit", count_commit)
         if profiler is not None and profile:
             measuring.clear()
             queue.wait(submit_one(0, False)[1], 30)

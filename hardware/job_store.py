@@ -168,6 +168,19 @@ class JobStore(ABC):
         with the same attempts.
         """
 
+    def claim_after(
+        self, finished: PrintJob, job_id: str, owner: str, known: PrintJob | None = None
+    ) -> PrintJob | None:
+        """Save ``finished`` (as :meth:`update`), then :meth:`claim` the next job: a worker's two writes as one.
+
+        ``finished`` is saved whether or not the claim succeeds; a store that
+        can write both in one transaction does (:class:`kiosk.printing.DbJobStore`):
+        under load a print worker's every receipt is one write, not two. This
+        default writes one after the other.
+        """
+        self.update(finished)
+        return self.claim(job_id, owner, known)
+
     @abstractmethod
     def hold_printer(self, printer: str, owner: str, seconds: float) -> bool:
         """Take or renew the lease that lets ``owner`` alone drive ``printer`` for ``seconds``.

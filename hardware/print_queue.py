@@ -245,6 +245,8 @@ class PrintQueue:
         self._finished_events: dict[str, threading.Event] = {}
         self._listeners: list[Listener] = []
         self._last_status: dict[str, PrinterStatus] = {}
+        # A job just printed whose outcome is not stored yet: it goes with the next claim (see _print).
+        self._unsaved: dict[str, PrintJob | None] = dict.fromkeys(self.printers)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -510,19 +512,74 @@ class PrintQueue:
             except Exception:  # noqa: BLE001 - a broken listener must not stop printing
                 log.exception("print job listener %r failed", listener)
 
-    def _save(self, job: PrintJob) -> None:
+    def _save(self, job: PrintJob, *, later: bool = False) -> None:
+        """Store a job's change and tell waiters and listeners.
+
+        ``later``: a printed job's outcome may wait for the worker's next
+        write: the next job's claim takes it along (:meth:`JobStore.claim_after`,
+        one transaction instead of two per receipt under load); the worker
+        stores it before it waits, reads the store or saves anything else
+        (:meth:`_flush`), so a page polling the job sees it done a moment
+        later at most. A process that dies in that moment leaves the job
+        ``printing``, as one that dies while sending it: staff are asked
+        whether it came out, it is not printed twice.
+        """
         job.updated_at = time.time()
         if job.finished:
             job.finished_at = job.updated_at
             job.owner = None
+        if later:
+            self._unsaved[job.printer] = job
+            return
+        self._flush(job.printer)  # outcomes are stored in the order they happened
+        if job.finished:
             with self._lock:
                 self.store.update(job)
-                event = self._finished_events.pop(job.id, None)
-            if event is not None:
-                event.set()
+            self._stored_finished(job)
         else:
             self.store.update(job)
+            self._notify(job)
+
+    def _stored_finished(self, job: PrintJob) -> None:
+        """A finished job is in the store: wake its waiters, tell the listeners."""
+        with self._lock:
+            event = self._finished_events.pop(job.id, None)
+        if event is not None:
+            event.set()
         self._notify(job)
+
+    def _flush(self, name: str) -> None:
+        """Store the outcome of the job printer ``name`` printed last, if it waits for a claim (see :meth:`_save`)."""
+        job = self._unsaved[name]
+        if job is None:
+            return
+        self._unsaved[name] = None
+        try:
+            with self._lock:
+                self.store.update(job)
+        except KeyError:
+            raise  # no longer stored (withdrawn meanwhile): nothing to keep trying
+        except Exception:
+            self._unsaved[name] = job  # tried again at the worker's next flush
+            raise
+        self._stored_finished(job)
+
+    def _claim(self, name: str, job: PrintJob) -> PrintJob | None:
+        """Claim ``job``, storing the outcome of the job printed before it in the same write."""
+        finished = self._unsaved[name]
+        if finished is None:
+            # The job as this worker has it (stored by this process, or just read): the store need not send it back.
+            return self.store.claim(job.id, self.owner, known=job)
+        self._unsaved[name] = None
+        try:
+            # Under the lock as in _save: a waiter that read the job unfinished has its event registered.
+            with self._lock:
+                claimed = self.store.claim_after(finished, job.id, self.owner, known=job)
+        except Exception:
+            self._unsaved[name] = finished
+            raise
+        self._stored_finished(finished)
+        return claimed
 
     def _fail(self, job: PrintJob, kind: str, error: str) -> None:
         job.state, job.error_kind, job.error = JobState.FAILED, kind, error
@@ -540,7 +597,15 @@ class PrintQueue:
                 except Exception:  # noqa: BLE001 - the worker must survive a store failure
                     log.exception("print worker %s failed", name)
             if not busy:
+                self._flush_logged(name)  # nothing follows at once: the last outcome is stored before waiting
                 wake.wait(self.poll_interval)
+        self._flush_logged(name)
+
+    def _flush_logged(self, name: str) -> None:
+        try:
+            self._flush(name)
+        except Exception:  # noqa: BLE001 - kept and tried again next time
+            log.exception("print worker %s could not store a printed job's outcome", name)
 
     def _next_handed(self, name: str) -> PrintJob | None:
         with self._lock:
@@ -576,6 +641,8 @@ class PrintQueue:
         if not draining:
             found.clear()  # a poll reads afresh; only a drain goes on through what the last read found
         if not found:
+            # The store must not show the job printed last as still printing (it would be taken for interrupted).
+            self._flush(name)
             # Only the oldest few: with hundreds queued, loading them all (receipts and all) per job adds up.
             # One read in the same process may be stale by the time its job comes up: claim() refuses a job
             # printed or changed meanwhile, and expiry is checked before printing.
@@ -627,8 +694,7 @@ class PrintQueue:
                     f"not tried: the printer failed {breaker.failures} times in a row (last: {breaker.last_error})",
                 )
                 return
-            # The job as this worker has it (stored by this process, or just read): the store need not send it back.
-            claimed = self.store.claim(job.id, self.owner, known=job)
+            claimed = self._claim(name, job)
             if claimed is None:
                 return  # another queue took it, or staff changed it meanwhile
             job = claimed
@@ -670,5 +736,5 @@ class PrintQueue:
                     job.error = f"sent, but the printer did not confirm it ({result.note or 'no status reply'})"
             if result.after is not None:
                 self._last_status[name] = result.after
-            self._save(job)
+            self._save(job, later=True)
             return
