@@ -21,8 +21,14 @@ memory in an app after 3,000 tickets in-process (tracemalloc's top entries).
                             [--only cold,load,memory,trace] [--starts N]
 
 ``--only`` runs some parts: ``cold`` (the starts), ``load`` (4, 8 and 32
-clients), ``memory`` (the worker's memory after the tickets, with what its
-mappings hold from ``/proc/<pid>/smaps``), ``trace`` (tracemalloc in-process).
+clients), ``memory`` (the worker's memory after the tickets, read once the
+worker has given back what the busy spell freed, with what its mappings hold
+from ``/proc/<pid>/smaps`` and what holds it inside, at start and after:
+Python's arenas used and free, malloc's used and free, SQLite's own memory,
+SQLAlchemy's caches and the bill of the code by package, see
+:mod:`bench.worker_memory`; asked of the worker through gdb where gdb can
+attach, else from an app in a process of its own), ``trace`` (tracemalloc
+in-process).
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ import subprocess
 import sys
 import time
 
-from bench import load
+from bench import load, worker_memory
 from bench.serve import Server, station_toml
+from kiosk.server import QUIET_SECONDS, release_free_memory
 
 CLIENTS = (4, 8, 32)
 PATH = "/k/legal/take/consultation"
@@ -346,6 +353,7 @@ def run(
             out["worker_memory_mib_at_start"] = server.worker_memory_mib()
             if "memory" in sections:
                 out["worker_memory_map_at_start"] = memory_map(pid)
+                out["worker_memory_bill_at_start"] = worker_memory.from_process(pid)
             issued = 0
             if "load" in sections:
                 for clients in CLIENTS:
@@ -354,12 +362,68 @@ def run(
                     out[f"tickets, {clients} clients"] = figures
             if "memory" in sections:
                 issued = fill(server, printer, tickets, issued)
+                # The worker gives freed memory back once its requests have stopped for a while
+                # (kiosk.server.AfterBusySpell): what it holds after the spell is what it keeps.
+                time.sleep(QUIET_SECONDS + 1.5)
                 out[f"worker_memory_mib_after_{issued}_tickets"] = server.worker_memory_mib()
                 out["worker_memory_map_after"] = memory_map(pid)
+                out["worker_memory_bill_after"] = worker_memory.from_process(pid)
             out["tickets_issued"] = issued
         finally:
             server.stop()
+    if "memory" in sections and "unavailable" in out.get("worker_memory_bill_after", {}):
+        # No gdb (or no leave to attach): the same bill from an app in a process of its own.
+        out["app_memory_bill_in_process"] = memory_bill_in_process(min(tickets, 3_000))
     return out
+
+
+def memory_bill_in_process(tickets: int) -> dict:
+    """:func:`bench.worker_memory.report` of an app in a child process after ``tickets`` tickets (test client).
+
+    Where gdb cannot ask the server's worker: one thread instead of the
+    worker's sixteen, so malloc's free share is smaller than a worker's, but
+    the code, Python's arenas, SQLite and the SQLAlchemy caches are the same.
+    """
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as instance, PrinterProcess() as printer:
+        _create_database(instance, printer)
+        path = os.path.join(instance, "bill.json")
+        code = (
+            "import sys, types\n"
+            "from bench.outside import _bill_child\n"
+            "printer = types.SimpleNamespace(host=sys.argv[2], port=int(sys.argv[3]))\n"
+            "_bill_child(sys.argv[1], printer, int(sys.argv[4]), sys.argv[5])\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", code, instance, printer.host, str(printer.port), str(tickets), path],
+            cwd=worker_memory.ROOT,
+            check=True,
+            timeout=900,
+        )
+        with open(path) as fh:
+            return {"tickets": tickets, **json.load(fh)}
+
+
+def _bill_child(instance: str, printer, tickets: int, path: str) -> None:
+    from kiosk.app import close_app, create_app
+
+    app = create_app(in_process_config(instance, printer))
+    client = app.test_client()
+    client.get(PATH)
+    with client.session_transaction() as sess:
+        token = sess["_csrf"]
+    printing = app.extensions["kiosk_printing"]
+    for i in range(tickets):
+        client.post(PATH, data={"csrf_token": token})
+        if i % 500 == 499:
+            printing.queue.wait_idle(60)
+    printing.queue.wait_idle(60)
+    time.sleep(QUIET_SECONDS)
+    release_free_memory()  # as the worker does once a busy spell is over
+    worker_memory.dump(path)
+    close_app(app)
 
 
 def memory_holders(tickets: int = 3_000, top: int = 12) -> dict:
@@ -435,17 +499,24 @@ def _print_table(results: dict) -> None:
     for key, value in results.items():
         if isinstance(value, dict):
             print(f"\n{key}")
-            for k, v in value.items():
-                if isinstance(v, list):
-                    print(f"  {k}:")
-                    for line in v:
-                        print(f"    {line}")
-                else:
-                    print(f"  {k:<36} {v}")
+            _print_items(value, "  ")
         else:
             print(f"{key:<38} {value}")
     print()
     print(targets.table(targets.outside_rows(results)))
+
+
+def _print_items(items: dict, indent: str) -> None:
+    for k, v in items.items():
+        if isinstance(v, list) and v:
+            print(f"{indent}{k}:")
+            for line in v:
+                print(f"{indent}  {line}")
+        elif isinstance(v, dict) and any(isinstance(x, dict | list) for x in v.values()):
+            print(f"{indent}{k}:")
+            _print_items(v, indent + "  ")
+        else:
+            print(f"{indent}{k:<{max(1, 38 - len(indent))}} {v}")
 
 
 def main(argv=None) -> int:

@@ -103,3 +103,72 @@ def test_the_outside_targets_read_the_outside_figures():
     rows = targets.outside_rows(results)
     assert rows[-1]["met"] is False
     assert all(row["figure"] == "not measured" for row in targets.outside_rows({}))
+
+
+def test_the_memory_bill_reads_the_allocators_sqlite_and_the_code():
+    import sqlite3
+
+    from bench import worker_memory
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("create table t (x text)")
+    conn.executemany("insert into t values (?)", [("x" * 200,)] * 2000)
+    try:
+        bill = worker_memory.report()
+    finally:
+        conn.close()
+    assert bill["pymalloc"]["arenas"] > 0
+    assert 0 < bill["pymalloc"]["used_mib"] < bill["pymalloc"]["arenas_mib"]
+    if bill["malloc"] is not None:  # glibc
+        assert bill["malloc"]["used_mib"] > 0 and bill["malloc"]["free_mib"] >= 0
+    assert bill["sqlite"] is not None and bill["sqlite"]["used_mib"] > 0.1  # the table's pages
+    assert bill["modules"] == len(sys.modules) or bill["modules"] > 100
+    packages = " ".join(bill["code"]["by_package"])
+    assert "stdlib" in packages and bill["code"]["total_mib"] > 1
+
+
+def test_the_allocator_totals_are_read_from_debugmallocstats():
+    text = (
+        "# arenas allocated current         =                   42\n"
+        "# arenas highwater mark            =                   47\n"
+        "42 arenas * 1048576 bytes/arena    =           44,040,192\n"
+        "# bytes in allocated blocks        =           41,943,040\n"
+        "# bytes in available blocks        =              524,288\n"
+        "32 unused pools * 16384 bytes      =              524,288\n"
+        "# bytes lost to pool headers       =              262,144\n"
+        "# bytes lost to quantization       =              262,144\n"
+        "# bytes lost to arena alignment    =              524,288\n"
+    )
+    assert outside.worker_memory.parse_mallocstats(text) == {
+        "arenas": 42,
+        "arenas_highwater": 47,
+        "arenas_mib": 42.0,
+        "used_mib": 40.0,
+        "free_mib": 1.0,
+        "overhead_mib": 1.0,
+    }
+
+
+def test_another_process_is_asked_through_gdb():
+    import shutil
+    import subprocess
+
+    from bench import worker_memory
+
+    if shutil.which("gdb") is None:
+        assert "gdb" in worker_memory.from_process(os.getpid())["unavailable"]
+        return
+    child = subprocess.Popen([sys.executable, "-c", "import time, decimal\ntime.sleep(120)\n"])
+    try:
+        time.sleep(0.3)
+        bill = worker_memory.from_process(child.pid, timeout=60)
+    finally:
+        child.kill()
+        child.wait(10)
+    if "ptrace" in bill.get("unavailable", "") or "not permitted" in bill.get("unavailable", ""):
+        return  # no leave to attach here: the bench says so and reports the in-process bill
+    assert "unavailable" not in bill, bill
+    # The child's bill, not this process's: one thread, a bare interpreter's modules (and the bill's own).
+    assert bill["threads"] == 1 and bill["pymalloc"]["arenas"] > 0
+    assert bill["modules"] < 150 < len(sys.modules), bill["modules"]
+    assert any(line.endswith("functions)") and "stdlib importlib" in line for line in bill["code"]["by_package"])
