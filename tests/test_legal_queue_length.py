@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, delete, event, insert, inspect, select
+from sqlalchemy import create_engine, delete, event, insert, inspect, select, update
 from sqlalchemy.orm import Session
 from test_legal_support import call_next, legal_app, login, take_ticket  # noqa: F401  (fixtures are found by name)
 
@@ -25,7 +25,7 @@ from kiosk import testing
 from kiosk.db import Base
 from kiosk.models import Station
 from kiosk_plugins.legal import estimates, fairness, models, places
-from kiosk_plugins.legal.models import HubQueueCount, HubTicket, QueueCount, Ticket
+from kiosk_plugins.legal.models import HubQueueCount, HubQueueHourCount, HubTicket, QueueCount, QueueHourCount, Ticket
 
 DAY = date(2024, 5, 6)
 T0 = datetime(2024, 5, 6, 2, 0, tzinfo=UTC)
@@ -36,8 +36,10 @@ TABLES = (
     "legal_booking",
     "legal_ticket",
     "legal_queue_count",
+    "legal_queue_hour_count",
     "legal_hub_ticket",
     "legal_hub_queue_count",
+    "legal_hub_queue_hour_count",
 )
 
 
@@ -92,10 +94,16 @@ def _load(engine, rows) -> Session:
     return session
 
 
-#: One queue's tickets: priority or not, second queued (few values, so times tie), skips (some above any limit),
-#: and whether it still waits; plus tickets of another queue and day that must not count.
+#: One queue's tickets: priority or not, second queued (few values, so times tie; on both sides of minute and
+#: hour boundaries, the count rows' levels), skips (some above any limit), and whether it still waits; plus
+#: tickets of another queue and day that must not count.
 TICKETS = st.lists(
-    st.tuples(st.booleans(), st.integers(0, 6), st.sampled_from((0, 0, 0, 1, 2, 3, 4, 6)), st.booleans()),
+    st.tuples(
+        st.booleans(),
+        st.sampled_from((0, 1, 59.5, 60, 3599.9995, 3600, 3660, 7322)),
+        st.sampled_from((0, 0, 0, 1, 2, 3, 4, 6)),
+        st.booleans(),
+    ),
     max_size=16,
 )
 
@@ -136,14 +144,14 @@ def test_people_ahead_call_next_and_the_head_of_the_queue_match_the_walk_for_any
     check()
 
 
-#: Queue times in seconds after T0: ties, and both sides of minute boundaries (the count rows' minutes; the
-#: triggers take whole seconds, so .9995 must stay in its minute).
-SECONDS = (0, 30, 59, 59.9995, 60, 60.0004, 119.9999, 120, 121, 185)
+#: Queue times in seconds after T0: ties, and both sides of minute and hour boundaries (the count rows' minutes
+#: and hours; the triggers take whole seconds, so .9995 must stay in its minute and hour).
+SECONDS = (0, 30, 59, 59.9995, 60, 60.0004, 119.9999, 120, 185, 3599, 3599.9995, 3600, 3600.5, 3661, 7200, 10859)
 STEPS = st.lists(
     st.tuples(
         st.sampled_from(
             ("normal", "priority", "normal", "yesterday", "call", "call", "transfer", "finish", "recall")
-            + ("cancel", "close")
+            + ("cancel", "close", "bulk", "move", "reclass")
         ),
         st.sampled_from(SECONDS),
         st.sampled_from(("consultation", "mediation")),
@@ -175,25 +183,34 @@ def _mirror(session, hub_rows: dict) -> None:
             row.priority = bool(ticket.priority)
 
 
-def _check_counts(session, model, counts, urgent) -> None:
-    """The count rows hold exactly the waiting tickets per queue, class and minute (none below 0)."""
+def _check_counts(session, model, counts, hours, urgent) -> None:
+    """The count rows hold exactly the waiting tickets per queue, class and minute, and per hour (none below 0)."""
     buckets: dict = {}
+    by_hour: dict = {}
     for t in session.scalars(select(model).where(model.status == "waiting")):
-        key = (t.station_id, t.day, t.service, bool(getattr(t, urgent)), places._bucket(t.queue_at))
-        buckets[key] = buckets.get(key, 0) + 1
+        key = (t.station_id, t.day, t.service, bool(getattr(t, urgent)))
+        seconds = (t.queue_at - places._EPOCH) // timedelta(seconds=1)
+        minute, hour = (*key, seconds // models.BUCKET_SECONDS), (*key, seconds // models.HOUR_SECONDS)
+        buckets[minute] = buckets.get(minute, 0) + 1
+        by_hour[hour] = by_hour.get(hour, 0) + 1
     rows = {(c.station_id, c.day, c.service, c.urgent, c.bucket): c.waiting for c in session.scalars(select(counts))}
     assert min(rows.values(), default=0) >= 0
     assert {k: v for k, v in rows.items() if v} == buckets
+    rows = {(c.station_id, c.day, c.service, c.urgent, c.hour): c.waiting for c in session.scalars(select(hours))}
+    assert min(rows.values(), default=0) >= 0
+    assert {k: v for k, v in rows.items() if v} == by_hour
 
 
 def test_a_day_of_changes_keeps_the_counts_and_the_answers_equal(engine):
     """Reachable states through every change a ticket goes through, at the station and at the hub.
 
     Walk-ins and priority tickets, bookings checked in with an earlier queue time (any
-    time), calls that pass normal tickets, transfers of a called ticket to the other
-    queue (its time kept, skips above the limit), no-shows recalled, served, a waiting
-    ticket deleted, yesterday's closed. After each step the triggers' count rows equal
-    the tickets, and people ahead, the queue sizes and the hub's people ahead equal the walk.
+    time), several tickets in one bulk insert, calls that pass normal tickets, transfers
+    of a called ticket to the other queue (its time kept, skips above the limit), a
+    waiting ticket's queue time moved (across minutes and hours) or its class changed,
+    no-shows recalled, served, a waiting ticket deleted, yesterday's closed. After each
+    step the triggers' count rows (minutes and hours) equal the tickets, and people ahead,
+    the queue sizes and the hub's people ahead equal the walk.
     """
 
     @settings(
@@ -214,6 +231,19 @@ def test_a_day_of_changes_keeps_the_counts_and_the_answers_equal(engine):
                     if step == "yesterday":
                         row["day"] = DAY - timedelta(days=1)
                     session.execute(insert(Ticket), [row])
+                elif step == "bulk":  # one multi-row statement, its tickets an hour apart
+                    rows = [_row(1000 + index * 10 + k, k == 1, 0, 0, service=service) for k in range(3)]
+                    for k, row in enumerate(rows):
+                        row["queue_at"] = at + timedelta(hours=k - 1, seconds=k)
+                    session.execute(insert(Ticket), rows)
+                elif step in ("move", "reclass"):
+                    waiting = session.scalars(select(Ticket).where(Ticket.status == "waiting").order_by(Ticket.id))
+                    ticket = waiting.first()
+                    if ticket is not None and step == "move":
+                        ticket.queue_at = at  # a booking's time set again (the triggers' time change)
+                    elif ticket is not None:
+                        ticket.urgent = not ticket.urgent
+                        ticket.priority = "elderly" if ticket.urgent else ""
                 elif step == "call":
                     queue = places.station_queue(session, 1, DAY, service, max_skips)
                     chosen, skipped = queue.next_to_call(lock=True)
@@ -241,8 +271,8 @@ def test_a_day_of_changes_keeps_the_counts_and_the_answers_equal(engine):
                 session.commit()
                 _mirror(session, hub_rows)
                 session.commit()
-                _check_counts(session, Ticket, QueueCount, "urgent")
-                _check_counts(session, HubTicket, HubQueueCount, "priority")
+                _check_counts(session, Ticket, QueueCount, QueueHourCount, "urgent")
+                _check_counts(session, HubTicket, HubQueueCount, HubQueueHourCount, "priority")
                 today = list(session.scalars(select(Ticket).where(Ticket.status == "waiting", Ticket.day == DAY)))
                 sizes = {key: len([t for t in today if t.service == key]) for key in ("consultation", "mediation")}
                 counted = estimates.waiting_counts(session, 1, DAY)
@@ -257,50 +287,82 @@ def test_a_day_of_changes_keeps_the_counts_and_the_answers_equal(engine):
     check()
 
 
-def test_the_migration_counts_the_waiting_tickets_an_older_database_has(legal_app):
-    """Upgrading from legal_0003 with a queue waiting: the counts start right and the triggers go on from them."""
+def test_the_migrations_count_the_waiting_tickets_an_older_database_has(legal_app):
+    """Upgrading from legal_0003, then legal_0004, with a queue waiting: the minute and hour counts start right
+    and the triggers go on from them; a downgrade to legal_0004 keeps the minutes counted."""
     from alembic import command
 
     from kiosk import migrate
 
     engine = legal_app.extensions["db"].engine
-    with engine.begin() as conn:
-        command.downgrade(migrate.alembic_config(legal_app, conn), "legal_0003")
+
+    def migrate_to(revision: str, up: bool = True) -> None:
+        with engine.begin() as conn:
+            (command.upgrade if up else command.downgrade)(migrate.alembic_config(legal_app, conn), revision)
+
+    migrate_to("legal_0003", up=False)
     with Session(engine) as session:
         assert "legal_queue_count" not in inspect(engine).get_table_names()
         station_id = session.scalar(select(Station.id))
-        rows = [_row(i, i % 3 == 0, i * 20.5, 0, waiting=i % 4 != 1) for i in range(12)]
+        # Over three hours of queue time, some served.
+        rows = [_row(i, i % 3 == 0, i * 1000.5, 0, waiting=i % 4 != 1) for i in range(12)]
         for row in rows:
             del row["id"]
             row["station_id"] = station_id
         session.execute(insert(Ticket), rows)
         session.commit()
-    with engine.begin() as conn:
-        command.upgrade(migrate.alembic_config(legal_app, conn), "heads")
+    migrate_to("legal_0004")
     with Session(engine) as session:
-        _check_counts(session, Ticket, QueueCount, "urgent")
-        assert sum(c.waiting for c in session.scalars(select(QueueCount))) == 9
+        assert "legal_queue_hour_count" not in inspect(engine).get_table_names()
+        session.execute(insert(Ticket), [{**rows[1], "token": "at 0004", "number": 98, "status": "waiting"}])
+        session.commit()
+    migrate_to("heads")
+    with Session(engine) as session:
+        _check_counts(session, Ticket, QueueCount, QueueHourCount, "urgent")
+        assert sum(c.waiting for c in session.scalars(select(QueueHourCount))) == 10
+        assert len(list(session.scalars(select(QueueHourCount)))) >= 4  # two classes, three hours
         session.execute(insert(Ticket), [{**rows[0], "token": "later", "number": 99, "queue_at": T0}])
         session.commit()
-        _check_counts(session, Ticket, QueueCount, "urgent")
+        _check_counts(session, Ticket, QueueCount, QueueHourCount, "urgent")
         waiting = list(session.scalars(select(Ticket).where(Ticket.status == "waiting")))
         for ticket in waiting:
             assert places.ahead_of(session, ticket, 3) == fairness.position(waiting, ticket.id, 3)
+    migrate_to("legal_0004", up=False)
+    with Session(engine) as session:
+        assert "legal_queue_hour_count" not in inspect(engine).get_table_names()
+        session.execute(update(Ticket).where(Ticket.token == "later").values(status="served"))
+        session.commit()
+        assert sum(c.waiting for c in session.scalars(select(QueueCount))) == 10
+    migrate_to("heads")
+    with Session(engine) as session:
+        _check_counts(session, Ticket, QueueCount, QueueHourCount, "urgent")
 
 
-def test_the_models_create_the_triggers_the_migration_does():
-    """A fresh ``create_all`` (these tests' bare databases) and a migrated database keep the counts alike."""
+def _migration(name: str):
     import importlib.util
     import os
 
-    path = os.path.join(os.path.dirname(models.__file__), "migrations", "legal_0004_queue_counts.py")
-    spec = importlib.util.spec_from_file_location("legal_0004_queue_counts", path)
+    path = os.path.join(os.path.dirname(models.__file__), "migrations", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
-    assert migration.COUNTED == models.COUNTED and migration.BUCKET_SECONDS == models.BUCKET_SECONDS
+    return migration
+
+
+def test_the_models_create_the_triggers_the_migration_does():
+    """A fresh ``create_all`` (these tests' bare databases) and a migrated database keep the counts alike;
+    legal_0005's downgrade restores legal_0004's triggers."""
+    minutes, hours = _migration("legal_0004_queue_counts"), _migration("legal_0005_queue_hour_counts")
+    assert hours.COUNTED == models.COUNTED
+    assert [(table, counts, urgent) for table, counts, _hours, urgent in hours.COUNTED] == list(minutes.COUNTED)
+    assert minutes.BUCKET_SECONDS == hours.BUCKET_SECONDS == models.BUCKET_SECONDS
+    assert hours.HOUR_SECONDS == models.HOUR_SECONDS and models.HOUR_SECONDS % models.BUCKET_SECONDS == 0
     for dialect in ("sqlite", "postgresql"):
-        for table, counts, urgent in models.COUNTED:
-            assert migration.triggers(dialect, table, counts, urgent) == models.count_triggers(
+        for table, counts, by_hour, urgent in models.COUNTED:
+            assert hours.triggers(dialect, table, counts, by_hour, urgent) == models.count_triggers(
+                dialect, table, counts, by_hour, urgent
+            )
+            assert hours.triggers(dialect, table, counts, None, urgent) == minutes.triggers(
                 dialect, table, counts, urgent
             )
 

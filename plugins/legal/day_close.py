@@ -18,7 +18,7 @@ from kiosk import clock
 from kiosk.db import write_transaction
 from kiosk.models import Station
 from kiosk_plugins.legal import syncing
-from kiosk_plugins.legal.models import Booking, DutySlot, QueueCount, Ticket
+from kiosk_plugins.legal.models import Booking, DutySlot, QueueCount, QueueHourCount, Ticket
 
 
 def expire_old_tickets(app) -> int:
@@ -55,11 +55,10 @@ def expire_old_tickets(app) -> int:
                 .values(phone=None)
             )
             # Earlier days' waiting counts are all 0 now (their tickets expired above, the triggers counted it).
-            session.execute(
-                delete(QueueCount).where(
-                    QueueCount.station_id == station.id, QueueCount.day < today, QueueCount.waiting == 0
+            for counts in (QueueCount, QueueHourCount):
+                session.execute(
+                    delete(counts).where(counts.station_id == station.id, counts.day < today, counts.waiting == 0)
                 )
-            )
         # A booking's phone is there to reach the resident before the slot; a day after it, it goes.
         ended = select(DutySlot.id).where(DutySlot.ends_at < clock.now() - timedelta(days=1))
         session.execute(

@@ -20,7 +20,7 @@ from kiosk import clock, sync
 from kiosk.db import utcnow, write_transaction
 from kiosk.i18n import _
 from kiosk_plugins.legal import estimates, fairness, places
-from kiosk_plugins.legal.models import HubQueue, HubQueueCount, HubTicket
+from kiosk_plugins.legal.models import HubQueue, HubQueueCount, HubQueueHourCount, HubTicket
 from kiosk_plugins.legal.runtime import settings
 
 #: A station not heard from for longer than this is said to be offline on the phone page. About a
@@ -162,4 +162,5 @@ def prune(app) -> int:
         cutoff = clock.now().date() - timedelta(days=KEEP_DAYS)
         result = session.execute(delete(HubTicket).where(HubTicket.day < cutoff))
         session.execute(delete(HubQueueCount).where(HubQueueCount.day < cutoff))
+        session.execute(delete(HubQueueHourCount).where(HubQueueHourCount.day < cutoff))
         return result.rowcount or 0

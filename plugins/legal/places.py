@@ -25,11 +25,13 @@ ticket goes until the normal queue has been called up to ``n_k``. Hence
 skip count (usually ``max_skips`` = 3), not a pass over the queue.
 
 ``p`` and ``q`` (waiting tickets of a class queued before a key) are not counted
-over the queue's index entries: migration ``legal_0004`` keeps, by triggers, the
-count of each queue's waiting tickets per class and minute of ``queue_at``
-(:class:`~kiosk_plugins.legal.models.QueueCount`), so a count is the sum of the
-earlier minutes' rows (at most the minutes the queue spans, whatever its length)
-plus an index count inside the key's own minute.
+over the queue's index entries: migrations ``legal_0004`` and ``legal_0005`` keep, by
+triggers, the count of each queue's waiting tickets per class and minute of
+``queue_at`` (:class:`~kiosk_plugins.legal.models.QueueCount`) and per class and
+hour (:class:`~kiosk_plugins.legal.models.QueueHourCount`), so a count is the sum
+of the earlier hours' rows, the sum of the earlier minutes of the key's hour (at
+most 23 + 59 rows, whatever the queue's length) and an index count inside the
+key's own minute.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class QueueTable:
     tie: Any  # breaks ties of queue_at: the station's ticket id
     urgent: Any  # a boolean column: the ticket has a priority reason
     counts: Any  # its waiting tickets per queue, class and minute (models.QueueCount)
+    hours: Any  # the same per hour (models.QueueHourCount)
 
     def waiting(self) -> list:
         """Filters of one queue's waiting tickets (the leading columns of its indexes), as parameters."""
@@ -72,15 +75,15 @@ class Key:
 
 
 def _tickets():
-    from kiosk_plugins.legal.models import QueueCount, Ticket
+    from kiosk_plugins.legal.models import QueueCount, QueueHourCount, Ticket
 
-    return QueueTable(Ticket, Ticket.id, Ticket.urgent, QueueCount)
+    return QueueTable(Ticket, Ticket.id, Ticket.urgent, QueueCount, QueueHourCount)
 
 
 def _hub_tickets():
-    from kiosk_plugins.legal.models import HubQueueCount, HubTicket
+    from kiosk_plugins.legal.models import HubQueueCount, HubQueueHourCount, HubTicket
 
-    return QueueTable(HubTicket, HubTicket.place, HubTicket.priority, HubQueueCount)
+    return QueueTable(HubTicket, HubTicket.place, HubTicket.priority, HubQueueCount, HubQueueHourCount)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -112,31 +115,35 @@ def _before(table: QueueTable, name: str, inclusive: bool = False):
 def _count_before(table: QueueTable, urgent: bool, name: str, inclusive: bool = False):
     """How many waiting tickets of a class are queued before the bound key, as a scalar subquery.
 
-    The count rows of the minutes before the key's minute (``<name>_bucket``), then two
-    index ranges inside its minute (from ``<name>_start``): earlier times, and the same
-    time with a lower id (an OR made every entry a test).
+    The hour rows before the key's hour (``<name>_hour``), the minute rows of its hour
+    before its minute (from ``<name>_first`` to ``<name>_bucket``), then two index ranges
+    inside its minute (from ``<name>_start``): earlier times, and the same time with a
+    lower id (an OR made every entry a test).
     """
     at: Any = bindparam(f"{name}_at")
     tie: Any = bindparam(f"{name}_tie")
-    m, c = table.model, table.counts
+    m = table.model
 
     def count(*where):
         query = select(func.count()).select_from(m).where(*table.waiting(), _class(table, urgent), *where)
         return query.scalar_subquery()
 
-    earlier = (
-        select(func.coalesce(func.sum(c.waiting), 0))
-        .where(
-            c.station_id == bindparam("station_id"),
-            c.day == bindparam("day"),
-            c.service == bindparam("service"),
-            c.urgent == (true() if urgent else false()),
-            c.bucket < bindparam(f"{name}_bucket"),
+    def total(counts, *where):
+        query = select(func.coalesce(func.sum(counts.waiting), 0)).where(
+            counts.station_id == bindparam("station_id"),
+            counts.day == bindparam("day"),
+            counts.service == bindparam("service"),
+            counts.urgent == (true() if urgent else false()),
+            *where,
         )
-        .scalar_subquery()
-    )
+        return query.scalar_subquery()
+
+    c, h = table.counts, table.hours
+    hours = total(h, h.hour < bindparam(f"{name}_hour"))
+    minutes = total(c, c.bucket >= bindparam(f"{name}_first"), c.bucket < bindparam(f"{name}_bucket"))
     same = table.tie <= tie if inclusive else table.tie < tie
-    return earlier + count(m.queue_at >= bindparam(f"{name}_start"), m.queue_at < at) + count(m.queue_at == at, same)
+    inside = count(m.queue_at >= bindparam(f"{name}_start"), m.queue_at < at) + count(m.queue_at == at, same)
+    return hours + minutes + inside
 
 
 def _after(table: QueueTable, name: str):
@@ -146,13 +153,19 @@ def _after(table: QueueTable, name: str):
 
 
 def _bind(name: str, key: Key, counted: bool = False) -> dict:
-    """The key's parameters; ``counted`` adds its minute for :func:`_count_before`."""
+    """The key's parameters; ``counted`` adds its hour and minute for :func:`_count_before`."""
     if not counted:
         return {f"{name}_at": key.at, f"{name}_tie": key.tie}
+    from kiosk_plugins.legal.models import BUCKET_SECONDS, HOUR_SECONDS
+
     bucket = _bucket(key.at)
+    per_hour = HOUR_SECONDS // BUCKET_SECONDS
+    hour = bucket // per_hour
     return {
         f"{name}_at": key.at,
         f"{name}_tie": key.tie,
+        f"{name}_hour": hour,
+        f"{name}_first": hour * per_hour,
         f"{name}_bucket": bucket,
         f"{name}_start": _bucket_start(bucket),
     }
