@@ -397,6 +397,22 @@ def test_a_position_and_a_call_run_the_same_statements_whatever_the_queue_length
     assert counts[6] == counts[600], counts
 
 
+def test_people_ahead_of_a_priority_ticket_behind_passed_normal_tickets_take_one_statement(engine):
+    """The count of the normal tickets up to the last one a priority ticket waits for is in the first statement.
+
+    It was a second statement whenever normal tickets were queued before the priority ticket, so a
+    priority ticket's page cost more in a long queue than in an empty one. The queue crosses an hour.
+    """
+    rows = [_row(i, i % 6 == 5, i * 7.5, 1 if i < 12 else 0) for i in range(600)]
+    with _load(engine, rows) as session:
+        waiting = list(session.scalars(select(Ticket)))
+        for ticket_id in (6, 300, 600):  # priority tickets: early, in the middle, the last
+            ticket = session.get(Ticket, ticket_id)
+            ahead: list = []
+            assert _statements(engine, lambda t=ticket, a=ahead: a.append(places.ahead_of(session, t, 3))) == 1
+            assert ahead == [fairness.position(waiting, ticket_id, 3)], ticket_id
+
+
 def test_a_long_queue_through_the_kiosk_the_phone_page_and_the_counter(legal_app):
     """The screens' figures with 240 people waiting are the walk's, and "call next" takes the walk's first."""
     from kiosk import clock
