@@ -307,10 +307,21 @@ def sqlalchemy(objects: list) -> list[str]:
     return out
 
 
-def report() -> dict:
-    """What holds this process's memory (see the module's docstring)."""
+def report(trim: bool = False) -> dict:
+    """What holds this process's memory (see the module's docstring).
+
+    ``trim``: first hand malloc's free memory back as a worker does after a
+    busy spell (:func:`kiosk.server.release_free_memory`) and say how long
+    that took and what it gave: little when the worker did it already.
+    """
+    out: dict = {}
+    if trim:
+        from kiosk.server import release_free_memory
+
+        done = release_free_memory()
+        out["trim_now"] = None if done is None else {"ms": round(done[0] * 1000, 2), "mib_given": round(done[1], 2)}
     # The allocators first, before this function's own lists are made.
-    out: dict = {"malloc": malloc(), "pymalloc": pymalloc(), "sqlite": sqlite()}
+    out.update(malloc=malloc(), pymalloc=pymalloc(), sqlite=sqlite())
     out["modules"] = len(sys.modules)
     out["threads"] = threading.active_count()
     objects = _all_objects()
@@ -324,10 +335,10 @@ def report() -> dict:
     return out
 
 
-def dump(path: str) -> None:
+def dump(path: str, trim: bool = False) -> None:
     """Write :func:`report` as JSON to ``path`` (what gdb runs in a worker)."""
     try:
-        found = report()
+        found = report(trim)
     except Exception as exc:  # said in the bench's output rather than in the worker's log
         import traceback
 
@@ -338,7 +349,7 @@ def dump(path: str) -> None:
 
 
 # -- asking another process ---------------------------------------------------------
-def from_process(pid: int, timeout: float = 120.0) -> dict:
+def from_process(pid: int, timeout: float = 120.0, trim: bool = False) -> dict:
     """:func:`report` of process ``pid``, run in it by gdb; ``{"unavailable": why}`` without gdb or leave to attach.
 
     gdb stops the process, takes the GIL in its main thread (gunicorn's loop,
@@ -350,7 +361,7 @@ def from_process(pid: int, timeout: float = 120.0) -> dict:
         return {"unavailable": "gdb is not installed"}
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "report.json")
-        code = f"import sys; sys.path.insert(0, '{ROOT}'); import bench.worker_memory as m; m.dump('{path}')"
+        code = f"import sys; sys.path.insert(0, '{ROOT}'); import bench.worker_memory as m; m.dump('{path}', {trim})"
         command = [
             gdb,
             "-p",
