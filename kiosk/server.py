@@ -432,7 +432,10 @@ class AfterBusySpell:
             return
         self.trimmed_at = requests
         self.trims += 1
-        self.release()
+        try:
+            self.release()
+        except Exception:  # the worker's main loop must go on: memory is only given back later, or never
+            log.warning("could not give freed memory back to the system", exc_info=True)
 
 
 def release_free_memory() -> tuple[float, float] | None:

@@ -98,3 +98,17 @@ def test_the_workers_main_loop_ticks_it(monkeypatch):
     worker.notify()
     assert beats == [0, 120, 120]  # the master still hears from the worker
     assert calls == [1]
+
+
+def test_a_failing_trim_does_not_stop_the_workers_loop(caplog):
+    clock = FakeClock()
+
+    def broken():
+        raise OSError("no such function")
+
+    spell = server.AfterBusySpell(quiet=2.0, clock=clock, release=broken)
+    spell.tick(5)
+    clock.now += 3
+    spell.tick(5)  # raises nothing: notify() runs in gunicorn's main loop
+    assert spell.trims == 1
+    assert "could not give freed memory back" in caplog.text
