@@ -18,7 +18,10 @@ three requests, and one preempted request moves it more than the queue does.
 (The database's own CPU on PostgreSQL is another process's: it shows in wall time.)
 
 The backlog is inserted in bulk; the database's triggers count it into
-``legal_queue_count`` as they do every ticket (migration ``legal_0004``).
+``legal_queue_count`` and ``legal_queue_hour_count`` as they do every ticket
+(migrations ``legal_0004`` and ``legal_0005``). Every sixth ticket taken is a
+priority ticket, whose people ahead are counted another way: the position
+page's CPU p50 of those is printed apart.
 
 ``python -m bench queue_length [iterations]`` (or ``python -m bench.queue_length``);
 with ``KIOSK_TEST_DATABASE_URL`` it runs on PostgreSQL too (a scratch database).
@@ -166,6 +169,7 @@ class Station:
         self.staff_token = _csrf(self.staff)
         self.phone = self.app.test_client()
         self.ahead: list[int] = []
+        self.priority: list[bool] = []  # per step: the ticket taken was a priority ticket
 
     def step(self, i: int) -> None:
         """Take a ticket, open its phone page (it waits behind the whole queue), call the next."""
@@ -174,6 +178,7 @@ class Station:
             "phone": "13812345678" if i % 4 == 0 else "",
             "priority": "elderly" if i % 6 == 0 else "",
         }
+        self.priority.append(i % 6 == 0)
         response = self.recorder.timed("issue", lambda: self.kiosk.post("/k/legal/take/consultation", data=data))
         if response.status_code != 302:
             raise RuntimeError(f"issue failed with {response.status_code}")
@@ -202,6 +207,12 @@ class Station:
                 "statements": round(self.recorder.statements[action] / max(len(wall), 1), 2),
             }
         out["position page"]["ahead_median"] = _percentile(self.ahead, 0.5)
+        # The steps after the warm-up are the last ones recorded.
+        pages = self.recorder.cpu["position page"]
+        kinds = self.priority[len(self.priority) - len(pages) :]
+        for name, wanted in (("priority", True), ("normal", False)):
+            cpu = [c for c, kind in zip(pages, kinds, strict=True) if kind is wanted]
+            out["position page"][f"cpu_p50_{name}_ms"] = round(_percentile(cpu, 0.5), 2) if cpu else None
         return out
 
     def close(self) -> None:
@@ -287,10 +298,16 @@ def main(argv: list[str]) -> int:
     for backend, by_length in out["figures"].items():
         for length, actions in by_length.items():
             for action, f in actions.items():
+                by_kind = (
+                    f" (CPU p50 normal {f['cpu_p50_normal_ms']}, priority {f['cpu_p50_priority_ms']} ms)"
+                    if "cpu_p50_priority_ms" in f
+                    else ""
+                )
                 print(
                     f"  {backend:<10} {length:>13}  {action:<14} {f['requests']} requests: "
                     f"CPU p50 {f['cpu_p50_ms']} ms, p99 {f['cpu_p99_ms']} ms; "
                     f"wall p50 {f['wall_p50_ms']} ms, p99 {f['wall_p99_ms']} ms; {f['statements']} statements"
+                    f"{by_kind}"
                 )
     for key, v in out["verdict"].items():
         state = "met" if v["met"] else "NOT met"
