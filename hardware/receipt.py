@@ -226,6 +226,9 @@ Block = Text | Title | Separator | KeyValue | QRCode | Barcode | ImageBlock | Fo
 BLOCK_TYPES: dict[str, type] = {
     cls.kind: cls for cls in (Text, Title, Separator, KeyValue, QRCode, Barcode, ImageBlock, Footer, Feed)
 }
+#: Each block type's field names, in order: looked up once, not per block (a job store rebuilds receipts it reads).
+_FIELDS: dict[type, tuple[str, ...]] = {cls: tuple(f.name for f in fields(cls)) for cls in BLOCK_TYPES.values()}
+_ALLOWED: dict[type, frozenset[str]] = {cls: frozenset(names) for cls, names in _FIELDS.items()}
 
 
 def _image_bytes(image: Any) -> bytes:
@@ -256,7 +259,7 @@ class Receipt:
 
     def add(self, block: Block) -> Receipt:
         """Append any block; returns the receipt for chaining."""
-        if type(block) not in BLOCK_TYPES.values():
+        if type(block) not in _ALLOWED:
             raise TypeError(f"not a receipt block: {block!r}")
         self.blocks.append(block)
         return self
@@ -327,11 +330,11 @@ class Receipt:
         blocks = []
         for block in self.blocks:
             item: dict[str, Any] = {"kind": block.kind}
-            for f in fields(block):
-                value = getattr(block, f.name)
+            for name in _FIELDS[type(block)]:
+                value = getattr(block, name)
                 if isinstance(value, bytes):
                     value = base64.b64encode(value).decode("ascii")
-                item[f.name] = value
+                item[name] = value
             blocks.append(item)
         return {"format": self.FORMAT, "cut": self.cut, "blocks": blocks}
 
@@ -347,11 +350,10 @@ class Receipt:
             block_cls = BLOCK_TYPES.get(str(kind))
             if block_cls is None:
                 raise ValueError(f"unknown receipt block kind {kind!r}")
-            allowed = {f.name for f in fields(block_cls)}
-            unknown = set(item) - allowed
+            unknown = item.keys() - _ALLOWED[block_cls]
             if unknown:
                 raise ValueError(f"unknown keys for {kind} block: {sorted(unknown)}")
             if block_cls is ImageBlock and isinstance(item.get("data"), str):
                 item["data"] = base64.b64decode(item["data"], validate=True)
-            receipt.add(block_cls(**item))
+            receipt.blocks.append(block_cls(**item))  # one of BLOCK_TYPES: what add() checks
         return receipt

@@ -129,6 +129,18 @@ _UPDATE = (
         finished_at=bindparam("v_finished"),
     )
 )
+#: A printer's oldest unfinished jobs (what its queue works through), read as plain rows: loading them as ORM
+#: objects cost more than the rest of the read (0.15 -> 0.0x ms a job while a backlog of 700 drains).
+_UNFINISHED = (
+    select(_JOBS)
+    .where(
+        _JOBS.c.station_id == bindparam("station"),
+        _JOBS.c.printer == bindparam("printer"),
+        _JOBS.c.state.in_(("queued", "printing")),
+    )
+    .order_by(_JOBS.c.created_at, _JOBS.c.id)
+    .limit(bindparam("limit"))
+)
 _CLAIM = (
     _JOBS.update()
     .where(
@@ -183,7 +195,8 @@ class DbJobStore(JobStore):
         }
 
     @staticmethod
-    def _from_row(row: PrintJobRow) -> HwJob:
+    def _from_row(row) -> HwJob:
+        """A job from its row: an ORM object or a plain row of the table (both have the columns by name)."""
         return HwJob(
             receipt=Receipt.from_dict(row.receipt),
             printer=row.printer,
@@ -308,10 +321,15 @@ class DbJobStore(JobStore):
         return self._list(query.order_by(PrintJobRow.created_at.desc()), limit)
 
     def list_unfinished(self, printer: str | None = None, limit: int | None = None) -> list[HwJob]:
+        printer = printer if printer is not None else self.printer
+        if printer is not None and limit:
+            # A print worker's read (one printer, a few jobs): a statement built once, rows not loaded as objects.
+            with self.db.engine.connect() as conn:
+                rows = conn.execute(_UNFINISHED, {"station": self.station_id, "printer": printer, "limit": limit})
+                return [self._from_row(row) for row in rows]
         query = select(PrintJobRow).where(
             PrintJobRow.station_id == self.station_id, PrintJobRow.state.in_(("queued", "printing"))
         )
-        printer = printer if printer is not None else self.printer
         if printer is not None:
             query = query.where(PrintJobRow.printer == printer)
         return self._list(query.order_by(PrintJobRow.created_at, PrintJobRow.id), limit)

@@ -41,12 +41,14 @@ def test_a_backlog_stores_each_outcome_with_the_next_claim_and_the_last_before_w
         before_start = PrintQueue({"counter": printer}, store=store)  # never started: its jobs wait in the store
         left = [before_start.submit(Receipt().text(f"A{i:03d}")).id for i in range(12)]
         seen: list[tuple[str, JobState]] = []
-        with PrintQueue({"counter": printer}, store=store, poll_interval=60.0) as queue:
-            queue.add_listener(lambda job: seen.append((job.id, job.state)) if job.finished else None)
+        queue = PrintQueue({"counter": printer}, store=store, poll_interval=60.0)
+        queue.add_listener(lambda job: seen.append((job.id, job.state)) if job.finished else None)
+        with queue:
             assert [queue.wait(job_id, WAIT).state for job_id in left] == [JobState.DONE] * 12
             assert queue.wait_idle(WAIT)
         texts = [job.parse().text for job in fake.completed_jobs]
-    # Read 8 at a time (STORE_BATCH): 7 of each 8 printed go with a claim; the store is up to date before each read.
+    # Read STORE_BATCH at a time: all but the last of a read go with the next claim; the store is up to date
+    # before each read.
     assert store.together >= 9
     assert all(store.get(job_id).state is JobState.DONE for job_id in left)
     assert seen == [(job_id, JobState.DONE) for job_id in left]
