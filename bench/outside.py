@@ -42,7 +42,6 @@ import time
 
 from bench import load, worker_memory
 from bench.serve import Server, station_toml
-from kiosk.server import QUIET_SECONDS
 
 CLIENTS = (4, 8, 32)
 PATH = "/k/legal/take/consultation"
@@ -367,6 +366,10 @@ def run(
                     out[f"tickets, {clients} clients"] = figures
             if "memory" in sections:
                 issued = fill(server, printer, tickets, issued)
+                # Imported here: the in-process tracemalloc run counts this process's modules, and
+                # kiosk.server brings gunicorn's (about 30), which an app alone does not load.
+                from kiosk.server import QUIET_SECONDS
+
                 # The worker gives freed memory back once its requests have stopped for a while
                 # (kiosk.server.AfterBusySpell): what it holds after the spell is what it keeps.
                 time.sleep(QUIET_SECONDS + 1.5)
@@ -426,6 +429,8 @@ def _bill_child(instance: str, printer, tickets: int, path: str) -> None:
         if i % 500 == 499:
             printing.queue.wait_idle(60)
     printing.queue.wait_idle(60)
+    from kiosk.server import QUIET_SECONDS
+
     time.sleep(QUIET_SECONDS)
     worker_memory.dump(path, trim=True)  # gives back what malloc keeps, as the worker does after a busy spell
     close_app(app)
