@@ -311,12 +311,12 @@ def report(trim: bool = False) -> dict:
     """What holds this process's memory (see the module's docstring).
 
     ``trim``: first hand malloc's free memory back as a worker does after a
-    busy spell (:func:`kiosk.server.release_free_memory`) and say how long
+    busy spell (:func:`kiosk.memory.release_free_memory`) and say how long
     that took and what it gave: little when the worker did it already.
     """
     out: dict = {}
     if trim:
-        from kiosk.server import release_free_memory
+        from kiosk.memory import release_free_memory
 
         done = release_free_memory()
         out["trim_now"] = None if done is None else {"ms": round(done[0] * 1000, 2), "mib_given": round(done[1], 2)}

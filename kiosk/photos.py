@@ -46,8 +46,6 @@ Pillow is imported with the first photo, not when the kiosk starts.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import io
 import threading
 import time
@@ -276,9 +274,6 @@ def _turn(limits: _Limits, cost: int = 0) -> Iterator[None]:
         turns.give_back(taken)
 
 
-_libc: ctypes.CDLL | None | bool = None
-
-
 def _give_back_memory() -> None:
     """Hand freed heap memory back to the system (glibc only; elsewhere nothing happens).
 
@@ -286,15 +281,9 @@ def _give_back_memory() -> None:
     block freed it keeps the next ones on its heap, so a burst of large photos
     left a worker holding a gigabyte it no longer used.
     """
-    global _libc
-    if _libc is None:
-        try:
-            _libc = ctypes.CDLL("libc.so.6")
-            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        except (OSError, AttributeError):
-            _libc = False
-    if _libc:
-        _libc.malloc_trim(0)  # type: ignore[union-attr]
+    from kiosk.memory import release_free_memory
+
+    release_free_memory()
 
 
 def _bytes_per_pixel(mode: str) -> int:

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from kiosk import server
+from kiosk import memory, server
 
 
 class FakeClock:
@@ -26,13 +26,13 @@ class FakeClock:
 
 
 def test_trimming_returns_memory_freed_between_live_blocks():
-    if server._malloc_trim() is None:
+    if memory._malloc_trim() is None:
         pytest.skip("no malloc_trim here (not glibc)")
     # A child interpreter: a clean heap, and no other test's threads allocating meanwhile.
     # 40 MB of 2 kB blocks (malloc's heap, not Python's arenas); one in eight is kept, so
     # the heap cannot shrink from its top and each freed stretch lies between live blocks.
     script = (
-        "from kiosk.server import _resident_mib, release_free_memory\n"
+        "from kiosk.memory import _resident_mib, release_free_memory\n"
         "blocks = [bytes(2000) for _ in range(20000)]\n"
         "for i in range(len(blocks)):\n"
         "    if i % 8:\n"
