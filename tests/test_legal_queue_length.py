@@ -338,6 +338,44 @@ def test_the_migrations_count_the_waiting_tickets_an_older_database_has(legal_ap
         _check_counts(session, Ticket, QueueCount, QueueHourCount, "urgent")
 
 
+def test_the_days_close_and_the_hubs_retention_delete_the_hour_counts_with_the_minute_counts(legal_app):
+    """Yesterday's count rows go at the day's close, a synced day past the hub's retention with its tickets."""
+    from kiosk import clock
+    from kiosk.stations import current_station
+    from kiosk_plugins.legal import hub
+    from kiosk_plugins.legal.day_close import expire_old_tickets
+
+    engine = legal_app.extensions["db"].engine
+    with legal_app.test_request_context("/"):
+        station = current_station()
+        today, now = clock.today(station), clock.now()
+    old = today - timedelta(days=hub.KEEP_DAYS + 1)
+    with Session(engine) as session:
+        rows = []
+        for i, day in enumerate((today - timedelta(days=1),) * 3 + (today,)):
+            row = _row(i, i == 1, 0, 0)
+            del row["id"]
+            rows.append({**row, "station_id": station.id, "day": day, "queue_at": now - timedelta(hours=i)})
+        session.execute(insert(Ticket), rows)
+        synced = [
+            {key: row[key] for key in ("day", "number", "code", "service", "numbered_service", "status", "skips")}
+            | {"station_id": station.id, "token": row["token"], "place": i + 1, "priority": row["urgent"]}
+            | {"queue_at": row["queue_at"], "issued_at": row["issued_at"], "day": old if i < 3 else row["day"]}
+            for i, row in enumerate(rows)
+        ]
+        session.execute(insert(HubTicket), synced)
+        session.commit()
+        for counts in (QueueCount, QueueHourCount, HubQueueCount, HubQueueHourCount):
+            assert len({c.day for c in session.scalars(select(counts))}) == 2, counts
+    assert expire_old_tickets(legal_app) == 3
+    assert hub.prune(legal_app) == 3
+    with Session(engine) as session:
+        for counts in (QueueCount, QueueHourCount, HubQueueCount, HubQueueHourCount):
+            assert {c.day for c in session.scalars(select(counts))} == {today}, counts
+        _check_counts(session, Ticket, QueueCount, QueueHourCount, "urgent")
+        _check_counts(session, HubTicket, HubQueueCount, HubQueueHourCount, "priority")
+
+
 def _migration(name: str):
     import importlib.util
     import os
