@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from babel import Locale
-from babel.dates import format_date, get_day_names
 from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import select
 
@@ -22,6 +21,9 @@ from kiosk_plugins.legal.models import Booking, DutySlot
 from kiosk_plugins.legal.runtime import settings
 from kiosk_plugins.legal.views import VISITOR, queue_service, read_phone, remember_issued
 
+if TYPE_CHECKING:
+    from babel import Locale
+
 bp = Blueprint("legal_booking", __name__)
 
 #: The back-off bucket of wrong booking codes at check-in.
@@ -32,7 +34,10 @@ BABEL_LOCALES = {"zh_Hans": "zh_Hans_CN", "zh_Hant": "zh_Hant_HK", "en": "en"}
 
 @lru_cache(maxsize=8)
 def _month_day(locale: str) -> tuple[Locale, str]:
-    # Resolving the CLDR skeleton costs more than formatting: once per language.
+    # Resolving the CLDR skeleton costs more than formatting: once per language. Babel is
+    # imported here, with the first booking screen, not by every worker as it starts.
+    from babel import Locale
+
     parsed = Locale.parse(locale)
     return parsed, parsed.datetime_skeletons["MMMd"]
 
@@ -42,6 +47,8 @@ def day_words(day: date, today: date) -> tuple[str, str]:
 
     (It was ``12-08`` over ``2026-12-08``: a resident plans by the weekday.)
     """
+    from babel.dates import format_date, get_day_names
+
     locale = BABEL_LOCALES.get(current_locale(), "zh_Hans_CN")
     parsed, pattern = _month_day(locale)
     if day == today:

@@ -1,16 +1,15 @@
 """Showing times, days and money the way each language writes them.
 
 Dates are written with Babel's CLDR patterns (5月20日周一 / 5月20日週一 /
-Mon, May 20), always in the station's time zone.
+Mon, May 20), always in the station's time zone. Babel is imported with the
+first date written, not by every worker as it starts (half a MiB of code a
+kiosk that shows no parking dates never runs).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from functools import lru_cache
-
-from babel import Locale
-from babel.dates import format_date, get_day_names
 
 from kiosk.clock import hhmm
 from kiosk.i18n import _, current_locale
@@ -27,14 +26,26 @@ def babel_locale(locale: str | None = None) -> str:
 @lru_cache(maxsize=8)
 def _month_day_pattern(locale: str):
     # Resolving the CLDR skeleton costs ten times the formatting itself: once per language.
+    from babel import Locale
+
     parsed = Locale.parse(locale)
     return parsed, parsed.datetime_skeletons["MMMEd"]
 
 
 def month_day(moment) -> str:
     """``5月20日周一`` / ``5月20日週一`` / ``Mon, May 20``."""
+    from babel.dates import format_date
+
     parsed, pattern = _month_day_pattern(babel_locale())
     return format_date(moment, pattern, locale=parsed)
+
+
+@lru_cache(maxsize=8)
+def _day_names(locale: str) -> dict:
+    """Babel's abbreviated weekday names of ``locale`` (0 = Monday)."""
+    from babel.dates import get_day_names
+
+    return dict(get_day_names("abbreviated", locale=locale))
 
 
 def money(cents: int) -> str:
@@ -82,14 +93,14 @@ def weekdays_text(weekdays: str) -> str:
     """``每天`` / ``周六、周日`` / ``Mon, Tue``."""
     if weekdays == ALL_DAYS:
         return _("Every day")
-    names = get_day_names("abbreviated", locale=babel_locale())
+    names = _day_names(babel_locale())
     sep = ", " if current_locale() == "en" else "、"
     return sep.join(names[int(d)] for d in weekdays)
 
 
 def day_names() -> list[str]:
     """Monday to Sunday, abbreviated, in the request's language."""
-    names = get_day_names("abbreviated", locale=babel_locale())
+    names = _day_names(babel_locale())
     return [names[i] for i in range(7)]
 
 
