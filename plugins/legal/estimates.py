@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, func, select, union_all
 
 from kiosk import clock
 from kiosk_plugins.legal import places
-from kiosk_plugins.legal.models import Counter, QueueCount, Ticket
+from kiosk_plugins.legal.models import Counter, QueueHourCount, Ticket
 from kiosk_plugins.legal.runtime import settings
 from kiosk_plugins.legal.settings import Service
 
@@ -136,17 +136,20 @@ def service_minutes(session, station_id: int, day: date, window: int, service: s
 
 
 def waiting_counts(session, station_id: int, day: date) -> dict[str, int]:
-    """How many wait in each queue on ``day``: the sum of the queue's count rows (``legal_queue_count``).
+    """How many wait in each queue on ``day``: the sum of the queue's hourly count rows.
 
-    The rows are per minute of queue time, so the sum reads at most the minutes the
-    day's queues span, not one index entry per waiting ticket.
+    The rows (``legal_queue_hour_count``, kept by the ticket table's triggers) are
+    per hour of queue time, so the sum reads at most the day's hours per queue and
+    class, not one row per minute (some 600 at 5,000 waiting) nor one index entry
+    per waiting ticket. Read by the home screen, the take page, the display and
+    the staff panel.
     """
 
     def build():
         return (
-            select(QueueCount.service, func.sum(QueueCount.waiting))
-            .where(QueueCount.station_id == bindparam("station_id"), QueueCount.day == bindparam("day"))
-            .group_by(QueueCount.service)
+            select(QueueHourCount.service, func.sum(QueueHourCount.waiting))
+            .where(QueueHourCount.station_id == bindparam("station_id"), QueueHourCount.day == bindparam("day"))
+            .group_by(QueueHourCount.service)
         )
 
     rows = _read(session, _statement("waiting", build), {"station_id": station_id, "day": day})
