@@ -54,7 +54,14 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 
 from kiosk.config import ConfigError
-from kiosk.db import after_commit, get_session, joins_write_transaction, release_read_connection, write_transaction
+from kiosk.db import (
+    _joinable_write_session,
+    after_commit,
+    get_session,
+    joins_write_transaction,
+    release_read_connection,
+    write_transaction,
+)
 from kiosk.i18n import N_, _
 from kiosk.models import PrinterLease
 from kiosk.models import PrintJob as PrintJobRow
@@ -233,6 +240,17 @@ class DbJobStore(JobStore):
             # say), rather than waiting on a second connection for that request's own lock.
             # Otherwise the row goes in on a connection of its own, without an ORM session
             # (a third of the request's CPU for a receipt was the session's bookkeeping).
+            outer, request_session = _joinable_write_session()
+            if outer is not None and not request_session and outer.get_bind().dialect.name == "sqlite":
+                # Inside an enclosing write_transaction() block (a ticket and its receipt) on
+                # SQLite: one INSERT applies whole or not at all (SQLite undoes a failed statement
+                # by itself), so the joined block's savepoint would only add two statements to
+                # every ticket. PostgreSQL aborts the transaction on a failed statement: the
+                # savepoint keeps the ticket there.
+                outer.execute(_INSERT, values)
+                if then is not None:
+                    after_commit(outer, then)
+                return
             with write_transaction() as session:
                 session.execute(_INSERT, values)
                 if then is not None:

@@ -115,3 +115,49 @@ def test_the_first_receipt_of_a_process_inside_a_block_starts_printing_and_print
     assert _rows(app) == (["t.first"], ["t.first"])
     printer.wait_for_jobs(1)
     assert ["D001" in job.parse().text for job in printer.jobs] == [True]
+
+
+def test_a_receipt_in_a_ticket_block_costs_one_statement_and_a_failed_one_keeps_the_ticket(printing_app):
+    """Inside a ticket's block on SQLite the job's INSERT joins the block as it is: one statement, not a
+    savepoint, the INSERT and its release (two statements on every ticket). SQLite undoes a failed
+    statement by itself, so an INSERT that fails (here: a job id already stored) leaves the ticket to
+    commit. PostgreSQL keeps the savepoint (a failed statement there aborts the whole transaction) and
+    the ticket commits as well."""
+    import threading
+
+    from sqlalchemy import event
+
+    from kiosk.printing import submit
+
+    app, printer, _seen = printing_app
+    engine = app.extensions["db"].engine
+    me, counting, statements = threading.get_ident(), [False], []
+
+    def count(_conn, _cursor, statement, *_args):
+        if counting[0] and threading.get_ident() == me:
+            statements.append(statement.split()[0].upper())
+
+    # Never removed: removing a listener while the print thread runs a statement can break its loop.
+    event.listen(engine, "before_cursor_execute", count)
+    store = app.extensions["kiosk_printing"].queue.store
+    with app.test_request_context("/"):
+        app.extensions["kiosk_printing"].start()
+        first = submit(Receipt().text("A001"), "t.first")
+        app.extensions["kiosk_printing"].queue.wait(first["job_id"], QUICK)
+        stored = store.get(first["job_id"])
+        with write_transaction() as session:
+            session.add(_event(app, "t.ticket"))
+            session.flush()
+            counting[0] = True
+            submit(Receipt().text("A002"), "t.inside")
+            counting[0] = False
+            with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError, whichever driver
+                store.add(stored)  # the same id again
+            session.add(_event(app, "t.after_failure"))
+    if engine.dialect.name == "sqlite":
+        assert statements == ["INSERT"]
+    else:
+        assert statements[0] == "SAVEPOINT" and statements[-1] == "RELEASE" and statements.count("INSERT") == 1
+    events, jobs = _rows(app)
+    assert events == ["t.ticket", "t.after_failure"]
+    assert sorted(jobs) == ["t.first", "t.inside"]
