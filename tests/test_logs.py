@@ -164,3 +164,30 @@ def _remove_kiosk_handlers():
     for handler in list(root.handlers):
         if getattr(handler, "_kiosk", False):
             root.removeHandler(handler)
+
+
+def test_gunicorns_access_record_carries_only_what_the_kiosk_line_writes():
+    """kiosk serve's logger class builds the access record from the few atoms the line keeps: not every
+    header and environ entry (gunicorn's own built some 60 per request), the session cookie among them."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from kiosk.server import AccessLogger
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/k/legal/take/consultation",
+        "RAW_URI": "/k/legal/take/consultation?phone=13812345678",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_COOKIE": "session=very-secret",
+        "kiosk.route": "/k/legal/take/<service_key>",
+        "kiosk.request_id": "r-1",
+    }
+    response = SimpleNamespace(status="302 FOUND", headers=[("Set-Cookie", "session=very-secret")], sent=0)
+    atoms = AccessLogger.atoms(None, response, None, environ, timedelta(milliseconds=12, microseconds=300))
+    assert "very-secret" not in repr(atoms) and "13812345678" not in repr(atoms)
+    assert set(atoms) == {"m", "U", "s", "D", "{kiosk.route}e", "{kiosk.request_id}e"}
+    record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, '%(h)s "%(r)s" %(s)s', (atoms,), None)
+    assert logs.ScrubFilter().filter(record)
+    assert record.http == {"method": "POST", "route": "/k/legal/take/<service_key>", "status": 302, "duration_ms": 12.3}
+    assert record.request_id == "r-1" and record.getMessage() == "POST /k/legal/take/<service_key> 302"
