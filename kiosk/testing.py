@@ -590,10 +590,16 @@ def install_into(source, target, timeout: float = 300.0) -> str:
     Put the folder on ``sys.path`` (or ``PYTHONPATH`` for a child process) and
     the kiosk finds the plugin by its entry point, as it would once an
     operator installed it. No dependencies and no build isolation: it works
-    offline and takes a second.
+    offline and takes a second. The package is built from a private copy of
+    ``source``: setuptools writes its ``build`` and ``*.egg-info`` folders
+    into the tree it builds, so two test processes installing one plugin at
+    the same moment (pytest-xdist) broke each other's build.
     """
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
-    subprocess.run([*command, "--target", str(target), str(source)], check=True, capture_output=True, timeout=timeout)
+    with tempfile.TemporaryDirectory(prefix="kiosk-plugin-source-") as scratch:
+        copy = os.path.join(scratch, os.path.basename(os.path.normpath(str(source))))
+        shutil.copytree(str(source), copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        subprocess.run([*command, "--target", str(target), copy], check=True, capture_output=True, timeout=timeout)
     return str(target)
 
 

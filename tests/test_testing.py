@@ -196,3 +196,36 @@ def test_a_postgresql_database_is_emptied_for_the_next_test_and_its_ids_start_ag
 
         with session_for(again) as session:
             assert session.scalar(text("SELECT id FROM kiosk_user WHERE username = 'staff9'")) == 1
+
+
+def test_install_into_builds_one_plugin_for_several_processes_at_once(tmp_path):
+    """Test processes of pytest-xdist install the same plugin at the same moment: each gets it whole.
+
+    setuptools builds in the source tree (``build``, ``*.egg-info``): two builds of one tree at once
+    failed ("Could not build wheels for kiosk-hello", a fresh-clone run of the whole suite). Nothing is
+    left in the source tree either."""
+    import threading
+
+    from kiosk.testing import install_into
+
+    source = os.path.join(os.path.dirname(__file__), "plugin_hello")
+    before = sorted(os.listdir(source))
+    start, failures = threading.Barrier(3), []
+
+    def install(index: int) -> None:
+        start.wait()
+        try:
+            install_into(source, str(tmp_path / f"site{index}"))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=install, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert failures == []
+    for index in range(3):
+        installed = os.listdir(tmp_path / f"site{index}")
+        assert any(name.endswith(".dist-info") for name in installed), installed
+    assert sorted(os.listdir(source)) == before
