@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
+from typing import cast
 
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kiosk import clock, events, sync
@@ -90,6 +91,15 @@ def record_ticket(session, ticket: Ticket) -> None:
     sync.record(session, TICKET, ticket.token, ticket_data(ticket), station_id=ticket.station_id)
 
 
+_TICKETS = cast(Table, Ticket.__table__)
+#: One more skip on each ticket a priority call passes: a Core UPDATE of the table, built once (the
+#: ORM's bulk-update path cost four times the statement's own CPU: kiosk.numbering measured 63 µs
+#: against 16), the loaded rows being set by :func:`record_skips` itself.
+_PASSED = (
+    update(_TICKETS).where(_TICKETS.c.id.in_(bindparam("passed", expanding=True))).values(skips=_TICKETS.c.skips + 1)
+)
+
+
 def record_skips(session, tickets: list[Ticket]) -> None:
     """Count one more skip on each of ``tickets`` (passed by a priority call) and queue their state for the hub.
 
@@ -102,12 +112,7 @@ def record_skips(session, tickets: list[Ticket]) -> None:
     """
     if not tickets:
         return
-    session.execute(
-        update(Ticket)
-        .where(Ticket.id.in_([ticket.id for ticket in tickets]))
-        .values(skips=Ticket.skips + 1)
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_PASSED, {"passed": [ticket.id for ticket in tickets]})
     for ticket in tickets:
         set_committed_value(ticket, "skips", (ticket.skips or 0) + 1)
     # One multi-row insert of the entries record_ticket would queue one by one (none on the hub).
