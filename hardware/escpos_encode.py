@@ -48,6 +48,7 @@ from kiosk_hardware.receipt import (
     Separator,
     Text,
     Title,
+    block_values,
 )
 from kiosk_hardware.text_wrap import wrap_text
 
@@ -123,23 +124,8 @@ def _ink_band(mask: Image.Image, band_rows: int) -> bytes:
     return raster_bands(canvas, band_rows)
 
 
-def _block_key(block: Block) -> tuple | None:
-    """What a block's bytes depend on besides the profile, as a dict key; None: not kept (pictures, barcodes)."""
-    if isinstance(block, Text):
-        return (Text, block.text, block.size, block.bold, block.align)
-    if isinstance(block, KeyValue):
-        return (KeyValue, block.key, block.value, block.bold, block.size)
-    if isinstance(block, Title):
-        return (Title, block.text, block.size, block.align)
-    if isinstance(block, Footer):
-        return (Footer, block.text, block.align)
-    if isinstance(block, Separator):
-        return (Separator, block.style)
-    if isinstance(block, Feed):
-        return (Feed, block.lines)
-    if isinstance(block, QRCode):
-        return (QRCode, block.data, block.module, block.level, block.align)
-    return None
+#: Blocks whose bytes are not kept (:meth:`_TextEncoder.cached`): pictures, and barcodes, drawn as rasters.
+_NOT_KEPT = (ImageBlock, Barcode)
 
 
 class _TextEncoder:
@@ -168,9 +154,9 @@ class _TextEncoder:
 
     def cached(self, block: Block) -> bytes:
         """The bytes of one block, from the kept ones when it was encoded lately."""
-        key = _block_key(block)
-        if key is None:
+        if isinstance(block, _NOT_KEPT):
             return self.block(block)
+        key = block_values(block)
         kept = self._kept
         with self._lock:
             data = kept.get(key)

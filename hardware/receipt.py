@@ -231,6 +231,11 @@ _FIELDS: dict[type, tuple[str, ...]] = {cls: tuple(f.name for f in fields(cls)) 
 _ALLOWED: dict[type, frozenset[str]] = {cls: frozenset(names) for cls, names in _FIELDS.items()}
 
 
+def block_values(block: Block) -> tuple:
+    """A block's type and every field's value, in order: equal for blocks that print the same bytes."""
+    return (type(block), *[getattr(block, name) for name in _FIELDS[type(block)]])
+
+
 def _image_bytes(image: Any) -> bytes:
     """Accept encoded bytes or a PIL image; keep only bytes in the document."""
     if isinstance(image, (bytes, bytearray)):
