@@ -235,13 +235,14 @@ class DbJobStore(JobStore):
         never loaded as an object.
         """
         values = self._row(job)
-        if has_app_context() and current_app.extensions.get("db") is self.db and joins_write_transaction():
+        ours = has_app_context() and current_app.extensions.get("db") is self.db
+        outer, request_session = _joinable_write_session() if ours else (None, False)
+        if outer is not None:
             # Joins the enclosing block, or a request that already wrote (its ticket,
             # say), rather than waiting on a second connection for that request's own lock.
             # Otherwise the row goes in on a connection of its own, without an ORM session
             # (a third of the request's CPU for a receipt was the session's bookkeeping).
-            outer, request_session = _joinable_write_session()
-            if outer is not None and not request_session and outer.get_bind().dialect.name == "sqlite":
+            if not request_session and outer.get_bind().dialect.name == "sqlite":
                 # Inside an enclosing write_transaction() block (a ticket and its receipt) on
                 # SQLite: one INSERT applies whole or not at all (SQLite undoes a failed statement
                 # by itself), so the joined block's savepoint would only add two statements to
