@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, TypeVar
 from flask import current_app, has_app_context
 
 from kiosk.i18n import N_, gettext
+from kiosk.memory import release_free_memory
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -274,18 +275,6 @@ def _turn(limits: _Limits, cost: int = 0) -> Iterator[None]:
         turns.give_back(taken)
 
 
-def _give_back_memory() -> None:
-    """Hand freed heap memory back to the system (glibc only; elsewhere nothing happens).
-
-    Pillow allocates a big picture in 16 MB blocks; once glibc has seen such a
-    block freed it keeps the next ones on its heap, so a burst of large photos
-    left a worker holding a gigabyte it no longer used.
-    """
-    from kiosk.memory import release_free_memory
-
-    release_free_memory()
-
-
 def _bytes_per_pixel(mode: str) -> int:
     """What Pillow holds per pixel: one byte for 1/L/P, two for 16-bit grey, four for the rest (RGB too)."""
     if mode in ("1", "L", "P"):
@@ -378,7 +367,10 @@ def _decode(
         raise PhotoRefused("damaged") from None
     finally:
         if cost > TRIM_AFTER_BYTES:
-            _give_back_memory()
+            # Pillow allocates a big picture in 16 MB blocks; once glibc has seen such a block freed
+            # it keeps the next ones on its heap, so a burst of large photos left a worker holding a
+            # gigabyte it no longer used (glibc only; elsewhere nothing happens).
+            release_free_memory()
     return result, location
 
 
