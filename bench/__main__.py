@@ -27,6 +27,7 @@ import time
 from datetime import UTC, datetime
 
 from bench import pg, targets
+from bench.machine import python_speed
 from bench.serve import Server, printer_settled, station_toml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -188,7 +189,8 @@ def _print(results: dict) -> None:
         f"{machine['cpus']} CPUs ({machine['processor']}), Python {machine['python']}. The load generator's "
         f"client processes run on the same {machine['cpus']} CPUs as the server, so the HTTP figures are "
         f"lower bounds of what the server does alone. Load average at the start: "
-        f"{machine['load_average_at_start']} (other work on the machine makes every figure noisier)."
+        f"{machine['load_average_at_start']} (other work on the machine makes every figure noisier). "
+        f"Python speed (bench/machine.py, lower is faster): {machine['python_speed_ms']} ms."
     )
     for section, data in results["sections"].items():
         print(f"\n== {section}")
@@ -249,6 +251,8 @@ def main(argv=None) -> int:
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "load_average_at_start": round(os.getloadavg()[0], 2),
+            # How fast the machine runs Python: CPU figures of two runs compare only beside it.
+            "python_speed_ms": python_speed(),
         },
         "sections": {},
     }

@@ -40,7 +40,7 @@ import subprocess
 import sys
 import time
 
-from bench import load, worker_memory
+from bench import load, machine, worker_memory
 from bench.serve import Server, station_toml
 
 CLIENTS = (4, 8, 32)
@@ -550,6 +550,8 @@ def main(argv=None) -> int:
         parser.error(f"unknown part(s) {', '.join(sorted(unknown))}: choose from {', '.join(SECTIONS)}")
     results: dict = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count()}
     results["load_average_at_start"] = round(os.getloadavg()[0], 2)
+    # The CPU figures below are this machine's; this says how fast it runs Python (bench/machine.py).
+    results["python_speed_ms"] = machine.python_speed()
     if set(sections) - {"trace"}:
         results["outside"] = run(args.quick, args.seconds, args.tickets, sections, args.starts)
     trace = args.trace_tickets if args.trace_tickets is not None else (500 if args.quick else 3_000)

@@ -77,3 +77,12 @@ def test_the_in_process_legal_bench_runs_paced_and_in_a_burst():
             figures = legal_bench.bench_one(url, iterations=5, paced=paced)
             assert figures["requests"] == 5
             assert figures["p99_ms"] > 0
+
+
+def test_the_machine_yardstick_is_cpu_time_of_fixed_work():
+    """``bench.machine``'s figure is the best of runs of the same work: positive, finite, and the work is fixed."""
+    from bench import machine
+
+    assert machine._work(50) == machine._work(50)  # the same work each run, so runs compare
+    speed = machine.python_speed(runs=2)
+    assert 0 < speed < 60_000
