@@ -14,7 +14,12 @@ machine's load does not move. ``--profile`` writes cProfile's statistics of
 the request loop (pstats file), timed by the request thread's CPU clock, so
 time spent waiting for the lock, the GIL or the disk does not show; it also
 reports the Python function calls per ticket, a measure of the request's work
-that no other load on the machine moves.
+that no other load on the machine moves. The same flag profiles the print
+thread (its own cProfile, in the print thread, by its CPU clock: written to
+FILE.print) from the first measured receipt's claim to the last one's
+outcome, and reports ``print_python_calls_per_receipt``: the print thread's
+work per receipt (claim, encoding, sending, status, storing the outcome) in a
+figure the machine's load does not move.
 ``--postgres`` runs on a scratch database of the PostgreSQL server of
 ``KIOSK_BENCH_DATABASE_URL`` (or ``KIOSK_TEST_DATABASE_URL``), dropped afterwards.
 """
@@ -29,8 +34,58 @@ import threading
 import time
 
 from bench.outside import PATH, PRINT_THREAD, PrinterProcess, cpu_seconds, in_process_config, thread_named
+from kiosk_hardware.job_store import JobState
 
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class PrintThreadProfile:
+    """cProfile in the print thread, from the first job claimed after :meth:`arm` until ``receipts`` finished.
+
+    Python 3.11's profilers are per thread and a thread can only profile
+    itself: a print-queue listener (called in the print thread at each job
+    change) switches it on and off there.
+    """
+
+    def __init__(self, thread_name: str) -> None:
+        import cProfile
+
+        self.thread_name = thread_name
+        # The print thread's CPU clock: its waits (the printer's reply, the GIL) do not count.
+        self.profiler = cProfile.Profile(time.thread_time)
+        self.armed = False
+        self.running = False
+        self.wanted = 0
+        self.claimed: set[str] = set()
+        self.finished = 0
+        self.done = threading.Event()
+
+    def arm(self, receipts: int) -> None:
+        """Profile from the next job claimed on until ``receipts`` jobs claimed since have finished."""
+        self.wanted = receipts
+        self.armed = True
+
+    def __call__(self, job) -> None:
+        if not self.armed or threading.current_thread().name != self.thread_name:
+            return
+        if not self.running:
+            if job.state is not JobState.PRINTING:
+                return
+            self.running = True
+            self.profiler.enable()
+        if job.state is JobState.PRINTING:
+            self.claimed.add(job.id)
+        elif job.finished and job.id in self.claimed:
+            self.finished += 1
+            if self.finished >= self.wanted:
+                self.profiler.disable()
+                self.armed = self.running = False
+                self.done.set()
+
+    def calls(self) -> int:
+        import pstats
+
+        return pstats.Stats(self.profiler).total_calls  # type: ignore[attr-defined]
 
 
 class SqlCounter:
@@ -98,6 +153,11 @@ def _run(tickets: int, profile: str | None, database_url: str | None) -> dict:
             for _ in range(50):  # warm-up: caches, the print thread, the printer's connection
                 assert client.post(PATH, data={"csrf_token": token}).status_code in (200, 302, 303)
             printing.queue.wait_idle(60)
+            print_profile = None
+            if profile:
+                print_profile = PrintThreadProfile("print-queue-" + next(iter(printing.queue.printers)))
+                printing.queue.add_listener(print_profile)
+                print_profile.arm(tickets)
             tid = thread_named(os.getpid(), PRINT_THREAD)
             print_before = cpu_seconds(os.getpid(), tid) if tid else 0.0
             received_before = printer.received()
@@ -121,6 +181,12 @@ def _run(tickets: int, profile: str | None, database_url: str | None) -> dict:
 
                 calls = pstats.Stats(profiler).total_calls  # type: ignore[attr-defined]
             printing.queue.wait_idle(120)
+            print_calls = None
+            if print_profile is not None and profile:
+                if print_profile.done.wait(60):
+                    print_profile.profiler.dump_stats(profile + ".print")
+                    print_calls = print_profile.calls()
+                printing.queue.remove_listener(print_profile)
             print_cpu = (cpu_seconds(os.getpid(), tid) if tid else 0.0) - print_before
             received, _ = printer.settled(received_before + tickets)
         finally:
@@ -134,6 +200,7 @@ def _run(tickets: int, profile: str | None, database_url: str | None) -> dict:
         "request_write_transactions_per_ticket": round(counter.writes / tickets, 2),
         "print_thread_cpu_ms_per_receipt": round(1000 * print_cpu / tickets, 3),
         **({"request_python_calls_per_ticket": round(calls / tickets)} if calls is not None else {}),
+        **({"print_python_calls_per_receipt": round(print_calls / tickets)} if print_calls is not None else {}),
         "receipts_received": received - received_before,
     }
 
@@ -141,7 +208,11 @@ def _run(tickets: int, profile: str | None, database_url: str | None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=1000)
-    parser.add_argument("--profile", default=None, help="write cProfile statistics (request thread's CPU) here")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="write cProfile statistics here (request thread's CPU; the print thread's to FILE.print)",
+    )
     parser.add_argument("--postgres", action="store_true", help="on a scratch PostgreSQL database, not SQLite")
     args = parser.parse_args()
     print(json.dumps(run(args.tickets, args.profile, args.postgres), ensure_ascii=False, indent=2))
