@@ -132,8 +132,22 @@ def _create(db_session, actor: User) -> str:
     return _("Account %(name)s created.", name=user.username)
 
 
+#: The largest id a row can have on either database (PostgreSQL's INTEGER); a larger one names no row.
+MAX_ROW_ID = 2**31 - 1
+
+
+def _row_id(value: str | None) -> int | None:
+    """An account id from a form: ASCII digits within the database's integers, else None (no such row)."""
+    value = (value or "").strip()
+    if not value.isascii() or not value.isdigit() or len(value) > 10:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ROW_ID else None
+
+
 def _change(db_session, actor: User, action: str) -> str:
-    target = db_session.get(User, request.form.get("user", type=int) or 0)
+    user_id = _row_id(request.form.get("user"))
+    target = db_session.get(User, user_id) if user_id is not None else None
     if target is None or not can_manage(actor, target):
         abort(404)  # another station's account is not there, as far as this admin is concerned
     detail: dict = {"username": target.username, "via": "admin"}
