@@ -13,7 +13,8 @@ from kiosk_plugins.courier_rest.models import Service
 @pytest.mark.xfail(
     strict=True,
     reason="plugins/courier_rest/services.py validate(): int(position) has no range; a position beyond the "
-    "database's INTEGER overflows at commit (OverflowError on SQLite) and the edit answers 503 (a plugin fault) instead of a message",
+    "database's INTEGER overflows at commit (OverflowError on SQLite) and the edit answers 503 "
+    "(a plugin fault) instead of a message",
 )
 def test_a_service_position_beyond_the_databases_integers_is_refused(courier_app):  # noqa: F811
     staff = courier_app.test_client()
