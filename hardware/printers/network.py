@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 import termios
+import time
 from array import array
 
 from kiosk_hardware.errors import ConnectionDropped, PrinterTimeout, PrinterUnreachable
@@ -72,6 +73,9 @@ def _outq_works() -> bool:
 #: acknowledgement. Waiting for that acknowledgement first cost a delayed ACK (~40 ms on Linux, more on
 #: a printer's own TCP stack) and ~0.8 ms of CPU polling the send queue per receipt.
 SETTLE_ABOVE = 2048
+#: Bytes nobody asked for that a status question throws away at most before it is asked: a printer
+#: sends a few (a late answer, automatic status); a device that streams data would keep the worker reading.
+DRAIN_LIMIT = 4096
 
 
 class _TcpConnection(Connection):
@@ -80,11 +84,17 @@ class _TcpConnection(Connection):
         self._sock: socket.socket = device.device  # type: ignore[assignment]
         self._io_timeout = io_timeout
         self._settle_above = settle_above
+        #: Answers still owed to earlier questions that timed out. The printer answers in order, one
+        #: byte a question: a late answer to the question *before* a job must not be read as the
+        #: answer to the one after it (it says nothing of the job, which may never have arrived).
+        self._owed = 0
 
     def _drain(self) -> None:
         # Throw away bytes nobody asked for yet (a late answer to a query that
         # timed out, automatic status) so they are not read as this reply.
+        # At most DRAIN_LIMIT bytes: a device that keeps sending must not hold the worker here.
         self._sock.setblocking(False)
+        thrown = 0
         try:
             while True:
                 try:
@@ -95,6 +105,10 @@ class _TcpConnection(Connection):
                     raise ConnectionDropped(f"connection lost: {exc}") from exc
                 if not stale:
                     raise ConnectionDropped("printer closed the connection")
+                self._owed = max(0, self._owed - len(stale))
+                thrown += len(stale)
+                if thrown >= DRAIN_LIMIT:
+                    return  # a device that never stops sending: its noise reads as no valid answer
         finally:
             self._sock.settimeout(self._io_timeout)
 
@@ -147,21 +161,39 @@ class _TcpConnection(Connection):
         return buf[0]
 
     def query(self, n: int, timeout: float) -> bytes:
+        """Ask ``DLE EOT n``; its answer is the byte after the ones still owed to earlier questions.
+
+        Until those come, nothing that arrives answers this question: ``b""``
+        when the answer has not come within ``timeout`` (it is owed from then on).
+        """
         self._drain()
         # No waiting for the acknowledgement: the reply carries it.
         self._send(status_query(n), settle=False)
-        self._sock.settimeout(timeout)
+        earlier = self._owed
+        reply = b""
+        deadline = time.monotonic() + timeout
         try:
-            reply = self._sock.recv(16)
-        except TimeoutError:
-            return b""
+            while len(reply) <= earlier:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._sock.settimeout(left)
+                try:
+                    chunk = self._sock.recv(16)
+                except TimeoutError:
+                    break
+                if not chunk:
+                    raise ConnectionDropped("printer closed the connection")
+                reply += chunk
         except OSError as exc:
             raise ConnectionDropped(f"connection dropped: {exc}") from exc
         finally:
             self._sock.settimeout(self._io_timeout)
-        if not reply:
-            raise ConnectionDropped("printer closed the connection")
-        return reply
+        if len(reply) <= earlier:
+            self._owed = earlier + 1 - len(reply)
+            return b""
+        self._owed = 0
+        return reply[earlier:]
 
     def close(self) -> None:
         self._device.close()

@@ -1,0 +1,164 @@
+"""Network printers that misbehave in ways the fakes of ``kiosk_hardware.testing`` do not: over real sockets.
+
+Each printer here is a small TCP server in the test, driven by what it has
+read (never by sleeps), so the order of events does not depend on timing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable
+
+from kiosk_hardware.job_store import JobState
+from kiosk_hardware.print_queue import PrintQueue
+from kiosk_hardware.printers import NetworkPrinter
+from kiosk_hardware.printers.network import _Socket, _TcpConnection
+from kiosk_hardware.receipt import Receipt
+from kiosk_hardware.status import Paper, parse_paper_status
+
+ASK_ONLINE = b"\x10\x04\x01"  # DLE EOT 1: the first question before and after a job
+ONLINE = b"\x12"  # the answer of a printer that is online (and, to DLE EOT 4, has paper)
+PAPER_OUT = b"\x72"  # DLE EOT 4: roll paper out
+JOB = b"\x1b@" + "法律咨询 A012\n".encode("gb18030") * 20 + b"\x1dVA\x00"
+
+
+class ScriptedPrinter:
+    """A raw-TCP printer on 127.0.0.1 that runs ``script(conn, reader)`` for each connection.
+
+    ``reader.until(marker)`` reads until the stream so far ends with ``marker``
+    (False if the client closed first). The test ends every connection at exit.
+    """
+
+    def __init__(self, script: Callable[[socket.socket, _Reader], None]) -> None:
+        self.script = script
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn: socket.socket) -> None:
+        try:
+            self.script(conn, _Reader(conn))
+        except OSError:
+            pass  # the client or the test hung up
+        except Exception as exc:  # noqa: BLE001 - a bug in the script: the test shows it
+            self.errors.append(repr(exc))
+
+    def __enter__(self) -> ScriptedPrinter:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        self.thread.join(2)
+
+
+class _Reader:
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.data = b""
+
+    def until(self, marker: bytes, start: int = 0) -> bool:
+        while marker not in self.data[start:]:
+            chunk = self.conn.recv(4096)
+            if not chunk:
+                return False
+            self.data += chunk
+        return True
+
+    def hold(self) -> None:
+        """Keep the connection open and read nothing more, until the client or the test hangs up."""
+        threading.Event().wait(30)
+
+
+def late_answer_then_nothing(conn: socket.socket, reader: _Reader) -> None:
+    """Answers the question before the job only once the job and the question after it are in; then nothing.
+
+    Like a printer on a slow link that then took the job's bytes and died: its
+    one answer is to a question asked before the job, and says nothing of it.
+    """
+    assert reader.until(ASK_ONLINE)  # the question before the job: not answered (yet)
+    asked_before = len(reader.data)
+    assert reader.until(ASK_ONLINE, start=asked_before)  # the job, then the question after it
+    conn.sendall(ONLINE)  # the late answer to the first question
+    reader.hold()
+
+
+def late_answers_all_in_order(conn: socket.socket, reader: _Reader) -> None:
+    """Answers every question, in order, but the one before the job only once the job is in."""
+    assert reader.until(ASK_ONLINE)
+    asked_before = len(reader.data)
+    assert reader.until(ASK_ONLINE, start=asked_before)
+    conn.sendall(ONLINE + ONLINE)  # late to the first question, then to the one after the job
+    while True:
+        seen = len(reader.data)
+        if not reader.until(b"\x10\x04", start=seen):
+            return
+        conn.sendall(ONLINE)  # every further question (paper) at once
+
+
+def test_a_late_answer_to_the_question_before_a_job_does_not_confirm_the_job():
+    with ScriptedPrinter(late_answer_then_nothing) as fake:
+        printer = NetworkPrinter("127.0.0.1", fake.port, timeout=2.0, status_timeout=0.1, confirm_timeout=0.5)
+        result = printer.print_bytes(JOB)
+    assert not fake.errors, fake.errors
+    # Nothing answered a question asked after the job: it went out, but nobody says it arrived.
+    assert not result.confirmed
+    assert "delivery not confirmed" in result.note
+
+
+def test_a_printer_that_answers_late_but_in_order_still_confirms_the_job():
+    with ScriptedPrinter(late_answers_all_in_order) as fake:
+        printer = NetworkPrinter("127.0.0.1", fake.port, timeout=2.0, status_timeout=0.1, confirm_timeout=2.0)
+        result = printer.print_bytes(JOB)
+    assert not fake.errors, fake.errors
+    assert result.confirmed and result.after is not None and result.after.known
+
+
+def test_the_print_queue_marks_such_a_ticket_sent_not_printed():
+    receipt = Receipt().title("法律咨询排队").kv("号码", "A012")
+    with ScriptedPrinter(late_answer_then_nothing) as fake:
+        printer = NetworkPrinter("127.0.0.1", fake.port, timeout=2.0, status_timeout=0.1, confirm_timeout=0.5)
+        with PrintQueue(printer, max_attempts=1) as queue:
+            job = queue.submit(receipt, label="A012").wait(10)
+    assert job.state is JobState.SENT and job.error_kind == "unconfirmed"
+
+
+def test_the_answer_is_the_byte_after_those_owed_to_questions_that_timed_out():
+    def owes_one(conn: socket.socket, reader: _Reader) -> None:
+        assert reader.until(ASK_ONLINE)
+        seen = len(reader.data)
+        assert reader.until(b"\x10\x04\x04", start=seen)  # the paper question: both answers in one go
+        conn.sendall(ONLINE + PAPER_OUT)
+        reader.hold()
+
+    with ScriptedPrinter(owes_one) as fake:
+        device = _Socket("127.0.0.1", fake.port, 2.0)
+        device.open()
+        conn = _TcpConnection(device, 2.0)
+        try:
+            assert conn.query(1, 0.05) == b""  # not answered in time: owed from now on
+            reply = conn.query(4, 2.0)
+        finally:
+            conn.close()
+    assert not fake.errors, fake.errors
+    assert reply == PAPER_OUT  # not the first question's late "online"
+    assert parse_paper_status(reply) is Paper.OUT
