@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import select
 from test_courier_rest_support import courier_app, courier_config, db  # noqa: F401
 
-from kiosk.testing import Auth, csrf_of
+from kiosk import clock
+from kiosk.testing import Auth, FixedClock, csrf_of
 from kiosk_plugins.courier_rest.models import Service
 
 
@@ -36,3 +39,27 @@ def test_a_service_position_beyond_the_databases_integers_is_refused(courier_app
     assert response.status_code == 400
     with db(courier_app) as s:
         assert s.get(Service, water.id).position == before
+
+
+OPEN311 = "/api/petitions/open311/v2"
+FILING_KEY = "operator-chosen-filing-key"
+
+
+def test_wrong_open311_keys_are_slowed_down_on_reads_and_filings(make_app, database_url):
+    # A read answered 200 for the filing key and 403 for anything else, at full speed and without
+    # limit: anyone could try an operator's filing key until it matched (filing itself is limited).
+    app = make_app(database_url, PLUGINS={"petitions": {"open311": {"api_keys": [FILING_KEY]}}})
+    clock.set_clock(app, FixedClock(datetime.now(UTC)))  # the waits hold however slow the machine
+    client = app.test_client()
+    for attempt in range(5):
+        response = client.get(f"{OPEN311}/requests.json", headers={"X-Api-Key": f"guess-{attempt}"})
+        assert response.status_code == 403, attempt
+    refused = client.get(f"{OPEN311}/requests.json", headers={"X-Api-Key": "guess-5"})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused.get_json()[0]["code"] == 429  # Open311's error format
+    # While it waits, even the right key tells this client nothing, reading or filing.
+    assert client.get(f"{OPEN311}/requests.json", headers={"X-Api-Key": FILING_KEY}).status_code == 429
+    filed = client.post(f"{OPEN311}/requests.json", data={"api_key": FILING_KEY, "service_code": "x"})
+    assert filed.status_code == 429
+    # Reading without a key is not a guess and goes on.
+    assert client.get(f"{OPEN311}/requests.json").status_code == 200

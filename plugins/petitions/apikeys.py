@@ -23,6 +23,12 @@ new secret key gives every request a new public id (a client re-reads the list).
 
 A key travels in the ``X-Api-Key`` header or as the ``api_key`` query
 parameter the Open311 specification names (the header keeps it out of logs).
+
+Wrong keys are guesses: after a few from one client, each further key that
+client sends waits twice as long as the one before (:mod:`kiosk.ratelimit`'s
+back-off, bucket :data:`KEY_GUESSES`), whether it reads or files. Without
+that, a read answering 200 for a filing key and 403 for anything else let
+anyone try an operator's filing key at full speed.
 """
 
 from __future__ import annotations
@@ -35,15 +41,28 @@ import sys
 
 from flask import current_app, g, request
 
-from kiosk import sync
+from kiosk import ratelimit, sync
 
-__all__ = ["InvalidKey", "given_key", "hash_key", "id_from_public", "new_key", "public_id", "scopes", "staff_may_see"]
+__all__ = [
+    "KEY_GUESSES",
+    "InvalidKey",
+    "check_guess",
+    "given_key",
+    "hash_key",
+    "id_from_public",
+    "new_key",
+    "public_id",
+    "scopes",
+    "staff_may_see",
+]
 
 #: What an opaque public id looks like: 16 lower-case hex digits (a 64-bit block).
 PUBLIC_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 #: Largest database id a public id may decode to (a 32-bit integer column on PostgreSQL).
 MAX_ROW_ID = 2**31 - 1
 _ROUNDS = 4
+#: The back-off bucket of wrong Open311 keys, read and filing keys alike.
+KEY_GUESSES = "petitions.open311.key"
 
 
 class InvalidKey(Exception):
@@ -72,11 +91,23 @@ def given_key() -> str:
     return key.strip()
 
 
+def check_guess() -> None:
+    """Raise :class:`kiosk.ratelimit.RateLimited` while this client must wait after wrong keys."""
+    # A program, not a resident mistyping at a kiosk: the same few free tries from a terminal.
+    wait = ratelimit.wait_before_guess(KEY_GUESSES, free=5, terminal_free=5, cap=600)
+    if wait:
+        raise ratelimit.RateLimited(wait)
+
+
 def scopes(settings) -> frozenset[str]:
-    """The scopes the caller's key grants: none without a key or with a filing key; :class:`InvalidKey` else."""
+    """The scopes the caller's key grants: none without a key or with a filing key; :class:`InvalidKey` else.
+
+    :class:`kiosk.ratelimit.RateLimited` while the client waits after wrong keys (a wrong one counts).
+    """
     key = given_key()
     if not key:
         return frozenset()
+    check_guess()
     digest = hash_key(key)
     granted: frozenset[str] = frozenset()
     found = False
@@ -88,6 +119,7 @@ def scopes(settings) -> frozenset[str]:
         # A filing key (Open311 clients send theirs with every call) reads what anyone reads.
         if any(hmac.compare_digest(key.encode(), k.encode()) for k in settings.open311_keys):
             return frozenset()
+        ratelimit.guess_failed(KEY_GUESSES)
         raise InvalidKey()
     return granted
 

@@ -41,7 +41,7 @@ from kiosk.db import get_session
 from kiosk.i18n import gettext
 from kiosk.models import Station
 from kiosk.privacy import normalize_phone
-from kiosk.ratelimit import limited
+from kiosk.ratelimit import RateLimited, guess_failed, limited
 from kiosk.stations import current_station, station_id_of
 from kiosk.urls import public_url
 from kiosk_plugins.petitions import apikeys, intake, places, present, ratelimit
@@ -61,14 +61,21 @@ URL_RE = re.compile(r"^https?://[^\s\x00-\x1f\x7f]{1,490}$")
 class Open311Error(Exception):
     """A request the endpoint refuses, answered as ``[{"code", "description"}]``."""
 
-    def __init__(self, code: int, description: str):
+    def __init__(self, code: int, description: str, retry_after: int = 0):
         super().__init__(description)
-        self.code, self.description = code, description
+        self.code, self.description, self.retry_after = code, description, retry_after
 
 
 @bp.errorhandler(Open311Error)
 def _open311_error(exc: Open311Error):
-    return jsonify([{"code": exc.code, "description": exc.description}]), exc.code
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+    return jsonify([{"code": exc.code, "description": exc.description}]), exc.code, headers
+
+
+def _guessing(exc: RateLimited) -> Open311Error:
+    return Open311Error(
+        429, f"too many wrong api_keys; try again in {exc.retry_seconds} seconds", retry_after=exc.retry_seconds
+    )
 
 
 @bp.errorhandler(HTTPException)
@@ -192,7 +199,14 @@ def _params() -> dict:
 def _check_key(given: str, keys: tuple[str, ...]) -> None:
     if not keys:
         raise Open311Error(403, "this station does not accept requests through Open311 (no api_key configured)")
-    if not given or not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
+    if not given:
+        raise Open311Error(403, "invalid api_key")
+    try:
+        apikeys.check_guess()
+    except RateLimited as exc:
+        raise _guessing(exc) from None
+    if not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
+        guess_failed(apikeys.KEY_GUESSES)
         raise Open311Error(403, "invalid api_key")
 
 
@@ -340,6 +354,8 @@ def _granted() -> frozenset[str]:
         return apikeys.scopes(get_settings())
     except apikeys.InvalidKey:
         raise Open311Error(403, "invalid api_key") from None
+    except RateLimited as exc:
+        raise _guessing(exc) from None
 
 
 def _scope() -> list:
