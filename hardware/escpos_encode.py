@@ -151,6 +151,9 @@ class _TextEncoder:
         self._lock = threading.Lock()  # printers of one profile have a worker thread each
         #: Blocks encoded (not found among the kept ones): for tests.
         self.encoded = 0
+        self._covered: dict[str, bool] = {}
+        #: The job's last bytes, with and without the cut (the receipt's ``cut``).
+        self.end_cut, self.end_plain = job_end(profile, True), job_end(profile, False)
 
     def cached(self, block: Block) -> bytes:
         """The bytes of one block, from the kept ones when it was encoded lately."""
@@ -178,8 +181,27 @@ class _TextEncoder:
         # and a character rastered from our font is drawn as wide.
         return 1 if ord(ch) < 0x80 else 2
 
+    @staticmethod
+    def width(text: str) -> int:
+        """The columns of a whole string (:meth:`columns` summed), counted in C: two a character less one per ASCII."""
+        return 2 * len(text) - len(text.encode("ascii", "ignore"))
+
+    #: Texts whose answer :meth:`printable` keeps (labels and names recur on every receipt); at most this many.
+    KEEP_TEXTS = 1024
+
     def printable(self, *texts: str) -> bool:
-        return all(self.covers(ch) for text in texts for ch in text)
+        return all(map(self._printable, texts))
+
+    def _printable(self, text: str) -> bool:
+        if text.isascii() and text.isprintable():
+            return True  # U+0020..U+007E: every printer font has them (what covers() says of each)
+        known = self._covered.get(text)
+        if known is None:
+            known = all(map(self.covers, text))
+            if len(self._covered) >= self.KEEP_TEXTS:
+                self._covered.clear()
+            self._covered[text] = known
+        return known
 
     def line(self, line: str, size: int, bold: bool) -> bytes:
         if self.printable(line):
@@ -194,7 +216,7 @@ class _TextEncoder:
     def paragraph(self, text: str, size: int, align: str, bold: bool) -> bytes:
         width = self.profile.text_columns // size
         out = [_align(align), _size_byte(size), ESC + b"E" + bytes([bold])]
-        for line in wrap_text(text, self.columns, width):
+        for line in wrap_text(text, self.columns, width, self.width):
             out.append(self.line(line, size, bold))
         out.append(_size_byte(1) + ESC + b"E\x00" + _align("left"))
         return b"".join(out)
@@ -206,11 +228,11 @@ class _TextEncoder:
 
             return raster_bands(render_blocks([block], self.profile), self.profile.band_rows)
         width = self.profile.text_columns // block.size
-        key = wrap_text(block.key, self.columns, width)
-        value = wrap_text(block.value, self.columns, width)
+        key = wrap_text(block.key, self.columns, width, self.width)
+        value = wrap_text(block.value, self.columns, width, self.width)
         bold_on, bold_off = (ESC + b"E\x01", ESC + b"E\x00") if block.bold else (b"", b"")
         if len(key) == 1 and len(value) == 1:
-            gap = width - sum(map(self.columns, key[0])) - sum(map(self.columns, value[0]))
+            gap = width - self.width(key[0]) - self.width(value[0])
             if gap >= 1:
                 return (
                     _size_byte(block.size)
@@ -280,8 +302,13 @@ def text_encoder(profile: PrinterProfile) -> _TextEncoder:
 
 def _encode_text_mode(receipt: Receipt, profile: PrinterProfile) -> bytes:
     encoder = text_encoder(profile)
-    out = [INIT, KANJI_ON]
-    out.extend(encoder.cached(block) for block in receipt.blocks)
-    out.append(KANJI_OFF)
-    out.append(job_end(profile, receipt.cut))
-    return b"".join(out)
+    cached = encoder.cached
+    return b"".join(
+        [
+            INIT,
+            KANJI_ON,
+            *[cached(block) for block in receipt.blocks],
+            KANJI_OFF,
+            encoder.end_cut if receipt.cut else encoder.end_plain,
+        ]
+    )

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any, ClassVar, Literal
 
 __all__ = [
@@ -231,9 +233,21 @@ _FIELDS: dict[type, tuple[str, ...]] = {cls: tuple(f.name for f in fields(cls)) 
 _ALLOWED: dict[type, frozenset[str]] = {cls: frozenset(names) for cls, names in _FIELDS.items()}
 
 
+def _values_getter(names: tuple[str, ...]) -> Callable[[Any], tuple]:
+    get = attrgetter(*names)
+    if len(names) > 1:
+        return get  # a tuple of the values, read in C
+    return lambda block: (get(block),)
+
+
+#: Each block type's field values as a tuple, in order: one call per block (the text encoder keys every block by them).
+_VALUES: dict[type, Callable[[Any], tuple]] = {cls: _values_getter(names) for cls, names in _FIELDS.items()}
+
+
 def block_values(block: Block) -> tuple:
     """A block's type and every field's value, in order: equal for blocks that print the same bytes."""
-    return (type(block), *[getattr(block, name) for name in _FIELDS[type(block)]])
+    cls = type(block)
+    return (cls, *_VALUES[cls](block))
 
 
 def _image_bytes(image: Any) -> bytes:

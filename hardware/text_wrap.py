@@ -91,13 +91,22 @@ def _no_lone_last(para: str, spans: list[Span], advance: Callable[[str], float],
     return spans
 
 
-def wrap_text(text: str, advance: Callable[[str], float], width: float) -> list[str]:
+def wrap_text(
+    text: str, advance: Callable[[str], float], width: float, measure: Callable[[str], float] | None = None
+) -> list[str]:
     """Split ``text`` into lines no wider than ``width``.
 
     ``advance(ch)`` gives one character's width. ``\\n`` forces a break; an
     empty paragraph yields an empty line. A single character wider than the
-    line still gets a line of its own.
+    line still gets a line of its own. ``measure(text)``, if given, is the
+    width of a whole string (the sum of ``advance`` over its characters,
+    worked out at once): a one-line text of printable characters that fits
+    is then its own line without being looked at character by character
+    (most of a receipt's lines: the print thread wraps several per receipt).
     """
+    if measure is not None and "\n" not in text and text.isprintable() and measure(text) <= width:
+        # What the loop below gives such a text: clean_line() leaves it as it is, one span.
+        return [text.rstrip(" ")]
     lines: list[str] = []
     for paragraph in text.split("\n"):
         para = clean_line(paragraph)
