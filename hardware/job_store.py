@@ -80,6 +80,17 @@ class PrintJob:
     expires_at: float | None = None
     owner: str | None = None
 
+    def copy(self) -> PrintJob:
+        """A shallow copy, as ``dataclasses.replace(job)`` makes, without its per-field work.
+
+        The print worker hands every listener a copy of each change, and the
+        request hands the worker one of each job: ``replace`` read and passed
+        all 17 fields one by one (some 23 calls a copy, 5 copies a receipt).
+        """
+        new = _new_job(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
     @property
     def finished(self) -> bool:
         """True once done, sent or failed."""
@@ -118,6 +129,9 @@ class PrintJob:
         values["receipt"] = Receipt.from_dict(values["receipt"])
         values["state"] = JobState(values["state"])
         return cls(**values)
+
+
+_new_job = object.__new__
 
 
 class JobStore(ABC):

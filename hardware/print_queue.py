@@ -375,7 +375,7 @@ class PrintQueue:
                 with self._lock:
                     handed = self._handed[job.printer]
                     if len(handed) < self.HAND_OVER_LIMIT:
-                        handed[job.id] = replace(job)
+                        handed[job.id] = job.copy()
                     else:
                         self._drain[job.printer] = True  # committed: the store has it
             self._wake[job.printer].set()
@@ -510,7 +510,7 @@ class PrintQueue:
     def _notify(self, job: PrintJob) -> None:
         for listener in list(self._listeners):
             try:
-                listener(replace(job))
+                listener(job.copy())
             except Exception:  # noqa: BLE001 - a broken listener must not stop printing
                 log.exception("print job listener %r failed", listener)
 
@@ -675,7 +675,14 @@ class PrintQueue:
                 return True
             self._print(name, job)
             return True
-        return False
+        # Nothing unfinished in the store: what is still handed over was committed after the read, or is a stale
+        # copy of a job printed meanwhile (its claim fails). Left there, it would wait for a wake-up within a
+        # poll interval of a look, which an idle printer may not get: every idle poll looks at the store.
+        job = self._next_handed(name)
+        if job is None or self._stop.is_set() or not self._held[name]:
+            return False
+        self._print(name, job)
+        return True
 
     def _retry_delay(self, attempts: int) -> float:
         return min(self.retry_delay * self.retry_backoff ** max(0, attempts - 1), self.max_retry_delay)

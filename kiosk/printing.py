@@ -44,7 +44,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -320,7 +319,14 @@ class DbJobStore(JobStore):
         )
         if result.rowcount != 1:
             return None
-        return replace(known, state=JobState.PRINTING, attempts=known.attempts + 1, owner=owner, updated_at=now)
+        claimed = known.copy()
+        claimed.state, claimed.attempts, claimed.owner, claimed.updated_at = (
+            JobState.PRINTING,
+            known.attempts + 1,
+            owner,
+            now,
+        )
+        return claimed
 
     def get(self, job_id: str) -> HwJob | None:
         with self.db.Session() as session:
