@@ -14,6 +14,13 @@ from flask.cli import with_appcontext
 PASSWORD_HELP = "At least 8 characters, not a common one; asked for when not given."
 
 
+def _ask_password(password: str | None, prompt: str = "Password") -> str:
+    """``password``, or typed twice (hidden) — asked only once the rest of the command is known to be right."""
+    if password is not None:
+        return password
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+
+
 @click.group()
 def users():
     """Staff and admin accounts."""
@@ -23,7 +30,7 @@ def users():
 @click.argument("username")
 @click.option("--role", type=click.Choice(["staff", "admin", "district"]), default="staff", show_default=True)
 @click.option("--name", "display_name", default="", help="Name shown in the staff console.")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help=PASSWORD_HELP)
+@click.option("--password", default=None, help=PASSWORD_HELP)
 @click.option(
     "--station",
     "station_code",
@@ -35,7 +42,7 @@ def users_create(username, role, display_name, password, station_code):
     """Create an account. Staff and admins belong to this kiosk's station (on the hub: --station's)."""
     from sqlalchemy import select
 
-    from kiosk.auth import create_user
+    from kiosk.auth import check_username, create_user, find_user
     from kiosk.db import get_session
     from kiosk.models import Station
 
@@ -49,6 +56,11 @@ def users_create(username, role, display_name, password, station_code):
             raise click.ClickException(f"no station {station_code}: enrol it first (kiosk stations enrol)")
         station_id = station.id
     try:
+        # A name that cannot be used is said before the password is typed twice for nothing.
+        existing = find_user(session, check_username(username))
+        if existing is not None:
+            raise click.ClickException(f"The user {existing.username} already exists.")
+        password = _ask_password(password)
         user = create_user(
             session,
             username,
@@ -145,7 +157,7 @@ def users_enable(username):
 
 @users.command("reset-password")
 @click.argument("username")
-@click.option("--password", prompt="New password", hide_input=True, confirmation_prompt=True, help=PASSWORD_HELP)
+@click.option("--password", default=None, help=PASSWORD_HELP)
 @with_appcontext
 def users_reset_password(username, password):
     """Give an account a new password; its sessions end."""
@@ -154,6 +166,7 @@ def users_reset_password(username, password):
 
     session = get_session()
     user = _user(session, username)
+    password = _ask_password(password, "New password")
     try:
         set_password(user, password)
     except ValueError as exc:

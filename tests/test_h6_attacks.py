@@ -32,3 +32,24 @@ def test_the_kiosk_switches_never_redirect_to_another_site(client, path):
         location = response.headers.get("Location", "")
         assert response.status_code in (302, 303, 400, 429), (target, response.status_code)
         assert "evil.example" not in location, (target, location)
+
+
+def test_kiosk_users_says_a_wrong_name_before_asking_for_the_password(app):
+    # The operator typed the password twice, then learnt the account did not exist (or the name was
+    # unusable, or taken): the checks now come first, and no password is asked for.
+    from kiosk.cli import cli
+
+    runner = app.test_cli_runner()
+    for args in (
+        ["users", "reset-password", "nobody"],
+        ["users", "create", "da ve"],
+        ["users", "create", "ADMIN-H6"],
+    ):
+        if args[-1] == "ADMIN-H6":
+            made = runner.invoke(cli, ["users", "create", "admin-h6", "--password", "a-fine-password"])
+            assert made.exit_code == 0, made.output
+        result = runner.invoke(cli, args, input="a-fine-password\na-fine-password\n")
+        assert result.exit_code == 1, (args, result.output)
+        assert "assword" not in result.output.split("Error:")[0], (args, result.output)
+    asked = runner.invoke(cli, ["users", "create", "newbie-h6"], input="a-fine-password\na-fine-password\n")
+    assert asked.exit_code == 0 and "Password" in asked.output and "created staff newbie-h6" in asked.output
