@@ -7,13 +7,15 @@ read (never by sleeps), so the order of events does not depend on timing.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
+import tty
 from collections.abc import Callable
 
 from kiosk_hardware.job_store import JobState
 from kiosk_hardware.print_queue import PrintQueue
-from kiosk_hardware.printers import NetworkPrinter
+from kiosk_hardware.printers import NetworkPrinter, SerialPrinter
 from kiosk_hardware.printers.network import _Socket, _TcpConnection
 from kiosk_hardware.receipt import Receipt
 from kiosk_hardware.status import Paper, parse_paper_status
@@ -24,19 +26,23 @@ PAPER_OUT = b"\x72"  # DLE EOT 4: roll paper out
 JOB = b"\x1b@" + "法律咨询 A012\n".encode("gb18030") * 20 + b"\x1dVA\x00"
 
 
-class ScriptedPrinter:
-    """A raw-TCP printer on 127.0.0.1 that runs ``script(conn, reader)`` for each connection.
+Send = Callable[[bytes], object]
 
-    ``reader.until(marker)`` reads until the stream so far ends with ``marker``
-    (False if the client closed first). The test ends every connection at exit.
+
+class ScriptedPrinter:
+    """A raw-TCP printer on 127.0.0.1 that runs ``script(send, reader)`` for each connection.
+
+    ``reader.until(marker)`` reads until ``marker`` is in what was read (False
+    if the client closed first). The test ends every connection at exit.
     """
 
-    def __init__(self, script: Callable[[socket.socket, _Reader], None]) -> None:
+    def __init__(self, script: Callable[[Send, _Reader], None]) -> None:
         self.script = script
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.conns: list[socket.socket] = []
         self.errors: list[str] = []
+        self.ended = threading.Event()
         self.thread = threading.Thread(target=self._accept, daemon=True)
 
     def _accept(self) -> None:
@@ -50,7 +56,7 @@ class ScriptedPrinter:
 
     def _run(self, conn: socket.socket) -> None:
         try:
-            self.script(conn, _Reader(conn))
+            self.script(conn.sendall, _Reader(conn.recv, self.ended))
         except OSError:
             pass  # the client or the test hung up
         except Exception as exc:  # noqa: BLE001 - a bug in the script: the test shows it
@@ -61,6 +67,7 @@ class ScriptedPrinter:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.ended.set()
         with contextlib.suppress(OSError):
             self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
@@ -72,24 +79,58 @@ class ScriptedPrinter:
 
 
 class _Reader:
-    def __init__(self, conn: socket.socket) -> None:
-        self.conn = conn
+    def __init__(self, recv: Callable[[int], bytes], ended: threading.Event) -> None:
+        self.recv = recv
+        self.ended = ended
         self.data = b""
 
     def until(self, marker: bytes, start: int = 0) -> bool:
+        """Read until ``marker`` is in what was read from ``start`` on; False if the stream ended first."""
         while marker not in self.data[start:]:
-            chunk = self.conn.recv(4096)
+            try:
+                chunk = self.recv(4096)
+            except OSError:
+                return False
             if not chunk:
                 return False
             self.data += chunk
         return True
 
     def hold(self) -> None:
-        """Keep the connection open and read nothing more, until the client or the test hangs up."""
-        threading.Event().wait(30)
+        """Keep the line open and read nothing more, until the test ends."""
+        self.ended.wait(30)
 
 
-def late_answer_then_nothing(conn: socket.socket, reader: _Reader) -> None:
+class ScriptedSerialPrinter:
+    """The printer end of a pseudo-terminal, running ``script(send, reader)`` once; open ``device`` as a serial port."""
+
+    def __init__(self, script: Callable[[Send, _Reader], None]) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.device = os.ttyname(self.slave)
+        self.errors: list[str] = []
+        self.ended = threading.Event()
+
+        def run() -> None:
+            try:
+                script(lambda data: os.write(self.master, data), _Reader(lambda n: os.read(self.master, n), self.ended))
+            except Exception as exc:  # noqa: BLE001 - a bug in the script: the test shows it
+                self.errors.append(repr(exc))
+
+        self.thread = threading.Thread(target=run, daemon=True)
+
+    def __enter__(self) -> ScriptedSerialPrinter:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ended.set()
+        os.close(self.slave)  # a read of the master end now fails: the script ends
+        self.thread.join(2)
+        os.close(self.master)
+
+
+def late_answer_then_nothing(send: Send, reader: _Reader) -> None:
     """Answers the question before the job only once the job and the question after it are in; then nothing.
 
     Like a printer on a slow link that then took the job's bytes and died: its
@@ -98,21 +139,21 @@ def late_answer_then_nothing(conn: socket.socket, reader: _Reader) -> None:
     assert reader.until(ASK_ONLINE)  # the question before the job: not answered (yet)
     asked_before = len(reader.data)
     assert reader.until(ASK_ONLINE, start=asked_before)  # the job, then the question after it
-    conn.sendall(ONLINE)  # the late answer to the first question
+    send(ONLINE)  # the late answer to the first question
     reader.hold()
 
 
-def late_answers_all_in_order(conn: socket.socket, reader: _Reader) -> None:
+def late_answers_all_in_order(send: Send, reader: _Reader) -> None:
     """Answers every question, in order, but the one before the job only once the job is in."""
     assert reader.until(ASK_ONLINE)
     asked_before = len(reader.data)
     assert reader.until(ASK_ONLINE, start=asked_before)
-    conn.sendall(ONLINE + ONLINE)  # late to the first question, then to the one after the job
+    send(ONLINE + ONLINE)  # late to the first question, then to the one after the job
     while True:
         seen = len(reader.data)
         if not reader.until(b"\x10\x04", start=seen):
             return
-        conn.sendall(ONLINE)  # every further question (paper) at once
+        send(ONLINE)  # every further question (paper) at once
 
 
 def test_a_late_answer_to_the_question_before_a_job_does_not_confirm_the_job():
@@ -143,11 +184,11 @@ def test_the_print_queue_marks_such_a_ticket_sent_not_printed():
 
 
 def test_the_answer_is_the_byte_after_those_owed_to_questions_that_timed_out():
-    def owes_one(conn: socket.socket, reader: _Reader) -> None:
+    def owes_one(send: Send, reader: _Reader) -> None:
         assert reader.until(ASK_ONLINE)
         seen = len(reader.data)
         assert reader.until(b"\x10\x04\x04", start=seen)  # the paper question: both answers in one go
-        conn.sendall(ONLINE + PAPER_OUT)
+        send(ONLINE + PAPER_OUT)
         reader.hold()
 
     with ScriptedPrinter(owes_one) as fake:
@@ -162,3 +203,19 @@ def test_the_answer_is_the_byte_after_those_owed_to_questions_that_timed_out():
     assert not fake.errors, fake.errors
     assert reply == PAPER_OUT  # not the first question's late "online"
     assert parse_paper_status(reply) is Paper.OUT
+
+
+def test_a_late_answer_on_a_serial_line_does_not_confirm_the_job_either():
+    with ScriptedSerialPrinter(late_answer_then_nothing) as fake:
+        printer = SerialPrinter(fake.device, 115200, timeout=2.0, status_timeout=0.1, confirm_timeout=0.5)
+        result = printer.print_bytes(JOB)
+    assert not fake.errors, fake.errors
+    assert not result.confirmed and "delivery not confirmed" in result.note
+
+
+def test_a_serial_printer_that_answers_late_but_in_order_still_confirms_the_job():
+    with ScriptedSerialPrinter(late_answers_all_in_order) as fake:
+        printer = SerialPrinter(fake.device, 115200, timeout=2.0, status_timeout=0.1, confirm_timeout=2.0)
+        result = printer.print_bytes(JOB)
+    assert not fake.errors, fake.errors
+    assert result.confirmed and result.after is not None and result.after.known
