@@ -23,9 +23,11 @@ exponentially with jitter while the hub cannot be reached, honouring a
 from __future__ import annotations
 
 import atexit
+import http.client
 import json
 import logging
 import random
+import socket
 import threading
 import time
 import urllib.error
@@ -48,7 +50,13 @@ IDLE_SECONDS = 5.0
 #: Seconds between looks at the local outbox (for entries committed by another process of the station).
 POLL_SECONDS = 0.5
 BACKOFF_CAP = 60.0
+#: Seconds one socket operation (connect, a send, a read) may take.
 TIMEOUT = 15.0
+#: Seconds a whole request may take, plus a second per :data:`SLOWEST_LINK` bytes it sends: a
+#: link or middlebox that trickles the answer in a byte at a time (each within ``TIMEOUT``) must
+#: not hold the pusher on one request for ever while the station's outbox grows behind it.
+DEADLINE = 60.0
+SLOWEST_LINK = 16 * 1024
 #: The pusher's lease; a process killed while holding it blocks its successor this long at most.
 LEASE_SECONDS = 15
 #: Sent entries are kept this long (for an operator's look), then pruned.
@@ -71,6 +79,84 @@ class SyncFailure(Exception):
 # --- the HTTP client ----------------------------------------------------------------------------
 
 
+class _Watchdog:
+    """Shuts down the sockets of the request under way in this thread once its deadline has passed.
+
+    A socket timeout bounds each read, not the whole answer; shutting the socket down
+    from the timer's thread wakes a read blocked on it (for TLS too: the raw socket).
+    """
+
+    current = threading.local()
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.sockets: list[socket.socket] = []
+        self.fired = False
+        self.lock = threading.Lock()
+        self.timer = threading.Timer(seconds, self._fire)
+        self.timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        _Watchdog.current.value = self
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.timer.cancel()
+        _Watchdog.current.value = None
+
+    @classmethod
+    def watch(cls, sock) -> None:
+        watchdog = getattr(cls.current, "value", None)
+        if watchdog is None or sock is None:
+            return
+        with watchdog.lock:
+            watchdog.sockets.append(sock)
+            fired = watchdog.fired
+        if fired:
+            _shut(sock)
+
+    def _fire(self) -> None:
+        with self.lock:
+            self.fired = True
+            sockets = list(self.sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock) -> None:
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the raw socket's, also under TLS
+    except OSError:
+        pass
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _Watchdog.watch(self.sock)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _Watchdog.watch(self.sock)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_HTTPSConnection, req, context=self._context)
+
+
+#: urllib's opener (proxies from the environment, redirects) whose connections the watchdog can end.
+_OPENER = urllib.request.build_opener(_HTTPHandler, _HTTPSHandler)
+
+
 def _request(url: str, *, method: str = "GET", body: dict | None = None, auth: str | None = None) -> dict:
     data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() if body is not None else None
     headers = {"Accept": "application/json", "Kiosk-Sync-Protocol": str(sync.PROTOCOL)}
@@ -79,9 +165,11 @@ def _request(url: str, *, method: str = "GET", body: dict | None = None, auth: s
     if auth:
         headers["Authorization"] = f"Bearer {auth}"
     req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    deadline = DEADLINE + len(data or b"") / SLOWEST_LINK
+    watchdog = _Watchdog(deadline)
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as response:
-            return json.loads(response.read() or b"{}")
+        with watchdog, _OPENER.open(req, timeout=TIMEOUT) as response:
+            answer = json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         try:
             answer = json.loads(exc.read() or b"{}")
@@ -96,9 +184,15 @@ def _request(url: str, *, method: str = "GET", body: dict | None = None, auth: s
             retry_after = None
         message = answer.get("error") or f"HTTP {exc.code} {exc.reason}"
         raise SyncFailure(f"hub answered {exc.code}: {message}", exc.code, retry_after, answer) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        # HTTPException: an answer that is not HTTP or ends early (a middlebox, a hub killed mid-answer).
+        if watchdog.fired:
+            raise SyncFailure(f"hub unreachable at {url}: no whole answer within {deadline:.0f} s") from None
+        reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
         raise SyncFailure(f"hub unreachable at {url}: {reason}") from None
+    if not isinstance(answer, dict):
+        raise SyncFailure(f"the hub's answer at {url} is not a JSON object")
+    return answer
 
 
 def join(hub_url: str, code: str, token: str, signing_key: str, acked_seq: int = 0, tag: str = "") -> dict:
@@ -519,9 +613,14 @@ class Pusher:
         while not self.stop_event.is_set():
             try:
                 delay = self.step()
-            except Exception:
+            except Exception as exc:
                 log.exception("sync pusher pass failed; trying again")
                 delay = min(BACKOFF_CAP, self.idle * 4)
+                # Staff must see that sync is not working, not the last success as if all were well.
+                try:
+                    _note(self.app, self.app.extensions["kiosk_station_id"], error=f"{type(exc).__name__}: {exc}")
+                except Exception:
+                    log.debug("could not note the pusher's failure", exc_info=True)
             if self.stop_event.is_set():
                 break
             # While failing, a commit must not cut the back-off short (nor a hub's Retry-After).
