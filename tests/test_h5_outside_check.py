@@ -1,0 +1,81 @@
+"""What a walk through the real UI in three languages found (helper H5's outside check), as page checks.
+
+- Every page asked the browser for /favicon.ico, which the kiosk does not serve: a 404 and a
+  console error on every first page load. Each page root now links the kiosk's own icon.
+- The English home screen's "Large text" button showed a big "大" as its icon.
+- The English calling display read "→ 1 counter"; it now reads "→ Counter 1".
+- A staff member who chose Traditional Chinese or English on the login page was shown the staff
+  console in Simplified Chinese after logging in (kiosk/auth.py clears the session, language
+  included); kept as a strict xfail until that file keeps the language.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from kiosk.testing import TEST_PASSWORD, csrf_of
+
+ICON_LINK = re.compile(r'<link rel="icon" href="([^"]+)"')
+
+
+def _set_language(client, lang):
+    client.get("/")
+    response = client.post("/lang", data={"lang": lang, "next": "/", "csrf_token": csrf_of(client)})
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/", "/k/legal/", "/staff/login", "/offline", "/k/legal/display"])
+def test_every_page_root_links_an_icon_the_kiosk_serves(client, path):
+    page = client.get(path)
+    assert page.status_code == 200
+    found = ICON_LINK.search(page.get_data(as_text=True))
+    assert found, f"{path} links no icon: the browser asks for /favicon.ico and gets a 404"
+    icon = client.get(found.group(1))
+    assert icon.status_code == 200
+    assert icon.mimetype == "image/svg+xml"
+
+
+@pytest.mark.parametrize(("lang", "icon"), [("zh_Hans", "大"), ("zh_Hant", "大"), ("en", "A+")])
+def test_the_home_screens_large_text_icon_is_in_the_screens_language(client, lang, icon):
+    _set_language(client, lang)
+    home = client.get("/").get_data(as_text=True)
+    shown = re.search(r'<span class="home-help-icon" aria-hidden="true">([^<]*)</span>', home)
+    assert shown and shown.group(1) == icon
+
+
+@pytest.mark.parametrize(
+    ("lang", "order"),
+    [
+        ("en", r'<small>Counter</small><span id="now-counter">'),
+        ("zh_Hans", r'<span id="now-counter">[^<]*</span><small>号窗口</small>'),
+        ("zh_Hant", r'<span id="now-counter">[^<]*</span><small>號窗口</small>'),
+    ],
+)
+def test_the_calling_display_puts_the_word_counter_where_the_language_puts_it(client, lang, order):
+    _set_language(client, lang)
+    display = client.get("/k/legal/display")
+    assert display.status_code == 200
+    assert re.search(order, display.get_data(as_text=True))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="kiosk/auth.py login() calls session.clear() on success, which drops session['lang']: "
+    "the staff console opens in Simplified Chinese whatever the login page was in (H5 report)",
+)
+@pytest.mark.parametrize(("lang", "html_lang"), [("en", "en"), ("zh_Hant", "zh-HK")])
+def test_the_language_chosen_on_the_login_page_stays_after_logging_in(client, auth, lang, html_lang):
+    auth.create("counter1", TEST_PASSWORD, "staff")
+    client.get("/staff/login")
+    switched = client.post("/lang", data={"lang": lang, "next": "/staff/login", "csrf_token": csrf_of(client)})
+    assert switched.status_code == 302
+    login_page = client.get("/staff/login").get_data(as_text=True)
+    assert f'<html lang="{html_lang}">' in login_page  # the login page itself is in the chosen language
+    logged_in = client.post(
+        "/staff/login", data={"username": "counter1", "password": TEST_PASSWORD, "csrf_token": csrf_of(client)}
+    )
+    assert logged_in.status_code == 302
+    console = client.get("/staff/").get_data(as_text=True)
+    assert f'<html lang="{html_lang}">' in console
