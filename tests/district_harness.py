@@ -34,6 +34,7 @@ import re
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -98,6 +99,16 @@ class Relay:
         #: Bytes per second each direction of each connection may carry (None: as fast as it goes);
         #: a slow link makes a batch take long enough for a test to act while it is on its way.
         self.throttle: int | None = None
+        #: What a new connection meets: ``"pass"`` (relayed), ``"blackhole"`` (accepted, read and never
+        #: answered: packets dropped somewhere), ``"reset"`` (accepted, then a TCP RST), ``"drip"``
+        #: (relayed, but the hub's answer trickles back one byte every :attr:`drip_every` seconds) or
+        #: ``"answer"`` (:attr:`canned`, the raw HTTP answer of a reverse proxy whose hub is away).
+        self.mode = "pass"
+        self.drip_every = 1.0
+        self.canned = (
+            b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: 48\r\n"
+            b"Connection: close\r\n\r\n<html><body><h1>502 Bad Gateway</h1></body></html>"
+        )
 
     @property
     def is_open(self) -> bool:
@@ -123,6 +134,12 @@ class Relay:
                 client, _ = listener.accept()
             except OSError:
                 return  # cut
+            if self.mode != "pass" and self.mode != "drip":
+                with self.lock:
+                    self.live.add(client)
+                    self.connections += 1
+                threading.Thread(target=self._misbehave, args=(client, self.mode), daemon=True).start()
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
                 upstream.settimeout(None)
@@ -136,12 +153,41 @@ class Relay:
                     return
                 self.live.update((client, upstream))
                 self.connections += 1
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True, name="relay-pipe").start()
+            drip = self.drip_every if self.mode == "drip" else None
+            for a, b, slow in ((client, upstream, None), (upstream, client, drip)):
+                threading.Thread(target=self._pipe, args=(a, b, slow), daemon=True, name="relay-pipe").start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _misbehave(self, client: socket.socket, mode: str) -> None:
+        """A connection that never reaches the hub: answered as ``mode`` says."""
+        try:
+            if mode == "reset":
+                client.recv(65536)
+                # SO_LINGER with a zero timeout: close() sends a RST instead of a FIN.
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            elif mode == "answer":
+                client.recv(65536)
+                client.sendall(self.canned)
+                client.shutdown(socket.SHUT_WR)
+                while client.recv(65536):
+                    pass
+            else:  # blackhole: take whatever comes, answer nothing, until the test cuts the link
+                while client.recv(65536):
+                    pass
+                return
+        except OSError:
+            pass
+        with self.lock:
+            self.live.discard(client)
+        client.close()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, drip: float | None = None) -> None:
         try:
             while data := source.recv(4096 if self.throttle else 65536):
+                if drip is not None:
+                    for i in range(len(data)):  # a byte at a time, each after a pause
+                        time.sleep(drip)
+                        sink.sendall(data[i : i + 1])
+                    continue
                 sink.sendall(data)
                 if self.throttle:
                     time.sleep(len(data) / self.throttle)
