@@ -15,10 +15,11 @@ from collections.abc import Callable
 
 from kiosk_hardware.job_store import JobState
 from kiosk_hardware.print_queue import PrintQueue
-from kiosk_hardware.printers import NetworkPrinter, SerialPrinter
+from kiosk_hardware.printers import NetworkPrinter, SerialPrinter, UsbPrinter
 from kiosk_hardware.printers.network import _Socket, _TcpConnection
 from kiosk_hardware.receipt import Receipt
 from kiosk_hardware.status import Paper, parse_paper_status
+from kiosk_hardware.testing.fake_printer import FakeUsbDevice
 
 ASK_ONLINE = b"\x10\x04\x01"  # DLE EOT 1: the first question before and after a job
 ONLINE = b"\x12"  # the answer of a printer that is online (and, to DLE EOT 4, has paper)
@@ -32,8 +33,8 @@ Send = Callable[[bytes], object]
 class ScriptedPrinter:
     """A raw-TCP printer on 127.0.0.1 that runs ``script(send, reader)`` for each connection.
 
-    ``reader.until(marker)`` reads until ``marker`` is in what was read (False
-    if the client closed first). The test ends every connection at exit.
+    ``reader.until(marker)`` reads until the next ``marker`` after the one it
+    found last (False if the client closed first). The test ends every connection at exit.
     """
 
     def __init__(self, script: Callable[[Send, _Reader], None]) -> None:
@@ -83,10 +84,14 @@ class _Reader:
         self.recv = recv
         self.ended = ended
         self.data = b""
+        self.pos = 0
 
-    def until(self, marker: bytes, start: int = 0) -> bool:
-        """Read until ``marker`` is in what was read from ``start`` on; False if the stream ended first."""
-        while marker not in self.data[start:]:
+    def until(self, marker: bytes) -> bool:
+        """Read until the next ``marker`` after what the last call found; False if the stream ended first.
+
+        Whatever chunks the kernel hands over (the server thread may run late and get several writes at once).
+        """
+        while marker not in self.data[self.pos :]:
             try:
                 chunk = self.recv(4096)
             except OSError:
@@ -94,6 +99,7 @@ class _Reader:
             if not chunk:
                 return False
             self.data += chunk
+        self.pos = self.data.index(marker, self.pos) + len(marker)
         return True
 
     def hold(self) -> None:
@@ -137,8 +143,7 @@ def late_answer_then_nothing(send: Send, reader: _Reader) -> None:
     one answer is to a question asked before the job, and says nothing of it.
     """
     assert reader.until(ASK_ONLINE)  # the question before the job: not answered (yet)
-    asked_before = len(reader.data)
-    assert reader.until(ASK_ONLINE, start=asked_before)  # the job, then the question after it
+    assert reader.until(ASK_ONLINE)  # the job, then the question after it
     send(ONLINE)  # the late answer to the first question
     reader.hold()
 
@@ -146,12 +151,10 @@ def late_answer_then_nothing(send: Send, reader: _Reader) -> None:
 def late_answers_all_in_order(send: Send, reader: _Reader) -> None:
     """Answers every question, in order, but the one before the job only once the job is in."""
     assert reader.until(ASK_ONLINE)
-    asked_before = len(reader.data)
-    assert reader.until(ASK_ONLINE, start=asked_before)
+    assert reader.until(ASK_ONLINE)
     send(ONLINE + ONLINE)  # late to the first question, then to the one after the job
     while True:
-        seen = len(reader.data)
-        if not reader.until(b"\x10\x04", start=seen):
+        if not reader.until(b"\x10\x04"):
             return
         send(ONLINE)  # every further question (paper) at once
 
@@ -186,8 +189,7 @@ def test_the_print_queue_marks_such_a_ticket_sent_not_printed():
 def test_the_answer_is_the_byte_after_those_owed_to_questions_that_timed_out():
     def owes_one(send: Send, reader: _Reader) -> None:
         assert reader.until(ASK_ONLINE)
-        seen = len(reader.data)
-        assert reader.until(b"\x10\x04\x04", start=seen)  # the paper question: both answers in one go
+        assert reader.until(b"\x10\x04\x04")  # the paper question: both answers in one go
         send(ONLINE + PAPER_OUT)
         reader.hold()
 
@@ -219,3 +221,41 @@ def test_a_serial_printer_that_answers_late_but_in_order_still_confirms_the_job(
         result = printer.print_bytes(JOB)
     assert not fake.errors, fake.errors
     assert result.confirmed and result.after is not None and result.after.known
+
+
+class LateFirstAnswerUsb(FakeUsbDevice):
+    """A USB printer that keeps its answer to the first question until the question after the job is written.
+
+    ``in_order``: it then answers that one too; otherwise it has died and answers nothing more.
+    """
+
+    def __init__(self, *, in_order: bool) -> None:
+        super().__init__("ok")
+        self.in_order = in_order
+        self.questions = 0
+        self.held = b""
+
+    def write(self, endpoint: int, data, timeout: int | None = None) -> int:
+        written = super().write(endpoint, data, timeout)
+        if bytes(data).startswith(b"\x10\x04"):
+            self.questions += 1
+            if self.questions == 1:
+                self.held = bytes(self._replies)
+                self._replies.clear()
+            elif self.questions == 2:
+                own = bytes(self._replies)
+                self._replies[:] = self.held + (own if self.in_order else b"")
+            elif not self.in_order:
+                self._replies.clear()
+        return written
+
+
+def test_a_late_answer_from_a_usb_printer_does_not_confirm_the_job_but_one_in_order_does():
+    outcomes = []
+    for in_order in (False, True):
+        device = LateFirstAnswerUsb(in_order=in_order)
+        with device.plugged_in():
+            printer = UsbPrinter(0x0416, 0x5011, status_timeout=0.05, confirm_timeout=0.2)
+            outcomes.append(printer.print_bytes(JOB).confirmed)
+        assert device.completed_jobs
+    assert outcomes == [False, True]

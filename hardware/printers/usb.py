@@ -24,6 +24,7 @@ printer that is printing slowly but taking data never fails a long job.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,6 +162,8 @@ class _UsbConnection(Connection):
         self._in_ep = in_ep
         self.can_query = in_ep is not None
         self._timeout_error, self._usb_error = _usb_errors()
+        #: Answers still owed to questions that timed out (see :meth:`query`).
+        self._owed = 0
 
     def write(self, data: bytes) -> None:
         progress = Progress(len(data), self._timeout)
@@ -182,19 +185,37 @@ class _UsbConnection(Connection):
             raise PrinterConfigError(f"USB endpoint 0x{self._out_ep:02x}: {exc}") from exc
 
     def query(self, n: int, timeout: float) -> bytes:
+        """Ask ``DLE EOT n``; its answer is the byte after the ones still owed to earlier questions.
+
+        A question whose answer did not come in time leaves it owed (the
+        printer answers in order): a late answer to the question before a job
+        says nothing of the job. ``b""`` when this one's has not come within ``timeout``.
+        """
         if self._in_ep is None:
             return b""
         self.write(status_query(n))
         device = self._device.device
+        earlier = self._owed
+        reply = b""
+        deadline = time.monotonic() + timeout
         try:
-            reply = device.read(self._in_ep, 16, max(1, int(timeout * 1000)))  # type: ignore[union-attr]
-        except self._timeout_error:
-            return b""
+            while len(reply) <= earlier:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    reply += bytes(device.read(self._in_ep, 16, max(1, int(left * 1000))))  # type: ignore[union-attr]
+                except self._timeout_error:
+                    break
         except self._usb_error as exc:
             raise ConnectionDropped(f"USB read failed: {exc}") from exc
         except ValueError as exc:
             raise PrinterConfigError(f"USB endpoint 0x{self._in_ep:02x}: {exc}") from exc
-        return bytes(reply)
+        if len(reply) <= earlier:
+            self._owed = earlier + 1 - len(reply)
+            return b""
+        self._owed = 0
+        return reply[earlier:]
 
     def close(self) -> None:
         self._device.close()
