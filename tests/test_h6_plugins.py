@@ -63,3 +63,15 @@ def test_wrong_open311_keys_are_slowed_down_on_reads_and_filings(make_app, datab
     assert filed.status_code == 429
     # Reading without a key is not a guess and goes on.
     assert client.get(f"{OPEN311}/requests.json").status_code == 200
+
+
+def test_a_deeply_nested_json_body_is_refused_as_open311_error_not_a_plugin_fault(make_app, database_url):
+    # "[" * 50000 made the JSON parser raise RecursionError, which get_json(silent=True) does not
+    # catch: a 503 and a plugin fault, so /healthz said "degraded" after one anonymous request.
+    app = make_app(database_url, PLUGINS={"petitions": {"open311": {"api_keys": [FILING_KEY]}}})
+    client = app.test_client()
+    for body in ("[" * 50000, '{"a":' * 50000):
+        response = client.post(f"{OPEN311}/requests.json", data=body, content_type="application/json")
+        assert response.status_code == 400, response.status_code
+        assert response.get_json()[0]["description"] == "the body must be a JSON object"
+    assert app.extensions["kiosk_plugins"].infos["petitions"].faults == 0

@@ -182,7 +182,10 @@ def _params() -> dict:
     data = dict(request.values.items())
     if not request.is_json:
         return data
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the JSON parser goes: no request is shaped like that
+        body = None
     if not isinstance(body, dict):
         raise Open311Error(400, "the body must be a JSON object")
     attrs = body.get("attribute", {})
