@@ -202,6 +202,18 @@ class JobStore(ABC):
         True if ``owner`` holds it now; False while another owner's lease runs.
         """
 
+    def keep_between_jobs(self) -> None:
+        """The calling thread is a print worker: it may keep what its writes need from one job to the next.
+
+        A store that opens something per write (a database connection) keeps
+        it for this thread until :meth:`rest`; nothing by default.
+        """
+        return None
+
+    def rest(self) -> None:
+        """The calling print worker has nothing to do for now: give back what it kept (:meth:`keep_between_jobs`)."""
+        return None
+
     @abstractmethod
     def release_printer(self, printer: str, owner: str) -> None:
         """Give the lease up (if ``owner`` holds it), so another process can take over at once."""

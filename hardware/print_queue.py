@@ -590,18 +590,31 @@ class PrintQueue:
     def _work(self, name: str) -> None:
         name_os_thread(f"print-queue-{name}")
         wake = self._wake[name]
-        while not self._stop.is_set():
-            wake.clear()
-            busy = False
-            if self._held[name]:
-                try:
-                    busy = self._step(name)
-                except Exception:  # noqa: BLE001 - the worker must survive a store failure
-                    log.exception("print worker %s failed", name)
-            if not busy:
-                self._flush_logged(name)  # nothing follows at once: the last outcome is stored before waiting
-                wake.wait(self.poll_interval)
-        self._flush_logged(name)
+        # Jobs printed back to back share what the store opens for a write (a database connection);
+        # it is given back whenever the worker waits.
+        self.store.keep_between_jobs()
+        try:
+            while not self._stop.is_set():
+                wake.clear()
+                busy = False
+                if self._held[name]:
+                    try:
+                        busy = self._step(name)
+                    except Exception:  # noqa: BLE001 - the worker must survive a store failure
+                        log.exception("print worker %s failed", name)
+                if not busy:
+                    self._flush_logged(name)  # nothing follows at once: the last outcome is stored before waiting
+                    self._rest(name)
+                    wake.wait(self.poll_interval)
+            self._flush_logged(name)
+        finally:
+            self._rest(name)
+
+    def _rest(self, name: str) -> None:
+        try:
+            self.store.rest()
+        except Exception:  # noqa: BLE001 - what it kept is dropped either way
+            log.warning("print worker %s could not give back what its store kept", name, exc_info=True)
 
     def _flush_logged(self, name: str) -> None:
         try:

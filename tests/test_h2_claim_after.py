@@ -83,3 +83,62 @@ def test_the_outcome_and_the_claim_land_as_two_statements_left_them(make_app, da
     with pytest.raises(KeyError):
         store.claim_after(gone, other.id, "me", known=store.get(other.id))
     assert store.get(other.id).state is JobState.QUEUED
+
+
+def _plugin():
+    import types
+
+    from kiosk import hookimpl
+
+    mod = types.ModuleType("kiosk_h2_keep_test")
+
+    def build(context):
+        return Receipt().title("水贝社区党群服务中心", size=1).text(context["n"], size=4)
+
+    mod.register_receipt_layouts = hookimpl(lambda register: register("h2keep.ticket", build))
+    return mod
+
+
+def test_a_backlog_prints_on_one_kept_connection_given_back_when_the_worker_waits(make_app, database_url):
+    """The print worker's writes for receipts back to back share one connection; it goes back to the pool after."""
+    from kiosk import printing
+    from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
+
+    with FakeNetworkPrinter() as fake:
+        app = make_app(
+            database_url, EXTRA_PLUGINS={"h2keep": _plugin()}, DEVICES={"printer": fake.printer_config(), "readers": {}}
+        )
+        queue = app.extensions["kiosk_printing"].queue
+        with app.test_request_context("/"):
+            first = printing.print_receipt("h2keep.ticket", {"n": "K000"})["job_id"]
+        assert queue.wait(first, 10).state is JobState.DONE
+        engine = app.extensions["db"].engine
+        seen = {"checkouts": 0, "commits": 0}
+
+        def counter(key):
+            def count(*_args) -> None:
+                if threading.current_thread().name == "print-queue-default":
+                    seen[key] += 1
+
+            return count
+
+        on_checkout, on_commit = counter("checkouts"), counter("commits")
+        event.listen(engine, "checkout", on_checkout)
+        event.listen(engine, "commit", on_commit)
+        try:
+            printer = app.extensions["kiosk_printing"].printer
+            with printer._lock, app.test_request_context("/"):  # busy: the receipts queue up behind it
+                ids = [printing.print_receipt("h2keep.ticket", {"n": f"K{i:03d}"})["job_id"] for i in range(1, 11)]
+            assert [queue.wait(job_id, 10).state for job_id in ids] == [JobState.DONE] * 10
+            assert queue.wait_idle(10)
+            # Back in the pool once the worker waits: nothing of the print thread's stays checked out.
+            deadline = time.monotonic() + 10
+            while engine.pool.checkedout() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert engine.pool.checkedout() == 0
+        finally:
+            event.remove(engine, "checkout", on_checkout)
+            event.remove(engine, "commit", on_commit)
+    # Ten receipts: about eleven commits (test_print_one_write), on one or two connections, not one each.
+    assert seen["commits"] >= 6
+    assert seen["checkouts"] <= 3
