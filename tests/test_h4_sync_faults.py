@@ -12,13 +12,14 @@ from __future__ import annotations
 import shutil
 import socket
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from kiosk import sync
-from kiosk.db import session_for
-from kiosk.models import DeviceReport
+from kiosk.db import session_for, utcnow
+from kiosk.models import DeviceReport, JobRun
 from kiosk.sync import pusher
 from kiosk.sync.models import SyncOutbox, SyncState
 from kiosk.testing import LiveServer, count_rows, wait_for
@@ -261,3 +262,49 @@ def test_an_unexpected_error_in_a_pass_is_shown_to_staff(enrolled, monkeypatch):
         worker.wake.set()
         thread.join(10)
     assert not thread.is_alive()
+
+
+# -- the station's clock set back (NTP correcting a clock that ran ahead) ---------------------------------
+def test_a_clock_set_back_does_not_freeze_the_last_good_sync(enrolled):
+    """The last success is written at most every 30 s, measured on the clock; one "in the future" is written now.
+
+    On the old code a station whose clock went back a day kept showing the
+    last good sync of the future day (a negative sync age) until the clock caught up.
+    """
+    station = enrolled
+    pusher.sync_once(station)
+    sid = station.extensions["kiosk_station_id"]
+    with session_for(station, write=True) as session:
+        session.get(SyncState, sid).last_ok_at = utcnow() + timedelta(days=1)
+        session.commit()
+    pusher.sync_once(station)
+    with session_for(station) as session:
+        assert session.get(SyncState, sid).last_ok_at <= utcnow()
+
+
+def test_a_lease_taken_before_the_clock_was_set_back_is_not_waited_out(enrolled):
+    """A pusher killed after the clock went back an hour left a lease ending an hour ahead.
+
+    A lease never lasts more than LEASE_SECONDS, so its successor takes it; on the old
+    code the station pushed nothing for the hour. A fresh lease of a live holder still
+    keeps others out.
+    """
+    station = enrolled
+    worker = pusher.Pusher(station)
+
+    def lease_ends(at):
+        with session_for(station, write=True) as session:
+            row = session.get(JobRun, worker.lease_name)
+            if row is None:
+                row = JobRun(name=worker.lease_name, last_error="")
+                session.add(row)
+            row.lease_until = at
+            session.commit()
+
+    lease_ends(utcnow() + timedelta(seconds=pusher.LEASE_SECONDS - 2))
+    assert worker._hold_lease() is False  # a live holder's lease
+    lease_ends(utcnow() + timedelta(hours=1))
+    assert worker._hold_lease() is True
+    record_report(station, "printer-after-jump")
+    assert worker.step() < pusher.LEASE_SECONDS / 3  # it pushes, it does not wait for the lease
+    assert count_rows(station, SyncOutbox, SyncOutbox.sent_at.is_(None)) == 0

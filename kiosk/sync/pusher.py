@@ -240,7 +240,9 @@ def _note(app, sid: int, error: str) -> None:
             and row is not None
             and not row.last_error
             and row.last_ok_at is not None
-            and (utcnow() - row.last_ok_at).total_seconds() < NOTE_OK_SECONDS
+            # A last success "in the future" means the clock was set back: write it now, or staff would
+            # read a time that stays wrong (and the sync age negative) until the clock catches up.
+            and 0 <= (utcnow() - row.last_ok_at).total_seconds() < NOTE_OK_SECONDS
         ):
             return
     with session_for(app, write=True) as session:
@@ -527,7 +529,8 @@ class Pusher:
     def _hold_lease(self) -> bool:
         """Take or renew the lease; False while another process of the station holds it."""
         now = utcnow()
-        if self.lease_until is not None and self.lease_until - now > timedelta(seconds=LEASE_SECONDS / 2):
+        longest = timedelta(seconds=LEASE_SECONDS)
+        if self.lease_until is not None and longest / 2 < self.lease_until - now <= longest:
             return True  # ours and still fresh: nobody else can take it before it expires
         with session_for(self.app, write=True) as session:
             row = session.get(JobRun, self.lease_name, with_for_update=True)
@@ -536,7 +539,10 @@ class Pusher:
                 session.add(row)
                 session.flush()
             ours = self.lease_until is not None and row.lease_until == self.lease_until
-            if not ours and row.lease_until is not None and row.lease_until > now:
+            # A lease ending further ahead than a lease lasts was taken before the clock was set back:
+            # its holder renews it by now if it lives, so it is not waited out (for as long as the jump).
+            held = row.lease_until is not None and now < row.lease_until <= now + longest
+            if not ours and held:
                 self.lease_until = None
                 return False
             row.lease_until = self.lease_until = now + timedelta(seconds=LEASE_SECONDS)
