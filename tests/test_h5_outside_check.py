@@ -7,13 +7,17 @@
 - A staff member who chose Traditional Chinese or English on the login page was shown the staff
   console in Simplified Chinese after logging in (kiosk/auth.py clears the session, language
   included); kept as a strict xfail until that file keeps the language.
+- The Traditional Chinese (Hong Kong) pages said 消息 and 配置 where Hong Kong says 訊息 and 設定.
 """
 
 from __future__ import annotations
 
+import glob
+import os
 import re
 
 import pytest
+from babel.messages.pofile import read_po
 
 from kiosk.testing import TEST_PASSWORD, csrf_of
 
@@ -79,3 +83,24 @@ def test_the_language_chosen_on_the_login_page_stays_after_logging_in(client, au
     assert logged_in.status_code == 302
     console = client.get("/staff/").get_data(as_text=True)
     assert f'<html lang="{html_lang}">' in console
+
+
+#: Mainland words a Hong Kong reader of the Traditional Chinese pages would not use, and theirs.
+MAINLAND_WORDS = {"消息": "訊息", "配置": "設定", "默認": "預設", "信息": "資訊"}
+
+
+def test_traditional_chinese_catalogs_use_hong_kong_words_not_mainland_ones():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = glob.glob(os.path.join(root, "kiosk", "translations", "zh_Hant", "LC_MESSAGES", "messages.po"))
+    paths += glob.glob(os.path.join(root, "plugins", "*", "translations", "zh_Hant", "LC_MESSAGES", "messages.po"))
+    assert len(paths) >= 5  # the core and the four plugins
+    found = []
+    for path in paths:
+        with open(path, "rb") as fh:
+            for message in read_po(fh):
+                texts = message.string if isinstance(message.string, tuple) else (message.string,)
+                for text in texts:
+                    for word, hong_kong in MAINLAND_WORDS.items():
+                        if word in (text or ""):
+                            found.append(f"{os.path.relpath(path, root)}: {text!r} ({word} -> {hong_kong})")
+    assert found == []
