@@ -161,11 +161,15 @@ class _TextEncoder:
             return self.block(block)
         key = block_values(block)
         kept = self._kept
-        with self._lock:
-            data = kept.get(key)
-            if data is not None:
+        # A look-up without the lock: each OrderedDict call is one step under the GIL, and a block another
+        # worker evicted between the two is just not moved (the lock keeps adding and evicting together).
+        data = kept.get(key)
+        if data is not None:
+            try:
                 kept.move_to_end(key)
-                return data
+            except KeyError:
+                pass
+            return data
         data = self.block(block)
         self.encoded += 1
         if len(data) <= self.KEEP_BYTES:
