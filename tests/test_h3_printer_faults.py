@@ -10,6 +10,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 import tty
 from collections.abc import Callable
 
@@ -259,3 +260,95 @@ def test_a_late_answer_from_a_usb_printer_does_not_confirm_the_job_but_one_in_or
             outcomes.append(printer.print_bytes(JOB).confirmed)
         assert device.completed_jobs
     assert outcomes == [False, True]
+
+
+# -- through the station: the print_job table, claim_after, the resident's page and the staff list -------------------
+WAIT = 15.0
+
+
+def _ticket_plugin():
+    import types
+
+    from kiosk import hookimpl
+
+    mod = types.ModuleType("kiosk_h3_test")
+
+    def build(context):
+        return Receipt().title("水贝社区党群服务中心", size=1).text("法律咨询", size=2).text(context["n"], size=4)
+
+    mod.register_receipt_layouts = hookimpl(lambda register: register("h3.ticket", build))
+    return mod
+
+
+def _station(make_app, url, port, **queue):
+    printer = {"type": "network", "host": "127.0.0.1", "port": port, "timeout": 2.0, "status_timeout": 0.1}
+    return make_app(
+        url,
+        EXTRA_PLUGINS={"h3": _ticket_plugin()},
+        DEVICES={"printer": {**printer, "poll_status": False, **queue}, "readers": {}},
+    )
+
+
+def _print(app, number):
+    from kiosk import printing
+
+    with app.test_request_context("/"):
+        return printing.print_receipt("h3.ticket", {"n": number})["job_id"]
+
+
+def _until(app, job_id, done: Callable[[dict], bool]) -> dict:
+    """The resident's page's view of the job once ``done(body)``; the last one seen after WAIT seconds."""
+    client = app.test_client()
+    deadline = time.monotonic() + WAIT
+    while True:
+        body = client.get(f"/print-jobs/{job_id}").get_json()
+        if done(body) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.02)
+
+
+def _finished(body: dict) -> bool:
+    return body["state"] in ("done", "sent", "failed")
+
+
+def test_a_ticket_whose_only_answer_was_late_is_not_printed_for_the_resident_and_is_on_the_staff_list(
+    make_app, database_url
+):
+    from kiosk.testing import Auth
+
+    with ScriptedPrinter(late_answer_then_nothing) as fake:
+        app = _station(make_app, database_url, fake.port, max_attempts=1)
+        job = _print(app, "A012")
+        body = _until(app, job, _finished)
+        assert (body["state"], body["printed"]) == ("sent", False)
+        client = app.test_client()
+        Auth(app, client).login("staff")
+        console = client.get("/staff/").get_data(as_text=True)
+    assert f'data-job="{job}"' in console and "打印机没有确认收到" in console
+    assert not fake.errors, fake.errors
+
+
+def test_a_printer_dropping_a_ticket_in_a_backlog_prints_every_ticket_once_and_the_one_before_is_stored_at_once(
+    make_app, database_url
+):
+    from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
+
+    with FakeNetworkPrinter(drop_after=64, drop_times=1) as fake:
+        app = _station(make_app, database_url, fake.port, retry_delay=1.0)
+        first = [_print(app, f"A{n:03d}") for n in range(1, 4)]
+        assert all(_until(app, job, _finished)["state"] == "done" for job in first)
+        fake.state = "drop"  # the next ticket's connection breaks off mid-job, once
+        backlog = [_print(app, f"A{n:03d}") for n in range(4, 12)]
+        # The dropped ticket waits for its retry (a second): the outcome of the one printed before it,
+        # which a claim carries, is stored already, not held back by the failure.
+        failed_once = _until(app, backlog[0], lambda body: body["attempts"] == 1 and body["state"] == "queued")
+        assert (failed_once["state"], failed_once["attempts"]) == ("queued", 1)
+        before = app.test_client().get(f"/print-jobs/{first[-1]}").get_json()
+        assert before["state"] == "done"
+        final = [_until(app, job, _finished) for job in backlog]
+        received = [job.parse().text.split()[-1] for job in fake.completed_jobs]
+        cut_short = [job for job in fake.jobs if not job.complete]
+    assert [body["state"] for body in final] == ["done"] * 8
+    assert [body["attempts"] for body in final] == [2] + [1] * 7
+    assert received == [f"A{n:03d}" for n in range(1, 12)]  # each once, in order
+    assert len(cut_short) == 1 and b"A004" not in cut_short[0].data
