@@ -17,6 +17,19 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 
+#: Headers every response carries unless its view set its own: (lower-case name, name, value).
+#: Fixed per process; a response's own names are read once, not searched for each of these.
+SECURITY_HEADERS = tuple(
+    (name.lower(), name, value)
+    for name, value in (
+        ("Content-Security-Policy", CSP),
+        ("X-Frame-Options", "DENY"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    )
+)
+
 
 def csrf_token() -> str:
     """The session's CSRF token, made on first use; every form carries it."""
@@ -34,14 +47,20 @@ def csrf_exempt(view):
 
 
 def _check_csrf() -> None:
-    if request.method in SAFE_METHODS or current_app.config.get("CSRF_DISABLED"):
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    if req.method in SAFE_METHODS:
         return
-    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config.get("CSRF_DISABLED"):
+        return
+    endpoint = req.endpoint
+    view = app.view_functions.get(endpoint) if endpoint else None
     if view is not None and getattr(view, "_csrf_exempt", False):
         return
-    if request.blueprint and request.blueprint in current_app.extensions.get("csrf_exempt_blueprints", ()):
+    blueprint = req.blueprint
+    if blueprint and blueprint in app.extensions.get("csrf_exempt_blueprints", ()):
         return
-    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token", "")
+    sent = req.headers.get("X-CSRF-Token") or req.form.get("csrf_token", "")
     expected = session.get("_csrf", "")
     if not expected or not sent or not hmac.compare_digest(str(sent), str(expected)):
         g.csrf_failed = True
@@ -53,19 +72,20 @@ def _start_timer():
 
 
 def _headers(response):
+    headers = response.headers
     started = g.get("request_started")
     if started is not None:
         # Server time for benchmarks and browser dev tools; no detail beyond the total.
-        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
-    response.headers.setdefault("Content-Security-Policy", CSP)
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if request.endpoint != "static" and not request.path.startswith("/static/"):
+        headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+    present = {name.lower() for name, _value in headers}
+    for key, name, value in SECURITY_HEADERS:
+        if key not in present:
+            headers.add(name, value)
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    if "cache-control" not in present and req.endpoint != "static" and not req.path.startswith("/static/"):
         # A kiosk in a public hall: the back button or the cache must never show
         # the previous user's page.
-        response.headers.setdefault("Cache-Control", "no-store")
+        headers.add("Cache-Control", "no-store")
     return response
 
 
