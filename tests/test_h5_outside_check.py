@@ -104,3 +104,20 @@ def test_traditional_chinese_catalogs_use_hong_kong_words_not_mainland_ones():
                         if word in (text or ""):
                             found.append(f"{os.path.relpath(path, root)}: {text!r} ({word} -> {hong_kong})")
     assert found == []
+
+
+@pytest.mark.parametrize("lang", ["zh_Hant", "en"])
+def test_a_phone_pages_error_is_a_phone_page_without_the_kiosks_buttons(client, lang):
+    """An old or mistyped QR code on a resident's phone: no kiosk top bar, idle countdown or kiosk home button."""
+    _set_language(client, lang)
+    page = client.get("/m/legal/t/no-such-ticket")
+    assert page.status_code == 404
+    body = page.get_data(as_text=True)
+    assert 'class="phone ' in body and "/static/css/pages.css" in body
+    for kiosk_only in ('id="idle-overlay"', 'data-testid="home"', 'data-testid="call-staff"', 'id="osk"'):
+        assert kiosk_only not in body
+    assert 'href="/"' not in body  # the kiosk's home screen is not where the phone's owner is
+    assert 'lang="{}"'.format({"zh_Hant": "zh-HK", "en": "en"}[lang]) in body
+    # A kiosk screen's error keeps the kiosk's way home.
+    kiosk = client.get("/k/no-such-screen").get_data(as_text=True)
+    assert 'data-testid="home"' in kiosk and 'id="idle-overlay"' in kiosk
