@@ -352,3 +352,57 @@ def test_a_printer_dropping_a_ticket_in_a_backlog_prints_every_ticket_once_and_t
     assert [body["attempts"] for body in final] == [2] + [1] * 7
     assert received == [f"A{n:03d}" for n in range(1, 12)]  # each once, in order
     assert len(cut_short) == 1 and b"A004" not in cut_short[0].data
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_printers_failing_every_way_leave_no_socket_or_thread_behind():
+    """Reset mid-job, silent, stopped reading, paper out, cover open, garbage, switched off: nothing piles up."""
+    from kiosk_hardware.errors import PrinterError
+    from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
+
+    def garbage(send: Send, reader: _Reader) -> None:
+        while reader.until(b"\x10\x04"):
+            send(b"\xff\x00")
+
+    fds, threads = _open_fds(), set(threading.enumerate())
+    outcomes: list[str] = []
+
+    def attempt(printer: NetworkPrinter) -> None:
+        try:
+            outcomes.append("confirmed" if printer.print_bytes(JOB).confirmed else "sent")
+        except PrinterError as exc:
+            outcomes.append(exc.kind)
+
+    with FakeNetworkPrinter() as fake:
+        printer = NetworkPrinter("127.0.0.1", fake.port, timeout=0.3, status_timeout=0.05, confirm_timeout=0.1)
+        for state in ("drop", "silent", "stall", "paper_out", "offline", "ok"):
+            fake.state = state
+            for _ in range(3):
+                attempt(printer)
+    with ScriptedPrinter(garbage) as noisy:
+        printer = NetworkPrinter("127.0.0.1", noisy.port, timeout=0.3, status_timeout=0.05, confirm_timeout=0.1)
+        for _ in range(3):
+            attempt(printer)
+    for _ in range(3):
+        attempt(printer)  # switched off: nothing listens there any more
+    assert outcomes == (
+        ["dropped"] * 3
+        + ["sent"] * 6  # silent, and stopped reading (a small job fits in the socket buffers)
+        + ["paper_out"] * 3
+        + ["offline"] * 3
+        + ["confirmed"] * 3
+        + ["sent"] * 3
+        + ["unreachable"] * 3
+    )
+
+    def left() -> tuple[int, list[str]]:
+        # Other tests' leftovers may end meanwhile: only more descriptors, or threads not there before, count.
+        return max(0, _open_fds() - fds), [t.name for t in threading.enumerate() if t not in threads]
+
+    deadline = time.monotonic() + WAIT
+    while left() != (0, []) and time.monotonic() < deadline:
+        time.sleep(0.02)  # the fakes' connection threads end as their clients hang up
+    assert left() == (0, [])
