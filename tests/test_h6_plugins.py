@@ -75,3 +75,55 @@ def test_a_deeply_nested_json_body_is_refused_as_open311_error_not_a_plugin_faul
         assert response.status_code == 400, response.status_code
         assert response.get_json()[0]["description"] == "the body must be a JSON object"
     assert app.extensions["kiosk_plugins"].infos["petitions"].faults == 0
+
+
+def test_a_hazard_photo_is_never_kept_in_the_staff_browsers_cache(courier_app):  # noqa: F811
+    # send_from_directory(max_age=0) answered "no-cache, max-age=0": the browser of a shared staff PC
+    # stores the rider's photo on disk (no-cache only asks it to check before reuse).
+    import os
+    import secrets
+
+    from kiosk_plugins.courier_rest import hazards
+    from kiosk_plugins.courier_rest.models import Hazard
+
+    sid = courier_app.extensions["kiosk_station_id"]
+    folder = hazards.photo_folder(courier_app, sid)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "h6.jpg"), "wb") as fh:
+        fh.write(b"\xff\xd8\xff\xe0 a photo \xff\xd9")
+    with db(courier_app) as s:
+        row = Hazard(
+            station_id=sid,
+            category="traffic",
+            note="路口红绿灯不亮",
+            photos=["h6.jpg"],
+            state="kept",
+            upload_token=secrets.token_urlsafe(18),
+        )
+        s.add(row)
+        s.commit()
+        report_id = row.id
+    staff = courier_app.test_client()
+    Auth(courier_app, staff).login("staff")
+    photo = staff.get(f"/staff/courier_rest/hazards/{report_id}/photos/h6.jpg")
+    assert photo.status_code == 200 and photo.data.startswith(b"\xff\xd8")
+    assert "no-store" in photo.headers["Cache-Control"]
+    assert staff.get(f"/staff/courier_rest/hazards/{report_id}/photos/..%2fh6.jpg").status_code == 404
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="plugins/petitions/mobile.py media(): send_file(max_age=0) answers 'no-cache, max-age=0', so a "
+    "resident's petition photo is stored in the disk cache of the staff (or Open311 reader's) browser. "
+    "Fix: set response.headers['Cache-Control'] = 'no-store' (as the hazard photo route now does)",
+)
+def test_a_petition_photo_is_never_kept_in_the_browsers_cache(make_app, database_url):
+    from test_petitions_open311 import FULL, KEY, add_photo, post, read_keys
+
+    app = make_app(database_url, PLUGINS={"petitions": {"open311": {"api_keys": [KEY], "read_keys": read_keys()}}})
+    client = app.test_client()
+    ((filed,),) = [post(client).get_json()]
+    token = add_photo(app, filed["service_request_id"])
+    photo = client.get(f"/m/petitions/media/{token}.jpg", headers=FULL)
+    assert photo.status_code == 200
+    assert "no-store" in photo.headers["Cache-Control"]

@@ -226,4 +226,7 @@ def hazard_photo(report_id: int, name: str):
     folder = hazards.photo_folder(current_app._get_current_object(), station.id)
     if not os.path.exists(os.path.join(folder, name)):
         abort(404)
-    return send_from_directory(folder, name, mimetype="image/jpeg", max_age=0)
+    response = send_from_directory(folder, name, mimetype="image/jpeg", max_age=0)
+    # Not "no-cache": that still lets a shared staff PC's browser keep the photo on its disk.
+    response.headers["Cache-Control"] = "no-store"
+    return response
