@@ -19,7 +19,7 @@ from kiosk_hardware.print_queue import PrintQueue
 from kiosk_hardware.printers import NetworkPrinter, SerialPrinter, UsbPrinter
 from kiosk_hardware.printers.network import _Socket, _TcpConnection
 from kiosk_hardware.receipt import Receipt
-from kiosk_hardware.status import Paper, parse_paper_status
+from kiosk_hardware.status import Online, Paper, parse_paper_status
 from kiosk_hardware.testing.fake_printer import FakeUsbDevice
 
 ASK_ONLINE = b"\x10\x04\x01"  # DLE EOT 1: the first question before and after a job
@@ -103,6 +103,18 @@ class _Reader:
         self.pos = self.data.index(marker, self.pos) + len(marker)
         return True
 
+    def question(self) -> int | None:
+        """Read the next ``DLE EOT n`` question and return its ``n`` (None if the stream ended first)."""
+        if not self.until(b"\x10\x04"):
+            return None
+        while len(self.data) <= self.pos:
+            chunk = self.recv(4096)
+            if not chunk:
+                return None
+            self.data += chunk
+        self.pos += 1
+        return self.data[self.pos - 1]
+
     def hold(self) -> None:
         """Keep the line open and read nothing more, until the test ends."""
         self.ended.wait(30)
@@ -160,6 +172,13 @@ def late_answers_all_in_order(send: Send, reader: _Reader) -> None:
         send(ONLINE)  # every further question (paper) at once
 
 
+def ignores_the_paper_question(send: Send, reader: _Reader) -> None:
+    """Answers every status question at once but ``DLE EOT 4``, which it never answers (some printers do not)."""
+    while (n := reader.question()) is not None:
+        if n != 4:
+            send(ONLINE)
+
+
 def test_a_late_answer_to_the_question_before_a_job_does_not_confirm_the_job():
     with ScriptedPrinter(late_answer_then_nothing) as fake:
         printer = NetworkPrinter("127.0.0.1", fake.port, timeout=2.0, status_timeout=0.1, confirm_timeout=0.5)
@@ -176,6 +195,22 @@ def test_a_printer_that_answers_late_but_in_order_still_confirms_the_job():
         result = printer.print_bytes(JOB)
     assert not fake.errors, fake.errors
     assert result.confirmed and result.after is not None and result.after.known
+
+
+def test_a_printer_that_never_answers_the_paper_question_still_confirms_its_jobs():
+    # The paper question before the job goes unanswered after the printer answered the first one: it is
+    # one this printer ignores, not a late answer that the question after the job would have to wait out.
+    with ScriptedPrinter(ignores_the_paper_question) as fake:
+        printer = NetworkPrinter("127.0.0.1", fake.port, timeout=2.0, status_timeout=0.1, confirm_timeout=0.5)
+        results = [printer.print_bytes(JOB) for _ in range(2)]
+        status = printer.status()
+    assert not fake.errors, fake.errors
+    assert [result.confirmed for result in results] == [True, True]
+    assert (status.online, status.paper) == (Online.ONLINE, Paper.UNKNOWN)
+    with ScriptedSerialPrinter(ignores_the_paper_question) as line:
+        serial_result = SerialPrinter(line.device, 115200, status_timeout=0.1, confirm_timeout=0.5).print_bytes(JOB)
+    assert not line.errors, line.errors
+    assert serial_result.confirmed
 
 
 def test_the_print_queue_marks_such_a_ticket_sent_not_printed():

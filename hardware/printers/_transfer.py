@@ -215,3 +215,42 @@ def open_within(
     if late.error is not None:
         raise late.error
     return late.result  # type: ignore[return-value]
+
+
+class Answers:
+    """Which bytes from a printer answer which ``DLE EOT`` question on one connection.
+
+    A printer answers status questions in order, one byte each. A question
+    whose answer did not come in time may still get it later (a slow link, a
+    busy printer): until it does, the next byte that arrives is that late
+    answer, not the next question's. Read as the answer to the question
+    after a job, it would confirm a job the printer may never have taken.
+    So a question that times out before the printer answered anything on the
+    connection leaves its answer *owed*, and the next question's answer is
+    the byte after the owed ones. Once the printer has answered on the
+    connection, a question it leaves unanswered is one it ignores (some
+    printers never answer ``DLE EOT 4``): nothing is owed for it, or every
+    later question would wait for an answer that never comes.
+    """
+
+    def __init__(self) -> None:
+        self.owed = 0
+        self.answered = False
+
+    def thrown(self, count: int) -> None:
+        """``count`` bytes nobody was waiting for were thrown away: late answers among them are owed no longer."""
+        self.owed = max(0, self.owed - count)
+
+    def complete(self, reply: bytes) -> bool:
+        """True once ``reply`` (what arrived since the question) holds this question's answer."""
+        return len(reply) > self.owed
+
+    def answer(self, reply: bytes) -> bytes:
+        """This question's answer in ``reply`` (and anything after it), or ``b""`` if it has not come."""
+        earlier = self.owed
+        if len(reply) <= earlier:
+            if not self.answered:
+                self.owed = earlier + 1 - len(reply)
+            return b""
+        self.owed, self.answered = 0, True
+        return reply[earlier:]

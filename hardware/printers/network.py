@@ -19,7 +19,7 @@ import time
 from array import array
 
 from kiosk_hardware.errors import ConnectionDropped, PrinterTimeout, PrinterUnreachable
-from kiosk_hardware.printers._transfer import MAX_CHUNK, Progress, drain
+from kiosk_hardware.printers._transfer import MAX_CHUNK, Answers, Progress, drain
 from kiosk_hardware.printers.base import Connection, Printer
 from kiosk_hardware.status import status_query
 
@@ -84,10 +84,8 @@ class _TcpConnection(Connection):
         self._sock: socket.socket = device.device  # type: ignore[assignment]
         self._io_timeout = io_timeout
         self._settle_above = settle_above
-        #: Answers still owed to earlier questions that timed out. The printer answers in order, one
-        #: byte a question: a late answer to the question *before* a job must not be read as the
-        #: answer to the one after it (it says nothing of the job, which may never have arrived).
-        self._owed = 0
+        #: Late answers still to come (a late answer to the question before a job says nothing of the job).
+        self._answers = Answers()
 
     def _drain(self) -> None:
         # Throw away bytes nobody asked for yet (a late answer to a query that
@@ -105,7 +103,7 @@ class _TcpConnection(Connection):
                     raise ConnectionDropped(f"connection lost: {exc}") from exc
                 if not stale:
                     raise ConnectionDropped("printer closed the connection")
-                self._owed = max(0, self._owed - len(stale))
+                self._answers.thrown(len(stale))
                 thrown += len(stale)
                 if thrown >= DRAIN_LIMIT:
                     return  # a device that never stops sending: its noise reads as no valid answer
@@ -161,19 +159,14 @@ class _TcpConnection(Connection):
         return buf[0]
 
     def query(self, n: int, timeout: float) -> bytes:
-        """Ask ``DLE EOT n``; its answer is the byte after the ones still owed to earlier questions.
-
-        Until those come, nothing that arrives answers this question: ``b""``
-        when the answer has not come within ``timeout`` (it is owed from then on).
-        """
+        """Ask ``DLE EOT n``; ``b""`` if its answer (after any owed, see :class:`Answers`) is not in by ``timeout``."""
         self._drain()
         # No waiting for the acknowledgement: the reply carries it.
         self._send(status_query(n), settle=False)
-        earlier = self._owed
         reply = b""
         deadline = time.monotonic() + timeout
         try:
-            while len(reply) <= earlier:
+            while not self._answers.complete(reply):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -189,11 +182,7 @@ class _TcpConnection(Connection):
             raise ConnectionDropped(f"connection dropped: {exc}") from exc
         finally:
             self._sock.settimeout(self._io_timeout)
-        if len(reply) <= earlier:
-            self._owed = earlier + 1 - len(reply)
-            return b""
-        self._owed = 0
-        return reply[earlier:]
+        return self._answers.answer(reply)
 
     def close(self) -> None:
         self._device.close()

@@ -26,7 +26,7 @@ import time
 import serial
 
 from kiosk_hardware.errors import ConnectionDropped, PrinterConfigError, PrinterTimeout, PrinterUnreachable
-from kiosk_hardware.printers._transfer import Progress, chunk_size, drain, open_within, write_fd
+from kiosk_hardware.printers._transfer import Answers, Progress, chunk_size, drain, open_within, write_fd
 from kiosk_hardware.printers.base import Connection, Printer
 from kiosk_hardware.status import status_query
 
@@ -46,8 +46,8 @@ class _SerialConnection(Connection):
         # runs at its nominal speed from the moment each write started.
         self._line_free_at = 0.0
         self._failed = False
-        #: Answers still owed to questions that timed out (see :meth:`query`).
-        self._owed = 0
+        #: Late answers still to come (see :class:`Answers`).
+        self._answers = Answers()
 
     def write(self, data: bytes) -> None:
         started = time.monotonic()
@@ -70,32 +70,22 @@ class _SerialConnection(Connection):
         return max(0.0, self._line_free_at - time.monotonic()) * LINE_SLACK
 
     def query(self, n: int, timeout: float) -> bytes:
-        """Ask ``DLE EOT n``; its answer is the byte after the ones still owed to earlier questions.
+        """Ask ``DLE EOT n``; ``b""`` if its answer (after any still owed, see :class:`Answers`) has not come.
 
-        A question whose answer did not come in time leaves it owed: the
-        printer answers in order, and a late answer to the question before a
-        job says nothing of the job. ``b""`` when this question's answer has
-        not come within ``timeout`` (plus the time the line needs for what is
-        queued ahead of it).
+        It may take ``timeout`` plus the time the line needs for what is queued ahead of the question.
         """
         try:
-            # Bytes nobody is waiting for (late answers, automatic status) are thrown away;
-            # each may be the late answer to a question that timed out.
-            self._owed = max(0, self._owed - self._port.in_waiting)
+            # Bytes nobody is waiting for (late answers, automatic status) are thrown away.
+            self._answers.thrown(self._port.in_waiting)
             self._port.reset_input_buffer()
             self.write(status_query(n))
             self._port.timeout = timeout + self.backlog()
-            earlier = self._owed
-            # read(16) would wait out the whole timeout for 16 bytes; the
-            # answer is one byte, anything already behind it comes along.
-            reply = self._port.read(earlier + 1)
-            if len(reply) <= earlier:
-                self._owed = earlier + 1 - len(reply)
-                return b""
-            if self._port.in_waiting:
+            # read(16) would wait out the whole timeout for 16 bytes; the answer is
+            # one byte (after those owed), anything already behind it comes along.
+            reply = self._port.read(self._answers.owed + 1)
+            if self._answers.complete(reply) and self._port.in_waiting:
                 reply += self._port.read(self._port.in_waiting)
-            self._owed = 0
-            return reply[earlier:]
+            return self._answers.answer(reply)
         except (serial.SerialException, OSError) as exc:
             raise ConnectionDropped(f"serial port failed: {exc}") from exc
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from kiosk_hardware.errors import ConnectionDropped, PrinterConfigError, PrinterUnreachable
 from kiosk_hardware.printers._escpos import DeviceNotFoundError, printer  # prepares the capability cache
-from kiosk_hardware.printers._transfer import MAX_CHUNK, Progress
+from kiosk_hardware.printers._transfer import MAX_CHUNK, Answers, Progress
 from kiosk_hardware.printers.base import Connection, Printer
 from kiosk_hardware.status import status_query
 
@@ -162,8 +162,8 @@ class _UsbConnection(Connection):
         self._in_ep = in_ep
         self.can_query = in_ep is not None
         self._timeout_error, self._usb_error = _usb_errors()
-        #: Answers still owed to questions that timed out (see :meth:`query`).
-        self._owed = 0
+        #: Late answers still to come (see :class:`Answers`).
+        self._answers = Answers()
 
     def write(self, data: bytes) -> None:
         progress = Progress(len(data), self._timeout)
@@ -185,21 +185,15 @@ class _UsbConnection(Connection):
             raise PrinterConfigError(f"USB endpoint 0x{self._out_ep:02x}: {exc}") from exc
 
     def query(self, n: int, timeout: float) -> bytes:
-        """Ask ``DLE EOT n``; its answer is the byte after the ones still owed to earlier questions.
-
-        A question whose answer did not come in time leaves it owed (the
-        printer answers in order): a late answer to the question before a job
-        says nothing of the job. ``b""`` when this one's has not come within ``timeout``.
-        """
+        """Ask ``DLE EOT n``; ``b""`` if its answer (after any owed, see :class:`Answers`) is not in by ``timeout``."""
         if self._in_ep is None:
             return b""
         self.write(status_query(n))
         device = self._device.device
-        earlier = self._owed
         reply = b""
         deadline = time.monotonic() + timeout
         try:
-            while len(reply) <= earlier:
+            while not self._answers.complete(reply):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -211,11 +205,7 @@ class _UsbConnection(Connection):
             raise ConnectionDropped(f"USB read failed: {exc}") from exc
         except ValueError as exc:
             raise PrinterConfigError(f"USB endpoint 0x{self._in_ep:02x}: {exc}") from exc
-        if len(reply) <= earlier:
-            self._owed = earlier + 1 - len(reply)
-            return b""
-        self._owed = 0
-        return reply[earlier:]
+        return self._answers.answer(reply)
 
     def close(self) -> None:
         self._device.close()
