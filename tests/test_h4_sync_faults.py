@@ -308,3 +308,31 @@ def test_a_lease_taken_before_the_clock_was_set_back_is_not_waited_out(enrolled)
     record_report(station, "printer-after-jump")
     assert worker.step() < pusher.LEASE_SECONDS / 3  # it pushes, it does not wait for the lease
     assert count_rows(station, SyncOutbox, SyncOutbox.sent_at.is_(None)) == 0
+
+
+@pytest.mark.parametrize(
+    "skew",
+    [timedelta(hours=-1), timedelta(minutes=-10), timedelta(hours=3)],
+    ids=["behind-1h", "behind-10min", "ahead-3h"],
+)
+def test_a_stations_device_reports_are_on_the_hubs_clock_whatever_the_stations_says(enrolled, hub, monkeypatch, skew):
+    """A station's clock behind the hub's made the hub's dashboard flag every one of its devices as not
+    reporting (their last report looked older than 7 minutes); one ahead made a device that stopped
+    reporting look fresh for as long as the skew. The hub now corrects by the skew its push says.
+    """
+    from kiosk.device_reports import STALE_SECONDS, SYNC_REFRESH_SECONDS, reports_by_station
+
+    station = enrolled
+    station_now = utcnow() + skew
+    monkeypatch.setattr(pusher, "utcnow", lambda: utcnow() + skew)  # the station's clock as the pusher reads it
+    with station.app_context(), session_for(station, write=True) as session:
+        data = {"device": "printer", "kind": "printer", "state": "ok", "updated_at": station_now.isoformat()}
+        sync.record(session, "kiosk.device_report", "printer", data)
+        session.commit()
+    pusher.sync_once(station)
+    with session_for(hub) as session:
+        row = session.scalar(select(DeviceReport).where(DeviceReport.device == "printer"))
+        assert row is not None
+        assert abs(row.updated_at - utcnow()) < timedelta(seconds=60), (row.updated_at, utcnow())
+        reports = reports_by_station(session, [row.station_id], stale_seconds=STALE_SECONDS + SYNC_REFRESH_SECONDS)
+    assert [r["stale"] for r in reports[row.station_id]] == [False]

@@ -22,7 +22,7 @@ They are declared exactly as a plugin declares its kinds (``to_hub`` /
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import event, inspect, select
 
@@ -30,7 +30,7 @@ from kiosk import sync
 from kiosk.config import STATION_KINDS
 from kiosk.db import utcnow
 from kiosk.models import DeviceReport, Station, User
-from kiosk.sync.models import SyncFigures, SyncOutbox
+from kiosk.sync.models import CLOCK_OFFSET, SyncFigures, SyncOutbox
 
 log = logging.getLogger("kiosk.sync")
 
@@ -111,7 +111,7 @@ def device_report_to_hub(session, station: Station, key: str, data: dict | None)
     row.kind = str(data.get("kind") or "")[:32]
     row.state = str(data.get("state") or "")[:32]
     row.detail = str(data.get("detail") or "")[:2000]
-    row.updated_at = _when(data.get("updated_at")) or utcnow()
+    row.updated_at = _station_time(session, data.get("updated_at")) or utcnow()
 
 
 # --- kiosk.figures ------------------------------------------------------------------------------
@@ -169,7 +169,7 @@ def figures_to_hub(session, station: Station, key: str, data: dict | None) -> No
         row = SyncFigures(station_id=station.id, day=day)
         session.add(row)
     row.figures = figures
-    row.computed_at = _when(data.get("computed_at"))
+    row.computed_at = _station_time(session, data.get("computed_at"))
     row.received_at = utcnow()
 
 
@@ -272,6 +272,15 @@ def _last_recorded(session, station_id: int, kind: str, key: str):
         .limit(1)
     )
     return row.data if row is not None else None
+
+
+def _station_time(session, value) -> datetime | None:
+    """A time the station wrote, on the hub's clock: corrected by the batch's clock skew, never after now."""
+    at = _when(value)
+    if at is None:
+        return None
+    at += session.info.get(CLOCK_OFFSET) or timedelta(0)
+    return min(at, utcnow())
 
 
 def _when(value) -> datetime | None:

@@ -17,6 +17,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from kiosk.db import Base, UTCDateTime, utcnow
 
+#: Session key (hub): how far the hub's clock is ahead of the pushing station's (kiosk.sync.views.clock_offset).
+CLOCK_OFFSET = "kiosk_sync_clock_offset"
+
 
 class SyncOutbox(Base):
     """One change at this station, waiting to reach the hub (station side).

@@ -289,7 +289,11 @@ def _pass(app, sid: int, pull: bool = True) -> tuple[int, int]:
             break
         try:
             answer = _request(
-                hub + "/sync/v1/push", method="POST", body={"after": acked, "entries": entries}, auth=auth
+                hub + "/sync/v1/push",
+                method="POST",
+                # The station's clock as it sends: the hub corrects the station's times by the skew.
+                body={"after": acked, "entries": entries, "sent_at": utcnow().isoformat()},
+                auth=auth,
             )
         except SyncFailure as exc:
             if exc.status == 409 and isinstance(exc.body.get("last_seq"), int):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
@@ -26,7 +27,7 @@ from werkzeug.exceptions import HTTPException
 from kiosk import sync
 from kiosk.db import error_line, session_for, unavailable, utcnow
 from kiosk.models import Station
-from kiosk.sync.models import SyncPeer
+from kiosk.sync.models import CLOCK_OFFSET, SyncPeer
 
 log = logging.getLogger("kiosk.sync")
 
@@ -46,6 +47,8 @@ CONCURRENT_BATCHES = 4
 RETRY_AFTER = 1
 #: Sequence numbers and ids are 32-bit integers in the database.
 MAX_NUMBER = 2**31 - 1
+#: A station's clock this far from the hub's is taken as right (see :func:`clock_offset`).
+CLOCK_TOLERANCE = timedelta(seconds=60)
 #: A pull records the station's contact at most this often (a write per pull would be a write every 2 s per station).
 CONTACT_EVERY_SECONDS = 60
 
@@ -237,6 +240,28 @@ def _entries_or_error(body: dict, station_code: str):
     return after, clean, None
 
 
+def clock_offset(sent_at) -> timedelta:
+    """How far the hub's clock is ahead of the station's, from the ``sent_at`` of its push (0: unknown or small).
+
+    A station's clock may be off by minutes (no NTP on a district intranet) or
+    a day (a lost real-time clock); the times in its records (a device's last
+    report) are corrected by this, or the hub's dashboard would flag every
+    device of a station that is behind as not reporting, and never one of a
+    station ahead. Skews under :data:`CLOCK_TOLERANCE` are left alone (the
+    request's own time in transit is in the figure).
+    """
+    if not isinstance(sent_at, str):
+        return timedelta(0)
+    try:
+        sent = datetime.fromisoformat(sent_at)
+    except ValueError:
+        return timedelta(0)
+    if sent.tzinfo is None:
+        return timedelta(0)
+    offset = utcnow() - sent
+    return offset if abs(offset) > CLOCK_TOLERANCE else timedelta(0)
+
+
 @bp.route("/push", methods=["POST"])
 def push():
     """Apply a batch of a station's entries; answers ``{last_seq}``, where the hub now is."""
@@ -272,6 +297,7 @@ def _apply(code: str, body: dict):
             after, entries, refusal = _entries_or_error(body, station.code)
             if refusal is not None:
                 return refusal
+            session.info[CLOCK_OFFSET] = clock_offset(body.get("sent_at"))
             try:
                 upto = sync.apply_batch(app, session, station, peer, after, entries, isolate=isolate)
                 session.commit()
@@ -418,6 +444,10 @@ def api_description() -> dict:
                                     "required": ["after", "entries"],
                                     "properties": {
                                         "after": {"type": "integer", "minimum": 0},
+                                        "sent_at": {
+                                            "type": "string",
+                                            "description": "The station's clock as it sent the batch (ISO 8601)",
+                                        },
                                         "entries": {"type": "array", "maxItems": MAX_ENTRIES, "items": entry},
                                     },
                                 }
