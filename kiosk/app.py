@@ -347,18 +347,23 @@ _ROW_ID_RANGE = range(-(2**63), 2**63)
 
 def _before_request():
     load_user()
-    g.kiosk_plugins = current_app.extensions["kiosk_plugins"]
-    if request.view_args and any(
-        isinstance(v, int) and not isinstance(v, bool) and v not in _ROW_ID_RANGE for v in request.view_args.values()
+    # The app and the request once each, not through their proxies at every use.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    g.kiosk_plugins = plugins = app.extensions["kiosk_plugins"]
+    view_args = req.view_args
+    if view_args and any(
+        isinstance(v, int) and not isinstance(v, bool) and v not in _ROW_ID_RANGE for v in view_args.values()
     ):
         abort(404)
-    if not request.blueprint:
+    blueprint = req.blueprint
+    if not blueprint:
         return None
-    owner = current_app.extensions["blueprint_areas"].get(request.blueprint.split(".")[0])
+    owner = app.extensions["blueprint_areas"].get(blueprint.split(".")[0])
     if owner is None:
         return None
     plugin, area = owner
-    if area == "kiosk" and current_app.config.get("ROLE") == "hub":
+    if area == "kiosk" and app.config.get("ROLE") == "hub":
         abort(404)  # kiosk screens run on station nodes; the hub serves phones, staff and stations
     role = AREAS[area][1]
     if role:
@@ -367,7 +372,7 @@ def _before_request():
             return denied
     from kiosk.stations import current_station
 
-    info = current_app.extensions["kiosk_plugins"].infos.get(plugin)
+    info = plugins.infos.get(plugin)
     if info is None or info.state != "enabled" or not current_station().plugin_enabled(plugin):
         abort(404)
     return None

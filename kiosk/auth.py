@@ -255,18 +255,18 @@ def can_manage(actor: User | None, target: User) -> bool:
 
 def load_user() -> None:
     uid = session.get("uid")
-    g.user = get_session().get(User, uid) if uid else None
-    if g.user is None:
-        return
-    sid = session.get("sid")
-    if (
-        not g.user.active
-        or session.get("uv", 0) != (g.user.session_version or 0)
-        or (sid and get_session().get(RevokedSession, _sid_hash(str(sid))) is not None)
-    ):
-        g.user = None
-        for key in ("uid", "uv", "sid"):
-            session.pop(key, None)
+    user = get_session().get(User, uid) if uid else None
+    if user is not None:
+        sid = session.get("sid")
+        if (
+            not user.active
+            or session.get("uv", 0) != (user.session_version or 0)
+            or (sid and get_session().get(RevokedSession, _sid_hash(str(sid))) is not None)
+        ):
+            user = None
+            for key in ("uid", "uv", "sid"):
+                session.pop(key, None)
+    g.user = user
 
 
 def login_required(role: str = "staff"):

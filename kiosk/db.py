@@ -654,9 +654,11 @@ def get_db() -> Database:
 
 def get_session() -> Session:
     """The session of the current request (or app context), opened on first use."""
-    if "db_session" not in g:
-        g.db_session = get_db().Session()
-    return g.db_session
+    request_g = g._get_current_object()  # type: ignore[attr-defined]
+    session = request_g.get("db_session")
+    if session is None:
+        request_g.db_session = session = get_db().Session()
+    return session
 
 
 @contextmanager
@@ -778,10 +780,11 @@ def _joinable_write_session() -> tuple[Session | None, bool]:
     """
     if not has_app_context():
         return None, False
-    enclosing = g.get("kiosk_write_session")
+    context_g = g._get_current_object()  # type: ignore[attr-defined]
+    enclosing = context_g.get("kiosk_write_session")
     if enclosing is not None:
         return enclosing, False
-    session = g.get("db_session")
+    session = context_g.get("db_session")
     if session is not None and session.info.get("wrote") and session.in_transaction():
         return session, True
     return None, False

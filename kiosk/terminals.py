@@ -176,16 +176,17 @@ def current_terminal() -> Terminal | None:
     """
     if not has_request_context():
         return None
-    if "kiosk_terminal" in g:
-        return g.kiosk_terminal
-    g.kiosk_terminal = None
+    request_g = g._get_current_object()  # type: ignore[attr-defined]
+    if "kiosk_terminal" in request_g:
+        return request_g.kiosk_terminal
+    request_g.kiosk_terminal = None
     if current_app.config.get("ROLE") == "hub":
         return None
     raw = request.cookies.get(COOKIE)
     if not raw:
         return None
     terminal = _check_credential(raw)
-    g.kiosk_terminal = terminal
+    request_g.kiosk_terminal = terminal
     if terminal is not None:
         _seen(terminal)
     return terminal
@@ -416,11 +417,12 @@ def take_claim(claim: str) -> str | None:
 
 def _swap_claims() -> None:
     """Before a view: every posted ``rc_…`` field becomes its value, or empty when it may not be taken."""
-    if request.method in ("GET", "HEAD", "OPTIONS") or current_app.config.get("ROLE") == "hub":
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    if req.method in ("GET", "HEAD", "OPTIONS") or current_app.config.get("ROLE") == "hub":
         return
-    if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if req.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return
-    form = request.form
+    form = req.form
     if not any(isinstance(v, str) and _CLAIM_RE.fullmatch(v) for _name, v in form.items(multi=True)):
         return
     from werkzeug.datastructures import ImmutableMultiDict
@@ -430,8 +432,8 @@ def _swap_claims() -> None:
         if isinstance(value, str) and _CLAIM_RE.fullmatch(value):  # what a resident typed is left alone
             value = take_claim(value) or ""
         items.append((name, value))
-    request.__dict__["form"] = ImmutableMultiDict(items)
-    request.__dict__.pop("values", None)
+    req.__dict__["form"] = ImmutableMultiDict(items)
+    req.__dict__.pop("values", None)
 
 
 # ---- Pages: enrolment, claimed links, the admin page ------------------------------

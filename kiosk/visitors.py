@@ -177,39 +177,41 @@ def entries(token: str, app=None) -> dict:
 
 def _store() -> dict:
     """This request's entries by kind, read from the database once per request."""
-    if "kiosk_visitor_store" not in g:
+    request_g = g._get_current_object()  # type: ignore[attr-defined]
+    if "kiosk_visitor_store" not in request_g:
         token = session.get(SESSION_KEY)
-        g.kiosk_visitor_token = token if isinstance(token, str) and token else None
-        store = _load(g.kiosk_visitor_token) if g.kiosk_visitor_token else {}
+        request_g.kiosk_visitor_token = token = token if isinstance(token, str) and token else None
+        store = _load(token) if token else {}
         if store and any(isinstance(e, dict) and e.get("terminal") != _terminal_id() for e in store.values()):
             # A cookie carried from another terminal (or to a browser that is none): its
             # turns are not this screen's, and what this screen does starts a row of its own.
-            g.kiosk_visitor_token, store = None, {}
-        g.kiosk_visitor_store = store
-    return dict(g.kiosk_visitor_store)
+            request_g.kiosk_visitor_token, store = None, {}
+        request_g.kiosk_visitor_store = store
+    return dict(request_g.kiosk_visitor_store)
 
 
 def _save(store: dict) -> None:
     """Keep ``store`` as this request's entries; written to the database as the response leaves."""
     _store()  # the token and stored entries of this request are known before they change
-    g.kiosk_visitor_store = dict(store)
-    if store and not g.kiosk_visitor_token:
-        g.kiosk_visitor_token = secrets.token_urlsafe(32)
-    if g.kiosk_visitor_token and store:
+    request_g = g._get_current_object()  # type: ignore[attr-defined]
+    request_g.kiosk_visitor_store = saved = dict(store)
+    if store and not request_g.kiosk_visitor_token:
+        request_g.kiosk_visitor_token = secrets.token_urlsafe(32)
+    token = request_g.kiosk_visitor_token
+    if token and store:
         # Setting the same id again would mark the session changed and re-sign its cookie.
-        if session.get(SESSION_KEY) != g.kiosk_visitor_token:
-            session[SESSION_KEY] = g.kiosk_visitor_token
+        if session.get(SESSION_KEY) != token:
+            session[SESSION_KEY] = token
     elif not store:
         session.pop(SESSION_KEY, None)
-    if not g.get("kiosk_visitor_flush"):
-        g.kiosk_visitor_flush = True
+    if not request_g.get("kiosk_visitor_flush"):
+        request_g.kiosk_visitor_flush = True
         after_this_request(_flush)
-    writer = g.get("kiosk_write_session")
-    if writer is not None and g.kiosk_visitor_token:
+    writer = request_g.get("kiosk_write_session")
+    if writer is not None and token:
         # The request writes anyway (a ticket and its receipt): the visitor's entries go in
         # the same transaction, not a second one as the response leaves. Kept for good
         # only once it commits; if it is rolled back, the response's flush writes them.
-        saved, token, request_g = g.kiosk_visitor_store, g.kiosk_visitor_token, g._get_current_object()
         _write(writer, token, saved)
         after_commit(writer, lambda: setattr(request_g, "kiosk_visitor_written", (token, saved)))
 
@@ -238,13 +240,15 @@ def _flush(response):
 
     Nothing to do when the view's write transaction already committed them as they are now.
     """
-    token = g.get("kiosk_visitor_token")
-    store = g.get("kiosk_visitor_store") or {}
+    request_g = g._get_current_object()  # type: ignore[attr-defined]
+    token = request_g.get("kiosk_visitor_token")
+    kept = request_g.get("kiosk_visitor_store")
     if not token:
         return response
-    written = g.get("kiosk_visitor_written")
-    if written is not None and written[0] == token and written[1] is g.get("kiosk_visitor_store"):
+    written = request_g.get("kiosk_visitor_written")
+    if written is not None and written[0] == token and written[1] is kept:
         return response
+    store = kept or {}
     try:
         with session_for(current_app, write=True) as db:
             _write(db, token, store)

@@ -92,7 +92,7 @@ def kinds(app=None) -> dict[str, SyncKind]:
 
 def _app_of(session):
     if has_app_context():
-        return current_app
+        return current_app._get_current_object()  # type: ignore[attr-defined]  # the app, not its proxy at every use
     return session.info.get("kiosk_app")
 
 
