@@ -295,6 +295,10 @@ class KioskPlugins:
                 f"hook {hook} is {'' if spec_first else 'not '}a firstresult hook "
                 f"(see docs/hooks.md); call it without firstresult="
             )
+        if not caller.get_hookimpls():
+            # No plugin implements it (a wrapper would be listed too): what pluggy would answer,
+            # without working out whom to leave out and building the call for nobody.
+            return None if spec_first else []
         left_out = self._left_out(caller, station)
         if left_out:
             caller = self.pm.subset_hook_caller(hook, left_out)

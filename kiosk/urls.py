@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 from flask import current_app, has_app_context, has_request_context, request, url_for
 from sqlalchemy import select
+from werkzeug.sansio.utils import get_current_url
 
 from kiosk.config import check_public_url  # noqa: F401  (its home was here; config checks the setting)
 from kiosk.row_cache import MISSING, RowCache
@@ -49,6 +51,7 @@ def is_loopback_address(address: str | None) -> bool:
     return bool((getattr(ip, "ipv4_mapped", None) or ip).is_loopback)
 
 
+@lru_cache(maxsize=64)  # a request's host: the same few on every page of a kiosk
 def is_loopback(host: str) -> bool:
     """True for ``localhost``, ``127.x.x.x`` and ``::1`` (with or without a port)."""
     name = urlsplit(f"//{host}").hostname or ""
@@ -107,15 +110,26 @@ def own_base(app=None) -> str:
     Its ``public_url`` when set; else the current request's host (a warning is
     logged once when that host is a loopback address); else ``http://localhost``.
     """
-    app = app or current_app
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     configured = app.config.get("PUBLIC_URL")
     if configured:
         return configured.rstrip("/")
     if has_request_context():
-        if is_loopback(request.host):
-            _warn_loopback_once(app, request.host)
-        return request.url_root.rstrip("/")
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        host = req.host
+        if is_loopback(host):
+            _warn_loopback_once(app, host)
+        return _request_base(req.scheme, host, req.root_path)
     return NO_REQUEST_BASE
+
+
+@lru_cache(maxsize=64)
+def _request_base(scheme: str, host: str, root_path: str) -> str:
+    """``request.url_root`` without its trailing slash, built once per scheme, host and path prefix.
+
+    A link on every ticket; werkzeug builds the root URL anew for each request.
+    """
+    return get_current_url(scheme, host, root_path).rstrip("/")
 
 
 def hub_public_url(station_id: int | None = None, app=None) -> str:

@@ -23,3 +23,44 @@ def test_security_headers_once_each_and_a_views_own_kept(app, client):
     for _key, name, value in SECURITY_HEADERS:
         assert page.headers.getlist(name) == [value], name
     assert page.headers.getlist("Cache-Control") == ["no-store"]
+
+
+def test_the_own_base_is_built_once_per_host_and_equals_the_requests_root(app, monkeypatch):
+    import kiosk.urls
+
+    kiosk.urls._request_base.cache_clear()
+    built = []
+    original = kiosk.urls.get_current_url
+
+    def counted(*args):
+        built.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(kiosk.urls, "get_current_url", counted)
+    app.config["PUBLIC_URL"] = ""
+    for base in ("http://kiosk.example/", "http://kiosk.example/", "https://other.example:8443/sub/"):
+        with app.test_request_context("/", base_url=base):
+            from flask import request
+
+            assert kiosk.urls.own_base() == request.url_root.rstrip("/")
+    # The second request of the same host asks werkzeug nothing; another host is built anew.
+    assert built == [("http", "kiosk.example", ""), ("https", "other.example:8443", "/sub")]
+    kiosk.urls._request_base.cache_clear()
+
+
+def test_a_hook_nobody_implements_answers_without_a_call(app, monkeypatch):
+    plugins = app.extensions["kiosk_plugins"]
+    hook = next(
+        name
+        for name in dir(plugins.pm.hook)
+        if not name.startswith("_") and not getattr(plugins.pm.hook, name).get_hookimpls()
+    )
+    first = bool(getattr(plugins.pm.hook, hook).spec.opts.get("firstresult"))
+
+    def no_call(*_args, **_kwargs):
+        raise AssertionError("nothing to call")
+
+    monkeypatch.setattr(plugins, "_run", no_call)
+    monkeypatch.setattr(plugins, "_left_out", no_call)
+    with app.test_request_context("/"):
+        assert plugins.call(hook) == (None if first else [])
