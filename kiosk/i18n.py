@@ -201,14 +201,15 @@ _UNOWNED = object()
 _CORE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
 
 
-def _module_domain(module: str | None):
+def _module_domain(module: str | None, app=None):
     """The plugin whose Python module this is, ``None`` for the core's, else ``_UNOWNED``."""
     if not module:
         return _UNOWNED
-    owners = current_app.extensions["i18n"].owners
+    app = app or current_app
+    owners = app.extensions["i18n"].owners
     found = owners.get(module, owners)  # the dict itself: "not looked up yet"
     if found is owners:
-        plugins = current_app.extensions.get("kiosk_plugins")
+        plugins = app.extensions.get("kiosk_plugins")
         found = plugins.plugin_of(module) if plugins is not None else None
         if found is None:
             found = None if module == "kiosk" or module.startswith("kiosk.") else _UNOWNED
@@ -263,24 +264,25 @@ def _template_domain(context) -> str | None:
     return current_domain()
 
 
-def _translate(message: str, domain: str | None, variables: dict) -> str:
-    text = current_app.extensions["i18n"].gettext(current_locale(), message, domain)
+def _translate(message: str, domain: str | None, variables: dict, app=None) -> str:
+    text = (app or current_app).extensions["i18n"].gettext(current_locale(), message, domain)
     return text % variables if variables else text
 
 
 def current_locale() -> str:
     """The language of this request: the user's choice, else the station's first."""
-    if has_request_context():
-        loc = g.get("locale")
-        if loc:
-            return loc
-        loc = session.get("lang")
-        langs = current_app.config["STATION"]["languages"]
-        if loc not in langs:
-            loc = langs[0] if langs else DEFAULT_LOCALE
-        g.locale = loc
+    if not has_request_context():
+        return DEFAULT_LOCALE
+    request_g = g._get_current_object()  # type: ignore[attr-defined]
+    loc = request_g.get("locale")
+    if loc:
         return loc
-    return DEFAULT_LOCALE
+    loc = session.get("lang")
+    langs = current_app.config["STATION"]["languages"]
+    if loc not in langs:
+        loc = langs[0] if langs else DEFAULT_LOCALE
+    request_g.locale = loc
+    return loc
 
 
 def gettext(message: str, **variables) -> str:
@@ -289,7 +291,10 @@ def gettext(message: str, **variables) -> str:
     The catalog is that of the plugin whose module calls this (then the
     core's), wherever the text ends up: a page, a job, a receipt.
     """
-    return _translate(message, _caller_domain(1), variables)
+    # The app once for both lookups (the caller's catalog, the text), not through its proxy at each.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    domain = _resolved(_module_domain(sys._getframe(1).f_globals.get("__name__"), app))
+    return _translate(message, domain, variables, app)
 
 
 _ = gettext
