@@ -127,3 +127,28 @@ def test_a_petition_photo_is_never_kept_in_the_browsers_cache(make_app, database
     photo = client.get(f"/m/petitions/media/{token}.jpg", headers=FULL)
     assert photo.status_code == 200
     assert "no-store" in photo.headers["Cache-Control"]
+
+
+def test_a_households_file_in_neither_utf8_nor_gb18030_is_refused_with_a_message(app, client, auth, csrf):
+    # An .xlsx or a picture chosen by mistake: decoding it as GB18030 raised UnicodeDecodeError,
+    # a 503 "service unavailable" and a plugin fault instead of saying the file cannot be read.
+    import io
+
+    from sqlalchemy import func, select
+
+    from kiosk_plugins.parking.models import Household
+
+    auth.login("staff")
+    for data in (b"\x00\xff\xfe" * 1000, b"PK\x03\x04\x14\x00\x06\x00\xff\xfe\x80"):
+        response = client.post(
+            "/staff/parking/households/import",
+            content_type="multipart/form-data",
+            data={"file": (io.BytesIO(data), "households.csv"), "csrf_token": csrf(client)},
+        )
+        assert response.status_code == 400, response.status_code
+        assert "无法读取该 CSV 文件" in response.get_data(as_text=True)
+    assert app.extensions["kiosk_plugins"].infos["parking"].faults == 0
+    with app.app_context():
+        session = app.extensions["db"].Session()
+        assert session.scalar(select(func.count()).select_from(Household)) == 0
+        session.close()

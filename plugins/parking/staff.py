@@ -274,11 +274,19 @@ def import_households():
     """Import the whitelist from CSV (upload or pasted text); all rows or none."""
     station = current_station()
     upload = request.files.get("file")
+    unreadable = False
     if upload is not None and upload.filename:
-        text = households.decode_upload(upload.read())
+        try:
+            text = households.decode_upload(upload.read())
+        except UnicodeDecodeError:  # neither UTF-8 nor GB18030: a spreadsheet's own format, a picture…
+            text, unreadable = "", True
     else:
         text = request.form.get("text", "")
-    if not text.strip():
+    if unreadable:
+        report = households.ImportReport(
+            errors=[(1, _("The file is not a readable CSV file (%(error)s).", error="UTF-8 / GB18030"))]
+        )
+    elif not text.strip():
         report = households.ImportReport(errors=[(1, _("Choose a CSV file or paste the rows first."))])
     else:
         # One immediate transaction: the checks and the writes see the same list.
