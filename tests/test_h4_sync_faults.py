@@ -15,13 +15,13 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from kiosk import sync
 from kiosk.db import session_for, utcnow
 from kiosk.models import DeviceReport, JobRun
 from kiosk.sync import pusher
-from kiosk.sync.models import SyncOutbox, SyncState
+from kiosk.sync.models import SyncOutbox, SyncPeer, SyncState
 from kiosk.testing import LiveServer, count_rows, wait_for
 
 HUB_STATION = {"code": "district", "name": "罗湖区党群服务中心", "kind": "party_service"}
@@ -336,3 +336,41 @@ def test_a_stations_device_reports_are_on_the_hubs_clock_whatever_the_stations_s
         assert abs(row.updated_at - utcnow()) < timedelta(seconds=60), (row.updated_at, utcnow())
         reports = reports_by_station(session, [row.station_id], stale_seconds=STALE_SECONDS + SYNC_REFRESH_SECONDS)
     assert [r["stale"] for r in reports[row.station_id]] == [False]
+
+
+# -- a station restored from its backup (docs/deploy.md, "Backup and restore") --------------------------
+def test_entries_recorded_after_a_station_is_restored_from_a_backup_reach_the_hub(enrolled, hub):
+    """The restored outbox numbers from where the backup was, below what the hub has applied.
+
+    On the old code the hub skipped every entry recorded after the restore as a replay
+    and the station marked them sent: lost without a word.
+    """
+    station = enrolled
+    sid = station.extensions["kiosk_station_id"]
+    record_report(station, "printer-1")
+    pusher.sync_once(station)
+    with session_for(station) as session:
+        at_backup = session.get(SyncState, sid).acked_seq
+    for n in (2, 3, 4):
+        record_report(station, f"printer-{n}")
+    pusher.sync_once(station)
+    assert hub_devices(hub) >= {"printer-1", "printer-2", "printer-3", "printer-4"}
+    # The disk fails; the backup of when printer-1 had just synced is restored.
+    with session_for(station, write=True) as session:
+        session.execute(delete(SyncOutbox).where(SyncOutbox.seq > at_backup))
+        session.get(SyncState, sid).acked_seq = at_backup
+        session.commit()
+    for n in (5, 6):
+        record_report(station, f"printer-after-restore-{n}")
+    pusher.sync_once(station)
+    assert {"printer-after-restore-5", "printer-after-restore-6"} <= hub_devices(hub)
+    assert count_rows(station, SyncOutbox, SyncOutbox.sent_at.is_(None)) == 0
+    with session_for(hub) as session:
+        peer_seq = session.scalar(select(func.max(SyncPeer.last_seq)))
+    with session_for(station) as session:
+        assert session.get(SyncState, sid).acked_seq == peer_seq
+        top = session.scalar(select(func.max(SyncOutbox.seq)))
+    assert top == peer_seq
+    record_report(station, "printer-7")  # numbering goes on from there
+    pusher.sync_once(station)
+    assert "printer-7" in hub_devices(hub)

@@ -34,7 +34,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import delete, event, func, select, update
 
 from kiosk import sync
 from kiosk.db import session_for, unavailable, utcnow
@@ -305,6 +305,9 @@ def _pass(app, sid: int, pull: bool = True) -> tuple[int, int]:
         upto = answer.get("last_seq")
         if not isinstance(upto, int):
             raise SyncFailure("the hub's answer to a push has no last_seq")
+        if upto > entries[-1]["seq"] and _renumber_past(app, sid, acked, upto):
+            acked = upto  # our entries now come after the hub's numbers: send them again
+            continue
         with session_for(app, write=True) as session:
             sync.mark_sent(session, sid, upto)
             session.commit()
@@ -361,6 +364,40 @@ def _apply_pulled(app, sid: int, down: list, pulled_id: int) -> int:
                     raise
                 log.warning("entries from the hub failed here (%s); applying them one by one", type(exc).__name__)
     raise AssertionError("not reached")
+
+
+def _renumber_past(app, sid: int, acked: int, hub_seq: int) -> bool:
+    """The hub has numbers this station never gave: move our entries after ``acked`` past them.
+
+    That happens to a station restored from its backup (docs/deploy.md): its outbox
+    numbers from where the backup was, and the hub, which already applied those
+    numbers from before the loss, would skip every entry recorded since as a
+    replay, and the station mark them sent. Resending the entries the hub may
+    already have is harmless (the latest state of a record wins, and the station's
+    is the one it has now). Returns False when the station does have ``hub_seq``.
+    """
+    with session_for(app, write=True) as session:
+        top = session.scalar(select(func.coalesce(func.max(SyncOutbox.seq), 0)).where(SyncOutbox.station_id == sid))
+        if hub_seq <= (top or 0):
+            return False
+        log.warning(
+            "the hub has our entries up to %s but this station numbered only up to %s (restored from a backup?); "
+            "renumbering the entries after %s to follow the hub's",
+            hub_seq,
+            top,
+            acked,
+        )
+        later = (SyncOutbox.station_id == sid) & (SyncOutbox.seq > acked)
+        # Through negative numbers, so no two rows share a number between the statements.
+        session.execute(update(SyncOutbox).where(later).values(seq=-SyncOutbox.seq))
+        session.execute(
+            update(SyncOutbox)
+            .where(SyncOutbox.station_id == sid, SyncOutbox.seq < 0)
+            .values(seq=-SyncOutbox.seq + (hub_seq - acked), sent_at=None)
+        )
+        sync.state(session, sid).acked_seq = hub_seq
+        session.commit()
+    return True
 
 
 def _rewind(app, sid: int, last_seq: int) -> int:
