@@ -114,6 +114,14 @@ def _align(align: str) -> bytes:
     return ESC + b"a" + bytes([_ALIGN[align]])
 
 
+#: The commands above for every size and alignment, made once: the encoder looks them up.
+_SIZE = {size: _size_byte(size) for size in range(1, 9)}
+_ALIGN_TO = {align: _align(align) for align in _ALIGN}
+_BOLD = {False: ESC + b"E\x00", True: ESC + b"E\x01"}
+#: What closes a paragraph: normal size, bold off, left.
+_PLAIN = _SIZE[1] + _BOLD[False] + _ALIGN_TO["left"]
+
+
 def _ink_band(mask: Image.Image, band_rows: int) -> bytes:
     """Raster for an ink mask (255 = ink), widened to whole bytes with the spare dots split both sides."""
     from PIL import Image
@@ -219,10 +227,10 @@ class _TextEncoder:
 
     def paragraph(self, text: str, size: int, align: str, bold: bool) -> bytes:
         width = self.profile.text_columns // size
-        out = [_align(align), _size_byte(size), ESC + b"E" + bytes([bold])]
+        out = [_ALIGN_TO[align], _SIZE[size], _BOLD.get(bold) or ESC + b"E" + bytes([bold])]
         for line in wrap_text(text, self.columns, width, self.width):
             out.append(self.line(line, size, bold))
-        out.append(_size_byte(1) + ESC + b"E\x00" + _align("left"))
+        out.append(_PLAIN)
         return b"".join(out)
 
     def key_value(self, block: KeyValue) -> bytes:
@@ -234,19 +242,19 @@ class _TextEncoder:
         width = self.profile.text_columns // block.size
         key = wrap_text(block.key, self.columns, width, self.width)
         value = wrap_text(block.value, self.columns, width, self.width)
-        bold_on, bold_off = (ESC + b"E\x01", ESC + b"E\x00") if block.bold else (b"", b"")
+        bold_on, bold_off = (_BOLD[True], _BOLD[False]) if block.bold else (b"", b"")
         if len(key) == 1 and len(value) == 1:
             gap = width - self.width(key[0]) - self.width(value[0])
             if gap >= 1:
                 return (
-                    _size_byte(block.size)
+                    _SIZE[block.size]
                     + key[0].encode(self.codec)
                     + b" " * gap
                     + bold_on
                     + value[0].encode(self.codec)
                     + bold_off
                     + LF
-                    + _size_byte(1)
+                    + _SIZE[1]
                 )
         return self.paragraph(block.key, block.size, "left", False) + self.paragraph(
             block.value, block.size, "right", block.bold
@@ -282,7 +290,7 @@ class _TextEncoder:
             if profile.native_qr:
                 # The printer draws it: its text goes out, not ~5 kB of raster, and nothing is computed here.
                 code = qr_native(block.data, block.level, module, profile.content_width)
-                return QUIET_LINE + _align(block.align) + code + _align("left") + QUIET_LINE
+                return QUIET_LINE + _ALIGN_TO[block.align] + code + _ALIGN_TO["left"] + QUIET_LINE
             mask = qr_mask(block.data, block.level, module, profile.content_width)
             return QUIET_LINE + self.picture(mask, block.align) + QUIET_LINE
         if isinstance(block, Barcode):
