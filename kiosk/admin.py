@@ -8,7 +8,7 @@ figures ``/healthz`` gives monitors (``in=8 seats_free=7``).
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from kiosk.audit import record
@@ -127,7 +127,13 @@ def toggle_plugin(name: str):
     session = get_session()
     station = session.merge(station)
     disabled = set(station.disabled_plugins or [])
-    if name in disabled:
+    # The state the admin saw and asked for ("on" or "off"): a double click or a resent form
+    # then leaves it as asked instead of switching it back. Without it, the button toggles.
+    wanted = request.form.get("state")
+    turn_on = name in disabled if wanted not in ("on", "off") else wanted == "on"
+    if turn_on != (name in disabled):
+        return redirect(url_for("admin.index"))  # already as asked: nothing to change or record
+    if turn_on:
         disabled.discard(name)
         action = "plugin.enabled"
     else:

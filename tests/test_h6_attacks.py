@@ -103,3 +103,38 @@ def test_an_admin_made_before_the_station_code_was_set_works_in_the_real_station
 
     assert "水贝社区党群服务中心" in console_of("late-admin")  # an account made after the code was set
     assert "水贝社区党群服务中心" in console_of("early-admin")
+
+
+def test_a_plugin_switch_sent_twice_stays_as_asked(app, client, auth):
+    # The staff pages have no double-submit guard: a double click (or a resent form) on
+    # "Switch off" switched the plugin off and straight back on. With the state asked for, the
+    # second request changes nothing and records nothing.
+    from sqlalchemy import func, select
+
+    from kiosk.models import AuditLog, Station
+
+    auth.login("admin", username="boss")
+    token = csrf_of(client)
+
+    def disabled() -> list:
+        with app.app_context():
+            session = app.extensions["db"].Session()
+            row = session.get(Station, app.extensions["kiosk_station_id"])
+            value, switched = (
+                list(row.disabled_plugins or []),
+                session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action.like("plugin.%"))),
+            )
+            session.close()
+        return [value, switched]
+
+    for _ in range(2):
+        sent = client.post("/admin/plugins/parking/toggle", data={"csrf_token": token, "state": "off"})
+        assert sent.status_code == 302
+    assert disabled() == [["parking"], 1]
+    for _ in range(2):
+        sent = client.post("/admin/plugins/parking/toggle", data={"csrf_token": token, "state": "on"})
+        assert sent.status_code == 302
+    assert disabled() == [[], 2]
+    # A form without the state (the page as it is today) still toggles.
+    client.post("/admin/plugins/parking/toggle", data={"csrf_token": token})
+    assert disabled() == [["parking"], 3]
