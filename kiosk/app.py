@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
+from inspect import iscoroutinefunction
 
 from flask import Flask, abort, current_app, g, request, send_from_directory
 from jinja2 import ChoiceLoader, FileSystemBytecodeCache, FileSystemLoader
@@ -45,6 +47,30 @@ class LazyBuildRule(Rule):
         return build
 
 
+class _KioskFlask(Flask):
+    """Flask, asking once per hook or view whether it is ``async def`` instead of on every request.
+
+    Flask's :meth:`~flask.Flask.ensure_sync` runs :func:`inspect.iscoroutinefunction` for
+    each before/after-request hook, the view and the teardown of every request (eleven
+    times, about ten Python calls each, on a ticket). The answer for a function never
+    changes. The functions are held weakly: one made for a single request
+    (``after_this_request``) is forgotten with it.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._is_async: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def ensure_sync(self, func):
+        try:
+            is_async = self._is_async[func]
+        except KeyError:
+            is_async = self._is_async[func] = iscoroutinefunction(func)
+        except TypeError:  # not weakly referable: asked each time, as Flask does
+            return super().ensure_sync(func)
+        return self.async_to_sync(func) if is_async else func
+
+
 def _instance_path() -> str:
     # KIOSK_INSTANCE_PATH, else instance/ in the current folder (never inside the virtual environment).
     return instance_path_default()
@@ -53,7 +79,7 @@ def _instance_path() -> str:
 def create_app(test_config: dict | None = None) -> Flask:
     """Build a kiosk app: config, database, plugins, pages. No global state."""
     instance = (test_config or {}).get("INSTANCE_PATH") or _instance_path()
-    app = Flask("kiosk", instance_path=instance, instance_relative_config=True)
+    app = _KioskFlask("kiosk", instance_path=instance, instance_relative_config=True)
     app.url_rule_class = LazyBuildRule
     configure(app, test_config)
     from kiosk import config_schema

@@ -6,6 +6,8 @@ from flask import Response
 
 from kiosk.security import SECURITY_HEADERS
 
+PATH = "/k/legal/take/consultation"
+
 
 def test_security_headers_once_each_and_a_views_own_kept(app, client):
     def own():
@@ -64,3 +66,36 @@ def test_a_hook_nobody_implements_answers_without_a_call(app, monkeypatch):
     monkeypatch.setattr(plugins, "_left_out", no_call)
     with app.test_request_context("/"):
         assert plugins.call(hook) == (None if first else [])
+
+
+def test_whether_a_hook_or_view_is_async_is_asked_once_per_function(app, client, monkeypatch):
+    import kiosk.app
+
+    asked = []
+    real = kiosk.app.iscoroutinefunction
+
+    def counted(func):
+        asked.append(func)
+        return real(func)
+
+    monkeypatch.setattr(kiosk.app, "iscoroutinefunction", counted)
+    app._is_async.clear()
+    token = client.get(PATH)
+    assert token.status_code == 200
+    first = len(asked)
+    assert first >= 5  # the before/after-request hooks and the view
+    assert client.get(PATH).status_code == 200
+    assert len(asked) == first  # the second request asks about none of them again
+
+
+def test_an_async_function_is_still_handed_to_async_to_sync(app, monkeypatch):
+    async def answer():
+        return "async"
+
+    def plain():
+        return "plain"
+
+    monkeypatch.setattr(app, "async_to_sync", lambda func: ("wrapped", func))
+    for _ in range(2):  # asked, then from what was kept
+        assert app.ensure_sync(answer) == ("wrapped", answer)
+        assert app.ensure_sync(plain) is plain
