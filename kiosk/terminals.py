@@ -45,6 +45,7 @@ from datetime import datetime, timedelta
 from flask import Blueprint, abort, current_app, g, has_request_context, redirect, render_template, request, url_for
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kiosk.db import Base, UTCDateTime, utcnow
 from kiosk.i18n import N_, _, localized
@@ -228,7 +229,9 @@ def _seen(terminal: Terminal) -> None:
         with session_for(current_app._get_current_object(), write=True) as session:  # type: ignore[attr-defined]
             session.execute(update(Terminal).where(Terminal.id == terminal.id).values(last_seen_at=now))
             session.commit()
-        terminal.last_seen_at = now
+        # The row says so now; the request's copy learns it without becoming a change of its own,
+        # which the request's next read would flush (inside a ticket's write: a second writer).
+        set_committed_value(terminal, "last_seen_at", now)
     except Exception as exc:  # a busy database must not cost the screen its page
         log.warning("could not note terminal %s as seen: %s", terminal.name, exc)
 
