@@ -75,6 +75,17 @@ def users_create(username, role, display_name, password, station_code):
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created {role} {user.username}")
+    from kiosk import sync
+
+    if sync.is_enrolled(session):
+        # The hub owns this station's accounts: it never hears of this one, and an account of the
+        # same name created there later replaces it here (password, role and all).
+        click.echo(
+            f"note: this station is enrolled at a district hub, which manages its accounts; {user.username} "
+            "stays on this station only, and an account of the same name made at the hub replaces it. "
+            "Create accounts at the hub (kiosk users create NAME --station CODE) instead.",
+            err=True,
+        )
 
 
 @users.command("list")

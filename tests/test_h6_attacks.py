@@ -138,3 +138,29 @@ def test_a_plugin_switch_sent_twice_stays_as_asked(app, client, auth):
     # A form without the state (the page as it is today) still toggles.
     client.post("/admin/plugins/parking/toggle", data={"csrf_token": token})
     assert disabled() == [["parking"], 3]
+
+
+def test_kiosk_users_create_on_an_enrolled_station_says_the_hub_owns_its_accounts(app):
+    # An operator made an account at an enrolled station; the hub never heard of it, and an
+    # account of the same name made at the hub later replaced it (password and role) without a word.
+    from kiosk.cli import cli
+    from kiosk.db import utcnow
+    from kiosk.sync.models import SyncState
+
+    runner = app.test_cli_runner()
+    alone = runner.invoke(cli, ["users", "create", "local-one", "--password", "a-fine-password"])
+    assert alone.exit_code == 0 and "hub" not in alone.output
+    with app.app_context():
+        session = app.extensions["db"].Session()
+        session.add(
+            SyncState(
+                station_id=app.extensions["kiosk_station_id"],
+                hub_url="https://district.example.gov.cn",
+                enrolled_at=utcnow(),
+            )
+        )
+        session.commit()
+        session.close()
+    enrolled = runner.invoke(cli, ["users", "create", "local-two", "--password", "a-fine-password"])
+    assert enrolled.exit_code == 0, enrolled.output
+    assert "created staff local-two" in enrolled.output and "district hub" in enrolled.output
