@@ -342,4 +342,6 @@ def test_the_home_screen_says_how_many_spaces_are_left_today(app, client):
     shown = line()
     assert "今日还可预约车位 1 个" in shown and "粤B" not in shown and "王" not in shown
     client.post("/lang", data={"lang": "en", "csrf_token": csrf_token(client)})
-    assert "Shared parking: 1 space(s) left today" in line()
+    assert "Shared parking: 1 space left today" in line()  # English says "space" for one
+    add_lot(app, name="翠竹大厦停车场二期", spaces=4)
+    assert "Shared parking: 5 spaces left today" in line()

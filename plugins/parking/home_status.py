@@ -19,7 +19,8 @@ from kiosk_plugins.parking import capacity, schedule
 from kiosk_plugins.parking.models import Lot, Slot, Voucher, Window
 
 PLUGIN = "parking"
-LEFT = N_("Shared parking: %(n)s space(s) left today")
+LEFT = N_("Shared parking: %(n)s spaces left today")
+LEFT_ONE = N_("Shared parking: %(n)s space left today")
 NONE_TODAY = N_("Shared parking: no parking times today")
 
 # Each open window with its lot's spaces and the spaces taken on yesterday's and today's occurrence.
@@ -73,7 +74,8 @@ def register_status(register, station) -> None:
     left = spaces_left(get_session(), station)
     if left is None:
         return
-    message = LEFT if left >= 0 else NONE_TODAY
+    # Chinese says 个 whatever the number; English says "space" for one (the ids are its words).
+    message = NONE_TODAY if left < 0 else LEFT_ONE if left == 1 else LEFT
     register(
         key="spaces",
         label={locale: localized(message, locale, PLUGIN) % {"n": left} for locale in LOCALES},
