@@ -247,8 +247,9 @@ def public_url(endpoint: str | None = None, *, path: str | None = None, station=
     station, this station's ``public_url`` (or the request's host). Works in a
     request and in a job (app context only).
     """
-    app = current_app
-    at_hub = app.config.get("ROLE") == "hub" or bool(hub_public_url(station.id if station is not None else None, app))
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    hub = hub_public_url(station.id if station is not None else None, app)  # asked once: the base is the same
+    at_hub = app.config.get("ROLE") == "hub" or bool(hub)
     if at_hub and "station" not in values:
         code = _station_code(station)
         if code is not None:
@@ -261,7 +262,7 @@ def public_url(endpoint: str | None = None, *, path: str | None = None, station=
         target = path if path.startswith("/") else "/" + path
         if "station" in values:
             target += ("&" if "?" in target else "?") + "station=" + quote(str(values["station"]), safe="")
-    return public_base(app, station) + target
+    return (hub or own_base(app)) + target  # what public_base() answers, without asking for the hub again
 
 
 #: The earlier name of :func:`public_url`; kept so existing plugins go on working.
