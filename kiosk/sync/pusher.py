@@ -167,29 +167,30 @@ def _request(url: str, *, method: str = "GET", body: dict | None = None, auth: s
     req = urllib.request.Request(url, data=data, headers=headers, method=method)
     deadline = DEADLINE + len(data or b"") / SLOWEST_LINK
     watchdog = _Watchdog(deadline)
-    try:
-        with watchdog, _OPENER.open(req, timeout=TIMEOUT) as response:
-            answer = json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
+    with watchdog:  # the error page of an HTTPError is read under the deadline too
         try:
-            answer = json.loads(exc.read() or b"{}")
-        except ValueError:
-            answer = {}
-        if not isinstance(answer, dict):
-            answer = {}
-        retry = exc.headers.get("Retry-After") if exc.headers else None
-        try:
-            retry_after = float(retry) if retry else None
-        except ValueError:
-            retry_after = None
-        message = answer.get("error") or f"HTTP {exc.code} {exc.reason}"
-        raise SyncFailure(f"hub answered {exc.code}: {message}", exc.code, retry_after, answer) from None
-    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
-        # HTTPException: an answer that is not HTTP or ends early (a middlebox, a hub killed mid-answer).
-        if watchdog.fired:
-            raise SyncFailure(f"hub unreachable at {url}: no whole answer within {deadline:.0f} s") from None
-        reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
-        raise SyncFailure(f"hub unreachable at {url}: {reason}") from None
+            with _OPENER.open(req, timeout=TIMEOUT) as response:
+                answer = json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                answer = json.loads(exc.read() or b"{}")
+            except (ValueError, OSError, http.client.HTTPException):  # an error page cut short counts as none
+                answer = {}
+            if not isinstance(answer, dict):
+                answer = {}
+            retry = exc.headers.get("Retry-After") if exc.headers else None
+            try:
+                retry_after = float(retry) if retry else None
+            except ValueError:
+                retry_after = None
+            message = answer.get("error") or f"HTTP {exc.code} {exc.reason}"
+            raise SyncFailure(f"hub answered {exc.code}: {message}", exc.code, retry_after, answer) from None
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+            # HTTPException: an answer that is not HTTP or ends early (a middlebox, a hub killed mid-answer).
+            if watchdog.fired:
+                raise SyncFailure(f"hub unreachable at {url}: no whole answer within {deadline:.0f} s") from None
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+            raise SyncFailure(f"hub unreachable at {url}: {reason}") from None
     if not isinstance(answer, dict):
         raise SyncFailure(f"the hub's answer at {url} is not a JSON object")
     return answer
