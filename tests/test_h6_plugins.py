@@ -171,3 +171,16 @@ def test_a_pasted_tracking_number_with_invisible_marks_is_found(make_app, databa
     assert client.get("/m/petitions/find", query_string={"no": number}).status_code == 200
     for pasted in ("\u200b" + number, number + "\u200e", "\u2068" + number + "\u2069"):
         assert client.get("/m/petitions/find", query_string={"no": pasted}).status_code == 200, repr(pasted)
+
+
+def test_a_forged_ticket_id_beyond_the_databases_integers_is_no_no_show(app, client, auth):
+    # The counter's "call again" form names the no-show ticket by id; a forged huge id overflowed
+    # SQLite's parameter binding at the query (OverflowError: 503 and a legal plugin fault).
+    from kiosk.testing import csrf_of
+
+    auth.login("staff")
+    token = csrf_of(client)
+    for ticket in ("99999999999999999999", "-99999999999999999999", "0", "x"):
+        response = client.post("/staff/legal/counter/1/recall-no-show", data={"csrf_token": token, "ticket": ticket})
+        assert response.status_code == 302, (ticket, response.status_code)
+    assert app.extensions["kiosk_plugins"].infos["legal"].faults == 0

@@ -28,6 +28,9 @@ from kiosk_plugins.legal.runtime import settings
 
 bp = Blueprint("legal_staff", __name__)
 
+#: The largest row id either database holds (PostgreSQL's INTEGER): a larger one names no ticket.
+MAX_ROW_ID = 2**31 - 1
+
 BOOKING_STATUS = {"booked": N_("Booked"), "checked_in": N_("Checked in"), "cancelled": N_("Cancelled")}
 
 
@@ -226,6 +229,8 @@ def recall_no_show(number: int):
     try:
         ticket_id = int(request.form.get("ticket", ""))
     except ValueError:
+        ticket_id = 0
+    if not 0 < ticket_id <= MAX_ROW_ID:  # beyond the database's integers no ticket has that id
         flash(_("That ticket is not a no-show today."))
         return redirect(url_for("legal_staff.counter", number=number))
     done, ticket = _act(number, lambda st, n, u: calling.recall_no_show(st, n, u, ticket_id))
