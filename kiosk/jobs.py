@@ -50,7 +50,11 @@ LEASE_NAME_LENGTH = 100
 
 def _due(job: dict, last: datetime | None, now: datetime, tz: tzinfo) -> bool:
     if job["every"] is not None:
-        return last is None or (now - last).total_seconds() >= job["every"]
+        # A last run "after now" means the clock was set back since (NTP correcting a clock that ran
+        # ahead): the job is due, or it would not run again until the clock caught up with that run.
+        return last is None or last > now or (now - last).total_seconds() >= job["every"]
+    # A daily job keeps its rule: one run per local day at ``at``; a run recorded later today by a
+    # clock that ran ahead is today's run.
     hour, minute = (int(x) for x in job["at"].split(":"))
     local_now = now.astimezone(tz)
     today_at = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)

@@ -392,12 +392,6 @@ def test_entries_recorded_after_a_station_is_restored_from_a_backup_reach_the_hu
     assert "printer-7" in hub_devices(hub)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kiosk/jobs.py:53 and :59 (not H4's file) take a last run after now as recent: after the station's "
-    "clock is set back an hour no scheduled job (the figures it syncs, device reports, purges) runs for the hour; "
-    "a last run after now should count as due",
-)
 def test_a_scheduled_job_whose_last_run_is_after_now_is_due():
     from zoneinfo import ZoneInfo
 
