@@ -33,6 +33,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "kiosk.ratelimit": "Rate limits of public write routes per client, and back-off after wrong guesses.",
     "kiosk.visitors": "The identified visitor of a kiosk session, and signed tokens for links.",
     "kiosk.privacy": "Masking and checking personal data (names, phones, ID numbers).",
+    "kiosk.typed": "What people type or paste (codes, numbers, plates) as the plain characters they meant.",
     "kiosk.retention": "How long each kind of personal data lives, and the sweep that purges it.",
     "kiosk.printing": "Printing receipts through the station's printer queue.",
     "kiosk.sync": "Syncing records between a station node and the district hub.",

@@ -40,6 +40,7 @@ from datetime import date, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from kiosk import sync
+from kiosk.typed import plain
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: Length of a code made before the district (HMAC with the app's secret).
@@ -228,7 +229,7 @@ def normalize_code(text: str | None) -> str | None:
     An 8-character code must be all base-32 (the earlier kind); a longer one may
     hold a U in its station tag.
     """
-    value = re.sub(r"[\s\-]", "", (text or "").upper()).translate(_TYPO)
+    value = re.sub(r"[\s\-]", "", plain(text).upper()).translate(_TYPO)
     if len(value) == LEGACY_LENGTH:
         return value if all(c in ALPHABET for c in value) else None
     if not MIN_LENGTH <= len(value) <= MAX_LENGTH or any(c not in ALPHABET + "U" for c in value):

@@ -10,7 +10,8 @@ I and O never appear: they would read as 1 and 0.
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from kiosk.typed import plain
 
 #: The 31 province abbreviations, in the order of the plate keypad.
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
@@ -35,7 +36,7 @@ class InvalidPlate(ValueError):
 
 def normalize_plate(text: str | None) -> str:
     """Upper-case, half-width, without the separators people type (粤B·12345 → 粤B12345)."""
-    value = unicodedata.normalize("NFKC", text or "")
+    value = plain(text)
     value = re.sub(r"[\s·•.\-_]", "", value)
     return value.upper()
 

@@ -21,13 +21,13 @@ the day's last number instead of handing out -0001 again.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import datetime
 
 from sqlalchemy import func, select
 
 from kiosk import clock, numbering
 from kiosk.stations import station_tag
+from kiosk.typed import plain
 from kiosk_plugins.petitions.models import Petition, TrackingCounter
 
 SERIES = "petitions.tracking"
@@ -70,9 +70,10 @@ def compact(typed: str) -> str:
     """A number as typed (``p261206 k7qm 0001``) without case, spaces and dashes; "" when it cannot be one.
 
     Full-width letters and digits (``Ｐ２６１２０６``), ideographic spaces and any
-    kind of dash, as a Chinese input method types them, count as their plain forms.
+    kind of dash, as a Chinese input method types them, count as their plain forms;
+    invisible marks a pasted number carries are dropped (:func:`kiosk.typed.plain`).
     """
-    text = OTHER_DASHES.sub("-", unicodedata.normalize("NFKC", str(typed or ""))).strip()
+    text = OTHER_DASHES.sub("-", plain(str(typed or ""))).strip()
     if not TYPED_RE.match(text):
         return ""
     return re.sub(r"[\s-]", "", text).upper()
