@@ -341,6 +341,17 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+#: What a login or logout keeps of the session: how the screen reads (its language, large text), not who used it.
+DISPLAY_KEYS = ("lang", "large_text")
+
+
+def _clear_keeping_display(cookie_session) -> None:
+    """Start a new session (no identity carries over), in the language and text size the screen had."""
+    kept = {key: cookie_session[key] for key in DISPLAY_KEYS if key in cookie_session}
+    cookie_session.clear()
+    cookie_session.update(kept)
+
+
 # Checked against when the user name is unknown, so a wrong name takes as long as a wrong password.
 _DUMMY_HASH: list[str] = []
 
@@ -379,7 +390,7 @@ def login():
                 db_session.execute(delete(LoginAttempt).where(LoginAttempt.key == key))
                 user.last_login_at = utcnow()
                 db_session.commit()
-                session.clear()
+                _clear_keeping_display(session)
                 session["uid"] = user.id
                 session["uv"] = user.session_version or 0
                 session["sid"] = secrets.token_urlsafe(18)
@@ -412,6 +423,6 @@ def logout():
                 db_session.add(RevokedSession(sid_hash=_sid_hash(str(sid)), expires_at=until))
             db_session.commit()
         record("staff.logout", user=user)
-    session.clear()
+    _clear_keeping_display(session)
     flash(_("You have logged out."))
     return redirect(url_for("auth.login"))
