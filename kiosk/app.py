@@ -18,6 +18,7 @@ from kiosk.areas import AREAS
 from kiosk.auth import load_user, require_role
 from kiosk.config import ConfigError, configure, instance_path_default
 from kiosk.db import Database, default_url
+from kiosk.json_input import JSONProvider
 from kiosk.plugins import KioskPlugins, PluginError
 
 log = logging.getLogger("kiosk")
@@ -56,6 +57,9 @@ class _KioskFlask(Flask):
     changes. The functions are held weakly: one made for a single request
     (``after_this_request``) is forgotten with it.
     """
+
+    #: Request bodies nested deeper than the parser recurses are bad JSON (400), not a 500.
+    json_provider_class = JSONProvider
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

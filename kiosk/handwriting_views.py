@@ -11,11 +11,9 @@ the Zinnia packages answers 503 and the pad shows itself switched off.
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, current_app, jsonify, request
 
-from kiosk import handwriting
+from kiosk import handwriting, json_input
 from kiosk.i18n import _
 from kiosk.ratelimit import limited
 
@@ -71,7 +69,7 @@ def candidates():
     if len(raw) > MAX_BODY:
         return _bad("too_many")
     try:
-        payload = json.loads(raw or b"null")
+        payload = json_input.loads(raw or b"null")
     except ValueError:
         return _bad("shape")
     try:
