@@ -296,6 +296,7 @@ def describe() -> dict:
                         "200": _json(requests_list, "The requests"),
                         "400": _errors("A filter is not acceptable"),
                         "403": _errors("A key was given that is neither a read key nor a filing key of this station"),
+                        "429": _errors("Too many wrong keys from this address for now: wait Retry-After seconds"),
                     },
                 }
             },
@@ -306,6 +307,7 @@ def describe() -> dict:
                     "responses": {
                         "200": _json(requests_list, "A one-element array"),
                         "403": _errors("A key was given that is neither a read key nor a filing key of this station"),
+                        "429": _errors("Too many wrong keys from this address for now: wait Retry-After seconds"),
                         "404": _errors("No such request at this station"),
                     },
                 }
