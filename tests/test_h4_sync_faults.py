@@ -339,25 +339,14 @@ def test_a_stations_device_reports_are_on_the_hubs_clock_whatever_the_stations_s
 
 
 # -- a station restored from its backup (docs/deploy.md, "Backup and restore") --------------------------
-MORE_THAN_THE_HUB_HAS = pytest.mark.xfail(
-    strict=True,
-    reason="a restored station whose new entries run past the hub's last number is indistinguishable from "
-    "a resend after a lost answer: the hub skips the ones under its number as replays (see H4's report: "
-    "kiosk restore must mark the database so the pusher renumbers its unsent entries past the hub's)",
-)
-
-
-@pytest.mark.parametrize(
-    "new",
-    [2, pytest.param(5, marks=MORE_THAN_THE_HUB_HAS)],
-    ids=["fewer-than-the-hub-has", "more-than-the-hub-has"],
-)
+@pytest.mark.parametrize("new", [2, 5], ids=["fewer-than-the-hub-has", "more-than-the-hub-has"])
 def test_entries_recorded_after_a_station_is_restored_from_a_backup_reach_the_hub(enrolled, hub, new):
     """The restored outbox numbers from where the backup was, below what the hub has applied.
 
     On the old code the hub skipped every entry recorded after the restore whose number
     it had applied before, as a replay, and the station marked them sent: lost without
-    a word.
+    a word. The mark of the restore makes the station renumber them past the hub's
+    number, however many it recorded.
     """
     station = enrolled
     sid = station.extensions["kiosk_station_id"]
@@ -374,13 +363,14 @@ def test_entries_recorded_after_a_station_is_restored_from_a_backup_reach_the_hu
         session.execute(delete(SyncOutbox).where(SyncOutbox.seq > at_backup))
         session.get(SyncState, sid).acked_seq = at_backup
         session.commit()
-    station.extensions.pop("kiosk_sync_hub_position_checked", None)  # the restored station starts afresh
+    pusher.mark_restored(station)  # what `kiosk restore` (or `kiosk sync restored` after pg_restore) does
     after_restore = {f"printer-after-restore-{n}" for n in range(5, 5 + new)}
     for name in sorted(after_restore):
         record_report(station, name)
     pusher.sync_once(station)
     assert after_restore <= hub_devices(hub)
     assert count_rows(station, SyncOutbox, SyncOutbox.sent_at.is_(None)) == 0
+    assert count_rows(station, JobRun, JobRun.name.like("kiosk.sync.restored@%")) == 0  # done with the mark
     with session_for(hub) as session:
         peer_seq = session.scalar(select(func.max(SyncPeer.last_seq)))
     with session_for(station) as session:

@@ -1,4 +1,7 @@
-"""``kiosk stations …`` (on the hub: enrol, list, revoke) and ``kiosk sync …`` (on a station: join, status, now)."""
+"""``kiosk stations …`` (on the hub: enrol, list, revoke) and ``kiosk sync …``.
+
+On a station: join, status, now, restored (after a restore from a backup).
+"""
 
 from __future__ import annotations
 
@@ -146,7 +149,7 @@ def stations_revoke(code):
 # -- on a station ------------------------------------------------------------------------------------
 @click.group("sync")
 def sync_group():
-    """This station's link to its district hub: join, status, now."""
+    """This station's link to its district hub: join, status, now, restored."""
 
 
 @sync_group.command("join")
@@ -227,3 +230,19 @@ def sync_now():
         click.echo(f"sync failed: {exc}", err=True)
         sys.exit(1)
     click.echo(f"synced: {pushed} entr{'y' if pushed == 1 else 'ies'} pushed, {pulled} pulled")
+
+
+@sync_group.command("restored")
+@with_appcontext
+def sync_restored():
+    """Say that this station's database was restored from a backup (pg_restore); run it with the kiosk stopped.
+
+    Its next sync asks the hub where it is and sends what was recorded since
+    the restore after the hub's numbers, so the hub does not skip it as already
+    received. `kiosk restore` of a SQLite backup does this by itself.
+    """
+    _require("station")
+    from kiosk.sync.pusher import mark_restored
+
+    mark_restored(current_app)
+    click.echo("marked as restored from a backup: the next sync sends what was recorded since after the hub's numbers")

@@ -282,6 +282,9 @@ def _pass(app, sid: int, pull: bool = True) -> tuple[int, int]:
             sync.sequence(session, sid)
             session.commit()
     app.extensions["kiosk_sync_station_recorded"] = True
+    if not app.extensions.get(POSITION_CHECKED):
+        acked = _after_restore(app, sid, hub, auth, acked)
+        app.extensions[POSITION_CHECKED] = True
     pushed = pulled = 0
     while True:
         with session_for(app) as session:
@@ -367,7 +370,79 @@ def _apply_pulled(app, sid: int, down: list, pulled_id: int) -> int:
     raise AssertionError("not reached")
 
 
-def _renumber_past(app, sid: int, acked: int, hub_seq: int) -> bool:
+#: ``app.extensions`` key: this process has looked for the mark of a restore (:func:`mark_restored`).
+#: A restore is done with the kiosk stopped, so one look per process is enough.
+POSITION_CHECKED = "kiosk_sync_hub_position_checked"
+
+
+def restored_mark(code: str) -> str:
+    """The ``job_run`` row that says the station's database was restored from a backup."""
+    return f"kiosk.sync.restored@{code}"[:100]
+
+
+def mark_restored(app) -> None:
+    """Mark the database as restored from a backup (``kiosk restore``, ``kiosk sync restored``).
+
+    The next pass of the station's pusher then asks the hub where it is and
+    renumbers every entry the hub has not acknowledged past the hub's number
+    before it pushes (:func:`_after_restore`).
+    """
+    sid = app.extensions["kiosk_station_id"]
+    with session_for(app, write=True) as session:
+        station = session.get(Station, sid)
+        if station is None:
+            raise LookupError(f"no station {sid} in this database")
+        name = restored_mark(station.code)
+        row = session.get(JobRun, name)
+        if row is None:
+            session.add(JobRun(name=name, last_run_at=utcnow(), last_error=""))
+        else:
+            row.last_run_at = utcnow()
+        session.commit()
+    app.extensions.pop(POSITION_CHECKED, None)
+
+
+def _after_restore(app, sid: int, hub: str, auth: str, acked: int) -> int:
+    """If the database is marked restored, put our unacknowledged entries after the hub's number; returns acked.
+
+    The restored outbox numbers from where the backup was, and the hub skips
+    numbers it has applied as replays. Without the mark a station cannot tell
+    that from an answer lost after a crash (the hub then rightly has our numbers).
+    An empty push answers where the hub is; the mark goes in the same
+    transaction as the renumbering, so a crash before it leaves the mark for the
+    next pass, which asks again.
+    """
+    with session_for(app) as session:
+        station = session.get(Station, sid)
+        name = restored_mark(station.code) if station is not None else None
+        if name is None or session.get(JobRun, name) is None:
+            return acked
+    try:
+        answer = _request(
+            hub + "/sync/v1/push",
+            method="POST",
+            body={"after": acked, "entries": [], "sent_at": utcnow().isoformat()},
+            auth=auth,
+        )
+        upto = answer.get("last_seq")
+    except SyncFailure as exc:
+        if exc.status != 409 or not isinstance(exc.body.get("last_seq"), int):
+            raise
+        upto = exc.body["last_seq"]  # the hub is behind us (restored too): resend from where it is
+    if not isinstance(upto, int):
+        raise SyncFailure("the hub's answer to a push has no last_seq")
+    if upto > acked:
+        _renumber_past(app, sid, acked, upto, restored=name)
+        return upto
+    with session_for(app, write=True) as session:
+        sync.state(session, sid).acked_seq = upto
+        session.execute(delete(JobRun).where(JobRun.name == name))
+        session.commit()
+    log.info("restored from a backup: the hub has our entries up to %s, resending from there", upto)
+    return upto
+
+
+def _renumber_past(app, sid: int, acked: int, hub_seq: int, restored: str | None = None) -> bool:
     """The hub has numbers this station never gave: move our entries after ``acked`` past them.
 
     That happens to a station restored from its backup (docs/deploy.md): its outbox
@@ -376,18 +451,25 @@ def _renumber_past(app, sid: int, acked: int, hub_seq: int) -> bool:
     replay, and the station mark them sent. Resending the entries the hub may
     already have is harmless (the latest state of a record wins, and the station's
     is the one it has now). Returns False when the station does have ``hub_seq``.
+
+    ``restored`` (the name of the mark of a restore, :func:`mark_restored`):
+    renumber whatever the station numbered, and drop the mark in the same
+    transaction.
     """
     with session_for(app, write=True) as session:
         top = session.scalar(select(func.coalesce(func.max(SyncOutbox.seq), 0)).where(SyncOutbox.station_id == sid))
-        if hub_seq <= (top or 0):
+        if hub_seq <= (top or 0) and restored is None:
             return False
         log.warning(
-            "the hub has our entries up to %s but this station numbered only up to %s (restored from a backup?); "
+            "the hub has our entries up to %s but this station numbered only up to %s%s; "
             "renumbering the entries after %s to follow the hub's",
             hub_seq,
             top,
+            " since it was restored from a backup" if restored else " (restored from a backup?)",
             acked,
         )
+        if restored is not None:
+            session.execute(delete(JobRun).where(JobRun.name == restored))
         later = (SyncOutbox.station_id == sid) & (SyncOutbox.seq > acked)
         # Through negative numbers, so no two rows share a number between the statements.
         session.execute(update(SyncOutbox).where(later).values(seq=-SyncOutbox.seq))
