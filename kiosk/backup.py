@@ -29,7 +29,10 @@ kiosk) holds files of the instance folder open, refuses an archive from a
 newer schema, asks before it replaces anything (``--yes`` does not), moves
 what it replaces into ``before-restore-<time>/`` in the instance folder, puts
 the database and the files back and then migrates a database older than this
-code, as ``kiosk db upgrade`` would.
+code, as ``kiosk db upgrade`` would, and marks it restored for the sync (as
+``kiosk sync restored`` does after a ``pg_restore``): the station's next sync
+numbers what it records after the hub's numbers, which the backup's outbox
+would repeat.
 
 The secret key is not in the archive unless the station file holds it: keep
 ``/etc/kiosk/kiosk.env`` with the station's other secrets.
@@ -489,9 +492,15 @@ def restore_backup(station: Station, path: str, *, yes: bool = False, files_only
             )
     for revision in uninstalled:
         echo(f"warning: the backup's database has revision {revision} of a plugin not installed here", err=True)
-    if take_database and older:
-        echo("the restored database is older than this kiosk: migrating it (kiosk db upgrade)")
-        _upgrade(echo)
+    if take_database:
+        if older:
+            echo("the restored database is older than this kiosk: migrating it (kiosk db upgrade)")
+        _after_restore(echo, upgrade=older)
+    else:
+        echo(
+            "if you restored the database with pg_restore, run `kiosk sync restored` before starting the kiosk, "
+            "so what it records next reaches the hub"
+        )
     return manifest
 
 
@@ -539,24 +548,38 @@ def _what_is_replaced(station: Station, manifest: dict, sqlite_path: str | None)
     return found
 
 
-def _upgrade(echo) -> None:
-    from kiosk import migrate
+def _after_restore(echo, upgrade: bool) -> None:
+    """Migrate the restored database if ``upgrade``, then mark it restored for the sync (``kiosk sync restored``).
+
+    The mark makes the station's next sync number what it records after the
+    hub's numbers: the restored outbox numbers from where the backup was, and the
+    hub would skip those numbers as already received (kiosk.sync.pusher).
+    """
+    from kiosk import migrate, sync
     from kiosk.app import close_app, create_app
     from kiosk.config import ConfigError
+    from kiosk.sync.pusher import mark_restored
 
     try:
         # As `kiosk db upgrade`: whatever auto_migrate says, this command is asked to migrate.
-        app = create_app({"AUTO_MIGRATE": True})
+        # No jobs nor pusher: this app only migrates and marks.
+        app = create_app({"AUTO_MIGRATE": True, "RUN_JOBS": False})
     except ConfigError as exc:
-        raise BackupError(f"{exc}; then run `kiosk db upgrade`") from None
+        if upgrade:
+            raise BackupError(f"{exc}; then run `kiosk db upgrade` and `kiosk sync restored`") from None
+        echo(f"warning: {exc}; then run `kiosk sync restored` before starting the kiosk", err=True)
+        return
     try:
-        newer = migrate.upgrade(app)
-        left = migrate.pending(app)
+        if upgrade:
+            newer = migrate.upgrade(app)
+            left = migrate.pending(app)
+            if newer or left:
+                raise BackupError(f"the restored database could not be migrated ({', '.join(newer or left)})")
+            echo("database is up to date")
+        if not sync.is_hub(app):
+            mark_restored(app)
     finally:
         close_app(app)  # what the app started for itself
-    if newer or left:
-        raise BackupError(f"the restored database could not be migrated ({', '.join(newer or left)})")
-    echo("database is up to date")
 
 
 # -- the commands ----------------------------------------------------------------------------

@@ -143,6 +143,9 @@ def test_backup_while_writing_then_restore_into_a_fresh_instance(station, tmp_pa
     db = str(fresh / "kiosk.db")
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
     assert rows(db, "PRAGMA foreign_key_check") == []
+    # Marked restored, so its next sync numbers new entries after the hub's (kiosk.sync.pusher.mark_restored).
+    marks = "SELECT name FROM job_run WHERE name LIKE 'kiosk.sync.restored@%'"
+    assert rows(db, marks) == [("kiosk.sync.restored@shuibei",)] and rows(station.db_path, marks) == []
     copied = rows(db, "SELECT id, number, token FROM legal_ticket ORDER BY id")
     now = rows(station.db_path, "SELECT id, number, token FROM legal_ticket ORDER BY id")
     assert before + 3 <= len(copied) < len(now)
