@@ -95,6 +95,8 @@ class Station:
     station_file: str
     code: str
     disabled_plugins: list = field(default_factory=list)
+    #: The district hub (``role = "hub"``): it has no outbox to mark after a restore.
+    hub: bool = False
 
     @property
     def sqlite_path(self) -> str | None:
@@ -131,6 +133,7 @@ def station_config() -> Station:
         station_file=os.path.abspath(config.get("STATION_FILE") or os.path.join(app.instance_path, "station.toml")),
         code=(config.get("STATION") or {}).get("code") or "default",
         disabled_plugins=list((config.get("PLUGINS") or {}).get("disabled", [])),
+        hub=config.get("ROLE") == "hub",
     )
 
 
@@ -496,7 +499,7 @@ def restore_backup(station: Station, path: str, *, yes: bool = False, files_only
         if older:
             echo("the restored database is older than this kiosk: migrating it (kiosk db upgrade)")
         _after_restore(echo, upgrade=older)
-    else:
+    elif not station.hub:
         echo(
             "if you restored the database with pg_restore, run `kiosk sync restored` before starting the kiosk, "
             "so what it records next reaches the hub"

@@ -290,3 +290,12 @@ def test_backup_and_the_server_look_for_the_instance_folder_where_the_kiosk_keep
     monkeypatch.chdir(tmp_path)
     assert station_config().instance == str(tmp_path / "instance")
     assert server._config()["INSTANCE_PATH"] == str(tmp_path / "instance")
+
+
+def test_a_files_only_restore_says_to_mark_the_database_that_pg_restore_put_back(archive, tmp_path):
+    fresh = tmp_path / "files-only"
+    result = kiosk(fresh, "restore", str(archive), "--files-only", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "--files-only: the database is left as it is" in result.output
+    assert "run `kiosk sync restored`" in result.output
+    assert not os.path.exists(fresh / "kiosk.db"), "the database is not touched"
