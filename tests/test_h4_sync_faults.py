@@ -9,7 +9,6 @@ back-off, and the next pass over a good link must catch up with nothing lost.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 from datetime import timedelta
@@ -17,33 +16,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, func, select
 
+from test_sync_transport import hub, live, station  # noqa: F401 (fixtures shared with the transport tests)
+
 from kiosk import sync
 from kiosk.db import session_for, utcnow
 from kiosk.models import DeviceReport, JobRun
 from kiosk.sync import pusher
 from kiosk.sync.models import SyncOutbox, SyncPeer, SyncState
-from kiosk.testing import LiveServer, count_rows, wait_for
-
-HUB_STATION = {"code": "district", "name": "罗湖区党群服务中心", "kind": "party_service"}
-
-
-@pytest.fixture
-def hub(make_app, database_url):
-    return make_app(database_url, ROLE="hub", STATION=HUB_STATION)
-
-
-@pytest.fixture
-def station(make_app, kiosk_database_template, tmp_path):
-    path = tmp_path / "station.db"
-    shutil.copy(kiosk_database_template, path)
-    return make_app("sqlite:///" + str(path))
-
-
-@pytest.fixture
-def live(hub):
-    server = LiveServer(hub)
-    yield server
-    server.stop()
+from kiosk.testing import count_rows, wait_for
 
 
 @pytest.fixture
