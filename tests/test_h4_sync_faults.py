@@ -15,7 +15,6 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, func, select
-
 from test_sync_transport import hub, live, station  # noqa: F401 (fixtures shared with the transport tests)
 
 from kiosk import sync
