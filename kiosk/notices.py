@@ -35,7 +35,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import JSON
 
 from kiosk import audit, clock, events
-from kiosk.auth import login_required
+from kiosk.auth import login_required, safe_next
 from kiosk.db import Base, UTCDateTime, get_session, utcnow
 from kiosk.i18n import DEFAULT_LOCALE, LOCALE_NAMES, _, current_locale, localized
 from kiosk.plugins import PluginError
@@ -262,10 +262,7 @@ def call_staff_state():
 
 
 def _back() -> str:
-    target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("shell.home")
+    return safe_next(request.form.get("next")) or url_for("shell.home")
 
 
 @bp.route("/staff/calls")
@@ -313,8 +310,8 @@ def acknowledge(call_id: int):
         flash(_("Thank you: the resident's call is answered."))
     else:
         flash(_("Someone already answered this call."))
-    target = request.form.get("next", "")
-    if target.startswith("/staff") and not target.startswith("//"):
+    target = safe_next(request.form.get("next"))
+    if target is not None and target.startswith("/staff"):
         return redirect(target)
     return redirect(url_for("notices.staff_calls"))
 

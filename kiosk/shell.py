@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 
 from kiosk import notices, visitors
+from kiosk.auth import safe_next
 from kiosk.i18n import LOCALE_NAMES, current_locale
 from kiosk.stations import current_station
 from kiosk.tiles import tiles_for
@@ -65,10 +66,7 @@ def _at_a_kiosk_terminal() -> bool:
 
 
 def _back() -> str:
-    target = request.form.get("next", "")
-    if target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("shell.home")
+    return safe_next(request.form.get("next")) or url_for("shell.home")
 
 
 @bp.app_context_processor

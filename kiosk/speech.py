@@ -48,6 +48,7 @@ import tempfile
 from flask import Blueprint, abort, current_app, redirect, request, send_file, session, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from kiosk.auth import safe_next
 from kiosk.ratelimit import limited as _limited
 
 __all__ = [
@@ -298,10 +299,7 @@ def clip(token: str):
 def toggle():
     """The header's 语音引导 switch: on or off for this visitor (forgotten at the idle reset)."""
     session["speech"] = not guidance_enabled()
-    target = request.form.get("next", "")
-    if not (target.startswith("/") and not target.startswith("//") and "\\" not in target):
-        target = url_for("shell.home")
-    return redirect(target)
+    return redirect(safe_next(request.form.get("next")) or url_for("shell.home"))
 
 
 #: Where the clip goes: just before the end of the kiosk page's <main>.
