@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import select
 from test_courier_rest_support import courier_app, courier_config, db  # noqa: F401
 
@@ -13,12 +12,6 @@ from kiosk.testing import Auth, FixedClock, csrf_of
 from kiosk_plugins.courier_rest.models import Service
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plugins/courier_rest/services.py validate(): int(position) has no range; a position beyond the "
-    "database's INTEGER overflows at commit (OverflowError on SQLite) and the edit answers 503 "
-    "(a plugin fault) instead of a message",
-)
 def test_a_service_position_beyond_the_databases_integers_is_refused(courier_app):  # noqa: F811
     staff = courier_app.test_client()
     Auth(courier_app, staff).login("staff")
@@ -111,12 +104,6 @@ def test_a_hazard_photo_is_never_kept_in_the_staff_browsers_cache(courier_app): 
     assert staff.get(f"/staff/courier_rest/hazards/{report_id}/photos/..%2fh6.jpg").status_code == 404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plugins/petitions/mobile.py media(): send_file(max_age=0) answers 'no-cache, max-age=0', so a "
-    "resident's petition photo is stored in the disk cache of the staff (or Open311 reader's) browser. "
-    "Fix: set response.headers['Cache-Control'] = 'no-store' (as the hazard photo route now does)",
-)
 def test_a_petition_photo_is_never_kept_in_the_browsers_cache(make_app, database_url):
     from test_petitions_open311 import FULL, KEY, add_photo, post, read_keys
 
@@ -154,13 +141,6 @@ def test_a_households_file_in_neither_utf8_nor_gb18030_is_refused_with_a_message
         session.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plugins/petitions/numbering.py compact(): an invisible mark around a pasted tracking number "
-    "(zero-width space, LRM, the isolates phones add when copying from a chat) makes the lookup say "
-    "'enter the tracking number on your receipt' (400) for a right number; full-width digits and spaces "
-    "are already forgiven. Fix: drop Unicode format characters (category Cf) before compacting",
-)
 def test_a_pasted_tracking_number_with_invisible_marks_is_found(make_app, database_url):
     from test_petitions_open311 import KEY, post
 

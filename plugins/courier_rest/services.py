@@ -65,6 +65,8 @@ DEFAULTS = [
 
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 NAME_FIELDS = ("name_zh_hans", "name_zh_hant", "name_en")
+#: The highest position a service may be given (positions order the list).
+MAX_POSITION = 9999
 NOTE_FIELDS = ("note_zh_hans", "note_zh_hant", "note_en")
 #: A rider tapping the same service again within this time is counted once.
 REPEAT_WINDOW = timedelta(minutes=5)
@@ -159,4 +161,8 @@ def validate(form: dict, *, new: bool) -> tuple[dict, list[str]]:
         values["position"] = int(form.get("position") or 0)
     except ValueError:
         errors.append(N_("The position must be a whole number."))
+    else:
+        # The list's order, not an id: a few digits; beyond the database's integers it failed at commit.
+        if not 0 <= values["position"] <= MAX_POSITION:
+            errors.append(N_("The position must be a whole number from 0 to 9999."))
     return values, errors

@@ -194,4 +194,7 @@ def media(token: str):
     path = photos.path_of(current_app.instance_path, row.station_id, row.filename)
     if not os.path.isfile(path):
         abort(404)
-    return send_file(path, mimetype="image/jpeg", max_age=0)
+    response = send_file(path, mimetype="image/jpeg", max_age=0)
+    # A resident's photo: never kept in the disk cache of a shared staff PC or a reader's browser.
+    response.headers["Cache-Control"] = "no-store"
+    return response
