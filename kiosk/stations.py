@@ -113,10 +113,13 @@ def current_station() -> Station:
     db_session = get_session()
     user = request_g.get("user")
     station = None
-    # A staff account's own station wins, so ?station= cannot open another station's records.
-    if user is not None and user.station_id and user.role != "district":
+    hub = app.config.get("ROLE") == "hub"
+    # At the hub a staff account's own station wins, so ?station= cannot open another station's records.
+    # A station node serves its own station only: there an account made before the station file named
+    # the station (under the placeholder one) still works in the real station.
+    if hub and user is not None and user.station_id and user.role != "district":
         station = db_session.get(Station, user.station_id)
-    if station is None and app.config.get("ROLE") == "hub" and has_request_context():
+    if station is None and hub and has_request_context():
         wanted = request.args.get("station")
         if isinstance(wanted, str) and wanted and "\x00" not in wanted:  # PostgreSQL cannot compare a NUL byte
             found = station_by_code(wanted[:64])

@@ -59,16 +59,6 @@ def test_the_hub_refuses_a_deeply_nested_sync_body_without_a_500(make_app, datab
         assert response.status_code in (400, 401, 403), (path, response.status_code)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="An account keeps the station row it was made under (kiosk/auth.py create_user stores station_id; "
-    "kiosk/stations.py current_station() then prefers the account's station). README's 'Running a station' "
-    "block runs `kiosk users create alice --role admin` before any station file, so alice belongs to station "
-    "'default'; once the operator sets [station] code (docs/deploy.md step 4), alice's staff console shows the "
-    "empty 'default' station, not the station's queue. Suggested: on a station node, kiosk doctor (or start-up) "
-    "flags/moves accounts of a station row that is neither this station nor enrolled anywhere; README: set the "
-    "station file before creating accounts",
-)
 def test_an_admin_made_before_the_station_code_was_set_works_in_the_real_station(make_app, database_url):
     from kiosk.testing import create_account
 
