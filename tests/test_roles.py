@@ -85,16 +85,23 @@ def test_a_station_node_shows_its_kiosk_screens_and_ignores_station_in_the_query
 
 
 def test_the_hub_opens_no_devices_and_runs_no_print_queue(make_app, database_url):
+    import threading
+
     from kiosk import printing
     from kiosk_hardware.receipt import Receipt
 
+    def status_threads() -> set:
+        return {t for t in threading.enumerate() if t.name == "kiosk-printer-status" and t.is_alive()}
+
+    # Another test's station in this process may still be polling its printer: only the hub's would be new.
+    before = status_threads()
     hub = _hub(make_app, database_url, START_DEVICES=True)
     assert hub.config["START_DEVICES"] is False  # forced off whatever asked for it
     assert not any(j["name"].startswith("kiosk.device_report") for j in hub.extensions["kiosk_jobs"])
     with hub.test_request_context("/"):
         printing.submit(Receipt().title("区级"), "test")
     assert hub.extensions["kiosk_printing"]._started is False
-    assert not [t for t in __import__("threading").enumerate() if t.name == "kiosk-printer-status" and t.is_alive()]
+    assert not status_threads() - before
 
 
 def test_doctor_on_a_hub_without_trusted_proxies_warns_that_phones_share_nginxs_address(make_app, database_url):
