@@ -25,7 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from district_harness import District, Station, wait_for  # noqa: E402
 from test_district_e2e import A, hub_parked, hub_tickets, make_station, take_ticket  # noqa: E402
 
-pytestmark = [pytest.mark.skipif(not PG_URL, reason=PG_SKIP), pytest.mark.xdist_group("district-h4")]
+pytestmark = pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
+#: Each test on one worker of its own (each starts its own hub and station): about 75 s and 40 s.
+LINK_FAULTS = pytest.mark.xdist_group("district-h4")
+LOST_ANSWER = pytest.mark.xdist_group("district-h4-2")
 
 
 @pytest.fixture
@@ -61,6 +64,7 @@ def sync_status(station: Station) -> dict:
     return body["sync"]
 
 
+@LINK_FAULTS
 def test_black_hole_reset_and_a_proxys_502_lose_and_double_nothing_and_staff_see_each(district):
     district.start_hub()
     a = make_station(district, A)
@@ -81,6 +85,7 @@ def test_black_hole_reset_and_a_proxys_502_lose_and_double_nothing_and_staff_see
     wait_for(lambda: a.sync_error() == "", 30, "the station's error to clear")
 
 
+@LOST_ANSWER
 def test_an_answer_lost_after_the_hub_applied_and_a_hub_killed_mid_push_double_nothing(district):
     district.start_hub()
     a = make_station(district, A)
