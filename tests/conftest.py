@@ -27,31 +27,6 @@ from tests.browser_helpers import gate_until_ready
 HERE = os.path.dirname(__file__)
 CHROMIUM = os.environ.get("KIOSK_CHROMIUM", "/usr/bin/chromium")
 
-#: Modules whose tests take 40–250 s each or as a group (real hubs and stations, the schema fuzzer,
-#: the tour of every screen; `--durations` of a whole run on 2026-12-06). They are collected first,
-#: so xdist starts them first: started last, one of them alone kept a worker busy for the last
-#: minutes while the others had finished.
-SLOW_FIRST = (
-    "tests/test_district_e2e.py",
-    "tests/test_openapi.py",
-    "tests/test_tour_browser.py",
-    "tests/test_h4_district_link.py",
-    "tests/test_deploy_docs.py",
-    "tests/test_plugin_schema.py",
-    "tests/test_bad_input.py",
-    "tests/test_a11y_browser.py",
-)
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Run the slowest modules first (see :data:`SLOW_FIRST`); the rest keep their order."""
-
-    def rank(item) -> int:
-        path = item.nodeid.split("::", 1)[0]
-        return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
-
-    items.sort(key=rank)  # stable: the same order on every worker, as xdist requires
-
 
 @pytest.fixture(scope="session")
 def sqlite_template(kiosk_database_template):
