@@ -113,7 +113,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     # Parsed catalogs and compiled templates are kept between starts (a
     # worker's first page took some 70 ms to parse and compile them again).
-    cache = os.path.join(app.instance_path, "cache")
+    # CACHE_DIR puts them elsewhere: the tests share one folder between their
+    # many apps, which otherwise compiled every template again for each test.
+    cache = app.config.get("CACHE_DIR") or os.path.join(app.instance_path, "cache")
     i18n.init_app(app, plugins.translation_paths, cache_dir=cache)
     security.init_app(app)
     _template_loader(app, plugins)

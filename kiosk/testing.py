@@ -124,6 +124,10 @@ TEST_SECRET_KEY = "test-secret-key-not-for-production"
 TEST_PASSWORD = "correct-horse"
 #: One pinyin dictionary cache for every test run on the machine instead of a build per app.
 IME_CACHE_DIR = os.path.join(tempfile.gettempdir(), "kiosk-test-ime-cache")
+#: One folder of compiled templates and parsed catalogs for every app of a test run, keyed by each
+#: source's checksum (an installed station keeps them in its instance's ``cache``): a test's
+#: app compiled each template it rendered again, some 10 ms apiece.
+_TEMPLATE_CACHE_DIR = os.path.join(tempfile.gettempdir(), "kiosk-test-template-cache")
 #: The values of the ``backend`` fixture: every test on the ladder runs on each.
 BACKENDS = ("sqlite", "postgresql")
 #: The PostgreSQL server the tests may create databases on (empty: PostgreSQL runs are skipped).
@@ -189,6 +193,7 @@ def app_config(instance_path: str, database_url: str, **extra) -> dict:
         "RUN_JOBS": False,
         "IME_PRELOAD": False,
         "IME_CACHE_DIR": IME_CACHE_DIR,
+        "CACHE_DIR": _TEMPLATE_CACHE_DIR,
         "STATION": dict(TEST_STATION),
         "DEVICES": {"printer": {"type": "preview", "folder": os.path.join(instance_path, "receipts")}, "readers": {}},
     }

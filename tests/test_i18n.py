@@ -166,7 +166,10 @@ def test_a_read_only_cache_folder_costs_nothing_but_the_parse(tmp_path):
     assert catalogs.gettext("zh_Hans", "Back") == "返回"
 
 
-def test_compiled_templates_are_kept_in_the_instance_cache(app, client):
+def test_compiled_templates_are_kept_in_the_instance_cache(make_app, database_url):
+    # The tests' apps share one cache folder (CACHE_DIR); an installed station has none set.
+    app = make_app(database_url, CACHE_DIR="")
+    client = app.test_client()
     assert client.get("/").status_code == 200
     cached = os.listdir(os.path.join(app.instance_path, "cache"))
     assert any(name.startswith("template-") for name in cached)
