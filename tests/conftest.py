@@ -24,6 +24,12 @@ import pytest
 from kiosk.testing import Auth, LiveServer, install_into
 from tests.browser_helpers import gate_until_ready
 
+# Bytecode is kept even where the environment says PYTHONDONTWRITEBYTECODE (some CI images do):
+# without it every xdist worker rewrote and compiled all the test modules again (13 s of CPU
+# each, against 3 s), and every `kiosk` process a test starts compiled the kiosk from source.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 HERE = os.path.dirname(__file__)
 CHROMIUM = os.environ.get("KIOSK_CHROMIUM", "/usr/bin/chromium")
 
