@@ -287,6 +287,7 @@ TOP: dict[str, Setting] = {
     "ime_preload_delay": Number(2.0, min=0, max=3600),
     "ime_min_word_freq": Integer(3, min=0),
     "ime_cache_dir": Text(""),
+    "cache_dir": Text(""),
     "handwriting_model": Text("/usr/share/tegaki/models/zinnia/handwriting-zh_CN.model"),
     "print_lease_seconds": Number(15.0, min=1, max=3600),
     "print_expire_after": SecondsOrPerLayout(300),
