@@ -171,6 +171,26 @@ def _access_fields(record: logging.LogRecord) -> None:
     record.msg, record.args = f"{fields['method']} {fields['route']} {fields['status']}", None
 
 
+#: Colour codes the development server puts around its lines for a terminal.
+_ANSI_STYLE = re.compile(r"\x1b\[[0-9;]*m")
+#: The request in a development server line: ``"GET /m/legal/t/<token>?lang=en HTTP/1.1"``.
+_REQUEST_LINE = re.compile(r'"(\S+) (\S+) (HTTP/[0-9.]+)"')
+
+
+def _development_server_line(record: logging.LogRecord) -> None:
+    """A line of werkzeug's development server (``kiosk run``) without colour codes, and its request
+    without the query string or the path's tokens and numbers, as ``kiosk serve``'s access lines.
+
+    The development server writes the raw path: a phone's ticket page there carries the ticket's
+    token, which is all it takes to follow someone's ticket.
+    """
+
+    def request(m: re.Match) -> str:
+        return f'"{_safe_path(m.group(1))} {_safe_path(m.group(2).split("?", 1)[0])} {m.group(3)}"'
+
+    record.msg, record.args = _REQUEST_LINE.sub(request, _ANSI_STYLE.sub("", record.getMessage())), None
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: :data:`FIELDS`, then the access fields of an access line, then ``exc``."""
 
@@ -199,6 +219,8 @@ class ScrubFilter(logging.Filter):
         access = record.name == "gunicorn.access"
         if access:
             _access_fields(record)
+        elif record.name == "werkzeug":
+            _development_server_line(record)
         message = record.getMessage()
         cleaned = _scrubbed_access(message) if access and record.args is None else scrub(message)
         if cleaned != message:

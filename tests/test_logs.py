@@ -67,6 +67,37 @@ def test_printer_library_chatter_stays_out_of_the_station_log_but_its_warnings_d
     assert messages == ["paper out", "legal.ticket_issued"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_development_servers_lines_name_no_token_nor_query(app):
+    """``kiosk run`` (werkzeug's server, the demo's) logged the raw path: a phone's ticket page has its token."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    token = "G0XfMnRdl1LO5oRc5rz7wxzU"
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    stream = io.StringIO()
+    logs.configure("INFO", stream)
+    thread.start()
+    try:
+        for path in (f"/m/legal/t/{token}?phone=13812345678", "/k/legal/take/consultation"):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=10).close()
+            except urllib.error.HTTPError:
+                pass  # the line is what is checked, whatever the answer
+    finally:
+        server.shutdown()
+        thread.join(10)
+        _remove_kiosk_handlers()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    requests = [line["msg"] for line in lines if line["logger"] == "werkzeug"]
+    assert len(requests) == 2, lines
+    assert token not in stream.getvalue() and "1381" not in stream.getvalue() and "phone=" not in stream.getvalue()
+    assert '"GET /m/legal/t/* HTTP/1.1"' in requests[0] and '"GET /k/legal/take/consultation HTTP/1.1"' in requests[1]
+    assert "\x1b" not in stream.getvalue() and "\\u001b" not in stream.getvalue()
+
+
 # -- request ids and gunicorn's own lines (issue 21 point 8) ------------------------------------
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_request_id_is_on_every_line_of_the_request_and_in_the_response(app):
