@@ -135,7 +135,11 @@ def test_a_database_that_hangs_gives_the_503_page_within_5_s_and_the_kiosk_comes
     url = make_url(database_url)
     proxy = StallingProxy(url.host or "127.0.0.1", url.port or 5432)
     try:
-        app = make_app(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+        # The station's own connect timeout (the test ladder gives loaded test machines longer).
+        app = make_app(
+            url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+            DATABASE_CONNECT_TIMEOUT=3.0,
+        )
         db = app.extensions["db"]
         client = app.test_client()
         assert client.get("/").status_code == 200
