@@ -28,7 +28,10 @@ def _count(app, model, *where) -> int:
 
 def _actions(app, prefix: str) -> list[str]:
     with app.app_context(), session_for(app) as session:
-        return list(session.scalars(select(AuditLog.action).where(AuditLog.action.like(prefix + "%"))))
+        # In the order they were written: PostgreSQL returns rows in the order they sit in the table,
+        # and the rows a test's cleanup deleted leave room that new ones fill out of order.
+        query = select(AuditLog.action).where(AuditLog.action.like(prefix + "%")).order_by(AuditLog.id)
+        return list(session.scalars(query))
 
 
 def test_hours_on_a_day_later_items_win():
