@@ -77,8 +77,10 @@ REPLACED_PREFIX = "before-restore-"
 #: Instance-folder entries a backup leaves out: the database (copied by the backup API)
 #: and what the kiosk rebuilds by itself.
 SKIPPED_NAMES = frozenset({"cache", "legal-voice", "pinyin-ime.idx", "__pycache__"})
-#: Files being written under a temporary name (the preview printer's receipts) are not taken.
-PARTIAL_SUFFIX = ".part"
+#: Files being written under a temporary name and renamed once whole are not taken: the preview
+#: printer's receipts (``tmpXXXX.part``) and the pinyin dictionary rebuilt beside its index
+#: (``pinyin-ime.idx.XXXX.tmp``, in the instance folder unless ``ime_cache_dir`` says otherwise).
+TEMPORARY_SUFFIXES = (".part", ".tmp")
 DATABASE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 #: The work folder of a backup or restore under way.
 WORK_PREFIX = ".kiosk-backup-"
@@ -200,8 +202,8 @@ def _skipped(relative: str, station: Station, leave_out: set[str]) -> bool:
     parts = relative.split(os.sep)
     if parts[0] in SKIPPED_NAMES or parts[0].startswith(REPLACED_PREFIX):
         return True
-    if parts[-1].endswith(PARTIAL_SUFFIX):
-        return True  # a file still being written (a receipt preview's temporary file): renamed once whole
+    if parts[-1].endswith(TEMPORARY_SUFFIXES):
+        return True  # a file still being written: it is renamed once whole
     # A backup or restore under way (its work folder may sit anywhere below the instance folder).
     return any(part.startswith(WORK_PREFIX) for part in parts) or relative in leave_out
 

@@ -304,12 +304,14 @@ def test_a_files_only_restore_says_to_mark_the_database_that_pg_restore_put_back
 def test_a_file_still_being_written_is_not_taken(tmp_path):
     # The preview printer writes each receipt as tmpXXXX.part, then renames it: a backup taken in
     # between archived the .part file, which no restored folder should hold (seen in a CI run).
+    # The pinyin dictionary is rebuilt the same way beside its index, as pinyin-ime.idx.XXXX.tmp.
     from kiosk.backup import Station, _instance_files
 
     receipts = tmp_path / "receipts"
     receipts.mkdir()
     (receipts / "20261206-221102-a.png").write_bytes(b"png")
     (receipts / "tmp393jp6w_.part").write_bytes(b"half")
+    (tmp_path / "pinyin-ime.idx.k2j9x1ab.tmp").write_bytes(b"half")
     station = Station(instance=str(tmp_path), database_url="", station_file="", code="shuibei")
     names = [name for name, _path in _instance_files(station, set())]
     assert names == ["instance/receipts/20261206-221102-a.png"]
