@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import os
 import sys
+import time
 
 import pytest
 
@@ -86,3 +87,57 @@ def test_the_machine_yardstick_is_cpu_time_of_fixed_work():
     assert machine._work(50) == machine._work(50)  # the same work each run, so runs compare
     speed = machine.python_speed(runs=2)
     assert 0 < speed < 60_000
+
+
+def _untimed_slow_step_then_action(i, state):
+    """A user's step that takes longer than the whole window, then the measured action."""
+    if i % 2 == 0:
+        return ("GET", "/slow", None, {}, False)
+    return ("POST", "/action", b"", {"Content-Length": "0"})
+
+
+def test_a_window_that_closes_inside_an_untimed_step_still_measures_one_action():
+    """The half-second smoke runs above once measured nothing: the machine was loaded and the
+    untimed step before the first voucher outlasted the window (CI, PostgreSQL, parking)."""
+    import http.server
+    import threading
+
+    from bench import load
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            time.sleep(0.6)
+            self._answer(200)
+
+        def do_POST(self):
+            self._answer(302)
+
+        def _answer(self, status):
+            self.send_response(status)
+            self.send_header("Location", "/done")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        figures = load.run(
+            f"http://127.0.0.1:{server.server_port}",
+            _untimed_slow_step_then_action,
+            clients=1,
+            seconds=0.2,
+            expect=(302,),
+            expect_location="/done",
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert figures["requests"] == 1
+    assert figures["statuses"] == {"302": 1}
+    assert figures["untimed_statuses"] == {"200": 1}
+    assert figures["errors"] == 0
