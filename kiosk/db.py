@@ -260,7 +260,31 @@ def _sqlite_connection_class(lock: WriterLock) -> type[sqlite3.Connection]:
             finally:
                 self._let_go()
 
+        def cursor(self, factory=None):
+            return super().cursor(factory or KioskSqliteCursor)
+
     return KioskSqliteConnection
+
+
+class KioskSqliteCursor(sqlite3.Cursor):
+    """A pysqlite cursor whose first write outside a transaction begins one, with the write lock taken up front.
+
+    pysqlite's own transaction handling begins transactions lazily and never
+    with IMMEDIATE (see :func:`_sqlite_setup`). This was an engine listener
+    (``before_cursor_execute``); any engine listener sends every statement
+    through SQLAlchemy's event path, some 30 more Python calls each, ten
+    statements on every ticket issued. Here it is one method call.
+    """
+
+    def execute(self, sql, parameters=()):
+        if not self.connection.in_transaction and sql.lstrip()[:7].upper().startswith(WRITE_VERBS):
+            self.connection.begin_immediate()
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql, seq_of_parameters):
+        if not self.connection.in_transaction and sql.lstrip()[:7].upper().startswith(WRITE_VERBS):
+            self.connection.begin_immediate()
+        return super().executemany(sql, seq_of_parameters)
 
 
 def _sqlite_setup(engine) -> None:
@@ -281,21 +305,24 @@ def _sqlite_setup(engine) -> None:
         cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn):
-        if conn.get_execution_options().get("sqlite_immediate"):
-            conn.connection.dbapi_connection.begin_immediate()
-        # Otherwise no BEGIN yet: reads run on their own, as PostgreSQL's READ
-        # COMMITTED would show them. A deferred transaction that read and then
-        # writes fails at once with SQLITE_BUSY_SNAPSHOT when another kiosk
-        # committed in between (busy_timeout cannot help), so the transaction
-        # starts at the first write, with the write lock taken up front.
+    # No BEGIN when SQLAlchemy begins a transaction: reads run on their own, as
+    # PostgreSQL's READ COMMITTED would show them. A deferred transaction that read
+    # and then writes fails at once with SQLITE_BUSY_SNAPSHOT when another kiosk
+    # committed in between (busy_timeout cannot help), so the transaction starts at
+    # the first write (KioskSqliteCursor), with the write lock taken up front, or at
+    # once for the sessions of writers that must serialise (_begin_immediate).
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _before_execute(conn, cursor, statement, parameters, context, executemany):
-        dbapi_conn = cursor.connection
-        if not dbapi_conn.in_transaction and statement.lstrip()[:7].upper().startswith(WRITE_VERBS):
-            dbapi_conn.begin_immediate()
+
+def _begin_immediate(_session, _transaction, connection) -> None:
+    """A write session's transaction on SQLite: BEGIN IMMEDIATE before its first statement.
+
+    A session event (once per transaction), not an engine one: an engine's
+    ``begin`` listener would put every statement of every connection on
+    SQLAlchemy's slower event path (see :class:`KioskSqliteCursor`).
+    """
+    dbapi_connection = connection.connection.dbapi_connection
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.begin_immediate()
 
 
 #: KiB of SQLite page cache per connection (SQLite's default is 2,000).
@@ -545,10 +572,12 @@ class Database:
             event.listen(self.engine, "handle_error", self._unwatch_failed)
             self._guard_ping(self.engine.dialect)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
-        # Writers that must serialise (numbering, capacity) use this engine: on
+        # Writers that must serialise (numbering, capacity) use these sessions: on
         # SQLite their transaction starts with BEGIN IMMEDIATE; on PostgreSQL
-        # they lock rows explicitly, so the option is simply ignored there.
-        self.WriteSession = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
+        # they lock rows explicitly.
+        self.WriteSession = sessionmaker(self.engine, expire_on_commit=False)
+        if self.is_sqlite:
+            event.listen(self.WriteSession, "after_begin", _begin_immediate)
         event.listen(self.Session, "after_flush", _mark_written)
         event.listen(self.Session, "after_commit", _clear_written)
         event.listen(self.Session, "after_rollback", _clear_written)

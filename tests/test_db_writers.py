@@ -170,3 +170,35 @@ def test_a_job_writes_through_get_session_and_write_transaction(make_app, databa
     assert _stored(app) == ["t.job", "t.job.numbered"]
     with session_for(app) as session:
         assert session.get(Station, station_id_of(app)).code == app.config["STATION"]["code"]
+
+
+def test_on_sqlite_writes_lock_up_front_without_putting_statements_on_the_event_path(make_app, database_url):
+    """A write session holds the writer lock from its first statement (a read); a plain session takes it
+    at its first write; and no engine listener sends every statement through SQLAlchemy's event path
+    (some 30 Python calls a statement, ten statements a ticket)."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("BEGIN IMMEDIATE and the process's writer lock are SQLite's")
+    app = make_app(database_url)
+    db = app.extensions["db"]
+    assert db.engine._has_events is False, [n for n in dir(db.engine.dispatch) if not n.startswith("_")]
+    with app.app_context():
+        writer = db.WriteSession()
+        try:
+            writer.scalar(select(Station.id).limit(1))
+            assert db.write_lock.locked()
+            writer.rollback()
+            assert not db.write_lock.locked()
+        finally:
+            writer.close()
+        plain = db.Session()
+        try:
+            plain.scalar(select(Station.id).limit(1))
+            assert not db.write_lock.locked()  # a read: no transaction, no lock
+            plain.add(_event(app, "up-front"))
+            plain.flush()
+            assert db.write_lock.locked()
+            plain.commit()
+            assert not db.write_lock.locked()
+        finally:
+            plain.close()
+    assert _stored(app) == ["up-front"]
