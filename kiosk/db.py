@@ -567,9 +567,7 @@ class Database:
             _sqlite_setup(self.engine)
         else:
             event.listen(self.engine, "do_connect", self._connect_unless_stalled)
-            event.listen(self.engine, "before_cursor_execute", self._watch_statement)
-            event.listen(self.engine, "after_cursor_execute", self._unwatch_statement)
-            event.listen(self.engine, "handle_error", self._unwatch_failed)
+            self._guard_statements(self.engine.dialect)
             self._guard_ping(self.engine.dialect)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         # Writers that must serialise (numbering, capacity) use these sessions: on
@@ -608,18 +606,30 @@ class Database:
                 self._stalled_until = time.monotonic() + self.timeouts.connect
             raise
 
-    def _watch_statement(self, conn, cursor, _statement, _parameters, _context, _executemany) -> None:
-        # The server's statement_timeout ends a slow statement; this ends the wait for a
-        # server that stopped answering altogether (a hung host keeps the socket open).
-        if has_request_context():
-            conn.info["kiosk_watch"] = WATCHDOG.watch(cursor.connection, self.timeouts.statement + 1)
+    def _guard_statements(self, dialect) -> None:
+        """Each statement of a request, watched by :data:`WATCHDOG` while the driver waits for it.
 
-    def _unwatch_statement(self, conn, *_args) -> None:
-        WATCHDOG.unwatch(conn.info.pop("kiosk_watch", None))
+        The server's statement_timeout ends a slow statement; this ends the wait for a
+        server that stopped answering altogether (a hung host keeps the socket open).
+        The dialect's own execute methods are wrapped, as its ping is: engine listeners
+        (``before_cursor_execute`` and ``after_cursor_execute``) would send every
+        statement through SQLAlchemy's event dispatch, some 30 more Python calls each.
+        """
 
-    def _unwatch_failed(self, context) -> None:
-        if context.connection is not None:
-            WATCHDOG.unwatch(context.connection.info.pop("kiosk_watch", None))
+        def guarded(execute):
+            def run(cursor, *args):
+                if not has_request_context():
+                    return execute(cursor, *args)
+                token = WATCHDOG.watch(cursor.connection, self.timeouts.statement + 1)
+                try:
+                    return execute(cursor, *args)
+                finally:
+                    WATCHDOG.unwatch(token)
+
+            return run
+
+        for name in ("do_execute", "do_execute_no_params", "do_executemany"):
+            setattr(dialect, name, guarded(getattr(dialect, name)))
 
     def _guard_ping(self, dialect) -> None:
         """The pool's liveness check of a kept connection, cut after :data:`PING_WAIT` seconds.

@@ -160,3 +160,35 @@ def test_a_database_that_hangs_gives_the_503_page_within_5_s_and_the_kiosk_comes
         assert client.get("/").status_code == 200
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_statement_whose_server_stops_answering_is_cut_and_the_next_request_works(make_app, backend, database_url):
+    """A request's statement on a connection already checked out (past the pool's ping) whose server
+    then hangs: the watchdog shuts its socket after the statement timeout and a second, so the request
+    fails within seconds instead of waiting for ever, and the next request gets a new connection."""
+    from sqlalchemy.exc import OperationalError
+
+    url = make_url(database_url)
+    proxy = StallingProxy(url.host or "127.0.0.1", url.port or 5432)
+    try:
+        app = make_app(
+            url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+            DATABASE_STATEMENT_TIMEOUT=1.0,
+        )
+        assert app.extensions["db"].engine._has_events is False  # the watch is not an engine listener
+        with app.test_request_context("/"):
+            session = get_session()
+            assert session.execute(text("SELECT 1")).scalar() == 1
+            proxy.frozen = True
+            started = time.monotonic()
+            with pytest.raises(OperationalError):
+                session.execute(text("SELECT 2"))
+            took = time.monotonic() - started
+            session.rollback()
+        assert 1.5 < took < LIMIT, f"{took:.1f} s"
+        proxy.frozen = False
+        with app.test_request_context("/"):
+            assert get_session().execute(text("SELECT 3")).scalar() == 3
+    finally:
+        proxy.close()
