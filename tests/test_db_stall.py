@@ -8,6 +8,7 @@ and the kiosk works again as soon as the database does.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sqlite3
 import threading
@@ -124,6 +125,17 @@ class StallingProxy:
                     pass
 
 
+@contextlib.contextmanager
+def _behind_proxy(database_url: str):
+    """A :class:`StallingProxy` to the test's PostgreSQL and the database URL through it."""
+    url = make_url(database_url)
+    proxy = StallingProxy(url.host or "127.0.0.1", url.port or 5432)
+    try:
+        yield proxy, url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    finally:
+        proxy.close()
+
+
 def _timed_get(client, path: str = "/"):
     started = time.monotonic()
     response = client.get(path)
@@ -132,14 +144,9 @@ def _timed_get(client, path: str = "/"):
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 def test_a_database_that_hangs_gives_the_503_page_within_5_s_and_the_kiosk_comes_back(make_app, backend, database_url):
-    url = make_url(database_url)
-    proxy = StallingProxy(url.host or "127.0.0.1", url.port or 5432)
-    try:
+    with _behind_proxy(database_url) as (proxy, proxied_url):
         # The station's own connect timeout (the test ladder gives loaded test machines longer).
-        app = make_app(
-            url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
-            DATABASE_CONNECT_TIMEOUT=3.0,
-        )
+        app = make_app(proxied_url, DATABASE_CONNECT_TIMEOUT=3.0)
         db = app.extensions["db"]
         client = app.test_client()
         assert client.get("/").status_code == 200
@@ -158,8 +165,6 @@ def test_a_database_that_hangs_gives_the_503_page_within_5_s_and_the_kiosk_comes
         proxy.frozen = False
         db._stalled_until = 0.0
         assert client.get("/").status_code == 200
-    finally:
-        proxy.close()
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -169,13 +174,8 @@ def test_a_statement_whose_server_stops_answering_is_cut_and_the_next_request_wo
     fails within seconds instead of waiting for ever, and the next request gets a new connection."""
     from sqlalchemy.exc import OperationalError
 
-    url = make_url(database_url)
-    proxy = StallingProxy(url.host or "127.0.0.1", url.port or 5432)
-    try:
-        app = make_app(
-            url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
-            DATABASE_STATEMENT_TIMEOUT=1.0,
-        )
+    with _behind_proxy(database_url) as (proxy, proxied_url):
+        app = make_app(proxied_url, DATABASE_STATEMENT_TIMEOUT=1.0)
         assert app.extensions["db"].engine._has_events is False  # the watch is not an engine listener
         with app.test_request_context("/"):
             session = get_session()
@@ -190,5 +190,3 @@ def test_a_statement_whose_server_stops_answering_is_cut_and_the_next_request_wo
         proxy.frozen = False
         with app.test_request_context("/"):
             assert get_session().execute(text("SELECT 3")).scalar() == 3
-    finally:
-        proxy.close()
