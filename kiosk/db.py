@@ -617,12 +617,12 @@ class Database:
         """
 
         def guarded(execute):
-            def run(cursor, *args):
+            def run(cursor, *args, **kwargs):
                 if not has_request_context():
-                    return execute(cursor, *args)
+                    return execute(cursor, *args, **kwargs)
                 token = WATCHDOG.watch(cursor.connection, self.timeouts.statement + 1)
                 try:
-                    return execute(cursor, *args)
+                    return execute(cursor, *args, **kwargs)
                 finally:
                     WATCHDOG.unwatch(token)
 
