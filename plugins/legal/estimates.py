@@ -75,25 +75,13 @@ def _statement(key, build):
     return statement
 
 
-def _read(session, statement, params: dict):
-    """Run a read of columns on ``session``'s connection, after the flush a session would make.
-
-    ``session.execute`` of a statement naming ORM attributes takes the ORM's path
-    (a compile state, a loading context) for rows that are plain columns: twice
-    the CPU on every ticket issued and every phone-page refresh.
-    """
-    if session.autoflush and (session.new or session.dirty or session.deleted):
-        session.flush()
-    return session.connection().execute(statement, params)
-
-
 def paused_counters(session, station_id: int) -> set[int]:
     """Numbers of the counters staff have paused."""
 
     def build():
         return select(Counter.number).where(Counter.station_id == bindparam("station_id"), Counter.paused.is_(True))
 
-    return set(_read(session, _statement("paused", build), {"station_id": station_id}).scalars())
+    return set(places.read_columns(session, _statement("paused", build), {"station_id": station_id}).scalars())
 
 
 def service_minutes(session, station_id: int, day: date, window: int, service: str | None = None) -> dict[str, float]:
@@ -128,7 +116,7 @@ def service_minutes(session, station_id: int, day: date, window: int, service: s
 
     params = {"station_id": station_id, "day": day, "window": window}
     params.update({f"service{i}": key for i, key in enumerate(keys)})
-    rows = _read(session, _statement(("minutes", len(keys)), build), params)
+    rows = places.read_columns(session, _statement(("minutes", len(keys)), build), params)
     recent: dict[str, list[float]] = defaultdict(list)
     for key, called_at, finished_at in rows:
         recent[key].append(max((finished_at - called_at).total_seconds(), 0) / 60)
@@ -152,7 +140,7 @@ def waiting_counts(session, station_id: int, day: date) -> dict[str, int]:
             .group_by(QueueHourCount.service)
         )
 
-    rows = _read(session, _statement("waiting", build), {"station_id": station_id, "day": day})
+    rows = places.read_columns(session, _statement("waiting", build), {"station_id": station_id, "day": day})
     return {service: int(total or 0) for service, total in rows}
 
 

@@ -272,6 +272,18 @@ def _statement(table: QueueTable, shape: tuple, build):
     return statement
 
 
+def read_columns(session, statement, params: dict):
+    """Run a read of columns (counts, keys) on ``session``'s connection, after the flush a session would make.
+
+    ``session.execute`` of a statement naming ORM attributes takes the ORM's path (a
+    compile state, a loading context) for rows that are plain columns: more CPU on
+    every ticket issued, every position page and every phone-page refresh.
+    """
+    if session.autoflush and (session.new or session.dirty or session.deleted):
+        session.flush()
+    return session.connection().execute(statement, params)
+
+
 class Queue:
     """One queue's waiting tickets (station, day, service) as the fairness rule sees them."""
 
@@ -283,17 +295,7 @@ class Queue:
 
     # -- the queries -----------------------------------------------------------------------------
     def _run(self, shape: tuple, build, **params):
-        """Run a read of columns (counts, keys), on the session's connection after the flush it would make.
-
-        ``session.execute`` of a statement naming ORM attributes takes the ORM's path (a
-        compile state, a loading context) for rows that are plain columns: a few more
-        Python calls on every ticket issued and every position page (264 → 251 for the
-        ticket's position; most of a statement's cost is its many bound parameters).
-        """
-        session = self.session
-        if session.autoflush and (session.new or session.dirty or session.deleted):
-            session.flush()
-        return session.connection().execute(_statement(self.table, shape, build), {**self.params, **params})
+        return read_columns(self.session, _statement(self.table, shape, build), {**self.params, **params})
 
     def figures(self, key: Key) -> tuple[int, int, int, int]:
         """What one statement tells of the ticket at ``key``.
