@@ -276,14 +276,16 @@ class KioskSqliteCursor(sqlite3.Cursor):
     statements on every ticket issued. Here it is one method call.
     """
 
-    def execute(self, sql, parameters=()):
+    def _begin_for(self, sql):
         if not self.connection.in_transaction and sql.lstrip()[:7].upper().startswith(WRITE_VERBS):
             self.connection.begin_immediate()
+
+    def execute(self, sql, parameters=()):
+        self._begin_for(sql)
         return super().execute(sql, parameters)
 
     def executemany(self, sql, seq_of_parameters):
-        if not self.connection.in_transaction and sql.lstrip()[:7].upper().startswith(WRITE_VERBS):
-            self.connection.begin_immediate()
+        self._begin_for(sql)
         return super().executemany(sql, seq_of_parameters)
 
 
