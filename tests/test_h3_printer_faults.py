@@ -412,13 +412,13 @@ def test_printers_failing_every_way_leave_no_socket_or_thread_behind():
             outcomes.append(exc.kind)
 
     with FakeNetworkPrinter() as fake:
-        printer = NetworkPrinter("127.0.0.1", fake.port, timeout=0.3, status_timeout=0.05, confirm_timeout=0.1)
+        printer = NetworkPrinter("127.0.0.1", fake.port, timeout=0.3, status_timeout=0.5, confirm_timeout=0.5)
         for state in ("drop", "silent", "stall", "paper_out", "offline", "ok"):
             fake.state = state
             for _ in range(3):
                 attempt(printer)
     with ScriptedPrinter(garbage) as noisy:
-        printer = NetworkPrinter("127.0.0.1", noisy.port, timeout=0.3, status_timeout=0.05, confirm_timeout=0.1)
+        printer = NetworkPrinter("127.0.0.1", noisy.port, timeout=0.3, status_timeout=0.5, confirm_timeout=0.5)
         for _ in range(3):
             attempt(printer)
     for _ in range(3):
