@@ -391,10 +391,6 @@ def _pg_connect_args(timeouts: Timeouts) -> dict:
     }
 
 
-#: Seconds the pool's liveness check of a kept PostgreSQL connection may take.
-PING_WAIT = 1.5
-
-
 class Watchdog:
     """Cuts a PostgreSQL connection whose server has not answered by its deadline.
 
@@ -634,15 +630,20 @@ class Database:
             setattr(dialect, name, guarded(getattr(dialect, name)))
 
     def _guard_ping(self, dialect) -> None:
-        """The pool's liveness check of a kept connection, cut after :data:`PING_WAIT` seconds.
+        """The pool's liveness check of a kept connection, cut after the connect timeout.
 
-        A ping that had to be cut says the database stalled: new connections
-        are then not tried for a moment either (see :meth:`_connect_unless_stalled`).
+        The check may wait as long as opening a new connection may, not less:
+        behind PgBouncer in transaction mode it waits in PgBouncer's queue until
+        a server connection is free, which is a busy pool, not a hung database
+        (a 1.5 s limit gave district admins the "unavailable" page while other
+        admins' logins held the server connections). A check that had to be cut
+        says the database stalled: new connections are then not tried for a
+        moment either (see :meth:`_connect_unless_stalled`).
         """
         ping = dialect.do_ping
 
         def guarded_ping(dbapi_connection):
-            token = WATCHDOG.watch(dbapi_connection, PING_WAIT)
+            token = WATCHDOG.watch(dbapi_connection, self.timeouts.connect)
             try:
                 return ping(dbapi_connection)
             except Exception:

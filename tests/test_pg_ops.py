@@ -396,3 +396,42 @@ def test_a_hub_wakes_each_stations_streams_only_and_its_connections_do_not_grow(
             for phone in phones:
                 phone.close()
         probe.close()
+
+
+def test_a_request_queued_in_pgbouncer_for_a_server_connection_is_served_not_cut(make_app, database_url, tmp_path):
+    """Behind PgBouncer a kept connection's check waits in PgBouncer's queue while every server
+    connection is in another transaction: a busy pool, not a hung database. The request is served
+    once a server connection is free (within the connect timeout), not answered "unavailable"
+    (seen in CI: a district admin's page got a 503 while the other admins' logins held the pool)."""
+    import psycopg
+
+    folder = tmp_path / "pgbouncer-one"
+    folder.mkdir()
+    bouncer = PgBouncer(folder, pool_size=1)
+    try:
+        app = _hub(make_app, database_url, bouncer, DATABASE_PREPARE_THRESHOLD="none", DATABASE_CONNECT_TIMEOUT=6.0)
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 200  # a connection kept in the app's pool
+        holding = threading.Event()
+
+        libpq_url = make_url(bouncer.url_for(database_url)).set(drivername="postgresql")
+
+        def hold_the_only_server_connection():
+            with psycopg.connect(libpq_url.render_as_string(hide_password=False)) as conn:
+                with conn.transaction():
+                    conn.execute("SELECT 1")
+                    holding.set()
+                    time.sleep(2.5)
+
+        holder = threading.Thread(target=hold_the_only_server_connection)
+        holder.start()
+        assert holding.wait(10)
+        started = time.monotonic()
+        response = client.get("/healthz")
+        took = time.monotonic() - started
+        holder.join(10)
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+        assert 1.5 < took < 6.0, f"{took:.1f} s"  # it really waited for the other transaction
+        assert app.extensions["db"]._stalled_until == 0.0  # and nobody took the wait for a stall
+    finally:
+        bouncer.stop()
