@@ -276,6 +276,8 @@ def _pg_listener(app, notifier: Notifier, stop: threading.Event) -> None:
                         probed = time.monotonic()
         except Exception as exc:
             notifier.listening = False
+            if stop.is_set():
+                break  # the app is closing: its connection went with it, nothing is lost
             log.warning("event listener lost its connection (%s); retrying", type(exc).__name__)
             stop.wait(2.0)
     notifier.listening = False
