@@ -149,12 +149,17 @@ def test_an_expired_ticket_is_not_printed_but_staff_can_still_reprint_it():
 def test_queues_sharing_a_store_print_each_job_once_and_one_takes_over_when_the_other_stops():
     store = InMemoryJobStore()
     with FakeNetworkPrinter() as fake:
-        first = queue(fake, store, owner="process-1", lease_seconds=0.3, poll_interval=0.02).start()
-        second = queue(fake, store, owner="process-2", lease_seconds=0.3, poll_interval=0.02).start()
+        # The takeover below is the first queue giving its lease up, not the lease lapsing: a lease
+        # of 0.3 s lapsed under a loaded CI machine's pause while the first queue was printing, and
+        # the second then (rightly) failed the job it found half-done as "interrupted".
+        first = queue(fake, store, owner="process-1", lease_seconds=3.0, poll_interval=0.02).start()
+        second = queue(fake, store, owner="process-2", lease_seconds=3.0, poll_interval=0.02).start()
         try:
             assert first.holds("hall") and not second.holds("hall")
             handles = [(first if i % 2 else second).submit(ticket(f"E{i:03d}")) for i in range(6)]
-            assert all(second.wait(h.id, WAIT).state is JobState.DONE for h in handles)
+            finished = [second.wait(h.id, WAIT) for h in handles]
+            assert [job.state for job in finished] == [JobState.DONE] * 6, [(j.state, j.error) for j in finished]
+            assert first.holds("hall") and not second.holds("hall")
             first.stop()  # gives the lease up
             late = second.submit(ticket("E100"))
             assert second.wait(late.id, WAIT).state is JobState.DONE and second.holds("hall")
