@@ -341,6 +341,11 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+def form_next_or_home() -> str:
+    """Where a kiosk form sends the screen back to: its ``next`` field when that is safe, else the home screen."""
+    return safe_next(request.form.get("next")) or url_for("shell.home")
+
+
 #: What a login or logout keeps of the session: how the screen reads (its language, large text), not who used it.
 DISPLAY_KEYS = ("lang", "large_text")
 

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import JSON
 
 from kiosk import audit, clock, events
-from kiosk.auth import login_required, safe_next
+from kiosk.auth import form_next_or_home, login_required, safe_next
 from kiosk.db import Base, UTCDateTime, get_session, utcnow
 from kiosk.i18n import DEFAULT_LOCALE, LOCALE_NAMES, _, current_locale, localized
 from kiosk.plugins import PluginError
@@ -252,17 +252,13 @@ def call_staff():
     if _wants_json():
         return jsonify({"ok": True, "call": call.id, "joined": joined, "message": message})
     flash(message)
-    return redirect(_back())
+    return redirect(form_next_or_home())
 
 
 @bp.route("/call-staff/state.json")
 def call_staff_state():
     """How many calls wait for an answer: a count only, for wall displays catching up after a reconnect."""
     return jsonify({"open": len(open_calls(current_station()))})
-
-
-def _back() -> str:
-    return safe_next(request.form.get("next")) or url_for("shell.home")
 
 
 @bp.route("/staff/calls")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 
 from kiosk import notices, visitors
-from kiosk.auth import safe_next
+from kiosk.auth import form_next_or_home
 from kiosk.i18n import LOCALE_NAMES, current_locale
 from kiosk.stations import current_station
 from kiosk.tiles import tiles_for
@@ -38,13 +38,13 @@ def set_language():
             visitors.forget()  # a new language at a kiosk screen is the next person (issue 16); a phone keeps its own
         session["lang"] = lang
         g.pop("locale", None)
-    return redirect(_back())
+    return redirect(form_next_or_home())
 
 
 @bp.route("/large-text", methods=["POST"])
 def toggle_large_text():
     session["large_text"] = not session.get("large_text", False)
-    return redirect(_back())
+    return redirect(form_next_or_home())
 
 
 @bp.route("/reset", methods=["POST"])
@@ -63,10 +63,6 @@ def _at_a_kiosk_terminal() -> bool:
 
     terminal = current_terminal()
     return terminal is not None and terminal.kind == "kiosk"
-
-
-def _back() -> str:
-    return safe_next(request.form.get("next")) or url_for("shell.home")
 
 
 @bp.app_context_processor
