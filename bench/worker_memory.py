@@ -349,6 +349,10 @@ def dump(path: str, trim: bool = False) -> None:
 
 
 # -- asking another process ---------------------------------------------------------
+#: How gdb's lines begin when it could not attach or not call a function in the process.
+CANNOT_CALL = ("Couldn't", "Could not", "ptrace", "No symbol", "Cannot", "warning: process")
+
+
 def from_process(pid: int, timeout: float = 120.0, trim: bool = False) -> dict:
     """:func:`report` of process ``pid``, run in it by gdb; ``{"unavailable": why}`` without gdb or leave to attach.
 
@@ -380,7 +384,10 @@ def from_process(pid: int, timeout: float = 120.0, trim: bool = False) -> dict:
         except subprocess.TimeoutExpired:
             return {"unavailable": f"gdb did not finish within {timeout:.0f} s"}
         if not os.path.exists(path):
-            lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
-            return {"unavailable": "gdb could not run the report: " + " / ".join(lines[-3:])}
+            lines = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+            # gdb's own complaint, not its chatter (the auto-load notice, "detached"): a machine whose
+            # gdb cannot call into a process says "Couldn't write extended state status" (some VMs).
+            said = [line for line in lines if line.startswith(CANNOT_CALL)] or lines[-3:]
+            return {"unavailable": "gdb could not run the report: " + " / ".join(dict.fromkeys(said))}
         with open(path) as fh:
             return json.load(fh)
