@@ -33,6 +33,28 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 HERE = os.path.dirname(__file__)
 CHROMIUM = os.environ.get("KIOSK_CHROMIUM", "/usr/bin/chromium")
 
+#: Tests that take 15 s or more on CI's two cores (``pytest --durations``). xdist hands out the
+#: groups first, then single tests in collection order: these come first among the single tests,
+#: so that at the end of a run three workers do not wait for the fourth to finish a long test it
+#: took late (the schema fuzzing alone is 40-95 s a database).
+LONG_TESTS = (
+    "tests/test_openapi.py::test_every_endpoint_keeps_to_its_description",
+    "tests/test_plugin_schema.py::test_uninstalled_plugin_keeps_its_tables_and_the_kiosk_works",
+    "tests/test_plugin_schema.py::test_revision_autogenerates_then_downgrade_and_upgrade_again",
+    "tests/test_bad_input.py::test_every_post_form_survives_hostile_input",
+    "tests/test_parking_browser.py::test_resident_gets_a_voucher_by_touch_and_plate_keyboard",
+    "tests/test_courier_rest_browser.py::test_every_screen_in_each_language",
+    "tests/test_idle_browser.py::",
+    "tests/test_reliability.py::test_sigkill_mid_writes_loses_nothing_acknowledged",
+    "tests/test_backup_postgres.py::",
+    "tests/test_cli.py::test_demo_sets_up_a_station_with_accounts",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The :data:`LONG_TESTS` first, everything else in its order (the sort is stable)."""
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_TESTS))
+
 
 @pytest.fixture(scope="session")
 def sqlite_template(kiosk_database_template):
