@@ -149,9 +149,10 @@ def test_an_expired_ticket_is_not_printed_but_staff_can_still_reprint_it():
 def test_queues_sharing_a_store_print_each_job_once_and_one_takes_over_when_the_other_stops():
     store = InMemoryJobStore()
     with FakeNetworkPrinter() as fake:
-        # The takeover below is the first queue giving its lease up, not the lease lapsing: a lease
-        # of 0.3 s lapsed under a loaded CI machine's pause while the first queue was printing, and
-        # the second then (rightly) failed the job it found half-done as "interrupted".
+        # The takeover below is the first queue giving its lease up, not the lease lapsing. With
+        # 0.3 s leases this failed once in CI: most likely a pause of the loaded machine let the
+        # first queue's lease lapse mid-print, and the second then (rightly) failed the job it found
+        # half-done as "interrupted". The states are in the message if it fails again.
         first = queue(fake, store, owner="process-1", lease_seconds=3.0, poll_interval=0.02).start()
         second = queue(fake, store, owner="process-2", lease_seconds=3.0, poll_interval=0.02).start()
         try:
