@@ -78,6 +78,29 @@ def test_session_cookie_is_httponly_and_samesite(client):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
+def test_the_session_signer_is_built_once_and_again_when_the_key_changes(app, client, csrf):
+    """The signed session cookie's serializer is kept between requests (Flask builds one per request),
+    and a new secret key is still honoured at once: old cookies are refused unless the old key is a
+    fallback."""
+    interface = app.session_interface
+    token = csrf(client)
+    assert client.post("/large-text", data={"csrf_token": token}).status_code == 302
+    kept = interface.get_signing_serializer(app)
+    assert client.get("/").status_code == 200 and interface.get_signing_serializer(app) is kept
+    with client.session_transaction() as sess:
+        assert sess["large_text"] is True
+
+    app.secret_key = "another-secret-key-for-this-test-only-0123456789"
+    assert interface.get_signing_serializer(app) is not kept
+    with client.session_transaction() as sess:
+        assert "large_text" not in sess  # signed with the old key: a new, empty session
+
+    app.config["SECRET_KEY_FALLBACKS"] = [kept.secret_keys[-1].decode()]
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], kept.dumps({"large_text": True, "_csrf": token}))
+    with client.session_transaction() as sess:
+        assert sess["large_text"] is True  # the old key, now a fallback, still opens it
+
+
 def test_no_inline_script_in_pages(client):
     html = client.get("/").get_data(as_text=True)
     import re
