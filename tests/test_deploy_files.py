@@ -460,6 +460,9 @@ INTERNAL = {
     "DEBUG",
     "STATION_FILE",
     "INSTANCE_PATH",
+    # Flask's own, read where the session cookie's signer is kept (kiosk.security); not a setting
+    # the station file offers.
+    "SECRET_KEY_FALLBACKS",
 }
 
 
