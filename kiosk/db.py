@@ -635,10 +635,10 @@ class Database:
         The check may wait as long as opening a new connection may, not less:
         behind PgBouncer in transaction mode it waits in PgBouncer's queue until
         a server connection is free, which is a busy pool, not a hung database
-        (a 1.5 s limit gave district admins the "unavailable" page while other
-        admins' logins held the server connections). A check that had to be cut
-        says the database stalled: new connections are then not tried for a
-        moment either (see :meth:`_connect_unless_stalled`).
+        (with a 1.5 s limit a district admin got the "unavailable" page in CI
+        while other admins' requests kept PgBouncer's server connections busy).
+        A check that had to be cut says the database stalled: new connections
+        are then not tried for a moment either (see :meth:`_connect_unless_stalled`).
         """
         ping = dialect.do_ping
 

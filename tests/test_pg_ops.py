@@ -402,7 +402,7 @@ def test_a_request_queued_in_pgbouncer_for_a_server_connection_is_served_not_cut
     """Behind PgBouncer a kept connection's check waits in PgBouncer's queue while every server
     connection is in another transaction: a busy pool, not a hung database. The request is served
     once a server connection is free (within the connect timeout), not answered "unavailable"
-    (seen in CI: a district admin's page got a 503 while the other admins' logins held the pool)."""
+    (seen in CI: a district admin's page got a 503 while other admins' requests kept the pool busy)."""
     import psycopg
 
     folder = tmp_path / "pgbouncer-one"
