@@ -110,12 +110,17 @@ class PgBouncer:
         return out or ""
 
 
-@pytest.fixture
-def pgbouncer(tmp_path):
+def _require_pgbouncer() -> None:
+    """Skip, saying why, where PostgreSQL or PgBouncer is missing."""
     if not PG_URL:
         pytest.skip(PG_SKIP)
     if PGBOUNCER is None:
         pytest.skip("pgbouncer not found: apt-get install pgbouncer (tools/install-test-deps installs it)")
+
+
+@pytest.fixture
+def pgbouncer(tmp_path):
+    _require_pgbouncer()
     folder = tmp_path / "pgbouncer"
     folder.mkdir()
     bouncer = PgBouncer(folder)
@@ -405,6 +410,7 @@ def test_a_request_queued_in_pgbouncer_for_a_server_connection_is_served_not_cut
     (seen in CI: a district admin's page got a 503 while other admins' requests kept the pool busy)."""
     import psycopg
 
+    _require_pgbouncer()
     folder = tmp_path / "pgbouncer-one"
     folder.mkdir()
     bouncer = PgBouncer(folder, pool_size=1)
