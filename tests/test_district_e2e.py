@@ -710,15 +710,23 @@ def test_an_enrolment_token_works_once(district):
 # -- the district bench's clients ------------------------------------------------------------------
 @FIRST_HALF
 def test_the_district_bench_runs_and_each_event_wakes_only_its_own_stations_streams():
-    """A short run of `python -m bench district` with 3 stations: its figures mean something."""
+    """A short run of `python -m bench district` with 6 stations: its figures mean something.
+
+    Six stations' 18 streams are more than the hub's two workers would keep from one address (8 each).
+    """
     root = str(Path(__file__).resolve().parent.parent)
     if root not in sys.path:
         sys.path.insert(0, root)  # bench/ is a folder of the checkout, not an installed package
     from bench import district as bench_district
 
-    figures = bench_district.run_once(3, seconds=8, idle_seconds=2)
+    figures = bench_district.run_once(6, seconds=8, idle_seconds=2)
     assert figures["stations_failed"] == 0, figures["failures"]
-    assert figures["streams_open"] == 9
+    assert figures["streams_open"] == 18
+    # Every stream stayed open: one shed or refused on the way (a cap, a full pool) would make the
+    # bench measure the hub reopening streams instead of syncing (its streams once all came from one
+    # address, over the per-client cap).
+    assert figures["streams_dropped"] == 0
+    assert figures["streams_refused_while_opening_or_running"] == 0
     assert figures["entries_synced"] > 0
     assert figures["events_seen"] == figures["ticket_events"] > 0, "an event never reached its station's streams"
     assert figures["deliveries_to_other_stations_streams"] == 0
