@@ -16,9 +16,13 @@ processes' own CPU time in the window). Then: cold start from outside
 (process start to the first 200 of the home page, existing database), the
 worker's resident memory after 10,000 tickets, and what grew and what holds
 memory in an app after 3,000 tickets in-process (tracemalloc's top entries).
+Last, the framework floor: the same clients against a bare Flask app on the
+same gunicorn worker (:mod:`bench.floor_app`: session cookie, CSRF check,
+302, nothing else), whose CPU per request is the part of a ticket's cost
+that is Flask, Werkzeug and gunicorn alone.
 
     python -m bench outside [--quick] [--seconds S] [--tickets N] [--trace-tickets N]
-                            [--only cold,load,memory,trace] [--starts N]
+                            [--only cold,load,memory,trace,floor] [--starts N]
 
 ``--only`` runs some parts: ``cold`` (the starts), ``load`` (4, 8 and 32
 clients), ``memory`` (the worker's memory after the tickets, read once the
@@ -28,7 +32,7 @@ Python's arenas used and free, malloc's used and free, SQLite's own memory,
 SQLAlchemy's caches and the bill of the code by package, see
 :mod:`bench.worker_memory`; asked of the worker through gdb where gdb can
 attach, else from an app in a process of its own), ``trace`` (tracemalloc
-in-process).
+in-process), ``floor`` (the framework floor, 4 clients).
 """
 
 from __future__ import annotations
@@ -111,12 +115,13 @@ def cold_starts(server: Server, starts: int) -> dict:
     return out
 
 
-def worker_pid(server: Server) -> int:
-    """The gunicorn worker (the master's one child)."""
-    assert server.proc is not None
+def worker_pid(server: Server | subprocess.Popen) -> int:
+    """The gunicorn worker (the master's one child) of a `kiosk serve` or of a gunicorn process."""
+    proc = server.proc if isinstance(server, Server) else server
+    assert proc is not None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        with open(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children") as fh:
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as fh:
             children = fh.read().split()
         if children:
             return int(children[0])
@@ -249,6 +254,72 @@ class PrinterProcess:
             self.proc.join(10)
 
 
+# -- the framework floor -----------------------------------------------------------
+def framework_floor(clients: int = 4, seconds: float = 10.0, threads: int = 16) -> dict:
+    """The outside clients against :mod:`bench.floor_app` under gunicorn's gthread worker: CPU per request.
+
+    The same load generator, keep-alive connections, session cookie, CSRF token
+    and 302 as the ticket load, against an app that does nothing else: what
+    the web stack alone costs a request on this machine (the worker's CPU, read
+    from ``/proc`` around the window, as for ``kiosk serve``).
+    """
+    from bench.serve import free_port
+
+    port = free_port()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "1"]
+    command += ["--threads", str(threads), "--bind", f"127.0.0.1:{port}", "bench.floor_app:app"]
+    proc = subprocess.Popen(
+        command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            conn = load._connect("127.0.0.1", port)
+            try:
+                load.open_form(conn, PATH)
+                break
+            except (OSError, RuntimeError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the floor app did not start under gunicorn") from None
+                time.sleep(0.1)
+            finally:
+                conn.close()
+        pid = worker_pid(proc)
+        figures: dict = {}
+        for window in (min(1.0, seconds), seconds):  # a short warm-up first (imports, the template), then the count
+            before = cpu_seconds(pid)
+            figures = load.run(
+                url,
+                take_ticket,
+                clients=clients,
+                seconds=window,
+                setup=open_take_page,
+                on_response=load.keep_cookies,
+                expect=(302,),
+                expect_location="/k/legal/issued",
+            )
+            worker_cpu = cpu_seconds(pid) - before
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    answered = figures["statuses"].get("302", 0)
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "requests": answered,
+        "throughput_rps": figures["throughput_rps"],
+        "errors": figures["errors"],
+        "worker_cpu_ms_per_request": round(1000 * worker_cpu / answered, 3) if answered else None,
+    }
+
+
 # -- the clients --------------------------------------------------------------------
 def open_take_page(conn, index: int) -> dict:
     """A kiosk browser that opened the take-a-ticket page: its cookie and CSRF token."""
@@ -325,7 +396,7 @@ def fill(server: Server, printer: PrinterProcess, total: int, issued: int) -> in
     return issued
 
 
-SECTIONS = ("cold", "load", "memory", "trace")
+SECTIONS = ("cold", "load", "memory", "trace", "floor")
 
 
 def run(
@@ -540,7 +611,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--only",
         default=",".join(SECTIONS),
-        help="comma-separated parts to run: cold, load, memory, trace (default: all)",
+        help="comma-separated parts to run: cold, load, memory, trace, floor (default: all)",
     )
     parser.add_argument("--starts", type=int, default=None, help="cold starts after the first (5; --quick: 1)")
     args = parser.parse_args(argv)
@@ -552,8 +623,10 @@ def main(argv=None) -> int:
     results["load_average_at_start"] = round(os.getloadavg()[0], 2)
     # The CPU figures below are this machine's; this says how fast it runs Python (bench/machine.py).
     results["python_speed_ms"] = machine.python_speed()
-    if set(sections) - {"trace"}:
+    if set(sections) - {"trace", "floor"}:
         results["outside"] = run(args.quick, args.seconds, args.tickets, sections, args.starts)
+    if "floor" in sections:
+        results["framework_floor"] = framework_floor(seconds=args.seconds or (3.0 if args.quick else 10.0))
     trace = args.trace_tickets if args.trace_tickets is not None else (500 if args.quick else 3_000)
     if trace and "trace" in sections:
         results["memory_holders"] = memory_holders(trace)

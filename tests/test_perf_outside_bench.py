@@ -178,3 +178,12 @@ def test_another_process_is_asked_through_gdb():
     assert bill["threads"] == 1 and bill["pymalloc"]["arenas"] > 0
     assert bill["modules"] < 150 < len(sys.modules), bill["modules"]
     assert any(line.endswith("functions)") and "stdlib importlib" in line for line in bill["code"]["by_package"])
+
+
+def test_the_framework_floor_serves_the_clients_exchange_and_counts_its_workers_cpu():
+    """The floor app answers the ticket load's own exchange (page, token, 302) under gunicorn, with nothing refused."""
+    floor = outside.framework_floor(clients=2, seconds=1.0)
+    assert floor["errors"] == 0
+    assert floor["requests"] > 0
+    # Every request was a POST checked against its session's token and answered 302: the worker did work.
+    assert 0 < floor["worker_cpu_ms_per_request"] < 100
