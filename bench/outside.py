@@ -291,16 +291,7 @@ def framework_floor(clients: int = 4, seconds: float = 10.0, threads: int = 16) 
         figures: dict = {}
         for window in (min(1.0, seconds), seconds):  # a short warm-up first (imports, the template), then the count
             before = cpu_seconds(pid)
-            figures = load.run(
-                url,
-                take_ticket,
-                clients=clients,
-                seconds=window,
-                setup=open_take_page,
-                on_response=load.keep_cookies,
-                expect=(302,),
-                expect_location="/k/legal/issued",
-            )
+            figures = ticket_load(url, clients, window)
             worker_cpu = cpu_seconds(pid) - before
     finally:
         proc.terminate()
@@ -331,6 +322,20 @@ def take_ticket(i: int, state: dict) -> tuple:
     return load.post(state, PATH, {"phone": "", "priority": ""})
 
 
+def ticket_load(url: str, clients: int, seconds: float) -> dict:
+    """``clients`` kiosk browsers taking tickets at ``url`` for ``seconds``: a success is a 302 to the issued page."""
+    return load.run(
+        url,
+        take_ticket,
+        clients=clients,
+        seconds=seconds,
+        setup=open_take_page,
+        on_response=load.keep_cookies,
+        expect=(302,),
+        expect_location="/k/legal/issued",
+    )
+
+
 def _accounts(server_pid: int, printer: PrinterProcess) -> dict:
     tid = thread_named(server_pid, PRINT_THREAD)
     return {
@@ -345,16 +350,7 @@ def measured_load(server: Server, server_pid: int, printer: PrinterProcess, clie
     """One load of ``clients`` processes; the receipts it caused; CPU seconds per part."""
     before_receipts = printer.received()
     before = _accounts(server_pid, printer)
-    figures = load.run(
-        server.url,
-        take_ticket,
-        clients=clients,
-        seconds=seconds,
-        setup=open_take_page,
-        on_response=load.keep_cookies,
-        expect=(302,),
-        expect_location="/k/legal/issued",
-    )
+    figures = ticket_load(server.url, clients, seconds)
     tickets = figures["statuses"].get("302", 0)
     received, backlog = printer.settled(before_receipts + tickets)
     after = _accounts(server_pid, printer)
