@@ -207,3 +207,34 @@ def test_a_phone_on_the_hubs_page_sees_the_stations_call_and_the_offline_notice(
         page.locator("#notice").wait_for(state="visible", timeout=10_000)
         assert page.locator("#notice").inner_text().startswith("本站自 ")
         save_screenshot(page, "legal-mobile-hub-offline-zh_Hans")
+
+
+def test_a_display_whose_stream_was_refused_opens_it_again_and_shows_the_next_call(page, live_server):
+    """A 503 on the push stream (database busy, a proxy during a restart) must not freeze the hall's board.
+
+    EventSource reconnects by itself only after a stream that was open; an error status closes it
+    for good. The board's stream (kiosk/static/js/live.js) opens a new one, resuming after the last
+    event it saw, and the next call shows without a reload.
+    """
+    app = live_server.app
+    refused = []
+
+    def first_refused(route):
+        if not refused:
+            refused.append(route.request.url)
+            route.fulfill(status=503, content_type="text/plain", body="database busy")
+        else:
+            route.continue_()
+
+    board = page.context.browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+    try:
+        board.route("**/events/stream**", first_refused)
+        board.goto(live_server.url + "/k/legal/display")
+        board.wait_for_function("() => document.body.dataset.live === '1'", timeout=15_000)
+        assert len(refused) == 1
+        take_ticket(app.test_client())
+        staff = login(app, "staff")
+        assert staff_post(staff, "/staff/legal/counter/1/call").status_code == 302
+        board.wait_for_function("() => document.getElementById('now-ticket').textContent === 'A001'", timeout=5_000)
+    finally:
+        board.context.close()

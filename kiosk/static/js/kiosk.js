@@ -128,7 +128,7 @@
   // once, from this terminal, within seconds.
   var reader = null;
   if (window.EventSource && body.dataset.terminal && body.classList.contains("kiosk") && !body.classList.contains("bare")) {
-    reader = new EventSource("/events/reader?screen=" + encodeURIComponent(body.dataset.screen || ""));
+    reader = window.kioskLive("/events/reader?screen=" + encodeURIComponent(body.dataset.screen || ""));
     reader.addEventListener("reader", function (ev) {
       var action;
       try { action = JSON.parse(ev.data); } catch (e) { return; }

@@ -20,7 +20,7 @@
       })
       .catch(function () { /* the next event tries again */ });
   }
-  var stream = new EventSource(banner.dataset.stream);
+  var stream = window.kioskLive(banner.dataset.stream);
   stream.addEventListener("staff_calls.called", refresh);
   stream.addEventListener("staff_calls.acknowledged", refresh);
   stream.addEventListener("open", function () { document.body.dataset.staffCallsLive = "1"; });

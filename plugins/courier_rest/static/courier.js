@@ -54,7 +54,7 @@
 
   var hazardBox = document.querySelector("[data-hazard-report]");
   if ((boardBox || hazardBox) && window.EventSource) {
-    var stream = new EventSource("/events/stream?channel=courier_rest");
+    var stream = window.kioskLive("/events/stream?channel=courier_rest");
     stream.addEventListener("courier_rest.capacity", function (ev) {
       if (!boardBox) { return; }
       try { showBoard(JSON.parse(ev.data)); } catch (e) { refresh(); }

@@ -6,7 +6,7 @@
   if (!url || !window.EventSource || !document.querySelector("[data-testid=waiting], [data-testid=offer], [data-testid^=holding]")) {
     return;
   }
-  var stream = new EventSource(url);
+  var stream = window.kioskLive(url);
   var timer = null;
   function reloadSoon() {
     clearTimeout(timer);

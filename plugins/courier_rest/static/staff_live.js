@@ -4,7 +4,7 @@
   "use strict";
   var box = document.querySelector("[data-events]");
   if (!box || !window.EventSource) { return; }
-  var stream = new EventSource(box.dataset.events);
+  var stream = window.kioskLive(box.dataset.events);
   var timer = null;
   function reloadSoon() {
     clearTimeout(timer);

@@ -137,7 +137,7 @@
   setInterval(tick, 10000);
 
   if (!window.EventSource) { setInterval(refresh, 5000); return; }
-  var stream = new EventSource(body.dataset.stream);
+  var stream = window.kioskLive(body.dataset.stream);
   stream.addEventListener("legal.ticket_called", function (ev) {
     var call;
     try { call = JSON.parse(ev.data); } catch (e) { return; }
@@ -170,7 +170,8 @@
   ["legal.ticket_issued", "legal.ticket_served", "legal.ticket_no_show", "legal.ticket_transferred",
    "legal.counter_paused"].forEach(function (name) { stream.addEventListener(name, refresh); });
   // The core ends each stream after a while; EventSource reconnects by itself
-  // and resumes from the last event id, so no call is missed. data-live shows
+  // and resumes from the last event id, so no call is missed; a stream the server
+  // refused (a 503) is opened again by kioskLive (live.js). data-live shows
   // (to staff and tests) whether the board is connected right now.
   stream.addEventListener("open", function () { body.dataset.live = "1"; refresh(); catchUpStaffCalls(); });
   stream.addEventListener("error", function () { body.dataset.live = "0"; });

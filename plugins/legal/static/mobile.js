@@ -33,7 +33,7 @@
   }
 
   if (window.EventSource) {
-    var stream = new EventSource(body.dataset.stream);
+    var stream = window.kioskLive(body.dataset.stream);
     // Said on the page once the stream is open (tests wait for it instead of sleeping).
     stream.addEventListener("open", function () { body.dataset.live = "1"; });
     ["legal.ticket_called", "legal.ticket_served", "legal.ticket_no_show", "legal.ticket_transferred",
