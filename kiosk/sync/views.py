@@ -42,7 +42,7 @@ PULL_LIMIT = 500
 #: How long a push waits for one of the process's batch slots before the hub answers 429. A second:
 #: when 200 stations' pushes come in a burst the slots stay full for some tenths of a second, and at
 #: 0.5 s the refused pushes (each then waiting its Retry-After) made the district bench's sync-lag p99
-#: (0.8–1.7 s, against 0.7 s with none refused). Waiting holds a thread, and a station pushes one
+#: (0.8–1.7 s, against 0.5–0.95 s with none refused). Waiting holds a thread, and a station pushes one
 #: batch at a time, so the stations bound how many wait.
 SLOT_WAIT_SECONDS = 1.0
 #: Batches applied at once by one hub process; more wait at the station (429).
