@@ -19,7 +19,10 @@ memory in an app after 3,000 tickets in-process (tracemalloc's top entries).
 Last, the framework floor: the same clients against a bare Flask app on the
 same gunicorn worker (:mod:`bench.floor_app`: session cookie, CSRF check,
 302, nothing else), whose CPU per request is the part of a ticket's cost
-that is Flask, Werkzeug and gunicorn alone.
+that is Flask, Werkzeug and gunicorn alone; and the stack floor, the same
+app also writing each ticket and its print job to SQLite with SQLAlchemy in
+one transaction: what a ticket costs on the brief's base stack before any of
+the kiosk's own work, in CPU and in the worker's resident memory.
 
     python -m bench outside [--quick] [--seconds S] [--tickets N] [--trace-tickets N]
                             [--only cold,load,memory,trace,floor] [--starts N]
@@ -32,12 +35,13 @@ Python's arenas used and free, malloc's used and free, SQLite's own memory,
 SQLAlchemy's caches and the bill of the code by package, see
 :mod:`bench.worker_memory`; asked of the worker through gdb where gdb can
 attach, else from an app in a process of its own), ``trace`` (tracemalloc
-in-process), ``floor`` (the framework floor, 4 clients).
+in-process), ``floor`` (the framework and stack floors, 4 clients).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import subprocess
@@ -255,19 +259,28 @@ class PrinterProcess:
 
 
 # -- the framework floor -----------------------------------------------------------
-def framework_floor(clients: int = 4, seconds: float = 10.0, threads: int = 16) -> dict:
+def framework_floor(clients: int = 4, seconds: float = 10.0, threads: int = 16, database: bool = False) -> dict:
     """The outside clients against :mod:`bench.floor_app` under gunicorn's gthread worker: CPU per request.
 
     The same load generator, keep-alive connections, session cookie, CSRF token
     and 302 as the ticket load, against an app that does nothing else: what
     the web stack alone costs a request on this machine (the worker's CPU, read
-    from ``/proc`` around the window, as for ``kiosk serve``).
+    from ``/proc`` around the window, as for ``kiosk serve``), and the worker's
+    resident memory after its first requests and after the load.
+    ``database``: the stack floor, each ticket written with the ORM to SQLite
+    (see :mod:`bench.floor_app`).
     """
+    import tempfile
+
     from bench.serve import free_port
 
     port = free_port()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    folder = tempfile.TemporaryDirectory(prefix="kiosk-floor-")
+    env.pop("BENCH_FLOOR_DATABASE", None)
+    if database:
+        env["BENCH_FLOOR_DATABASE"] = os.path.join(folder.name, "floor.db")
     command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "1"]
     command += ["--threads", str(threads), "--bind", f"127.0.0.1:{port}", "bench.floor_app:app"]
     proc = subprocess.Popen(
@@ -289,10 +302,13 @@ def framework_floor(clients: int = 4, seconds: float = 10.0, threads: int = 16) 
                 conn.close()
         pid = worker_pid(proc)
         figures: dict = {}
+        rss: list[float] = []
         for window in (min(1.0, seconds), seconds):  # a short warm-up first (imports, the template), then the count
+            rss.append(resident_mib(pid))
             before = cpu_seconds(pid)
             figures = ticket_load(url, clients, window)
             worker_cpu = cpu_seconds(pid) - before
+        rss.append(resident_mib(pid))
     finally:
         proc.terminate()
         try:
@@ -300,15 +316,42 @@ def framework_floor(clients: int = 4, seconds: float = 10.0, threads: int = 16) 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+    try:
+        written = _rows_written(env["BENCH_FLOOR_DATABASE"]) if database else {}
+    finally:
+        folder.cleanup()
     answered = figures["statuses"].get("302", 0)
     return {
+        "database": "SQLAlchemy on SQLite" if database else None,
+        **written,
         "clients": clients,
         "seconds": seconds,
         "requests": answered,
         "throughput_rps": figures["throughput_rps"],
         "errors": figures["errors"],
         "worker_cpu_ms_per_request": round(1000 * worker_cpu / answered, 3) if answered else None,
+        "worker_rss_mib_after_first_request": rss[0],
+        "worker_rss_mib_after_load": rss[-1],
     }
+
+
+def _rows_written(path: str) -> dict:
+    """What the stack floor wrote: its tickets and print jobs, every request's (warm-up included)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        tickets = conn.execute("SELECT count(*) FROM ticket").fetchone()[0]
+        jobs = conn.execute("SELECT count(*) FROM print_job").fetchone()[0]
+    return {"tickets_written": tickets, "print_jobs_written": jobs}
+
+
+def resident_mib(pid: int) -> float:
+    """A process's resident memory (``VmRSS``), in MiB."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 # -- the clients --------------------------------------------------------------------
@@ -622,7 +665,9 @@ def main(argv=None) -> int:
     if set(sections) - {"trace", "floor"}:
         results["outside"] = run(args.quick, args.seconds, args.tickets, sections, args.starts)
     if "floor" in sections:
-        results["framework_floor"] = framework_floor(seconds=args.seconds or (3.0 if args.quick else 10.0))
+        floor_seconds = args.seconds or (3.0 if args.quick else 10.0)
+        results["framework_floor"] = framework_floor(seconds=floor_seconds)
+        results["stack_floor"] = framework_floor(seconds=floor_seconds, database=True)
     trace = args.trace_tickets if args.trace_tickets is not None else (500 if args.quick else 3_000)
     if trace and "trace" in sections:
         results["memory_holders"] = memory_holders(trace)

@@ -187,3 +187,17 @@ def test_the_framework_floor_serves_the_clients_exchange_and_counts_its_workers_
     assert floor["requests"] > 0
     # Every request was a POST checked against its session's token and answered 302: the worker did work.
     assert 0 < floor["worker_cpu_ms_per_request"] < 100
+    assert 0 < floor["worker_rss_mib_after_first_request"] <= floor["worker_rss_mib_after_load"]
+    assert "tickets_written" not in floor
+
+
+def test_the_stack_floor_writes_a_ticket_and_its_print_job_for_every_request():
+    """The stack floor's POST is a real write transaction on SQLite: one ticket and one print job per 302."""
+    floor = outside.framework_floor(clients=2, seconds=1.0, database=True)
+    assert floor["errors"] == 0 and floor["requests"] > 0
+    # The warm-up window's tickets are in the file too, so at least as many rows as counted answers.
+    assert floor["tickets_written"] >= floor["requests"]
+    assert floor["print_jobs_written"] == floor["tickets_written"]
+    assert 0 < floor["worker_cpu_ms_per_request"] < 100
+    # SQLAlchemy is imported in this worker and not in the framework floor's: its memory shows.
+    assert floor["worker_rss_mib_after_load"] > 40
