@@ -267,8 +267,8 @@ def framework_floor(clients: int = 4, seconds: float = 10.0, threads: int = 16, 
     the web stack alone costs a request on this machine (the worker's CPU, read
     from ``/proc`` around the window, as for ``kiosk serve``), and the worker's
     resident memory after its first requests and after the load.
-    ``database``: the stack floor, each ticket written with the ORM to SQLite
-    (see :mod:`bench.floor_app`).
+    ``database``: the stack floor, each ticket and its print job written to
+    SQLite with SQLAlchemy in one transaction (see :mod:`bench.floor_app`).
     """
     import tempfile
 

@@ -187,7 +187,8 @@ def test_the_framework_floor_serves_the_clients_exchange_and_counts_its_workers_
     assert floor["requests"] > 0
     # Every request was a POST checked against its session's token and answered 302: the worker did work.
     assert 0 < floor["worker_cpu_ms_per_request"] < 100
-    assert 0 < floor["worker_rss_mib_after_first_request"] <= floor["worker_rss_mib_after_load"]
+    # Read from /proc: a Flask worker holds more than a bare interpreter's 10 MiB.
+    assert floor["worker_rss_mib_after_first_request"] > 10 and floor["worker_rss_mib_after_load"] > 10
     assert "tickets_written" not in floor
 
 
