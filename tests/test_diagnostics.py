@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -216,6 +217,35 @@ def test_every_staff_page_shows_the_printer_fault_in_the_staffs_language(broken_
     client.post("/lang", data={"lang": "en", "next": "/staff/", "csrf_token": csrf_of(client)})
     banner = client.get("/staff/").get_data(as_text=True).split("data-printer-alert", 1)[1].split("</div>", 1)[0]
     assert "Printer fault" in banner and "cannot be reached" in banner and "Receipts that did not print" in banner
+
+
+def test_a_printer_fault_is_asked_again_within_seconds_so_the_banner_goes_once_it_is_fixed(
+    make_app, database_url, monkeypatch
+):
+    """Paper put back in: the fault leaves /healthz and the staff banner at the next fault poll, not after 30 s."""
+    from kiosk import printing
+    from kiosk_hardware.testing.fake_printer import FakeNetworkPrinter
+
+    monkeypatch.setattr(printing, "FAULT_POLL_SECONDS", 0.3)
+    assert printing.STATUS_POLL_SECONDS >= 30  # the ready printer's pace, which the test must not wait for
+    with FakeNetworkPrinter("paper_out") as printer:
+        app = make_app(database_url, DEVICES={"printer": printer.printer_config(profile="80mm"), "readers": {}})
+        client = app.test_client()
+        app.extensions["kiosk_printing"].warm()  # the poller's first check need not wait for a first page
+        app.extensions["kiosk_printing"].start()
+        try:
+            deadline = time.monotonic() + 10
+            while client.get("/healthz").get_json()["printer_faults"] != ["printer"]:
+                assert time.monotonic() < deadline, "the poller never saw the paper out"
+                time.sleep(0.05)
+            printer.state = "ok"
+            deadline = time.monotonic() + 5
+            while (response := client.get("/healthz")).status_code != 200:
+                assert time.monotonic() < deadline, response.get_json()
+                time.sleep(0.05)
+            assert response.get_json()["printer_faults"] == []
+        finally:
+            app.extensions["kiosk_printing"].shutdown()
 
 
 def test_plugin_staff_pages_extend_the_staff_base_page():
